@@ -1,0 +1,168 @@
+//! Syntax: pest grammar to AST, with error recovery at top-level declarations.
+//!
+//! The whole file is parsed in one go first; only when that fails does the parser fall back to
+//! parsing declaration by declaration, skipping a broken one to the next line that starts a
+//! top-level declaration, so one run reports every broken declaration.
+
+pub mod ast;
+mod expected;
+mod lower;
+
+mod grammar {
+    #[derive(pest_derive::Parser)]
+    #[grammar = "../../grammar/vigil.pest"]
+    pub struct VigilParser;
+}
+
+use crate::diag::{Code, Diagnostic};
+use crate::source::{FileId, Span};
+use ast::Module;
+use grammar::{Rule, VigilParser};
+use pest::Parser;
+
+/// Maximum bracket nesting; deeper input is refused before pest sees it (V0002).
+pub const MAX_NESTING: usize = 64;
+
+/// Words that start a top-level declaration: where recovery resumes.
+const TOP_LEVEL: &[&str] = &[
+    "package", "import", "interval", "strings", "open", "const", "metric", "list", "macro", "schema",
+    "calendar", "record", "exception", "extend", "override", "disable", "rule", "notifier", "route",
+    "inhibit", "playbook", "test",
+];
+
+/// Parses one file. Syntax errors are appended to `diags`; the module holds every declaration
+/// that parsed.
+pub fn parse(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) -> Module {
+    static DETAIL: std::sync::Once = std::sync::Once::new();
+    DETAIL.call_once(|| pest::set_error_detail(true));
+
+    if let Some(at) = too_deep(text) {
+        diags.push(
+            Diagnostic::new(Code::NestingTooDeep, Span::new(file, at, at + 1), "expression nested too deeply")
+                .label(format!("more than {MAX_NESTING} levels of brackets")),
+        );
+        return Module::default();
+    }
+    let mut module = Module::default();
+    if let Ok(mut pairs) = VigilParser::parse(Rule::file, text) {
+        let mut lower = lower::Lower { file, offset: 0, diags };
+        let file_pair = pairs.next().expect("grammar: file");
+        for p in file_pair.into_inner() {
+            if p.as_rule() != Rule::EOI {
+                module.decls.push(lower.decl(p));
+            }
+        }
+        return module;
+    }
+    let mut pos = 0;
+    while pos < text.len() {
+        let rest = &text[pos..];
+        if VigilParser::parse(Rule::only_trivia, rest).is_ok() {
+            break;
+        }
+        match VigilParser::parse(Rule::single_decl, rest) {
+            Ok(mut pairs) => {
+                let single = pairs.next().expect("grammar: single_decl");
+                let end = single.as_span().end();
+                let decl = single.into_inner().next().expect("grammar: decl");
+                let mut lower = lower::Lower { file, offset: pos, diags };
+                module.decls.push(lower.decl(decl));
+                pos += end.max(1);
+            }
+            Err(err) => {
+                let mut at = pos + error_offset(&err);
+                at += text[at..].len() - text[at..].trim_start().len();
+                diags.push(syntax_error(file, text, at, &err));
+                match resync(text, pos, at) {
+                    Some(next) => pos = next,
+                    None => break,
+                }
+            }
+        }
+    }
+    module
+}
+
+fn error_offset(err: &pest::error::Error<Rule>) -> usize {
+    match err.location {
+        pest::error::InputLocation::Pos(p) => p,
+        pest::error::InputLocation::Span((s, _)) => s,
+    }
+}
+
+/// Turns a pest error into words a user understands: what was found and what could come there.
+fn syntax_error(file: FileId, text: &str, at: usize, err: &pest::error::Error<Rule>) -> Diagnostic {
+    let found = expected::found_at(text, at);
+    let expected = expected::describe(err);
+    let len = found.as_ref().map(|f| f.len()).unwrap_or(0).max(1);
+    let end = (at + len).min(text.len());
+    let message = match &found {
+        Some(tok) => format!("unexpected `{tok}`"),
+        None => "unexpected end of file".to_string(),
+    };
+    let mut d = Diagnostic::new(Code::Syntax, Span::new(file, at, end.max(at)), message);
+    d = match &expected {
+        Some(e) => d.label(format!("expected {e}")),
+        None => d.label("not valid here"),
+    };
+    if let Some(h) = expected::hint(text, at, found.as_deref()) {
+        d = d.help(h);
+    }
+    d
+}
+
+/// The start of the first line after the error's declaration that begins (at column 0) with a
+/// top-level keyword; `None` when the rest of the file holds none.
+fn resync(text: &str, pos: usize, err_at: usize) -> Option<usize> {
+    // The declaration starts at the first non-blank character after `pos`.
+    let rest = &text[pos..];
+    let decl_start = (pos + rest.len() - rest.trim_start().len()).min(err_at);
+    let mut line_start = text[decl_start..].find('\n').map(|i| decl_start + i + 1)?;
+    // Lines from the one after the declaration start; stop at the first top-level keyword.
+    while line_start < text.len() {
+        let line_end = text[line_start..].find('\n').map(|i| line_start + i).unwrap_or(text.len());
+        let line = &text[line_start..line_end];
+        let word: String = line.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        if line_start > decl_start && TOP_LEVEL.contains(&word.as_str()) {
+            return Some(line_start);
+        }
+        line_start = line_end + 1;
+    }
+    None
+}
+
+/// Offset of the first bracket past [`MAX_NESTING`], ignoring strings, regexes and comments.
+fn too_deep(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let (mut depth, mut i) = (0usize, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(i);
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
