@@ -9,3 +9,53 @@
 pub mod diag;
 pub mod source;
 pub mod syntax;
+pub mod lint;
+pub mod resolve;
+pub mod series_notation;
+pub mod typeck;
+
+use diag::Diagnostic;
+use source::SourceMap;
+use std::path::{Path, PathBuf};
+
+/// The result of checking: every file read, every finding, sorted by place.
+#[derive(Debug)]
+pub struct Checked {
+    pub sources: SourceMap,
+    pub diagnostics: Vec<Diagnostic>,
+    pub files: Vec<resolve::LoadedFile>,
+}
+
+impl Checked {
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
+    }
+}
+
+/// Checks files and folders (recursively `*.rules`). `std_root` holds the shipped packs.
+pub fn check_paths(paths: &[PathBuf], std_root: Option<&Path>) -> Result<Checked, resolve::LoadError> {
+    let loaded = resolve::load(paths, std_root)?;
+    Ok(finish(loaded))
+}
+
+/// Checks one in-memory file (tests, benchmarks, the language server).
+pub fn check_source(name: &str, text: &str, std_root: Option<&Path>) -> Checked {
+    let mut loaded = resolve::Loaded::default();
+    resolve::loader_add(&mut loaded, PathBuf::from(name), text.to_string(), std_root);
+    finish(loaded)
+}
+
+fn finish(loaded: resolve::Loaded) -> Checked {
+    let resolve::Loaded { sources, files, mut diags } = loaded;
+    let syms = resolve::Symbols::build(&files, &mut diags);
+    let mut ck = typeck::Checker::new(&files, &sources, &syms);
+    ck.run();
+    lint::program(&mut ck);
+    diags.extend(ck.diags);
+    let mut all = diag::Diagnostics { items: diags };
+    all.sort();
+    Checked { sources, diagnostics: all.items, files }
+}

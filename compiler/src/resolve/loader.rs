@@ -1,0 +1,160 @@
+//! Loads the files named on the command line and everything they import, parsing each once.
+
+use crate::diag::{Code, Diagnostic};
+use crate::source::{FileId, SourceMap, Span};
+use crate::syntax::{self, ast};
+use std::path::{Path, PathBuf};
+
+/// A file the user named could not be read: a usage or I/O error (exit 2), not a diagnostic.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("no .rules files found in {0}")]
+    Empty(PathBuf),
+}
+
+/// One parsed file and the package it belongs to.
+#[derive(Debug)]
+pub struct LoadedFile {
+    pub id: FileId,
+    pub module: ast::Module,
+    pub package: String,
+    /// Imported packages by the name this file uses for them, with the import's span.
+    pub imports: Vec<(String, String, Span)>,
+    /// Named on the command line (or a test), not only reached through an import.
+    pub root: bool,
+}
+
+/// Everything loaded: sources, parsed files, and diagnostics from parsing and imports.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub sources: SourceMap,
+    pub files: Vec<LoadedFile>,
+    pub diags: Vec<Diagnostic>,
+}
+
+/// Loads `paths` (files, or folders searched recursively for `*.rules`). `std_root` is where
+/// shipped packs live (`import "std/system"` is `std_root/std/system.rules`).
+pub fn load(paths: &[PathBuf], std_root: Option<&Path>) -> Result<Loaded, LoadError> {
+    let mut loaded = Loaded::default();
+    let mut roots = Vec::new();
+    for p in paths {
+        let found = collect(p)?;
+        if found.is_empty() {
+            return Err(LoadError::Empty(p.clone()));
+        }
+        roots.extend(found);
+    }
+    for path in roots {
+        let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Io { path: path.clone(), source })?;
+        add_file(&mut loaded, path, text, true, std_root);
+    }
+    Ok(loaded)
+}
+
+/// Adds an in-memory file (tests, the language server) and what it imports.
+pub fn add_file(loaded: &mut Loaded, path: PathBuf, text: String, root: bool, std_root: Option<&Path>) -> FileId {
+    let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
+    if let Some(id) = loaded.sources.find(&canonical) {
+        if root {
+            if let Some(f) = loaded.files.iter_mut().find(|f| f.id == id) {
+                f.root = true;
+            }
+        }
+        return id;
+    }
+    let name = display_name(&path);
+    let id = loaded.sources.add(canonical.clone(), name, text);
+    let module = syntax::parse(id, &loaded.sources.get(id).text, &mut loaded.diags);
+    let package = module
+        .decls
+        .iter()
+        .find_map(|d| match &d.kind {
+            ast::DeclKind::Package(p) => Some(p.name.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| path.file_stem().and_then(|s| s.to_str()).unwrap_or("main").trim_end_matches(".test").to_string());
+    let import_decls: Vec<(ast::StrLit, Option<ast::Ident>)> = module
+        .decls
+        .iter()
+        .filter_map(|d| match &d.kind {
+            ast::DeclKind::Import { path, alias } => Some((path.clone(), alias.clone())),
+            _ => None,
+        })
+        .collect();
+    let index = loaded.files.len();
+    loaded.files.push(LoadedFile { id, module, package, imports: Vec::new(), root });
+    let base = canonical.parent().map(Path::to_path_buf).unwrap_or_default();
+    for (lit, alias) in import_decls {
+        let targets = import_targets(&lit.value, &base, std_root);
+        if targets.is_empty() {
+            loaded.diags.push(
+                Diagnostic::new(Code::ImportNotFound, lit.span, format!("cannot find `{}` to import", lit.value))
+                    .label("no such file or folder"),
+            );
+            continue;
+        }
+        let mut pkg = None;
+        for t in targets {
+            let Ok(text) = std::fs::read_to_string(&t) else { continue };
+            let fid = add_file(loaded, t, text, false, std_root);
+            pkg = loaded.files.iter().find(|f| f.id == fid).map(|f| f.package.clone());
+        }
+        if let Some(pkg) = pkg {
+            let local = alias.map(|a| a.name).unwrap_or_else(|| pkg.rsplit('.').next().unwrap_or(&pkg).to_string());
+            loaded.files[index].imports.push((local, pkg, lit.span));
+        }
+    }
+    id
+}
+
+fn import_targets(spec: &str, base: &Path, std_root: Option<&Path>) -> Vec<PathBuf> {
+    let candidates: Vec<PathBuf> = if spec.starts_with("./") || spec.starts_with("../") || spec.starts_with('/') {
+        vec![base.join(spec)]
+    } else {
+        std_root.map(|r| vec![r.join(spec)]).unwrap_or_default()
+    };
+    for c in candidates {
+        let with_ext = c.with_extension("rules");
+        if c.is_file() {
+            return vec![c];
+        }
+        if with_ext.is_file() {
+            return vec![with_ext];
+        }
+        if c.is_dir() {
+            return collect(&c).unwrap_or_default();
+        }
+    }
+    Vec::new()
+}
+
+/// `path` itself if a file, else every `*.rules` below it, sorted for stable output.
+fn collect(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let meta = std::fs::metadata(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
+    if meta.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|source| LoadError::Io { path: dir.clone(), source })?;
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rules") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn display_name(path: &Path) -> String {
+    let cwd = std::env::current_dir().ok();
+    let shown = cwd.and_then(|c| path.strip_prefix(&c).ok().map(Path::to_path_buf)).unwrap_or_else(|| path.to_path_buf());
+    shown.to_string_lossy().into_owned()
+}

@@ -1,0 +1,423 @@
+//! Rules: forms (metric, event, sequence, composite), clauses, levels, templates.
+
+use super::expr::Ctx;
+use super::types::{Labels, Shape, Ty, Unit};
+use super::Checker;
+use crate::diag::{Code, Diagnostic};
+use crate::resolve::suggest::did_you_mean;
+use crate::resolve::{Namespace, SymKey};
+use crate::source::Span;
+use crate::syntax::ast::*;
+
+/// What other declarations and the lints need to know about a checked rule.
+#[derive(Debug, Clone, Default)]
+pub struct RuleInfo {
+    /// Labels its alerts carry (condition labels plus the `labels` clause).
+    pub labels: Labels,
+    pub event: bool,
+    pub severity: Option<Severity>,
+}
+
+impl Checker<'_> {
+    /// The checked rule for `key`, checking it now if needed; `None` inside a cycle.
+    pub(crate) fn rule(&mut self, key: SymKey) -> Option<&RuleInfo> {
+        if self.rules.contains_key(&key) {
+            return self.rules.get(&key);
+        }
+        if let Some(pos) = self.rule_stack.iter().position(|k| *k == key) {
+            let chain: Vec<String> = self.rule_stack[pos..].iter().map(|k| k.2.clone()).collect();
+            let sym = self.syms.map[&key];
+            self.err(
+                Diagnostic::new(Code::RuleCycle, sym.span, format!("rule `{}` depends on itself", key.2))
+                    .label("part of a cycle")
+                    .help(format!("the cycle is {} -> {}", chain.join(" -> "), key.2)),
+            );
+            return None;
+        }
+        let sym = *self.syms.map.get(&key)?;
+        let files = self.files;
+        let DeclKind::Rule(rule) = &files[sym.file].module.decls[sym.decl].kind else { return None };
+        self.rule_stack.push(key.clone());
+        let info = self.check_rule(sym.file, rule);
+        self.rule_stack.pop();
+        self.rules.insert(key.clone(), info);
+        self.rules.get(&key)
+    }
+
+    fn check_rule(&mut self, fi: usize, rule: &Rule) -> RuleInfo {
+        let interval = rule
+            .clauses
+            .iter()
+            .find_map(|c| match &c.kind {
+                ClauseKind::Interval(e) => konst_secs(e),
+                _ => None,
+            })
+            .or_else(|| self.file_interval(fi))
+            .unwrap_or(super::DEFAULT_INTERVAL_SECS);
+        let event = rule.clauses.iter().any(|c| matches!(c.kind, ClauseKind::OnEvent(_)));
+        let schema = rule.clauses.iter().find_map(|c| match &c.kind {
+            ClauseKind::OnEvent(Some(f)) => pinned_type(f).and_then(|t| self.resolve(fi, Namespace::Schema, &t).map(|_| t)),
+            _ => None,
+        });
+        let mut cx = Ctx { file: fi, event, schema, interval, ..Ctx::default() };
+        self.duplicate_clauses(rule);
+
+        let mut info = RuleInfo { event, ..RuleInfo::default() };
+        let mut labels: Option<Labels> = None;
+        let mut levels: Vec<(Severity, Span)> = Vec::new();
+        let mut plain_when: Option<Span> = None;
+        let mut has_sequence = None;
+
+        // `let`s first, in order, so every clause sees them.
+        for c in &rule.clauses {
+            if let ClauseKind::Let { name, value } = &c.kind {
+                let v = self.expr(&mut cx, value);
+                if let Some((_, prev)) = cx.lets.get(&name.name) {
+                    let prev = *prev;
+                    self.err(
+                        Diagnostic::new(Code::DuplicateLet, name.span, format!("`{}` is bound twice", name.name))
+                            .label("bound again")
+                            .with(prev, "first bound here"),
+                    );
+                }
+                cx.lets.insert(name.name.clone(), (v, name.span));
+            }
+        }
+        for c in &rule.clauses {
+            match &c.kind {
+                ClauseKind::Severity(s) => info.severity = Some(*s),
+                ClauseKind::OnEvent(Some(f)) => {
+                    let v = self.expr(&mut cx, f);
+                    self.want_bool(&v, f.span);
+                    crate::lint::rules::not_indexable(self, f, rule);
+                    crate::lint::rules::constant_condition(self, &v, f.span);
+                }
+                ClauseKind::OnEvent(None) => {}
+                ClauseKind::Sequence(seq) => {
+                    has_sequence = Some(c.span);
+                    let l = self.sequence(&mut cx, seq, c.span);
+                    labels = Some(l);
+                }
+                ClauseKind::When { level, cond, for_, recover } => {
+                    match level {
+                        Some((sev, sspan)) => {
+                            if let Some((_, prev)) = levels.iter().find(|(s, _)| s == sev) {
+                                let prev = *prev;
+                                self.err(
+                                    Diagnostic::new(Code::LevelRepeated, *sspan, format!("`{}` is given twice", sev.word()))
+                                        .label("repeated level")
+                                        .with(prev, "first given here"),
+                                );
+                            }
+                            levels.push((*sev, *sspan));
+                        }
+                        None => {
+                            if let Some(prev) = plain_when {
+                                self.err(
+                                    Diagnostic::new(Code::DuplicateClause, c.span, "a rule has one `when`")
+                                        .label("second `when`")
+                                        .with(prev, "first `when`")
+                                        .help("combine them with `and`/`or`, or use levels: `warning when ...` and `critical when ...`"),
+                                );
+                            }
+                            plain_when = Some(c.span);
+                        }
+                    }
+                    let v = self.expr(&mut cx, cond);
+                    self.want_bool(&v, cond.span);
+                    crate::lint::rules::constant_condition(self, &v, cond.span);
+                    if let Some(l) = v.labels() {
+                        labels = Some(match labels {
+                            Some(prev) => prev.union(l),
+                            None => l.clone(),
+                        });
+                    } else if labels.is_none() && v.shape == Shape::Event {
+                        labels = Some(Labels::closed([]));
+                    }
+                    if let Some(f) = for_ {
+                        self.clause_duration(&mut cx, f);
+                        crate::lint::rules::for_clause(self, f, interval, event && cx.saw_event_agg.is_none());
+                    }
+                    if let Some(r) = recover {
+                        let rv = self.expr(&mut cx, r);
+                        self.want_bool(&rv, r.span);
+                    }
+                }
+                ClauseKind::Recover(r) => {
+                    let rv = self.expr(&mut cx, r);
+                    self.want_bool(&rv, r.span);
+                }
+                ClauseKind::KeepFiring(e) | ClauseKind::Cooldown(e) | ClauseKind::Delay(e) | ClauseKind::Interval(e) => {
+                    self.clause_duration(&mut cx, e)
+                }
+                ClauseKind::NoData { after, .. } => self.clause_duration(&mut cx, after),
+                ClauseKind::Flapping { low, high, over } => {
+                    if !(0.0..=1.0).contains(low) || !(0.0..=1.0).contains(high) || low > high {
+                        self.err(
+                            Diagnostic::new(Code::QuantileRange, c.span, "flap thresholds must satisfy 0 <= low <= high <= 1")
+                                .label("invalid thresholds"),
+                        );
+                    }
+                    self.clause_duration(&mut cx, over);
+                }
+                ClauseKind::Throttle { per, by, .. } => {
+                    self.clause_duration(&mut cx, per);
+                    for b in by {
+                        self.expr(&mut cx, b);
+                    }
+                }
+                ClauseKind::Except(names) => {
+                    for n in names {
+                        self.reference(fi, Namespace::Exception, n, Code::UnknownException);
+                    }
+                }
+                ClauseKind::Notify(names) => {
+                    for n in names {
+                        self.reference(fi, Namespace::Notifier, n, Code::UnknownNotifier);
+                    }
+                }
+                ClauseKind::Playbook(n) => self.reference(fi, Namespace::Playbook, n, Code::UnknownPlaybook),
+                ClauseKind::Let { .. }
+                | ClauseKind::Labels(_)
+                | ClauseKind::Summary(_)
+                | ClauseKind::Description(_)
+                | ClauseKind::StringsNocase => {}
+            }
+        }
+
+        if plain_when.is_some() && !levels.is_empty() {
+            self.err(
+                Diagnostic::new(Code::LevelRepeated, levels[0].1, "a rule uses either `when` or severity levels, not both")
+                    .label("level here")
+                    .with(plain_when.unwrap_or_default(), "plain `when` here")
+                    .help("turn the plain `when` into a level: `warning when ...`"),
+            );
+        }
+        let has_condition = plain_when.is_some() || !levels.is_empty() || has_sequence.is_some() || event;
+        if !has_condition {
+            self.err(
+                Diagnostic::new(Code::NoCondition, rule.name.span, format!("rule `{}` has nothing that could make it fire", rule.name.name))
+                    .label("no condition"),
+            );
+        }
+        if let (Some(seq), Some(w)) = (has_sequence, plain_when) {
+            self.err(
+                Diagnostic::new(Code::ConflictingForms, w, "a rule cannot have both a `sequence` and a `when`")
+                    .label("metric or aggregate condition")
+                    .with(seq, "sequence here"),
+            );
+        }
+        if event {
+            if let Some(sel) = cx.saw_selector {
+                self.err(
+                    Diagnostic::new(Code::ConflictingForms, sel, "an event rule cannot read metric series")
+                        .label("metric series in an event rule")
+                        .help("split it: a metric rule and an event rule, joined by a composite"),
+                );
+            }
+        }
+        if let (Some(r), Some(sel)) = (cx.saw_rule_ref, cx.saw_selector) {
+            self.err(
+                Diagnostic::new(Code::MetricNotCondition, sel, "a composite condition mixes rule states with metric values")
+                    .label("metric here")
+                    .with(r, "rule state here"),
+            );
+        }
+        if levels.is_empty() && info.severity.is_none() {
+            crate::lint::rules::no_severity(self, rule);
+        }
+        info.severity = info.severity.or(levels.iter().map(|(s, _)| *s).max());
+
+        // Labels the alerts carry, then templates against them.
+        let mut labels = labels.unwrap_or_else(|| Labels::closed([]));
+        let mut names: Vec<String> = vec!["value".into(), "rule".into(), "severity".into()];
+        for c in &rule.clauses {
+            if let ClauseKind::Labels(pairs) = &c.kind {
+                for (k, v) in pairs {
+                    let lv = self.expr(&mut cx, v);
+                    if !matches!(lv.ty, Ty::Str | Ty::Error) {
+                        self.mismatch(v.span, "a string label value", &lv.ty);
+                    }
+                    if let ExprKind::Str(s) = &v.kind {
+                        crate::lint::rules::dynamic_label(self, s, v.span);
+                    }
+                    labels.known.insert(k.name.clone());
+                }
+            }
+        }
+        names.extend(labels.known.iter().cloned());
+        names.extend(cx.lets.keys().cloned());
+        names.extend(cx.agg_names.iter().cloned());
+        let single_event = event && cx.saw_event_agg.is_none() && has_sequence.is_none();
+        for c in &rule.clauses {
+            if let ClauseKind::Summary(t) | ClauseKind::Description(t) = &c.kind {
+                if labels.open {
+                    self.placeholders(t);
+                } else {
+                    self.template(t, &names, single_event);
+                }
+            }
+        }
+        crate::lint::rules::no_summary(self, rule);
+        crate::lint::rules::unused_lets(self, &cx);
+        info.labels = labels;
+        info
+    }
+
+    fn sequence(&mut self, cx: &mut Ctx, seq: &Sequence, span: Span) -> Labels {
+        if !cx.event {
+            self.err(
+                Diagnostic::new(Code::ConflictingForms, span, "a sequence needs events: add `on event where ...`")
+                    .label("sequence without events"),
+            );
+            cx.event = true;
+        }
+        let mut labels = Labels::closed([]);
+        for b in &seq.by {
+            self.expr(cx, b);
+            if let ExprKind::Field(p) = &b.kind {
+                if let Some(l) = p.last() {
+                    labels.known.insert(l.name.clone());
+                }
+            }
+        }
+        self.clause_duration(cx, &seq.within);
+        let total: f64 = seq.steps.iter().map(|s| s.repeat.unwrap_or(1.0)).sum();
+        if total < 2.0 {
+            self.err(
+                Diagnostic::new(Code::BadSequence, span, "a sequence needs at least two steps")
+                    .label("one step")
+                    .help("add a step, or write `repeat N` on the step"),
+            );
+        }
+        if let Some(first) = seq.steps.first() {
+            if first.missing && !seq.any_order {
+                self.err(
+                    Diagnostic::new(Code::BadSequence, first.span, "a sequence cannot start with a `missing` step")
+                        .label("nothing anchors this step's window"),
+                );
+            }
+        }
+        let mut seen: Vec<&Ident> = Vec::new();
+        for s in &seq.steps {
+            if let Some(prev) = seen.iter().find(|p| p.name == s.name.name) {
+                self.err(
+                    Diagnostic::new(Code::BadSequence, s.name.span, format!("step `{}` is named twice", s.name.name))
+                        .label("repeated step name")
+                        .with(prev.span, "first step with this name"),
+                );
+            }
+            seen.push(&s.name);
+            let v = self.expr(cx, &s.cond);
+            self.want_bool(&v, s.cond.span);
+            if let Some(k) = &s.key {
+                self.expr(cx, k);
+            }
+        }
+        for u in &seq.until {
+            let v = self.expr(cx, u);
+            self.want_bool(&v, u.span);
+        }
+        labels
+    }
+
+    pub(crate) fn clause_duration(&mut self, cx: &mut Ctx, e: &Expr) {
+        let v = self.expr(cx, e);
+        if !matches!(v.ty, Ty::Num(Unit::Duration) | Ty::Error) || v.konst.is_none() {
+            let help = match &e.kind {
+                ExprKind::Number(n) => format!("write the unit: `{n}m` for minutes, `{n}s` for seconds"),
+                _ => "durations look like 30s, 5m, 1h, 7d".to_string(),
+            };
+            self.err(
+                Diagnostic::new(Code::ClauseNotDuration, e.span, format!("expected a duration, found {}", v.ty))
+                    .label("not a duration")
+                    .help(help),
+            );
+        }
+    }
+
+    /// Resolves a reference to a notifier, playbook, exception, calendar or rule.
+    pub(crate) fn reference(&mut self, fi: usize, ns: Namespace, name: &Ident, code: Code) {
+        if let Some(key) = self.resolve(fi, ns, &name.name) {
+            self.used.insert(key);
+            return;
+        }
+        let what = match ns {
+            Namespace::Notifier => "notifier",
+            Namespace::Playbook => "playbook",
+            Namespace::Exception => "exception",
+            Namespace::Calendar => "calendar",
+            _ => "rule",
+        };
+        let cands = self.candidates(fi, &[ns]);
+        let fallback = code.info().help;
+        self.err(
+            Diagnostic::new(code, name.span, format!("unknown {what} `{}`", name.name))
+                .label(format!("no such {what}"))
+                .help(did_you_mean(&name.name, cands.iter().map(String::as_str), fallback)),
+        );
+    }
+
+    fn duplicate_clauses(&mut self, rule: &Rule) {
+        let mut seen: Vec<(&'static str, Span)> = Vec::new();
+        for c in &rule.clauses {
+            let key = match &c.kind {
+                ClauseKind::Severity(_) => "severity",
+                ClauseKind::OnEvent(_) => "on event",
+                ClauseKind::Sequence(_) => "sequence",
+                ClauseKind::KeepFiring(_) => "keep_firing",
+                ClauseKind::NoData { .. } => "no_data",
+                ClauseKind::Flapping { .. } => "flapping",
+                ClauseKind::Throttle { .. } => "throttle",
+                ClauseKind::Cooldown(_) => "cooldown",
+                ClauseKind::Delay(_) => "delay",
+                ClauseKind::Interval(_) => "interval",
+                ClauseKind::Summary(_) => "summary",
+                ClauseKind::Description(_) => "description",
+                ClauseKind::Playbook(_) => "playbook",
+                ClauseKind::Recover(_) => "recover when",
+                ClauseKind::Labels(_) => "labels",
+                _ => continue,
+            };
+            if let Some((_, prev)) = seen.iter().find(|(k, _)| *k == key) {
+                let prev = *prev;
+                self.err(
+                    Diagnostic::new(Code::DuplicateClause, c.span, format!("`{key}` is given twice"))
+                        .label("second one")
+                        .with(prev, "first one"),
+                );
+            }
+            seen.push((key, c.span));
+        }
+    }
+
+    pub(crate) fn file_interval(&self, fi: usize) -> Option<f64> {
+        self.files[fi].module.decls.iter().find_map(|d| match &d.kind {
+            DeclKind::Interval(e) => konst_secs(e),
+            _ => None,
+        })
+    }
+}
+
+pub(crate) fn konst_secs(e: &Expr) -> Option<f64> {
+    match e.kind {
+        ExprKind::Duration(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// The event type a filter requires, if its top-level conjunction says `event.type == "x"`.
+pub(crate) fn pinned_type(e: &Expr) -> Option<String> {
+    match &e.kind {
+        ExprKind::Binary { op: BinOp::And, lhs, rhs, .. } => pinned_type(lhs).or_else(|| pinned_type(rhs)),
+        ExprKind::Binary { op: BinOp::Eq, lhs, rhs, .. } => match (&lhs.kind, &rhs.kind) {
+            (ExprKind::Field(p), ExprKind::Str(s)) | (ExprKind::Str(s), ExprKind::Field(p))
+                if p.len() == 1 && p[0].name == "type" =>
+            {
+                Some(s.clone())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}

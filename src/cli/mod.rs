@@ -1,0 +1,68 @@
+//! Subcommands. Exit codes: 0 clean, 1 findings (errors, or warnings with --deny-warnings),
+//! 2 usage or I/O errors.
+
+mod check;
+mod explain;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "vigil", version, about = "Check, test and run Vigil monitoring and detection rules")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check .rules files for errors and lint warnings.
+    Check(CheckArgs),
+    /// Explain a diagnostic code, with a wrong and a right example.
+    Explain {
+        /// A code like V0101; `--list` shows them all.
+        code: Option<String>,
+        #[arg(long)]
+        list: bool,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// Files, or folders searched recursively for *.rules (default: the current folder).
+    pub paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Exit 1 on warnings too.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Where shipped packs live for `import "std/..."` (default: the `rules/` folder next to
+    /// the binary's project, or $VIGIL_RULES).
+    #[arg(long)]
+    pub rules_root: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+    Sarif,
+}
+
+/// Runs the command; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Explain { code, list } => explain::run(code.as_deref(), list),
+    }
+}
+
+/// The folder shipped packs are imported from.
+pub fn rules_root(explicit: Option<PathBuf>) -> Option<PathBuf> {
+    explicit
+        .or_else(|| std::env::var_os("VIGIL_RULES").map(PathBuf::from))
+        .or_else(|| {
+            let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules");
+            here.is_dir().then_some(here)
+        })
+}

@@ -1,0 +1,5 @@
+//! The `vigil` command line: argument parsing and rendering. The compiler returns diagnostics
+//! as data; this crate is the only place that prints them.
+
+pub mod cli;
+pub mod render;
