@@ -1,13 +1,21 @@
 //! Human rendering of diagnostics with miette (colour when the output is a terminal).
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource, Severity};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource, Severity,
+};
 use vigil_compiler::diag::{Diagnostic, Level};
 use vigil_compiler::source::SourceMap;
 
 /// Renders diagnostics as miette reports, one after another.
 pub fn human(diags: &[Diagnostic], sources: &SourceMap, colour: bool) -> String {
-    let theme = if colour { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
+    let theme = if colour {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false);
     let mut out = String::new();
     for d in diags {
         let file = sources.get(d.span.file);
@@ -16,7 +24,10 @@ pub fn human(diags: &[Diagnostic], sources: &SourceMap, colour: bool) -> String 
             (d.span.start as usize, d.span.len()),
         )];
         for s in d.secondary.iter().filter(|s| s.span.file == d.span.file) {
-            labels.push(LabeledSpan::new_with_span(Some(s.message.clone()), (s.span.start as usize, s.span.len())));
+            labels.push(LabeledSpan::new_with_span(
+                Some(s.message.clone()),
+                (s.span.start as usize, s.span.len()),
+            ));
         }
         let md = MietteDiagnostic::new(d.message.clone())
             .with_code(d.code.as_str())
@@ -26,7 +37,8 @@ pub fn human(diags: &[Diagnostic], sources: &SourceMap, colour: bool) -> String 
             })
             .with_labels(labels)
             .with_help(d.help_or_default());
-        let report = miette::Report::new(md).with_source_code(NamedSource::new(file.name.clone(), file.text.clone()));
+        let report = miette::Report::new(md)
+            .with_source_code(NamedSource::new(file.name.clone(), file.text.clone()));
         let _ = handler.render_report(&mut out, report.as_ref());
         out.push('\n');
     }
@@ -39,6 +51,11 @@ pub fn summary(errors: usize, warnings: usize, files: usize) -> String {
     if errors == 0 && warnings == 0 {
         format!("checked {}: no problems", plural(files, "file"))
     } else {
-        format!("checked {}: {}, {}", plural(files, "file"), plural(errors, "error"), plural(warnings, "warning"))
+        format!(
+            "checked {}: {}, {}",
+            plural(files, "file"),
+            plural(errors, "error"),
+            plural(warnings, "warning")
+        )
     }
 }

@@ -7,11 +7,11 @@
 #![forbid(unsafe_code)]
 
 pub mod diag;
-pub mod source;
-pub mod syntax;
 pub mod lint;
 pub mod resolve;
 pub mod series_notation;
+pub mod source;
+pub mod syntax;
 pub mod typeck;
 
 use diag::Diagnostic;
@@ -36,7 +36,10 @@ impl Checked {
 }
 
 /// Checks files and folders (recursively `*.rules`). `std_root` holds the shipped packs.
-pub fn check_paths(paths: &[PathBuf], std_root: Option<&Path>) -> Result<Checked, resolve::LoadError> {
+pub fn check_paths(
+    paths: &[PathBuf],
+    std_root: Option<&Path>,
+) -> Result<Checked, resolve::LoadError> {
     let loaded = resolve::load(paths, std_root)?;
     Ok(finish(loaded))
 }
@@ -49,7 +52,11 @@ pub fn check_source(name: &str, text: &str, std_root: Option<&Path>) -> Checked 
 }
 
 fn finish(loaded: resolve::Loaded) -> Checked {
-    let resolve::Loaded { sources, files, mut diags } = loaded;
+    let resolve::Loaded {
+        sources,
+        files,
+        mut diags,
+    } = loaded;
     let syms = resolve::Symbols::build(&files, &mut diags);
     let mut ck = typeck::Checker::new(&files, &sources, &syms);
     ck.run();
@@ -57,5 +64,9 @@ fn finish(loaded: resolve::Loaded) -> Checked {
     diags.extend(ck.diags);
     let mut all = diag::Diagnostics { items: diags };
     all.sort();
-    Checked { sources, diagnostics: all.items, files }
+    Checked {
+        sources,
+        diagnostics: all.items,
+        files,
+    }
 }

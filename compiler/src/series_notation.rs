@@ -59,10 +59,24 @@ mod tests {
 
     #[test]
     fn expands_like_promtool() {
-        assert_eq!(parse("0+10x2").unwrap(), vec![Point::Value(0.0), Point::Value(10.0), Point::Value(20.0)]);
-        assert_eq!(parse("5-1x1 _ stale").unwrap(), vec![Point::Value(5.0), Point::Value(4.0), Point::Missing, Point::Stale]);
+        assert_eq!(
+            parse("0+10x2").unwrap(),
+            vec![Point::Value(0.0), Point::Value(10.0), Point::Value(20.0)]
+        );
+        assert_eq!(
+            parse("5-1x1 _ stale").unwrap(),
+            vec![
+                Point::Value(5.0),
+                Point::Value(4.0),
+                Point::Missing,
+                Point::Stale
+            ]
+        );
         assert_eq!(parse("95x2").unwrap().len(), 3);
-        assert_eq!(parse("-1 1e3").unwrap(), vec![Point::Value(-1.0), Point::Value(1000.0)]);
+        assert_eq!(
+            parse("-1 1e3").unwrap(),
+            vec![Point::Value(-1.0), Point::Value(1000.0)]
+        );
         assert_eq!(parse("1 two"), Err("two".to_string()));
         assert_eq!(parse("1+2"), Err("1+2".to_string()));
     }

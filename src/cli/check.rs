@@ -5,7 +5,11 @@ use std::io::IsTerminal;
 use vigil_compiler::diag::{to_json, to_sarif};
 
 pub fn run(args: CheckArgs) -> i32 {
-    let paths = if args.paths.is_empty() { vec![".".into()] } else { args.paths };
+    let paths = if args.paths.is_empty() {
+        vec![".".into()]
+    } else {
+        args.paths
+    };
     let root = super::rules_root(args.rules_root);
     let checked = match vigil_compiler::check_paths(&paths, root.as_deref()) {
         Ok(c) => c,
@@ -18,12 +22,19 @@ pub fn run(args: CheckArgs) -> i32 {
     match args.format {
         Format::Human => {
             let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            eprint!("{}", crate::render::human(&checked.diagnostics, &checked.sources, colour));
+            eprint!(
+                "{}",
+                crate::render::human(&checked.diagnostics, &checked.sources, colour)
+            );
             let roots = checked.files.iter().filter(|f| f.root).count();
             eprintln!("{}", crate::render::summary(errors, warnings, roots));
         }
         Format::Json => println!("{}", to_json(&checked.diagnostics, &checked.sources)),
         Format::Sarif => println!("{:#}", to_sarif(&checked.diagnostics, &checked.sources)),
     }
-    if errors > 0 || (args.deny_warnings && warnings > 0) { 1 } else { 0 }
+    if errors > 0 || (args.deny_warnings && warnings > 0) {
+        1
+    } else {
+        0
+    }
 }

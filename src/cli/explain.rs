@@ -6,7 +6,11 @@ pub fn run(code: Option<&str>, list: bool) -> i32 {
     if list || code.is_none() {
         for c in Code::ALL {
             let i = c.info();
-            let lvl = if i.level == Level::Error { "error  " } else { "warning" };
+            let lvl = if i.level == Level::Error {
+                "error  "
+            } else {
+                "warning"
+            };
             println!("{}  {lvl}  {}", i.code, i.name);
         }
         return 0;
@@ -23,7 +27,11 @@ pub fn run(code: Option<&str>, list: bool) -> i32 {
 /// The full explanation of a code, as `vigil explain` prints it.
 pub fn explain_text(c: Code) -> String {
     let i = c.info();
-    let level = if i.level == Level::Error { "error" } else { "warning" };
+    let level = if i.level == Level::Error {
+        "error"
+    } else {
+        "warning"
+    };
     format!(
         "{code} ({level}): {name}\n\n{explain}\n\nHelp: {help}\n\nWrong:\n\n{wrong}\nRight:\n\n{right}",
         code = i.code,
@@ -36,5 +44,13 @@ pub fn explain_text(c: Code) -> String {
 }
 
 fn indent(s: &str) -> String {
-    s.lines().map(|l| if l.is_empty() { "\n".to_string() } else { format!("    {l}\n") }).collect()
+    s.lines()
+        .map(|l| {
+            if l.is_empty() {
+                "\n".to_string()
+            } else {
+                format!("    {l}\n")
+            }
+        })
+        .collect()
 }

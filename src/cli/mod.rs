@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "vigil", version, about = "Check, test and run Vigil monitoring and detection rules")]
+#[command(
+    name = "vigil",
+    version,
+    about = "Check, test and run Vigil monitoring and detection rules"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

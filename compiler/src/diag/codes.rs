@@ -59,7 +59,10 @@ impl Code {
     }
     /// Looks a code up by its text (`V0101`, case-insensitive).
     pub fn parse(text: &str) -> Option<Code> {
-        Code::ALL.iter().copied().find(|c| c.as_str().eq_ignore_ascii_case(text.trim()))
+        Code::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str().eq_ignore_ascii_case(text.trim()))
     }
 }
 

@@ -4,7 +4,7 @@ mod codes;
 mod render;
 
 pub use codes::{Code, CodeInfo, Level};
-pub use render::{to_json, to_sarif, Located};
+pub use render::{Located, to_json, to_sarif};
 
 use crate::source::Span;
 use serde::Serialize;
@@ -45,7 +45,10 @@ impl Diagnostic {
         self
     }
     pub fn with(mut self, span: Span, text: impl Into<String>) -> Self {
-        self.secondary.push(Label { span, message: text.into() });
+        self.secondary.push(Label {
+            span,
+            message: text.into(),
+        });
         self
     }
     pub fn help(mut self, text: impl Into<String>) -> Self {
@@ -54,7 +57,9 @@ impl Diagnostic {
     }
     /// Help from a registry default when none was given.
     pub fn help_or_default(&self) -> String {
-        self.help.clone().unwrap_or_else(|| self.code.info().help.to_string())
+        self.help
+            .clone()
+            .unwrap_or_else(|| self.code.info().help.to_string())
     }
     pub fn level(&self) -> Level {
         self.code.info().level
@@ -83,8 +88,13 @@ impl Diagnostics {
     /// Stable order for output: by file, position, then code.
     pub fn sort(&mut self) {
         self.items.sort_by(|a, b| {
-            (a.span.file, a.span.start, a.code.as_str()).cmp(&(b.span.file, b.span.start, b.code.as_str()))
+            (a.span.file, a.span.start, a.code.as_str()).cmp(&(
+                b.span.file,
+                b.span.start,
+                b.code.as_str(),
+            ))
         });
-        self.items.dedup_by(|a, b| a.span == b.span && a.code == b.code && a.message == b.message);
+        self.items
+            .dedup_by(|a, b| a.span == b.span && a.code == b.code && a.message == b.message);
     }
 }

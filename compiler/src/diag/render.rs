@@ -3,7 +3,7 @@
 use super::{Diagnostic, Level};
 use crate::source::SourceMap;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// A diagnostic with its span turned into file, line and column (1-based, columns in characters).
 #[derive(Debug, Clone, Serialize)]

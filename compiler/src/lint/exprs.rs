@@ -4,23 +4,31 @@
 use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
 use crate::syntax::ast::{BinOp, Expr, ExprKind, MatchOp, Matcher};
-use crate::typeck::types::{Konst, Shape, Ty, Unit, Val};
 use crate::typeck::Checker;
+use crate::typeck::types::{Konst, Shape, Ty, Unit, Val};
 
 /// V1020: `=~` without regex syntax; V1021: anchors in an always-anchored matcher.
 pub fn regex_matcher(ck: &mut Checker, m: &Matcher) {
     let v = &m.value.value;
     if v.starts_with('^') || v.ends_with('$') {
         ck.diags.push(
-            Diagnostic::new(Code::RegexAnchored, m.value.span, "label matcher regexes are always anchored")
-                .label("redundant anchor"),
+            Diagnostic::new(
+                Code::RegexAnchored,
+                m.value.span,
+                "label matcher regexes are always anchored",
+            )
+            .label("redundant anchor"),
         );
     } else if !v.chars().any(|c| ".*+?()[]{}|\\^$".contains(c)) {
         let op = if m.op == MatchOp::Re { "=" } else { "!=" };
         ck.diags.push(
-            Diagnostic::new(Code::RegexWithoutMeta, m.value.span, format!("this regex matches only the string \"{v}\""))
-                .label("no regex syntax")
-                .help(format!("write `{}{op}\"{v}\"`", m.label.name)),
+            Diagnostic::new(
+                Code::RegexWithoutMeta,
+                m.value.span,
+                format!("this regex matches only the string \"{v}\""),
+            )
+            .label("no regex syntax")
+            .help(format!("write `{}{op}\"{v}\"`", m.label.name)),
         );
     }
 }
@@ -32,18 +40,37 @@ pub fn comparison(ck: &mut Checker, op: BinOp, l: &Val, r: &Val, lhs: &Expr, rhs
             && *p > 100.0
         {
             ck.diags.push(
-                Diagnostic::new(Code::PercentAbove100, e.span, format!("{p}% is more than everything"))
-                    .label("above 100%"),
+                Diagnostic::new(
+                    Code::PercentAbove100,
+                    e.span,
+                    format!("{p}% is more than everything"),
+                )
+                .label("above 100%"),
             );
         }
         // A series of unknown unit against a unit-bearing constant.
-        let series_unknown = matches!(side.ty, Ty::Num(Unit::Unknown)) && matches!(side.shape, Shape::Series(_));
-        if series_unknown && matches!(other.ty, Ty::Num(Unit::Percent | Unit::Duration | Unit::Bytes)) && other.konst.is_some() {
-            let metric = first_metric(if std::ptr::eq(side, l) { lhs } else { rhs }).unwrap_or_else(|| "NAME".into());
+        let series_unknown =
+            matches!(side.ty, Ty::Num(Unit::Unknown)) && matches!(side.shape, Shape::Series(_));
+        if series_unknown
+            && matches!(
+                other.ty,
+                Ty::Num(Unit::Percent | Unit::Duration | Unit::Bytes)
+            )
+            && other.konst.is_some()
+        {
+            let metric = first_metric(if std::ptr::eq(side, l) { lhs } else { rhs })
+                .unwrap_or_else(|| "NAME".into());
             ck.diags.push(
-                Diagnostic::new(Code::UnknownMetricUnit, e.span, format!("`{metric}` has no known unit, compared with a {}", other.ty))
-                    .label("unit assumed")
-                    .help(format!("declare it: `metric {metric}: {}`", suggest_unit(&other.ty))),
+                Diagnostic::new(
+                    Code::UnknownMetricUnit,
+                    e.span,
+                    format!("`{metric}` has no known unit, compared with a {}", other.ty),
+                )
+                .label("unit assumed")
+                .help(format!(
+                    "declare it: `metric {metric}: {}`",
+                    suggest_unit(&other.ty)
+                )),
             );
         }
     }
@@ -52,9 +79,15 @@ pub fn comparison(ck: &mut Checker, op: BinOp, l: &Val, r: &Val, lhs: &Expr, rhs
         if let ExprKind::Ref { name, .. } = &e.kind {
             if name.ends_with("_total") && matches!(v.shape, Shape::Series(_)) {
                 ck.diags.push(
-                    Diagnostic::new(Code::CounterWithoutRate, e.span, format!("`{name}` is a counter compared by its raw value"))
-                        .label("counter")
-                        .help(format!("wrap it: `rate({name}, 5m)` or `increase({name}, 1h)`")),
+                    Diagnostic::new(
+                        Code::CounterWithoutRate,
+                        e.span,
+                        format!("`{name}` is a counter compared by its raw value"),
+                    )
+                    .label("counter")
+                    .help(format!(
+                        "wrap it: `rate({name}, 5m)` or `increase({name}, 1h)`"
+                    )),
                 );
             }
         }
@@ -65,8 +98,12 @@ pub fn comparison(ck: &mut Checker, op: BinOp, l: &Val, r: &Val, lhs: &Expr, rhs
             if let (Shape::Series(_), Some(Konst::Num(n))) = (&series.shape, &k.konst) {
                 if n.fract() != 0.0 && matches!(series.ty, Ty::Num(_)) {
                     ck.diags.push(
-                        Diagnostic::new(Code::FloatEquality, e.span, format!("samples rarely equal {n} exactly"))
-                            .label("exact float comparison"),
+                        Diagnostic::new(
+                            Code::FloatEquality,
+                            e.span,
+                            format!("samples rarely equal {n} exactly"),
+                        )
+                        .label("exact float comparison"),
                     );
                 }
             }
@@ -78,9 +115,15 @@ pub fn comparison(ck: &mut Checker, op: BinOp, l: &Val, r: &Val, lhs: &Expr, rhs
 pub fn short_window(ck: &mut Checker, func: &str, secs: f64, interval: f64, span: Span) {
     if secs < 2.0 * interval {
         ck.diags.push(
-            Diagnostic::new(Code::WindowTooShort, span, format!("`{func}` over {secs}s sees fewer than two samples at a {interval}s interval"))
-                .label("window too short")
-                .help(format!("use at least {}s", 2.0 * interval)),
+            Diagnostic::new(
+                Code::WindowTooShort,
+                span,
+                format!(
+                    "`{func}` over {secs}s sees fewer than two samples at a {interval}s interval"
+                ),
+            )
+            .label("window too short")
+            .help(format!("use at least {}s", 2.0 * interval)),
         );
     }
 }
@@ -88,11 +131,18 @@ pub fn short_window(ck: &mut Checker, func: &str, secs: f64, interval: f64, span
 /// V1016: `rate` on something that is not a counter.
 pub fn rate_on_gauge(ck: &mut Checker, func: &str, series: &Expr) {
     if let ExprKind::Ref { name, .. } = &series.kind {
-        let counter = name.ends_with("_total") || name.ends_with("_count") || name.ends_with("_sum") || name.ends_with("_bucket");
+        let counter = name.ends_with("_total")
+            || name.ends_with("_count")
+            || name.ends_with("_sum")
+            || name.ends_with("_bucket");
         if !counter && !name.contains(':') {
             ck.diags.push(
-                Diagnostic::new(Code::RateOnNonCounter, series.span, format!("`{func}` on `{name}`, which is not a counter"))
-                    .label("not a counter"),
+                Diagnostic::new(
+                    Code::RateOnNonCounter,
+                    series.span,
+                    format!("`{func}` on `{name}`, which is not a counter"),
+                )
+                .label("not a counter"),
             );
         }
     }

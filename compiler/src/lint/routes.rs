@@ -12,24 +12,43 @@ pub fn check(ck: &mut Checker, body: &RouteBody) {
     let mut default_seen = None;
     for it in &body.items {
         match it {
-            RouteItem::Match { cond, during, target, span } => {
+            RouteItem::Match {
+                cond,
+                during,
+                target,
+                span,
+            } => {
                 let terms = conjunction(cond);
                 if let Some(d) = default_seen {
                     ck.diags.push(
-                        Diagnostic::new(Code::RouteShadowed, *span, "this route comes after `default`, which takes every alert")
-                            .label("never reached")
-                            .with(d, "default here"),
+                        Diagnostic::new(
+                            Code::RouteShadowed,
+                            *span,
+                            "this route comes after `default`, which takes every alert",
+                        )
+                        .label("never reached")
+                        .with(d, "default here"),
                     );
                     continue;
                 }
                 if let Some(t) = &terms {
                     if let Some(why) = contradiction(t) {
-                        ck.diags.push(Diagnostic::new(Code::RouteNeverMatches, cond.span(), why).label("can never match"));
-                    } else if let Some((_, prev)) = earlier.iter().find(|(e, _)| e.iter().all(|x| t.contains(x))) {
                         ck.diags.push(
-                            Diagnostic::new(Code::RouteShadowed, *span, "an earlier route takes every alert this one matches")
-                                .label("never reached")
-                                .with(*prev, "this route matches first"),
+                            Diagnostic::new(Code::RouteNeverMatches, cond.span(), why)
+                                .label("can never match"),
+                        );
+                    } else if let Some((_, prev)) = earlier
+                        .iter()
+                        .find(|(e, _)| e.iter().all(|x| t.contains(x)))
+                    {
+                        ck.diags.push(
+                            Diagnostic::new(
+                                Code::RouteShadowed,
+                                *span,
+                                "an earlier route takes every alert this one matches",
+                            )
+                            .label("never reached")
+                            .with(*prev, "this route matches first"),
                         );
                     }
                 }
@@ -47,7 +66,9 @@ pub fn check(ck: &mut Checker, body: &RouteBody) {
 /// The condition as a list of ANDed matchers, when it is one.
 fn conjunction(c: &LabelCond) -> Option<Vec<Term>> {
     match c {
-        LabelCond::Match { label, op, value, .. } => Some(vec![(label.name.clone(), *op, value.text().to_string())]),
+        LabelCond::Match {
+            label, op, value, ..
+        } => Some(vec![(label.name.clone(), *op, value.text().to_string())]),
         LabelCond::And(parts, _) => {
             let mut out = Vec::new();
             for p in parts {
@@ -66,9 +87,11 @@ fn contradiction(terms: &[Term]) -> Option<String> {
                 continue;
             }
             match (op, op2) {
-                (MatchOp::Eq, MatchOp::Eq) if v != v2 => return Some(format!("`{l}` cannot be both \"{v}\" and \"{v2}\"")),
+                (MatchOp::Eq, MatchOp::Eq) if v != v2 => {
+                    return Some(format!("`{l}` cannot be both \"{v}\" and \"{v2}\""));
+                }
                 (MatchOp::Eq, MatchOp::Ne) | (MatchOp::Ne, MatchOp::Eq) if v == v2 => {
-                    return Some(format!("`{l}` cannot both be and not be \"{v}\""))
+                    return Some(format!("`{l}` cannot both be and not be \"{v}\""));
                 }
                 _ => {}
             }

@@ -10,20 +10,36 @@ use crate::typeck::{Checker, RuleInfo};
 
 pub fn no_severity(ck: &mut Checker, rule: &Rule) {
     ck.diags.push(
-        Diagnostic::new(Code::NoSeverity, rule.name.span, format!("rule `{}` has no severity", rule.name.name)).label("no severity"),
+        Diagnostic::new(
+            Code::NoSeverity,
+            rule.name.span,
+            format!("rule `{}` has no severity", rule.name.name),
+        )
+        .label("no severity"),
     );
 }
 
 pub fn for_clause(ck: &mut Checker, f: &Expr, interval: f64, single_event: bool) {
     if single_event {
-        ck.diags.push(Diagnostic::new(Code::ForOnEventRule, f.span, "`for` on a rule that fires on single events").label("never holds"));
+        ck.diags.push(
+            Diagnostic::new(
+                Code::ForOnEventRule,
+                f.span,
+                "`for` on a rule that fires on single events",
+            )
+            .label("never holds"),
+        );
         return;
     }
     if let ExprKind::Duration(secs) = f.kind {
         if secs > 0.0 && secs < interval {
             ck.diags.push(
-                Diagnostic::new(Code::ForShorterThanInterval, f.span, format!("`for {secs}s` is shorter than the {interval}s evaluation interval"))
-                    .label("acts as no `for`"),
+                Diagnostic::new(
+                    Code::ForShorterThanInterval,
+                    f.span,
+                    format!("`for {secs}s` is shorter than the {interval}s evaluation interval"),
+                )
+                .label("acts as no `for`"),
             );
         }
     }
@@ -31,8 +47,15 @@ pub fn for_clause(ck: &mut Checker, f: &Expr, interval: f64, single_event: bool)
 
 pub fn constant_condition(ck: &mut Checker, v: &Val, span: Span) {
     if let Some(Konst::Bool(b)) = v.konst {
-        let code = if b { Code::AlwaysTrue } else { Code::AlwaysFalse };
-        ck.diags.push(Diagnostic::new(code, span, format!("this condition is always {b}")).label("depends on no data"));
+        let code = if b {
+            Code::AlwaysTrue
+        } else {
+            Code::AlwaysFalse
+        };
+        ck.diags.push(
+            Diagnostic::new(code, span, format!("this condition is always {b}"))
+                .label("depends on no data"),
+        );
     }
 }
 
@@ -40,8 +63,12 @@ pub fn constant_condition(ck: &mut Checker, v: &Val, span: Span) {
 pub fn not_indexable(ck: &mut Checker, filter: &Expr, rule: &Rule) {
     if !pins_type(filter, ck, 0) {
         ck.diags.push(
-            Diagnostic::new(Code::NotIndexable, filter.span, format!("rule `{}` is evaluated for every event", rule.name.name))
-                .label("no `event.type` test"),
+            Diagnostic::new(
+                Code::NotIndexable,
+                filter.span,
+                format!("rule `{}` is evaluated for every event", rule.name.name),
+            )
+            .label("no `event.type` test"),
         );
     }
 }
@@ -51,9 +78,26 @@ fn pins_type(e: &Expr, ck: &Checker, depth: usize) -> bool {
         return false;
     }
     match &e.kind {
-        ExprKind::Binary { op: BinOp::And, lhs, rhs, .. } => pins_type(lhs, ck, depth) || pins_type(rhs, ck, depth),
-        ExprKind::Binary { op: BinOp::Or, lhs, rhs, .. } => pins_type(lhs, ck, depth) && pins_type(rhs, ck, depth),
-        ExprKind::Binary { op: BinOp::Eq, lhs, .. } | ExprKind::In { negated: false, lhs, .. } => {
+        ExprKind::Binary {
+            op: BinOp::And,
+            lhs,
+            rhs,
+            ..
+        } => pins_type(lhs, ck, depth) || pins_type(rhs, ck, depth),
+        ExprKind::Binary {
+            op: BinOp::Or,
+            lhs,
+            rhs,
+            ..
+        } => pins_type(lhs, ck, depth) && pins_type(rhs, ck, depth),
+        ExprKind::Binary {
+            op: BinOp::Eq, lhs, ..
+        }
+        | ExprKind::In {
+            negated: false,
+            lhs,
+            ..
+        } => {
             matches!(&lhs.kind, ExprKind::Field(p) if p.len() == 1 && p[0].name == "type")
         }
         // A macro is inlined: look through it.
@@ -62,10 +106,14 @@ fn pins_type(e: &Expr, ck: &Checker, depth: usize) -> bool {
             .map
             .iter()
             .find(|((_, ns, n), _)| *ns == crate::resolve::Namespace::Value && n == name)
-            .and_then(|(_, sym)| match &ck.files[sym.file].module.decls[sym.decl].kind {
-                crate::syntax::ast::DeclKind::Macro { body, .. } => Some(pins_type(body, ck, depth + 1)),
-                _ => None,
-            })
+            .and_then(
+                |(_, sym)| match &ck.files[sym.file].module.decls[sym.decl].kind {
+                    crate::syntax::ast::DeclKind::Macro { body, .. } => {
+                        Some(pins_type(body, ck, depth + 1))
+                    }
+                    _ => None,
+                },
+            )
             .unwrap_or(false),
         _ => false,
     }
@@ -73,27 +121,51 @@ fn pins_type(e: &Expr, ck: &Checker, depth: usize) -> bool {
 
 pub fn dynamic_label(ck: &mut Checker, value: &str, span: Span) {
     if value.contains("{{") && value.contains("value") {
-        ck.diags.push(Diagnostic::new(Code::DynamicLabel, span, "a label that holds the alert's value").label("changes every evaluation"));
+        ck.diags.push(
+            Diagnostic::new(
+                Code::DynamicLabel,
+                span,
+                "a label that holds the alert's value",
+            )
+            .label("changes every evaluation"),
+        );
     }
 }
 
 pub fn no_summary(ck: &mut Checker, rule: &Rule) {
-    let notifies = rule.clauses.iter().find(|c| matches!(c.kind, ClauseKind::Notify(_) | ClauseKind::Playbook(_)));
-    let has_summary = rule.clauses.iter().any(|c| matches!(c.kind, ClauseKind::Summary(_)));
+    let notifies = rule
+        .clauses
+        .iter()
+        .find(|c| matches!(c.kind, ClauseKind::Notify(_) | ClauseKind::Playbook(_)));
+    let has_summary = rule
+        .clauses
+        .iter()
+        .any(|c| matches!(c.kind, ClauseKind::Summary(_)));
     if let (Some(n), false) = (notifies, has_summary) {
         ck.diags.push(
-            Diagnostic::new(Code::NoSummary, n.span, format!("rule `{}` notifies without a summary", rule.name.name))
-                .label("what will the responder read?"),
+            Diagnostic::new(
+                Code::NoSummary,
+                n.span,
+                format!("rule `{}` notifies without a summary", rule.name.name),
+            )
+            .label("what will the responder read?"),
         );
     }
 }
 
 pub fn unused_lets(ck: &mut Checker, cx: &crate::typeck::ExprCtx) {
-    let mut unused: Vec<(&String, Span)> =
-        cx.lets.iter().filter(|(k, _)| !cx.lets_used.contains(*k)).map(|(k, (_, s))| (k, *s)).collect();
+    let mut unused: Vec<(&String, Span)> = cx
+        .lets
+        .iter()
+        .filter(|(k, _)| !cx.lets_used.contains(*k))
+        .map(|(k, (_, s))| (k, *s))
+        .collect();
     unused.sort_by_key(|(_, s)| s.start);
     for (name, span) in unused {
-        ck.diags.push(Diagnostic::new(Code::UnusedLet, span, format!("`{name}` is never used")).label("unused binding"));
+        ck.diags.push(
+            Diagnostic::new(Code::UnusedLet, span, format!("`{name}` is never used"))
+                .label("unused binding"),
+        );
     }
 }
 
@@ -101,9 +173,13 @@ pub fn unused_lets(ck: &mut Checker, cx: &crate::typeck::ExprCtx) {
 pub fn duplicate_ids(ck: &mut Checker) {
     for (second, first, name) in ck.syms.duplicate_rules.clone() {
         ck.diags.push(
-            Diagnostic::new(Code::DuplicateRuleId, second, format!("rule id `{name}` is used twice"))
-                .label("second rule with this id")
-                .with(first, "first rule with this id"),
+            Diagnostic::new(
+                Code::DuplicateRuleId,
+                second,
+                format!("rule id `{name}` is used twice"),
+            )
+            .label("second rule with this id")
+            .with(first, "first rule with this id"),
         );
     }
     let _: Option<RuleInfo> = None;

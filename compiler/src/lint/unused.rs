@@ -24,7 +24,10 @@ pub(super) fn check(ck: &mut Checker) {
             (_, Namespace::Playbook) => (Code::UnusedPlaybook, "playbook"),
             _ => continue,
         };
-        found.push(Diagnostic::new(code, sym.span, format!("{what} `{}` is never used", key.2)).label("unused"));
+        found.push(
+            Diagnostic::new(code, sym.span, format!("{what} `{}` is never used", key.2))
+                .label("unused"),
+        );
     }
     for (fi, f) in ck.files.iter().enumerate() {
         if !f.root {
@@ -33,9 +36,13 @@ pub(super) fn check(ck: &mut Checker) {
         for (local, pkg, span) in &f.imports {
             if !ck.used_imports.contains(&(fi, pkg.clone())) {
                 found.push(
-                    Diagnostic::new(Code::UnusedImport, *span, format!("nothing from `{local}` is used"))
-                        .label("unused import")
-                        .help(format!("use it as `{local}.name`, or remove the import")),
+                    Diagnostic::new(
+                        Code::UnusedImport,
+                        *span,
+                        format!("nothing from `{local}` is used"),
+                    )
+                    .label("unused import")
+                    .help(format!("use it as `{local}.name`, or remove the import")),
                 );
             }
         }

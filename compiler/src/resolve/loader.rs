@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("no .rules files found in {0}")]
     Empty(PathBuf),
 }
@@ -47,14 +50,23 @@ pub fn load(paths: &[PathBuf], std_root: Option<&Path>) -> Result<Loaded, LoadEr
         roots.extend(found);
     }
     for path in roots {
-        let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Io { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
+            path: path.clone(),
+            source,
+        })?;
         add_file(&mut loaded, path, text, true, std_root);
     }
     Ok(loaded)
 }
 
 /// Adds an in-memory file (tests, the language server) and what it imports.
-pub fn add_file(loaded: &mut Loaded, path: PathBuf, text: String, root: bool, std_root: Option<&Path>) -> FileId {
+pub fn add_file(
+    loaded: &mut Loaded,
+    path: PathBuf,
+    text: String,
+    root: bool,
+    std_root: Option<&Path>,
+) -> FileId {
     let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
     if let Some(id) = loaded.sources.find(&canonical) {
         if root {
@@ -74,7 +86,13 @@ pub fn add_file(loaded: &mut Loaded, path: PathBuf, text: String, root: bool, st
             ast::DeclKind::Package(p) => Some(p.name.clone()),
             _ => None,
         })
-        .unwrap_or_else(|| path.file_stem().and_then(|s| s.to_str()).unwrap_or("main").trim_end_matches(".test").to_string());
+        .unwrap_or_else(|| {
+            path.file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("main")
+                .trim_end_matches(".test")
+                .to_string()
+        });
     let import_decls: Vec<(ast::StrLit, Option<ast::Ident>)> = module
         .decls
         .iter()
@@ -84,25 +102,46 @@ pub fn add_file(loaded: &mut Loaded, path: PathBuf, text: String, root: bool, st
         })
         .collect();
     let index = loaded.files.len();
-    loaded.files.push(LoadedFile { id, module, package, imports: Vec::new(), root });
-    let base = canonical.parent().map(Path::to_path_buf).unwrap_or_default();
+    loaded.files.push(LoadedFile {
+        id,
+        module,
+        package,
+        imports: Vec::new(),
+        root,
+    });
+    let base = canonical
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     for (lit, alias) in import_decls {
         let targets = import_targets(&lit.value, &base, std_root);
         if targets.is_empty() {
             loaded.diags.push(
-                Diagnostic::new(Code::ImportNotFound, lit.span, format!("cannot find `{}` to import", lit.value))
-                    .label("no such file or folder"),
+                Diagnostic::new(
+                    Code::ImportNotFound,
+                    lit.span,
+                    format!("cannot find `{}` to import", lit.value),
+                )
+                .label("no such file or folder"),
             );
             continue;
         }
         let mut pkg = None;
         for t in targets {
-            let Ok(text) = std::fs::read_to_string(&t) else { continue };
+            let Ok(text) = std::fs::read_to_string(&t) else {
+                continue;
+            };
             let fid = add_file(loaded, t, text, false, std_root);
-            pkg = loaded.files.iter().find(|f| f.id == fid).map(|f| f.package.clone());
+            pkg = loaded
+                .files
+                .iter()
+                .find(|f| f.id == fid)
+                .map(|f| f.package.clone());
         }
         if let Some(pkg) = pkg {
-            let local = alias.map(|a| a.name).unwrap_or_else(|| pkg.rsplit('.').next().unwrap_or(&pkg).to_string());
+            let local = alias
+                .map(|a| a.name)
+                .unwrap_or_else(|| pkg.rsplit('.').next().unwrap_or(&pkg).to_string());
             loaded.files[index].imports.push((local, pkg, lit.span));
         }
     }
@@ -110,11 +149,12 @@ pub fn add_file(loaded: &mut Loaded, path: PathBuf, text: String, root: bool, st
 }
 
 fn import_targets(spec: &str, base: &Path, std_root: Option<&Path>) -> Vec<PathBuf> {
-    let candidates: Vec<PathBuf> = if spec.starts_with("./") || spec.starts_with("../") || spec.starts_with('/') {
-        vec![base.join(spec)]
-    } else {
-        std_root.map(|r| vec![r.join(spec)]).unwrap_or_default()
-    };
+    let candidates: Vec<PathBuf> =
+        if spec.starts_with("./") || spec.starts_with("../") || spec.starts_with('/') {
+            vec![base.join(spec)]
+        } else {
+            std_root.map(|r| vec![r.join(spec)]).unwrap_or_default()
+        };
     for c in candidates {
         let with_ext = c.with_extension("rules");
         if c.is_file() {
@@ -132,14 +172,20 @@ fn import_targets(spec: &str, base: &Path, std_root: Option<&Path>) -> Vec<PathB
 
 /// `path` itself if a file, else every `*.rules` below it, sorted for stable output.
 fn collect(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
-    let meta = std::fs::metadata(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
+    let meta = std::fs::metadata(path).map_err(|source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
     let mut out = Vec::new();
     let mut stack = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|source| LoadError::Io { path: dir.clone(), source })?;
+        let entries = std::fs::read_dir(&dir).map_err(|source| LoadError::Io {
+            path: dir.clone(),
+            source,
+        })?;
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -155,6 +201,8 @@ fn collect(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
 
 fn display_name(path: &Path) -> String {
     let cwd = std::env::current_dir().ok();
-    let shown = cwd.and_then(|c| path.strip_prefix(&c).ok().map(Path::to_path_buf)).unwrap_or_else(|| path.to_path_buf());
+    let shown = cwd
+        .and_then(|c| path.strip_prefix(&c).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf());
     shown.to_string_lossy().into_owned()
 }

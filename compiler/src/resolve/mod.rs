@@ -2,13 +2,18 @@
 //! declaration every name means.
 
 mod loader;
-mod symbols;
 pub mod suggest;
+mod symbols;
 
-pub use loader::{add_file, load, LoadError, Loaded, LoadedFile};
+pub use loader::{LoadError, Loaded, LoadedFile, add_file, load};
 
 /// Adds an in-memory root file.
-pub fn loader_add(l: &mut Loaded, path: std::path::PathBuf, text: String, std_root: Option<&std::path::Path>) {
+pub fn loader_add(
+    l: &mut Loaded,
+    path: std::path::PathBuf,
+    text: String,
+    std_root: Option<&std::path::Path>,
+) {
     add_file(l, path, text, true, std_root);
 }
 pub use symbols::{Namespace, SymKey, Symbols};

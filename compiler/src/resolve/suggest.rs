@@ -17,7 +17,11 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// A help line for an unknown name, or the fallback.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>, fallback: &str) -> String {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    fallback: &str,
+) -> String {
     match closest(name, candidates) {
         Some(c) => format!("did you mean `{c}`?"),
         None => fallback.to_string(),
@@ -30,7 +34,10 @@ mod tests {
 
     #[test]
     fn finds_near_names_only() {
-        assert_eq!(closest("cpu_limt", ["cpu_limit", "mem_limit"]), Some("cpu_limit"));
+        assert_eq!(
+            closest("cpu_limt", ["cpu_limit", "mem_limit"]),
+            Some("cpu_limit")
+        );
         assert_eq!(closest("xyz", ["cpu_limit"]), None);
         assert_eq!(closest("high_cpu", ["high_cpu"]), None);
     }

@@ -51,8 +51,16 @@ impl Symbols {
                 if let DeclKind::Package(p) = &d.kind {
                     if seen_other || seen_package {
                         diags.push(
-                            Diagnostic::new(Code::PackageMisplaced, p.span, "`package` must come first, once per file")
-                                .label(if seen_package { "second package declaration" } else { "after other declarations" }),
+                            Diagnostic::new(
+                                Code::PackageMisplaced,
+                                p.span,
+                                "`package` must come first, once per file",
+                            )
+                            .label(if seen_package {
+                                "second package declaration"
+                            } else {
+                                "after other declarations"
+                            }),
                         );
                     }
                     seen_package = true;
@@ -61,17 +69,29 @@ impl Symbols {
                 if !matches!(d.kind, DeclKind::Import { .. }) {
                     seen_other = true;
                 }
-                let Some((ns, name)) = declared_name(&d.kind) else { continue };
+                let Some((ns, name)) = declared_name(&d.kind) else {
+                    continue;
+                };
                 let key = (f.package.clone(), ns, name.name.clone());
-                let sym = Sym { file: fi, decl: di, span: name.span, open: d.open };
+                let sym = Sym {
+                    file: fi,
+                    decl: di,
+                    span: name.span,
+                    open: d.open,
+                };
                 match s.map.get(&key) {
                     Some(prev) if ns == Namespace::Rule => {
-                        s.duplicate_rules.push((name.span, prev.span, name.name.clone()));
+                        s.duplicate_rules
+                            .push((name.span, prev.span, name.name.clone()));
                     }
                     Some(prev) => diags.push(
-                        Diagnostic::new(Code::DuplicateDecl, name.span, format!("`{}` is declared twice", name.name))
-                            .label("declared again here")
-                            .with(prev.span, "first declared here"),
+                        Diagnostic::new(
+                            Code::DuplicateDecl,
+                            name.span,
+                            format!("`{}` is declared twice", name.name),
+                        )
+                        .label("declared again here")
+                        .with(prev.span, "first declared here"),
                     ),
                     None => {
                         s.map.insert(key, sym);
@@ -83,13 +103,19 @@ impl Symbols {
     }
 
     pub fn get(&self, pkg: &str, ns: Namespace, name: &str) -> Option<Sym> {
-        self.map.get(&(pkg.to_string(), ns, name.to_string())).copied()
+        self.map
+            .get(&(pkg.to_string(), ns, name.to_string()))
+            .copied()
     }
 
     /// Names in one package and namespace, for suggestions.
     pub fn names(&self, pkg: &str, ns: Namespace) -> Vec<&str> {
-        let mut v: Vec<&str> =
-            self.map.keys().filter(|(p, n, _)| p == pkg && *n == ns).map(|(_, _, name)| name.as_str()).collect();
+        let mut v: Vec<&str> = self
+            .map
+            .keys()
+            .filter(|(p, n, _)| p == pkg && *n == ns)
+            .map(|(_, _, name)| name.as_str())
+            .collect();
         v.sort_unstable();
         v
     }
@@ -98,7 +124,9 @@ impl Symbols {
 /// The namespace and name a declaration introduces, if any.
 pub fn declared_name(kind: &DeclKind) -> Option<(Namespace, &Ident)> {
     Some(match kind {
-        DeclKind::Const { name, .. } | DeclKind::List { name, .. } | DeclKind::Macro { name, .. } => (Namespace::Value, name),
+        DeclKind::Const { name, .. }
+        | DeclKind::List { name, .. }
+        | DeclKind::Macro { name, .. } => (Namespace::Value, name),
         DeclKind::Record { name, .. } => (Namespace::Value, name),
         DeclKind::Metric { name, .. } => (Namespace::Metric, name),
         DeclKind::Schema { name, .. } => (Namespace::Schema, name),

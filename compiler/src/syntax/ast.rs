@@ -54,26 +54,84 @@ impl TargetKind {
 #[derive(Debug, Clone)]
 pub enum DeclKind {
     Package(Ident),
-    Import { path: StrLit, alias: Option<Ident> },
+    Import {
+        path: StrLit,
+        alias: Option<Ident>,
+    },
     Interval(Expr),
     StringsNocase,
-    Const { name: Ident, value: Expr },
-    Metric { name: Ident, unit: Ident, unit_arg: Option<Ident>, labels: Option<Vec<Ident>> },
-    List { name: Ident, elem: Option<Ident>, items: Expr },
-    Macro { name: Ident, body: Expr },
-    Schema { name: Ident, fields: Vec<SchemaField> },
-    Calendar { name: Ident, tz: StrLit, sessions: Vec<Session>, holidays: Option<StrLit> },
-    Record { name: Ident, expr: Expr },
-    Exception { name: Ident, params: Vec<(Ident, Ident)>, body: Expr, values: Vec<Tuple> },
-    ExtendList { target: Ident, items: Expr },
-    ExtendException { target: Ident, values: Vec<Tuple> },
-    Override { kind: TargetKind, target: Ident, value: Expr },
-    Disable { kind: TargetKind, target: Ident },
+    Const {
+        name: Ident,
+        value: Expr,
+    },
+    Metric {
+        name: Ident,
+        unit: Ident,
+        unit_arg: Option<Ident>,
+        labels: Option<Vec<Ident>>,
+    },
+    List {
+        name: Ident,
+        elem: Option<Ident>,
+        items: Expr,
+    },
+    Macro {
+        name: Ident,
+        body: Expr,
+    },
+    Schema {
+        name: Ident,
+        fields: Vec<SchemaField>,
+    },
+    Calendar {
+        name: Ident,
+        tz: StrLit,
+        sessions: Vec<Session>,
+        holidays: Option<StrLit>,
+    },
+    Record {
+        name: Ident,
+        expr: Expr,
+    },
+    Exception {
+        name: Ident,
+        params: Vec<(Ident, Ident)>,
+        body: Expr,
+        values: Vec<Tuple>,
+    },
+    ExtendList {
+        target: Ident,
+        items: Expr,
+    },
+    ExtendException {
+        target: Ident,
+        values: Vec<Tuple>,
+    },
+    Override {
+        kind: TargetKind,
+        target: Ident,
+        value: Expr,
+    },
+    Disable {
+        kind: TargetKind,
+        target: Ident,
+    },
     Rule(Rule),
-    Notifier { name: Ident, kind: Ident, args: Vec<(Ident, Expr)> },
+    Notifier {
+        name: Ident,
+        kind: Ident,
+        args: Vec<(Ident, Expr)>,
+    },
     Route(RouteBody),
-    Inhibit { source: LabelCond, target: LabelCond, equal: Vec<Ident> },
-    Playbook { name: Ident, items: Vec<PlaybookItem> },
+    Inhibit {
+        source: LabelCond,
+        target: LabelCond,
+        equal: Vec<Ident>,
+    },
+    Playbook {
+        name: Ident,
+        items: Vec<PlaybookItem>,
+    },
     Test(Test),
 }
 
@@ -159,16 +217,35 @@ pub enum NoDataAction {
 pub enum ClauseKind {
     Severity(Severity),
     Labels(Vec<(Ident, Expr)>),
-    Let { name: Ident, value: Expr },
+    Let {
+        name: Ident,
+        value: Expr,
+    },
     OnEvent(Option<Expr>),
     Sequence(Sequence),
     /// `when` (level `None`) or `warning when ...` with its own `for` and recovery.
-    When { level: Option<(Severity, Span)>, cond: Expr, for_: Option<Expr>, recover: Option<Expr> },
+    When {
+        level: Option<(Severity, Span)>,
+        cond: Expr,
+        for_: Option<Expr>,
+        recover: Option<Expr>,
+    },
     Recover(Expr),
     KeepFiring(Expr),
-    NoData { after: Expr, action: NoDataAction },
-    Flapping { low: f64, high: f64, over: Expr },
-    Throttle { count: f64, per: Expr, by: Vec<Expr> },
+    NoData {
+        after: Expr,
+        action: NoDataAction,
+    },
+    Flapping {
+        low: f64,
+        high: f64,
+        over: Expr,
+    },
+    Throttle {
+        count: f64,
+        per: Expr,
+        by: Vec<Expr>,
+    },
     Cooldown(Expr),
     Delay(Expr),
     Interval(Expr),
@@ -213,8 +290,16 @@ pub enum RouteItem {
     GroupWait(Expr),
     GroupInterval(Expr),
     Repeat(Expr),
-    Match { cond: LabelCond, during: Option<Ident>, target: RouteTarget, span: Span },
-    Default { targets: Vec<Ident>, span: Span },
+    Match {
+        cond: LabelCond,
+        during: Option<Ident>,
+        target: RouteTarget,
+        span: Span,
+    },
+    Default {
+        targets: Vec<Ident>,
+        span: Span,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -229,7 +314,12 @@ pub enum LabelCond {
     Or(Vec<LabelCond>, Span),
     And(Vec<LabelCond>, Span),
     Not(Box<LabelCond>, Span),
-    Match { label: Ident, op: MatchOp, value: LabelValue, span: Span },
+    Match {
+        label: Ident,
+        op: MatchOp,
+        value: LabelValue,
+        span: Span,
+    },
 }
 
 impl LabelCond {
@@ -273,12 +363,37 @@ pub enum MatchOp {
 
 #[derive(Debug, Clone)]
 pub enum PlaybookItem {
-    Notify { notifier: Ident, message: Option<StrLit>, span: Span },
-    Http { method: Ident, url: StrLit, body: Vec<(Ident, Expr)>, timeout: Option<Expr>, retries: Option<f64>, span: Span },
-    Approve { by: StrLit, span: Span },
-    Shell { command: StrLit, span: Span },
-    Wait { duration: Expr, unless_acknowledged: bool, span: Span },
-    RateLimit { count: f64, per: Expr, span: Span },
+    Notify {
+        notifier: Ident,
+        message: Option<StrLit>,
+        span: Span,
+    },
+    Http {
+        method: Ident,
+        url: StrLit,
+        body: Vec<(Ident, Expr)>,
+        timeout: Option<Expr>,
+        retries: Option<f64>,
+        span: Span,
+    },
+    Approve {
+        by: StrLit,
+        span: Span,
+    },
+    Shell {
+        command: StrLit,
+        span: Span,
+    },
+    Wait {
+        duration: Expr,
+        unless_acknowledged: bool,
+        span: Span,
+    },
+    RateLimit {
+        count: f64,
+        per: Expr,
+        span: Span,
+    },
 }
 
 // ---------------------------------------------------------------- tests
@@ -300,15 +415,45 @@ pub enum AlertState {
 #[derive(Debug, Clone)]
 pub enum TestItem {
     Interval(Expr),
-    Series { selector: Expr, every: Expr, values: StrLit },
+    Series {
+        selector: Expr,
+        every: Expr,
+        values: StrLit,
+    },
     EventsFrom(StrLit),
-    EventsEvery { every: Expr, count: f64, object: Vec<(Ident, Expr)>, span: Span },
-    EventAt { at: Expr, object: Vec<(Ident, Expr)> },
+    EventsEvery {
+        every: Expr,
+        count: f64,
+        object: Vec<(Ident, Expr)>,
+        span: Span,
+    },
+    EventAt {
+        at: Expr,
+        object: Vec<(Ident, Expr)>,
+    },
     Advance(Expr),
-    ExpectState { rule: Ident, state: AlertState, at: Expr, with: Vec<(Ident, Expr)> },
-    ExpectNo { rule: Ident, state: AlertState, at: Option<Expr>, with: Vec<(Ident, Expr)> },
-    ExpectNotification { notifier: Ident, at: Expr, with: Vec<(Ident, Expr)> },
-    ExpectPlaybook { playbook: Ident, step: f64, outcome: Ident },
+    ExpectState {
+        rule: Ident,
+        state: AlertState,
+        at: Expr,
+        with: Vec<(Ident, Expr)>,
+    },
+    ExpectNo {
+        rule: Ident,
+        state: AlertState,
+        at: Option<Expr>,
+        with: Vec<(Ident, Expr)>,
+    },
+    ExpectNotification {
+        notifier: Ident,
+        at: Expr,
+        with: Vec<(Ident, Expr)>,
+    },
+    ExpectPlaybook {
+        playbook: Ident,
+        step: f64,
+        outcome: Ident,
+    },
     ExpectNothingElse(Span),
 }
 
@@ -354,7 +499,10 @@ impl BinOp {
         }
     }
     pub fn is_comparison(self) -> bool {
-        matches!(self, BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge)
+        matches!(
+            self,
+            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge
+        )
     }
 }
 
@@ -438,20 +586,58 @@ pub enum ExprKind {
     Spread(Ident),
     /// A name: const, list, macro, let, rule, quantifier variable field (`p.name`), or a metric
     /// selector with matchers.
-    Ref { name: String, matchers: Vec<Matcher> },
+    Ref {
+        name: String,
+        matchers: Vec<Matcher>,
+    },
     /// `event.a.b`; empty path is the whole event.
     Field(Vec<Ident>),
     AlertField(Vec<Ident>),
     Index(Box<Expr>, f64),
     Unary(UnOp, Box<Expr>),
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr>, matching: Option<Matching> },
-    In { negated: bool, nocase: bool, cidr: bool, lhs: Box<Expr>, rhs: Box<Expr> },
-    StrTest { negated: bool, op: StrOp, quant: Option<Quant>, nocase: bool, lhs: Box<Expr>, rhs: Box<Expr> },
-    Is { lhs: Box<Expr>, what: Ident, p: Option<f64> },
-    Call { func: Ident, args: Vec<Arg>, group: Option<Grouping>, over: Option<Box<Expr>> },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+        matching: Option<Matching>,
+    },
+    In {
+        negated: bool,
+        nocase: bool,
+        cidr: bool,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    StrTest {
+        negated: bool,
+        op: StrOp,
+        quant: Option<Quant>,
+        nocase: bool,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    Is {
+        lhs: Box<Expr>,
+        what: Ident,
+        p: Option<f64>,
+    },
+    Call {
+        func: Ident,
+        args: Vec<Arg>,
+        group: Option<Grouping>,
+        over: Option<Box<Expr>>,
+    },
     Exists(Vec<Ident>),
-    Quantifier { quant: Quant, var: Ident, over: Box<Expr>, pred: Box<Expr> },
-    Selection { quant: Quant, pattern: Ident },
+    Quantifier {
+        quant: Quant,
+        var: Ident,
+        over: Box<Expr>,
+        pred: Box<Expr>,
+    },
+    Selection {
+        quant: Quant,
+        pattern: Ident,
+    },
 }
 
 impl Expr {
@@ -468,7 +654,9 @@ impl Expr {
                 rhs.walk(f);
             }
             ExprKind::Is { lhs, .. } => lhs.walk(f),
-            ExprKind::Call { args, group, over, .. } => {
+            ExprKind::Call {
+                args, group, over, ..
+            } => {
                 args.iter().for_each(|a| a.value.walk(f));
                 if let Some(Grouping::Fields(fs, _)) = group {
                     fs.iter().for_each(|e| e.walk(f));

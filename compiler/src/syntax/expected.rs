@@ -7,7 +7,9 @@ use pest::error::{Error, ErrorVariant};
 /// to hear about (their parents or literal tokens say it better).
 fn rule_words(rule: Rule) -> Option<&'static str> {
     Some(match rule {
-        Rule::decl | Rule::single_decl | Rule::file => "a declaration (rule, const, list, macro, notifier, route, test, ...)",
+        Rule::decl | Rule::single_decl | Rule::file => {
+            "a declaration (rule, const, list, macro, notifier, route, test, ...)"
+        }
         Rule::ident | Rule::qual_name => "a name",
         Rule::label_name => "a label name",
         Rule::metric_name => "a metric name",
@@ -20,8 +22,17 @@ fn rule_words(rule: Rule) -> Option<&'static str> {
         Rule::size_unit => "a size unit (B, KiB, MiB, GiB, KB, MB, GB)",
         Rule::string => "a string in double quotes",
         Rule::regex => "a regex like /.../",
-        Rule::expr | Rule::or_expr | Rule::and_expr | Rule::not_expr | Rule::cmp_expr | Rule::add_expr
-        | Rule::mul_expr | Rule::unary | Rule::postfix | Rule::call_expr | Rule::selector => "an expression",
+        Rule::expr
+        | Rule::or_expr
+        | Rule::and_expr
+        | Rule::not_expr
+        | Rule::cmp_expr
+        | Rule::add_expr
+        | Rule::mul_expr
+        | Rule::unary
+        | Rule::postfix
+        | Rule::call_expr
+        | Rule::selector => "an expression",
         Rule::cmp_op => "a comparison (== != < <= > >=)",
         Rule::severity_level => "a severity (info, warning, high, critical)",
         Rule::no_data_action => "a no-data action (alert, resolve, keep, ok)",
@@ -30,7 +41,9 @@ fn rule_words(rule: Rule) -> Option<&'static str> {
         Rule::label_list => "a list of labels like [host, job]",
         Rule::list_lit => "a list like [\"a\", \"b\"]",
         Rule::label_block | Rule::object => "a block of `name = value` pairs",
-        Rule::label_cond | Rule::label_and | Rule::label_match => "a label condition like severity == critical",
+        Rule::label_cond | Rule::label_and | Rule::label_match => {
+            "a label condition like severity == critical"
+        }
         Rule::match_op => "a matcher (=, ==, !=, =~, !~)",
         Rule::field_path => "an event field like event.user",
         Rule::group_keys => "event fields like event.user or [event.host, event.user]",
@@ -69,8 +82,9 @@ pub(super) fn describe(err: &Error<Rule>) -> Option<String> {
         .filter(|t| t != "BUILTIN_RULE" && !(t.chars().count() == 4 && t.contains("..")))
         .filter(|t| !matches!(t.as_str(), " " | "\t" | "\r" | "\n" | "#" | "//" | "_"))
         .collect();
-    let (punct, kws): (Vec<String>, Vec<String>) =
-        tokens.into_iter().partition(|t| !t.chars().next().is_some_and(|c| c.is_ascii_alphabetic()));
+    let (punct, kws): (Vec<String>, Vec<String>) = tokens
+        .into_iter()
+        .partition(|t| !t.chars().next().is_some_and(|c| c.is_ascii_alphabetic()));
     // Keywords are listed when there are few; a long list reads worse than the rule's words.
     if kws.len() <= 8 || words.is_empty() {
         for k in kws.iter().take(12) {
@@ -101,7 +115,11 @@ pub(super) fn found_at(text: &str, at: usize) -> Option<String> {
     let rest = text.get(at..)?;
     let first = rest.chars().next()?;
     if first.is_alphanumeric() || first == '_' {
-        Some(rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.').collect())
+        Some(
+            rest.chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
+                .collect(),
+        )
     } else {
         Some(first.to_string())
     }
@@ -115,7 +133,9 @@ pub(super) fn hint(text: &str, at: usize, found: Option<&str>) -> Option<String>
         Some("|") => Some("write `or` instead of `||`".into()),
         Some("!") => Some("write `not` instead of `!`".into()),
         Some("'") => Some("strings use double quotes: \"...\"".into()),
-        Some(":") if before.ends_with("labels") => Some("labels are written `labels { team = \"infra\" }`".into()),
+        Some(":") if before.ends_with("labels") => {
+            Some("labels are written `labels { team = \"infra\" }`".into())
+        }
         None => Some("the file ends inside a declaration: is a `}` or `)` missing?".into()),
         _ => None,
     }

@@ -22,7 +22,10 @@ impl Lower<'_> {
     }
 
     fn ident(&self, p: P) -> Ident {
-        Ident { name: p.as_str().to_string(), span: self.span(&p) }
+        Ident {
+            name: p.as_str().to_string(),
+            span: self.span(&p),
+        }
     }
 
     pub fn decl(&mut self, p: P) -> Decl {
@@ -33,7 +36,10 @@ impl Lower<'_> {
             R::package_decl => DeclKind::Package(self.ident(next(&mut it))),
             R::import_decl => {
                 let path = self.string(next(&mut it));
-                DeclKind::Import { path, alias: it.next().map(|a| self.ident(a)) }
+                DeclKind::Import {
+                    path,
+                    alias: it.next().map(|a| self.ident(a)),
+                }
             }
             R::interval_decl => DeclKind::Interval(self.expr_any(next(&mut it))),
             R::strings_decl => DeclKind::StringsNocase,
@@ -44,14 +50,22 @@ impl Lower<'_> {
                 inner.span = span;
                 return inner;
             }
-            R::const_decl => DeclKind::Const { name: self.ident(next(&mut it)), value: self.expr(next(&mut it)) },
+            R::const_decl => DeclKind::Const {
+                name: self.ident(next(&mut it)),
+                value: self.expr(next(&mut it)),
+            },
             R::metric_decl => {
                 let name = self.ident(next(&mut it));
                 let mut unit = next(&mut it).into_inner();
                 let u = self.ident(next(&mut unit));
                 let unit_arg = unit.next().map(|a| self.ident(a));
                 let labels = it.next().map(|l| self.label_list(l));
-                DeclKind::Metric { name, unit: u, unit_arg, labels }
+                DeclKind::Metric {
+                    name,
+                    unit: u,
+                    unit_arg,
+                    labels,
+                }
             }
             R::list_decl => {
                 let name = self.ident(next(&mut it));
@@ -60,10 +74,16 @@ impl Lower<'_> {
                 let elem = rest.pop().map(|e| self.ident(e));
                 DeclKind::List { name, elem, items }
             }
-            R::macro_decl => DeclKind::Macro { name: self.ident(next(&mut it)), body: self.expr(next(&mut it)) },
+            R::macro_decl => DeclKind::Macro {
+                name: self.ident(next(&mut it)),
+                body: self.expr(next(&mut it)),
+            },
             R::schema_decl => {
                 let name = self.ident(next(&mut it));
-                DeclKind::Schema { name, fields: self.schema_body(next(&mut it)) }
+                DeclKind::Schema {
+                    name,
+                    fields: self.schema_body(next(&mut it)),
+                }
             }
             R::calendar_decl => {
                 let name = self.ident(next(&mut it));
@@ -76,9 +96,17 @@ impl Lower<'_> {
                         _ => holidays = Some(self.string(q)),
                     }
                 }
-                DeclKind::Calendar { name, tz, sessions, holidays }
+                DeclKind::Calendar {
+                    name,
+                    tz,
+                    sessions,
+                    holidays,
+                }
             }
-            R::record_decl => DeclKind::Record { name: self.ident(next(&mut it)), expr: self.expr(next(&mut it)) },
+            R::record_decl => DeclKind::Record {
+                name: self.ident(next(&mut it)),
+                expr: self.expr(next(&mut it)),
+            },
             R::exception_decl => {
                 let name = self.ident(next(&mut it));
                 let mut params = Vec::new();
@@ -94,7 +122,12 @@ impl Lower<'_> {
                         _ => body = Some(self.expr(q)),
                     }
                 }
-                DeclKind::Exception { name, params, body: body.expect("grammar: exception body"), values }
+                DeclKind::Exception {
+                    name,
+                    params,
+                    body: body.expect("grammar: exception body"),
+                    values,
+                }
             }
             R::extend_decl => {
                 let q = next(&mut it);
@@ -103,19 +136,32 @@ impl Lower<'_> {
                 let target = self.ident(next(&mut qi));
                 let v = next(&mut qi);
                 if r == R::extend_list {
-                    DeclKind::ExtendList { target, items: self.expr_any(v) }
+                    DeclKind::ExtendList {
+                        target,
+                        items: self.expr_any(v),
+                    }
                 } else {
-                    DeclKind::ExtendException { target, values: self.tuples(v) }
+                    DeclKind::ExtendException {
+                        target,
+                        values: self.tuples(v),
+                    }
                 }
             }
             R::override_decl => {
                 let kind = target_kind(next(&mut it).as_str());
                 let target = self.ident(next(&mut it));
-                DeclKind::Override { kind, target, value: self.expr_any(next(&mut it)) }
+                DeclKind::Override {
+                    kind,
+                    target,
+                    value: self.expr_any(next(&mut it)),
+                }
             }
             R::disable_decl => {
                 let kind = target_kind(next(&mut it).as_str());
-                DeclKind::Disable { kind, target: self.ident(next(&mut it)) }
+                DeclKind::Disable {
+                    kind,
+                    target: self.ident(next(&mut it)),
+                }
             }
             R::rule_decl => {
                 let name = self.ident(next(&mut it));
@@ -133,19 +179,33 @@ impl Lower<'_> {
                 let source = self.label_cond(next(&mut it));
                 let target = self.label_cond(next(&mut it));
                 let equal = it.next().map(|l| self.label_list(l)).unwrap_or_default();
-                DeclKind::Inhibit { source, target, equal }
+                DeclKind::Inhibit {
+                    source,
+                    target,
+                    equal,
+                }
             }
             R::playbook_decl => {
                 let name = self.ident(next(&mut it));
-                DeclKind::Playbook { name, items: it.map(|q| self.playbook_item(q)).collect() }
+                DeclKind::Playbook {
+                    name,
+                    items: it.map(|q| self.playbook_item(q)).collect(),
+                }
             }
             R::test_decl => {
                 let name = self.string(next(&mut it));
-                DeclKind::Test(Test { name, items: it.map(|q| self.test_item(q)).collect() })
+                DeclKind::Test(Test {
+                    name,
+                    items: it.map(|q| self.test_item(q)).collect(),
+                })
             }
             other => unreachable!("grammar: unexpected declaration {other:?}"),
         };
-        Decl { kind, span, open: false }
+        Decl {
+            kind,
+            span,
+            open: false,
+        }
     }
 
     fn session(&self, p: P) -> Session {
@@ -156,7 +216,13 @@ impl Lower<'_> {
         let open = idents.pop().expect("grammar: open");
         let to_day = if idents.len() > 1 { idents.pop() } else { None };
         let from_day = idents.pop().expect("grammar: day");
-        Session { from_day, to_day, open, close, span }
+        Session {
+            from_day,
+            to_day,
+            open,
+            close,
+            span,
+        }
     }
 
     fn schema_body(&mut self, p: P) -> Vec<SchemaField> {
@@ -164,7 +230,10 @@ impl Lower<'_> {
             .map(|f| {
                 let mut fi = f.into_inner();
                 let name = self.ident(next(&mut fi));
-                SchemaField { name, ty: self.field_type(next(&mut fi)) }
+                SchemaField {
+                    name,
+                    ty: self.field_type(next(&mut fi)),
+                }
             })
             .collect()
     }
@@ -182,7 +251,10 @@ impl Lower<'_> {
         p.into_inner()
             .map(|t| {
                 let span = self.span(&t);
-                Tuple { values: t.into_inner().map(|e| self.expr(e)).collect(), span }
+                Tuple {
+                    values: t.into_inner().map(|e| self.expr(e)).collect(),
+                    span,
+                }
             })
             .collect()
     }
@@ -210,7 +282,10 @@ impl Lower<'_> {
         let kind = match rule {
             R::severity_clause => ClauseKind::Severity(severity(next(&mut it).as_str())),
             R::labels_clause => ClauseKind::Labels(self.object(next(&mut it))),
-            R::let_clause => ClauseKind::Let { name: self.ident(next(&mut it)), value: self.expr(next(&mut it)) },
+            R::let_clause => ClauseKind::Let {
+                name: self.ident(next(&mut it)),
+                value: self.expr(next(&mut it)),
+            },
             R::on_event_clause => ClauseKind::OnEvent(it.next().map(|e| self.expr(e))),
             R::sequence_clause => ClauseKind::Sequence(self.sequence(it)),
             R::when_clause => return self.when(None, it, None, span),
@@ -236,7 +311,11 @@ impl Lower<'_> {
             R::flapping_clause => {
                 let low = self.num(next(&mut it));
                 let high = self.num(next(&mut it));
-                ClauseKind::Flapping { low, high, over: self.expr(next(&mut it)) }
+                ClauseKind::Flapping {
+                    low,
+                    high,
+                    over: self.expr(next(&mut it)),
+                }
             }
             R::throttle_clause => {
                 let count = self.num(next(&mut it));
@@ -267,11 +346,25 @@ impl Lower<'_> {
     ) -> Clause {
         let cond = self.expr(next(&mut it));
         let for_ = it.next().map(|f| self.expr(next(&mut f.into_inner())));
-        Clause { kind: ClauseKind::When { level, cond, for_, recover }, span }
+        Clause {
+            kind: ClauseKind::When {
+                level,
+                cond,
+                for_,
+                recover,
+            },
+            span,
+        }
     }
 
     fn sequence(&mut self, it: pest::iterators::Pairs<R>) -> Sequence {
-        let mut seq = Sequence { any_order: false, by: vec![], within: dummy(self.file), steps: vec![], until: vec![] };
+        let mut seq = Sequence {
+            any_order: false,
+            by: vec![],
+            within: dummy(self.file),
+            steps: vec![],
+            until: vec![],
+        };
         for q in it {
             match q.as_rule() {
                 R::any_order => seq.any_order = true,
@@ -296,7 +389,14 @@ impl Lower<'_> {
                             _ => repeat = Some(self.num(r)),
                         }
                     }
-                    seq.steps.push(SeqStep { name, missing, cond, key, repeat, span });
+                    seq.steps.push(SeqStep {
+                        name,
+                        missing,
+                        cond,
+                        key,
+                        repeat,
+                        span,
+                    });
                 }
                 other => unreachable!("grammar: unexpected sequence part {other:?}"),
             }
@@ -344,7 +444,12 @@ impl Lower<'_> {
                     if let RouteTarget::Notifiers { cont: c, .. } = &mut target {
                         *c = cont;
                     }
-                    RouteItem::Match { cond, during, target, span: qspan }
+                    RouteItem::Match {
+                        cond,
+                        during,
+                        target,
+                        span: qspan,
+                    }
                 }
                 R::default_route => RouteItem::Default {
                     targets: next(&mut it).into_inner().map(|t| self.ident(t)).collect(),
@@ -374,7 +479,10 @@ impl Lower<'_> {
                     LabelCond::And(parts, span)
                 }
             }
-            R::label_not => LabelCond::Not(Box::new(self.label_cond(next(&mut p.into_inner().skip(1)))), span),
+            R::label_not => LabelCond::Not(
+                Box::new(self.label_cond(next(&mut p.into_inner().skip(1)))),
+                span,
+            ),
             R::label_match => {
                 let mut it = p.into_inner();
                 let label = self.ident(next(&mut it));
@@ -386,7 +494,12 @@ impl Lower<'_> {
                     R::regex => LabelValue::Regex(self.regex_lit(inner)),
                     _ => LabelValue::Word(self.ident(inner)),
                 };
-                LabelCond::Match { label, op, value, span }
+                LabelCond::Match {
+                    label,
+                    op,
+                    value,
+                    span,
+                }
             }
             other => unreachable!("grammar: unexpected label condition {other:?}"),
         }
@@ -418,19 +531,40 @@ impl Lower<'_> {
                                 _ => retries = Some(self.num(q)),
                             }
                         }
-                        PlaybookItem::Http { method, url, body, timeout, retries, span }
+                        PlaybookItem::Http {
+                            method,
+                            url,
+                            body,
+                            timeout,
+                            retries,
+                            span,
+                        }
                     }
-                    R::step_approve => PlaybookItem::Approve { by: self.string(next(&mut si)), span },
-                    _ => PlaybookItem::Shell { command: self.string(next(&mut si)), span },
+                    R::step_approve => PlaybookItem::Approve {
+                        by: self.string(next(&mut si)),
+                        span,
+                    },
+                    _ => PlaybookItem::Shell {
+                        command: self.string(next(&mut si)),
+                        span,
+                    },
                 }
             }
             R::wait_item => {
                 let duration = self.expr(next(&mut it));
-                PlaybookItem::Wait { duration, unless_acknowledged: it.next().is_some(), span }
+                PlaybookItem::Wait {
+                    duration,
+                    unless_acknowledged: it.next().is_some(),
+                    span,
+                }
             }
             _ => {
                 let count = self.num(next(&mut it));
-                PlaybookItem::RateLimit { count, per: self.expr(next(&mut it)), span }
+                PlaybookItem::RateLimit {
+                    count,
+                    per: self.expr(next(&mut it)),
+                    span,
+                }
             }
         }
     }
@@ -444,7 +578,11 @@ impl Lower<'_> {
             R::series_item => {
                 let selector = self.expr_any(next(&mut it));
                 let every = self.expr(next(&mut it));
-                TestItem::Series { selector, every, values: self.string(next(&mut it)) }
+                TestItem::Series {
+                    selector,
+                    every,
+                    values: self.string(next(&mut it)),
+                }
             }
             R::events_item => {
                 let q = next(&mut it);
@@ -455,12 +593,20 @@ impl Lower<'_> {
                 } else {
                     let every = self.expr(next(&mut qi));
                     let count = self.num(next(&mut qi));
-                    TestItem::EventsEvery { every, count, object: self.object(next(&mut qi)), span }
+                    TestItem::EventsEvery {
+                        every,
+                        count,
+                        object: self.object(next(&mut qi)),
+                        span,
+                    }
                 }
             }
             R::event_item => {
                 let at = self.expr(next(&mut it));
-                TestItem::EventAt { at, object: self.object(next(&mut it)) }
+                TestItem::EventAt {
+                    at,
+                    object: self.object(next(&mut it)),
+                }
             }
             R::advance_item => TestItem::Advance(self.expr(next(&mut it))),
             R::expect_item => {
@@ -475,7 +621,12 @@ impl Lower<'_> {
                         let state = alert_state(next(&mut qi).as_str());
                         let at = self.expr(next(&mut qi));
                         let with = qi.next().map(|o| self.object(o)).unwrap_or_default();
-                        TestItem::ExpectState { rule, state, at, with }
+                        TestItem::ExpectState {
+                            rule,
+                            state,
+                            at,
+                            with,
+                        }
                     }
                     R::expect_no => {
                         let rule = self.ident(next(&mut qi));
@@ -487,7 +638,12 @@ impl Lower<'_> {
                                 _ => at = Some(self.expr(r)),
                             }
                         }
-                        TestItem::ExpectNo { rule, state, at, with }
+                        TestItem::ExpectNo {
+                            rule,
+                            state,
+                            at,
+                            with,
+                        }
                     }
                     R::expect_notification => {
                         let notifier = self.ident(next(&mut qi));
@@ -498,7 +654,11 @@ impl Lower<'_> {
                     _ => {
                         let playbook = self.ident(next(&mut qi));
                         let step = self.num(next(&mut qi));
-                        TestItem::ExpectPlaybook { playbook, step, outcome: self.ident(next(&mut qi)) }
+                        TestItem::ExpectPlaybook {
+                            playbook,
+                            step,
+                            outcome: self.ident(next(&mut qi)),
+                        }
                     }
                 }
             }
@@ -513,7 +673,10 @@ impl Lower<'_> {
         match p.as_str().parse::<f64>() {
             Ok(v) if v.is_finite() => v,
             _ => {
-                self.diags.push(Diagnostic::new(Code::BadLiteral, span, "number out of range").label("too large"));
+                self.diags.push(
+                    Diagnostic::new(Code::BadLiteral, span, "number out of range")
+                        .label("too large"),
+                );
                 0.0
             }
         }
@@ -522,14 +685,20 @@ impl Lower<'_> {
     pub(super) fn string(&mut self, p: P) -> StrLit {
         let span = self.span(&p);
         let raw = p.into_inner().next().map(|i| i.as_str()).unwrap_or("");
-        StrLit { value: self.unescape(raw, span), span }
+        StrLit {
+            value: self.unescape(raw, span),
+            span,
+        }
     }
 
     fn regex_lit(&mut self, p: P) -> StrLit {
         let span = self.span(&p);
         let raw = p.into_inner().next().map(|i| i.as_str()).unwrap_or("");
         // `\/` is the only escape a regex literal adds; the rest belongs to the regex syntax.
-        StrLit { value: raw.replace("\\/", "/"), span }
+        StrLit {
+            value: raw.replace("\\/", "/"),
+            span,
+        }
     }
 
     fn unescape(&mut self, raw: &str, span: Span) -> String {
@@ -543,8 +712,12 @@ impl Lower<'_> {
             let bad = |me: &mut Self, len: usize| {
                 let start = span.start as usize + 1 + i;
                 me.diags.push(
-                    Diagnostic::new(Code::BadEscape, Span::new(span.file, start, start + len), "unknown escape sequence in string")
-                        .label("not a valid escape"),
+                    Diagnostic::new(
+                        Code::BadEscape,
+                        Span::new(span.file, start, start + len),
+                        "unknown escape sequence in string",
+                    )
+                    .label("not a valid escape"),
                 );
             };
             match chars.next() {
@@ -558,7 +731,12 @@ impl Lower<'_> {
                     let parsed = rest
                         .strip_prefix('{')
                         .and_then(|r| r.find('}').map(|end| &r[..end]))
-                        .and_then(|hex| u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).map(|c| (c, hex.len())));
+                        .and_then(|hex| {
+                            u32::from_str_radix(hex, 16)
+                                .ok()
+                                .and_then(char::from_u32)
+                                .map(|c| (c, hex.len()))
+                        });
                     match parsed {
                         Some((c, n)) => {
                             out.push(c);
@@ -597,7 +775,10 @@ impl Lower<'_> {
                 let mut e = self.expr_any(it.next().expect("grammar: operand"));
                 for op in it.take(nots) {
                     let s = self.span(&op).to(e.span);
-                    e = Expr { kind: ExprKind::Unary(UnOp::Not, Box::new(e)), span: s };
+                    e = Expr {
+                        kind: ExprKind::Unary(UnOp::Not, Box::new(e)),
+                        span: s,
+                    };
                 }
                 e
             }
@@ -607,7 +788,10 @@ impl Lower<'_> {
                 let mut e = self.expr_any(it.next().expect("grammar: operand"));
                 for op in it {
                     let s = self.span(&op).to(e.span);
-                    e = Expr { kind: ExprKind::Unary(UnOp::Neg, Box::new(e)), span: s };
+                    e = Expr {
+                        kind: ExprKind::Unary(UnOp::Neg, Box::new(e)),
+                        span: s,
+                    };
                 }
                 e
             }
@@ -617,7 +801,10 @@ impl Lower<'_> {
                 for idx in it {
                     let s = e.span.to(self.span(&idx));
                     let n = self.num(next(&mut idx.into_inner()));
-                    e = Expr { kind: ExprKind::Index(Box::new(e), n), span: s };
+                    e = Expr {
+                        kind: ExprKind::Index(Box::new(e), n),
+                        span: s,
+                    };
                 }
                 e
             }
@@ -629,8 +816,14 @@ impl Lower<'_> {
                     Some(tail) => self.cmp_tail(lhs, tail, span),
                 }
             }
-            R::number => Expr { kind: ExprKind::Number(self.num(p)), span },
-            R::percent => Expr { kind: ExprKind::Percent(self.num(next(&mut p.into_inner()))), span },
+            R::number => Expr {
+                kind: ExprKind::Number(self.num(p)),
+                span,
+            },
+            R::percent => Expr {
+                kind: ExprKind::Percent(self.num(next(&mut p.into_inner()))),
+                span,
+            },
             R::duration => {
                 let mut it = p.into_inner();
                 let n = self.num(next(&mut it));
@@ -644,7 +837,10 @@ impl Lower<'_> {
                     "d" => 86400.0,
                     _ => 7.0 * 86400.0,
                 };
-                Expr { kind: ExprKind::Duration(n * mult), span }
+                Expr {
+                    kind: ExprKind::Duration(n * mult),
+                    span,
+                }
             }
             R::bytesize => {
                 let mut it = p.into_inner();
@@ -660,19 +856,37 @@ impl Lower<'_> {
                     "TB" => 1e12,
                     _ => 1.0,
                 };
-                Expr { kind: ExprKind::Bytes(n * mult), span }
+                Expr {
+                    kind: ExprKind::Bytes(n * mult),
+                    span,
+                }
             }
             R::string => {
                 let s = self.string(p);
-                Expr { kind: ExprKind::Str(s.value), span }
+                Expr {
+                    kind: ExprKind::Str(s.value),
+                    span,
+                }
             }
             R::regex => {
                 let s = self.regex_lit(p);
-                Expr { kind: ExprKind::Regex(s.value), span }
+                Expr {
+                    kind: ExprKind::Regex(s.value),
+                    span,
+                }
             }
-            R::boolean => Expr { kind: ExprKind::Bool(p.as_str() == "true"), span },
-            R::list_lit => Expr { kind: ExprKind::List(p.into_inner().map(|q| self.expr_any(q)).collect()), span },
-            R::spread => Expr { kind: ExprKind::Spread(self.ident(next(&mut p.into_inner()))), span },
+            R::boolean => Expr {
+                kind: ExprKind::Bool(p.as_str() == "true"),
+                span,
+            },
+            R::list_lit => Expr {
+                kind: ExprKind::List(p.into_inner().map(|q| self.expr_any(q)).collect()),
+                span,
+            },
+            R::spread => Expr {
+                kind: ExprKind::Spread(self.ident(next(&mut p.into_inner()))),
+                span,
+            },
             R::selector => {
                 let mut it = p.into_inner();
                 let name = next(&mut it).as_str().to_string();
@@ -684,18 +898,34 @@ impl Lower<'_> {
                                 let mut mi = mm.into_inner();
                                 let label = self.ident(next(&mut mi));
                                 let op = match_op(next(&mut mi).as_str());
-                                Matcher { label, op, value: self.string(next(&mut mi)) }
+                                Matcher {
+                                    label,
+                                    op,
+                                    value: self.string(next(&mut mi)),
+                                }
                             })
                             .collect()
                     })
                     .unwrap_or_default();
-                Expr { kind: ExprKind::Ref { name, matchers }, span }
+                Expr {
+                    kind: ExprKind::Ref { name, matchers },
+                    span,
+                }
             }
-            R::field_path => Expr { kind: ExprKind::Field(p.into_inner().map(|q| self.ident(q)).collect()), span },
-            R::alert_path => Expr { kind: ExprKind::AlertField(p.into_inner().map(|q| self.ident(q)).collect()), span },
+            R::field_path => Expr {
+                kind: ExprKind::Field(p.into_inner().map(|q| self.ident(q)).collect()),
+                span,
+            },
+            R::alert_path => Expr {
+                kind: ExprKind::AlertField(p.into_inner().map(|q| self.ident(q)).collect()),
+                span,
+            },
             R::exists_expr => {
                 let f = next(&mut p.into_inner());
-                Expr { kind: ExprKind::Exists(f.into_inner().map(|q| self.ident(q)).collect()), span }
+                Expr {
+                    kind: ExprKind::Exists(f.into_inner().map(|q| self.ident(q)).collect()),
+                    span,
+                }
             }
             R::quantifier => {
                 let mut it = p.into_inner();
@@ -703,12 +933,26 @@ impl Lower<'_> {
                 let var = self.ident(next(&mut it));
                 let over = Box::new(self.expr_any(next(&mut it)));
                 let pred = Box::new(self.expr_any(next(&mut it)));
-                Expr { kind: ExprKind::Quantifier { quant, var, over, pred }, span }
+                Expr {
+                    kind: ExprKind::Quantifier {
+                        quant,
+                        var,
+                        over,
+                        pred,
+                    },
+                    span,
+                }
             }
             R::selection => {
                 let mut it = p.into_inner();
                 let quant = quant(next(&mut it).as_str());
-                Expr { kind: ExprKind::Selection { quant, pattern: self.ident(next(&mut it)) }, span }
+                Expr {
+                    kind: ExprKind::Selection {
+                        quant,
+                        pattern: self.ident(next(&mut it)),
+                    },
+                    span,
+                }
             }
             R::call_expr => {
                 let mut it = p.into_inner();
@@ -720,9 +964,15 @@ impl Lower<'_> {
                         if a.as_rule() == R::named_arg {
                             let mut ai = a.into_inner();
                             let name = self.ident(next(&mut ai));
-                            Arg { name: Some(name), value: self.expr_any(next(&mut ai)) }
+                            Arg {
+                                name: Some(name),
+                                value: self.expr_any(next(&mut ai)),
+                            }
                         } else {
-                            Arg { name: None, value: self.expr_any(a) }
+                            Arg {
+                                name: None,
+                                value: self.expr_any(a),
+                            }
                         }
                     })
                     .collect();
@@ -736,7 +986,11 @@ impl Lower<'_> {
                             let what = next(&mut gi);
                             group = Some(if what.as_rule() == R::label_list {
                                 let labels = self.label_list(what);
-                                if without { Grouping::Without(labels, gspan) } else { Grouping::By(labels, gspan) }
+                                if without {
+                                    Grouping::Without(labels, gspan)
+                                } else {
+                                    Grouping::By(labels, gspan)
+                                }
                             } else {
                                 Grouping::Fields(self.group_keys(what), gspan)
                             });
@@ -744,7 +998,15 @@ impl Lower<'_> {
                         _ => over = Some(Box::new(self.expr_any(next(&mut q.into_inner())))),
                     }
                 }
-                Expr { kind: ExprKind::Call { func, args, group, over }, span }
+                Expr {
+                    kind: ExprKind::Call {
+                        func,
+                        args,
+                        group,
+                        over,
+                    },
+                    span,
+                }
             }
             other => unreachable!("grammar: unexpected expression {other:?}"),
         }
@@ -764,7 +1026,15 @@ impl Lower<'_> {
             } else {
                 None
             };
-            lhs = Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs), matching }, span };
+            lhs = Expr {
+                kind: ExprKind::Binary {
+                    op,
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
+                    matching,
+                },
+                span,
+            };
         }
         lhs
     }
@@ -773,7 +1043,11 @@ impl Lower<'_> {
         let span = self.span(&p);
         let mut it = p.into_inner();
         let ignoring = next(&mut it).as_str() == "ignoring";
-        Matching { ignoring, labels: self.label_list(next(&mut it)), span }
+        Matching {
+            ignoring,
+            labels: self.label_list(next(&mut it)),
+            span,
+        }
     }
 
     fn cmp_tail(&mut self, lhs: Expr, tail: P, span: Span) -> Expr {
@@ -784,7 +1058,12 @@ impl Lower<'_> {
                 let op = bin_op(next(&mut it).as_str());
                 let rhs = self.expr_any(next(&mut it));
                 let matching = it.next().map(|m| self.matching(m));
-                ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs), matching }
+                ExprKind::Binary {
+                    op,
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
+                    matching,
+                }
             }
             R::in_test => {
                 let (mut negated, mut nocase, mut cidr) = (false, false, false);
@@ -797,10 +1076,17 @@ impl Lower<'_> {
                         _ => rhs = Some(self.expr_any(q)),
                     }
                 }
-                ExprKind::In { negated, nocase, cidr, lhs: Box::new(lhs), rhs: Box::new(rhs.expect("grammar: in rhs")) }
+                ExprKind::In {
+                    negated,
+                    nocase,
+                    cidr,
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs.expect("grammar: in rhs")),
+                }
             }
             R::str_test => {
-                let (mut negated, mut nocase, mut q_, mut op) = (false, false, None, StrOp::Contains);
+                let (mut negated, mut nocase, mut q_, mut op) =
+                    (false, false, None, StrOp::Contains);
                 let mut rhs = None;
                 for q in it {
                     match q.as_rule() {
@@ -812,12 +1098,23 @@ impl Lower<'_> {
                     }
                 }
                 let rhs = Box::new(rhs.expect("grammar: string test rhs"));
-                ExprKind::StrTest { negated, op, quant: q_, nocase, lhs: Box::new(lhs), rhs }
+                ExprKind::StrTest {
+                    negated,
+                    op,
+                    quant: q_,
+                    nocase,
+                    lhs: Box::new(lhs),
+                    rhs,
+                }
             }
             _ => {
                 let what = self.ident(next(&mut it));
                 let p = it.next().map(|n| self.num(n));
-                ExprKind::Is { lhs: Box::new(lhs), what, p }
+                ExprKind::Is {
+                    lhs: Box::new(lhs),
+                    what,
+                    p,
+                }
             }
         };
         Expr { kind, span }
@@ -829,7 +1126,10 @@ fn next<'i>(it: &mut impl Iterator<Item = P<'i>>) -> P<'i> {
 }
 
 fn dummy(file: FileId) -> Expr {
-    Expr { kind: ExprKind::Number(0.0), span: Span::new(file, 0, 0) }
+    Expr {
+        kind: ExprKind::Number(0.0),
+        span: Span::new(file, 0, 0),
+    }
 }
 
 fn severity(s: &str) -> Severity {

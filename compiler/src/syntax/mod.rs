@@ -25,27 +25,51 @@ pub const MAX_NESTING: usize = 64;
 
 /// Words that start a top-level declaration: where recovery resumes.
 const TOP_LEVEL: &[&str] = &[
-    "package", "import", "interval", "strings", "open", "const", "metric", "list", "macro", "schema",
-    "calendar", "record", "exception", "extend", "override", "disable", "rule", "notifier", "route",
-    "inhibit", "playbook", "test",
+    "package",
+    "import",
+    "interval",
+    "strings",
+    "open",
+    "const",
+    "metric",
+    "list",
+    "macro",
+    "schema",
+    "calendar",
+    "record",
+    "exception",
+    "extend",
+    "override",
+    "disable",
+    "rule",
+    "notifier",
+    "route",
+    "inhibit",
+    "playbook",
+    "test",
 ];
 
 /// Parses one file. Syntax errors are appended to `diags`; the module holds every declaration
 /// that parsed.
 pub fn parse(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) -> Module {
-    static DETAIL: std::sync::Once = std::sync::Once::new();
-    DETAIL.call_once(|| pest::set_error_detail(true));
-
     if let Some(at) = too_deep(text) {
         diags.push(
-            Diagnostic::new(Code::NestingTooDeep, Span::new(file, at, at + 1), "expression nested too deeply")
-                .label(format!("more than {MAX_NESTING} levels of brackets")),
+            Diagnostic::new(
+                Code::NestingTooDeep,
+                Span::new(file, at, at + 1),
+                "expression nested too deeply",
+            )
+            .label(format!("more than {MAX_NESTING} levels of brackets")),
         );
         return Module::default();
     }
     let mut module = Module::default();
     if let Ok(mut pairs) = VigilParser::parse(Rule::file, text) {
-        let mut lower = lower::Lower { file, offset: 0, diags };
+        let mut lower = lower::Lower {
+            file,
+            offset: 0,
+            diags,
+        };
         let file_pair = pairs.next().expect("grammar: file");
         for p in file_pair.into_inner() {
             if p.as_rule() != Rule::EOI {
@@ -65,11 +89,16 @@ pub fn parse(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) -> Module {
                 let single = pairs.next().expect("grammar: single_decl");
                 let end = single.as_span().end();
                 let decl = single.into_inner().next().expect("grammar: decl");
-                let mut lower = lower::Lower { file, offset: pos, diags };
+                let mut lower = lower::Lower {
+                    file,
+                    offset: pos,
+                    diags,
+                };
                 module.decls.push(lower.decl(decl));
                 pos += end.max(1);
             }
-            Err(err) => {
+            Err(_) => {
+                let err = detailed_error(rest);
                 let mut at = pos + error_offset(&err);
                 at += text[at..].len() - text[at..].trim_start().len();
                 diags.push(syntax_error(file, text, at, &err));
@@ -81,6 +110,25 @@ pub fn parse(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) -> Module {
         }
     }
     module
+}
+
+/// Re-parses a failing declaration with pest's expected-token tracking on. Tracking doubles
+/// parse time, so it runs only here; the flag is global, hence the lock.
+fn detailed_error(text: &str) -> pest::error::Error<Rule> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    pest::set_error_detail(true);
+    let result = VigilParser::parse(Rule::single_decl, text);
+    pest::set_error_detail(false);
+    match result {
+        Err(e) => e,
+        Ok(_) => pest::error::Error::new_from_pos(
+            pest::error::ErrorVariant::CustomError {
+                message: "syntax error".into(),
+            },
+            pest::Position::from_start(text),
+        ),
+    }
 }
 
 fn error_offset(err: &pest::error::Error<Rule>) -> usize {
@@ -120,9 +168,15 @@ fn resync(text: &str, pos: usize, err_at: usize) -> Option<usize> {
     let mut line_start = text[decl_start..].find('\n').map(|i| decl_start + i + 1)?;
     // Lines from the one after the declaration start; stop at the first top-level keyword.
     while line_start < text.len() {
-        let line_end = text[line_start..].find('\n').map(|i| line_start + i).unwrap_or(text.len());
+        let line_end = text[line_start..]
+            .find('\n')
+            .map(|i| line_start + i)
+            .unwrap_or(text.len());
         let line = &text[line_start..line_end];
-        let word: String = line.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        let word: String = line
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
         if line_start > decl_start && TOP_LEVEL.contains(&word.as_str()) {
             return Some(line_start);
         }

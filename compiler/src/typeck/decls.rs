@@ -1,9 +1,9 @@
 //! Declarations other than rules: consts, lists, schemas, calendars, exceptions, overrides,
 //! notifiers, routes, inhibits, playbooks and tests.
 
+use super::Checker;
 use super::expr::Ctx;
 use super::types::{Ty, Unit};
-use super::Checker;
 use crate::diag::{Code, Diagnostic};
 use crate::resolve::suggest::did_you_mean;
 use crate::resolve::{Namespace, SymKey};
@@ -11,19 +11,42 @@ use crate::syntax::ast::*;
 
 const NOTIFIER_KINDS: &[(&str, &[&str], &[&str])] = &[
     ("console", &[], &["format"]),
-    ("webhook", &["url"], &["timeout", "retries", "headers", "method"]),
-    ("slack", &["webhook"], &["channel", "username", "timeout", "retries"]),
-    ("pagerduty", &["routing_key"], &["severity", "timeout", "retries", "url"]),
-    ("email", &["to", "smtp"], &["from", "subject", "timeout", "retries"]),
+    (
+        "webhook",
+        &["url"],
+        &["timeout", "retries", "headers", "method"],
+    ),
+    (
+        "slack",
+        &["webhook"],
+        &["channel", "username", "timeout", "retries"],
+    ),
+    (
+        "pagerduty",
+        &["routing_key"],
+        &["severity", "timeout", "retries", "url"],
+    ),
+    (
+        "email",
+        &["to", "smtp"],
+        &["from", "subject", "timeout", "retries"],
+    ),
 ];
 
 impl Checker<'_> {
     pub(crate) fn decl(&mut self, fi: usize, di: usize) {
         let files = self.files;
         let decl = &files[fi].module.decls[di];
-        let mut cx = Ctx { file: fi, interval: super::DEFAULT_INTERVAL_SECS, ..Ctx::default() };
+        let mut cx = Ctx {
+            file: fi,
+            interval: super::DEFAULT_INTERVAL_SECS,
+            ..Ctx::default()
+        };
         match &decl.kind {
-            DeclKind::Package(_) | DeclKind::Import { .. } | DeclKind::StringsNocase | DeclKind::Schema { .. } => {
+            DeclKind::Package(_)
+            | DeclKind::Import { .. }
+            | DeclKind::StringsNocase
+            | DeclKind::Schema { .. } => {
                 if let DeclKind::Schema { fields, .. } = &decl.kind {
                     self.schema_fields(fields);
                 }
@@ -31,23 +54,43 @@ impl Checker<'_> {
             DeclKind::Interval(e) => self.clause_duration(&mut cx, e),
             DeclKind::Const { value, .. } => {
                 let v = self.expr(&mut cx, value);
-                if v.ty != Ty::Error && v.konst.is_none() && !matches!(v.ty, Ty::Regex | Ty::List(_)) {
+                if v.ty != Ty::Error
+                    && v.konst.is_none()
+                    && !matches!(v.ty, Ty::Regex | Ty::List(_))
+                {
                     self.err(
-                        Diagnostic::new(Code::TypeMismatch, value.span, "a const must be a constant value")
-                            .label("depends on data")
-                            .help("use `let` inside a rule, or `record` for a derived series"),
+                        Diagnostic::new(
+                            Code::TypeMismatch,
+                            value.span,
+                            "a const must be a constant value",
+                        )
+                        .label("depends on data")
+                        .help("use `let` inside a rule, or `record` for a derived series"),
                     );
                 }
             }
             DeclKind::Metric { unit, unit_arg, .. } => {
                 let ok = super::expr::unit_from_decl(unit, unit_arg.as_ref()).is_some()
-                    && unit_arg.as_ref().is_none_or(|a| matches!(a.name.as_str(), "ms" | "s" | "us" | "ns" | "m" | "h"));
+                    && unit_arg.as_ref().is_none_or(|a| {
+                        matches!(a.name.as_str(), "ms" | "s" | "us" | "ns" | "m" | "h")
+                    });
                 if !ok {
-                    let bad = unit_arg.as_ref().filter(|_| unit.name == "duration").unwrap_or(unit);
+                    let bad = unit_arg
+                        .as_ref()
+                        .filter(|_| unit.name == "duration")
+                        .unwrap_or(unit);
                     self.err(
-                        Diagnostic::new(Code::UnknownUnit, bad.span, format!("unknown unit `{}`", bad.name))
-                            .label("not a unit")
-                            .help(did_you_mean(&bad.name, ["number", "percent", "ratio", "duration", "bytes", "counter"], Code::UnknownUnit.info().help)),
+                        Diagnostic::new(
+                            Code::UnknownUnit,
+                            bad.span,
+                            format!("unknown unit `{}`", bad.name),
+                        )
+                        .label("not a unit")
+                        .help(did_you_mean(
+                            &bad.name,
+                            ["number", "percent", "ratio", "duration", "bytes", "counter"],
+                            Code::UnknownUnit.info().help,
+                        )),
                     );
                 }
             }
@@ -55,10 +98,20 @@ impl Checker<'_> {
                 self.typed_list(&mut cx, items, elem.as_ref());
             }
             DeclKind::Macro { name, .. } => {
-                let key = (files[fi].package.clone(), Namespace::Value, name.name.clone());
+                let key = (
+                    files[fi].package.clone(),
+                    Namespace::Value,
+                    name.name.clone(),
+                );
                 cx.event = true;
                 // Checked through the memoised path so cycles are found once.
-                let e = Expr { kind: ExprKind::Ref { name: name.name.clone(), matchers: vec![] }, span: name.span };
+                let e = Expr {
+                    kind: ExprKind::Ref {
+                        name: name.name.clone(),
+                        matchers: vec![],
+                    },
+                    span: name.span,
+                };
                 let used_before = self.used.contains(&key);
                 self.expr(&mut cx, &e);
                 if !used_before {
@@ -66,19 +119,47 @@ impl Checker<'_> {
                 }
             }
             DeclKind::Calendar { tz, sessions, .. } => {
-                let tz_ok = tz.value == "UTC" || (tz.value.contains('/') && tz.value.chars().all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c)));
+                let tz_ok = tz.value == "UTC"
+                    || (tz.value.contains('/')
+                        && tz
+                            .value
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c)));
                 if !tz_ok {
-                    self.err(Diagnostic::new(Code::BadCalendar, tz.span, format!("`{}` is not a time zone", tz.value)).label("expected an IANA name like \"America/New_York\""));
+                    self.err(
+                        Diagnostic::new(
+                            Code::BadCalendar,
+                            tz.span,
+                            format!("`{}` is not a time zone", tz.value),
+                        )
+                        .label("expected an IANA name like \"America/New_York\""),
+                    );
                 }
                 for s in sessions {
                     for c in [&s.open, &s.close] {
                         let (h, m) = c.name.split_once(':').unwrap_or(("99", "99"));
-                        if h.parse::<u32>().map_or(true, |h| h > 24) || m.parse::<u32>().map_or(true, |m| m > 59) {
-                            self.err(Diagnostic::new(Code::BadCalendar, c.span, format!("`{}` is not a time of day", c.name)).label("invalid time"));
+                        if h.parse::<u32>().map_or(true, |h| h > 24)
+                            || m.parse::<u32>().map_or(true, |m| m > 59)
+                        {
+                            self.err(
+                                Diagnostic::new(
+                                    Code::BadCalendar,
+                                    c.span,
+                                    format!("`{}` is not a time of day", c.name),
+                                )
+                                .label("invalid time"),
+                            );
                         }
                     }
                     if s.open.name >= s.close.name {
-                        self.err(Diagnostic::new(Code::BadCalendar, s.span, "a session must close after it opens").label("empty session"));
+                        self.err(
+                            Diagnostic::new(
+                                Code::BadCalendar,
+                                s.span,
+                                "a session must close after it opens",
+                            )
+                            .label("empty session"),
+                        );
                     }
                 }
             }
@@ -88,11 +169,23 @@ impl Checker<'_> {
                     self.mismatch(expr.span, "a series", &v.ty);
                 }
             }
-            DeclKind::Exception { params, body, values, .. } => {
+            DeclKind::Exception {
+                params,
+                body,
+                values,
+                ..
+            } => {
                 cx.event = true;
                 for (p, t) in params {
                     let ty = super::expr::named_type(&t.name).unwrap_or_else(|| {
-                        self.err(Diagnostic::new(Code::UnknownSchemaType, t.span, format!("unknown type `{}`", t.name)).label("not a type"));
+                        self.err(
+                            Diagnostic::new(
+                                Code::UnknownSchemaType,
+                                t.span,
+                                format!("unknown type `{}`", t.name),
+                            )
+                            .label("not a type"),
+                        );
                         Ty::Error
                     });
                     cx.params.insert(p.name.clone(), ty);
@@ -110,14 +203,26 @@ impl Checker<'_> {
             DeclKind::ExtendException { target, values } => {
                 if let Some(key) = self.open_target(fi, Namespace::Exception, target, "exception") {
                     let sym = self.syms.map[&key];
-                    if let DeclKind::Exception { params, .. } = &files[sym.file].module.decls[sym.decl].kind {
+                    if let DeclKind::Exception { params, .. } =
+                        &files[sym.file].module.decls[sym.decl].kind
+                    {
                         self.exception_rows(params.len(), values);
                     }
                     self.used.insert(key);
                 }
             }
-            DeclKind::Override { kind, target, value } => {
-                let ns = if *kind == TargetKind::Rule { Namespace::Rule } else if *kind == TargetKind::Exception { Namespace::Exception } else { Namespace::Value };
+            DeclKind::Override {
+                kind,
+                target,
+                value,
+            } => {
+                let ns = if *kind == TargetKind::Rule {
+                    Namespace::Rule
+                } else if *kind == TargetKind::Exception {
+                    Namespace::Exception
+                } else {
+                    Namespace::Value
+                };
                 if let Some(key) = self.open_target(fi, ns, target, kind.word()) {
                     self.used.insert(key);
                 }
@@ -125,14 +230,29 @@ impl Checker<'_> {
                 self.expr(&mut cx, value);
             }
             DeclKind::Disable { kind, target } => {
-                let ns = if *kind == TargetKind::Rule { Namespace::Rule } else if *kind == TargetKind::Exception { Namespace::Exception } else { Namespace::Value };
+                let ns = if *kind == TargetKind::Rule {
+                    Namespace::Rule
+                } else if *kind == TargetKind::Exception {
+                    Namespace::Exception
+                } else {
+                    Namespace::Value
+                };
                 if let Some(key) = self.open_target(fi, ns, target, kind.word()) {
                     self.used.insert(key);
                 }
             }
             DeclKind::Rule(r) => {
-                let key = (files[fi].package.clone(), Namespace::Rule, r.name.name.clone());
-                if self.syms.map.get(&key).is_some_and(|s| s.file == fi && s.decl == di) {
+                let key = (
+                    files[fi].package.clone(),
+                    Namespace::Rule,
+                    r.name.name.clone(),
+                );
+                if self
+                    .syms
+                    .map
+                    .get(&key)
+                    .is_some_and(|s| s.file == fi && s.decl == di)
+                {
                     self.rule(key);
                 }
             }
@@ -142,16 +262,30 @@ impl Checker<'_> {
             DeclKind::Playbook { items, .. } => {
                 for it in items {
                     match it {
-                        PlaybookItem::Notify { notifier, .. } => self.reference(fi, Namespace::Notifier, notifier, Code::UnknownNotifier),
+                        PlaybookItem::Notify { notifier, .. } => {
+                            self.reference(fi, Namespace::Notifier, notifier, Code::UnknownNotifier)
+                        }
                         PlaybookItem::Http { url, timeout, .. } => {
-                            if !(url.value.starts_with("http://") || url.value.starts_with("https://")) {
-                                self.err(Diagnostic::new(Code::TypeMismatch, url.span, "an HTTP step needs an http:// or https:// URL").label("not a URL"));
+                            if !(url.value.starts_with("http://")
+                                || url.value.starts_with("https://"))
+                            {
+                                self.err(
+                                    Diagnostic::new(
+                                        Code::TypeMismatch,
+                                        url.span,
+                                        "an HTTP step needs an http:// or https:// URL",
+                                    )
+                                    .label("not a URL"),
+                                );
                             }
                             if let Some(t) = timeout {
                                 self.clause_duration(&mut cx, t);
                             }
                         }
-                        PlaybookItem::Wait { duration, .. } | PlaybookItem::RateLimit { per: duration, .. } => self.clause_duration(&mut cx, duration),
+                        PlaybookItem::Wait { duration, .. }
+                        | PlaybookItem::RateLimit { per: duration, .. } => {
+                            self.clause_duration(&mut cx, duration)
+                        }
                         PlaybookItem::Approve { .. } | PlaybookItem::Shell { .. } => {}
                     }
                 }
@@ -171,9 +305,25 @@ impl Checker<'_> {
             FieldType::Named(n) => {
                 if super::expr::named_type(&n.name).is_none() {
                     self.err(
-                        Diagnostic::new(Code::UnknownSchemaType, n.span, format!("unknown field type `{}`", n.name))
-                            .label("not a type")
-                            .help(did_you_mean(&n.name, ["string", "number", "bool", "ip", "duration", "bytes", "timestamp"], Code::UnknownSchemaType.info().help)),
+                        Diagnostic::new(
+                            Code::UnknownSchemaType,
+                            n.span,
+                            format!("unknown field type `{}`", n.name),
+                        )
+                        .label("not a type")
+                        .help(did_you_mean(
+                            &n.name,
+                            [
+                                "string",
+                                "number",
+                                "bool",
+                                "ip",
+                                "duration",
+                                "bytes",
+                                "timestamp",
+                            ],
+                            Code::UnknownSchemaType.info().help,
+                        )),
                     );
                 }
             }
@@ -186,30 +336,55 @@ impl Checker<'_> {
         for row in rows {
             if row.values.len() != arity {
                 self.err(
-                    Diagnostic::new(Code::ExceptionArity, row.span, format!("this row has {} values, the exception has {arity} parameters", row.values.len()))
-                        .label("wrong number of values"),
+                    Diagnostic::new(
+                        Code::ExceptionArity,
+                        row.span,
+                        format!(
+                            "this row has {} values, the exception has {arity} parameters",
+                            row.values.len()
+                        ),
+                    )
+                    .label("wrong number of values"),
                 );
             }
         }
     }
 
     /// Resolves the target of `extend`/`override`/`disable`, which must be declared `open`.
-    fn open_target(&mut self, fi: usize, ns: Namespace, target: &Ident, what: &str) -> Option<SymKey> {
+    fn open_target(
+        &mut self,
+        fi: usize,
+        ns: Namespace,
+        target: &Ident,
+        what: &str,
+    ) -> Option<SymKey> {
         let Some(key) = self.resolve(fi, ns, &target.name) else {
             let cands = self.candidates(fi, &[ns]);
             self.err(
-                Diagnostic::new(Code::UnknownTarget, target.span, format!("no {what} `{}` to change", target.name))
-                    .label("not found")
-                    .help(did_you_mean(&target.name, cands.iter().map(String::as_str), Code::UnknownTarget.info().help)),
+                Diagnostic::new(
+                    Code::UnknownTarget,
+                    target.span,
+                    format!("no {what} `{}` to change", target.name),
+                )
+                .label("not found")
+                .help(did_you_mean(
+                    &target.name,
+                    cands.iter().map(String::as_str),
+                    Code::UnknownTarget.info().help,
+                )),
             );
             return None;
         };
         let sym = self.syms.map[&key];
         if !sym.open {
             self.err(
-                Diagnostic::new(Code::NotOpen, target.span, format!("`{}` is not declared `open`", target.name))
-                    .label("cannot be changed")
-                    .with(sym.span, "declared here without `open`"),
+                Diagnostic::new(
+                    Code::NotOpen,
+                    target.span,
+                    format!("`{}` is not declared `open`", target.name),
+                )
+                .label("cannot be changed")
+                .with(sym.span, "declared here without `open`"),
             );
         }
         Some(key)
@@ -219,20 +394,36 @@ impl Checker<'_> {
         for (_, v) in args {
             self.expr(cx, v);
         }
-        let Some((_, required, optional)) = NOTIFIER_KINDS.iter().find(|(k, _, _)| *k == kind.name) else {
+        let Some((_, required, optional)) = NOTIFIER_KINDS.iter().find(|(k, _, _)| *k == kind.name)
+        else {
             self.err(
-                Diagnostic::new(Code::UnknownNotifierKind, kind.span, format!("unknown notifier kind `{}`", kind.name))
-                    .label("not a notifier kind")
-                    .help(did_you_mean(&kind.name, NOTIFIER_KINDS.iter().map(|k| k.0), Code::UnknownNotifierKind.info().help)),
+                Diagnostic::new(
+                    Code::UnknownNotifierKind,
+                    kind.span,
+                    format!("unknown notifier kind `{}`", kind.name),
+                )
+                .label("not a notifier kind")
+                .help(did_you_mean(
+                    &kind.name,
+                    NOTIFIER_KINDS.iter().map(|k| k.0),
+                    Code::UnknownNotifierKind.info().help,
+                )),
             );
             return;
         };
         for r in required.iter() {
             if !args.iter().any(|(k, _)| k.name == *r) {
                 self.err(
-                    Diagnostic::new(Code::NotifierArgs, kind.span, format!("`{}` needs `{r}`", kind.name))
-                        .label(format!("missing `{r}`"))
-                        .help(format!("write `{}({r} = ...)`; secrets come from env(\"NAME\")", kind.name)),
+                    Diagnostic::new(
+                        Code::NotifierArgs,
+                        kind.span,
+                        format!("`{}` needs `{r}`", kind.name),
+                    )
+                    .label(format!("missing `{r}`"))
+                    .help(format!(
+                        "write `{}({r} = ...)`; secrets come from env(\"NAME\")",
+                        kind.name
+                    )),
                 );
             }
         }
@@ -240,9 +431,17 @@ impl Checker<'_> {
             if !required.contains(&k.name.as_str()) && !optional.contains(&k.name.as_str()) {
                 let all: Vec<&str> = required.iter().chain(optional.iter()).copied().collect();
                 self.err(
-                    Diagnostic::new(Code::NotifierArgs, k.span, format!("`{}` has no setting `{}`", kind.name, k.name))
-                        .label("unknown setting")
-                        .help(did_you_mean(&k.name, all.iter().copied(), &format!("settings: {}", all.join(", ")))),
+                    Diagnostic::new(
+                        Code::NotifierArgs,
+                        k.span,
+                        format!("`{}` has no setting `{}`", kind.name, k.name),
+                    )
+                    .label("unknown setting")
+                    .help(did_you_mean(
+                        &k.name,
+                        all.iter().copied(),
+                        &format!("settings: {}", all.join(", ")),
+                    )),
                 );
             }
         }
@@ -250,12 +449,22 @@ impl Checker<'_> {
     }
 
     fn route(&mut self, fi: usize, body: &RouteBody) {
-        let mut cx = Ctx { file: fi, ..Ctx::default() };
+        let mut cx = Ctx {
+            file: fi,
+            ..Ctx::default()
+        };
         for it in &body.items {
             match it {
-                RouteItem::GroupWait(e) | RouteItem::GroupInterval(e) | RouteItem::Repeat(e) => self.clause_duration(&mut cx, e),
+                RouteItem::GroupWait(e) | RouteItem::GroupInterval(e) | RouteItem::Repeat(e) => {
+                    self.clause_duration(&mut cx, e)
+                }
                 RouteItem::GroupBy(..) => {}
-                RouteItem::Match { cond, during, target, .. } => {
+                RouteItem::Match {
+                    cond,
+                    during,
+                    target,
+                    ..
+                } => {
                     self.label_regexes(cond);
                     if let Some(d) = during {
                         self.reference(fi, Namespace::Calendar, d, Code::UnknownCalendar);
@@ -281,7 +490,9 @@ impl Checker<'_> {
 
     fn label_regexes(&mut self, c: &LabelCond) {
         match c {
-            LabelCond::Or(v, _) | LabelCond::And(v, _) => v.iter().for_each(|x| self.label_regexes(x)),
+            LabelCond::Or(v, _) | LabelCond::And(v, _) => {
+                v.iter().for_each(|x| self.label_regexes(x))
+            }
             LabelCond::Not(x, _) => self.label_regexes(x),
             LabelCond::Match { op, value, .. } => {
                 if matches!(op, MatchOp::Re | MatchOp::NotRe) {
@@ -292,7 +503,10 @@ impl Checker<'_> {
     }
 
     fn test(&mut self, fi: usize, t: &Test) {
-        let mut cx = Ctx { file: fi, ..Ctx::default() };
+        let mut cx = Ctx {
+            file: fi,
+            ..Ctx::default()
+        };
         for it in &t.items {
             match it {
                 TestItem::Interval(e) | TestItem::Advance(e) => self.clause_duration(&mut cx, e),
@@ -300,8 +514,12 @@ impl Checker<'_> {
                     self.clause_duration(&mut cx, every);
                     if let Err(bad) = crate::series_notation::parse(&values.value) {
                         self.err(
-                            Diagnostic::new(Code::SeriesNotation, values.span, format!("cannot read `{bad}` in series values"))
-                                .label("invalid series notation"),
+                            Diagnostic::new(
+                                Code::SeriesNotation,
+                                values.span,
+                                format!("cannot read `{bad}` in series values"),
+                            )
+                            .label("invalid series notation"),
                         );
                     }
                 }
@@ -322,7 +540,9 @@ impl Checker<'_> {
                     self.reference(fi, Namespace::Notifier, notifier, Code::UnknownNotifier);
                     self.clause_duration(&mut cx, at);
                 }
-                TestItem::ExpectPlaybook { playbook, .. } => self.reference(fi, Namespace::Playbook, playbook, Code::UnknownPlaybook),
+                TestItem::ExpectPlaybook { playbook, .. } => {
+                    self.reference(fi, Namespace::Playbook, playbook, Code::UnknownPlaybook)
+                }
                 TestItem::ExpectNothingElse(_) => {}
             }
         }

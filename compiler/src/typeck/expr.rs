@@ -1,11 +1,11 @@
 //! Expressions: types, units, label sets and constant folding.
 
+use super::Checker;
 use super::functions::{self, FnKind};
 use super::types::{Konst, Labels, Shape, Ty, Unit, Val};
-use super::Checker;
 use crate::diag::{Code, Diagnostic};
-use crate::resolve::suggest::did_you_mean;
 use crate::resolve::Namespace;
+use crate::resolve::suggest::did_you_mean;
 use crate::source::Span;
 use crate::syntax::ast::*;
 use std::collections::HashMap;
@@ -59,7 +59,14 @@ impl Checker<'_> {
             ExprKind::Index(inner, _) => {
                 let v = self.expr(cx, inner);
                 if !matches!(v.ty, Ty::List(_) | Ty::Dynamic | Ty::Error) {
-                    self.err(Diagnostic::new(Code::TypeMismatch, inner.span, format!("cannot index a {}", v.ty)).label("not a list"));
+                    self.err(
+                        Diagnostic::new(
+                            Code::TypeMismatch,
+                            inner.span,
+                            format!("cannot index a {}", v.ty),
+                        )
+                        .label("not a list"),
+                    );
                 }
                 Val::scalar(Ty::Dynamic).with_shape(v.shape)
             }
@@ -85,37 +92,88 @@ impl Checker<'_> {
                     Some(Konst::Bool(b)) => Some(Konst::Bool(!b)),
                     _ => None,
                 };
-                Val { ty: Ty::Bool, konst, score: false, ..v }
+                Val {
+                    ty: Ty::Bool,
+                    konst,
+                    score: false,
+                    ..v
+                }
             }
-            ExprKind::Binary { op, lhs, rhs, matching } => self.binary(cx, *op, lhs, rhs, matching.as_ref(), span),
+            ExprKind::Binary {
+                op,
+                lhs,
+                rhs,
+                matching,
+            } => self.binary(cx, *op, lhs, rhs, matching.as_ref(), span),
             ExprKind::In { cidr, lhs, rhs, .. } => self.in_test(cx, *cidr, lhs, rhs),
-            ExprKind::StrTest { op, quant, lhs, rhs, .. } => self.str_test(cx, *op, *quant, lhs, rhs),
+            ExprKind::StrTest {
+                op,
+                quant,
+                lhs,
+                rhs,
+                ..
+            } => self.str_test(cx, *op, *quant, lhs, rhs),
             ExprKind::Is { lhs, what, p } => {
                 let v = self.expr(cx, lhs);
                 if !matches!(v.ty, Ty::Trend | Ty::Error) {
                     self.err(
-                        Diagnostic::new(Code::TypeMismatch, lhs.span, format!("`is {}` needs a trend, found {}", what.name, v.ty))
-                            .label("not a trend")
-                            .help("write `trend(x, 30m) is increasing`"),
+                        Diagnostic::new(
+                            Code::TypeMismatch,
+                            lhs.span,
+                            format!("`is {}` needs a trend, found {}", what.name, v.ty),
+                        )
+                        .label("not a trend")
+                        .help("write `trend(x, 30m) is increasing`"),
                     );
                 }
                 if !matches!(what.name.as_str(), "increasing" | "decreasing" | "changing") {
-                    let help = did_you_mean(&what.name, ["increasing", "decreasing", "changing"], "trends are increasing, decreasing or changing");
-                    self.err(Diagnostic::new(Code::UnknownMethod, what.span, format!("unknown trend `{}`", what.name)).label("not a trend test").help(help));
+                    let help = did_you_mean(
+                        &what.name,
+                        ["increasing", "decreasing", "changing"],
+                        "trends are increasing, decreasing or changing",
+                    );
+                    self.err(
+                        Diagnostic::new(
+                            Code::UnknownMethod,
+                            what.span,
+                            format!("unknown trend `{}`", what.name),
+                        )
+                        .label("not a trend test")
+                        .help(help),
+                    );
                 }
                 if let Some(p) = p {
                     if !(*p > 0.0 && *p < 1.0) {
-                        self.err(Diagnostic::new(Code::QuantileRange, span, format!("significance level {p} is not between 0 and 1")).label("p must be in (0, 1)"));
+                        self.err(
+                            Diagnostic::new(
+                                Code::QuantileRange,
+                                span,
+                                format!("significance level {p} is not between 0 and 1"),
+                            )
+                            .label("p must be in (0, 1)"),
+                        );
                     }
                 }
-                Val { ty: Ty::Bool, konst: None, score: false, ..v }
+                Val {
+                    ty: Ty::Bool,
+                    konst: None,
+                    score: false,
+                    ..v
+                }
             }
-            ExprKind::Call { func, args, group, over } => self.call(cx, func, args, group.as_ref(), over.as_deref(), span),
+            ExprKind::Call {
+                func,
+                args,
+                group,
+                over,
+            } => self.call(cx, func, args, group.as_ref(), over.as_deref(), span),
             ExprKind::Exists(path) => {
                 self.field(cx, path, span);
                 Val::scalar(Ty::Bool).with_shape(Shape::Event)
             }
-            ExprKind::Quantifier { var, over, pred, .. } => {
+            ExprKind::Quantifier {
+                var, over, pred, ..
+            } => {
                 let o = self.expr(cx, over);
                 if !matches!(o.ty, Ty::List(_) | Ty::Dynamic | Ty::Error) {
                     self.mismatch(over.span, "a list or array field", &o.ty);
@@ -129,20 +187,29 @@ impl Checker<'_> {
             ExprKind::Selection { pattern, .. } => {
                 let pat = pattern.name.replace('*', ".*");
                 let re = regex::Regex::new(&format!("^{pat}$")).ok();
-                let hits: Vec<String> =
-                    cx.lets.keys().filter(|k| re.as_ref().is_some_and(|r| r.is_match(k))).cloned().collect();
+                let hits: Vec<String> = cx
+                    .lets
+                    .keys()
+                    .filter(|k| re.as_ref().is_some_and(|r| r.is_match(k)))
+                    .cloned()
+                    .collect();
                 if hits.is_empty() {
                     let mut names: Vec<&str> = cx.lets.keys().map(String::as_str).collect();
                     names.sort_unstable();
                     let help = if names.is_empty() {
-                        "this rule has no `let` bindings; declare `let selection_x = ...` first".to_string()
+                        "this rule has no `let` bindings; declare `let selection_x = ...` first"
+                            .to_string()
                     } else {
                         format!("the rule's `let` names are: {}", names.join(", "))
                     };
                     self.err(
-                        Diagnostic::new(Code::EmptySelection, pattern.span, format!("`{}` matches none of the rule's `let` names", pattern.name))
-                            .label("empty expansion")
-                            .help(help),
+                        Diagnostic::new(
+                            Code::EmptySelection,
+                            pattern.span,
+                            format!("`{}` matches none of the rule's `let` names", pattern.name),
+                        )
+                        .label("empty expansion")
+                        .help(help),
                     );
                     return Val::error();
                 }
@@ -162,7 +229,14 @@ impl Checker<'_> {
         if *found == Ty::Error {
             return;
         }
-        self.err(Diagnostic::new(Code::TypeMismatch, span, format!("expected {want}, found {found}")).label(format!("this is a {found}")));
+        self.err(
+            Diagnostic::new(
+                Code::TypeMismatch,
+                span,
+                format!("expected {want}, found {found}"),
+            )
+            .label(format!("this is a {found}")),
+        );
     }
 
     /// Reports a non-boolean condition.
@@ -174,9 +248,13 @@ impl Checker<'_> {
                 _ => "a condition must be true or false",
             };
             self.err(
-                Diagnostic::new(Code::NotBool, span, format!("this condition is a {}, not true or false", v.ty))
-                    .label("not a condition")
-                    .help(help),
+                Diagnostic::new(
+                    Code::NotBool,
+                    span,
+                    format!("this condition is a {}, not true or false", v.ty),
+                )
+                .label("not a condition")
+                .help(help),
             );
         }
     }
@@ -186,8 +264,17 @@ impl Checker<'_> {
             Ok(_) => true,
             Err(e) => {
                 let msg = e.to_string();
-                let last = msg.lines().last().unwrap_or("invalid regex").trim().trim_start_matches("error: ").to_string();
-                self.err(Diagnostic::new(Code::BadRegex, span, format!("invalid regex: {last}")).label("does not compile"));
+                let last = msg
+                    .lines()
+                    .last()
+                    .unwrap_or("invalid regex")
+                    .trim()
+                    .trim_start_matches("error: ")
+                    .to_string();
+                self.err(
+                    Diagnostic::new(Code::BadRegex, span, format!("invalid regex: {last}"))
+                        .label("does not compile"),
+                );
                 false
             }
         }
@@ -212,8 +299,12 @@ impl Checker<'_> {
                 Some(e) => {
                     let e = e.clone();
                     self.err(
-                        Diagnostic::new(Code::ListElementType, it.span, format!("list element is a {t}, the list holds {e}"))
-                            .label("wrong element type"),
+                        Diagnostic::new(
+                            Code::ListElementType,
+                            it.span,
+                            format!("list element is a {t}, the list holds {e}"),
+                        )
+                        .label("wrong element type"),
                     );
                 }
             }
@@ -232,7 +323,14 @@ impl Checker<'_> {
         if parse_cidr(s) {
             return true;
         }
-        self.err(Diagnostic::new(Code::BadCidr, span, format!("`{s}` is not a network or address")).label("invalid CIDR"));
+        self.err(
+            Diagnostic::new(
+                Code::BadCidr,
+                span,
+                format!("`{s}` is not a network or address"),
+            )
+            .label("invalid CIDR"),
+        );
         false
     }
 
@@ -251,9 +349,13 @@ impl Checker<'_> {
         if let Some(t) = ty {
             if declared.is_none() {
                 self.err(
-                    Diagnostic::new(Code::UnknownSchemaType, t.span, format!("unknown list type `{}`", t.name))
-                        .label("not a type")
-                        .help("list types are string, number, cidr, ip, regex, duration and bool"),
+                    Diagnostic::new(
+                        Code::UnknownSchemaType,
+                        t.span,
+                        format!("unknown list type `{}`", t.name),
+                    )
+                    .label("not a type")
+                    .help("list types are string, number, cidr, ip, regex, duration and bool"),
                 );
             }
         }
@@ -288,18 +390,32 @@ impl Checker<'_> {
                 self.used.insert(key.clone());
                 cx.saw_rule_ref.get_or_insert(span);
                 let labels = self.rule_labels(&key);
-                return Val { reads_rules: true, ..Val::scalar(Ty::Bool).with_shape(Shape::Series(labels)) };
+                return Val {
+                    reads_rules: true,
+                    ..Val::scalar(Ty::Bool).with_shape(Shape::Series(labels))
+                };
             }
-            let mut cands = self.candidates(cx.file, &[Namespace::Value, Namespace::Rule]);
+            let declared_metric = self.resolve(cx.file, Namespace::Metric, name).is_some();
+            // Rule names are offered only where a metric cannot stand (event filters).
+            let namespaces: &[Namespace] = if cx.event {
+                &[Namespace::Value, Namespace::Rule]
+            } else {
+                &[Namespace::Value]
+            };
+            let mut cands = self.candidates(cx.file, namespaces);
             cands.extend(cx.lets.keys().cloned());
-            let near = crate::resolve::suggest::closest(name, cands.iter().map(String::as_str)).map(str::to_string);
-            if near.is_some() || cx.event || name.contains('.') {
+            let near = crate::resolve::suggest::closest(name, cands.iter().map(String::as_str))
+                .map(str::to_string);
+            if !declared_metric && (near.is_some() || name.contains('.')) {
                 let help = match &near {
                     Some(n) => format!("did you mean `{n}`?"),
-                    None if cx.event => "event filters can use event fields, consts, lists, macros and `let` names".to_string(),
                     None => "declare it, or import the package that does".to_string(),
                 };
-                self.err(Diagnostic::new(Code::UnknownName, span, format!("unknown name `{name}`")).label("not found").help(help));
+                self.err(
+                    Diagnostic::new(Code::UnknownName, span, format!("unknown name `{name}`"))
+                        .label("not found")
+                        .help(help),
+                );
                 return Val::error();
             }
         }
@@ -314,7 +430,13 @@ impl Checker<'_> {
         if let Some(key) = self.resolve(cx.file, Namespace::Metric, name) {
             self.used.insert(key.clone());
             let sym = self.syms.map[&key];
-            if let DeclKind::Metric { unit: u, unit_arg, labels: l, .. } = &self.files[sym.file].module.decls[sym.decl].kind {
+            if let DeclKind::Metric {
+                unit: u,
+                unit_arg,
+                labels: l,
+                ..
+            } = &self.files[sym.file].module.decls[sym.decl].kind
+            {
                 unit = unit_from_decl(u, unit_arg.as_ref());
                 if let Some(l) = l {
                     labels = Labels::closed(l.iter().map(|i| i.name.clone()));
@@ -322,7 +444,9 @@ impl Checker<'_> {
             }
         }
         for m in matchers {
-            if matches!(m.op, MatchOp::Re | MatchOp::NotRe) && self.regex(&m.value.value, m.value.span) {
+            if matches!(m.op, MatchOp::Re | MatchOp::NotRe)
+                && self.regex(&m.value.value, m.value.span)
+            {
                 crate::lint::exprs::regex_matcher(self, m);
             }
             if labels.open {
@@ -342,29 +466,51 @@ impl Checker<'_> {
                     return v.clone();
                 }
                 if let Some(pos) = self.macro_stack.iter().position(|k| *k == key) {
-                    let chain: Vec<&str> = self.macro_stack[pos..].iter().map(|k| k.2.as_str()).collect();
+                    let chain: Vec<&str> = self.macro_stack[pos..]
+                        .iter()
+                        .map(|k| k.2.as_str())
+                        .collect();
                     self.err(
-                        Diagnostic::new(Code::MacroCycle, span, format!("macro `{}` uses itself", key.2))
-                            .label("cycle closes here")
-                            .help(format!("the cycle is {} -> {}", chain.join(" -> "), key.2)),
+                        Diagnostic::new(
+                            Code::MacroCycle,
+                            span,
+                            format!("macro `{}` uses itself", key.2),
+                        )
+                        .label("cycle closes here")
+                        .help(format!(
+                            "the cycle is {} -> {}",
+                            chain.join(" -> "),
+                            key.2
+                        )),
                     );
                     return Val::error();
                 }
                 self.macro_stack.push(key.clone());
-                let mut cx = Ctx { file: sym.file, event: true, interval: super::DEFAULT_INTERVAL_SECS, ..Ctx::default() };
+                let mut cx = Ctx {
+                    file: sym.file,
+                    event: true,
+                    interval: super::DEFAULT_INTERVAL_SECS,
+                    ..Ctx::default()
+                };
                 let v = self.expr(&mut cx, body);
                 self.macro_stack.pop();
                 self.macros.insert(key, v.clone());
                 v
             }
             DeclKind::Const { value, .. } => {
-                let mut cx = Ctx { file: sym.file, ..Ctx::default() };
+                let mut cx = Ctx {
+                    file: sym.file,
+                    ..Ctx::default()
+                };
                 let mut v = self.expr(&mut cx, value);
                 v.shape = Shape::Scalar;
                 v
             }
             DeclKind::List { items, elem, .. } => {
-                let mut cx = Ctx { file: sym.file, ..Ctx::default() };
+                let mut cx = Ctx {
+                    file: sym.file,
+                    ..Ctx::default()
+                };
                 // Element types were reported where the list is declared.
                 let mark = self.diags.len();
                 let v = self.typed_list(&mut cx, items, elem.as_ref());
@@ -372,7 +518,10 @@ impl Checker<'_> {
                 v
             }
             DeclKind::Record { expr, .. } => {
-                let mut cx = Ctx { file: sym.file, ..Ctx::default() };
+                let mut cx = Ctx {
+                    file: sym.file,
+                    ..Ctx::default()
+                };
                 let mark = self.diags.len();
                 let v = self.expr(&mut cx, expr);
                 self.diags.truncate(mark);
@@ -385,8 +534,12 @@ impl Checker<'_> {
     fn field(&mut self, cx: &mut Ctx, path: &[Ident], span: Span) -> Val {
         if !cx.event {
             self.err(
-                Diagnostic::new(Code::EventOutsideEventRule, span, "event fields are only readable in event rules")
-                    .label("no event here"),
+                Diagnostic::new(
+                    Code::EventOutsideEventRule,
+                    span,
+                    "event fields are only readable in event rules",
+                )
+                .label("no event here"),
             );
             return Val::error();
         }
@@ -398,10 +551,15 @@ impl Checker<'_> {
     }
 
     fn schema_field(&mut self, fi: usize, schema: &str, path: &[Ident], first: &Ident) -> Ty {
-        let Some(key) = self.resolve(fi, Namespace::Schema, schema) else { return Ty::Dynamic };
+        let Some(key) = self.resolve(fi, Namespace::Schema, schema) else {
+            return Ty::Dynamic;
+        };
         self.used.insert(key.clone());
         let sym = self.syms.map[&key];
-        let DeclKind::Schema { fields, .. } = &self.files[sym.file].module.decls[sym.decl].kind else { return Ty::Dynamic };
+        let DeclKind::Schema { fields, .. } = &self.files[sym.file].module.decls[sym.decl].kind
+        else {
+            return Ty::Dynamic;
+        };
         if matches!(first.name.as_str(), "type" | "ts" | "timestamp") {
             return Ty::Str;
         }
@@ -410,11 +568,19 @@ impl Checker<'_> {
         for (i, seg) in path.iter().enumerate() {
             let Some(f) = fields.iter().find(|f| f.name.name == seg.name) else {
                 let names: Vec<&str> = fields.iter().map(|f| f.name.name.as_str()).collect();
-                let help = did_you_mean(&seg.name, names.iter().copied(), &format!("the `{schema}` schema has: {}", names.join(", ")));
+                let help = did_you_mean(
+                    &seg.name,
+                    names.iter().copied(),
+                    &format!("the `{schema}` schema has: {}", names.join(", ")),
+                );
                 self.err(
-                    Diagnostic::new(Code::UnknownField, seg.span, format!("`{}` is not a field of `{schema}` events", seg.name))
-                        .label("unknown field")
-                        .help(help),
+                    Diagnostic::new(
+                        Code::UnknownField,
+                        seg.span,
+                        format!("`{}` is not a field of `{schema}` events", seg.name),
+                    )
+                    .label("unknown field")
+                    .help(help),
                 );
                 return Ty::Error;
             };
@@ -435,7 +601,15 @@ impl Checker<'_> {
         ty
     }
 
-    fn binary(&mut self, cx: &mut Ctx, op: BinOp, lhs: &Expr, rhs: &Expr, matching: Option<&Matching>, span: Span) -> Val {
+    fn binary(
+        &mut self,
+        cx: &mut Ctx,
+        op: BinOp,
+        lhs: &Expr,
+        rhs: &Expr,
+        matching: Option<&Matching>,
+        span: Span,
+    ) -> Val {
         let l = self.expr(cx, lhs);
         let r = self.expr(cx, rhs);
         if l.ty == Ty::Error || r.ty == Ty::Error {
@@ -447,30 +621,67 @@ impl Checker<'_> {
                 self.want_bool(&l, lhs.span);
                 self.want_bool(&r, rhs.span);
                 let konst = match (&l.konst, &r.konst) {
-                    (Some(Konst::Bool(a)), Some(Konst::Bool(b))) => Some(Konst::Bool(if op == BinOp::And { *a && *b } else { *a || *b })),
-                    (Some(Konst::Bool(false)), _) | (_, Some(Konst::Bool(false))) if op == BinOp::And => Some(Konst::Bool(false)),
-                    (Some(Konst::Bool(true)), _) | (_, Some(Konst::Bool(true))) if op == BinOp::Or => Some(Konst::Bool(true)),
+                    (Some(Konst::Bool(a)), Some(Konst::Bool(b))) => {
+                        Some(Konst::Bool(if op == BinOp::And {
+                            *a && *b
+                        } else {
+                            *a || *b
+                        }))
+                    }
+                    (Some(Konst::Bool(false)), _) | (_, Some(Konst::Bool(false)))
+                        if op == BinOp::And =>
+                    {
+                        Some(Konst::Bool(false))
+                    }
+                    (Some(Konst::Bool(true)), _) | (_, Some(Konst::Bool(true)))
+                        if op == BinOp::Or =>
+                    {
+                        Some(Konst::Bool(true))
+                    }
                     _ => None,
                 };
-                Val { ty: Ty::Bool, shape, konst, score: false, reads_rules: l.reads_rules || r.reads_rules }
+                Val {
+                    ty: Ty::Bool,
+                    shape,
+                    konst,
+                    score: false,
+                    reads_rules: l.reads_rules || r.reads_rules,
+                }
             }
             _ if op.is_comparison() => {
                 self.comparable(op, &l, &r, lhs, rhs, span);
                 crate::lint::exprs::comparison(self, op, &l, &r, lhs, rhs);
                 let konst = fold_cmp(op, &l.konst, &r.konst).map(Konst::Bool);
-                Val { ty: Ty::Bool, shape, konst, score: false, reads_rules: l.reads_rules || r.reads_rules }
+                Val {
+                    ty: Ty::Bool,
+                    shape,
+                    konst,
+                    score: false,
+                    reads_rules: l.reads_rules || r.reads_rules,
+                }
             }
             _ => {
                 let both_numeric = (l.ty.is_numeric() || l.score) && (r.ty.is_numeric() || r.score);
                 let reads_rules = l.reads_rules || r.reads_rules;
                 if !both_numeric {
                     // Rule states count as 0/1 inside score(); anything else needs numbers.
-                    if !(reads_rules && (l.ty.is_boolish() || l.ty.is_numeric()) && (r.ty.is_boolish() || r.ty.is_numeric())) {
-                        let (bad, t) = if !l.ty.is_numeric() { (lhs.span, &l.ty) } else { (rhs.span, &r.ty) };
+                    if !(reads_rules
+                        && (l.ty.is_boolish() || l.ty.is_numeric())
+                        && (r.ty.is_boolish() || r.ty.is_numeric()))
+                    {
+                        let (bad, t) = if !l.ty.is_numeric() {
+                            (lhs.span, &l.ty)
+                        } else {
+                            (rhs.span, &r.ty)
+                        };
                         let t = t.clone();
                         self.err(
-                            Diagnostic::new(Code::TypeMismatch, bad, format!("`{}` needs numbers, found {t}", op.symbol()))
-                                .label(format!("this is a {t}")),
+                            Diagnostic::new(
+                                Code::TypeMismatch,
+                                bad,
+                                format!("`{}` needs numbers, found {t}", op.symbol()),
+                            )
+                            .label(format!("this is a {t}")),
                         );
                         return Val::error();
                     }
@@ -502,17 +713,31 @@ impl Checker<'_> {
                     })),
                     _ => None,
                 };
-                Val { ty: Ty::Num(unit), shape, konst, score: false, reads_rules }
+                Val {
+                    ty: Ty::Num(unit),
+                    shape,
+                    konst,
+                    score: false,
+                    reads_rules,
+                }
             }
         }
     }
 
-    fn unit_error(&mut self, span: Span, op: BinOp, lu: Unit, ru: Unit, ls: Span, rs: Span) {
+    fn unit_error(&mut self, _span: Span, op: BinOp, lu: Unit, ru: Unit, ls: Span, rs: Span) {
         self.err(
-            Diagnostic::new(Code::UnitMismatch, span, format!("cannot use `{}` on a {} and a {}", op.symbol(), lu.word(), ru.word()))
-                .label("units do not match")
-                .with(ls, format!("this is a {}", lu.word()))
-                .with(rs, format!("this is a {}", ru.word())),
+            Diagnostic::new(
+                Code::UnitMismatch,
+                rs,
+                format!(
+                    "cannot use `{}` on a {} and a {}",
+                    op.symbol(),
+                    lu.word(),
+                    ru.word()
+                ),
+            )
+            .label(format!("this is a {}", ru.word()))
+            .with(ls, format!("this is a {}", lu.word())),
         );
     }
 
@@ -531,16 +756,27 @@ impl Checker<'_> {
         };
         if !ok && !(l.score || r.score) {
             self.err(
-                Diagnostic::new(Code::TypeMismatch, span, format!("cannot compare a {} with a {}", l.ty, r.ty))
-                    .label("incompatible types")
-                    .with(lhs.span, format!("this is a {}", l.ty))
-                    .with(rhs.span, format!("this is a {}", r.ty)),
+                Diagnostic::new(
+                    Code::TypeMismatch,
+                    span,
+                    format!("cannot compare a {} with a {}", l.ty, r.ty),
+                )
+                .label("incompatible types")
+                .with(lhs.span, format!("this is a {}", l.ty))
+                .with(rhs.span, format!("this is a {}", r.ty)),
             );
         }
     }
 
     /// The labels of a binary operation's result, checking `on`/`ignoring` lists.
-    fn join_labels(&mut self, l: &Val, r: &Val, matching: Option<&Matching>, ls: Span, rs: Span) -> Shape {
+    fn join_labels(
+        &mut self,
+        l: &Val,
+        r: &Val,
+        matching: Option<&Matching>,
+        ls: Span,
+        rs: Span,
+    ) -> Shape {
         let (Some(a), Some(b)) = (l.labels(), r.labels()) else {
             return join_shape(&l.shape, &r.shape);
         };
@@ -550,10 +786,18 @@ impl Checker<'_> {
                     if !m.ignoring && !labels.may_have(&label.name) {
                         let have: Vec<&str> = labels.known.iter().map(String::as_str).collect();
                         self.err(
-                            Diagnostic::new(Code::MissingJoinLabel, label.span, format!("the {side} side has no `{}` label", label.name))
-                                .label("not on both sides")
-                                .with(sspan, format!("labels here: [{}]", have.join(", ")))
-                                .help(did_you_mean(&label.name, have.iter().copied(), "join only on labels both sides keep")),
+                            Diagnostic::new(
+                                Code::MissingJoinLabel,
+                                label.span,
+                                format!("the {side} side has no `{}` label", label.name),
+                            )
+                            .label("not on both sides")
+                            .with(sspan, format!("labels here: [{}]", have.join(", ")))
+                            .help(did_you_mean(
+                                &label.name,
+                                have.iter().copied(),
+                                "join only on labels both sides keep",
+                            )),
                         );
                     }
                 }
@@ -565,7 +809,11 @@ impl Checker<'_> {
                 return Shape::Series(u);
             }
             // Many-to-one: the side with more labels keeps them.
-            return Shape::Series(if a.known.len() >= b.known.len() { a.clone() } else { b.clone() });
+            return Shape::Series(if a.known.len() >= b.known.len() {
+                a.clone()
+            } else {
+                b.clone()
+            });
         }
         Shape::Series(a.union(b))
     }
@@ -599,15 +847,26 @@ impl Checker<'_> {
         }
         if !matches!(r.ty, Ty::List(_) | Ty::Dynamic | Ty::Error | Ty::Cidr) {
             self.err(
-                Diagnostic::new(Code::TypeMismatch, rhs.span, format!("`in` needs a list, found {}", r.ty))
-                    .label("not a list")
-                    .help("write `x in [\"a\", \"b\"]`, or `==` to compare with one value"),
+                Diagnostic::new(
+                    Code::TypeMismatch,
+                    rhs.span,
+                    format!("`in` needs a list, found {}", r.ty),
+                )
+                .label("not a list")
+                .help("write `x in [\"a\", \"b\"]`, or `==` to compare with one value"),
             );
         }
         Val::scalar(Ty::Bool).with_shape(join_shape(&l.shape, &r.shape))
     }
 
-    fn str_test(&mut self, cx: &mut Ctx, op: StrOp, quant: Option<Quant>, lhs: &Expr, rhs: &Expr) -> Val {
+    fn str_test(
+        &mut self,
+        cx: &mut Ctx,
+        op: StrOp,
+        quant: Option<Quant>,
+        lhs: &Expr,
+        rhs: &Expr,
+    ) -> Val {
         let l = self.expr(cx, lhs);
         let r = self.expr(cx, rhs);
         let array_membership = op == StrOp::Contains && matches!(l.ty, Ty::List(_));
@@ -633,35 +892,65 @@ impl Checker<'_> {
                 _ => "a string".to_string(),
             };
             let help = if quant.is_none() && matches!(r.ty, Ty::List(_)) {
-                format!("to test against several values write `{} any [...]`", op.word())
+                format!(
+                    "to test against several values write `{} any [...]`",
+                    op.word()
+                )
             } else {
                 format!("`{}` takes {want}", op.word())
             };
             self.err(
-                Diagnostic::new(Code::TypeMismatch, rhs.span, format!("`{}` needs {want}, found {}", op.word(), r.ty))
-                    .label(format!("this is a {}", r.ty))
-                    .help(help),
+                Diagnostic::new(
+                    Code::TypeMismatch,
+                    rhs.span,
+                    format!("`{}` needs {want}, found {}", op.word(), r.ty),
+                )
+                .label(format!("this is a {}", r.ty))
+                .help(help),
             );
         }
         Val::scalar(Ty::Bool).with_shape(join_shape(&l.shape, &r.shape))
     }
 
-    fn call(&mut self, cx: &mut Ctx, func: &Ident, args: &[Arg], group: Option<&Grouping>, over: Option<&Expr>, span: Span) -> Val {
+    fn call(
+        &mut self,
+        cx: &mut Ctx,
+        func: &Ident,
+        args: &[Arg],
+        group: Option<&Grouping>,
+        over: Option<&Expr>,
+        span: Span,
+    ) -> Val {
         let name = func.name.as_str();
         let Some(b) = functions::lookup(name) else {
             let names = functions::BUILTINS.iter().map(|b| b.name);
             self.err(
-                Diagnostic::new(Code::UnknownFunction, func.span, format!("unknown function `{name}`"))
-                    .label("not a function")
-                    .help(did_you_mean(name, names, "see the function list in docs/language.md")),
+                Diagnostic::new(
+                    Code::UnknownFunction,
+                    func.span,
+                    format!("unknown function `{name}`"),
+                )
+                .label("not a function")
+                .help(did_you_mean(
+                    name,
+                    names,
+                    "see the function list in docs/language.md",
+                )),
             );
             for a in args {
                 self.expr(cx, &a.value);
             }
             return Val::error();
         };
-        let positional: Vec<&Expr> = args.iter().filter(|a| a.name.is_none()).map(|a| &a.value).collect();
-        let named: Vec<(&Ident, &Expr)> = args.iter().filter_map(|a| a.name.as_ref().map(|n| (n, &a.value))).collect();
+        let positional: Vec<&Expr> = args
+            .iter()
+            .filter(|a| a.name.is_none())
+            .map(|a| &a.value)
+            .collect();
+        let named: Vec<(&Ident, &Expr)> = args
+            .iter()
+            .filter_map(|a| a.name.as_ref().map(|n| (n, &a.value)))
+            .collect();
 
         // Event aggregates: `count() by event.k over w`.
         if let Some(w) = over {
@@ -670,14 +959,21 @@ impl Checker<'_> {
         if let Some(g) = group {
             if b.kind == FnKind::Window && name.starts_with("histogram_") {
                 let v = self.window_call(cx, func, &positional, &named, span);
-                return if v.ty == Ty::Error { v } else { self.grouped(v, g) };
+                return if v.ty == Ty::Error {
+                    v
+                } else {
+                    self.grouped(v, g)
+                };
             }
             return self.series_aggregate(cx, func, &positional, g, span);
         }
         let total = positional.len() + named.len();
-        let is_window_min_max = matches!(name, "min" | "max") && positional.len() == 2 && !is_duration_literal(positional[1]);
+        let is_window_min_max = matches!(name, "min" | "max")
+            && positional.len() == 2
+            && !is_duration_literal(positional[1]);
         if !is_window_min_max && (total < b.min || total > b.max) {
-            let single_series_agg = functions::SERIES_AGGREGATES.contains(&name) && positional.len() == 1;
+            let single_series_agg =
+                functions::SERIES_AGGREGATES.contains(&name) && positional.len() == 1;
             if single_series_agg {
                 self.err(
                     Diagnostic::new(Code::AggregateNoGrouping, span, format!("`{name}` across series needs `by` or `without`"))
@@ -686,9 +982,17 @@ impl Checker<'_> {
                 );
             } else {
                 self.err(
-                    Diagnostic::new(Code::Arity, span, format!("`{name}` takes {} argument{}, found {total}", arity_words(b.min, b.max), if b.max == 1 { "" } else { "s" }))
-                        .label("wrong number of arguments")
-                        .help(format!("the signature is `{}`", b.signature)),
+                    Diagnostic::new(
+                        Code::Arity,
+                        span,
+                        format!(
+                            "`{name}` takes {} argument{}, found {total}",
+                            arity_words(b.min, b.max),
+                            if b.max == 1 { "" } else { "s" }
+                        ),
+                    )
+                    .label("wrong number of arguments")
+                    .help(format!("the signature is `{}`", b.signature)),
                 );
             }
             for a in args {
@@ -702,7 +1006,14 @@ impl Checker<'_> {
         self.window_call(cx, func, &positional, &named, span)
     }
 
-    fn window_call(&mut self, cx: &mut Ctx, func: &Ident, pos: &[&Expr], named: &[(&Ident, &Expr)], span: Span) -> Val {
+    fn window_call(
+        &mut self,
+        cx: &mut Ctx,
+        func: &Ident,
+        pos: &[&Expr],
+        named: &[(&Ident, &Expr)],
+        span: Span,
+    ) -> Val {
         let name = func.name.as_str();
         let _ = span;
         // Leading quantile / fraction argument.
@@ -730,26 +1041,36 @@ impl Checker<'_> {
                     };
                     if !matches!(m, "zscore" | "robust" | "ewma" | "holt_winters") {
                         self.err(
-                            Diagnostic::new(Code::UnknownMethod, v.span, format!("unknown anomaly method `{m}`"))
-                                .label("not a method")
-                                .help(did_you_mean(m, ["zscore", "robust", "ewma", "holt_winters"], "methods are zscore, robust, ewma and holt_winters")),
+                            Diagnostic::new(
+                                Code::UnknownMethod,
+                                v.span,
+                                format!("unknown anomaly method `{m}`"),
+                            )
+                            .label("not a method")
+                            .help(did_you_mean(
+                                m,
+                                ["zscore", "robust", "ewma", "holt_winters"],
+                                "methods are zscore, robust, ewma and holt_winters",
+                            )),
                         );
                     }
                 }
                 "season" => match &v.kind {
-                    ExprKind::Ref { name, .. } => match self.resolve(cx.file, Namespace::Calendar, name) {
-                        Some(key) => {
-                            self.used.insert(key);
-                        }
-                        None => {
-                            let cands = self.candidates(cx.file, &[Namespace::Calendar]);
-                            self.err(
+                    ExprKind::Ref { name, .. } => {
+                        match self.resolve(cx.file, Namespace::Calendar, name) {
+                            Some(key) => {
+                                self.used.insert(key);
+                            }
+                            None => {
+                                let cands = self.candidates(cx.file, &[Namespace::Calendar]);
+                                self.err(
                                 Diagnostic::new(Code::UnknownCalendar, v.span, format!("unknown calendar `{name}`"))
                                     .label("not a calendar")
                                     .help(did_you_mean(name, cands.iter().map(String::as_str), "declare it with `calendar NAME = sessions(...)`, or give a duration like 1d")),
                             );
+                            }
                         }
-                    },
+                    }
                     _ => self.duration_arg(cx, v, Code::WindowNotDuration),
                 },
                 "forecast" => {
@@ -760,8 +1081,12 @@ impl Checker<'_> {
                 }
                 _ => {
                     self.err(
-                        Diagnostic::new(Code::ArgType, k.span, format!("`{name}` has no `{}` argument", k.name))
-                            .label("unknown argument"),
+                        Diagnostic::new(
+                            Code::ArgType,
+                            k.span,
+                            format!("`{name}` has no `{}` argument", k.name),
+                        )
+                        .label("unknown argument"),
                     );
                 }
             }
@@ -770,12 +1095,26 @@ impl Checker<'_> {
             let v = self.expr(cx, q);
             if let Some(Konst::Num(n)) = v.konst {
                 if !(0.0..=1.0).contains(&n) {
-                    self.err(Diagnostic::new(Code::QuantileRange, q.span, format!("quantile {n} is not between 0 and 1")).label("out of range"));
+                    self.err(
+                        Diagnostic::new(
+                            Code::QuantileRange,
+                            q.span,
+                            format!("quantile {n} is not between 0 and 1"),
+                        )
+                        .label("out of range"),
+                    );
                 }
             }
         }
         if name == "histogram_fraction" && !named.iter().any(|(k, _)| k.name == "le") {
-            self.err(Diagnostic::new(Code::ArgType, span, "`histogram_fraction` needs `le <value>`").label("missing `le`"));
+            self.err(
+                Diagnostic::new(
+                    Code::ArgType,
+                    span,
+                    "`histogram_fraction` needs `le <value>`",
+                )
+                .label("missing `le`"),
+            );
         }
         let Some(series_e) = pos.first() else {
             return Val::error();
@@ -786,9 +1125,19 @@ impl Checker<'_> {
         }
         if !matches!(series.shape, Shape::Series(_)) || !series.ty.is_numeric() {
             self.err(
-                Diagnostic::new(Code::ArgType, series_e.span, format!("`{name}` needs a metric series, found {}", describe(&series)))
-                    .label("not a series")
-                    .help(format!("the signature is `{}`", functions::lookup(name).map(|b| b.signature).unwrap_or(""))),
+                Diagnostic::new(
+                    Code::ArgType,
+                    series_e.span,
+                    format!(
+                        "`{name}` needs a metric series, found {}",
+                        describe(&series)
+                    ),
+                )
+                .label("not a series")
+                .help(format!(
+                    "the signature is `{}`",
+                    functions::lookup(name).map(|b| b.signature).unwrap_or("")
+                )),
             );
             return Val::error();
         }
@@ -801,7 +1150,10 @@ impl Checker<'_> {
                 }
             } else {
                 self.duration_arg(cx, w, Code::WindowNotDuration);
-                if let (ExprKind::Duration(secs), true) = (&w.kind, matches!(name, "rate" | "increase" | "irate" | "deriv" | "slope")) {
+                if let (ExprKind::Duration(secs), true) = (
+                    &w.kind,
+                    matches!(name, "rate" | "increase" | "irate" | "deriv" | "slope"),
+                ) {
                     crate::lint::exprs::short_window(self, name, *secs, cx.interval, w.span);
                 }
             }
@@ -816,18 +1168,31 @@ impl Checker<'_> {
             "trend" => Ty::Trend,
             "holt_winters" => Ty::Forecast,
             "change" | "histogram_fraction" => Ty::Num(Unit::Ratio),
-            "rate" | "irate" => Ty::Num(if unit == Unit::Unknown { Unit::Unknown } else { Unit::Number }),
+            "rate" | "irate" => Ty::Num(if unit == Unit::Unknown {
+                Unit::Unknown
+            } else {
+                Unit::Number
+            }),
             "anomaly" => Ty::Num(Unit::Number),
             _ => Ty::Num(unit),
         };
-        Val { ty, shape: series.shape, konst: None, score: name == "anomaly", reads_rules: false }
+        Val {
+            ty,
+            shape: series.shape,
+            konst: None,
+            score: name == "anomaly",
+            reads_rules: false,
+        }
     }
 
     fn duration_arg(&mut self, cx: &mut Ctx, e: &Expr, code: Code) {
         let v = self.expr(cx, e);
-        if !matches!(v.ty, Ty::Num(Unit::Duration) | Ty::Error) || !matches!(v.shape, Shape::Scalar) {
+        if !matches!(v.ty, Ty::Num(Unit::Duration) | Ty::Error) || !matches!(v.shape, Shape::Scalar)
+        {
             let help = match (&e.kind, code) {
-                (ExprKind::Number(n), _) => format!("write the unit: `{n}m` for minutes, `{n}s` for seconds"),
+                (ExprKind::Number(n), _) => {
+                    format!("write the unit: `{n}m` for minutes, `{n}s` for seconds")
+                }
                 _ => "durations look like 30s, 5m, 1h, 7d".to_string(),
             };
             self.err(
@@ -838,7 +1203,14 @@ impl Checker<'_> {
         }
     }
 
-    fn series_aggregate(&mut self, cx: &mut Ctx, func: &Ident, pos: &[&Expr], group: &Grouping, span: Span) -> Val {
+    fn series_aggregate(
+        &mut self,
+        cx: &mut Ctx,
+        func: &Ident,
+        pos: &[&Expr],
+        group: &Grouping,
+        span: Span,
+    ) -> Val {
         let name = func.name.as_str();
         if !functions::SERIES_AGGREGATES.contains(&name) {
             self.err(
@@ -854,18 +1226,36 @@ impl Checker<'_> {
             self.expr(cx, q);
         }
         if pos.len() != 1 {
-            self.err(Diagnostic::new(Code::Arity, span, format!("`{name}(...) by` takes one expression")).label("wrong number of arguments"));
+            self.err(
+                Diagnostic::new(
+                    Code::Arity,
+                    span,
+                    format!("`{name}(...) by` takes one expression"),
+                )
+                .label("wrong number of arguments"),
+            );
             return Val::error();
         }
         let v = self.expr(cx, pos[0]);
         if v.ty != Ty::Error && (!v.ty.is_numeric() || !matches!(v.shape, Shape::Series(_))) {
             self.err(
-                Diagnostic::new(Code::ArgType, pos[0].span, format!("`{name}` aggregates series, found {}", describe(&v)))
-                    .label("not a series"),
+                Diagnostic::new(
+                    Code::ArgType,
+                    pos[0].span,
+                    format!("`{name}` aggregates series, found {}", describe(&v)),
+                )
+                .label("not a series"),
             );
             return Val::error();
         }
-        let v = if name == "count" || name == "count_distinct" { Val { ty: Ty::Num(Unit::Number), ..v } } else { v };
+        let v = if name == "count" || name == "count_distinct" {
+            Val {
+                ty: Ty::Num(Unit::Number),
+                ..v
+            }
+        } else {
+            v
+        };
         self.grouped(v, group)
     }
 
@@ -878,9 +1268,17 @@ impl Checker<'_> {
                     if !labels.may_have(&l.name) {
                         let have: Vec<&str> = labels.known.iter().map(String::as_str).collect();
                         self.err(
-                            Diagnostic::new(Code::MissingJoinLabel, l.span, format!("the series has no `{}` label to group by", l.name))
-                                .label("label not present")
-                                .help(did_you_mean(&l.name, have.iter().copied(), &format!("labels here: [{}]", have.join(", ")))),
+                            Diagnostic::new(
+                                Code::MissingJoinLabel,
+                                l.span,
+                                format!("the series has no `{}` label to group by", l.name),
+                            )
+                            .label("label not present")
+                            .help(did_you_mean(
+                                &l.name,
+                                have.iter().copied(),
+                                &format!("labels here: [{}]", have.join(", ")),
+                            )),
                         );
                     }
                 }
@@ -895,39 +1293,74 @@ impl Checker<'_> {
             }
             Grouping::Fields(_, s) => {
                 self.err(
-                    Diagnostic::new(Code::EventAggOutsideEventRule, *s, "grouping by event fields needs `over <window>`")
-                        .label("event grouping without a window"),
+                    Diagnostic::new(
+                        Code::EventAggOutsideEventRule,
+                        *s,
+                        "grouping by event fields needs `over <window>`",
+                    )
+                    .label("event grouping without a window"),
                 );
                 return Val::error();
             }
         };
-        Val { shape: Shape::Series(out), konst: None, ..v }
+        Val {
+            shape: Shape::Series(out),
+            konst: None,
+            ..v
+        }
     }
 
-    fn event_aggregate(&mut self, cx: &mut Ctx, func: &Ident, pos: &[&Expr], group: Option<&Grouping>, over: &Expr, span: Span) -> Val {
+    fn event_aggregate(
+        &mut self,
+        cx: &mut Ctx,
+        func: &Ident,
+        pos: &[&Expr],
+        group: Option<&Grouping>,
+        over: &Expr,
+        span: Span,
+    ) -> Val {
         let name = func.name.as_str();
         cx.saw_event_agg.get_or_insert(span);
         if !cx.event {
             self.err(
-                Diagnostic::new(Code::EventAggOutsideEventRule, span, format!("`{name}(...) over` aggregates events, but this rule reads no events"))
-                    .label("event aggregate"),
+                Diagnostic::new(
+                    Code::EventAggOutsideEventRule,
+                    span,
+                    format!("`{name}(...) over` aggregates events, but this rule reads no events"),
+                )
+                .label("event aggregate"),
             );
             return Val::error();
         }
         if !functions::EVENT_AGGREGATES.contains(&name) {
             self.err(
-                Diagnostic::new(Code::ArgType, func.span, format!("`{name}` cannot aggregate events"))
-                    .label("not an event aggregate")
-                    .help("event aggregates are count, sum, avg, min, max, distinct and share"),
+                Diagnostic::new(
+                    Code::ArgType,
+                    func.span,
+                    format!("`{name}` cannot aggregate events"),
+                )
+                .label("not an event aggregate")
+                .help("event aggregates are count, sum, avg, min, max, distinct and share"),
             );
             return Val::error();
         }
         let want = usize::from(name != "count");
         if pos.len() != want {
             self.err(
-                Diagnostic::new(Code::Arity, span, format!("`{name}` over events takes {want} argument{}", if want == 1 { "" } else { "s" }))
-                    .label("wrong number of arguments")
-                    .help(if want == 0 { "write `count() by event.key over 1m`" } else { "write `sum(event.field) by event.key over 1h`" }),
+                Diagnostic::new(
+                    Code::Arity,
+                    span,
+                    format!(
+                        "`{name}` over events takes {want} argument{}",
+                        if want == 1 { "" } else { "s" }
+                    ),
+                )
+                .label("wrong number of arguments")
+                .help(if want == 0 {
+                    "write `count() by event.key over 1m`"
+                } else {
+                    "write `sum(event.field) by event.key over 1h`"
+                }),
             );
             return Val::error();
         }
@@ -966,7 +1399,11 @@ impl Checker<'_> {
         if !cx.agg_names.iter().any(|n| n == name) {
             cx.agg_names.push(name.to_string());
         }
-        let ty = if name == "share" { Ty::Num(Unit::Ratio) } else { Ty::Num(unit) };
+        let ty = if name == "share" {
+            Ty::Num(Unit::Ratio)
+        } else {
+            Ty::Num(unit)
+        };
         Val::scalar(ty).with_shape(Shape::Series(labels))
     }
 
@@ -975,14 +1412,20 @@ impl Checker<'_> {
         if vals.iter().any(|v| v.ty == Ty::Error) {
             return Val::error();
         }
-        let shape = vals.iter().fold(Shape::Scalar, |s, v| join_shape(&s, &v.shape));
+        let shape = vals
+            .iter()
+            .fold(Shape::Scalar, |s, v| join_shape(&s, &v.shape));
         match name {
             "time" => Val::scalar(Ty::Num(Unit::Duration)),
             "env" | "base64offset" | "utf16le" | "windash" => {
                 if !matches!(vals[0].ty, Ty::Str) {
                     self.mismatch(pos[0].span, "a string", &vals[0].ty);
                 }
-                if name == "env" { Val::scalar(Ty::Str) } else { Val::scalar(Ty::List(Box::new(Ty::Str))) }
+                if name == "env" {
+                    Val::scalar(Ty::Str)
+                } else {
+                    Val::scalar(Ty::List(Box::new(Ty::Str)))
+                }
             }
             "score" => {
                 if !vals[0].reads_rules {
@@ -992,21 +1435,38 @@ impl Checker<'_> {
                             .help("write `score(0.5 * rule_a + 0.5 * rule_b)`"),
                     );
                 }
-                Val { ty: Ty::Num(Unit::Number), shape, konst: None, score: false, reads_rules: true }
+                Val {
+                    ty: Ty::Num(Unit::Number),
+                    shape,
+                    konst: None,
+                    score: false,
+                    reads_rules: true,
+                }
             }
             "at_least" => {
                 if !matches!(vals[0].ty, Ty::Num(Unit::Number)) {
                     self.mismatch(pos[0].span, "a count", &vals[0].ty);
                 }
-                let rules_ok = matches!(&pos[1].kind, ExprKind::List(items) if !items.is_empty()) && vals[1].reads_rules_list();
+                let rules_ok = matches!(&pos[1].kind, ExprKind::List(items) if !items.is_empty())
+                    && vals[1].reads_rules_list();
                 if !rules_ok {
                     self.err(
-                        Diagnostic::new(Code::ArgType, pos[1].span, "`at_least` needs a list of rules")
-                            .label("not a list of rules")
-                            .help("write `at_least(2, [rule_a, rule_b, rule_c])`"),
+                        Diagnostic::new(
+                            Code::ArgType,
+                            pos[1].span,
+                            "`at_least` needs a list of rules",
+                        )
+                        .label("not a list of rules")
+                        .help("write `at_least(2, [rule_a, rule_b, rule_c])`"),
                     );
                 }
-                Val { ty: Ty::Bool, shape: Shape::Series(Labels::open([])), konst: None, score: false, reads_rules: true }
+                Val {
+                    ty: Ty::Bool,
+                    shape: Shape::Series(Labels::open([])),
+                    konst: None,
+                    score: false,
+                    reads_rules: true,
+                }
             }
             _ => {
                 for (v, e) in vals.iter().zip(pos) {
@@ -1021,8 +1481,18 @@ impl Checker<'_> {
                     ("abs", Some(Konst::Num(n))) => Some(Konst::Num(n.abs())),
                     _ => None,
                 };
-                let unit = if matches!(name, "ln" | "log10") { Unit::Number } else { unit };
-                Val { ty: Ty::Num(unit), shape, konst, score: false, reads_rules: false }
+                let unit = if matches!(name, "ln" | "log10") {
+                    Unit::Number
+                } else {
+                    unit
+                };
+                Val {
+                    ty: Ty::Num(unit),
+                    shape,
+                    konst,
+                    score: false,
+                    reads_rules: false,
+                }
             }
         }
     }
@@ -1040,7 +1510,11 @@ fn is_duration_literal(e: &Expr) -> bool {
 }
 
 fn arity_words(min: usize, max: usize) -> String {
-    if min == max { min.to_string() } else { format!("{min} to {max}") }
+    if min == max {
+        min.to_string()
+    } else {
+        format!("{min} to {max}")
+    }
 }
 
 fn describe(v: &Val) -> String {
@@ -1076,7 +1550,9 @@ pub(crate) fn parse_cidr(s: &str) -> bool {
         Some((a, p)) => (a, Some(p)),
         None => (s, None),
     };
-    let Ok(ip) = addr.parse::<std::net::IpAddr>() else { return false };
+    let Ok(ip) = addr.parse::<std::net::IpAddr>() else {
+        return false;
+    };
     let max = if ip.is_ipv4() { 32 } else { 128 };
     prefix.is_none_or(|p| p.parse::<u8>().is_ok_and(|n| n <= max))
 }

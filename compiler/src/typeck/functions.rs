@@ -79,7 +79,16 @@ builtins! {
 
 /// Cross-series aggregate names (`sum(x) by [..]`); window functions of the same name take two
 /// arguments.
-pub const SERIES_AGGREGATES: &[&str] = &["sum", "avg", "min", "max", "count", "stddev", "quantile", "count_distinct"];
+pub const SERIES_AGGREGATES: &[&str] = &[
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "count",
+    "stddev",
+    "quantile",
+    "count_distinct",
+];
 
 /// Event aggregate names (`count() by event.k over w`).
 pub const EVENT_AGGREGATES: &[&str] = &["count", "sum", "avg", "min", "max", "distinct", "share"];

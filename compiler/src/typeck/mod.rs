@@ -88,11 +88,16 @@ impl<'a> Checker<'a> {
     /// Names a suggestion may offer from file `fi`'s package.
     pub(crate) fn candidates(&self, fi: usize, ns: &[Namespace]) -> Vec<String> {
         let pkg = &self.files[fi].package;
-        ns.iter().flat_map(|n| self.syms.names(pkg, *n)).map(str::to_string).collect()
+        ns.iter()
+            .flat_map(|n| self.syms.names(pkg, *n))
+            .map(str::to_string)
+            .collect()
     }
 
     /// Labels a rule's alerts carry, for composites and templates.
     pub(crate) fn rule_labels(&mut self, key: &SymKey) -> Labels {
-        self.rule(key.clone()).map(|r| r.labels.clone()).unwrap_or_else(|| Labels::open([]))
+        self.rule(key.clone())
+            .map(|r| r.labels.clone())
+            .unwrap_or_else(|| Labels::open([]))
     }
 }

@@ -1,8 +1,8 @@
 //! Rules: forms (metric, event, sequence, composite), clauses, levels, templates.
 
+use super::Checker;
 use super::expr::Ctx;
 use super::types::{Labels, Shape, Ty, Unit};
-use super::Checker;
 use crate::diag::{Code, Diagnostic};
 use crate::resolve::suggest::did_you_mean;
 use crate::resolve::{Namespace, SymKey};
@@ -28,15 +28,21 @@ impl Checker<'_> {
             let chain: Vec<String> = self.rule_stack[pos..].iter().map(|k| k.2.clone()).collect();
             let sym = self.syms.map[&key];
             self.err(
-                Diagnostic::new(Code::RuleCycle, sym.span, format!("rule `{}` depends on itself", key.2))
-                    .label("part of a cycle")
-                    .help(format!("the cycle is {} -> {}", chain.join(" -> "), key.2)),
+                Diagnostic::new(
+                    Code::RuleCycle,
+                    sym.span,
+                    format!("rule `{}` depends on itself", key.2),
+                )
+                .label("part of a cycle")
+                .help(format!("the cycle is {} -> {}", chain.join(" -> "), key.2)),
             );
             return None;
         }
         let sym = *self.syms.map.get(&key)?;
         let files = self.files;
-        let DeclKind::Rule(rule) = &files[sym.file].module.decls[sym.decl].kind else { return None };
+        let DeclKind::Rule(rule) = &files[sym.file].module.decls[sym.decl].kind else {
+            return None;
+        };
         self.rule_stack.push(key.clone());
         let info = self.check_rule(sym.file, rule);
         self.rule_stack.pop();
@@ -54,15 +60,29 @@ impl Checker<'_> {
             })
             .or_else(|| self.file_interval(fi))
             .unwrap_or(super::DEFAULT_INTERVAL_SECS);
-        let event = rule.clauses.iter().any(|c| matches!(c.kind, ClauseKind::OnEvent(_)));
+        let event = rule
+            .clauses
+            .iter()
+            .any(|c| matches!(c.kind, ClauseKind::OnEvent(_)));
         let schema = rule.clauses.iter().find_map(|c| match &c.kind {
-            ClauseKind::OnEvent(Some(f)) => pinned_type(f).and_then(|t| self.resolve(fi, Namespace::Schema, &t).map(|_| t)),
+            ClauseKind::OnEvent(Some(f)) => {
+                pinned_type(f).and_then(|t| self.resolve(fi, Namespace::Schema, &t).map(|_| t))
+            }
             _ => None,
         });
-        let mut cx = Ctx { file: fi, event, schema, interval, ..Ctx::default() };
+        let mut cx = Ctx {
+            file: fi,
+            event,
+            schema,
+            interval,
+            ..Ctx::default()
+        };
         self.duplicate_clauses(rule);
 
-        let mut info = RuleInfo { event, ..RuleInfo::default() };
+        let mut info = RuleInfo {
+            event,
+            ..RuleInfo::default()
+        };
         let mut labels: Option<Labels> = None;
         let mut levels: Vec<(Severity, Span)> = Vec::new();
         let mut plain_when: Option<Span> = None;
@@ -75,9 +95,13 @@ impl Checker<'_> {
                 if let Some((_, prev)) = cx.lets.get(&name.name) {
                     let prev = *prev;
                     self.err(
-                        Diagnostic::new(Code::DuplicateLet, name.span, format!("`{}` is bound twice", name.name))
-                            .label("bound again")
-                            .with(prev, "first bound here"),
+                        Diagnostic::new(
+                            Code::DuplicateLet,
+                            name.span,
+                            format!("`{}` is bound twice", name.name),
+                        )
+                        .label("bound again")
+                        .with(prev, "first bound here"),
                     );
                 }
                 cx.lets.insert(name.name.clone(), (v, name.span));
@@ -98,15 +122,24 @@ impl Checker<'_> {
                     let l = self.sequence(&mut cx, seq, c.span);
                     labels = Some(l);
                 }
-                ClauseKind::When { level, cond, for_, recover } => {
+                ClauseKind::When {
+                    level,
+                    cond,
+                    for_,
+                    recover,
+                } => {
                     match level {
                         Some((sev, sspan)) => {
                             if let Some((_, prev)) = levels.iter().find(|(s, _)| s == sev) {
                                 let prev = *prev;
                                 self.err(
-                                    Diagnostic::new(Code::LevelRepeated, *sspan, format!("`{}` is given twice", sev.word()))
-                                        .label("repeated level")
-                                        .with(prev, "first given here"),
+                                    Diagnostic::new(
+                                        Code::LevelRepeated,
+                                        *sspan,
+                                        format!("`{}` is given twice", sev.word()),
+                                    )
+                                    .label("repeated level")
+                                    .with(prev, "first given here"),
                                 );
                             }
                             levels.push((*sev, *sspan));
@@ -126,7 +159,9 @@ impl Checker<'_> {
                     let v = self.expr(&mut cx, cond);
                     self.want_bool(&v, cond.span);
                     crate::lint::rules::constant_condition(self, &v, cond.span);
-                    if let Some(l) = v.labels() {
+                    if v.ty == Ty::Error {
+                        labels = Some(Labels::open([]));
+                    } else if let Some(l) = v.labels() {
                         labels = Some(match labels {
                             Some(prev) => prev.union(l),
                             None => l.clone(),
@@ -136,7 +171,12 @@ impl Checker<'_> {
                     }
                     if let Some(f) = for_ {
                         self.clause_duration(&mut cx, f);
-                        crate::lint::rules::for_clause(self, f, interval, event && cx.saw_event_agg.is_none());
+                        crate::lint::rules::for_clause(
+                            self,
+                            f,
+                            interval,
+                            event && cx.saw_event_agg.is_none(),
+                        );
                     }
                     if let Some(r) = recover {
                         let rv = self.expr(&mut cx, r);
@@ -147,15 +187,20 @@ impl Checker<'_> {
                     let rv = self.expr(&mut cx, r);
                     self.want_bool(&rv, r.span);
                 }
-                ClauseKind::KeepFiring(e) | ClauseKind::Cooldown(e) | ClauseKind::Delay(e) | ClauseKind::Interval(e) => {
-                    self.clause_duration(&mut cx, e)
-                }
+                ClauseKind::KeepFiring(e)
+                | ClauseKind::Cooldown(e)
+                | ClauseKind::Delay(e)
+                | ClauseKind::Interval(e) => self.clause_duration(&mut cx, e),
                 ClauseKind::NoData { after, .. } => self.clause_duration(&mut cx, after),
                 ClauseKind::Flapping { low, high, over } => {
                     if !(0.0..=1.0).contains(low) || !(0.0..=1.0).contains(high) || low > high {
                         self.err(
-                            Diagnostic::new(Code::QuantileRange, c.span, "flap thresholds must satisfy 0 <= low <= high <= 1")
-                                .label("invalid thresholds"),
+                            Diagnostic::new(
+                                Code::QuantileRange,
+                                c.span,
+                                "flap thresholds must satisfy 0 <= low <= high <= 1",
+                            )
+                            .label("invalid thresholds"),
                         );
                     }
                     self.clause_duration(&mut cx, over);
@@ -176,7 +221,9 @@ impl Checker<'_> {
                         self.reference(fi, Namespace::Notifier, n, Code::UnknownNotifier);
                     }
                 }
-                ClauseKind::Playbook(n) => self.reference(fi, Namespace::Playbook, n, Code::UnknownPlaybook),
+                ClauseKind::Playbook(n) => {
+                    self.reference(fi, Namespace::Playbook, n, Code::UnknownPlaybook)
+                }
                 ClauseKind::Let { .. }
                 | ClauseKind::Labels(_)
                 | ClauseKind::Summary(_)
@@ -187,40 +234,64 @@ impl Checker<'_> {
 
         if plain_when.is_some() && !levels.is_empty() {
             self.err(
-                Diagnostic::new(Code::LevelRepeated, levels[0].1, "a rule uses either `when` or severity levels, not both")
-                    .label("level here")
-                    .with(plain_when.unwrap_or_default(), "plain `when` here")
-                    .help("turn the plain `when` into a level: `warning when ...`"),
+                Diagnostic::new(
+                    Code::LevelRepeated,
+                    levels[0].1,
+                    "a rule uses either `when` or severity levels, not both",
+                )
+                .label("level here")
+                .with(plain_when.unwrap_or_default(), "plain `when` here")
+                .help("turn the plain `when` into a level: `warning when ...`"),
             );
         }
-        let has_condition = plain_when.is_some() || !levels.is_empty() || has_sequence.is_some() || event;
+        let has_condition =
+            plain_when.is_some() || !levels.is_empty() || has_sequence.is_some() || event;
         if !has_condition {
             self.err(
-                Diagnostic::new(Code::NoCondition, rule.name.span, format!("rule `{}` has nothing that could make it fire", rule.name.name))
-                    .label("no condition"),
+                Diagnostic::new(
+                    Code::NoCondition,
+                    rule.name.span,
+                    format!(
+                        "rule `{}` has nothing that could make it fire",
+                        rule.name.name
+                    ),
+                )
+                .label("no condition"),
             );
         }
         if let (Some(seq), Some(w)) = (has_sequence, plain_when) {
             self.err(
-                Diagnostic::new(Code::ConflictingForms, w, "a rule cannot have both a `sequence` and a `when`")
-                    .label("metric or aggregate condition")
-                    .with(seq, "sequence here"),
+                Diagnostic::new(
+                    Code::ConflictingForms,
+                    w,
+                    "a rule cannot have both a `sequence` and a `when`",
+                )
+                .label("metric or aggregate condition")
+                .with(seq, "sequence here"),
             );
         }
         if event {
             if let Some(sel) = cx.saw_selector {
                 self.err(
-                    Diagnostic::new(Code::ConflictingForms, sel, "an event rule cannot read metric series")
-                        .label("metric series in an event rule")
-                        .help("split it: a metric rule and an event rule, joined by a composite"),
+                    Diagnostic::new(
+                        Code::ConflictingForms,
+                        sel,
+                        "an event rule cannot read metric series",
+                    )
+                    .label("metric series in an event rule")
+                    .help("split it: a metric rule and an event rule, joined by a composite"),
                 );
             }
         }
         if let (Some(r), Some(sel)) = (cx.saw_rule_ref, cx.saw_selector) {
             self.err(
-                Diagnostic::new(Code::MetricNotCondition, sel, "a composite condition mixes rule states with metric values")
-                    .label("metric here")
-                    .with(r, "rule state here"),
+                Diagnostic::new(
+                    Code::MetricNotCondition,
+                    sel,
+                    "a composite condition mixes rule states with metric values",
+                )
+                .label("metric here")
+                .with(r, "rule state here"),
             );
         }
         if levels.is_empty() && info.severity.is_none() {
@@ -267,8 +338,12 @@ impl Checker<'_> {
     fn sequence(&mut self, cx: &mut Ctx, seq: &Sequence, span: Span) -> Labels {
         if !cx.event {
             self.err(
-                Diagnostic::new(Code::ConflictingForms, span, "a sequence needs events: add `on event where ...`")
-                    .label("sequence without events"),
+                Diagnostic::new(
+                    Code::ConflictingForms,
+                    span,
+                    "a sequence needs events: add `on event where ...`",
+                )
+                .label("sequence without events"),
             );
             cx.event = true;
         }
@@ -285,16 +360,24 @@ impl Checker<'_> {
         let total: f64 = seq.steps.iter().map(|s| s.repeat.unwrap_or(1.0)).sum();
         if total < 2.0 {
             self.err(
-                Diagnostic::new(Code::BadSequence, span, "a sequence needs at least two steps")
-                    .label("one step")
-                    .help("add a step, or write `repeat N` on the step"),
+                Diagnostic::new(
+                    Code::BadSequence,
+                    span,
+                    "a sequence needs at least two steps",
+                )
+                .label("one step")
+                .help("add a step, or write `repeat N` on the step"),
             );
         }
         if let Some(first) = seq.steps.first() {
             if first.missing && !seq.any_order {
                 self.err(
-                    Diagnostic::new(Code::BadSequence, first.span, "a sequence cannot start with a `missing` step")
-                        .label("nothing anchors this step's window"),
+                    Diagnostic::new(
+                        Code::BadSequence,
+                        first.span,
+                        "a sequence cannot start with a `missing` step",
+                    )
+                    .label("nothing anchors this step's window"),
                 );
             }
         }
@@ -302,9 +385,13 @@ impl Checker<'_> {
         for s in &seq.steps {
             if let Some(prev) = seen.iter().find(|p| p.name == s.name.name) {
                 self.err(
-                    Diagnostic::new(Code::BadSequence, s.name.span, format!("step `{}` is named twice", s.name.name))
-                        .label("repeated step name")
-                        .with(prev.span, "first step with this name"),
+                    Diagnostic::new(
+                        Code::BadSequence,
+                        s.name.span,
+                        format!("step `{}` is named twice", s.name.name),
+                    )
+                    .label("repeated step name")
+                    .with(prev.span, "first step with this name"),
                 );
             }
             seen.push(&s.name);
@@ -325,13 +412,19 @@ impl Checker<'_> {
         let v = self.expr(cx, e);
         if !matches!(v.ty, Ty::Num(Unit::Duration) | Ty::Error) || v.konst.is_none() {
             let help = match &e.kind {
-                ExprKind::Number(n) => format!("write the unit: `{n}m` for minutes, `{n}s` for seconds"),
+                ExprKind::Number(n) => {
+                    format!("write the unit: `{n}m` for minutes, `{n}s` for seconds")
+                }
                 _ => "durations look like 30s, 5m, 1h, 7d".to_string(),
             };
             self.err(
-                Diagnostic::new(Code::ClauseNotDuration, e.span, format!("expected a duration, found {}", v.ty))
-                    .label("not a duration")
-                    .help(help),
+                Diagnostic::new(
+                    Code::ClauseNotDuration,
+                    e.span,
+                    format!("expected a duration, found {}", v.ty),
+                )
+                .label("not a duration")
+                .help(help),
             );
         }
     }
@@ -354,7 +447,11 @@ impl Checker<'_> {
         self.err(
             Diagnostic::new(code, name.span, format!("unknown {what} `{}`", name.name))
                 .label(format!("no such {what}"))
-                .help(did_you_mean(&name.name, cands.iter().map(String::as_str), fallback)),
+                .help(did_you_mean(
+                    &name.name,
+                    cands.iter().map(String::as_str),
+                    fallback,
+                )),
         );
     }
 
@@ -382,9 +479,13 @@ impl Checker<'_> {
             if let Some((_, prev)) = seen.iter().find(|(k, _)| *k == key) {
                 let prev = *prev;
                 self.err(
-                    Diagnostic::new(Code::DuplicateClause, c.span, format!("`{key}` is given twice"))
-                        .label("second one")
-                        .with(prev, "first one"),
+                    Diagnostic::new(
+                        Code::DuplicateClause,
+                        c.span,
+                        format!("`{key}` is given twice"),
+                    )
+                    .label("second one")
+                    .with(prev, "first one"),
                 );
             }
             seen.push((key, c.span));
@@ -392,10 +493,14 @@ impl Checker<'_> {
     }
 
     pub(crate) fn file_interval(&self, fi: usize) -> Option<f64> {
-        self.files[fi].module.decls.iter().find_map(|d| match &d.kind {
-            DeclKind::Interval(e) => konst_secs(e),
-            _ => None,
-        })
+        self.files[fi]
+            .module
+            .decls
+            .iter()
+            .find_map(|d| match &d.kind {
+                DeclKind::Interval(e) => konst_secs(e),
+                _ => None,
+            })
     }
 }
 
@@ -409,8 +514,18 @@ pub(crate) fn konst_secs(e: &Expr) -> Option<f64> {
 /// The event type a filter requires, if its top-level conjunction says `event.type == "x"`.
 pub(crate) fn pinned_type(e: &Expr) -> Option<String> {
     match &e.kind {
-        ExprKind::Binary { op: BinOp::And, lhs, rhs, .. } => pinned_type(lhs).or_else(|| pinned_type(rhs)),
-        ExprKind::Binary { op: BinOp::Eq, lhs, rhs, .. } => match (&lhs.kind, &rhs.kind) {
+        ExprKind::Binary {
+            op: BinOp::And,
+            lhs,
+            rhs,
+            ..
+        } => pinned_type(lhs).or_else(|| pinned_type(rhs)),
+        ExprKind::Binary {
+            op: BinOp::Eq,
+            lhs,
+            rhs,
+            ..
+        } => match (&lhs.kind, &rhs.kind) {
             (ExprKind::Field(p), ExprKind::Str(s)) | (ExprKind::Str(s), ExprKind::Field(p))
                 if p.len() == 1 && p[0].name == "type" =>
             {

@@ -6,7 +6,9 @@ use crate::resolve::suggest::did_you_mean;
 use crate::source::Span;
 use crate::syntax::ast::StrLit;
 
-const FILTERS: &[&str] = &["round", "humanize", "percent", "duration", "bytes", "upper", "lower", "title", "default"];
+const FILTERS: &[&str] = &[
+    "round", "humanize", "percent", "duration", "bytes", "upper", "lower", "title", "default",
+];
 
 /// One `{{ ... }}`: the name it reads and where it is.
 pub struct Placeholder {
@@ -33,9 +35,13 @@ impl Checker<'_> {
                     "not a label or value of this rule"
                 };
                 self.err(
-                    Diagnostic::new(Code::UnknownPlaceholder, ph.span, format!("`{{{{ {} }}}}` will not be set on this alert", ph.name))
-                        .label(why)
-                        .help(help),
+                    Diagnostic::new(
+                        Code::UnknownPlaceholder,
+                        ph.span,
+                        format!("`{{{{ {} }}}}` will not be set on this alert", ph.name),
+                    )
+                    .label(why)
+                    .help(help),
                 );
             }
         }
@@ -50,7 +56,11 @@ impl Checker<'_> {
         let exact = raw_len == text.len();
         let at = |s: usize, e: usize| {
             if exact {
-                Span::new(lit.span.file, lit.span.start as usize + 1 + s, lit.span.start as usize + 1 + e)
+                Span::new(
+                    lit.span.file,
+                    lit.span.start as usize + 1 + s,
+                    lit.span.start as usize + 1 + e,
+                )
             } else {
                 lit.span
             }
@@ -61,8 +71,12 @@ impl Checker<'_> {
             let start = rest + open;
             let Some(close) = text[start + 2..].find("}}") else {
                 self.err(
-                    Diagnostic::new(Code::TemplateSyntax, at(start, start + 2), "unclosed `{{` in template")
-                        .label("no matching `}}`"),
+                    Diagnostic::new(
+                        Code::TemplateSyntax,
+                        at(start, start + 2),
+                        "unclosed `{{` in template",
+                    )
+                    .label("no matching `}}`"),
                 );
                 break;
             };
@@ -70,21 +84,40 @@ impl Checker<'_> {
             let inner = &text[start + 2..end - 2];
             let mut parts = inner.split('|');
             let name = parts.next().unwrap_or("").trim();
-            if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+            {
                 self.err(
-                    Diagnostic::new(Code::TemplateSyntax, at(start, end), "a placeholder must name one value")
-                        .label("empty or malformed placeholder"),
+                    Diagnostic::new(
+                        Code::TemplateSyntax,
+                        at(start, end),
+                        "a placeholder must name one value",
+                    )
+                    .label("empty or malformed placeholder"),
                 );
             } else {
-                out.push(Placeholder { name: name.to_string(), span: at(start, end) });
+                out.push(Placeholder {
+                    name: name.to_string(),
+                    span: at(start, end),
+                });
             }
             for f in parts {
                 let fname = f.trim().split('(').next().unwrap_or("").trim();
                 if !FILTERS.contains(&fname) {
                     self.err(
-                        Diagnostic::new(Code::TemplateSyntax, at(start, end), format!("unknown template filter `{fname}`"))
-                            .label("unknown filter")
-                            .help(did_you_mean(fname, FILTERS.iter().copied(), &format!("filters: {}", FILTERS.join(", ")))),
+                        Diagnostic::new(
+                            Code::TemplateSyntax,
+                            at(start, end),
+                            format!("unknown template filter `{fname}`"),
+                        )
+                        .label("unknown filter")
+                        .help(did_you_mean(
+                            fname,
+                            FILTERS.iter().copied(),
+                            &format!("filters: {}", FILTERS.join(", ")),
+                        )),
                     );
                 }
             }

@@ -45,28 +45,41 @@ impl Unit {
     /// The unit of a sum or comparison operand pair: the more specific one.
     pub fn join(self, other: Unit) -> Unit {
         match (self, other) {
-            (Unit::Number | Unit::Unknown, u) | (u, Unit::Number | Unit::Unknown) if u != Unit::Unknown => u,
+            (Unit::Number | Unit::Unknown, u) | (u, Unit::Number | Unit::Unknown)
+                if u != Unit::Unknown =>
+            {
+                u
+            }
             (a, _) => a,
         }
     }
     /// The unit a metric's name implies, as Prometheus names them.
     pub fn from_metric_name(name: &str) -> Option<Unit> {
         let n = name.rsplit(':').next().unwrap_or(name);
-        let n = n.strip_suffix("_bucket").or_else(|| n.strip_suffix("_sum")).unwrap_or(n);
+        let n = n
+            .strip_suffix("_bucket")
+            .or_else(|| n.strip_suffix("_sum"))
+            .unwrap_or(n);
         let n = n.strip_suffix("_total").unwrap_or(n);
-        Some(if n.ends_with("_seconds") || n.ends_with("_ms") || n.ends_with("_milliseconds") || n.ends_with("_timestamp") {
-            Unit::Duration
-        } else if n.ends_with("_bytes") {
-            Unit::Bytes
-        } else if n.ends_with("_ratio") {
-            Unit::Ratio
-        } else if n.ends_with("_percent") || n.ends_with("_pct") {
-            Unit::Percent
-        } else if name.ends_with("_total") || n.ends_with("_count") || name == "up" {
-            Unit::Number
-        } else {
-            return None;
-        })
+        Some(
+            if n.ends_with("_seconds")
+                || n.ends_with("_ms")
+                || n.ends_with("_milliseconds")
+                || n.ends_with("_timestamp")
+            {
+                Unit::Duration
+            } else if n.ends_with("_bytes") {
+                Unit::Bytes
+            } else if n.ends_with("_ratio") {
+                Unit::Ratio
+            } else if n.ends_with("_percent") || n.ends_with("_pct") {
+                Unit::Percent
+            } else if name.ends_with("_total") || n.ends_with("_count") || name == "up" {
+                Unit::Number
+            } else {
+                return None;
+            },
+        )
     }
 }
 
@@ -80,17 +93,26 @@ pub struct Labels {
 
 impl Labels {
     pub fn open(known: impl IntoIterator<Item = String>) -> Labels {
-        Labels { known: known.into_iter().collect(), open: true }
+        Labels {
+            known: known.into_iter().collect(),
+            open: true,
+        }
     }
     pub fn closed(known: impl IntoIterator<Item = String>) -> Labels {
-        Labels { known: known.into_iter().collect(), open: false }
+        Labels {
+            known: known.into_iter().collect(),
+            open: false,
+        }
     }
     /// Whether a label may be present.
     pub fn may_have(&self, l: &str) -> bool {
         self.open || self.known.contains(l)
     }
     pub fn union(&self, other: &Labels) -> Labels {
-        Labels { known: self.known.union(&other.known).cloned().collect(), open: self.open || other.open }
+        Labels {
+            known: self.known.union(&other.known).cloned().collect(),
+            open: self.open || other.open,
+        }
     }
 }
 
@@ -184,10 +206,19 @@ pub enum Konst {
 
 impl Val {
     pub fn scalar(ty: Ty) -> Val {
-        Val { ty, shape: Shape::Scalar, konst: None, score: false, reads_rules: false }
+        Val {
+            ty,
+            shape: Shape::Scalar,
+            konst: None,
+            score: false,
+            reads_rules: false,
+        }
     }
     pub fn konst(ty: Ty, k: Konst) -> Val {
-        Val { konst: Some(k), ..Val::scalar(ty) }
+        Val {
+            konst: Some(k),
+            ..Val::scalar(ty)
+        }
     }
     pub fn error() -> Val {
         Val::scalar(Ty::Error)

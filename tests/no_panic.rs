@@ -1,0 +1,112 @@
+//! Property tests: arbitrary bytes, and arbitrary mutations of valid files, never make the
+//! parser or checker panic. Runs 256 cases per property by default; more with PROPTEST_CASES.
+
+use proptest::prelude::*;
+
+fn corpus() -> Vec<String> {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    for dir in [
+        "tests/valid",
+        "tests/ui",
+        "rules/std",
+        "rules/trading",
+        "rules/security",
+        "examples",
+    ] {
+        for e in std::fs::read_dir(root.join(dir))
+            .expect("corpus folder")
+            .flatten()
+        {
+            if let Ok(t) = std::fs::read_to_string(e.path()) {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+fn check(text: &str) {
+    let checked = vigil_compiler::check_source("fuzz.rules", text, None);
+    // Rendering must not panic either (spans stay inside the text).
+    let _ = vigil::render::human(&checked.diagnostics, &checked.sources, false);
+    let _ = vigil_compiler::diag::to_json(&checked.diagnostics, &checked.sources);
+}
+
+#[derive(Debug, Clone)]
+enum Edit {
+    Delete(usize, usize),
+    Insert(usize, String),
+    Duplicate(usize, usize),
+}
+
+fn apply(text: &str, edits: &[Edit]) -> String {
+    let mut b: Vec<char> = text.chars().collect();
+    for e in edits {
+        let n = b.len().max(1);
+        match e {
+            Edit::Delete(at, len) => {
+                let s = at % n;
+                let end = (s + len % 16).min(b.len());
+                if s < end {
+                    b.drain(s..end);
+                }
+            }
+            Edit::Insert(at, s) => {
+                let at = (at % n).min(b.len());
+                for (i, c) in s.chars().enumerate() {
+                    b.insert(at + i, c);
+                }
+            }
+            Edit::Duplicate(at, len) => {
+                let s = at % n;
+                let end = (s + len % 64).min(b.len());
+                let piece: Vec<char> = b[s..end].to_vec();
+                for (i, c) in piece.into_iter().enumerate() {
+                    b.insert(end + i, c);
+                }
+            }
+        }
+    }
+    b.into_iter().collect()
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    let tokens = prop::sample::select(vec![
+        "{", "}", "(", ")", "[", "]", "\"", "/", "{{", "}}", " and ", " or ", " not ", " by ",
+        " over ", " on ", "5m", "80%", "1e999", "\\", "\n", "rule x {", "event.", "..", "->", ":",
+        "=~", "é", "\u{0}",
+    ]);
+    prop_oneof![
+        (any::<usize>(), any::<usize>()).prop_map(|(a, l)| Edit::Delete(a, l)),
+        (any::<usize>(), tokens.prop_map(str::to_string)).prop_map(|(a, s)| Edit::Insert(a, s)),
+        (any::<usize>(), ".{0,8}").prop_map(|(a, s)| Edit::Insert(a, s)),
+        (any::<usize>(), any::<usize>()).prop_map(|(a, l)| Edit::Duplicate(a, l)),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,300}") {
+        check(&text);
+    }
+
+    #[test]
+    fn mutated_valid_files_never_panic(pick in any::<prop::sample::Index>(), edits in prop::collection::vec(edit(), 1..6)) {
+        let corpus = corpus();
+        let text = &corpus[pick.index(corpus.len())];
+        check(&apply(text, &edits));
+    }
+}
+
+#[test]
+fn deep_nesting_is_refused_not_overflowed() {
+    let text = format!("const x = {}1{}", "(".repeat(5000), ")".repeat(5000));
+    let checked = vigil_compiler::check_source("deep.rules", &text, None);
+    assert!(
+        checked
+            .diagnostics
+            .iter()
+            .any(|d| d.code.as_str() == "V0002")
+    );
+}
