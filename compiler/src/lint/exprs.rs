@@ -76,36 +76,38 @@ pub fn comparison(ck: &mut Checker, op: BinOp, l: &Val, r: &Val, lhs: &Expr, rhs
     }
     // V1017: a raw counter compared with a threshold.
     for (v, e) in [(l, lhs), (r, rhs)] {
-        if let ExprKind::Ref { name, .. } = &e.kind {
-            if name.ends_with("_total") && matches!(v.shape, Shape::Series(_)) {
-                ck.diags.push(
-                    Diagnostic::new(
-                        Code::CounterWithoutRate,
-                        e.span,
-                        format!("`{name}` is a counter compared by its raw value"),
-                    )
-                    .label("counter")
-                    .help(format!(
-                        "wrap it: `rate({name}, 5m)` or `increase({name}, 1h)`"
-                    )),
-                );
-            }
+        if let ExprKind::Ref { name, .. } = &e.kind
+            && name.ends_with("_total")
+            && matches!(v.shape, Shape::Series(_))
+        {
+            ck.diags.push(
+                Diagnostic::new(
+                    Code::CounterWithoutRate,
+                    e.span,
+                    format!("`{name}` is a counter compared by its raw value"),
+                )
+                .label("counter")
+                .help(format!(
+                    "wrap it: `rate({name}, 5m)` or `increase({name}, 1h)`"
+                )),
+            );
         }
     }
     // V1026: exact equality against a fractional number.
     if matches!(op, BinOp::Eq | BinOp::Ne) {
         for (series, k, e) in [(l, r, rhs), (r, l, lhs)] {
-            if let (Shape::Series(_), Some(Konst::Num(n))) = (&series.shape, &k.konst) {
-                if n.fract() != 0.0 && matches!(series.ty, Ty::Num(_)) {
-                    ck.diags.push(
-                        Diagnostic::new(
-                            Code::FloatEquality,
-                            e.span,
-                            format!("samples rarely equal {n} exactly"),
-                        )
-                        .label("exact float comparison"),
-                    );
-                }
+            if let (Shape::Series(_), Some(Konst::Num(n))) = (&series.shape, &k.konst)
+                && n.fract() != 0.0
+                && matches!(series.ty, Ty::Num(_))
+            {
+                ck.diags.push(
+                    Diagnostic::new(
+                        Code::FloatEquality,
+                        e.span,
+                        format!("samples rarely equal {n} exactly"),
+                    )
+                    .label("exact float comparison"),
+                );
             }
         }
     }

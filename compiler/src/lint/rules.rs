@@ -31,17 +31,18 @@ pub fn for_clause(ck: &mut Checker, f: &Expr, interval: f64, single_event: bool)
         );
         return;
     }
-    if let ExprKind::Duration(secs) = f.kind {
-        if secs > 0.0 && secs < interval {
-            ck.diags.push(
-                Diagnostic::new(
-                    Code::ForShorterThanInterval,
-                    f.span,
-                    format!("`for {secs}s` is shorter than the {interval}s evaluation interval"),
-                )
-                .label("acts as no `for`"),
-            );
-        }
+    if let ExprKind::Duration(secs) = f.kind
+        && secs > 0.0
+        && secs < interval
+    {
+        ck.diags.push(
+            Diagnostic::new(
+                Code::ForShorterThanInterval,
+                f.span,
+                format!("`for {secs}s` is shorter than the {interval}s evaluation interval"),
+            )
+            .label("acts as no `for`"),
+        );
     }
 }
 

@@ -69,10 +69,8 @@ pub fn add_file(
 ) -> FileId {
     let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
     if let Some(id) = loaded.sources.find(&canonical) {
-        if root {
-            if let Some(f) = loaded.files.iter_mut().find(|f| f.id == id) {
-                f.root = true;
-            }
+        if root && let Some(f) = loaded.files.iter_mut().find(|f| f.id == id) {
+            f.root = true;
         }
         return id;
     }

@@ -142,17 +142,17 @@ impl Checker<'_> {
                         .help(help),
                     );
                 }
-                if let Some(p) = p {
-                    if !(*p > 0.0 && *p < 1.0) {
-                        self.err(
-                            Diagnostic::new(
-                                Code::QuantileRange,
-                                span,
-                                format!("significance level {p} is not between 0 and 1"),
-                            )
-                            .label("p must be in (0, 1)"),
-                        );
-                    }
+                if let Some(p) = p
+                    && !(*p > 0.0 && *p < 1.0)
+                {
+                    self.err(
+                        Diagnostic::new(
+                            Code::QuantileRange,
+                            span,
+                            format!("significance level {p} is not between 0 and 1"),
+                        )
+                        .label("p must be in (0, 1)"),
+                    );
                 }
                 Val {
                     ty: Ty::Bool,
@@ -308,10 +308,10 @@ impl Checker<'_> {
                     );
                 }
             }
-            if elem == Some(Ty::Cidr) || declared == Some(&Ty::Cidr) {
-                if let ExprKind::Str(s) = &it.kind {
-                    self.cidr(s, it.span);
-                }
+            if (elem == Some(Ty::Cidr) || declared == Some(&Ty::Cidr))
+                && let ExprKind::Str(s) = &it.kind
+            {
+                self.cidr(s, it.span);
             }
         }
         let _ = span;
@@ -346,18 +346,18 @@ impl Checker<'_> {
             "bool" => Some(Ty::Bool),
             _ => None,
         });
-        if let Some(t) = ty {
-            if declared.is_none() {
-                self.err(
-                    Diagnostic::new(
-                        Code::UnknownSchemaType,
-                        t.span,
-                        format!("unknown list type `{}`", t.name),
-                    )
-                    .label("not a type")
-                    .help("list types are string, number, cidr, ip, regex, duration and bool"),
-                );
-            }
+        if let Some(t) = ty
+            && declared.is_none()
+        {
+            self.err(
+                Diagnostic::new(
+                    Code::UnknownSchemaType,
+                    t.span,
+                    format!("unknown list type `{}`", t.name),
+                )
+                .label("not a type")
+                .help("list types are string, number, cidr, ip, regex, duration and bool"),
+            );
         }
         match &items.kind {
             ExprKind::List(v) => self.list(cx, v, declared.as_ref(), items.span),
@@ -367,10 +367,10 @@ impl Checker<'_> {
 
     fn value_ref(&mut self, cx: &mut Ctx, name: &str, matchers: &[Matcher], span: Span) -> Val {
         if matchers.is_empty() {
-            if let Some((head, _)) = name.split_once('.') {
-                if cx.quant_vars.iter().any(|v| v == head) {
-                    return Val::scalar(Ty::Dynamic).with_shape(Shape::Event);
-                }
+            if let Some((head, _)) = name.split_once('.')
+                && cx.quant_vars.iter().any(|v| v == head)
+            {
+                return Val::scalar(Ty::Dynamic).with_shape(Shape::Event);
             }
             if cx.quant_vars.iter().any(|v| v == name) {
                 return Val::scalar(Ty::Dynamic).with_shape(Shape::Event);
@@ -407,6 +407,12 @@ impl Checker<'_> {
             let near = crate::resolve::suggest::closest(name, cands.iter().map(String::as_str))
                 .map(str::to_string);
             if !declared_metric && (near.is_some() || name.contains('.')) {
+                // The suggested name is what the user meant: do not also call it unused.
+                if let Some(n) = &near
+                    && let Some(key) = self.resolve(cx.file, Namespace::Value, n)
+                {
+                    self.used.insert(key);
+                }
                 let help = match &near {
                     Some(n) => format!("did you mean `{n}`?"),
                     None => "declare it, or import the package that does".to_string(),
@@ -754,7 +760,7 @@ impl Checker<'_> {
             (Ty::Ip, Ty::Str) | (Ty::Str, Ty::Ip) => true,
             _ => false,
         };
-        if !ok && !(l.score || r.score) {
+        if !(ok || l.score || r.score) {
             self.err(
                 Diagnostic::new(
                     Code::TypeMismatch,
@@ -1093,17 +1099,17 @@ impl Checker<'_> {
         }
         if let Some(q) = q {
             let v = self.expr(cx, q);
-            if let Some(Konst::Num(n)) = v.konst {
-                if !(0.0..=1.0).contains(&n) {
-                    self.err(
-                        Diagnostic::new(
-                            Code::QuantileRange,
-                            q.span,
-                            format!("quantile {n} is not between 0 and 1"),
-                        )
-                        .label("out of range"),
-                    );
-                }
+            if let Some(Konst::Num(n)) = v.konst
+                && !(0.0..=1.0).contains(&n)
+            {
+                self.err(
+                    Diagnostic::new(
+                        Code::QuantileRange,
+                        q.span,
+                        format!("quantile {n} is not between 0 and 1"),
+                    )
+                    .label("out of range"),
+                );
             }
         }
         if name == "histogram_fraction" && !named.iter().any(|(k, _)| k.name == "le") {
@@ -1380,10 +1386,10 @@ impl Checker<'_> {
             Some(Grouping::Fields(fields, _)) => {
                 for f in fields {
                     self.expr(cx, f);
-                    if let ExprKind::Field(path) = &f.kind {
-                        if let Some(last) = path.last() {
-                            labels.known.insert(last.name.clone());
-                        }
+                    if let ExprKind::Field(path) = &f.kind
+                        && let Some(last) = path.last()
+                    {
+                        labels.known.insert(last.name.clone());
                     }
                 }
             }

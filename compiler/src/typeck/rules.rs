@@ -270,18 +270,16 @@ impl Checker<'_> {
                 .with(seq, "sequence here"),
             );
         }
-        if event {
-            if let Some(sel) = cx.saw_selector {
-                self.err(
-                    Diagnostic::new(
-                        Code::ConflictingForms,
-                        sel,
-                        "an event rule cannot read metric series",
-                    )
-                    .label("metric series in an event rule")
-                    .help("split it: a metric rule and an event rule, joined by a composite"),
-                );
-            }
+        if event && let Some(sel) = cx.saw_selector {
+            self.err(
+                Diagnostic::new(
+                    Code::ConflictingForms,
+                    sel,
+                    "an event rule cannot read metric series",
+                )
+                .label("metric series in an event rule")
+                .help("split it: a metric rule and an event rule, joined by a composite"),
+            );
         }
         if let (Some(r), Some(sel)) = (cx.saw_rule_ref, cx.saw_selector) {
             self.err(
@@ -350,10 +348,10 @@ impl Checker<'_> {
         let mut labels = Labels::closed([]);
         for b in &seq.by {
             self.expr(cx, b);
-            if let ExprKind::Field(p) = &b.kind {
-                if let Some(l) = p.last() {
-                    labels.known.insert(l.name.clone());
-                }
+            if let ExprKind::Field(p) = &b.kind
+                && let Some(l) = p.last()
+            {
+                labels.known.insert(l.name.clone());
             }
         }
         self.clause_duration(cx, &seq.within);
@@ -369,17 +367,18 @@ impl Checker<'_> {
                 .help("add a step, or write `repeat N` on the step"),
             );
         }
-        if let Some(first) = seq.steps.first() {
-            if first.missing && !seq.any_order {
-                self.err(
-                    Diagnostic::new(
-                        Code::BadSequence,
-                        first.span,
-                        "a sequence cannot start with a `missing` step",
-                    )
-                    .label("nothing anchors this step's window"),
-                );
-            }
+        if let Some(first) = seq.steps.first()
+            && first.missing
+            && !seq.any_order
+        {
+            self.err(
+                Diagnostic::new(
+                    Code::BadSequence,
+                    first.span,
+                    "a sequence cannot start with a `missing` step",
+                )
+                .label("nothing anchors this step's window"),
+            );
         }
         let mut seen: Vec<&Ident> = Vec::new();
         for s in &seq.steps {

@@ -20,7 +20,7 @@ impl Checker<'_> {
     /// Checks a template against the names an alert will have.
     pub(crate) fn template(&mut self, lit: &StrLit, names: &[String], event_rule: bool) {
         for ph in self.placeholders(lit) {
-            let ok = names.iter().any(|n| *n == ph.name)
+            let ok = names.contains(&ph.name)
                 || (event_rule && ph.name.starts_with("event."))
                 || ph.name.starts_with("alert.");
             if !ok {
