@@ -115,9 +115,17 @@ fn valid_programs_and_shipped_packs_are_clean() {
 fn language_reference_lists_every_function_and_code() {
     let doc = std::fs::read_to_string(root().join("docs/language.md")).expect("docs/language.md");
     for b in vigil_compiler::typeck::functions::BUILTINS {
-        assert!(doc.contains(&format!("`{}", b.name)), "docs/language.md lacks function {}", b.name);
+        assert!(
+            doc.contains(&format!("`{}", b.name)),
+            "docs/language.md lacks function {}",
+            b.name
+        );
     }
     for c in Code::ALL {
-        assert!(doc.contains(&format!("| {} |", c.as_str())), "docs/language.md lacks code {}", c.as_str());
+        assert!(
+            doc.contains(&format!("| {} |", c.as_str())),
+            "docs/language.md lacks code {}",
+            c.as_str()
+        );
     }
 }
