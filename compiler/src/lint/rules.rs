@@ -5,8 +5,8 @@
 use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
 use crate::syntax::ast::{BinOp, ClauseKind, Expr, ExprKind, Rule};
+use crate::typeck::Checker;
 use crate::typeck::types::{Konst, Val};
-use crate::typeck::{Checker, RuleInfo};
 
 pub fn no_severity(ck: &mut Checker, rule: &Rule) {
     ck.diags.push(
@@ -183,5 +183,4 @@ pub fn duplicate_ids(ck: &mut Checker) {
             .with(first, "first rule with this id"),
         );
     }
-    let _: Option<RuleInfo> = None;
 }

@@ -3,7 +3,7 @@
 
 use super::Checker;
 use super::expr::Ctx;
-use super::types::{Ty, Unit};
+use super::types::Ty;
 use crate::diag::{Code, Diagnostic};
 use crate::resolve::suggest::did_you_mean;
 use crate::resolve::{Namespace, SymKey};
@@ -256,7 +256,7 @@ impl Checker<'_> {
                     self.rule(key);
                 }
             }
-            DeclKind::Notifier { kind, args, .. } => self.notifier(&mut cx, kind, args, decl),
+            DeclKind::Notifier { kind, args, .. } => self.notifier(&mut cx, kind, args),
             DeclKind::Route(body) => self.route(fi, body),
             DeclKind::Inhibit { .. } => {}
             DeclKind::Playbook { items, .. } => {
@@ -390,7 +390,7 @@ impl Checker<'_> {
         Some(key)
     }
 
-    fn notifier(&mut self, cx: &mut Ctx, kind: &Ident, args: &[(Ident, Expr)], decl: &Decl) {
+    fn notifier(&mut self, cx: &mut Ctx, kind: &Ident, args: &[(Ident, Expr)]) {
         for (_, v) in args {
             self.expr(cx, v);
         }
@@ -445,7 +445,6 @@ impl Checker<'_> {
                 );
             }
         }
-        let _ = decl;
     }
 
     fn route(&mut self, fi: usize, body: &RouteBody) {
@@ -546,6 +545,5 @@ impl Checker<'_> {
                 TestItem::ExpectNothingElse(_) => {}
             }
         }
-        let _ = Unit::Number;
     }
 }
