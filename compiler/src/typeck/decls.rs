@@ -216,13 +216,7 @@ impl Checker<'_> {
                 target,
                 value,
             } => {
-                let ns = if *kind == TargetKind::Rule {
-                    Namespace::Rule
-                } else if *kind == TargetKind::Exception {
-                    Namespace::Exception
-                } else {
-                    Namespace::Value
-                };
+                let ns = target_namespace(*kind);
                 if let Some(key) = self.open_target(fi, ns, target, kind.word()) {
                     self.used.insert(key);
                 }
@@ -230,13 +224,7 @@ impl Checker<'_> {
                 self.expr(&mut cx, value);
             }
             DeclKind::Disable { kind, target } => {
-                let ns = if *kind == TargetKind::Rule {
-                    Namespace::Rule
-                } else if *kind == TargetKind::Exception {
-                    Namespace::Exception
-                } else {
-                    Namespace::Value
-                };
+                let ns = target_namespace(*kind);
                 if let Some(key) = self.open_target(fi, ns, target, kind.word()) {
                     self.used.insert(key);
                 }
@@ -545,5 +533,14 @@ impl Checker<'_> {
                 TestItem::ExpectNothingElse(_) => {}
             }
         }
+    }
+}
+
+/// The namespace an `override`/`disable` target lives in.
+fn target_namespace(kind: TargetKind) -> Namespace {
+    match kind {
+        TargetKind::Rule => Namespace::Rule,
+        TargetKind::Exception => Namespace::Exception,
+        TargetKind::Const | TargetKind::List | TargetKind::Macro => Namespace::Value,
     }
 }

@@ -1195,12 +1195,7 @@ impl Checker<'_> {
         let v = self.expr(cx, e);
         if !matches!(v.ty, Ty::Num(Unit::Duration) | Ty::Error) || !matches!(v.shape, Shape::Scalar)
         {
-            let help = match (&e.kind, code) {
-                (ExprKind::Number(n), _) => {
-                    format!("write the unit: `{n}m` for minutes, `{n}s` for seconds")
-                }
-                _ => "durations look like 30s, 5m, 1h, 7d".to_string(),
-            };
+            let help = duration_help(e);
             self.err(
                 Diagnostic::new(code, e.span, format!("expected a duration, found {}", v.ty))
                     .label("not a duration")
@@ -1604,4 +1599,12 @@ fn fold_cmp(op: BinOp, a: &Option<Konst>, b: &Option<Konst>) -> Option<bool> {
         BinOp::Gt => ord == Ordering::Greater,
         _ => ord != Ordering::Less,
     })
+}
+
+/// Help for a value that should have been a duration: a bare number gets its unit suggested.
+pub(crate) fn duration_help(e: &Expr) -> String {
+    match &e.kind {
+        ExprKind::Number(n) => format!("write the unit: `{n}m` for minutes, `{n}s` for seconds"),
+        _ => "durations look like 30s, 5m, 1h, 7d".to_string(),
+    }
 }

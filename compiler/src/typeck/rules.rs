@@ -410,12 +410,7 @@ impl Checker<'_> {
     pub(crate) fn clause_duration(&mut self, cx: &mut Ctx, e: &Expr) {
         let v = self.expr(cx, e);
         if !matches!(v.ty, Ty::Num(Unit::Duration) | Ty::Error) || v.konst.is_none() {
-            let help = match &e.kind {
-                ExprKind::Number(n) => {
-                    format!("write the unit: `{n}m` for minutes, `{n}s` for seconds")
-                }
-                _ => "durations look like 30s, 5m, 1h, 7d".to_string(),
-            };
+            let help = super::expr::duration_help(e);
             self.err(
                 Diagnostic::new(
                     Code::ClauseNotDuration,
