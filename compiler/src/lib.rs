@@ -4,9 +4,11 @@
 //! [`resolve`] (files, packages, imports, symbols, graphs) -> [`typeck`] (types, units, label
 //! sets, templates) -> [`lint`] (warnings). Nothing here prints; the CLI renders.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod diag;
+pub mod eval;
+pub mod ir;
 pub mod lint;
 pub mod resolve;
 pub mod series_notation;
@@ -24,6 +26,9 @@ pub struct Checked {
     pub sources: SourceMap,
     pub diagnostics: Vec<Diagnostic>,
     pub files: Vec<resolve::LoadedFile>,
+    pub syms: resolve::Symbols,
+    /// The unit of every numeric expression, for evaluation's percent scaling.
+    pub units: std::collections::HashMap<source::Span, typeck::types::Unit>,
 }
 
 impl Checked {
@@ -61,12 +66,16 @@ fn finish(loaded: resolve::Loaded) -> Checked {
     let mut ck = typeck::Checker::new(&files, &sources, &syms);
     ck.run();
     lint::program(&mut ck);
-    diags.extend(ck.diags);
+    diags.extend(std::mem::take(&mut ck.diags));
+    let units = std::mem::take(&mut ck.units);
+    drop(ck);
     let mut all = diag::Diagnostics { items: diags };
     all.sort();
     Checked {
         sources,
         diagnostics: all.items,
         files,
+        syms,
+        units,
     }
 }

@@ -108,6 +108,29 @@ impl Symbols {
             .copied()
     }
 
+    /// Resolves a possibly qualified name (`pkg.name`) as seen from file `fi`.
+    pub fn resolve(
+        &self,
+        files: &[LoadedFile],
+        fi: usize,
+        ns: Namespace,
+        name: &str,
+    ) -> Option<SymKey> {
+        let file = &files[fi];
+        if let Some((pkg, rest)) = name.split_once('.') {
+            let target = file
+                .imports
+                .iter()
+                .find(|(local, _, _)| local == pkg)
+                .map(|(_, p, _)| p.clone())
+                .or_else(|| self.packages.contains(pkg).then(|| pkg.to_string()))?;
+            let key = (target, ns, rest.to_string());
+            return self.map.contains_key(&key).then_some(key);
+        }
+        let key = (file.package.clone(), ns, name.to_string());
+        self.map.contains_key(&key).then_some(key)
+    }
+
     /// Names in one package and namespace, for suggestions.
     pub fn names(&self, pkg: &str, ns: Namespace) -> Vec<&str> {
         let mut v: Vec<&str> = self

@@ -39,6 +39,16 @@ impl Checker<'_> {
     }
 
     pub(crate) fn expr(&mut self, cx: &mut Ctx, e: &Expr) -> Val {
+        let v = self.expr_kind(cx, e);
+        // Evaluation scales a percent literal by its partner's unit (`80%` is 0.8 against a
+        // ratio, 80 against a percentage), so it needs the unit of every numeric expression.
+        if let Ty::Num(u) = v.ty {
+            self.units.insert(e.span, u);
+        }
+        v
+    }
+
+    fn expr_kind(&mut self, cx: &mut Ctx, e: &Expr) -> Val {
         let span = e.span;
         match &e.kind {
             ExprKind::Number(n) => Val::konst(Ty::Num(Unit::Number), Konst::Num(*n)),
@@ -1506,7 +1516,7 @@ impl Val {
     }
 }
 
-fn is_duration_literal(e: &Expr) -> bool {
+pub(crate) fn is_duration_literal(e: &Expr) -> bool {
     matches!(e.kind, ExprKind::Duration(_))
 }
 

@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use types::{Labels, Val};
 
 pub use expr::Ctx as ExprCtx;
+pub(crate) use expr::is_duration_literal;
 pub use rules::RuleInfo;
 
 /// The default metric evaluation interval when neither the file nor the rule gives one.
@@ -37,6 +38,8 @@ pub struct Checker<'a> {
     macro_stack: Vec<SymKey>,
     pub rules: HashMap<SymKey, RuleInfo>,
     rule_stack: Vec<SymKey>,
+    /// The unit of every numeric expression checked, by span.
+    pub units: HashMap<crate::source::Span, types::Unit>,
 }
 
 impl<'a> Checker<'a> {
@@ -52,6 +55,7 @@ impl<'a> Checker<'a> {
             macro_stack: Vec::new(),
             rules: HashMap::new(),
             rule_stack: Vec::new(),
+            units: HashMap::new(),
         }
     }
 
@@ -66,23 +70,11 @@ impl<'a> Checker<'a> {
 
     /// Resolves a possibly qualified name (`pkg.name`) as seen from file `fi`.
     pub(crate) fn resolve(&mut self, fi: usize, ns: Namespace, name: &str) -> Option<SymKey> {
-        let file = &self.files[fi];
-        if let Some((pkg, rest)) = name.split_once('.') {
-            let target = file
-                .imports
-                .iter()
-                .find(|(local, _, _)| local == pkg)
-                .map(|(_, p, _)| p.clone())
-                .or_else(|| self.syms.packages.contains(pkg).then(|| pkg.to_string()))?;
-            let key = (target.clone(), ns, rest.to_string());
-            if self.syms.map.contains_key(&key) {
-                self.used_imports.insert((fi, target));
-                return Some(key);
-            }
-            return None;
+        let key = self.syms.resolve(self.files, fi, ns, name)?;
+        if name.contains('.') {
+            self.used_imports.insert((fi, key.0.clone()));
         }
-        let key = (file.package.clone(), ns, name.to_string());
-        self.syms.map.contains_key(&key).then_some(key)
+        Some(key)
     }
 
     /// Names a suggestion may offer from file `fi`'s package.

@@ -1,0 +1,124 @@
+//! Frames: the slot values one evaluation reads, filled from an event (or by the metric
+//! engine). A frame is reused from event to event, so ingest allocates nothing once warm.
+
+use super::SlotVal;
+use crate::ir::{Ir, Layout, PathSeg, SlotSource};
+use serde_json::Value;
+
+/// Arrays longer than this are cut (quantifiers and membership see the first elements only),
+/// so one event cannot make evaluation unbounded.
+pub const MAX_ARRAY: usize = 4096;
+
+/// Slot values for one evaluation: the top-level slots and the arena of array elements.
+#[derive(Debug, Default)]
+pub struct Frame<'a> {
+    pub(crate) slots: Vec<SlotVal<'a>>,
+    pub(crate) elems: Vec<SlotVal<'a>>,
+}
+
+impl<'a> Frame<'a> {
+    /// An empty frame (every slot missing) for a rule set's layout.
+    pub fn new(ir: &Ir) -> Frame<'a> {
+        Frame {
+            slots: vec![SlotVal::missing(); ir.layout.len()],
+            elems: Vec::new(),
+        }
+    }
+
+    /// This frame's buffers, emptied, for an event with another lifetime.
+    pub fn recycle<'b>(self) -> Frame<'b> {
+        let n = self.slots.len();
+        let mut slots: Vec<SlotVal<'b>> =
+            self.slots.into_iter().map(|_| SlotVal::missing()).collect();
+        slots.resize(n, SlotVal::missing());
+        let elems: Vec<SlotVal<'b>> = self
+            .elems
+            .into_iter()
+            .filter(|_| false)
+            .map(|_| SlotVal::missing())
+            .collect();
+        Frame { slots, elems }
+    }
+
+    pub fn slots(&self) -> &[SlotVal<'a>] {
+        &self.slots
+    }
+
+    /// Sets one slot (the metric engine's series values, rule states, the time).
+    pub fn set(&mut self, slot: u32, v: SlotVal<'a>) {
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            *s = v;
+        }
+    }
+
+    /// Fills every field slot from a JSON event object; other slots become missing.
+    pub fn fill_json(&mut self, ir: &Ir, event: &'a Value) {
+        self.elems.clear();
+        self.slots.clear();
+        self.slots.resize(ir.layout.len(), SlotVal::missing());
+        for (i, info) in ir.layout.slots.iter().enumerate() {
+            if let SlotSource::Field(path) = &info.source {
+                let v = walk(event, path)
+                    .map(|v| convert(ir, &ir.layout, i, v, &mut self.elems))
+                    .unwrap_or(SlotVal::missing());
+                self.slots[i] = v;
+            }
+        }
+    }
+}
+
+fn walk<'a>(mut v: &'a Value, path: &[PathSeg]) -> Option<&'a Value> {
+    for seg in path {
+        v = match seg {
+            PathSeg::Key(k) => v.as_object()?.get(k)?,
+            PathSeg::Index(i) => v.as_array()?.get(*i)?,
+        };
+    }
+    Some(v)
+}
+
+/// One JSON value as slot `i` of `layout` (arrays go to the arena with their element layout).
+fn convert<'a>(
+    ir: &Ir,
+    layout: &Layout,
+    i: usize,
+    v: &'a Value,
+    elems: &mut Vec<SlotVal<'a>>,
+) -> SlotVal<'a> {
+    let info = &layout.slots[i];
+    match v {
+        Value::Null => SlotVal::missing(),
+        Value::Bool(b) => SlotVal::boolean(*b),
+        Value::Number(n) => SlotVal::number(n.as_f64().unwrap_or(f64::NAN)),
+        Value::String(s) => {
+            let sym = if info.needs_sym {
+                ir.strings.lookup(s)
+            } else {
+                crate::ir::NO_SYM
+            };
+            SlotVal::string(s, sym)
+        }
+        Value::Object(_) => SlotVal::object(),
+        Value::Array(items) => {
+            let Some(el) = &info.elem else {
+                return SlotVal::array(elems.len(), 0);
+            };
+            let n = items.len().min(MAX_ARRAY);
+            let k = el.len();
+            let start = elems.len();
+            elems.resize(start + n * k, SlotVal::missing());
+            for (e, item) in items.iter().take(n).enumerate() {
+                for (j, s) in el.slots.iter().enumerate() {
+                    let SlotSource::Field(path) = &s.source else {
+                        continue;
+                    };
+                    let val = walk(item, path)
+                        .map(|v| convert(ir, el, j, v, elems))
+                        .unwrap_or(SlotVal::missing());
+                    elems[start + e * k + j] = val;
+                }
+            }
+            SlotVal::array(start, n as u32)
+        }
+    }
+}

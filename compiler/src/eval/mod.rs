@@ -1,0 +1,166 @@
+//! Evaluation: compile a rule set once, evaluate its programs many times, with either engine.
+//!
+//! [`RuleSet`] owns the IR, the rule index and (with [`Engine::Jit`]) the native code. It is
+//! `Send + Sync`: threads share one rule set and each brings its own [`Frame`] (the only
+//! per-evaluation state), so evaluation allocates nothing.
+
+pub mod frame;
+pub mod interp;
+pub mod jit;
+pub mod ops;
+
+use crate::Checked;
+use crate::ir::{self, Ir, Kind, RuleIndex};
+
+pub use frame::Frame;
+pub use interp::MAX_DEPTH;
+pub use ir::lower::LowerError;
+pub use jit::abi::SlotVal;
+
+/// Which engine runs the programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// The reference interpreter.
+    Interp,
+    /// Native code from Cranelift; falls back to the interpreter where it cannot compile.
+    #[default]
+    Jit,
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "interp" => Ok(Engine::Interp),
+            "jit" => Ok(Engine::Jit),
+            _ => Err(format!("unknown engine `{s}`: use interp or jit")),
+        }
+    }
+}
+
+/// A compiled rule set.
+#[derive(Debug)]
+pub struct RuleSet {
+    ir: Ir,
+    index: RuleIndex,
+    jit: Option<jit::Compiled>,
+    /// Why the JIT was not used, when it was asked for and could not be.
+    pub fallback: Option<String>,
+}
+
+impl RuleSet {
+    /// Lowers a checked program (which must have no errors) and compiles it.
+    pub fn from_checked(checked: &Checked, engine: Engine) -> Result<RuleSet, LowerError> {
+        Ok(RuleSet::new(ir::lower(checked)?, engine))
+    }
+
+    pub fn new(ir: Ir, engine: Engine) -> RuleSet {
+        let index = RuleIndex::build(&ir);
+        let (jit, fallback) = match engine {
+            Engine::Interp => (None, None),
+            Engine::Jit => match jit::Compiled::new(&ir) {
+                Ok(c) => (Some(c), None),
+                Err(e) => (None, Some(e)),
+            },
+        };
+        RuleSet {
+            ir,
+            index,
+            jit,
+            fallback,
+        }
+    }
+
+    pub fn ir(&self) -> &Ir {
+        &self.ir
+    }
+    pub fn index(&self) -> &RuleIndex {
+        &self.index
+    }
+    /// The engine actually running.
+    pub fn engine(&self) -> Engine {
+        if self.jit.is_some() {
+            Engine::Jit
+        } else {
+            Engine::Interp
+        }
+    }
+
+    /// A frame for this rule set.
+    pub fn frame<'a>(&self) -> Frame<'a> {
+        Frame::new(&self.ir)
+    }
+
+    /// Runs program `p` (an index into [`Ir::programs`]): a predicate's truth, or whether a
+    /// numeric program has a value (written to `out`, NaN canonical).
+    fn run(&self, p: usize, frame: &Frame, out: &mut f64) -> bool {
+        let prog = &self.ir.programs[p];
+        if frame.slots.len() != self.ir.layout.len() {
+            // A frame from another rule set: nothing it holds means anything here.
+            return false;
+        }
+        match &self.jit {
+            Some(j) => {
+                let r = j.call(&self.ir, p, &frame.slots, &frame.elems, out);
+                *out = ops::canonical(*out);
+                r != 0
+            }
+            None if prog.kind == Kind::Num => {
+                match interp::eval_num(&self.ir, prog.root, &frame.slots, &frame.elems) {
+                    Some(v) => {
+                        *out = v;
+                        true
+                    }
+                    None => false,
+                }
+            }
+            None => interp::eval_bool(&self.ir, prog.root, &frame.slots, &frame.elems),
+        }
+    }
+
+    /// Whether predicate `p` holds for the frame.
+    pub fn eval_bool(&self, p: usize, frame: &Frame) -> bool {
+        let mut out = 0.0;
+        self.run(p, frame, &mut out)
+    }
+
+    /// The value of numeric program `p`, `None` when missing.
+    pub fn eval_num(&self, p: usize, frame: &Frame) -> Option<f64> {
+        let mut out = 0.0;
+        self.run(p, frame, &mut out).then_some(out)
+    }
+
+    /// Event filters that hold for the frame, found through the rule index, into `out`.
+    pub fn matching(&self, frame: &Frame, candidates: &mut Vec<u32>, out: &mut Vec<u32>) {
+        self.index.candidates(&frame.slots, candidates);
+        out.clear();
+        for &p in candidates.iter() {
+            if self.eval_bool(p as usize, frame) {
+                out.push(p);
+            }
+        }
+    }
+
+    /// Event filters that hold, evaluating every filter (no index): the baseline the index is
+    /// measured and tested against.
+    pub fn matching_all(&self, frame: &Frame, out: &mut Vec<u32>) {
+        out.clear();
+        for (i, p) in self.ir.programs.iter().enumerate() {
+            if p.role == ir::Role::Filter && self.eval_bool(i, frame) {
+                out.push(i as u32);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn rule_sets_are_shareable() {
+        assert_send_sync::<RuleSet>();
+    }
+}

@@ -1,0 +1,114 @@
+//! The operations both engines share: the interpreter calls them directly, the JIT through
+//! `extern "C"` helpers (or emits the same IEEE instruction). One definition each, so the two
+//! engines cannot drift apart.
+
+use super::SlotVal;
+use super::jit::abi::{TAG_BOOL, TAG_NUM, TAG_STR};
+use crate::ir::{CmpOp, Ir};
+
+/// The NaN every numeric result is reported as, whatever NaN payload arithmetic produced.
+pub const CANONICAL_NAN: f64 = f64::NAN;
+
+pub fn canonical(x: f64) -> f64 {
+    if x.is_nan() { CANONICAL_NAN } else { x }
+}
+
+/// NaN when either is NaN, else the smaller; the right operand when equal (`min(-0, 0)` is 0).
+pub fn min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        CANONICAL_NAN
+    } else if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+pub fn max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        CANONICAL_NAN
+    } else if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// Prometheus `round(x, to)`: `floor(x / to + 0.5) * to`, computed as Prometheus does (through
+/// the inverse, so `round(x, 0.1)` gives the same float as Prometheus).
+pub extern "C" fn round_to(x: f64, to: f64) -> f64 {
+    let inv = 1.0 / to;
+    (x * inv + 0.5).floor() / inv
+}
+
+pub extern "C" fn ln(x: f64) -> f64 {
+    x.ln()
+}
+
+pub extern "C" fn log10(x: f64) -> f64 {
+    x.log10()
+}
+
+/// Two dynamic values: same kinds compare as that kind (strings byte-wise), different kinds
+/// are never related, not even by `!=`.
+pub fn dyn_cmp(op: CmpOp, a: &SlotVal, b: &SlotVal) -> bool {
+    match (a.tag(), b.tag()) {
+        (TAG_NUM, TAG_NUM) => op.num(a.as_num().unwrap_or(0.0), b.as_num().unwrap_or(0.0)),
+        (TAG_BOOL, TAG_BOOL) => op.holds(a.as_bool().cmp(&b.as_bool())),
+        (TAG_STR, TAG_STR) => op.holds(a.as_str().cmp(&b.as_str())),
+        _ => false,
+    }
+}
+
+/// A compiled string operator on a slot: strings are tested, arrays element by element
+/// (`elem_own` is the element's own slot, `k` the element width), anything else is false.
+pub fn text(
+    ir: &Ir,
+    test: u32,
+    negated: bool,
+    v: &SlotVal,
+    elems: &[SlotVal],
+    elem_own: Option<u32>,
+    k: usize,
+) -> bool {
+    let t = &ir.texts[test as usize];
+    if let Some(s) = v.as_str() {
+        return t.test(s) != negated;
+    }
+    if let (Some((start, n)), Some(own)) = (v.as_array(), elem_own) {
+        let Some(items) = element_range(elems, start, n, k) else {
+            return false;
+        };
+        let strings = items
+            .chunks_exact(k.max(1))
+            .filter_map(|e| e.get(own as usize).and_then(|s| s.as_str()));
+        return t.test_elements(strings) != negated;
+    }
+    false
+}
+
+pub fn cidr(ir: &Ir, trie: u32, negated: bool, v: &SlotVal) -> bool {
+    match v.as_str() {
+        Some(s) => ir.cidrs[trie as usize].contains(s) != negated,
+        None => false,
+    }
+}
+
+pub fn in_syms(ir: &Ir, set: u32, negated: bool, v: &SlotVal) -> bool {
+    match v.sym() {
+        Some(s) => ir.sets[set as usize].binary_search(&s).is_ok() != negated,
+        None => false,
+    }
+}
+
+/// The elements of an array slot, if the arena holds them all (it always does when the frame
+/// was filled by [`super::Frame`]; the check keeps a hand-built frame from reading past it).
+pub fn element_range<'f, 'a>(
+    elems: &'f [SlotVal<'a>],
+    start: usize,
+    n: usize,
+    k: usize,
+) -> Option<&'f [SlotVal<'a>]> {
+    let end = n.checked_mul(k)?.checked_add(start)?;
+    elems.get(start..end)
+}

@@ -1,0 +1,328 @@
+//! Compiled string operators and CIDR tries: built once per rule set, read by both engines
+//! (the JIT calls into them through helpers), so the two cannot disagree on a string.
+
+use crate::syntax::ast::StrOp;
+use aho_corasick::{AhoCorasick, Anchored, Input, MatchKind, StartKind};
+use memchr::memmem;
+use regex::{Regex, RegexSet};
+use std::net::IpAddr;
+
+/// A string operator with its constant operand(s): `contains any [..]`, `matches /re/`,
+/// `in nocase [..]`, `glob`, `under`, ...
+#[derive(Debug)]
+pub struct TextTest {
+    pub op: TextOp,
+    /// Every pattern must match (`contains all`), not any.
+    pub all: bool,
+    pub nocase: bool,
+    /// The patterns as written, for array membership and display.
+    pub patterns: Vec<String>,
+    matcher: Matcher,
+}
+
+/// The operator, with `in`/`==` under `nocase` as [`TextOp::Equals`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextOp {
+    Str(StrOp),
+    Equals,
+}
+
+#[derive(Debug)]
+enum Matcher {
+    /// No pattern: `any []` is false, `all []` is true.
+    Const(bool),
+    Finder(memmem::Finder<'static>),
+    Ac(AhoCorasick),
+    AcPrefix(AhoCorasick),
+    Suffixes(Vec<String>),
+    Regex(Regex),
+    RegexSet(RegexSet),
+    Nocase(Vec<String>),
+    Exact(Vec<String>),
+    All(Vec<Matcher>),
+}
+
+impl TextTest {
+    /// Compiles an operator. Errors are regexes the checker let through (it checks them, so
+    /// this only fails on size limits) and are reported with the rule.
+    pub fn new(op: TextOp, all: bool, nocase: bool, patterns: Vec<String>) -> Result<Self, String> {
+        let matcher = if all && patterns.len() > 1 {
+            let parts = patterns
+                .iter()
+                .map(|p| build(op, nocase, std::slice::from_ref(p)))
+                .collect::<Result<Vec<_>, _>>()?;
+            Matcher::All(parts)
+        } else if patterns.is_empty() {
+            Matcher::Const(all)
+        } else {
+            build(op, nocase, &patterns)?
+        };
+        Ok(TextTest {
+            op,
+            all,
+            nocase,
+            patterns,
+            matcher,
+        })
+    }
+
+    /// Tests one string.
+    pub fn test(&self, s: &str) -> bool {
+        self.matcher.test(s)
+    }
+
+    /// Tests an array's string elements: `contains` is membership (an element equals a
+    /// pattern; with `all`, every pattern is some element); every other operator holds when
+    /// it holds for some element.
+    pub fn test_elements<'a>(&self, elems: impl Iterator<Item = &'a str> + Clone) -> bool {
+        if self.op == TextOp::Str(StrOp::Contains) {
+            let eq = |e: &str, p: &str| {
+                if self.nocase { nocase_eq(e, p) } else { e == p }
+            };
+            return if self.all {
+                self.patterns
+                    .iter()
+                    .all(|p| elems.clone().any(|e| eq(e, p)))
+            } else {
+                elems
+                    .clone()
+                    .any(|e| self.patterns.iter().any(|p| eq(e, p)))
+            };
+        }
+        let mut elems = elems;
+        elems.any(|e| self.test(e))
+    }
+}
+
+fn build(op: TextOp, nocase: bool, pats: &[String]) -> Result<Matcher, String> {
+    let esc = |p: &String| regex::escape(p);
+    let alt = |f: &dyn Fn(&String) -> String| pats.iter().map(f).collect::<Vec<_>>().join("|");
+    let flags = if nocase { "(?i)" } else { "" };
+    let re = |s: String| {
+        Regex::new(&s)
+            .map(Matcher::Regex)
+            .map_err(|e| e.to_string())
+    };
+    match op {
+        TextOp::Equals => Ok(if nocase {
+            Matcher::Nocase(pats.to_vec())
+        } else {
+            Matcher::Exact(pats.to_vec())
+        }),
+        TextOp::Str(StrOp::Contains) if nocase => re(format!("(?i)(?:{})", alt(&esc))),
+        TextOp::Str(StrOp::Contains) if pats.len() == 1 => Ok(Matcher::Finder(
+            memmem::Finder::new(pats[0].as_bytes()).into_owned(),
+        )),
+        TextOp::Str(StrOp::Contains) => AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(pats)
+            .map(Matcher::Ac)
+            .map_err(|e| e.to_string()),
+        TextOp::Str(StrOp::StartsWith) if nocase => re(format!("(?i)\\A(?:{})", alt(&esc))),
+        TextOp::Str(StrOp::StartsWith) => AhoCorasick::builder()
+            .start_kind(StartKind::Anchored)
+            .build(pats)
+            .map(Matcher::AcPrefix)
+            .map_err(|e| e.to_string()),
+        TextOp::Str(StrOp::EndsWith) if nocase => re(format!("(?i)(?:{})\\z", alt(&esc))),
+        TextOp::Str(StrOp::EndsWith) => Ok(Matcher::Suffixes(pats.to_vec())),
+        TextOp::Str(StrOp::Matches) if pats.len() == 1 => re(format!("{flags}{}", pats[0])),
+        TextOp::Str(StrOp::Matches) => RegexSet::new(pats.iter().map(|p| format!("{flags}{p}")))
+            .map(Matcher::RegexSet)
+            .map_err(|e| e.to_string()),
+        TextOp::Str(StrOp::Glob) => re(format!("(?s){flags}\\A(?:{})\\z", alt(&|p| glob(p)))),
+        TextOp::Str(StrOp::Under) => re(format!(
+            "(?s){flags}\\A(?:{})",
+            alt(&|p| {
+                let p = p.trim_end_matches('/');
+                format!("{}(?:/|\\z)", regex::escape(p))
+            })
+        )),
+    }
+}
+
+impl Matcher {
+    fn test(&self, s: &str) -> bool {
+        match self {
+            Matcher::Const(b) => *b,
+            Matcher::Finder(f) => f.find(s.as_bytes()).is_some(),
+            Matcher::Ac(ac) => ac.is_match(s),
+            Matcher::AcPrefix(ac) => ac.is_match(Input::new(s).anchored(Anchored::Yes)),
+            Matcher::Suffixes(v) => v.iter().any(|p| s.ends_with(p.as_str())),
+            Matcher::Regex(r) => r.is_match(s),
+            Matcher::RegexSet(r) => r.is_match(s),
+            Matcher::Nocase(v) => v.iter().any(|p| nocase_eq(s, p)),
+            Matcher::Exact(v) => v.iter().any(|p| s == p),
+            Matcher::All(v) => v.iter().all(|m| m.test(s)),
+        }
+    }
+}
+
+/// Case-insensitive equality by Unicode lower-casing, without allocating.
+pub fn nocase_eq(a: &str, b: &str) -> bool {
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.chars().flat_map(char::to_lowercase))
+}
+
+/// A glob as a regex body: `*` is any run of characters (including `/`), `?` is one.
+fn glob(p: &str) -> String {
+    let mut out = String::new();
+    for c in p.chars() {
+        match c {
+            '*' => out.push_str(".*"),
+            '?' => out.push('.'),
+            c => out.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
+        }
+    }
+    out
+}
+
+/// A set of CIDR prefixes as two binary tries (IPv4, IPv6): lookup walks at most 32 or 128
+/// bits, whatever the number of prefixes.
+#[derive(Debug, Default, Clone)]
+pub struct CidrTrie {
+    v4: Trie,
+    v6: Trie,
+}
+
+#[derive(Debug, Clone)]
+struct Trie {
+    /// Children by bit; 0 is "none" (the root is never a child).
+    next: Vec<[u32; 2]>,
+    terminal: Vec<bool>,
+}
+
+impl Default for Trie {
+    fn default() -> Self {
+        Trie {
+            next: vec![[0, 0]],
+            terminal: vec![false],
+        }
+    }
+}
+
+impl Trie {
+    fn insert(&mut self, bits: u128, width: u32, len: u32) {
+        let mut n = 0usize;
+        for i in 0..len.min(width) {
+            if self.terminal[n] {
+                return;
+            }
+            let b = ((bits >> (width - 1 - i)) & 1) as usize;
+            if self.next[n][b] == 0 {
+                self.next.push([0, 0]);
+                self.terminal.push(false);
+                self.next[n][b] = (self.next.len() - 1) as u32;
+            }
+            n = self.next[n][b] as usize;
+        }
+        self.terminal[n] = true;
+    }
+    fn contains(&self, bits: u128, width: u32) -> bool {
+        let mut n = 0usize;
+        for i in 0..width {
+            if self.terminal[n] {
+                return true;
+            }
+            let b = ((bits >> (width - 1 - i)) & 1) as usize;
+            n = self.next[n][b] as usize;
+            if n == 0 {
+                return false;
+            }
+        }
+        self.terminal[n]
+    }
+}
+
+impl CidrTrie {
+    /// Builds from `a.b.c.d/n`, `x::/n` or bare addresses; the checker validated them.
+    pub fn new<'a>(cidrs: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+        let mut t = CidrTrie::default();
+        for c in cidrs {
+            let (addr, len) = match c.split_once('/') {
+                Some((a, l)) => (a, Some(l.parse::<u32>().map_err(|e| format!("{c}: {e}"))?)),
+                None => (c, None),
+            };
+            match addr
+                .trim()
+                .parse::<IpAddr>()
+                .map_err(|e| format!("{c}: {e}"))?
+            {
+                IpAddr::V4(a) => t.v4.insert(u32::from(a) as u128, 32, len.unwrap_or(32)),
+                IpAddr::V6(a) => t.v6.insert(u128::from(a), 128, len.unwrap_or(128)),
+            }
+        }
+        Ok(t)
+    }
+
+    /// Whether `s` parses as an IP address inside one of the prefixes. IPv4-mapped IPv6
+    /// addresses (`::ffff:10.0.0.1`) are read as IPv4.
+    pub fn contains(&self, s: &str) -> bool {
+        match s.trim().parse::<IpAddr>().map(|a| a.to_canonical()) {
+            Ok(IpAddr::V4(a)) => self.v4.contains(u32::from(a) as u128, 32),
+            Ok(IpAddr::V6(a)) => self.v6.contains(u128::from(a), 128),
+            Err(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(op: StrOp, all: bool, nocase: bool, pats: &[&str]) -> TextTest {
+        TextTest::new(
+            TextOp::Str(op),
+            all,
+            nocase,
+            pats.iter().map(|s| s.to_string()).collect(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn string_operators() {
+        assert!(t(StrOp::Contains, false, false, &["bc"]).test("abcd"));
+        assert!(t(StrOp::Contains, false, false, &["x", "cd"]).test("abcd"));
+        assert!(!t(StrOp::Contains, true, false, &["x", "cd"]).test("abcd"));
+        assert!(t(StrOp::Contains, false, true, &["BC"]).test("abcd"));
+        assert!(t(StrOp::StartsWith, false, false, &["zz", "ab"]).test("abcd"));
+        assert!(!t(StrOp::StartsWith, false, false, &["bc"]).test("abcd"));
+        assert!(t(StrOp::EndsWith, false, true, &["\\DLLHOST.EXE"]).test("c:\\x\\dllhost.exe"));
+        assert!(t(StrOp::Glob, false, false, &["/home/*/.ssh/*"]).test("/home/a/b/.ssh/id"));
+        assert!(t(StrOp::Glob, false, false, &["a?c"]).test("abc"));
+        assert!(!t(StrOp::Glob, false, false, &["a?c"]).test("abbc"));
+        assert!(t(StrOp::Under, false, false, &["/etc/apt"]).test("/etc/apt/sources"));
+        assert!(t(StrOp::Under, false, false, &["/etc/apt/"]).test("/etc/apt"));
+        assert!(!t(StrOp::Under, false, false, &["/etc/apt"]).test("/etc/aptitude"));
+        assert!(t(StrOp::Matches, false, false, &["^a.c", "zz"]).test("abcd"));
+        assert!(!t(StrOp::Contains, false, false, &[]).test("abcd"));
+        assert!(t(StrOp::Contains, true, false, &[]).test("abcd"));
+    }
+
+    #[test]
+    fn array_membership() {
+        let c = t(StrOp::Contains, false, false, &["root"]);
+        assert!(c.test_elements(["a", "root"].into_iter()));
+        assert!(!c.test_elements(["rooted"].into_iter()));
+        let all = t(StrOp::Contains, true, true, &["A", "b"]);
+        assert!(all.test_elements(["a", "B"].into_iter()));
+        assert!(!all.test_elements(["a"].into_iter()));
+    }
+
+    #[test]
+    fn cidr_trie() {
+        let t = CidrTrie::new(["10.0.0.0/8", "192.168.1.0/24", "fe80::/10", "1.2.3.4"]).unwrap();
+        assert!(t.contains("10.200.0.1"));
+        assert!(t.contains("::ffff:10.0.0.1"));
+        assert!(t.contains("192.168.1.77"));
+        assert!(!t.contains("192.168.2.1"));
+        assert!(t.contains("1.2.3.4"));
+        assert!(!t.contains("1.2.3.5"));
+        assert!(t.contains("fe80::1"));
+        assert!(!t.contains("not an ip"));
+        let all = CidrTrie::new(["0.0.0.0/0"]).unwrap();
+        assert!(all.contains("8.8.8.8"));
+    }
+}
