@@ -88,8 +88,8 @@ pub fn text(
 }
 
 pub fn cidr(ir: &Ir, trie: u32, negated: bool, v: &SlotVal) -> bool {
-    match v.as_str() {
-        Some(s) => ir.cidrs[trie as usize].contains(s) != negated,
+    match v.as_str().and_then(|s| ir.cidrs[trie as usize].lookup(s)) {
+        Some(hit) => hit != negated,
         None => false,
     }
 }

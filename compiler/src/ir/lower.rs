@@ -964,7 +964,7 @@ impl<'a> Lowerer<'a> {
             })?;
             return Ok(match l {
                 Low::Str(s) => {
-                    let v = trie.contains(&s) != negated;
+                    let v = trie.lookup(&s).is_some_and(|hit| hit != negated);
                     Low::Node(self.ir.add(Node::Bool(v)), T::Bool)
                 }
                 Low::Node(n, T::Dyn) => {

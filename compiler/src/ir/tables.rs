@@ -259,11 +259,16 @@ impl CidrTrie {
     /// Whether `s` parses as an IP address inside one of the prefixes. IPv4-mapped IPv6
     /// addresses (`::ffff:10.0.0.1`) are read as IPv4.
     pub fn contains(&self, s: &str) -> bool {
-        match s.trim().parse::<IpAddr>().map(|a| a.to_canonical()) {
-            Ok(IpAddr::V4(a)) => self.v4.contains(u32::from(a) as u128, 32),
-            Ok(IpAddr::V6(a)) => self.v6.contains(u128::from(a), 128),
-            Err(_) => false,
-        }
+        self.lookup(s) == Some(true)
+    }
+
+    /// Like [`contains`](Self::contains), but `None` when `s` is not an IP address (so `not in
+    /// cidr` is false for it too: a type mismatch, not a non-member).
+    pub fn lookup(&self, s: &str) -> Option<bool> {
+        Some(match s.trim().parse::<IpAddr>().ok()?.to_canonical() {
+            IpAddr::V4(a) => self.v4.contains(u32::from(a) as u128, 32),
+            IpAddr::V6(a) => self.v6.contains(u128::from(a), 128),
+        })
     }
 }
 
