@@ -25,7 +25,11 @@ fn compile(body: &str, engine: Engine) -> RuleSet {
     };
     let src = format!("{PRELUDE}\nrule r {{\n  severity info\n  {body}\n}}\n");
     let checked = vigil_compiler::check_source("golden.rules", &src, None);
-    let errors: Vec<_> = checked.diagnostics.iter().filter(|d| d.is_error()).collect();
+    let errors: Vec<_> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
     assert!(errors.is_empty(), "{body}: {errors:#?}");
     let rs = RuleSet::from_checked(&checked, engine).unwrap_or_else(|e| panic!("{body}: {e}"));
     assert_eq!(rs.engine(), engine, "{:?}", rs.fallback);
@@ -56,7 +60,11 @@ fn cases() -> Vec<(&'static str, Value, bool)> {
         (r#"event.type != "login""#, json!({}), false),
         (r#"not (event.type == "login")"#, json!({}), true),
         (r#"event.s == """#, json!({"s": ""}), true),
-        (r#"event.name == "Ünïcödé""#, json!({"name": "Ünïcödé"}), true),
+        (
+            r#"event.name == "Ünïcödé""#,
+            json!({"name": "Ünïcödé"}),
+            true,
+        ),
         // Numbers: IEEE, division by zero gives infinities or NaN.
         ("event.n > 5", json!({"n": 6}), true),
         ("event.n > 5", json!({"n": "6"}), false),
@@ -65,7 +73,11 @@ fn cases() -> Vec<(&'static str, Value, bool)> {
         ("event.a / event.b > 1", json!({"a": 1, "b": 0}), true),
         ("event.a / event.b > 1", json!({"a": 0, "b": 0}), false),
         ("event.a / event.b != 1", json!({"a": 0, "b": 0}), true),
-        ("event.a - event.b == 0", json!({"a": 1e308, "b": -1e308}), false),
+        (
+            "event.a - event.b == 0",
+            json!({"a": 1e308, "b": -1e308}),
+            false,
+        ),
         ("event.amount > 1e6", json!({"amount": 2000000}), true),
         ("event.n > 1e308", json!({"n": 1.7e308}), true),
         ("-event.n == 3", json!({"n": -3}), true),
@@ -104,49 +116,169 @@ fn cases() -> Vec<(&'static str, Value, bool)> {
         ("event.shell in shells", json!({"shell": "fish"}), false),
         ("event.shell not in shells", json!({"shell": "fish"}), true),
         ("event.shell not in shells", json!({}), false),
-        (r#"event.shell in nocase ["BASH"]"#, json!({"shell": "Bash"}), true),
-        (r#"event.shell in [...shells, "fish"]"#, json!({"shell": "fish"}), true),
+        (
+            r#"event.shell in nocase ["BASH"]"#,
+            json!({"shell": "Bash"}),
+            true,
+        ),
+        (
+            r#"event.shell in [...shells, "fish"]"#,
+            json!({"shell": "fish"}),
+            true,
+        ),
         // String operators.
-        (r#"event.cmd contains "curl""#, json!({"cmd": "x curl y"}), true),
-        (r#"event.cmd contains any ["wget", "curl"]"#, json!({"cmd": "wget"}), true),
-        (r#"event.cmd contains all ["wget", "curl"]"#, json!({"cmd": "wget"}), false),
-        (r#"event.cmd not contains "curl""#, json!({"cmd": "ls"}), true),
+        (
+            r#"event.cmd contains "curl""#,
+            json!({"cmd": "x curl y"}),
+            true,
+        ),
+        (
+            r#"event.cmd contains any ["wget", "curl"]"#,
+            json!({"cmd": "wget"}),
+            true,
+        ),
+        (
+            r#"event.cmd contains all ["wget", "curl"]"#,
+            json!({"cmd": "wget"}),
+            false,
+        ),
+        (
+            r#"event.cmd not contains "curl""#,
+            json!({"cmd": "ls"}),
+            true,
+        ),
         (r#"event.cmd not contains "curl""#, json!({}), false),
-        (r#"event.cmd startswith "/usr""#, json!({"cmd": "/usr/bin"}), true),
-        (r#"event.img endswith nocase "\\DLLHOST.EXE""#, json!({"img": "C:\\w\\dllhost.exe"}), true),
-        (r#"event.cmd matches /^a.*z$/"#, json!({"cmd": "abcz"}), true),
-        (r#"event.cmd matches any [/^q/, /z$/]"#, json!({"cmd": "abcz"}), true),
-        (r#"event.path glob "/home/*/.ssh/*""#, json!({"path": "/home/u/x/.ssh/id"}), true),
-        (r#"event.path under ["/etc/apt"]"#, json!({"path": "/etc/apt/sources.list"}), true),
-        (r#"event.path under ["/etc/apt"]"#, json!({"path": "/etc/aptitude"}), false),
-        (r#"event.cmd contains any base64offset("/bin/bash")"#, json!({"cmd": "echo L2Jpbi9iYXNo|d"}), true),
-        (r#"event.cmd contains any windash("-enc")"#, json!({"cmd": "ps /enc abc"}), true),
+        (
+            r#"event.cmd startswith "/usr""#,
+            json!({"cmd": "/usr/bin"}),
+            true,
+        ),
+        (
+            r#"event.img endswith nocase "\\DLLHOST.EXE""#,
+            json!({"img": "C:\\w\\dllhost.exe"}),
+            true,
+        ),
+        (
+            r#"event.cmd matches /^a.*z$/"#,
+            json!({"cmd": "abcz"}),
+            true,
+        ),
+        (
+            r#"event.cmd matches any [/^q/, /z$/]"#,
+            json!({"cmd": "abcz"}),
+            true,
+        ),
+        (
+            r#"event.path glob "/home/*/.ssh/*""#,
+            json!({"path": "/home/u/x/.ssh/id"}),
+            true,
+        ),
+        (
+            r#"event.path under ["/etc/apt"]"#,
+            json!({"path": "/etc/apt/sources.list"}),
+            true,
+        ),
+        (
+            r#"event.path under ["/etc/apt"]"#,
+            json!({"path": "/etc/aptitude"}),
+            false,
+        ),
+        (
+            r#"event.cmd contains any base64offset("/bin/bash")"#,
+            json!({"cmd": "echo L2Jpbi9iYXNo|d"}),
+            true,
+        ),
+        (
+            r#"event.cmd contains any windash("-enc")"#,
+            json!({"cmd": "ps /enc abc"}),
+            true,
+        ),
         // Arrays: `contains` is membership, string operators test elements.
-        (r#"event.tags contains "admin""#, json!({"tags": ["x", "admin"]}), true),
-        (r#"event.tags contains "admin""#, json!({"tags": ["xadminx"]}), false),
-        (r#"event.tags contains "admin""#, json!({"tags": "xadminx"}), true),
+        (
+            r#"event.tags contains "admin""#,
+            json!({"tags": ["x", "admin"]}),
+            true,
+        ),
+        (
+            r#"event.tags contains "admin""#,
+            json!({"tags": ["xadminx"]}),
+            false,
+        ),
+        (
+            r#"event.tags contains "admin""#,
+            json!({"tags": "xadminx"}),
+            true,
+        ),
         (r#"event.tags[0] == "a""#, json!({"tags": ["a", "b"]}), true),
         (r#"event.tags[1] == "a""#, json!({"tags": ["a"]}), false),
-        ("any p in event.procs where p.name in shells", json!({"procs": [{"name": "vim"}, {"name": "sh"}]}), true),
-        ("any p in event.procs where p.name in shells", json!({"procs": [{"name": "vim"}]}), false),
-        ("any p in event.procs where p.name in shells", json!({"procs": "sh"}), false),
-        ("all f in event.files where f.size < 1MiB", json!({"files": [{"size": 10}, {"size": 20}]}), true),
-        ("all f in event.files where f.size < 1MiB", json!({"files": [{"size": 10}, {"size": 2e6}]}), false),
-        ("all f in event.files where f.size < 1MiB", json!({"files": []}), true),
+        (
+            "any p in event.procs where p.name in shells",
+            json!({"procs": [{"name": "vim"}, {"name": "sh"}]}),
+            true,
+        ),
+        (
+            "any p in event.procs where p.name in shells",
+            json!({"procs": [{"name": "vim"}]}),
+            false,
+        ),
+        (
+            "any p in event.procs where p.name in shells",
+            json!({"procs": "sh"}),
+            false,
+        ),
+        (
+            "all f in event.files where f.size < 1MiB",
+            json!({"files": [{"size": 10}, {"size": 20}]}),
+            true,
+        ),
+        (
+            "all f in event.files where f.size < 1MiB",
+            json!({"files": [{"size": 10}, {"size": 2e6}]}),
+            false,
+        ),
+        (
+            "all f in event.files where f.size < 1MiB",
+            json!({"files": []}),
+            true,
+        ),
         ("all f in event.files where f.size < 1MiB", json!({}), false),
-        ("any p in event.procs where p.user == event.user", json!({"user": "u", "procs": [{"user": "v"}, {"user": "u"}]}), true),
-        ("any p in event.procs where any a in p.args where a == \"-e\"", json!({"procs": [{"args": ["-x"]}, {"args": ["-e"]}]}), true),
-        (r#"event.user in event.admins"#, json!({"user": "a", "admins": ["b", "a"]}), true),
+        (
+            "any p in event.procs where p.user == event.user",
+            json!({"user": "u", "procs": [{"user": "v"}, {"user": "u"}]}),
+            true,
+        ),
+        (
+            "any p in event.procs where any a in p.args where a == \"-e\"",
+            json!({"procs": [{"args": ["-x"]}, {"args": ["-e"]}]}),
+            true,
+        ),
+        (
+            r#"event.user in event.admins"#,
+            json!({"user": "a", "admins": ["b", "a"]}),
+            true,
+        ),
         // CIDR.
         ("event.ip in cidr nets", json!({"ip": "10.1.2.3"}), true),
         ("event.ip in cidr nets", json!({"ip": "11.1.2.3"}), false),
         ("event.ip in cidr nets", json!({"ip": "fd00::1"}), true),
         ("event.ip not in cidr nets", json!({"ip": "8.8.8.8"}), true),
-        ("event.ip not in cidr nets", json!({"ip": "nonsense"}), false),
+        (
+            "event.ip not in cidr nets",
+            json!({"ip": "nonsense"}),
+            false,
+        ),
         // Macros, exceptions, selections.
         ("is_login", json!({"type": "login"}), true),
-        ("is_login except known", json!({"type": "login", "proc": "puppet", "path": "/etc/x"}), false),
-        ("is_login except known", json!({"type": "login", "proc": "chef", "path": "/etc/x"}), true),
+        (
+            "is_login except known",
+            json!({"type": "login", "proc": "puppet", "path": "/etc/x"}),
+            false,
+        ),
+        (
+            "is_login except known",
+            json!({"type": "login", "proc": "chef", "path": "/etc/x"}),
+            true,
+        ),
         (
             "let sel_a = event.a == 1\n  let sel_b = event.b == 2\n  on event where all of sel_*",
             json!({"a": 1, "b": 2}),
@@ -173,7 +305,9 @@ fn golden_table_on_both_engines() {
             let rs = compile(expr, engine);
             let got = eval(&rs, &event);
             if got != want {
-                failures.push(format!("{engine:?}: {expr} on {event} gave {got}, expected {want}"));
+                failures.push(format!(
+                    "{engine:?}: {expr} on {event} gave {got}, expected {want}"
+                ));
             }
         }
     }
