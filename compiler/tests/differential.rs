@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use vigil_compiler::eval::{Engine, Frame, RuleSet, SlotVal};
+use vigil_compiler::eval::{Engine, Frame, RuleSet, Scratch, SlotVal};
 use vigil_compiler::ir::{Arith, Ir, Kind, Math, Node, NodeId, Program, Role, SlotRef, SlotSource};
 
 fn cases() -> u32 {
@@ -198,19 +198,23 @@ proptest! {
         let interp = compile(&src, Engine::Interp);
         let jit = compile(&src, Engine::Jit);
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        let mut cand = Vec::new();
-        let mut indexed = Vec::new();
+        let mut scratch = Scratch::default();
+        let (mut indexed, mut indexed_interp) = (Vec::new(), Vec::new());
         for ev in &events {
             let mut fi = interp.frame();
             fi.fill_json(interp.ir(), ev);
             let mut fj = jit.frame();
             fj.fill_json(jit.ir(), ev);
-            interp.matching_all(&fi, &mut a);
-            jit.matching_all(&fj, &mut b);
+            interp.matching_all(&fi, &mut scratch, &mut a);
+            jit.matching_all(&fj, &mut scratch, &mut b);
             prop_assert_eq!(&a, &b, "{}\non {}", src, ev);
-            // The index never drops a match.
-            jit.matching(&fj, &mut cand, &mut indexed);
+            // Single-program calls agree with batches, and the index never drops a match.
+            let single: Vec<u32> = (0..exprs.len() as u32).filter(|p| jit.eval_bool(*p as usize, &fj)).collect();
+            prop_assert_eq!(&single, &b, "single\n{}\non {}", src, ev);
+            jit.matching(&fj, &mut scratch, &mut indexed);
             prop_assert_eq!(&indexed, &b, "index\n{}\non {}", src, ev);
+            interp.matching(&fi, &mut scratch, &mut indexed_interp);
+            prop_assert_eq!(&indexed_interp, &b, "interp index\n{}\non {}", src, ev);
         }
     }
 }

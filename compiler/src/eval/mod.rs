@@ -58,7 +58,7 @@ impl RuleSet {
         let index = RuleIndex::build(&ir);
         let (jit, fallback) = match engine {
             Engine::Interp => (None, None),
-            Engine::Jit => match jit::Compiled::new(&ir) {
+            Engine::Jit => match jit::Compiled::new(&ir, &index) {
                 Ok(c) => (Some(c), None),
                 Err(e) => (None, Some(e)),
             },
@@ -130,11 +130,27 @@ impl RuleSet {
         self.run(p, frame, &mut out).then_some(out)
     }
 
-    /// Event filters that hold for the frame, found through the rule index, into `out`.
-    pub fn matching(&self, frame: &Frame, candidates: &mut Vec<u32>, out: &mut Vec<u32>) {
-        self.index.candidates(&frame.slots, candidates);
+    /// Event filters that hold for the frame, found through the rule index, into `out` (in
+    /// program order).
+    pub fn matching(&self, frame: &Frame, scratch: &mut Scratch, out: &mut Vec<u32>) {
         out.clear();
-        for &p in candidates.iter() {
+        if frame.slots.len() != self.ir.layout.len() {
+            return;
+        }
+        if let Some(j) = &self.jit {
+            let key = self.index.key_of(&frame.slots);
+            j.matching(
+                &self.ir,
+                key,
+                &frame.slots,
+                &frame.elems,
+                &mut scratch.hits,
+                out,
+            );
+            return;
+        }
+        self.index.candidates(&frame.slots, &mut scratch.candidates);
+        for &p in scratch.candidates.iter() {
             if self.eval_bool(p as usize, frame) {
                 out.push(p);
             }
@@ -143,14 +159,29 @@ impl RuleSet {
 
     /// Event filters that hold, evaluating every filter (no index): the baseline the index is
     /// measured and tested against.
-    pub fn matching_all(&self, frame: &Frame, out: &mut Vec<u32>) {
+    pub fn matching_all(&self, frame: &Frame, scratch: &mut Scratch, out: &mut Vec<u32>) {
         out.clear();
+        if frame.slots.len() != self.ir.layout.len() {
+            return;
+        }
+        if let Some(j) = &self.jit {
+            j.matching_all(&self.ir, &frame.slots, &frame.elems, &mut scratch.hits, out);
+            return;
+        }
         for (i, p) in self.ir.programs.iter().enumerate() {
             if p.role == ir::Role::Filter && self.eval_bool(i, frame) {
                 out.push(i as u32);
             }
         }
     }
+}
+
+/// Per-thread buffers for [`RuleSet::matching`], reused so matching allocates nothing once
+/// warm.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    candidates: Vec<u32>,
+    hits: Vec<u8>,
 }
 
 #[cfg(test)]

@@ -19,8 +19,8 @@ pub struct RuleIndex {
     by_sym: Vec<Vec<u32>>,
     /// Filters that pin no value of the key (always candidates).
     unindexed: Vec<u32>,
-    /// Per program: top-level slots that must be present.
-    required: HashMap<u32, Vec<u32>>,
+    /// Per program (by index): top-level slots that must be present.
+    required: Vec<Vec<u32>>,
 }
 
 impl RuleIndex {
@@ -47,7 +47,8 @@ impl RuleIndex {
         let mut idx = RuleIndex {
             key,
             by_sym: vec![Vec::new(); ir.strings.len() + 1],
-            ..RuleIndex::default()
+            unindexed: Vec::new(),
+            required: vec![Vec::new(); ir.programs.len()],
         };
         for (&(prog, root), (_, p)) in filters.iter().zip(&pins) {
             let prog = prog as u32;
@@ -65,21 +66,42 @@ impl RuleIndex {
                 .collect();
             req.sort_unstable();
             req.dedup();
-            if !req.is_empty() {
-                idx.required.insert(prog, req);
-            }
+            idx.required[prog as usize] = req;
         }
         idx
+    }
+
+    /// The interned key value of an event: which keyed list applies (`None`: no filter pins
+    /// this value).
+    pub fn key_of(&self, slots: &[SlotVal]) -> Option<u32> {
+        let s = slots.get(self.key? as usize)?.sym()?;
+        ((s as usize) < self.by_sym.len() - 1 && !self.by_sym[s as usize].is_empty()).then_some(s)
+    }
+
+    /// Filters pinned to key value `sym`, in program order.
+    pub fn keyed(&self, sym: u32) -> &[u32] {
+        self.by_sym.get(sym as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every key value some filter pins, with its filters.
+    pub fn keyed_lists(&self) -> impl Iterator<Item = (u32, &[u32])> {
+        self.by_sym
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(s, v)| (s as u32, v.as_slice()))
+    }
+
+    /// Filters that pin no key value: candidates for every event.
+    pub fn always(&self) -> &[u32] {
+        &self.unindexed
     }
 
     /// Filters that may match an event, in program order, into `out` (cleared first).
     pub fn candidates(&self, slots: &[SlotVal], out: &mut Vec<u32>) {
         out.clear();
-        let keyed: &[u32] = match self.key.and_then(|k| slots.get(k as usize)) {
-            Some(v) => match v.sym() {
-                Some(s) if (s as usize) < self.by_sym.len() - 1 => &self.by_sym[s as usize],
-                _ => &[],
-            },
+        let keyed: &[u32] = match self.key_of(slots) {
+            Some(s) => &self.by_sym[s as usize],
             None => &[],
         };
         // Merge two sorted lists, dropping candidates whose required fields are missing.
@@ -94,10 +116,9 @@ impl RuleIndex {
                 j += 1;
                 self.unindexed[j - 1]
             };
-            let ok = self.required.get(&p).is_none_or(|req| {
-                req.iter()
-                    .all(|s| slots.get(*s as usize).is_some_and(|v| v.is_present()))
-            });
+            let ok = self.required[p as usize]
+                .iter()
+                .all(|s| slots.get(*s as usize).is_some_and(|v| v.is_present()));
             if ok {
                 out.push(p);
             }

@@ -24,14 +24,17 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, ir::UserFuncName};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{Linkage, Module, default_libcall_names};
+use cranelift_module::{Module, default_libcall_names};
 
 use crate::eval::interp::MAX_DEPTH;
 use crate::eval::ops;
-use crate::ir::{Arith, CmpKind, CmpOp, Ir, Kind, Layout, Math, Node, NodeId, Program, SlotRef};
+use crate::ir::{
+    Arith, CmpKind, CmpOp, Ir, Kind, Layout, Math, Node, NodeId, Program, RuleIndex, SlotRef,
+};
+use std::collections::HashMap;
 
-/// What a compiled function receives: the frame, the arena, the IR (for helpers), and where a
-/// numeric result goes.
+/// What a compiled function receives: the frame, the arena, the IR (for helpers), where a
+/// numeric result goes, and (for batches) one byte per program for its verdict.
 #[repr(C)]
 pub struct CallCtx<'f, 'a> {
     pub slots: *const SlotVal<'a>,
@@ -39,16 +42,29 @@ pub struct CallCtx<'f, 'a> {
     pub elems_len: u64,
     pub ir: *const Ir,
     pub out: *mut f64,
+    pub hits: *mut u8,
     _frame: std::marker::PhantomData<&'f [SlotVal<'a>]>,
 }
 
 type Entry = unsafe extern "C" fn(*const CallCtx) -> u8;
 
-/// Native code for every program of a rule set. Dropping it frees the code memory (a hot
-/// reload replaces the rule set and must not leak).
+/// One native function evaluating several filters in a row (no call per rule), writing a
+/// verdict byte per filter.
+struct Batch {
+    progs: Vec<u32>,
+    func: Entry,
+}
+
+/// Native code for every program of a rule set, and for the batches the rule index selects.
+/// Dropping it frees the code memory (a hot reload replaces the rule set and must not leak).
 pub struct Compiled {
     module: Option<JITModule>,
     funcs: Vec<Entry>,
+    batches: Vec<Batch>,
+    /// Batch per interned key value (`u32::MAX`: none).
+    by_key: Vec<u32>,
+    always: Option<usize>,
+    all: Option<usize>,
 }
 
 // SAFETY: after `finalize_definitions` the module's code and data pages are immutable and the
@@ -61,9 +77,10 @@ unsafe impl Sync for Compiled {}
 impl Drop for Compiled {
     fn drop(&mut self) {
         self.funcs.clear();
+        self.batches.clear();
         if let Some(m) = self.module.take() {
-            // SAFETY: no function pointer into this module survives: `funcs` was cleared above
-            // and pointers are never handed out of `Compiled`.
+            // SAFETY: no function pointer into this module survives: `funcs` and `batches` were
+            // cleared above and pointers are never handed out of `Compiled`.
             unsafe { m.free_memory() };
         }
     }
@@ -71,14 +88,26 @@ impl Drop for Compiled {
 
 impl std::fmt::Debug for Compiled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Compiled({} functions)", self.funcs.len())
+        write!(
+            f,
+            "Compiled({} functions, {} batches)",
+            self.funcs.len(),
+            self.batches.len()
+        )
     }
 }
 
+/// What one generated function computes.
+enum Shape<'p> {
+    Single(&'p Program),
+    Batch(&'p [u32]),
+}
+
 impl Compiled {
-    /// Compiles every program. Fails (and the caller falls back to the interpreter) when the
-    /// host is not supported or Cranelift refuses a function.
-    pub fn new(ir: &Ir) -> Result<Compiled, String> {
+    /// Compiles every program, and the filter batches the index selects. Fails (and the caller
+    /// falls back to the interpreter) when the host is not supported or Cranelift refuses a
+    /// function.
+    pub fn new(ir: &Ir, index: &RuleIndex) -> Result<Compiled, String> {
         let mut flags = settings::builder();
         let set = |f: &mut settings::Builder, k: &str, v: &str| {
             f.set(k, v).map_err(|e| format!("cranelift flag {k}: {e}"))
@@ -97,43 +126,95 @@ impl Compiled {
             .finish(settings::Flags::new(flags))
             .map_err(|e| format!("cannot set up the JIT: {e}"))?;
         let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
-        let mut ctx = module.make_context();
-        let mut fctx = FunctionBuilderContext::new();
         let ptr = module.target_config().pointer_type();
         if ptr != types::I64 {
             return Err("the JIT needs a 64-bit target".to_string());
         }
-        let mut ids = Vec::with_capacity(ir.programs.len());
-        for (i, p) in ir.programs.iter().enumerate() {
+        let mut ctx = module.make_context();
+        let mut fctx = FunctionBuilderContext::new();
+        let mut define = |module: &mut JITModule, shape: Shape| -> Result<_, String> {
             let mut sig = module.make_signature();
             sig.params.push(AbiParam::new(ptr));
             sig.returns.push(AbiParam::new(types::I8));
             let id = module
-                .declare_function(&format!("p{i}"), Linkage::Local, &sig)
+                .declare_anonymous_function(&sig)
                 .map_err(|e| e.to_string())?;
             ctx.func.signature = sig;
             ctx.func.name = UserFuncName::user(0, id.as_u32());
-            build(ir, p, &mut ctx, &mut fctx, module.target_config())?;
+            build(ir, shape, &mut ctx, &mut fctx, module.target_config())?;
             module
                 .define_function(id, &mut ctx)
-                .map_err(|e| format!("cannot compile {}: {e:?}", p.rule))?;
+                .map_err(|e| format!("cannot compile: {e:?}"))?;
             module.clear_context(&mut ctx);
-            ids.push(id);
+            Ok(id)
+        };
+        let mut ids = Vec::with_capacity(ir.programs.len());
+        for p in &ir.programs {
+            ids.push(define(&mut module, Shape::Single(p))?);
+        }
+        let mut lists: Vec<Vec<u32>> = Vec::new();
+        let mut by_key = vec![u32::MAX; ir.strings.len()];
+        for (sym, progs) in index.keyed_lists() {
+            if let Some(slot) = by_key.get_mut(sym as usize) {
+                *slot = lists.len() as u32;
+                lists.push(progs.to_vec());
+            }
+        }
+        let always = (!index.always().is_empty()).then(|| {
+            lists.push(index.always().to_vec());
+            lists.len() - 1
+        });
+        let filters: Vec<u32> = ir.filters().map(|(i, _)| i as u32).collect();
+        let all = (!filters.is_empty()).then(|| {
+            lists.push(filters);
+            lists.len() - 1
+        });
+        let mut batch_ids = Vec::with_capacity(lists.len());
+        for l in &lists {
+            batch_ids.push(define(&mut module, Shape::Batch(l))?);
         }
         module.finalize_definitions().map_err(|e| e.to_string())?;
-        let funcs = ids
+        let entry = |id| {
+            let code = module.get_finalized_function(id);
+            // SAFETY: every function was declared with the `Entry` signature (one pointer
+            // argument, an i8 result, the platform's C calling convention).
+            unsafe { std::mem::transmute::<*const u8, Entry>(code) }
+        };
+        let funcs = ids.into_iter().map(entry).collect();
+        let batches = lists
             .into_iter()
-            .map(|id| {
-                let code = module.get_finalized_function(id);
-                // SAFETY: the function was declared with the `Entry` signature (one pointer
-                // argument, an i8 result, the platform's C calling convention).
-                unsafe { std::mem::transmute::<*const u8, Entry>(code) }
+            .zip(batch_ids)
+            .map(|(progs, id)| Batch {
+                progs,
+                func: entry(id),
             })
             .collect();
         Ok(Compiled {
             module: Some(module),
             funcs,
+            batches,
+            by_key,
+            always,
+            all,
         })
+    }
+
+    fn ctx<'f, 'a>(
+        ir: &Ir,
+        slots: &'f [SlotVal<'a>],
+        elems: &'f [SlotVal<'a>],
+        out: *mut f64,
+        hits: *mut u8,
+    ) -> CallCtx<'f, 'a> {
+        CallCtx {
+            slots: slots.as_ptr(),
+            elems: elems.as_ptr(),
+            elems_len: elems.len() as u64,
+            ir,
+            out,
+            hits,
+            _frame: std::marker::PhantomData,
+        }
     }
 
     /// Runs program `p`. The caller checked `slots.len() == ir.layout.len()`.
@@ -146,18 +227,79 @@ impl Compiled {
         out: &mut f64,
     ) -> u8 {
         debug_assert_eq!(slots.len(), ir.layout.len());
-        let cx = CallCtx {
-            slots: slots.as_ptr(),
-            elems: elems.as_ptr(),
-            elems_len: elems.len() as u64,
-            ir,
-            out,
-            _frame: std::marker::PhantomData,
-        };
+        let cx = Self::ctx(ir, slots, elems, out, std::ptr::null_mut());
         // SAFETY: the code was generated from `ir` for this layout, reads slots at verified
         // offsets of `slots` (whose length the caller checked) and elements within
         // `elems_len`, and writes only `out`.
         unsafe { (self.funcs[p])(&cx) }
+    }
+
+    /// Runs batch `b`, appending the programs that hold to `out`.
+    fn run_batch(
+        &self,
+        ir: &Ir,
+        b: usize,
+        slots: &[SlotVal],
+        elems: &[SlotVal],
+        hits: &mut Vec<u8>,
+        out: &mut Vec<u32>,
+    ) {
+        let batch = &self.batches[b];
+        hits.clear();
+        hits.resize(batch.progs.len(), 0);
+        let mut num = 0.0;
+        let cx = Self::ctx(ir, slots, elems, &mut num, hits.as_mut_ptr());
+        // SAFETY: as in `call`; the batch writes exactly one byte per program into `hits`,
+        // which was sized to the batch's length above.
+        unsafe { (batch.func)(&cx) };
+        out.extend(
+            batch
+                .progs
+                .iter()
+                .zip(hits.iter())
+                .filter(|(_, h)| **h != 0)
+                .map(|(p, _)| *p),
+        );
+    }
+
+    /// Filters that hold, through the index's batches (keyed, then always-candidates), sorted.
+    pub fn matching(
+        &self,
+        ir: &Ir,
+        key: Option<u32>,
+        slots: &[SlotVal],
+        elems: &[SlotVal],
+        hits: &mut Vec<u8>,
+        out: &mut Vec<u32>,
+    ) {
+        out.clear();
+        if let Some(b) = key.and_then(|k| self.by_key.get(k as usize)).copied()
+            && b != u32::MAX
+        {
+            self.run_batch(ir, b as usize, slots, elems, hits, out);
+        }
+        let keyed = out.len();
+        if let Some(b) = self.always {
+            self.run_batch(ir, b, slots, elems, hits, out);
+        }
+        if keyed > 0 && out.len() > keyed {
+            out.sort_unstable();
+        }
+    }
+
+    /// Every filter that holds, in one batch.
+    pub fn matching_all(
+        &self,
+        ir: &Ir,
+        slots: &[SlotVal],
+        elems: &[SlotVal],
+        hits: &mut Vec<u8>,
+        out: &mut Vec<u32>,
+    ) {
+        out.clear();
+        if let Some(b) = self.all {
+            self.run_batch(ir, b, slots, elems, hits, out);
+        }
     }
 }
 
@@ -177,11 +319,14 @@ struct Gen<'i, 'b> {
     elems: Value,
     elems_len: Value,
     ir_ptr: Value,
+    /// Top-level slot fields loaded once in the entry block (so they dominate every use):
+    /// `(slot, offset)` to value. Rules in a batch share them.
+    preloaded: HashMap<(u32, i32), Value>,
 }
 
 fn build(
     ir: &Ir,
-    p: &Program,
+    shape: Shape,
     ctx: &mut Context,
     fctx: &mut FunctionBuilderContext,
     target: cranelift_codegen::isa::TargetFrontendConfig,
@@ -198,6 +343,7 @@ fn build(
     let elems_len = b.ins().load(types::I64, flags, cx, 16);
     let ir_ptr = b.ins().load(ptr, flags, cx, 24);
     let out = b.ins().load(ptr, flags, cx, 32);
+    let hits = b.ins().load(ptr, flags, cx, 40);
     let mut g = Gen {
         ir,
         b,
@@ -206,13 +352,30 @@ fn build(
         elems,
         elems_len,
         ir_ptr,
+        preloaded: HashMap::new(),
     };
-    let ret = if p.kind == Kind::Num {
-        let n = g.num(p.root)?;
-        g.b.ins().store(flags, n.v, out, 0);
-        n.present
-    } else {
-        g.truth(p.root)?
+    let roots: Vec<NodeId> = match &shape {
+        Shape::Single(p) => vec![p.root],
+        Shape::Batch(progs) => progs
+            .iter()
+            .map(|p| ir.programs[*p as usize].root)
+            .collect(),
+    };
+    g.preload(&roots);
+    let ret = match shape {
+        Shape::Single(p) if p.kind == Kind::Num => {
+            let n = g.num(p.root)?;
+            g.b.ins().store(flags, n.v, out, 0);
+            n.present
+        }
+        Shape::Single(p) => g.truth(p.root)?,
+        Shape::Batch(progs) => {
+            for (j, p) in progs.iter().enumerate() {
+                let t = g.truth(ir.programs[*p as usize].root)?;
+                g.b.ins().store(flags, t, hits, j as i32);
+            }
+            g.i8(0)
+        }
     };
     g.b.ins().return_(&[ret]);
     g.b.seal_all_blocks();
@@ -262,14 +425,59 @@ impl Gen<'_, '_> {
         Ok(self.b.ins().iadd_imm_s(base, r.id as i64 * SLOT_SIZE))
     }
 
-    fn load_tag(&mut self, addr: Value) -> Value {
-        self.b
-            .ins()
-            .load(types::I32, MemFlagsData::trusted(), addr, OFF_TAG)
+    /// Loads the tag, id and number of every top-level slot the roots read, in the entry
+    /// block.
+    fn preload(&mut self, roots: &[NodeId]) {
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = roots.to_vec();
+        let mut slots = std::collections::BTreeSet::new();
+        while let Some(n) = stack.pop() {
+            if !seen.insert(n) {
+                continue;
+            }
+            let node = self.ir.node(n);
+            match node {
+                Node::Slot(r, _) | Node::Exists(r) | Node::InSyms { slot: r, .. }
+                    if r.depth == 0 =>
+                {
+                    slots.insert(r.id);
+                }
+                _ => {}
+            }
+            stack.extend(node.children());
+        }
+        let base = self.frames[0].0;
+        for id in slots {
+            if id as usize >= self.ir.layout.len() {
+                continue;
+            }
+            let at = id as i32 * SLOT_SIZE as i32;
+            let flags = MemFlagsData::trusted();
+            let tag = self.b.ins().load(types::I32, flags, base, at + OFF_TAG);
+            let sym = self.b.ins().load(types::I32, flags, base, at + OFF_SYM);
+            let num = self.b.ins().load(types::F64, flags, base, at + OFF_NUM);
+            self.preloaded.insert((id, OFF_TAG), tag);
+            self.preloaded.insert((id, OFF_SYM), sym);
+            self.preloaded.insert((id, OFF_NUM), num);
+        }
     }
 
-    fn tag_is(&mut self, addr: Value, tag: u32) -> Value {
-        let t = self.load_tag(addr);
+    /// A field of a slot: preloaded for top-level slots, loaded here otherwise.
+    fn field(&mut self, r: SlotRef, addr: Value, ty: types::Type, off: i32) -> Value {
+        if r.depth == 0
+            && let Some(v) = self.preloaded.get(&(r.id, off))
+        {
+            return *v;
+        }
+        self.b.ins().load(ty, MemFlagsData::trusted(), addr, off)
+    }
+
+    fn load_tag(&mut self, r: SlotRef, addr: Value) -> Value {
+        self.field(r, addr, types::I32, OFF_TAG)
+    }
+
+    fn tag_is(&mut self, r: SlotRef, addr: Value, tag: u32) -> Value {
+        let t = self.load_tag(r, addr);
         self.b.ins().icmp_imm_u(IntCC::Equal, t, tag as i64)
     }
 
@@ -298,11 +506,8 @@ impl Gen<'_, '_> {
             },
             Node::Slot(r, Kind::Num) => {
                 let a = self.slot_addr(r)?;
-                let present = self.tag_is(a, TAG_NUM);
-                let v = self
-                    .b
-                    .ins()
-                    .load(types::F64, MemFlagsData::trusted(), a, OFF_NUM);
+                let present = self.tag_is(r, a, TAG_NUM);
+                let v = self.field(r, a, types::F64, OFF_NUM);
                 Num { v, present }
             }
             Node::Math(m, a) => {
@@ -365,11 +570,8 @@ impl Gen<'_, '_> {
     fn boolean(&mut self, id: NodeId) -> Result<(Value, Value), String> {
         if let Node::Slot(r, Kind::Bool) = *self.ir.node(id) {
             let a = self.slot_addr(r)?;
-            let present = self.tag_is(a, TAG_BOOL);
-            let s = self
-                .b
-                .ins()
-                .load(types::I32, MemFlagsData::trusted(), a, OFF_SYM);
+            let present = self.tag_is(r, a, TAG_BOOL);
+            let s = self.field(r, a, types::I32, OFF_SYM);
             let v = self.b.ins().icmp_imm_u(IntCC::NotEqual, s, 0);
             return Ok((v, present));
         }
@@ -392,7 +594,7 @@ impl Gen<'_, '_> {
             }
             Node::Exists(r) => {
                 let a = self.slot_addr(r)?;
-                let t = self.load_tag(a);
+                let t = self.load_tag(r, a);
                 self.b.ins().icmp_imm_u(IntCC::NotEqual, t, 0)
             }
             Node::Cmp(op, kind, a, c) => match kind {
@@ -420,11 +622,8 @@ impl Gen<'_, '_> {
                         return Ok(self.i8(0));
                     }
                     let addr = self.slot_addr(r)?;
-                    let is_str = self.tag_is(addr, TAG_STR);
-                    let s = self
-                        .b
-                        .ins()
-                        .load(types::I32, MemFlagsData::trusted(), addr, OFF_SYM);
+                    let is_str = self.tag_is(r, addr, TAG_STR);
+                    let s = self.field(r, addr, types::I32, OFF_SYM);
                     let hit = self.b.ins().icmp_imm_u(icc(op), s, sym as i64);
                     self.b.ins().band(is_str, hit)
                 }
@@ -456,11 +655,8 @@ impl Gen<'_, '_> {
                 let addr = self.slot_addr(slot)?;
                 let members = &self.ir.sets[set as usize];
                 if members.len() <= INLINE_SET {
-                    let is_str = self.tag_is(addr, TAG_STR);
-                    let s = self
-                        .b
-                        .ins()
-                        .load(types::I32, MemFlagsData::trusted(), addr, OFF_SYM);
+                    let is_str = self.tag_is(slot, addr, TAG_STR);
+                    let s = self.field(slot, addr, types::I32, OFF_SYM);
                     let mut hit = self.i8(0);
                     for m in members.clone() {
                         let e = self.b.ins().icmp_imm_u(IntCC::Equal, s, m as i64);
@@ -625,7 +821,7 @@ impl Gen<'_, '_> {
         self.b.append_block_param(head, types::I64);
         let step = self.b.create_block();
         let zero = self.i8(0);
-        let is_arr = self.tag_is(addr, TAG_ARRAY);
+        let is_arr = self.tag_is(slot, addr, TAG_ARRAY);
         self.b
             .ins()
             .brif(is_arr, check, &[], done, &[BlockArg::Value(zero)]);
