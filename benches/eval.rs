@@ -200,7 +200,7 @@ fn check_agreement(frames_i: &[Frame], frames_j: &[Frame]) -> usize {
     total
 }
 
-#[divan::bench(sample_count = 3, sample_size = 1)]
+#[divan::bench(sample_count = 10, sample_size = 1)]
 fn a_hand_written(b: Bencher) {
     let d = &*DATA;
     b.counter(divan::counter::ItemsCount::new(DISTINCT * CYCLES))
@@ -241,28 +241,28 @@ fn run(b: Bencher, rs: &'static RuleSet, indexed: bool) {
         });
 }
 
-#[divan::bench(sample_count = 3, sample_size = 1)]
+#[divan::bench(sample_count = 10, sample_size = 1)]
 fn b_interp(b: Bencher) {
     run(b, &DATA.interp, false);
 }
 
-#[divan::bench(sample_count = 3, sample_size = 1)]
+#[divan::bench(sample_count = 10, sample_size = 1)]
 fn b_interp_indexed(b: Bencher) {
     run(b, &DATA.interp, true);
 }
 
-#[divan::bench(sample_count = 3, sample_size = 1)]
+#[divan::bench(sample_count = 10, sample_size = 1)]
 fn c_jit(b: Bencher) {
     run(b, &DATA.jit, false);
 }
 
-#[divan::bench(sample_count = 3, sample_size = 1)]
+#[divan::bench(sample_count = 10, sample_size = 1)]
 fn c_jit_indexed(b: Bencher) {
     run(b, &DATA.jit, true);
 }
 
 /// Ingest cost, for scale: filling frames from parsed JSON events.
-#[divan::bench(sample_count = 3, sample_size = 1)]
+#[divan::bench(sample_count = 10, sample_size = 1)]
 fn d_fill_frames(b: Bencher) {
     let rs = &DATA.jit;
     let mut f = rs.frame();
@@ -274,7 +274,7 @@ fn d_fill_frames(b: Bencher) {
         });
 }
 
-#[divan::bench(sample_count = 3, sample_size = 1)]
+#[divan::bench(sample_count = 10, sample_size = 1)]
 fn e_jit_compile_1000_rules(b: Bencher) {
     let src = source(1000);
     let checked = vigil_compiler::check_source("bench.rules", &src, None);

@@ -2,6 +2,7 @@
 //! 2 usage or I/O errors.
 
 mod check;
+mod eval;
 mod explain;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -22,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Check .rules files for errors and lint warnings.
     Check(CheckArgs),
+    /// Run event rules' filters over JSON-lines events; print which rules each event matches.
+    Eval(EvalArgs),
     /// Explain a diagnostic code, with a wrong and a right example.
     Explain {
         /// A code like V0101; `--list` shows them all.
@@ -46,6 +49,30 @@ pub struct CheckArgs {
     pub rules_root: Option<PathBuf>,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Rule files or folders.
+    #[arg(long, required = true, num_args = 1..)]
+    pub rules: Vec<PathBuf>,
+    /// JSON lines: `{"ts": ..., "event": {...}}` or bare event objects; `-` for stdin.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// `jit` (native code, the default) or `interp` (the reference interpreter).
+    #[arg(long, default_value = "jit")]
+    pub engine: vigil_compiler::eval::Engine,
+    /// Print throughput to stderr.
+    #[arg(long)]
+    pub stats: bool,
+    /// Print nothing per event (with --stats: measure).
+    #[arg(long)]
+    pub quiet: bool,
+    /// Evaluate every filter for every event instead of the candidates the rule index picks.
+    #[arg(long)]
+    pub no_index: bool,
+    #[arg(long)]
+    pub rules_root: Option<PathBuf>,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Human,
@@ -57,6 +84,7 @@ pub enum Format {
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Check(args) => check::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Explain { code, list } => explain::run(code.as_deref(), list),
     }
 }

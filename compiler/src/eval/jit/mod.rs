@@ -65,7 +65,12 @@ pub struct Compiled {
     by_key: Vec<u32>,
     always: Option<usize>,
     all: Option<usize>,
+    /// Keyed batches include the always-candidates.
+    merged: bool,
 }
+
+/// How many copies of always-candidate filters keyed batches may hold between them.
+const MERGE_BUDGET: usize = 4096;
 
 // SAFETY: after `finalize_definitions` the module's code and data pages are immutable and the
 // module itself is only touched again by `Drop`, which has exclusive access. The function
@@ -154,12 +159,23 @@ impl Compiled {
         }
         let mut lists: Vec<Vec<u32>> = Vec::new();
         let mut by_key = vec![u32::MAX; ir.strings.len()];
-        for (sym, progs) in index.keyed_lists() {
+        // Each key value's batch also holds the always-candidates, so an event costs one call;
+        // past a budget of copies, they stay in their own batch.
+        let keyed: Vec<(u32, &[u32])> = index.keyed_lists().collect();
+        let merge = keyed.len() * index.always().len() <= MERGE_BUDGET;
+        for (sym, progs) in keyed {
             if let Some(slot) = by_key.get_mut(sym as usize) {
                 *slot = lists.len() as u32;
-                lists.push(progs.to_vec());
+                let mut l = progs.to_vec();
+                if merge {
+                    l.extend_from_slice(index.always());
+                    l.sort_unstable();
+                    l.dedup();
+                }
+                lists.push(l);
             }
         }
+        let merged = merge;
         let always = (!index.always().is_empty()).then(|| {
             lists.push(index.always().to_vec());
             lists.len() - 1
@@ -196,6 +212,7 @@ impl Compiled {
             by_key,
             always,
             all,
+            merged,
         })
     }
 
@@ -277,6 +294,9 @@ impl Compiled {
             && b != u32::MAX
         {
             self.run_batch(ir, b as usize, slots, elems, hits, out);
+            if self.merged {
+                return;
+            }
         }
         let keyed = out.len();
         if let Some(b) = self.always {

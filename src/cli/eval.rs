@@ -1,0 +1,158 @@
+//! `vigil eval`: runs every event rule's filter (`on event where ...`, with `except` tables)
+//! over JSON-lines events and prints, per event, the rules whose filter matched. This is the
+//! first stage of event evaluation (aggregations, sequences and throttling come after it) and
+//! the CLI's throughput mode for the evaluators (`--stats`).
+
+use super::EvalArgs;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::time::Instant;
+use vigil_compiler::eval::{RuleSet, Scratch};
+
+pub fn run(args: EvalArgs) -> i32 {
+    let root = super::rules_root(args.rules_root.clone());
+    let checked = match vigil_compiler::check_paths(&args.rules, root.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    if checked.errors() > 0 {
+        let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let errors: Vec<_> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .cloned()
+            .collect();
+        eprint!(
+            "{}",
+            crate::render::human(&errors, &checked.sources, colour)
+        );
+        eprintln!(
+            "error: the rules have {} error(s); nothing was evaluated",
+            errors.len()
+        );
+        return 1;
+    }
+    let started = Instant::now();
+    let rules = match RuleSet::from_checked(&checked, args.engine) {
+        Ok(r) => r,
+        Err(e) => {
+            let file = checked.sources.get(e.span.file);
+            let (line, col) = file.line_col(e.span.start as usize);
+            eprintln!(
+                "error: {}:{line}:{col}: cannot compile: {}",
+                file.name, e.message
+            );
+            return 1;
+        }
+    };
+    let compile_time = started.elapsed();
+    if let Some(why) = &rules.fallback {
+        eprintln!("note: using the interpreter: {why}");
+    }
+    let input: Box<dyn BufRead> = if args.input.as_os_str() == "-" {
+        Box::new(BufReader::new(std::io::stdin()))
+    } else {
+        match std::fs::File::open(&args.input) {
+            Ok(f) => Box::new(BufReader::with_capacity(1 << 16, f)),
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", args.input.display());
+                return 2;
+            }
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut frame = rules.frame();
+    let mut scratch = Scratch::default();
+    let mut hits = Vec::new();
+    let (mut events, mut bad, mut matched, mut eval_nanos) = (0u64, 0u64, 0u64, 0u128);
+    let started = Instant::now();
+    for (i, line) in input.lines().enumerate() {
+        let line_no = i + 1;
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: {}: line {line_no}: {e}", args.input.display());
+                return 2;
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: Value = match serde_json::from_str(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                bad += 1;
+                eprintln!("warning: {}:{line_no}: skipped: {e}", args.input.display());
+                continue;
+            }
+        };
+        // `{"ts": ..., "event": {...}}` as `vigil replay` reads it, or a bare event object.
+        let event = match value.get("event") {
+            Some(e) if e.is_object() => e,
+            _ if value.is_object() => &value,
+            _ => {
+                bad += 1;
+                eprintln!(
+                    "warning: {}:{line_no}: skipped: not an event object",
+                    args.input.display()
+                );
+                continue;
+            }
+        };
+        events += 1;
+        let mut f = std::mem::take(&mut frame).recycle();
+        let t = Instant::now();
+        f.fill_json(rules.ir(), event);
+        if args.no_index {
+            rules.matching_all(&f, &mut scratch, &mut hits);
+        } else {
+            rules.matching(&f, &mut scratch, &mut hits);
+        }
+        eval_nanos += t.elapsed().as_nanos();
+        frame = f.recycle();
+        if !hits.is_empty() {
+            matched += 1;
+            if !args.quiet {
+                let names: Vec<&str> = hits
+                    .iter()
+                    .map(|p| rules.ir().programs[*p as usize].rule.as_str())
+                    .collect();
+                let line = serde_json::json!({"line": line_no, "rules": names});
+                if writeln!(out, "{line}").is_err() {
+                    return 0; // the reader went away (`| head`)
+                }
+            }
+        }
+    }
+    let _ = out.flush();
+    if args.stats {
+        let total = started.elapsed().as_secs_f64();
+        let eval = eval_nanos as f64 / 1e9;
+        let filters = rules.ir().filters().count() as f64;
+        eprintln!(
+            "engine: {:?}; {} filters ({} indexed, {} always evaluated); compiled in {:.1} ms",
+            rules.engine(),
+            filters,
+            rules.index().indexed(),
+            rules.index().unindexed(),
+            compile_time.as_secs_f64() * 1e3
+        );
+        eprintln!(
+            "events: {events} ({bad} bad lines skipped), {matched} matched at least one filter"
+        );
+        eprintln!(
+            "end to end: {:.3} s, {:.0} events/s; filling and matching alone: {:.3} s, {:.0} events/s ({:.0} filter evaluations/s without the index)",
+            total,
+            events as f64 / total,
+            eval,
+            events as f64 / eval.max(1e-9),
+            events as f64 * filters / eval.max(1e-9),
+        );
+    }
+    if bad > 0 { 1 } else { 0 }
+}
