@@ -257,6 +257,45 @@ fn cases() -> Vec<(&'static str, Value, bool)> {
             json!({"user": "a", "admins": ["b", "a"]}),
             true,
         ),
+        // Field patterns and ordering against constants.
+        (
+            "event.cmd contains event.user",
+            json!({"cmd": "sudo -u bob", "user": "bob"}),
+            true,
+        ),
+        (
+            "event.cmd contains nocase event.user",
+            json!({"cmd": "sudo -u BOB", "user": "bob"}),
+            true,
+        ),
+        (
+            "event.cmd startswith event.user",
+            json!({"cmd": "bob", "user": "bobby"}),
+            false,
+        ),
+        (
+            "event.cmd endswith nocase event.user",
+            json!({"cmd": "x.EXE", "user": ".exe"}),
+            true,
+        ),
+        (
+            "event.path under event.dir",
+            json!({"path": "/etc/x", "dir": "/etc/"}),
+            true,
+        ),
+        (
+            "event.path under event.dir",
+            json!({"path": "/etcx", "dir": "/etc"}),
+            false,
+        ),
+        (
+            "event.cmd contains event.user",
+            json!({"cmd": "x", "user": 1}),
+            false,
+        ),
+        (r#"event.name < "m""#, json!({"name": "alice"}), true),
+        (r#"event.name >= "m""#, json!({"name": "alice"}), false),
+        (r#"event.name >= "m""#, json!({"name": 5}), false),
         // CIDR.
         ("event.ip in cidr nets", json!({"ip": "10.1.2.3"}), true),
         ("event.ip in cidr nets", json!({"ip": "11.1.2.3"}), false),

@@ -257,6 +257,9 @@ levelled `warning when` / `critical when` clauses.";
     MetricNotCondition = "V0229" Error "metric-rule-in-composite"
         help "a composite condition may name rules, not metrics; use a metric rule for thresholds"
         explain "A composite mixes rule states with metric values in one boolean expression.";
+    PatternNotConstant = "V0230" Error "pattern-not-constant"
+        help "write the pattern as a literal or a const/list; to compare two fields use ==, contains or startswith"
+        explain "`matches`, `glob` and the list forms (`contains any [..]`, ...) compile their patterns once, before any event arrives, into regexes and automata, so the pattern cannot be an event field: building them per event would make evaluation cost depend on the data. `contains`, `startswith`, `endswith` and `under` with a single pattern accept a field.";
     // ------------------------------------------------------------------ lints (warnings)
     UnusedConst = "V1001" Warning "unused-const"
         help "remove it, or use it"

@@ -3,7 +3,7 @@
 
 use super::SlotVal;
 use super::ops;
-use crate::ir::{Arith, CmpKind, Ir, Kind, Layout, Math, Node, NodeId};
+use crate::ir::{Arith, CmpKind, CmpOp, Ir, Kind, Layout, Math, Node, NodeId};
 
 /// Quantifiers nest at most this deep (the checker's nesting limit keeps real rules far below).
 pub const MAX_DEPTH: usize = 8;
@@ -41,6 +41,7 @@ fn constant(ir: &Ir, id: NodeId) -> bool {
         | Node::Exists(_)
         | Node::InSyms { .. }
         | Node::Text { .. }
+        | Node::TextField { .. }
         | Node::Cidr { .. }
         | Node::Quant { .. } => false,
         n => n.children().into_iter().all(|c| constant(ir, c)),
@@ -126,12 +127,12 @@ fn truth(ir: &Ir, env: &Env, id: NodeId) -> bool {
                 let (Node::Slot(r, _), Node::Str(c)) = (ir.node(*a), ir.node(*b)) else {
                     return false;
                 };
-                match slot(env, *r).sym() {
-                    Some(s) => {
-                        op.holds(s.cmp(c))
-                            && matches!(op, crate::ir::CmpOp::Eq | crate::ir::CmpOp::Ne)
-                    }
-                    None => false,
+                match op {
+                    CmpOp::Eq | CmpOp::Ne => match slot(env, *r).sym() {
+                        Some(s) => op.holds(s.cmp(c)),
+                        None => false,
+                    },
+                    _ => ops::cmp_const(ir, *op, &slot(env, *r), *c),
                 }
             }
             CmpKind::Dyn => {
@@ -169,6 +170,13 @@ fn truth(ir: &Ir, env: &Env, id: NodeId) -> bool {
                 .map_or(0, Layout::len);
             ops::text(ir, *test, *negated, &slot(env, *r), env.elems, *elem, k)
         }
+        Node::TextField {
+            op,
+            nocase,
+            negated,
+            lhs,
+            rhs,
+        } => ops::text_field(*op, *nocase, *negated, &slot(env, *lhs), &slot(env, *rhs)),
         Node::Cidr {
             slot: r,
             trie,

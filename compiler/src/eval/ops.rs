@@ -5,6 +5,7 @@
 use super::SlotVal;
 use super::jit::abi::{TAG_BOOL, TAG_NUM, TAG_STR};
 use crate::ir::{CmpOp, Ir};
+use crate::syntax::ast::StrOp;
 
 /// The NaN every numeric result is reported as, whatever NaN payload arithmetic produced.
 pub const CANONICAL_NAN: f64 = f64::NAN;
@@ -111,4 +112,64 @@ pub fn element_range<'f, 'a>(
 ) -> Option<&'f [SlotVal<'a>]> {
     let end = n.checked_mul(k)?.checked_add(start)?;
     elems.get(start..end)
+}
+
+/// A string operator with a field as its pattern; both sides must be strings.
+pub fn text_field(op: StrOp, nocase: bool, negated: bool, a: &SlotVal, b: &SlotVal) -> bool {
+    let (Some(s), Some(p)) = (a.as_str(), b.as_str()) else {
+        return false;
+    };
+    let hit = match (op, nocase) {
+        (StrOp::Contains, false) => s.contains(p),
+        (StrOp::StartsWith, false) => s.starts_with(p),
+        (StrOp::EndsWith, false) => s.ends_with(p),
+        (StrOp::Contains, true) => s
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain([s.len()])
+            .any(|i| lower_prefix(&s[i..], p).is_some()),
+        (StrOp::StartsWith, true) => lower_prefix(s, p).is_some(),
+        (StrOp::EndsWith, true) => {
+            let mut si = s.chars().rev().flat_map(char::to_lowercase);
+            p.chars()
+                .rev()
+                .flat_map(char::to_lowercase)
+                .all(|c| si.next() == Some(c))
+        }
+        (StrOp::Under, _) => {
+            let p = p.trim_end_matches('/');
+            let rest = if nocase {
+                lower_prefix(s, p)
+            } else {
+                s.strip_prefix(p)
+            };
+            rest.is_some_and(|r| r.is_empty() || r.starts_with('/'))
+        }
+        _ => false,
+    };
+    hit != negated
+}
+
+/// When `s` starts with `p` compared by lower case, the rest of `s`.
+fn lower_prefix<'s>(s: &'s str, p: &str) -> Option<&'s str> {
+    let mut want = p.chars().flat_map(char::to_lowercase).peekable();
+    for (i, c) in s.char_indices() {
+        if want.peek().is_none() {
+            return Some(&s[i..]);
+        }
+        for l in c.to_lowercase() {
+            if want.next() != Some(l) {
+                return None;
+            }
+        }
+    }
+    want.peek().is_none().then_some("")
+}
+
+/// A string slot against a constant string, by any comparison (ordering is byte-wise).
+pub fn cmp_const(ir: &Ir, op: CmpOp, v: &SlotVal, sym: u32) -> bool {
+    match (v.as_str(), ir.strings.resolve(sym)) {
+        (Some(s), Some(c)) => op.holds(s.cmp(c)),
+        _ => false,
+    }
 }

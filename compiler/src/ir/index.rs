@@ -177,6 +177,7 @@ fn required(ir: &Ir, c: NodeId) -> Vec<u32> {
             top(slot).into_iter().collect()
         }
         Node::Quant { slot, .. } => top(slot).into_iter().collect(),
+        Node::TextField { lhs, rhs, .. } => [top(lhs), top(rhs)].into_iter().flatten().collect(),
         Node::InNums { lhs, .. } => direct(*lhs).into_iter().collect(),
         _ => Vec::new(),
     }

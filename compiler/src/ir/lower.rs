@@ -412,13 +412,29 @@ impl<'a> Lowerer<'a> {
                             _ => err(rhs.span, "string operators take strings or regexes"),
                         })
                         .collect::<Result<_, _>>()?,
+                    Low::Node(rn, T::Dyn) if quant.is_none() => {
+                        // A field as the pattern (the checker allows it for these operators).
+                        let (Low::Node(ln, _), Node::Slot(rhs_slot, _)) =
+                            (&l, self.ir.node(rn).clone())
+                        else {
+                            return Ok(Low::Node(self.ir.add(Node::Bool(false)), T::Bool));
+                        };
+                        let Node::Slot(lhs_slot, _) = *self.ir.node(*ln) else {
+                            return Ok(Low::Node(self.ir.add(Node::Bool(false)), T::Bool));
+                        };
+                        let id = self.ir.add(Node::TextField {
+                            op: *op,
+                            nocase,
+                            negated: *negated,
+                            lhs: lhs_slot,
+                            rhs: rhs_slot,
+                        });
+                        return Ok(Low::Node(id, T::Bool));
+                    }
                     _ => {
                         return err(
                             rhs.span,
-                            format!(
-                                "`{}` needs a constant pattern here; comparing two fields this way is not supported",
-                                op.word()
-                            ),
+                            format!("`{}` needs a constant pattern here", op.word()),
                         );
                     }
                 };
@@ -864,10 +880,12 @@ impl<'a> Lowerer<'a> {
                         let b = self.ir.add(Node::Str(sym));
                         Ok(self.ir.add(Node::Cmp(op, CmpKind::Sym, a, b)))
                     }
-                    _ => err(
-                        span,
-                        "ordering a field against a constant string is not supported; use startswith or matches",
-                    ),
+                    _ => {
+                        let a = self.ir.add(Node::Slot(slot, Kind::Str));
+                        let sym = self.ir.strings.intern(s);
+                        let b = self.ir.add(Node::Str(sym));
+                        Ok(self.ir.add(Node::Cmp(op, CmpKind::Sym, a, b)))
+                    }
                 };
             }
             _ => {}

@@ -102,7 +102,7 @@ pub enum CmpKind {
     Num,
     /// Two booleans (false < true).
     Bool,
-    /// A string slot and a constant, by interned id (`==` and `!=` only).
+    /// A string slot and a constant: `==` and `!=` by interned id, ordering byte-wise.
     Sym,
     /// Two dynamic slots: equal kinds compare as that kind (strings byte-wise), different
     /// kinds are never related.
@@ -168,6 +168,15 @@ pub enum Node {
         test: u32,
         negated: bool,
         elem: Option<u32>,
+    },
+    /// A string operator whose pattern is another field (`contains`, `startswith`,
+    /// `endswith`, `under`): both must be strings.
+    TextField {
+        op: crate::syntax::ast::StrOp,
+        nocase: bool,
+        negated: bool,
+        lhs: SlotRef,
+        rhs: SlotRef,
     },
     /// An IP address in a CIDR prefix trie ([`Ir::cidrs`]).
     Cidr {
@@ -351,7 +360,7 @@ impl Ir {
             Node::Num(_) | Node::Bool(_) | Node::Str(_) | Node::Slot(..) | Node::Exists(_) => 1,
             Node::InSyms { .. } => 3,
             Node::InNums { lhs, values, .. } => 1 + self.cost(*lhs) + values.len() as u32,
-            Node::Text { .. } => 40,
+            Node::Text { .. } | Node::TextField { .. } => 40,
             Node::Cidr { .. } => 30,
             Node::Quant { body, .. } => 20 + 8 * self.cost(*body),
             n => {

@@ -512,7 +512,7 @@ pub enum UnOp {
     Not,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StrOp {
     Contains,
     StartsWith,

@@ -889,6 +889,23 @@ impl Checker<'_> {
         if !l.ty.is_stringish() && !array_membership && l.ty != Ty::Ip {
             self.mismatch(lhs.span, &format!("a string for `{}`", op.word()), &l.ty);
         }
+        if (matches!(op, StrOp::Matches | StrOp::Glob) || quant.is_some())
+            && r.shape == Shape::Event
+        {
+            self.err(
+                Diagnostic::new(
+                    Code::PatternNotConstant,
+                    rhs.span,
+                    format!(
+                        "the pattern of `{}{}` must be a constant",
+                        op.word(),
+                        if quant.is_some() { " any/all" } else { "" }
+                    ),
+                )
+                .label("read from the event"),
+            );
+            return Val::error();
+        }
         let want_list = quant.is_some() || op == StrOp::Under;
         let elem_ok = |t: &Ty| match op {
             StrOp::Matches => matches!(t, Ty::Regex | Ty::Dynamic | Ty::Error),

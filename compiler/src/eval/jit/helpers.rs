@@ -6,6 +6,7 @@
 use super::abi::SlotVal;
 use crate::eval::ops;
 use crate::ir::{CmpOp, Ir};
+use crate::syntax::ast::StrOp;
 
 /// # Safety
 /// `ir` points at the rule set's live IR; `slot` at a slot of the current frame; `elems` at
@@ -65,4 +66,42 @@ unsafe fn arena<'x>(elems: *const SlotVal<'x>, len: u64) -> &'x [SlotVal<'x>] {
     }
     // SAFETY: per the contract; the arena is a live `Vec` for the call's duration.
     unsafe { std::slice::from_raw_parts(elems, len as usize) }
+}
+
+/// # Safety
+/// `a` and `b` point at slots of the current frames.
+pub unsafe extern "C" fn text_field(
+    op: u32,
+    nocase: u32,
+    negated: u32,
+    a: *const SlotVal,
+    b: *const SlotVal,
+) -> u8 {
+    // SAFETY: valid per the contract.
+    let (a, b) = unsafe { (&*a, &*b) };
+    let op = match op {
+        0 => StrOp::Contains,
+        1 => StrOp::StartsWith,
+        2 => StrOp::EndsWith,
+        _ => StrOp::Under,
+    };
+    ops::text_field(op, nocase != 0, negated != 0, a, b) as u8
+}
+
+/// The code [`text_field`] reads an operator from.
+pub fn text_field_code(op: StrOp) -> u32 {
+    match op {
+        StrOp::Contains => 0,
+        StrOp::StartsWith => 1,
+        StrOp::EndsWith => 2,
+        _ => 3,
+    }
+}
+
+/// # Safety
+/// `ir` points at the live IR, `slot` at a slot of the current frame.
+pub unsafe extern "C" fn cmp_const(ir: *const Ir, op: u32, slot: *const SlotVal, sym: u32) -> u8 {
+    // SAFETY: valid per the contract.
+    let (ir, slot) = unsafe { (&*ir, &*slot) };
+    ops::cmp_const(ir, CmpOp::from_code(op), slot, sym) as u8
 }

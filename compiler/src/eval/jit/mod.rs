@@ -638,10 +638,22 @@ impl Gen<'_, '_> {
                     else {
                         return Ok(self.i8(0));
                     };
-                    if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
-                        return Ok(self.i8(0));
-                    }
                     let addr = self.slot_addr(r)?;
+                    if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                        let (i32t, ptr) = (types::I32, self.ptr);
+                        let args = [
+                            self.ir_ptr,
+                            self.b.ins().iconst(i32t, op.code() as i64),
+                            addr,
+                            self.b.ins().iconst(i32t, sym as i64),
+                        ];
+                        return Ok(self.call(
+                            helpers::cmp_const as *const u8,
+                            &[ptr, i32t, ptr, i32t],
+                            types::I8,
+                            &args,
+                        ));
+                    }
                     let is_str = self.tag_is(r, addr, TAG_STR);
                     let s = self.field(r, addr, types::I32, OFF_SYM);
                     let hit = self.b.ins().icmp_imm_u(icc(op), s, sym as i64);
@@ -744,6 +756,32 @@ impl Gen<'_, '_> {
                 self.call(
                     helpers::text as *const u8,
                     &[ptr, i32t, i32t, ptr, ptr, types::I64, i32t, i32t],
+                    types::I8,
+                    &args,
+                )
+            }
+            Node::TextField {
+                op,
+                nocase,
+                negated,
+                lhs,
+                rhs,
+            } => {
+                let a = self.slot_addr(lhs)?;
+                let c = self.slot_addr(rhs)?;
+                let (i32t, ptr) = (types::I32, self.ptr);
+                let args = [
+                    self.b
+                        .ins()
+                        .iconst(i32t, helpers::text_field_code(op) as i64),
+                    self.b.ins().iconst(i32t, nocase as i64),
+                    self.b.ins().iconst(i32t, negated as i64),
+                    a,
+                    c,
+                ];
+                self.call(
+                    helpers::text_field as *const u8,
+                    &[i32t, i32t, i32t, ptr, ptr],
                     types::I8,
                     &args,
                 )
