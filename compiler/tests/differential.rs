@@ -332,10 +332,10 @@ proptest! {
                 f
             };
             let (fi, fj) = (fill(&interp), fill(&jit));
-            for p in 0..exprs.len() {
+            for (p, e) in exprs.iter().enumerate() {
                 let a = interp.eval_num(p, &fi).map(f64::to_bits);
                 let b = jit.eval_num(p, &fj).map(f64::to_bits);
-                prop_assert_eq!(a, b, "{:?} on {:?}", exprs[p], inp);
+                prop_assert_eq!(a, b, "{:?} on {:?}", e, inp);
             }
         }
     }

@@ -31,7 +31,7 @@ pub enum TextOp {
 enum Matcher {
     /// No pattern: `any []` is false, `all []` is true.
     Const(bool),
-    Finder(memmem::Finder<'static>),
+    Finder(Box<memmem::Finder<'static>>),
     Ac(AhoCorasick),
     AcPrefix(AhoCorasick),
     Suffixes(Vec<String>),
@@ -110,9 +110,9 @@ fn build(op: TextOp, nocase: bool, pats: &[String]) -> Result<Matcher, String> {
             Matcher::Exact(pats.to_vec())
         }),
         TextOp::Str(StrOp::Contains) if nocase => re(format!("(?i)(?:{})", alt(&esc))),
-        TextOp::Str(StrOp::Contains) if pats.len() == 1 => Ok(Matcher::Finder(
+        TextOp::Str(StrOp::Contains) if pats.len() == 1 => Ok(Matcher::Finder(Box::new(
             memmem::Finder::new(pats[0].as_bytes()).into_owned(),
-        )),
+        ))),
         TextOp::Str(StrOp::Contains) => AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
             .build(pats)
