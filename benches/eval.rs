@@ -189,8 +189,8 @@ fn check_agreement(frames_i: &[Frame], frames_j: &[Frame]) -> usize {
             .filter(|&r| (d.hand[r])(ev))
             .map(|r| r as u32)
             .collect();
-        d.interp.matching_all(&frames_i[k], &mut scratch, &mut a);
-        d.jit.matching_all(&frames_j[k], &mut scratch, &mut b);
+        d.interp.matching_all(&frames_i[k], &mut a);
+        d.jit.matching_all(&frames_j[k], &mut b);
         d.jit.matching(&frames_j[k], &mut scratch, &mut c);
         assert_eq!(hand, a);
         assert_eq!(a, b);
@@ -232,7 +232,7 @@ fn run(b: Bencher, rs: &'static RuleSet, indexed: bool) {
                     if indexed {
                         rs.matching(f, &mut scratch, &mut out);
                     } else {
-                        rs.matching_all(f, &mut scratch, &mut out);
+                        rs.matching_all(f, &mut out);
                     }
                     n += out.len();
                 }

@@ -209,8 +209,8 @@ proptest! {
             fi.fill_json(interp.ir(), ev);
             let mut fj = jit.frame();
             fj.fill_json(jit.ir(), ev);
-            interp.matching_all(&fi, &mut scratch, &mut a);
-            jit.matching_all(&fj, &mut scratch, &mut b);
+            interp.matching_all(&fi, &mut a);
+            jit.matching_all(&fj, &mut b);
             prop_assert_eq!(&a, &b, "{}\non {}", src, ev);
             // Single-program calls agree with batches, and the index never drops a match.
             let single: Vec<u32> = (0..exprs.len() as u32).filter(|p| jit.eval_bool(*p as usize, &fj)).collect();

@@ -109,7 +109,7 @@ pub fn run(args: EvalArgs) -> i32 {
         let t = Instant::now();
         f.fill_json(rules.ir(), event);
         if args.no_index {
-            rules.matching_all(&f, &mut scratch, &mut hits);
+            rules.matching_all(&f, &mut hits);
         } else {
             rules.matching(&f, &mut scratch, &mut hits);
         }

@@ -103,7 +103,7 @@ impl RuleSet {
             Some(j) => {
                 let r = j.call(&self.ir, p, &frame.slots, &frame.elems, out);
                 *out = ops::canonical(*out);
-                r != 0
+                r
             }
             None if prog.kind == Kind::Num => {
                 match interp::eval_num(&self.ir, prog.root, &frame.slots, &frame.elems) {
@@ -139,14 +139,7 @@ impl RuleSet {
         }
         if let Some(j) = &self.jit {
             let key = self.index.key_of(&frame.slots);
-            j.matching(
-                &self.ir,
-                key,
-                &frame.slots,
-                &frame.elems,
-                &mut scratch.hits,
-                out,
-            );
+            j.matching(&self.ir, key, &frame.slots, &frame.elems, out);
             return;
         }
         self.index.candidates(&frame.slots, &mut scratch.candidates);
@@ -159,13 +152,13 @@ impl RuleSet {
 
     /// Event filters that hold, evaluating every filter (no index): the baseline the index is
     /// measured and tested against.
-    pub fn matching_all(&self, frame: &Frame, scratch: &mut Scratch, out: &mut Vec<u32>) {
+    pub fn matching_all(&self, frame: &Frame, out: &mut Vec<u32>) {
         out.clear();
         if frame.slots.len() != self.ir.layout.len() {
             return;
         }
         if let Some(j) = &self.jit {
-            j.matching_all(&self.ir, &frame.slots, &frame.elems, &mut scratch.hits, out);
+            j.matching_all(&self.ir, &frame.slots, &frame.elems, out);
             return;
         }
         for (i, p) in self.ir.programs.iter().enumerate() {
@@ -181,7 +174,6 @@ impl RuleSet {
 #[derive(Debug, Default)]
 pub struct Scratch {
     candidates: Vec<u32>,
-    hits: Vec<u8>,
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ enum Matcher {
     Finder(Box<memmem::Finder<'static>>),
     Ac(AhoCorasick),
     AcPrefix(AhoCorasick),
+    Prefixes(Vec<String>),
     Suffixes(Vec<String>),
     Regex(Regex),
     RegexSet(RegexSet),
@@ -119,6 +120,7 @@ fn build(op: TextOp, nocase: bool, pats: &[String]) -> Result<Matcher, String> {
             .map(Matcher::Ac)
             .map_err(|e| e.to_string()),
         TextOp::Str(StrOp::StartsWith) if nocase => re(format!("(?i)\\A(?:{})", alt(&esc))),
+        TextOp::Str(StrOp::StartsWith) if pats.len() <= 4 => Ok(Matcher::Prefixes(pats.to_vec())),
         TextOp::Str(StrOp::StartsWith) => AhoCorasick::builder()
             .start_kind(StartKind::Anchored)
             .build(pats)
@@ -148,6 +150,7 @@ impl Matcher {
             Matcher::Finder(f) => f.find(s.as_bytes()).is_some(),
             Matcher::Ac(ac) => ac.is_match(s),
             Matcher::AcPrefix(ac) => ac.is_match(Input::new(s).anchored(Anchored::Yes)),
+            Matcher::Prefixes(v) => v.iter().any(|p| s.starts_with(p.as_str())),
             Matcher::Suffixes(v) => v.iter().any(|p| s.ends_with(p.as_str())),
             Matcher::Regex(r) => r.is_match(s),
             Matcher::RegexSet(r) => r.is_match(s),

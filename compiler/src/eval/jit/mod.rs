@@ -34,7 +34,7 @@ use crate::ir::{
 use std::collections::HashMap;
 
 /// What a compiled function receives: the frame, the arena, the IR (for helpers), where a
-/// numeric result goes, and (for batches) one byte per program for its verdict.
+/// numeric result goes, and (for batches) where to append the ids of the programs that hold.
 #[repr(C)]
 pub struct CallCtx<'f, 'a> {
     pub slots: *const SlotVal<'a>,
@@ -42,14 +42,16 @@ pub struct CallCtx<'f, 'a> {
     pub elems_len: u64,
     pub ir: *const Ir,
     pub out: *mut f64,
-    pub hits: *mut u8,
+    pub hits: *mut u32,
     _frame: std::marker::PhantomData<&'f [SlotVal<'a>]>,
 }
 
-type Entry = unsafe extern "C" fn(*const CallCtx) -> u8;
+/// A program returns its truth (or, for a number, whether it is present) as 0/1; a batch
+/// returns how many ids it appended.
+type Entry = unsafe extern "C" fn(*const CallCtx) -> u64;
 
-/// One native function evaluating several filters in a row (no call per rule), writing a
-/// verdict byte per filter.
+/// One native function evaluating several filters in a row (no call per rule), appending the
+/// ids of those that hold.
 struct Batch {
     progs: Vec<u32>,
     func: Entry,
@@ -140,7 +142,7 @@ impl Compiled {
         let mut define = |module: &mut JITModule, shape: Shape| -> Result<_, String> {
             let mut sig = module.make_signature();
             sig.params.push(AbiParam::new(ptr));
-            sig.returns.push(AbiParam::new(types::I8));
+            sig.returns.push(AbiParam::new(types::I64));
             let id = module
                 .declare_anonymous_function(&sig)
                 .map_err(|e| e.to_string())?;
@@ -221,7 +223,7 @@ impl Compiled {
         slots: &'f [SlotVal<'a>],
         elems: &'f [SlotVal<'a>],
         out: *mut f64,
-        hits: *mut u8,
+        hits: *mut u32,
     ) -> CallCtx<'f, 'a> {
         CallCtx {
             slots: slots.as_ptr(),
@@ -242,13 +244,13 @@ impl Compiled {
         slots: &[SlotVal],
         elems: &[SlotVal],
         out: &mut f64,
-    ) -> u8 {
+    ) -> bool {
         debug_assert_eq!(slots.len(), ir.layout.len());
         let cx = Self::ctx(ir, slots, elems, out, std::ptr::null_mut());
         // SAFETY: the code was generated from `ir` for this layout, reads slots at verified
         // offsets of `slots` (whose length the caller checked) and elements within
         // `elems_len`, and writes only `out`.
-        unsafe { (self.funcs[p])(&cx) }
+        unsafe { (self.funcs[p])(&cx) != 0 }
     }
 
     /// Runs batch `b`, appending the programs that hold to `out`.
@@ -258,25 +260,22 @@ impl Compiled {
         b: usize,
         slots: &[SlotVal],
         elems: &[SlotVal],
-        hits: &mut Vec<u8>,
         out: &mut Vec<u32>,
     ) {
         let batch = &self.batches[b];
-        hits.clear();
-        hits.resize(batch.progs.len(), 0);
+        out.reserve(batch.progs.len());
         let mut num = 0.0;
-        let cx = Self::ctx(ir, slots, elems, &mut num, hits.as_mut_ptr());
-        // SAFETY: as in `call`; the batch writes exactly one byte per program into `hits`,
-        // which was sized to the batch's length above.
-        unsafe { (batch.func)(&cx) };
-        out.extend(
-            batch
-                .progs
-                .iter()
-                .zip(hits.iter())
-                .filter(|(_, h)| **h != 0)
-                .map(|(p, _)| *p),
-        );
+        let start = out.len();
+        // SAFETY: `reserve` made room for `progs.len()` ids past `start`.
+        let dst = unsafe { out.as_mut_ptr().add(start) };
+        let cx = Self::ctx(ir, slots, elems, &mut num, dst);
+        // SAFETY: as in `call`. The batch writes program ids only at positions below the
+        // number of programs evaluated so far (at most `progs.len()`, the room reserved), and
+        // returns how many it kept, all written.
+        let n = unsafe { (batch.func)(&cx) } as usize;
+        let n = n.min(batch.progs.len());
+        // SAFETY: the first `n` positions past `start` were written with ids (see above).
+        unsafe { out.set_len(start + n) };
     }
 
     /// Filters that hold, through the index's batches (keyed, then always-candidates), sorted.
@@ -286,21 +285,20 @@ impl Compiled {
         key: Option<u32>,
         slots: &[SlotVal],
         elems: &[SlotVal],
-        hits: &mut Vec<u8>,
         out: &mut Vec<u32>,
     ) {
         out.clear();
         if let Some(b) = key.and_then(|k| self.by_key.get(k as usize)).copied()
             && b != u32::MAX
         {
-            self.run_batch(ir, b as usize, slots, elems, hits, out);
+            self.run_batch(ir, b as usize, slots, elems, out);
             if self.merged {
                 return;
             }
         }
         let keyed = out.len();
         if let Some(b) = self.always {
-            self.run_batch(ir, b, slots, elems, hits, out);
+            self.run_batch(ir, b, slots, elems, out);
         }
         if keyed > 0 && out.len() > keyed {
             out.sort_unstable();
@@ -308,17 +306,10 @@ impl Compiled {
     }
 
     /// Every filter that holds, in one batch.
-    pub fn matching_all(
-        &self,
-        ir: &Ir,
-        slots: &[SlotVal],
-        elems: &[SlotVal],
-        hits: &mut Vec<u8>,
-        out: &mut Vec<u32>,
-    ) {
+    pub fn matching_all(&self, ir: &Ir, slots: &[SlotVal], elems: &[SlotVal], out: &mut Vec<u32>) {
         out.clear();
         if let Some(b) = self.all {
-            self.run_batch(ir, b, slots, elems, hits, out);
+            self.run_batch(ir, b, slots, elems, out);
         }
     }
 }
@@ -386,15 +377,26 @@ fn build(
         Shape::Single(p) if p.kind == Kind::Num => {
             let n = g.num(p.root)?;
             g.b.ins().store(flags, n.v, out, 0);
-            n.present
+            g.b.ins().uextend(types::I64, n.present)
         }
-        Shape::Single(p) => g.truth(p.root)?,
+        Shape::Single(p) => {
+            let t = g.truth(p.root)?;
+            g.b.ins().uextend(types::I64, t)
+        }
         Shape::Batch(progs) => {
-            for (j, p) in progs.iter().enumerate() {
+            // Branch-free append: write the id at position n, advance n when it holds. After
+            // program j, n <= j + 1, so every write lands inside the room the caller reserved.
+            let mut n = g.b.ins().iconst(types::I64, 0);
+            for p in progs.iter() {
                 let t = g.truth(ir.programs[*p as usize].root)?;
-                g.b.ins().store(flags, t, hits, j as i32);
+                let off = g.b.ins().imul_imm_s(n, 4);
+                let at = g.b.ins().iadd(hits, off);
+                let id = g.b.ins().iconst(types::I32, *p as i64);
+                g.b.ins().store(flags, id, at, 0);
+                let t64 = g.b.ins().uextend(types::I64, t);
+                n = g.b.ins().iadd(n, t64);
             }
-            g.i8(0)
+            n
         }
     };
     g.b.ins().return_(&[ret]);
