@@ -352,3 +352,142 @@ fn golden_table_on_both_engines() {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+/// Metric conditions: window functions and aggregates are slots the metric engine fills;
+/// the kernel around them (arithmetic, comparisons, percent scaling) is compiled here.
+#[test]
+fn metric_kernels_on_both_engines() {
+    let src = r#"
+package m
+metric cpu_usage: percent
+const cpu_limit = 80%
+rule high_cpu {
+  severity warning
+  when avg(cpu_usage, 5m) > cpu_limit for 2m
+  recover when avg(cpu_usage, 5m) < 70%
+}
+rule error_ratio {
+  severity warning
+  let errors = sum(rate(http_requests_total{code=~"5.."}, 5m)) by [service]
+  let requests = sum(rate(http_requests_total, 5m)) by [service]
+  when errors / requests > 5% and requests > 0
+}
+rule levels {
+  warning when quantile(0.99, api_latency_ms, 5m) > 250ms
+  critical when quantile(0.99, api_latency_ms, 5m) > 1s
+}
+"#;
+    let checked = vigil_compiler::check_source("m.rules", src, None);
+    assert_eq!(checked.errors(), 0, "{:#?}", checked.diagnostics);
+    for engine in [Engine::Interp, Engine::Jit] {
+        let rs = RuleSet::from_checked(&checked, engine).unwrap();
+        let ir = rs.ir();
+        let slot = |text: &str| {
+            ir.layout
+                .slots
+                .iter()
+                .position(
+                    |s| matches!(&s.source, vigil_compiler::ir::SlotSource::Series(t) if t == text),
+                )
+                .unwrap_or_else(|| panic!("no slot {text}: {:#?}", ir.layout.slots))
+                as u32
+        };
+        let prog = |rule: &str, role: Role| {
+            ir.programs
+                .iter()
+                .position(|p| p.rule == rule && p.role == role)
+                .unwrap_or_else(|| panic!("no {role:?} program for {rule}"))
+        };
+        let cpu = slot("m:avg(cpu_usage, 5m)");
+        // One slot for the two uses of the same aggregate (shared across clauses).
+        assert_eq!(
+            ir.layout.slots.iter().filter(|s| matches!(&s.source, vigil_compiler::ir::SlotSource::Series(t) if t == "m:avg(cpu_usage, 5m)")).count(),
+            1
+        );
+        let eval = |p: usize, vals: &[(u32, f64)]| {
+            let mut f = rs.frame();
+            for (s, v) in vals {
+                f.set(*s, vigil_compiler::eval::SlotVal::number(*v));
+            }
+            rs.eval_bool(p, &f)
+        };
+        let when = prog("m.high_cpu", Role::When(None));
+        let recover = prog("m.high_cpu", Role::Recover(None));
+        // A percentage metric: 80% means 80.
+        assert!(eval(when, &[(cpu, 85.0)]), "{engine:?}");
+        assert!(!eval(when, &[(cpu, 0.85)]), "{engine:?}");
+        assert!(!eval(when, &[]), "{engine:?}: missing data is not firing");
+        assert!(eval(recover, &[(cpu, 65.0)]), "{engine:?}");
+        // A ratio of plain numbers: 5% means 0.05; division by zero is +inf, guarded.
+        let errors = slot(r#"m:sum(rate(http_requests_total{code=~"5.."}, 5m)) by [service]"#);
+        let requests = slot("m:sum(rate(http_requests_total, 5m)) by [service]");
+        let ratio = prog("m.error_ratio", Role::When(None));
+        assert!(
+            eval(ratio, &[(errors, 6.0), (requests, 100.0)]),
+            "{engine:?}"
+        );
+        assert!(
+            !eval(ratio, &[(errors, 4.0), (requests, 100.0)]),
+            "{engine:?}"
+        );
+        assert!(
+            !eval(ratio, &[(errors, 1.0), (requests, 0.0)]),
+            "{engine:?}"
+        );
+        // Levels: durations in seconds (`_ms` metrics are durations).
+        let q = slot("m:quantile(0.99, api_latency_ms, 5m)");
+        let warn = prog(
+            "m.levels",
+            Role::When(Some(vigil_compiler::syntax::ast::Severity::Warning)),
+        );
+        let crit = prog(
+            "m.levels",
+            Role::When(Some(vigil_compiler::syntax::ast::Severity::Critical)),
+        );
+        assert!(
+            eval(warn, &[(q, 0.3)]) && !eval(crit, &[(q, 0.3)]),
+            "{engine:?}"
+        );
+        assert!(eval(crit, &[(q, 1.5)]), "{engine:?}");
+    }
+}
+
+/// A macro used by several rules is one node in the arena (common sub-expressions shared).
+#[test]
+fn shared_sub_expressions_are_one_node() {
+    let src = r#"
+package s
+macro is_login = event.type == "login" and event.user != "root"
+rule a {
+  severity info
+  on event where is_login and event.x == 1
+}
+rule b {
+  severity info
+  on event where is_login and event.y == 2
+}
+"#;
+    let checked = vigil_compiler::check_source("s.rules", src, None);
+    let rs = RuleSet::from_checked(&checked, Engine::Interp).unwrap();
+    let ir = rs.ir();
+    let login = ir.strings.resolve(0).map(str::to_string);
+    let cmps = ir
+        .nodes
+        .iter()
+        .filter(|n| {
+            matches!(
+                n,
+                vigil_compiler::ir::Node::Cmp(
+                    vigil_compiler::ir::CmpOp::Eq,
+                    vigil_compiler::ir::CmpKind::Sym,
+                    ..
+                )
+            )
+        })
+        .count();
+    // `type == "login"` once; `x == 1` and `y == 2` are numeric comparisons.
+    assert_eq!(cmps, 1, "{login:?} {:#?}", ir.nodes);
+    let filters: Vec<_> = ir.filters().map(|(_, p)| p.root).collect();
+    assert_eq!(filters.len(), 2);
+    assert_ne!(filters[0], filters[1]);
+}
