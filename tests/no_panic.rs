@@ -1,5 +1,5 @@
 //! Property tests: arbitrary bytes, and arbitrary mutations of valid files, never make the
-//! parser or checker panic. Runs 256 cases per property by default; more with PROPTEST_CASES.
+//! parser, checker or lowering panic. Runs 256 cases per property by default; more with PROPTEST_CASES.
 
 use proptest::prelude::*;
 
@@ -31,6 +31,19 @@ fn check(text: &str) {
     // Rendering must not panic either (spans stay inside the text).
     let _ = vigil::render::human(&checked.diagnostics, &checked.sources, false);
     let _ = vigil_compiler::diag::to_json(&checked.diagnostics, &checked.sources);
+    // A program that checks clean must lower and evaluate without panicking (an empty event
+    // through every program).
+    if checked.errors() == 0
+        && let Ok(rs) = vigil_compiler::eval::RuleSet::from_checked(
+            &checked,
+            vigil_compiler::eval::Engine::Interp,
+        )
+    {
+        let f = rs.frame();
+        for p in 0..rs.ir().programs.len() {
+            let _ = rs.eval_bool(p, &f);
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
