@@ -164,10 +164,7 @@ fn truth(ir: &Ir, env: &Env, id: NodeId) -> bool {
             negated,
             elem,
         } => {
-            let k = env.layouts[r.depth as usize].slots[r.id as usize]
-                .elem
-                .as_ref()
-                .map_or(0, Layout::len);
+            let k = env.layouts[r.depth as usize].elem_width(r.id);
             ops::text(ir, *test, *negated, &slot(env, *r), env.elems, *elem, k)
         }
         Node::TextField {

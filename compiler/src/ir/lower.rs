@@ -601,9 +601,8 @@ impl<'a> Lowerer<'a> {
             (None, DeclKind::Const { value, .. }) => (sym.file, value),
             (None, DeclKind::List { items, .. }) => (sym.file, items),
             (None, DeclKind::Macro { body, .. }) => (sym.file, body),
-            (None, DeclKind::Record { expr, .. }) => {
+            (None, DeclKind::Record { .. }) => {
                 // A recorded series is computed by the metric engine, shared by its readers.
-                let _ = expr;
                 let id = self
                     .ir
                     .layout

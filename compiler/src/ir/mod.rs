@@ -271,6 +271,13 @@ impl Layout {
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }
+    /// How many slots each element of array slot `id` has (0 when it has no element layout).
+    pub fn elem_width(&self, id: u32) -> usize {
+        self.slots
+            .get(id as usize)
+            .and_then(|s| s.elem.as_ref())
+            .map_or(0, Layout::len)
+    }
     /// The element layout of slot `id`, created on first use.
     pub fn elem_mut(&mut self, id: u32) -> &mut Layout {
         self.slots[id as usize]

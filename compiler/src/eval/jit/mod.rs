@@ -738,10 +738,7 @@ impl Gen<'_, '_> {
             } => {
                 let addr = self.slot_addr(slot)?;
                 let layout = self.frames[slot.depth as usize].1;
-                let k = layout.slots[slot.id as usize]
-                    .elem
-                    .as_ref()
-                    .map_or(0, Layout::len);
+                let k = layout.elem_width(slot.id);
                 let (i32t, ptr) = (types::I32, self.ptr);
                 let args = [
                     self.ir_ptr,
