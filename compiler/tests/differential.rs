@@ -314,7 +314,7 @@ proptest! {
             let slots: Vec<u32> = (0..3).map(|i| ir.layout.slot(SlotSource::Series(format!("x{i}")))).collect();
             for e in &exprs {
                 let root = build(&mut ir, e, &slots);
-                ir.programs.push(Program { rule: "n".into(), role: Role::When(None), root, kind: Kind::Num });
+                ir.programs.push(Program { rule: "n".into(), role: Role::When(None), root, kind: Kind::Num, rows: None });
             }
             RuleSet::new(ir, engine)
         };

@@ -4,6 +4,7 @@
 //! supply gets a slot.
 
 use super::encoders;
+use super::meta::{Level, RuleKind, RuleMeta};
 use super::tables::{CidrTrie, TextOp, TextTest};
 use super::*;
 use crate::Checked;
@@ -13,6 +14,8 @@ use crate::syntax::ast::{self, BinOp, DeclKind, Expr, ExprKind, Quant, UnOp};
 use crate::typeck::functions::{self, FnKind};
 use crate::typeck::types::Unit;
 use std::collections::HashSet;
+
+mod plan;
 
 /// A construct the checker accepts but evaluation cannot compile.
 #[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
@@ -27,8 +30,14 @@ pub fn lower(checked: &Checked) -> Result<Ir, LowerError> {
     let mut lw = Lowerer::new(checked);
     for (fi, f) in checked.files.iter().enumerate() {
         for d in &f.module.decls {
-            if let DeclKind::Rule(r) = &d.kind {
-                lw.rule(fi, r)?;
+            match &d.kind {
+                DeclKind::Rule(r) => lw.rule(fi, r)?,
+                DeclKind::Record { name, expr } => {
+                    let sc = lw.decl_scope(fi, &lw.root_scope(fi));
+                    let plan = lw.plan(&sc, expr)?;
+                    lw.ir.records.push((name.name.clone(), plan));
+                }
+                _ => {}
             }
         }
     }
@@ -81,6 +90,8 @@ struct Lowerer<'a> {
     extends: HashMap<SymKey, Vec<(usize, &'a Expr)>>,
     exception_rows: HashMap<SymKey, Vec<(usize, &'a ast::Tuple)>>,
     file_nocase: Vec<bool>,
+    /// Factor to base units per declared metric (`duration(ms)` is 0.001).
+    metric_scale: HashMap<String, f64>,
 }
 
 fn err<T>(span: Span, message: impl Into<String>) -> Result<T, LowerError> {
@@ -100,6 +111,7 @@ impl<'a> Lowerer<'a> {
             extends: HashMap::new(),
             exception_rows: HashMap::new(),
             file_nocase: Vec::new(),
+            metric_scale: HashMap::new(),
         };
         for (fi, f) in ck.files.iter().enumerate() {
             lw.file_nocase.push(
@@ -109,6 +121,26 @@ impl<'a> Lowerer<'a> {
                     .any(|d| matches!(d.kind, DeclKind::StringsNocase)),
             );
             for d in &f.module.decls {
+                if let DeclKind::Metric {
+                    name,
+                    unit,
+                    unit_arg,
+                    ..
+                } = &d.kind
+                {
+                    let scale = match (
+                        unit.name.as_str(),
+                        unit_arg.as_ref().map(|a| a.name.as_str()),
+                    ) {
+                        ("duration", Some("ms")) => 0.001,
+                        ("duration", Some("us")) => 1e-6,
+                        ("duration", Some("ns")) => 1e-9,
+                        ("duration", Some("m")) => 60.0,
+                        ("duration", Some("h")) => 3600.0,
+                        _ => 1.0,
+                    };
+                    lw.metric_scale.insert(name.name.clone(), scale);
+                }
                 let resolve = |ns, t: &ast::Ident| ck.syms.resolve(&ck.files, fi, ns, &t.name);
                 match &d.kind {
                     DeclKind::Disable { target, kind } => {
@@ -180,14 +212,21 @@ impl<'a> Lowerer<'a> {
                 _ => {}
             }
         }
-        let push = |ir: &mut Ir, role, root, kind| {
+        let push = |ir: &mut Ir, role, root, kind, rows| {
             ir.programs.push(Program {
                 rule: id.clone(),
                 role,
                 root,
                 kind,
-            })
+                rows,
+            });
+            ir.programs.len() - 1
         };
+        let event_rule = has_filter
+            || !excepts.is_empty()
+            || r.clauses
+                .iter()
+                .any(|c| matches!(c.kind, ast::ClauseKind::Sequence(_)));
         if has_filter || !excepts.is_empty() {
             let mut parts = Vec::new();
             for c in &r.clauses {
@@ -202,30 +241,106 @@ impl<'a> Lowerer<'a> {
                 parts.push(not);
             }
             let root = self.and(parts);
-            push(&mut self.ir, Role::Filter, root, Kind::Bool);
+            push(&mut self.ir, Role::Filter, root, Kind::Bool, None);
         }
+        let mut meta = RuleMeta {
+            id: id.clone(),
+            kind: if event_rule {
+                RuleKind::Event
+            } else {
+                RuleKind::Metric
+            },
+            severity: None,
+            labels: Vec::new(),
+            levels: Vec::new(),
+            keep_firing: 0.0,
+            cooldown: 0.0,
+            delay: 0.0,
+            interval: None,
+            no_data: None,
+            flapping: None,
+            summary: None,
+        };
+        let mut global_recover = None;
         for c in &r.clauses {
             match &c.kind {
                 ast::ClauseKind::When {
                     level,
                     cond,
                     recover,
-                    ..
+                    for_,
                 } => {
                     let lvl = level.map(|(s, _)| s);
                     let l = self.expr(&mut sc, cond)?;
                     let root = self.boolean(l, cond.span)?;
-                    push(&mut self.ir, Role::When(lvl), root, Kind::Bool);
-                    if let Some(rc) = recover {
-                        let l = self.expr(&mut sc, rc)?;
-                        let root = self.boolean(l, rc.span)?;
-                        push(&mut self.ir, Role::Recover(lvl), root, Kind::Bool);
-                    }
+                    let rows = if event_rule {
+                        None
+                    } else {
+                        Some(self.rows(&sc, cond)?)
+                    };
+                    let when = push(&mut self.ir, Role::When(lvl), root, Kind::Bool, rows);
+                    let recover = match recover {
+                        Some(rc) => {
+                            let l = self.expr(&mut sc, rc)?;
+                            let root = self.boolean(l, rc.span)?;
+                            let rows = if event_rule {
+                                None
+                            } else {
+                                Some(self.rows(&sc, rc)?)
+                            };
+                            Some(push(
+                                &mut self.ir,
+                                Role::Recover(lvl),
+                                root,
+                                Kind::Bool,
+                                rows,
+                            ))
+                        }
+                        None => None,
+                    };
+                    let value = match (event_rule, self.value_operand(&sc, cond)) {
+                        (false, Some(v)) => {
+                            let l = self.expr(&mut sc, v)?;
+                            match self.number(l, None, v.span) {
+                                Ok(root) => Some(push(
+                                    &mut self.ir,
+                                    Role::Value(lvl),
+                                    root,
+                                    Kind::Num,
+                                    None,
+                                )),
+                                Err(_) => None,
+                            }
+                        }
+                        _ => None,
+                    };
+                    let for_ = match for_ {
+                        Some(f) => self.constant(&sc, f)?,
+                        None => 0.0,
+                    };
+                    meta.levels.push(Level {
+                        severity: lvl,
+                        when,
+                        recover,
+                        value,
+                        for_,
+                    });
                 }
                 ast::ClauseKind::Recover(e) => {
                     let l = self.expr(&mut sc, e)?;
                     let root = self.boolean(l, e.span)?;
-                    push(&mut self.ir, Role::Recover(None), root, Kind::Bool);
+                    let rows = if event_rule {
+                        None
+                    } else {
+                        Some(self.rows(&sc, e)?)
+                    };
+                    global_recover = Some(push(
+                        &mut self.ir,
+                        Role::Recover(None),
+                        root,
+                        Kind::Bool,
+                        rows,
+                    ));
                 }
                 ast::ClauseKind::Sequence(seq) => {
                     for s in &seq.steps {
@@ -236,6 +351,7 @@ impl<'a> Lowerer<'a> {
                             Role::Step(s.name.name.clone()),
                             root,
                             Kind::Bool,
+                            None,
                         );
                     }
                     if !seq.until.is_empty() {
@@ -245,13 +361,67 @@ impl<'a> Lowerer<'a> {
                             parts.push(self.boolean(l, u.span)?);
                         }
                         let root = self.or(parts);
-                        push(&mut self.ir, Role::Until, root, Kind::Bool);
+                        push(&mut self.ir, Role::Until, root, Kind::Bool, None);
                     }
                 }
+                ast::ClauseKind::Severity(s) => meta.severity = Some(*s),
+                ast::ClauseKind::Labels(ls) => {
+                    for (k, v) in ls {
+                        if let ExprKind::Str(s) = &v.kind {
+                            meta.labels.push((k.name.clone(), s.clone()));
+                        }
+                    }
+                }
+                ast::ClauseKind::KeepFiring(e) => meta.keep_firing = self.constant(&sc, e)?,
+                ast::ClauseKind::Cooldown(e) => meta.cooldown = self.constant(&sc, e)?,
+                ast::ClauseKind::Delay(e) => meta.delay = self.constant(&sc, e)?,
+                ast::ClauseKind::Interval(e) => meta.interval = Some(self.constant(&sc, e)?),
+                ast::ClauseKind::NoData { after, action } => {
+                    meta.no_data = Some((self.constant(&sc, after)?, *action))
+                }
+                ast::ClauseKind::Flapping { low, high, over } => {
+                    meta.flapping = Some((*low, *high, self.constant(&sc, over)?))
+                }
+                ast::ClauseKind::Summary(s) => meta.summary = Some(s.value.clone()),
                 _ => {}
             }
         }
+        if let Some(g) = global_recover {
+            for l in &mut meta.levels {
+                l.recover.get_or_insert(g);
+            }
+        }
+        for l in &mut meta.levels {
+            if l.severity.is_none() {
+                l.severity = meta.severity;
+            }
+        }
+        meta.levels.sort_by_key(|l| l.severity);
+        self.ir.rules.push(meta);
         Ok(())
+    }
+
+    /// The left operand of a condition's first comparison (what `{{ value }}` reports),
+    /// looking through `and`/`or`, `not` and lets.
+    fn value_operand(&self, sc: &Scope<'a>, e: &'a Expr) -> Option<&'a Expr> {
+        match &e.kind {
+            ExprKind::Binary { op, lhs, rhs, .. } if op.is_comparison() => {
+                let _ = rhs;
+                Some(lhs)
+            }
+            ExprKind::Binary {
+                op: BinOp::And | BinOp::Or,
+                lhs,
+                rhs,
+                ..
+            } => self
+                .value_operand(sc, lhs)
+                .or_else(|| self.value_operand(sc, rhs)),
+            ExprKind::Ref { name, matchers } if matchers.is_empty() => {
+                sc.lets.get(name).and_then(|le| self.value_operand(sc, le))
+            }
+            _ => None,
+        }
     }
 
     /// An exception table as one condition: any row's body holds.
@@ -329,7 +499,7 @@ impl<'a> Lowerer<'a> {
             }
             ExprKind::Spread(name) => self.name(sc, &name.name, span)?,
             ExprKind::Ref { name, matchers } if matchers.is_empty() => self.name(sc, name, span)?,
-            ExprKind::Ref { .. } => self.series_leaf(sc, e, T::Num),
+            ExprKind::Ref { .. } => self.series_leaf(sc, e, T::Num)?,
             ExprKind::Field(path) => {
                 let segs = path.iter().map(|p| PathSeg::Key(p.name.clone())).collect();
                 let id = self.ir.layout.slot(SlotSource::Field(segs));
@@ -451,7 +621,7 @@ impl<'a> Lowerer<'a> {
                     span,
                 )?
             }
-            ExprKind::Is { .. } => self.series_leaf(sc, e, T::Bool),
+            ExprKind::Is { .. } => self.series_leaf(sc, e, T::Bool)?,
             ExprKind::Call {
                 func,
                 args,
@@ -571,18 +741,18 @@ impl<'a> Lowerer<'a> {
             return self.value_decl(sc, key, span);
         }
         if let Some(key) = ck.syms.resolve(&ck.files, sc.file, Namespace::Rule, name) {
-            let id = self
-                .ir
-                .layout
-                .slot(SlotSource::Rule(format!("{}.{}", key.0, key.2)));
+            let id = self.series_slot(series::SeriesExpr::RuleState(format!(
+                "{}.{}",
+                key.0, key.2
+            )));
             let n = self
                 .ir
                 .add(Node::Slot(SlotRef { depth: 0, id }, Kind::Bool));
             return Ok(Low::Node(n, T::Bool));
         }
         // A metric selector.
-        let text = format!("{}:{}", ck.files[sc.file].package, name);
-        let id = self.ir.layout.slot(SlotSource::Series(text));
+        let sel = self.selector(name, &[]);
+        let id = self.series_slot(series::SeriesExpr::Instant { sel, offset: 0.0 });
         let n = self.ir.add(Node::Slot(SlotRef { depth: 0, id }, Kind::Num));
         Ok(Low::Node(n, T::Num))
     }
@@ -601,12 +771,10 @@ impl<'a> Lowerer<'a> {
             (None, DeclKind::Const { value, .. }) => (sym.file, value),
             (None, DeclKind::List { items, .. }) => (sym.file, items),
             (None, DeclKind::Macro { body, .. }) => (sym.file, body),
-            (None, DeclKind::Record { .. }) => {
+            (None, DeclKind::Record { name, .. }) => {
                 // A recorded series is computed by the metric engine, shared by its readers.
-                let id = self
-                    .ir
-                    .layout
-                    .slot(SlotSource::Series(format!("record:{}.{}", key.0, key.2)));
+                let sel = self.selector(&name.name, &[]);
+                let id = self.series_slot(series::SeriesExpr::Instant { sel, offset: 0.0 });
                 let n = self.ir.add(Node::Slot(SlotRef { depth: 0, id }, Kind::Num));
                 return Ok(Low::Node(n, T::Num));
             }
@@ -638,23 +806,24 @@ impl<'a> Lowerer<'a> {
     }
 
     /// A value the metric engine supplies per series (or the event engine per key).
-    fn series_leaf(&mut self, sc: &Scope<'a>, e: &Expr, t: T) -> Low {
-        let text: String = self
-            .ck
-            .sources
-            .snippet(e.span)
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
-        let text = format!("{}:{}", self.ck.files[sc.file].package, text);
-        let source = match &e.kind {
-            ExprKind::Call { over: Some(_), .. } => SlotSource::Aggregate(text),
-            _ => SlotSource::Series(text),
+    fn series_leaf(&mut self, sc: &Scope<'a>, e: &'a Expr, t: T) -> Result<Low, LowerError> {
+        let id = if let ExprKind::Call { over: Some(_), .. } = &e.kind {
+            let text: String = self
+                .ck
+                .sources
+                .snippet(e.span)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let text = format!("{}:{}", self.ck.files[sc.file].package, text);
+            self.ir.layout.slot(SlotSource::Aggregate(text))
+        } else {
+            let plan = self.plan(sc, e)?;
+            self.series_slot(plan)
         };
-        let id = self.ir.layout.slot(source);
         let kind = if t == T::Bool { Kind::Bool } else { Kind::Num };
         let n = self.ir.add(Node::Slot(SlotRef { depth: 0, id }, kind));
-        Low::Node(n, t)
+        Ok(Low::Node(n, t))
     }
 
     fn call(
@@ -673,7 +842,7 @@ impl<'a> Lowerer<'a> {
             .map(|a| &a.value)
             .collect();
         if over || grouped {
-            return Ok(self.series_leaf(sc, e, T::Num));
+            return self.series_leaf(sc, e, T::Num);
         }
         let scalar_min_max = matches!(name, "min" | "max")
             && pos.len() == 2
@@ -685,7 +854,7 @@ impl<'a> Lowerer<'a> {
             } else {
                 T::Num
             };
-            return Ok(self.series_leaf(sc, e, t));
+            return self.series_leaf(sc, e, t);
         }
         let mut vals = Vec::new();
         for p in &pos {
@@ -711,7 +880,7 @@ impl<'a> Lowerer<'a> {
             "base64offset" => strings(encoders::base64offset(&s(&vals, 0).unwrap_or_default())),
             "utf16le" => strings(encoders::utf16le(&s(&vals, 0).unwrap_or_default())),
             "windash" => strings(encoders::windash(&s(&vals, 0).unwrap_or_default())),
-            "score" | "at_least" => self.series_leaf(sc, e, T::Num),
+            "score" | "at_least" => self.series_leaf(sc, e, T::Num)?,
             "abs" | "ln" | "log10" => {
                 let m = match name {
                     "abs" => Math::Abs,
@@ -1146,16 +1315,35 @@ impl<'a> Lowerer<'a> {
             Low::Node(n, T::Bool) => Ok(n),
             Low::Node(n, T::Dyn) => self.as_kind(&Low::Node(n, T::Dyn), Kind::Bool, span),
             Low::Node(n, T::Num) => match *self.ir.node(n) {
-                // An anomaly score used bare: "above the method's bound", supplied as a flag.
-                Node::Slot(r, Kind::Num) => {
-                    let src = match &self.ir.layout.slots[r.id as usize].source {
-                        SlotSource::Series(t) => SlotSource::Series(format!("{t} is anomalous")),
-                        s => s.clone(),
-                    };
-                    let id = self.ir.layout.slot(src);
-                    Ok(self
-                        .ir
-                        .add(Node::Slot(SlotRef { depth: 0, id }, Kind::Bool)))
+                // An anomaly score used bare: "above the method's bound", supplied as a flag;
+                // `at_least(..)` is itself a condition.
+                Node::Slot(r, Kind::Num) if r.depth == 0 => {
+                    match self.ir.series.get(&r.id).cloned() {
+                        Some(series::SeriesExpr::Anomaly {
+                            method,
+                            sel,
+                            range,
+                            season,
+                            bands,
+                            ..
+                        }) => {
+                            let id = self.series_slot(series::SeriesExpr::Anomaly {
+                                method,
+                                sel,
+                                range,
+                                season,
+                                bands,
+                                flag: true,
+                            });
+                            Ok(self
+                                .ir
+                                .add(Node::Slot(SlotRef { depth: 0, id }, Kind::Bool)))
+                        }
+                        Some(series::SeriesExpr::AtLeast(..)) => {
+                            Ok(self.ir.add(Node::Slot(r, Kind::Bool)))
+                        }
+                        _ => err(span, "expected a condition, found a number"),
+                    }
                 }
                 _ => err(span, "expected a condition, found a number"),
             },

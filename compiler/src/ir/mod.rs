@@ -13,6 +13,8 @@ pub mod encoders;
 pub mod index;
 pub mod intern;
 pub mod lower;
+pub mod meta;
+pub mod series;
 pub mod tables;
 
 use crate::syntax::ast::Severity;
@@ -300,6 +302,9 @@ pub enum Role {
     When(Option<Severity>),
     /// A `recover when` condition.
     Recover(Option<Severity>),
+    /// The value an alert of this level reports (`{{ value }}`): the left operand of the
+    /// condition's first comparison.
+    Value(Option<Severity>),
 }
 
 /// One compiled predicate or value: a root node and what it is for.
@@ -311,6 +316,8 @@ pub struct Program {
     pub root: NodeId,
     /// Bool for predicates, Num for values.
     pub kind: Kind,
+    /// For metric programs: how its series slots join into rows.
+    pub rows: Option<series::Rows>,
 }
 
 /// A lowered rule set: arena, layout, constant tables and programs.
@@ -325,6 +332,12 @@ pub struct Ir {
     pub texts: Vec<tables::TextTest>,
     pub cidrs: Vec<tables::CidrTrie>,
     pub programs: Vec<Program>,
+    /// What the metric engine computes for each series slot.
+    pub series: HashMap<u32, series::SeriesExpr>,
+    /// `record name = ...`: computed once per evaluation, stored as series `name`.
+    pub records: Vec<(String, series::SeriesExpr)>,
+    /// Per rule: its clauses that drive the alert state machine.
+    pub rules: Vec<meta::RuleMeta>,
 }
 
 impl Ir {

@@ -1,0 +1,44 @@
+//! What the alert state machine needs to know about a rule, lowered from its clauses. Every
+//! duration is in seconds.
+
+use crate::syntax::ast::{NoDataAction, Severity};
+
+/// How a rule is driven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    /// `when` over series (and composites over other rules' states), evaluated per interval.
+    Metric,
+    /// `on event where` with or without an aggregate, or a sequence: driven by events.
+    Event,
+}
+
+/// One severity level of a rule (a rule with a plain `when` has one level without severity).
+#[derive(Debug, Clone)]
+pub struct Level {
+    pub severity: Option<Severity>,
+    /// Program indices in [`super::Ir::programs`].
+    pub when: usize,
+    pub recover: Option<usize>,
+    pub value: Option<usize>,
+    pub for_: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RuleMeta {
+    /// `pkg.name`.
+    pub id: String,
+    pub kind: RuleKind,
+    pub severity: Option<Severity>,
+    /// Static labels (`labels { team = "infra" }`) added to every alert.
+    pub labels: Vec<(String, String)>,
+    /// Levels, lowest severity first.
+    pub levels: Vec<Level>,
+    pub keep_firing: f64,
+    pub cooldown: f64,
+    pub delay: f64,
+    pub interval: Option<f64>,
+    pub no_data: Option<(f64, NoDataAction)>,
+    /// `flapping damp low..high over d`.
+    pub flapping: Option<(f64, f64, f64)>,
+    pub summary: Option<String>,
+}

@@ -1,0 +1,274 @@
+//! Series plans: what the metric engine computes for each series slot of a program, and how a
+//! program's rows are joined from them.
+//!
+//! A metric condition mixes two kinds of work. Label handling (selecting series, windows over
+//! their samples, aggregation `by`/`without`, matching `on`/`ignoring`, `and`/`or`/`and not`)
+//! is hash work done once per evaluation by the runtime; the per-row arithmetic and comparisons
+//! are the program's nodes, run by the interpreter or the JIT. A [`SeriesExpr`] describes one
+//! series slot (an *instant vector*: one value per label set); [`Rows`] says how the slots of one
+//! program are joined into rows.
+
+use super::Arith;
+use crate::syntax::ast::MatchOp;
+
+/// `name{label op "value", ...}`, with the factor that brings samples to Vigil's base units
+/// (0.001 for a millisecond series, so durations are seconds everywhere).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selector {
+    pub metric: String,
+    pub matchers: Vec<(String, MatchOp, String)>,
+    pub scale: f64,
+}
+
+/// A window function over one series' samples in `(t - offset - range, t - offset]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WindowFn {
+    Avg,
+    Sum,
+    Min,
+    Max,
+    Count,
+    Last,
+    First,
+    Rate,
+    Irate,
+    Increase,
+    Delta,
+    Stddev,
+    Variance,
+    Changes,
+    Slope,
+    /// `predict(x, w, ahead d)`: `arg` is `d` in seconds.
+    Predict,
+    /// `quantile(q, x, w)`: `arg` is `q`.
+    Quantile,
+    /// `ewma(x, alpha)` over the window: `arg` is `alpha`.
+    Ewma,
+    /// `(last - mean) / stddev` over the window.
+    Zscore,
+    /// `last / (value one window ago) - 1`.
+    Change,
+}
+
+/// Cross-series aggregation operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AggOp {
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Count,
+    CountDistinct,
+    Stddev,
+    /// `quantile(q, x) by [..]` across series: `param` is `q`.
+    Quantile,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Grouping {
+    By(Vec<String>),
+    Without(Vec<String>),
+}
+
+/// `on [..]` (`on` true) or `ignoring [..]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelMatch {
+    pub on: bool,
+    pub labels: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrendDir {
+    Increasing,
+    Decreasing,
+    Changing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnomalyMethod {
+    Zscore,
+    Robust,
+    Ewma,
+    HoltWinters,
+}
+
+/// One series slot's value per label set at an evaluation time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeriesExpr {
+    /// The latest sample at or before `t - offset`, no older than the lookback (5m).
+    Instant { sel: Selector, offset: f64 },
+    Window {
+        func: WindowFn,
+        sel: Selector,
+        range: f64,
+        offset: f64,
+        arg: f64,
+    },
+    /// A cross-series aggregate of an inner vector.
+    Aggregate {
+        op: AggOp,
+        param: f64,
+        inner: Box<SeriesExpr>,
+        group: Grouping,
+    },
+    /// Arithmetic between vectors (inside an aggregate), label-matched.
+    Arith {
+        op: Arith,
+        lhs: Box<SeriesExpr>,
+        rhs: Box<SeriesExpr>,
+        matching: Option<LabelMatch>,
+    },
+    /// A number, the same for every label set.
+    Scalar(f64),
+    /// `histogram_quantile(q, x, w)` (`fraction` false; `value` is q) or
+    /// `histogram_fraction(le v, x, w)` (`fraction` true; `value` is v) over the rates of the
+    /// `x_bucket` family, grouped by every label but `le` or by `group`.
+    Histogram {
+        fraction: bool,
+        value: f64,
+        sel: Selector,
+        range: f64,
+        offset: f64,
+        group: Option<Grouping>,
+    },
+    /// `trend(x, w) is dir [with p < p]`: 1 when significant in that direction, else 0.
+    Trend {
+        dir: TrendDir,
+        p: f64,
+        sel: Selector,
+        range: f64,
+    },
+    /// `anomaly(x, w, ...)` as a score, or (`flag`) the bare condition "score above the
+    /// method's bound" as 1/0.
+    Anomaly {
+        method: AnomalyMethod,
+        sel: Selector,
+        range: f64,
+        season: Option<f64>,
+        bands: f64,
+        flag: bool,
+    },
+    /// `outside(x, forecast holt_winters(x, period))`: 1 when the last sample leaves the band.
+    Outside {
+        sel: Selector,
+        period: f64,
+        bands: f64,
+    },
+    /// `absent(x[, w])`: 1 for the selector's own labels when no series has a sample.
+    Absent { sel: Selector, range: f64 },
+    /// `time()`.
+    Time,
+    /// Whether a rule fires, per alert label set (composites).
+    RuleState(String),
+    /// `score(w1 * r1 + ...)`: the sum of the weights of the rules that fire.
+    Score(Vec<(f64, String)>),
+    /// `at_least(n, [r..])`: 1 when at least n of the rules fire.
+    AtLeast(f64, Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    /// Both sides must have the row (`and`, arithmetic, comparisons).
+    Inner,
+    /// Either side (`or`).
+    Outer,
+    /// Every left row, with the right side's values where it has them (`and not`).
+    Left,
+}
+
+/// How one program's series slots are joined into rows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rows {
+    /// No series at all: one row without labels.
+    Scalar,
+    /// One series slot's vector.
+    Leaf(u32),
+    Join {
+        kind: JoinKind,
+        matching: Option<LabelMatch>,
+        lhs: Box<Rows>,
+        rhs: Box<Rows>,
+    },
+}
+
+impl Rows {
+    /// Every series slot this plan reads.
+    pub fn leaves(&self, out: &mut Vec<u32>) {
+        match self {
+            Rows::Scalar => {}
+            Rows::Leaf(s) => {
+                if !out.contains(s) {
+                    out.push(*s)
+                }
+            }
+            Rows::Join { lhs, rhs, .. } => {
+                lhs.leaves(out);
+                rhs.leaves(out);
+            }
+        }
+    }
+}
+
+impl SeriesExpr {
+    /// How far back this expression reads, in seconds (window + offset + lookback), so the
+    /// store keeps no more than rules need.
+    pub fn reach(&self) -> f64 {
+        const LOOKBACK: f64 = 300.0;
+        match self {
+            SeriesExpr::Instant { offset, .. } => offset + LOOKBACK,
+            SeriesExpr::Window {
+                func,
+                range,
+                offset,
+                ..
+            } => {
+                let r = if *func == WindowFn::Change {
+                    2.0 * range
+                } else {
+                    *range
+                };
+                r + offset
+            }
+            SeriesExpr::Aggregate { inner, .. } => inner.reach(),
+            SeriesExpr::Arith { lhs, rhs, .. } => lhs.reach().max(rhs.reach()),
+            SeriesExpr::Histogram { range, offset, .. } => range + offset,
+            SeriesExpr::Trend { range, .. } | SeriesExpr::Absent { range, .. } => *range,
+            SeriesExpr::Anomaly { range, season, .. } => range + season.unwrap_or(0.0),
+            SeriesExpr::Outside { period, .. } => 3.0 * period,
+            _ => 0.0,
+        }
+    }
+    /// The selectors this expression reads (so ingest can skip series no rule reads).
+    pub fn selectors<'a>(&'a self, out: &mut Vec<&'a Selector>) {
+        match self {
+            SeriesExpr::Instant { sel, .. }
+            | SeriesExpr::Window { sel, .. }
+            | SeriesExpr::Histogram { sel, .. }
+            | SeriesExpr::Trend { sel, .. }
+            | SeriesExpr::Anomaly { sel, .. }
+            | SeriesExpr::Outside { sel, .. }
+            | SeriesExpr::Absent { sel, .. } => out.push(sel),
+            SeriesExpr::Aggregate { inner, .. } => inner.selectors(out),
+            SeriesExpr::Arith { lhs, rhs, .. } => {
+                lhs.selectors(out);
+                rhs.selectors(out);
+            }
+            _ => {}
+        }
+    }
+    /// The rules this expression reads (composites), `pkg.name`.
+    pub fn rules(&self) -> Vec<&str> {
+        match self {
+            SeriesExpr::RuleState(r) => vec![r],
+            SeriesExpr::Score(t) => t.iter().map(|(_, r)| r.as_str()).collect(),
+            SeriesExpr::AtLeast(_, rs) => rs.iter().map(String::as_str).collect(),
+            SeriesExpr::Aggregate { inner, .. } => inner.rules(),
+            SeriesExpr::Arith { lhs, rhs, .. } => {
+                let mut v = lhs.rules();
+                v.extend(rhs.rules());
+                v
+            }
+            _ => Vec::new(),
+        }
+    }
+}
