@@ -5,54 +5,17 @@
 
 use super::EvalArgs;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::time::Instant;
-use vigil_compiler::eval::{RuleSet, Scratch};
+use vigil_compiler::eval::Scratch;
 
 pub fn run(args: EvalArgs) -> i32 {
-    let root = super::rules_root(args.rules_root.clone());
-    let checked = match vigil_compiler::check_paths(&args.rules, root.as_deref()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    };
-    if checked.errors() > 0 {
-        let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        let errors: Vec<_> = checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .cloned()
-            .collect();
-        eprint!(
-            "{}",
-            crate::render::human(&errors, &checked.sources, colour)
-        );
-        eprintln!(
-            "error: the rules have {} error(s); nothing was evaluated",
-            errors.len()
-        );
-        return 1;
-    }
     let started = Instant::now();
-    let rules = match RuleSet::from_checked(&checked, args.engine) {
+    let rules = match super::load_rules(&args.rules, args.rules_root.clone(), args.engine) {
         Ok(r) => r,
-        Err(e) => {
-            let file = checked.sources.get(e.span.file);
-            let (line, col) = file.line_col(e.span.start as usize);
-            eprintln!(
-                "error: {}:{line}:{col}: cannot compile: {}",
-                file.name, e.message
-            );
-            return 1;
-        }
+        Err(code) => return code,
     };
     let compile_time = started.elapsed();
-    if let Some(why) = &rules.fallback {
-        eprintln!("note: using the interpreter: {why}");
-    }
     let input: Box<dyn BufRead> = if args.input.as_os_str() == "-" {
         Box::new(BufReader::new(std::io::stdin()))
     } else {

@@ -4,6 +4,7 @@
 mod check;
 mod eval;
 mod explain;
+mod replay;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -25,6 +26,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Run event rules' filters over JSON-lines events; print which rules each event matches.
     Eval(EvalArgs),
+    /// Backtest rules over recorded samples and events; print the alert timeline as JSON lines.
+    Replay(ReplayArgs),
     /// Explain a diagnostic code, with a wrong and a right example.
     Explain {
         /// A code like V0101; `--list` shows them all.
@@ -73,6 +76,34 @@ pub struct EvalArgs {
     pub rules_root: Option<PathBuf>,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct ReplayArgs {
+    /// Rule files or folders.
+    #[arg(long, required = true, num_args = 1..)]
+    pub rules: Vec<PathBuf>,
+    /// Recorded data: JSON lines (samples and events), Prometheus text exposition with
+    /// timestamps (`.prom`), Influx line protocol (`.lp`, `.influx`); `-` for stdin.
+    #[arg(long, required = true, num_args = 1..)]
+    pub input: Vec<PathBuf>,
+    /// The evaluation interval (`1m`, `15s`); default: the rules' `interval`, else 15s.
+    #[arg(long)]
+    pub interval: Option<String>,
+    /// `jit` (native code, the default) or `interp` (the reference interpreter).
+    #[arg(long, default_value = "jit")]
+    pub engine: vigil_compiler::eval::Engine,
+    /// Print throughput and evaluation latency percentiles to stderr.
+    #[arg(long)]
+    pub stats: bool,
+    /// Print no timeline (with --stats: measure).
+    #[arg(long)]
+    pub quiet: bool,
+    /// Series one rule's selector may hold; new series past it are refused and counted.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_series: usize,
+    #[arg(long)]
+    pub rules_root: Option<PathBuf>,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Human,
@@ -85,6 +116,7 @@ pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Check(args) => check::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Replay(args) => replay::run(args),
         Command::Explain { code, list } => explain::run(code.as_deref(), list),
     }
 }
@@ -97,4 +129,57 @@ pub fn rules_root(explicit: Option<PathBuf>) -> Option<PathBuf> {
             let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules");
             here.is_dir().then_some(here)
         })
+}
+
+/// Checks and compiles rule files for evaluation. Prints what is wrong and returns the exit
+/// code on failure.
+pub fn load_rules(
+    paths: &[PathBuf],
+    root: Option<PathBuf>,
+    engine: vigil_compiler::eval::Engine,
+) -> Result<vigil_compiler::eval::RuleSet, i32> {
+    use std::io::IsTerminal;
+    let root = rules_root(root);
+    let checked = match vigil_compiler::check_paths(paths, root.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(2);
+        }
+    };
+    if checked.errors() > 0 {
+        let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let errors: Vec<_> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .cloned()
+            .collect();
+        eprint!(
+            "{}",
+            crate::render::human(&errors, &checked.sources, colour)
+        );
+        eprintln!(
+            "error: the rules have {} error(s); nothing was evaluated",
+            errors.len()
+        );
+        return Err(1);
+    }
+    match vigil_compiler::eval::RuleSet::from_checked(&checked, engine) {
+        Ok(r) => {
+            if let Some(why) = &r.fallback {
+                eprintln!("note: using the interpreter: {why}");
+            }
+            Ok(r)
+        }
+        Err(e) => {
+            let file = checked.sources.get(e.span.file);
+            let (line, col) = file.line_col(e.span.start as usize);
+            eprintln!(
+                "error: {}:{line}:{col}: cannot compile: {}",
+                file.name, e.message
+            );
+            Err(1)
+        }
+    }
 }

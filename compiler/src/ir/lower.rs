@@ -32,6 +32,11 @@ pub fn lower(checked: &Checked) -> Result<Ir, LowerError> {
         for d in &f.module.decls {
             match &d.kind {
                 DeclKind::Rule(r) => lw.rule(fi, r)?,
+                DeclKind::Interval(e) => {
+                    let sc = lw.root_scope(fi);
+                    let v = lw.constant(&sc, e)?;
+                    lw.ir.interval = Some(lw.ir.interval.map_or(v, |i: f64| i.min(v)));
+                }
                 DeclKind::Record { name, expr } => {
                     let sc = lw.decl_scope(fi, &lw.root_scope(fi));
                     let plan = lw.plan(&sc, expr)?;

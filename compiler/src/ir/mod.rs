@@ -338,6 +338,8 @@ pub struct Ir {
     pub records: Vec<(String, series::SeriesExpr)>,
     /// Per rule: its clauses that drive the alert state machine.
     pub rules: Vec<meta::RuleMeta>,
+    /// The shortest package `interval`, seconds.
+    pub interval: Option<f64>,
 }
 
 impl Ir {

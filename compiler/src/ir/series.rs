@@ -185,6 +185,8 @@ pub enum Rows {
     Leaf(u32),
     Join {
         kind: JoinKind,
+        /// An arithmetic operator: one-to-one results keep only the matched labels (PromQL).
+        arith: bool,
         matching: Option<LabelMatch>,
         lhs: Box<Rows>,
         rhs: Box<Rows>,

@@ -28,9 +28,10 @@ impl<'a> Lowerer<'a> {
                     (BinOp::And, ExprKind::Unary(UnOp::Not, inner)) => (JoinKind::Left, &**inner),
                     _ => (JoinKind::Inner, &**rhs),
                 };
+                let arith = matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div);
                 let l = self.rows(sc, lhs)?;
                 let r = self.rows(sc, rhs)?;
-                join(kind, matching, l, r)
+                join(kind, arith, matching, l, r)
             }
             ExprKind::Unary(_, x) => self.rows(sc, x)?,
             ExprKind::Ref { name, matchers } if matchers.is_empty() => {
@@ -67,7 +68,7 @@ impl<'a> Lowerer<'a> {
                     let mut acc = Rows::Scalar;
                     for a in args {
                         let r = self.rows(sc, &a.value)?;
-                        acc = join(JoinKind::Inner, None, acc, r);
+                        acc = join(JoinKind::Inner, false, None, acc, r);
                     }
                     acc
                 } else {
@@ -565,12 +566,13 @@ fn positional(args: &[ast::Arg]) -> Vec<&Expr> {
         .collect()
 }
 
-fn join(kind: JoinKind, matching: Option<LabelMatch>, l: Rows, r: Rows) -> Rows {
+fn join(kind: JoinKind, arith: bool, matching: Option<LabelMatch>, l: Rows, r: Rows) -> Rows {
     match (l, r) {
         (Rows::Scalar, x) | (x, Rows::Scalar) => x,
         (l, r) if l == r && matching.is_none() => l,
         (l, r) => Rows::Join {
             kind,
+            arith,
             matching,
             lhs: Box::new(l),
             rhs: Box::new(r),

@@ -1,0 +1,265 @@
+//! The alert state machine, per rule level and label set:
+//! inactive -> pending (`for`) -> firing -> resolved (inactive again), with Prometheus's
+//! `for` and `keep_firing` semantics, `recover when` hysteresis, the `no_data` policy, flap
+//! detection and `cooldown`. The state is plain data (serialisable) so the daemon can persist
+//! and restore it.
+
+use crate::labels::LabelId;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use vigil_compiler::syntax::ast::NoDataAction;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum State {
+    Inactive,
+    Pending,
+    Firing,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Alert {
+    pub state: State,
+    /// When the current pending/firing episode began, ms.
+    pub active_at: i64,
+    pub fired_at: Option<i64>,
+    /// First evaluation with the condition false while firing (`keep_firing`).
+    pub keep_since: Option<i64>,
+    /// Last evaluation that had data (a row) for this label set.
+    pub last_data: i64,
+    pub resolved_at: Option<i64>,
+    pub value: f64,
+    /// Times of recent firing/resolved changes, for flap detection.
+    pub flips: VecDeque<i64>,
+    pub flapping: bool,
+}
+
+impl Alert {
+    fn new(t: i64) -> Alert {
+        Alert {
+            state: State::Inactive,
+            active_at: t,
+            fired_at: None,
+            keep_since: None,
+            last_data: t,
+            resolved_at: None,
+            value: f64::NAN,
+            flips: VecDeque::new(),
+            flapping: false,
+        }
+    }
+}
+
+/// What a level's clauses say, in ms.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub for_: i64,
+    pub keep_firing: i64,
+    pub cooldown: i64,
+    pub no_data: Option<(i64, NoDataAction)>,
+    /// `(low, high, over)`: flapping starts above `high` changes per possible change, ends
+    /// below `low`.
+    pub flapping: Option<(f64, f64, i64)>,
+    pub interval: i64,
+    pub has_recover: bool,
+}
+
+/// A state change to report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub labels: LabelId,
+    pub state: &'static str,
+    pub value: f64,
+    pub flapping: bool,
+}
+
+/// One evaluation's inputs for a level.
+pub struct Inputs<'a> {
+    /// Label sets whose condition holds, with the reported value.
+    pub hits: &'a [(LabelId, f64)],
+    /// Label sets with data (a row), whether or not the condition holds.
+    pub present: &'a std::collections::HashSet<LabelId>,
+    /// `recover when` per label set with data.
+    pub recovered: &'a HashMap<LabelId, bool>,
+    pub empty: LabelId,
+}
+
+/// The alerts of one rule level.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Book {
+    pub alerts: HashMap<LabelId, Alert>,
+    started: bool,
+}
+
+impl Book {
+    /// Advances every alert of the level to time `t`.
+    pub fn step(&mut self, p: &Policy, t: i64, inp: &Inputs, out: &mut Vec<Change>) {
+        let no_data = p.no_data.unwrap_or((0, NoDataAction::Keep));
+        if !self.started {
+            self.started = true;
+            if no_data.1 == NoDataAction::Alert && inp.present.is_empty() {
+                self.alerts.insert(inp.empty, Alert::new(t));
+            }
+        }
+        if no_data.1 == NoDataAction::Alert {
+            for &l in inp.present {
+                self.alerts
+                    .entry(l)
+                    .or_insert_with(|| Alert::new(t))
+                    .last_data = t;
+            }
+            if !inp.present.is_empty() && !inp.present.contains(&inp.empty) {
+                if let Some(a) = self.alerts.get(&inp.empty)
+                    && a.state == State::Inactive
+                {
+                    self.alerts.remove(&inp.empty);
+                }
+            }
+        }
+        let mut seen = std::collections::HashSet::with_capacity(inp.hits.len());
+        for &(l, v) in inp.hits {
+            seen.insert(l);
+            let a = self.alerts.entry(l).or_insert_with(|| Alert::new(t));
+            a.last_data = t;
+            a.value = v;
+            a.keep_since = None;
+            if a.state == State::Inactive {
+                if let Some(r) = a.resolved_at
+                    && t - r < p.cooldown
+                {
+                    continue;
+                }
+                a.state = State::Pending;
+                a.active_at = t;
+                if p.for_ > 0 {
+                    out.push(change(l, "pending", a));
+                }
+            }
+            if a.state == State::Pending && t - a.active_at >= p.for_ {
+                a.state = State::Firing;
+                a.fired_at = Some(t);
+                flip(a, p, t);
+                out.push(change(l, "firing", a));
+            }
+        }
+        let mut gone = Vec::new();
+        for (&l, a) in self.alerts.iter_mut() {
+            if seen.contains(&l) {
+                continue;
+            }
+            let has_data = inp.present.contains(&l);
+            let mut falsy = has_data;
+            if !has_data {
+                match no_data.1 {
+                    NoDataAction::Keep => continue,
+                    NoDataAction::Ok => falsy = true,
+                    NoDataAction::Resolve => {
+                        if t - a.last_data < no_data.0 {
+                            continue;
+                        }
+                        falsy = true;
+                    }
+                    NoDataAction::Alert => {
+                        if t - a.last_data >= no_data.0 && a.state != State::Firing {
+                            a.state = State::Firing;
+                            a.active_at = t;
+                            a.fired_at = Some(t);
+                            a.value = f64::NAN;
+                            flip(a, p, t);
+                            out.push(change(l, "firing", a));
+                        }
+                        continue;
+                    }
+                }
+            }
+            if !falsy {
+                continue;
+            }
+            match a.state {
+                State::Inactive => {
+                    if no_data.1 != NoDataAction::Alert
+                        && a.resolved_at.is_none_or(|r| t - r >= p.cooldown)
+                        && a.flips.is_empty()
+                    {
+                        gone.push(l);
+                    }
+                }
+                State::Pending => {
+                    a.state = State::Inactive;
+                    out.push(change(l, "inactive", a));
+                    if no_data.1 != NoDataAction::Alert
+                        && a.flips.is_empty()
+                        && a.resolved_at.is_none()
+                    {
+                        gone.push(l);
+                    }
+                }
+                State::Firing => {
+                    // Hysteresis: with `recover when`, only the recovery condition resolves.
+                    if p.has_recover && has_data && inp.recovered.get(&l) != Some(&true) {
+                        continue;
+                    }
+                    if p.keep_firing > 0 {
+                        let since = *a.keep_since.get_or_insert(t);
+                        if t - since < p.keep_firing {
+                            continue;
+                        }
+                    }
+                    a.state = State::Inactive;
+                    a.resolved_at = Some(t);
+                    a.keep_since = None;
+                    flip(a, p, t);
+                    out.push(change(l, "resolved", a));
+                }
+            }
+        }
+        for l in gone {
+            self.alerts.remove(&l);
+        }
+        // Forget flap history that has aged out.
+        if let Some((_, _, over)) = p.flapping {
+            for a in self.alerts.values_mut() {
+                while a.flips.front().is_some_and(|f| *f <= t - over) {
+                    a.flips.pop_front();
+                }
+            }
+        }
+    }
+
+    /// Label sets firing now.
+    pub fn firing(&self, out: &mut Vec<LabelId>) {
+        out.extend(
+            self.alerts
+                .iter()
+                .filter(|(_, a)| a.state == State::Firing)
+                .map(|(l, _)| *l),
+        );
+    }
+}
+
+fn change(labels: LabelId, state: &'static str, a: &Alert) -> Change {
+    Change {
+        labels,
+        state,
+        value: a.value,
+        flapping: a.flapping,
+    }
+}
+
+/// Records a firing/resolved change and updates the flapping flag (hysteresis between the
+/// low and high change ratios over the window).
+fn flip(a: &mut Alert, p: &Policy, t: i64) {
+    let Some((low, high, over)) = p.flapping else {
+        return;
+    };
+    a.flips.push_back(t);
+    while a.flips.front().is_some_and(|f| *f <= t - over) {
+        a.flips.pop_front();
+    }
+    let possible = (over / p.interval.max(1)).max(1) as f64;
+    let ratio = a.flips.len() as f64 / possible;
+    if ratio >= high {
+        a.flapping = true;
+    } else if ratio <= low {
+        a.flapping = false;
+    }
+}

@@ -1,0 +1,719 @@
+//! The engine: one deterministic evaluator driven by event time through an injected clock.
+//! The daemon, `vigil test` and `vigil replay` all feed it samples and call [`Engine::advance`]
+//! with their notion of "now"; evaluation times are multiples of the interval from the Unix
+//! epoch, as Prometheus aligns them, and an evaluation runs once every sample it may read has
+//! arrived (`now - lateness >= t`).
+
+use crate::alert::{Book, Inputs, Policy};
+use crate::labels::{LabelId, Labels, Sym};
+use crate::rows::{self, Plan};
+use crate::store::{Append, Store};
+use crate::vector::{Compile, Eval, LabelSel, VExpr, Vector};
+use std::collections::{HashMap, HashSet};
+use vigil_compiler::eval::{Frame, RuleSet, SlotVal};
+use vigil_compiler::ir::SlotSource;
+use vigil_compiler::ir::meta::RuleKind;
+use vigil_compiler::ir::series::{Rows, SeriesExpr};
+use vigil_compiler::syntax::ast::Severity;
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Default evaluation interval, ms (a rule's own `interval` wins).
+    pub interval: i64,
+    /// How long after an evaluation time samples for it may still arrive, ms.
+    pub lateness: i64,
+    /// Series per selector (the per-rule cardinality limit).
+    pub max_series: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            interval: 15_000,
+            lateness: 0,
+            max_series: 100_000,
+        }
+    }
+}
+
+/// A state change of one alert, as `vigil replay` prints it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub ts: i64,
+    pub rule: String,
+    pub severity: Option<Severity>,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub state: &'static str,
+    pub value: f64,
+    pub flapping: bool,
+}
+
+struct LevelPlan {
+    when: usize,
+    when_rows: Plan,
+    recover: Option<(usize, Plan)>,
+    value: Option<usize>,
+    policy: Policy,
+    severity: Option<Severity>,
+}
+
+struct MetricRule {
+    id: String,
+    levels: Vec<LevelPlan>,
+    interval: i64,
+    delay: i64,
+    static_labels: Vec<(String, String)>,
+    books: Vec<Book>,
+    /// Index in `firing` (every rule has one, so composites can name event rules).
+    index: usize,
+}
+
+/// Counters for `--stats` and the daemon's metrics.
+#[derive(Debug, Default, Clone)]
+pub struct Counters {
+    pub samples: u64,
+    pub stored: u64,
+    pub unread: u64,
+    pub refused: u64,
+    pub too_late: u64,
+    pub evaluations: u64,
+    pub row_evaluations: u64,
+    pub many_to_many: u64,
+}
+
+pub struct Engine {
+    rules: RuleSet,
+    pub labels: Labels,
+    pub store: Store,
+    slots: Vec<Option<VExpr>>,
+    slot_bool: Vec<bool>,
+    time_slot: Option<u32>,
+    records: Vec<(Sym, VExpr, i64)>,
+    metric: Vec<MetricRule>,
+    firing: Vec<Vec<LabelId>>,
+    config: Config,
+    /// The next evaluation time, once the first sample fixed the start.
+    next: Option<i64>,
+    /// The last evaluation done.
+    evaluated: Option<i64>,
+    pub counters: Counters,
+    cache: Vec<Option<Vector>>,
+    frame: Frame<'static>,
+    scratch: Vec<(i64, f64)>,
+    fscratch: Vec<f64>,
+    empty: LabelId,
+}
+
+/// A rule set the engine cannot run.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BuildError(pub String);
+
+impl Engine {
+    pub fn new(rules: RuleSet, config: Config) -> Result<Engine, BuildError> {
+        let mut labels = Labels::default();
+        let mut store = Store::new(config.max_series);
+        let ir = rules.ir();
+        let rule_index: HashMap<String, usize> = ir
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.clone(), i))
+            .collect();
+        let lateness_s = config.lateness as f64 / 1000.0;
+        let n = ir.layout.len();
+        let mut slots: Vec<Option<VExpr>> = vec![None; n];
+        let mut slot_bool = vec![false; n];
+        let mut time_slot = None;
+        // The rule that first reads a slot owns its selectors (and their cardinality limit).
+        let mut owner: HashMap<u32, String> = HashMap::new();
+        for p in &ir.programs {
+            if let Some(r) = &p.rows {
+                let mut leaves = Vec::new();
+                r.leaves(&mut leaves);
+                for l in leaves {
+                    owner.entry(l).or_insert_with(|| p.rule.clone());
+                }
+            }
+        }
+        for p in &ir.programs {
+            let mut stack = vec![p.root];
+            while let Some(id) = stack.pop() {
+                let node = ir.node(id);
+                if let vigil_compiler::ir::Node::Slot(r, _) = node
+                    && r.depth == 0
+                {
+                    owner.entry(r.id).or_insert_with(|| p.rule.clone());
+                }
+                stack.extend(node.children());
+            }
+        }
+        for (i, info) in ir.layout.slots.iter().enumerate() {
+            let slot = i as u32;
+            if info.source == SlotSource::Time {
+                time_slot = Some(slot);
+                continue;
+            }
+            let plan = match (&info.source, ir.series.get(&slot)) {
+                (_, Some(p)) => p.clone(),
+                (SlotSource::Rule(r), None) => SeriesExpr::RuleState(r.clone()),
+                _ => continue,
+            };
+            slot_bool[i] = matches!(
+                plan,
+                SeriesExpr::RuleState(_)
+                    | SeriesExpr::Trend { .. }
+                    | SeriesExpr::Absent { .. }
+                    | SeriesExpr::Outside { .. }
+                    | SeriesExpr::AtLeast(..)
+                    | SeriesExpr::Anomaly { flag: true, .. }
+            );
+            let rule = owner.get(&slot).cloned().unwrap_or_default();
+            let mut c = Compile {
+                store: &mut store,
+                labels: &mut labels,
+                rule: &rule,
+                rule_index: &rule_index,
+                lateness_s,
+            };
+            slots[i] = Some(c.expr(&plan).map_err(BuildError)?);
+        }
+        let mut records = Vec::new();
+        for (name, plan) in &ir.records {
+            let mut c = Compile {
+                store: &mut store,
+                labels: &mut labels,
+                rule: name,
+                rule_index: &rule_index,
+                lateness_s,
+            };
+            let v = c.expr(plan).map_err(BuildError)?;
+            let metric = labels.sym(name);
+            records.push((metric, v, 0));
+        }
+        // Recorded series are kept as long as their readers need.
+        for (metric, _, reach) in &mut records {
+            *reach = store
+                .selectors
+                .iter()
+                .filter(|s| s.metric == *metric)
+                .map(|s| s.reach_ms)
+                .max()
+                .unwrap_or(0);
+        }
+        let ms = |s: f64| (s * 1000.0).round() as i64;
+        let mut metric = Vec::new();
+        for (index, meta) in ir.rules.iter().enumerate() {
+            if meta.kind != RuleKind::Metric {
+                continue;
+            }
+            let interval = meta.interval.map(ms).unwrap_or(config.interval).max(1);
+            let mut levels = Vec::new();
+            for l in &meta.levels {
+                let plan_of = |p: usize, labels: &mut Labels| {
+                    compile_rows(
+                        ir.programs[p].rows.as_ref().unwrap_or(&Rows::Scalar),
+                        ir,
+                        labels,
+                    )
+                };
+                let when_rows = plan_of(l.when, &mut labels);
+                let recover = l.recover.map(|r| (r, plan_of(r, &mut labels)));
+                levels.push(LevelPlan {
+                    when: l.when,
+                    when_rows,
+                    recover,
+                    value: l.value,
+                    severity: l.severity,
+                    policy: Policy {
+                        for_: ms(l.for_),
+                        keep_firing: ms(meta.keep_firing),
+                        cooldown: ms(meta.cooldown),
+                        no_data: meta.no_data.map(|(d, a)| (ms(d), a)),
+                        flapping: meta.flapping.map(|(lo, hi, over)| (lo, hi, ms(over))),
+                        interval,
+                        has_recover: l.recover.is_some(),
+                    },
+                });
+            }
+            metric.push(MetricRule {
+                id: meta.id.clone(),
+                books: vec![Book::default(); levels.len()],
+                levels,
+                interval,
+                delay: ms(meta.delay),
+                static_labels: meta.labels.clone(),
+                index,
+            });
+        }
+        // Composites after the rules they read: a stable topological order.
+        let deps: Vec<Vec<usize>> = metric
+            .iter()
+            .map(|r| {
+                let mut d = Vec::new();
+                for l in &r.levels {
+                    let mut leaves = Vec::new();
+                    for p in std::iter::once(l.when).chain(l.recover.as_ref().map(|x| x.0)) {
+                        if let Some(rows) = &ir.programs[p].rows {
+                            rows.leaves(&mut leaves);
+                        }
+                    }
+                    for s in leaves {
+                        if let Some(p) = ir.series.get(&s) {
+                            d.extend(
+                                p.rules()
+                                    .into_iter()
+                                    .filter_map(|x| rule_index.get(x).copied()),
+                            );
+                        }
+                        if let SlotSource::Rule(x) = &ir.layout.slots[s as usize].source
+                            && let Some(&i) = rule_index.get(x)
+                        {
+                            d.push(i);
+                        }
+                    }
+                }
+                d
+            })
+            .collect();
+        let order = topo(&metric.iter().map(|r| r.index).collect::<Vec<_>>(), &deps);
+        let mut ordered: Vec<Option<MetricRule>> = metric.into_iter().map(Some).collect();
+        let metric: Vec<MetricRule> = order
+            .into_iter()
+            .filter_map(|i| ordered[i].take())
+            .collect();
+        let empty = labels.intern(Vec::new());
+        let frame = Frame::new(ir);
+        Ok(Engine {
+            firing: vec![Vec::new(); ir.rules.len()],
+            cache: vec![None; n],
+            rules,
+            labels,
+            store,
+            slots,
+            slot_bool,
+            time_slot,
+            records,
+            metric,
+            config,
+            next: None,
+            evaluated: None,
+            counters: Counters::default(),
+            frame,
+            scratch: Vec::new(),
+            fscratch: Vec::new(),
+            empty,
+        })
+    }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Whether any rule is evaluated over series.
+    pub fn has_metric_rules(&self) -> bool {
+        !self.metric.is_empty()
+    }
+
+    /// The configured default interval, ms.
+    pub fn interval(&self) -> i64 {
+        self.config.interval
+    }
+
+    /// Ingests one sample (`ts` in ms). Returns what happened to it.
+    pub fn ingest(&mut self, metric: &str, labels: &[(&str, &str)], ts: i64, value: f64) -> Append {
+        self.counters.samples += 1;
+        let Some(m) = self.labels.lookup(metric) else {
+            self.counters.unread += 1;
+            return Append::Unread;
+        };
+        let set = self.labels.intern_strs(labels.iter().copied());
+        self.ingest_interned(m, set, ts, value)
+    }
+
+    fn ingest_interned(&mut self, metric: Sym, set: LabelId, ts: i64, value: f64) -> Append {
+        if self.next.is_none() {
+            self.next = Some(align_up(ts, self.config.interval));
+        }
+        let r = self
+            .store
+            .append(&self.labels, metric, set, ts, value, self.evaluated);
+        match r {
+            Append::Stored => self.counters.stored += 1,
+            Append::Unread => self.counters.unread += 1,
+            Append::Refused => self.counters.refused += 1,
+            Append::TooLate => self.counters.too_late += 1,
+        }
+        r
+    }
+
+    /// Starts evaluating at the first interval multiple at or after `t` (when no sample has
+    /// fixed the start yet).
+    pub fn start_at(&mut self, t: i64) {
+        if self.next.is_none() {
+            self.next = Some(align_up(t, self.config.interval));
+        }
+    }
+
+    /// The clock: runs every evaluation due at or before `now - lateness`.
+    pub fn advance(&mut self, now: i64, out: &mut Vec<Transition>) {
+        let until = now - self.config.lateness;
+        while let Some(t) = self.next {
+            if t > until {
+                break;
+            }
+            self.evaluate(t, out);
+            self.evaluated = Some(t);
+            self.next = Some(t + self.config.interval);
+        }
+    }
+
+    /// Runs every evaluation up to and including `t` regardless of lateness (end of input).
+    pub fn finish(&mut self, t: i64, out: &mut Vec<Transition>) {
+        let saved = self.config.lateness;
+        self.config.lateness = 0;
+        self.advance(t, out);
+        self.config.lateness = saved;
+    }
+
+    fn vector(&mut self, slot: u32, at: i64, cached: bool) {
+        if cached && self.cache[slot as usize].is_some() {
+            return;
+        }
+        let Some(expr) = self.slots[slot as usize].as_ref() else {
+            return;
+        };
+        let mut v = self.cache[slot as usize].take().unwrap_or_default();
+        let mut ev = Eval {
+            store: &self.store,
+            labels: &mut self.labels,
+            firing: &self.firing,
+            t: at,
+            scratch: &mut self.scratch,
+            fscratch: &mut self.fscratch,
+            many_to_many: &mut self.counters.many_to_many,
+        };
+        ev.eval(expr, &mut v);
+        self.cache[slot as usize] = Some(v);
+    }
+
+    /// One evaluation at time `t` (ms): records, then rules in dependency order.
+    fn evaluate(&mut self, t: i64, out: &mut Vec<Transition>) {
+        for c in &mut self.cache {
+            *c = None;
+        }
+        for i in 0..self.records.len() {
+            let (metric, expr, reach) = (
+                self.records[i].0,
+                self.records[i].1.clone(),
+                self.records[i].2,
+            );
+            let mut v = Vector::new();
+            let mut ev = Eval {
+                store: &self.store,
+                labels: &mut self.labels,
+                firing: &self.firing,
+                t,
+                scratch: &mut self.scratch,
+                fscratch: &mut self.fscratch,
+                many_to_many: &mut self.counters.many_to_many,
+            };
+            ev.eval(&expr, &mut v);
+            for (l, x) in v {
+                self.store.record(&self.labels, metric, l, t, x, reach);
+            }
+        }
+        if let Some(ts) = self.time_slot {
+            self.frame.set(ts, SlotVal::number(t as f64 / 1000.0));
+        }
+        let mut changes = Vec::new();
+        for ri in 0..self.metric.len() {
+            if t % self.metric[ri].interval != 0 {
+                continue;
+            }
+            let delay = self.metric[ri].delay;
+            let at = t - delay;
+            if let Some(ts) = self.time_slot {
+                self.frame.set(ts, SlotVal::number(at as f64 / 1000.0));
+            }
+            let mut firing = Vec::new();
+            for li in 0..self.metric[ri].levels.len() {
+                changes.clear();
+                let (hits, present, recovered) = self.level_inputs(ri, li, at, delay == 0);
+                let inputs = Inputs {
+                    hits: &hits,
+                    present: &present,
+                    recovered: &recovered,
+                    empty: self.empty,
+                };
+                let rule = &mut self.metric[ri];
+                let policy = rule.levels[li].policy.clone();
+                rule.books[li].step(&policy, t, &inputs, &mut changes);
+                rule.books[li].firing(&mut firing);
+                self.counters.evaluations += 1;
+                let severity = rule.levels[li].severity;
+                let mut lines: Vec<Transition> = changes
+                    .iter()
+                    .map(|c| Transition {
+                        ts: t,
+                        rule: rule.id.clone(),
+                        severity,
+                        labels: alert_labels(
+                            &self.labels,
+                            c.labels,
+                            &rule.static_labels,
+                            severity,
+                            rule.levels.len(),
+                        ),
+                        state: c.state,
+                        value: c.value,
+                        flapping: c.flapping,
+                    })
+                    .collect();
+                lines.sort_by(|a, b| a.labels.cmp(&b.labels).then(a.state.cmp(b.state)));
+                out.extend(lines);
+            }
+            firing.sort_unstable();
+            firing.dedup();
+            let idx = self.metric[ri].index;
+            self.firing[idx] = firing;
+        }
+    }
+
+    /// The rows of one level at `at`: where `when` holds (with values), which label sets had
+    /// data, and `recover when` per label set.
+    #[allow(clippy::type_complexity)]
+    fn level_inputs(
+        &mut self,
+        ri: usize,
+        li: usize,
+        at: i64,
+        cached: bool,
+    ) -> (
+        Vec<(LabelId, f64)>,
+        HashSet<LabelId>,
+        HashMap<LabelId, bool>,
+    ) {
+        let when_plan = self.metric[ri].levels[li].when_rows.clone();
+        let when = self.metric[ri].levels[li].when;
+        let value = self.metric[ri].levels[li].value;
+        let rows = self.rows_of(&when_plan, at, cached);
+        let mut hits = Vec::new();
+        let mut present = HashSet::with_capacity(rows.len());
+        for row in &rows {
+            present.insert(row.labels);
+            self.fill(row);
+            self.counters.row_evaluations += 1;
+            if self.rules.eval_bool(when, &self.frame) {
+                let v = value
+                    .and_then(|p| self.rules.eval_num(p, &self.frame))
+                    .unwrap_or(f64::NAN);
+                hits.push((row.labels, v));
+            }
+            self.clear(row);
+        }
+        let mut recovered = HashMap::new();
+        if let Some((rp, plan)) = self.metric[ri].levels[li].recover.clone() {
+            let rows = self.rows_of(&plan, at, cached);
+            for row in &rows {
+                self.fill(row);
+                recovered.insert(row.labels, self.rules.eval_bool(rp, &self.frame));
+                self.clear(row);
+            }
+        }
+        (hits, present, recovered)
+    }
+
+    fn rows_of(&mut self, plan: &Plan, at: i64, cached: bool) -> Vec<rows::Row> {
+        let mut leaves = Vec::new();
+        plan_leaves(plan, &mut leaves);
+        if !cached {
+            for &l in &leaves {
+                self.cache[l as usize] = None;
+            }
+        }
+        for &l in &leaves {
+            self.vector(l, at, true);
+        }
+        let cache = &self.cache;
+        let leaf = |s: u32| cache.get(s as usize).and_then(|v| v.as_ref());
+        let r = rows::build(
+            plan,
+            &mut self.labels,
+            &leaf,
+            &mut self.counters.many_to_many,
+        )
+        .rows;
+        if !cached {
+            for &l in &leaves {
+                self.cache[l as usize] = None;
+            }
+        }
+        r
+    }
+
+    fn fill(&mut self, row: &rows::Row) {
+        for &(s, v) in &row.vals {
+            let val = if self.slot_bool[s as usize] {
+                SlotVal::boolean(v != 0.0)
+            } else {
+                SlotVal::number(v)
+            };
+            self.frame.set(s, val);
+        }
+    }
+
+    fn clear(&mut self, row: &rows::Row) {
+        for &(s, _) in &row.vals {
+            self.frame.set(s, SlotVal::missing());
+        }
+    }
+
+    /// Alerts currently pending or firing, for tests and the API: `(rule, labels, state)`.
+    pub fn active(
+        &self,
+    ) -> Vec<(
+        String,
+        std::collections::BTreeMap<String, String>,
+        crate::alert::State,
+    )> {
+        let mut v = Vec::new();
+        for r in &self.metric {
+            for (li, b) in r.books.iter().enumerate() {
+                for (l, a) in &b.alerts {
+                    if a.state != crate::alert::State::Inactive {
+                        let sev = r.levels[li].severity;
+                        v.push((
+                            r.id.clone(),
+                            alert_labels(&self.labels, *l, &r.static_labels, sev, r.levels.len()),
+                            a.state,
+                        ));
+                    }
+                }
+            }
+        }
+        v.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        v
+    }
+
+    /// Bytes held by the series store.
+    pub fn store_bytes(&self) -> usize {
+        self.store.bytes()
+    }
+
+    /// Selectors that refused series (cardinality limit), as `(rule, refused)`.
+    pub fn refusals(&self) -> Vec<(String, u64)> {
+        self.store
+            .selectors
+            .iter()
+            .filter(|s| s.refused > 0)
+            .map(|s| {
+                (
+                    s.rule.split('\u{0}').next().unwrap_or("").to_string(),
+                    s.refused,
+                )
+            })
+            .collect()
+    }
+}
+
+fn plan_leaves(p: &Plan, out: &mut Vec<u32>) {
+    match p {
+        Plan::Scalar => {}
+        Plan::Leaf { slot, .. } => {
+            if !out.contains(slot) {
+                out.push(*slot)
+            }
+        }
+        Plan::Join { lhs, rhs, .. } => {
+            plan_leaves(lhs, out);
+            plan_leaves(rhs, out);
+        }
+    }
+}
+
+fn compile_rows(r: &Rows, ir: &vigil_compiler::ir::Ir, labels: &mut Labels) -> Plan {
+    match r {
+        Rows::Scalar => Plan::Scalar,
+        Rows::Leaf(s) => {
+            let natural = matches!(ir.layout.slots[*s as usize].source, SlotSource::Rule(_))
+                || matches!(
+                    ir.series.get(s),
+                    Some(SeriesExpr::RuleState(_) | SeriesExpr::Score(_) | SeriesExpr::AtLeast(..))
+                );
+            Plan::Leaf { slot: *s, natural }
+        }
+        Rows::Join {
+            kind,
+            arith,
+            matching,
+            lhs,
+            rhs,
+        } => Plan::Join {
+            kind: *kind,
+            arith: *arith,
+            matching: matching.as_ref().map(|m| LabelSel {
+                keep: m.on,
+                names: m.labels.iter().map(|n| labels.sym(n)).collect(),
+            }),
+            lhs: Box::new(compile_rows(lhs, ir, labels)),
+            rhs: Box::new(compile_rows(rhs, ir, labels)),
+        },
+    }
+}
+
+fn alert_labels(
+    labels: &Labels,
+    id: LabelId,
+    static_labels: &[(String, String)],
+    severity: Option<Severity>,
+    levels: usize,
+) -> std::collections::BTreeMap<String, String> {
+    let mut m = labels.to_map(id);
+    for (k, v) in static_labels {
+        m.insert(k.clone(), v.clone());
+    }
+    if let Some(s) = severity
+        && levels > 1
+    {
+        m.insert("severity".into(), s.word().into());
+    }
+    m
+}
+
+/// The first multiple of `step` at or after `t`.
+pub fn align_up(t: i64, step: i64) -> i64 {
+    let r = t.rem_euclid(step);
+    if r == 0 { t } else { t + (step - r) }
+}
+
+/// A stable topological order of rules by their dependencies (indices into `ids`' positions).
+fn topo(ids: &[usize], deps: &[Vec<usize>]) -> Vec<usize> {
+    let pos: HashMap<usize, usize> = ids.iter().enumerate().map(|(i, &r)| (r, i)).collect();
+    let mut done = vec![false; ids.len()];
+    let mut order = Vec::new();
+    fn visit(
+        i: usize,
+        deps: &[Vec<usize>],
+        pos: &HashMap<usize, usize>,
+        done: &mut [bool],
+        order: &mut Vec<usize>,
+        depth: usize,
+    ) {
+        if done[i] || depth > deps.len() {
+            return;
+        }
+        done[i] = true;
+        for d in &deps[i] {
+            if let Some(&j) = pos.get(d) {
+                visit(j, deps, pos, done, order, depth + 1);
+            }
+        }
+        order.push(i);
+    }
+    for i in 0..ids.len() {
+        visit(i, deps, &pos, &mut done, &mut order, 0);
+    }
+    order
+}

@@ -1,0 +1,433 @@
+//! Input formats for `vigil replay` (and later the daemon's ingest): JSON lines (metric samples
+//! and events), Prometheus text exposition, and Influx line protocol. Every parser returns a
+//! clear message for a bad line; callers report it with the line number and go on.
+
+use serde_json::Value;
+
+/// One parsed input record. Times are epoch milliseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Sample {
+        metric: String,
+        labels: Vec<(String, String)>,
+        ts: i64,
+        value: f64,
+    },
+    Event {
+        ts: i64,
+        event: Value,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Decided per line.
+    Auto,
+    Json,
+    Prometheus,
+    Influx,
+}
+
+impl Format {
+    /// From a file name's extension.
+    pub fn of_path(p: &str) -> Format {
+        let ext = p.rsplit('.').next().unwrap_or("");
+        match ext {
+            "jsonl" | "json" | "ndjson" => Format::Json,
+            "prom" => Format::Prometheus,
+            "influx" | "lp" => Format::Influx,
+            _ => Format::Auto,
+        }
+    }
+}
+
+/// Parses one line into records (an Influx line may carry several fields). Blank lines and
+/// comments give none.
+pub fn parse_line(line: &str, fmt: Format) -> Result<Vec<Record>, String> {
+    let l = line.trim();
+    if l.is_empty() || l.starts_with('#') {
+        return Ok(Vec::new());
+    }
+    let fmt = match fmt {
+        Format::Auto if l.starts_with('{') => Format::Json,
+        Format::Auto => {
+            let mut it = split_outside_quotes(l).into_iter();
+            let _ = it.next();
+            match it.next() {
+                Some(second) if second.contains('=') => Format::Influx,
+                _ => Format::Prometheus,
+            }
+        }
+        f => f,
+    };
+    match fmt {
+        Format::Json => json(l).map(|r| vec![r]),
+        Format::Prometheus => prometheus(l).map(|r| vec![r]),
+        Format::Influx | Format::Auto => influx(l),
+    }
+}
+
+fn json(l: &str) -> Result<Record, String> {
+    let v: Value = serde_json::from_str(l).map_err(|e| format!("invalid JSON: {e}"))?;
+    let Value::Object(mut o) = v else {
+        return Err("expected a JSON object".into());
+    };
+    let ts = match o.get("ts") {
+        Some(t) => timestamp(t)?,
+        None => return Err("missing `ts` (epoch milliseconds or RFC 3339)".into()),
+    };
+    if let Some(ev) = o.remove("event") {
+        return Ok(Record::Event { ts, event: ev });
+    }
+    let metric = match o.get("metric") {
+        Some(Value::String(s)) if valid_metric(s) => s.clone(),
+        Some(Value::String(s)) => return Err(format!("invalid metric name `{s}`")),
+        _ => return Err("expected `metric` (a sample) or `event`".into()),
+    };
+    let value = match o.get("value") {
+        Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+        Some(Value::String(s)) => float(s)?,
+        _ => return Err("a sample needs a numeric `value`".into()),
+    };
+    let mut labels = Vec::new();
+    match o.get("labels") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                match v {
+                    Value::String(s) => labels.push((k.clone(), s.clone())),
+                    Value::Number(n) => labels.push((k.clone(), n.to_string())),
+                    Value::Bool(b) => labels.push((k.clone(), b.to_string())),
+                    _ => return Err(format!("label `{k}` must be a string")),
+                }
+            }
+        }
+        Some(_) => return Err("`labels` must be an object of strings".into()),
+    }
+    Ok(Record::Sample {
+        metric,
+        labels,
+        ts,
+        value,
+    })
+}
+
+fn valid_metric(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_' || ch == ':')
+        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == ':')
+}
+
+/// Prometheus's float syntax (`NaN`, `+Inf`, `-Inf` included).
+fn float(s: &str) -> Result<f64, String> {
+    match s {
+        "NaN" => Ok(f64::NAN),
+        "+Inf" | "Inf" => Ok(f64::INFINITY),
+        "-Inf" => Ok(f64::NEG_INFINITY),
+        _ => s.parse().map_err(|_| format!("`{s}` is not a number")),
+    }
+}
+
+/// `ts` as epoch ms (a number) or an RFC 3339 string.
+pub fn timestamp(v: &Value) -> Result<i64, String> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f.round() as i64))
+            .ok_or_else(|| "`ts` is out of range".to_string()),
+        Value::String(s) => rfc3339(s),
+        _ => Err("`ts` must be epoch milliseconds or an RFC 3339 string".into()),
+    }
+}
+
+/// `2026-11-23T10:00:00Z`, `2026-11-23T10:00:00.250+01:00`, `2026-11-23 10:00:00Z`.
+pub fn rfc3339(s: &str) -> Result<i64, String> {
+    let bad = || format!("`{s}` is not an RFC 3339 time (like 2026-11-23T10:00:00Z)");
+    let b = s.as_bytes();
+    if b.len() < 20 {
+        return Err(bad());
+    }
+    let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
+        s.get(r).and_then(|x| x.parse::<i64>().ok()).ok_or_else(bad)
+    };
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return Err(bad());
+    }
+    let (y, mo, d, h, mi, se) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return Err(bad());
+    }
+    let mut i = 19;
+    let mut ms = 0i64;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let frac = &s[start..i];
+        if frac.is_empty() {
+            return Err(bad());
+        }
+        let padded = format!("{:0<3}", &frac[..frac.len().min(3)]);
+        ms = padded.parse().map_err(|_| bad())?;
+    }
+    let offset = match &s[i..] {
+        "Z" | "z" => 0,
+        tz if tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')) && &tz[3..4] == ":" => {
+            let sign = if tz.starts_with('-') { -1 } else { 1 };
+            let hh: i64 = tz[1..3].parse().map_err(|_| bad())?;
+            let mm: i64 = tz[4..6].parse().map_err(|_| bad())?;
+            sign * (hh * 3600 + mm * 60)
+        }
+        _ => return Err(bad()),
+    };
+    let days = days_from_civil(y, mo, d);
+    Ok(((days * 86_400 + h * 3600 + mi * 60 + se) - offset) * 1000 + ms)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Splits on spaces that are not inside double quotes.
+fn split_outside_quotes(l: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (None, false, false);
+    for (i, c) in l.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '"' => quoted = !quoted,
+            ' ' | '\t' if !quoted => {
+                if let Some(s) = start.take() {
+                    out.push(&l[s..i]);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        if start.is_none() {
+            start = Some(i);
+        }
+    }
+    if let Some(s) = start {
+        out.push(&l[s..]);
+    }
+    out
+}
+
+/// `name{a="b",c="d"} value timestamp_ms` (the timestamp is required for replay).
+fn prometheus(l: &str) -> Result<Record, String> {
+    let (name, labels, rest) = match l.find('{') {
+        Some(open) => {
+            let close = l[open..]
+                .find('}')
+                .map(|c| open + c)
+                .ok_or("unclosed `{` in the label set")?;
+            (
+                &l[..open],
+                prom_labels(&l[open + 1..close])?,
+                &l[close + 1..],
+            )
+        }
+        None => {
+            let sp = l
+                .find([' ', '\t'])
+                .ok_or("expected `name value timestamp`")?;
+            (&l[..sp], Vec::new(), &l[sp..])
+        }
+    };
+    let name = name.trim();
+    if !valid_metric(name) {
+        return Err(format!("invalid metric name `{name}`"));
+    }
+    let mut parts = rest.split_whitespace();
+    let value = float(parts.next().ok_or("missing the sample value")?)?;
+    let ts = match parts.next() {
+        Some(t) => t
+            .parse::<i64>()
+            .map_err(|_| format!("`{t}` is not a timestamp in milliseconds"))?,
+        None => {
+            return Err(
+                "a sample needs a timestamp (ms) to be replayed: `name{..} value timestamp`".into(),
+            );
+        }
+    };
+    Ok(Record::Sample {
+        metric: name.to_string(),
+        labels,
+        ts,
+        value,
+    })
+}
+
+fn prom_labels(s: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    let mut rest = s.trim();
+    while !rest.is_empty() {
+        let eq = rest.find('=').ok_or("expected `label=\"value\"`")?;
+        let name = rest[..eq].trim().to_string();
+        rest = rest[eq + 1..].trim_start();
+        if !rest.starts_with('"') {
+            return Err(format!("the value of label `{name}` must be quoted"));
+        }
+        let mut val = String::new();
+        let mut chars = rest[1..].char_indices();
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => val.push('\n'),
+                    Some((_, c)) => val.push(c),
+                    None => break,
+                },
+                '"' => {
+                    end = Some(i + 2);
+                    break;
+                }
+                c => val.push(c),
+            }
+        }
+        let end = end.ok_or_else(|| format!("unterminated value of label `{name}`"))?;
+        out.push((name, val));
+        rest = rest[end..].trim_start();
+        rest = rest.strip_prefix(',').unwrap_or(rest).trim_start();
+    }
+    Ok(out)
+}
+
+/// `measurement,tag=v field=1.5,other=2i timestamp_ns`: one sample per numeric field, named
+/// `measurement_field` (just `measurement` for a field called `value`).
+fn influx(l: &str) -> Result<Vec<Record>, String> {
+    let parts = split_outside_quotes(l);
+    let (head, fields, ts) = match parts.as_slice() {
+        [h, f, t] => (*h, *f, Some(*t)),
+        [h, f] => (*h, *f, None),
+        _ => return Err("expected `measurement[,tags] fields [timestamp]`".into()),
+    };
+    let ts = match ts {
+        Some(t) => {
+            let ns: i128 = t
+                .parse()
+                .map_err(|_| format!("`{t}` is not a timestamp in nanoseconds"))?;
+            (ns / 1_000_000) as i64
+        }
+        None => return Err("a line needs a timestamp (ns) to be replayed".into()),
+    };
+    let mut tags = head.split(',');
+    let measurement = tags.next().unwrap_or("").replace('\\', "");
+    let mut labels = Vec::new();
+    for t in tags {
+        let (k, v) = t
+            .split_once('=')
+            .ok_or_else(|| format!("tag `{t}` needs a value"))?;
+        labels.push((k.to_string(), v.to_string()));
+    }
+    let mut out = Vec::new();
+    for f in fields.split(',') {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| format!("field `{f}` needs a value"))?;
+        let v = v.trim_end_matches(['i', 'u']);
+        let value = match v {
+            "t" | "T" | "true" | "True" | "TRUE" => 1.0,
+            "f" | "F" | "false" | "False" | "FALSE" => 0.0,
+            v if v.starts_with('"') => continue,
+            v => v
+                .parse()
+                .map_err(|_| format!("field `{k}` is not a number"))?,
+        };
+        let metric = if k == "value" {
+            measurement.clone()
+        } else {
+            format!("{measurement}_{k}")
+        };
+        if !valid_metric(&metric) {
+            return Err(format!("`{metric}` is not a valid metric name"));
+        }
+        out.push(Record::Sample {
+            metric,
+            labels: labels.clone(),
+            ts,
+            value,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times() {
+        assert_eq!(rfc3339("1970-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(rfc3339("2026-11-23T10:00:00.25Z"), Ok(1_795_428_000_250));
+        assert_eq!(rfc3339("2026-11-23T11:00:00+01:00"), Ok(1_795_428_000_000));
+        assert!(rfc3339("2026-13-23T11:00:00Z").is_err());
+    }
+
+    #[test]
+    fn formats() {
+        let r = parse_line(
+            r#"{"ts":1000,"metric":"cpu","labels":{"host":"a"},"value":93.5}"#,
+            Format::Auto,
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            vec![Record::Sample {
+                metric: "cpu".into(),
+                labels: vec![("host".into(), "a".into())],
+                ts: 1000,
+                value: 93.5
+            }]
+        );
+        let r = parse_line(r#"cpu{host="a",path="x\"y"} 93.5 1000"#, Format::Auto).unwrap();
+        assert_eq!(
+            r,
+            vec![Record::Sample {
+                metric: "cpu".into(),
+                labels: vec![("host".into(), "a".into()), ("path".into(), "x\"y".into())],
+                ts: 1000,
+                value: 93.5
+            }]
+        );
+        let r = parse_line("cpu,host=a usage=93.5,idle=6i 1000000000", Format::Auto).unwrap();
+        assert_eq!(r.len(), 2);
+        assert!(matches!(&r[0], Record::Sample { metric, ts: 1000, .. } if metric == "cpu_usage"));
+        assert!(
+            parse_line("cpu 1", Format::Prometheus)
+                .unwrap_err()
+                .contains("timestamp")
+        );
+        assert!(
+            parse_line(r#"{"ts":"yesterday","metric":"x","value":1}"#, Format::Json)
+                .unwrap_err()
+                .contains("RFC 3339")
+        );
+    }
+}

@@ -1,0 +1,167 @@
+//! Interned label sets. A series' labels are a sorted list of (name, value) symbol pairs,
+//! interned once, so rows, joins and alert instances carry a `LabelId` (4 bytes) and compare
+//! by integer. The metric name is never a label: vector matching and alerts ignore it, as
+//! Prometheus does.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+pub type LabelId = u32;
+pub type Sym = u32;
+/// A label a set does not have.
+pub const ABSENT: Sym = u32::MAX;
+
+/// Strings and label sets, both interned.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Labels {
+    strings: Vec<String>,
+    #[serde(skip)]
+    by_string: HashMap<String, Sym>,
+    sets: Vec<Box<[(Sym, Sym)]>>,
+    #[serde(skip)]
+    by_set: HashMap<Box<[(Sym, Sym)]>, LabelId>,
+}
+
+impl Labels {
+    pub fn sym(&mut self, s: &str) -> Sym {
+        if let Some(&id) = self.by_string.get(s) {
+            return id;
+        }
+        let id = self.strings.len() as Sym;
+        self.strings.push(s.to_string());
+        self.by_string.insert(s.to_string(), id);
+        id
+    }
+    /// The symbol of a string, if any label has used it.
+    pub fn lookup(&self, s: &str) -> Option<Sym> {
+        self.by_string.get(s).copied()
+    }
+    pub fn str(&self, s: Sym) -> &str {
+        self.strings.get(s as usize).map_or("", String::as_str)
+    }
+    /// Interns a set of pairs (any order; duplicate names keep the last value).
+    pub fn intern(&mut self, mut pairs: Vec<(Sym, Sym)>) -> LabelId {
+        pairs.sort_by_key(|p| p.0);
+        pairs.dedup_by(|b, a| {
+            if a.0 == b.0 {
+                a.1 = b.1;
+                true
+            } else {
+                false
+            }
+        });
+        pairs.retain(|p| p.1 != ABSENT);
+        let key: Box<[(Sym, Sym)]> = pairs.into_boxed_slice();
+        if let Some(&id) = self.by_set.get(&key) {
+            return id;
+        }
+        let id = self.sets.len() as LabelId;
+        self.by_set.insert(key.clone(), id);
+        self.sets.push(key);
+        id
+    }
+    pub fn intern_strs<'s>(
+        &mut self,
+        pairs: impl IntoIterator<Item = (&'s str, &'s str)>,
+    ) -> LabelId {
+        let v = pairs
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (self.sym(k), self.sym(v)))
+            .collect();
+        self.intern(v)
+    }
+    pub fn pairs(&self, id: LabelId) -> &[(Sym, Sym)] {
+        self.sets.get(id as usize).map_or(&[], |b| b)
+    }
+    /// A label's value in a set, or [`ABSENT`].
+    pub fn get(&self, id: LabelId, name: Sym) -> Sym {
+        let p = self.pairs(id);
+        match p.binary_search_by_key(&name, |x| x.0) {
+            Ok(i) => p[i].1,
+            Err(_) => ABSENT,
+        }
+    }
+    /// The set restricted to `names` (`keep`) or without them.
+    pub fn project(&mut self, id: LabelId, names: &[Sym], keep: bool) -> LabelId {
+        let v: Vec<(Sym, Sym)> = self
+            .pairs(id)
+            .iter()
+            .filter(|(k, _)| names.contains(k) == keep)
+            .copied()
+            .collect();
+        self.intern(v)
+    }
+    /// `a` and `b` agree on every label both have.
+    pub fn compatible(&self, a: LabelId, b: LabelId) -> bool {
+        let (pa, pb) = (self.pairs(a), self.pairs(b));
+        let (mut i, mut j) = (0, 0);
+        while i < pa.len() && j < pb.len() {
+            match pa[i].0.cmp(&pb[j].0) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    if pa[i].1 != pb[j].1 {
+                        return false;
+                    }
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        true
+    }
+    /// The union of two compatible sets.
+    pub fn merge(&mut self, a: LabelId, b: LabelId) -> LabelId {
+        let mut v: Vec<(Sym, Sym)> = self.pairs(a).to_vec();
+        v.extend_from_slice(self.pairs(b));
+        self.intern(v)
+    }
+    /// Name/value pairs sorted by name, for output.
+    pub fn to_map(&self, id: LabelId) -> std::collections::BTreeMap<String, String> {
+        self.pairs(id)
+            .iter()
+            .map(|(k, v)| (self.str(*k).to_string(), self.str(*v).to_string()))
+            .collect()
+    }
+    /// Rebuilds the lookup maps after deserialising.
+    pub fn reindex(&mut self) {
+        self.by_string = self
+            .strings
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.clone(), i as Sym))
+            .collect();
+        self.by_set = self
+            .sets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.clone(), i as LabelId))
+            .collect();
+    }
+    pub fn len(&self) -> usize {
+        self.sets.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.sets.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_intern_in_any_order() {
+        let mut l = Labels::default();
+        let a = l.intern_strs([("job", "api"), ("instance", "a")]);
+        let b = l.intern_strs([("instance", "a"), ("job", "api")]);
+        assert_eq!(a, b);
+        let job = l.sym("job");
+        let only = l.project(a, &[job], true);
+        assert_eq!(l.to_map(only).len(), 1);
+        assert!(l.compatible(a, only));
+        let other = l.intern_strs([("job", "db")]);
+        assert!(!l.compatible(a, other));
+    }
+}
