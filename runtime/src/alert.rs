@@ -148,11 +148,11 @@ impl Book {
             }
             let has_data = inp.present.contains(&l);
             let mut falsy = has_data;
+            let force = !has_data && no_data.1 == NoDataAction::Resolve;
             if !has_data {
                 match no_data.1 {
                     NoDataAction::Keep => continue,
-                    NoDataAction::Ok => falsy = true,
-                    NoDataAction::Resolve => {
+                    NoDataAction::Ok | NoDataAction::Resolve => {
                         if t - a.last_data < no_data.0 {
                             continue;
                         }
@@ -198,7 +198,7 @@ impl Book {
                     if p.has_recover && has_data && inp.recovered.get(&l) != Some(&true) {
                         continue;
                     }
-                    if p.keep_firing > 0 {
+                    if p.keep_firing > 0 && !force {
                         let since = *a.keep_since.get_or_insert(t);
                         if t - since < p.keep_firing {
                             continue;

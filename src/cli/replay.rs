@@ -219,29 +219,22 @@ pub fn run(args: ReplayArgs) -> i32 {
     i32::from(bad > 0)
 }
 
+/// One JSON line per change, fields in a fixed order: ts, rule, state, labels, value.
 fn print(out: &mut impl Write, changes: &mut Vec<Transition>) -> std::io::Result<()> {
     for c in changes.drain(..) {
-        let mut o = serde_json::Map::new();
-        o.insert("ts".into(), c.ts.into());
-        o.insert("rule".into(), c.rule.into());
-        o.insert("state".into(), c.state.into());
-        o.insert(
-            "labels".into(),
-            serde_json::Value::Object(
-                c.labels
-                    .into_iter()
-                    .map(|(k, v)| (k, serde_json::Value::String(v)))
-                    .collect(),
-            ),
-        );
-        o.insert(
-            "value".into(),
-            serde_json::Number::from_f64(c.value).map_or(serde_json::Value::Null, Into::into),
-        );
+        let labels = serde_json::to_string(&c.labels).unwrap_or_else(|_| "{}".into());
+        let value = serde_json::Number::from_f64(c.value)
+            .map_or_else(|| "null".to_string(), |n| n.to_string());
+        let rule = serde_json::Value::String(c.rule);
+        write!(
+            out,
+            "{{\"ts\":{},\"rule\":{rule},\"state\":\"{}\",\"labels\":{labels},\"value\":{value}",
+            c.ts, c.state
+        )?;
         if c.flapping {
-            o.insert("flapping".into(), true.into());
+            write!(out, ",\"flapping\":true")?;
         }
-        writeln!(out, "{}", serde_json::Value::Object(o))?;
+        writeln!(out, "}}")?;
     }
     Ok(())
 }
