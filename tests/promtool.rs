@@ -283,8 +283,8 @@ fn scenarios() -> Vec<Scenario> {
         ),
         s(
             "histogram_quantile",
-            "histogram_quantile(0.9, lat_seconds, 5m) by [job] > 0.6",
-            "histogram_quantile(0.9, sum by (job, le) (rate(lat_seconds_bucket[4m59s999ms]))) > 0.6",
+            "histogram_quantile(0.9, lat_seconds, 5m) by [job] > 0.63",
+            "histogram_quantile(0.9, sum by (job, le) (rate(lat_seconds_bucket[4m59s999ms]))) > 0.63",
             "",
             "",
             vec![buckets()],
