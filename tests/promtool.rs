@@ -22,6 +22,11 @@ use vigil_compiler::eval::{Engine as Backend, RuleSet};
 use vigil_runtime::{Config, Engine};
 
 const STEPS: usize = 40;
+
+/// One series: metric, labels, a value per step (None: missing).
+type SeriesData = (String, Vec<(String, String)>, Vec<Option<f64>>);
+/// A generated case: its series, and Vigil's `ALERTS` per step.
+type Case = (Vec<SeriesData>, Vec<Vec<String>>);
 const CASES: usize = 10;
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
@@ -370,11 +375,7 @@ fn selector(metric: &str, labels: &[(&str, &str)]) -> String {
 }
 
 /// Vigil's pending/firing alerts at each step, as promtool `ALERTS` label strings.
-fn vigil_alerts(
-    sc: &Scenario,
-    data: &[(String, Vec<(String, String)>, Vec<Option<f64>>)],
-    backend: Backend,
-) -> Vec<Vec<String>> {
+fn vigil_alerts(sc: &Scenario, data: &[SeriesData], backend: Backend) -> Vec<Vec<String>> {
     let mut src = String::from("package oracle\n\n");
     let _ = writeln!(src, "rule {} {{", sc.name);
     let _ = writeln!(src, "  severity warning");
@@ -443,13 +444,7 @@ fn vigil_alerts(
     out
 }
 
-fn promtool_file(
-    sc: &Scenario,
-    cases: &[(
-        Vec<(String, Vec<(String, String)>, Vec<Option<f64>>)>,
-        Vec<Vec<String>>,
-    )],
-) -> (String, String) {
+fn promtool_file(sc: &Scenario, cases: &[Case]) -> (String, String) {
     let mut rules = String::new();
     let _ = writeln!(
         rules,

@@ -382,15 +382,19 @@ rule levels {
     for engine in [Engine::Interp, Engine::Jit] {
         let rs = RuleSet::from_checked(&checked, engine).unwrap();
         let ir = rs.ir();
-        let slot = |text: &str| {
-            ir.layout
-                .slots
+        // The series slot whose plan mentions every part (exactly one must).
+        let slot = |parts: &[&str]| {
+            let found: Vec<u32> = ir
+                .series
                 .iter()
-                .position(
-                    |s| matches!(&s.source, vigil_compiler::ir::SlotSource::Series(t) if t == text),
-                )
-                .unwrap_or_else(|| panic!("no slot {text}: {:#?}", ir.layout.slots))
-                as u32
+                .filter(|(_, p)| {
+                    let d = format!("{p:?}");
+                    parts.iter().all(|x| d.contains(x))
+                })
+                .map(|(s, _)| *s)
+                .collect();
+            assert_eq!(found.len(), 1, "{parts:?} in {:#?}", ir.series);
+            found[0]
         };
         let prog = |rule: &str, role: Role| {
             ir.programs
@@ -398,12 +402,8 @@ rule levels {
                 .position(|p| p.rule == rule && p.role == role)
                 .unwrap_or_else(|| panic!("no {role:?} program for {rule}"))
         };
-        let cpu = slot("m:avg(cpu_usage, 5m)");
         // One slot for the two uses of the same aggregate (shared across clauses).
-        assert_eq!(
-            ir.layout.slots.iter().filter(|s| matches!(&s.source, vigil_compiler::ir::SlotSource::Series(t) if t == "m:avg(cpu_usage, 5m)")).count(),
-            1
-        );
+        let cpu = slot(&["Avg", "\"cpu_usage\""]);
         let eval = |p: usize, vals: &[(u32, f64)]| {
             let mut f = rs.frame();
             for (s, v) in vals {
@@ -419,8 +419,8 @@ rule levels {
         assert!(!eval(when, &[]), "{engine:?}: missing data is not firing");
         assert!(eval(recover, &[(cpu, 65.0)]), "{engine:?}");
         // A ratio of plain numbers: 5% means 0.05; division by zero is +inf, guarded.
-        let errors = slot(r#"m:sum(rate(http_requests_total{code=~"5.."}, 5m)) by [service]"#);
-        let requests = slot("m:sum(rate(http_requests_total, 5m)) by [service]");
+        let errors = slot(&["Sum", "Rate", "http_requests_total", "5.."]);
+        let requests = slot(&["Sum", "Rate", "http_requests_total", "matchers: []"]);
         let ratio = prog("m.error_ratio", Role::When(None));
         assert!(
             eval(ratio, &[(errors, 6.0), (requests, 100.0)]),
@@ -435,7 +435,8 @@ rule levels {
             "{engine:?}"
         );
         // Levels: durations in seconds (`_ms` metrics are durations).
-        let q = slot("m:quantile(0.99, api_latency_ms, 5m)");
+        // Read in seconds: the plan scales the millisecond series.
+        let q = slot(&["Quantile", "api_latency_ms", "scale: 0.001"]);
         let warn = prog(
             "m.levels",
             Role::When(Some(vigil_compiler::syntax::ast::Severity::Warning)),

@@ -107,12 +107,14 @@ impl Book {
                     .or_insert_with(|| Alert::new(t))
                     .last_data = t;
             }
-            if !inp.present.is_empty() && !inp.present.contains(&inp.empty) {
-                if let Some(a) = self.alerts.get(&inp.empty)
-                    && a.state == State::Inactive
-                {
-                    self.alerts.remove(&inp.empty);
-                }
+            if !inp.present.is_empty()
+                && !inp.present.contains(&inp.empty)
+                && self
+                    .alerts
+                    .get(&inp.empty)
+                    .is_some_and(|a| a.state == State::Inactive)
+            {
+                self.alerts.remove(&inp.empty);
             }
         }
         let mut seen = std::collections::HashSet::with_capacity(inp.hits.len());

@@ -91,7 +91,8 @@ pub struct Engine {
     time_slot: Option<u32>,
     records: Vec<(Sym, VExpr, i64)>,
     metric: Vec<MetricRule>,
-    firing: Vec<Vec<LabelId>>,
+    /// Per rule: label sets with data (0) or firing (1), for composites.
+    firing: Vec<Vec<(LabelId, f64)>>,
     config: Config,
     /// The next evaluation time, once the first sample fixed the start.
     next: Option<i64>,
@@ -438,9 +439,11 @@ impl Engine {
                 self.frame.set(ts, SlotVal::number(at as f64 / 1000.0));
             }
             let mut firing = Vec::new();
+            let mut known: Vec<LabelId> = Vec::new();
             for li in 0..self.metric[ri].levels.len() {
                 changes.clear();
                 let (hits, present, recovered) = self.level_inputs(ri, li, at, delay == 0);
+                known.extend(present.iter().copied());
                 let inputs = Inputs {
                     hits: &hits,
                     present: &present,
@@ -476,8 +479,16 @@ impl Engine {
             }
             firing.sort_unstable();
             firing.dedup();
+            known.sort_unstable();
+            known.dedup();
+            let mut states: Vec<(LabelId, f64)> = known
+                .into_iter()
+                .filter(|l| firing.binary_search(l).is_err())
+                .map(|l| (l, 0.0))
+                .collect();
+            states.extend(firing.into_iter().map(|l| (l, 1.0)));
             let idx = self.metric[ri].index;
-            self.firing[idx] = firing;
+            self.firing[idx] = states;
         }
     }
 

@@ -4,11 +4,14 @@
 
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
+/// Fewer samples than this make no trend verdict (three points on a line are not a trend).
+pub const TREND_MIN_SAMPLES: usize = 5;
+
 /// Slope t-test: `(slope per second, one-sided p for slope > 0, one-sided p for slope < 0,
-/// two-sided p)`. Needs 3 samples; a perfect fit with a non-zero slope has p = 0.
+/// two-sided p)`. Needs [`TREND_MIN_SAMPLES`]; a perfect fit with a non-zero slope has p = 0.
 pub fn slope_test(s: &[(i64, f64)]) -> Option<(f64, f64, f64, f64)> {
     let n = s.len();
-    if n < 3 {
+    if n < TREND_MIN_SAMPLES {
         return None;
     }
     let t0 = s[0].0;

@@ -286,8 +286,9 @@ pub const LOOKBACK: i64 = 300_000;
 pub struct Eval<'a> {
     pub store: &'a Store,
     pub labels: &'a mut Labels,
-    /// Firing label sets per rule, as evaluated so far this tick.
-    pub firing: &'a [Vec<LabelId>],
+    /// Per rule, as evaluated so far this tick: every label set it had data for, 1 when
+    /// firing, else 0 (so composites see "not firing" as false, not as missing data).
+    pub firing: &'a [Vec<(LabelId, f64)>],
     pub t: i64,
     pub scratch: &'a mut Vec<(i64, f64)>,
     pub fscratch: &'a mut Vec<f64>,
@@ -563,7 +564,7 @@ impl Eval<'_> {
             }
             VExpr::RuleState(r) => {
                 if let Some(f) = self.firing.get(*r) {
-                    out.extend(f.iter().map(|l| (*l, 1.0)));
+                    out.extend_from_slice(f);
                 }
             }
             VExpr::Score(terms) => {
@@ -571,11 +572,7 @@ impl Eval<'_> {
                 for l in sets {
                     let v: f64 = terms
                         .iter()
-                        .filter(|(_, r)| {
-                            self.firing[*r]
-                                .iter()
-                                .any(|f| self.labels.compatible(*f, l))
-                        })
+                        .filter(|(_, r)| fires(self.labels, &self.firing[*r], l))
                         .map(|(w, _)| w)
                         .sum();
                     out.push((l, v));
@@ -586,11 +583,7 @@ impl Eval<'_> {
                 for l in sets {
                     let c = rules
                         .iter()
-                        .filter(|r| {
-                            self.firing[**r]
-                                .iter()
-                                .any(|f| self.labels.compatible(*f, l))
-                        })
+                        .filter(|r| fires(self.labels, &self.firing[**r], l))
                         .count() as f64;
                     out.push((l, f64::from(u8::from(c >= *n))));
                 }
@@ -599,10 +592,18 @@ impl Eval<'_> {
     }
 }
 
-fn union(firing: &[Vec<LabelId>], rules: impl Iterator<Item = usize>) -> Vec<LabelId> {
+/// Whether a rule fires for an alert compatible with `l`.
+fn fires(labels: &Labels, states: &[(LabelId, f64)], l: LabelId) -> bool {
+    states
+        .iter()
+        .any(|(f, v)| *v != 0.0 && labels.compatible(*f, l))
+}
+
+/// Every label set the rules know about.
+fn union(states: &[Vec<(LabelId, f64)>], rules: impl Iterator<Item = usize>) -> Vec<LabelId> {
     let mut v = Vec::new();
     for r in rules {
-        for l in &firing[r] {
+        for (l, _) in &states[r] {
             if !v.contains(l) {
                 v.push(*l);
             }

@@ -200,7 +200,7 @@ pub fn run(args: ReplayArgs) -> i32 {
             c.row_evaluations as f64 / secs
         );
         if let Some(h) = &latency
-            && h.len() > 0
+            && !h.is_empty()
         {
             eprintln!(
                 "evaluation latency per tick: p50 {:.1}µs p90 {:.1}µs p99 {:.1}µs max {:.1}µs",

@@ -12,6 +12,11 @@ use crate::syntax::ast::{self, BinOp, DeclKind, Expr, ExprKind, UnOp};
 impl<'a> Lowerer<'a> {
     /// How the series slots of condition `e` join into rows.
     pub(super) fn rows(&mut self, sc: &Scope<'a>, e: &'a Expr) -> Result<Rows, LowerError> {
+        self.rows_in(sc, e, true)
+    }
+
+    /// `cond`: `e` is used as a condition (a bare anomaly score then reads its flag slot).
+    fn rows_in(&mut self, sc: &Scope<'a>, e: &'a Expr, cond: bool) -> Result<Rows, LowerError> {
         Ok(match &e.kind {
             ExprKind::Binary {
                 op,
@@ -29,14 +34,15 @@ impl<'a> Lowerer<'a> {
                     _ => (JoinKind::Inner, &**rhs),
                 };
                 let arith = matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div);
-                let l = self.rows(sc, lhs)?;
-                let r = self.rows(sc, rhs)?;
+                let logic = matches!(op, BinOp::And | BinOp::Or);
+                let l = self.rows_in(sc, lhs, logic)?;
+                let r = self.rows_in(sc, rhs, logic)?;
                 join(kind, arith, matching, l, r)
             }
-            ExprKind::Unary(_, x) => self.rows(sc, x)?,
+            ExprKind::Unary(op, x) => self.rows_in(sc, x, *op == UnOp::Not)?,
             ExprKind::Ref { name, matchers } if matchers.is_empty() => {
                 if let Some(&le) = sc.lets.get(name) {
-                    return self.rows(sc, le);
+                    return self.rows_in(sc, le, cond);
                 }
                 if sc.binds.iter().any(|(v, _)| v == name) {
                     return Ok(Rows::Scalar);
@@ -48,15 +54,15 @@ impl<'a> Lowerer<'a> {
                     let body = match (self.overrides.get(&key), &decl.kind) {
                         (Some(&(_, e)), _) => e,
                         (None, DeclKind::Macro { body, .. }) => body,
-                        (None, DeclKind::Record { .. }) => return self.leaf_rows(sc, e),
+                        (None, DeclKind::Record { .. }) => return self.leaf_rows(sc, e, false),
                         _ => return Ok(Rows::Scalar),
                     };
                     let dsc = self.decl_scope(sym.file, sc);
-                    return self.rows(&dsc, body);
+                    return self.rows_in(&dsc, body, cond);
                 }
-                self.leaf_rows(sc, e)?
+                self.leaf_rows(sc, e, cond)?
             }
-            ExprKind::Ref { .. } | ExprKind::Is { .. } => self.leaf_rows(sc, e)?,
+            ExprKind::Ref { .. } | ExprKind::Is { .. } => self.leaf_rows(sc, e, cond)?,
             ExprKind::Call { func, args, .. } => {
                 let scalar = crate::typeck::functions::lookup(&func.name)
                     .is_some_and(|b| b.kind == crate::typeck::functions::FnKind::Scalar)
@@ -67,12 +73,12 @@ impl<'a> Lowerer<'a> {
                 if scalar {
                     let mut acc = Rows::Scalar;
                     for a in args {
-                        let r = self.rows(sc, &a.value)?;
+                        let r = self.rows_in(sc, &a.value, false)?;
                         acc = join(JoinKind::Inner, false, None, acc, r);
                     }
                     acc
                 } else {
-                    self.leaf_rows(sc, e)?
+                    self.leaf_rows(sc, e, cond)?
                 }
             }
             _ => Rows::Scalar,
@@ -80,8 +86,11 @@ impl<'a> Lowerer<'a> {
     }
 
     /// The rows of a series leaf: the slot lowering gave it.
-    fn leaf_rows(&mut self, sc: &Scope<'a>, e: &'a Expr) -> Result<Rows, LowerError> {
-        let plan = self.plan(sc, e)?;
+    fn leaf_rows(&mut self, sc: &Scope<'a>, e: &'a Expr, cond: bool) -> Result<Rows, LowerError> {
+        let mut plan = self.plan(sc, e)?;
+        if let SeriesExpr::Anomaly { flag, .. } = &mut plan {
+            *flag = cond;
+        }
         if plan == SeriesExpr::Time {
             return Ok(Rows::Scalar);
         }
