@@ -102,6 +102,17 @@ pub fn mann_kendall(v: &[f64]) -> Option<(f64, f64, f64)> {
     Some((s, z, p))
 }
 
+/// Mann-Kendall as `(p for an increasing trend, p for a decreasing one, two-sided p)`, with
+/// the same minimum sample count as the regression test.
+pub fn mann_kendall_test(v: &[f64]) -> Option<(f64, f64, f64)> {
+    if v.len() < TREND_MIN_SAMPLES {
+        return None;
+    }
+    let (_, z, two) = mann_kendall(v)?;
+    let norm = Normal::new(0.0, 1.0).ok()?;
+    Some((1.0 - norm.cdf(z), norm.cdf(z), two))
+}
+
 /// `(last - mean) / stddev` (population), 0 when the window is flat.
 pub fn zscore(v: &[f64]) -> Option<f64> {
     let last = *v.last()?;

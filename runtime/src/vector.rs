@@ -64,6 +64,7 @@ pub enum VExpr {
     },
     Trend {
         dir: TrendDir,
+        method: TrendMethod,
         p: f64,
         sel: usize,
         range: i64,
@@ -222,8 +223,15 @@ impl Compile<'_> {
                     le,
                 }
             }
-            SeriesExpr::Trend { dir, p, sel, range } => VExpr::Trend {
+            SeriesExpr::Trend {
+                dir,
+                method,
+                p,
+                sel,
+                range,
+            } => VExpr::Trend {
                 dir: *dir,
+                method: *method,
                 p: *p,
                 sel: self.sel(sel, reach)?,
                 range: ms(*range),
@@ -439,10 +447,26 @@ impl Eval<'_> {
                     out.push((key, v));
                 }
             }
-            VExpr::Trend { dir, p, sel, range } => {
+            VExpr::Trend {
+                dir,
+                method,
+                p,
+                sel,
+                range,
+            } => {
                 for &s in self.store.selected(*sel) {
                     self.window_of(s, t - range, t);
-                    let Some((_, up, down, two)) = stats::slope_test(self.scratch) else {
+                    let tested = match method {
+                        TrendMethod::Regression => {
+                            stats::slope_test(self.scratch).map(|(_, u, d, two)| (u, d, two))
+                        }
+                        TrendMethod::MannKendall => {
+                            self.fscratch.clear();
+                            self.fscratch.extend(self.scratch.iter().map(|x| x.1));
+                            stats::mann_kendall_test(self.fscratch)
+                        }
+                    };
+                    let Some((up, down, two)) = tested else {
                         continue;
                     };
                     let pv = match dir {

@@ -84,6 +84,15 @@ pub enum TrendDir {
     Changing,
 }
 
+/// How `trend` tests significance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrendMethod {
+    /// t-test of the least-squares slope.
+    Regression,
+    /// Mann-Kendall rank test.
+    MannKendall,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AnomalyMethod {
     Zscore,
@@ -134,6 +143,7 @@ pub enum SeriesExpr {
     /// `trend(x, w) is dir [with p < p]`: 1 when significant in that direction, else 0.
     Trend {
         dir: TrendDir,
+        method: TrendMethod,
         p: f64,
         sel: Selector,
         range: f64,

@@ -1067,6 +1067,27 @@ impl Checker<'_> {
                         self.mismatch(v.span, "a number", &val.ty);
                     }
                 }
+                "method" if name == "trend" => {
+                    let m = match &v.kind {
+                        ExprKind::Ref { name, .. } => name.as_str(),
+                        _ => "",
+                    };
+                    if !matches!(m, "regression" | "mann_kendall") {
+                        self.err(
+                            Diagnostic::new(
+                                Code::UnknownMethod,
+                                v.span,
+                                format!("unknown trend method `{m}`"),
+                            )
+                            .label("not a trend test")
+                            .help(did_you_mean(
+                                m,
+                                ["regression", "mann_kendall"],
+                                "trend tests are regression (the default) and mann_kendall",
+                            )),
+                        );
+                    }
+                }
                 "method" => {
                     let m = match &v.kind {
                         ExprKind::Ref { name, .. } => name.as_str(),

@@ -53,7 +53,7 @@ builtins! {
     "quantile" Window 3..4 "quantile(q, x, w)" "q-quantile of the samples, interpolated at rank q(n-1)";
     "ewma" Window 2..2 "ewma(x, alpha)" "exponentially weighted moving average";
     "zscore" Window 2..3 "zscore(x, w)" "(last - mean) / stddev over the window";
-    "trend" Window 2..2 "trend(x, w)" "significance-tested trend: use with `is increasing|decreasing|changing`";
+    "trend" Window 2..3 "trend(x, w[, method regression|mann_kendall])" "significance-tested trend: use with `is increasing|decreasing|changing`";
     "change" Window 2..2 "change(x, w)" "relative change against the value w ago (a ratio)";
     "anomaly" Window 2..5 "anomaly(x, w, method m, season s, bands k)" "anomaly score; bare, it means above the method's bound";
     "holt_winters" Window 2..2 "holt_winters(x, period)" "Holt-Winters forecast band, for outside()";

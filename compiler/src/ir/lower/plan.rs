@@ -219,6 +219,16 @@ impl<'a> Lowerer<'a> {
                 let pos = positional(args);
                 let (sel, _) = self.window_selector(sc, pos.first().copied(), e.span)?;
                 let range = self.window_arg(sc, pos.get(1).copied(), e.span)?;
+                let method = match args
+                    .iter()
+                    .find(|a| a.name.as_ref().is_some_and(|n| n.name == "method"))
+                    .map(|a| &a.value.kind)
+                {
+                    Some(ExprKind::Ref { name, .. }) if name == "mann_kendall" => {
+                        TrendMethod::MannKendall
+                    }
+                    _ => TrendMethod::Regression,
+                };
                 let dir = match what.name.as_str() {
                     "increasing" => TrendDir::Increasing,
                     "decreasing" => TrendDir::Decreasing,
@@ -226,6 +236,7 @@ impl<'a> Lowerer<'a> {
                 };
                 Ok(SeriesExpr::Trend {
                     dir,
+                    method,
                     p: p.unwrap_or(0.05),
                     sel,
                     range,
