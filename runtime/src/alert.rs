@@ -7,6 +7,11 @@
 use crate::labels::LabelId;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
+use vigil_compiler::ir::intern::FxHasher;
+
+/// Alerts by label set id (ids are ours, so a cheap hash is safe).
+pub type AlertMap = HashMap<LabelId, Alert, BuildHasherDefault<FxHasher>>;
 use vigil_compiler::syntax::ast::NoDataAction;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,18 +81,20 @@ pub struct Change {
 pub struct Inputs<'a> {
     /// Label sets whose condition holds, with the reported value.
     pub hits: &'a [(LabelId, f64)],
-    /// Label sets with data (a row), whether or not the condition holds.
-    pub present: &'a std::collections::HashSet<LabelId>,
-    /// `recover when` per label set with data.
-    pub recovered: &'a HashMap<LabelId, bool>,
+    /// Label sets with data (a row), whether or not the condition holds; sorted.
+    pub present: &'a [LabelId],
+    /// `recover when` per label set with data; sorted by label set.
+    pub recovered: &'a [(LabelId, bool)],
     pub empty: LabelId,
 }
 
 /// The alerts of one rule level.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Book {
-    pub alerts: HashMap<LabelId, Alert>,
+    pub alerts: AlertMap,
     started: bool,
+    #[serde(skip)]
+    seen: Vec<LabelId>,
 }
 
 impl Book {
@@ -108,7 +115,7 @@ impl Book {
                     .last_data = t;
             }
             if !inp.present.is_empty()
-                && !inp.present.contains(&inp.empty)
+                && inp.present.binary_search(&inp.empty).is_err()
                 && self
                     .alerts
                     .get(&inp.empty)
@@ -117,9 +124,11 @@ impl Book {
                 self.alerts.remove(&inp.empty);
             }
         }
-        let mut seen = std::collections::HashSet::with_capacity(inp.hits.len());
+        let mut seen = std::mem::take(&mut self.seen);
+        seen.clear();
+        seen.extend(inp.hits.iter().map(|h| h.0));
+        seen.sort_unstable();
         for &(l, v) in inp.hits {
-            seen.insert(l);
             let a = self.alerts.entry(l).or_insert_with(|| Alert::new(t));
             a.last_data = t;
             a.value = v;
@@ -145,10 +154,10 @@ impl Book {
         }
         let mut gone = Vec::new();
         for (&l, a) in self.alerts.iter_mut() {
-            if seen.contains(&l) {
+            if seen.binary_search(&l).is_ok() {
                 continue;
             }
-            let has_data = inp.present.contains(&l);
+            let has_data = inp.present.binary_search(&l).is_ok();
             let mut falsy = has_data;
             let force = !has_data && no_data.1 == NoDataAction::Resolve;
             if !has_data {
@@ -197,7 +206,11 @@ impl Book {
                 }
                 State::Firing => {
                     // Hysteresis: with `recover when`, only the recovery condition resolves.
-                    if p.has_recover && has_data && inp.recovered.get(&l) != Some(&true) {
+                    let recovered = inp
+                        .recovered
+                        .binary_search_by_key(&l, |r| r.0)
+                        .is_ok_and(|i| inp.recovered[i].1);
+                    if p.has_recover && has_data && !recovered {
                         continue;
                     }
                     if p.keep_firing > 0 && !force {
@@ -217,6 +230,7 @@ impl Book {
         for l in gone {
             self.alerts.remove(&l);
         }
+        self.seen = seen;
         // Forget flap history that has aged out.
         if let Some((_, _, over)) = p.flapping {
             for a in self.alerts.values_mut() {

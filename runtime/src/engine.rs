@@ -5,11 +5,13 @@
 //! arrived (`now - lateness >= t`).
 
 use crate::alert::{Book, Inputs, Policy};
+use crate::incremental::Acc;
 use crate::labels::{LabelId, Labels, Sym};
 use crate::rows::{self, Plan};
 use crate::store::{Append, Store};
 use crate::vector::{Compile, Eval, LabelSel, VExpr, Vector};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::Arc;
 use vigil_compiler::eval::{Frame, RuleSet, SlotVal};
 use vigil_compiler::ir::SlotSource;
 use vigil_compiler::ir::meta::RuleKind;
@@ -51,8 +53,8 @@ pub struct Transition {
 
 struct LevelPlan {
     when: usize,
-    when_rows: Plan,
-    recover: Option<(usize, Plan)>,
+    when_rows: Arc<Plan>,
+    recover: Option<(usize, Arc<Plan>)>,
     value: Option<usize>,
     policy: Policy,
     severity: Option<Severity>,
@@ -100,10 +102,22 @@ pub struct Engine {
     evaluated: Option<i64>,
     pub counters: Counters,
     cache: Vec<Option<Vector>>,
+    buf: Buffers,
+    /// Incremental window state (derived: rebuilt from the store when missing).
+    accs: Vec<Vec<Acc>>,
     frame: Frame<'static>,
     scratch: Vec<(i64, f64)>,
     fscratch: Vec<f64>,
     empty: LabelId,
+}
+
+/// Per-evaluation buffers, reused so a warm engine allocates little.
+#[derive(Default)]
+struct Buffers {
+    rows: Vec<(LabelId, bool, f64)>,
+    hits: Vec<(LabelId, f64)>,
+    present: Vec<LabelId>,
+    recovered: Vec<(LabelId, bool)>,
 }
 
 /// A rule set the engine cannot run.
@@ -127,6 +141,7 @@ impl Engine {
         let mut slots: Vec<Option<VExpr>> = vec![None; n];
         let mut slot_bool = vec![false; n];
         let mut time_slot = None;
+        let mut accs = 0usize;
         // The rule that first reads a slot owns its selectors (and their cardinality limit).
         let mut owner: HashMap<u32, String> = HashMap::new();
         for p in &ir.programs {
@@ -177,6 +192,7 @@ impl Engine {
                 rule: &rule,
                 rule_index: &rule_index,
                 lateness_s,
+                accs: &mut accs,
             };
             slots[i] = Some(c.expr(&plan).map_err(BuildError)?);
         }
@@ -188,6 +204,7 @@ impl Engine {
                 rule: name,
                 rule_index: &rule_index,
                 lateness_s,
+                accs: &mut accs,
             };
             let v = c.expr(plan).map_err(BuildError)?;
             let metric = labels.sym(name);
@@ -219,8 +236,8 @@ impl Engine {
                         labels,
                     )
                 };
-                let when_rows = plan_of(l.when, &mut labels);
-                let recover = l.recover.map(|r| (r, plan_of(r, &mut labels)));
+                let when_rows = Arc::new(plan_of(l.when, &mut labels));
+                let recover = l.recover.map(|r| (r, Arc::new(plan_of(r, &mut labels))));
                 levels.push(LevelPlan {
                     when: l.when,
                     when_rows,
@@ -289,6 +306,8 @@ impl Engine {
         Ok(Engine {
             firing: vec![Vec::new(); ir.rules.len()],
             cache: vec![None; n],
+            accs: vec![Vec::new(); accs],
+            buf: Buffers::default(),
             rules,
             labels,
             store,
@@ -394,6 +413,7 @@ impl Engine {
             scratch: &mut self.scratch,
             fscratch: &mut self.fscratch,
             many_to_many: &mut self.counters.many_to_many,
+            accs: &mut self.accs,
         };
         ev.eval(expr, &mut v);
         self.cache[slot as usize] = Some(v);
@@ -419,6 +439,7 @@ impl Engine {
                 scratch: &mut self.scratch,
                 fscratch: &mut self.fscratch,
                 many_to_many: &mut self.counters.many_to_many,
+                accs: &mut self.accs,
             };
             ev.eval(&expr, &mut v);
             for (l, x) in v {
@@ -442,12 +463,12 @@ impl Engine {
             let mut known: Vec<LabelId> = Vec::new();
             for li in 0..self.metric[ri].levels.len() {
                 changes.clear();
-                let (hits, present, recovered) = self.level_inputs(ri, li, at, delay == 0);
-                known.extend(present.iter().copied());
+                self.level_inputs(ri, li, at, delay == 0);
+                known.extend(self.buf.present.iter().copied());
                 let inputs = Inputs {
-                    hits: &hits,
-                    present: &present,
-                    recovered: &recovered,
+                    hits: &self.buf.hits,
+                    present: &self.buf.present,
+                    recovered: &self.buf.recovered,
                     empty: self.empty,
                 };
                 let rule = &mut self.metric[ri];
@@ -492,48 +513,94 @@ impl Engine {
         }
     }
 
-    /// The rows of one level at `at`: where `when` holds (with values), which label sets had
-    /// data, and `recover when` per label set.
-    #[allow(clippy::type_complexity)]
-    fn level_inputs(
+    /// The rows of one level at `at` into `self.buf`: where `when` holds (with values) in
+    /// `hits`, every label set with data in `present` (sorted), `recover when` per label set in
+    /// `recovered` (sorted).
+    fn level_inputs(&mut self, ri: usize, li: usize, at: i64, cached: bool) {
+        let level = &self.metric[ri].levels[li];
+        let (when, value) = (level.when, level.value);
+        let when_plan = level.when_rows.clone();
+        let recover = level.recover.clone();
+        let mut rows = std::mem::take(&mut self.buf.rows);
+        self.eval_rows(&when_plan, at, cached, when, value, &mut rows);
+        self.buf.hits.clear();
+        self.buf.present.clear();
+        for &(l, ok, v) in &rows {
+            self.buf.present.push(l);
+            if ok {
+                self.buf.hits.push((l, v));
+            }
+        }
+        self.buf.present.sort_unstable();
+        self.buf.present.dedup();
+        self.buf.recovered.clear();
+        if let Some((rp, plan)) = recover {
+            self.eval_rows(&plan, at, cached, rp, None, &mut rows);
+            self.buf
+                .recovered
+                .extend(rows.iter().map(|&(l, ok, _)| (l, ok)));
+            self.buf.recovered.sort_unstable_by_key(|x| x.0);
+        }
+        self.buf.rows = rows;
+    }
+
+    /// Evaluates predicate `prog` (and numeric `value`) for every row of `plan`: `(labels,
+    /// holds, value)`. A single series slot (the common case) is read straight from its vector.
+    fn eval_rows(
         &mut self,
-        ri: usize,
-        li: usize,
+        plan: &Plan,
         at: i64,
         cached: bool,
-    ) -> (
-        Vec<(LabelId, f64)>,
-        HashSet<LabelId>,
-        HashMap<LabelId, bool>,
+        prog: usize,
+        value: Option<usize>,
+        out: &mut Vec<(LabelId, bool, f64)>,
     ) {
-        let when_plan = self.metric[ri].levels[li].when_rows.clone();
-        let when = self.metric[ri].levels[li].when;
-        let value = self.metric[ri].levels[li].value;
-        let rows = self.rows_of(&when_plan, at, cached);
-        let mut hits = Vec::new();
-        let mut present = HashSet::with_capacity(rows.len());
-        for row in &rows {
-            present.insert(row.labels);
-            self.fill(row);
-            self.counters.row_evaluations += 1;
-            if self.rules.eval_bool(when, &self.frame) {
-                let v = value
-                    .and_then(|p| self.rules.eval_num(p, &self.frame))
-                    .unwrap_or(f64::NAN);
-                hits.push((row.labels, v));
+        out.clear();
+        if let Plan::Leaf { slot, .. } = plan {
+            let slot = *slot;
+            if !cached {
+                self.cache[slot as usize] = None;
             }
+            self.vector(slot, at, true);
+            let vector = self.cache[slot as usize].take().unwrap_or_default();
+            let boolean = self.slot_bool[slot as usize];
+            for &(l, x) in &vector {
+                let val = if boolean {
+                    SlotVal::boolean(x != 0.0)
+                } else {
+                    SlotVal::number(x)
+                };
+                self.frame.set(slot, val);
+                let (ok, v) = self.run(prog, value);
+                out.push((l, ok, v));
+            }
+            self.frame.set(slot, SlotVal::missing());
+            self.counters.row_evaluations += vector.len() as u64;
+            if cached {
+                self.cache[slot as usize] = Some(vector);
+            }
+            return;
+        }
+        let rows = self.rows_of(plan, at, cached);
+        for row in &rows {
+            self.fill(row);
+            let (ok, v) = self.run(prog, value);
+            out.push((row.labels, ok, v));
             self.clear(row);
         }
-        let mut recovered = HashMap::new();
-        if let Some((rp, plan)) = self.metric[ri].levels[li].recover.clone() {
-            let rows = self.rows_of(&plan, at, cached);
-            for row in &rows {
-                self.fill(row);
-                recovered.insert(row.labels, self.rules.eval_bool(rp, &self.frame));
-                self.clear(row);
-            }
+        self.counters.row_evaluations += rows.len() as u64;
+    }
+
+    /// Runs a predicate on the frame and, when it holds, the value program.
+    #[inline]
+    fn run(&self, prog: usize, value: Option<usize>) -> (bool, f64) {
+        if !self.rules.eval_bool(prog, &self.frame) {
+            return (false, f64::NAN);
         }
-        (hits, present, recovered)
+        let v = value
+            .and_then(|p| self.rules.eval_num(p, &self.frame))
+            .unwrap_or(f64::NAN);
+        (true, v)
     }
 
     fn rows_of(&mut self, plan: &Plan, at: i64, cached: bool) -> Vec<rows::Row> {

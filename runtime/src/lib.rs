@@ -5,6 +5,7 @@
 
 pub mod alert;
 pub mod engine;
+pub mod incremental;
 pub mod ingest;
 pub mod labels;
 pub mod rows;

@@ -26,19 +26,88 @@ pub struct Series {
     pub samples: VecDeque<(i64, f64)>,
     /// Keep samples this far behind the newest one, ms.
     reach_ms: i64,
+    /// The newest time of a sample dropped by retention (`i64::MIN` when none was).
+    #[serde(default = "never")]
+    pruned: i64,
+    /// Samples ever dropped from the front: `base + i` numbers sample `i` for good.
+    #[serde(default)]
+    pub base: u64,
+    /// Bumped when a sample is inserted or replaced anywhere but at the end (sample numbers
+    /// after it shift).
+    #[serde(default)]
+    pub epoch: u32,
+}
+
+fn never() -> i64 {
+    i64::MIN
 }
 
 impl Series {
-    /// Samples in `(from, to]`, as two slices (the ring's halves).
+    /// Samples at or before this time may have been dropped by retention.
+    pub fn pruned_up_to(&self) -> i64 {
+        self.pruned
+    }
+    /// The number of samples at or before `t` (the index of the first one after it). Evaluation reads near the newest samples, so
+    /// this gallops from the back (1, 2, 4, ... steps) before a binary search in the bracket.
+    pub fn after(&self, t: i64) -> usize {
+        let s = &self.samples;
+        let n = s.len();
+        let (mut hi, mut step) = (n, 1);
+        while hi > 0 && s[hi - 1].0 > t {
+            let lo = hi.saturating_sub(step);
+            if s[lo].0 <= t {
+                // The answer is in (lo, hi).
+                let mut a = lo + 1;
+                let mut b = hi;
+                while a < b {
+                    let m = (a + b) / 2;
+                    if s[m].0 <= t {
+                        a = m + 1;
+                    } else {
+                        b = m;
+                    }
+                }
+                return a;
+            }
+            hi = lo;
+            step *= 2;
+        }
+        hi
+    }
+    /// Samples in `(from, to]`.
     pub fn range(&self, from: i64, to: i64) -> impl Iterator<Item = (i64, f64)> + '_ {
-        let a = self.samples.partition_point(|s| s.0 <= from);
-        let b = self.samples.partition_point(|s| s.0 <= to);
-        self.samples.range(a..b.max(a)).copied()
+        let b = self.after(to);
+        let a = self.after(from).min(b);
+        self.samples.range(a..b).copied()
     }
     /// The latest sample at or before `t`.
     pub fn at_or_before(&self, t: i64) -> Option<(i64, f64)> {
-        let b = self.samples.partition_point(|s| s.0 <= t);
-        b.checked_sub(1).map(|i| self.samples[i])
+        self.after(t).checked_sub(1).map(|i| self.samples[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn galloping_search_agrees_with_binary_search() {
+        let mut s = Series {
+            metric: 0,
+            labels: 0,
+            samples: VecDeque::new(),
+            reach_ms: 0,
+            pruned: i64::MIN,
+            base: 0,
+            epoch: 0,
+        };
+        for n in 0..40i64 {
+            for t in -5..(n * 10 + 15) {
+                let want = s.samples.partition_point(|x| x.0 <= t);
+                assert_eq!(s.after(t), want, "n {n} t {t}");
+            }
+            s.samples.push_back((n * 10, n as f64));
+        }
     }
 }
 
@@ -213,6 +282,9 @@ impl Store {
                     labels: set,
                     samples: VecDeque::new(),
                     reach_ms: reach,
+                    pruned: i64::MIN,
+                    base: 0,
+                    epoch: 0,
                 });
                 self.index.insert((metric, set), id);
                 id
@@ -231,11 +303,13 @@ impl Store {
                 } else {
                     s.samples.insert(i, (t, v));
                 }
+                s.epoch = s.epoch.wrapping_add(1);
             }
             Some(&(last, _)) if t == last => {
                 if let Some(b) = s.samples.back_mut() {
                     b.1 = v;
                 }
+                s.epoch = s.epoch.wrapping_add(1);
             }
             _ => s.samples.push_back((t, v)),
         }
@@ -243,6 +317,8 @@ impl Store {
         while let Some(&(f, _)) = s.samples.front() {
             if f < newest - s.reach_ms || s.samples.len() > MAX_SAMPLES {
                 s.samples.pop_front();
+                s.base += 1;
+                s.pruned = s.pruned.max(f);
             } else {
                 break;
             }
@@ -274,6 +350,9 @@ impl Store {
                     labels: set,
                     samples: VecDeque::new(),
                     reach_ms,
+                    pruned: i64::MIN,
+                    base: 0,
+                    epoch: 0,
                 });
                 self.index.insert((metric, set), id);
                 if let Some(readers) = self.by_metric.get(&metric) {
@@ -293,8 +372,13 @@ impl Store {
         };
         let s = &mut self.series[id as usize];
         s.samples.push_back((t, v));
-        while s.samples.front().is_some_and(|f| f.0 < t - s.reach_ms) {
+        while let Some(&(f, _)) = s.samples.front() {
+            if f >= t - s.reach_ms {
+                break;
+            }
             s.samples.pop_front();
+            s.base += 1;
+            s.pruned = s.pruned.max(f);
         }
     }
 

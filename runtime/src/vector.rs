@@ -2,6 +2,7 @@
 //! per label set. Selection, windows, aggregation and label matching are hash work here; the
 //! per-row arithmetic and predicates are the compiled programs' (see `rows` and `engine`).
 
+use crate::incremental::Acc;
 use crate::labels::{LabelId, Labels, Sym};
 use crate::stats;
 use crate::store::Store;
@@ -39,6 +40,8 @@ pub enum VExpr {
         offset: i64,
         arg: f64,
         change: bool,
+        /// The accumulators of an incremental function (an index into `Eval::accs`).
+        acc: Option<usize>,
     },
     Agg {
         op: AggOp,
@@ -100,6 +103,8 @@ pub struct Compile<'a> {
     pub rule: &'a str,
     pub rule_index: &'a HashMap<String, usize>,
     pub lateness_s: f64,
+    /// Incremental window functions compiled so far (each gets one accumulator list).
+    pub accs: &'a mut usize,
 }
 
 fn ms(s: f64) -> i64 {
@@ -150,6 +155,10 @@ impl Compile<'_> {
                 offset: ms(*offset),
                 arg: *arg,
                 change: *func == WindowFn::Change,
+                acc: crate::incremental::supported(*func).then(|| {
+                    *self.accs += 1;
+                    *self.accs - 1
+                }),
             },
             SeriesExpr::Aggregate {
                 op,
@@ -302,6 +311,8 @@ pub struct Eval<'a> {
     pub fscratch: &'a mut Vec<f64>,
     /// Many-to-many matches met (label sets), for the diagnostics.
     pub many_to_many: &'a mut u64,
+    /// Per incremental window function, one accumulator per selected series (by position).
+    pub accs: &'a mut [Vec<Acc>],
 }
 
 impl Eval<'_> {
@@ -333,9 +344,26 @@ impl Eval<'_> {
                 offset,
                 arg,
                 change,
+                acc,
             } => {
                 let end = t - offset;
-                for &s in self.store.selected(*sel) {
+                for (pos, &s) in self.store.selected(*sel).iter().enumerate() {
+                    if let Some(a) = acc {
+                        let series = &self.store.series[s as usize];
+                        let list = &mut self.accs[*a];
+                        if list.len() <= pos {
+                            list.resize_with(pos + 1, || Acc::new(*func));
+                        }
+                        let acc = &mut list[pos];
+                        acc.slide(series, end - range, end);
+                        if !acc.needs_fresh() {
+                            let last = acc.last(series).unwrap_or(f64::NAN);
+                            if let Some(v) = acc.value(*func, *arg, last, end) {
+                                out.push((series.labels, v));
+                            }
+                            continue;
+                        }
+                    }
                     self.window_of(s, end - range, end);
                     let labels = self.store.series[s as usize].labels;
                     if *change {
