@@ -69,6 +69,8 @@ struct MetricRule {
     books: Vec<Book>,
     /// Index in `firing` (every rule has one, so composites can name event rules).
     index: usize,
+    /// Some composite reads this rule's state.
+    read: bool,
 }
 
 /// Counters for `--stats` and the daemon's metrics.
@@ -221,6 +223,18 @@ impl Engine {
                 .unwrap_or(0);
         }
         let ms = |s: f64| (s * 1000.0).round() as i64;
+        let mut read_rules: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for (slot, info) in ir.layout.slots.iter().enumerate() {
+            if let SlotSource::Rule(r) = &info.source {
+                read_rules.insert(r.clone());
+            }
+            if let Some(p) = ir.series.get(&(slot as u32)) {
+                read_rules.extend(p.rules().into_iter().map(str::to_string));
+            }
+        }
+        for (_, p) in &ir.records {
+            read_rules.extend(p.rules().into_iter().map(str::to_string));
+        }
         let mut metric = Vec::new();
         for (index, meta) in ir.rules.iter().enumerate() {
             if meta.kind != RuleKind::Metric {
@@ -263,6 +277,7 @@ impl Engine {
                 delay: ms(meta.delay),
                 static_labels: meta.labels.clone(),
                 index,
+                read: read_rules.contains(&meta.id),
             });
         }
         // Composites after the rules they read: a stable topological order.
@@ -464,7 +479,9 @@ impl Engine {
             for li in 0..self.metric[ri].levels.len() {
                 changes.clear();
                 self.level_inputs(ri, li, at, delay == 0);
-                known.extend(self.buf.present.iter().copied());
+                if self.metric[ri].read {
+                    known.extend(self.buf.present.iter().copied());
+                }
                 let inputs = Inputs {
                     hits: &self.buf.hits,
                     present: &self.buf.present,
@@ -474,7 +491,9 @@ impl Engine {
                 let rule = &mut self.metric[ri];
                 let policy = rule.levels[li].policy.clone();
                 rule.books[li].step(&policy, t, &inputs, &mut changes);
-                rule.books[li].firing(&mut firing);
+                if rule.read {
+                    rule.books[li].firing(&mut firing);
+                }
                 self.counters.evaluations += 1;
                 let severity = rule.levels[li].severity;
                 let mut lines: Vec<Transition> = changes
@@ -497,6 +516,9 @@ impl Engine {
                     .collect();
                 lines.sort_by(|a, b| a.labels.cmp(&b.labels).then(a.state.cmp(b.state)));
                 out.extend(lines);
+            }
+            if !self.metric[ri].read {
+                continue;
             }
             firing.sort_unstable();
             firing.dedup();

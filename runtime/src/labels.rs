@@ -20,6 +20,8 @@ pub struct Labels {
     sets: Vec<Box<[(Sym, Sym)]>>,
     #[serde(skip)]
     by_set: HashMap<Box<[(Sym, Sym)]>, LabelId>,
+    #[serde(skip)]
+    scratch: Vec<(Sym, Sym)>,
 }
 
 impl Labels {
@@ -41,6 +43,11 @@ impl Labels {
     }
     /// Interns a set of pairs (any order; duplicate names keep the last value).
     pub fn intern(&mut self, mut pairs: Vec<(Sym, Sym)>) -> LabelId {
+        self.intern_in(&mut pairs)
+    }
+
+    /// [`Labels::intern`] on a buffer the caller reuses (it is sorted in place).
+    fn intern_in(&mut self, pairs: &mut Vec<(Sym, Sym)>) -> LabelId {
         pairs.sort_by_key(|p| p.0);
         pairs.dedup_by(|b, a| {
             if a.0 == b.0 {
@@ -51,10 +58,10 @@ impl Labels {
             }
         });
         pairs.retain(|p| p.1 != ABSENT);
-        let key: Box<[(Sym, Sym)]> = pairs.into_boxed_slice();
-        if let Some(&id) = self.by_set.get(&key) {
+        if let Some(&id) = self.by_set.get(pairs.as_slice()) {
             return id;
         }
+        let key: Box<[(Sym, Sym)]> = pairs.as_slice().into();
         let id = self.sets.len() as LabelId;
         self.by_set.insert(key.clone(), id);
         self.sets.push(key);
@@ -64,12 +71,17 @@ impl Labels {
         &mut self,
         pairs: impl IntoIterator<Item = (&'s str, &'s str)>,
     ) -> LabelId {
-        let v = pairs
-            .into_iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| (self.sym(k), self.sym(v)))
-            .collect();
-        self.intern(v)
+        let mut v = std::mem::take(&mut self.scratch);
+        v.clear();
+        for (k, val) in pairs {
+            if !val.is_empty() {
+                let p = (self.sym(k), self.sym(val));
+                v.push(p);
+            }
+        }
+        let id = self.intern_in(&mut v);
+        self.scratch = v;
+        id
     }
     pub fn pairs(&self, id: LabelId) -> &[(Sym, Sym)] {
         self.sets.get(id as usize).map_or(&[], |b| b)
