@@ -5,6 +5,7 @@
 
 use super::ReplayArgs;
 use hdrhistogram::Histogram;
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::time::Instant;
 use vigil_runtime::ingest::{self, Format, Record};
@@ -60,10 +61,8 @@ pub fn run(args: ReplayArgs) -> i32 {
         }
     };
 
-    // Read every input; bad lines are reported and skipped, never fatal.
-    let started = Instant::now();
-    let mut records: Vec<Record> = Vec::new();
-    let mut bad = 0u64;
+    // Stream every input, merged by time; bad lines are reported and skipped, never fatal.
+    let mut sources = Vec::new();
     for path in &args.input {
         let name = path.display().to_string();
         let reader: Box<dyn BufRead> = if name == "-" {
@@ -77,35 +76,20 @@ pub fn run(args: ReplayArgs) -> i32 {
                 }
             }
         };
-        let fmt = Format::of_path(&name);
-        for (i, line) in reader.lines().enumerate() {
-            let line = match line {
-                Ok(l) => l,
-                Err(e) => {
-                    eprintln!("error: {name}: line {}: {e}", i + 1);
-                    bad += 1;
-                    continue;
-                }
-            };
-            match ingest::parse_line(&line, fmt) {
-                Ok(rs) => records.extend(rs),
-                Err(e) => {
-                    eprintln!("error: {name}:{}: {e}; line skipped", i + 1);
-                    bad += 1;
-                }
-            }
-        }
+        sources.push(Source {
+            fmt: Format::of_path(&name),
+            name,
+            reader,
+            line: String::new(),
+            line_no: 0,
+            queue: VecDeque::new(),
+        });
     }
-    let parse_time = started.elapsed();
-    records.sort_by_key(|r| match r {
-        Record::Sample { ts, .. } | Record::Event { ts, .. } => *ts,
-    });
-
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut changes: Vec<Transition> = Vec::new();
     let mut latency = Histogram::<u64>::new(3).ok();
-    let mut events = 0u64;
+    let (mut events, mut bad, mut parse_nanos, mut transitions) = (0u64, 0u64, 0u128, 0u64);
     let mut last_ts = None;
     let started = Instant::now();
     let mut tick_clock =
@@ -123,13 +107,31 @@ pub fn run(args: ReplayArgs) -> i32 {
                 let _ = h.record(t0.elapsed().as_nanos() as u64);
             }
         };
-    for r in &records {
-        let ts = match r {
-            Record::Sample { ts, .. } | Record::Event { ts, .. } => *ts,
+    loop {
+        // The source whose next record is earliest (files are merged by time).
+        let mut next: Option<(usize, i64)> = None;
+        for (i, src) in sources.iter_mut().enumerate() {
+            let t0 = args.stats.then(Instant::now);
+            let ts = src.peek(&mut bad);
+            if let Some(t0) = t0 {
+                parse_nanos += t0.elapsed().as_nanos();
+            }
+            if let Some(ts) = ts
+                && next.is_none_or(|(_, best)| ts < best)
+            {
+                next = Some((i, ts));
+            }
+        }
+        let Some((i, ts)) = next else { break };
+        let Some(r) = sources[i].queue.pop_front() else {
+            break;
         };
         // Everything due strictly before this record's time has all its data.
         tick_clock(&mut engine, ts - 1, &mut changes, false);
-        if !args.quiet && print(&mut out, &mut changes).is_err() {
+        transitions += changes.len() as u64;
+        if args.quiet {
+            changes.clear();
+        } else if print(&mut out, &mut changes).is_err() {
             return 0;
         }
         match r {
@@ -143,19 +145,22 @@ pub fn run(args: ReplayArgs) -> i32 {
                     .iter()
                     .map(|(k, v)| (k.as_str(), v.as_str()))
                     .collect();
-                engine.ingest(metric, &pairs, *ts, *value);
+                engine.ingest(&metric, &pairs, ts, value);
             }
             Record::Event { ts, .. } => {
                 events += 1;
-                engine.start_at(*ts);
+                engine.start_at(ts);
             }
         }
-        last_ts = Some(ts);
+        last_ts = Some(last_ts.map_or(ts, |l: i64| l.max(ts)));
     }
     if let Some(t) = last_ts {
         tick_clock(&mut engine, t, &mut changes, true);
     }
-    if !args.quiet && print(&mut out, &mut changes).is_err() {
+    transitions += changes.len() as u64;
+    if args.quiet {
+        changes.clear();
+    } else if print(&mut out, &mut changes).is_err() {
         return 0;
     }
     let _ = out.flush();
@@ -187,13 +192,13 @@ pub fn run(args: ReplayArgs) -> i32 {
     if args.stats {
         let secs = run_time.as_secs_f64().max(1e-9);
         eprintln!(
-            "replay: {} samples ({} stored, {} unread, {} refused, {} late), {events} events, {bad} bad lines",
+            "replay: {} samples ({} stored, {} unread, {} refused, {} late), {events} events, {bad} bad lines, {transitions} alert state changes",
             c.samples, c.stored, c.unread, c.refused, c.too_late
         );
         eprintln!(
-            "parse {:.3}s; engine {:.3}s: {:.0} samples/s, {} evaluations, {} rule-series evaluations ({:.0}/s)",
-            parse_time.as_secs_f64(),
+            "{:.3}s ({:.3}s reading and parsing): {:.0} samples/s, {} evaluations, {} rule-series evaluations ({:.0}/s)",
             secs,
+            parse_nanos as f64 / 1e9,
             c.samples as f64 / secs,
             c.evaluations,
             c.row_evaluations,
@@ -220,6 +225,47 @@ pub fn run(args: ReplayArgs) -> i32 {
 }
 
 /// One JSON line per change, fields in a fixed order: ts, rule, state, labels, value.
+/// One input file, read a line at a time.
+struct Source {
+    name: String,
+    fmt: Format,
+    reader: Box<dyn BufRead>,
+    line: String,
+    line_no: usize,
+    /// Records parsed but not yet replayed (an Influx line may hold several).
+    queue: VecDeque<Record>,
+}
+
+impl Source {
+    /// The time of the next record, reading on past blank and bad lines (reported, counted).
+    fn peek(&mut self, bad: &mut u64) -> Option<i64> {
+        while self.queue.is_empty() {
+            self.line.clear();
+            match self.reader.read_line(&mut self.line) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => {
+                    self.line_no += 1;
+                    eprintln!("error: {}:{}: {e}; line skipped", self.name, self.line_no);
+                    *bad += 1;
+                    continue;
+                }
+            }
+            self.line_no += 1;
+            match ingest::parse_line(&self.line, self.fmt) {
+                Ok(rs) => self.queue.extend(rs),
+                Err(e) => {
+                    eprintln!("error: {}:{}: {e}; line skipped", self.name, self.line_no);
+                    *bad += 1;
+                }
+            }
+        }
+        self.queue.front().map(|r| match r {
+            Record::Sample { ts, .. } | Record::Event { ts, .. } => *ts,
+        })
+    }
+}
+
 fn print(out: &mut impl Write, changes: &mut Vec<Transition>) -> std::io::Result<()> {
     for c in changes.drain(..) {
         let labels = serde_json::to_string(&c.labels).unwrap_or_else(|_| "{}".into());
