@@ -16,6 +16,8 @@ use vigil_compiler::ir::series::WindowFn;
 
 /// Slides between full rebuilds.
 pub const REBUILD_EVERY: u32 = 256;
+/// Regression sums lose precision faster (times grow away from the origin): rebuilt sooner.
+pub const REBUILD_REGRESSION_EVERY: u32 = 32;
 
 /// Whether a window function has an incremental form.
 pub fn supported(f: WindowFn) -> bool {
@@ -81,17 +83,40 @@ pub struct Acc {
     nonfinite: u32,
     mins: VecDeque<(i64, f64)>,
     maxs: VecDeque<(i64, f64)>,
+    track_min: bool,
+    track_max: bool,
     track_minmax: bool,
+    track_sum: bool,
+    track_sq: bool,
     track_regression: bool,
 }
 
 impl Acc {
     pub fn new(f: WindowFn) -> Acc {
-        Acc {
-            track_minmax: matches!(f, WindowFn::Min | WindowFn::Max),
-            track_regression: matches!(f, WindowFn::Slope | WindowFn::Predict),
-            ..Acc::default()
-        }
+        let mut a = Acc::default();
+        a.configure(f);
+        a
+    }
+
+    fn configure(&mut self, f: WindowFn) {
+        use WindowFn::*;
+        self.track_min = f == Min;
+        self.track_max = f == Max;
+        self.track_minmax = matches!(f, Min | Max);
+        self.track_regression = matches!(f, Slope | Predict);
+        self.track_sq = matches!(f, Stddev | Variance | Zscore | Slope | Predict);
+        self.track_sum = !matches!(f, Min | Max | Count);
+    }
+
+    fn flags(&self) -> [bool; 6] {
+        [
+            self.track_min,
+            self.track_max,
+            self.track_minmax,
+            self.track_regression,
+            self.track_sq,
+            self.track_sum,
+        ]
     }
 
     #[inline]
@@ -107,8 +132,12 @@ impl Acc {
         }
         let y = v - self.k;
         self.n += sign;
-        self.sy.add(sign * y);
-        self.syy.add(sign * y * y);
+        if self.track_sum {
+            self.sy.add(sign * y);
+        }
+        if self.track_sq {
+            self.syy.add(sign * y * y);
+        }
         if self.track_regression {
             let x = (t - self.t0) as f64 / 1000.0;
             self.sx.add(sign * x);
@@ -117,22 +146,41 @@ impl Acc {
         }
     }
 
+    /// Keeps the deque of window minima (or maxima) candidates: a value that can never be
+    /// the extreme again (an equal or better one came later) is dropped. A NaN is never the
+    /// minimum while other values exist (PromQL's `min_over_time` skips NaN unless all are).
     fn push_minmax(&mut self, t: i64, v: f64) {
-        while self.mins.back().is_some_and(|b| !(b.1 < v)) {
-            self.mins.pop_back();
+        if self.track_min {
+            while self.mins.back().is_some_and(|b| v <= b.1 || b.1.is_nan()) {
+                self.mins.pop_back();
+            }
+            self.mins.push_back((t, v));
         }
-        self.mins.push_back((t, v));
-        while self.maxs.back().is_some_and(|b| !(b.1 > v)) {
-            self.maxs.pop_back();
+        if self.track_max {
+            while self.maxs.back().is_some_and(|b| v >= b.1 || b.1.is_nan()) {
+                self.maxs.pop_back();
+            }
+            self.maxs.push_back((t, v));
         }
-        self.maxs.push_back((t, v));
     }
 
     fn rebuild(&mut self, s: &Series, lo: i64, hi: i64) {
-        let (mm, rg) = (self.track_minmax, self.track_regression);
+        let [t_min, t_max, mm, rg, sq, sum] = self.flags();
+        let (mut mins, mut maxs) = (
+            std::mem::take(&mut self.mins),
+            std::mem::take(&mut self.maxs),
+        );
+        mins.clear();
+        maxs.clear();
         *self = Acc {
+            track_min: t_min,
+            track_max: t_max,
             track_minmax: mm,
             track_regression: rg,
+            track_sq: sq,
+            track_sum: sum,
+            mins,
+            maxs,
             ..Acc::default()
         };
         let b = s.after(hi);
@@ -175,6 +223,7 @@ impl Acc {
             || self.start < s.base
             || self.nonfinite > 0
             || self.slides >= REBUILD_EVERY
+            || (self.track_regression && self.slides >= REBUILD_REGRESSION_EVERY)
             || self.n == 0.0
         {
             self.rebuild(s, lo, hi);
@@ -267,5 +316,100 @@ impl Acc {
     /// Whether the window holds non-finite values (the caller computes afresh).
     pub fn needs_fresh(&self) -> bool {
         self.nonfinite > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::window;
+
+    fn rng(s: &mut u64) -> u64 {
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        *s
+    }
+
+    /// Sliding accumulators agree with computing each window afresh, while samples arrive,
+    /// retention prunes the front, and values repeat (ties for min/max).
+    #[test]
+    fn sliding_agrees_with_fresh_windows() {
+        let funcs = [
+            WindowFn::Avg,
+            WindowFn::Sum,
+            WindowFn::Count,
+            WindowFn::Stddev,
+            WindowFn::Variance,
+            WindowFn::Zscore,
+            WindowFn::Slope,
+            WindowFn::Predict,
+            WindowFn::Min,
+            WindowFn::Max,
+        ];
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for case in 0..300 {
+            let range = 60_000 * (1 + (rng(&mut seed) % 20) as i64);
+            let reach = range + 60_000 * (rng(&mut seed) % 5) as i64;
+            let mut s = Series {
+                metric: 0,
+                labels: 0,
+                samples: VecDeque::new(),
+                reach_ms: reach,
+                pruned: i64::MIN,
+                base: 0,
+                epoch: 0,
+            };
+            let mut accs: Vec<Acc> = funcs.iter().map(|f| Acc::new(*f)).collect();
+            let big = case % 3 == 0;
+            let mut t = 0i64;
+            let mut scratch = Vec::new();
+            for step in 0..400 {
+                // 0-3 samples per minute at irregular times.
+                for _ in 0..(rng(&mut seed) % 4) {
+                    t += 1 + (rng(&mut seed) % 30_000) as i64;
+                    let v = if rng(&mut seed) % 5 == 0 {
+                        7.0
+                    } else {
+                        (rng(&mut seed) % 10_000) as f64 / 100.0 + if big { 1e6 } else { 0.0 }
+                    };
+                    s.samples.push_back((t, v));
+                    while s.samples.front().is_some_and(|f| f.0 < t - s.reach_ms) {
+                        let f = s.samples.pop_front().unwrap();
+                        s.base += 1;
+                        s.pruned = s.pruned.max(f.0);
+                    }
+                }
+                let end = step * 60_000;
+                let window: Vec<(i64, f64)> = s.range(end - range, end).collect();
+                for (f, acc) in funcs.iter().zip(&mut accs) {
+                    acc.slide(&s, end - range, end);
+                    let last = acc.last(&s).unwrap_or(f64::NAN);
+                    let got = acc.value(*f, 1800.0, last, end);
+                    let want = window::apply(*f, 1800.0, &window, end, range, &mut scratch);
+                    match (got, want) {
+                        (None, None) => {}
+                        (Some(g), Some(w)) => {
+                            let scale = window.iter().map(|x| x.1.abs()).fold(1.0, f64::max);
+                            let tol = match f {
+                                // Variance-based results lose digits to the data's magnitude.
+                                WindowFn::Stddev | WindowFn::Variance | WindowFn::Zscore => {
+                                    1e-6 * scale.max(w.abs())
+                                }
+                                // Extrapolation amplifies the last bits of the slope.
+                                WindowFn::Slope | WindowFn::Predict => 1e-6 * scale.max(w.abs()),
+                                _ => 1e-9 * scale,
+                            };
+                            assert!(
+                                (g - w).abs() <= tol,
+                                "case {case} step {step} {f:?}: sliding {g}, fresh {w} over {} samples",
+                                window.len()
+                            );
+                        }
+                        (g, w) => panic!("case {case} step {step} {f:?}: {g:?} vs {w:?}"),
+                    }
+                }
+            }
+        }
     }
 }

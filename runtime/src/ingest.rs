@@ -2,7 +2,10 @@
 //! and events), Prometheus text exposition, and Influx line protocol. Every parser returns a
 //! clear message for a bad line; callers report it with the line number and go on.
 
+use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// One parsed input record. Times are epoch milliseconds.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,42 +70,163 @@ pub fn parse_line(line: &str, fmt: Format) -> Result<Vec<Record>, String> {
     }
 }
 
+/// A JSON scalar as it appears in a line, borrowed where the text has no escapes.
+enum Scalar<'a> {
+    Int(i64),
+    Float(f64),
+    Str(Cow<'a, str>),
+    Bool(bool),
+    /// An object or array (never valid where a scalar is expected).
+    Nested,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Scalar<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Scalar::Int(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(i64::try_from(v).map_or(Scalar::Float(v as f64), Scalar::Int))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Scalar::Float(v))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Owned(v)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Nested)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Nested)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// `labels`: an object of scalars (anything else is reported).
+struct LabelList<'a>(Result<Vec<(Cow<'a, str>, Scalar<'a>)>, ()>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for LabelList<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = LabelList<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of label values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<Scalar<'a>, Scalar<'a>>()? {
+                    let Scalar::Str(k) = k else {
+                        return Ok(LabelList(Err(())));
+                    };
+                    out.push((k, v));
+                }
+                Ok(LabelList(Ok(out)))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(LabelList(Ok(Vec::new())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(LabelList(Err(())))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(LabelList(Err(())))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(LabelList(Err(())))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(LabelList(Err(())))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(LabelList(Err(())))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(LabelList(Err(())))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// One JSON line, typed and borrowed (unknown fields are ignored).
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(borrow)]
+    ts: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    metric: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    labels: Option<LabelList<'a>>,
+    #[serde(borrow)]
+    value: Option<Scalar<'a>>,
+    event: Option<Value>,
+}
+
 fn json(l: &str) -> Result<Record, String> {
-    let v: Value = serde_json::from_str(l).map_err(|e| format!("invalid JSON: {e}"))?;
-    let Value::Object(mut o) = v else {
-        return Err("expected a JSON object".into());
-    };
-    let ts = match o.get("ts") {
-        Some(t) => timestamp(t)?,
+    let line: Line = serde_json::from_str(l).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => "expected a JSON object".to_string(),
+        _ => format!("invalid JSON: {e}"),
+    })?;
+    let ts = match line.ts {
+        Some(Scalar::Int(ms)) => ms,
+        Some(Scalar::Float(f)) if f.is_finite() => f.round() as i64,
+        Some(Scalar::Str(s)) => rfc3339(&s)?,
+        Some(_) => return Err("`ts` must be epoch milliseconds or an RFC 3339 string".into()),
         None => return Err("missing `ts` (epoch milliseconds or RFC 3339)".into()),
     };
-    if let Some(ev) = o.remove("event") {
+    if let Some(ev) = line.event {
         return Ok(Record::Event { ts, event: ev });
     }
-    let metric = match o.get("metric") {
-        Some(Value::String(s)) if valid_metric(s) => s.clone(),
-        Some(Value::String(s)) => return Err(format!("invalid metric name `{s}`")),
+    let metric = match line.metric {
+        Some(Scalar::Str(s)) if valid_metric(&s) => s.into_owned(),
+        Some(Scalar::Str(s)) => return Err(format!("invalid metric name `{s}`")),
         _ => return Err("expected `metric` (a sample) or `event`".into()),
     };
-    let value = match o.get("value") {
-        Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
-        Some(Value::String(s)) => float(s)?,
+    let value = match line.value {
+        Some(Scalar::Int(i)) => i as f64,
+        Some(Scalar::Float(f)) => f,
+        Some(Scalar::Str(s)) => float(&s)?,
         _ => return Err("a sample needs a numeric `value`".into()),
     };
     let mut labels = Vec::new();
-    match o.get("labels") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => {
-            for (k, v) in m {
-                match v {
-                    Value::String(s) => labels.push((k.clone(), s.clone())),
-                    Value::Number(n) => labels.push((k.clone(), n.to_string())),
-                    Value::Bool(b) => labels.push((k.clone(), b.to_string())),
-                    _ => return Err(format!("label `{k}` must be a string")),
-                }
+    match line.labels {
+        None => {}
+        Some(LabelList(Err(()))) => return Err("`labels` must be an object of strings".into()),
+        Some(LabelList(Ok(pairs))) => {
+            labels.reserve(pairs.len());
+            for (k, v) in pairs {
+                let v = match v {
+                    Scalar::Str(s) => s.into_owned(),
+                    Scalar::Int(i) => i.to_string(),
+                    Scalar::Float(f) => f.to_string(),
+                    Scalar::Bool(b) => b.to_string(),
+                    Scalar::Nested => return Err(format!("label `{k}` must be a string")),
+                };
+                labels.push((k.into_owned(), v));
             }
         }
-        Some(_) => return Err("`labels` must be an object of strings".into()),
     }
     Ok(Record::Sample {
         metric,

@@ -25,10 +25,10 @@ pub struct Series {
     /// `(ms, value)`, sorted by time, no duplicate times.
     pub samples: VecDeque<(i64, f64)>,
     /// Keep samples this far behind the newest one, ms.
-    reach_ms: i64,
+    pub(crate) reach_ms: i64,
     /// The newest time of a sample dropped by retention (`i64::MIN` when none was).
     #[serde(default = "never")]
-    pruned: i64,
+    pub(crate) pruned: i64,
     /// Samples ever dropped from the front: `base + i` numbers sample `i` for good.
     #[serde(default)]
     pub base: u64,
