@@ -121,9 +121,9 @@ fn replay(e: &mut Engine, evaluate: bool) -> usize {
         for (i, s) in d.cpu.iter().enumerate() {
             e.ingest("cpu", &cpu_l[i], t, s[m]);
         }
-        for i in 0..COUNTERS {
-            e.ingest("reqs_total", &ctr_l[i], t, d.reqs[i][m]);
-            e.ingest("errs_total", &ctr_l[i], t, d.errs[i][m]);
+        for (i, l) in ctr_l.iter().enumerate() {
+            e.ingest("reqs_total", l, t, d.reqs[i][m]);
+            e.ingest("errs_total", l, t, d.errs[i][m]);
         }
     }
     if evaluate {

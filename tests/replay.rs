@@ -397,3 +397,50 @@ fn late_samples_within_the_lateness_count_and_later_ones_are_dropped() {
     e.ingest("cpu", A, 30_000, 95.0); // minute 1 already evaluated: too late
     assert_eq!(e.counters.too_late, 1);
 }
+
+#[test]
+fn a_snapshot_restores_mid_replay_with_the_same_timeline() {
+    let src = "package t
+rule hot { severity warning\n when avg(cpu, 3m) > 70 for 2m\n keep_firing 1m\n summary \"x\" }
+rule spike { severity warning\n when zscore(cpu, 10m) > 1.5\n summary \"x\" }
+rule both { severity critical\n when hot and spike\n summary \"x\" }
+";
+    let vals_a: Vec<f64> = (0..30)
+        .map(|i| {
+            if (8..20).contains(&i) {
+                95.0
+            } else {
+                20.0 + f64::from(i % 4)
+            }
+        })
+        .collect();
+    let vals_b: Vec<f64> = (0..30)
+        .map(|i| if i == 13 { f64::NAN } else { 50.0 })
+        .collect();
+    let mut samples = series("cpu", A, &vals_a);
+    samples.extend(series("cpu", B, &vals_b));
+    let feed = |e: &mut Engine, from: i64, to: i64, out: &mut Vec<vigil_runtime::Transition>| {
+        for m in from..to {
+            for (metric, labels, at, v) in &samples {
+                if *at == m {
+                    e.ingest(metric, labels, m * MIN, *v);
+                }
+            }
+            e.advance(m * MIN, out);
+        }
+    };
+    let mut whole = engine(src, Backend::Jit, minute_config());
+    let mut expected = Vec::new();
+    feed(&mut whole, 0, 30, &mut expected);
+    assert!(expected.len() >= 4, "{expected:#?}");
+
+    let mut first = engine(src, Backend::Jit, minute_config());
+    let mut got = Vec::new();
+    feed(&mut first, 0, 12, &mut got);
+    let json = serde_json::to_string(&first.snapshot()).expect("serialises");
+    drop(first);
+    let mut second = engine(src, Backend::Interp, minute_config());
+    second.restore(serde_json::from_str(&json).expect("deserialises"));
+    feed(&mut second, 12, 30, &mut got);
+    assert_eq!(got, expected);
+}

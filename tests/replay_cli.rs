@@ -150,3 +150,30 @@ fn the_quickstart_replays() {
     assert_eq!(lines.len(), 3, "{out}");
     assert!(lines[1].contains(r#""rule":"quickstart.high_cpu","state":"firing","labels":{"env":"prod","host":"trade-2"}"#), "{out}");
 }
+
+#[test]
+fn lateness_admits_out_of_order_samples() {
+    // The same recording with samples up to 30s out of order.
+    let args = |extra: &'static [&'static str]| {
+        let mut v = vec![
+            "--rules",
+            "tests/replay/api.rules",
+            "--input",
+            "tests/replay/shuffled.jsonl",
+            "--interval",
+            "30s",
+        ];
+        v.extend_from_slice(extra);
+        v
+    };
+    let (code, out, err) = replay(&args(&["--lateness", "30s"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, EXPECTED);
+    let (code, out, err) = replay(&args(&[]));
+    assert_eq!(code, 0);
+    assert_ne!(out, EXPECTED);
+    assert!(
+        err.contains("samples arrived after their evaluation and were dropped"),
+        "{err}"
+    );
+}

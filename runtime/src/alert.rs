@@ -32,6 +32,7 @@ pub struct Alert {
     /// Last evaluation that had data (a row) for this label set.
     pub last_data: i64,
     pub resolved_at: Option<i64>,
+    #[serde(with = "crate::nan")]
     pub value: f64,
     /// Times of recent firing/resolved changes, for flap detection.
     pub flips: VecDeque<i64>,
@@ -238,6 +239,15 @@ impl Book {
                     a.flips.pop_front();
                 }
             }
+        }
+    }
+
+    /// The same alerts with label set ids translated (restoring a snapshot).
+    pub fn remap(self, f: &dyn Fn(LabelId) -> LabelId) -> Book {
+        Book {
+            alerts: self.alerts.into_iter().map(|(l, a)| (f(l), a)).collect(),
+            started: self.started,
+            seen: Vec::new(),
         }
     }
 

@@ -113,6 +113,22 @@ pub struct Engine {
     empty: LabelId,
 }
 
+/// The engine's state as plain data: what the daemon persists and restores. Label sets are
+/// numbered in the snapshot's own `labels` table; restoring maps them into the new engine's
+/// (which may have compiled other rules in the meantime: state of rules that no longer exist
+/// is dropped, new rules start empty).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    pub labels: Labels,
+    pub series: Vec<crate::store::Series>,
+    /// `(rule id, level index, alerts)`.
+    pub alerts: Vec<(String, usize, Book)>,
+    /// `(rule id, label sets with data or firing)`, what composites read.
+    pub states: Vec<(String, Vec<(LabelId, f64)>)>,
+    pub next: Option<i64>,
+    pub evaluated: Option<i64>,
+}
+
 /// Per-evaluation buffers, reused so a warm engine allocates little.
 #[derive(Default)]
 struct Buffers {
@@ -695,6 +711,74 @@ impl Engine {
         }
         v.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         v
+    }
+
+    /// The state to persist.
+    pub fn snapshot(&self) -> Snapshot {
+        let ids: Vec<&str> = self
+            .rules
+            .ir()
+            .rules
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect();
+        Snapshot {
+            labels: self.labels.clone(),
+            series: self.store.series.clone(),
+            alerts: self
+                .metric
+                .iter()
+                .flat_map(|r| {
+                    r.books
+                        .iter()
+                        .enumerate()
+                        .map(|(i, b)| (r.id.clone(), i, b.clone()))
+                })
+                .collect(),
+            states: self
+                .firing
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(i, v)| (ids[i].to_string(), v.clone()))
+                .collect(),
+            next: self.next,
+            evaluated: self.evaluated,
+        }
+    }
+
+    /// Restores persisted state into a freshly built engine (before any sample).
+    pub fn restore(&mut self, mut snap: Snapshot) {
+        snap.labels.reindex();
+        let (syms, sets) = self.labels.import(&snap.labels);
+        let set = |l: LabelId| sets.get(l as usize).copied().unwrap_or(self.empty);
+        for mut s in snap.series {
+            s.metric = syms.get(s.metric as usize).copied().unwrap_or(0);
+            s.labels = set(s.labels);
+            self.store.restore(&self.labels, s);
+        }
+        for (rule, level, book) in snap.alerts {
+            if let Some(r) = self.metric.iter_mut().find(|r| r.id == rule)
+                && let Some(b) = r.books.get_mut(level)
+            {
+                *b = book.remap(&set);
+            }
+        }
+        let ids: HashMap<&str, usize> = self
+            .rules
+            .ir()
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.as_str(), i))
+            .collect();
+        for (rule, st) in snap.states {
+            if let Some(&i) = ids.get(rule.as_str()) {
+                self.firing[i] = st.into_iter().map(|(l, v)| (set(l), v)).collect();
+            }
+        }
+        self.next = snap.next;
+        self.evaluated = snap.evaluated;
     }
 
     /// Bytes held by the series store.

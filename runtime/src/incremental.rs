@@ -368,7 +368,7 @@ mod tests {
                 // 0-3 samples per minute at irregular times.
                 for _ in 0..(rng(&mut seed) % 4) {
                     t += 1 + (rng(&mut seed) % 30_000) as i64;
-                    let v = if rng(&mut seed) % 5 == 0 {
+                    let v = if rng(&mut seed).is_multiple_of(5) {
                         7.0
                     } else {
                         (rng(&mut seed) % 10_000) as f64 / 100.0 + if big { 1e6 } else { 0.0 }

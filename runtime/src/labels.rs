@@ -136,6 +136,24 @@ impl Labels {
             .map(|(k, v)| (self.str(*k).to_string(), self.str(*v).to_string()))
             .collect()
     }
+    /// Interns everything `other` holds here: returns how `other`'s symbols and label sets
+    /// map to this table's (to restore state saved by another engine).
+    pub fn import(&mut self, other: &Labels) -> (Vec<Sym>, Vec<LabelId>) {
+        let syms: Vec<Sym> = other.strings.iter().map(|s| self.sym(s)).collect();
+        let sets = other
+            .sets
+            .iter()
+            .map(|set| {
+                let v = set
+                    .iter()
+                    .map(|(k, v)| (syms[*k as usize], syms[*v as usize]))
+                    .collect();
+                self.intern(v)
+            })
+            .collect();
+        (syms, sets)
+    }
+
     /// Rebuilds the lookup maps after deserialising.
     pub fn reindex(&mut self) {
         self.by_string = self

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod incremental;
 pub mod ingest;
 pub mod labels;
+mod nan;
 pub mod rows;
 pub mod stats;
 pub mod store;

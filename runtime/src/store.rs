@@ -23,6 +23,7 @@ pub struct Series {
     pub metric: Sym,
     pub labels: LabelId,
     /// `(ms, value)`, sorted by time, no duplicate times.
+    #[serde(with = "crate::nan::samples")]
     pub samples: VecDeque<(i64, f64)>,
     /// Keep samples this far behind the newest one, ms.
     pub(crate) reach_ms: i64,
@@ -380,6 +381,30 @@ impl Store {
             s.base += 1;
             s.pruned = s.pruned.max(f);
         }
+    }
+
+    /// Adds a restored series (from a snapshot) to the index and to the selectors it matches.
+    pub fn restore(&mut self, labels: &Labels, series: Series) {
+        let id = self.series.len() as SeriesId;
+        if self.index.contains_key(&(series.metric, series.labels)) {
+            return;
+        }
+        let mut reach = 0;
+        if let Some(readers) = self.by_metric.get(&series.metric) {
+            for &r in readers {
+                if Self::matches(labels, series.labels, &self.selectors[r])
+                    && self.selectors[r].series.len() < self.max_series
+                {
+                    self.selectors[r].series.push(id);
+                    reach = reach.max(self.selectors[r].reach_ms);
+                }
+            }
+        }
+        self.index.insert((series.metric, series.labels), id);
+        self.series.push(Series {
+            reach_ms: reach.max(series.reach_ms),
+            ..series
+        });
     }
 
     /// Bytes held by samples and series records (an estimate for `--stats`).

@@ -97,6 +97,11 @@ pub struct ReplayArgs {
     /// Print no timeline (with --stats: measure).
     #[arg(long)]
     pub quiet: bool,
+    /// How late a sample may arrive (out of order) and still count: each evaluation waits
+    /// until the input has passed its time by this much (`30s`); later samples are dropped
+    /// and counted. Default 0: inputs are expected in time order per file.
+    #[arg(long)]
+    pub lateness: Option<String>,
     /// Series one rule's selector may hold; new series past it are refused and counted.
     #[arg(long, default_value_t = 100_000)]
     pub max_series: usize,

@@ -48,10 +48,21 @@ pub fn run(args: ReplayArgs) -> i32 {
             .interval
             .map_or(15_000, |s| (s * 1000.0).round() as i64),
     };
+    let lateness = match &args.lateness {
+        Some(s) if s.trim() == "0" || s.trim() == "0s" => 0,
+        Some(s) => match parse_duration(s) {
+            Some(v) => v,
+            None => {
+                eprintln!("error: --lateness `{s}` is not a duration (like 30s, 1m)");
+                return 2;
+            }
+        },
+        None => 0,
+    };
     let config = Config {
         interval,
+        lateness,
         max_series: args.max_series,
-        ..Config::default()
     };
     let mut engine = match Engine::new(rules, config) {
         Ok(e) => e,
