@@ -1,6 +1,6 @@
 //! Every program the checker accepts in the corpus (the tour of every construct, the shipped
 //! packs, the examples, every `.ok.rules` fixture) lowers and JIT-compiles, with the same
-//! programs on both engines.
+//! programs on both engines, and the metric engine builds from it.
 
 use std::path::{Path, PathBuf};
 use vigil_compiler::eval::{Engine, RuleSet};
@@ -39,6 +39,9 @@ fn compile(path: &Path) {
         jit.fallback
     );
     assert_eq!(interp.ir().programs.len(), jit.ir().programs.len());
+    // The metric engine accepts every checked program (plans compile, composites order).
+    vigil_runtime::Engine::new(jit, vigil_runtime::Config::default())
+        .unwrap_or_else(|e| panic!("{}: the engine refused it: {e}", path.display()));
 }
 
 #[test]

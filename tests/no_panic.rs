@@ -43,6 +43,30 @@ fn check(text: &str) {
         for p in 0..rs.ir().programs.len() {
             let _ = rs.eval_bool(p, &f);
         }
+        // And the metric engine runs it over a few samples of every metric it reads.
+        if let Ok(mut engine) = vigil_runtime::Engine::new(rs, vigil_runtime::Config::default()) {
+            let metrics: Vec<String> = engine
+                .rules()
+                .ir()
+                .series
+                .values()
+                .flat_map(|p| {
+                    let mut v = Vec::new();
+                    p.selectors(&mut v);
+                    v.into_iter().map(|s| s.metric.clone()).collect::<Vec<_>>()
+                })
+                .collect();
+            let mut out = Vec::new();
+            for step in 0..6i64 {
+                for (i, m) in metrics.iter().enumerate() {
+                    let v =
+                        [1.0, f64::NAN, -3.0, 1e308, 0.0, f64::INFINITY][(step as usize + i) % 6];
+                    engine.ingest(m, &[("host", "a"), ("le", "+Inf")], step * 15_000, v);
+                    engine.ingest(&format!("{m}_bucket"), &[("le", "0.5")], step * 15_000, v);
+                }
+                engine.advance(step * 15_000, &mut out);
+            }
+        }
     }
 }
 

@@ -260,6 +260,9 @@ levelled `warning when` / `critical when` clauses.";
     PatternNotConstant = "V0230" Error "pattern-not-constant"
         help "write the pattern as a literal or a const/list; to compare two fields use ==, contains or startswith"
         explain "`matches`, `glob` and the list forms (`contains any [..]`, ...) compile their patterns once, before any event arrives, into regexes and automata, so the pattern cannot be an event field: building them per event would make evaluation cost depend on the data. `contains`, `startswith`, `endswith` and `under` with a single pattern accept a field.";
+    WindowOverComputed = "V0231" Error "window-over-computed-series"
+        help "record the expression first (`record job:x = ...`) and apply the window function to the recorded series"
+        explain "Window functions (`avg(x, 5m)`, `rate`, `slope`, `zscore`, ...) read the samples a series stored over the window. An expression computed per evaluation (`errors / requests`, `sum(x) by [job]`) has no stored samples. Record it with `record name = expr`: Vigil then stores its value at every evaluation, and the window function reads that series (PromQL's recording rules; Vigil does not run subqueries).";
     // ------------------------------------------------------------------ lints (warnings)
     UnusedConst = "V1001" Warning "unused-const"
         help "remove it, or use it"

@@ -90,7 +90,11 @@ impl Checker<'_> {
                     Some(Konst::Num(n)) => Some(Konst::Num(-n)),
                     _ => None,
                 };
-                Val { konst, ..v }
+                Val {
+                    konst,
+                    stored: false,
+                    ..v
+                }
             }
             ExprKind::Unary(UnOp::Not, inner) => {
                 let v = self.expr(cx, inner);
@@ -106,6 +110,7 @@ impl Checker<'_> {
                     ty: Ty::Bool,
                     konst,
                     score: false,
+                    stored: false,
                     ..v
                 }
             }
@@ -168,6 +173,7 @@ impl Checker<'_> {
                     ty: Ty::Bool,
                     konst: None,
                     score: false,
+                    stored: false,
                     ..v
                 }
             }
@@ -469,7 +475,10 @@ impl Checker<'_> {
                 labels.known.insert(m.label.name.clone());
             }
         }
-        Val::scalar(Ty::Num(unit.unwrap_or(Unit::Unknown))).with_shape(Shape::Series(labels))
+        Val {
+            stored: true,
+            ..Val::scalar(Ty::Num(unit.unwrap_or(Unit::Unknown))).with_shape(Shape::Series(labels))
+        }
     }
 
     /// The value of a const, list, macro or record.
@@ -541,7 +550,8 @@ impl Checker<'_> {
                 let mark = self.diags.len();
                 let v = self.expr(&mut cx, expr);
                 self.diags.truncate(mark);
-                v
+                // Recorded: stored as a series of its own, readable by window functions.
+                Val { stored: true, ..v }
             }
             _ => Val::error(),
         }
@@ -662,6 +672,7 @@ impl Checker<'_> {
                     konst,
                     score: false,
                     reads_rules: l.reads_rules || r.reads_rules,
+                    stored: false,
                 }
             }
             _ if op.is_comparison() => {
@@ -674,6 +685,7 @@ impl Checker<'_> {
                     konst,
                     score: false,
                     reads_rules: l.reads_rules || r.reads_rules,
+                    stored: false,
                 }
             }
             _ => {
@@ -735,6 +747,7 @@ impl Checker<'_> {
                     konst,
                     score: false,
                     reads_rules,
+                    stored: false,
                 }
             }
         }
@@ -1195,6 +1208,18 @@ impl Checker<'_> {
             );
             return Val::error();
         }
+        if !series.stored && name != "histogram_quantile" && name != "histogram_fraction" {
+            self.err(
+                Diagnostic::new(
+                    Code::WindowOverComputed,
+                    series_e.span,
+                    format!("`{name}` reads stored samples, and this series is computed"),
+                )
+                .label("not a metric or a recorded series")
+                .help("record it first (`record job:x = ...`) and apply the window to the recorded series, as Prometheus recording rules do"),
+            );
+            return Val::error();
+        }
         // Second positional: a window, except ewma (alpha) and holt_winters (period).
         if let Some(w) = pos.get(1) {
             if name == "ewma" {
@@ -1236,6 +1261,7 @@ impl Checker<'_> {
             konst: None,
             score: name == "anomaly",
             reads_rules: false,
+            stored: false,
         }
     }
 
@@ -1490,6 +1516,7 @@ impl Checker<'_> {
                     konst: None,
                     score: false,
                     reads_rules: true,
+                    stored: false,
                 }
             }
             "at_least" => {
@@ -1515,6 +1542,7 @@ impl Checker<'_> {
                     konst: None,
                     score: false,
                     reads_rules: true,
+                    stored: false,
                 }
             }
             _ => {
@@ -1541,6 +1569,7 @@ impl Checker<'_> {
                     konst,
                     score: false,
                     reads_rules: false,
+                    stored: false,
                 }
             }
         }

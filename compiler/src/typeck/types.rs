@@ -194,6 +194,8 @@ pub struct Val {
     pub score: bool,
     /// Names of rules whose states this expression reads (composite conditions).
     pub reads_rules: bool,
+    /// A stored series (a selector or a recorded series): what window functions can read.
+    pub stored: bool,
 }
 
 /// A folded constant.
@@ -212,6 +214,7 @@ impl Val {
             konst: None,
             score: false,
             reads_rules: false,
+            stored: false,
         }
     }
     pub fn konst(ty: Ty, k: Konst) -> Val {
