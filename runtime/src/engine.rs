@@ -374,12 +374,23 @@ impl Engine {
 
     /// Ingests one sample (`ts` in ms). Returns what happened to it.
     pub fn ingest(&mut self, metric: &str, labels: &[(&str, &str)], ts: i64, value: f64) -> Append {
+        self.ingest_pairs(metric, labels.iter().copied(), ts, value)
+    }
+
+    /// [`Engine::ingest`] with labels from any iterator (no intermediate list).
+    pub fn ingest_pairs<'s>(
+        &mut self,
+        metric: &str,
+        labels: impl IntoIterator<Item = (&'s str, &'s str)>,
+        ts: i64,
+        value: f64,
+    ) -> Append {
         self.counters.samples += 1;
         let Some(m) = self.labels.lookup(metric) else {
             self.counters.unread += 1;
             return Append::Unread;
         };
-        let set = self.labels.intern_strs(labels.iter().copied());
+        let set = self.labels.intern_strs(labels);
         self.ingest_interned(m, set, ts, value)
     }
 

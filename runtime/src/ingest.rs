@@ -47,9 +47,22 @@ impl Format {
 /// Parses one line into records (an Influx line may carry several fields). Blank lines and
 /// comments give none.
 pub fn parse_line(line: &str, fmt: Format) -> Result<Vec<Record>, String> {
+    let mut out = std::collections::VecDeque::new();
+    parse_line_into(line, fmt, &mut out, &mut Vec::new())?;
+    Ok(out.into())
+}
+
+/// [`parse_line`] appending to `out`, reusing records from `spare` (their strings keep their
+/// buffers), so a steady stream of JSON samples parses without allocating.
+pub fn parse_line_into(
+    line: &str,
+    fmt: Format,
+    out: &mut std::collections::VecDeque<Record>,
+    spare: &mut Vec<Record>,
+) -> Result<(), String> {
     let l = line.trim();
     if l.is_empty() || l.starts_with('#') {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let fmt = match fmt {
         Format::Auto if l.starts_with('{') => Format::Json,
@@ -64,10 +77,76 @@ pub fn parse_line(line: &str, fmt: Format) -> Result<Vec<Record>, String> {
         f => f,
     };
     match fmt {
-        Format::Json => json(l).map(|r| vec![r]),
-        Format::Prometheus => prometheus(l).map(|r| vec![r]),
-        Format::Influx | Format::Auto => influx(l),
+        Format::Json => {
+            let mut rec = spare.pop().unwrap_or(Record::Event {
+                ts: 0,
+                event: Value::Null,
+            });
+            match json(l, &mut rec) {
+                Ok(()) => {
+                    out.push_back(rec);
+                    Ok(())
+                }
+                Err(e) => {
+                    spare.push(rec);
+                    Err(e)
+                }
+            }
+        }
+        Format::Prometheus => {
+            out.push_back(prometheus(l)?);
+            Ok(())
+        }
+        Format::Influx | Format::Auto => {
+            out.extend(influx(l)?);
+            Ok(())
+        }
     }
+}
+
+/// Overwrites `rec` with a sample, reusing its buffers.
+fn fill_sample<'a>(
+    rec: &mut Record,
+    metric: &str,
+    pairs: impl Iterator<Item = (&'a str, &'a str)>,
+    ts_v: i64,
+    value_v: f64,
+) {
+    if !matches!(rec, Record::Sample { .. }) {
+        *rec = Record::Sample {
+            metric: String::new(),
+            labels: Vec::new(),
+            ts: 0,
+            value: 0.0,
+        };
+    }
+    let Record::Sample {
+        metric: m,
+        labels,
+        ts,
+        value,
+    } = rec
+    else {
+        return;
+    };
+    m.clear();
+    m.push_str(metric);
+    let mut n = 0;
+    for (k, v) in pairs {
+        if n < labels.len() {
+            let (lk, lv) = &mut labels[n];
+            lk.clear();
+            lk.push_str(k);
+            lv.clear();
+            lv.push_str(v);
+        } else {
+            labels.push((k.to_string(), v.to_string()));
+        }
+        n += 1;
+    }
+    labels.truncate(n);
+    *ts = ts_v;
+    *value = value_v;
 }
 
 /// A JSON scalar as it appears in a line, borrowed where the text has no escapes.
@@ -184,7 +263,7 @@ struct Line<'a> {
     event: Option<Value>,
 }
 
-fn json(l: &str) -> Result<Record, String> {
+fn json(l: &str, rec: &mut Record) -> Result<(), String> {
     let line: Line = serde_json::from_str(l).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => "expected a JSON object".to_string(),
         _ => format!("invalid JSON: {e}"),
@@ -197,10 +276,11 @@ fn json(l: &str) -> Result<Record, String> {
         None => return Err("missing `ts` (epoch milliseconds or RFC 3339)".into()),
     };
     if let Some(ev) = line.event {
-        return Ok(Record::Event { ts, event: ev });
+        *rec = Record::Event { ts, event: ev };
+        return Ok(());
     }
     let metric = match line.metric {
-        Some(Scalar::Str(s)) if valid_metric(&s) => s.into_owned(),
+        Some(Scalar::Str(s)) if valid_metric(&s) => s,
         Some(Scalar::Str(s)) => return Err(format!("invalid metric name `{s}`")),
         _ => return Err("expected `metric` (a sample) or `event`".into()),
     };
@@ -210,30 +290,30 @@ fn json(l: &str) -> Result<Record, String> {
         Some(Scalar::Str(s)) => float(&s)?,
         _ => return Err("a sample needs a numeric `value`".into()),
     };
-    let mut labels = Vec::new();
-    match line.labels {
-        None => {}
+    let pairs = match line.labels {
+        None => Vec::new(),
         Some(LabelList(Err(()))) => return Err("`labels` must be an object of strings".into()),
-        Some(LabelList(Ok(pairs))) => {
-            labels.reserve(pairs.len());
-            for (k, v) in pairs {
-                let v = match v {
-                    Scalar::Str(s) => s.into_owned(),
-                    Scalar::Int(i) => i.to_string(),
-                    Scalar::Float(f) => f.to_string(),
-                    Scalar::Bool(b) => b.to_string(),
-                    Scalar::Nested => return Err(format!("label `{k}` must be a string")),
-                };
-                labels.push((k.into_owned(), v));
-            }
-        }
+        Some(LabelList(Ok(pairs))) => pairs,
+    };
+    let mut texts: Vec<(Cow<str>, Cow<str>)> = Vec::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        let v: Cow<str> = match v {
+            Scalar::Str(s) => s,
+            Scalar::Int(i) => Cow::Owned(i.to_string()),
+            Scalar::Float(f) => Cow::Owned(f.to_string()),
+            Scalar::Bool(b) => Cow::Owned(b.to_string()),
+            Scalar::Nested => return Err(format!("label `{k}` must be a string")),
+        };
+        texts.push((k, v));
     }
-    Ok(Record::Sample {
-        metric,
-        labels,
+    fill_sample(
+        rec,
+        &metric,
+        texts.iter().map(|(k, v)| (k.as_ref(), v.as_ref())),
         ts,
         value,
-    })
+    );
+    Ok(())
 }
 
 fn valid_metric(s: &str) -> bool {

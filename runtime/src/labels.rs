@@ -6,6 +6,10 @@
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+/// Label strings come from input, so their tables use a seeded hash (foldhash: fast, and
+/// randomised per process so collisions cannot be crafted).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 pub type LabelId = u32;
 pub type Sym = u32;
 /// A label a set does not have.
@@ -16,10 +20,10 @@ pub const ABSENT: Sym = u32::MAX;
 pub struct Labels {
     strings: Vec<String>,
     #[serde(skip)]
-    by_string: HashMap<String, Sym>,
+    by_string: Map<String, Sym>,
     sets: Vec<Box<[(Sym, Sym)]>>,
     #[serde(skip)]
-    by_set: HashMap<Box<[(Sym, Sym)]>, LabelId>,
+    by_set: Map<Box<[(Sym, Sym)]>, LabelId>,
     #[serde(skip)]
     scratch: Vec<(Sym, Sym)>,
 }

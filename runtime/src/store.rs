@@ -149,7 +149,7 @@ pub enum Append {
 #[derive(Debug, Default)]
 pub struct Store {
     pub series: Vec<Series>,
-    index: HashMap<(Sym, LabelId), SeriesId>,
+    index: HashMap<(Sym, LabelId), SeriesId, foldhash::fast::RandomState>,
     pub selectors: Vec<SelectorState>,
     by_metric: HashMap<Sym, Vec<usize>>,
     /// Samples of series no rule reads, counted.
