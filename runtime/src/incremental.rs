@@ -36,7 +36,8 @@ pub fn supported(f: WindowFn) -> bool {
     )
 }
 
-/// Neumaier-compensated sum that also subtracts.
+/// Compensated sum that also subtracts: each step's rounding error (Knuth's branch-free
+/// TwoSum) is accumulated separately.
 #[derive(Debug, Clone, Copy, Default)]
 struct Sum {
     s: f64,
@@ -47,11 +48,8 @@ impl Sum {
     #[inline]
     fn add(&mut self, x: f64) {
         let t = self.s + x;
-        if self.s.abs() >= x.abs() {
-            self.c += (self.s - t) + x;
-        } else {
-            self.c += (x - t) + self.s;
-        }
+        let bp = t - self.s;
+        self.c += (self.s - (t - bp)) + (x - bp);
         self.s = t;
     }
     #[inline]
