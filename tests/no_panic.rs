@@ -128,6 +128,54 @@ proptest! {
         check(&text);
     }
 
+    /// Input lines of every format, arbitrary or mutated from valid ones, never panic the
+    /// parsers, and whatever parses never panics the engine (extreme times and values too).
+    #[test]
+    fn replay_inputs_never_panic(
+        text in "\\PC{0,120}",
+        pick in 0usize..5,
+        edits in prop::collection::vec(edit(), 0..4),
+        ts in any::<i64>(),
+        value in any::<f64>(),
+    ) {
+        let valid = [
+            r#"{"ts":1795428000000,"metric":"cpu_usage","labels":{"host":"a"},"value":93.5}"#,
+            r#"{"ts":"2026-11-23T10:00:00.5+01:00","event":{"type":"login"}}"#,
+            r#"cpu_usage{host="a",path="x\"y"} 93.5 1795428000000"#,
+            "cpu,host=a usage=93.5,idle=6i 1795428000000000000",
+            r#"{"ts":1e300,"metric":"cpu_usage","labels":[1],"value":"NaN"}"#,
+        ];
+        let lines = [text.clone(), apply(valid[pick], &edits)];
+        let checked = vigil_compiler::check_source(
+            "q.rules",
+            "package q\nrule r { severity warning\n when avg(cpu_usage, 5m) > 80 for 1m\n }\n",
+            None,
+        );
+        let rs = vigil_compiler::eval::RuleSet::from_checked(&checked, vigil_compiler::eval::Engine::Interp).unwrap();
+        let mut engine = vigil_runtime::Engine::new(rs, vigil_runtime::Config::default()).unwrap();
+        let mut out = Vec::new();
+        for line in &lines {
+            for fmt in [
+                vigil_runtime::ingest::Format::Auto,
+                vigil_runtime::ingest::Format::Json,
+                vigil_runtime::ingest::Format::Prometheus,
+                vigil_runtime::ingest::Format::Influx,
+            ] {
+                if let Ok(records) = vigil_runtime::ingest::parse_line(line, fmt) {
+                    for r in records {
+                        if let vigil_runtime::ingest::Record::Sample { metric, labels, ts, value } = r {
+                            let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                            engine.ingest(&metric, &pairs, ts, value);
+                            engine.advance(ts.saturating_add(60_000), &mut out);
+                        }
+                    }
+                }
+            }
+        }
+        engine.ingest("cpu_usage", &[("host", "b")], ts, value);
+        engine.advance(ts, &mut out);
+    }
+
     #[test]
     fn mutated_valid_files_never_panic(pick in any::<prop::sample::Index>(), edits in prop::collection::vec(edit(), 1..6)) {
         let corpus = corpus();

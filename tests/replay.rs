@@ -444,3 +444,37 @@ rule both { severity critical\n when hot and spike\n summary \"x\" }
     feed(&mut second, 12, 30, &mut got);
     assert_eq!(got, expected);
 }
+
+#[test]
+fn a_gap_of_years_in_the_input_costs_one_evaluation() {
+    let src = "package t\nrule hot { severity warning\n when avg(cpu, 5m) > 80\n summary \"x\" }\n";
+    let mut e = engine(
+        src,
+        Backend::Interp,
+        Config {
+            interval: 15_000,
+            ..Config::default()
+        },
+    );
+    let mut out = Vec::new();
+    let year = 365 * 86_400_000i64;
+    for (t, v) in [
+        (0i64, 99.0),
+        (60_000, 99.0),
+        (1000 * year, 99.0),
+        (1000 * year + 300_000, 10.0),
+    ] {
+        e.advance(t - 1, &mut out);
+        e.ingest("cpu", A, t, v);
+    }
+    e.advance(1000 * year + 300_000, &mut out);
+    let got: Vec<(i64, &str)> = out.iter().map(|t| (t.ts, t.state)).collect();
+    // Firing is kept through the gap (no data: `keep`), resolved once data says so.
+    assert_eq!(got, [(0, "firing"), (1000 * year + 300_000, "resolved")]);
+    assert!(
+        e.counters.evaluations < 200,
+        "{} evaluations",
+        e.counters.evaluations
+    );
+    assert!(e.counters.skipped > 1_000_000_000);
+}

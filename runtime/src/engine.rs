@@ -81,6 +81,10 @@ pub struct Counters {
     pub unread: u64,
     pub refused: u64,
     pub too_late: u64,
+    /// Samples with a time too far from 1970 to be real.
+    pub out_of_range: u64,
+    /// Evaluations skipped because nothing could change (no data for longer than the horizon).
+    pub skipped: u64,
     pub evaluations: u64,
     pub row_evaluations: u64,
     pub many_to_many: u64,
@@ -102,6 +106,13 @@ pub struct Engine {
     next: Option<i64>,
     /// The last evaluation done.
     evaluated: Option<i64>,
+    /// The newest sample stored, and the first evaluation (the idle reference without data).
+    newest: Option<i64>,
+    first: Option<i64>,
+    /// How long after the last sample evaluations can still change anything, ms.
+    horizon: i64,
+    /// Some rule's condition reads no series (it can change without data).
+    data_free: bool,
     pub counters: Counters,
     cache: Vec<Option<Vector>>,
     buf: Buffers,
@@ -127,6 +138,8 @@ pub struct Snapshot {
     pub states: Vec<(String, Vec<(LabelId, f64)>)>,
     pub next: Option<i64>,
     pub evaluated: Option<i64>,
+    #[serde(default)]
+    pub newest: Option<i64>,
 }
 
 /// Per-evaluation buffers, reused so a warm engine allocates little.
@@ -144,7 +157,10 @@ struct Buffers {
 pub struct BuildError(pub String);
 
 impl Engine {
-    pub fn new(rules: RuleSet, config: Config) -> Result<Engine, BuildError> {
+    pub fn new(rules: RuleSet, mut config: Config) -> Result<Engine, BuildError> {
+        // A zero interval would never advance the clock.
+        config.interval = config.interval.max(1);
+        config.lateness = config.lateness.max(0);
         let mut labels = Labels::default();
         let mut store = Store::new(config.max_series);
         let ir = rules.ir();
@@ -238,7 +254,15 @@ impl Engine {
                 .max()
                 .unwrap_or(0);
         }
-        let ms = |s: f64| (s * 1000.0).round() as i64;
+        let max = crate::store::MAX_TIME as f64;
+        let ms = |s: f64| {
+            let v = (s * 1000.0).round();
+            if v.is_nan() {
+                0
+            } else {
+                v.clamp(-max, max) as i64
+            }
+        };
         let mut read_rules: std::collections::HashSet<String> = std::collections::HashSet::new();
         for (slot, info) in ir.layout.slots.iter().enumerate() {
             if let SlotSource::Rule(r) = &info.source {
@@ -334,6 +358,40 @@ impl Engine {
             .collect();
         let empty = labels.intern(Vec::new());
         let frame = Frame::new(ir);
+        let reach = store
+            .selectors
+            .iter()
+            .map(|s| s.reach_ms)
+            .max()
+            .unwrap_or(0);
+        let timers = metric
+            .iter()
+            .flat_map(|r| {
+                r.levels.iter().map(move |l| {
+                    let p = &l.policy;
+                    p.for_
+                        + p.keep_firing
+                        + p.cooldown
+                        + p.no_data.map_or(0, |n| n.0)
+                        + p.flapping.map_or(0, |f| f.2)
+                        + r.delay
+                        + 2 * r.interval
+                })
+            })
+            .max()
+            .unwrap_or(0);
+        let data_free = metric.iter().any(|r| {
+            r.levels.iter().any(|l| {
+                matches!(*l.when_rows, Plan::Scalar)
+                    || l.recover
+                        .as_ref()
+                        .is_some_and(|(_, p)| matches!(**p, Plan::Scalar))
+            })
+        });
+        let horizon = reach
+            .saturating_add(timers)
+            .saturating_add(2 * config.interval)
+            .min(crate::store::MAX_TIME);
         Ok(Engine {
             firing: vec![Vec::new(); ir.rules.len()],
             cache: vec![None; n],
@@ -350,6 +408,10 @@ impl Engine {
             config,
             next: None,
             evaluated: None,
+            newest: None,
+            first: None,
+            horizon,
+            data_free,
             counters: Counters::default(),
             frame,
             scratch: Vec::new(),
@@ -395,6 +457,10 @@ impl Engine {
     }
 
     fn ingest_interned(&mut self, metric: Sym, set: LabelId, ts: i64, value: f64) -> Append {
+        if ts.unsigned_abs() > crate::store::MAX_TIME as u64 {
+            self.counters.out_of_range += 1;
+            return Append::OutOfRange;
+        }
         if self.next.is_none() {
             self.next = Some(align_up(ts, self.config.interval));
         }
@@ -402,10 +468,14 @@ impl Engine {
             .store
             .append(&self.labels, metric, set, ts, value, self.evaluated);
         match r {
-            Append::Stored => self.counters.stored += 1,
+            Append::Stored => {
+                self.counters.stored += 1;
+                self.newest = Some(self.newest.map_or(ts, |n| n.max(ts)));
+            }
             Append::Unread => self.counters.unread += 1,
             Append::Refused => self.counters.refused += 1,
             Append::TooLate => self.counters.too_late += 1,
+            Append::OutOfRange => {}
         }
         r
     }
@@ -413,19 +483,39 @@ impl Engine {
     /// Starts evaluating at the first interval multiple at or after `t` (when no sample has
     /// fixed the start yet).
     pub fn start_at(&mut self, t: i64) {
-        if self.next.is_none() {
+        if self.next.is_none() && t.unsigned_abs() <= crate::store::MAX_TIME as u64 {
             self.next = Some(align_up(t, self.config.interval));
         }
     }
 
     /// The clock: runs every evaluation due at or before `now - lateness`.
+    ///
+    /// Once no data has arrived for longer than every window, lookback and timer of the rules
+    /// (the *horizon*) and one evaluation has run past it, further evaluations cannot change
+    /// anything, so the clock jumps to the last due one instead of running each (a gap of years
+    /// in the input costs one evaluation). A rule whose condition reads no series at all (only
+    /// `time()` and constants) turns this off.
     pub fn advance(&mut self, now: i64, out: &mut Vec<Transition>) {
-        let until = now - self.config.lateness;
+        let until =
+            now.clamp(-crate::store::MAX_TIME, crate::store::MAX_TIME) - self.config.lateness;
         while let Some(t) = self.next {
             if t > until {
                 break;
             }
+            if !self.data_free
+                && let (Some(newest), Some(done)) = (self.newest.or(self.first), self.evaluated)
+                && done > newest + self.horizon
+                && t > newest + self.horizon
+            {
+                let last = until - until.rem_euclid(self.config.interval);
+                if last > t {
+                    self.counters.skipped += ((last - t) / self.config.interval) as u64;
+                    self.next = Some(last);
+                    continue;
+                }
+            }
             self.evaluate(t, out);
+            self.first.get_or_insert(t);
             self.evaluated = Some(t);
             self.next = Some(t + self.config.interval);
         }
@@ -755,6 +845,7 @@ impl Engine {
                 .collect(),
             next: self.next,
             evaluated: self.evaluated,
+            newest: self.newest,
         }
     }
 
@@ -790,6 +881,8 @@ impl Engine {
         }
         self.next = snap.next;
         self.evaluated = snap.evaluated;
+        self.newest = snap.newest;
+        self.first = snap.evaluated;
     }
 
     /// Bytes held by the series store.

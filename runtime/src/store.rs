@@ -144,7 +144,12 @@ pub enum Append {
     Refused,
     /// Older than an evaluation already done (past the allowed lateness).
     TooLate,
+    /// A time outside ±[`MAX_TIME`] (about ±3000 years around 1970).
+    OutOfRange,
 }
+
+/// The largest timestamp magnitude accepted, ms: far from overflow in any time arithmetic.
+pub const MAX_TIME: i64 = 1 << 46;
 
 #[derive(Debug, Default)]
 pub struct Store {
@@ -291,8 +296,10 @@ impl Store {
                 id
             }
         };
-        let scale = self.by_metric[&metric]
-            .first()
+        let scale = self
+            .by_metric
+            .get(&metric)
+            .and_then(|r| r.first())
             .map_or(1.0, |&r| self.selectors[r].scale);
         let s = &mut self.series[id as usize];
         let v = v * scale;

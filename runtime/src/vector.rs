@@ -107,8 +107,15 @@ pub struct Compile<'a> {
     pub accs: &'a mut usize,
 }
 
+/// Seconds to ms, bounded so time arithmetic cannot overflow (NaN is 0).
 fn ms(s: f64) -> i64 {
-    (s * 1000.0).round() as i64
+    let max = crate::store::MAX_TIME as f64;
+    let v = (s * 1000.0).round();
+    if v.is_nan() {
+        0
+    } else {
+        v.clamp(-max, max) as i64
+    }
 }
 
 impl Compile<'_> {
@@ -367,10 +374,9 @@ impl Eval<'_> {
                     self.window_of(s, end - range, end);
                     let labels = self.store.series[s as usize].labels;
                     if *change {
-                        let Some(&(lt, last)) = self.scratch.last() else {
+                        let Some(&(_, last)) = self.scratch.last() else {
                             continue;
                         };
-                        let _ = lt;
                         let past = self.store.series[s as usize].at_or_before(end - range);
                         if let Some((pt, pv)) = past
                             && pt > end - range - LOOKBACK
@@ -523,12 +529,11 @@ impl Eval<'_> {
                         (_, Some(period)) => {
                             // Seasonal baseline: the value at the same phase of each earlier
                             // season within the window, scored robustly.
-                            let Some((lt, last)) =
+                            let Some((_, last)) =
                                 series.at_or_before(t).filter(|x| x.0 > t - LOOKBACK)
                             else {
                                 continue;
                             };
-                            let _ = lt;
                             self.fscratch.clear();
                             let mut k = 1;
                             while k * period <= *range {

@@ -139,7 +139,7 @@ pub fn run(args: ReplayArgs) -> i32 {
             break;
         };
         // Everything due strictly before this record's time has all its data.
-        tick_clock(&mut engine, ts - 1, &mut changes, false);
+        tick_clock(&mut engine, ts.saturating_sub(1), &mut changes, false);
         transitions += changes.len() as u64;
         if args.quiet {
             changes.clear();
@@ -182,6 +182,12 @@ pub fn run(args: ReplayArgs) -> i32 {
         eprintln!(
             "warning: rule {rule}: {n} new series refused (the cardinality limit is {} series; raise it with --max-series)",
             args.max_series
+        );
+    }
+    if c.out_of_range > 0 {
+        eprintln!(
+            "warning: {} samples had timestamps more than 3000 years from 1970 and were dropped (times are epoch milliseconds)",
+            c.out_of_range
         );
     }
     if c.too_late > 0 {

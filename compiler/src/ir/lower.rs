@@ -410,10 +410,7 @@ impl<'a> Lowerer<'a> {
     /// looking through `and`/`or`, `not` and lets.
     fn value_operand(&self, sc: &Scope<'a>, e: &'a Expr) -> Option<&'a Expr> {
         match &e.kind {
-            ExprKind::Binary { op, lhs, rhs, .. } if op.is_comparison() => {
-                let _ = rhs;
-                Some(lhs)
-            }
+            ExprKind::Binary { op, lhs, .. } if op.is_comparison() => Some(lhs),
             ExprKind::Binary {
                 op: BinOp::And | BinOp::Or,
                 lhs,
