@@ -29,7 +29,8 @@ const EXPECTED: &str = r#"{"ts":1795428240000,"rule":"api.slow","state":"pending
 
 #[test]
 fn every_format_and_engine_gives_the_same_timeline() {
-    for input in ["data.jsonl", "data.prom", "data.lp"] {
+    // scrapes.prom: /metrics pages without timestamps, each after a `# time:` line.
+    for input in ["data.jsonl", "data.prom", "data.lp", "scrapes.prom"] {
         for engine in ["jit", "interp"] {
             let path = format!("tests/replay/{input}");
             let (code, out, err) = replay(&[

@@ -48,8 +48,22 @@ impl Format {
 /// comments give none.
 pub fn parse_line(line: &str, fmt: Format) -> Result<Vec<Record>, String> {
     let mut out = std::collections::VecDeque::new();
-    parse_line_into(line, fmt, &mut out, &mut Vec::new())?;
+    parse_line_into(
+        line,
+        fmt,
+        &mut Context::default(),
+        &mut out,
+        &mut Vec::new(),
+    )?;
     Ok(out.into())
+}
+
+/// What one file's earlier lines say about the next ones.
+#[derive(Debug, Default, Clone)]
+pub struct Context {
+    /// From a `# time: <ms or RFC 3339>` comment: the time of following exposition samples
+    /// that carry none (a scraped `/metrics` page has no timestamps; prepend the scrape time).
+    pub time: Option<i64>,
 }
 
 /// [`parse_line`] appending to `out`, reusing records from `spare` (their strings keep their
@@ -57,10 +71,19 @@ pub fn parse_line(line: &str, fmt: Format) -> Result<Vec<Record>, String> {
 pub fn parse_line_into(
     line: &str,
     fmt: Format,
+    cx: &mut Context,
     out: &mut std::collections::VecDeque<Record>,
     spare: &mut Vec<Record>,
 ) -> Result<(), String> {
     let l = line.trim();
+    if let Some(t) = l.strip_prefix("# time:") {
+        let t = t.trim();
+        cx.time = Some(match t.parse::<i64>() {
+            Ok(ms) => ms,
+            Err(_) => rfc3339(t)?,
+        });
+        return Ok(());
+    }
     if l.is_empty() || l.starts_with('#') {
         return Ok(());
     }
@@ -94,7 +117,7 @@ pub fn parse_line_into(
             }
         }
         Format::Prometheus => {
-            out.push_back(prometheus(l)?);
+            out.push_back(prometheus(l, cx.time)?);
             Ok(())
         }
         Format::Influx | Format::Auto => {
@@ -443,8 +466,9 @@ fn split_outside_quotes(l: &str) -> Vec<&str> {
     out
 }
 
-/// `name{a="b",c="d"} value timestamp_ms` (the timestamp is required for replay).
-fn prometheus(l: &str) -> Result<Record, String> {
+/// `name{a="b",c="d"} value [timestamp_ms]`: without a timestamp, the time of the last
+/// `# time:` line.
+fn prometheus(l: &str, time: Option<i64>) -> Result<Record, String> {
     let (name, labels, rest) = match l.find('{') {
         Some(open) => {
             let close = l[open..]
@@ -474,11 +498,10 @@ fn prometheus(l: &str) -> Result<Record, String> {
         Some(t) => t
             .parse::<i64>()
             .map_err(|_| format!("`{t}` is not a timestamp in milliseconds"))?,
-        None => {
-            return Err(
-                "a sample needs a timestamp (ms) to be replayed: `name{..} value timestamp`".into(),
-            );
-        }
+        None => time.ok_or(
+            "a sample needs a timestamp (ms) to be replayed: `name{..} value timestamp`, or a \
+             `# time: 2026-11-23T10:00:00Z` line before it",
+        )?,
     };
     Ok(Record::Sample {
         metric: name.to_string(),

@@ -95,6 +95,7 @@ pub fn run(args: ReplayArgs) -> i32 {
             line_no: 0,
             queue: VecDeque::new(),
             spare: Vec::new(),
+            cx: ingest::Context::default(),
         });
     }
     let stdout = std::io::stdout();
@@ -254,6 +255,7 @@ struct Source {
     queue: VecDeque<Record>,
     /// Replayed records, reused for parsing (no allocation per line once warm).
     spare: Vec<Record>,
+    cx: ingest::Context,
 }
 
 impl Source {
@@ -272,7 +274,13 @@ impl Source {
                 }
             }
             self.line_no += 1;
-            match ingest::parse_line_into(&self.line, self.fmt, &mut self.queue, &mut self.spare) {
+            match ingest::parse_line_into(
+                &self.line,
+                self.fmt,
+                &mut self.cx,
+                &mut self.queue,
+                &mut self.spare,
+            ) {
                 Ok(()) => {}
                 Err(e) => {
                     eprintln!("error: {}:{}: {e}; line skipped", self.name, self.line_no);
