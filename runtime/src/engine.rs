@@ -118,6 +118,7 @@ pub struct Engine {
     buf: Buffers,
     /// Incremental window state (derived: rebuilt from the store when missing).
     accs: Vec<Vec<Acc>>,
+    acc_specs: Vec<crate::vector::AccSpec>,
     frame: Frame<'static>,
     scratch: Vec<(i64, f64)>,
     fscratch: Vec<f64>,
@@ -175,7 +176,7 @@ impl Engine {
         let mut slots: Vec<Option<VExpr>> = vec![None; n];
         let mut slot_bool = vec![false; n];
         let mut time_slot = None;
-        let mut accs = 0usize;
+        let mut accs: Vec<crate::vector::AccSpec> = Vec::new();
         // The rule that first reads a slot owns its selectors (and their cardinality limit).
         let mut owner: HashMap<u32, String> = HashMap::new();
         for p in &ir.programs {
@@ -395,7 +396,8 @@ impl Engine {
         Ok(Engine {
             firing: vec![Vec::new(); ir.rules.len()],
             cache: vec![None; n],
-            accs: vec![Vec::new(); accs],
+            accs: vec![Vec::new(); accs.len()],
+            acc_specs: accs,
             buf: Buffers::default(),
             rules,
             labels,
@@ -546,6 +548,7 @@ impl Engine {
             fscratch: &mut self.fscratch,
             many_to_many: &mut self.counters.many_to_many,
             accs: &mut self.accs,
+            acc_specs: &self.acc_specs,
         };
         ev.eval(expr, &mut v);
         self.cache[slot as usize] = Some(v);
@@ -572,6 +575,7 @@ impl Engine {
                 fscratch: &mut self.fscratch,
                 many_to_many: &mut self.counters.many_to_many,
                 accs: &mut self.accs,
+                acc_specs: &self.acc_specs,
             };
             ev.eval(&expr, &mut v);
             for (l, x) in v {

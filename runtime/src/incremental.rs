@@ -91,19 +91,23 @@ pub struct Acc {
 
 impl Acc {
     pub fn new(f: WindowFn) -> Acc {
-        let mut a = Acc::default();
-        a.configure(f);
-        a
+        Acc::for_funcs(&[f])
     }
 
-    fn configure(&mut self, f: WindowFn) {
+    /// One accumulator serving several functions over the same window (`avg` and `min` of
+    /// the same series over 5m slide together).
+    pub fn for_funcs(funcs: &[WindowFn]) -> Acc {
         use WindowFn::*;
-        self.track_min = f == Min;
-        self.track_max = f == Max;
-        self.track_minmax = matches!(f, Min | Max);
-        self.track_regression = matches!(f, Slope | Predict);
-        self.track_sq = matches!(f, Stddev | Variance | Zscore | Slope | Predict);
-        self.track_sum = !matches!(f, Min | Max | Count);
+        let mut a = Acc::default();
+        for &f in funcs {
+            a.track_min |= f == Min;
+            a.track_max |= f == Max;
+            a.track_minmax |= matches!(f, Min | Max);
+            a.track_regression |= matches!(f, Slope | Predict);
+            a.track_sq |= matches!(f, Stddev | Variance | Zscore | Slope | Predict);
+            a.track_sum |= !matches!(f, Min | Max | Count);
+        }
+        a
     }
 
     fn flags(&self) -> [bool; 6] {
@@ -359,6 +363,8 @@ mod tests {
                 epoch: 0,
             };
             let mut accs: Vec<Acc> = funcs.iter().map(|f| Acc::new(*f)).collect();
+            // One accumulator serving every function must give the same values.
+            let mut shared = Acc::for_funcs(&funcs);
             let big = case % 3 == 0;
             let mut t = 0i64;
             let mut scratch = Vec::new();
@@ -380,10 +386,23 @@ mod tests {
                 }
                 let end = step * 60_000;
                 let window: Vec<(i64, f64)> = s.range(end - range, end).collect();
+                shared.slide(&s, end - range, end);
                 for (f, acc) in funcs.iter().zip(&mut accs) {
                     acc.slide(&s, end - range, end);
                     let last = acc.last(&s).unwrap_or(f64::NAN);
                     let got = acc.value(*f, 1800.0, last, end);
+                    let last_shared = shared.last(&s).unwrap_or(f64::NAN);
+                    let got_shared = shared.value(*f, 1800.0, last_shared, end);
+                    match (got, got_shared) {
+                        (Some(a), Some(b)) => {
+                            let scale = window.iter().map(|x| x.1.abs()).fold(1.0, f64::max);
+                            assert!(
+                                (a - b).abs() <= 1e-6 * scale.max(a.abs()),
+                                "{f:?}: {a} vs shared {b}"
+                            );
+                        }
+                        (a, b) => assert_eq!(a.is_some(), b.is_some(), "{f:?}"),
+                    }
                     let want = window::apply(*f, 1800.0, &window, end, range, &mut scratch);
                     match (got, want) {
                         (None, None) => {}

@@ -103,8 +103,18 @@ pub struct Compile<'a> {
     pub rule: &'a str,
     pub rule_index: &'a HashMap<String, usize>,
     pub lateness_s: f64,
-    /// Incremental window functions compiled so far (each gets one accumulator list).
-    pub accs: &'a mut usize,
+    /// Sliding accumulators so far: one per (selector, range, offset), shared by the
+    /// functions over that window.
+    pub accs: &'a mut Vec<AccSpec>,
+}
+
+/// The window an accumulator slides over, and the functions it serves.
+#[derive(Debug, Clone)]
+pub struct AccSpec {
+    pub sel: usize,
+    pub range: i64,
+    pub offset: i64,
+    pub funcs: Vec<WindowFn>,
 }
 
 /// Seconds to ms, bounded so time arithmetic cannot overflow (NaN is 0).
@@ -147,26 +157,41 @@ impl Compile<'_> {
                 range,
                 offset,
                 arg,
-            } => VExpr::Window {
-                func: *func,
-                sel: self.sel(
-                    sel,
-                    reach
-                        + if *func == WindowFn::Change {
-                            300.0
-                        } else {
-                            0.0
-                        },
-                )?,
-                range: ms(*range),
-                offset: ms(*offset),
-                arg: *arg,
-                change: *func == WindowFn::Change,
-                acc: crate::incremental::supported(*func).then(|| {
-                    *self.accs += 1;
-                    *self.accs - 1
-                }),
-            },
+            } => {
+                let change = *func == WindowFn::Change;
+                let sel_id = self.sel(sel, reach + if change { 300.0 } else { 0.0 })?;
+                let (range, offset) = (ms(*range), ms(*offset));
+                let acc = if crate::incremental::supported(*func) {
+                    let found = self
+                        .accs
+                        .iter()
+                        .position(|a| (a.sel, a.range, a.offset) == (sel_id, range, offset));
+                    let i = found.unwrap_or_else(|| {
+                        self.accs.push(AccSpec {
+                            sel: sel_id,
+                            range,
+                            offset,
+                            funcs: Vec::new(),
+                        });
+                        self.accs.len() - 1
+                    });
+                    if !self.accs[i].funcs.contains(func) {
+                        self.accs[i].funcs.push(*func);
+                    }
+                    Some(i)
+                } else {
+                    None
+                };
+                VExpr::Window {
+                    func: *func,
+                    sel: sel_id,
+                    range,
+                    offset,
+                    arg: *arg,
+                    change,
+                    acc,
+                }
+            }
             SeriesExpr::Aggregate {
                 op,
                 param,
@@ -318,8 +343,9 @@ pub struct Eval<'a> {
     pub fscratch: &'a mut Vec<f64>,
     /// Many-to-many matches met (label sets), for the diagnostics.
     pub many_to_many: &'a mut u64,
-    /// Per incremental window function, one accumulator per selected series (by position).
+    /// Per accumulator spec, one accumulator per selected series (by position).
     pub accs: &'a mut [Vec<Acc>],
+    pub acc_specs: &'a [AccSpec],
 }
 
 impl Eval<'_> {
@@ -359,7 +385,8 @@ impl Eval<'_> {
                         let series = &self.store.series[s as usize];
                         let list = &mut self.accs[*a];
                         if list.len() <= pos {
-                            list.resize_with(pos + 1, || Acc::new(*func));
+                            let funcs = &self.acc_specs[*a].funcs;
+                            list.resize_with(pos + 1, || Acc::for_funcs(funcs));
                         }
                         let acc = &mut list[pos];
                         acc.slide(series, end - range, end);

@@ -407,7 +407,7 @@ impl<'a> Lowerer<'a> {
     }
 
     /// The left operand of a condition's first comparison (what `{{ value }}` reports),
-    /// looking through `and`/`or`, `not` and lets.
+    /// looking through `and`/`or` and lets.
     fn value_operand(&self, sc: &Scope<'a>, e: &'a Expr) -> Option<&'a Expr> {
         match &e.kind {
             ExprKind::Binary { op, lhs, .. } if op.is_comparison() => Some(lhs),
