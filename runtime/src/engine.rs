@@ -115,6 +115,8 @@ pub struct Engine {
     data_free: bool,
     pub counters: Counters,
     cache: Vec<Option<Vector>>,
+    /// Vectors of earlier evaluations, reused.
+    pool: Vec<Vector>,
     buf: Buffers,
     /// Incremental window state (derived: rebuilt from the store when missing).
     accs: Vec<Vec<Acc>>,
@@ -396,6 +398,7 @@ impl Engine {
         Ok(Engine {
             firing: vec![Vec::new(); ir.rules.len()],
             cache: vec![None; n],
+            pool: Vec::new(),
             accs: vec![Vec::new(); accs.len()],
             acc_specs: accs,
             buf: Buffers::default(),
@@ -538,7 +541,10 @@ impl Engine {
         let Some(expr) = self.slots[slot as usize].as_ref() else {
             return;
         };
-        let mut v = self.cache[slot as usize].take().unwrap_or_default();
+        let mut v = self.cache[slot as usize]
+            .take()
+            .or_else(|| self.pool.pop())
+            .unwrap_or_default();
         let mut ev = Eval {
             store: &self.store,
             labels: &mut self.labels,
@@ -557,7 +563,9 @@ impl Engine {
     /// One evaluation at time `t` (ms): records, then rules in dependency order.
     fn evaluate(&mut self, t: i64, out: &mut Vec<Transition>) {
         for c in &mut self.cache {
-            *c = None;
+            if let Some(v) = c.take() {
+                self.pool.push(v);
+            }
         }
         for i in 0..self.records.len() {
             let (metric, expr, reach) = (
@@ -721,6 +729,8 @@ impl Engine {
             self.counters.row_evaluations += vector.len() as u64;
             if cached {
                 self.cache[slot as usize] = Some(vector);
+            } else {
+                self.pool.push(vector);
             }
             return;
         }

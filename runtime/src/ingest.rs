@@ -105,6 +105,26 @@ pub fn parse_line_into(
                 ts: 0,
                 event: Value::Null,
             });
+            if let Some(fast) = crate::fast_json::sample(l)
+                && valid_metric(fast.metric)
+            {
+                let ts = match fast.ts {
+                    crate::fast_json::TsText::Ms(ms) => Ok(ms),
+                    crate::fast_json::TsText::Text(t) => rfc3339(t),
+                };
+                match ts {
+                    Ok(ts) => {
+                        let labels = fast.labels[..fast.n_labels].iter().copied();
+                        fill_sample(&mut rec, fast.metric, labels, ts, fast.value);
+                        out.push_back(rec);
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        spare.push(rec);
+                        return Err(e);
+                    }
+                }
+            }
             match json(l, &mut rec) {
                 Ok(()) => {
                     out.push_back(rec);
@@ -656,5 +676,99 @@ mod tests {
                 .unwrap_err()
                 .contains("RFC 3339")
         );
+    }
+}
+
+#[cfg(test)]
+mod fast_path {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn serde_only(l: &str) -> Result<Record, String> {
+        let mut rec = Record::Event {
+            ts: 0,
+            event: Value::Null,
+        };
+        json(l, &mut rec).map(|()| rec)
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z_][a-z0-9_:]{0,8}",
+            "\\PC{0,6}",
+            Just("a\\\"b".to_string()),
+            Just("tab\there".to_string()),
+            Just("é✓".to_string()),
+        ]
+    }
+
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|f| format!("{f:?}")),
+            (-1000i32..1000, -30i32..30).prop_map(|(m, e)| format!("{m}e{e}")),
+            Just("1.5E+3".to_string()),
+            Just("-0".to_string()),
+            Just("01".to_string()),
+            Just("1.".to_string()),
+            Just("\"NaN\"".to_string()),
+            Just("\"2026-11-23T10:00:00Z\"".to_string()),
+        ]
+    }
+
+    fn line() -> impl Strategy<Value = String> {
+        (
+            number(),
+            text(),
+            prop::collection::vec((text(), text()), 0..4),
+            number(),
+            any::<u8>(),
+            prop::sample::select(vec!["", " ", "\t", "  "]),
+        )
+            .prop_map(|(ts, metric, labels, value, order, ws)| {
+                let lab: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| format!("{ws}{}{ws}:{ws}{}", json_str(k), json_str(v)))
+                    .collect();
+                let mut fields = vec![
+                    format!("\"ts\"{ws}:{ws}{ts}"),
+                    format!("\"metric\":{}", json_str(&metric)),
+                    format!("\"labels\":{{{}}}", lab.join(",")),
+                    format!("\"value\":{value}"),
+                ];
+                fields.rotate_left(usize::from(order % 4));
+                if order & 0x10 != 0 {
+                    fields.swap(0, 1);
+                }
+                if order & 0x20 != 0 {
+                    fields.push("\"extra\":1".into());
+                }
+                if order & 0x40 != 0 {
+                    fields.pop();
+                }
+                format!("{ws}{{{}}}{ws}", fields.join(&format!(",{ws}")))
+            })
+    }
+
+    fn json_str(s: &str) -> String {
+        serde_json::to_string(s).unwrap_or_default()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        /// The fast path and serde read every generated line the same way (both accept it
+        /// with the same record, or the line is an error either way).
+        #[test]
+        fn fast_json_agrees_with_serde(l in line()) {
+            let fast = parse_line(&l, Format::Json);
+            let slow = serde_only(l.trim());
+            match (&fast, &slow) {
+                // Compared as text so NaN values compare equal.
+                (Ok(f), Ok(s)) => prop_assert_eq!(format!("{f:?}"), format!("{:?}", [s]), "{}", l),
+                (Err(_), Err(_)) => {}
+                _ => prop_assert!(false, "{l}: fast {fast:?} serde {slow:?}"),
+            }
+        }
     }
 }

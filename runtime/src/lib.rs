@@ -5,6 +5,7 @@
 
 pub mod alert;
 pub mod engine;
+mod fast_json;
 pub mod incremental;
 pub mod ingest;
 pub mod labels;
