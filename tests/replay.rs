@@ -478,3 +478,28 @@ fn a_gap_of_years_in_the_input_costs_one_evaluation() {
     );
     assert!(e.counters.skipped > 1_000_000_000);
 }
+
+#[test]
+fn a_rule_with_its_own_interval_is_evaluated_at_its_multiples() {
+    // The default is 45s; the rule says 1m: it runs at every minute, not every 3 minutes.
+    let src =
+        "package t\nrule hot { severity warning\n interval 1m\n when cpu > 80\n summary \"x\" }\n";
+    let s = series("cpu", A, &[10.0, 90.0, 10.0, 90.0]);
+    let got = run_with(
+        src,
+        &s,
+        3,
+        Config {
+            interval: 45_000,
+            ..Config::default()
+        },
+    );
+    assert_eq!(
+        got,
+        [
+            "1 hot firing {host=a}",
+            "2 hot resolved {host=a}",
+            "3 hot firing {host=a}"
+        ]
+    );
+}

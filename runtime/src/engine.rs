@@ -113,6 +113,9 @@ pub struct Engine {
     horizon: i64,
     /// Some rule's condition reads no series (it can change without data).
     data_free: bool,
+    /// The clock's step: the greatest common divisor of every rule's interval, so each rule
+    /// is evaluated at the multiples of its own.
+    step: i64,
     pub counters: Counters,
     cache: Vec<Option<Vector>>,
     /// Vectors of earlier evaluations, reused.
@@ -391,6 +394,14 @@ impl Engine {
                         .is_some_and(|(_, p)| matches!(**p, Plan::Scalar))
             })
         });
+        fn gcd(a: i64, b: i64) -> i64 {
+            if b == 0 { a } else { gcd(b, a % b) }
+        }
+        let step = metric
+            .iter()
+            .map(|r| r.interval)
+            .fold(config.interval, gcd)
+            .max(1);
         let horizon = reach
             .saturating_add(timers)
             .saturating_add(2 * config.interval)
@@ -417,6 +428,7 @@ impl Engine {
             first: None,
             horizon,
             data_free,
+            step,
             counters: Counters::default(),
             frame,
             scratch: Vec::new(),
@@ -467,7 +479,7 @@ impl Engine {
             return Append::OutOfRange;
         }
         if self.next.is_none() {
-            self.next = Some(align_up(ts, self.config.interval));
+            self.next = Some(align_up(ts, self.step));
         }
         let r = self
             .store
@@ -489,7 +501,7 @@ impl Engine {
     /// fixed the start yet).
     pub fn start_at(&mut self, t: i64) {
         if self.next.is_none() && t.unsigned_abs() <= crate::store::MAX_TIME as u64 {
-            self.next = Some(align_up(t, self.config.interval));
+            self.next = Some(align_up(t, self.step));
         }
     }
 
@@ -512,9 +524,9 @@ impl Engine {
                 && done > newest + self.horizon
                 && t > newest + self.horizon
             {
-                let last = until - until.rem_euclid(self.config.interval);
+                let last = until - until.rem_euclid(self.step);
                 if last > t {
-                    self.counters.skipped += ((last - t) / self.config.interval) as u64;
+                    self.counters.skipped += ((last - t) / self.step) as u64;
                     self.next = Some(last);
                     continue;
                 }
@@ -522,7 +534,7 @@ impl Engine {
             self.evaluate(t, out);
             self.first.get_or_insert(t);
             self.evaluated = Some(t);
-            self.next = Some(t + self.config.interval);
+            self.next = Some(t + self.step);
         }
     }
 
@@ -567,13 +579,14 @@ impl Engine {
                 self.pool.push(v);
             }
         }
-        for i in 0..self.records.len() {
-            let (metric, expr, reach) = (
-                self.records[i].0,
-                self.records[i].1.clone(),
-                self.records[i].2,
-            );
-            let mut v = Vector::new();
+        let records = if t % self.config.interval == 0 {
+            std::mem::take(&mut self.records)
+        } else {
+            Vec::new()
+        };
+        for (metric, expr, reach) in &records {
+            let (metric, reach) = (*metric, *reach);
+            let mut v = self.pool.pop().unwrap_or_default();
             let mut ev = Eval {
                 store: &self.store,
                 labels: &mut self.labels,
@@ -585,10 +598,14 @@ impl Engine {
                 accs: &mut self.accs,
                 acc_specs: &self.acc_specs,
             };
-            ev.eval(&expr, &mut v);
-            for (l, x) in v {
+            ev.eval(expr, &mut v);
+            for &(l, x) in &v {
                 self.store.record(&self.labels, metric, l, t, x, reach);
             }
+            self.pool.push(v);
+        }
+        if !records.is_empty() {
+            self.records = records;
         }
         if let Some(ts) = self.time_slot {
             self.frame.set(ts, SlotVal::number(t as f64 / 1000.0));
