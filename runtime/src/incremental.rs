@@ -217,6 +217,10 @@ impl Acc {
     /// Moves the accumulated window to `(lo, hi]`: adds the samples after the old end up to
     /// `hi`, removes those from the old start up to `lo`, walking sample numbers (no search).
     pub fn slide(&mut self, s: &Series, lo: i64, hi: i64) {
+        // Already there (another function over the same window slid it this evaluation).
+        if self.valid && lo == self.lo && hi == self.hi && self.epoch == s.epoch {
+            return;
+        }
         self.slides += 1;
         if !self.valid
             || lo < self.lo
