@@ -546,30 +546,37 @@ impl Engine {
         self.config.lateness = saved;
     }
 
+    /// Computes series slot `slot` at `at` into the cache (unless `cached` and already there).
     fn vector(&mut self, slot: u32, at: i64, cached: bool) {
         if cached && self.cache[slot as usize].is_some() {
             return;
         }
-        let Some(expr) = self.slots[slot as usize].as_ref() else {
-            return;
-        };
-        let mut v = self.cache[slot as usize]
-            .take()
-            .or_else(|| self.pool.pop())
-            .unwrap_or_default();
-        let mut ev = Eval {
+        let slots = std::mem::take(&mut self.slots);
+        if let Some(expr) = slots[slot as usize].as_ref() {
+            let mut v = self.cache[slot as usize]
+                .take()
+                .or_else(|| self.pool.pop())
+                .unwrap_or_default();
+            self.eval_vector(expr, at, &mut v);
+            self.cache[slot as usize] = Some(v);
+        }
+        self.slots = slots;
+    }
+
+    /// Evaluates a series plan at time `t` into `v`.
+    fn eval_vector(&mut self, expr: &VExpr, t: i64, v: &mut Vector) {
+        Eval {
             store: &self.store,
             labels: &mut self.labels,
             firing: &self.firing,
-            t: at,
+            t,
             scratch: &mut self.scratch,
             fscratch: &mut self.fscratch,
             many_to_many: &mut self.counters.many_to_many,
             accs: &mut self.accs,
             acc_specs: &self.acc_specs,
-        };
-        ev.eval(expr, &mut v);
-        self.cache[slot as usize] = Some(v);
+        }
+        .eval(expr, v);
     }
 
     /// One evaluation at time `t` (ms): records, then rules in dependency order.
@@ -587,18 +594,7 @@ impl Engine {
         for (metric, expr, reach) in &records {
             let (metric, reach) = (*metric, *reach);
             let mut v = self.pool.pop().unwrap_or_default();
-            let mut ev = Eval {
-                store: &self.store,
-                labels: &mut self.labels,
-                firing: &self.firing,
-                t,
-                scratch: &mut self.scratch,
-                fscratch: &mut self.fscratch,
-                many_to_many: &mut self.counters.many_to_many,
-                accs: &mut self.accs,
-                acc_specs: &self.acc_specs,
-            };
-            ev.eval(expr, &mut v);
+            self.eval_vector(expr, t, &mut v);
             for &(l, x) in &v {
                 self.store.record(&self.labels, metric, l, t, x, reach);
             }

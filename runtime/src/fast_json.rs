@@ -60,6 +60,18 @@ impl<'a> P<'a> {
         // `start` and the quote are ASCII, so these are char boundaries.
         self.s.get(start..start + end)
     }
+    /// After a member: `,` (more follow, `Some(false)`) or `}` (the object ends, `Some(true)`).
+    #[inline]
+    fn member_end(&mut self) -> Option<bool> {
+        self.ws();
+        let c = *self.b.get(self.i)?;
+        self.i += 1;
+        match c {
+            b',' => Some(false),
+            b'}' => Some(true),
+            _ => None,
+        }
+    }
     /// The text of a JSON number.
     fn number(&mut self) -> Option<&'a str> {
         self.ws();
@@ -182,28 +194,16 @@ pub fn sample(line: &str) -> Option<Sample<'_>> {
                         }
                         *labels.get_mut(n_labels)? = (k, v);
                         n_labels += 1;
-                        p.ws();
-                        match p.b.get(p.i) {
-                            Some(b',') => p.i += 1,
-                            Some(b'}') => {
-                                p.i += 1;
-                                break;
-                            }
-                            _ => return None,
+                        if p.member_end()? {
+                            break;
                         }
                     }
                 }
             }
             _ => return None,
         }
-        p.ws();
-        match p.b.get(p.i) {
-            Some(b',') => p.i += 1,
-            Some(b'}') => {
-                p.i += 1;
-                break;
-            }
-            _ => return None,
+        if p.member_end()? {
+            break;
         }
     }
     p.ws();

@@ -357,15 +357,7 @@ mod tests {
         for case in 0..300 {
             let range = 60_000 * (1 + (rng(&mut seed) % 20) as i64);
             let reach = range + 60_000 * (rng(&mut seed) % 5) as i64;
-            let mut s = Series {
-                metric: 0,
-                labels: 0,
-                samples: VecDeque::new(),
-                reach_ms: reach,
-                pruned: i64::MIN,
-                base: 0,
-                epoch: 0,
-            };
+            let mut s = Series::new(0, 0, reach);
             let mut accs: Vec<Acc> = funcs.iter().map(|f| Acc::new(*f)).collect();
             // One accumulator serving every function must give the same values.
             let mut shared = Acc::for_funcs(&funcs);

@@ -44,6 +44,18 @@ fn never() -> i64 {
 }
 
 impl Series {
+    pub(crate) fn new(metric: Sym, labels: LabelId, reach_ms: i64) -> Series {
+        Series {
+            metric,
+            labels,
+            samples: VecDeque::new(),
+            reach_ms,
+            pruned: i64::MIN,
+            base: 0,
+            epoch: 0,
+        }
+    }
+
     /// Samples at or before this time may have been dropped by retention.
     pub fn pruned_up_to(&self) -> i64 {
         self.pruned
@@ -93,15 +105,7 @@ mod tests {
 
     #[test]
     fn galloping_search_agrees_with_binary_search() {
-        let mut s = Series {
-            metric: 0,
-            labels: 0,
-            samples: VecDeque::new(),
-            reach_ms: 0,
-            pruned: i64::MIN,
-            base: 0,
-            epoch: 0,
-        };
+        let mut s = Series::new(0, 0, 0);
         for n in 0..40i64 {
             for t in -5..(n * 10 + 15) {
                 let want = s.samples.partition_point(|x| x.0 <= t);
@@ -283,15 +287,7 @@ impl Store {
                     self.unread += 1;
                     return Append::Unread;
                 }
-                self.series.push(Series {
-                    metric,
-                    labels: set,
-                    samples: VecDeque::new(),
-                    reach_ms: reach,
-                    pruned: i64::MIN,
-                    base: 0,
-                    epoch: 0,
-                });
+                self.series.push(Series::new(metric, set, reach));
                 self.index.insert((metric, set), id);
                 id
             }
@@ -353,15 +349,7 @@ impl Store {
             Some(&id) => id,
             None => {
                 let id = self.series.len() as SeriesId;
-                self.series.push(Series {
-                    metric,
-                    labels: set,
-                    samples: VecDeque::new(),
-                    reach_ms,
-                    pruned: i64::MIN,
-                    base: 0,
-                    epoch: 0,
-                });
+                self.series.push(Series::new(metric, set, reach_ms));
                 self.index.insert((metric, set), id);
                 if let Some(readers) = self.by_metric.get(&metric) {
                     for &r in readers {

@@ -24,10 +24,7 @@ impl<'a> Lowerer<'a> {
                 rhs,
                 matching,
             } => {
-                let matching = matching.as_ref().map(|m| LabelMatch {
-                    on: !m.ignoring,
-                    labels: m.labels.iter().map(|l| l.name.clone()).collect(),
-                });
+                let matching = matching.as_ref().map(label_match);
                 let (kind, rhs) = match (op, &rhs.kind) {
                     (BinOp::Or, _) => (JoinKind::Outer, &**rhs),
                     (BinOp::And, ExprKind::Unary(UnOp::Not, inner)) => (JoinKind::Left, &**inner),
@@ -206,10 +203,7 @@ impl<'a> Lowerer<'a> {
                     op,
                     lhs: Box::new(self.plan(sc, lhs)?),
                     rhs: Box::new(self.plan(sc, rhs)?),
-                    matching: matching.as_ref().map(|m| LabelMatch {
-                        on: !m.ignoring,
-                        labels: m.labels.iter().map(|l| l.name.clone()).collect(),
-                    }),
+                    matching: matching.as_ref().map(label_match),
                 })
             }
             ExprKind::Is { lhs, what, p } => {
@@ -576,6 +570,13 @@ impl<'a> Lowerer<'a> {
         let id = self.ir.layout.slot(source);
         self.ir.series.entry(id).or_insert(plan);
         id
+    }
+}
+
+fn label_match(m: &ast::Matching) -> LabelMatch {
+    LabelMatch {
+        on: !m.ignoring,
+        labels: m.labels.iter().map(|l| l.name.clone()).collect(),
     }
 }
 
