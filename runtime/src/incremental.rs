@@ -374,11 +374,7 @@ mod tests {
                         (rng(&mut seed) % 10_000) as f64 / 100.0 + if big { 1e6 } else { 0.0 }
                     };
                     s.samples.push_back((t, v));
-                    while s.samples.front().is_some_and(|f| f.0 < t - s.reach_ms) {
-                        let f = s.samples.pop_front().unwrap();
-                        s.base += 1;
-                        s.pruned = s.pruned.max(f.0);
-                    }
+                    s.prune();
                 }
                 let end = step * 60_000;
                 let window: Vec<(i64, f64)> = s.range(end - range, end).collect();

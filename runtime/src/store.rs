@@ -56,6 +56,21 @@ impl Series {
         }
     }
 
+    /// Drops samples older than the reach behind the newest one (and past [`MAX_SAMPLES`]).
+    pub(crate) fn prune(&mut self) {
+        let Some(&(newest, _)) = self.samples.back() else {
+            return;
+        };
+        while let Some(&(f, _)) = self.samples.front() {
+            if f >= newest - self.reach_ms && self.samples.len() <= MAX_SAMPLES {
+                break;
+            }
+            self.samples.pop_front();
+            self.base += 1;
+            self.pruned = self.pruned.max(f);
+        }
+    }
+
     /// Samples at or before this time may have been dropped by retention.
     pub fn pruned_up_to(&self) -> i64 {
         self.pruned
@@ -317,16 +332,7 @@ impl Store {
             }
             _ => s.samples.push_back((t, v)),
         }
-        let newest = s.samples.back().map_or(t, |x| x.0);
-        while let Some(&(f, _)) = s.samples.front() {
-            if f < newest - s.reach_ms || s.samples.len() > MAX_SAMPLES {
-                s.samples.pop_front();
-                s.base += 1;
-                s.pruned = s.pruned.max(f);
-            } else {
-                break;
-            }
-        }
+        s.prune();
         Append::Stored
     }
 
@@ -368,14 +374,7 @@ impl Store {
         };
         let s = &mut self.series[id as usize];
         s.samples.push_back((t, v));
-        while let Some(&(f, _)) = s.samples.front() {
-            if f >= t - s.reach_ms {
-                break;
-            }
-            s.samples.pop_front();
-            s.base += 1;
-            s.pruned = s.pruned.max(f);
-        }
+        s.prune();
     }
 
     /// Adds a restored series (from a snapshot) to the index and to the selectors it matches.
