@@ -446,11 +446,6 @@ impl Engine {
         !self.metric.is_empty()
     }
 
-    /// The configured default interval, ms.
-    pub fn interval(&self) -> i64 {
-        self.config.interval
-    }
-
     /// Ingests one sample (`ts` in ms). Returns what happened to it.
     pub fn ingest(&mut self, metric: &str, labels: &[(&str, &str)], ts: i64, value: f64) -> Append {
         self.ingest_pairs(metric, labels.iter().copied(), ts, value)

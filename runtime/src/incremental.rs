@@ -81,12 +81,23 @@ pub struct Acc {
     nonfinite: u32,
     mins: VecDeque<(i64, f64)>,
     maxs: VecDeque<(i64, f64)>,
-    track_min: bool,
-    track_max: bool,
-    track_minmax: bool,
-    track_sum: bool,
-    track_sq: bool,
-    track_regression: bool,
+    track: Tracks,
+}
+
+/// Which sums and deques an accumulator keeps, from the functions it serves.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tracks {
+    min: bool,
+    max: bool,
+    sum: bool,
+    sq: bool,
+    regression: bool,
+}
+
+impl Tracks {
+    fn minmax(self) -> bool {
+        self.min || self.max
+    }
 }
 
 impl Acc {
@@ -98,27 +109,18 @@ impl Acc {
     /// the same series over 5m slide together).
     pub fn for_funcs(funcs: &[WindowFn]) -> Acc {
         use WindowFn::*;
-        let mut a = Acc::default();
+        let mut t = Tracks::default();
         for &f in funcs {
-            a.track_min |= f == Min;
-            a.track_max |= f == Max;
-            a.track_minmax |= matches!(f, Min | Max);
-            a.track_regression |= matches!(f, Slope | Predict);
-            a.track_sq |= matches!(f, Stddev | Variance | Zscore | Slope | Predict);
-            a.track_sum |= !matches!(f, Min | Max | Count);
+            t.min |= f == Min;
+            t.max |= f == Max;
+            t.regression |= matches!(f, Slope | Predict);
+            t.sq |= matches!(f, Stddev | Variance | Zscore | Slope | Predict);
+            t.sum |= !matches!(f, Min | Max | Count);
         }
-        a
-    }
-
-    fn flags(&self) -> [bool; 6] {
-        [
-            self.track_min,
-            self.track_max,
-            self.track_minmax,
-            self.track_regression,
-            self.track_sq,
-            self.track_sum,
-        ]
+        Acc {
+            track: t,
+            ..Acc::default()
+        }
     }
 
     #[inline]
@@ -134,13 +136,13 @@ impl Acc {
         }
         let y = v - self.k;
         self.n += sign;
-        if self.track_sum {
+        if self.track.sum {
             self.sy.add(sign * y);
         }
-        if self.track_sq {
+        if self.track.sq {
             self.syy.add(sign * y * y);
         }
-        if self.track_regression {
+        if self.track.regression {
             let x = (t - self.t0) as f64 / 1000.0;
             self.sx.add(sign * x);
             self.sxx.add(sign * x * x);
@@ -152,13 +154,13 @@ impl Acc {
     /// the extreme again (an equal or better one came later) is dropped. A NaN is never the
     /// minimum while other values exist (PromQL's `min_over_time` skips NaN unless all are).
     fn push_minmax(&mut self, t: i64, v: f64) {
-        if self.track_min {
+        if self.track.min {
             while self.mins.back().is_some_and(|b| v <= b.1 || b.1.is_nan()) {
                 self.mins.pop_back();
             }
             self.mins.push_back((t, v));
         }
-        if self.track_max {
+        if self.track.max {
             while self.maxs.back().is_some_and(|b| v >= b.1 || b.1.is_nan()) {
                 self.maxs.pop_back();
             }
@@ -167,7 +169,7 @@ impl Acc {
     }
 
     fn rebuild(&mut self, s: &Series, lo: i64, hi: i64) {
-        let [t_min, t_max, mm, rg, sq, sum] = self.flags();
+        let track = self.track;
         let (mut mins, mut maxs) = (
             std::mem::take(&mut self.mins),
             std::mem::take(&mut self.maxs),
@@ -175,12 +177,7 @@ impl Acc {
         mins.clear();
         maxs.clear();
         *self = Acc {
-            track_min: t_min,
-            track_max: t_max,
-            track_minmax: mm,
-            track_regression: rg,
-            track_sq: sq,
-            track_sum: sum,
+            track,
             mins,
             maxs,
             ..Acc::default()
@@ -193,7 +190,7 @@ impl Acc {
         }
         for &(t, v) in s.samples.range(a..b) {
             self.add(t, v, 1.0);
-            if mm {
+            if track.minmax() {
                 self.push_minmax(t, v);
             }
         }
@@ -229,7 +226,7 @@ impl Acc {
             || self.start < s.base
             || self.nonfinite > 0
             || self.slides >= REBUILD_EVERY
-            || (self.track_regression && self.slides >= REBUILD_REGRESSION_EVERY)
+            || (self.track.regression && self.slides >= REBUILD_REGRESSION_EVERY)
             || self.n == 0.0
         {
             self.rebuild(s, lo, hi);
@@ -243,7 +240,7 @@ impl Acc {
                 break;
             }
             self.add(t, v, 1.0);
-            if self.track_minmax {
+            if self.track.minmax() {
                 self.push_minmax(t, v);
             }
             end += 1;
@@ -257,7 +254,7 @@ impl Acc {
             self.add(t, v, -1.0);
             start += 1;
         }
-        if self.track_minmax {
+        if self.track.minmax() {
             while self.mins.front().is_some_and(|f| f.0 <= lo) {
                 self.mins.pop_front();
             }

@@ -366,7 +366,7 @@ fn valid_metric(s: &str) -> bool {
 }
 
 /// Prometheus's float syntax (`NaN`, `+Inf`, `-Inf` included).
-fn float(s: &str) -> Result<f64, String> {
+pub(crate) fn float(s: &str) -> Result<f64, String> {
     match s {
         "NaN" => Ok(f64::NAN),
         "+Inf" | "Inf" => Ok(f64::INFINITY),

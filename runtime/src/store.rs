@@ -255,6 +255,36 @@ impl Store {
         })
     }
 
+    /// Offers new series `id` to the selectors of its metric: each that matches takes it while
+    /// under the cardinality limit (else counts a refusal). Returns whether any matched, and
+    /// the longest reach of those that took it (`None`: none did).
+    fn attach(
+        &mut self,
+        labels: &Labels,
+        metric: Sym,
+        set: LabelId,
+        id: SeriesId,
+    ) -> (bool, Option<i64>) {
+        let (mut matched, mut reach) = (false, None);
+        let Some(readers) = self.by_metric.get(&metric) else {
+            return (false, None);
+        };
+        for &r in readers {
+            let s = &mut self.selectors[r];
+            if !Self::matches(labels, set, s) {
+                continue;
+            }
+            matched = true;
+            if s.series.len() >= self.max_series {
+                s.refused += 1;
+                continue;
+            }
+            s.series.push(id);
+            reach = Some(reach.unwrap_or(0).max(s.reach_ms));
+        }
+        (matched, reach)
+    }
+
     /// Appends one sample. `evaluated` is the last evaluation time already done: samples at
     /// or before it are too late to change anything and are refused.
     pub fn append(
@@ -272,37 +302,17 @@ impl Store {
         let id = match self.index.get(&(metric, set)) {
             Some(&id) => id,
             None => {
-                let Some(readers) = self.by_metric.get(&metric) else {
-                    self.unread += 1;
-                    return Append::Unread;
-                };
-                let mut taken = false;
-                let mut matched = false;
-                let mut reach = 0;
                 let id = self.series.len() as SeriesId;
-                for &r in readers {
-                    let s = &self.selectors[r];
-                    if !Self::matches(labels, set, s) {
-                        continue;
-                    }
-                    matched = true;
-                    let s = &mut self.selectors[r];
-                    if s.series.len() >= self.max_series {
-                        s.refused += 1;
-                        continue;
-                    }
-                    s.series.push(id);
-                    reach = reach.max(s.reach_ms);
-                    taken = true;
-                }
-                if !taken {
+                let (matched, reach) = self.attach(labels, metric, set, id);
+                if reach.is_none() {
                     if matched {
                         return Append::Refused;
                     }
                     self.unread += 1;
                     return Append::Unread;
                 }
-                self.series.push(Series::new(metric, set, reach));
+                self.series
+                    .push(Series::new(metric, set, reach.unwrap_or(0)));
                 self.index.insert((metric, set), id);
                 id
             }
@@ -355,20 +365,9 @@ impl Store {
             Some(&id) => id,
             None => {
                 let id = self.series.len() as SeriesId;
+                self.attach(labels, metric, set, id);
                 self.series.push(Series::new(metric, set, reach_ms));
                 self.index.insert((metric, set), id);
-                if let Some(readers) = self.by_metric.get(&metric) {
-                    for &r in readers {
-                        if !Self::matches(labels, set, &self.selectors[r]) {
-                            continue;
-                        }
-                        if self.selectors[r].series.len() < self.max_series {
-                            self.selectors[r].series.push(id);
-                        } else {
-                            self.selectors[r].refused += 1;
-                        }
-                    }
-                }
                 id
             }
         };
@@ -383,20 +382,10 @@ impl Store {
         if self.index.contains_key(&(series.metric, series.labels)) {
             return;
         }
-        let mut reach = 0;
-        if let Some(readers) = self.by_metric.get(&series.metric) {
-            for &r in readers {
-                if Self::matches(labels, series.labels, &self.selectors[r])
-                    && self.selectors[r].series.len() < self.max_series
-                {
-                    self.selectors[r].series.push(id);
-                    reach = reach.max(self.selectors[r].reach_ms);
-                }
-            }
-        }
+        let (_, reach) = self.attach(labels, series.metric, series.labels, id);
         self.index.insert((series.metric, series.labels), id);
         self.series.push(Series {
-            reach_ms: reach.max(series.reach_ms),
+            reach_ms: reach.unwrap_or(0).max(series.reach_ms),
             ..series
         });
     }

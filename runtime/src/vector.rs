@@ -118,7 +118,7 @@ pub struct AccSpec {
 }
 
 /// Seconds to ms, bounded so time arithmetic cannot overflow (NaN is 0).
-fn ms(s: f64) -> i64 {
+pub(crate) fn ms(s: f64) -> i64 {
     let max = crate::store::MAX_TIME as f64;
     let v = (s * 1000.0).round();
     if v.is_nan() {
@@ -133,6 +133,18 @@ impl Compile<'_> {
         self.store
             .selector(self.labels, s, reach + self.lateness_s, self.rule)
             .map_err(|e| format!("selector `{}`: {e}", s.metric))
+    }
+    fn grouping(&mut self, g: &Grouping) -> LabelSel {
+        match g {
+            Grouping::By(v) => LabelSel {
+                keep: true,
+                names: self.names(v),
+            },
+            Grouping::Without(v) => LabelSel {
+                keep: false,
+                names: self.names(v),
+            },
+        }
     }
     fn names(&mut self, v: &[String]) -> Vec<Sym> {
         v.iter().map(|n| self.labels.sym(n)).collect()
@@ -198,16 +210,7 @@ impl Compile<'_> {
                 inner,
                 group,
             } => {
-                let group = match group {
-                    Grouping::By(v) => LabelSel {
-                        keep: true,
-                        names: self.names(v),
-                    },
-                    Grouping::Without(v) => LabelSel {
-                        keep: false,
-                        names: self.names(v),
-                    },
-                };
+                let group = self.grouping(group);
                 VExpr::Agg {
                     op: *op,
                     param: *param,
@@ -242,18 +245,14 @@ impl Compile<'_> {
                 bucket.metric = format!("{}_bucket", sel.metric);
                 bucket.scale = 1.0;
                 let le = self.labels.sym("le");
-                let group = match group {
-                    Some(Grouping::By(v)) => {
-                        let mut names = self.names(v);
-                        names.push(le);
-                        Some(LabelSel { keep: true, names })
+                // Buckets are summed per group and `le`.
+                let group = group.as_ref().map(|g| {
+                    let mut g = self.grouping(g);
+                    if g.keep {
+                        g.names.push(le);
                     }
-                    Some(Grouping::Without(v)) => Some(LabelSel {
-                        keep: false,
-                        names: self.names(v),
-                    }),
-                    None => None,
-                };
+                    g
+                });
                 VExpr::Hist {
                     fraction: *fraction,
                     value: *value,
@@ -398,13 +397,15 @@ impl Eval<'_> {
                             continue;
                         }
                     }
-                    self.window_of(s, end - range, end);
                     let labels = self.store.series[s as usize].labels;
                     if *change {
-                        let Some(&(_, last)) = self.scratch.last() else {
+                        let series = &self.store.series[s as usize];
+                        let Some((_, last)) =
+                            series.at_or_before(end).filter(|x| x.0 > end - range)
+                        else {
                             continue;
                         };
-                        let past = self.store.series[s as usize].at_or_before(end - range);
+                        let past = series.at_or_before(end - range);
                         if let Some((pt, pv)) = past
                             && pt > end - range - LOOKBACK
                         {
@@ -412,6 +413,7 @@ impl Eval<'_> {
                         }
                         continue;
                     }
+                    self.window_of(s, end - range, end);
                     if let Some(v) =
                         window::apply(*func, *arg, self.scratch, end, *range, self.fscratch)
                     {
@@ -481,7 +483,7 @@ impl Eval<'_> {
                     };
                     let labels = self.store.series[s as usize].labels;
                     let le_v = self.labels.get(labels, *le);
-                    let Ok(bound) = parse_bound(self.labels.str(le_v)) else {
+                    let Ok(bound) = crate::ingest::float(self.labels.str(le_v)) else {
                         continue;
                     };
                     let key = match group {
@@ -694,13 +696,6 @@ fn union(states: &[Vec<(LabelId, f64)>], rules: impl Iterator<Item = usize>) -> 
         }
     }
     v
-}
-
-fn parse_bound(s: &str) -> Result<f64, std::num::ParseFloatError> {
-    match s {
-        "+Inf" | "Inf" | "inf" => Ok(f64::INFINITY),
-        s => s.parse(),
-    }
 }
 
 /// PromQL's `bucketQuantile` over `(upper bound, cumulative count)` pairs.

@@ -11,22 +11,13 @@ use std::time::Instant;
 use vigil_runtime::ingest::{self, Format, Record};
 use vigil_runtime::{Config, Engine, Transition};
 
-/// `1m`, `15s`, `500ms`, `1h` to milliseconds.
+/// `1m`, `15s`, `500ms`, `1h` (the language's duration units) to milliseconds.
 pub fn parse_duration(s: &str) -> Option<i64> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit() && c != '.')?;
     let (n, unit) = s.split_at(split);
     let n: f64 = n.parse().ok()?;
-    let mult = match unit {
-        "ms" => 1.0,
-        "s" => 1e3,
-        "m" => 60e3,
-        "h" => 3600e3,
-        "d" => 86_400e3,
-        "w" => 7.0 * 86_400e3,
-        _ => return None,
-    };
-    let v = (n * mult).round() as i64;
+    let v = (n * vigil_compiler::syntax::duration_unit(unit)? * 1000.0).round() as i64;
     (v > 0).then_some(v)
 }
 

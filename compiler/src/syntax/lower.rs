@@ -827,16 +827,8 @@ impl Lower<'_> {
             R::duration => {
                 let mut it = p.into_inner();
                 let n = self.num(next(&mut it));
-                let mult = match next(&mut it).as_str() {
-                    "ns" => 1e-9,
-                    "us" => 1e-6,
-                    "ms" => 1e-3,
-                    "s" => 1.0,
-                    "m" => 60.0,
-                    "h" => 3600.0,
-                    "d" => 86400.0,
-                    _ => 7.0 * 86400.0,
-                };
+                // The grammar admits only the units `duration_unit` knows.
+                let mult = super::duration_unit(next(&mut it).as_str()).unwrap_or(1.0);
                 Expr {
                     kind: ExprKind::Duration(n * mult),
                     span,

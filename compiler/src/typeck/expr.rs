@@ -1208,7 +1208,7 @@ impl Checker<'_> {
             );
             return Val::error();
         }
-        if !series.stored && name != "histogram_quantile" && name != "histogram_fraction" {
+        if !series.stored {
             self.err(
                 Diagnostic::new(
                     Code::WindowOverComputed,
