@@ -242,6 +242,97 @@ impl Book {
         }
     }
 
+    /// Advances one alert on its own (event rules evaluate a key when its events change, not
+    /// every alert of the level at once). `hit` is the value when the condition holds;
+    /// `recovered` is `recover when` (ignored without one); a firing that `allow` forbids
+    /// (a throttle) leaves the alert pending. Returns the next time the alert needs an
+    /// evaluation without new events (`for` or `keep_firing` running out).
+    #[allow(clippy::too_many_arguments)]
+    pub fn step_one(
+        &mut self,
+        p: &Policy,
+        t: i64,
+        l: LabelId,
+        hit: Option<f64>,
+        recovered: bool,
+        allow: &mut dyn FnMut() -> bool,
+        out: &mut Vec<Change>,
+    ) -> Option<i64> {
+        if let Some(v) = hit {
+            let a = self.alerts.entry(l).or_insert_with(|| Alert::new(t));
+            a.last_data = t;
+            a.value = v;
+            a.keep_since = None;
+            if a.state == State::Inactive {
+                if let Some(r) = a.resolved_at
+                    && t - r < p.cooldown
+                {
+                    return Some(r + p.cooldown);
+                }
+                a.state = State::Pending;
+                a.active_at = t;
+                if p.for_ > 0 {
+                    out.push(change(l, "pending", a));
+                }
+            }
+            if a.state == State::Pending {
+                if t - a.active_at < p.for_ {
+                    return Some(a.active_at + p.for_);
+                }
+                if !allow() {
+                    return None;
+                }
+                a.state = State::Firing;
+                a.fired_at = Some(t);
+                flip(a, p, t);
+                out.push(change(l, "firing", a));
+            }
+            return None;
+        }
+        let a = self.alerts.get_mut(&l)?;
+        match a.state {
+            State::Inactive => {}
+            State::Pending => {
+                a.state = State::Inactive;
+                out.push(change(l, "inactive", a));
+            }
+            State::Firing => {
+                if p.has_recover && !recovered {
+                    return None;
+                }
+                if p.keep_firing > 0 {
+                    let since = *a.keep_since.get_or_insert(t);
+                    if t - since < p.keep_firing {
+                        return Some(since + p.keep_firing);
+                    }
+                }
+                a.state = State::Inactive;
+                a.resolved_at = Some(t);
+                a.keep_since = None;
+                flip(a, p, t);
+                out.push(change(l, "resolved", a));
+            }
+        }
+        // Forget what can no longer matter: no cooldown to enforce, no flap history.
+        let keep = a.resolved_at.is_some_and(|r| t - r < p.cooldown) || !a.flips.is_empty();
+        if let Some((_, _, over)) = p.flapping {
+            while a.flips.front().is_some_and(|f| *f <= t - over) {
+                a.flips.pop_front();
+            }
+        }
+        if !keep {
+            self.alerts.remove(&l);
+        }
+        None
+    }
+
+    /// Whether an alert of this label set is pending or firing.
+    pub fn is_active(&self, l: LabelId) -> bool {
+        self.alerts
+            .get(&l)
+            .is_some_and(|a| a.state != State::Inactive)
+    }
+
     /// The same alerts with label set ids translated (restoring a snapshot).
     pub fn remap(self, f: &dyn Fn(LabelId) -> LabelId) -> Book {
         Book {

@@ -27,6 +27,8 @@ pub struct Config {
     pub lateness: i64,
     /// Series per selector (the per-rule cardinality limit).
     pub max_series: usize,
+    /// Keys per event rule (aggregate groups, sequence keys): the event-side limit.
+    pub max_keys: usize,
 }
 
 impl Default for Config {
@@ -35,6 +37,7 @@ impl Default for Config {
             interval: 15_000,
             lateness: 0,
             max_series: 100_000,
+            max_keys: crate::events::DEFAULT_MAX_KEYS,
         }
     }
 }
@@ -49,6 +52,8 @@ pub struct Transition {
     pub state: &'static str,
     pub value: f64,
     pub flapping: bool,
+    /// The event an alert of a single-event rule (or a sequence's last step) fired on.
+    pub event: Option<Arc<serde_json::Value>>,
 }
 
 struct LevelPlan {
@@ -128,6 +133,36 @@ pub struct Engine {
     scratch: Vec<(i64, f64)>,
     fscratch: Vec<f64>,
     empty: LabelId,
+    /// Event rules: aggregates, sequences, throttles, and their timers.
+    pub events: crate::events::Events,
+    /// Events waiting for the watermark (`lateness` > 0), in time then arrival order.
+    buffered: std::collections::BinaryHeap<std::cmp::Reverse<Buffered>>,
+    arrivals: u64,
+    event_frame: Option<Frame<'static>>,
+}
+
+/// An event held until the watermark passes it.
+struct Buffered {
+    ts: i64,
+    seq: u64,
+    event: Arc<serde_json::Value>,
+}
+
+impl PartialEq for Buffered {
+    fn eq(&self, o: &Self) -> bool {
+        (self.ts, self.seq) == (o.ts, o.seq)
+    }
+}
+impl Eq for Buffered {}
+impl PartialOrd for Buffered {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Buffered {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.ts, self.seq).cmp(&(o.ts, o.seq))
+    }
 }
 
 /// The engine's state as plain data: what the daemon persists and restores. Label sets are
@@ -406,7 +441,13 @@ impl Engine {
             .saturating_add(timers)
             .saturating_add(2 * config.interval)
             .min(crate::store::MAX_TIME);
+        let events =
+            crate::events::Events::new(&rules, &mut labels, config.interval, config.max_keys);
         Ok(Engine {
+            events,
+            buffered: std::collections::BinaryHeap::new(),
+            arrivals: 0,
+            event_frame: None,
             firing: vec![Vec::new(); ir.rules.len()],
             cache: vec![None; n],
             pool: Vec::new(),
@@ -500,7 +541,62 @@ impl Engine {
         }
     }
 
-    /// The clock: runs every evaluation due at or before `now - lateness`.
+    /// Ingests one event at `ts` (ms). Without `lateness` it is processed at once (after
+    /// the event timers due before it); with `lateness` it waits until the watermark passes
+    /// it, so events shuffled within `lateness` are processed in time order. Events older
+    /// than the watermark are dropped and counted.
+    pub fn ingest_event(&mut self, ts: i64, event: &serde_json::Value, out: &mut Vec<Transition>) {
+        if ts.unsigned_abs() > crate::store::MAX_TIME as u64 {
+            self.counters.out_of_range += 1;
+            return;
+        }
+        self.start_at(ts);
+        if self.config.lateness == 0 {
+            self.events
+                .run_timers(&self.rules, &mut self.labels, ts - 1, out);
+            let mut frame = self
+                .event_frame
+                .take()
+                .unwrap_or_else(|| Frame::new(self.rules.ir()))
+                .recycle();
+            frame.fill_json(self.rules.ir(), event);
+            let mut raw = || Arc::new(event.clone());
+            self.event_at(&mut frame, ts, &mut raw, out);
+            self.event_frame = Some(frame.recycle());
+            return;
+        }
+        if self.events.watermark.is_some_and(|w| ts < w) {
+            self.events.counters.events += 1;
+            self.events.counters.too_late += 1;
+            return;
+        }
+        self.arrivals += 1;
+        self.buffered.push(std::cmp::Reverse(Buffered {
+            ts,
+            seq: self.arrivals,
+            event: Arc::new(event.clone()),
+        }));
+    }
+
+    fn event_at(
+        &mut self,
+        frame: &mut Frame,
+        ts: i64,
+        raw: &mut dyn FnMut() -> Arc<serde_json::Value>,
+        out: &mut Vec<Transition>,
+    ) {
+        if self.events.is_empty() {
+            self.events.counters.events += 1;
+            return;
+        }
+        self.events
+            .event(&self.rules, &mut self.labels, frame, ts, raw, out);
+        self.newest = Some(self.newest.map_or(ts, |n| n.max(ts)));
+    }
+
+    /// The clock: runs everything due at or before `now - lateness` in time order: event
+    /// timers, then buffered events, then the metric evaluation of that time (which sees the
+    /// events at its own time).
     ///
     /// Once no data has arrived for longer than every window, lookback and timer of the rules
     /// (the *horizon*) and one evaluation has run past it, further evaluations cannot change
@@ -510,16 +606,47 @@ impl Engine {
     pub fn advance(&mut self, now: i64, out: &mut Vec<Transition>) {
         let until =
             now.clamp(-crate::store::MAX_TIME, crate::store::MAX_TIME) - self.config.lateness;
-        while let Some(t) = self.next {
-            if t > until {
-                break;
+        let ticking = !self.metric.is_empty() || !self.records.is_empty();
+        loop {
+            let timer = self.events.next_timer().filter(|&t| t <= until);
+            let event = self.buffered.peek().map(|b| b.0.ts).filter(|&t| t <= until);
+            let tick = self.next.filter(|&t| t <= until && ticking);
+            let first = [timer, event, tick].into_iter().flatten().min();
+            let Some(at) = first else { break };
+            if timer == Some(at) {
+                self.events
+                    .run_timers(&self.rules, &mut self.labels, at, out);
+                continue;
             }
+            if event == Some(at) {
+                let Some(std::cmp::Reverse(b)) = self.buffered.pop() else {
+                    break;
+                };
+                let mut frame = self
+                    .event_frame
+                    .take()
+                    .unwrap_or_else(|| Frame::new(self.rules.ir()))
+                    .recycle();
+                frame.fill_json(self.rules.ir(), &b.event);
+                let ev = b.event.clone();
+                let mut raw = || ev.clone();
+                self.event_at(&mut frame, b.ts, &mut raw, out);
+                self.event_frame = Some(frame.recycle());
+                continue;
+            }
+            let t = at;
             if !self.data_free
                 && let (Some(newest), Some(done)) = (self.newest.or(self.first), self.evaluated)
                 && done > newest + self.horizon
                 && t > newest + self.horizon
             {
                 let last = until - until.rem_euclid(self.step);
+                let limit = [self.events.next_timer(), self.buffered.peek().map(|b| b.0.ts)]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .map_or(last, |x| x - x.rem_euclid(self.step) - self.step);
+                let last = last.min(limit);
                 if last > t {
                     self.counters.skipped += ((last - t) / self.step) as u64;
                     self.next = Some(last);
@@ -530,6 +657,11 @@ impl Engine {
             self.first.get_or_insert(t);
             self.evaluated = Some(t);
             self.next = Some(t + self.step);
+        }
+        if !ticking && let Some(n) = self.next
+            && n <= until
+        {
+            self.next = Some(until - until.rem_euclid(self.step) + self.step);
         }
     }
 
@@ -601,6 +733,7 @@ impl Engine {
         if let Some(ts) = self.time_slot {
             self.frame.set(ts, SlotVal::number(t as f64 / 1000.0));
         }
+        self.events.publish(&mut self.firing);
         let mut changes = Vec::new();
         for ri in 0..self.metric.len() {
             if t % self.metric[ri].interval != 0 {
@@ -649,6 +782,7 @@ impl Engine {
                         state: c.state,
                         value: c.value,
                         flapping: c.flapping,
+                        event: None,
                     })
                     .collect();
                 lines.sort_by(|a, b| a.labels.cmp(&b.labels).then(a.state.cmp(b.state)));
@@ -832,6 +966,7 @@ impl Engine {
                 }
             }
         }
+        self.events.active(&self.labels, &mut v);
         v.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         v
     }
@@ -973,7 +1108,7 @@ fn compile_rows(r: &Rows, ir: &vigil_compiler::ir::Ir, labels: &mut Labels) -> P
     }
 }
 
-fn alert_labels(
+pub(crate) fn alert_labels(
     labels: &Labels,
     id: LabelId,
     static_labels: &[(String, String)],

@@ -5,6 +5,7 @@
 
 pub mod alert;
 pub mod engine;
+pub mod events;
 mod fast_json;
 pub mod incremental;
 pub mod ingest;

@@ -105,6 +105,10 @@ pub struct ReplayArgs {
     /// Series one rule's selector may hold; new series past it are refused and counted.
     #[arg(long, default_value_t = 100_000)]
     pub max_series: usize,
+    /// Keys (groups, sequence keys) one event rule may track; events of new keys past it are
+    /// refused and counted.
+    #[arg(long, default_value_t = vigil_runtime::events::DEFAULT_MAX_KEYS)]
+    pub max_keys: usize,
     #[arg(long)]
     pub rules_root: Option<PathBuf>,
 }

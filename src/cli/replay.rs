@@ -54,6 +54,7 @@ pub fn run(args: ReplayArgs) -> i32 {
         interval,
         lateness,
         max_series: args.max_series,
+        max_keys: args.max_keys,
     };
     let mut engine = match Engine::new(rules, config) {
         Ok(e) => e,
@@ -148,9 +149,9 @@ pub fn run(args: ReplayArgs) -> i32 {
                 let pairs = labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
                 engine.ingest_pairs(metric, pairs, *ts, *value);
             }
-            Record::Event { ts, .. } => {
+            Record::Event { ts, event } => {
                 events += 1;
-                engine.start_at(*ts);
+                engine.ingest_event(*ts, event, &mut changes);
             }
         }
         if sources[i].spare.len() < 64 {
@@ -194,9 +195,24 @@ pub fn run(args: ReplayArgs) -> i32 {
             c.many_to_many
         );
     }
-    if events > 0 && !engine.has_metric_rules() {
+    for (rule, n) in engine.events.refusals() {
         eprintln!(
-            "note: {events} events read; event rules over time are evaluated from the next release"
+            "warning: rule {rule}: {n} events of new keys refused (the key limit is {} per rule; raise it with --max-keys)",
+            args.max_keys
+        );
+    }
+    let ec = &engine.events.counters;
+    if ec.too_late > 0 {
+        eprintln!(
+            "warning: {} events arrived after the watermark had passed them and were dropped (allow it with --lateness)",
+            ec.too_late
+        );
+    }
+    if ec.window_overflow > 0 {
+        eprintln!(
+            "warning: {} events left a window early: one key held more than {} events in it",
+            ec.window_overflow,
+            vigil_runtime::events::window::MAX_WINDOW_EVENTS
         );
     }
     if args.stats {
@@ -229,6 +245,15 @@ pub fn run(args: ReplayArgs) -> i32 {
             "series store: {} series, {} KiB",
             engine.store.series.len(),
             engine.store_bytes() / 1024
+        );
+        let (keys, bytes, partials) = engine.events.memory();
+        eprintln!(
+            "event state: {} rule matches, {keys} keys, {partials} partial sequences, {} KiB ({} bytes per key), {} throttled, {} timers",
+            ec.matched,
+            bytes / 1024,
+            bytes.checked_div(keys).unwrap_or(0),
+            ec.throttled,
+            ec.timers
         );
     }
     i32::from(bad > 0)
@@ -298,6 +323,9 @@ fn print(out: &mut impl Write, changes: &mut Vec<Transition>) -> std::io::Result
         )?;
         if c.flapping {
             write!(out, ",\"flapping\":true")?;
+        }
+        if let Some(e) = &c.event {
+            write!(out, ",\"event\":{e}")?;
         }
         writeln!(out, "}}")?;
     }

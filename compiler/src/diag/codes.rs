@@ -263,6 +263,9 @@ levelled `warning when` / `critical when` clauses.";
     WindowOverComputed = "V0231" Error "window-over-computed-series"
         help "record the expression first (`record job:x = ...`) and apply the window function to the recorded series"
         explain "Window functions (`avg(x, 5m)`, `rate`, `slope`, `zscore`, ...) read the samples a series stored over the window. An expression computed per evaluation (`errors / requests`, `sum(x) by [job]`) has no stored samples. Record it with `record name = expr`: Vigil then stores its value at every evaluation, and the window function reads that series (PromQL's recording rules; Vigil does not run subqueries).";
+    AggregateKeysDiffer = "V0232" Error "event-aggregate-keys-differ"
+        help "group every event aggregate of the rule by the same fields, or split the rule and join the two with a composite"
+        explain "An event rule's alerts are kept per key: the fields its aggregates group by. Two aggregates grouped by different fields (`count() by event.src_ip` and `count() by event.user`) would need two keys for one alert. Group them alike, or write two rules and a composite `when a and b on [..]`.";
     // ------------------------------------------------------------------ lints (warnings)
     UnusedConst = "V1001" Warning "unused-const"
         help "remove it, or use it"

@@ -77,6 +77,7 @@ enum Bind {
     Const(Low),
 }
 
+#[derive(Clone)]
 struct Scope<'a> {
     file: usize,
     lets: HashMap<String, &'a Expr>,
@@ -97,6 +98,9 @@ struct Lowerer<'a> {
     file_nocase: Vec<bool>,
     /// Factor to base units per declared metric (`duration(ms)` is 0.001).
     metric_scale: HashMap<String, f64>,
+    /// The rule being lowered (`pkg.name`) and the event aggregate slots it has read so far.
+    cur_rule: String,
+    cur_aggs: Vec<u32>,
 }
 
 fn err<T>(span: Span, message: impl Into<String>) -> Result<T, LowerError> {
@@ -117,6 +121,8 @@ impl<'a> Lowerer<'a> {
             exception_rows: HashMap::new(),
             file_nocase: Vec::new(),
             metric_scale: HashMap::new(),
+            cur_rule: String::new(),
+            cur_aggs: Vec::new(),
         };
         for (fi, f) in ck.files.iter().enumerate() {
             lw.file_nocase.push(
@@ -197,6 +203,8 @@ impl<'a> Lowerer<'a> {
             return Ok(());
         }
         let id = format!("{}.{}", file.package, r.name.name);
+        self.cur_rule = id.clone();
+        self.cur_aggs.clear();
         let mut sc = Scope {
             file: fi,
             lets: HashMap::new(),
@@ -232,6 +240,8 @@ impl<'a> Lowerer<'a> {
             || r.clauses
                 .iter()
                 .any(|c| matches!(c.kind, ast::ClauseKind::Sequence(_)));
+        let mut filter = None;
+        let mut plan = events::EventPlan::default();
         if has_filter || !excepts.is_empty() {
             let mut parts = Vec::new();
             for c in &r.clauses {
@@ -246,7 +256,7 @@ impl<'a> Lowerer<'a> {
                 parts.push(not);
             }
             let root = self.and(parts);
-            push(&mut self.ir, Role::Filter, root, Kind::Bool, None);
+            filter = Some(push(&mut self.ir, Role::Filter, root, Kind::Bool, None));
         }
         let mut meta = RuleMeta {
             id: id.clone(),
@@ -265,6 +275,7 @@ impl<'a> Lowerer<'a> {
             no_data: None,
             flapping: None,
             summary: None,
+            events: None,
         };
         let mut global_recover = None;
         for c in &r.clauses {
@@ -303,8 +314,8 @@ impl<'a> Lowerer<'a> {
                         }
                         None => None,
                     };
-                    let value = match (event_rule, self.value_operand(&sc, cond)) {
-                        (false, Some(v)) => {
+                    let value = match self.value_operand(&sc, cond) {
+                        Some(v) => {
                             let l = self.expr(&mut sc, v)?;
                             match self.number(l, None, v.span) {
                                 Ok(root) => Some(push(
@@ -348,17 +359,30 @@ impl<'a> Lowerer<'a> {
                     ));
                 }
                 ast::ClauseKind::Sequence(seq) => {
+                    let mut steps = Vec::new();
                     for s in &seq.steps {
                         let l = self.expr(&mut sc, &s.cond)?;
                         let root = self.boolean(l, s.cond.span)?;
-                        push(
+                        let program = push(
                             &mut self.ir,
                             Role::Step(s.name.name.clone()),
                             root,
                             Kind::Bool,
                             None,
                         );
+                        let key = match &s.key {
+                            Some(k) => Some(self.field_slot(&sc, k)?),
+                            None => None,
+                        };
+                        steps.push(events::StepPlan {
+                            name: s.name.name.clone(),
+                            program,
+                            missing: s.missing,
+                            key,
+                            repeat: s.repeat.unwrap_or(1.0).clamp(1.0, 1000.0) as u32,
+                        });
                     }
+                    let mut until = None;
                     if !seq.until.is_empty() {
                         let mut parts = Vec::new();
                         for u in &seq.until {
@@ -366,8 +390,22 @@ impl<'a> Lowerer<'a> {
                             parts.push(self.boolean(l, u.span)?);
                         }
                         let root = self.or(parts);
-                        push(&mut self.ir, Role::Until, root, Kind::Bool, None);
+                        until = Some(push(&mut self.ir, Role::Until, root, Kind::Bool, None));
                     }
+                    plan.sequence = Some(events::SequencePlan {
+                        any_order: seq.any_order,
+                        keys: self.keys(&sc, &seq.by)?,
+                        within: self.constant(&sc, &seq.within)?,
+                        steps,
+                        until,
+                    });
+                }
+                ast::ClauseKind::Throttle { count, per, by } => {
+                    plan.throttle = Some(events::Throttle {
+                        count: count.clamp(1.0, u32::MAX as f64) as u32,
+                        per: self.constant(&sc, per)?,
+                        keys: self.keys(&sc, by)?,
+                    });
                 }
                 ast::ClauseKind::Severity(s) => meta.severity = Some(*s),
                 ast::ClauseKind::Labels(ls) => {
@@ -402,6 +440,11 @@ impl<'a> Lowerer<'a> {
             }
         }
         meta.levels.sort_by_key(|l| l.severity);
+        if event_rule {
+            plan.filter = filter;
+            plan.aggregates = std::mem::take(&mut self.cur_aggs);
+            meta.events = Some(plan);
+        }
         self.ir.rules.push(meta);
         Ok(())
     }
@@ -810,15 +853,7 @@ impl<'a> Lowerer<'a> {
     /// A value the metric engine supplies per series (or the event engine per key).
     fn series_leaf(&mut self, sc: &Scope<'a>, e: &'a Expr, t: T) -> Result<Low, LowerError> {
         let id = if let ExprKind::Call { over: Some(_), .. } = &e.kind {
-            let text: String = self
-                .ck
-                .sources
-                .snippet(e.span)
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ");
-            let text = format!("{}:{}", self.ck.files[sc.file].package, text);
-            self.ir.layout.slot(SlotSource::Aggregate(text))
+            self.event_agg(sc, e)?
         } else {
             let plan = self.plan(sc, e)?;
             self.series_slot(plan)
@@ -826,6 +861,95 @@ impl<'a> Lowerer<'a> {
         let kind = if t == T::Bool { Kind::Bool } else { Kind::Num };
         let n = self.ir.add(Node::Slot(SlotRef { depth: 0, id }, kind));
         Ok(Low::Node(n, t))
+    }
+
+    /// An event aggregate's slot and plan. Each rule has its own slot (its own events and
+    /// state), keyed by the rule and the aggregate's text.
+    fn event_agg(&mut self, sc: &Scope<'a>, e: &'a Expr) -> Result<u32, LowerError> {
+        let ExprKind::Call {
+            func,
+            args,
+            group,
+            over: Some(over),
+        } = &e.kind
+        else {
+            return err(e.span, "not an event aggregate");
+        };
+        let text: String = self
+            .ck
+            .sources
+            .snippet(e.span)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let id = self
+            .ir
+            .layout
+            .slot(SlotSource::Aggregate(format!("{}:{text}", self.cur_rule)));
+        let Some(f) = events::EventFn::from_name(&func.name) else {
+            return err(func.span, format!("`{}` cannot aggregate events", func.name));
+        };
+        let window = self.constant(sc, over)?;
+        let keys = match group {
+            Some(ast::Grouping::Fields(fields, _)) => self.keys(sc, fields)?,
+            _ => Vec::new(),
+        };
+        let arg = match args.iter().find(|a| a.name.is_none()) {
+            None => None,
+            Some(a) if f.by_value() => Some(events::AggArg::Field(self.field_slot(sc, &a.value)?)),
+            Some(a) => {
+                let mut inner = sc.clone();
+                let l = self.expr(&mut inner, &a.value)?;
+                let root = self.number(l, None, a.value.span)?;
+                self.ir.programs.push(Program {
+                    rule: self.cur_rule.clone(),
+                    role: Role::Operand,
+                    root,
+                    kind: Kind::Num,
+                    rows: None,
+                });
+                Some(events::AggArg::Program(self.ir.programs.len() - 1))
+            }
+        };
+        self.ir.event_aggs.insert(
+            id,
+            events::EventAgg {
+                func: f,
+                arg,
+                keys,
+                window,
+            },
+        );
+        if !self.cur_aggs.contains(&id) {
+            self.cur_aggs.push(id);
+        }
+        Ok(id)
+    }
+
+    /// Grouping fields as keys: the label each becomes and its slot.
+    fn keys(&mut self, sc: &Scope<'a>, fields: &'a [Expr]) -> Result<Vec<events::Key>, LowerError> {
+        let mut keys = Vec::new();
+        for f in fields {
+            let label = match &f.kind {
+                ExprKind::Field(path) => path.last().map(|p| p.name.clone()).unwrap_or_default(),
+                _ => return err(f.span, "group by event fields"),
+            };
+            let slot = self.field_slot(sc, f)?;
+            keys.push(events::Key { label, slot });
+        }
+        Ok(keys)
+    }
+
+    /// The top-level slot of an event field (`event.src_ip`, `event.tags[0]`).
+    fn field_slot(&mut self, sc: &Scope<'a>, e: &'a Expr) -> Result<u32, LowerError> {
+        let mut inner = sc.clone();
+        if let Low::Node(n, _) = self.expr(&mut inner, e)?
+            && let Node::Slot(r, _) = self.ir.node(n)
+            && r.depth == 0
+        {
+            return Ok(r.id);
+        }
+        err(e.span, "expected an event field")
     }
 
     fn call(

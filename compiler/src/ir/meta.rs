@@ -41,4 +41,6 @@ pub struct RuleMeta {
     /// `flapping damp low..high over d`.
     pub flapping: Option<(f64, f64, f64)>,
     pub summary: Option<String>,
+    /// Event rules: filter, aggregates, sequence, throttle.
+    pub events: Option<super::events::EventPlan>,
 }

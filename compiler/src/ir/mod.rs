@@ -10,6 +10,7 @@
 //! and so is any identical sub-expression (common sub-expression sharing across rules).
 
 pub mod encoders;
+pub mod events;
 pub mod index;
 pub mod intern;
 pub mod lower;
@@ -305,6 +306,8 @@ pub enum Role {
     /// The value an alert of this level reports (`{{ value }}`): the left operand of the
     /// condition's first comparison.
     Value(Option<Severity>),
+    /// The number an event aggregate sums or averages (`sum(event.bytes) by ...`).
+    Operand,
 }
 
 /// One compiled predicate or value: a root node and what it is for.
@@ -340,6 +343,8 @@ pub struct Ir {
     pub rules: Vec<meta::RuleMeta>,
     /// The shortest package `interval`, seconds.
     pub interval: Option<f64>,
+    /// What the event engine computes for each event aggregate slot.
+    pub event_aggs: HashMap<u32, events::EventAgg>,
 }
 
 impl Ir {

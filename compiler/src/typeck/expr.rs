@@ -28,6 +28,8 @@ pub struct Ctx {
     /// Facts gathered while checking, read by rule-level checks.
     pub saw_selector: Option<Span>,
     pub saw_event_agg: Option<Span>,
+    /// The grouping fields of the first event aggregate (all must agree), with its span.
+    pub agg_keys: Option<(Vec<String>, Span)>,
     pub saw_rule_ref: Option<Span>,
     /// Event aggregate function names used (template aliases: `{{ count }}`).
     pub agg_names: Vec<String>,
@@ -1450,6 +1452,42 @@ impl Checker<'_> {
             }
         }
         self.duration_arg(cx, over, Code::ClauseNotDuration);
+        let keys: Vec<String> = match group {
+            Some(Grouping::Fields(fields, _)) => fields
+                .iter()
+                .map(|f| match &f.kind {
+                    ExprKind::Field(p) => p.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join("."),
+                    _ => String::new(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        match &cx.agg_keys {
+            Some((first, at)) if *first != keys => {
+                let shown = |k: &[String]| {
+                    if k.is_empty() {
+                        "no fields".to_string()
+                    } else {
+                        k.iter().map(|k| format!("event.{k}")).collect::<Vec<_>>().join(", ")
+                    }
+                };
+                self.err(
+                    Diagnostic::new(
+                        Code::AggregateKeysDiffer,
+                        span,
+                        format!(
+                            "this aggregate groups by {}, an earlier one by {}",
+                            shown(&keys),
+                            shown(first)
+                        ),
+                    )
+                    .label("different grouping")
+                    .with(*at, "first aggregate"),
+                );
+            }
+            Some(_) => {}
+            None => cx.agg_keys = Some((keys, span)),
+        }
         let mut labels = Labels::closed([]);
         match group {
             Some(Grouping::Fields(fields, _)) => {

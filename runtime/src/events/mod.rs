@@ -1,0 +1,826 @@
+//! Event rules over time: single events, aggregates per key over sliding windows, sequences
+//! and throttles, driven by event time.
+//!
+//! The rule index picks the rules whose `on event where` holds for an event; each such rule
+//! updates the state of the event's *key* (the fields its aggregates or sequence group by)
+//! and evaluates its conditions for that key only. Time that passes without events (a count
+//! dropping as events leave the window, a `for` running out, a trailing `missing` step
+//! staying missing) is handled by timers fired as the event-time watermark passes them, so
+//! the same input gives the same alerts whatever the batching. State per key is plain data.
+
+pub mod sequence;
+pub mod throttle;
+pub mod window;
+
+use crate::alert::{Book, Change, Policy};
+use crate::engine::Transition;
+use crate::labels::{LabelId, Labels, Sym};
+use serde_json::Value;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use vigil_compiler::eval::{Frame, RuleSet, Scratch, SlotVal};
+use vigil_compiler::ir::events::{AggArg, EventFn};
+use vigil_compiler::ir::meta::RuleKind;
+use vigil_compiler::syntax::ast::Severity;
+use window::Window;
+
+/// Keys one event rule tracks at most by default; events of further keys are refused
+/// (counted and reported) until old keys expire.
+pub const DEFAULT_MAX_KEYS: usize = 100_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// Each matching event may fire on its own.
+    Single,
+    /// Conditions over event aggregates, per key.
+    Aggregate,
+    Sequence,
+}
+
+struct Level {
+    when: Option<usize>,
+    recover: Option<usize>,
+    value: Option<usize>,
+    policy: Policy,
+    severity: Option<Severity>,
+}
+
+struct Agg {
+    slot: u32,
+    func: EventFn,
+    arg: Option<AggArg>,
+    window: i64,
+}
+
+/// One key's state in one rule.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct KeyState {
+    windows: Vec<Window>,
+    seq: sequence::State,
+    /// Per level: until when an instantaneous alert stays firing (`keep_firing`), 0 if none.
+    instant: Vec<i64>,
+    /// The earliest timer queued for this key (`i64::MAX`: none).
+    due: i64,
+}
+
+struct Rule {
+    id: String,
+    /// Position in the rule set (what composites read).
+    index: usize,
+    form: Form,
+    levels: Vec<Level>,
+    books: Vec<Book>,
+    /// Fields the alert key is made of: `(label, slot)`.
+    keys: Vec<(Sym, u32)>,
+    aggs: Vec<Agg>,
+    seq: Option<(sequence::Spec, Vec<usize>, Vec<Option<u32>>, Option<usize>)>,
+    throttle: Option<throttle::Throttle>,
+    throttle_keys: Vec<(Sym, u32)>,
+    keep_firing: i64,
+    static_labels: Vec<(String, String)>,
+    state: HashMap<LabelId, KeyState>,
+    /// Firing label sets changed since composites last read them.
+    dirty: bool,
+    refused: u64,
+}
+
+/// Counters for `--stats`.
+#[derive(Debug, Default, Clone)]
+pub struct EventCounters {
+    pub events: u64,
+    /// Rule matches (an event matching three rules counts three).
+    pub matched: u64,
+    pub too_late: u64,
+    pub throttled: u64,
+    /// Events dropped because their rule already tracked the maximum number of keys.
+    pub refused: u64,
+    /// Events dropped early from a window holding [`window::MAX_WINDOW_EVENTS`].
+    pub window_overflow: u64,
+    pub timers: u64,
+}
+
+/// The event side of the engine.
+pub struct Events {
+    rules: Vec<Rule>,
+    /// Filter program -> event rule.
+    by_filter: HashMap<u32, usize>,
+    timers: BinaryHeap<Reverse<(i64, u32, LabelId)>>,
+    /// The newest event time processed.
+    pub watermark: Option<i64>,
+    pub max_keys: usize,
+    pub counters: EventCounters,
+    matched: Vec<u32>,
+    scratch: Scratch,
+    steps: Vec<bool>,
+    joins: Vec<Option<u64>>,
+    fired: Vec<i64>,
+    changes: Vec<Change>,
+    /// A frame with no event (timers evaluate aggregates only).
+    blank: Frame<'static>,
+    hasher: foldhash::fast::FixedState,
+}
+
+/// Milliseconds from seconds, clamped to the engine's time range.
+fn ms(s: f64) -> i64 {
+    let max = crate::store::MAX_TIME as f64;
+    let v = (s * 1000.0).round();
+    if v.is_nan() { 0 } else { v.clamp(-max, max) as i64 }
+}
+
+impl Events {
+    pub fn new(rules: &RuleSet, labels: &mut Labels, interval: i64, max_keys: usize) -> Events {
+        let ir = rules.ir();
+        let mut out = Vec::new();
+        let mut by_filter = HashMap::new();
+        for (index, meta) in ir.rules.iter().enumerate() {
+            let (RuleKind::Event, Some(plan)) = (meta.kind, &meta.events) else {
+                continue;
+            };
+            let mut key_syms = |keys: &[vigil_compiler::ir::events::Key]| {
+                keys.iter()
+                    .map(|k| (labels.sym(&k.label), k.slot))
+                    .collect::<Vec<_>>()
+            };
+            let aggs: Vec<Agg> = plan
+                .aggregates
+                .iter()
+                .filter_map(|s| {
+                    ir.event_aggs.get(s).map(|a| Agg {
+                        slot: *s,
+                        func: a.func,
+                        arg: a.arg.clone(),
+                        window: ms(a.window).max(1),
+                    })
+                })
+                .collect();
+            let throttle_keys = plan
+                .throttle
+                .as_ref()
+                .map(|t| key_syms(&t.keys))
+                .unwrap_or_default();
+            let (form, keys) = if let Some(s) = &plan.sequence {
+                (Form::Sequence, key_syms(&s.keys))
+            } else if let Some(first) = plan.aggregates.first() {
+                let keys = ir
+                    .event_aggs
+                    .get(first)
+                    .map(|a| key_syms(&a.keys))
+                    .unwrap_or_default();
+                (Form::Aggregate, keys)
+            } else {
+                (Form::Single, throttle_keys.clone())
+            };
+            let keep_firing = ms(meta.keep_firing);
+            let mut levels: Vec<Level> = meta
+                .levels
+                .iter()
+                .map(|l| Level {
+                    when: Some(l.when),
+                    recover: l.recover,
+                    value: l.value,
+                    severity: l.severity,
+                    policy: Policy {
+                        for_: ms(l.for_),
+                        keep_firing,
+                        cooldown: ms(meta.cooldown),
+                        no_data: None,
+                        flapping: meta.flapping.map(|(lo, hi, over)| (lo, hi, ms(over))),
+                        interval,
+                        has_recover: l.recover.is_some(),
+                    },
+                })
+                .collect();
+            if levels.is_empty() {
+                levels.push(Level {
+                    when: None,
+                    recover: None,
+                    value: None,
+                    severity: meta.severity,
+                    policy: Policy {
+                        for_: 0,
+                        keep_firing,
+                        cooldown: 0,
+                        no_data: None,
+                        flapping: None,
+                        interval,
+                        has_recover: false,
+                    },
+                });
+            }
+            let seq = plan.sequence.as_ref().map(|s| {
+                (
+                    sequence::Spec::new(s, ms(s.within)),
+                    s.steps.iter().map(|st| st.program).collect(),
+                    s.steps.iter().map(|st| st.key).collect(),
+                    s.until,
+                )
+            });
+            if let Some(f) = plan.filter {
+                by_filter.insert(f as u32, out.len());
+            }
+            out.push(Rule {
+                id: meta.id.clone(),
+                index,
+                form,
+                books: vec![Book::default(); levels.len()],
+                levels,
+                keys,
+                aggs,
+                seq,
+                throttle: plan
+                    .throttle
+                    .as_ref()
+                    .map(|t| throttle::Throttle::new(t.count, ms(t.per).max(1))),
+                throttle_keys,
+                keep_firing,
+                static_labels: meta.labels.clone(),
+                state: HashMap::new(),
+                dirty: false,
+                refused: 0,
+            });
+        }
+        Events {
+            rules: out,
+            by_filter,
+            timers: BinaryHeap::new(),
+            watermark: None,
+            max_keys,
+            counters: EventCounters::default(),
+            matched: Vec::new(),
+            scratch: Scratch::default(),
+            steps: Vec::new(),
+            joins: Vec::new(),
+            fired: Vec::new(),
+            changes: Vec::new(),
+            blank: Frame::new(ir),
+            hasher: foldhash::fast::FixedState::with_seed(0x7669_6769_6c),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The time of the earliest timer.
+    pub fn next_timer(&self) -> Option<i64> {
+        self.timers.peek().map(|Reverse((t, _, _))| *t)
+    }
+
+    /// One event at `t`, its fields in `frame`. `event` gives the event's JSON for alerts
+    /// that carry it. The caller has run every timer before `t`.
+    pub fn event(
+        &mut self,
+        rs: &RuleSet,
+        labels: &mut Labels,
+        frame: &mut Frame,
+        t: i64,
+        event: &mut dyn FnMut() -> Arc<Value>,
+        out: &mut Vec<Transition>,
+    ) {
+        self.counters.events += 1;
+        if self.watermark.is_some_and(|w| t < w) {
+            self.counters.too_late += 1;
+            return;
+        }
+        self.watermark = Some(t);
+        let mut matched = std::mem::take(&mut self.matched);
+        rs.matching(frame, &mut self.scratch, &mut matched);
+        for &p in &matched {
+            if let Some(&ri) = self.by_filter.get(&p) {
+                self.counters.matched += 1;
+                self.rule_event(ri, rs, labels, frame, t, event, out);
+            }
+        }
+        self.matched = matched;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn rule_event(
+        &mut self,
+        ri: usize,
+        rs: &RuleSet,
+        labels: &mut Labels,
+        frame: &mut Frame,
+        t: i64,
+        event: &mut dyn FnMut() -> Arc<Value>,
+        out: &mut Vec<Transition>,
+    ) {
+        let form = self.rules[ri].form;
+        let key = key_of(&self.rules[ri].keys, frame, labels);
+        match form {
+            Form::Single => {
+                for li in 0..self.rules[ri].levels.len() {
+                    let lvl = &self.rules[ri].levels[li];
+                    if lvl.when.is_some_and(|p| !rs.eval_bool(p, frame)) {
+                        continue;
+                    }
+                    let value = lvl
+                        .value
+                        .and_then(|p| rs.eval_num(p, frame))
+                        .unwrap_or(f64::NAN);
+                    let tk = self.throttle_key(ri, frame, labels, key);
+                    self.fire_instant(labels, ri, li, key, tk, t, value, Some(event()), out);
+                }
+            }
+            Form::Aggregate => {
+                if !self.admit(ri, key) {
+                    return;
+                }
+                let mut overflow = 0;
+                let rule = &mut self.rules[ri];
+                let ks = rule.state.get_mut(&key).expect("admitted");
+                if ks.windows.len() != rule.aggs.len() {
+                    ks.windows = rule.aggs.iter().map(|a| Window::new(a.func)).collect();
+                }
+                for (a, w) in rule.aggs.iter().zip(ks.windows.iter_mut()) {
+                    w.evict(t, a.window);
+                    let (num, hash) = match &a.arg {
+                        None => (0.0, 0),
+                        Some(AggArg::Program(p)) => match rs.eval_num(*p, frame) {
+                            Some(v) => (v, 0),
+                            None => continue,
+                        },
+                        Some(AggArg::Field(s)) => match hash_of(&self.hasher, &frame.slots()[*s as usize]) {
+                            Some(h) => (0.0, h),
+                            None => continue,
+                        },
+                    };
+                    overflow += u64::from(w.push(t, num, hash));
+                }
+                self.counters.window_overflow += overflow;
+                let tk = self.throttle_key(ri, frame, labels, key);
+                self.evaluate_key(ri, rs, labels, frame, key, tk, t, true, out);
+            }
+            Form::Sequence => {
+                let Some((_, progs, keyslots, until)) = &self.rules[ri].seq else {
+                    return;
+                };
+                self.steps.clear();
+                self.joins.clear();
+                for (p, k) in progs.iter().zip(keyslots) {
+                    self.steps.push(rs.eval_bool(*p, frame));
+                    self.joins.push(
+                        k.and_then(|s| hash_of(&self.hasher, &frame.slots()[s as usize])),
+                    );
+                }
+                let until = until.is_some_and(|u| rs.eval_bool(u, frame));
+                let exists = self.rules[ri].state.contains_key(&key);
+                if !exists && (until || !self.steps.iter().any(|&b| b)) {
+                    return;
+                }
+                if !self.admit(ri, key) {
+                    return;
+                }
+                self.fired.clear();
+                let rule = &mut self.rules[ri];
+                let (spec, ..) = rule.seq.as_ref().expect("sequence");
+                let ks = rule.state.get_mut(&key).expect("admitted");
+                let hits = sequence::Hits {
+                    steps: &self.steps,
+                    joins: &self.joins,
+                    until,
+                };
+                spec.event(&mut ks.seq, t, &hits, &mut self.fired);
+                let _ = spec;
+                let fired = std::mem::take(&mut self.fired);
+                if !fired.is_empty() {
+                    let tk = self.throttle_key(ri, frame, labels, key);
+                    let ev = event();
+                    for &f in &fired {
+                        self.fire_instant(labels, ri, 0, key, tk, f, f64::NAN, Some(ev.clone()), out);
+                    }
+                }
+                self.fired = fired;
+                self.reschedule(ri, key, t);
+            }
+        }
+    }
+
+    /// Makes room for `key` in rule `ri`: false (counted) when the rule is at its key limit.
+    fn admit(&mut self, ri: usize, key: LabelId) -> bool {
+        let rule = &mut self.rules[ri];
+        if rule.state.contains_key(&key) {
+            return true;
+        }
+        if rule.state.len() >= self.max_keys {
+            rule.refused += 1;
+            self.counters.refused += 1;
+            return false;
+        }
+        rule.state.insert(
+            key,
+            KeyState {
+                instant: vec![0; rule.levels.len()],
+                due: i64::MAX,
+                ..KeyState::default()
+            },
+        );
+        true
+    }
+
+    fn throttle_key(&self, ri: usize, frame: &Frame, labels: &mut Labels, key: LabelId) -> LabelId {
+        let rule = &self.rules[ri];
+        if rule.throttle.is_none() || rule.throttle_keys.is_empty() {
+            return key;
+        }
+        key_of(&rule.throttle_keys, frame, labels)
+    }
+
+    /// Sets a key's aggregates into `frame`, evaluates every level and steps its alerts.
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate_key(
+        &mut self,
+        ri: usize,
+        rs: &RuleSet,
+        labels: &mut Labels,
+        frame: &mut Frame,
+        key: LabelId,
+        tkey: LabelId,
+        t: i64,
+        with_event: bool,
+        out: &mut Vec<Transition>,
+    ) {
+        let rule = &mut self.rules[ri];
+        let Some(ks) = rule.state.get_mut(&key) else {
+            return;
+        };
+        for (a, w) in rule.aggs.iter().zip(ks.windows.iter_mut()) {
+            w.evict(t, a.window);
+            let current = match (&a.arg, with_event) {
+                (Some(AggArg::Field(s)), true) => hash_of(&self.hasher, &frame.slots()[*s as usize]),
+                _ => None,
+            };
+            let v = w.value(a.func, current);
+            frame.set(a.slot, v.map_or(SlotVal::missing(), SlotVal::number));
+        }
+        let mut next: Option<i64> = None;
+        let mut changes = std::mem::take(&mut self.changes);
+        changes.clear();
+        let throttle = &mut rule.throttle;
+        let counters = &mut self.counters;
+        for (li, lvl) in rule.levels.iter().enumerate() {
+            let holds = lvl.when.is_none_or(|p| rs.eval_bool(p, frame));
+            let hit = holds.then(|| {
+                lvl.value
+                    .and_then(|p| rs.eval_num(p, frame))
+                    .unwrap_or(f64::NAN)
+            });
+            let recovered = lvl.recover.is_some_and(|p| rs.eval_bool(p, frame));
+            let mut allow = || match throttle.as_mut() {
+                Some(th) => {
+                    let ok = th.allow(tkey, t);
+                    counters.throttled += u64::from(!ok);
+                    ok
+                }
+                None => true,
+            };
+            let before = changes.len();
+            if let Some(n) = rule.books[li].step_one(
+                &lvl.policy,
+                t,
+                key,
+                hit,
+                recovered,
+                &mut allow,
+                &mut changes,
+            ) {
+                next = Some(next.map_or(n, |x: i64| x.min(n)));
+            }
+            for c in &changes[before..] {
+                rule.dirty = true;
+                out.push(transition(
+                    labels,
+                    &rule.id,
+                    &rule.static_labels,
+                    lvl.severity,
+                    rule.levels.len(),
+                    t,
+                    c,
+                    None,
+                ));
+            }
+        }
+        for a in &rule.aggs {
+            frame.set(a.slot, SlotVal::missing());
+        }
+        self.changes = changes;
+        self.reschedule_with(ri, key, t, next);
+    }
+
+    /// Fires an instantaneous alert (a single event, a completed sequence).
+    #[allow(clippy::too_many_arguments)]
+    fn fire_instant(
+        &mut self,
+        labels: &Labels,
+        ri: usize,
+        li: usize,
+        key: LabelId,
+        tkey: LabelId,
+        t: i64,
+        value: f64,
+        event: Option<Arc<Value>>,
+        out: &mut Vec<Transition>,
+    ) {
+        let keep = self.rules[ri].keep_firing;
+        if keep > 0 {
+            if !self.admit(ri, key) {
+                return;
+            }
+            let ks = self.rules[ri].state.get_mut(&key).expect("admitted");
+            if ks.instant[li] > t {
+                // Still firing: the new event only extends it.
+                ks.instant[li] = t + keep;
+                return;
+            }
+        }
+        let rule = &mut self.rules[ri];
+        if let Some(th) = rule.throttle.as_mut()
+            && !th.allow(tkey, t)
+        {
+            self.counters.throttled += 1;
+            return;
+        }
+        let lvl = &rule.levels[li];
+        let c = Change {
+            labels: key,
+            state: "firing",
+            value,
+            flapping: false,
+        };
+        out.push(transition(
+            labels,
+            &rule.id,
+            &rule.static_labels,
+            lvl.severity,
+            rule.levels.len(),
+            t,
+            &c,
+            event,
+        ));
+        if keep > 0 {
+            rule.dirty = true;
+            if let Some(ks) = rule.state.get_mut(&key) {
+                ks.instant[li] = t + keep;
+            }
+            self.reschedule(ri, key, t);
+        }
+    }
+
+    /// Queues the key's next timer, if it needs one earlier than the one queued.
+    fn reschedule(&mut self, ri: usize, key: LabelId, t: i64) {
+        self.reschedule_with(ri, key, t, None);
+    }
+
+    fn reschedule_with(&mut self, ri: usize, key: LabelId, t: i64, extra: Option<i64>) {
+        let rule = &mut self.rules[ri];
+        let Some(ks) = rule.state.get_mut(&key) else {
+            return;
+        };
+        let windows = rule
+            .aggs
+            .iter()
+            .zip(&ks.windows)
+            .filter_map(|(a, w)| w.oldest().map(|o| o + a.window));
+        let seq = rule.seq.as_ref().and_then(|(s, ..)| s.next_due(&ks.seq));
+        let instant = ks.instant.iter().copied().filter(|&u| u > 0);
+        let next = windows.chain(seq).chain(instant).chain(extra).min();
+        let idle = next.is_none()
+            && ks.windows.iter().all(Window::is_empty)
+            && sequence::Spec::is_empty(&ks.seq)
+            && !rule.books.iter().any(|b| b.is_active(key));
+        if idle {
+            rule.state.remove(&key);
+            return;
+        }
+        if let Some(n) = next {
+            let n = n.max(t + 1);
+            if ks.due <= t || n < ks.due {
+                ks.due = n;
+                self.timers.push(Reverse((n, ri as u32, key)));
+            }
+        } else if ks.due <= t {
+            ks.due = i64::MAX;
+        }
+    }
+
+    /// Runs every timer due at or before `until` (the watermark passed them), in time order.
+    pub fn run_timers(
+        &mut self,
+        rs: &RuleSet,
+        labels: &mut Labels,
+        until: i64,
+        out: &mut Vec<Transition>,
+    ) {
+        while let Some(&Reverse((t, ri, key))) = self.timers.peek() {
+            if t > until {
+                break;
+            }
+            self.timers.pop();
+            let ri = ri as usize;
+            let rule = &mut self.rules[ri];
+            let Some(ks) = rule.state.get_mut(&key) else {
+                continue;
+            };
+            if ks.due != t {
+                continue;
+            }
+            self.counters.timers += 1;
+            // Instantaneous alerts whose `keep_firing` ran out.
+            for li in 0..ks.instant.len() {
+                let u = ks.instant[li];
+                if u > 0 && u <= t {
+                    ks.instant[li] = 0;
+                    rule.dirty = true;
+                    let c = Change {
+                        labels: key,
+                        state: "resolved",
+                        value: f64::NAN,
+                        flapping: false,
+                    };
+                    out.push(transition(
+                        labels,
+                        &rule.id,
+                        &rule.static_labels,
+                        rule.levels[li].severity,
+                        rule.levels.len(),
+                        u,
+                        &c,
+                        None,
+                    ));
+                }
+            }
+            match rule.form {
+                Form::Single => self.reschedule(ri, key, t),
+                Form::Aggregate => {
+                    let mut blank = std::mem::take(&mut self.blank);
+                    self.evaluate_key(ri, rs, labels, &mut blank, key, key, t, false, out);
+                    self.blank = blank;
+                }
+                Form::Sequence => {
+                    self.fired.clear();
+                    let mut fired = std::mem::take(&mut self.fired);
+                    if let Some((spec, ..)) = &rule.seq {
+                        spec.expire(&mut ks.seq, t, &mut fired);
+                    }
+                    for &f in &fired {
+                        self.fire_instant(labels, ri, 0, key, key, f, f64::NAN, None, out);
+                    }
+                    self.fired = fired;
+                    self.reschedule(ri, key, t);
+                }
+            }
+        }
+    }
+
+    /// Writes the firing label sets of event rules that changed into `firing` (what
+    /// composites read), indexed by rule.
+    pub fn publish(&mut self, firing: &mut [Vec<(LabelId, f64)>]) {
+        for r in &mut self.rules {
+            if !r.dirty {
+                continue;
+            }
+            r.dirty = false;
+            let mut v: Vec<LabelId> = Vec::new();
+            for b in &r.books {
+                b.firing(&mut v);
+            }
+            for (k, ks) in &r.state {
+                if ks.instant.iter().any(|&u| u > 0) {
+                    v.push(*k);
+                }
+            }
+            v.sort_unstable();
+            v.dedup();
+            if let Some(f) = firing.get_mut(r.index) {
+                *f = v.into_iter().map(|l| (l, 1.0)).collect();
+            }
+        }
+    }
+
+    /// Alerts pending or firing, for tests and the API: `(rule, labels, state)`.
+    pub fn active(
+        &self,
+        labels: &Labels,
+        out: &mut Vec<(String, std::collections::BTreeMap<String, String>, crate::alert::State)>,
+    ) {
+        for r in &self.rules {
+            let n = r.levels.len();
+            for (li, b) in r.books.iter().enumerate() {
+                let sev = r.levels[li].severity;
+                for (l, a) in &b.alerts {
+                    if a.state != crate::alert::State::Inactive {
+                        let m = crate::engine::alert_labels(labels, *l, &r.static_labels, sev, n);
+                        out.push((r.id.clone(), m, a.state));
+                    }
+                }
+            }
+            for (k, ks) in &r.state {
+                for (li, &u) in ks.instant.iter().enumerate() {
+                    if u > 0 {
+                        let sev = r.levels[li].severity;
+                        let m = crate::engine::alert_labels(labels, *k, &r.static_labels, sev, n);
+                        out.push((r.id.clone(), m, crate::alert::State::Firing));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keys tracked and bytes held by windows and partial matches.
+    pub fn memory(&self) -> (usize, usize, usize) {
+        let mut keys = 0;
+        let mut bytes = 0;
+        let mut partials = 0;
+        for r in &self.rules {
+            keys += r.state.len();
+            for ks in r.state.values() {
+                bytes += std::mem::size_of::<KeyState>() + 16;
+                bytes += ks.windows.iter().map(Window::bytes).sum::<usize>();
+                bytes += ks.instant.len() * 8;
+                partials += sequence::Spec::partials(&ks.seq);
+            }
+        }
+        (keys, bytes, partials)
+    }
+
+    /// Rules that refused keys at their limit, as `(rule, refused events)`.
+    pub fn refusals(&self) -> Vec<(String, u64)> {
+        self.rules
+            .iter()
+            .filter(|r| r.refused > 0)
+            .map(|r| (r.id.clone(), r.refused))
+            .collect()
+    }
+}
+
+/// The key of an event: the label set of its grouping fields (a missing field is no label).
+fn key_of(keys: &[(Sym, u32)], frame: &Frame, labels: &mut Labels) -> LabelId {
+    let mut pairs: Vec<(Sym, Sym)> = Vec::with_capacity(keys.len());
+    let mut buf;
+    for &(name, slot) in keys {
+        let v = frame.slots()[slot as usize];
+        let text: &str = if let Some(s) = v.as_str() {
+            s
+        } else if let Some(n) = v.as_num() {
+            buf = number_text(n);
+            &buf
+        } else if let Some(b) = v.as_bool() {
+            if b { "true" } else { "false" }
+        } else {
+            continue;
+        };
+        if text.is_empty() {
+            continue;
+        }
+        pairs.push((name, labels.sym(text)));
+    }
+    labels.intern(pairs)
+}
+
+/// A number as a label value: integers without a fraction, others as Rust prints them.
+fn number_text(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+/// A value's identity for `distinct`, `share` and per-step join keys: strings, numbers and
+/// booleans hash apart (`"1"` is not `1`); a missing value has none.
+fn hash_of(h: &foldhash::fast::FixedState, v: &SlotVal) -> Option<u64> {
+    if let Some(s) = v.as_str() {
+        Some(h.hash_one((3u8, s)))
+    } else if let Some(n) = v.as_num() {
+        let n = if n == 0.0 { 0.0 } else { n };
+        let bits = if n.is_nan() { f64::NAN.to_bits() } else { n.to_bits() };
+        Some(h.hash_one((1u8, bits)))
+    } else {
+        v.as_bool().map(|b| h.hash_one((2u8, b)))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn transition(
+    labels: &Labels,
+    rule: &str,
+    static_labels: &[(String, String)],
+    severity: Option<Severity>,
+    levels: usize,
+    t: i64,
+    c: &Change,
+    event: Option<Arc<Value>>,
+) -> Transition {
+    Transition {
+        ts: t,
+        rule: rule.to_string(),
+        severity,
+        labels: crate::engine::alert_labels(labels, c.labels, static_labels, severity, levels),
+        state: c.state,
+        value: c.value,
+        flapping: c.flapping,
+        event,
+    }
+}
