@@ -96,7 +96,7 @@ pub struct Counters {
 }
 
 pub struct Engine {
-    rules: RuleSet,
+    rules: Arc<RuleSet>,
     pub labels: Labels,
     pub store: Store,
     slots: Vec<Option<VExpr>>,
@@ -198,7 +198,10 @@ struct Buffers {
 pub struct BuildError(pub String);
 
 impl Engine {
-    pub fn new(rules: RuleSet, mut config: Config) -> Result<Engine, BuildError> {
+    /// An engine for a rule set (shared: tests build one engine per test from one
+    /// compilation).
+    pub fn new(rules: impl Into<Arc<RuleSet>>, mut config: Config) -> Result<Engine, BuildError> {
+        let rules: Arc<RuleSet> = rules.into();
         // A zero interval would never advance the clock.
         config.interval = config.interval.max(1);
         config.lateness = config.lateness.max(0);
@@ -507,6 +510,20 @@ impl Engine {
         };
         let set = self.labels.intern_strs(labels);
         self.ingest_interned(m, set, ts, value)
+    }
+
+    /// A staleness marker for a series at `ts` (the series ended; instant reads stop).
+    pub fn ingest_stale<'s>(
+        &mut self,
+        metric: &str,
+        labels: impl IntoIterator<Item = (&'s str, &'s str)>,
+        ts: i64,
+    ) {
+        let Some(m) = self.labels.lookup(metric) else {
+            return;
+        };
+        let set = self.labels.intern_strs(labels);
+        self.store.mark_stale(m, set, ts);
     }
 
     fn ingest_interned(&mut self, metric: Sym, set: LabelId, ts: i64, value: f64) -> Append {

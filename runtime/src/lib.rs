@@ -14,6 +14,7 @@ mod nan;
 pub mod rows;
 pub mod stats;
 pub mod store;
+pub mod testing;
 pub mod vector;
 pub mod window;
 

@@ -37,6 +37,10 @@ pub struct Series {
     /// after it shift).
     #[serde(default)]
     pub epoch: u32,
+    /// A staleness marker newer than every sample (Prometheus's: the series ended here, so
+    /// instant reads stop at once instead of after the lookback).
+    #[serde(default)]
+    pub stale: Option<i64>,
 }
 
 fn never() -> i64 {
@@ -53,6 +57,7 @@ impl Series {
             pruned: i64::MIN,
             base: 0,
             epoch: 0,
+            stale: None,
         }
     }
 
@@ -323,6 +328,9 @@ impl Store {
             .and_then(|r| r.first())
             .map_or(1.0, |&r| self.selectors[r].scale);
         let s = &mut self.series[id as usize];
+        if s.stale.is_some_and(|m| t > m) {
+            s.stale = None;
+        }
         let v = v * scale;
         match s.samples.back() {
             Some(&(last, _)) if t < last => {
@@ -344,6 +352,16 @@ impl Store {
         }
         s.prune();
         Append::Stored
+    }
+
+    /// Marks a stored series stale at `t` (ignored when it has a sample at or after `t`).
+    pub fn mark_stale(&mut self, metric: Sym, set: LabelId, t: i64) {
+        if let Some(&id) = self.index.get(&(metric, set)) {
+            let s = &mut self.series[id as usize];
+            if s.samples.back().is_none_or(|b| b.0 < t) {
+                s.stale = Some(t);
+            }
+        }
     }
 
     /// Series of a metric a rule's selector has accepted.

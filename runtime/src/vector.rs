@@ -364,6 +364,7 @@ impl Eval<'_> {
                     let series = &self.store.series[s as usize];
                     if let Some((ts, v)) = series.at_or_before(at)
                         && ts > at - LOOKBACK
+                        && series.stale.is_none_or(|m| m > at)
                     {
                         out.push((series.labels, v));
                     }

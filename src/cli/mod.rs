@@ -5,6 +5,7 @@ mod check;
 mod eval;
 mod explain;
 mod replay;
+mod test;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -28,6 +29,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Backtest rules over recorded samples and events; print the alert timeline as JSON lines.
     Replay(ReplayArgs),
+    /// Run the `test` blocks of rule files (promtool-style series, events, expectations).
+    Test(TestArgs),
     /// Explain a diagnostic code, with a wrong and a right example.
     Explain {
         /// A code like V0101; `--list` shows them all.
@@ -113,6 +116,23 @@ pub struct ReplayArgs {
     pub rules_root: Option<PathBuf>,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct TestArgs {
+    /// Files, or folders searched recursively for *.rules (default: the current folder).
+    pub paths: Vec<PathBuf>,
+    /// `jit` (native code, the default) or `interp` (the reference interpreter).
+    #[arg(long, default_value = "jit")]
+    pub engine: vigil_compiler::eval::Engine,
+    /// Run only tests whose name contains this text.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Print every test's alert state changes.
+    #[arg(long, short)]
+    pub verbose: bool,
+    #[arg(long)]
+    pub rules_root: Option<PathBuf>,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Human,
@@ -126,6 +146,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Check(args) => check::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Test(args) => test::run(args),
         Command::Explain { code, list } => explain::run(code.as_deref(), list),
     }
 }

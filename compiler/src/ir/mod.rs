@@ -17,6 +17,7 @@ pub mod lower;
 pub mod meta;
 pub mod series;
 pub mod tables;
+pub mod testplan;
 
 use crate::syntax::ast::Severity;
 use std::collections::HashMap;

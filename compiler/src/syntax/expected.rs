@@ -12,6 +12,7 @@ fn rule_words(rule: Rule) -> Option<&'static str> {
         }
         Rule::ident | Rule::qual_name => "a name",
         Rule::label_name => "a label name",
+        Rule::field_key => "a field name",
         Rule::metric_name => "a metric name",
         Rule::name_pattern => "a name pattern like selection_*",
         Rule::number => "a number",

@@ -826,11 +826,15 @@ impl Lower<'_> {
             },
             R::duration => {
                 let mut it = p.into_inner();
-                let n = self.num(next(&mut it));
-                // The grammar admits only the units `duration_unit` knows.
-                let mult = super::duration_unit(next(&mut it).as_str()).unwrap_or(1.0);
+                let mut total = 0.0;
+                while let Some(n) = it.next() {
+                    let n = self.num(n);
+                    // The grammar admits only the units `duration_unit` knows.
+                    let mult = super::duration_unit(next(&mut it).as_str()).unwrap_or(1.0);
+                    total += n * mult;
+                }
                 Expr {
-                    kind: ExprKind::Duration(n * mult),
+                    kind: ExprKind::Duration(total),
                     span,
                 }
             }

@@ -1,0 +1,53 @@
+//! `test` blocks lowered to plain data: inputs at times (ms from 0), expectations, and the
+//! checks not possible yet. The runtime's test runner drives the engine with them.
+
+use crate::series_notation::Point;
+use crate::syntax::ast::AlertState;
+use std::path::PathBuf;
+
+/// One `test "..." { ... }`.
+#[derive(Debug, Clone)]
+pub struct TestCase {
+    pub name: String,
+    /// Where it is written: `file:line`.
+    pub place: String,
+    /// The evaluation interval for the test, ms (`interval` in the test, else the package's).
+    pub interval: Option<i64>,
+    pub inputs: Vec<Input>,
+    pub expects: Vec<Expect>,
+    /// `expect nothing else fires`.
+    pub nothing_else: bool,
+    /// The latest `advance to`, ms.
+    pub advance: Option<i64>,
+    /// Expectations on notifications and playbooks: written, not checkable until routing and
+    /// playbooks run (shown as not checked, never as passed).
+    pub unchecked: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// `series m{..} every D = "..."`: point `i` at `i * every`.
+    Series {
+        metric: String,
+        labels: Vec<(String, String)>,
+        every: i64,
+        points: Vec<Point>,
+    },
+    /// One event at a time.
+    Event { at: i64, event: serde_json::Value },
+    /// `events from "file"`: JSON lines (samples and events), resolved next to the test file.
+    File(PathBuf),
+}
+
+/// `expect [no] RULE STATE [at T] [with|for {labels}]`.
+#[derive(Debug, Clone)]
+pub struct Expect {
+    /// `pkg.name`.
+    pub rule: String,
+    pub state: AlertState,
+    pub at: Option<i64>,
+    pub labels: Vec<(String, String)>,
+    pub negated: bool,
+    /// The expectation as written, for messages.
+    pub text: String,
+}

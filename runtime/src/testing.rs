@@ -1,0 +1,320 @@
+//! The rule test runner behind `vigil test`: feeds a test's inputs to the same engine the
+//! daemon and `vigil replay` run (clock at 0, advanced to each input and expectation time),
+//! records every alert state change, and checks the expectations against them.
+
+use crate::engine::{Config, Engine, Transition};
+use crate::ingest::{self, Format, Record};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use vigil_compiler::eval::RuleSet;
+use vigil_compiler::ir::testplan::{Expect, Input, TestCase};
+use vigil_compiler::series_notation::Point;
+use vigil_compiler::syntax::ast::AlertState;
+
+/// What one test did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub name: String,
+    pub place: String,
+    /// Empty when the test passed.
+    pub failures: Vec<String>,
+    /// Expectations written but not checkable yet.
+    pub unchecked: Vec<String>,
+    /// Alert state changes, for `--verbose`.
+    pub timeline: Vec<Transition>,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+enum Feed {
+    Sample(String, Vec<(String, String)>, f64),
+    Stale(String, Vec<(String, String)>),
+    Event(serde_json::Value),
+}
+
+/// Runs one test case on a fresh engine for `rules`; `interval` is the default evaluation
+/// interval (ms) when the test sets none.
+pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
+    let mut out = Outcome {
+        name: case.name.clone(),
+        place: case.place.clone(),
+        failures: Vec::new(),
+        unchecked: case.unchecked.clone(),
+        timeline: Vec::new(),
+    };
+    let config = Config {
+        interval: case.interval.unwrap_or(interval).max(1),
+        ..Config::default()
+    };
+    let mut engine = match Engine::new(rules.clone(), config) {
+        Ok(e) => e,
+        Err(e) => {
+            out.failures.push(format!("the rules cannot run: {e}"));
+            return out;
+        }
+    };
+    let mut feed: Vec<(i64, Feed)> = Vec::new();
+    for input in &case.inputs {
+        match input {
+            Input::Series {
+                metric,
+                labels,
+                every,
+                points,
+            } => {
+                for (i, p) in points.iter().enumerate() {
+                    let t = i as i64 * every;
+                    match p {
+                        Point::Value(v) => {
+                            feed.push((t, Feed::Sample(metric.clone(), labels.clone(), *v)))
+                        }
+                        Point::Stale => feed.push((t, Feed::Stale(metric.clone(), labels.clone()))),
+                        Point::Missing => {}
+                    }
+                }
+            }
+            Input::Event { at, event } => feed.push((*at, Feed::Event(event.clone()))),
+            Input::File(path) => match std::fs::read_to_string(path) {
+                Ok(text) => {
+                    for (n, line) in text.lines().enumerate() {
+                        match ingest::parse_line(line, Format::Json) {
+                            Ok(recs) => {
+                                for r in recs {
+                                    match r {
+                                        Record::Sample {
+                                            metric,
+                                            labels,
+                                            ts,
+                                            value,
+                                        } => feed.push((ts, Feed::Sample(metric, labels, value))),
+                                        Record::Event { ts, event } => {
+                                            feed.push((ts, Feed::Event(event)))
+                                        }
+                                    }
+                                }
+                            }
+                            Err(e) => out
+                                .failures
+                                .push(format!("{}:{}: {e}", path.display(), n + 1)),
+                        }
+                    }
+                }
+                Err(e) => out
+                    .failures
+                    .push(format!("cannot read {}: {e}", path.display())),
+            },
+        }
+    }
+    feed.sort_by_key(|f| f.0);
+    let mut checkpoints: Vec<i64> = case.expects.iter().filter_map(|e| e.at).collect();
+    checkpoints.sort_unstable();
+    checkpoints.dedup();
+    let end = feed
+        .last()
+        .map(|f| f.0)
+        .into_iter()
+        .chain(checkpoints.last().copied())
+        .chain(case.advance)
+        .max()
+        .unwrap_or(0);
+    engine.start_at(0);
+    let mut timeline: Vec<Transition> = Vec::new();
+    let mut cp = checkpoints.iter().peekable();
+    let check = |engine: &mut Engine, t: i64, timeline: &mut Vec<Transition>, out: &mut Outcome| {
+        engine.advance(t, timeline);
+        let active = engine.active();
+        for e in case.expects.iter().filter(|e| e.at == Some(t)) {
+            if holds(e, t, &active, timeline) == e.negated {
+                out.failures.push(explain(e, t, &active, timeline));
+            }
+        }
+    };
+    for (ts, f) in feed {
+        while let Some(&&c) = cp.peek() {
+            if c >= ts {
+                break;
+            }
+            cp.next();
+            check(&mut engine, c, &mut timeline, &mut out);
+        }
+        engine.advance(ts - 1, &mut timeline);
+        match f {
+            Feed::Sample(m, l, v) => {
+                engine.ingest_pairs(&m, l.iter().map(|(k, v)| (k.as_str(), v.as_str())), ts, v);
+            }
+            Feed::Stale(m, l) => {
+                engine.ingest_stale(&m, l.iter().map(|(k, v)| (k.as_str(), v.as_str())), ts);
+            }
+            Feed::Event(e) => engine.ingest_event(ts, &e, &mut timeline),
+        }
+    }
+    for &c in cp {
+        check(&mut engine, c, &mut timeline, &mut out);
+    }
+    engine.advance(end, &mut timeline);
+    for e in case.expects.iter().filter(|e| e.at.is_none()) {
+        if let Some(t) = timeline
+            .iter()
+            .find(|t| t.rule == e.rule && t.state == word(e.state) && subset(&e.labels, &t.labels))
+        {
+            out.failures.push(format!(
+                "expected {}, but at {} it was {} {}",
+                e.text,
+                duration(t.ts),
+                t.state,
+                labels(&t.labels)
+            ));
+        }
+    }
+    if case.nothing_else {
+        for t in timeline.iter().filter(|t| t.state == "firing") {
+            let expected = case.expects.iter().any(|e| {
+                !e.negated
+                    && e.state == AlertState::Firing
+                    && e.rule == t.rule
+                    && subset(&e.labels, &t.labels)
+            });
+            if !expected {
+                out.failures.push(format!(
+                    "unexpected alert: {} firing at {} {}",
+                    t.rule,
+                    duration(t.ts),
+                    labels(&t.labels)
+                ));
+            }
+        }
+    }
+    out.timeline = timeline;
+    out
+}
+
+type Active = Vec<(String, BTreeMap<String, String>, crate::alert::State)>;
+
+/// Whether the expected state holds at `t` (before negation).
+fn holds(e: &Expect, t: i64, active: &Active, timeline: &[Transition]) -> bool {
+    use crate::alert::State;
+    let matching = |s: State| {
+        active
+            .iter()
+            .any(|(r, l, st)| *r == e.rule && *st == s && subset(&e.labels, l))
+    };
+    match e.state {
+        AlertState::Pending => matching(State::Pending),
+        // An instantaneous alert (a single event, a sequence) fires at one moment.
+        AlertState::Firing => {
+            matching(State::Firing)
+                || timeline.iter().any(|x| {
+                    x.ts == t && x.state == "firing" && x.rule == e.rule && subset(&e.labels, &x.labels)
+                })
+        }
+        AlertState::Inactive => !matching(State::Pending) && !matching(State::Firing),
+        AlertState::Resolved => {
+            // Some matching alert's last change up to `t` was its resolution.
+            let mut last: BTreeMap<&BTreeMap<String, String>, &str> = BTreeMap::new();
+            for x in timeline.iter().filter(|x| x.ts <= t && x.rule == e.rule) {
+                if subset(&e.labels, &x.labels) {
+                    last.insert(&x.labels, x.state);
+                }
+            }
+            last.values().any(|s| *s == "resolved")
+        }
+    }
+}
+
+/// The failure message: what was expected and what the engine had at that time.
+fn explain(e: &Expect, t: i64, active: &Active, timeline: &[Transition]) -> String {
+    let mut had: Vec<String> = active
+        .iter()
+        .filter(|(r, ..)| *r == e.rule)
+        .map(|(_, l, s)| format!("{} {}", state_name(*s), labels(l)))
+        .collect();
+    had.extend(
+        timeline
+            .iter()
+            .filter(|x| x.ts == t && x.rule == e.rule && x.state != "firing" && x.state != "pending")
+            .map(|x| format!("{} {}", x.state, labels(&x.labels))),
+    );
+    let with = if e.labels.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " with {{{}}}",
+            e.labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{v}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let rule = e.rule.rsplit('.').next().unwrap_or(&e.rule);
+    if had.is_empty() {
+        format!("expected {}{with}; at {} {rule} had no alerts", e.text, duration(t))
+    } else {
+        format!(
+            "expected {}{with}; at {} {rule} had: {}",
+            e.text,
+            duration(t),
+            had.join(", ")
+        )
+    }
+}
+
+fn subset(want: &[(String, String)], have: &BTreeMap<String, String>) -> bool {
+    want.iter().all(|(k, v)| have.get(k) == Some(v))
+}
+
+fn word(s: AlertState) -> &'static str {
+    match s {
+        AlertState::Inactive => "inactive",
+        AlertState::Pending => "pending",
+        AlertState::Firing => "firing",
+        AlertState::Resolved => "resolved",
+    }
+}
+
+fn state_name(s: crate::alert::State) -> &'static str {
+    match s {
+        crate::alert::State::Inactive => "inactive",
+        crate::alert::State::Pending => "pending",
+        crate::alert::State::Firing => "firing",
+    }
+}
+
+/// `{a="x", b="y"}`.
+pub fn labels(l: &BTreeMap<String, String>) -> String {
+    let inner: Vec<String> = l.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    format!("{{{}}}", inner.join(", "))
+}
+
+/// A test time (ms from 0) as the language writes it: `1h2m30s`, `500ms`, `0s`.
+pub fn duration(ms: i64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    let (sign, mut v) = if ms < 0 { ("-", -ms) } else { ("", ms) };
+    let mut s = String::from(sign);
+    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+        if v >= size {
+            s.push_str(&format!("{}{unit}", v / size));
+            v %= size;
+        }
+    }
+    if v > 0 {
+        s.push_str(&format!("{v}ms"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_read_like_the_language() {
+        assert_eq!(super::duration(90_000), "1m30s");
+        assert_eq!(super::duration(3_600_500), "1h500ms");
+        assert_eq!(super::duration(0), "0s");
+    }
+}

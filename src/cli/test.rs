@@ -1,0 +1,93 @@
+//! `vigil test`: runs the `test` blocks of rule files on the live engine; one line per test,
+//! then `N passed, N failed`. Exit 1 when a test fails (or the rules do not check).
+
+use super::TestArgs;
+use std::sync::Arc;
+use vigil_runtime::testing;
+
+pub fn run(args: TestArgs) -> i32 {
+    use std::io::IsTerminal;
+    let paths = if args.paths.is_empty() {
+        vec![std::path::PathBuf::from(".")]
+    } else {
+        args.paths.clone()
+    };
+    let root = super::rules_root(args.rules_root.clone());
+    let checked = match vigil_compiler::check_paths(&paths, root.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    if checked.errors() > 0 {
+        let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let errors: Vec<_> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .cloned()
+            .collect();
+        eprint!("{}", crate::render::human(&errors, &checked.sources, colour));
+        eprintln!("error: the rules have {} error(s); no test was run", errors.len());
+        return 1;
+    }
+    let compile_error = |e: vigil_compiler::eval::LowerError| {
+        let file = checked.sources.get(e.span.file);
+        let (line, col) = file.line_col(e.span.start as usize);
+        eprintln!("error: {}:{line}:{col}: cannot compile: {}", file.name, e.message);
+        1
+    };
+    let cases = match vigil_compiler::ir::lower::tests(&checked) {
+        Ok(c) => c,
+        Err(e) => return compile_error(e),
+    };
+    let rules = match vigil_compiler::eval::RuleSet::from_checked(&checked, args.engine) {
+        Ok(r) => Arc::new(r),
+        Err(e) => return compile_error(e),
+    };
+    if let Some(why) = &rules.fallback {
+        eprintln!("note: using the interpreter: {why}");
+    }
+    let interval = rules
+        .ir()
+        .interval
+        .map_or(60_000, |s| (s * 1000.0).round() as i64);
+    let (mut passed, mut failed) = (0, 0);
+    for case in &cases {
+        if args.filter.as_ref().is_some_and(|f| !case.name.contains(f.as_str())) {
+            continue;
+        }
+        let o = testing::run(&rules, case, interval);
+        if o.passed() {
+            passed += 1;
+            println!("ok   {} ({})", o.name, o.place);
+        } else {
+            failed += 1;
+            println!("FAIL {} ({})", o.name, o.place);
+            for f in &o.failures {
+                println!("       {f}");
+            }
+        }
+        for u in &o.unchecked {
+            println!("       not checked yet: {u}");
+        }
+        if args.verbose || (!o.passed() && !o.timeline.is_empty() && o.timeline.len() <= 40) {
+            println!("       alert changes:");
+            for t in &o.timeline {
+                println!(
+                    "         {:>8} {} {} {}",
+                    testing::duration(t.ts),
+                    t.rule,
+                    t.state,
+                    testing::labels(&t.labels)
+                );
+            }
+        }
+    }
+    if cases.is_empty() {
+        eprintln!("note: no `test` blocks found");
+    }
+    println!("{passed} passed, {failed} failed");
+    i32::from(failed > 0)
+}
