@@ -126,7 +126,9 @@ pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
     let mut cp = checkpoints.iter().peekable();
     let check = |engine: &mut Engine, t: i64, timeline: &mut Vec<Transition>, out: &mut Outcome| {
         engine.advance(t, timeline);
-        let active = engine.active();
+        timeline.retain(|x| in_scope(case, &x.rule));
+        let mut active = engine.active();
+        active.retain(|a| in_scope(case, &a.0));
         for e in case.expects.iter().filter(|e| e.at == Some(t)) {
             if holds(e, t, &active, timeline) == e.negated {
                 out.failures.push(explain(e, t, &active, timeline));
@@ -156,6 +158,7 @@ pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
         check(&mut engine, c, &mut timeline, &mut out);
     }
     engine.advance(end, &mut timeline);
+    timeline.retain(|t| in_scope(case, &t.rule));
     for e in case.expects.iter().filter(|e| e.at.is_none()) {
         if let Some(t) = timeline
             .iter()
@@ -190,6 +193,12 @@ pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
     }
     out.timeline = timeline;
     out
+}
+
+/// Whether a rule (`pkg.name`) is in the test's packages.
+fn in_scope(case: &TestCase, rule: &str) -> bool {
+    let pkg = rule.rsplit_once('.').map_or("", |p| p.0);
+    case.packages.iter().any(|p| p == pkg)
 }
 
 type Active = Vec<(String, BTreeMap<String, String>, crate::alert::State)>;

@@ -959,6 +959,22 @@ impl<'a> Lowerer<'a> {
             nothing_else: false,
             advance: None,
             unchecked: Vec::new(),
+            packages: {
+                let mut pk = vec![ck.files[fi].package.clone()];
+                let mut i = 0;
+                while i < pk.len() {
+                    let cur = pk[i].clone();
+                    for f in ck.files.iter().filter(|f| f.package == cur) {
+                        for (_, p, _) in &f.imports {
+                            if !pk.contains(p) {
+                                pk.push(p.clone());
+                            }
+                        }
+                    }
+                    i += 1;
+                }
+                pk
+            },
         };
         let rule_id = |name: &ast::Ident| -> Result<String, LowerError> {
             match ck.syms.resolve(&ck.files, fi, Namespace::Rule, &name.name) {

@@ -19,6 +19,9 @@ pub struct TestCase {
     pub nothing_else: bool,
     /// The latest `advance to`, ms.
     pub advance: Option<i64>,
+    /// Packages whose rules the test sees: its own and those it imports (transitively).
+    /// Alerts of other rules loaded alongside are not the test's business.
+    pub packages: Vec<String>,
     /// Expectations on notifications and playbooks: written, not checkable until routing and
     /// playbooks run (shown as not checked, never as passed).
     pub unchecked: Vec<String>,

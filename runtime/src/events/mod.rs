@@ -694,7 +694,17 @@ impl Events {
             v.sort_unstable();
             v.dedup();
             if let Some(f) = firing.get_mut(r.index) {
-                *f = v.into_iter().map(|l| (l, 1.0)).collect();
+                // Alerts that stopped firing are published once as not firing, so composites
+                // see the row turn false (and resolve) rather than vanish (and keep).
+                let mut next: Vec<(LabelId, f64)> = f
+                    .iter()
+                    .filter(|(l, x)| *x == 1.0 && v.binary_search(l).is_err())
+                    .map(|&(l, _)| (l, 0.0))
+                    .collect();
+                r.dirty = !next.is_empty();
+                next.extend(v.into_iter().map(|l| (l, 1.0)));
+                next.sort_unstable_by_key(|x| x.0);
+                *f = next;
             }
         }
     }
