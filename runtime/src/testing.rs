@@ -110,7 +110,7 @@ pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
         }
     }
     feed.sort_by_key(|f| f.0);
-    let mut checkpoints: Vec<i64> = case.expects.iter().filter_map(|e| e.at).collect();
+    let mut checkpoints: Vec<i64> = case.expects.iter().filter_map(checkpoint).collect();
     checkpoints.sort_unstable();
     checkpoints.dedup();
     let end = feed
@@ -129,9 +129,15 @@ pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
         timeline.retain(|x| in_scope(case, &x.rule));
         let mut active = engine.active();
         active.retain(|a| in_scope(case, &a.0));
-        for e in case.expects.iter().filter(|e| e.at == Some(t)) {
-            if holds(e, t, &active, timeline) == e.negated {
-                out.failures.push(explain(e, t, &active, timeline));
+        for e in case.expects.iter().filter(|e| checkpoint(e) == Some(t)) {
+            let at = e.at.unwrap_or(t);
+            let ok = if at == t {
+                holds(e, t, &active, timeline)
+            } else {
+                holds_before(e, at, timeline)
+            };
+            if ok == e.negated {
+                out.failures.push(explain(e, at, &active, timeline));
             }
         }
     };
@@ -231,6 +237,30 @@ fn holds(e: &Expect, t: i64, active: &Active, timeline: &[Transition]) -> bool {
             }
             last.values().any(|s| *s == "resolved")
         }
+    }
+}
+
+/// When an expectation is checked: at its time, or once the clock reached the `advance to`
+/// written before it.
+fn checkpoint(e: &Expect) -> Option<i64> {
+    e.at.map(|at| e.after.map_or(at, |a| a.max(at)))
+}
+
+/// Whether the expected state held at `t`, judged later from the recorded changes.
+fn holds_before(e: &Expect, t: i64, timeline: &[Transition]) -> bool {
+    let mut last: BTreeMap<&BTreeMap<String, String>, &str> = BTreeMap::new();
+    let mut fired_at_t = false;
+    for x in timeline.iter().filter(|x| x.ts <= t && x.rule == e.rule) {
+        if subset(&e.labels, &x.labels) {
+            last.insert(&x.labels, x.state);
+            fired_at_t |= x.ts == t && x.state == "firing";
+        }
+    }
+    match e.state {
+        AlertState::Firing => fired_at_t || last.values().any(|s| *s == "firing"),
+        AlertState::Pending => last.values().any(|s| *s == "pending"),
+        AlertState::Resolved => last.values().any(|s| *s == "resolved"),
+        AlertState::Inactive => !last.values().any(|s| *s == "firing" || *s == "pending"),
     }
 }
 

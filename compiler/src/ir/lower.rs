@@ -1049,6 +1049,7 @@ impl<'a> Lowerer<'a> {
                     at: Some(ms(self.constant(&sc, at)?)),
                     labels: self.label_object(&sc, with)?,
                     negated: false,
+                    after: case.advance,
                     text: format!("{} {} at {}", rule.name, state_word(*state), snippet(at.span)),
                 }),
                 ast::TestItem::ExpectNo {
@@ -1065,6 +1066,7 @@ impl<'a> Lowerer<'a> {
                     },
                     labels: self.label_object(&sc, with)?,
                     negated: true,
+                    after: case.advance,
                     text: format!(
                         "no {} {}{}",
                         rule.name,

@@ -51,6 +51,9 @@ pub struct Expect {
     pub at: Option<i64>,
     pub labels: Vec<(String, String)>,
     pub negated: bool,
+    /// The latest `advance to` written before it: the expectation is checked once the clock
+    /// got there (a trailing `missing` step at `at` is known only when the watermark passes).
+    pub after: Option<i64>,
     /// The expectation as written, for messages.
     pub text: String,
 }
