@@ -29,7 +29,8 @@ fn eval(extra: &[&str]) -> (i32, String, String) {
     )
 }
 
-const EXPECTED: &str = r#"{"line":1,"rules":["security.brute_force","security.password_spray"]}
+const EXPECTED: &str = r#"{"line":1,"rules":["security.brute_force","security.password_spray","security.guessed_password","security.login_storm"]}
+{"line":2,"rules":["security.impossible_travel","security.guessed_password"]}
 {"line":3,"rules":["security.shell_in_container"]}
 {"line":5,"rules":["security.write_below_etc"]}
 {"line":9,"rules":["security.shell_in_container"]}
@@ -61,7 +62,7 @@ fn stats_report_throughput() {
     assert_eq!(out, "");
     assert!(err.contains("engine: Jit"), "{err}");
     assert!(
-        err.contains("events: 7 (2 bad lines skipped), 4 matched"),
+        err.contains("events: 7 (2 bad lines skipped), 5 matched"),
         "{err}"
     );
     assert!(err.contains("events/s"), "{err}");
