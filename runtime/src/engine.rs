@@ -139,6 +139,8 @@ pub struct Engine {
     buffered: std::collections::BinaryHeap<std::cmp::Reverse<Buffered>>,
     arrivals: u64,
     event_frame: Option<Frame<'static>>,
+    /// Reads event fields straight from JSON text.
+    raw: crate::events::raw::RawLayout,
 }
 
 /// An event held until the watermark passes it.
@@ -451,6 +453,7 @@ impl Engine {
             buffered: std::collections::BinaryHeap::new(),
             arrivals: 0,
             event_frame: None,
+            raw: crate::events::raw::RawLayout::new(rules.ir()),
             firing: vec![Vec::new(); ir.rules.len()],
             cache: vec![None; n],
             pool: Vec::new(),
@@ -593,6 +596,35 @@ impl Engine {
             seq: self.arrivals,
             event: Arc::new(event.clone()),
         }));
+    }
+
+    /// [`Engine::ingest_event`] for an event object given as JSON text: the fields the rules
+    /// read are taken straight from the text (the event is parsed in full only for alerts
+    /// that carry it). Text that is not a JSON object is dropped and counted.
+    pub fn ingest_event_text(&mut self, ts: i64, text: &str, out: &mut Vec<Transition>) {
+        if self.config.lateness == 0 && ts.unsigned_abs() <= crate::store::MAX_TIME as u64 {
+            let mut frame = self
+                .event_frame
+                .take()
+                .unwrap_or_else(|| Frame::new(self.rules.ir()))
+                .recycle();
+            if self.raw.fill(self.rules.ir(), text, &mut frame) {
+                self.start_at(ts);
+                self.events
+                    .run_timers(&self.rules, &mut self.labels, ts - 1, out);
+                let mut parsed =
+                    || Arc::new(serde_json::from_str(text).unwrap_or(serde_json::Value::Null));
+                self.event_at(&mut frame, ts, &mut parsed, out);
+                self.event_frame = Some(frame.recycle());
+                return;
+            }
+            self.event_frame = Some(frame.recycle());
+            self.events.counters.slow_path += 1;
+        }
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v) if v.is_object() => self.ingest_event(ts, &v, out),
+            _ => self.events.counters.malformed += 1,
+        }
     }
 
     fn event_at(

@@ -90,7 +90,7 @@ impl<'a> P<'a> {
 }
 
 /// JSON's number grammar: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
-fn valid_json_number(t: &str) -> bool {
+pub(crate) fn valid_json_number(t: &str) -> bool {
     let b = t.as_bytes();
     let mut i = 0;
     if b.get(i) == Some(&b'-') {
@@ -129,6 +129,95 @@ fn valid_json_number(t: &str) -> bool {
         }
     }
     i == b.len()
+}
+
+/// Skips one JSON value (any shape; strings may hold escapes), returning its text. Only
+/// delimits: the value's own validity is checked by whoever reads it.
+fn skip_value<'a>(p: &mut P<'a>) -> Option<&'a str> {
+    p.ws();
+    let start = p.i;
+    let mut depth = 0usize;
+    loop {
+        let c = *p.b.get(p.i)?;
+        match c {
+            b'"' => {
+                p.i += 1;
+                loop {
+                    let rest = p.b.get(p.i..)?;
+                    let j = memchr::memchr2(b'"', b'\\', rest)?;
+                    p.i += j + 1;
+                    if rest[j] == b'\\' {
+                        p.i += 1;
+                    } else {
+                        break;
+                    }
+                }
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                p.i += 1;
+            }
+            b'}' | b']' => {
+                if depth == 0 {
+                    break;
+                }
+                depth -= 1;
+                p.i += 1;
+            }
+            b',' if depth == 0 => break,
+            _ => p.i += 1,
+        }
+        if depth == 0 && matches!(c, b'"' | b'}' | b']') {
+            break;
+        }
+    }
+    p.s.get(start..p.i).map(str::trim_end)
+}
+
+/// The common event line `{"ts": .., "event": {...}}`: its time and the event object's text
+/// (not parsed), or `None` for anything else (the serde path decides).
+pub fn event(line: &str) -> Option<(TsText<'_>, &str)> {
+    let mut p = P {
+        s: line,
+        b: line.as_bytes(),
+        i: 0,
+    };
+    p.eat(b'{')?;
+    let (mut ts, mut event) = (None, None);
+    loop {
+        let key = p.string()?;
+        p.eat(b':')?;
+        match key {
+            "ts" if ts.is_none() => {
+                p.ws();
+                ts = Some(if p.b.get(p.i) == Some(&b'"') {
+                    TsText::Text(p.string()?)
+                } else {
+                    let t = p.number()?;
+                    if t.bytes().any(|c| matches!(c, b'.' | b'e' | b'E')) {
+                        return None;
+                    }
+                    TsText::Ms(t.parse().ok()?)
+                });
+            }
+            "event" if event.is_none() => {
+                p.ws();
+                if p.b.get(p.i) != Some(&b'{') {
+                    return None;
+                }
+                event = Some(skip_value(&mut p)?);
+            }
+            _ => return None,
+        }
+        if p.member_end()? {
+            break;
+        }
+    }
+    p.ws();
+    if p.i != p.b.len() {
+        return None;
+    }
+    Some((ts?, event?))
 }
 
 /// Parses the common sample shape, or `None` for anything else.

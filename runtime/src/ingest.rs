@@ -20,6 +20,20 @@ pub enum Record {
         ts: i64,
         event: Value,
     },
+    /// An event whose object is kept as text (only with [`Context::raw_events`]): the engine
+    /// reads the fields its rules use straight from it, and parses the rest only for alerts.
+    Raw {
+        ts: i64,
+        event: String,
+    },
+}
+
+impl Record {
+    pub fn ts(&self) -> i64 {
+        match self {
+            Record::Sample { ts, .. } | Record::Event { ts, .. } | Record::Raw { ts, .. } => *ts,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +78,8 @@ pub struct Context {
     /// From a `# time: <ms or RFC 3339>` comment: the time of following exposition samples
     /// that carry none (a scraped `/metrics` page has no timestamps; prepend the scrape time).
     pub time: Option<i64>,
+    /// Keep the common event line's object as text ([`Record::Raw`]).
+    pub raw_events: bool,
 }
 
 /// [`parse_line`] appending to `out`, reusing records from `spare` (their strings keep their
@@ -105,7 +121,9 @@ pub fn parse_line_into(
                 ts: 0,
                 event: Value::Null,
             });
-            if let Some(fast) = crate::fast_json::sample(l)
+            if let Some(fast) = (!cx.raw_events || !l.contains("\"event\""))
+                .then(|| crate::fast_json::sample(l))
+                .flatten()
                 && valid_metric(fast.metric)
             {
                 let ts = match fast.ts {
@@ -116,6 +134,34 @@ pub fn parse_line_into(
                     Ok(ts) => {
                         let labels = fast.labels[..fast.n_labels].iter().copied();
                         fill_sample(&mut rec, fast.metric, labels, ts, fast.value);
+                        out.push_back(rec);
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        spare.push(rec);
+                        return Err(e);
+                    }
+                }
+            }
+            if cx.raw_events
+                && let Some((ts, text)) = crate::fast_json::event(l)
+            {
+                let ts = match ts {
+                    crate::fast_json::TsText::Ms(ms) => Ok(ms),
+                    crate::fast_json::TsText::Text(t) => rfc3339(t),
+                };
+                match ts {
+                    Ok(ts) => {
+                        if let Record::Raw { ts: t, event } = &mut rec {
+                            *t = ts;
+                            event.clear();
+                            event.push_str(text);
+                        } else {
+                            rec = Record::Raw {
+                                ts,
+                                event: text.to_string(),
+                            };
+                        }
                         out.push_back(rec);
                         return Ok(());
                     }

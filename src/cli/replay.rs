@@ -87,7 +87,10 @@ pub fn run(args: ReplayArgs) -> i32 {
             line_no: 0,
             queue: VecDeque::new(),
             spare: Vec::new(),
-            cx: ingest::Context::default(),
+            cx: ingest::Context {
+                raw_events: true,
+                ..ingest::Context::default()
+            },
         });
     }
     let stdout = std::io::stdout();
@@ -152,6 +155,10 @@ pub fn run(args: ReplayArgs) -> i32 {
             Record::Event { ts, event } => {
                 events += 1;
                 engine.ingest_event(*ts, event, &mut changes);
+            }
+            Record::Raw { ts, event } => {
+                events += 1;
+                engine.ingest_event_text(*ts, event, &mut changes);
             }
         }
         if sources[i].spare.len() < 64 {
@@ -248,8 +255,9 @@ pub fn run(args: ReplayArgs) -> i32 {
         );
         let (keys, bytes, partials) = engine.events.memory();
         eprintln!(
-            "event state: {} rule matches, {keys} keys, {partials} partial sequences, {} KiB ({} bytes per key), {} throttled, {} timers",
+            "event state: {} rule matches ({} events read the slow way), {keys} keys, {partials} partial sequences, {} KiB ({} bytes per key), {} throttled, {} timers",
             ec.matched,
+            ec.slow_path,
             bytes / 1024,
             bytes.checked_div(keys).unwrap_or(0),
             ec.throttled,
@@ -304,9 +312,7 @@ impl Source {
                 }
             }
         }
-        self.queue.front().map(|r| match r {
-            Record::Sample { ts, .. } | Record::Event { ts, .. } => *ts,
-        })
+        self.queue.front().map(Record::ts)
     }
 }
 

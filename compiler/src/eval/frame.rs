@@ -51,6 +51,13 @@ impl<'a> Frame<'a> {
         }
     }
 
+    /// Every slot missing, no array elements: ready to be filled by another reader.
+    pub fn reset(&mut self, ir: &Ir) {
+        self.elems.clear();
+        self.slots.clear();
+        self.slots.resize(ir.layout.len(), SlotVal::missing());
+    }
+
     /// Fills every field slot from a JSON event object; other slots become missing.
     pub fn fill_json(&mut self, ir: &Ir, event: &'a Value) {
         self.elems.clear();

@@ -8,6 +8,7 @@
 //! staying missing) is handled by timers fired as the event-time watermark passes them, so
 //! the same input gives the same alerts whatever the batching. State per key is plain data.
 
+pub mod raw;
 pub mod sequence;
 pub mod throttle;
 pub mod window;
@@ -18,6 +19,10 @@ use crate::labels::{LabelId, Labels, Sym};
 use serde_json::Value;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::hash::BuildHasherDefault;
+
+/// Maps keyed by ids and hashes we make ourselves: a cheap, deterministic hash is enough.
+pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<vigil_compiler::ir::intern::FxHasher>>;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use vigil_compiler::eval::{Frame, RuleSet, Scratch, SlotVal};
@@ -80,7 +85,16 @@ struct Rule {
     throttle_keys: Vec<(Sym, u32)>,
     keep_firing: i64,
     static_labels: Vec<(String, String)>,
-    state: HashMap<LabelId, KeyState>,
+    state: FxMap<LabelId, KeyState>,
+    /// Every condition is `count()`/`distinct()` compared from above (`>= n`), joined by
+    /// `and`/`or`: events leaving a window can only make it false, so keys whose alerts are
+    /// inactive need no expiry work (their windows are trimmed by their next event or a sweep).
+    mono: bool,
+    /// Key count after the last sweep of idle keys.
+    swept: usize,
+    /// When keys must be looked at again because an event leaves a window (or a partial
+    /// match its span): per window length, `(time, key)` in time order, one per event.
+    expiry: Vec<(i64, std::collections::VecDeque<(i64, LabelId)>)>,
     /// Firing label sets changed since composites last read them.
     dirty: bool,
     refused: u64,
@@ -99,13 +113,17 @@ pub struct EventCounters {
     /// Events dropped early from a window holding [`window::MAX_WINDOW_EVENTS`].
     pub window_overflow: u64,
     pub timers: u64,
+    /// Event texts that were not JSON objects.
+    pub malformed: u64,
+    /// Events whose text the direct reader declined (parsed with serde instead).
+    pub slow_path: u64,
 }
 
 /// The event side of the engine.
 pub struct Events {
     rules: Vec<Rule>,
-    /// Filter program -> event rule.
-    by_filter: HashMap<u32, usize>,
+    /// Filter program -> event rule + 1 (0: not an event rule's filter).
+    by_filter: Vec<u32>,
     timers: BinaryHeap<Reverse<(i64, u32, LabelId)>>,
     /// The newest event time processed.
     pub watermark: Option<i64>,
@@ -120,6 +138,15 @@ pub struct Events {
     /// A frame with no event (timers evaluate aggregates only).
     blank: Frame<'static>,
     hasher: foldhash::fast::FixedState,
+    /// Rules with expiry queues (aggregates, sequences).
+    timed: Vec<usize>,
+    /// The earliest front of the expiry queues (`i64::MAX`: all empty).
+    fifo_min: i64,
+    /// Key label sets by the hash of their fields' values (checked on every hit), so a
+    /// known key costs one hash and no string interning.
+    keys: FxMap<u128, LabelId>,
+    hasher2: foldhash::fast::FixedState,
+    empty: LabelId,
 }
 
 /// Milliseconds from seconds, clamped to the engine's time range.
@@ -133,7 +160,7 @@ impl Events {
     pub fn new(rules: &RuleSet, labels: &mut Labels, interval: i64, max_keys: usize) -> Events {
         let ir = rules.ir();
         let mut out = Vec::new();
-        let mut by_filter = HashMap::new();
+        let mut by_filter = vec![0u32; ir.programs.len()];
         for (index, meta) in ir.rules.iter().enumerate() {
             let (RuleKind::Event, Some(plan)) = (meta.kind, &meta.events) else {
                 continue;
@@ -217,8 +244,19 @@ impl Events {
                     s.until,
                 )
             });
+            let mut expiry: Vec<(i64, std::collections::VecDeque<(i64, LabelId)>)> = Vec::new();
+            for w in aggs
+                .iter()
+                .map(|a| a.window)
+                .chain(seq.as_ref().map(|(sp, ..)| sp.within + 1))
+            {
+                if !expiry.iter().any(|(x, _)| *x == w) {
+                    expiry.push((w, Default::default()));
+                }
+            }
+            let mono = form == Form::Aggregate && monotone(ir, &meta.levels, &aggs);
             if let Some(f) = plan.filter {
-                by_filter.insert(f as u32, out.len());
+                by_filter[f] = out.len() as u32 + 1;
             }
             out.push(Rule {
                 id: meta.id.clone(),
@@ -236,13 +274,18 @@ impl Events {
                 throttle_keys,
                 keep_firing,
                 static_labels: meta.labels.clone(),
-                state: HashMap::new(),
+                state: FxMap::default(),
+                mono,
+                swept: 0,
+                expiry,
                 dirty: false,
                 refused: 0,
             });
         }
         Events {
+            timed: (0..out.len()).filter(|&i| !out[i].expiry.is_empty()).collect(),
             rules: out,
+            fifo_min: i64::MAX,
             by_filter,
             timers: BinaryHeap::new(),
             watermark: None,
@@ -256,6 +299,9 @@ impl Events {
             changes: Vec::new(),
             blank: Frame::new(ir),
             hasher: foldhash::fast::FixedState::with_seed(0x7669_6769_6c),
+            keys: FxMap::default(),
+            hasher2: foldhash::fast::FixedState::with_seed(0x6576_656e_7473),
+            empty: labels.intern(Vec::new()),
         }
     }
 
@@ -265,7 +311,13 @@ impl Events {
 
     /// The time of the earliest timer.
     pub fn next_timer(&self) -> Option<i64> {
-        self.timers.peek().map(|Reverse((t, _, _))| *t)
+        let fifo = (self.fifo_min < i64::MAX).then_some(self.fifo_min);
+        self.timers
+            .peek()
+            .map(|Reverse((t, _, _))| *t)
+            .into_iter()
+            .chain(fifo)
+            .min()
     }
 
     /// One event at `t`, its fields in `frame`. `event` gives the event's JSON for alerts
@@ -288,7 +340,10 @@ impl Events {
         let mut matched = std::mem::take(&mut self.matched);
         rs.matching(frame, &mut self.scratch, &mut matched);
         for &p in &matched {
-            if let Some(&ri) = self.by_filter.get(&p) {
+            if let Some(&r) = self.by_filter.get(p as usize)
+                && r > 0
+            {
+                let ri = r as usize - 1;
                 self.counters.matched += 1;
                 self.rule_event(ri, rs, labels, frame, t, event, out);
             }
@@ -308,7 +363,7 @@ impl Events {
         out: &mut Vec<Transition>,
     ) {
         let form = self.rules[ri].form;
-        let key = key_of(&self.rules[ri].keys, frame, labels);
+        let key = self.key(ri, false, frame, labels);
         match form {
             Form::Single => {
                 for li in 0..self.rules[ri].levels.len() {
@@ -350,6 +405,16 @@ impl Events {
                     overflow += u64::from(w.push(t, num, hash));
                 }
                 self.counters.window_overflow += overflow;
+                if !rule.mono {
+                    for (w, q) in rule.expiry.iter_mut() {
+                        if q.back() != Some(&(t + *w, key)) {
+                            q.push_back((t + *w, key));
+                            self.fifo_min = self.fifo_min.min(t + *w);
+                        }
+                    }
+                } else if rule.state.len() > 2 * rule.swept.max(1024) {
+                    sweep(rule, t);
+                }
                 let tk = self.throttle_key(ri, frame, labels, key);
                 self.evaluate_key(ri, rs, labels, frame, key, tk, t, true, out);
             }
@@ -383,7 +448,12 @@ impl Events {
                     until,
                 };
                 spec.event(&mut ks.seq, t, &hits, &mut self.fired);
-                let _ = spec;
+                if let Some((w, q)) = rule.expiry.first_mut()
+                    && q.back() != Some(&(t + *w, key))
+                {
+                    q.push_back((t + *w, key));
+                    self.fifo_min = self.fifo_min.min(t + *w);
+                }
                 let fired = std::mem::take(&mut self.fired);
                 if !fired.is_empty() {
                     let tk = self.throttle_key(ri, frame, labels, key);
@@ -420,12 +490,39 @@ impl Events {
         true
     }
 
-    fn throttle_key(&self, ri: usize, frame: &Frame, labels: &mut Labels, key: LabelId) -> LabelId {
+    fn throttle_key(&mut self, ri: usize, frame: &Frame, labels: &mut Labels, key: LabelId) -> LabelId {
         let rule = &self.rules[ri];
         if rule.throttle.is_none() || rule.throttle_keys.is_empty() {
             return key;
         }
-        key_of(&rule.throttle_keys, frame, labels)
+        self.key(ri, true, frame, labels)
+    }
+
+    /// The label set of an event's key fields (the rule's keys, or its throttle keys).
+    fn key(&mut self, ri: usize, throttle: bool, frame: &Frame, labels: &mut Labels) -> LabelId {
+        let rule = &self.rules[ri];
+        let fields = if throttle { &rule.throttle_keys } else { &rule.keys };
+        if fields.is_empty() {
+            return self.empty;
+        }
+        // Keys are told apart by a 128-bit hash of their values (two seeds): a collision is
+        // as unlikely as a random 128-bit clash, so no string is compared per event.
+        let (mut a, mut b) = (0u64, 0u64);
+        for &(name, slot) in fields {
+            let v = hash_of(&self.hasher, &frame.slots()[slot as usize]).unwrap_or(0);
+            a = self.hasher.hash_one((a, name, v));
+            b = self.hasher2.hash_one((b, name, v));
+        }
+        let h = (u128::from(a) << 64) | u128::from(b);
+        if let Some(&id) = self.keys.get(&h) {
+            return id;
+        }
+        let id = key_of(fields, frame, labels);
+        if self.keys.len() > 1 << 22 {
+            self.keys.clear();
+        }
+        self.keys.insert(h, id);
+        id
     }
 
     /// Sets a key's aggregates into `frame`, evaluates every level and steps its alerts.
@@ -578,18 +675,22 @@ impl Events {
         let Some(ks) = rule.state.get_mut(&key) else {
             return;
         };
+        // Window and span expiry is queued per event in `expiry`, except for monotone rules,
+        // which need it only while an alert is active; the heap holds the rest.
+        let seq = rule.seq.as_ref().and_then(|(s, ..)| s.next_deadline(&ks.seq));
+        let instant = ks.instant.iter().copied().filter(|&u| u > 0);
+        let active = rule.books.iter().any(|b| b.is_active(key));
         let windows = rule
             .aggs
             .iter()
             .zip(&ks.windows)
+            .filter(|_| rule.mono && active)
             .filter_map(|(a, w)| w.oldest().map(|o| o + a.window));
-        let seq = rule.seq.as_ref().and_then(|(s, ..)| s.next_due(&ks.seq));
-        let instant = ks.instant.iter().copied().filter(|&u| u > 0);
-        let next = windows.chain(seq).chain(instant).chain(extra).min();
+        let next = seq.into_iter().chain(instant).chain(extra).chain(windows).min();
         let idle = next.is_none()
             && ks.windows.iter().all(Window::is_empty)
             && sequence::Spec::is_empty(&ks.seq)
-            && !rule.books.iter().any(|b| b.is_active(key));
+            && !active;
         if idle {
             rule.state.remove(&key);
             return;
@@ -613,63 +714,113 @@ impl Events {
         until: i64,
         out: &mut Vec<Transition>,
     ) {
-        while let Some(&Reverse((t, ri, key))) = self.timers.peek() {
+        loop {
+            if self.next_timer().is_none_or(|t| t > until) {
+                return;
+            }
+            // The earliest of the heap and the expiry queues.
+            let mut best: Option<(i64, usize, usize)> = self
+                .timers
+                .peek()
+                .map(|Reverse((t, r, _))| (*t, *r as usize, usize::MAX));
+            for &ri in &self.timed {
+                for (qi, (_, q)) in self.rules[ri].expiry.iter().enumerate() {
+                    if let Some(&(t, _)) = q.front()
+                        && best.is_none_or(|b| t < b.0)
+                    {
+                        best = Some((t, ri, qi));
+                    }
+                }
+            }
+            let Some((t, ri, qi)) = best else { break };
             if t > until {
                 break;
             }
-            self.timers.pop();
-            let ri = ri as usize;
-            let rule = &mut self.rules[ri];
-            let Some(ks) = rule.state.get_mut(&key) else {
-                continue;
+            let key = if qi == usize::MAX {
+                let Some(Reverse((_, _, key))) = self.timers.pop() else {
+                    break;
+                };
+                match self.rules[ri].state.get(&key) {
+                    Some(ks) if ks.due == t => key,
+                    _ => continue,
+                }
+            } else {
+                let Some((_, key)) = self.rules[ri].expiry[qi].1.pop_front() else {
+                    break;
+                };
+                self.fifo_min = self
+                    .timed
+                    .iter()
+                    .flat_map(|&r| self.rules[r].expiry.iter().filter_map(|(_, q)| q.front()))
+                    .map(|e| e.0)
+                    .min()
+                    .unwrap_or(i64::MAX);
+                if !self.rules[ri].state.contains_key(&key) {
+                    continue;
+                }
+                key
             };
-            if ks.due != t {
-                continue;
+            self.wake(ri, key, t, rs, labels, out);
+        }
+    }
+
+    /// A key's state at time `t` without an event: resolves instantaneous alerts whose
+    /// `keep_firing` ran out, re-evaluates aggregates, completes or expires sequences.
+    fn wake(
+        &mut self,
+        ri: usize,
+        key: LabelId,
+        t: i64,
+        rs: &RuleSet,
+        labels: &mut Labels,
+        out: &mut Vec<Transition>,
+    ) {
+        self.counters.timers += 1;
+        let rule = &mut self.rules[ri];
+        let Some(ks) = rule.state.get_mut(&key) else {
+            return;
+        };
+        for li in 0..ks.instant.len() {
+            let u = ks.instant[li];
+            if u > 0 && u <= t {
+                ks.instant[li] = 0;
+                rule.dirty = true;
+                let c = Change {
+                    labels: key,
+                    state: "resolved",
+                    value: f64::NAN,
+                    flapping: false,
+                };
+                out.push(transition(
+                    labels,
+                    &rule.id,
+                    &rule.static_labels,
+                    rule.levels[li].severity,
+                    rule.levels.len(),
+                    u,
+                    &c,
+                    None,
+                ));
             }
-            self.counters.timers += 1;
-            // Instantaneous alerts whose `keep_firing` ran out.
-            for li in 0..ks.instant.len() {
-                let u = ks.instant[li];
-                if u > 0 && u <= t {
-                    ks.instant[li] = 0;
-                    rule.dirty = true;
-                    let c = Change {
-                        labels: key,
-                        state: "resolved",
-                        value: f64::NAN,
-                        flapping: false,
-                    };
-                    out.push(transition(
-                        labels,
-                        &rule.id,
-                        &rule.static_labels,
-                        rule.levels[li].severity,
-                        rule.levels.len(),
-                        u,
-                        &c,
-                        None,
-                    ));
-                }
+        }
+        match rule.form {
+            Form::Single => self.reschedule(ri, key, t),
+            Form::Aggregate => {
+                let mut blank = std::mem::take(&mut self.blank);
+                self.evaluate_key(ri, rs, labels, &mut blank, key, key, t, false, out);
+                self.blank = blank;
             }
-            match rule.form {
-                Form::Single => self.reschedule(ri, key, t),
-                Form::Aggregate => {
-                    let mut blank = std::mem::take(&mut self.blank);
-                    self.evaluate_key(ri, rs, labels, &mut blank, key, key, t, false, out);
-                    self.blank = blank;
+            Form::Sequence => {
+                self.fired.clear();
+                let mut fired = std::mem::take(&mut self.fired);
+                if let Some((spec, ..)) = &rule.seq {
+                    spec.expire(&mut ks.seq, t, &mut fired);
                 }
-                Form::Sequence => {
-                    self.fired.clear();
-                    let mut fired = std::mem::take(&mut self.fired);
-                    if let Some((spec, ..)) = &rule.seq {
-                        spec.expire(&mut ks.seq, t, &mut fired);
-                    }
-                    for &f in &fired {
-                        self.fire_instant(labels, ri, 0, key, key, f, f64::NAN, None, out);
-                    }
-                    self.fired = fired;
-                    self.reschedule(ri, key, t);
+                for &f in &fired {
+                    self.fire_instant(labels, ri, 0, key, key, f, f64::NAN, None, out);
                 }
+                self.fired = fired;
+                self.reschedule(ri, key, t);
             }
         }
     }
@@ -763,6 +914,51 @@ impl Events {
             .map(|r| (r.id.clone(), r.refused))
             .collect()
     }
+}
+
+/// Drops what has expired from every key of a rule at time `t` (a monotone rule's inactive
+/// keys get no expiry timers), and the keys left with nothing.
+fn sweep(rule: &mut Rule, t: i64) {
+    let aggs = &rule.aggs;
+    let books = &rule.books;
+    rule.state.retain(|k, ks| {
+        for (a, w) in aggs.iter().zip(ks.windows.iter_mut()) {
+            w.evict(t, a.window);
+        }
+        !(ks.windows.iter().all(Window::is_empty)
+            && ks.instant.iter().all(|&u| u == 0)
+            && sequence::Spec::is_empty(&ks.seq)
+            && ks.due == i64::MAX
+            && !books.iter().any(|b| b.is_active(*k)))
+    });
+    rule.swept = rule.state.len();
+}
+
+/// Whether every level's condition only compares `count()`/`distinct()` from above with
+/// constants, joined by `and`/`or` (see [`Rule::mono`]).
+fn monotone(ir: &vigil_compiler::ir::Ir, levels: &[vigil_compiler::ir::meta::Level], aggs: &[Agg]) -> bool {
+    use vigil_compiler::ir::{CmpOp, Node};
+    let counting = |n: u32| {
+        matches!(ir.node(n), Node::Slot(r, _) if r.depth == 0
+            && aggs.iter().any(|a| a.slot == r.id && matches!(a.func, EventFn::Count | EventFn::Distinct)))
+    };
+    let constant = |n: u32| matches!(ir.node(n), Node::Num(_));
+    fn walk(ir: &vigil_compiler::ir::Ir, n: u32, ok: &dyn Fn(u32, u32, CmpOp) -> bool) -> bool {
+        match ir.node(n) {
+            Node::And(v) | Node::Or(v) => v.iter().all(|c| walk(ir, *c, ok)),
+            Node::Cmp(op, _, a, b) => ok(*a, *b, *op),
+            _ => false,
+        }
+    }
+    let ok = |a: u32, b: u32, op: CmpOp| match op {
+        CmpOp::Gt | CmpOp::Ge => counting(a) && constant(b),
+        CmpOp::Lt | CmpOp::Le => constant(a) && counting(b),
+        _ => false,
+    };
+    !levels.is_empty()
+        && levels
+            .iter()
+            .all(|l| walk(ir, ir.programs[l.when].root, &ok))
 }
 
 /// The key of an event: the label set of its grouping fields (a missing field is no label).

@@ -243,16 +243,12 @@ impl Spec {
         }
     }
 
-    /// When this key next needs [`Spec::expire`] (the first moment something lapses).
-    pub fn next_due(&self, st: &State) -> Option<i64> {
-        let partials = st.waiting.iter().flatten().map(|p| p.start + self.within + 1);
+    /// When this key must be looked at to complete a sequence (trailing `missing` steps, an
+    /// `any order` set with missing steps); partial matches that merely lapse are dropped
+    /// when the key is next looked at.
+    pub fn next_deadline(&self, st: &State) -> Option<i64> {
         let closing = st.closing.iter().map(|&(d, _)| d + 1);
-        let seen = st.seen.iter().filter_map(|q| q.front()).map(|s| s + self.within + 1);
-        partials
-            .chain(closing)
-            .chain(seen)
-            .chain(st.deadline.map(|d| d + 1))
-            .min()
+        closing.chain(st.deadline.map(|d| d + 1)).min()
     }
 
     pub fn is_empty(st: &State) -> bool {

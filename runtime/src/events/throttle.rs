@@ -3,14 +3,15 @@
 
 use crate::labels::LabelId;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use super::FxMap;
+use std::collections::VecDeque;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Throttle {
     pub count: u32,
     /// ms; the window is `(t - per, t]`.
     pub per: i64,
-    sent: HashMap<LabelId, VecDeque<i64>>,
+    sent: FxMap<LabelId, VecDeque<i64>>,
     /// Map size after the last sweep of idle keys.
     swept: usize,
     pub suppressed: u64,

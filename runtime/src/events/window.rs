@@ -3,7 +3,8 @@
 //! them), with the running totals needed to answer in constant time (min and max scan).
 
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use super::FxMap;
+use std::collections::VecDeque;
 use vigil_compiler::ir::events::EventFn;
 
 /// Events one key keeps per aggregate at most; older ones are dropped early (counted) so a
@@ -25,7 +26,7 @@ pub enum Window {
     /// value of the newest event (what `share` answers for when no event is at hand).
     Values {
         q: VecDeque<(i64, u64)>,
-        counts: HashMap<u64, u32>,
+        counts: FxMap<u64, u32>,
         last: u64,
     },
 }
@@ -36,7 +37,7 @@ impl Window {
             EventFn::Count => Window::Count(VecDeque::new()),
             EventFn::Distinct | EventFn::Share => Window::Values {
                 q: VecDeque::new(),
-                counts: HashMap::new(),
+                counts: FxMap::default(),
                 last: 0,
             },
             _ => Window::Num {

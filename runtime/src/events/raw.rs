@@ -1,0 +1,314 @@
+//! Fills a frame straight from an event object's JSON text: only the fields some rule reads
+//! are looked at, the rest is skipped without being parsed into values. Anything this reader
+//! does not handle exactly as `Frame::fill_json` would (escaped strings or keys on the way,
+//! arrays the rules read, a field given twice) makes it decline, and the caller parses the
+//! event with serde instead. A property test checks both readers fill the same frames.
+
+use vigil_compiler::eval::{Frame, SlotVal};
+use vigil_compiler::ir::{Ir, PathSeg, SlotSource};
+
+/// The field paths of a rule set's frame, as a tree.
+#[derive(Debug, Default)]
+pub struct RawLayout {
+    root: Node,
+    /// False when some field needs what this reader does not do (array indices, quantifiers).
+    usable: bool,
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    slot: Option<(u32, bool)>,
+    children: Vec<(String, Node)>,
+}
+
+impl RawLayout {
+    pub fn new(ir: &Ir) -> RawLayout {
+        let mut l = RawLayout {
+            root: Node::default(),
+            usable: true,
+        };
+        for (i, info) in ir.layout.slots.iter().enumerate() {
+            let SlotSource::Field(path) = &info.source else {
+                continue;
+            };
+            // A field with an element layout is read per element when it holds an array;
+            // arrays make the reader decline, so that needs nothing here.
+            if path.is_empty() {
+                l.usable = false;
+                continue;
+            }
+            let mut node = &mut l.root;
+            for seg in path {
+                let PathSeg::Key(k) = seg else {
+                    l.usable = false;
+                    break;
+                };
+                let pos = match node.children.iter().position(|(n, _)| n == k) {
+                    Some(p) => p,
+                    None => {
+                        node.children.push((k.clone(), Node::default()));
+                        node.children.len() - 1
+                    }
+                };
+                node = &mut node.children[pos].1;
+            }
+            node.slot = Some((i as u32, info.needs_sym));
+        }
+        l
+    }
+
+    /// Fills `frame` from the object text; false (frame unspecified) when the caller must use
+    /// serde.
+    pub fn fill<'a>(&self, ir: &Ir, text: &'a str, frame: &mut Frame<'a>) -> bool {
+        if !self.usable {
+            return false;
+        }
+        frame.reset(ir);
+        let mut r = Reader {
+            s: text,
+            b: text.as_bytes(),
+            i: 0,
+        };
+        r.object(ir, &self.root, frame).is_some() && {
+            r.ws();
+            r.i == r.b.len()
+        }
+    }
+}
+
+struct Reader<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn ws(&mut self) {
+        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.b.get(self.i).copied()
+    }
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+    /// A string without escapes or control characters (else `None`: decline).
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let rest = &self.b[self.i..];
+        let end = memchr::memchr2(b'"', b'\\', rest)?;
+        if rest[end] != b'"' || rest[..end].iter().any(|&c| c < 0x20) {
+            return None;
+        }
+        let s = self.s.get(self.i..self.i + end)?;
+        self.i += end + 1;
+        Some(s)
+    }
+    /// Skips any value, checking only what is needed to find its end.
+    fn skip(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => {
+                self.i += 1;
+                loop {
+                    let rest = self.b.get(self.i..)?;
+                    let j = memchr::memchr2(b'"', b'\\', rest)?;
+                    self.i += j + 1;
+                    if rest[j] == b'"' {
+                        return Some(());
+                    }
+                    self.i += 1;
+                }
+            }
+            b'{' | b'[' => {
+                let close = if self.b[self.i] == b'{' { b'}' } else { b']' };
+                self.i += 1;
+                if self.eat(close).is_some() {
+                    return Some(());
+                }
+                loop {
+                    if close == b'}' {
+                        self.string_any()?;
+                        self.eat(b':')?;
+                    }
+                    self.skip()?;
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        c if c == close => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            _ => {
+                let start = self.i;
+                while self.i < self.b.len()
+                    && !matches!(self.b[self.i], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                {
+                    self.i += 1;
+                }
+                let t = &self.s[start..self.i];
+                (matches!(t, "true" | "false" | "null") || number(t).is_some()).then_some(())
+            }
+        }
+    }
+    /// A key we do not look up (escapes allowed).
+    fn string_any(&mut self) -> Option<()> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        self.skip()
+    }
+
+    fn object(&mut self, ir: &Ir, node: &Node, frame: &mut Frame<'a>) -> Option<()> {
+        self.eat(b'{')?;
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        // Fields this object level reads, by position in `node.children`: each at most once.
+        let mut seen: u64 = 0;
+        loop {
+            let key_start = self.i;
+            let child = match self.peek()? {
+                b'"' => match self.string() {
+                    Some(k) => node.children.iter().position(|(n, _)| n == k),
+                    None => {
+                        // An escaped key might spell a field we read: let serde decide.
+                        self.i = key_start;
+                        return None;
+                    }
+                },
+                _ => return None,
+            };
+            self.eat(b':')?;
+            match child {
+                None => self.skip()?,
+                Some(pos) => {
+                    if pos >= 64 || seen & (1 << pos) != 0 {
+                        return None;
+                    }
+                    seen |= 1 << pos;
+                    let n = &node.children[pos].1;
+                    self.value(ir, n, frame)?;
+                }
+            }
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn value(&mut self, ir: &Ir, node: &Node, frame: &mut Frame<'a>) -> Option<()> {
+        let c = self.peek()?;
+        let v = match c {
+            b'"' => {
+                let s = self.string()?;
+                let sym = match node.slot {
+                    Some((_, true)) => ir.strings.lookup(s),
+                    _ => vigil_compiler::ir::NO_SYM,
+                };
+                SlotVal::string(s, sym)
+            }
+            b'{' => {
+                self.object(ir, node, frame)?;
+                SlotVal::object()
+            }
+            b'[' => {
+                if node.slot.is_some() || !node.children.is_empty() {
+                    return None;
+                }
+                self.skip()?;
+                return Some(());
+            }
+            _ => {
+                let start = self.i;
+                while self.i < self.b.len()
+                    && !matches!(self.b[self.i], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                {
+                    self.i += 1;
+                }
+                match &self.s[start..self.i] {
+                    "true" => SlotVal::boolean(true),
+                    "false" => SlotVal::boolean(false),
+                    "null" => SlotVal::missing(),
+                    t => SlotVal::number(number(t)?),
+                }
+            }
+        };
+        if let Some((slot, _)) = node.slot {
+            frame.set(slot, v);
+        }
+        Some(())
+    }
+}
+
+/// A JSON number as serde_json reads it (integers exactly where they fit, `-0` as -0.0).
+fn number(t: &str) -> Option<f64> {
+    if !crate::fast_json::valid_json_number(t) {
+        return None;
+    }
+    if !t.bytes().any(|c| matches!(c, b'.' | b'e' | b'E')) {
+        if let Ok(i) = t.parse::<i64>() {
+            return Some(if i == 0 && t.starts_with('-') { -0.0 } else { i as f64 });
+        }
+        if let Ok(u) = t.parse::<u64>() {
+            return Some(u as f64);
+        }
+    }
+    t.parse::<f64>().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(src: &str) -> vigil_compiler::eval::RuleSet {
+        let ck = vigil_compiler::check_source("t.rules", src, None);
+        assert_eq!(ck.errors(), 0, "{:?}", ck.diagnostics);
+        vigil_compiler::eval::RuleSet::from_checked(&ck, vigil_compiler::eval::Engine::Interp)
+            .expect("compiles")
+    }
+
+    #[test]
+    fn reads_the_fields_rules_use() {
+        let rs = rules(
+            "rule r {\n  severity high\n  on event where event.type == \"proc\" and event.proc.name in [\"sh\"] and event.n > 2\n}\n",
+        );
+        let l = RawLayout::new(rs.ir());
+        assert!(l.usable);
+        let text = r#"{"type":"proc","x":[1,{"a":"\"q"}],"proc":{"name":"sh","pid":7},"n":3.5}"#;
+        let mut f = rs.frame();
+        assert!(l.fill(rs.ir(), text, &mut f));
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        let mut g = rs.frame();
+        g.fill_json(rs.ir(), &v);
+        assert_eq!(show(&f), show(&g));
+    }
+
+    /// Slot values as comparable text (strings by content, not address).
+    pub(crate) fn show(f: &Frame) -> Vec<String> {
+        f.slots()
+            .iter()
+            .map(|v| {
+                format!(
+                    "{} {:?} {:?} {:?} {:?}",
+                    v.tag(),
+                    v.as_num().map(f64::to_bits),
+                    v.as_bool(),
+                    v.as_str(),
+                    v.sym()
+                )
+            })
+            .collect()
+    }
+
+}
