@@ -79,6 +79,10 @@ struct Rule {
     books: Vec<Book>,
     /// Fields the alert key is made of: `(label, slot)`.
     keys: Vec<(Sym, u32)>,
+    /// Ids of `keys` and `throttle_keys` among the rule set's distinct key field lists (rules
+    /// keyed alike share one key computation per event).
+    key_spec: usize,
+    throttle_spec: usize,
     aggs: Vec<Agg>,
     seq: Option<(sequence::Spec, Vec<usize>, Vec<Option<u32>>, Option<usize>)>,
     throttle: Option<throttle::Throttle>,
@@ -140,6 +144,9 @@ pub struct Events {
     hasher: foldhash::fast::FixedState,
     /// Rules with expiry queues (aggregates, sequences).
     timed: Vec<usize>,
+    /// Per key spec: the key computed for event number `.0`.
+    memo: Vec<(u64, LabelId)>,
+    serial: u64,
     /// The earliest front of the expiry queues (`i64::MAX`: all empty).
     fifo_min: i64,
     /// Key label sets by the hash of their fields' values (checked on every hit), so a
@@ -272,6 +279,8 @@ impl Events {
                     .as_ref()
                     .map(|t| throttle::Throttle::new(t.count, ms(t.per).max(1))),
                 throttle_keys,
+                key_spec: 0,
+                throttle_spec: 0,
                 keep_firing,
                 static_labels: meta.labels.clone(),
                 state: FxMap::default(),
@@ -282,7 +291,22 @@ impl Events {
                 refused: 0,
             });
         }
+        let mut specs: Vec<Vec<(Sym, u32)>> = Vec::new();
+        let mut spec_of = |k: &Vec<(Sym, u32)>| match specs.iter().position(|x| x == k) {
+            Some(i) => i,
+            None => {
+                specs.push(k.clone());
+                specs.len() - 1
+            }
+        };
+        for r in out.iter_mut() {
+            r.key_spec = spec_of(&r.keys);
+            r.throttle_spec = spec_of(&r.throttle_keys);
+        }
+        let n_specs = specs.len();
         Events {
+            memo: vec![(u64::MAX, 0); n_specs],
+            serial: 0,
             timed: (0..out.len()).filter(|&i| !out[i].expiry.is_empty()).collect(),
             rules: out,
             fifo_min: i64::MAX,
@@ -337,6 +361,7 @@ impl Events {
             return;
         }
         self.watermark = Some(t);
+        self.serial += 1;
         let mut matched = std::mem::take(&mut self.matched);
         rs.matching(frame, &mut self.scratch, &mut matched);
         for &p in &matched {
@@ -505,6 +530,22 @@ impl Events {
         if fields.is_empty() {
             return self.empty;
         }
+        let spec = if throttle { rule.throttle_spec } else { rule.key_spec };
+        if let Some(&(n, id)) = self.memo.get(spec)
+            && n == self.serial
+        {
+            return id;
+        }
+        let id = self.key_uncached(ri, throttle, frame, labels);
+        if let Some(m) = self.memo.get_mut(spec) {
+            *m = (self.serial, id);
+        }
+        id
+    }
+
+    fn key_uncached(&mut self, ri: usize, throttle: bool, frame: &Frame, labels: &mut Labels) -> LabelId {
+        let rule = &self.rules[ri];
+        let fields = if throttle { &rule.throttle_keys } else { &rule.keys };
         // Keys are told apart by a 128-bit hash of their values (two seeds): a collision is
         // as unlikely as a random 128-bit clash, so no string is compared per event.
         let (mut a, mut b) = (0u64, 0u64);
