@@ -43,7 +43,11 @@ static EVENTS: LazyLock<Vec<(i64, String, String)>> = LazyLock::new(|| {
             format!(
                 r#"{{"type":"login","success":{},"user":"{user}","src_ip":"{ip}","country":"{}"}}"#,
                 rng(&mut s) % 10 < 7,
-                if rng(&mut s) % 200 == 0 { countries[(rng(&mut s) % 6) as usize] } else { "CH" }
+                if rng(&mut s).is_multiple_of(200) {
+                    countries[(rng(&mut s) % 6) as usize]
+                } else {
+                    "CH"
+                }
             )
         } else if r < 50 {
             format!(
@@ -52,7 +56,7 @@ static EVENTS: LazyLock<Vec<(i64, String, String)>> = LazyLock::new(|| {
                 rng(&mut s) % 120_000
             )
         } else if r < 70 {
-            let name = if rng(&mut s) % 20 == 0 {
+            let name = if rng(&mut s).is_multiple_of(20) {
                 format!("tool{}", rng(&mut s) % 40)
             } else {
                 common[(rng(&mut s) % 6) as usize].to_string()

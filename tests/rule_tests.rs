@@ -36,9 +36,19 @@ fn all_pass_on_both_backends(path: &str) {
     let interp = run(path, Engine::Interp);
     let jit = run(path, Engine::Jit);
     for ((name, fails, a), (_, jit_fails, b)) in interp.iter().zip(&jit) {
-        assert!(fails.is_empty(), "{path}: `{name}` fails on the interpreter: {fails:#?}");
-        assert!(jit_fails.is_empty(), "{path}: `{name}` fails on the JIT: {jit_fails:#?}");
-        assert_eq!(key(a), key(b), "{path}: `{name}`: the backends' timelines differ");
+        assert!(
+            fails.is_empty(),
+            "{path}: `{name}` fails on the interpreter: {fails:#?}"
+        );
+        assert!(
+            jit_fails.is_empty(),
+            "{path}: `{name}` fails on the JIT: {jit_fails:#?}"
+        );
+        assert_eq!(
+            key(a),
+            key(b),
+            "{path}: `{name}`: the backends' timelines differ"
+        );
     }
 }
 
@@ -83,7 +93,12 @@ fn event_aggregate_cases_pass_on_both_backends() {
 fn failures_say_what_was_expected_and_what_the_engine_had() {
     let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .current_dir(root())
-        .args(["test", "tests/rule_tests/failing.rules", "--engine", "interp"])
+        .args([
+            "test",
+            "tests/rule_tests/failing.rules",
+            "--engine",
+            "interp",
+        ])
         .env("NO_COLOR", "1")
         .output()
         .expect("vigil runs");
@@ -129,8 +144,11 @@ fn broken_rules_run_no_test() {
     let dir = std::env::temp_dir().join(format!("vigil-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("bad.rules");
-    std::fs::write(&f, "rule r {\n  when cpu > 5 for 1kg\n}\ntest \"t\" {\n  expect r firing at 1m\n}\n")
-        .unwrap();
+    std::fs::write(
+        &f,
+        "rule r {\n  when cpu > 5 for 1kg\n}\ntest \"t\" {\n  expect r firing at 1m\n}\n",
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(["test"])
         .arg(&f)

@@ -183,6 +183,12 @@ pub struct Snapshot {
     pub evaluated: Option<i64>,
     #[serde(default)]
     pub newest: Option<i64>,
+    /// Event rules: windows, partial sequences, instantaneous alerts, throttles.
+    #[serde(default)]
+    pub events: crate::events::EventSnapshot,
+    /// Events accepted but still waiting for the watermark (`lateness`), in order.
+    #[serde(default)]
+    pub buffered: Vec<(i64, serde_json::Value)>,
 }
 
 /// Per-evaluation buffers, reused so a warm engine allocates little.
@@ -690,11 +696,14 @@ impl Engine {
                 && t > newest + self.horizon
             {
                 let last = until - until.rem_euclid(self.step);
-                let limit = [self.events.next_timer(), self.buffered.peek().map(|b| b.0.ts)]
-                    .into_iter()
-                    .flatten()
-                    .min()
-                    .map_or(last, |x| x - x.rem_euclid(self.step) - self.step);
+                let limit = [
+                    self.events.next_timer(),
+                    self.buffered.peek().map(|b| b.0.ts),
+                ]
+                .into_iter()
+                .flatten()
+                .min()
+                .map_or(last, |x| x - x.rem_euclid(self.step) - self.step);
                 let last = last.min(limit);
                 if last > t {
                     self.counters.skipped += ((last - t) / self.step) as u64;
@@ -707,7 +716,8 @@ impl Engine {
             self.evaluated = Some(t);
             self.next = Some(t + self.step);
         }
-        if !ticking && let Some(n) = self.next
+        if !ticking
+            && let Some(n) = self.next
             && n <= until
         {
             self.next = Some(until - until.rem_euclid(self.step) + self.step);
@@ -1052,6 +1062,12 @@ impl Engine {
             next: self.next,
             evaluated: self.evaluated,
             newest: self.newest,
+            events: self.events.snapshot(),
+            buffered: {
+                let mut b: Vec<&Buffered> = self.buffered.iter().map(|r| &r.0).collect();
+                b.sort();
+                b.into_iter().map(|b| (b.ts, (*b.event).clone())).collect()
+            },
         }
     }
 
@@ -1084,6 +1100,15 @@ impl Engine {
             if let Some(&i) = ids.get(rule.as_str()) {
                 self.firing[i] = st.into_iter().map(|(l, v)| (set(l), v)).collect();
             }
+        }
+        self.events.restore(snap.events, &set);
+        for (ts, event) in snap.buffered {
+            self.arrivals += 1;
+            self.buffered.push(std::cmp::Reverse(Buffered {
+                ts,
+                seq: self.arrivals,
+                event: Arc::new(event),
+            }));
         }
         self.next = snap.next;
         self.evaluated = snap.evaluated;

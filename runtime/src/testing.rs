@@ -102,9 +102,10 @@ pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
                                     }
                                 }
                             }
-                            Err(e) => out
-                                .failures
-                                .push(format!("{}:{}: {e}", path.display(), n + 1)),
+                            Err(e) => {
+                                out.failures
+                                    .push(format!("{}:{}: {e}", path.display(), n + 1))
+                            }
                         }
                     }
                 }
@@ -228,7 +229,10 @@ fn holds(e: &Expect, t: i64, active: &Active, timeline: &[Transition]) -> bool {
         AlertState::Firing => {
             matching(State::Firing)
                 || timeline.iter().any(|x| {
-                    x.ts == t && x.state == "firing" && x.rule == e.rule && subset(&e.labels, &x.labels)
+                    x.ts == t
+                        && x.state == "firing"
+                        && x.rule == e.rule
+                        && subset(&e.labels, &x.labels)
                 })
         }
         AlertState::Inactive => !matching(State::Pending) && !matching(State::Firing),
@@ -279,7 +283,9 @@ fn explain(e: &Expect, t: i64, active: &Active, timeline: &[Transition]) -> Stri
     had.extend(
         timeline
             .iter()
-            .filter(|x| x.ts == t && x.rule == e.rule && x.state != "firing" && x.state != "pending")
+            .filter(|x| {
+                x.ts == t && x.rule == e.rule && x.state != "firing" && x.state != "pending"
+            })
             .map(|x| format!("{} {}", x.state, labels(&x.labels))),
     );
     let with = if e.labels.is_empty() {
@@ -296,7 +302,11 @@ fn explain(e: &Expect, t: i64, active: &Active, timeline: &[Transition]) -> Stri
     };
     let rule = e.rule.rsplit('.').next().unwrap_or(&e.rule);
     if had.is_empty() {
-        format!("expected {}{with}; at {} {rule} had no alerts", e.text, duration(t))
+        format!(
+            "expected {}{with}; at {} {rule} had no alerts",
+            e.text,
+            duration(t)
+        )
     } else {
         format!(
             "expected {}{with}; at {} {rule} had: {}",
@@ -341,7 +351,12 @@ pub fn duration(ms: i64) -> String {
     }
     let (sign, mut v) = if ms < 0 { ("-", -ms) } else { ("", ms) };
     let mut s = String::from(sign);
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
         if v >= size {
             s.push_str(&format!("{}{unit}", v / size));
             v %= size;

@@ -28,14 +28,23 @@ pub fn run(args: TestArgs) -> i32 {
             .filter(|d| d.is_error())
             .cloned()
             .collect();
-        eprint!("{}", crate::render::human(&errors, &checked.sources, colour));
-        eprintln!("error: the rules have {} error(s); no test was run", errors.len());
+        eprint!(
+            "{}",
+            crate::render::human(&errors, &checked.sources, colour)
+        );
+        eprintln!(
+            "error: the rules have {} error(s); no test was run",
+            errors.len()
+        );
         return 1;
     }
     let compile_error = |e: vigil_compiler::eval::LowerError| {
         let file = checked.sources.get(e.span.file);
         let (line, col) = file.line_col(e.span.start as usize);
-        eprintln!("error: {}:{line}:{col}: cannot compile: {}", file.name, e.message);
+        eprintln!(
+            "error: {}:{line}:{col}: cannot compile: {}",
+            file.name, e.message
+        );
         1
     };
     let cases = match vigil_compiler::ir::lower::tests(&checked) {
@@ -55,7 +64,11 @@ pub fn run(args: TestArgs) -> i32 {
         .map_or(60_000, |s| (s * 1000.0).round() as i64);
     let (mut passed, mut failed) = (0, 0);
     for case in &cases {
-        if args.filter.as_ref().is_some_and(|f| !case.name.contains(f.as_str())) {
+        if args
+            .filter
+            .as_ref()
+            .is_some_and(|f| !case.name.contains(f.as_str()))
+        {
             continue;
         }
         let o = testing::run(&rules, case, interval);

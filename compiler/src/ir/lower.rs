@@ -904,7 +904,10 @@ impl<'a> Lowerer<'a> {
             .layout
             .slot(SlotSource::Aggregate(format!("{}:{text}", self.cur_rule)));
         let Some(f) = events::EventFn::from_name(&func.name) else {
-            return err(func.span, format!("`{}` cannot aggregate events", func.name));
+            return err(
+                func.span,
+                format!("`{}` cannot aggregate events", func.name),
+            );
         };
         let window = self.constant(sc, over)?;
         let keys = match group {
@@ -982,7 +985,13 @@ impl<'a> Lowerer<'a> {
                 None => err(name.span, format!("unknown rule `{}`", name.name)),
             }
         };
-        let snippet = |s: Span| ck.sources.snippet(s).split_whitespace().collect::<Vec<_>>().join(" ");
+        let snippet = |s: Span| {
+            ck.sources
+                .snippet(s)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         for it in &t.items {
             match it {
                 ast::TestItem::Interval(e) => case.interval = Some(ms(self.constant(&sc, e)?)),
@@ -998,12 +1007,11 @@ impl<'a> Lowerer<'a> {
                     let ExprKind::Ref { name, matchers } = &selector.kind else {
                         return err(selector.span, "expected a series like `cpu{host=\"a\"}`");
                     };
-                    let points = crate::series_notation::parse(&values.value).map_err(|bad| {
-                        LowerError {
+                    let points =
+                        crate::series_notation::parse(&values.value).map_err(|bad| LowerError {
                             message: format!("cannot read `{bad}` in series values"),
                             span: values.span,
-                        }
-                    })?;
+                        })?;
                     case.inputs.push(Input::Series {
                         metric: name.clone(),
                         labels: matchers
@@ -1015,7 +1023,11 @@ impl<'a> Lowerer<'a> {
                     });
                 }
                 ast::TestItem::EventsFrom(path) => {
-                    let base = src.path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+                    let base = src
+                        .path
+                        .parent()
+                        .map(std::path::Path::to_path_buf)
+                        .unwrap_or_default();
                     case.inputs.push(Input::File(base.join(&path.value)));
                 }
                 ast::TestItem::EventsEvery {
@@ -1050,7 +1062,12 @@ impl<'a> Lowerer<'a> {
                     labels: self.label_object(&sc, with)?,
                     negated: false,
                     after: case.advance,
-                    text: format!("{} {} at {}", rule.name, state_word(*state), snippet(at.span)),
+                    text: format!(
+                        "{} {} at {}",
+                        rule.name,
+                        state_word(*state),
+                        snippet(at.span)
+                    ),
                 }),
                 ast::TestItem::ExpectNo {
                     rule,
@@ -1071,15 +1088,19 @@ impl<'a> Lowerer<'a> {
                         "no {} {}{}",
                         rule.name,
                         state_word(*state),
-                        at.as_ref().map(|a| format!(" at {}", snippet(a.span))).unwrap_or_default()
+                        at.as_ref()
+                            .map(|a| format!(" at {}", snippet(a.span)))
+                            .unwrap_or_default()
                     ),
                 }),
-                ast::TestItem::ExpectNotification { notifier, .. } => case
-                    .unchecked
-                    .push(format!("notification {} (routing is not built yet)", notifier.name)),
-                ast::TestItem::ExpectPlaybook { playbook, .. } => case
-                    .unchecked
-                    .push(format!("playbook {} (playbooks are not built yet)", playbook.name)),
+                ast::TestItem::ExpectNotification { notifier, .. } => case.unchecked.push(format!(
+                    "notification {} (routing is not built yet)",
+                    notifier.name
+                )),
+                ast::TestItem::ExpectPlaybook { playbook, .. } => case.unchecked.push(format!(
+                    "playbook {} (playbooks are not built yet)",
+                    playbook.name
+                )),
                 ast::TestItem::ExpectNothingElse(_) => case.nothing_else = true,
             }
         }

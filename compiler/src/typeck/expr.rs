@@ -1456,7 +1456,11 @@ impl Checker<'_> {
             Some(Grouping::Fields(fields, _)) => fields
                 .iter()
                 .map(|f| match &f.kind {
-                    ExprKind::Field(p) => p.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join("."),
+                    ExprKind::Field(p) => p
+                        .iter()
+                        .map(|i| i.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join("."),
                     _ => String::new(),
                 })
                 .collect(),
@@ -1468,7 +1472,10 @@ impl Checker<'_> {
                     if k.is_empty() {
                         "no fields".to_string()
                     } else {
-                        k.iter().map(|k| format!("event.{k}")).collect::<Vec<_>>().join(", ")
+                        k.iter()
+                            .map(|k| format!("event.{k}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     }
                 };
                 self.err(

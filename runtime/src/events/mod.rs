@@ -44,6 +44,9 @@ enum Form {
     Sequence,
 }
 
+/// A sequence: its shape, each step's program and `key` slot, the `until` program.
+type SeqParts = (sequence::Spec, Vec<usize>, Vec<Option<u32>>, Option<usize>);
+
 struct Level {
     when: Option<usize>,
     recover: Option<usize>,
@@ -84,7 +87,7 @@ struct Rule {
     key_spec: usize,
     throttle_spec: usize,
     aggs: Vec<Agg>,
-    seq: Option<(sequence::Spec, Vec<usize>, Vec<Option<u32>>, Option<usize>)>,
+    seq: Option<SeqParts>,
     throttle: Option<throttle::Throttle>,
     throttle_keys: Vec<(Sym, u32)>,
     keep_firing: i64,
@@ -160,7 +163,11 @@ pub struct Events {
 fn ms(s: f64) -> i64 {
     let max = crate::store::MAX_TIME as f64;
     let v = (s * 1000.0).round();
-    if v.is_nan() { 0 } else { v.clamp(-max, max) as i64 }
+    if v.is_nan() {
+        0
+    } else {
+        v.clamp(-max, max) as i64
+    }
 }
 
 impl Events {
@@ -307,7 +314,9 @@ impl Events {
         Events {
             memo: vec![(u64::MAX, 0); n_specs],
             serial: 0,
-            timed: (0..out.len()).filter(|&i| !out[i].expiry.is_empty()).collect(),
+            timed: (0..out.len())
+                .filter(|&i| !out[i].expiry.is_empty())
+                .collect(),
             rules: out,
             fifo_min: i64::MAX,
             by_filter,
@@ -322,7 +331,7 @@ impl Events {
             fired: Vec::new(),
             changes: Vec::new(),
             blank: Frame::new(ir),
-            hasher: foldhash::fast::FixedState::with_seed(0x7669_6769_6c),
+            hasher: foldhash::fast::FixedState::with_seed(0x0076_6967_696c),
             keys: FxMap::default(),
             hasher2: foldhash::fast::FixedState::with_seed(0x6576_656e_7473),
             empty: labels.intern(Vec::new()),
@@ -422,10 +431,12 @@ impl Events {
                             Some(v) => (v, 0),
                             None => continue,
                         },
-                        Some(AggArg::Field(s)) => match hash_of(&self.hasher, &frame.slots()[*s as usize]) {
-                            Some(h) => (0.0, h),
-                            None => continue,
-                        },
+                        Some(AggArg::Field(s)) => {
+                            match hash_of(&self.hasher, &frame.slots()[*s as usize]) {
+                                Some(h) => (0.0, h),
+                                None => continue,
+                            }
+                        }
                     };
                     overflow += u64::from(w.push(t, num, hash));
                 }
@@ -451,9 +462,8 @@ impl Events {
                 self.joins.clear();
                 for (p, k) in progs.iter().zip(keyslots) {
                     self.steps.push(rs.eval_bool(*p, frame));
-                    self.joins.push(
-                        k.and_then(|s| hash_of(&self.hasher, &frame.slots()[s as usize])),
-                    );
+                    self.joins
+                        .push(k.and_then(|s| hash_of(&self.hasher, &frame.slots()[s as usize])));
                 }
                 let until = until.is_some_and(|u| rs.eval_bool(u, frame));
                 let exists = self.rules[ri].state.contains_key(&key);
@@ -484,7 +494,17 @@ impl Events {
                     let tk = self.throttle_key(ri, frame, labels, key);
                     let ev = event();
                     for &f in &fired {
-                        self.fire_instant(labels, ri, 0, key, tk, f, f64::NAN, Some(ev.clone()), out);
+                        self.fire_instant(
+                            labels,
+                            ri,
+                            0,
+                            key,
+                            tk,
+                            f,
+                            f64::NAN,
+                            Some(ev.clone()),
+                            out,
+                        );
                     }
                 }
                 self.fired = fired;
@@ -515,7 +535,13 @@ impl Events {
         true
     }
 
-    fn throttle_key(&mut self, ri: usize, frame: &Frame, labels: &mut Labels, key: LabelId) -> LabelId {
+    fn throttle_key(
+        &mut self,
+        ri: usize,
+        frame: &Frame,
+        labels: &mut Labels,
+        key: LabelId,
+    ) -> LabelId {
         let rule = &self.rules[ri];
         if rule.throttle.is_none() || rule.throttle_keys.is_empty() {
             return key;
@@ -526,11 +552,19 @@ impl Events {
     /// The label set of an event's key fields (the rule's keys, or its throttle keys).
     fn key(&mut self, ri: usize, throttle: bool, frame: &Frame, labels: &mut Labels) -> LabelId {
         let rule = &self.rules[ri];
-        let fields = if throttle { &rule.throttle_keys } else { &rule.keys };
+        let fields = if throttle {
+            &rule.throttle_keys
+        } else {
+            &rule.keys
+        };
         if fields.is_empty() {
             return self.empty;
         }
-        let spec = if throttle { rule.throttle_spec } else { rule.key_spec };
+        let spec = if throttle {
+            rule.throttle_spec
+        } else {
+            rule.key_spec
+        };
         if let Some(&(n, id)) = self.memo.get(spec)
             && n == self.serial
         {
@@ -543,9 +577,19 @@ impl Events {
         id
     }
 
-    fn key_uncached(&mut self, ri: usize, throttle: bool, frame: &Frame, labels: &mut Labels) -> LabelId {
+    fn key_uncached(
+        &mut self,
+        ri: usize,
+        throttle: bool,
+        frame: &Frame,
+        labels: &mut Labels,
+    ) -> LabelId {
         let rule = &self.rules[ri];
-        let fields = if throttle { &rule.throttle_keys } else { &rule.keys };
+        let fields = if throttle {
+            &rule.throttle_keys
+        } else {
+            &rule.keys
+        };
         // Keys are told apart by a 128-bit hash of their values (two seeds): a collision is
         // as unlikely as a random 128-bit clash, so no string is compared per event.
         let (mut a, mut b) = (0u64, 0u64);
@@ -587,7 +631,9 @@ impl Events {
         for (a, w) in rule.aggs.iter().zip(ks.windows.iter_mut()) {
             w.evict(t, a.window);
             let current = match (&a.arg, with_event) {
-                (Some(AggArg::Field(s)), true) => hash_of(&self.hasher, &frame.slots()[*s as usize]),
+                (Some(AggArg::Field(s)), true) => {
+                    hash_of(&self.hasher, &frame.slots()[*s as usize])
+                }
                 _ => None,
             };
             let v = w.value(a.func, current);
@@ -718,7 +764,10 @@ impl Events {
         };
         // Window and span expiry is queued per event in `expiry`, except for monotone rules,
         // which need it only while an alert is active; the heap holds the rest.
-        let seq = rule.seq.as_ref().and_then(|(s, ..)| s.next_deadline(&ks.seq));
+        let seq = rule
+            .seq
+            .as_ref()
+            .and_then(|(s, ..)| s.next_deadline(&ks.seq));
         let instant = ks.instant.iter().copied().filter(|&u| u > 0);
         let active = rule.books.iter().any(|b| b.is_active(key));
         let windows = rule
@@ -727,7 +776,12 @@ impl Events {
             .zip(&ks.windows)
             .filter(|_| rule.mono && active)
             .filter_map(|(a, w)| w.oldest().map(|o| o + a.window));
-        let next = seq.into_iter().chain(instant).chain(extra).chain(windows).min();
+        let next = seq
+            .into_iter()
+            .chain(instant)
+            .chain(extra)
+            .chain(windows)
+            .min();
         let idle = next.is_none()
             && ks.windows.iter().all(Window::is_empty)
             && sequence::Spec::is_empty(&ks.seq)
@@ -905,7 +959,11 @@ impl Events {
     pub fn active(
         &self,
         labels: &Labels,
-        out: &mut Vec<(String, std::collections::BTreeMap<String, String>, crate::alert::State)>,
+        out: &mut Vec<(
+            String,
+            std::collections::BTreeMap<String, String>,
+            crate::alert::State,
+        )>,
     ) {
         for r in &self.rules {
             let n = r.levels.len();
@@ -957,6 +1015,92 @@ impl Events {
     }
 }
 
+/// The event side's state as plain data (see [`crate::engine::Snapshot`]); label sets are
+/// numbered in the snapshot's table.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct EventSnapshot {
+    pub watermark: Option<i64>,
+    pub rules: Vec<RuleSnapshot>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RuleSnapshot {
+    pub id: String,
+    pub books: Vec<Book>,
+    pub keys: Vec<(LabelId, KeyState)>,
+    pub throttle: Option<throttle::Throttle>,
+    pub expiry: Vec<(i64, std::collections::VecDeque<(i64, LabelId)>)>,
+}
+
+impl Events {
+    pub fn snapshot(&self) -> EventSnapshot {
+        let mut rules = Vec::new();
+        for r in &self.rules {
+            let mut keys: Vec<(LabelId, KeyState)> =
+                r.state.iter().map(|(k, v)| (*k, v.clone())).collect();
+            keys.sort_by_key(|k| k.0);
+            rules.push(RuleSnapshot {
+                id: r.id.clone(),
+                books: r.books.clone(),
+                keys,
+                throttle: r.throttle.clone(),
+                expiry: r.expiry.clone(),
+            });
+        }
+        EventSnapshot {
+            watermark: self.watermark,
+            rules,
+        }
+    }
+
+    /// Restores a snapshot into freshly built event rules (rules that no longer exist are
+    /// dropped, new ones start empty); `set` maps the snapshot's label sets to ours.
+    pub fn restore(&mut self, snap: EventSnapshot, set: &dyn Fn(LabelId) -> LabelId) {
+        self.watermark = snap.watermark;
+        self.keys.clear();
+        self.timers.clear();
+        for rs in snap.rules {
+            let Some(ri) = self.rules.iter().position(|r| r.id == rs.id) else {
+                continue;
+            };
+            let r = &mut self.rules[ri];
+            if rs.books.len() == r.books.len() {
+                r.books = rs.books.into_iter().map(|b| b.remap(set)).collect();
+            }
+            if let (Some(mine), Some(mut th)) = (r.throttle.as_mut(), rs.throttle) {
+                th.remap(set);
+                th.count = mine.count;
+                th.per = mine.per;
+                *mine = th;
+            }
+            for (w, q) in rs.expiry {
+                if let Some((_, mine)) = r.expiry.iter_mut().find(|(x, _)| *x == w) {
+                    *mine = q.into_iter().map(|(t, k)| (t, set(k))).collect();
+                }
+            }
+            for (k, mut ks) in rs.keys {
+                let k = set(k);
+                if ks.instant.len() != r.levels.len() || ks.windows.len() != r.aggs.len() {
+                    continue;
+                }
+                if ks.due != i64::MAX {
+                    self.timers.push(Reverse((ks.due, ri as u32, k)));
+                }
+                ks.windows.shrink_to_fit();
+                r.state.insert(k, ks);
+                r.dirty = true;
+            }
+        }
+        self.fifo_min = self
+            .timed
+            .iter()
+            .flat_map(|&r| self.rules[r].expiry.iter().filter_map(|(_, q)| q.front()))
+            .map(|e| e.0)
+            .min()
+            .unwrap_or(i64::MAX);
+    }
+}
+
 /// Drops what has expired from every key of a rule at time `t` (a monotone rule's inactive
 /// keys get no expiry timers), and the keys left with nothing.
 fn sweep(rule: &mut Rule, t: i64) {
@@ -977,7 +1121,11 @@ fn sweep(rule: &mut Rule, t: i64) {
 
 /// Whether every level's condition only compares `count()`/`distinct()` from above with
 /// constants, joined by `and`/`or` (see [`Rule::mono`]).
-fn monotone(ir: &vigil_compiler::ir::Ir, levels: &[vigil_compiler::ir::meta::Level], aggs: &[Agg]) -> bool {
+fn monotone(
+    ir: &vigil_compiler::ir::Ir,
+    levels: &[vigil_compiler::ir::meta::Level],
+    aggs: &[Agg],
+) -> bool {
     use vigil_compiler::ir::{CmpOp, Node};
     let counting = |n: u32| {
         matches!(ir.node(n), Node::Slot(r, _) if r.depth == 0
@@ -1042,7 +1190,11 @@ fn hash_of(h: &foldhash::fast::FixedState, v: &SlotVal) -> Option<u64> {
         Some(h.hash_one((3u8, s)))
     } else if let Some(n) = v.as_num() {
         let n = if n == 0.0 { 0.0 } else { n };
-        let bits = if n.is_nan() { f64::NAN.to_bits() } else { n.to_bits() };
+        let bits = if n.is_nan() {
+            f64::NAN.to_bits()
+        } else {
+            n.to_bits()
+        };
         Some(h.hash_one((1u8, bits)))
     } else {
         v.as_bool().map(|b| h.hash_one((2u8, b)))

@@ -147,7 +147,10 @@ impl<'a> Reader<'a> {
             _ => {
                 let start = self.i;
                 while self.i < self.b.len()
-                    && !matches!(self.b[self.i], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                    && !matches!(
+                        self.b[self.i],
+                        b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'
+                    )
                 {
                     self.i += 1;
                 }
@@ -232,7 +235,10 @@ impl<'a> Reader<'a> {
             _ => {
                 let start = self.i;
                 while self.i < self.b.len()
-                    && !matches!(self.b[self.i], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                    && !matches!(
+                        self.b[self.i],
+                        b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'
+                    )
                 {
                     self.i += 1;
                 }
@@ -258,7 +264,11 @@ fn number(t: &str) -> Option<f64> {
     }
     if !t.bytes().any(|c| matches!(c, b'.' | b'e' | b'E')) {
         if let Ok(i) = t.parse::<i64>() {
-            return Some(if i == 0 && t.starts_with('-') { -0.0 } else { i as f64 });
+            return Some(if i == 0 && t.starts_with('-') {
+                -0.0
+            } else {
+                i as f64
+            });
         }
         if let Ok(u) = t.parse::<u64>() {
             return Some(u as f64);
@@ -292,6 +302,16 @@ mod tests {
         let mut g = rs.frame();
         g.fill_json(rs.ir(), &v);
         assert_eq!(show(&f), show(&g));
+        // What it leaves to serde: a field given twice, an escaped key, an escaped value it
+        // reads, an array where it reads a field.
+        for declined in [
+            r#"{"type":"proc","type":"x"}"#,
+            r#"{"\u0074ype":"proc"}"#,
+            r#"{"type":"pr\u006fc"}"#,
+            r#"{"type":"proc","proc":[{"name":"sh"}]}"#,
+        ] {
+            assert!(!l.fill(rs.ir(), declined, &mut f), "{declined}");
+        }
     }
 
     /// Slot values as comparable text (strings by content, not address).
@@ -311,4 +331,84 @@ mod tests {
             .collect()
     }
 
+    use proptest::prelude::*;
+
+    fn scalar() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z ]{0,6}".prop_map(|s| format!("\"{s}\"")),
+            Just("\"a\\\"b\"".to_string()),
+            Just("\"\\u00e9t\u{e9}\"".to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>()
+                .prop_filter("finite", |x| x.is_finite())
+                .prop_map(|x| format!("{x:e}")),
+            Just("-0".to_string()),
+            Just("18446744073709551616".to_string()),
+            Just("1.5e300".to_string()),
+            Just("true".to_string()),
+            Just("false".to_string()),
+            Just("null".to_string()),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        scalar().prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(
+                    (
+                        prop::sample::select(vec![
+                            "type", "a", "b", "c", "proc", "name", "n", "x\\u0061"
+                        ]),
+                        inner.clone()
+                    ),
+                    0..4
+                )
+                .prop_map(|kv| {
+                    let m: Vec<String> = kv
+                        .into_iter()
+                        .map(|(k, v)| format!("\"{k}\": {v}"))
+                        .collect();
+                    format!("{{{}}}", m.join(", "))
+                }),
+                prop::collection::vec(inner, 0..3).prop_map(|v| format!("[{}]", v.join(","))),
+            ]
+        })
+    }
+
+    fn object() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            (
+                prop::sample::select(vec!["type", "a", "b", "proc", "n", "zz", "\\u0074ype"]),
+                value(),
+            ),
+            0..6,
+        )
+        .prop_map(|kv| {
+            let m: Vec<String> = kv
+                .into_iter()
+                .map(|(k, v)| format!("\"{k}\":{v}"))
+                .collect();
+            format!("{{{}}}", m.join(","))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn agrees_with_serde_whenever_it_reads(text in object()) {
+            let rs = rules(
+                "rule r {\n  severity high\n  on event where event.type == \"x\" and (event.a > 1 or event.proc.name == \"sh\" or event.b.c contains \"q\" or exists event.n)\n}\n",
+            );
+            let l = RawLayout::new(rs.ir());
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+                return Ok(());
+            };
+            let mut f = rs.frame();
+            if l.fill(rs.ir(), &text, &mut f) {
+                let mut g = rs.frame();
+                g.fill_json(rs.ir(), &v);
+                prop_assert_eq!(show(&f), show(&g), "{}", text);
+            }
+        }
+    }
 }

@@ -1,9 +1,9 @@
 //! `throttle N per W by KEYS`: at most N alerts per key in any window of W; the rest are
 //! suppressed (counted), so one noisy source cannot flood the notifiers.
 
+use super::FxMap;
 use crate::labels::LabelId;
 use serde::{Deserialize, Serialize};
-use super::FxMap;
 use std::collections::VecDeque;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

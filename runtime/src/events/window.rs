@@ -2,8 +2,8 @@
 //! exact (a count, sum or distinct count over precisely the window, as Sigma and EQL define
 //! them), with the running totals needed to answer in constant time (min and max scan).
 
-use serde::{Deserialize, Serialize};
 use super::FxMap;
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use vigil_compiler::ir::events::EventFn;
 
@@ -18,8 +18,11 @@ pub enum Window {
     Count(VecDeque<i64>),
     /// `sum/avg/min/max`: times and values, with a compensated running sum.
     Num {
+        #[serde(with = "crate::nan::samples")]
         q: VecDeque<(i64, f64)>,
+        #[serde(with = "crate::nan")]
         sum: f64,
+        #[serde(with = "crate::nan")]
         comp: f64,
     },
     /// `distinct/share`: times and value hashes, with a count per value; `last` is the
@@ -173,10 +176,18 @@ fn add(sum: &mut f64, comp: &mut f64, v: f64) {
 
 /// NaN wins (a NaN in the window makes min and max NaN, as arithmetic would).
 fn nan_min(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) }
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
 }
 fn nan_max(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
 }
 
 #[cfg(test)]
