@@ -148,7 +148,7 @@ proptest! {
         let lines = [text.clone(), apply(valid[pick], &edits)];
         let checked = vigil_compiler::check_source(
             "q.rules",
-            "package q\nrule r { severity warning\n when avg(cpu_usage, 5m) > 80 for 1m\n }\n",
+            "package q\nrule r { severity warning\n when avg(cpu_usage, 5m) > 80 for 1m\n }\nrule e { severity high\n on event where event.type == \"login\"\n when count() by event.user over 1m >= 2 and sum(event.n) by event.user over 1m > 1\n }\nrule s { severity high\n on event where event.type == \"login\"\n sequence by event.user within 1m {\n a: event.n > 0\n missing b: event.n < 0\n }\n }\n",
             None,
         );
         let rs = vigil_compiler::eval::RuleSet::from_checked(&checked, vigil_compiler::eval::Engine::Interp).unwrap();
@@ -163,10 +163,31 @@ proptest! {
             ] {
                 if let Ok(records) = vigil_runtime::ingest::parse_line(line, fmt) {
                     for r in records {
-                        if let vigil_runtime::ingest::Record::Sample { metric, labels, ts, value } = r {
-                            let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                            engine.ingest(&metric, &pairs, ts, value);
-                            engine.advance(ts.saturating_add(60_000), &mut out);
+                        match r {
+                            vigil_runtime::ingest::Record::Sample { metric, labels, ts, value } => {
+                                let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                                engine.ingest(&metric, &pairs, ts, value);
+                                engine.advance(ts.saturating_add(60_000), &mut out);
+                            }
+                            vigil_runtime::ingest::Record::Event { ts, event } => {
+                                engine.ingest_event(ts, &event, &mut out);
+                                engine.ingest_event_text(ts, &event.to_string(), &mut out);
+                                engine.advance(ts.saturating_add(120_000), &mut out);
+                            }
+                            vigil_runtime::ingest::Record::Raw { ts, event } => {
+                                engine.ingest_event_text(ts, &event, &mut out);
+                            }
+                        }
+                    }
+                }
+                // The replay reader keeps event objects as text.
+                let mut cx = vigil_runtime::ingest::Context { raw_events: true, ..Default::default() };
+                let (mut q, mut spare) = (std::collections::VecDeque::new(), Vec::new());
+                if vigil_runtime::ingest::parse_line_into(line, fmt, &mut cx, &mut q, &mut spare).is_ok() {
+                    for r in q {
+                        if let vigil_runtime::ingest::Record::Raw { ts, event } = r {
+                            engine.ingest_event_text(ts, &event, &mut out);
+                            engine.ingest_event_text(ts, "[1, 2", &mut out);
                         }
                     }
                 }
