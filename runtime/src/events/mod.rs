@@ -99,6 +99,8 @@ struct Rule {
     mono: bool,
     /// Key count after the last sweep of idle keys.
     swept: usize,
+    /// When the key limit last forced a sweep.
+    last_full_sweep: i64,
     /// When keys must be looked at again because an event leaves a window (or a partial
     /// match its span): per window length, `(time, key)` in time order, one per event.
     expiry: Vec<(i64, std::collections::VecDeque<(i64, LabelId)>)>,
@@ -259,11 +261,7 @@ impl Events {
                 )
             });
             let mut expiry: Vec<(i64, std::collections::VecDeque<(i64, LabelId)>)> = Vec::new();
-            for w in aggs
-                .iter()
-                .map(|a| a.window)
-                .chain(seq.as_ref().map(|(sp, ..)| sp.within + 1))
-            {
+            for w in aggs.iter().map(|a| a.window) {
                 if !expiry.iter().any(|(x, _)| *x == w) {
                     expiry.push((w, Default::default()));
                 }
@@ -293,6 +291,7 @@ impl Events {
                 state: FxMap::default(),
                 mono,
                 swept: 0,
+                last_full_sweep: i64::MIN,
                 expiry,
                 dirty: false,
                 refused: 0,
@@ -483,11 +482,10 @@ impl Events {
                     until,
                 };
                 spec.event(&mut ks.seq, t, &hits, &mut self.fired);
-                if let Some((w, q)) = rule.expiry.first_mut()
-                    && q.back() != Some(&(t + *w, key))
-                {
-                    q.push_back((t + *w, key));
-                    self.fifo_min = self.fifo_min.min(t + *w);
+                // Lapsed partial matches need no timer (the key's next event drops them, and
+                // deadlines are on the heap); idle keys go in sweeps.
+                if rule.state.len() > 2 * rule.swept.max(1024) {
+                    sweep(rule, t);
                 }
                 let fired = std::mem::take(&mut self.fired);
                 if !fired.is_empty() {
@@ -520,9 +518,19 @@ impl Events {
             return true;
         }
         if rule.state.len() >= self.max_keys {
-            rule.refused += 1;
-            self.counters.refused += 1;
-            return false;
+            // Full: drop what has expired first (at most once per window of time, so a rule
+            // full of live keys does not sweep on every event).
+            if let Some(t) = self.watermark
+                && t >= rule.last_full_sweep.saturating_add(rule.horizon())
+            {
+                rule.last_full_sweep = t;
+                sweep(rule, t);
+            }
+            if rule.state.len() >= self.max_keys {
+                rule.refused += 1;
+                self.counters.refused += 1;
+                return false;
+            }
         }
         rule.state.insert(
             key,
@@ -1101,14 +1109,34 @@ impl Events {
     }
 }
 
+impl Rule {
+    /// How long state can stay alive without events: the longest window or span, ms.
+    fn horizon(&self) -> i64 {
+        self.aggs
+            .iter()
+            .map(|a| a.window)
+            .chain(self.seq.as_ref().map(|s| s.0.within + 1))
+            .max()
+            .unwrap_or(0)
+            .max(self.keep_firing)
+            .max(1)
+    }
+}
+
 /// Drops what has expired from every key of a rule at time `t` (a monotone rule's inactive
-/// keys get no expiry timers), and the keys left with nothing.
+/// keys and lapsed partial sequences get no expiry timers), and the keys left with nothing.
 fn sweep(rule: &mut Rule, t: i64) {
     let aggs = &rule.aggs;
     let books = &rule.books;
+    let seq = rule.seq.as_ref().map(|s| &s.0);
+    let mut due = Vec::new();
     rule.state.retain(|k, ks| {
         for (a, w) in aggs.iter().zip(ks.windows.iter_mut()) {
             w.evict(t, a.window);
+        }
+        if let Some(spec) = seq {
+            // Deadlines before `t` ran as timers already; this only drops lapsed matches.
+            spec.expire(&mut ks.seq, t, &mut due);
         }
         !(ks.windows.iter().all(Window::is_empty)
             && ks.instant.iter().all(|&u| u == 0)
