@@ -227,7 +227,10 @@ rule pairs { severity high
         // when they need the room, so 50 new keys are all admitted.
         e.advance(200_000, &mut out);
         let (keys, ..) = e.events.memory();
-        assert_eq!(keys, 100, "per_ip and pairs keep their lapsed keys until needed");
+        assert_eq!(
+            keys, 100,
+            "per_ip and pairs keep their lapsed keys until needed"
+        );
         for i in 0..50i64 {
             let ev = json!({"type": "login", "src": format!("new{i}"), "n": 1});
             e.ingest_event(200_001 + i, &ev, &mut out);

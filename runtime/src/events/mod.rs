@@ -21,6 +21,10 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::BuildHasherDefault;
 
+/// A key's identity: a 128-bit hash of its fields' values (two seeds), so an event's key
+/// costs no string interning; the key's label set is interned only once it alerts.
+pub type KeyId = u128;
+
 /// Maps keyed by ids and hashes we make ourselves: a cheap, deterministic hash is enough.
 pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<vigil_compiler::ir::intern::FxHasher>>;
 use std::hash::BuildHasher;
@@ -71,6 +75,13 @@ pub struct KeyState {
     instant: Vec<i64>,
     /// The earliest timer queued for this key (`i64::MAX`: none).
     due: i64,
+    /// The key's label set, interned when the key first needs one (an alert, a deadline).
+    #[serde(default)]
+    label: Option<LabelId>,
+    /// A `sum` of this key saw a negative or NaN value: events leaving its window could make
+    /// a monotone condition true, so the key is watched like an active one.
+    #[serde(default)]
+    volatile: bool,
 }
 
 struct Rule {
@@ -92,10 +103,11 @@ struct Rule {
     throttle_keys: Vec<(Sym, u32)>,
     keep_firing: i64,
     static_labels: Vec<(String, String)>,
-    state: FxMap<LabelId, KeyState>,
-    /// Every condition is `count()`/`distinct()` compared from above (`>= n`), joined by
-    /// `and`/`or`: events leaving a window can only make it false, so keys whose alerts are
-    /// inactive need no expiry work (their windows are trimmed by their next event or a sweep).
+    state: FxMap<KeyId, KeyState>,
+    /// Every condition is `count()`, `distinct()` or `sum()` compared from above (`>= n`),
+    /// joined by `and`/`or`: events leaving a window can only make it false (for `sum`, while
+    /// the key's values are not negative), so keys whose alerts are inactive need no expiry
+    /// work (their windows are trimmed by their next event or a sweep).
     mono: bool,
     /// Key count after the last sweep of idle keys.
     swept: usize,
@@ -103,7 +115,7 @@ struct Rule {
     last_full_sweep: i64,
     /// When keys must be looked at again because an event leaves a window (or a partial
     /// match its span): per window length, `(time, key)` in time order, one per event.
-    expiry: Vec<(i64, std::collections::VecDeque<(i64, LabelId)>)>,
+    expiry: Vec<(i64, std::collections::VecDeque<(i64, KeyId)>)>,
     /// Firing label sets changed since composites last read them.
     dirty: bool,
     refused: u64,
@@ -133,7 +145,7 @@ pub struct Events {
     rules: Vec<Rule>,
     /// Filter program -> event rule + 1 (0: not an event rule's filter).
     by_filter: Vec<u32>,
-    timers: BinaryHeap<Reverse<(i64, u32, LabelId)>>,
+    timers: BinaryHeap<Reverse<(i64, u32, KeyId)>>,
     /// The newest event time processed.
     pub watermark: Option<i64>,
     pub max_keys: usize,
@@ -144,17 +156,18 @@ pub struct Events {
     joins: Vec<Option<u64>>,
     fired: Vec<i64>,
     changes: Vec<Change>,
+    verdicts: Vec<(Option<f64>, bool)>,
     /// A frame with no event (timers evaluate aggregates only).
     blank: Frame<'static>,
     hasher: foldhash::fast::FixedState,
     /// Rules with expiry queues (aggregates, sequences).
     timed: Vec<usize>,
     /// Per key spec: the key computed for event number `.0`.
-    memo: Vec<(u64, LabelId)>,
+    memo: Vec<(u64, KeyId)>,
     serial: u64,
     /// The earliest front of the expiry queues (`i64::MAX`: all empty).
     fifo_min: i64,
-    /// Key label sets by the hash of their fields' values (checked on every hit), so a
+    /// Label sets of keys that have one, by key of their fields' values (checked on every hit), so a
     /// known key costs one hash and no string interning.
     keys: FxMap<u128, LabelId>,
     hasher2: foldhash::fast::FixedState,
@@ -260,7 +273,7 @@ impl Events {
                     s.until,
                 )
             });
-            let mut expiry: Vec<(i64, std::collections::VecDeque<(i64, LabelId)>)> = Vec::new();
+            let mut expiry: Vec<(i64, std::collections::VecDeque<(i64, KeyId)>)> = Vec::new();
             for w in aggs.iter().map(|a| a.window) {
                 if !expiry.iter().any(|(x, _)| *x == w) {
                     expiry.push((w, Default::default()));
@@ -329,6 +342,7 @@ impl Events {
             joins: Vec::new(),
             fired: Vec::new(),
             changes: Vec::new(),
+            verdicts: Vec::new(),
             blank: Frame::new(ir),
             hasher: foldhash::fast::FixedState::with_seed(0x0076_6967_696c),
             keys: FxMap::default(),
@@ -396,7 +410,7 @@ impl Events {
         out: &mut Vec<Transition>,
     ) {
         let form = self.rules[ri].form;
-        let key = self.key(ri, false, frame, labels);
+        let key = self.key(ri, false, frame);
         match form {
             Form::Single => {
                 for li in 0..self.rules[ri].levels.len() {
@@ -408,15 +422,23 @@ impl Events {
                         .value
                         .and_then(|p| rs.eval_num(p, frame))
                         .unwrap_or(f64::NAN);
-                    let tk = self.throttle_key(ri, frame, labels, key);
-                    self.fire_instant(labels, ri, li, key, tk, t, value, Some(event()), out);
+                    let tk = self.throttle_key(ri, frame, key);
+                    let label = self.label(ri, frame, labels, key);
+                    self.fire_instant(labels, ri, li, key, label, tk, t, value, Some(event()), out);
                 }
             }
             Form::Aggregate => {
                 if !self.admit(ri, key) {
                     return;
                 }
+                let mono = self.rules[ri].mono;
+                if !mono {
+                    // Its condition may turn true as events leave: label it now, while the
+                    // event is at hand.
+                    self.ensure_label(ri, frame, labels, key);
+                }
                 let mut overflow = 0;
+                let mut volatile = false;
                 let rule = &mut self.rules[ri];
                 let ks = rule.state.get_mut(&key).expect("admitted");
                 if ks.windows.len() != rule.aggs.len() {
@@ -427,7 +449,10 @@ impl Events {
                     let (num, hash) = match &a.arg {
                         None => (0.0, 0),
                         Some(AggArg::Program(p)) => match rs.eval_num(*p, frame) {
-                            Some(v) => (v, 0),
+                            Some(v) => {
+                                volatile |= a.func == EventFn::Sum && !(v >= 0.0);
+                                (v, 0)
+                            }
                             None => continue,
                         },
                         Some(AggArg::Field(s)) => {
@@ -440,6 +465,8 @@ impl Events {
                     overflow += u64::from(w.push(t, num, hash));
                 }
                 self.counters.window_overflow += overflow;
+                let newly_volatile = volatile && !ks.volatile;
+                ks.volatile |= volatile;
                 if !rule.mono {
                     for (w, q) in rule.expiry.iter_mut() {
                         if q.back() != Some(&(t + *w, key)) {
@@ -450,7 +477,10 @@ impl Events {
                 } else if rule.state.len() > 2 * rule.swept.max(1024) {
                     sweep(rule, t);
                 }
-                let tk = self.throttle_key(ri, frame, labels, key);
+                if newly_volatile {
+                    self.ensure_label(ri, frame, labels, key);
+                }
+                let tk = self.throttle_key(ri, frame, key);
                 self.evaluate_key(ri, rs, labels, frame, key, tk, t, true, out);
             }
             Form::Sequence => {
@@ -484,12 +514,18 @@ impl Events {
                 spec.event(&mut ks.seq, t, &hits, &mut self.fired);
                 // Lapsed partial matches need no timer (the key's next event drops them, and
                 // deadlines are on the heap); idle keys go in sweeps.
+                let deadline = spec.next_deadline(&ks.seq).is_some();
                 if rule.state.len() > 2 * rule.swept.max(1024) {
                     sweep(rule, t);
                 }
                 let fired = std::mem::take(&mut self.fired);
+                if !fired.is_empty() || deadline {
+                    // Completions (now, or when a deadline passes) need the key's labels.
+                    self.ensure_label(ri, frame, labels, key);
+                }
                 if !fired.is_empty() {
-                    let tk = self.throttle_key(ri, frame, labels, key);
+                    let tk = self.throttle_key(ri, frame, key);
+                    let label = self.label(ri, frame, labels, key);
                     let ev = event();
                     for &f in &fired {
                         self.fire_instant(
@@ -497,6 +533,7 @@ impl Events {
                             ri,
                             0,
                             key,
+                            label,
                             tk,
                             f,
                             f64::NAN,
@@ -512,7 +549,7 @@ impl Events {
     }
 
     /// Makes room for `key` in rule `ri`: false (counted) when the rule is at its key limit.
-    fn admit(&mut self, ri: usize, key: LabelId) -> bool {
+    fn admit(&mut self, ri: usize, key: KeyId) -> bool {
         let rule = &mut self.rules[ri];
         if rule.state.contains_key(&key) {
             return true;
@@ -543,79 +580,73 @@ impl Events {
         true
     }
 
-    fn throttle_key(
-        &mut self,
-        ri: usize,
-        frame: &Frame,
-        labels: &mut Labels,
-        key: LabelId,
-    ) -> LabelId {
+    fn throttle_key(&mut self, ri: usize, frame: &Frame, key: KeyId) -> KeyId {
         let rule = &self.rules[ri];
         if rule.throttle.is_none() || rule.throttle_keys.is_empty() {
             return key;
         }
-        self.key(ri, true, frame, labels)
+        self.key(ri, true, frame)
     }
 
-    /// The label set of an event's key fields (the rule's keys, or its throttle keys).
-    fn key(&mut self, ri: usize, throttle: bool, frame: &Frame, labels: &mut Labels) -> LabelId {
+    /// The identity of an event's key fields (the rule's keys, or its throttle keys): a
+    /// 128-bit hash of their values, so a collision is as unlikely as a random 128-bit clash.
+    fn key(&mut self, ri: usize, throttle: bool, frame: &Frame) -> KeyId {
         let rule = &self.rules[ri];
-        let fields = if throttle {
-            &rule.throttle_keys
+        let (fields, spec) = if throttle {
+            (&rule.throttle_keys, rule.throttle_spec)
         } else {
-            &rule.keys
+            (&rule.keys, rule.key_spec)
         };
         if fields.is_empty() {
-            return self.empty;
+            return 0;
         }
-        let spec = if throttle {
-            rule.throttle_spec
-        } else {
-            rule.key_spec
-        };
         if let Some(&(n, id)) = self.memo.get(spec)
             && n == self.serial
         {
             return id;
         }
-        let id = self.key_uncached(ri, throttle, frame, labels);
-        if let Some(m) = self.memo.get_mut(spec) {
-            *m = (self.serial, id);
-        }
-        id
-    }
-
-    fn key_uncached(
-        &mut self,
-        ri: usize,
-        throttle: bool,
-        frame: &Frame,
-        labels: &mut Labels,
-    ) -> LabelId {
-        let rule = &self.rules[ri];
-        let fields = if throttle {
-            &rule.throttle_keys
-        } else {
-            &rule.keys
-        };
-        // Keys are told apart by a 128-bit hash of their values (two seeds): a collision is
-        // as unlikely as a random 128-bit clash, so no string is compared per event.
         let (mut a, mut b) = (0u64, 0u64);
         for &(name, slot) in fields {
             let v = hash_of(&self.hasher, &frame.slots()[slot as usize]).unwrap_or(0);
             a = self.hasher.hash_one((a, name, v));
             b = self.hasher2.hash_one((b, name, v));
         }
-        let h = (u128::from(a) << 64) | u128::from(b);
-        if let Some(&id) = self.keys.get(&h) {
-            return id;
+        // 0 is the empty key.
+        let id = ((u128::from(a) << 64) | u128::from(b)).max(1);
+        if let Some(m) = self.memo.get_mut(spec) {
+            *m = (self.serial, id);
         }
-        let id = key_of(fields, frame, labels);
+        id
+    }
+
+    /// The label set of key `key` of rule `ri`, from the event in `frame`.
+    fn label(&mut self, ri: usize, frame: &Frame, labels: &mut Labels, key: KeyId) -> LabelId {
+        if key == 0 {
+            return self.empty;
+        }
+        if let Some(&l) = self.keys.get(&key) {
+            return l;
+        }
+        let l = key_of(&self.rules[ri].keys, frame, labels);
         if self.keys.len() > 1 << 22 {
             self.keys.clear();
         }
-        self.keys.insert(h, id);
-        id
+        self.keys.insert(key, l);
+        l
+    }
+
+    /// Gives a tracked key its label set (from the event at hand) if it has none yet.
+    fn ensure_label(&mut self, ri: usize, frame: &Frame, labels: &mut Labels, key: KeyId) {
+        if self.rules[ri]
+            .state
+            .get(&key)
+            .is_some_and(|ks| ks.label.is_none())
+        {
+            let l = self.label(ri, frame, labels, key);
+            if let Some(ks) = self.rules[ri].state.get_mut(&key) {
+                ks.label = Some(l);
+            }
+        }
     }
 
     /// Sets a key's aggregates into `frame`, evaluates every level and steps its alerts.
@@ -626,8 +657,8 @@ impl Events {
         rs: &RuleSet,
         labels: &mut Labels,
         frame: &mut Frame,
-        key: LabelId,
-        tkey: LabelId,
+        key: KeyId,
+        tkey: KeyId,
         t: i64,
         with_event: bool,
         out: &mut Vec<Transition>,
@@ -647,12 +678,11 @@ impl Events {
             let v = w.value(a.func, current);
             frame.set(a.slot, v.map_or(SlotVal::missing(), SlotVal::number));
         }
-        let mut next: Option<i64> = None;
-        let mut changes = std::mem::take(&mut self.changes);
-        changes.clear();
-        let throttle = &mut rule.throttle;
-        let counters = &mut self.counters;
-        for (li, lvl) in rule.levels.iter().enumerate() {
+        // Each level's verdict first: a key without a label set (a monotone rule's quiet key)
+        // needs one only when some level holds.
+        let mut verdicts = std::mem::take(&mut self.verdicts);
+        verdicts.clear();
+        for lvl in &rule.levels {
             let holds = lvl.when.is_none_or(|p| rs.eval_bool(p, frame));
             let hit = holds.then(|| {
                 lvl.value
@@ -660,44 +690,73 @@ impl Events {
                     .unwrap_or(f64::NAN)
             });
             let recovered = lvl.recover.is_some_and(|p| rs.eval_bool(p, frame));
-            let mut allow = || match throttle.as_mut() {
-                Some(th) => {
-                    let ok = th.allow(tkey, t);
-                    counters.throttled += u64::from(!ok);
-                    ok
-                }
-                None => true,
-            };
-            let before = changes.len();
-            if let Some(n) = rule.books[li].step_one(
-                &lvl.policy,
-                t,
-                key,
-                hit,
-                recovered,
-                &mut allow,
-                &mut changes,
-            ) {
-                next = Some(next.map_or(n, |x: i64| x.min(n)));
-            }
-            for c in &changes[before..] {
-                rule.dirty = true;
-                out.push(transition(
-                    labels,
-                    &rule.id,
-                    &rule.static_labels,
-                    lvl.severity,
-                    rule.levels.len(),
-                    t,
-                    c,
-                    None,
-                ));
-            }
+            verdicts.push((hit, recovered));
         }
         for a in &rule.aggs {
             frame.set(a.slot, SlotVal::missing());
         }
-        self.changes = changes;
+        let label = match ks.label {
+            Some(l) => Some(l),
+            None if with_event && verdicts.iter().any(|v| v.0.is_some()) => {
+                let l = if key == 0 {
+                    self.empty
+                } else if let Some(&l) = self.keys.get(&key) {
+                    l
+                } else {
+                    let l = key_of(&rule.keys, frame, labels);
+                    self.keys.insert(key, l);
+                    l
+                };
+                ks.label = Some(l);
+                Some(l)
+            }
+            _ => None,
+        };
+        let mut next: Option<i64> = None;
+        if let Some(label) = label {
+            let mut changes = std::mem::take(&mut self.changes);
+            changes.clear();
+            let throttle = &mut rule.throttle;
+            let counters = &mut self.counters;
+            for (li, lvl) in rule.levels.iter().enumerate() {
+                let (hit, recovered) = verdicts[li];
+                let mut allow = || match throttle.as_mut() {
+                    Some(th) => {
+                        let ok = th.allow(tkey, t);
+                        counters.throttled += u64::from(!ok);
+                        ok
+                    }
+                    None => true,
+                };
+                let before = changes.len();
+                if let Some(n) = rule.books[li].step_one(
+                    &lvl.policy,
+                    t,
+                    label,
+                    hit,
+                    recovered,
+                    &mut allow,
+                    &mut changes,
+                ) {
+                    next = Some(next.map_or(n, |x: i64| x.min(n)));
+                }
+                for c in &changes[before..] {
+                    rule.dirty = true;
+                    out.push(transition(
+                        labels,
+                        &rule.id,
+                        &rule.static_labels,
+                        lvl.severity,
+                        rule.levels.len(),
+                        t,
+                        c,
+                        None,
+                    ));
+                }
+            }
+            self.changes = changes;
+        }
+        self.verdicts = verdicts;
         self.reschedule_with(ri, key, t, next);
     }
 
@@ -708,8 +767,9 @@ impl Events {
         labels: &Labels,
         ri: usize,
         li: usize,
-        key: LabelId,
-        tkey: LabelId,
+        key: KeyId,
+        label: LabelId,
+        tkey: KeyId,
         t: i64,
         value: f64,
         event: Option<Arc<Value>>,
@@ -736,7 +796,7 @@ impl Events {
         }
         let lvl = &rule.levels[li];
         let c = Change {
-            labels: key,
+            labels: label,
             state: "firing",
             value,
             flapping: false,
@@ -755,17 +815,18 @@ impl Events {
             rule.dirty = true;
             if let Some(ks) = rule.state.get_mut(&key) {
                 ks.instant[li] = t + keep;
+                ks.label = Some(label);
             }
             self.reschedule(ri, key, t);
         }
     }
 
     /// Queues the key's next timer, if it needs one earlier than the one queued.
-    fn reschedule(&mut self, ri: usize, key: LabelId, t: i64) {
+    fn reschedule(&mut self, ri: usize, key: KeyId, t: i64) {
         self.reschedule_with(ri, key, t, None);
     }
 
-    fn reschedule_with(&mut self, ri: usize, key: LabelId, t: i64, extra: Option<i64>) {
+    fn reschedule_with(&mut self, ri: usize, key: KeyId, t: i64, extra: Option<i64>) {
         let rule = &mut self.rules[ri];
         let Some(ks) = rule.state.get_mut(&key) else {
             return;
@@ -777,12 +838,15 @@ impl Events {
             .as_ref()
             .and_then(|(s, ..)| s.next_deadline(&ks.seq));
         let instant = ks.instant.iter().copied().filter(|&u| u > 0);
-        let active = rule.books.iter().any(|b| b.is_active(key));
+        let active = ks
+            .label
+            .is_some_and(|l| rule.books.iter().any(|b| b.is_active(l)));
+        let watched = active || ks.volatile;
         let windows = rule
             .aggs
             .iter()
             .zip(&ks.windows)
-            .filter(|_| rule.mono && active)
+            .filter(|_| rule.mono && watched)
             .filter_map(|(a, w)| w.oldest().map(|o| o + a.window));
         let next = seq
             .into_iter()
@@ -872,7 +936,7 @@ impl Events {
     fn wake(
         &mut self,
         ri: usize,
-        key: LabelId,
+        key: KeyId,
         t: i64,
         rs: &RuleSet,
         labels: &mut Labels,
@@ -883,13 +947,14 @@ impl Events {
         let Some(ks) = rule.state.get_mut(&key) else {
             return;
         };
+        let label = ks.label.unwrap_or(self.empty);
         for li in 0..ks.instant.len() {
             let u = ks.instant[li];
             if u > 0 && u <= t {
                 ks.instant[li] = 0;
                 rule.dirty = true;
                 let c = Change {
-                    labels: key,
+                    labels: label,
                     state: "resolved",
                     value: f64::NAN,
                     flapping: false,
@@ -919,8 +984,11 @@ impl Events {
                 if let Some((spec, ..)) = &rule.seq {
                     spec.expire(&mut ks.seq, t, &mut fired);
                 }
-                for &f in &fired {
-                    self.fire_instant(labels, ri, 0, key, key, f, f64::NAN, None, out);
+                // Deadlines are set only once the key has its label set.
+                if let Some(label) = ks.label {
+                    for &f in &fired {
+                        self.fire_instant(labels, ri, 0, key, label, key, f, f64::NAN, None, out);
+                    }
                 }
                 self.fired = fired;
                 self.reschedule(ri, key, t);
@@ -940,9 +1008,11 @@ impl Events {
             for b in &r.books {
                 b.firing(&mut v);
             }
-            for (k, ks) in &r.state {
-                if ks.instant.iter().any(|&u| u > 0) {
-                    v.push(*k);
+            for ks in r.state.values() {
+                if let Some(l) = ks.label
+                    && ks.instant.iter().any(|&u| u > 0)
+                {
+                    v.push(l);
                 }
             }
             v.sort_unstable();
@@ -984,11 +1054,12 @@ impl Events {
                     }
                 }
             }
-            for (k, ks) in &r.state {
+            for ks in r.state.values() {
+                let Some(k) = ks.label else { continue };
                 for (li, &u) in ks.instant.iter().enumerate() {
                     if u > 0 {
                         let sev = r.levels[li].severity;
-                        let m = crate::engine::alert_labels(labels, *k, &r.static_labels, sev, n);
+                        let m = crate::engine::alert_labels(labels, k, &r.static_labels, sev, n);
                         out.push((r.id.clone(), m, crate::alert::State::Firing));
                     }
                 }
@@ -1035,24 +1106,32 @@ pub struct EventSnapshot {
 pub struct RuleSnapshot {
     pub id: String,
     pub books: Vec<Book>,
-    pub keys: Vec<(LabelId, KeyState)>,
+    /// Keys as two u64 halves (JSON has no 128-bit integers).
+    pub keys: Vec<([u64; 2], KeyState)>,
     pub throttle: Option<throttle::Throttle>,
-    pub expiry: Vec<(i64, std::collections::VecDeque<(i64, LabelId)>)>,
+    pub expiry: Vec<(i64, Vec<(i64, [u64; 2])>)>,
 }
 
 impl Events {
     pub fn snapshot(&self) -> EventSnapshot {
         let mut rules = Vec::new();
         for r in &self.rules {
-            let mut keys: Vec<(LabelId, KeyState)> =
-                r.state.iter().map(|(k, v)| (*k, v.clone())).collect();
+            let mut keys: Vec<([u64; 2], KeyState)> = r
+                .state
+                .iter()
+                .map(|(k, v)| (halves(*k), v.clone()))
+                .collect();
             keys.sort_by_key(|k| k.0);
             rules.push(RuleSnapshot {
                 id: r.id.clone(),
                 books: r.books.clone(),
                 keys,
                 throttle: r.throttle.clone(),
-                expiry: r.expiry.clone(),
+                expiry: r
+                    .expiry
+                    .iter()
+                    .map(|(w, q)| (*w, q.iter().map(|&(t, k)| (t, halves(k))).collect()))
+                    .collect(),
             });
         }
         EventSnapshot {
@@ -1076,18 +1155,18 @@ impl Events {
                 r.books = rs.books.into_iter().map(|b| b.remap(set)).collect();
             }
             if let (Some(mine), Some(mut th)) = (r.throttle.as_mut(), rs.throttle) {
-                th.remap(set);
                 th.count = mine.count;
                 th.per = mine.per;
                 *mine = th;
             }
             for (w, q) in rs.expiry {
                 if let Some((_, mine)) = r.expiry.iter_mut().find(|(x, _)| *x == w) {
-                    *mine = q.into_iter().map(|(t, k)| (t, set(k))).collect();
+                    *mine = q.into_iter().map(|(t, k)| (t, whole(k))).collect();
                 }
             }
             for (k, mut ks) in rs.keys {
-                let k = set(k);
+                let k = whole(k);
+                ks.label = ks.label.map(set);
                 if ks.instant.len() != r.levels.len() || ks.windows.len() != r.aggs.len() {
                     continue;
                 }
@@ -1123,6 +1202,14 @@ impl Rule {
     }
 }
 
+fn halves(k: KeyId) -> [u64; 2] {
+    [(k >> 64) as u64, k as u64]
+}
+
+fn whole(h: [u64; 2]) -> KeyId {
+    (u128::from(h[0]) << 64) | u128::from(h[1])
+}
+
 /// Drops what has expired from every key of a rule at time `t` (a monotone rule's inactive
 /// keys and lapsed partial sequences get no expiry timers), and the keys left with nothing.
 fn sweep(rule: &mut Rule, t: i64) {
@@ -1130,7 +1217,7 @@ fn sweep(rule: &mut Rule, t: i64) {
     let books = &rule.books;
     let seq = rule.seq.as_ref().map(|s| &s.0);
     let mut due = Vec::new();
-    rule.state.retain(|k, ks| {
+    rule.state.retain(|_, ks| {
         for (a, w) in aggs.iter().zip(ks.windows.iter_mut()) {
             w.evict(t, a.window);
         }
@@ -1142,13 +1229,16 @@ fn sweep(rule: &mut Rule, t: i64) {
             && ks.instant.iter().all(|&u| u == 0)
             && sequence::Spec::is_empty(&ks.seq)
             && ks.due == i64::MAX
-            && !books.iter().any(|b| b.is_active(*k)))
+            && !ks
+                .label
+                .is_some_and(|l| books.iter().any(|b| b.is_active(l))))
     });
     rule.swept = rule.state.len();
 }
 
-/// Whether every level's condition only compares `count()`/`distinct()` from above with
-/// constants, joined by `and`/`or` (see [`Rule::mono`]).
+/// Whether every level's condition only compares `count()`, `distinct()` or `sum()` from
+/// above with constants, joined by `and`/`or` (see [`Rule::mono`]; a `sum` stays monotone
+/// while its values are not negative, which [`KeyState::volatile`] watches per key).
 fn monotone(
     ir: &vigil_compiler::ir::Ir,
     levels: &[vigil_compiler::ir::meta::Level],
@@ -1157,7 +1247,7 @@ fn monotone(
     use vigil_compiler::ir::{CmpOp, Node};
     let counting = |n: u32| {
         matches!(ir.node(n), Node::Slot(r, _) if r.depth == 0
-            && aggs.iter().any(|a| a.slot == r.id && matches!(a.func, EventFn::Count | EventFn::Distinct)))
+            && aggs.iter().any(|a| a.slot == r.id && matches!(a.func, EventFn::Count | EventFn::Distinct | EventFn::Sum)))
     };
     let constant = |n: u32| matches!(ir.node(n), Node::Num(_));
     fn walk(ir: &vigil_compiler::ir::Ir, n: u32, ok: &dyn Fn(u32, u32, CmpOp) -> bool) -> bool {

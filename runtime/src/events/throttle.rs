@@ -2,7 +2,7 @@
 //! suppressed (counted), so one noisy source cannot flood the notifiers.
 
 use super::FxMap;
-use crate::labels::LabelId;
+use super::KeyId;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
@@ -11,7 +11,7 @@ pub struct Throttle {
     pub count: u32,
     /// ms; the window is `(t - per, t]`.
     pub per: i64,
-    sent: FxMap<LabelId, VecDeque<i64>>,
+    sent: FxMap<KeyId, VecDeque<i64>>,
     /// Map size after the last sweep of idle keys.
     swept: usize,
     pub suppressed: u64,
@@ -27,7 +27,7 @@ impl Throttle {
     }
 
     /// Whether an alert for `key` at `t` may go out (and if so, counts it).
-    pub fn allow(&mut self, key: LabelId, t: i64) -> bool {
+    pub fn allow(&mut self, key: KeyId, t: i64) -> bool {
         if self.sent.len() > 2 * self.swept.max(1024) {
             let per = self.per;
             self.sent
@@ -44,13 +44,6 @@ impl Throttle {
         }
         q.push_back(t);
         true
-    }
-
-    pub fn remap(&mut self, f: &dyn Fn(LabelId) -> LabelId) {
-        self.sent = std::mem::take(&mut self.sent)
-            .into_iter()
-            .map(|(k, v)| (f(k), v))
-            .collect();
     }
 }
 
