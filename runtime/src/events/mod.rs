@@ -450,7 +450,7 @@ impl Events {
                         None => (0.0, 0),
                         Some(AggArg::Program(p)) => match rs.eval_num(*p, frame) {
                             Some(v) => {
-                                volatile |= a.func == EventFn::Sum && !(v >= 0.0);
+                                volatile |= a.func == EventFn::Sum && (v < 0.0 || v.is_nan());
                                 (v, 0)
                             }
                             None => continue,
@@ -1109,7 +1109,7 @@ pub struct RuleSnapshot {
     /// Keys as two u64 halves (JSON has no 128-bit integers).
     pub keys: Vec<([u64; 2], KeyState)>,
     pub throttle: Option<throttle::Throttle>,
-    pub expiry: Vec<(i64, Vec<(i64, [u64; 2])>)>,
+    pub expiry: Vec<ExpirySnapshot>,
 }
 
 impl Events {
@@ -1201,6 +1201,9 @@ impl Rule {
             .max(1)
     }
 }
+
+/// One expiry queue: its window and `(time, key halves)`.
+pub type ExpirySnapshot = (i64, Vec<(i64, [u64; 2])>);
 
 fn halves(k: KeyId) -> [u64; 2] {
     [(k >> 64) as u64, k as u64]
