@@ -72,7 +72,7 @@ pub fn run(args: ReplayArgs) -> i32 {
             Box::new(BufReader::new(std::io::stdin()))
         } else {
             match std::fs::File::open(path) {
-                Ok(f) => Box::new(BufReader::with_capacity(1 << 16, f)),
+                Ok(f) => Box::new(BufReader::with_capacity(1 << 20, f)),
                 Err(e) => {
                     eprintln!("error: cannot read {name}: {e}");
                     return 2;

@@ -35,6 +35,9 @@ use vigil_compiler::ir::meta::RuleKind;
 use vigil_compiler::syntax::ast::Severity;
 use window::Window;
 
+/// A rule has at most one level per severity.
+const MAX_LEVELS: usize = 4;
+
 /// Keys one event rule tracks at most by default; events of further keys are refused
 /// (counted and reported) until old keys expire.
 pub const DEFAULT_MAX_KEYS: usize = 100_000;
@@ -71,8 +74,9 @@ struct Agg {
 pub struct KeyState {
     windows: Vec<Window>,
     seq: sequence::State,
-    /// Per level: until when an instantaneous alert stays firing (`keep_firing`), 0 if none.
-    instant: Vec<i64>,
+    /// Per level (at most one per severity): until when an instantaneous alert stays firing
+    /// (`keep_firing`), 0 if none.
+    instant: [i64; MAX_LEVELS],
     /// The earliest timer queued for this key (`i64::MAX`: none).
     due: i64,
     /// The key's label set, interned when the key first needs one (an alert, a deadline).
@@ -265,6 +269,8 @@ impl Events {
                     },
                 });
             }
+            // The checker allows one level per severity; never more than the state holds.
+            levels.truncate(MAX_LEVELS);
             let seq = plan.sequence.as_ref().map(|s| {
                 (
                     sequence::Spec::new(s, ms(s.within)),
@@ -572,7 +578,7 @@ impl Events {
         rule.state.insert(
             key,
             KeyState {
-                instant: vec![0; rule.levels.len()],
+                instant: [0; MAX_LEVELS],
                 due: i64::MAX,
                 ..KeyState::default()
             },
@@ -1077,7 +1083,6 @@ impl Events {
             for ks in r.state.values() {
                 bytes += std::mem::size_of::<KeyState>() + 16;
                 bytes += ks.windows.iter().map(Window::bytes).sum::<usize>();
-                bytes += ks.instant.len() * 8;
                 partials += sequence::Spec::partials(&ks.seq);
             }
         }
@@ -1167,7 +1172,7 @@ impl Events {
             for (k, mut ks) in rs.keys {
                 let k = whole(k);
                 ks.label = ks.label.map(set);
-                if ks.instant.len() != r.levels.len() || ks.windows.len() != r.aggs.len() {
+                if ks.windows.len() != r.aggs.len() {
                     continue;
                 }
                 if ks.due != i64::MAX {
