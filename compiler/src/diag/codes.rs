@@ -358,4 +358,7 @@ new value starts a new alert and resolves the old one.";
         help "compare with a tolerance, or with `<`/`>`"
         explain "A series value compared with `==` against a non-integer number rarely matches: \
 samples are floating point.";
+    ClauseWithoutEffect = "V1027" Warning "clause-without-effect"
+        help "remove the clause; `throttle` limits event rules' alerts, `no_data` decides what metric rules do without series"
+        explain "`throttle` counts the alerts of event rules (single events, aggregates, sequences); a metric rule fires once per episode and is not throttled. `no_data` applies to series that stop reporting; an event rule's keys simply have no events, which its windows already count.";
 }

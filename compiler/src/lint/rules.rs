@@ -1,6 +1,6 @@
 //! Rule lints: severity (V1006), `for` (V1007, V1023), constant conditions (V1008, V1009),
 //! duplicate ids (V1010), event-type indexing (V1013), summaries (V1018), labels (V1022),
-//! unused `let` (V1024).
+//! unused `let` (V1024), clauses without effect (V1027).
 
 use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
@@ -182,5 +182,28 @@ pub fn duplicate_ids(ck: &mut Checker) {
             .label("second rule with this id")
             .with(first, "first rule with this id"),
         );
+    }
+}
+
+/// `throttle` on a metric rule, `no_data` on an event rule: accepted, but they do nothing.
+pub fn clauses_without_effect(ck: &mut Checker, rule: &Rule, event: bool) {
+    for c in &rule.clauses {
+        // The clause up to its last expression (a clause's own span runs to the next one).
+        let (what, last) = match (&c.kind, event) {
+            (ClauseKind::Throttle { per, by, .. }, false) => (
+                "`throttle` has no effect on a metric rule",
+                by.last().unwrap_or(per).span,
+            ),
+            (ClauseKind::NoData { after, .. }, true) => {
+                ("`no_data` has no effect on an event rule", after.span)
+            }
+            _ => continue,
+        };
+        let span = Span {
+            end: last.end.max(c.span.start),
+            ..c.span
+        };
+        ck.diags
+            .push(Diagnostic::new(Code::ClauseWithoutEffect, span, what).label("ignored"));
     }
 }

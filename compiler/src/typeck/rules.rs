@@ -328,6 +328,7 @@ impl Checker<'_> {
             }
         }
         crate::lint::rules::no_summary(self, rule);
+        crate::lint::rules::clauses_without_effect(self, rule, event || has_sequence.is_some());
         crate::lint::rules::unused_lets(self, &cx);
         info.labels = labels;
         info
