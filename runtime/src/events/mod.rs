@@ -19,7 +19,13 @@ use crate::labels::{LabelId, Labels, Sym};
 use serde_json::Value;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::hash::BuildHasherDefault;
+use std::hash::{BuildHasher, BuildHasherDefault};
+use std::sync::Arc;
+use vigil_compiler::eval::{Frame, RuleSet, Scratch, SlotVal};
+use vigil_compiler::ir::events::{AggArg, EventFn};
+use vigil_compiler::ir::meta::RuleKind;
+use vigil_compiler::syntax::ast::Severity;
+use window::Window;
 
 /// A key's identity: a 128-bit hash of its fields' values (two seeds), so an event's key
 /// costs no string interning; the key's label set is interned only once it alerts.
@@ -27,13 +33,6 @@ pub type KeyId = u128;
 
 /// Maps keyed by ids and hashes we make ourselves: a cheap, deterministic hash is enough.
 pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<vigil_compiler::ir::intern::FxHasher>>;
-use std::hash::BuildHasher;
-use std::sync::Arc;
-use vigil_compiler::eval::{Frame, RuleSet, Scratch, SlotVal};
-use vigil_compiler::ir::events::{AggArg, EventFn};
-use vigil_compiler::ir::meta::RuleKind;
-use vigil_compiler::syntax::ast::Severity;
-use window::Window;
 
 /// A rule has at most one level per severity.
 const MAX_LEVELS: usize = 4;
@@ -117,8 +116,8 @@ struct Rule {
     swept: usize,
     /// When the key limit last forced a sweep.
     last_full_sweep: i64,
-    /// When keys must be looked at again because an event leaves a window (or a partial
-    /// match its span): per window length, `(time, key)` in time order, one per event.
+    /// When keys must be looked at again because an event leaves a window (rules that are
+    /// not monotone): per window length, `(time, key)` in time order, one per event.
     expiry: Vec<(i64, std::collections::VecDeque<(i64, KeyId)>)>,
     /// Firing label sets changed since composites last read them.
     dirty: bool,
@@ -164,16 +163,15 @@ pub struct Events {
     /// A frame with no event (timers evaluate aggregates only).
     blank: Frame<'static>,
     hasher: foldhash::fast::FixedState,
-    /// Rules with expiry queues (aggregates, sequences).
+    /// Rules with expiry queues (aggregate rules).
     timed: Vec<usize>,
     /// Per key spec: the key computed for event number `.0`.
     memo: Vec<(u64, KeyId)>,
     serial: u64,
     /// The earliest front of the expiry queues (`i64::MAX`: all empty).
     fifo_min: i64,
-    /// Label sets of keys that have one, by key of their fields' values (checked on every hit), so a
-    /// known key costs one hash and no string interning.
-    keys: FxMap<u128, LabelId>,
+    /// Label sets of keys that have one, by key (all rules keyed alike share them).
+    keys: FxMap<KeyId, LabelId>,
     hasher2: foldhash::fast::FixedState,
     empty: LabelId,
 }
