@@ -72,6 +72,19 @@ impl<'a> P<'a> {
             _ => None,
         }
     }
+    /// A `ts` value: RFC 3339 text, or integer milliseconds (serde reads other numbers as
+    /// floats and rounds: those take the serde path).
+    fn ts(&mut self) -> Option<TsText<'a>> {
+        self.ws();
+        if self.b.get(self.i) == Some(&b'"') {
+            return Some(TsText::Text(self.string()?));
+        }
+        let t = self.number()?;
+        if t.bytes().any(|c| matches!(c, b'.' | b'e' | b'E')) {
+            return None;
+        }
+        Some(TsText::Ms(t.parse().ok()?))
+    }
     /// The text of a JSON number.
     fn number(&mut self) -> Option<&'a str> {
         self.ws();
@@ -188,18 +201,7 @@ pub fn event(line: &str) -> Option<(TsText<'_>, &str)> {
         let key = p.string()?;
         p.eat(b':')?;
         match key {
-            "ts" if ts.is_none() => {
-                p.ws();
-                ts = Some(if p.b.get(p.i) == Some(&b'"') {
-                    TsText::Text(p.string()?)
-                } else {
-                    let t = p.number()?;
-                    if t.bytes().any(|c| matches!(c, b'.' | b'e' | b'E')) {
-                        return None;
-                    }
-                    TsText::Ms(t.parse().ok()?)
-                });
-            }
+            "ts" if ts.is_none() => ts = Some(p.ts()?),
             "event" if event.is_none() => {
                 p.ws();
                 if p.b.get(p.i) != Some(&b'{') {
@@ -236,19 +238,7 @@ pub fn sample(line: &str) -> Option<Sample<'_>> {
         let key = p.string()?;
         p.eat(b':')?;
         match key {
-            "ts" if ts.is_none() => {
-                p.ws();
-                ts = Some(if p.b.get(p.i) == Some(&b'"') {
-                    TsText::Text(p.string()?)
-                } else {
-                    let t = p.number()?;
-                    // Integers only (serde reads others as floats and rounds).
-                    if t.bytes().any(|c| matches!(c, b'.' | b'e' | b'E')) {
-                        return None;
-                    }
-                    TsText::Ms(t.parse().ok()?)
-                });
-            }
+            "ts" if ts.is_none() => ts = Some(p.ts()?),
             "metric" if metric.is_none() => metric = Some(p.string()?),
             "value" if value.is_none() => {
                 let t = p.number()?;

@@ -161,13 +161,13 @@ pub fn rules_root(explicit: Option<PathBuf>) -> Option<PathBuf> {
         })
 }
 
-/// Checks and compiles rule files for evaluation. Prints what is wrong and returns the exit
-/// code on failure.
-pub fn load_rules(
+/// Checks rule files; on errors prints them (saying `what` did not happen) and returns the
+/// exit code.
+pub fn check_or_report(
     paths: &[PathBuf],
     root: Option<PathBuf>,
-    engine: vigil_compiler::eval::Engine,
-) -> Result<vigil_compiler::eval::RuleSet, i32> {
+    what: &str,
+) -> Result<vigil_compiler::Checked, i32> {
     use std::io::IsTerminal;
     let root = rules_root(root);
     let checked = match vigil_compiler::check_paths(paths, root.as_deref()) {
@@ -189,12 +189,30 @@ pub fn load_rules(
             "{}",
             crate::render::human(&errors, &checked.sources, colour)
         );
-        eprintln!(
-            "error: the rules have {} error(s); nothing was evaluated",
-            errors.len()
-        );
+        eprintln!("error: the rules have {} error(s); {what}", errors.len());
         return Err(1);
     }
+    Ok(checked)
+}
+
+/// Where lowering failed, as `file:line:col`.
+pub fn lower_error(
+    checked: &vigil_compiler::Checked,
+    e: &vigil_compiler::eval::LowerError,
+) -> String {
+    let file = checked.sources.get(e.span.file);
+    let (line, col) = file.line_col(e.span.start as usize);
+    format!("{}:{line}:{col}: cannot compile: {}", file.name, e.message)
+}
+
+/// Checks and compiles rule files for evaluation. Prints what is wrong and returns the exit
+/// code on failure.
+pub fn load_rules(
+    paths: &[PathBuf],
+    root: Option<PathBuf>,
+    engine: vigil_compiler::eval::Engine,
+) -> Result<vigil_compiler::eval::RuleSet, i32> {
+    let checked = check_or_report(paths, root, "nothing was evaluated")?;
     match vigil_compiler::eval::RuleSet::from_checked(&checked, engine) {
         Ok(r) => {
             if let Some(why) = &r.fallback {
@@ -203,12 +221,7 @@ pub fn load_rules(
             Ok(r)
         }
         Err(e) => {
-            let file = checked.sources.get(e.span.file);
-            let (line, col) = file.line_col(e.span.start as usize);
-            eprintln!(
-                "error: {}:{line}:{col}: cannot compile: {}",
-                file.name, e.message
-            );
+            eprintln!("error: {}", lower_error(&checked, &e));
             Err(1)
         }
     }

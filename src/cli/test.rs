@@ -6,45 +6,17 @@ use std::sync::Arc;
 use vigil_runtime::testing;
 
 pub fn run(args: TestArgs) -> i32 {
-    use std::io::IsTerminal;
     let paths = if args.paths.is_empty() {
         vec![std::path::PathBuf::from(".")]
     } else {
         args.paths.clone()
     };
-    let root = super::rules_root(args.rules_root.clone());
-    let checked = match vigil_compiler::check_paths(&paths, root.as_deref()) {
+    let checked = match super::check_or_report(&paths, args.rules_root.clone(), "no test was run") {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
+        Err(code) => return code,
     };
-    if checked.errors() > 0 {
-        let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        let errors: Vec<_> = checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .cloned()
-            .collect();
-        eprint!(
-            "{}",
-            crate::render::human(&errors, &checked.sources, colour)
-        );
-        eprintln!(
-            "error: the rules have {} error(s); no test was run",
-            errors.len()
-        );
-        return 1;
-    }
     let compile_error = |e: vigil_compiler::eval::LowerError| {
-        let file = checked.sources.get(e.span.file);
-        let (line, col) = file.line_col(e.span.start as usize);
-        eprintln!(
-            "error: {}:{line}:{col}: cannot compile: {}",
-            file.name, e.message
-        );
+        eprintln!("error: {}", super::lower_error(&checked, &e));
         1
     };
     let cases = match vigil_compiler::ir::lower::tests(&checked) {

@@ -919,13 +919,7 @@ impl Events {
                 let Some((_, key)) = self.rules[ri].expiry[qi].1.pop_front() else {
                     break;
                 };
-                self.fifo_min = self
-                    .timed
-                    .iter()
-                    .flat_map(|&r| self.rules[r].expiry.iter().filter_map(|(_, q)| q.front()))
-                    .map(|e| e.0)
-                    .min()
-                    .unwrap_or(i64::MAX);
+                self.fifo_min = self.queue_front();
                 if !self.rules[ri].state.contains_key(&key) {
                     continue;
                 }
@@ -1181,13 +1175,17 @@ impl Events {
                 r.dirty = true;
             }
         }
-        self.fifo_min = self
-            .timed
+        self.fifo_min = self.queue_front();
+    }
+
+    /// The earliest time at the front of the expiry queues (`i64::MAX` when all are empty).
+    fn queue_front(&self) -> i64 {
+        self.timed
             .iter()
             .flat_map(|&r| self.rules[r].expiry.iter().filter_map(|(_, q)| q.front()))
             .map(|e| e.0)
             .min()
-            .unwrap_or(i64::MAX);
+            .unwrap_or(i64::MAX)
     }
 }
 

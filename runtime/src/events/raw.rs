@@ -107,6 +107,19 @@ impl<'a> Reader<'a> {
         self.i += end + 1;
         Some(s)
     }
+    /// The text of a literal (`true`, `false`, `null`, a number): up to the next delimiter.
+    fn scalar(&mut self) -> &'a str {
+        let start = self.i;
+        while self.i < self.b.len()
+            && !matches!(
+                self.b[self.i],
+                b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'
+            )
+        {
+            self.i += 1;
+        }
+        &self.s[start..self.i]
+    }
     /// Skips any value, checking only what is needed to find its end.
     fn skip(&mut self) -> Option<()> {
         match self.peek()? {
@@ -145,16 +158,7 @@ impl<'a> Reader<'a> {
                 }
             }
             _ => {
-                let start = self.i;
-                while self.i < self.b.len()
-                    && !matches!(
-                        self.b[self.i],
-                        b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'
-                    )
-                {
-                    self.i += 1;
-                }
-                let t = &self.s[start..self.i];
+                let t = self.scalar();
                 (matches!(t, "true" | "false" | "null") || number(t).is_some()).then_some(())
             }
         }
@@ -232,23 +236,12 @@ impl<'a> Reader<'a> {
                 self.skip()?;
                 return Some(());
             }
-            _ => {
-                let start = self.i;
-                while self.i < self.b.len()
-                    && !matches!(
-                        self.b[self.i],
-                        b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'
-                    )
-                {
-                    self.i += 1;
-                }
-                match &self.s[start..self.i] {
-                    "true" => SlotVal::boolean(true),
-                    "false" => SlotVal::boolean(false),
-                    "null" => SlotVal::missing(),
-                    t => SlotVal::number(number(t)?),
-                }
-            }
+            _ => match self.scalar() {
+                "true" => SlotVal::boolean(true),
+                "false" => SlotVal::boolean(false),
+                "null" => SlotVal::missing(),
+                t => SlotVal::number(number(t)?),
+            },
         };
         if let Some((slot, _)) = node.slot {
             frame.set(slot, v);
