@@ -444,7 +444,9 @@ impl Events {
                 let mut overflow = 0;
                 let mut volatile = false;
                 let rule = &mut self.rules[ri];
-                let ks = rule.state.get_mut(&key).expect("admitted");
+                let Some(ks) = rule.state.get_mut(&key) else {
+                    return;
+                };
                 if ks.windows.len() != rule.aggs.len() {
                     ks.windows = rule.aggs.iter().map(|a| Window::new(a.func)).collect();
                 }
@@ -508,8 +510,10 @@ impl Events {
                 }
                 self.fired.clear();
                 let rule = &mut self.rules[ri];
-                let (spec, ..) = rule.seq.as_ref().expect("sequence");
-                let ks = rule.state.get_mut(&key).expect("admitted");
+                let (Some((spec, ..)), Some(ks)) = (rule.seq.as_ref(), rule.state.get_mut(&key))
+                else {
+                    return;
+                };
                 let hits = sequence::Hits {
                     steps: &self.steps,
                     joins: &self.joins,
@@ -784,7 +788,9 @@ impl Events {
             if !self.admit(ri, key) {
                 return;
             }
-            let ks = self.rules[ri].state.get_mut(&key).expect("admitted");
+            let Some(ks) = self.rules[ri].state.get_mut(&key) else {
+                return;
+            };
             if ks.instant[li] > t {
                 // Still firing: the new event only extends it.
                 ks.instant[li] = t + keep;
