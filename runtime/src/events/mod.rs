@@ -53,6 +53,26 @@ enum Form {
 /// A sequence: its shape, each step's program and `key` slot, the `until` program.
 type SeqParts = (sequence::Spec, Vec<usize>, Vec<Option<u32>>, Option<usize>);
 
+/// What [`schedule`] reads of a rule (borrowed beside one of its keys' state).
+struct Parts<'a> {
+    seq: Option<&'a SeqParts>,
+    books: &'a [Book],
+    aggs: &'a [Agg],
+    mono: bool,
+}
+
+/// A rule's [`Parts`], borrowed field by field (so its `state` can be borrowed beside).
+macro_rules! parts {
+    ($rule:expr) => {
+        Parts {
+            seq: $rule.seq.as_ref(),
+            books: &$rule.books,
+            aggs: &$rule.aggs,
+            mono: $rule.mono,
+        }
+    };
+}
+
 struct Level {
     when: Option<usize>,
     recover: Option<usize>,
@@ -432,21 +452,31 @@ impl Events {
                 }
             }
             Form::Aggregate => {
-                if !self.admit(ri, key) {
+                // A new key when the rule is full takes the slow road (a sweep, or refusal).
+                let rule = &self.rules[ri];
+                if rule.state.len() >= self.max_keys
+                    && !rule.state.contains_key(&key)
+                    && !self.admit(ri, key)
+                {
                     return;
-                }
-                let mono = self.rules[ri].mono;
-                if !mono {
-                    // Its condition may turn true as events leave: label it now, while the
-                    // event is at hand.
-                    self.ensure_label(ri, frame, labels, key);
                 }
                 let mut overflow = 0;
                 let mut volatile = false;
-                let rule = &mut self.rules[ri];
-                let Some(ks) = rule.state.get_mut(&key) else {
-                    return;
-                };
+                let Events {
+                    rules,
+                    keys: known,
+                    empty,
+                    counters,
+                    fifo_min,
+                    ..
+                } = self;
+                let rule = &mut rules[ri];
+                let ks = rule.state.entry(key).or_insert_with(KeyState::new);
+                if !rule.mono && ks.label.is_none() {
+                    // Its condition may turn true as events leave: label it now, while the
+                    // event is at hand.
+                    ks.label = Some(label_of(known, *empty, &rule.keys, frame, labels, key));
+                }
                 if ks.windows.len() != rule.aggs.len() {
                     ks.windows = rule.aggs.iter().map(|a| Window::new(a.func)).collect();
                 }
@@ -470,21 +500,22 @@ impl Events {
                     };
                     overflow += u64::from(w.push(t, num, hash));
                 }
-                self.counters.window_overflow += overflow;
-                let newly_volatile = volatile && !ks.volatile;
-                ks.volatile |= volatile;
+                counters.window_overflow += overflow;
+                if volatile && !ks.volatile {
+                    ks.volatile = true;
+                    if ks.label.is_none() {
+                        ks.label = Some(label_of(known, *empty, &rule.keys, frame, labels, key));
+                    }
+                }
                 if !rule.mono {
                     for (w, q) in rule.expiry.iter_mut() {
                         if q.back() != Some(&(t + *w, key)) {
                             q.push_back((t + *w, key));
-                            self.fifo_min = self.fifo_min.min(t + *w);
+                            *fifo_min = (*fifo_min).min(t + *w);
                         }
                     }
                 } else if rule.state.len() > 2 * rule.swept.max(1024) {
                     sweep(rule, t);
-                }
-                if newly_volatile {
-                    self.ensure_label(ri, frame, labels, key);
                 }
                 let tk = self.throttle_key(ri, frame, key);
                 self.evaluate_key(ri, rs, labels, frame, key, tk, t, true, out);
@@ -577,14 +608,7 @@ impl Events {
                 return false;
             }
         }
-        rule.state.insert(
-            key,
-            KeyState {
-                instant: [0; MAX_LEVELS],
-                due: i64::MAX,
-                ..KeyState::default()
-            },
-        );
+        rule.state.insert(key, KeyState::new());
         true
     }
 
@@ -629,18 +653,14 @@ impl Events {
 
     /// The label set of key `key` of rule `ri`, from the event in `frame`.
     fn label(&mut self, ri: usize, frame: &Frame, labels: &mut Labels, key: KeyId) -> LabelId {
-        if key == 0 {
-            return self.empty;
-        }
-        if let Some(&l) = self.keys.get(&key) {
-            return l;
-        }
-        let l = key_of(&self.rules[ri].keys, frame, labels);
-        if self.keys.len() > 1 << 22 {
-            self.keys.clear();
-        }
-        self.keys.insert(key, l);
-        l
+        label_of(
+            &mut self.keys,
+            self.empty,
+            &self.rules[ri].keys,
+            frame,
+            labels,
+            key,
+        )
     }
 
     /// Gives a tracked key its label set (from the event at hand) if it has none yet.
@@ -765,7 +785,9 @@ impl Events {
             self.changes = changes;
         }
         self.verdicts = verdicts;
-        self.reschedule_with(ri, key, t, next);
+        if schedule(parts!(rule), ks, ri, key, t, next, &mut self.timers) {
+            rule.state.remove(&key);
+        }
     }
 
     /// Fires an instantaneous alert (a single event, a completed sequence).
@@ -841,45 +863,8 @@ impl Events {
         let Some(ks) = rule.state.get_mut(&key) else {
             return;
         };
-        // Window and span expiry is queued per event in `expiry`, except for monotone rules,
-        // which need it only while an alert is active; the heap holds the rest.
-        let seq = rule
-            .seq
-            .as_ref()
-            .and_then(|(s, ..)| s.next_deadline(&ks.seq));
-        let instant = ks.instant.iter().copied().filter(|&u| u > 0);
-        let active = ks
-            .label
-            .is_some_and(|l| rule.books.iter().any(|b| b.is_active(l)));
-        let watched = active || ks.volatile;
-        let windows = rule
-            .aggs
-            .iter()
-            .zip(&ks.windows)
-            .filter(|_| rule.mono && watched)
-            .filter_map(|(a, w)| w.oldest().map(|o| o + a.window));
-        let next = seq
-            .into_iter()
-            .chain(instant)
-            .chain(extra)
-            .chain(windows)
-            .min();
-        let idle = next.is_none()
-            && ks.windows.iter().all(Window::is_empty)
-            && sequence::Spec::is_empty(&ks.seq)
-            && !active;
-        if idle {
+        if schedule(parts!(rule), ks, ri, key, t, extra, &mut self.timers) {
             rule.state.remove(&key);
-            return;
-        }
-        if let Some(n) = next {
-            let n = n.max(t + 1);
-            if ks.due <= t || n < ks.due {
-                ks.due = n;
-                self.timers.push(Reverse((n, ri as u32, key)));
-            }
-        } else if ks.due <= t {
-            ks.due = i64::MAX;
         }
     }
 
@@ -1209,6 +1194,60 @@ impl Rule {
     }
 }
 
+/// Queues key `key`'s next timer (window and span expiry is queued per event in `expiry`,
+/// except for monotone rules, which need it only while a key is watched; the heap holds the
+/// rest), if it needs one earlier than the one queued. Returns whether the key is idle (holds
+/// nothing and needs nothing: the caller drops it).
+#[allow(clippy::too_many_arguments)]
+fn schedule(
+    rule: Parts,
+    ks: &mut KeyState,
+    ri: usize,
+    key: KeyId,
+    t: i64,
+    extra: Option<i64>,
+    timers: &mut BinaryHeap<Reverse<(i64, u32, KeyId)>>,
+) -> bool {
+    let seq = rule
+        .seq
+        .as_ref()
+        .and_then(|(s, ..)| s.next_deadline(&ks.seq));
+    let instant = ks.instant.iter().copied().filter(|&u| u > 0);
+    let active = ks
+        .label
+        .is_some_and(|l| rule.books.iter().any(|b| b.is_active(l)));
+    let watched = active || ks.volatile;
+    let windows = rule
+        .aggs
+        .iter()
+        .zip(&ks.windows)
+        .filter(|_| rule.mono && watched)
+        .filter_map(|(a, w)| w.oldest().map(|o| o + a.window));
+    let next = seq
+        .into_iter()
+        .chain(instant)
+        .chain(extra)
+        .chain(windows)
+        .min();
+    if next.is_none()
+        && ks.windows.iter().all(Window::is_empty)
+        && sequence::Spec::is_empty(&ks.seq)
+        && !active
+    {
+        return true;
+    }
+    if let Some(n) = next {
+        let n = n.max(t + 1);
+        if ks.due <= t || n < ks.due {
+            ks.due = n;
+            timers.push(Reverse((n, ri as u32, key)));
+        }
+    } else if ks.due <= t {
+        ks.due = i64::MAX;
+    }
+    false
+}
+
 /// One expiry queue: its window and `(time, key halves)`.
 pub type ExpirySnapshot = (i64, Vec<(i64, [u64; 2])>);
 
@@ -1244,6 +1283,39 @@ fn sweep(rule: &mut Rule, t: i64) {
                 .is_some_and(|l| books.iter().any(|b| b.is_active(l))))
     });
     rule.swept = rule.state.len();
+}
+
+impl KeyState {
+    fn new() -> KeyState {
+        KeyState {
+            due: i64::MAX,
+            ..KeyState::default()
+        }
+    }
+}
+
+/// The label set of key `key` (its `fields` read from the event in `frame`), remembered in
+/// `known` for the keys that need one.
+fn label_of(
+    known: &mut FxMap<KeyId, LabelId>,
+    empty: LabelId,
+    fields: &[(Sym, u32)],
+    frame: &Frame,
+    labels: &mut Labels,
+    key: KeyId,
+) -> LabelId {
+    if key == 0 {
+        return empty;
+    }
+    if let Some(&l) = known.get(&key) {
+        return l;
+    }
+    let l = key_of(fields, frame, labels);
+    if known.len() > 1 << 22 {
+        known.clear();
+    }
+    known.insert(key, l);
+    l
 }
 
 /// Whether every level's condition only compares `count()`, `distinct()` or `sum()` from
