@@ -294,7 +294,10 @@ impl Book {
             State::Inactive => {}
             State::Pending => {
                 a.state = State::Inactive;
-                out.push(change(l, "inactive", a));
+                // Without `for`, pending is only a throttled firing: it was never reported.
+                if p.for_ > 0 {
+                    out.push(change(l, "inactive", a));
+                }
             }
             State::Firing => {
                 if p.has_recover && !recovered {
