@@ -263,3 +263,69 @@ fn reading_event_text_directly_agrees_with_serde() {
         assert!(carried(&a) > 0);
     }
 }
+
+mod random_streams {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn event() -> impl Strategy<Value = (i64, Value)> {
+        (
+            0i64..20_000,
+            0u8..6,
+            0u8..3,
+            any::<bool>(),
+            prop_oneof![Just("CH"), Just("US")],
+            -50i64..500,
+        )
+            .prop_map(|(gap, kind, k, flag, country, n)| {
+                let e = match kind {
+                    0 => json!({"type": "login", "success": flag, "src": format!("ip{k}"),
+                                "user": format!("u{k}"), "country": country}),
+                    1 => json!({"type": "flow", "src": format!("ip{k}"), "bytes": n}),
+                    2 => json!({"type": "job", "host": format!("h{k}"),
+                                "state": if flag { "start" } else { "done" }}),
+                    3 => json!({"type": "proc", "host": format!("h{k}")}),
+                    4 => json!({"type": "login", "success": true, "action": "logout", "user": format!("u{k}")}),
+                    _ => json!({"type": "flow", "src": format!("ip{k}"), "bytes": "not a number"}),
+                };
+                (gap, e)
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// Any stream gives the same alerts on both backends, and the same again when the
+        /// engine is snapshotted and restored halfway.
+        #[test]
+        fn backends_and_restores_agree(stream in prop::collection::vec(event(), 1..120)) {
+            let mut t = 0;
+            let events: Vec<(i64, Value)> = stream
+                .into_iter()
+                .map(|(gap, e)| {
+                    t += gap;
+                    (t, e)
+                })
+                .collect();
+            let end = t + 3_600_000;
+            let run = |b: Backend| {
+                let mut e = engine(RULES, b, Config::default());
+                let mut out = Vec::new();
+                feed(&mut e, &events, &mut out);
+                e.finish(end, &mut out);
+                lines(&out)
+            };
+            let jit = run(Backend::Jit);
+            prop_assert_eq!(&run(Backend::Interp), &jit);
+            let half = events.len() / 2;
+            let mut first = engine(RULES, Backend::Jit, Config::default());
+            let mut out = Vec::new();
+            feed(&mut first, &events[..half], &mut out);
+            let snap = serde_json::to_string(&first.snapshot()).expect("serialises");
+            let mut second = engine(RULES, Backend::Jit, Config::default());
+            second.restore(serde_json::from_str(&snap).expect("deserialises"));
+            feed(&mut second, &events[half..], &mut out);
+            second.finish(end, &mut out);
+            prop_assert_eq!(lines(&out), jit);
+        }
+    }
+}
