@@ -174,8 +174,8 @@ proptest! {
                                 engine.ingest_event_text(ts, &event.to_string(), &mut out);
                                 engine.advance(ts.saturating_add(120_000), &mut out);
                             }
-                            vigil_runtime::ingest::Record::Raw { ts, event } => {
-                                engine.ingest_event_text(ts, &event, &mut out);
+                            vigil_runtime::ingest::Record::Raw { ts, line, start } => {
+                                engine.ingest_event_line(ts, &line, start, &mut out);
                             }
                         }
                     }
@@ -185,8 +185,10 @@ proptest! {
                 let (mut q, mut spare) = (std::collections::VecDeque::new(), Vec::new());
                 if vigil_runtime::ingest::parse_line_into(line, fmt, &mut cx, &mut q, &mut spare).is_ok() {
                     for r in q {
-                        if let vigil_runtime::ingest::Record::Raw { ts, event } = r {
-                            engine.ingest_event_text(ts, &event, &mut out);
+                        if let vigil_runtime::ingest::Record::Raw { ts, line, start } = r {
+                            engine.ingest_event_line(ts, &line, start, &mut out);
+                            engine.ingest_event_line(ts, &line, start + 1, &mut out);
+                            engine.ingest_event_line(ts, &line, line.len() + 7, &mut out);
                             engine.ingest_event_text(ts, "[1, 2", &mut out);
                         }
                     }

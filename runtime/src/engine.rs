@@ -608,29 +608,78 @@ impl Engine {
     /// read are taken straight from the text (the event is parsed in full only for alerts
     /// that carry it). Text that is not a JSON object is dropped and counted.
     pub fn ingest_event_text(&mut self, ts: i64, text: &str, out: &mut Vec<Transition>) {
-        if self.config.lateness == 0 && ts.unsigned_abs() <= crate::store::MAX_TIME as u64 {
-            let mut frame = self
-                .event_frame
-                .take()
-                .unwrap_or_else(|| Frame::new(self.rules.ir()))
-                .recycle();
-            if self.raw.fill(self.rules.ir(), text, &mut frame) {
-                self.start_at(ts);
-                self.events
-                    .run_timers(&self.rules, &mut self.labels, ts - 1, out);
-                let mut parsed =
-                    || Arc::new(serde_json::from_str(text).unwrap_or(serde_json::Value::Null));
-                self.event_at(&mut frame, ts, &mut parsed, out);
-                self.event_frame = Some(frame.recycle());
-                return;
-            }
-            self.event_frame = Some(frame.recycle());
-            self.events.counters.slow_path += 1;
+        if self.event_from_text(ts, text, 0, "", out) {
+            return;
         }
+        self.events.counters.slow_path += 1;
         match serde_json::from_str::<serde_json::Value>(text) {
             Ok(v) if v.is_object() => self.ingest_event(ts, &v, out),
             _ => self.events.counters.malformed += 1,
         }
+    }
+
+    /// [`Engine::ingest_event_text`] for a whole input line `{"ts": .., "event": {...}}` whose
+    /// event object starts at `start` (as `ingest` found it): only the closing `}` may follow
+    /// the object, else the line is read with serde like any other.
+    pub fn ingest_event_line(
+        &mut self,
+        ts: i64,
+        line: &str,
+        start: usize,
+        out: &mut Vec<Transition>,
+    ) {
+        if self.event_from_text(ts, line, start, "}", out) {
+            return;
+        }
+        self.events.counters.slow_path += 1;
+        match crate::ingest::parse_line(line, crate::ingest::Format::Json) {
+            Ok(records) => {
+                for r in records {
+                    if let crate::ingest::Record::Event { ts, event } = r {
+                        self.ingest_event(ts, &event, out);
+                    }
+                }
+            }
+            Err(_) => self.events.counters.malformed += 1,
+        }
+    }
+
+    /// The direct reader: the object at `start` of `text`, followed by `tail` (and white
+    /// space) only. False when the caller must use serde (nothing was processed).
+    fn event_from_text(
+        &mut self,
+        ts: i64,
+        text: &str,
+        start: usize,
+        tail: &str,
+        out: &mut Vec<Transition>,
+    ) -> bool {
+        if self.config.lateness != 0 || ts.unsigned_abs() > crate::store::MAX_TIME as u64 {
+            return false;
+        }
+        let Some(object) = text.get(start..) else {
+            return false;
+        };
+        let mut frame = self
+            .event_frame
+            .take()
+            .unwrap_or_else(|| Frame::new(self.rules.ir()))
+            .recycle();
+        let read = self
+            .raw
+            .fill_object(self.rules.ir(), object, &mut frame)
+            .filter(|&end| object[end..].trim() == tail);
+        if let Some(end) = read {
+            let object = &object[..end];
+            self.start_at(ts);
+            self.events
+                .run_timers(&self.rules, &mut self.labels, ts - 1, out);
+            let mut parsed =
+                || Arc::new(serde_json::from_str(object).unwrap_or(serde_json::Value::Null));
+            self.event_at(&mut frame, ts, &mut parsed, out);
+        }
+        self.event_frame = Some(frame.recycle());
+        read.is_some()
     }
 
     fn event_at(

@@ -144,82 +144,28 @@ pub(crate) fn valid_json_number(t: &str) -> bool {
     i == b.len()
 }
 
-/// Skips one JSON value (any shape; strings may hold escapes), returning its text. Only
-/// delimits: the value's own validity is checked by whoever reads it.
-fn skip_value<'a>(p: &mut P<'a>) -> Option<&'a str> {
-    p.ws();
-    let start = p.i;
-    let mut depth = 0usize;
-    loop {
-        let c = *p.b.get(p.i)?;
-        match c {
-            b'"' => {
-                p.i += 1;
-                loop {
-                    let rest = p.b.get(p.i..)?;
-                    let j = memchr::memchr2(b'"', b'\\', rest)?;
-                    p.i += j + 1;
-                    if rest[j] == b'\\' {
-                        p.i += 1;
-                    } else {
-                        break;
-                    }
-                }
-            }
-            b'{' | b'[' => {
-                depth += 1;
-                p.i += 1;
-            }
-            b'}' | b']' => {
-                if depth == 0 {
-                    break;
-                }
-                depth -= 1;
-                p.i += 1;
-            }
-            b',' if depth == 0 => break,
-            _ => p.i += 1,
-        }
-        if depth == 0 && matches!(c, b'"' | b'}' | b']') {
-            break;
-        }
-    }
-    p.s.get(start..p.i).map(str::trim_end)
-}
-
-/// The common event line `{"ts": .., "event": {...}}`: its time and the event object's text
-/// (not parsed), or `None` for anything else (the serde path decides).
-pub fn event(line: &str) -> Option<(TsText<'_>, &str)> {
+/// The common event line `{"ts": .., "event": {...}}` (in that order): its time and where the
+/// event object starts. The object itself is read by the engine, which also checks that only
+/// the closing `}` follows it; anything else takes the serde path.
+pub fn event_start(line: &str) -> Option<(TsText<'_>, usize)> {
     let mut p = P {
         s: line,
         b: line.as_bytes(),
         i: 0,
     };
     p.eat(b'{')?;
-    let (mut ts, mut event) = (None, None);
-    loop {
-        let key = p.string()?;
-        p.eat(b':')?;
-        match key {
-            "ts" if ts.is_none() => ts = Some(p.ts()?),
-            "event" if event.is_none() => {
-                p.ws();
-                if p.b.get(p.i) != Some(&b'{') {
-                    return None;
-                }
-                event = Some(skip_value(&mut p)?);
-            }
-            _ => return None,
-        }
-        if p.member_end()? {
-            break;
-        }
-    }
-    p.ws();
-    if p.i != p.b.len() {
+    if p.string()? != "ts" {
         return None;
     }
-    Some((ts?, event?))
+    p.eat(b':')?;
+    let ts = p.ts()?;
+    p.eat(b',')?;
+    if p.string()? != "event" {
+        return None;
+    }
+    p.eat(b':')?;
+    p.ws();
+    (p.b.get(p.i) == Some(&b'{')).then_some((ts, p.i))
 }
 
 /// Parses the common sample shape, or `None` for anything else.

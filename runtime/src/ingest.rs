@@ -20,11 +20,13 @@ pub enum Record {
         ts: i64,
         event: Value,
     },
-    /// An event whose object is kept as text (only with [`Context::raw_events`]): the engine
-    /// reads the fields its rules use straight from it, and parses the rest only for alerts.
+    /// An event line kept as text (only with [`Context::raw_events`]): the engine reads the
+    /// fields its rules use straight from the object at `start`, and parses the rest only for
+    /// alerts.
     Raw {
         ts: i64,
-        event: String,
+        line: String,
+        start: usize,
     },
 }
 
@@ -144,7 +146,7 @@ pub fn parse_line_into(
                 }
             }
             if cx.raw_events
-                && let Some((ts, text)) = crate::fast_json::event(l)
+                && let Some((ts, start)) = crate::fast_json::event_start(l)
             {
                 let ts = match ts {
                     crate::fast_json::TsText::Ms(ms) => Ok(ms),
@@ -152,14 +154,21 @@ pub fn parse_line_into(
                 };
                 match ts {
                     Ok(ts) => {
-                        if let Record::Raw { ts: t, event } = &mut rec {
+                        if let Record::Raw {
+                            ts: t,
+                            line,
+                            start: s,
+                        } = &mut rec
+                        {
                             *t = ts;
-                            event.clear();
-                            event.push_str(text);
+                            *s = start;
+                            line.clear();
+                            line.push_str(l);
                         } else {
                             rec = Record::Raw {
                                 ts,
-                                event: text.to_string(),
+                                line: l.to_string(),
+                                start,
                             };
                         }
                         out.push_back(rec);

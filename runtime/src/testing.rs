@@ -94,11 +94,9 @@ pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
                                         Record::Event { ts, event } => {
                                             feed.push((ts, Feed::Event(event)))
                                         }
-                                        Record::Raw { ts, event } => {
-                                            if let Ok(v) = serde_json::from_str(&event) {
-                                                feed.push((ts, Feed::Event(v)))
-                                            }
-                                        }
+                                        // Only with `Context::raw_events`, which
+                                        // `parse_line` does not set.
+                                        Record::Raw { .. } => {}
                                     }
                                 }
                             }

@@ -156,9 +156,9 @@ pub fn run(args: ReplayArgs) -> i32 {
                 events += 1;
                 engine.ingest_event(*ts, event, &mut changes);
             }
-            Record::Raw { ts, event } => {
+            Record::Raw { ts, line, start } => {
                 events += 1;
-                engine.ingest_event_text(*ts, event, &mut changes);
+                engine.ingest_event_line(*ts, line, *start, &mut changes);
             }
         }
         if sources[i].spare.len() < 64 {

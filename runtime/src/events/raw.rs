@@ -60,8 +60,15 @@ impl RawLayout {
     /// Fills `frame` from the object text; false (frame unspecified) when the caller must use
     /// serde.
     pub fn fill<'a>(&self, ir: &Ir, text: &'a str, frame: &mut Frame<'a>) -> bool {
+        self.fill_object(ir, text, frame)
+            .is_some_and(|end| text[end..].trim().is_empty())
+    }
+
+    /// Fills `frame` from the object at the start of `text` (whatever follows it); returns
+    /// where the object ends, or `None` when the caller must use serde.
+    pub fn fill_object<'a>(&self, ir: &Ir, text: &'a str, frame: &mut Frame<'a>) -> Option<usize> {
         if !self.usable {
-            return false;
+            return None;
         }
         frame.reset(ir);
         let mut r = Reader {
@@ -69,10 +76,8 @@ impl RawLayout {
             b: text.as_bytes(),
             i: 0,
         };
-        r.object(ir, &self.root, frame).is_some() && {
-            r.ws();
-            r.i == r.b.len()
-        }
+        r.object(ir, &self.root, frame)?;
+        Some(r.i)
     }
 }
 
