@@ -105,6 +105,10 @@ pub struct KeyState {
     /// a monotone condition true, so the key is watched like an active one.
     #[serde(default)]
     volatile: bool,
+    /// The newest event of this key: once the rule's horizon has passed it, every window and
+    /// partial match of the key is empty.
+    #[serde(default)]
+    last: i64,
 }
 
 struct Rule {
@@ -472,6 +476,7 @@ impl Events {
                 } = self;
                 let rule = &mut rules[ri];
                 let ks = rule.state.entry(key).or_insert_with(KeyState::new);
+                ks.last = t;
                 if !rule.mono && ks.label.is_none() {
                     // Its condition may turn true as events leave: label it now, while the
                     // event is at hand.
@@ -551,6 +556,7 @@ impl Events {
                     until,
                 };
                 spec.event(&mut ks.seq, t, &hits, &mut self.fired);
+                ks.last = t;
                 // Lapsed partial matches need no timer (the key's next event drops them, and
                 // deadlines are on the heap); idle keys go in sweeps.
                 let deadline = spec.next_deadline(&ks.seq).is_some();
@@ -1262,11 +1268,21 @@ fn whole(h: [u64; 2]) -> KeyId {
 /// Drops what has expired from every key of a rule at time `t` (a monotone rule's inactive
 /// keys and lapsed partial sequences get no expiry timers), and the keys left with nothing.
 fn sweep(rule: &mut Rule, t: i64) {
+    let horizon = rule.horizon();
     let aggs = &rule.aggs;
     let books = &rule.books;
     let seq = rule.seq.as_ref().map(|s| &s.0);
     let mut due = Vec::new();
     rule.state.retain(|_, ks| {
+        let quiet = ks.due == i64::MAX
+            && ks.instant.iter().all(|&u| u == 0)
+            && !ks
+                .label
+                .is_some_and(|l| books.iter().any(|b| b.is_active(l)));
+        if quiet && ks.last.saturating_add(horizon) < t {
+            // Everything it held has expired: drop it without reading its windows.
+            return false;
+        }
         for (a, w) in aggs.iter().zip(ks.windows.iter_mut()) {
             w.evict(t, a.window);
         }
@@ -1274,13 +1290,7 @@ fn sweep(rule: &mut Rule, t: i64) {
             // Deadlines before `t` ran as timers already; this only drops lapsed matches.
             spec.expire(&mut ks.seq, t, &mut due);
         }
-        !(ks.windows.iter().all(Window::is_empty)
-            && ks.instant.iter().all(|&u| u == 0)
-            && sequence::Spec::is_empty(&ks.seq)
-            && ks.due == i64::MAX
-            && !ks
-                .label
-                .is_some_and(|l| books.iter().any(|b| b.is_active(l))))
+        !(quiet && ks.windows.iter().all(Window::is_empty) && sequence::Spec::is_empty(&ks.seq))
     });
     rule.swept = rule.state.len();
 }
