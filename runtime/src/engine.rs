@@ -660,11 +660,11 @@ impl Engine {
         let Some(object) = text.get(start..) else {
             return false;
         };
-        let mut frame = self
+        // A stored frame is all missing (recycled below), as the direct reader needs.
+        let mut frame: Frame<'_> = self
             .event_frame
             .take()
-            .unwrap_or_else(|| Frame::new(self.rules.ir()))
-            .recycle();
+            .unwrap_or_else(|| Frame::new(self.rules.ir()));
         let read = self
             .raw
             .fill_object(self.rules.ir(), object, &mut frame)

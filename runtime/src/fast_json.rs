@@ -79,11 +79,28 @@ impl<'a> P<'a> {
         if self.b.get(self.i) == Some(&b'"') {
             return Some(TsText::Text(self.string()?));
         }
-        let t = self.number()?;
-        if t.bytes().any(|c| matches!(c, b'.' | b'e' | b'E')) {
+        // JSON's integer grammar read directly: `-?(0|[1-9][0-9]*)`, at most 18 digits (so
+        // no overflow); a fraction or exponent is left to serde.
+        let neg = self.b.get(self.i) == Some(&b'-');
+        let start = self.i + usize::from(neg);
+        let mut i = start;
+        let mut v: i64 = 0;
+        while let Some(&d) = self.b.get(i)
+            && d.is_ascii_digit()
+        {
+            v = v * 10 + i64::from(d - b'0');
+            i += 1;
+        }
+        let digits = i - start;
+        if digits == 0
+            || digits > 18
+            || (digits > 1 && self.b[start] == b'0')
+            || matches!(self.b.get(i), Some(b'.' | b'e' | b'E'))
+        {
             return None;
         }
-        Some(TsText::Ms(t.parse().ok()?))
+        self.i = i;
+        Some(TsText::Ms(if neg { -v } else { v }))
     }
     /// The text of a JSON number.
     fn number(&mut self) -> Option<&'a str> {

@@ -83,7 +83,7 @@ pub fn run(args: ReplayArgs) -> i32 {
             fmt: Format::of_path(&name),
             name,
             reader,
-            line: String::new(),
+            line: Vec::new(),
             line_no: 0,
             queue: VecDeque::new(),
             spare: Vec::new(),
@@ -273,7 +273,7 @@ struct Source {
     name: String,
     fmt: Format,
     reader: Box<dyn BufRead>,
-    line: String,
+    line: Vec<u8>,
     line_no: usize,
     /// Records parsed but not yet replayed (an Influx line may hold several).
     queue: VecDeque<Record>,
@@ -287,7 +287,7 @@ impl Source {
     fn peek(&mut self, bad: &mut u64) -> Option<i64> {
         while self.queue.is_empty() {
             self.line.clear();
-            match self.reader.read_line(&mut self.line) {
+            match read_line(&mut *self.reader, &mut self.line) {
                 Ok(0) => return None,
                 Ok(_) => {}
                 Err(e) => {
@@ -298,8 +298,16 @@ impl Source {
                 }
             }
             self.line_no += 1;
+            let Ok(line) = std::str::from_utf8(&self.line) else {
+                eprintln!(
+                    "error: {}:{}: stream did not contain valid UTF-8; line skipped",
+                    self.name, self.line_no
+                );
+                *bad += 1;
+                continue;
+            };
             match ingest::parse_line_into(
-                &self.line,
+                line,
                 self.fmt,
                 &mut self.cx,
                 &mut self.queue,
@@ -313,6 +321,34 @@ impl Source {
             }
         }
         self.queue.front().map(Record::ts)
+    }
+}
+
+/// One line's bytes (with its newline) appended to `buf`; 0 at the end of input.
+fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut n = 0;
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok(n);
+        }
+        match memchr::memchr(b'\n', chunk) {
+            Some(i) => {
+                buf.extend_from_slice(&chunk[..=i]);
+                reader.consume(i + 1);
+                return Ok(n + i + 1);
+            }
+            None => {
+                let len = chunk.len();
+                buf.extend_from_slice(chunk);
+                reader.consume(len);
+                n += len;
+            }
+        }
     }
 }
 

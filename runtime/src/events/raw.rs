@@ -60,17 +60,18 @@ impl RawLayout {
     /// Fills `frame` from the object text; false (frame unspecified) when the caller must use
     /// serde.
     pub fn fill<'a>(&self, ir: &Ir, text: &'a str, frame: &mut Frame<'a>) -> bool {
+        frame.reset(ir);
         self.fill_object(ir, text, frame)
             .is_some_and(|end| text[end..].trim().is_empty())
     }
 
-    /// Fills `frame` from the object at the start of `text` (whatever follows it); returns
-    /// where the object ends, or `None` when the caller must use serde.
+    /// Fills `frame`, which must have every slot missing (new, reset or recycled), from the
+    /// object at the start of `text` (whatever follows it); returns where the object ends, or
+    /// `None` when the caller must use serde.
     pub fn fill_object<'a>(&self, ir: &Ir, text: &'a str, frame: &mut Frame<'a>) -> Option<usize> {
         if !self.usable {
             return None;
         }
-        frame.reset(ir);
         let mut r = Reader {
             s: text,
             b: text.as_bytes(),
