@@ -88,12 +88,14 @@ impl<'a> P<'a> {
         while let Some(&d) = self.b.get(i)
             && d.is_ascii_digit()
         {
+            if i - start == 18 {
+                return None;
+            }
             v = v * 10 + i64::from(d - b'0');
             i += 1;
         }
         let digits = i - start;
         if digits == 0
-            || digits > 18
             || (digits > 1 && self.b[start] == b'0')
             || matches!(self.b.get(i), Some(b'.' | b'e' | b'E'))
         {
