@@ -140,6 +140,9 @@ struct Rule {
     swept: usize,
     /// When the key limit last forced a sweep.
     last_full_sweep: i64,
+    /// Emptied windows of dropped keys, reused by new keys (no allocation per key in a
+    /// steady stream of short-lived keys).
+    pool: Vec<Vec<Window>>,
     /// When keys must be looked at again because an event leaves a window (rules that are
     /// not monotone): per window length, `(time, key)` in time order, one per event.
     expiry: Vec<(i64, std::collections::VecDeque<(i64, KeyId)>)>,
@@ -333,6 +336,7 @@ impl Events {
                 mono,
                 swept: 0,
                 last_full_sweep: i64::MIN,
+                pool: Vec::new(),
                 expiry,
                 dirty: false,
                 refused: 0,
@@ -483,7 +487,10 @@ impl Events {
                     ks.label = Some(label_of(known, *empty, &rule.keys, frame, labels, key));
                 }
                 if ks.windows.len() != rule.aggs.len() {
-                    ks.windows = rule.aggs.iter().map(|a| Window::new(a.func)).collect();
+                    ks.windows = rule
+                        .pool
+                        .pop()
+                        .unwrap_or_else(|| rule.aggs.iter().map(|a| Window::new(a.func)).collect());
                 }
                 for (a, w) in rule.aggs.iter().zip(ks.windows.iter_mut()) {
                     w.evict(t, a.window);
@@ -792,7 +799,7 @@ impl Events {
         }
         self.verdicts = verdicts;
         if schedule(parts!(rule), ks, ri, key, t, next, &mut self.timers) {
-            rule.state.remove(&key);
+            drop_key(rule, key);
         }
     }
 
@@ -870,7 +877,7 @@ impl Events {
             return;
         };
         if schedule(parts!(rule), ks, ri, key, t, extra, &mut self.timers) {
-            rule.state.remove(&key);
+            drop_key(rule, key);
         }
     }
 
@@ -1273,6 +1280,7 @@ fn sweep(rule: &mut Rule, t: i64) {
     let books = &rule.books;
     let seq = rule.seq.as_ref().map(|s| &s.0);
     let mut due = Vec::new();
+    let pool = &mut rule.pool;
     rule.state.retain(|_, ks| {
         let quiet = ks.due == i64::MAX
             && ks.instant.iter().all(|&u| u == 0)
@@ -1281,6 +1289,7 @@ fn sweep(rule: &mut Rule, t: i64) {
                 .is_some_and(|l| books.iter().any(|b| b.is_active(l)));
         if quiet && ks.last.saturating_add(horizon) < t {
             // Everything it held has expired: drop it without reading its windows.
+            reuse(pool, std::mem::take(&mut ks.windows));
             return false;
         }
         for (a, w) in aggs.iter().zip(ks.windows.iter_mut()) {
@@ -1290,9 +1299,33 @@ fn sweep(rule: &mut Rule, t: i64) {
             // Deadlines before `t` ran as timers already; this only drops lapsed matches.
             spec.expire(&mut ks.seq, t, &mut due);
         }
-        !(quiet && ks.windows.iter().all(Window::is_empty) && sequence::Spec::is_empty(&ks.seq))
+        let idle =
+            quiet && ks.windows.iter().all(Window::is_empty) && sequence::Spec::is_empty(&ks.seq);
+        if idle {
+            reuse(pool, std::mem::take(&mut ks.windows));
+        }
+        !idle
     });
     rule.swept = rule.state.len();
+}
+
+/// Drops a key, keeping its windows for the next new key.
+fn drop_key(rule: &mut Rule, key: KeyId) {
+    if let Some(ks) = rule.state.remove(&key) {
+        reuse(&mut rule.pool, ks.windows);
+    }
+}
+
+/// Keeps emptied windows (with their buffers) for reuse: at most 4,096, none holding more
+/// than 4 KiB (a hot key's large buffer is freed, not kept).
+fn reuse(pool: &mut Vec<Vec<Window>>, mut windows: Vec<Window>) {
+    if !windows.is_empty()
+        && pool.len() < 4096
+        && windows.iter().map(Window::bytes).sum::<usize>() <= 4096
+    {
+        windows.iter_mut().for_each(Window::clear);
+        pool.push(windows);
+    }
 }
 
 impl KeyState {

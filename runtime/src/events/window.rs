@@ -107,6 +107,22 @@ impl Window {
         }
     }
 
+    /// Empties the window, keeping its buffers.
+    pub fn clear(&mut self) {
+        match self {
+            Window::Count(q) => q.clear(),
+            Window::Num { q, sum, comp } => {
+                q.clear();
+                (*sum, *comp) = (0.0, 0.0);
+            }
+            Window::Values { q, counts, last } => {
+                q.clear();
+                counts.clear();
+                *last = 0;
+            }
+        }
+    }
+
     pub fn oldest(&self) -> Option<i64> {
         match self {
             Window::Count(q) => q.front().copied(),
