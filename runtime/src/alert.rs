@@ -131,27 +131,7 @@ impl Book {
         seen.sort_unstable();
         for &(l, v) in inp.hits {
             let a = self.alerts.entry(l).or_insert_with(|| Alert::new(t));
-            a.last_data = t;
-            a.value = v;
-            a.keep_since = None;
-            if a.state == State::Inactive {
-                if let Some(r) = a.resolved_at
-                    && t - r < p.cooldown
-                {
-                    continue;
-                }
-                a.state = State::Pending;
-                a.active_at = t;
-                if p.for_ > 0 {
-                    out.push(change(l, "pending", a));
-                }
-            }
-            if a.state == State::Pending && t - a.active_at >= p.for_ {
-                a.state = State::Firing;
-                a.fired_at = Some(t);
-                flip(a, p, t);
-                out.push(change(l, "firing", a));
-            }
+            hold(a, l, p, t, v, &mut || true, out);
         }
         let mut gone = Vec::new();
         for (&l, a) in self.alerts.iter_mut() {
@@ -196,8 +176,7 @@ impl Book {
                     }
                 }
                 State::Pending => {
-                    a.state = State::Inactive;
-                    out.push(change(l, "inactive", a));
+                    release(a, l, p, t, false, true, out);
                     if no_data.1 != NoDataAction::Alert
                         && a.flips.is_empty()
                         && a.resolved_at.is_none()
@@ -211,20 +190,8 @@ impl Book {
                         .recovered
                         .binary_search_by_key(&l, |r| r.0)
                         .is_ok_and(|i| inp.recovered[i].1);
-                    if p.has_recover && has_data && !recovered {
-                        continue;
-                    }
-                    if p.keep_firing > 0 && !force {
-                        let since = *a.keep_since.get_or_insert(t);
-                        if t - since < p.keep_firing {
-                            continue;
-                        }
-                    }
-                    a.state = State::Inactive;
-                    a.resolved_at = Some(t);
-                    a.keep_since = None;
-                    flip(a, p, t);
-                    out.push(change(l, "resolved", a));
+                    let held = p.has_recover && has_data && !recovered;
+                    release(a, l, p, t, held, !force, out);
                 }
             }
         }
@@ -260,61 +227,12 @@ impl Book {
     ) -> Option<i64> {
         if let Some(v) = hit {
             let a = self.alerts.entry(l).or_insert_with(|| Alert::new(t));
-            a.last_data = t;
-            a.value = v;
-            a.keep_since = None;
-            if a.state == State::Inactive {
-                if let Some(r) = a.resolved_at
-                    && t - r < p.cooldown
-                {
-                    return Some(r + p.cooldown);
-                }
-                a.state = State::Pending;
-                a.active_at = t;
-                if p.for_ > 0 {
-                    out.push(change(l, "pending", a));
-                }
-            }
-            if a.state == State::Pending {
-                if t - a.active_at < p.for_ {
-                    return Some(a.active_at + p.for_);
-                }
-                if !allow() {
-                    return None;
-                }
-                a.state = State::Firing;
-                a.fired_at = Some(t);
-                flip(a, p, t);
-                out.push(change(l, "firing", a));
-            }
-            return None;
+            return hold(a, l, p, t, v, allow, out);
         }
         let a = self.alerts.get_mut(&l)?;
-        match a.state {
-            State::Inactive => {}
-            State::Pending => {
-                a.state = State::Inactive;
-                // Without `for`, pending is only a throttled firing: it was never reported.
-                if p.for_ > 0 {
-                    out.push(change(l, "inactive", a));
-                }
-            }
-            State::Firing => {
-                if p.has_recover && !recovered {
-                    return None;
-                }
-                if p.keep_firing > 0 {
-                    let since = *a.keep_since.get_or_insert(t);
-                    if t - since < p.keep_firing {
-                        return Some(since + p.keep_firing);
-                    }
-                }
-                a.state = State::Inactive;
-                a.resolved_at = Some(t);
-                a.keep_since = None;
-                flip(a, p, t);
-                out.push(change(l, "resolved", a));
-            }
+        let next = release(a, l, p, t, p.has_recover && !recovered, true, out);
+        if next.is_some() || a.state != State::Inactive {
+            return next;
         }
         // Forget what can no longer matter: no cooldown to enforce, no flap history.
         let keep = a.resolved_at.is_some_and(|r| t - r < p.cooldown) || !a.flips.is_empty();
@@ -353,6 +271,91 @@ impl Book {
                 .filter(|(_, a)| a.state == State::Firing)
                 .map(|(l, _)| *l),
         );
+    }
+}
+
+/// The condition holds for alert `a` (`l`) at `t` with value `v`: inactive -> pending ->
+/// firing, as `for` and `cooldown` allow and `allow` (a throttle) permits the firing.
+/// Returns when the alert must be looked at again without new data.
+#[allow(clippy::too_many_arguments)]
+fn hold(
+    a: &mut Alert,
+    l: LabelId,
+    p: &Policy,
+    t: i64,
+    v: f64,
+    allow: &mut dyn FnMut() -> bool,
+    out: &mut Vec<Change>,
+) -> Option<i64> {
+    a.last_data = t;
+    a.value = v;
+    a.keep_since = None;
+    if a.state == State::Inactive {
+        if let Some(r) = a.resolved_at
+            && t - r < p.cooldown
+        {
+            return Some(r + p.cooldown);
+        }
+        a.state = State::Pending;
+        a.active_at = t;
+        if p.for_ > 0 {
+            out.push(change(l, "pending", a));
+        }
+    }
+    if a.state == State::Pending {
+        if t - a.active_at < p.for_ {
+            return Some(a.active_at + p.for_);
+        }
+        if !allow() {
+            return None;
+        }
+        a.state = State::Firing;
+        a.fired_at = Some(t);
+        flip(a, p, t);
+        out.push(change(l, "firing", a));
+    }
+    None
+}
+
+/// The condition does not hold for alert `a` (`l`) at `t`: a pending alert goes back to
+/// inactive (reported only when `for` made it visible), a firing one resolves unless `held`
+/// (`recover when` not yet true) or `keep_firing` (when `keep` applies) holds it. Returns
+/// when the alert must be looked at again.
+fn release(
+    a: &mut Alert,
+    l: LabelId,
+    p: &Policy,
+    t: i64,
+    held: bool,
+    keep: bool,
+    out: &mut Vec<Change>,
+) -> Option<i64> {
+    match a.state {
+        State::Inactive => None,
+        State::Pending => {
+            a.state = State::Inactive;
+            if p.for_ > 0 {
+                out.push(change(l, "inactive", a));
+            }
+            None
+        }
+        State::Firing => {
+            if held {
+                return None;
+            }
+            if p.keep_firing > 0 && keep {
+                let since = *a.keep_since.get_or_insert(t);
+                if t - since < p.keep_firing {
+                    return Some(since + p.keep_firing);
+                }
+            }
+            a.state = State::Inactive;
+            a.resolved_at = Some(t);
+            a.keep_since = None;
+            flip(a, p, t);
+            out.push(change(l, "resolved", a));
+            None
+        }
     }
 }
 
