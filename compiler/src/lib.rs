@@ -8,6 +8,7 @@
 
 pub mod diag;
 pub mod eval;
+pub mod fmt;
 pub mod ir;
 pub mod lint;
 pub mod resolve;

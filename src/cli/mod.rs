@@ -4,6 +4,7 @@
 mod check;
 mod eval;
 mod explain;
+mod fmt;
 mod replay;
 mod test;
 
@@ -29,6 +30,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Backtest rules over recorded samples and events; print the alert timeline as JSON lines.
     Replay(ReplayArgs),
+    /// Rewrite .rules files in the canonical layout (`--check`: list files that would change).
+    Fmt(FmtArgs),
     /// Run the `test` blocks of rule files (promtool-style series, events, expectations).
     Test(TestArgs),
     /// Explain a diagnostic code, with a wrong and a right example.
@@ -117,6 +120,15 @@ pub struct ReplayArgs {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct FmtArgs {
+    /// Files, or folders searched recursively for *.rules (default: the current folder).
+    pub paths: Vec<PathBuf>,
+    /// Change nothing; list the files that would change and exit 1 if any would.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct TestArgs {
     /// Files, or folders searched recursively for *.rules (default: the current folder).
     pub paths: Vec<PathBuf>,
@@ -147,6 +159,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Eval(args) => eval::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Test(args) => test::run(args),
+        Command::Fmt(args) => fmt::run(args),
         Command::Explain { code, list } => explain::run(code.as_deref(), list),
     }
 }

@@ -169,7 +169,7 @@ fn import_targets(spec: &str, base: &Path, std_root: Option<&Path>) -> Vec<PathB
 }
 
 /// `path` itself if a file, else every `*.rules` below it, sorted for stable output.
-fn collect(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
+pub fn collect(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
     let meta = std::fs::metadata(path).map_err(|source| LoadError::Io {
         path: path.to_path_buf(),
         source,

@@ -5,7 +5,7 @@ mod loader;
 pub mod suggest;
 mod symbols;
 
-pub use loader::{LoadError, Loaded, LoadedFile, add_file, load};
+pub use loader::{LoadError, Loaded, LoadedFile, add_file, collect, load};
 
 /// Adds an in-memory root file.
 pub fn loader_add(

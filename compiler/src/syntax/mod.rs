@@ -24,7 +24,7 @@ use pest::Parser;
 pub const MAX_NESTING: usize = 64;
 
 /// Words that start a top-level declaration: where recovery resumes.
-const TOP_LEVEL: &[&str] = &[
+pub const TOP_LEVEL: &[&str] = &[
     "package",
     "import",
     "interval",

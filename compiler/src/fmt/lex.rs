@@ -1,0 +1,158 @@
+//! A lossless lexer for formatting: every token is kept as written (strings, regexes,
+//! comments verbatim); only the white space between tokens is the formatter's to decide.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Identifiers, keywords, field paths (`event.proc.name`), metric names (`a:b`).
+    Word,
+    /// Numbers with their units (`5m`, `1m30s`, `80%`, `1.5e3`, `10MiB`).
+    Number,
+    Str,
+    Regex,
+    Punct,
+    Comment,
+    Newline,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token<'a> {
+    pub kind: Kind,
+    pub text: &'a str,
+    /// White space came right before it (on the same line).
+    pub spaced: bool,
+}
+
+/// Words after which `/` starts a regex rather than dividing.
+const REGEX_AFTER: &[&str] = &[
+    "matches", "nocase", "any", "all", "and", "or", "not", "in", "when", "where", "return",
+];
+
+const PUNCT3: &[&str] = &["..."];
+const PUNCT2: &[&str] = &["==", "!=", "<=", ">=", "=~", "!~", "->", "+=", ".."];
+
+/// Splits `text` into tokens; `None` when something cannot be read (an unterminated string
+/// or regex: the parser reports those).
+pub fn lex(text: &str) -> Option<Vec<Token<'_>>> {
+    let b = text.as_bytes();
+    let mut out: Vec<Token> = Vec::new();
+    let mut i = 0;
+    let mut spaced = false;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'\n' {
+            out.push(Token {
+                kind: Kind::Newline,
+                text: "\n",
+                spaced: false,
+            });
+            i += 1;
+            spaced = false;
+            continue;
+        }
+        if c == b' ' || c == b'\t' || c == b'\r' {
+            i += 1;
+            spaced = true;
+            continue;
+        }
+        let start = i;
+        let kind = if c == b'#' || (c == b'/' && b.get(i + 1) == Some(&b'/')) {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+            Kind::Comment
+        } else if c == b'"' {
+            i += 1;
+            loop {
+                match b.get(i)? {
+                    b'\\' => i += 2,
+                    b'"' => {
+                        i += 1;
+                        break;
+                    }
+                    _ => i += 1,
+                }
+            }
+            Kind::Str
+        } else if c == b'/' && regex_allowed(&out) {
+            i += 1;
+            loop {
+                match b.get(i)? {
+                    b'\\' => i += 2,
+                    b'/' => {
+                        i += 1;
+                        break;
+                    }
+                    b'\n' => return None,
+                    _ => i += 1,
+                }
+            }
+            Kind::Regex
+        } else if c.is_ascii_digit() {
+            while i < b.len()
+                && (b[i].is_ascii_alphanumeric()
+                    || b[i] == b'%'
+                    || b[i] == b'_'
+                    || ((b[i] == b'.' || b[i] == b':')
+                        && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+                    || ((b[i] == b'+' || b[i] == b'-')
+                        && matches!(b[i - 1], b'e' | b'E')
+                        && b.get(i + 1).is_some_and(u8::is_ascii_digit)
+                        && b[start..i]
+                            .iter()
+                            .all(|d| d.is_ascii_digit() || *d == b'.' || *d == b'e' || *d == b'E')))
+            {
+                i += 1;
+            }
+            Kind::Number
+        } else if c.is_ascii_alphabetic() || c == b'_' {
+            while i < b.len() {
+                let d = b[i];
+                let joins = (d == b'.' || d == b':')
+                    && b.get(i + 1)
+                        .is_some_and(|n| n.is_ascii_alphabetic() || *n == b'_');
+                if d.is_ascii_alphanumeric() || d == b'_' || d == b'*' || joins {
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+            Kind::Word
+        } else {
+            let rest = &text[i..];
+            let len = PUNCT3
+                .iter()
+                .chain(PUNCT2)
+                .find(|p| rest.starts_with(*p))
+                .map_or_else(
+                    || rest.chars().next().map_or(1, char::len_utf8),
+                    |p| p.len(),
+                );
+            i += len;
+            Kind::Punct
+        };
+        out.push(Token {
+            kind,
+            text: text.get(start..i)?,
+            spaced,
+        });
+        spaced = false;
+    }
+    Some(out)
+}
+
+/// A `/` starts a regex unless it follows an operand (then it divides).
+fn regex_allowed(out: &[Token]) -> bool {
+    let Some(prev) = out
+        .iter()
+        .rev()
+        .find(|t| !matches!(t.kind, Kind::Newline | Kind::Comment))
+    else {
+        return true;
+    };
+    match prev.kind {
+        Kind::Number | Kind::Str | Kind::Regex => false,
+        Kind::Word => REGEX_AFTER.contains(&prev.text),
+        Kind::Punct => !matches!(prev.text, ")" | "]" | "}"),
+        _ => true,
+    }
+}

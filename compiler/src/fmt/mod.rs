@@ -1,0 +1,474 @@
+//! `vigil fmt`: one canonical layout for `.rules` files.
+//!
+//! The formatter works on the token stream, so every comment stays where it was and every
+//! string, regex and number is kept as written; it decides only white space: indentation
+//! (two spaces per `{` level, two more for a line that continues an item), spacing between
+//! tokens, blank lines (at most one; none at the start or end of a block), no trailing
+//! white space, one final newline. Line breaks are the author's. Before returning, the
+//! result is parsed and must give the same syntax tree as the input, so formatting can never
+//! change what a file means.
+
+mod lex;
+
+use lex::{Kind, Token};
+
+/// Why a file was not formatted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FmtError {
+    #[error("the file has syntax errors; fix them first (`vigil check`)")]
+    Syntax,
+    #[error("the formatter would change what this file means (a formatter bug): left as it is")]
+    Changed,
+}
+
+/// Words that are operators or keywords: a `(` or `[` after them is not a call or an index.
+const KEYWORDS: &[&str] = &[
+    "and",
+    "or",
+    "not",
+    "in",
+    "matches",
+    "contains",
+    "startswith",
+    "endswith",
+    "glob",
+    "under",
+    "nocase",
+    "any",
+    "all",
+    "of",
+    "by",
+    "without",
+    "over",
+    "when",
+    "where",
+    "within",
+    "is",
+    "with",
+    "exists",
+    "cidr",
+    "recover",
+    "on",
+    "ignoring",
+    "for",
+    "group_by",
+    "labels",
+    "let",
+    "severity",
+    "summary",
+    "description",
+    "except",
+    "notify",
+    "playbook",
+    "throttle",
+    "per",
+    "delay",
+    "cooldown",
+    "keep_firing",
+    "interval",
+    "sequence",
+    "until",
+    "missing",
+    "repeat",
+    "key",
+    "match",
+    "default",
+    "values",
+    "record",
+    "const",
+    "list",
+    "macro",
+    "metric",
+    "schema",
+    "rule",
+    "test",
+    "expect",
+    "series",
+    "events",
+    "event",
+    "every",
+    "x",
+    "at",
+    "from",
+    "advance",
+    "to",
+    "return",
+    "step",
+    "wait",
+    "unless",
+    "rate_limit",
+    "body",
+    "timeout",
+    "retries",
+    "route",
+    "inhibit",
+    "equal",
+    "during",
+    "ago",
+    "ahead",
+    "method",
+    "season",
+    "bands",
+    "le",
+    "alpha",
+    "forecast",
+    "info",
+    "warning",
+    "high",
+    "critical",
+];
+
+/// Binary operators spaced on both sides (outside selector braces).
+const BINARY: &[&str] = &[
+    "==", "!=", "<=", ">=", "<", ">", "=~", "!~", "=", "+", "-", "*", "/", "->", "+=",
+];
+
+/// Formats one file's text.
+pub fn format(text: &str) -> Result<String, FmtError> {
+    let before = crate::check_source("fmt.rules", text, None);
+    if before
+        .diagnostics
+        .iter()
+        .any(|d| d.code.as_str().starts_with("V000"))
+    {
+        return Err(FmtError::Syntax);
+    }
+    let tokens = lex::lex(text).ok_or(FmtError::Syntax)?;
+    let out = layout(&tokens);
+    if shape(text) != shape(&out) {
+        return Err(FmtError::Changed);
+    }
+    Ok(out)
+}
+
+/// The syntax tree without positions: equal shapes mean equal programs.
+fn shape(text: &str) -> String {
+    let mut diags = Vec::new();
+    let module = crate::syntax::parse(crate::source::FileId(0), text, &mut diags);
+    let dbg = format!("{module:?}");
+    // Spans are the only thing formatting may change.
+    let mut out = String::with_capacity(dbg.len());
+    let mut rest = dbg.as_str();
+    while let Some(i) = rest.find("Span {") {
+        out.push_str(&rest[..i]);
+        match rest[i..].find('}') {
+            Some(j) => rest = &rest[i + j + 1..],
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One physical line's tokens (no newlines).
+type Line<'a> = Vec<Token<'a>>;
+
+fn layout(tokens: &[Token]) -> String {
+    let mut lines: Vec<Line> = vec![Vec::new()];
+    for t in tokens {
+        if t.kind == Kind::Newline {
+            lines.push(Vec::new());
+        } else if let Some(l) = lines.last_mut() {
+            l.push(t.clone());
+        }
+    }
+    let mut out = String::new();
+    let mut depth: usize = 0;
+    // Open `(`/`[` across lines, and whether the previous code line left an item unfinished.
+    let mut open: usize = 0;
+    let mut continues = false;
+    let mut blank = false;
+    // Selector braces (`cpu{host="a"}`) opened and not closed, by nesting.
+    let mut braces: Vec<bool> = Vec::new();
+    for line in &lines {
+        if line.is_empty() {
+            blank = true;
+            continue;
+        }
+        let first = &line[0];
+        let closes = first.kind == Kind::Punct && first.text == "}";
+        let level = if closes {
+            depth.saturating_sub(1)
+        } else {
+            depth
+        };
+        let is_comment = first.kind == Kind::Comment;
+        // At the top level every declaration starts with its keyword; any other line continues
+        // the one above.
+        let top_continues = level == 0
+            && !(first.kind == Kind::Word && crate::syntax::TOP_LEVEL.contains(&first.text));
+        let continuation = !is_comment
+            && !closes
+            && (open > 0 || continues || top_continues || starts_continuation(first));
+        // Blank lines: at most one, none right after `{` or before `}`; one around a
+        // top-level declaration written as a block (unless a comment heads it).
+        let prev_line = out.trim_end().rsplit('\n').next().unwrap_or("");
+        let after_open = prev_line.ends_with('{');
+        let starts_decl = level == 0
+            && first.kind == Kind::Word
+            && crate::syntax::TOP_LEVEL.contains(&first.text);
+        let opens_block = line.last().is_some_and(|t| t.text == "{")
+            || line.iter().rev().nth(1).is_some_and(|t| t.text == "{")
+                && line.last().is_some_and(|t| t.kind == Kind::Comment);
+        let prev_comment =
+            prev_line.trim_start().starts_with('#') || prev_line.trim_start().starts_with("//");
+        let block_edge = starts_decl && (prev_line == "}" || (opens_block && !prev_comment));
+        if (blank || block_edge) && !out.is_empty() && !after_open && !closes {
+            out.push('\n');
+        }
+        blank = false;
+        let indent = 2 * level + if continuation { 2 } else { 0 };
+        out.push_str(&" ".repeat(indent));
+        let mut prev: Option<&Token> = None;
+        for (i, t) in line.iter().enumerate() {
+            if let Some(p) = prev
+                && space_between(p, t, &braces, line, i)
+            {
+                out.push(' ');
+                if t.kind == Kind::Comment {
+                    out.push(' ');
+                }
+            }
+            out.push_str(t.text);
+            if t.kind == Kind::Punct {
+                match t.text {
+                    "{" => {
+                        depth += 1;
+                        braces.push(selector_brace(line, i));
+                    }
+                    "}" => {
+                        depth = depth.saturating_sub(1);
+                        braces.pop();
+                    }
+                    "(" | "[" => open += 1,
+                    ")" | "]" => open = open.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            prev = Some(t);
+        }
+        if !is_comment {
+            let last = line.iter().rev().find(|t| t.kind != Kind::Comment);
+            continues = last.is_some_and(ends_unfinished);
+        }
+        out.push('\n');
+    }
+    let trimmed = out.trim_end_matches('\n');
+    let mut s = align(trimmed.trim_start_matches('\n'));
+    s.push('\n');
+    s
+}
+
+/// Aligns runs of consecutive lines that bind names the same way, at the same indentation:
+/// `let a = ..` / `notifier b = ..` (the `=`), `name = ..` (labels, objects) and `step: ..`
+/// (sequence steps, schema fields: the text after the colon).
+fn align(text: &str) -> String {
+    let lines: Vec<&str> = text.split('\n').collect();
+    // Per line: (indent, head to pad, rest) when it takes part in alignment.
+    let split = |l: &str| -> Option<(usize, String, String)> {
+        let indent = l.len() - l.trim_start().len();
+        let body = &l[indent..];
+        if body.starts_with('#') || body.starts_with("//") {
+            return None;
+        }
+        let words: Vec<&str> = body.splitn(4, ' ').collect();
+        // `let x = ...`, `notifier x = ...`, `const x = ...`
+        if words.len() >= 4
+            && matches!(words[0], "let" | "notifier" | "const" | "macro" | "list")
+            && words[2] == "="
+            && !words[1].contains(['(', '{', '"'])
+        {
+            return Some((
+                indent,
+                format!("{} {}", words[0], words[1]),
+                body[words[0].len() + words[1].len() + 2..].to_string(),
+            ));
+        }
+        // `name = ...` (labels, objects, notifier settings)
+        if words.len() >= 3 && words[1] == "=" && is_name(words[0]) {
+            return Some((
+                indent,
+                words[0].to_string(),
+                body[words[0].len() + 1..].to_string(),
+            ));
+        }
+        // `step: ...`, `missing step: ...`
+        let (lead, name) = match words.first() {
+            Some(&"missing") if words.len() >= 3 => ("missing ", words[1]),
+            Some(w) => ("", *w),
+            None => return None,
+        };
+        if let Some(n) = name.strip_suffix(':')
+            && is_name(n)
+        {
+            let head = format!("{lead}{name}");
+            let rest = body[head.len()..].trim_start().to_string();
+            if !rest.is_empty() {
+                return Some((indent, head, format!(" {rest}")));
+            }
+        }
+        None
+    };
+    let parts: Vec<Option<(usize, String, String)>> = lines.iter().map(|l| split(l)).collect();
+    // Lines align with neighbours of the same indentation and form (`let` with `let`,
+    // `notifier` with `notifier`, labels with labels, steps with steps).
+    let kind = |p: &(usize, String, String)| {
+        let form = if p.1.ends_with(':') {
+            ":"
+        } else {
+            p.1.split_once(' ').map_or("=", |(k, _)| k)
+        };
+        (p.0, form.to_string())
+    };
+    let mut out = Vec::with_capacity(lines.len());
+    let mut i = 0;
+    while i < lines.len() {
+        let Some(first) = &parts[i] else {
+            out.push(lines[i].to_string());
+            i += 1;
+            continue;
+        };
+        let mut j = i + 1;
+        while j < lines.len() && parts[j].as_ref().is_some_and(|p| kind(p) == kind(first)) {
+            j += 1;
+        }
+        let width = parts[i..j]
+            .iter()
+            .flatten()
+            .map(|p| p.1.chars().count())
+            .max()
+            .unwrap_or(0);
+        for p in parts[i..j].iter().flatten() {
+            let pad = width - p.1.chars().count();
+            out.push(format!(
+                "{}{}{}{}",
+                " ".repeat(p.0),
+                p.1,
+                " ".repeat(pad + usize::from(p.2.starts_with('='))),
+                p.2
+            ));
+        }
+        i = j;
+    }
+    out.join("\n")
+}
+
+fn is_name(w: &str) -> bool {
+    !w.is_empty()
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        && !KEYWORDS.contains(&w)
+}
+
+/// A line starting with these continues the item above.
+fn starts_continuation(t: &Token) -> bool {
+    match t.kind {
+        Kind::Word => matches!(t.text, "and" | "or"),
+        Kind::Punct => {
+            BINARY.contains(&t.text) && t.text != "-" || matches!(t.text, ")" | "]" | "." | "|")
+        }
+        _ => false,
+    }
+}
+
+/// A line ending with these leaves its item unfinished.
+fn ends_unfinished(t: &Token) -> bool {
+    match t.kind {
+        Kind::Word => matches!(t.text, "and" | "or" | "not" | "in" | "where"),
+        Kind::Punct => {
+            matches!(t.text, "," | "(" | "[") || BINARY.contains(&t.text) && t.text != "}"
+        }
+        _ => false,
+    }
+}
+
+/// Whether one space goes between `a` and `b` (on the same line).
+fn space_between(a: &Token, b: &Token, braces: &[bool], line: &[Token], i: usize) -> bool {
+    let in_selector = braces.last().copied().unwrap_or(false);
+    if b.kind == Kind::Comment {
+        return true;
+    }
+    if a.kind == Kind::Punct {
+        match a.text {
+            "(" | "[" => return false,
+            "..." | ".." => return false,
+            "{" => return !in_selector,
+            "," => return true,
+            "-" if unary(line, i - 1) => return false,
+            // A session's hours: `09:30-16:00`.
+            "-" if is_clock(b) => return false,
+            t if BINARY.contains(&t) => return !in_selector,
+            _ => {}
+        }
+    }
+    if b.kind == Kind::Punct {
+        match b.text {
+            "," | ")" | "]" | ":" => return false,
+            ".." => return false,
+            "}" => return !in_selector,
+            "(" => return a.kind != Kind::Word || KEYWORDS.contains(&a.text) || a.text == "when",
+            // A call's or an index's bracket hugs its name; a keyword's does not.
+            "[" => {
+                let indexes = a.kind == Kind::Word && !KEYWORDS.contains(&a.text) && !b.spaced;
+                return !indexes && !matches!(a.text, ")" | "]");
+            }
+            "{" => return !selector_brace(line, i),
+            "..." => return true,
+            "-" if is_clock(a) => return false,
+            t if BINARY.contains(&t) => return !in_selector,
+            _ => {}
+        }
+    }
+    if a.kind == Kind::Punct && a.text == ":" {
+        return true;
+    }
+    true
+}
+
+fn is_clock(t: &Token) -> bool {
+    t.kind == Kind::Number && t.text.contains(':')
+}
+
+/// Whether the `{` at `i` opens a selector's matchers (`cpu{host="a"}`: a metric name right
+/// before it, not a declaration's name).
+fn selector_brace(line: &[Token], i: usize) -> bool {
+    let Some(name) = i.checked_sub(1).and_then(|j| line.get(j)) else {
+        return false;
+    };
+    let decl = i
+        .checked_sub(2)
+        .and_then(|j| line.get(j))
+        .is_some_and(|d| matches!(d.text, "rule" | "playbook" | "schema" | "test" | "route"));
+    name.kind == Kind::Word && !line[i].spaced && !decl && !KEYWORDS.contains(&name.text)
+}
+
+/// Whether the `-` at `i` is a sign (nothing that could be its left operand before it).
+fn unary(line: &[Token], i: usize) -> bool {
+    let Some(prev) = i.checked_sub(1).and_then(|j| line.get(j)) else {
+        return true;
+    };
+    match prev.kind {
+        Kind::Number | Kind::Str | Kind::Regex => false,
+        Kind::Word => KEYWORDS.contains(&prev.text),
+        Kind::Punct => !matches!(prev.text, ")" | "]" | "}"),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spacing_and_indentation() {
+        let src = "rule  x{\n severity   high\n\n\n  when avg(cpu_usage{host=\"a\"},5m)>80%   and\nrate(x,1m) >= -1 # hot\n labels {team=\"a\"}\n}\n";
+        let got = format(src).expect("formats");
+        assert_eq!(
+            got,
+            "rule x {\n  severity high\n\n  when avg(cpu_usage{host=\"a\"}, 5m) > 80% and\n    rate(x, 1m) >= -1  # hot\n  labels { team = \"a\" }\n}\n"
+        );
+        assert_eq!(format(&got).expect("formats"), got);
+    }
+}
