@@ -118,6 +118,9 @@ const KEYWORDS: &[&str] = &[
     "critical",
 ];
 
+/// Lines longer than this are broken at their top-level `and`/`or`.
+const MAX_WIDTH: usize = 100;
+
 /// Binary operators spaced on both sides (outside selector braces).
 const BINARY: &[&str] = &[
     "==", "!=", "<=", ">=", "<", ">", "=~", "!~", "=", "+", "-", "*", "/", "->", "+=",
@@ -141,10 +144,16 @@ pub fn format(text: &str) -> Result<String, FmtError> {
     Ok(out)
 }
 
-/// The syntax tree without positions: equal shapes mean equal programs.
+/// The syntax tree without positions, each rule's clauses in canonical order (the one
+/// reordering the formatter does, which means the same): equal shapes mean equal programs.
 fn shape(text: &str) -> String {
     let mut diags = Vec::new();
-    let module = crate::syntax::parse(crate::source::FileId(0), text, &mut diags);
+    let mut module = crate::syntax::parse(crate::source::FileId(0), text, &mut diags);
+    for d in &mut module.decls {
+        if let crate::syntax::ast::DeclKind::Rule(r) = &mut d.kind {
+            r.clauses.sort_by_key(|c| clause_rank(&c.kind));
+        }
+    }
     let dbg = format!("{module:?}");
     // Spans are the only thing formatting may change.
     let mut out = String::with_capacity(dbg.len());
@@ -174,6 +183,7 @@ fn layout(tokens: &[Token]) -> String {
             l.push(t.clone());
         }
     }
+    let lines = order_clauses(lines);
     let mut out = String::new();
     let mut depth: usize = 0;
     // Open `(`/`[` across lines, and whether the previous code line left an item unfinished.
@@ -220,34 +230,64 @@ fn layout(tokens: &[Token]) -> String {
         }
         blank = false;
         let indent = 2 * level + if continuation { 2 } else { 0 };
-        out.push_str(&" ".repeat(indent));
+        let mut text = String::new();
+        // Where a top-level `and`/`or` starts (outside any bracket opened on this line): the
+        // places a long line breaks.
+        let mut breaks: Vec<usize> = Vec::new();
+        let mut local = 0i64;
         let mut prev: Option<&Token> = None;
         for (i, t) in line.iter().enumerate() {
             if let Some(p) = prev
                 && space_between(p, t, &braces, line, i)
             {
-                out.push(' ');
+                text.push(' ');
                 if t.kind == Kind::Comment {
-                    out.push(' ');
+                    text.push(' ');
                 }
             }
-            out.push_str(t.text);
+            if i > 0 && local == 0 && t.kind == Kind::Word && matches!(t.text, "and" | "or") {
+                breaks.push(text.len());
+            }
+            text.push_str(t.text);
             if t.kind == Kind::Punct {
                 match t.text {
                     "{" => {
                         depth += 1;
+                        local += 1;
                         braces.push(selector_brace(line, i));
                     }
                     "}" => {
                         depth = depth.saturating_sub(1);
+                        local -= 1;
                         braces.pop();
                     }
-                    "(" | "[" => open += 1,
-                    ")" | "]" => open = open.saturating_sub(1),
+                    "(" | "[" => {
+                        open += 1;
+                        local += 1;
+                    }
+                    ")" | "]" => {
+                        open = open.saturating_sub(1);
+                        local -= 1;
+                    }
                     _ => {}
                 }
             }
             prev = Some(t);
+        }
+        out.push_str(&" ".repeat(indent));
+        if indent + text.len() > MAX_WIDTH && !breaks.is_empty() {
+            // A long condition: each `and`/`or` starts a continuation line.
+            let cont = " ".repeat(2 * level + 2);
+            let mut from = 0;
+            for &b in &breaks {
+                out.push_str(text[from..b].trim_end());
+                out.push('\n');
+                out.push_str(&cont);
+                from = b;
+            }
+            out.push_str(&text[from..]);
+        } else {
+            out.push_str(&text);
         }
         if !is_comment {
             let last = line.iter().rev().find(|t| t.kind != Kind::Comment);
@@ -360,6 +400,172 @@ fn is_name(w: &str) -> bool {
         && w.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
         && !KEYWORDS.contains(&w)
+}
+
+/// Where a clause goes in a rule (the canonical order): what the rule is, what it reads,
+/// when it fires, how its alerts behave, what they say and where they go.
+fn clause_rank(k: &crate::syntax::ast::ClauseKind) -> u8 {
+    use crate::syntax::ast::ClauseKind as C;
+    match k {
+        C::Severity(_) => 0,
+        C::Labels(_) => 1,
+        C::Let { .. } => 2,
+        C::StringsNocase => 3,
+        C::OnEvent(_) => 4,
+        C::Except(_) => 5,
+        C::Sequence(_) => 6,
+        C::When { .. } => 7,
+        C::Recover(_) => 8,
+        C::KeepFiring(_) => 9,
+        C::NoData { .. } => 10,
+        C::Flapping { .. } => 11,
+        C::Throttle { .. } => 12,
+        C::Cooldown(_) => 13,
+        C::Delay(_) => 14,
+        C::Interval(_) => 15,
+        C::Summary(_) => 16,
+        C::Description(_) => 17,
+        C::Notify(_) => 18,
+        C::Playbook(_) => 19,
+    }
+}
+
+/// [`clause_rank`] of a clause by the word that starts it.
+fn keyword_rank(word: &str) -> Option<u8> {
+    Some(match word {
+        "severity" => 0,
+        "labels" => 1,
+        "let" => 2,
+        "strings" => 3,
+        "on" => 4,
+        "except" => 5,
+        "sequence" => 6,
+        "when" | "info" | "warning" | "high" | "critical" => 7,
+        "recover" => 8,
+        "keep_firing" => 9,
+        "no_data" => 10,
+        "flapping" => 11,
+        "throttle" => 12,
+        "cooldown" => 13,
+        "delay" => 14,
+        "interval" => 15,
+        "summary" => 16,
+        "description" => 17,
+        "notify" => 18,
+        "playbook" => 19,
+        _ => return None,
+    })
+}
+
+/// Puts each rule's clauses in canonical order. A clause moves with the comment lines right
+/// above it and the lines that continue it; rules written in ways this cannot follow (a
+/// clause on the `{` or `}` line, a line it cannot place) keep their order.
+fn order_clauses(lines: Vec<Line>) -> Vec<Line> {
+    let braces = |l: &Line| -> i64 {
+        l.iter()
+            .filter(|t| t.kind == Kind::Punct)
+            .map(|t| match t.text {
+                "{" => 1,
+                "}" => -1,
+                _ => 0,
+            })
+            .sum()
+    };
+    let mut out = Vec::with_capacity(lines.len());
+    let mut depth = 0i64;
+    let mut i = 0;
+    while i < lines.len() {
+        let line = &lines[i];
+        let words: Vec<&str> = line.iter().take(2).map(|t| t.text).collect();
+        let opens_rule = depth == 0
+            && (words.first() == Some(&"rule") || words == ["open", "rule"])
+            && line.last().is_some_and(|t| t.text == "{")
+            && braces(line) == 1;
+        depth += braces(line);
+        out.push(line.clone());
+        i += 1;
+        if !opens_rule {
+            continue;
+        }
+        // The body: up to the line that closes the rule (`}` alone).
+        let mut d = 1i64;
+        let mut end = None;
+        for (j, l) in lines.iter().enumerate().skip(i) {
+            d += braces(l);
+            if d == 0 {
+                end = Some(j);
+                break;
+            }
+        }
+        let Some(end) = end else { continue };
+        let body = &lines[i..end];
+        match clause_groups(body) {
+            Some(mut groups) => {
+                groups.sort_by_key(|g| g.0);
+                out.extend(groups.into_iter().flat_map(|g| g.1));
+            }
+            None => out.extend(body.iter().cloned()),
+        }
+        i = end;
+        depth = 1;
+    }
+    out
+}
+
+/// A rule body as `(rank, lines)` per clause, or `None` when it cannot be split safely.
+fn clause_groups<'a>(body: &[Line<'a>]) -> Option<Vec<(u8, Vec<Line<'a>>)>> {
+    let mut groups: Vec<(u8, Vec<Line<'a>>)> = Vec::new();
+    let mut pending: Vec<Line<'a>> = Vec::new();
+    let mut depth = 0i64;
+    let mut open = 0i64;
+    let mut continues = false;
+    for l in body {
+        let Some(first) = l.first() else {
+            pending.push(l.clone());
+            continue;
+        };
+        if first.kind == Kind::Comment && depth == 0 && open == 0 && !continues {
+            pending.push(l.clone());
+            continue;
+        }
+        let starts = depth == 0
+            && open == 0
+            && !continues
+            && first.kind == Kind::Word
+            && !starts_continuation(first);
+        if starts {
+            let rank = keyword_rank(first.text)?;
+            let mut lines = std::mem::take(&mut pending);
+            lines.push(l.clone());
+            groups.push((rank, lines));
+        } else {
+            let g = groups.last_mut()?;
+            g.1.append(&mut pending);
+            g.1.push(l.clone());
+        }
+        for t in l.iter().filter(|t| t.kind == Kind::Punct) {
+            match t.text {
+                "{" => depth += 1,
+                "}" => depth -= 1,
+                "(" | "[" => open += 1,
+                ")" | "]" => open -= 1,
+                _ => {}
+            }
+        }
+        continues = l
+            .iter()
+            .rev()
+            .find(|t| t.kind != Kind::Comment)
+            .is_some_and(ends_unfinished);
+        if depth < 0 || open < 0 {
+            return None;
+        }
+    }
+    // Comments after the last clause stay last.
+    if !pending.is_empty() {
+        groups.push((u8::MAX, pending));
+    }
+    Some(groups)
 }
 
 /// A line starting with these continues the item above.
