@@ -673,7 +673,7 @@ mod tests {
         let got = format(src).expect("formats");
         assert_eq!(
             got,
-            "rule x {\n  severity high\n\n  when avg(cpu_usage{host=\"a\"}, 5m) > 80% and\n    rate(x, 1m) >= -1  # hot\n  labels { team = \"a\" }\n}\n"
+            "rule x {\n  severity high\n  labels { team = \"a\" }\n\n  when avg(cpu_usage{host=\"a\"}, 5m) > 80% and\n    rate(x, 1m) >= -1  # hot\n}\n"
         );
         assert_eq!(format(&got).expect("formats"), got);
     }
