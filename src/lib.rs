@@ -2,4 +2,5 @@
 //! as data; this crate is the only place that prints them.
 
 pub mod cli;
+pub mod lsp;
 pub mod render;

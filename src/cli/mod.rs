@@ -30,6 +30,12 @@ pub enum Command {
     Eval(EvalArgs),
     /// Backtest rules over recorded samples and events; print the alert timeline as JSON lines.
     Replay(ReplayArgs),
+    /// A language server over stdio (diagnostics, hover, definitions, references,
+    /// completion, outline, formatting, quick fixes) for editors.
+    Lsp {
+        #[arg(long)]
+        rules_root: Option<PathBuf>,
+    },
     /// Rewrite .rules files in the canonical layout (`--check`: list files that would change).
     Fmt(FmtArgs),
     /// Run the `test` blocks of rule files (promtool-style series, events, expectations).
@@ -160,6 +166,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Replay(args) => replay::run(args),
         Command::Test(args) => test::run(args),
         Command::Fmt(args) => fmt::run(args),
+        Command::Lsp { rules_root } => crate::lsp::run(rules_root),
         Command::Explain { code, list } => explain::run(code.as_deref(), list),
     }
 }

@@ -8,7 +8,7 @@
 //! result is parsed and must give the same syntax tree as the input, so formatting can never
 //! change what a file means.
 
-mod lex;
+pub mod lex;
 
 use lex::{Kind, Token};
 

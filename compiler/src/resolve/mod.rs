@@ -16,4 +16,4 @@ pub fn loader_add(
 ) {
     add_file(l, path, text, true, std_root);
 }
-pub use symbols::{Namespace, SymKey, Symbols};
+pub use symbols::{Namespace, Sym, SymKey, Symbols, declared_name};

@@ -1,0 +1,205 @@
+//! `vigil lsp`: a language server over stdio. Every answer comes from the same checker as
+//! `vigil check` (diagnostics with their codes and help), the formatter of `vigil fmt`, and
+//! the symbol table (definitions, references, hover, completion, outline).
+
+mod features;
+mod text;
+
+use lsp_server::{Connection, Message, Notification, Request, Response};
+use lsp_types::notification::Notification as _;
+use lsp_types::request::Request as _;
+use lsp_types::{notification, request};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// Runs the server until the client says `exit`; the exit code.
+pub fn run(rules_root: Option<PathBuf>) -> i32 {
+    let (connection, io) = Connection::stdio();
+    let caps = match serde_json::to_value(features::capabilities()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    if let Err(e) = connection.initialize(caps) {
+        eprintln!("error: the client did not initialize: {e}");
+        return 2;
+    }
+    let mut server = Server {
+        docs: HashMap::new(),
+        root: crate::cli::rules_root(rules_root),
+    };
+    for msg in &connection.receiver {
+        match msg {
+            Message::Request(req) => {
+                match connection.handle_shutdown(&req) {
+                    Ok(true) => break,
+                    Ok(false) => {}
+                    Err(_) => break,
+                }
+                let resp = server.request(req);
+                if connection.sender.send(Message::Response(resp)).is_err() {
+                    break;
+                }
+            }
+            Message::Notification(n) => {
+                for out in server.notification(n) {
+                    if connection.sender.send(Message::Notification(out)).is_err() {
+                        break;
+                    }
+                }
+            }
+            Message::Response(_) => {}
+        }
+    }
+    drop(connection);
+    let _ = io.join();
+    0
+}
+
+/// Open documents by URI.
+pub struct Server {
+    docs: HashMap<String, String>,
+    root: Option<PathBuf>,
+}
+
+impl Server {
+    fn notification(&mut self, n: Notification) -> Vec<Notification> {
+        let uri = match n.method.as_str() {
+            notification::DidOpenTextDocument::METHOD => {
+                let Ok(p) =
+                    serde_json::from_value::<lsp_types::DidOpenTextDocumentParams>(n.params)
+                else {
+                    return Vec::new();
+                };
+                self.docs
+                    .insert(p.text_document.uri.to_string(), p.text_document.text);
+                p.text_document.uri
+            }
+            notification::DidChangeTextDocument::METHOD => {
+                let Ok(p) =
+                    serde_json::from_value::<lsp_types::DidChangeTextDocumentParams>(n.params)
+                else {
+                    return Vec::new();
+                };
+                // Full sync: the last change is the whole text.
+                if let Some(c) = p.content_changes.into_iter().last() {
+                    self.docs.insert(p.text_document.uri.to_string(), c.text);
+                }
+                p.text_document.uri
+            }
+            notification::DidCloseTextDocument::METHOD => {
+                if let Ok(p) =
+                    serde_json::from_value::<lsp_types::DidCloseTextDocumentParams>(n.params)
+                {
+                    self.docs.remove(p.text_document.uri.as_str());
+                }
+                return Vec::new();
+            }
+            _ => return Vec::new(),
+        };
+        let Some(text) = self.docs.get(uri.as_str()) else {
+            return Vec::new();
+        };
+        let diagnostics = features::diagnostics(&uri, text, self.root.as_deref());
+        let params = lsp_types::PublishDiagnosticsParams {
+            uri,
+            diagnostics,
+            version: None,
+        };
+        vec![Notification::new(
+            notification::PublishDiagnostics::METHOD.to_string(),
+            params,
+        )]
+    }
+
+    fn request(&mut self, req: Request) -> Response {
+        let id = req.id.clone();
+        let result = self.answer(req);
+        match result {
+            Ok(v) => Response::new_ok(id, v),
+            Err(e) => Response::new_err(id, lsp_server::ErrorCode::InvalidParams as i32, e),
+        }
+    }
+
+    fn answer(&mut self, req: Request) -> Result<serde_json::Value, String> {
+        fn params<P: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<P, String> {
+            serde_json::from_value(v).map_err(|e| e.to_string())
+        }
+        let root = self.root.as_deref();
+        let json = |v: Result<serde_json::Value, serde_json::Error>| v.map_err(|e| e.to_string());
+        match req.method.as_str() {
+            request::HoverRequest::METHOD => {
+                let p: lsp_types::HoverParams = params(req.params)?;
+                let pos = p.text_document_position_params;
+                let text = self.text(&pos.text_document.uri)?;
+                json(serde_json::to_value(features::hover(
+                    &pos.text_document.uri,
+                    text,
+                    pos.position,
+                    root,
+                )))
+            }
+            request::GotoDefinition::METHOD => {
+                let p: lsp_types::GotoDefinitionParams = params(req.params)?;
+                let pos = p.text_document_position_params;
+                let text = self.text(&pos.text_document.uri)?;
+                json(serde_json::to_value(features::definition(
+                    &pos.text_document.uri,
+                    text,
+                    pos.position,
+                    root,
+                )))
+            }
+            request::References::METHOD => {
+                let p: lsp_types::ReferenceParams = params(req.params)?;
+                let pos = p.text_document_position;
+                let text = self.text(&pos.text_document.uri)?;
+                json(serde_json::to_value(features::references(
+                    &pos.text_document.uri,
+                    text,
+                    pos.position,
+                    root,
+                )))
+            }
+            request::Completion::METHOD => {
+                let p: lsp_types::CompletionParams = params(req.params)?;
+                let pos = p.text_document_position;
+                let text = self.text(&pos.text_document.uri)?;
+                json(serde_json::to_value(features::completion(
+                    &pos.text_document.uri,
+                    text,
+                    pos.position,
+                    root,
+                )))
+            }
+            request::DocumentSymbolRequest::METHOD => {
+                let p: lsp_types::DocumentSymbolParams = params(req.params)?;
+                let text = self.text(&p.text_document.uri)?;
+                json(serde_json::to_value(features::symbols(
+                    &p.text_document.uri,
+                    text,
+                    root,
+                )))
+            }
+            request::Formatting::METHOD => {
+                let p: lsp_types::DocumentFormattingParams = params(req.params)?;
+                let text = self.text(&p.text_document.uri)?;
+                json(serde_json::to_value(features::formatting(text)))
+            }
+            request::CodeActionRequest::METHOD => {
+                let p: lsp_types::CodeActionParams = params(req.params)?;
+                json(serde_json::to_value(features::code_actions(&p)))
+            }
+            other => Err(format!("`{other}` is not supported")),
+        }
+    }
+
+    fn text(&self, uri: &lsp_types::Uri) -> Result<&str, String> {
+        self.docs
+            .get(uri.as_str())
+            .map(String::as_str)
+            .ok_or_else(|| format!("{} is not open", uri.as_str()))
+    }
+}
