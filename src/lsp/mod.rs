@@ -2,8 +2,8 @@
 //! `vigil check` (diagnostics with their codes and help), the formatter of `vigil fmt`, and
 //! the symbol table (definitions, references, hover, completion, outline).
 
-mod features;
-mod text;
+pub mod features;
+pub mod text;
 
 use lsp_server::{Connection, Message, Notification, Request, Response};
 use lsp_types::notification::Notification as _;
