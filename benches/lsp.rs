@@ -10,7 +10,9 @@ fn main() {
 
 /// ~5,000 lines: metrics, consts and rules of every form, one typo every 100 rules.
 fn source() -> String {
-    let mut s = String::from("package big\n\nmetric cpu_usage: percent labels [host]\nconst limit = 80%\n\n");
+    let mut s = String::from(
+        "package big\n\nmetric cpu_usage: percent labels [host]\nconst limit = 80%\n\n",
+    );
     let mut i = 0;
     while s.lines().count() < 5_000 {
         let name = if i % 100 == 7 { "limt" } else { "limit" };
