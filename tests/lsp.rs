@@ -137,6 +137,15 @@ fn an_editor_session() {
         )
     );
 
+    // Hover on a metric: its declaration and the labels the rules use with it.
+    let h = c.request("textDocument/hover", at(&uri, 9, 14));
+    assert_eq!(
+        h["contents"]["value"],
+        json!(
+            "metric `lspdemo.cpu_usage`\n```vigil\nmetric cpu_usage: percent labels [host, dc]\n```\n\nlabels the rules use: `dc`, `host`"
+        )
+    );
+
     // Definition: in the file, and across the import.
     let d = c.request("textDocument/definition", at(&uri, 15, 8));
     assert_eq!(d["uri"], json!(uri));
