@@ -16,6 +16,14 @@ fn a_messy_file_gets_the_canonical_layout() {
     assert_eq!(vigil_compiler::fmt::format(&out).expect("formats"), out);
 }
 
+#[test]
+fn declarations_with_blocks_get_the_canonical_layout() {
+    let text = std::fs::read_to_string(root().join("tests/fmt/blocks.rules")).expect("fixture");
+    let out = vigil_compiler::fmt::format(&text).expect("formats");
+    insta::assert_snapshot!("blocks", out);
+    assert_eq!(vigil_compiler::fmt::format(&out).expect("formats"), out);
+}
+
 /// Every file, with the formatted text next to the original.
 fn corpus() -> Vec<(PathBuf, String, Option<String>)> {
     let mut out = Vec::new();

@@ -248,7 +248,15 @@ fn layout(tokens: &[Token]) -> String {
             if i > 0 && local == 0 && t.kind == Kind::Word && matches!(t.text, "and" | "or") {
                 breaks.push(text.len());
             }
-            text.push_str(t.text);
+            match typed_name(t) {
+                // `user:string` in a schema or parameter list reads `user: string`.
+                Some((name, ty)) => {
+                    text.push_str(name);
+                    text.push_str(": ");
+                    text.push_str(ty);
+                }
+                None => text.push_str(t.text),
+            }
             if t.kind == Kind::Punct {
                 match t.text {
                     "{" => {
@@ -631,6 +639,28 @@ fn space_between(a: &Token, b: &Token, braces: &[bool], line: &[Token], i: usize
         return true;
     }
     true
+}
+
+/// A word the lexer joined at a colon that is a name and a type (`user:string`), split.
+/// (Metric names keep their colons: `job:error_ratio`.)
+fn typed_name<'a>(t: &Token<'a>) -> Option<(&'a str, &'a str)> {
+    if t.kind != Kind::Word {
+        return None;
+    }
+    let (name, ty) = t.text.split_once(':')?;
+    let types = [
+        "string",
+        "number",
+        "int",
+        "float",
+        "bool",
+        "ip",
+        "cidr",
+        "duration",
+        "bytes",
+        "timestamp",
+    ];
+    (types.contains(&ty) && !name.contains('.')).then_some((name, ty))
 }
 
 fn is_clock(t: &Token) -> bool {
