@@ -1,12 +1,12 @@
 //! `vigil fmt`: one canonical layout for `.rules` files.
 //!
 //! The formatter works on the token stream, so every comment stays where it was and every
-//! string, regex and number is kept as written; it decides only white space: indentation
-//! (two spaces per `{` level, two more for a line that continues an item), spacing between
-//! tokens, blank lines (at most one; none at the start or end of a block), no trailing
-//! white space, one final newline. Line breaks are the author's. Before returning, the
-//! result is parsed and must give the same syntax tree as the input, so formatting can never
-//! change what a file means.
+//! string, regex and number is kept as written; it decides white space (indentation, two
+//! spaces per `{` level and two more for a line that continues an item; spacing between
+//! tokens; alignment of runs of bindings and steps; blank lines), the order of a rule's
+//! clauses, and breaks lines longer than 100 characters at `and`/`or`; other line breaks are
+//! the author's. Before returning, the result is parsed and must give the same syntax tree
+//! as the input (clause order aside), so formatting can never change what a file means.
 
 pub mod lex;
 
@@ -128,17 +128,10 @@ const BINARY: &[&str] = &[
 
 /// Formats one file's text.
 pub fn format(text: &str) -> Result<String, FmtError> {
-    let before = crate::check_source("fmt.rules", text, None);
-    if before
-        .diagnostics
-        .iter()
-        .any(|d| d.code.as_str().starts_with("V000"))
-    {
-        return Err(FmtError::Syntax);
-    }
+    let before = shape(text).ok_or(FmtError::Syntax)?;
     let tokens = lex::lex(text).ok_or(FmtError::Syntax)?;
     let out = layout(&tokens);
-    if shape(text) != shape(&out) {
+    if shape(&out) != Some(before) {
         return Err(FmtError::Changed);
     }
     Ok(out)
@@ -146,9 +139,13 @@ pub fn format(text: &str) -> Result<String, FmtError> {
 
 /// The syntax tree without positions, each rule's clauses in canonical order (the one
 /// reordering the formatter does, which means the same): equal shapes mean equal programs.
-fn shape(text: &str) -> String {
+/// `None` when the text has syntax errors.
+fn shape(text: &str) -> Option<String> {
     let mut diags = Vec::new();
     let mut module = crate::syntax::parse(crate::source::FileId(0), text, &mut diags);
+    if !diags.is_empty() {
+        return None;
+    }
     for d in &mut module.decls {
         if let crate::syntax::ast::DeclKind::Rule(r) = &mut d.kind {
             r.clauses.sort_by_key(|c| clause_rank(&c.kind));
@@ -168,7 +165,7 @@ fn shape(text: &str) -> String {
         }
     }
     out.push_str(rest);
-    out
+    Some(out)
 }
 
 /// One physical line's tokens (no newlines).
