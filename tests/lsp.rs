@@ -92,7 +92,11 @@ fn at(uri: &str, line: u32, character: u32) -> Value {
 fn an_editor_session() {
     let (uri, text) = file();
     let mut c = Client::start();
-    let init = c.request("initialize", json!({"capabilities": {}}));
+    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/lsp");
+    let init = c.request(
+        "initialize",
+        json!({"capabilities": {}, "rootUri": format!("file://{}", folder.display())}),
+    );
     assert_eq!(init["capabilities"]["hoverProvider"], json!(true));
     c.notify("initialized", json!({}));
     c.notify(
@@ -162,19 +166,38 @@ fn an_editor_session() {
         "{d}"
     );
 
-    // References to `hot`: its declaration and its use.
+    // References to `hot`: its declaration, its use, and the use in a workspace file that
+    // imports this one.
     let r = c.request(
         "textDocument/references",
         json!({"textDocument": {"uri": uri}, "position": {"line": 7, "character": 6},
                "context": {"includeDeclaration": true}}),
     );
-    let lines: Vec<u64> = r
+    let found: Vec<(String, u64)> = r
         .as_array()
         .expect("a list")
         .iter()
-        .map(|l| l["range"]["start"]["line"].as_u64().expect("a line"))
+        .map(|l| {
+            let file = l["uri"]
+                .as_str()
+                .expect("a uri")
+                .rsplit('/')
+                .next()
+                .unwrap_or("");
+            (
+                file.to_string(),
+                l["range"]["start"]["line"].as_u64().expect("a line"),
+            )
+        })
         .collect();
-    assert_eq!(lines, vec![7, 15]);
+    assert_eq!(
+        found,
+        vec![
+            ("main.rules".to_string(), 7),
+            ("main.rules".to_string(), 15),
+            ("other.rules".to_string(), 6)
+        ]
+    );
 
     // Completion: keywords, functions, names in scope (imported ones qualified), labels.
     let items = c.request("textDocument/completion", at(&uri, 10, 2));

@@ -22,13 +22,27 @@ pub fn run(rules_root: Option<PathBuf>) -> i32 {
             return 2;
         }
     };
-    if let Err(e) = connection.initialize(caps) {
-        eprintln!("error: the client did not initialize: {e}");
-        return 2;
-    }
+    let init = match connection.initialize(caps) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: the client did not initialize: {e}");
+            return 2;
+        }
+    };
+    // The workspace's files are searched for references (files that import the document).
+    #[allow(deprecated)]
+    let workspace = serde_json::from_value::<lsp_types::InitializeParams>(init)
+        .ok()
+        .and_then(|p| {
+            p.workspace_folders
+                .and_then(|f| f.into_iter().next().map(|f| f.uri))
+                .or(p.root_uri)
+        })
+        .map(|u| features::path_of(&u));
     let mut server = Server {
         docs: HashMap::new(),
         root: crate::cli::rules_root(rules_root),
+        workspace,
     };
     for msg in &connection.receiver {
         match msg {
@@ -62,6 +76,7 @@ pub fn run(rules_root: Option<PathBuf>) -> i32 {
 pub struct Server {
     docs: HashMap<String, String>,
     root: Option<PathBuf>,
+    workspace: Option<PathBuf>,
 }
 
 impl Server {
@@ -161,6 +176,7 @@ impl Server {
                     text,
                     pos.position,
                     root,
+                    self.workspace.as_deref(),
                 )))
             }
             request::Completion::METHOD => {
