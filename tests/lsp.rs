@@ -261,3 +261,40 @@ fn an_editor_session() {
     let status = c.child.wait().expect("exits");
     assert!(status.success());
 }
+
+#[test]
+fn a_file_opened_through_a_symlink_gets_its_diagnostics() {
+    let (_, text) = file();
+    let real = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/lsp");
+    let dir = std::env::temp_dir().join(format!("vigil-lsp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let link = dir.join("linked");
+    std::os::unix::fs::symlink(&real, &link).expect("a symlink");
+    let uri = format!("file://{}", link.join("main.rules").display());
+    let mut c = Client::start();
+    let _ = c.request("initialize", json!({"capabilities": {}}));
+    c.notify("initialized", json!({}));
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "vigil", "version": 1, "text": text}}),
+    );
+    let diags = loop {
+        let msg = c.receive();
+        if msg["method"] == "textDocument/publishDiagnostics" {
+            break msg["params"]["diagnostics"].clone();
+        }
+    };
+    assert!(
+        diags
+            .as_array()
+            .expect("a list")
+            .iter()
+            .any(|d| d["code"] == "V0101"),
+        "{diags}"
+    );
+    let _ = c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    let _ = c.child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}

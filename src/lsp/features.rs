@@ -75,15 +75,19 @@ fn check(uri: &Uri, text: &str, root: Option<&Path>) -> (Checked, Option<usize>)
     let checked = vigil_compiler::check_source(&path.to_string_lossy(), text, root);
     let fi = checked
         .sources
-        .find(&path)
+        .find(&stored(&path))
         .and_then(|id| checked.files.iter().position(|f| f.id == id));
     (checked, fi)
 }
 
+/// The path the loader keys a file by (canonical when the file exists).
+fn stored(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+}
+
 pub fn diagnostics(uri: &Uri, text: &str, root: Option<&Path>) -> Vec<Diagnostic> {
     let (checked, _) = check(uri, text, root);
-    let path = path_of(uri);
-    let Some(id) = checked.sources.find(&path) else {
+    let Some(id) = checked.sources.find(&stored(&path_of(uri))) else {
         return Vec::new();
     };
     checked
