@@ -76,6 +76,20 @@ impl Client {
     fn notify(&mut self, method: &str, params: Value) {
         self.send(json!({"jsonrpc": "2.0", "method": method, "params": params}));
     }
+
+    /// Opens a document and returns the diagnostics published for it.
+    fn open(&mut self, uri: &str, text: &str) -> Value {
+        self.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "vigil", "version": 1, "text": text}}),
+        );
+        loop {
+            let msg = self.receive();
+            if msg["method"] == "textDocument/publishDiagnostics" {
+                return msg["params"]["diagnostics"].clone();
+            }
+        }
+    }
 }
 
 fn file() -> (String, String) {
@@ -99,17 +113,8 @@ fn an_editor_session() {
     );
     assert_eq!(init["capabilities"]["hoverProvider"], json!(true));
     c.notify("initialized", json!({}));
-    c.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": "vigil", "version": 1, "text": text}}),
-    );
     // The typo's diagnostic, at its place, with its code and help.
-    let diags = loop {
-        let msg = c.receive();
-        if msg["method"] == "textDocument/publishDiagnostics" {
-            break msg["params"]["diagnostics"].clone();
-        }
-    };
+    let diags = c.open(&uri, &text);
     let typo = diags
         .as_array()
         .expect("a list")
@@ -275,16 +280,7 @@ fn a_file_opened_through_a_symlink_gets_its_diagnostics() {
     let mut c = Client::start();
     let _ = c.request("initialize", json!({"capabilities": {}}));
     c.notify("initialized", json!({}));
-    c.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": "vigil", "version": 1, "text": text}}),
-    );
-    let diags = loop {
-        let msg = c.receive();
-        if msg["method"] == "textDocument/publishDiagnostics" {
-            break msg["params"]["diagnostics"].clone();
-        }
-    };
+    let diags = c.open(&uri, &text);
     assert!(
         diags
             .as_array()

@@ -172,7 +172,7 @@ pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
     for e in case.expects.iter().filter(|e| e.at.is_none()) {
         if let Some(t) = timeline
             .iter()
-            .find(|t| t.rule == e.rule && t.state == word(e.state) && subset(&e.labels, &t.labels))
+            .find(|t| t.rule == e.rule && t.state == e.state.word() && subset(&e.labels, &t.labels))
         {
             out.failures.push(format!(
                 "expected {}, but at {} it was {} {}",
@@ -317,15 +317,6 @@ fn explain(e: &Expect, t: i64, active: &Active, timeline: &[Transition]) -> Stri
 
 fn subset(want: &[(String, String)], have: &BTreeMap<String, String>) -> bool {
     want.iter().all(|(k, v)| have.get(k) == Some(v))
-}
-
-fn word(s: AlertState) -> &'static str {
-    match s {
-        AlertState::Inactive => "inactive",
-        AlertState::Pending => "pending",
-        AlertState::Firing => "firing",
-        AlertState::Resolved => "resolved",
-    }
 }
 
 fn state_name(s: crate::alert::State) -> &'static str {

@@ -407,29 +407,8 @@ fn metric_labels(checked: &Checked, metric: &str) -> std::collections::BTreeSet<
     out
 }
 
-/// Words that start declarations, clauses and expressions.
+/// Words that start clauses and expressions (declarations' come from the parser's list).
 const KEYWORDS: &[&str] = &[
-    "package",
-    "import",
-    "interval",
-    "const",
-    "metric",
-    "list",
-    "macro",
-    "schema",
-    "calendar",
-    "record",
-    "exception",
-    "extend",
-    "override",
-    "disable",
-    "open",
-    "rule",
-    "notifier",
-    "route",
-    "inhibit",
-    "playbook",
-    "test",
     "severity",
     "labels",
     "let",
@@ -490,8 +469,9 @@ pub fn completion(
     root: Option<&Path>,
 ) -> CompletionResponse {
     let (checked, fi) = check(uri, text, root);
-    let mut items: Vec<CompletionItem> = KEYWORDS
+    let mut items: Vec<CompletionItem> = vigil_compiler::syntax::TOP_LEVEL
         .iter()
+        .chain(KEYWORDS)
         .map(|k| CompletionItem {
             label: (*k).to_string(),
             kind: Some(CompletionItemKind::KEYWORD),

@@ -985,13 +985,6 @@ impl<'a> Lowerer<'a> {
                 None => err(name.span, format!("unknown rule `{}`", name.name)),
             }
         };
-        let snippet = |s: Span| {
-            ck.sources
-                .snippet(s)
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
         for it in &t.items {
             match it {
                 ast::TestItem::Interval(e) => case.interval = Some(ms(self.constant(&sc, e)?)),
@@ -1055,44 +1048,27 @@ impl<'a> Lowerer<'a> {
                     state,
                     at,
                     with,
-                } => case.expects.push(Expect {
-                    rule: rule_id(rule)?,
-                    state: *state,
-                    at: Some(ms(self.constant(&sc, at)?)),
-                    labels: self.label_object(&sc, with)?,
-                    negated: false,
-                    after: case.advance,
-                    text: format!(
-                        "{} {} at {}",
-                        rule.name,
-                        state_word(*state),
-                        snippet(at.span)
-                    ),
-                }),
+                } => {
+                    let e =
+                        self.expect(&sc, rule_id(rule)?, rule, *state, Some(at), with, false)?;
+                    case.expects.push(Expect {
+                        after: case.advance,
+                        ..e
+                    });
+                }
                 ast::TestItem::ExpectNo {
                     rule,
                     state,
                     at,
                     with,
-                } => case.expects.push(Expect {
-                    rule: rule_id(rule)?,
-                    state: *state,
-                    at: match at {
-                        Some(a) => Some(ms(self.constant(&sc, a)?)),
-                        None => None,
-                    },
-                    labels: self.label_object(&sc, with)?,
-                    negated: true,
-                    after: case.advance,
-                    text: format!(
-                        "no {} {}{}",
-                        rule.name,
-                        state_word(*state),
-                        at.as_ref()
-                            .map(|a| format!(" at {}", snippet(a.span)))
-                            .unwrap_or_default()
-                    ),
-                }),
+                } => {
+                    let e =
+                        self.expect(&sc, rule_id(rule)?, rule, *state, at.as_ref(), with, true)?;
+                    case.expects.push(Expect {
+                        after: case.advance,
+                        ..e
+                    });
+                }
                 ast::TestItem::ExpectNotification { notifier, .. } => case.unchecked.push(format!(
                     "notification {} (routing is not built yet)",
                     notifier.name
@@ -1105,6 +1081,48 @@ impl<'a> Lowerer<'a> {
             }
         }
         Ok(case)
+    }
+
+    /// `expect [no] RULE STATE [at T] [with {..}]` (`after` is set by the caller).
+    #[allow(clippy::too_many_arguments)]
+    fn expect(
+        &mut self,
+        sc: &Scope<'a>,
+        rule_id: String,
+        rule: &ast::Ident,
+        state: ast::AlertState,
+        at: Option<&'a Expr>,
+        with: &'a [(ast::Ident, Expr)],
+        negated: bool,
+    ) -> Result<testplan::Expect, LowerError> {
+        let written = |e: &Expr| {
+            self.ck
+                .sources
+                .snippet(e.span)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let text = format!(
+            "{}{} {}{}",
+            if negated { "no " } else { "" },
+            rule.name,
+            state.word(),
+            at.map(|a| format!(" at {}", written(a)))
+                .unwrap_or_default()
+        );
+        Ok(testplan::Expect {
+            rule: rule_id,
+            state,
+            at: match at {
+                Some(a) => Some((self.constant(sc, a)? * 1000.0).round() as i64),
+                None => None,
+            },
+            labels: self.label_object(sc, with)?,
+            negated,
+            after: None,
+            text,
+        })
     }
 
     /// A test's event object as JSON; `a.b = v` nests.
@@ -1800,14 +1818,5 @@ fn pct(p: f64, unit: Option<Unit>) -> f64 {
         p
     } else {
         p / 100.0
-    }
-}
-
-fn state_word(s: ast::AlertState) -> &'static str {
-    match s {
-        ast::AlertState::Inactive => "inactive",
-        ast::AlertState::Pending => "pending",
-        ast::AlertState::Firing => "firing",
-        ast::AlertState::Resolved => "resolved",
     }
 }

@@ -412,6 +412,18 @@ pub enum AlertState {
     Resolved,
 }
 
+impl AlertState {
+    /// As written in tests and printed in alert changes.
+    pub fn word(self) -> &'static str {
+        match self {
+            AlertState::Inactive => "inactive",
+            AlertState::Pending => "pending",
+            AlertState::Firing => "firing",
+            AlertState::Resolved => "resolved",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum TestItem {
     Interval(Expr),
