@@ -278,7 +278,7 @@ fn d_fill_frames(b: Bencher) {
 fn e_jit_compile_1000_rules(b: Bencher) {
     let src = source(1000);
     let checked = vigil_compiler::check_source("bench.rules", &src, None);
-    let ir = || vigil_compiler::ir::lower(&checked).unwrap();
+    let ir = || vigil_compiler::lower::lower(&checked).unwrap();
     b.with_inputs(ir)
         .bench_local_values(|ir| RuleSet::new(ir, Engine::Jit));
 }

@@ -11,8 +11,8 @@
 use divan::Bencher;
 use std::sync::LazyLock;
 use vigil_compiler::eval::{Engine as Backend, RuleSet};
-use vigil_runtime::ingest::{self, Format};
-use vigil_runtime::{Config, Engine};
+use vigil_engine::{Config, Engine};
+use vigil_ingest::{self as ingest, Format};
 
 fn main() {
     divan::main();

@@ -14,7 +14,7 @@
 use divan::Bencher;
 use std::sync::LazyLock;
 use vigil_compiler::eval::{Engine as Backend, RuleSet};
-use vigil_runtime::{Config, Engine};
+use vigil_engine::{Config, Engine};
 
 fn main() {
     divan::main();

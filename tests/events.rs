@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 use vigil_compiler::eval::{Engine as Backend, RuleSet};
-use vigil_runtime::{Config, Engine, Transition};
+use vigil_engine::{Config, Engine, Transition};
 
 fn engine(src: &str, backend: Backend, config: Config) -> Engine {
     let checked = vigil_compiler::check_source("t.rules", src, None);

@@ -68,7 +68,7 @@ fn program(paths: &[PathBuf], std_root: &Path) -> Option<String> {
     if checked.errors() > 0 {
         return None;
     }
-    let ir = vigil_compiler::ir::lower(&checked).ok()?;
+    let ir = vigil_compiler::lower::lower(&checked).ok()?;
     let mut series: Vec<_> = ir
         .series
         .iter()

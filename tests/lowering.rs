@@ -40,7 +40,7 @@ fn compile(path: &Path) {
     );
     assert_eq!(interp.ir().programs.len(), jit.ir().programs.len());
     // The metric engine accepts every checked program (plans compile, composites order).
-    vigil_runtime::Engine::new(jit, vigil_runtime::Config::default())
+    vigil_engine::Engine::new(jit, vigil_engine::Config::default())
         .unwrap_or_else(|e| panic!("{}: the engine refused it: {e}", path.display()));
 }
 

@@ -44,7 +44,7 @@ fn check(text: &str) {
             let _ = rs.eval_bool(p, &f);
         }
         // And the metric engine runs it over a few samples of every metric it reads.
-        if let Ok(mut engine) = vigil_runtime::Engine::new(rs, vigil_runtime::Config::default()) {
+        if let Ok(mut engine) = vigil_engine::Engine::new(rs, vigil_engine::Config::default()) {
             let metrics: Vec<String> = engine
                 .rules()
                 .ir()
@@ -152,40 +152,43 @@ proptest! {
             None,
         );
         let rs = vigil_compiler::eval::RuleSet::from_checked(&checked, vigil_compiler::eval::Engine::Interp).unwrap();
-        let mut engine = vigil_runtime::Engine::new(rs, vigil_runtime::Config::default()).unwrap();
+        let mut engine = vigil_engine::Engine::new(rs, vigil_engine::Config::default()).unwrap();
         let mut out = Vec::new();
         for line in &lines {
             for fmt in [
-                vigil_runtime::ingest::Format::Auto,
-                vigil_runtime::ingest::Format::Json,
-                vigil_runtime::ingest::Format::Prometheus,
-                vigil_runtime::ingest::Format::Influx,
+                vigil_ingest::Format::Auto,
+                vigil_ingest::Format::Json,
+                vigil_ingest::Format::Prometheus,
+                vigil_ingest::Format::Influx,
             ] {
-                if let Ok(records) = vigil_runtime::ingest::parse_line(line, fmt) {
+                if let Ok(records) = vigil_ingest::parse_line(line, fmt) {
                     for r in records {
                         match r {
-                            vigil_runtime::ingest::Record::Sample { metric, labels, ts, value } => {
+                            vigil_ingest::Record::Sample { metric, labels, ts, value } => {
                                 let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                                 engine.ingest(&metric, &pairs, ts, value);
                                 engine.advance(ts.saturating_add(60_000), &mut out);
                             }
-                            vigil_runtime::ingest::Record::Event { ts, event } => {
+                            vigil_ingest::Record::Event { ts, event } => {
                                 engine.ingest_event(ts, &event, &mut out);
                                 engine.ingest_event_text(ts, &event.to_string(), &mut out);
                                 engine.advance(ts.saturating_add(120_000), &mut out);
                             }
-                            vigil_runtime::ingest::Record::Raw { ts, line, start } => {
+                            vigil_ingest::Record::Raw { ts, line, start } => {
                                 engine.ingest_event_line(ts, &line, start, &mut out);
+                            }
+                            stale @ vigil_ingest::Record::Stale { .. } => {
+                                engine.ingest_record(&stale, &mut out);
                             }
                         }
                     }
                 }
                 // The replay reader keeps event objects as text.
-                let mut cx = vigil_runtime::ingest::Context { raw_events: true, ..Default::default() };
+                let mut cx = vigil_ingest::Context { raw_events: true, ..Default::default() };
                 let (mut q, mut spare) = (std::collections::VecDeque::new(), Vec::new());
-                if vigil_runtime::ingest::parse_line_into(line, fmt, &mut cx, &mut q, &mut spare).is_ok() {
+                if vigil_ingest::parse_line_into(line, fmt, &mut cx, &mut q, &mut spare).is_ok() {
                     for r in q {
-                        if let vigil_runtime::ingest::Record::Raw { ts, line, start } = r {
+                        if let vigil_ingest::Record::Raw { ts, line, start } = r {
                             engine.ingest_event_line(ts, &line, start, &mut out);
                             engine.ingest_event_line(ts, &line, start + 1, &mut out);
                             engine.ingest_event_line(ts, &line, line.len() + 7, &mut out);

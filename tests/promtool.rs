@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::process::Command;
 use vigil_compiler::eval::{Engine as Backend, RuleSet};
-use vigil_runtime::{Config, Engine};
+use vigil_engine::{Config, Engine};
 
 const STEPS: usize = 40;
 
@@ -429,7 +429,7 @@ fn vigil_alerts(sc: &Scenario, data: &[SeriesData], backend: Backend) -> Vec<Vec
                 l.insert(
                     "alertstate".into(),
                     match state {
-                        vigil_runtime::alert::State::Pending => "pending",
+                        vigil_vocab::AlertState::Pending => "pending",
                         _ => "firing",
                     }
                     .into(),

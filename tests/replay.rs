@@ -4,7 +4,7 @@
 //! and the timelines must be identical.
 
 use vigil_compiler::eval::{Engine as Backend, RuleSet};
-use vigil_runtime::{Config, Engine};
+use vigil_engine::{Config, Engine};
 
 const MIN: i64 = 60_000;
 
@@ -393,7 +393,7 @@ fn late_samples_within_the_lateness_count_and_later_ones_are_dropped() {
     e.advance(90_000, &mut out);
     // The evaluation at 1:00 reads the sample at 1:00 that arrived after the one at 1:05.
     assert_eq!(out.len(), 1);
-    assert_eq!((out[0].ts, out[0].state), (60_000, "firing"));
+    assert_eq!((out[0].ts, out[0].state.word()), (60_000, "firing"));
     e.ingest("cpu", A, 30_000, 95.0); // minute 1 already evaluated: too late
     assert_eq!(e.counters.too_late, 1);
 }
@@ -419,7 +419,7 @@ rule both { severity critical\n when hot and spike\n summary \"x\" }
         .collect();
     let mut samples = series("cpu", A, &vals_a);
     samples.extend(series("cpu", B, &vals_b));
-    let feed = |e: &mut Engine, from: i64, to: i64, out: &mut Vec<vigil_runtime::Transition>| {
+    let feed = |e: &mut Engine, from: i64, to: i64, out: &mut Vec<vigil_engine::Transition>| {
         for m in from..to {
             for (metric, labels, at, v) in &samples {
                 if *at == m {
@@ -468,7 +468,7 @@ fn a_gap_of_years_in_the_input_costs_one_evaluation() {
         e.ingest("cpu", A, t, v);
     }
     e.advance(1000 * year + 300_000, &mut out);
-    let got: Vec<(i64, &str)> = out.iter().map(|t| (t.ts, t.state)).collect();
+    let got: Vec<(i64, &str)> = out.iter().map(|t| (t.ts, t.state.word())).collect();
     // Firing is kept through the gap (no data: `keep`), resolved once data says so.
     assert_eq!(got, [(0, "firing"), (1000 * year + 300_000, "resolved")]);
     assert!(

@@ -7,18 +7,18 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use vigil_compiler::eval::{Engine, RuleSet};
-use vigil_runtime::testing;
+use vigil_engine::testing;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Runs every test block under `path` on one backend: `(name, failures, timeline)`.
-fn run(path: &str, engine: Engine) -> Vec<(String, Vec<String>, Vec<vigil_runtime::Transition>)> {
+fn run(path: &str, engine: Engine) -> Vec<(String, Vec<String>, Vec<vigil_engine::Transition>)> {
     let checked = vigil_compiler::check_paths(&[root().join(path)], Some(&root().join("rules")))
         .expect("rules load");
     assert_eq!(checked.errors(), 0, "{path}: {:?}", checked.diagnostics);
-    let cases = vigil_compiler::ir::lower::tests(&checked).expect("tests lower");
+    let cases = vigil_compiler::lower::tests(&checked).expect("tests lower");
     assert!(!cases.is_empty(), "{path} has tests");
     let rules = Arc::new(RuleSet::from_checked(&checked, engine).expect("rules compile"));
     assert_eq!(rules.engine(), engine, "{:?}", rules.fallback);
@@ -53,7 +53,7 @@ fn all_pass_on_both_backends(path: &str) {
 }
 
 /// A timeline as comparable data (values by their bits: NaN equals NaN).
-fn key(t: &[vigil_runtime::Transition]) -> Vec<String> {
+fn key(t: &[vigil_engine::Transition]) -> Vec<String> {
     t.iter()
         .map(|x| {
             format!(

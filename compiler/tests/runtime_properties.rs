@@ -157,7 +157,7 @@ fn dropping_a_jit_rule_set_frees_its_code() {
         ));
     }
     let checked = vigil_compiler::check_source("big.rules", &src, None);
-    let ir = || vigil_compiler::ir::lower(&checked).unwrap();
+    let ir = || vigil_compiler::lower::lower(&checked).unwrap();
     for _ in 0..5 {
         drop(RuleSet::new(ir(), Engine::Jit));
     }

@@ -119,7 +119,7 @@ pub struct ReplayArgs {
     pub max_series: usize,
     /// Keys (groups, sequence keys) one event rule may track; events of new keys past it are
     /// refused and counted.
-    #[arg(long, default_value_t = vigil_runtime::events::DEFAULT_MAX_KEYS)]
+    #[arg(long, default_value_t = vigil_engine::events::DEFAULT_MAX_KEYS)]
     pub max_keys: usize,
     #[arg(long)]
     pub rules_root: Option<PathBuf>,

@@ -5,11 +5,11 @@
 
 use super::ReplayArgs;
 use hdrhistogram::Histogram;
-use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::time::Instant;
-use vigil_runtime::ingest::{self, Format, Record};
-use vigil_runtime::{Config, Engine, Transition};
+use vigil_engine::feed::{Fed, Merge};
+use vigil_engine::{Config, Engine, Transition};
+use vigil_ingest::{Format, LineSource};
 
 /// `1m`, `15s`, `500ms`, `1h` (the language's duration units) to milliseconds.
 pub fn parse_duration(s: &str) -> Option<i64> {
@@ -79,26 +79,15 @@ pub fn run(args: ReplayArgs) -> i32 {
                 }
             }
         };
-        sources.push(Source {
-            fmt: Format::of_path(&name),
-            name,
-            reader,
-            line: Vec::new(),
-            line_no: 0,
-            queue: VecDeque::new(),
-            spare: Vec::new(),
-            cx: ingest::Context {
-                raw_events: true,
-                ..ingest::Context::default()
-            },
-        });
+        let fmt = Format::of_path(&name);
+        sources.push(LineSource::new(name, reader, fmt, true));
     }
+    let mut feed = Merge::new(sources);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut changes: Vec<Transition> = Vec::new();
     let mut latency = Histogram::<u64>::new(3).ok();
-    let (mut events, mut bad, mut parse_nanos, mut transitions) = (0u64, 0u64, 0u128, 0u64);
-    let mut last_ts = None;
+    let (mut events, mut parse_nanos, mut transitions) = (0u64, 0u128, 0u64);
     let started = Instant::now();
     let mut tick_clock =
         |engine: &mut Engine, now: i64, changes: &mut Vec<Transition>, end: bool| {
@@ -117,23 +106,17 @@ pub fn run(args: ReplayArgs) -> i32 {
         };
     loop {
         // The source whose next record is earliest (files are merged by time).
-        let mut next: Option<(usize, i64)> = None;
-        for (i, src) in sources.iter_mut().enumerate() {
-            let t0 = args.stats.then(Instant::now);
-            let ts = src.peek(&mut bad);
-            if let Some(t0) = t0 {
-                parse_nanos += t0.elapsed().as_nanos();
-            }
-            if let Some(ts) = ts
-                && next.is_none_or(|(_, best)| ts < best)
-            {
-                next = Some((i, ts));
+        let t0 = args.stats.then(Instant::now);
+        let next = feed.earliest();
+        if let Some(t0) = t0 {
+            parse_nanos += t0.elapsed().as_nanos();
+        }
+        for src in &mut feed.sources {
+            for bad in src.take_bad() {
+                eprintln!("error: {bad}; line skipped");
             }
         }
         let Some((i, ts)) = next else { break };
-        let Some(r) = sources[i].queue.pop_front() else {
-            break;
-        };
         // Everything due strictly before this record's time has all its data.
         tick_clock(&mut engine, ts.saturating_sub(1), &mut changes, false);
         transitions += changes.len() as u64;
@@ -142,31 +125,12 @@ pub fn run(args: ReplayArgs) -> i32 {
         } else if print(&mut out, &mut changes).is_err() {
             return 0;
         }
-        match &r {
-            Record::Sample {
-                metric,
-                labels,
-                ts,
-                value,
-            } => {
-                let pairs = labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-                engine.ingest_pairs(metric, pairs, *ts, *value);
-            }
-            Record::Event { ts, event } => {
-                events += 1;
-                engine.ingest_event(*ts, event, &mut changes);
-            }
-            Record::Raw { ts, line, start } => {
-                events += 1;
-                engine.ingest_event_line(*ts, line, *start, &mut changes);
-            }
+        if feed.ingest(&mut engine, i, &mut changes) == Fed::Event {
+            events += 1;
         }
-        if sources[i].spare.len() < 64 {
-            sources[i].spare.push(r);
-        }
-        last_ts = Some(last_ts.map_or(ts, |l: i64| l.max(ts)));
     }
-    if let Some(t) = last_ts {
+    let bad: u64 = feed.sources.iter().map(|s| s.bad_lines).sum();
+    if let Some(t) = feed.last {
         tick_clock(&mut engine, t, &mut changes, true);
     }
     transitions += changes.len() as u64;
@@ -219,7 +183,7 @@ pub fn run(args: ReplayArgs) -> i32 {
         eprintln!(
             "warning: {} events left a window early: one key held more than {} events in it",
             ec.window_overflow,
-            vigil_runtime::events::window::MAX_WINDOW_EVENTS
+            vigil_engine::events::window::MAX_WINDOW_EVENTS
         );
     }
     if args.stats {
@@ -268,90 +232,6 @@ pub fn run(args: ReplayArgs) -> i32 {
 }
 
 /// One JSON line per change, fields in a fixed order: ts, rule, state, labels, value.
-/// One input file, read a line at a time.
-struct Source {
-    name: String,
-    fmt: Format,
-    reader: Box<dyn BufRead>,
-    line: Vec<u8>,
-    line_no: usize,
-    /// Records parsed but not yet replayed (an Influx line may hold several).
-    queue: VecDeque<Record>,
-    /// Replayed records, reused for parsing (no allocation per line once warm).
-    spare: Vec<Record>,
-    cx: ingest::Context,
-}
-
-impl Source {
-    /// The time of the next record, reading on past blank and bad lines (reported, counted).
-    fn peek(&mut self, bad: &mut u64) -> Option<i64> {
-        while self.queue.is_empty() {
-            self.line.clear();
-            match read_line(&mut *self.reader, &mut self.line) {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(e) => {
-                    self.line_no += 1;
-                    eprintln!("error: {}:{}: {e}; line skipped", self.name, self.line_no);
-                    *bad += 1;
-                    continue;
-                }
-            }
-            self.line_no += 1;
-            let Ok(line) = std::str::from_utf8(&self.line) else {
-                eprintln!(
-                    "error: {}:{}: stream did not contain valid UTF-8; line skipped",
-                    self.name, self.line_no
-                );
-                *bad += 1;
-                continue;
-            };
-            match ingest::parse_line_into(
-                line,
-                self.fmt,
-                &mut self.cx,
-                &mut self.queue,
-                &mut self.spare,
-            ) {
-                Ok(()) => {}
-                Err(e) => {
-                    eprintln!("error: {}:{}: {e}; line skipped", self.name, self.line_no);
-                    *bad += 1;
-                }
-            }
-        }
-        self.queue.front().map(Record::ts)
-    }
-}
-
-/// One line's bytes (with its newline) appended to `buf`; 0 at the end of input.
-fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-    let mut n = 0;
-    loop {
-        let chunk = match reader.fill_buf() {
-            Ok(c) => c,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if chunk.is_empty() {
-            return Ok(n);
-        }
-        match memchr::memchr(b'\n', chunk) {
-            Some(i) => {
-                buf.extend_from_slice(&chunk[..=i]);
-                reader.consume(i + 1);
-                return Ok(n + i + 1);
-            }
-            None => {
-                let len = chunk.len();
-                buf.extend_from_slice(chunk);
-                reader.consume(len);
-                n += len;
-            }
-        }
-    }
-}
-
 fn print(out: &mut impl Write, changes: &mut Vec<Transition>) -> std::io::Result<()> {
     for c in changes.drain(..) {
         let labels = serde_json::to_string(&c.labels).unwrap_or_else(|_| "{}".into());

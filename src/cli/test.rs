@@ -3,7 +3,7 @@
 
 use super::TestArgs;
 use std::sync::Arc;
-use vigil_runtime::testing;
+use vigil_engine::testing;
 
 pub fn run(args: TestArgs) -> i32 {
     let paths = if args.paths.is_empty() {
@@ -19,7 +19,7 @@ pub fn run(args: TestArgs) -> i32 {
         eprintln!("error: {}", super::lower_error(&checked, &e));
         1
     };
-    let cases = match vigil_compiler::ir::lower::tests(&checked) {
+    let cases = match vigil_compiler::lower::tests(&checked) {
         Ok(c) => c,
         Err(e) => return compile_error(e),
     };

@@ -5,17 +5,20 @@
 //! per-evaluation state), so evaluation allocates nothing.
 
 pub mod frame;
+pub mod index;
 pub mod interp;
 pub mod jit;
 pub mod ops;
+pub mod value;
 
 use crate::Checked;
-use crate::ir::{self, Ir, Kind, RuleIndex};
+use crate::ir::{self, Ir, Kind};
 
+pub use crate::lower::LowerError;
 pub use frame::Frame;
+pub use index::RuleIndex;
 pub use interp::MAX_DEPTH;
-pub use ir::lower::LowerError;
-pub use jit::abi::SlotVal;
+pub use value::SlotVal;
 
 /// Which engine runs the programs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,7 +54,7 @@ pub struct RuleSet {
 impl RuleSet {
     /// Lowers a checked program (which must have no errors) and compiles it.
     pub fn from_checked(checked: &Checked, engine: Engine) -> Result<RuleSet, LowerError> {
-        Ok(RuleSet::new(ir::lower(checked)?, engine))
+        Ok(RuleSet::new(crate::lower::lower(checked)?, engine))
     }
 
     pub fn new(ir: Ir, engine: Engine) -> RuleSet {

@@ -3,9 +3,9 @@
 //! engines cannot drift apart.
 
 use super::SlotVal;
-use super::jit::abi::{TAG_BOOL, TAG_NUM, TAG_STR};
+use super::value::{TAG_BOOL, TAG_NUM, TAG_STR};
+use crate::ir::tables::TextOp;
 use crate::ir::{CmpOp, Ir};
-use crate::syntax::ast::StrOp;
 
 /// The NaN every numeric result is reported as, whatever NaN payload arithmetic produced.
 pub const CANONICAL_NAN: f64 = f64::NAN;
@@ -115,28 +115,28 @@ pub fn element_range<'f, 'a>(
 }
 
 /// A string operator with a field as its pattern; both sides must be strings.
-pub fn text_field(op: StrOp, nocase: bool, negated: bool, a: &SlotVal, b: &SlotVal) -> bool {
+pub fn text_field(op: TextOp, nocase: bool, negated: bool, a: &SlotVal, b: &SlotVal) -> bool {
     let (Some(s), Some(p)) = (a.as_str(), b.as_str()) else {
         return false;
     };
     let hit = match (op, nocase) {
-        (StrOp::Contains, false) => s.contains(p),
-        (StrOp::StartsWith, false) => s.starts_with(p),
-        (StrOp::EndsWith, false) => s.ends_with(p),
-        (StrOp::Contains, true) => s
+        (TextOp::Contains, false) => s.contains(p),
+        (TextOp::StartsWith, false) => s.starts_with(p),
+        (TextOp::EndsWith, false) => s.ends_with(p),
+        (TextOp::Contains, true) => s
             .char_indices()
             .map(|(i, _)| i)
             .chain([s.len()])
             .any(|i| lower_prefix(&s[i..], p).is_some()),
-        (StrOp::StartsWith, true) => lower_prefix(s, p).is_some(),
-        (StrOp::EndsWith, true) => {
+        (TextOp::StartsWith, true) => lower_prefix(s, p).is_some(),
+        (TextOp::EndsWith, true) => {
             let mut si = s.chars().rev().flat_map(char::to_lowercase);
             p.chars()
                 .rev()
                 .flat_map(char::to_lowercase)
                 .all(|c| si.next() == Some(c))
         }
-        (StrOp::Under, _) => {
+        (TextOp::Under, _) => {
             let p = p.trim_end_matches('/');
             let rest = if nocase {
                 lower_prefix(s, p)

@@ -1,7 +1,7 @@
 //! What the alert state machine needs to know about a rule, lowered from its clauses. Every
 //! duration is in seconds.
 
-use crate::syntax::ast::{NoDataAction, Severity};
+use vigil_vocab::{NoDataAction, Severity};
 
 /// How a rule is driven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

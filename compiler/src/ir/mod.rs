@@ -9,22 +9,17 @@
 //! Nodes live in one hash-consed arena per rule set: a macro used by fifty rules is one node,
 //! and so is any identical sub-expression (common sub-expression sharing across rules).
 
-pub mod encoders;
 pub mod events;
-pub mod index;
 pub mod intern;
-pub mod lower;
 pub mod meta;
 pub mod series;
 pub mod tables;
 pub mod testplan;
 
-use crate::syntax::ast::Severity;
 use std::collections::HashMap;
+use vigil_vocab::Severity;
 
-pub use index::RuleIndex;
 pub use intern::Interner;
-pub use lower::lower;
 
 /// Index of a node in [`Ir::nodes`].
 pub type NodeId = u32;
@@ -176,7 +171,7 @@ pub enum Node {
     /// A string operator whose pattern is another field (`contains`, `startswith`,
     /// `endswith`, `under`): both must be strings.
     TextField {
-        op: crate::syntax::ast::StrOp,
+        op: tables::TextOp,
         nocase: bool,
         negated: bool,
         lhs: SlotRef,

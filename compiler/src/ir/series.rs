@@ -9,7 +9,7 @@
 //! program are joined into rows.
 
 use super::Arith;
-use crate::syntax::ast::MatchOp;
+use vigil_vocab::MatchOp;
 
 /// `name{label op "value", ...}`, with the factor that brings samples to Vigil's base units
 /// (0.001 for a millisecond series, so durations are seconds everywhere).

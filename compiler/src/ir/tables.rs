@@ -1,7 +1,6 @@
 //! Compiled string operators and CIDR tries: built once per rule set, read by both engines
 //! (the JIT calls into them through helpers), so the two cannot disagree on a string.
 
-use crate::syntax::ast::StrOp;
 use aho_corasick::{AhoCorasick, Anchored, Input, MatchKind, StartKind};
 use memchr::memmem;
 use regex::{Regex, RegexSet};
@@ -20,10 +19,16 @@ pub struct TextTest {
     matcher: Matcher,
 }
 
-/// The operator, with `in`/`==` under `nocase` as [`TextOp::Equals`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The operator: the language's string operators, and `in`/`==` under `nocase` as
+/// [`TextOp::Equals`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TextOp {
-    Str(StrOp),
+    Contains,
+    StartsWith,
+    EndsWith,
+    Matches,
+    Glob,
+    Under,
     Equals,
 }
 
@@ -76,7 +81,7 @@ impl TextTest {
     /// pattern; with `all`, every pattern is some element); every other operator holds when
     /// it holds for some element.
     pub fn test_elements<'a>(&self, elems: impl Iterator<Item = &'a str> + Clone) -> bool {
-        if self.op == TextOp::Str(StrOp::Contains) {
+        if self.op == TextOp::Contains {
             let eq = |e: &str, p: &str| {
                 if self.nocase { nocase_eq(e, p) } else { e == p }
             };
@@ -110,30 +115,30 @@ fn build(op: TextOp, nocase: bool, pats: &[String]) -> Result<Matcher, String> {
         } else {
             Matcher::Exact(pats.to_vec())
         }),
-        TextOp::Str(StrOp::Contains) if nocase => re(format!("(?i)(?:{})", alt(&esc))),
-        TextOp::Str(StrOp::Contains) if pats.len() == 1 => Ok(Matcher::Finder(Box::new(
+        TextOp::Contains if nocase => re(format!("(?i)(?:{})", alt(&esc))),
+        TextOp::Contains if pats.len() == 1 => Ok(Matcher::Finder(Box::new(
             memmem::Finder::new(pats[0].as_bytes()).into_owned(),
         ))),
-        TextOp::Str(StrOp::Contains) => AhoCorasick::builder()
+        TextOp::Contains => AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
             .build(pats)
             .map(Matcher::Ac)
             .map_err(|e| e.to_string()),
-        TextOp::Str(StrOp::StartsWith) if nocase => re(format!("(?i)\\A(?:{})", alt(&esc))),
-        TextOp::Str(StrOp::StartsWith) if pats.len() <= 4 => Ok(Matcher::Prefixes(pats.to_vec())),
-        TextOp::Str(StrOp::StartsWith) => AhoCorasick::builder()
+        TextOp::StartsWith if nocase => re(format!("(?i)\\A(?:{})", alt(&esc))),
+        TextOp::StartsWith if pats.len() <= 4 => Ok(Matcher::Prefixes(pats.to_vec())),
+        TextOp::StartsWith => AhoCorasick::builder()
             .start_kind(StartKind::Anchored)
             .build(pats)
             .map(Matcher::AcPrefix)
             .map_err(|e| e.to_string()),
-        TextOp::Str(StrOp::EndsWith) if nocase => re(format!("(?i)(?:{})\\z", alt(&esc))),
-        TextOp::Str(StrOp::EndsWith) => Ok(Matcher::Suffixes(pats.to_vec())),
-        TextOp::Str(StrOp::Matches) if pats.len() == 1 => re(format!("{flags}{}", pats[0])),
-        TextOp::Str(StrOp::Matches) => RegexSet::new(pats.iter().map(|p| format!("{flags}{p}")))
+        TextOp::EndsWith if nocase => re(format!("(?i)(?:{})\\z", alt(&esc))),
+        TextOp::EndsWith => Ok(Matcher::Suffixes(pats.to_vec())),
+        TextOp::Matches if pats.len() == 1 => re(format!("{flags}{}", pats[0])),
+        TextOp::Matches => RegexSet::new(pats.iter().map(|p| format!("{flags}{p}")))
             .map(Matcher::RegexSet)
             .map_err(|e| e.to_string()),
-        TextOp::Str(StrOp::Glob) => re(format!("(?s){flags}\\A(?:{})\\z", alt(&|p| glob(p)))),
-        TextOp::Str(StrOp::Under) => re(format!(
+        TextOp::Glob => re(format!("(?s){flags}\\A(?:{})\\z", alt(&|p| glob(p)))),
+        TextOp::Under => re(format!(
             "(?s){flags}\\A(?:{})",
             alt(&|p| {
                 let p = p.trim_end_matches('/');
@@ -279,9 +284,9 @@ impl CidrTrie {
 mod tests {
     use super::*;
 
-    fn t(op: StrOp, all: bool, nocase: bool, pats: &[&str]) -> TextTest {
+    fn t(op: TextOp, all: bool, nocase: bool, pats: &[&str]) -> TextTest {
         TextTest::new(
-            TextOp::Str(op),
+            op,
             all,
             nocase,
             pats.iter().map(|s| s.to_string()).collect(),
@@ -291,30 +296,30 @@ mod tests {
 
     #[test]
     fn string_operators() {
-        assert!(t(StrOp::Contains, false, false, &["bc"]).test("abcd"));
-        assert!(t(StrOp::Contains, false, false, &["x", "cd"]).test("abcd"));
-        assert!(!t(StrOp::Contains, true, false, &["x", "cd"]).test("abcd"));
-        assert!(t(StrOp::Contains, false, true, &["BC"]).test("abcd"));
-        assert!(t(StrOp::StartsWith, false, false, &["zz", "ab"]).test("abcd"));
-        assert!(!t(StrOp::StartsWith, false, false, &["bc"]).test("abcd"));
-        assert!(t(StrOp::EndsWith, false, true, &["\\DLLHOST.EXE"]).test("c:\\x\\dllhost.exe"));
-        assert!(t(StrOp::Glob, false, false, &["/home/*/.ssh/*"]).test("/home/a/b/.ssh/id"));
-        assert!(t(StrOp::Glob, false, false, &["a?c"]).test("abc"));
-        assert!(!t(StrOp::Glob, false, false, &["a?c"]).test("abbc"));
-        assert!(t(StrOp::Under, false, false, &["/etc/apt"]).test("/etc/apt/sources"));
-        assert!(t(StrOp::Under, false, false, &["/etc/apt/"]).test("/etc/apt"));
-        assert!(!t(StrOp::Under, false, false, &["/etc/apt"]).test("/etc/aptitude"));
-        assert!(t(StrOp::Matches, false, false, &["^a.c", "zz"]).test("abcd"));
-        assert!(!t(StrOp::Contains, false, false, &[]).test("abcd"));
-        assert!(t(StrOp::Contains, true, false, &[]).test("abcd"));
+        assert!(t(TextOp::Contains, false, false, &["bc"]).test("abcd"));
+        assert!(t(TextOp::Contains, false, false, &["x", "cd"]).test("abcd"));
+        assert!(!t(TextOp::Contains, true, false, &["x", "cd"]).test("abcd"));
+        assert!(t(TextOp::Contains, false, true, &["BC"]).test("abcd"));
+        assert!(t(TextOp::StartsWith, false, false, &["zz", "ab"]).test("abcd"));
+        assert!(!t(TextOp::StartsWith, false, false, &["bc"]).test("abcd"));
+        assert!(t(TextOp::EndsWith, false, true, &["\\DLLHOST.EXE"]).test("c:\\x\\dllhost.exe"));
+        assert!(t(TextOp::Glob, false, false, &["/home/*/.ssh/*"]).test("/home/a/b/.ssh/id"));
+        assert!(t(TextOp::Glob, false, false, &["a?c"]).test("abc"));
+        assert!(!t(TextOp::Glob, false, false, &["a?c"]).test("abbc"));
+        assert!(t(TextOp::Under, false, false, &["/etc/apt"]).test("/etc/apt/sources"));
+        assert!(t(TextOp::Under, false, false, &["/etc/apt/"]).test("/etc/apt"));
+        assert!(!t(TextOp::Under, false, false, &["/etc/apt"]).test("/etc/aptitude"));
+        assert!(t(TextOp::Matches, false, false, &["^a.c", "zz"]).test("abcd"));
+        assert!(!t(TextOp::Contains, false, false, &[]).test("abcd"));
+        assert!(t(TextOp::Contains, true, false, &[]).test("abcd"));
     }
 
     #[test]
     fn array_membership() {
-        let c = t(StrOp::Contains, false, false, &["root"]);
+        let c = t(TextOp::Contains, false, false, &["root"]);
         assert!(c.test_elements(["a", "root"].into_iter()));
         assert!(!c.test_elements(["rooted"].into_iter()));
-        let all = t(StrOp::Contains, true, true, &["A", "b"]);
+        let all = t(TextOp::Contains, true, true, &["A", "b"]);
         assert!(all.test_elements(["a", "B"].into_iter()));
         assert!(!all.test_elements(["a"].into_iter()));
     }

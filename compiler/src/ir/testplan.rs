@@ -2,8 +2,8 @@
 //! checks not possible yet. The runtime's test runner drives the engine with them.
 
 use crate::series_notation::Point;
-use crate::syntax::ast::AlertState;
 use std::path::PathBuf;
+use vigil_vocab::AlertState;
 
 /// One `test "..." { ... }`.
 #[derive(Debug, Clone)]

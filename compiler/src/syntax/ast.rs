@@ -2,6 +2,9 @@
 
 use crate::source::Span;
 
+/// The alert vocabulary the AST shares with the engine and, later, routing and the audit log.
+pub use vigil_vocab::{AlertState, MatchOp, NoDataAction, Severity};
+
 /// A name as written, with where it was written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ident {
@@ -165,34 +168,6 @@ pub struct Tuple {
 
 // ---------------------------------------------------------------- rules
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Severity {
-    Info,
-    Warning,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub fn parse(s: &str) -> Option<Severity> {
-        Some(match s {
-            "info" => Severity::Info,
-            "warning" => Severity::Warning,
-            "high" => Severity::High,
-            "critical" => Severity::Critical,
-            _ => return None,
-        })
-    }
-    pub fn word(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub name: Ident,
@@ -203,14 +178,6 @@ pub struct Rule {
 pub struct Clause {
     pub kind: ClauseKind,
     pub span: Span,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoDataAction {
-    Alert,
-    Resolve,
-    Keep,
-    Ok,
 }
 
 #[derive(Debug, Clone)]
@@ -353,14 +320,6 @@ impl LabelValue {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MatchOp {
-    Eq,
-    Ne,
-    Re,
-    NotRe,
-}
-
 #[derive(Debug, Clone)]
 pub enum PlaybookItem {
     Notify {
@@ -402,26 +361,6 @@ pub enum PlaybookItem {
 pub struct Test {
     pub name: StrLit,
     pub items: Vec<TestItem>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AlertState {
-    Inactive,
-    Pending,
-    Firing,
-    Resolved,
-}
-
-impl AlertState {
-    /// As written in tests and printed in alert changes.
-    pub fn word(self) -> &'static str {
-        match self {
-            AlertState::Inactive => "inactive",
-            AlertState::Pending => "pending",
-            AlertState::Firing => "firing",
-            AlertState::Resolved => "resolved",
-        }
-    }
 }
 
 #[derive(Debug, Clone)]

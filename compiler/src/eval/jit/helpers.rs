@@ -3,10 +3,10 @@
 //! rebuilds safe references from the pointers the generated code passes and calls the same
 //! function in [`crate::eval::ops`] the interpreter calls.
 
-use super::abi::SlotVal;
 use crate::eval::ops;
+use crate::eval::value::SlotVal;
+use crate::ir::tables::TextOp;
 use crate::ir::{CmpOp, Ir};
-use crate::syntax::ast::StrOp;
 
 /// # Safety
 /// `ir` points at the rule set's live IR; `slot` at a slot of the current frame; `elems` at
@@ -80,20 +80,20 @@ pub unsafe extern "C" fn text_field(
     // SAFETY: valid per the contract.
     let (a, b) = unsafe { (&*a, &*b) };
     let op = match op {
-        0 => StrOp::Contains,
-        1 => StrOp::StartsWith,
-        2 => StrOp::EndsWith,
-        _ => StrOp::Under,
+        0 => TextOp::Contains,
+        1 => TextOp::StartsWith,
+        2 => TextOp::EndsWith,
+        _ => TextOp::Under,
     };
     ops::text_field(op, nocase != 0, negated != 0, a, b) as u8
 }
 
 /// The code [`text_field`] reads an operator from.
-pub fn text_field_code(op: StrOp) -> u32 {
+pub fn text_field_code(op: TextOp) -> u32 {
     match op {
-        StrOp::Contains => 0,
-        StrOp::StartsWith => 1,
-        StrOp::EndsWith => 2,
+        TextOp::Contains => 0,
+        TextOp::StartsWith => 1,
+        TextOp::EndsWith => 2,
         _ => 3,
     }
 }

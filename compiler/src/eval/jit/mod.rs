@@ -13,9 +13,8 @@
 pub mod abi;
 mod helpers;
 
-use abi::{
-    OFF_LEN, OFF_NUM, OFF_SYM, OFF_TAG, SLOT_SIZE, SlotVal, TAG_ARRAY, TAG_BOOL, TAG_NUM, TAG_STR,
-};
+use crate::eval::value::{SlotVal, TAG_ARRAY, TAG_BOOL, TAG_NUM, TAG_STR};
+use abi::{OFF_BITS, OFF_SYM, OFF_TAG, SLOT_SIZE};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
     AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature, Value, types,
@@ -26,11 +25,10 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{Module, default_libcall_names};
 
+use crate::eval::index::RuleIndex;
 use crate::eval::interp::MAX_DEPTH;
 use crate::eval::ops;
-use crate::ir::{
-    Arith, CmpKind, CmpOp, Ir, Kind, Layout, Math, Node, NodeId, Program, RuleIndex, SlotRef,
-};
+use crate::ir::{Arith, CmpKind, CmpOp, Ir, Kind, Layout, Math, Node, NodeId, Program, SlotRef};
 use std::collections::HashMap;
 
 /// What a compiled function receives: the frame, the arena, the IR (for helpers), where a
@@ -477,10 +475,10 @@ impl Gen<'_, '_> {
             let flags = MemFlagsData::trusted();
             let tag = self.b.ins().load(types::I32, flags, base, at + OFF_TAG);
             let sym = self.b.ins().load(types::I32, flags, base, at + OFF_SYM);
-            let num = self.b.ins().load(types::F64, flags, base, at + OFF_NUM);
+            let num = self.b.ins().load(types::F64, flags, base, at + OFF_BITS);
             self.preloaded.insert((id, OFF_TAG), tag);
             self.preloaded.insert((id, OFF_SYM), sym);
-            self.preloaded.insert((id, OFF_NUM), num);
+            self.preloaded.insert((id, OFF_BITS), num);
         }
     }
 
@@ -529,7 +527,7 @@ impl Gen<'_, '_> {
             Node::Slot(r, Kind::Num) => {
                 let a = self.slot_addr(r)?;
                 let present = self.tag_is(r, a, TAG_NUM);
-                let v = self.field(r, a, types::F64, OFF_NUM);
+                let v = self.field(r, a, types::F64, OFF_BITS);
                 Num { v, present }
             }
             Node::Math(m, a) => {
@@ -885,7 +883,7 @@ impl Gen<'_, '_> {
 
         // start + n * k <= elems_len, computed without overflow: n <= len - start first.
         self.b.switch_to_block(check);
-        let start = self.b.ins().load(types::I64, flags, addr, OFF_LEN);
+        let start = self.b.ins().load(types::I64, flags, addr, OFF_BITS);
         let n32 = self.b.ins().load(types::I32, flags, addr, OFF_SYM);
         let n = self.b.ins().uextend(types::I64, n32);
         let start_ok = self

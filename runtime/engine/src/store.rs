@@ -11,7 +11,7 @@ use crate::labels::{LabelId, Labels, Sym};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use vigil_compiler::ir::series::Selector;
-use vigil_compiler::syntax::ast::MatchOp;
+use vigil_vocab::MatchOp;
 
 /// Hard cap of samples per series, whatever the windows (a 1s scrape over 18h).
 pub const MAX_SAMPLES: usize = 65_536;

@@ -300,7 +300,7 @@ impl Compile<'_> {
                 let eq: Vec<(&str, &str)> = sel
                     .matchers
                     .iter()
-                    .filter(|m| m.1 == vigil_compiler::syntax::ast::MatchOp::Eq)
+                    .filter(|m| m.1 == vigil_vocab::MatchOp::Eq)
                     .map(|m| (m.0.as_str(), m.2.as_str()))
                     .collect();
                 let labels = self.labels.intern_strs(eq);
@@ -484,7 +484,7 @@ impl Eval<'_> {
                     };
                     let labels = self.store.series[s as usize].labels;
                     let le_v = self.labels.get(labels, *le);
-                    let Ok(bound) = crate::ingest::float(self.labels.str(le_v)) else {
+                    let Ok(bound) = vigil_ingest::float(self.labels.str(le_v)) else {
                         continue;
                     };
                     let key = match group {

@@ -13,8 +13,7 @@ pub mod sequence;
 pub mod throttle;
 pub mod window;
 
-use crate::alert::{Book, Change, Policy};
-use crate::engine::Transition;
+use crate::alert::{Book, Change, Origin, Policy};
 use crate::labels::{LabelId, Labels, Sym};
 use serde_json::Value;
 use std::cmp::Reverse;
@@ -24,7 +23,7 @@ use std::sync::Arc;
 use vigil_compiler::eval::{Frame, RuleSet, Scratch, SlotVal};
 use vigil_compiler::ir::events::{AggArg, EventFn};
 use vigil_compiler::ir::meta::RuleKind;
-use vigil_compiler::syntax::ast::Severity;
+use vigil_vocab::{AlertState, LabelSet, Severity, Transition};
 use window::Window;
 
 /// A key's identity: a 128-bit hash of its fields' values (two seeds), so an event's key
@@ -783,16 +782,13 @@ impl Events {
                 }
                 for c in &changes[before..] {
                     rule.dirty = true;
-                    out.push(transition(
-                        labels,
-                        &rule.id,
-                        &rule.static_labels,
-                        lvl.severity,
-                        rule.levels.len(),
-                        t,
-                        c,
-                        None,
-                    ));
+                    let origin = Origin {
+                        rule: &rule.id,
+                        static_labels: &rule.static_labels,
+                        severity: lvl.severity,
+                        levels: rule.levels.len(),
+                    };
+                    out.push(origin.transition(labels, t, c, None));
                 }
             }
             self.changes = changes;
@@ -839,23 +835,13 @@ impl Events {
             self.counters.throttled += 1;
             return;
         }
-        let lvl = &rule.levels[li];
         let c = Change {
             labels: label,
-            state: "firing",
+            state: AlertState::Firing,
             value,
             flapping: false,
         };
-        out.push(transition(
-            labels,
-            &rule.id,
-            &rule.static_labels,
-            lvl.severity,
-            rule.levels.len(),
-            t,
-            &c,
-            event,
-        ));
+        out.push(rule.origin(li).transition(labels, t, &c, event));
         if keep > 0 {
             rule.dirty = true;
             if let Some(ks) = rule.state.get_mut(&key) {
@@ -957,20 +943,17 @@ impl Events {
                 rule.dirty = true;
                 let c = Change {
                     labels: label,
-                    state: "resolved",
+                    state: AlertState::Resolved,
                     value: f64::NAN,
                     flapping: false,
                 };
-                out.push(transition(
-                    labels,
-                    &rule.id,
-                    &rule.static_labels,
-                    rule.levels[li].severity,
-                    rule.levels.len(),
-                    u,
-                    &c,
-                    None,
-                ));
+                let origin = Origin {
+                    rule: &rule.id,
+                    static_labels: &rule.static_labels,
+                    severity: rule.levels[li].severity,
+                    levels: rule.levels.len(),
+                };
+                out.push(origin.transition(labels, u, &c, None));
             }
         }
         match rule.form {
@@ -1036,23 +1019,12 @@ impl Events {
     }
 
     /// Alerts pending or firing, for tests and the API: `(rule, labels, state)`.
-    pub fn active(
-        &self,
-        labels: &Labels,
-        out: &mut Vec<(
-            String,
-            std::collections::BTreeMap<String, String>,
-            crate::alert::State,
-        )>,
-    ) {
+    pub fn active(&self, labels: &Labels, out: &mut Vec<(String, LabelSet, AlertState)>) {
         for r in &self.rules {
-            let n = r.levels.len();
             for (li, b) in r.books.iter().enumerate() {
-                let sev = r.levels[li].severity;
                 for (l, a) in &b.alerts {
-                    if a.state != crate::alert::State::Inactive {
-                        let m = crate::engine::alert_labels(labels, *l, &r.static_labels, sev, n);
-                        out.push((r.id.clone(), m, a.state));
+                    if a.state.is_active() {
+                        out.push((r.id.clone(), r.origin(li).labels(labels, *l), a.state));
                     }
                 }
             }
@@ -1060,9 +1032,8 @@ impl Events {
                 let Some(k) = ks.label else { continue };
                 for (li, &u) in ks.instant.iter().enumerate() {
                     if u > 0 {
-                        let sev = r.levels[li].severity;
-                        let m = crate::engine::alert_labels(labels, k, &r.static_labels, sev, n);
-                        out.push((r.id.clone(), m, crate::alert::State::Firing));
+                        let m = r.origin(li).labels(labels, k);
+                        out.push((r.id.clone(), m, AlertState::Firing));
                     }
                 }
             }
@@ -1194,6 +1165,16 @@ impl Events {
 }
 
 impl Rule {
+    /// Whose alerts level `li`'s book holds.
+    fn origin(&self, li: usize) -> Origin<'_> {
+        Origin {
+            rule: &self.id,
+            static_labels: &self.static_labels,
+            severity: self.levels[li].severity,
+            levels: self.levels.len(),
+        }
+    }
+
     /// How long state can stay alive without events: the longest window or span, ms.
     fn horizon(&self) -> i64 {
         self.aggs
@@ -1441,28 +1422,5 @@ fn hash_of(h: &foldhash::fast::FixedState, v: &SlotVal) -> Option<u64> {
         Some(h.hash_one((1u8, bits)))
     } else {
         v.as_bool().map(|b| h.hash_one((2u8, b)))
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn transition(
-    labels: &Labels,
-    rule: &str,
-    static_labels: &[(String, String)],
-    severity: Option<Severity>,
-    levels: usize,
-    t: i64,
-    c: &Change,
-    event: Option<Arc<Value>>,
-) -> Transition {
-    Transition {
-        ts: t,
-        rule: rule.to_string(),
-        severity,
-        labels: crate::engine::alert_labels(labels, c.labels, static_labels, severity, levels),
-        state: c.state,
-        value: c.value,
-        flapping: c.flapping,
-        event,
     }
 }

@@ -4,7 +4,7 @@
 //! epoch, as Prometheus aligns them, and an evaluation runs once every sample it may read has
 //! arrived (`now - lateness >= t`).
 
-use crate::alert::{Book, Inputs, Policy};
+use crate::alert::{Book, Inputs, Origin, Policy};
 use crate::incremental::Acc;
 use crate::labels::{LabelId, Labels, Sym};
 use crate::rows::{self, Plan};
@@ -16,7 +16,7 @@ use vigil_compiler::eval::{Frame, RuleSet, SlotVal};
 use vigil_compiler::ir::SlotSource;
 use vigil_compiler::ir::meta::RuleKind;
 use vigil_compiler::ir::series::{Rows, SeriesExpr};
-use vigil_compiler::syntax::ast::Severity;
+use vigil_vocab::{AlertState, LabelSet, Severity, Transition};
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -40,20 +40,6 @@ impl Default for Config {
             max_keys: crate::events::DEFAULT_MAX_KEYS,
         }
     }
-}
-
-/// A state change of one alert, as `vigil replay` prints it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Transition {
-    pub ts: i64,
-    pub rule: String,
-    pub severity: Option<Severity>,
-    pub labels: std::collections::BTreeMap<String, String>,
-    pub state: &'static str,
-    pub value: f64,
-    pub flapping: bool,
-    /// The event an alert of a single-event rule (or a sequence's last step) fired on.
-    pub event: Option<Arc<serde_json::Value>>,
 }
 
 struct LevelPlan {
@@ -632,10 +618,10 @@ impl Engine {
             return;
         }
         self.events.counters.slow_path += 1;
-        match crate::ingest::parse_line(line, crate::ingest::Format::Json) {
+        match vigil_ingest::parse_line(line, vigil_ingest::Format::Json) {
             Ok(records) => {
                 for r in records {
-                    if let crate::ingest::Record::Event { ts, event } = r {
+                    if let vigil_ingest::Record::Event { ts, event } = r {
                         self.ingest_event(ts, &event, out);
                     }
                 }
@@ -873,27 +859,18 @@ impl Engine {
                     rule.books[li].firing(&mut firing);
                 }
                 self.counters.evaluations += 1;
-                let severity = rule.levels[li].severity;
+                let origin = Origin {
+                    rule: &rule.id,
+                    static_labels: &rule.static_labels,
+                    severity: rule.levels[li].severity,
+                    levels: rule.levels.len(),
+                };
                 let mut lines: Vec<Transition> = changes
                     .iter()
-                    .map(|c| Transition {
-                        ts: t,
-                        rule: rule.id.clone(),
-                        severity,
-                        labels: alert_labels(
-                            &self.labels,
-                            c.labels,
-                            &rule.static_labels,
-                            severity,
-                            rule.levels.len(),
-                        ),
-                        state: c.state,
-                        value: c.value,
-                        flapping: c.flapping,
-                        event: None,
-                    })
+                    .map(|c| origin.transition(&self.labels, t, c, None))
                     .collect();
-                lines.sort_by(|a, b| a.labels.cmp(&b.labels).then(a.state.cmp(b.state)));
+                // By label set, then state as written (the order the timeline has always had).
+                lines.sort_by(|a, b| (&a.labels, a.state.word()).cmp(&(&b.labels, b.state.word())));
                 out.extend(lines);
             }
             if !self.metric[ri].read {
@@ -1052,24 +1029,19 @@ impl Engine {
     }
 
     /// Alerts currently pending or firing, for tests and the API: `(rule, labels, state)`.
-    pub fn active(
-        &self,
-    ) -> Vec<(
-        String,
-        std::collections::BTreeMap<String, String>,
-        crate::alert::State,
-    )> {
+    pub fn active(&self) -> Vec<(String, LabelSet, AlertState)> {
         let mut v = Vec::new();
         for r in &self.metric {
             for (li, b) in r.books.iter().enumerate() {
                 for (l, a) in &b.alerts {
-                    if a.state != crate::alert::State::Inactive {
-                        let sev = r.levels[li].severity;
-                        v.push((
-                            r.id.clone(),
-                            alert_labels(&self.labels, *l, &r.static_labels, sev, r.levels.len()),
-                            a.state,
-                        ));
+                    if a.state.is_active() {
+                        let origin = Origin {
+                            rule: &r.id,
+                            static_labels: &r.static_labels,
+                            severity: r.levels[li].severity,
+                            levels: r.levels.len(),
+                        };
+                        v.push((r.id.clone(), origin.labels(&self.labels, *l), a.state));
                     }
                 }
             }
@@ -1229,25 +1201,6 @@ fn compile_rows(r: &Rows, ir: &vigil_compiler::ir::Ir, labels: &mut Labels) -> P
             rhs: Box::new(compile_rows(rhs, ir, labels)),
         },
     }
-}
-
-pub(crate) fn alert_labels(
-    labels: &Labels,
-    id: LabelId,
-    static_labels: &[(String, String)],
-    severity: Option<Severity>,
-    levels: usize,
-) -> std::collections::BTreeMap<String, String> {
-    let mut m = labels.to_map(id);
-    for (k, v) in static_labels {
-        m.insert(k.clone(), v.clone());
-    }
-    if let Some(s) = severity
-        && levels > 1
-    {
-        m.insert("severity".into(), s.word().into());
-    }
-    m
 }
 
 /// The first multiple of `step` at or after `t`.

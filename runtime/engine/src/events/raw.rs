@@ -258,7 +258,7 @@ impl<'a> Reader<'a> {
 
 /// A JSON number as serde_json reads it (integers exactly where they fit, `-0` as -0.0).
 fn number(t: &str) -> Option<f64> {
-    if !crate::fast_json::valid_json_number(t) {
+    if !vigil_ingest::fast_json::valid_json_number(t) {
         return None;
     }
     if !t.bytes().any(|c| matches!(c, b'.' | b'e' | b'E')) {

@@ -6,9 +6,8 @@
 pub mod alert;
 pub mod engine;
 pub mod events;
-mod fast_json;
+pub mod feed;
 pub mod incremental;
-pub mod ingest;
 pub mod labels;
 mod nan;
 pub mod rows;
@@ -18,4 +17,5 @@ pub mod testing;
 pub mod vector;
 pub mod window;
 
-pub use engine::{Config, Engine, Transition};
+pub use engine::{Config, Engine};
+pub use vigil_vocab::Transition;

@@ -2,14 +2,15 @@
 //! daemon and `vigil replay` run (clock at 0, advanced to each input and expectation time),
 //! records every alert state change, and checks the expectations against them.
 
-use crate::engine::{Config, Engine, Transition};
-use crate::ingest::{self, Format, Record};
+use crate::engine::{Config, Engine};
+use crate::feed::{Merge, Sorted};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use vigil_compiler::eval::RuleSet;
 use vigil_compiler::ir::testplan::{Expect, Input, TestCase};
 use vigil_compiler::series_notation::Point;
-use vigil_compiler::syntax::ast::AlertState;
+use vigil_ingest::{self as ingest, Format, Record};
+use vigil_vocab::{AlertState, LabelSet, Transition, render_labels};
 
 /// What one test did.
 #[derive(Debug, Clone)]
@@ -28,12 +29,6 @@ impl Outcome {
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
     }
-}
-
-enum Feed {
-    Sample(String, Vec<(String, String)>, f64),
-    Stale(String, Vec<(String, String)>),
-    Event(serde_json::Value),
 }
 
 /// Runs one test case on a fresh engine for `rules`; `interval` is the default evaluation
@@ -57,69 +52,13 @@ pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
             return out;
         }
     };
-    let mut feed: Vec<(i64, Feed)> = Vec::new();
-    for input in &case.inputs {
-        match input {
-            Input::Series {
-                metric,
-                labels,
-                every,
-                points,
-            } => {
-                for (i, p) in points.iter().enumerate() {
-                    let t = i as i64 * every;
-                    match p {
-                        Point::Value(v) => {
-                            feed.push((t, Feed::Sample(metric.clone(), labels.clone(), *v)))
-                        }
-                        Point::Stale => feed.push((t, Feed::Stale(metric.clone(), labels.clone()))),
-                        Point::Missing => {}
-                    }
-                }
-            }
-            Input::Event { at, event } => feed.push((*at, Feed::Event(event.clone()))),
-            Input::File(path) => match std::fs::read_to_string(path) {
-                Ok(text) => {
-                    for (n, line) in text.lines().enumerate() {
-                        match ingest::parse_line(line, Format::Json) {
-                            Ok(recs) => {
-                                for r in recs {
-                                    match r {
-                                        Record::Sample {
-                                            metric,
-                                            labels,
-                                            ts,
-                                            value,
-                                        } => feed.push((ts, Feed::Sample(metric, labels, value))),
-                                        Record::Event { ts, event } => {
-                                            feed.push((ts, Feed::Event(event)))
-                                        }
-                                        // Only with `Context::raw_events`, which
-                                        // `parse_line` does not set.
-                                        Record::Raw { .. } => {}
-                                    }
-                                }
-                            }
-                            Err(e) => {
-                                out.failures
-                                    .push(format!("{}:{}: {e}", path.display(), n + 1))
-                            }
-                        }
-                    }
-                }
-                Err(e) => out
-                    .failures
-                    .push(format!("cannot read {}: {e}", path.display())),
-            },
-        }
-    }
-    feed.sort_by_key(|f| f.0);
+    let records = inputs(case, &mut out.failures);
+    let mut feed = Merge::new(vec![Sorted::new(records)]);
     let mut checkpoints: Vec<i64> = case.expects.iter().filter_map(checkpoint).collect();
     checkpoints.sort_unstable();
     checkpoints.dedup();
-    let end = feed
-        .last()
-        .map(|f| f.0)
+    let end = feed.sources[0]
+        .last_time()
         .into_iter()
         .chain(checkpoints.last().copied())
         .chain(case.advance)
@@ -145,7 +84,7 @@ pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
             }
         }
     };
-    for (ts, f) in feed {
+    while let Some((i, ts)) = feed.earliest() {
         while let Some(&&c) = cp.peek() {
             if c >= ts {
                 break;
@@ -154,15 +93,7 @@ pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
             check(&mut engine, c, &mut timeline, &mut out);
         }
         engine.advance(ts - 1, &mut timeline);
-        match f {
-            Feed::Sample(m, l, v) => {
-                engine.ingest_pairs(&m, l.iter().map(|(k, v)| (k.as_str(), v.as_str())), ts, v);
-            }
-            Feed::Stale(m, l) => {
-                engine.ingest_stale(&m, l.iter().map(|(k, v)| (k.as_str(), v.as_str())), ts);
-            }
-            Feed::Event(e) => engine.ingest_event(ts, &e, &mut timeline),
-        }
+        feed.ingest(&mut engine, i, &mut timeline);
     }
     for &c in cp {
         check(&mut engine, c, &mut timeline, &mut out);
@@ -172,7 +103,7 @@ pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
     for e in case.expects.iter().filter(|e| e.at.is_none()) {
         if let Some(t) = timeline
             .iter()
-            .find(|t| t.rule == e.rule && t.state == e.state.word() && subset(&e.labels, &t.labels))
+            .find(|t| t.rule == e.rule && t.state == e.state && subset(&e.labels, &t.labels))
         {
             out.failures.push(format!(
                 "expected {}, but at {} it was {} {}",
@@ -184,7 +115,7 @@ pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
         }
     }
     if case.nothing_else {
-        for t in timeline.iter().filter(|t| t.state == "firing") {
+        for t in timeline.iter().filter(|t| t.state == AlertState::Firing) {
             let expected = case.expects.iter().any(|e| {
                 !e.negated
                     && e.state == AlertState::Firing
@@ -205,44 +136,90 @@ pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
     out
 }
 
+/// A test's inputs as records (series points, staleness markers, events, event files);
+/// unreadable files and lines become failures.
+fn inputs(case: &TestCase, failures: &mut Vec<String>) -> Vec<Record> {
+    let mut records = Vec::new();
+    for input in &case.inputs {
+        match input {
+            Input::Series {
+                metric,
+                labels,
+                every,
+                points,
+            } => {
+                for (i, p) in points.iter().enumerate() {
+                    let ts = i as i64 * every;
+                    let (metric, labels) = (metric.clone(), labels.clone());
+                    match p {
+                        Point::Value(v) => records.push(Record::Sample {
+                            metric,
+                            labels,
+                            ts,
+                            value: *v,
+                        }),
+                        Point::Stale => records.push(Record::Stale { metric, labels, ts }),
+                        Point::Missing => {}
+                    }
+                }
+            }
+            Input::Event { at, event } => records.push(Record::Event {
+                ts: *at,
+                event: event.clone(),
+            }),
+            Input::File(path) => match std::fs::read_to_string(path) {
+                Ok(text) => {
+                    for (n, line) in text.lines().enumerate() {
+                        match ingest::parse_line(line, Format::Json) {
+                            Ok(recs) => records.extend(recs),
+                            Err(e) => failures.push(format!("{}:{}: {e}", path.display(), n + 1)),
+                        }
+                    }
+                }
+                Err(e) => failures.push(format!("cannot read {}: {e}", path.display())),
+            },
+        }
+    }
+    records
+}
+
 /// Whether a rule (`pkg.name`) is in the test's packages.
 fn in_scope(case: &TestCase, rule: &str) -> bool {
     let pkg = rule.rsplit_once('.').map_or("", |p| p.0);
     case.packages.iter().any(|p| p == pkg)
 }
 
-type Active = Vec<(String, BTreeMap<String, String>, crate::alert::State)>;
+type Active = Vec<(String, LabelSet, AlertState)>;
 
 /// Whether the expected state holds at `t` (before negation).
 fn holds(e: &Expect, t: i64, active: &Active, timeline: &[Transition]) -> bool {
-    use crate::alert::State;
-    let matching = |s: State| {
+    let matching = |s: AlertState| {
         active
             .iter()
             .any(|(r, l, st)| *r == e.rule && *st == s && subset(&e.labels, l))
     };
     match e.state {
-        AlertState::Pending => matching(State::Pending),
+        AlertState::Pending => matching(AlertState::Pending),
         // An instantaneous alert (a single event, a sequence) fires at one moment.
         AlertState::Firing => {
-            matching(State::Firing)
+            matching(AlertState::Firing)
                 || timeline.iter().any(|x| {
                     x.ts == t
-                        && x.state == "firing"
+                        && x.state == AlertState::Firing
                         && x.rule == e.rule
                         && subset(&e.labels, &x.labels)
                 })
         }
-        AlertState::Inactive => !matching(State::Pending) && !matching(State::Firing),
+        AlertState::Inactive => !matching(AlertState::Pending) && !matching(AlertState::Firing),
         AlertState::Resolved => {
             // Some matching alert's last change up to `t` was its resolution.
-            let mut last: BTreeMap<&BTreeMap<String, String>, &str> = BTreeMap::new();
+            let mut last: BTreeMap<&LabelSet, AlertState> = BTreeMap::new();
             for x in timeline.iter().filter(|x| x.ts <= t && x.rule == e.rule) {
                 if subset(&e.labels, &x.labels) {
                     last.insert(&x.labels, x.state);
                 }
             }
-            last.values().any(|s| *s == "resolved")
+            last.values().any(|s| *s == AlertState::Resolved)
         }
     }
 }
@@ -255,19 +232,18 @@ fn checkpoint(e: &Expect) -> Option<i64> {
 
 /// Whether the expected state held at `t`, judged later from the recorded changes.
 fn holds_before(e: &Expect, t: i64, timeline: &[Transition]) -> bool {
-    let mut last: BTreeMap<&BTreeMap<String, String>, &str> = BTreeMap::new();
+    let mut last: BTreeMap<&LabelSet, AlertState> = BTreeMap::new();
     let mut fired_at_t = false;
     for x in timeline.iter().filter(|x| x.ts <= t && x.rule == e.rule) {
         if subset(&e.labels, &x.labels) {
             last.insert(&x.labels, x.state);
-            fired_at_t |= x.ts == t && x.state == "firing";
+            fired_at_t |= x.ts == t && x.state == AlertState::Firing;
         }
     }
     match e.state {
-        AlertState::Firing => fired_at_t || last.values().any(|s| *s == "firing"),
-        AlertState::Pending => last.values().any(|s| *s == "pending"),
-        AlertState::Resolved => last.values().any(|s| *s == "resolved"),
-        AlertState::Inactive => !last.values().any(|s| *s == "firing" || *s == "pending"),
+        AlertState::Firing => fired_at_t || last.values().any(|s| *s == AlertState::Firing),
+        AlertState::Inactive => !last.values().any(|s| s.is_active()),
+        state => last.values().any(|s| *s == state),
     }
 }
 
@@ -276,14 +252,12 @@ fn explain(e: &Expect, t: i64, active: &Active, timeline: &[Transition]) -> Stri
     let mut had: Vec<String> = active
         .iter()
         .filter(|(r, ..)| *r == e.rule)
-        .map(|(_, l, s)| format!("{} {}", state_name(*s), labels(l)))
+        .map(|(_, l, s)| format!("{s} {}", labels(l)))
         .collect();
     had.extend(
         timeline
             .iter()
-            .filter(|x| {
-                x.ts == t && x.rule == e.rule && x.state != "firing" && x.state != "pending"
-            })
+            .filter(|x| x.ts == t && x.rule == e.rule && !x.state.is_active())
             .map(|x| format!("{} {}", x.state, labels(&x.labels))),
     );
     let with = if e.labels.is_empty() {
@@ -315,22 +289,13 @@ fn explain(e: &Expect, t: i64, active: &Active, timeline: &[Transition]) -> Stri
     }
 }
 
-fn subset(want: &[(String, String)], have: &BTreeMap<String, String>) -> bool {
+fn subset(want: &[(String, String)], have: &LabelSet) -> bool {
     want.iter().all(|(k, v)| have.get(k) == Some(v))
 }
 
-fn state_name(s: crate::alert::State) -> &'static str {
-    match s {
-        crate::alert::State::Inactive => "inactive",
-        crate::alert::State::Pending => "pending",
-        crate::alert::State::Firing => "firing",
-    }
-}
-
 /// `{a="x", b="y"}`.
-pub fn labels(l: &BTreeMap<String, String>) -> String {
-    let inner: Vec<String> = l.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-    format!("{{{}}}", inner.join(", "))
+pub fn labels(l: &LabelSet) -> String {
+    render_labels(l)
 }
 
 /// A test time (ms from 0) as the language writes it: `1h2m30s`, `500ms`, `0s`.

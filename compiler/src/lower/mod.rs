@@ -3,18 +3,18 @@
 //! folded, strings interned, string operators compiled, and every value the runtime must
 //! supply gets a slot.
 
-use super::encoders;
-use super::meta::{Level, RuleKind, RuleMeta};
-use super::tables::{CidrTrie, TextOp, TextTest};
-use super::*;
 use crate::Checked;
+use crate::ir::meta::{Level, RuleKind, RuleMeta};
+use crate::ir::tables::{self, CidrTrie, TextOp, TextTest};
+use crate::ir::*;
 use crate::resolve::{Namespace, SymKey};
 use crate::source::Span;
 use crate::syntax::ast::{self, BinOp, DeclKind, Expr, ExprKind, Quant, UnOp};
 use crate::typeck::functions::{self, FnKind};
 use crate::typeck::types::Unit;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
+mod encoders;
 mod plan;
 
 /// A construct the checker accepts but evaluation cannot compile.
@@ -655,7 +655,7 @@ impl<'a> Lowerer<'a> {
                             return Ok(Low::Node(self.ir.add(Node::Bool(false)), T::Bool));
                         };
                         let id = self.ir.add(Node::TextField {
-                            op: *op,
+                            op: text_op(*op),
                             nocase,
                             negated: *negated,
                             lhs: lhs_slot,
@@ -672,16 +672,7 @@ impl<'a> Lowerer<'a> {
                 };
                 let all = *quant == Some(Quant::All);
                 let path = sc.opened.clone();
-                self.text(
-                    &path,
-                    l,
-                    TextOp::Str(*op),
-                    all,
-                    nocase,
-                    pats,
-                    *negated,
-                    span,
-                )?
+                self.text(&path, l, text_op(*op), all, nocase, pats, *negated, span)?
             }
             ExprKind::Is { .. } => self.series_leaf(sc, e, T::Bool)?,
             ExprKind::Call {
@@ -1818,5 +1809,17 @@ fn pct(p: f64, unit: Option<Unit>) -> f64 {
         p
     } else {
         p / 100.0
+    }
+}
+
+/// The IR's string operator for the language's.
+fn text_op(op: ast::StrOp) -> TextOp {
+    match op {
+        ast::StrOp::Contains => TextOp::Contains,
+        ast::StrOp::StartsWith => TextOp::StartsWith,
+        ast::StrOp::EndsWith => TextOp::EndsWith,
+        ast::StrOp::Matches => TextOp::Matches,
+        ast::StrOp::Glob => TextOp::Glob,
+        ast::StrOp::Under => TextOp::Under,
     }
 }

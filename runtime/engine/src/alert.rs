@@ -4,26 +4,21 @@
 //! detection and `cooldown`. The state is plain data (serialisable) so the daemon can persist
 //! and restore it.
 
-use crate::labels::LabelId;
+use crate::labels::{LabelId, Labels};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
+use std::sync::Arc;
 use vigil_compiler::ir::intern::FxHasher;
+use vigil_vocab::{AlertState, LabelSet, NoDataAction, Severity, Transition};
 
 /// Alerts by label set id (ids are ours, so a cheap hash is safe).
 pub type AlertMap = HashMap<LabelId, Alert, BuildHasherDefault<FxHasher>>;
-use vigil_compiler::syntax::ast::NoDataAction;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum State {
-    Inactive,
-    Pending,
-    Firing,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Alert {
-    pub state: State,
+    /// Inactive, pending or firing (a resolved alert is inactive again).
+    pub state: AlertState,
     /// When the current pending/firing episode began, ms.
     pub active_at: i64,
     pub fired_at: Option<i64>,
@@ -42,7 +37,7 @@ pub struct Alert {
 impl Alert {
     fn new(t: i64) -> Alert {
         Alert {
-            state: State::Inactive,
+            state: AlertState::Inactive,
             active_at: t,
             fired_at: None,
             keep_since: None,
@@ -73,7 +68,7 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     pub labels: LabelId,
-    pub state: &'static str,
+    pub state: AlertState,
     pub value: f64,
     pub flapping: bool,
 }
@@ -120,7 +115,7 @@ impl Book {
                 && self
                     .alerts
                     .get(&inp.empty)
-                    .is_some_and(|a| a.state == State::Inactive)
+                    .is_some_and(|a| a.state == AlertState::Inactive)
             {
                 self.alerts.remove(&inp.empty);
             }
@@ -151,13 +146,13 @@ impl Book {
                         falsy = true;
                     }
                     NoDataAction::Alert => {
-                        if t - a.last_data >= no_data.0 && a.state != State::Firing {
-                            a.state = State::Firing;
+                        if t - a.last_data >= no_data.0 && a.state != AlertState::Firing {
+                            a.state = AlertState::Firing;
                             a.active_at = t;
                             a.fired_at = Some(t);
                             a.value = f64::NAN;
                             flip(a, p, t);
-                            out.push(change(l, "firing", a));
+                            out.push(change(l, AlertState::Firing, a));
                         }
                         continue;
                     }
@@ -167,7 +162,7 @@ impl Book {
                 continue;
             }
             match a.state {
-                State::Inactive => {
+                AlertState::Inactive | AlertState::Resolved => {
                     if no_data.1 != NoDataAction::Alert
                         && a.resolved_at.is_none_or(|r| t - r >= p.cooldown)
                         && a.flips.is_empty()
@@ -175,7 +170,7 @@ impl Book {
                         gone.push(l);
                     }
                 }
-                State::Pending => {
+                AlertState::Pending => {
                     release(a, l, p, t, false, true, out);
                     if no_data.1 != NoDataAction::Alert
                         && a.flips.is_empty()
@@ -184,7 +179,7 @@ impl Book {
                         gone.push(l);
                     }
                 }
-                State::Firing => {
+                AlertState::Firing => {
                     // Hysteresis: with `recover when`, only the recovery condition resolves.
                     let recovered = inp
                         .recovered
@@ -231,7 +226,7 @@ impl Book {
         }
         let a = self.alerts.get_mut(&l)?;
         let next = release(a, l, p, t, p.has_recover && !recovered, true, out);
-        if next.is_some() || a.state != State::Inactive {
+        if next.is_some() || a.state != AlertState::Inactive {
             return next;
         }
         // Forget what can no longer matter: no cooldown to enforce, no flap history.
@@ -251,7 +246,7 @@ impl Book {
     pub fn is_active(&self, l: LabelId) -> bool {
         self.alerts
             .get(&l)
-            .is_some_and(|a| a.state != State::Inactive)
+            .is_some_and(|a| a.state != AlertState::Inactive)
     }
 
     /// The same alerts with label set ids translated (restoring a snapshot).
@@ -268,7 +263,7 @@ impl Book {
         out.extend(
             self.alerts
                 .iter()
-                .filter(|(_, a)| a.state == State::Firing)
+                .filter(|(_, a)| a.state == AlertState::Firing)
                 .map(|(l, _)| *l),
         );
     }
@@ -290,29 +285,29 @@ fn hold(
     a.last_data = t;
     a.value = v;
     a.keep_since = None;
-    if a.state == State::Inactive {
+    if a.state == AlertState::Inactive {
         if let Some(r) = a.resolved_at
             && t - r < p.cooldown
         {
             return Some(r + p.cooldown);
         }
-        a.state = State::Pending;
+        a.state = AlertState::Pending;
         a.active_at = t;
         if p.for_ > 0 {
-            out.push(change(l, "pending", a));
+            out.push(change(l, AlertState::Pending, a));
         }
     }
-    if a.state == State::Pending {
+    if a.state == AlertState::Pending {
         if t - a.active_at < p.for_ {
             return Some(a.active_at + p.for_);
         }
         if !allow() {
             return None;
         }
-        a.state = State::Firing;
+        a.state = AlertState::Firing;
         a.fired_at = Some(t);
         flip(a, p, t);
-        out.push(change(l, "firing", a));
+        out.push(change(l, AlertState::Firing, a));
     }
     None
 }
@@ -331,15 +326,15 @@ fn release(
     out: &mut Vec<Change>,
 ) -> Option<i64> {
     match a.state {
-        State::Inactive => None,
-        State::Pending => {
-            a.state = State::Inactive;
+        AlertState::Inactive | AlertState::Resolved => None,
+        AlertState::Pending => {
+            a.state = AlertState::Inactive;
             if p.for_ > 0 {
-                out.push(change(l, "inactive", a));
+                out.push(change(l, AlertState::Inactive, a));
             }
             None
         }
-        State::Firing => {
+        AlertState::Firing => {
             if held {
                 return None;
             }
@@ -349,17 +344,17 @@ fn release(
                     return Some(since + p.keep_firing);
                 }
             }
-            a.state = State::Inactive;
+            a.state = AlertState::Inactive;
             a.resolved_at = Some(t);
             a.keep_since = None;
             flip(a, p, t);
-            out.push(change(l, "resolved", a));
+            out.push(change(l, AlertState::Resolved, a));
             None
         }
     }
 }
 
-fn change(labels: LabelId, state: &'static str, a: &Alert) -> Change {
+fn change(labels: LabelId, state: AlertState, a: &Alert) -> Change {
     Change {
         labels,
         state,
@@ -384,5 +379,55 @@ fn flip(a: &mut Alert, p: &Policy, t: i64) {
         a.flapping = true;
     } else if ratio <= low {
         a.flapping = false;
+    }
+}
+
+/// Whose alerts a book holds: what every transition of one rule level carries besides the
+/// change itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// `package.name`.
+    pub rule: &'a str,
+    /// The rule's `labels { .. }`.
+    pub static_labels: &'a [(String, String)],
+    pub severity: Option<Severity>,
+    /// How many levels the rule has (with several, `severity` becomes a label).
+    pub levels: usize,
+}
+
+impl Origin<'_> {
+    /// An alert's label set: its series or key labels, the rule's static labels, and its
+    /// severity when the rule has several levels.
+    pub fn labels(&self, labels: &Labels, id: LabelId) -> LabelSet {
+        let mut m = labels.to_map(id);
+        for (k, v) in self.static_labels {
+            m.insert(k.clone(), v.clone());
+        }
+        if let Some(s) = self.severity
+            && self.levels > 1
+        {
+            m.insert("severity".into(), s.word().into());
+        }
+        m
+    }
+
+    /// The transition to report for change `c` at `t`.
+    pub fn transition(
+        &self,
+        labels: &Labels,
+        t: i64,
+        c: &Change,
+        event: Option<Arc<serde_json::Value>>,
+    ) -> Transition {
+        Transition {
+            ts: t,
+            rule: self.rule.to_string(),
+            severity: self.severity,
+            labels: self.labels(labels, c.labels),
+            state: c.state,
+            value: c.value,
+            flapping: c.flapping,
+            event,
+        }
     }
 }

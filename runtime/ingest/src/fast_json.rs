@@ -122,7 +122,7 @@ impl<'a> P<'a> {
 }
 
 /// JSON's number grammar: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
-pub(crate) fn valid_json_number(t: &str) -> bool {
+pub fn valid_json_number(t: &str) -> bool {
     let b = t.as_bytes();
     let mut i = 0;
     if b.get(i) == Some(&b'-') {

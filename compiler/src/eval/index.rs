@@ -7,8 +7,8 @@
 //! picks its candidate filters directly; filters that pin nothing are always candidates (the
 //! checker's V1020 lint names them). Required fields are checked before a candidate runs.
 
-use super::{CmpKind, CmpOp, Ir, Kind, Node, NodeId, SlotRef};
-use crate::eval::SlotVal;
+use super::SlotVal;
+use crate::ir::{CmpKind, CmpOp, Ir, Kind, Node, NodeId, SlotRef};
 use std::collections::HashMap;
 
 #[derive(Debug, Default, Clone)]

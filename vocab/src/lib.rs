@@ -1,0 +1,15 @@
+//! The words every part of Vigil shares: what an alert is (severity, state, a transition),
+//! label sets and matchers, and references to secrets. Plain data with serde and nothing
+//! else, so the compiler, the engine and (later) routing, notifiers and the audit log agree on
+//! one vocabulary without linking each other.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod alert;
+mod labels;
+mod secret;
+
+pub use alert::{AlertState, NoDataAction, Severity, Transition};
+pub use labels::{LabelSet, MatchOp, render_labels};
+pub use secret::SecretRef;
