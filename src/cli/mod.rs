@@ -218,7 +218,7 @@ pub fn check_or_report(
 /// Where lowering failed, as `file:line:col`.
 pub fn lower_error(
     checked: &vigil_compiler::Checked,
-    e: &vigil_compiler::eval::LowerError,
+    e: &vigil_compiler::lower::LowerError,
 ) -> String {
     let file = checked.sources.get(e.span.file);
     let (line, col) = file.line_col(e.span.start as usize);

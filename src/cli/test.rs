@@ -15,7 +15,7 @@ pub fn run(args: TestArgs) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let compile_error = |e: vigil_compiler::eval::LowerError| {
+    let compile_error = |e: vigil_compiler::lower::LowerError| {
         eprintln!("error: {}", super::lower_error(&checked, &e));
         1
     };

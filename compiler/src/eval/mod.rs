@@ -11,10 +11,8 @@ pub mod jit;
 pub mod ops;
 pub mod value;
 
-use crate::Checked;
 use crate::ir::{self, Ir, Kind};
 
-pub use crate::lower::LowerError;
 pub use frame::Frame;
 pub use index::RuleIndex;
 pub use interp::MAX_DEPTH;
@@ -52,11 +50,6 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
-    /// Lowers a checked program (which must have no errors) and compiles it.
-    pub fn from_checked(checked: &Checked, engine: Engine) -> Result<RuleSet, LowerError> {
-        Ok(RuleSet::new(crate::lower::lower(checked)?, engine))
-    }
-
     pub fn new(ir: Ir, engine: Engine) -> RuleSet {
         let index = RuleIndex::build(&ir);
         let (jit, fallback) = match engine {

@@ -25,6 +25,16 @@ pub struct LowerError {
     pub span: Span,
 }
 
+impl crate::eval::RuleSet {
+    /// Lowers a checked program (which must have no errors) and compiles it.
+    pub fn from_checked(
+        checked: &Checked,
+        engine: crate::eval::Engine,
+    ) -> Result<crate::eval::RuleSet, LowerError> {
+        Ok(crate::eval::RuleSet::new(lower(checked)?, engine))
+    }
+}
+
 /// Lowers every rule of a checked program without errors.
 pub fn lower(checked: &Checked) -> Result<Ir, LowerError> {
     let mut lw = Lowerer::new(checked);

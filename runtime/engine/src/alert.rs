@@ -73,6 +73,14 @@ pub struct Change {
     pub flapping: bool,
 }
 
+/// One key's evaluation of a level: the value when the condition holds, and whether
+/// `recover when` holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict {
+    pub hit: Option<f64>,
+    pub recovered: bool,
+}
+
 /// One evaluation's inputs for a level.
 pub struct Inputs<'a> {
     /// Label sets whose condition holds, with the reported value.
@@ -205,22 +213,21 @@ impl Book {
     }
 
     /// Advances one alert on its own (event rules evaluate a key when its events change, not
-    /// every alert of the level at once). `hit` is the value when the condition holds;
-    /// `recovered` is `recover when` (ignored without one); a firing that `allow` forbids
+    /// every alert of the level at once). `v.hit` is the value when the condition holds;
+    /// `v.recovered` is `recover when` (ignored without one); a firing that `allow` forbids
     /// (a throttle) leaves the alert pending. Returns the next time the alert needs an
     /// evaluation without new events (`for` or `keep_firing` running out).
-    #[allow(clippy::too_many_arguments)]
     pub fn step_one(
         &mut self,
         p: &Policy,
         t: i64,
         l: LabelId,
-        hit: Option<f64>,
-        recovered: bool,
+        v: Verdict,
         allow: &mut dyn FnMut() -> bool,
         out: &mut Vec<Change>,
     ) -> Option<i64> {
-        if let Some(v) = hit {
+        let recovered = v.recovered;
+        if let Some(v) = v.hit {
             let a = self.alerts.entry(l).or_insert_with(|| Alert::new(t));
             return hold(a, l, p, t, v, allow, out);
         }

@@ -1,21 +1,21 @@
-//! Vigil's runtime: the series store, the vector evaluator, row joins, the alert state machine
-//! and the engine that drives them on an injected clock; ingest parsers for the formats
-//! `vigil replay` reads. Routing, notifiers, playbooks, the audit log and the HTTP API come
-//! with later issues.
+//! Vigil's engine: one deterministic evaluator of compiled rules over samples and events,
+//! driven by an injected clock. The series store, windows and vector evaluation (metric
+//! rules), per-key event state (aggregates, sequences, throttles), the alert state machine,
+//! the feed that merges inputs by time, and the rule test runner. No sockets, no threads of
+//! its own, no environment, no wall clock: the daemon, `vigil replay` and `vigil test` move the
+//! clock, and the state is data (`Snapshot`).
+
+#![forbid(unsafe_code)]
 
 pub mod alert;
 pub mod engine;
 pub mod events;
 pub mod feed;
-pub mod incremental;
 pub mod labels;
+pub mod metric;
 mod nan;
-pub mod rows;
-pub mod stats;
-pub mod store;
 pub mod testing;
-pub mod vector;
-pub mod window;
+pub mod time;
 
 pub use engine::{Config, Engine};
 pub use vigil_vocab::Transition;

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use vigil_compiler::ir::series::WindowFn;
-use vigil_engine::{stats, window};
+use vigil_engine::metric::{stats, window};
 
 fn close(got: f64, want: f64, what: &str) {
     let tol = 1e-9 * want.abs().max(1.0);

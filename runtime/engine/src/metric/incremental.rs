@@ -10,7 +10,7 @@
 //! would have to remove were already pruned, when it meets a non-finite value, and every
 //! [`REBUILD_EVERY`] slides, so rounding drift stays bounded.
 
-use crate::store::Series;
+use crate::metric::store::Series;
 use std::collections::VecDeque;
 use vigil_compiler::ir::series::WindowFn;
 
@@ -325,7 +325,7 @@ impl Acc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::window;
+    use crate::metric::window;
 
     fn rng(s: &mut u64) -> u64 {
         *s ^= *s << 13;

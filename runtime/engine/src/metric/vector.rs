@@ -2,11 +2,11 @@
 //! per label set. Selection, windows, aggregation and label matching are hash work here; the
 //! per-row arithmetic and predicates are the compiled programs' (see `rows` and `engine`).
 
-use crate::incremental::Acc;
 use crate::labels::{LabelId, Labels, Sym};
-use crate::stats;
-use crate::store::Store;
-use crate::window;
+use crate::metric::incremental::Acc;
+use crate::metric::stats;
+use crate::metric::store::Store;
+use crate::metric::window;
 use std::collections::HashMap;
 use vigil_compiler::ir::Arith;
 use vigil_compiler::ir::series::*;
@@ -117,16 +117,7 @@ pub struct AccSpec {
     pub funcs: Vec<WindowFn>,
 }
 
-/// Seconds to ms, bounded so time arithmetic cannot overflow (NaN is 0).
-pub(crate) fn ms(s: f64) -> i64 {
-    let max = crate::store::MAX_TIME as f64;
-    let v = (s * 1000.0).round();
-    if v.is_nan() {
-        0
-    } else {
-        v.clamp(-max, max) as i64
-    }
-}
+use crate::time::ms;
 
 impl Compile<'_> {
     fn sel(&mut self, s: &Selector, reach: f64) -> Result<usize, String> {
@@ -173,7 +164,7 @@ impl Compile<'_> {
                 let change = *func == WindowFn::Change;
                 let sel_id = self.sel(sel, reach + if change { 300.0 } else { 0.0 })?;
                 let (range, offset) = (ms(*range), ms(*offset));
-                let acc = if crate::incremental::supported(*func) {
+                let acc = if crate::metric::incremental::supported(*func) {
                     let found = self
                         .accs
                         .iter()

@@ -6,7 +6,7 @@
 //! when a side comes from rule states (composites), which join on the labels both sides have.
 
 use crate::labels::{LabelId, Labels};
-use crate::vector::{LabelSel, Vector};
+use crate::metric::vector::{LabelSel, Vector};
 use std::collections::HashMap;
 use vigil_compiler::ir::series::JoinKind;
 

@@ -172,8 +172,7 @@ pub enum Append {
     OutOfRange,
 }
 
-/// The largest timestamp magnitude accepted, ms: far from overflow in any time arithmetic.
-pub const MAX_TIME: i64 = 1 << 46;
+pub use crate::time::MAX_TIME;
 
 #[derive(Debug, Default)]
 pub struct Store {

@@ -1,0 +1,377 @@
+//! The clock: everything due up to `now - lateness` in time order (event timers, held events,
+//! then the metric evaluation of each instant: records, then rules in dependency order, each
+//! level's rows through its programs into its alert book).
+
+use super::Engine;
+use crate::alert::{Inputs, Origin};
+use crate::events::Cx;
+use crate::labels::LabelId;
+use crate::metric::rows::{self, Plan};
+use crate::metric::vector::{Eval, VExpr, Vector};
+use crate::time::MAX_TIME;
+use vigil_compiler::eval::{Frame, SlotVal};
+use vigil_vocab::Transition;
+
+impl Engine {
+    /// The clock: runs everything due at or before `now - lateness` in time order: event
+    /// timers, then buffered events, then the metric evaluation of that time (which sees the
+    /// events at its own time).
+    ///
+    /// Once no data has arrived for longer than every window, lookback and timer of the rules
+    /// (the *horizon*) and one evaluation has run past it, further evaluations cannot change
+    /// anything, so the clock jumps to the last due one instead of running each (a gap of years
+    /// in the input costs one evaluation). A rule whose condition reads no series at all (only
+    /// `time()` and constants) turns this off.
+    pub fn advance(&mut self, now: i64, out: &mut Vec<Transition>) {
+        let until = now.clamp(-MAX_TIME, MAX_TIME) - self.config.lateness;
+        let ticking = !self.metric.is_empty() || !self.records.is_empty();
+        loop {
+            let timer = self.events.next_timer().filter(|&t| t <= until);
+            let event = self.buffered.peek().map(|b| b.0.ts).filter(|&t| t <= until);
+            let tick = self.next.filter(|&t| t <= until && ticking);
+            let first = [timer, event, tick].into_iter().flatten().min();
+            let Some(at) = first else { break };
+            if timer == Some(at) {
+                let mut cx = Cx {
+                    rules: &self.rules,
+                    labels: &mut self.labels,
+                    out,
+                };
+                self.events.run_timers(&mut cx, at);
+                continue;
+            }
+            if event == Some(at) {
+                let Some(std::cmp::Reverse(b)) = self.buffered.pop() else {
+                    break;
+                };
+                let mut frame = self
+                    .event_frame
+                    .take()
+                    .unwrap_or_else(|| Frame::new(self.rules.ir()))
+                    .recycle();
+                frame.fill_json(self.rules.ir(), &b.event);
+                let ev = b.event.clone();
+                let mut raw = || ev.clone();
+                self.event_at(&mut frame, b.ts, &mut raw, out);
+                self.event_frame = Some(frame.recycle());
+                continue;
+            }
+            let t = at;
+            if !self.data_free
+                && let (Some(newest), Some(done)) = (self.newest.or(self.first), self.evaluated)
+                && done > newest + self.horizon
+                && t > newest + self.horizon
+            {
+                let last = until - until.rem_euclid(self.step);
+                let limit = [
+                    self.events.next_timer(),
+                    self.buffered.peek().map(|b| b.0.ts),
+                ]
+                .into_iter()
+                .flatten()
+                .min()
+                .map_or(last, |x| x - x.rem_euclid(self.step) - self.step);
+                let last = last.min(limit);
+                if last > t {
+                    self.counters.skipped += ((last - t) / self.step) as u64;
+                    self.next = Some(last);
+                    continue;
+                }
+            }
+            self.evaluate(t, out);
+            self.first.get_or_insert(t);
+            self.evaluated = Some(t);
+            self.next = Some(t + self.step);
+        }
+        if !ticking
+            && let Some(n) = self.next
+            && n <= until
+        {
+            self.next = Some(until - until.rem_euclid(self.step) + self.step);
+        }
+    }
+
+    /// Runs every evaluation up to and including `t` regardless of lateness (end of input).
+    pub fn finish(&mut self, t: i64, out: &mut Vec<Transition>) {
+        let saved = self.config.lateness;
+        self.config.lateness = 0;
+        self.advance(t, out);
+        self.config.lateness = saved;
+    }
+
+    /// Computes series slot `slot` at `at` into the cache (unless `cached` and already there).
+    fn vector(&mut self, slot: u32, at: i64, cached: bool) {
+        if cached && self.cache[slot as usize].is_some() {
+            return;
+        }
+        let slots = std::mem::take(&mut self.slots);
+        if let Some(expr) = slots[slot as usize].as_ref() {
+            let mut v = self.cache[slot as usize]
+                .take()
+                .or_else(|| self.pool.pop())
+                .unwrap_or_default();
+            self.eval_vector(expr, at, &mut v);
+            self.cache[slot as usize] = Some(v);
+        }
+        self.slots = slots;
+    }
+
+    /// Evaluates a series plan at time `t` into `v`.
+    fn eval_vector(&mut self, expr: &VExpr, t: i64, v: &mut Vector) {
+        Eval {
+            store: &self.store,
+            labels: &mut self.labels,
+            firing: &self.firing,
+            t,
+            scratch: &mut self.scratch,
+            fscratch: &mut self.fscratch,
+            many_to_many: &mut self.counters.many_to_many,
+            accs: &mut self.accs,
+            acc_specs: &self.acc_specs,
+        }
+        .eval(expr, v);
+    }
+
+    /// One evaluation at time `t` (ms): records, then rules in dependency order.
+    fn evaluate(&mut self, t: i64, out: &mut Vec<Transition>) {
+        for c in &mut self.cache {
+            if let Some(v) = c.take() {
+                self.pool.push(v);
+            }
+        }
+        let records = if t % self.config.interval == 0 {
+            std::mem::take(&mut self.records)
+        } else {
+            Vec::new()
+        };
+        for (metric, expr, reach) in &records {
+            let (metric, reach) = (*metric, *reach);
+            let mut v = self.pool.pop().unwrap_or_default();
+            self.eval_vector(expr, t, &mut v);
+            for &(l, x) in &v {
+                self.store.record(&self.labels, metric, l, t, x, reach);
+            }
+            self.pool.push(v);
+        }
+        if !records.is_empty() {
+            self.records = records;
+        }
+        if let Some(ts) = self.time_slot {
+            self.frame.set(ts, SlotVal::number(t as f64 / 1000.0));
+        }
+        self.events.publish(&mut self.firing);
+        let mut changes = Vec::new();
+        for ri in 0..self.metric.len() {
+            if t % self.metric[ri].interval != 0 {
+                continue;
+            }
+            let delay = self.metric[ri].delay;
+            let at = t - delay;
+            if let Some(ts) = self.time_slot {
+                self.frame.set(ts, SlotVal::number(at as f64 / 1000.0));
+            }
+            let mut firing = Vec::new();
+            let mut known: Vec<LabelId> = Vec::new();
+            for li in 0..self.metric[ri].levels.len() {
+                changes.clear();
+                self.level_inputs(ri, li, at, delay == 0);
+                if self.metric[ri].read {
+                    known.extend(self.buf.present.iter().copied());
+                }
+                let inputs = Inputs {
+                    hits: &self.buf.hits,
+                    present: &self.buf.present,
+                    recovered: &self.buf.recovered,
+                    empty: self.empty,
+                };
+                let rule = &mut self.metric[ri];
+                let policy = rule.levels[li].policy.clone();
+                rule.books[li].step(&policy, t, &inputs, &mut changes);
+                if rule.read {
+                    rule.books[li].firing(&mut firing);
+                }
+                self.counters.evaluations += 1;
+                let origin = Origin {
+                    rule: &rule.id,
+                    static_labels: &rule.static_labels,
+                    severity: rule.levels[li].severity,
+                    levels: rule.levels.len(),
+                };
+                let mut lines: Vec<Transition> = changes
+                    .iter()
+                    .map(|c| origin.transition(&self.labels, t, c, None))
+                    .collect();
+                // By label set, then state as written (the order the timeline has always had).
+                lines.sort_by(|a, b| (&a.labels, a.state.word()).cmp(&(&b.labels, b.state.word())));
+                out.extend(lines);
+            }
+            if !self.metric[ri].read {
+                continue;
+            }
+            firing.sort_unstable();
+            firing.dedup();
+            known.sort_unstable();
+            known.dedup();
+            let mut states: Vec<(LabelId, f64)> = known
+                .into_iter()
+                .filter(|l| firing.binary_search(l).is_err())
+                .map(|l| (l, 0.0))
+                .collect();
+            states.extend(firing.into_iter().map(|l| (l, 1.0)));
+            let idx = self.metric[ri].index;
+            self.firing[idx] = states;
+        }
+    }
+
+    /// The rows of one level at `at` into `self.buf`: where `when` holds (with values) in
+    /// `hits`, every label set with data in `present` (sorted), `recover when` per label set in
+    /// `recovered` (sorted).
+    fn level_inputs(&mut self, ri: usize, li: usize, at: i64, cached: bool) {
+        let level = &self.metric[ri].levels[li];
+        let (when, value) = (level.when, level.value);
+        let when_plan = level.when_rows.clone();
+        let recover = level.recover.clone();
+        let mut rows = std::mem::take(&mut self.buf.rows);
+        self.eval_rows(&when_plan, at, cached, when, value, &mut rows);
+        self.buf.hits.clear();
+        self.buf.present.clear();
+        for &(l, ok, v) in &rows {
+            self.buf.present.push(l);
+            if ok {
+                self.buf.hits.push((l, v));
+            }
+        }
+        self.buf.present.sort_unstable();
+        self.buf.present.dedup();
+        self.buf.recovered.clear();
+        if let Some((rp, plan)) = recover {
+            self.eval_rows(&plan, at, cached, rp, None, &mut rows);
+            self.buf
+                .recovered
+                .extend(rows.iter().map(|&(l, ok, _)| (l, ok)));
+            self.buf.recovered.sort_unstable_by_key(|x| x.0);
+        }
+        self.buf.rows = rows;
+    }
+
+    /// Evaluates predicate `prog` (and numeric `value`) for every row of `plan`: `(labels,
+    /// holds, value)`. A single series slot (the common case) is read straight from its vector.
+    fn eval_rows(
+        &mut self,
+        plan: &Plan,
+        at: i64,
+        cached: bool,
+        prog: usize,
+        value: Option<usize>,
+        out: &mut Vec<(LabelId, bool, f64)>,
+    ) {
+        out.clear();
+        if let Plan::Leaf { slot, .. } = plan {
+            let slot = *slot;
+            if !cached {
+                self.cache[slot as usize] = None;
+            }
+            self.vector(slot, at, true);
+            let vector = self.cache[slot as usize].take().unwrap_or_default();
+            let boolean = self.slot_bool[slot as usize];
+            for &(l, x) in &vector {
+                let val = if boolean {
+                    SlotVal::boolean(x != 0.0)
+                } else {
+                    SlotVal::number(x)
+                };
+                self.frame.set(slot, val);
+                let (ok, v) = self.run(prog, value);
+                out.push((l, ok, v));
+            }
+            self.frame.set(slot, SlotVal::missing());
+            self.counters.row_evaluations += vector.len() as u64;
+            if cached {
+                self.cache[slot as usize] = Some(vector);
+            } else {
+                self.pool.push(vector);
+            }
+            return;
+        }
+        let rows = self.rows_of(plan, at, cached);
+        for row in &rows {
+            self.fill(row);
+            let (ok, v) = self.run(prog, value);
+            out.push((row.labels, ok, v));
+            self.clear(row);
+        }
+        self.counters.row_evaluations += rows.len() as u64;
+    }
+
+    /// Runs a predicate on the frame and, when it holds, the value program.
+    #[inline]
+    fn run(&self, prog: usize, value: Option<usize>) -> (bool, f64) {
+        if !self.rules.eval_bool(prog, &self.frame) {
+            return (false, f64::NAN);
+        }
+        let v = value
+            .and_then(|p| self.rules.eval_num(p, &self.frame))
+            .unwrap_or(f64::NAN);
+        (true, v)
+    }
+
+    fn rows_of(&mut self, plan: &Plan, at: i64, cached: bool) -> Vec<rows::Row> {
+        let mut leaves = Vec::new();
+        plan_leaves(plan, &mut leaves);
+        if !cached {
+            for &l in &leaves {
+                self.cache[l as usize] = None;
+            }
+        }
+        for &l in &leaves {
+            self.vector(l, at, true);
+        }
+        let cache = &self.cache;
+        let leaf = |s: u32| cache.get(s as usize).and_then(|v| v.as_ref());
+        let r = rows::build(
+            plan,
+            &mut self.labels,
+            &leaf,
+            &mut self.counters.many_to_many,
+        )
+        .rows;
+        if !cached {
+            for &l in &leaves {
+                self.cache[l as usize] = None;
+            }
+        }
+        r
+    }
+
+    fn fill(&mut self, row: &rows::Row) {
+        for &(s, v) in &row.vals {
+            let val = if self.slot_bool[s as usize] {
+                SlotVal::boolean(v != 0.0)
+            } else {
+                SlotVal::number(v)
+            };
+            self.frame.set(s, val);
+        }
+    }
+
+    fn clear(&mut self, row: &rows::Row) {
+        for &(s, _) in &row.vals {
+            self.frame.set(s, SlotVal::missing());
+        }
+    }
+}
+
+fn plan_leaves(p: &Plan, out: &mut Vec<u32>) {
+    match p {
+        Plan::Scalar => {}
+        Plan::Leaf { slot, .. } => {
+            if !out.contains(slot) {
+                out.push(*slot)
+            }
+        }
+        Plan::Join { lhs, rhs, .. } => {
+            plan_leaves(lhs, out);
+            plan_leaves(rhs, out);
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! What enters the engine: samples (stored if some rule reads them), staleness markers, and
+//! events, processed at once or held until the watermark passes them (`lateness`), read from
+//! JSON text directly where the direct reader can.
+
+use super::{Buffered, Engine};
+use crate::events::Cx;
+use crate::labels::{LabelId, Sym};
+use crate::metric::store::Append;
+use crate::time::{align_up, in_range};
+use std::sync::Arc;
+use vigil_compiler::eval::Frame;
+use vigil_vocab::Transition;
+
+impl Engine {
+    /// Ingests one sample (`ts` in ms). Returns what happened to it.
+    pub fn ingest(&mut self, metric: &str, labels: &[(&str, &str)], ts: i64, value: f64) -> Append {
+        self.ingest_pairs(metric, labels.iter().copied(), ts, value)
+    }
+
+    /// [`Engine::ingest`] with labels from any iterator (no intermediate list).
+    pub fn ingest_pairs<'s>(
+        &mut self,
+        metric: &str,
+        labels: impl IntoIterator<Item = (&'s str, &'s str)>,
+        ts: i64,
+        value: f64,
+    ) -> Append {
+        self.counters.samples += 1;
+        let Some(m) = self.labels.lookup(metric) else {
+            self.counters.unread += 1;
+            return Append::Unread;
+        };
+        let set = self.labels.intern_strs(labels);
+        self.ingest_interned(m, set, ts, value)
+    }
+
+    /// A staleness marker for a series at `ts` (the series ended; instant reads stop).
+    pub fn ingest_stale<'s>(
+        &mut self,
+        metric: &str,
+        labels: impl IntoIterator<Item = (&'s str, &'s str)>,
+        ts: i64,
+    ) {
+        let Some(m) = self.labels.lookup(metric) else {
+            return;
+        };
+        let set = self.labels.intern_strs(labels);
+        self.store.mark_stale(m, set, ts);
+    }
+
+    fn ingest_interned(&mut self, metric: Sym, set: LabelId, ts: i64, value: f64) -> Append {
+        if !in_range(ts) {
+            self.counters.out_of_range += 1;
+            return Append::OutOfRange;
+        }
+        if self.next.is_none() {
+            self.next = Some(align_up(ts, self.step));
+        }
+        let r = self
+            .store
+            .append(&self.labels, metric, set, ts, value, self.evaluated);
+        match r {
+            Append::Stored => {
+                self.counters.stored += 1;
+                self.newest = Some(self.newest.map_or(ts, |n| n.max(ts)));
+            }
+            Append::Unread => self.counters.unread += 1,
+            Append::Refused => self.counters.refused += 1,
+            Append::TooLate => self.counters.too_late += 1,
+            Append::OutOfRange => {}
+        }
+        r
+    }
+
+    /// Starts evaluating at the first interval multiple at or after `t` (when no sample has
+    /// fixed the start yet).
+    pub fn start_at(&mut self, t: i64) {
+        if self.next.is_none() && in_range(t) {
+            self.next = Some(align_up(t, self.step));
+        }
+    }
+
+    /// Ingests one event at `ts` (ms). Without `lateness` it is processed at once (after
+    /// the event timers due before it); with `lateness` it waits until the watermark passes
+    /// it, so events shuffled within `lateness` are processed in time order. Events older
+    /// than the watermark are dropped and counted.
+    pub fn ingest_event(&mut self, ts: i64, event: &serde_json::Value, out: &mut Vec<Transition>) {
+        if !in_range(ts) {
+            self.counters.out_of_range += 1;
+            return;
+        }
+        self.start_at(ts);
+        if self.config.lateness == 0 {
+            let mut cx = Cx {
+                rules: &self.rules,
+                labels: &mut self.labels,
+                out,
+            };
+            self.events.run_timers(&mut cx, ts - 1);
+            let mut frame = self
+                .event_frame
+                .take()
+                .unwrap_or_else(|| Frame::new(self.rules.ir()))
+                .recycle();
+            frame.fill_json(self.rules.ir(), event);
+            let mut raw = || Arc::new(event.clone());
+            self.event_at(&mut frame, ts, &mut raw, out);
+            self.event_frame = Some(frame.recycle());
+            return;
+        }
+        if self.events.watermark.is_some_and(|w| ts < w) {
+            self.events.counters.events += 1;
+            self.events.counters.too_late += 1;
+            return;
+        }
+        self.arrivals += 1;
+        self.buffered.push(std::cmp::Reverse(Buffered {
+            ts,
+            seq: self.arrivals,
+            event: Arc::new(event.clone()),
+        }));
+    }
+
+    /// [`Engine::ingest_event`] for an event object given as JSON text: the fields the rules
+    /// read are taken straight from the text (the event is parsed in full only for alerts
+    /// that carry it). Text that is not a JSON object is dropped and counted.
+    pub fn ingest_event_text(&mut self, ts: i64, text: &str, out: &mut Vec<Transition>) {
+        if self.event_from_text(ts, text, 0, "", out) {
+            return;
+        }
+        self.events.counters.slow_path += 1;
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v) if v.is_object() => self.ingest_event(ts, &v, out),
+            _ => self.events.counters.malformed += 1,
+        }
+    }
+
+    /// [`Engine::ingest_event_text`] for a whole input line `{"ts": .., "event": {...}}` whose
+    /// event object starts at `start` (as `ingest` found it): only the closing `}` may follow
+    /// the object, else the line is read with serde like any other.
+    pub fn ingest_event_line(
+        &mut self,
+        ts: i64,
+        line: &str,
+        start: usize,
+        out: &mut Vec<Transition>,
+    ) {
+        if self.event_from_text(ts, line, start, "}", out) {
+            return;
+        }
+        self.events.counters.slow_path += 1;
+        match vigil_ingest::parse_line(line, vigil_ingest::Format::Json) {
+            Ok(records) => {
+                for r in records {
+                    if let vigil_ingest::Record::Event { ts, event } = r {
+                        self.ingest_event(ts, &event, out);
+                    }
+                }
+            }
+            Err(_) => self.events.counters.malformed += 1,
+        }
+    }
+
+    /// The direct reader: the object at `start` of `text`, followed by `tail` (and white
+    /// space) only. False when the caller must use serde (nothing was processed).
+    fn event_from_text(
+        &mut self,
+        ts: i64,
+        text: &str,
+        start: usize,
+        tail: &str,
+        out: &mut Vec<Transition>,
+    ) -> bool {
+        if self.config.lateness != 0 || !in_range(ts) {
+            return false;
+        }
+        let Some(object) = text.get(start..) else {
+            return false;
+        };
+        // A stored frame is all missing (recycled below), as the direct reader needs.
+        let mut frame: Frame<'_> = self
+            .event_frame
+            .take()
+            .unwrap_or_else(|| Frame::new(self.rules.ir()));
+        let read = self
+            .raw
+            .fill_object(self.rules.ir(), object, &mut frame)
+            .filter(|&end| object[end..].trim() == tail);
+        if let Some(end) = read {
+            let object = &object[..end];
+            self.start_at(ts);
+            let mut cx = Cx {
+                rules: &self.rules,
+                labels: &mut self.labels,
+                out,
+            };
+            self.events.run_timers(&mut cx, ts - 1);
+            let mut parsed =
+                || Arc::new(serde_json::from_str(object).unwrap_or(serde_json::Value::Null));
+            self.event_at(&mut frame, ts, &mut parsed, out);
+        }
+        self.event_frame = Some(frame.recycle());
+        read.is_some()
+    }
+
+    pub(super) fn event_at(
+        &mut self,
+        frame: &mut Frame,
+        ts: i64,
+        raw: &mut dyn FnMut() -> Arc<serde_json::Value>,
+        out: &mut Vec<Transition>,
+    ) {
+        if self.events.is_empty() {
+            self.events.counters.events += 1;
+            return;
+        }
+        let mut cx = Cx {
+            rules: &self.rules,
+            labels: &mut self.labels,
+            out,
+        };
+        self.events.event(&mut cx, frame, ts, raw);
+        self.newest = Some(self.newest.map_or(ts, |n| n.max(ts)));
+    }
+}

@@ -1,0 +1,225 @@
+//! The engine: one deterministic evaluator driven by event time through an injected clock.
+//! The daemon, `vigil test` and `vigil replay` all feed it samples and call [`Engine::advance`]
+//! with their notion of "now"; evaluation times are multiples of the interval from the Unix
+//! epoch, as Prometheus aligns them, and an evaluation runs once every sample it may read has
+//! arrived (`now - lateness >= t`).
+
+mod build;
+mod clock;
+mod intake;
+mod snapshot;
+
+pub use snapshot::Snapshot;
+
+use crate::alert::{Book, Origin, Policy};
+use crate::labels::{LabelId, Labels, Sym};
+use crate::metric::incremental::Acc;
+use crate::metric::rows::Plan;
+use crate::metric::store::Store;
+use crate::metric::vector::{AccSpec, VExpr, Vector};
+use std::sync::Arc;
+use vigil_compiler::eval::{Frame, RuleSet};
+use vigil_vocab::{AlertState, LabelSet, Severity};
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Default evaluation interval, ms (a rule's own `interval` wins).
+    pub interval: i64,
+    /// How long after an evaluation time samples for it may still arrive, ms.
+    pub lateness: i64,
+    /// Series per selector (the per-rule cardinality limit).
+    pub max_series: usize,
+    /// Keys per event rule (aggregate groups, sequence keys): the event-side limit.
+    pub max_keys: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            interval: 15_000,
+            lateness: 0,
+            max_series: 100_000,
+            max_keys: crate::events::DEFAULT_MAX_KEYS,
+        }
+    }
+}
+
+struct LevelPlan {
+    when: usize,
+    when_rows: Arc<Plan>,
+    recover: Option<(usize, Arc<Plan>)>,
+    value: Option<usize>,
+    policy: Policy,
+    severity: Option<Severity>,
+}
+
+struct MetricRule {
+    id: String,
+    levels: Vec<LevelPlan>,
+    interval: i64,
+    delay: i64,
+    static_labels: Vec<(String, String)>,
+    books: Vec<Book>,
+    /// Index in `firing` (every rule has one, so composites can name event rules).
+    index: usize,
+    /// Some composite reads this rule's state.
+    read: bool,
+}
+
+/// Counters for `--stats` and the daemon's metrics.
+#[derive(Debug, Default, Clone)]
+pub struct Counters {
+    pub samples: u64,
+    pub stored: u64,
+    pub unread: u64,
+    pub refused: u64,
+    pub too_late: u64,
+    /// Samples with a time too far from 1970 to be real.
+    pub out_of_range: u64,
+    /// Evaluations skipped because nothing could change (no data for longer than the horizon).
+    pub skipped: u64,
+    pub evaluations: u64,
+    pub row_evaluations: u64,
+    pub many_to_many: u64,
+}
+
+pub struct Engine {
+    rules: Arc<RuleSet>,
+    pub labels: Labels,
+    pub store: Store,
+    slots: Vec<Option<VExpr>>,
+    slot_bool: Vec<bool>,
+    time_slot: Option<u32>,
+    records: Vec<(Sym, VExpr, i64)>,
+    metric: Vec<MetricRule>,
+    /// Per rule: label sets with data (0) or firing (1), for composites.
+    firing: Vec<Vec<(LabelId, f64)>>,
+    config: Config,
+    /// The next evaluation time, once the first sample fixed the start.
+    next: Option<i64>,
+    /// The last evaluation done.
+    evaluated: Option<i64>,
+    /// The newest sample stored, and the first evaluation (the idle reference without data).
+    newest: Option<i64>,
+    first: Option<i64>,
+    /// How long after the last sample evaluations can still change anything, ms.
+    horizon: i64,
+    /// Some rule's condition reads no series (it can change without data).
+    data_free: bool,
+    /// The clock's step: the greatest common divisor of every rule's interval, so each rule
+    /// is evaluated at the multiples of its own.
+    step: i64,
+    pub counters: Counters,
+    cache: Vec<Option<Vector>>,
+    /// Vectors of earlier evaluations, reused.
+    pool: Vec<Vector>,
+    buf: Buffers,
+    /// Incremental window state (derived: rebuilt from the store when missing).
+    accs: Vec<Vec<Acc>>,
+    acc_specs: Vec<AccSpec>,
+    frame: Frame<'static>,
+    scratch: Vec<(i64, f64)>,
+    fscratch: Vec<f64>,
+    empty: LabelId,
+    /// Event rules: aggregates, sequences, throttles, and their timers.
+    pub events: crate::events::Events,
+    /// Events waiting for the watermark (`lateness` > 0), in time then arrival order.
+    buffered: std::collections::BinaryHeap<std::cmp::Reverse<Buffered>>,
+    arrivals: u64,
+    event_frame: Option<Frame<'static>>,
+    /// Reads event fields straight from JSON text.
+    raw: crate::events::raw::RawLayout,
+}
+
+/// An event held until the watermark passes it.
+struct Buffered {
+    ts: i64,
+    seq: u64,
+    event: Arc<serde_json::Value>,
+}
+
+impl PartialEq for Buffered {
+    fn eq(&self, o: &Self) -> bool {
+        (self.ts, self.seq) == (o.ts, o.seq)
+    }
+}
+impl Eq for Buffered {}
+impl PartialOrd for Buffered {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Buffered {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.ts, self.seq).cmp(&(o.ts, o.seq))
+    }
+}
+
+/// Per-evaluation buffers, reused so a warm engine allocates little.
+#[derive(Default)]
+struct Buffers {
+    rows: Vec<(LabelId, bool, f64)>,
+    hits: Vec<(LabelId, f64)>,
+    present: Vec<LabelId>,
+    recovered: Vec<(LabelId, bool)>,
+}
+
+/// A rule set the engine cannot run.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BuildError(pub String);
+
+impl Engine {
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Whether any rule is evaluated over series.
+    pub fn has_metric_rules(&self) -> bool {
+        !self.metric.is_empty()
+    }
+
+    /// Alerts currently pending or firing, for tests and the API: `(rule, labels, state)`.
+    pub fn active(&self) -> Vec<(String, LabelSet, AlertState)> {
+        let mut v = Vec::new();
+        for r in &self.metric {
+            for (li, b) in r.books.iter().enumerate() {
+                for (l, a) in &b.alerts {
+                    if a.state.is_active() {
+                        let origin = Origin {
+                            rule: &r.id,
+                            static_labels: &r.static_labels,
+                            severity: r.levels[li].severity,
+                            levels: r.levels.len(),
+                        };
+                        v.push((r.id.clone(), origin.labels(&self.labels, *l), a.state));
+                    }
+                }
+            }
+        }
+        self.events.active(&self.labels, &mut v);
+        v.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        v
+    }
+
+    /// Bytes held by the series store.
+    pub fn store_bytes(&self) -> usize {
+        self.store.bytes()
+    }
+
+    /// Selectors that refused series (cardinality limit), as `(rule, refused)`.
+    pub fn refusals(&self) -> Vec<(String, u64)> {
+        self.store
+            .selectors
+            .iter()
+            .filter(|s| s.refused > 0)
+            .map(|s| {
+                (
+                    s.rule.split('\u{0}').next().unwrap_or("").to_string(),
+                    s.refused,
+                )
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,262 @@
+//! Time without events: timers fired as the event-time watermark passes them (per-window
+//! expiry queues, and a heap for `for`, `keep_firing` and sequence deadlines), and sweeps
+//! that free keys whose state has lapsed.
+
+use super::arrive::Fire;
+use super::window::Window;
+use super::{Cx, Events, Form, KeyId, KeyState, Keys, Parts, Rule, sequence};
+use crate::alert::{Change, Origin};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use vigil_vocab::AlertState;
+
+impl Events {
+    /// Queues the key's next timer, if it needs one earlier than the one queued.
+    pub(super) fn reschedule(&mut self, ri: usize, key: KeyId, t: i64) {
+        let rule = &mut self.rules[ri];
+        let Some(ks) = rule.state.get_mut(&key) else {
+            return;
+        };
+        if parts!(rule).schedule(ks, ri, key, t, None, &mut self.timers) {
+            drop_key(rule, key);
+        }
+    }
+
+    /// Runs every timer due at or before `until` (the watermark passed them), in time order.
+    pub fn run_timers(&mut self, cx: &mut Cx, until: i64) {
+        loop {
+            if self.next_timer().is_none_or(|t| t > until) {
+                return;
+            }
+            let Some((t, ri, qi)) = self.earliest_timer() else {
+                break;
+            };
+            if t > until {
+                break;
+            }
+            let key = if qi == usize::MAX {
+                let Some(Reverse((_, _, key))) = self.timers.pop() else {
+                    break;
+                };
+                match self.rules[ri].state.get(&key) {
+                    Some(ks) if ks.due == t => key,
+                    _ => continue,
+                }
+            } else {
+                let Some((_, key)) = self.rules[ri].expiry[qi].1.pop_front() else {
+                    break;
+                };
+                self.fifo_min = self.queue_front();
+                if !self.rules[ri].state.contains_key(&key) {
+                    continue;
+                }
+                key
+            };
+            self.wake(ri, key, t, cx);
+        }
+    }
+
+    /// The earliest of the heap and the expiry queues: `(time, rule, queue)`, the queue
+    /// `usize::MAX` for the heap.
+    fn earliest_timer(&self) -> Option<(i64, usize, usize)> {
+        let mut best: Option<(i64, usize, usize)> = self
+            .timers
+            .peek()
+            .map(|Reverse((t, r, _))| (*t, *r as usize, usize::MAX));
+        for &ri in &self.timed {
+            for (qi, (_, q)) in self.rules[ri].expiry.iter().enumerate() {
+                if let Some(&(t, _)) = q.front()
+                    && best.is_none_or(|b| t < b.0)
+                {
+                    best = Some((t, ri, qi));
+                }
+            }
+        }
+        best
+    }
+
+    /// A key's state at time `t` without an event: resolves instantaneous alerts whose
+    /// `keep_firing` ran out, re-evaluates aggregates, completes or expires sequences.
+    fn wake(&mut self, ri: usize, key: KeyId, t: i64, cx: &mut Cx) {
+        self.counters.timers += 1;
+        let rule = &mut self.rules[ri];
+        let Some(ks) = rule.state.get_mut(&key) else {
+            return;
+        };
+        let label = ks.label.unwrap_or(self.empty);
+        for li in 0..ks.instant.len() {
+            let u = ks.instant[li];
+            if u > 0 && u <= t {
+                ks.instant[li] = 0;
+                rule.dirty = true;
+                let c = Change {
+                    labels: label,
+                    state: AlertState::Resolved,
+                    value: f64::NAN,
+                    flapping: false,
+                };
+                let origin = Origin {
+                    rule: &rule.id,
+                    static_labels: &rule.static_labels,
+                    severity: rule.levels[li].severity,
+                    levels: rule.levels.len(),
+                };
+                cx.out.push(origin.transition(cx.labels, u, &c, None));
+            }
+        }
+        match rule.form {
+            Form::Single => self.reschedule(ri, key, t),
+            Form::Aggregate => {
+                let mut blank = std::mem::take(&mut self.blank);
+                let keys = Keys { key, throttle: key };
+                self.evaluate_key(ri, cx, &mut blank, keys, t, false);
+                self.blank = blank;
+            }
+            Form::Sequence => {
+                self.fired.clear();
+                let mut fired = std::mem::take(&mut self.fired);
+                if let Some((spec, ..)) = &rule.seq {
+                    spec.expire(&mut ks.seq, t, &mut fired);
+                }
+                // Deadlines are set only once the key has its label set.
+                if let Some(label) = ks.label {
+                    for &f in &fired {
+                        let fire = Fire {
+                            level: 0,
+                            keys: Keys { key, throttle: key },
+                            label,
+                            t: f,
+                            value: f64::NAN,
+                            event: None,
+                        };
+                        self.fire_instant(cx, ri, fire);
+                    }
+                }
+                self.fired = fired;
+                self.reschedule(ri, key, t);
+            }
+        }
+    }
+
+    /// The earliest time at the front of the expiry queues (`i64::MAX` when all are empty).
+    pub(super) fn queue_front(&self) -> i64 {
+        self.timed
+            .iter()
+            .flat_map(|&r| self.rules[r].expiry.iter().filter_map(|(_, q)| q.front()))
+            .map(|e| e.0)
+            .min()
+            .unwrap_or(i64::MAX)
+    }
+}
+
+/// Queues key `key`'s next timer (window and span expiry is queued per event in `expiry`,
+/// except for monotone rules, which need it only while a key is watched; the heap holds the
+/// rest), if it needs one earlier than the one queued. Returns whether the key is idle (holds
+/// nothing and needs nothing: the caller drops it).
+impl Parts<'_> {
+    pub(super) fn schedule(
+        &self,
+        ks: &mut KeyState,
+        ri: usize,
+        key: KeyId,
+        t: i64,
+        extra: Option<i64>,
+        timers: &mut BinaryHeap<Reverse<(i64, u32, KeyId)>>,
+    ) -> bool {
+        let rule = self;
+        let seq = rule
+            .seq
+            .as_ref()
+            .and_then(|(s, ..)| s.next_deadline(&ks.seq));
+        let instant = ks.instant.iter().copied().filter(|&u| u > 0);
+        let active = ks
+            .label
+            .is_some_and(|l| rule.books.iter().any(|b| b.is_active(l)));
+        let watched = active || ks.volatile;
+        let windows = rule
+            .aggs
+            .iter()
+            .zip(&ks.windows)
+            .filter(|_| rule.mono && watched)
+            .filter_map(|(a, w)| w.oldest().map(|o| o + a.window));
+        let next = seq
+            .into_iter()
+            .chain(instant)
+            .chain(extra)
+            .chain(windows)
+            .min();
+        if next.is_none()
+            && ks.windows.iter().all(Window::is_empty)
+            && sequence::Spec::is_empty(&ks.seq)
+            && !active
+        {
+            return true;
+        }
+        if let Some(n) = next {
+            let n = n.max(t + 1);
+            if ks.due <= t || n < ks.due {
+                ks.due = n;
+                timers.push(Reverse((n, ri as u32, key)));
+            }
+        } else if ks.due <= t {
+            ks.due = i64::MAX;
+        }
+        false
+    }
+}
+
+/// Drops what has expired from every key of a rule at time `t` (a monotone rule's inactive
+/// keys and lapsed partial sequences get no expiry timers), and the keys left with nothing.
+pub(super) fn sweep(rule: &mut Rule, t: i64) {
+    let horizon = rule.horizon();
+    let aggs = &rule.aggs;
+    let books = &rule.books;
+    let seq = rule.seq.as_ref().map(|s| &s.0);
+    let mut due = Vec::new();
+    let pool = &mut rule.pool;
+    rule.state.retain(|_, ks| {
+        let quiet = ks.due == i64::MAX
+            && ks.instant.iter().all(|&u| u == 0)
+            && !ks
+                .label
+                .is_some_and(|l| books.iter().any(|b| b.is_active(l)));
+        if quiet && ks.last.saturating_add(horizon) < t {
+            // Everything it held has expired: drop it without reading its windows.
+            reuse(pool, std::mem::take(&mut ks.windows));
+            return false;
+        }
+        for (a, w) in aggs.iter().zip(ks.windows.iter_mut()) {
+            w.evict(t, a.window);
+        }
+        if let Some(spec) = seq {
+            // Deadlines before `t` ran as timers already; this only drops lapsed matches.
+            spec.expire(&mut ks.seq, t, &mut due);
+        }
+        let idle =
+            quiet && ks.windows.iter().all(Window::is_empty) && sequence::Spec::is_empty(&ks.seq);
+        if idle {
+            reuse(pool, std::mem::take(&mut ks.windows));
+        }
+        !idle
+    });
+    rule.swept = rule.state.len();
+}
+
+/// Drops a key, keeping its windows for the next new key.
+pub(super) fn drop_key(rule: &mut Rule, key: KeyId) {
+    if let Some(ks) = rule.state.remove(&key) {
+        reuse(&mut rule.pool, ks.windows);
+    }
+}
+
+/// Keeps emptied windows (with their buffers) for reuse: at most 4,096, none holding more
+/// than 4 KiB (a hot key's large buffer is freed, not kept).
+fn reuse(pool: &mut Vec<Vec<Window>>, mut windows: Vec<Window>) {
+    if !windows.is_empty()
+        && pool.len() < 4096
+        && windows.iter().map(Window::bytes).sum::<usize>() <= 4096
+    {
+        windows.iter_mut().for_each(Window::clear);
+        pool.push(windows);
+    }
+}

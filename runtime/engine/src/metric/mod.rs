@@ -1,0 +1,10 @@
+//! The metric side: the series store, window functions (sliding where possible), series slots
+//! as instant vectors with aggregation and vector matching, statistics for trend and anomaly
+//! tests, and the joins that turn a program's slots into rows.
+
+pub mod incremental;
+pub mod rows;
+pub mod stats;
+pub mod store;
+pub mod vector;
+pub mod window;
