@@ -71,13 +71,22 @@ fn finish(loaded: resolve::Loaded) -> Checked {
     diags.extend(std::mem::take(&mut ck.diags));
     let units = std::mem::take(&mut ck.units);
     drop(ck);
-    let mut all = diag::Diagnostics { items: diags };
-    all.sort();
-    Checked {
+    let mut checked = Checked {
         sources,
-        diagnostics: all.items,
+        diagnostics: diags,
         files,
         syms,
         units,
+    };
+    // A program the checker accepts is lowered too, so no error first appears at run time.
+    if checked.errors() == 0 {
+        let found = lower::diagnostics(&checked);
+        checked.diagnostics.extend(found);
     }
+    let mut all = diag::Diagnostics {
+        items: std::mem::take(&mut checked.diagnostics),
+    };
+    all.sort();
+    checked.diagnostics = all.items;
+    checked
 }

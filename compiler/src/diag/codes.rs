@@ -266,6 +266,21 @@ levelled `warning when` / `critical when` clauses.";
     AggregateKeysDiffer = "V0232" Error "event-aggregate-keys-differ"
         help "group every event aggregate of the rule by the same fields, or split the rule and join the two with a composite"
         explain "An event rule's alerts are kept per key: the fields its aggregates group by. Two aggregates grouped by different fields (`count() by event.src_ip` and `count() by event.user`) would need two keys for one alert. Group them alike, or write two rules and a composite `when a and b on [..]`.";
+    ListIndexOutOfRange = "V0233" Error "list-index-out-of-range"
+        help "index within the list (the first element is [0]), or extend the list"
+        explain "A constant list indexed past its end (`l[5]` on a list of two) has no value to compile. Lists are constants, so the index is checked when the rules are compiled.";
+    QuantifiersTooDeep = "V0234" Error "quantifiers-too-deep"
+        help "flatten the condition: quantifiers over arrays nest at most 7 deep"
+        explain "Each `any`/`all` over an array field opens a frame for its elements; evaluation keeps at most 7 open, so the cost of one event stays bounded. Deeper nesting is refused when the rules are compiled, not when an event arrives.";
+    ConstantRequired = "V0235" Error "constant-required"
+        help "write constants here (literals, consts or lists); compare two fields with == or contains"
+        explain "`in [..]`, `in cidr [..]`, quantiles and similar arguments are compiled once into sets, tries and tables before any event arrives, so their values must be constants. A field inside such a list (`event.x in [event.y, \"a\"]`) would need the table rebuilt per event.";
+    EventFieldRequired = "V0236" Error "event-field-required"
+        help "name an event field here (`event.src_ip`), not an expression"
+        explain "Grouping keys, `distinct`/`share` arguments, sequence `key`s and indexing read one field of the event. An expression there (`distinct(event.x + 1)`) has no field to read; compute it in the rule's condition instead.";
+    CannotEvaluate = "V0237" Error "cannot-evaluate"
+        help "rewrite the expression in a form the engine runs (see the language reference's Evaluation sections)"
+        explain "The checker accepted a construct that the evaluator has no way to run, for example a `score(..)` term that is not `weight * rule`. `vigil check` lowers everything it checks, so this is found before `replay`, `test` or the daemon would refuse the rules.";
     // ------------------------------------------------------------------ lints (warnings)
     UnusedConst = "V1001" Warning "unused-const"
         help "remove it, or use it"

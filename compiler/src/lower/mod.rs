@@ -4,6 +4,7 @@
 //! supply gets a slot.
 
 use crate::Checked;
+use crate::diag::{Code, Diagnostic};
 use crate::ir::meta::{Level, RuleKind, RuleMeta};
 use crate::ir::tables::{self, CidrTrie, TextOp, TextTest};
 use crate::ir::*;
@@ -17,12 +18,21 @@ use std::collections::{HashMap, HashSet};
 mod encoders;
 mod plan;
 
-/// A construct the checker accepts but evaluation cannot compile.
+/// A construct the checker accepts but evaluation cannot compile; `vigil check` reports it
+/// with its code like any other finding.
 #[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
 #[error("{message}")]
 pub struct LowerError {
+    pub code: Code,
     pub message: String,
     pub span: Span,
+}
+
+impl LowerError {
+    /// As a diagnostic (the registry gives its help).
+    pub fn diagnostic(&self) -> Diagnostic {
+        Diagnostic::new(self.code, self.span, self.message.clone()).label("cannot be compiled")
+    }
 }
 
 impl crate::eval::RuleSet {
@@ -37,43 +47,67 @@ impl crate::eval::RuleSet {
 
 /// Lowers every rule of a checked program without errors.
 pub fn lower(checked: &Checked) -> Result<Ir, LowerError> {
-    let mut lw = Lowerer::new(checked);
-    for (fi, f) in checked.files.iter().enumerate() {
-        for d in &f.module.decls {
-            match &d.kind {
-                DeclKind::Rule(r) => lw.rule(fi, r)?,
-                DeclKind::Interval(e) => {
-                    let sc = lw.root_scope(fi);
-                    let v = lw.constant(&sc, e)?;
-                    lw.ir.interval = Some(lw.ir.interval.map_or(v, |i: f64| i.min(v)));
-                }
-                DeclKind::Record { name, expr } => {
-                    let sc = lw.decl_scope(fi, &lw.root_scope(fi));
-                    let plan = lw.plan(&sc, expr)?;
-                    lw.ir.records.push((name.name.clone(), plan));
-                }
-                _ => {}
-            }
-        }
+    let (ir, errors) = lower_all(checked);
+    match errors.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(ir),
     }
-    Ok(lw.ir)
 }
 
 /// Every `test` block of the root files (those named, not only imported), as plain data.
 pub fn tests(checked: &Checked) -> Result<Vec<testplan::TestCase>, LowerError> {
+    let (cases, errors) = tests_all(checked);
+    match errors.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(cases),
+    }
+}
+
+/// Everything lowering would refuse in a checked program: every rule, record, interval and
+/// test is lowered, and each failure reported (what `vigil check` adds to the checker's
+/// findings, so no error first appears at `replay` or `test` time).
+pub fn diagnostics(checked: &Checked) -> Vec<Diagnostic> {
+    let (_, mut errors) = lower_all(checked);
+    errors.extend(tests_all(checked).1);
+    errors.iter().map(LowerError::diagnostic).collect()
+}
+
+/// The IR of every rule, record and interval, and every declaration that failed.
+fn lower_all(checked: &Checked) -> (Ir, Vec<LowerError>) {
     let mut lw = Lowerer::new(checked);
-    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (fi, f) in checked.files.iter().enumerate() {
+        for d in &f.module.decls {
+            let r = match &d.kind {
+                DeclKind::Rule(r) => lw.rule(fi, r),
+                DeclKind::Interval(e) => lw.interval(fi, e),
+                DeclKind::Record { name, expr } => lw.record(fi, name, expr),
+                _ => Ok(()),
+            };
+            errors.extend(r.err());
+        }
+    }
+    (lw.ir, errors)
+}
+
+/// The test plans of the root files, and every test that failed to lower.
+fn tests_all(checked: &Checked) -> (Vec<testplan::TestCase>, Vec<LowerError>) {
+    let mut lw = Lowerer::new(checked);
+    let (mut out, mut errors) = (Vec::new(), Vec::new());
     for (fi, f) in checked.files.iter().enumerate() {
         if !f.root {
             continue;
         }
         for d in &f.module.decls {
             if let DeclKind::Test(t) = &d.kind {
-                out.push(lw.test(fi, t)?);
+                match lw.test(fi, t) {
+                    Ok(c) => out.push(c),
+                    Err(e) => errors.push(e),
+                }
             }
         }
     }
-    Ok(out)
+    (out, errors)
 }
 
 /// A lowered expression: a node, or a constant not yet placed (its meaning depends on use).
@@ -130,8 +164,14 @@ struct Lowerer<'a> {
     cur_aggs: Vec<u32>,
 }
 
+/// A construct evaluation has no way to run (V0237).
 fn err<T>(span: Span, message: impl Into<String>) -> Result<T, LowerError> {
+    fail(Code::CannotEvaluate, span, message)
+}
+
+fn fail<T>(code: Code, span: Span, message: impl Into<String>) -> Result<T, LowerError> {
     Err(LowerError {
+        code,
         message: message.into(),
         span,
     })
@@ -221,6 +261,22 @@ impl<'a> Lowerer<'a> {
             }
         }
         lw
+    }
+
+    /// `interval d`: the shortest of the packages' intervals.
+    fn interval(&mut self, fi: usize, e: &'a Expr) -> Result<(), LowerError> {
+        let sc = self.root_scope(fi);
+        let v = self.constant(&sc, e)?;
+        self.ir.interval = Some(self.ir.interval.map_or(v, |i: f64| i.min(v)));
+        Ok(())
+    }
+
+    /// `record name = expr`: a series computed at every evaluation.
+    fn record(&mut self, fi: usize, name: &ast::Ident, expr: &'a Expr) -> Result<(), LowerError> {
+        let sc = self.decl_scope(fi, &self.root_scope(fi));
+        let plan = self.plan(&sc, expr)?;
+        self.ir.records.push((name.name.clone(), plan));
+        Ok(())
     }
 
     fn rule(&mut self, fi: usize, r: &'a ast::Rule) -> Result<(), LowerError> {
@@ -589,23 +645,23 @@ impl<'a> Lowerer<'a> {
                 match l {
                     Low::List(items) => match items.get(idx) {
                         Some(it) => it.clone(),
-                        None => return err(span, format!("index {idx} is past the list's end")),
+                        None => return fail(Code::ListIndexOutOfRange, span, format!("index {idx} is past the list's end")),
                     },
                     Low::Node(n, T::Dyn) => {
                         let Node::Slot(r, _) = *self.ir.node(n) else {
-                            return err(span, "only fields can be indexed");
+                            return fail(Code::EventFieldRequired, span, "only fields can be indexed");
                         };
                         let layout = self.ir.layout_for_mut(&sc.opened, r.depth as usize);
                         let SlotSource::Field(mut segs) =
                             layout.slots[r.id as usize].source.clone()
                         else {
-                            return err(span, "only fields can be indexed");
+                            return fail(Code::EventFieldRequired, span, "only fields can be indexed");
                         };
                         segs.push(PathSeg::Index(idx));
                         let id = layout.slot(SlotSource::Field(segs));
                         self.dyn_slot(SlotRef { depth: r.depth, id })
                     }
-                    _ => return err(span, "only fields and lists can be indexed"),
+                    _ => return fail(Code::EventFieldRequired, span, "only fields and lists can be indexed"),
                 }
             }
             ExprKind::Unary(UnOp::Neg, inner) => {
@@ -674,7 +730,7 @@ impl<'a> Lowerer<'a> {
                         return Ok(Low::Node(id, T::Bool));
                     }
                     _ => {
-                        return err(
+                        return fail(Code::ConstantRequired, 
                             rhs.span,
                             format!("`{}` needs a constant pattern here", op.word()),
                         );
@@ -718,13 +774,13 @@ impl<'a> Lowerer<'a> {
                     }
                     Low::Node(n, T::Dyn) => {
                         let Node::Slot(r, _) = *self.ir.node(n) else {
-                            return err(over.span, "quantifiers range over array fields or lists");
+                            return fail(Code::EventFieldRequired, over.span, "quantifiers range over array fields or lists");
                         };
                         self.ir
                             .layout_for_mut(&sc.opened, r.depth as usize)
                             .elem_mut(r.id);
                         if sc.opened.len() + 1 >= crate::eval::MAX_DEPTH {
-                            return err(span, "quantifiers nest too deeply to evaluate");
+                            return fail(Code::QuantifiersTooDeep, span, "quantifiers nest too deeply to evaluate");
                         }
                         sc.opened.push(r);
                         let depth = sc.opened.len() as u8;
@@ -741,12 +797,13 @@ impl<'a> Lowerer<'a> {
                         });
                         Low::Node(id, T::Bool)
                     }
-                    _ => return err(over.span, "quantifiers range over array fields or lists"),
+                    _ => return fail(Code::EventFieldRequired, over.span, "quantifiers range over array fields or lists"),
                 }
             }
             ExprKind::Selection { quant, pattern } => {
                 let pat = pattern.name.replace('*', ".*");
                 let re = regex::Regex::new(&format!("^{pat}$")).map_err(|e| LowerError {
+                    code: Code::CannotEvaluate,
                     message: e.to_string(),
                     span: pattern.span,
                 })?;
@@ -1003,6 +1060,7 @@ impl<'a> Lowerer<'a> {
                     };
                     let points =
                         crate::series_notation::parse(&values.value).map_err(|bad| LowerError {
+                            code: Code::CannotEvaluate,
                             message: format!("cannot read `{bad}` in series values"),
                             span: values.span,
                         })?;
@@ -1197,7 +1255,7 @@ impl<'a> Lowerer<'a> {
         for f in fields {
             let label = match &f.kind {
                 ExprKind::Field(path) => path.last().map(|p| p.name.clone()).unwrap_or_default(),
-                _ => return err(f.span, "group by event fields"),
+                _ => return fail(Code::EventFieldRequired, f.span, "group by event fields"),
             };
             let slot = self.field_slot(sc, f)?;
             keys.push(events::Key { label, slot });
@@ -1214,7 +1272,7 @@ impl<'a> Lowerer<'a> {
         {
             return Ok(r.id);
         }
-        err(e.span, "expected an event field")
+        fail(Code::EventFieldRequired, e.span, "expected an event field")
     }
 
     fn call(
@@ -1507,7 +1565,7 @@ impl<'a> Lowerer<'a> {
                     return err(rhs.span, "`in` needs a list");
                 };
                 if cidr {
-                    return err(rhs.span, "`in cidr` needs constant prefixes");
+                    return fail(Code::ConstantRequired, rhs.span, "`in cidr` needs constant prefixes");
                 }
                 let layout = self.ir.layout_for_mut(&sc.opened, arr.depth as usize);
                 let own = layout.elem_mut(arr.id).slot(SlotSource::Field(Vec::new()));
@@ -1532,10 +1590,11 @@ impl<'a> Lowerer<'a> {
             for it in &items {
                 match it {
                     Low::Str(s) => pats.push(s.as_str()),
-                    _ => return err(rhs.span, "`in cidr` needs a list of prefixes"),
+                    _ => return fail(Code::ConstantRequired, rhs.span, "`in cidr` needs a list of prefixes"),
                 }
             }
             let trie = CidrTrie::new(pats).map_err(|m| LowerError {
+                code: Code::ConstantRequired,
                 message: m,
                 span: rhs.span,
             })?;
@@ -1546,7 +1605,7 @@ impl<'a> Lowerer<'a> {
                 }
                 Low::Node(n, T::Dyn) => {
                     let Node::Slot(slot, _) = *self.ir.node(n) else {
-                        return err(lhs.span, "`in cidr` needs an address field");
+                        return fail(Code::EventFieldRequired, lhs.span, "`in cidr` needs an address field");
                     };
                     self.ir.cidrs.push(trie);
                     let id = self.ir.add(Node::Cidr {
@@ -1620,13 +1679,20 @@ impl<'a> Lowerer<'a> {
                 Low::Pct(p) => values.push(pct(p, partner).to_bits()),
                 Low::Node(n, T::Num) => match self.ir.node(n) {
                     Node::Num(b) => values.push(*b),
-                    _ => return err(rhs.span, "`in` needs a list of constants"),
+                    _ => return fail(Code::ConstantRequired, rhs.span, "`in` needs a list of constants"),
                 },
                 Low::Node(n, T::Bool) => match self.ir.node(n) {
                     Node::Bool(b) => values.push((*b as u8 as f64).to_bits()),
-                    _ => return err(rhs.span, "`in` needs a list of constants"),
+                    _ => return fail(Code::ConstantRequired, rhs.span, "`in` needs a list of constants"),
                 },
-                _ => return err(rhs.span, "`in` needs a list of one kind of constant"),
+                Low::Node(..) => {
+                    return fail(
+                        Code::ConstantRequired,
+                        rhs.span,
+                        "`in [..]` needs constants; this list holds a value read per event",
+                    );
+                }
+                _ => return fail(Code::ConstantRequired, rhs.span, "`in` needs a list of one kind of constant"),
             }
         }
         if matches!(l, Low::Str(_)) {
@@ -1655,7 +1721,11 @@ impl<'a> Lowerer<'a> {
         span: Span,
     ) -> Result<Low, LowerError> {
         let test =
-            TextTest::new(op, all, nocase, pats).map_err(|m| LowerError { message: m, span })?;
+            TextTest::new(op, all, nocase, pats).map_err(|m| LowerError {
+            code: Code::CannotEvaluate,
+            message: m,
+            span,
+        })?;
         Ok(match l {
             Low::Str(s) => Low::Node(self.ir.add(Node::Bool(test.test(&s) != negated)), T::Bool),
             Low::List(items) => {

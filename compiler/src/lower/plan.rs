@@ -2,7 +2,8 @@
 //! [`Rows`] join of a metric program. Names resolve exactly as in lowering (lets, macros,
 //! consts, records, rules), so a leaf means the same thing wherever it is written.
 
-use super::{Bind, Low, LowerError, Lowerer, Scope, T, err};
+use super::{Bind, Low, LowerError, Lowerer, Scope, T, err, fail};
+use crate::diag::Code;
 use crate::ir::series::*;
 use crate::ir::{Arith, Node};
 use crate::resolve::Namespace;
@@ -125,10 +126,10 @@ impl<'a> Lowerer<'a> {
             Low::Pct(p) => Ok(p / 100.0),
             Low::Node(n, T::Num) => match *self.ir.node(n) {
                 Node::Num(bits) => Ok(f64::from_bits(bits)),
-                _ => err(e.span, "expected a constant number here"),
+                _ => fail(Code::ConstantRequired, e.span, "expected a constant number here"),
             },
             Low::Node(..) | Low::Str(_) | Low::Regex(_) | Low::List(_) => {
-                err(e.span, "expected a constant number here")
+                fail(Code::ConstantRequired, e.span, "expected a constant number here")
             }
         }
     }
