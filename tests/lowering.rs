@@ -78,3 +78,75 @@ fn the_tour_has_programs_of_every_role() {
         );
     }
 }
+
+/// `env("NAME")` stays a reference in the IR: the value is looked up when the rule set is
+/// loaded, so neither the IR, nor the rule set's Debug form, nor an engine snapshot, nor an
+/// alert can hold it.
+#[test]
+fn secrets_stay_references_until_the_rules_load() {
+    const SECRET: &str = "s3cret-admin-7f2a";
+    let src = r#"
+rule admin_login {
+  severity high
+  on event where event.type == "login" and event.user == env("VIGIL_TEST_ADMIN")
+}
+rule not_admin {
+  severity info
+  on event where event.type == "login" and event.user != env("VIGIL_TEST_ADMIN")
+  when count() by event.src over 1m > 0
+}
+"#;
+    let checked = vigil_compiler::check_source("secrets.rules", src, None);
+    assert_eq!(checked.errors(), 0, "{:?}", checked.diagnostics);
+    let ir = || vigil_compiler::lower::lower(&checked).unwrap();
+    let dump = format!("{:?}", ir());
+    assert!(!dump.contains(SECRET));
+    assert!(
+        dump.contains("VIGIL_TEST_ADMIN"),
+        "the IR names the variable"
+    );
+    for engine in [Engine::Interp, Engine::Jit] {
+        let lookup = |name: &str| (name == "VIGIL_TEST_ADMIN").then(|| SECRET.to_string());
+        let rs = RuleSet::load(ir(), engine, &lookup);
+        assert!(!format!("{rs:?}").contains(SECRET));
+        let mut e = vigil_engine::Engine::new(rs, vigil_engine::Config::default()).unwrap();
+        let mut out = Vec::new();
+        for (t, user) in [(1_000, SECRET), (2_000, "alice")] {
+            let ev = serde_json::json!({"type": "login", "user": user, "src": "10.0.0.1"});
+            e.ingest_event(t, &ev, &mut out);
+        }
+        let fired: Vec<&str> = out.iter().map(|t| t.rule.as_str()).collect();
+        assert_eq!(
+            fired,
+            ["secrets.admin_login", "secrets.not_admin"],
+            "{engine:?}"
+        );
+        let snapshot = serde_json::to_string(&e.snapshot()).unwrap();
+        assert!(!snapshot.contains(SECRET));
+        // Unset, the secret is the empty string: nothing matches it by accident.
+        let rs = RuleSet::new(ir(), engine);
+        let mut e = vigil_engine::Engine::new(rs, vigil_engine::Config::default()).unwrap();
+        let mut out = Vec::new();
+        let ev = serde_json::json!({"type": "login", "user": SECRET, "src": "10.0.0.1"});
+        e.ingest_event(1_000, &ev, &mut out);
+        assert!(out.iter().all(|t| t.rule != "secrets.admin_login"));
+    }
+}
+
+/// Where a secret cannot be resolved before load (a list, a string operator), check says so.
+#[test]
+fn a_secret_outside_a_comparison_is_refused_by_check() {
+    let src = r#"
+rule r {
+  severity high
+  on event where event.type == "login" and event.user in [env("ADMIN"), "root"]
+}
+"#;
+    let checked = vigil_compiler::check_source("secrets.rules", src, None);
+    let codes: Vec<&str> = checked
+        .diagnostics
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect();
+    assert!(codes.contains(&"V0235"), "{codes:?}");
+}

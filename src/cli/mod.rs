@@ -225,6 +225,12 @@ pub fn lower_error(
     format!("{}:{line}:{col}: cannot compile: {}", file.name, e.message)
 }
 
+/// The value of a secret the rules name (`env("NAME")`), from this process's environment:
+/// looked up when rules are loaded, never stored in what they compile to.
+pub fn secret(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
 /// Checks and compiles rule files for evaluation. Prints what is wrong and returns the exit
 /// code on failure.
 pub fn load_rules(
@@ -233,7 +239,7 @@ pub fn load_rules(
     engine: vigil_compiler::eval::Engine,
 ) -> Result<vigil_compiler::eval::RuleSet, i32> {
     let checked = check_or_report(paths, root, "nothing was evaluated")?;
-    match vigil_compiler::eval::RuleSet::from_checked(&checked, engine) {
+    match vigil_compiler::eval::RuleSet::from_checked_with(&checked, engine, &secret) {
         Ok(r) => {
             if let Some(why) = &r.fallback {
                 eprintln!("note: using the interpreter: {why}");

@@ -23,7 +23,11 @@ pub fn run(args: TestArgs) -> i32 {
         Ok(c) => c,
         Err(e) => return compile_error(e),
     };
-    let rules = match vigil_compiler::eval::RuleSet::from_checked(&checked, args.engine) {
+    let rules = match vigil_compiler::eval::RuleSet::from_checked_with(
+        &checked,
+        args.engine,
+        &super::secret,
+    ) {
         Ok(r) => Arc::new(r),
         Err(e) => return compile_error(e),
     };

@@ -274,7 +274,7 @@ levelled `warning when` / `critical when` clauses.";
         explain "Each `any`/`all` over an array field opens a frame for its elements; evaluation keeps at most 7 open, so the cost of one event stays bounded. Deeper nesting is refused when the rules are compiled, not when an event arrives.";
     ConstantRequired = "V0235" Error "constant-required"
         help "write constants here (literals, consts or lists); compare two fields with == or contains"
-        explain "`in [..]`, `in cidr [..]`, quantiles and similar arguments are compiled once into sets, tries and tables before any event arrives, so their values must be constants. A field inside such a list (`event.x in [event.y, \"a\"]`) would need the table rebuilt per event.";
+        explain "`in [..]`, `in cidr [..]`, quantiles and similar arguments are compiled once into sets, tries and tables before any event arrives, so their values must be constants. A field inside such a list (`event.x in [event.y, \"a\"]`) would need the table rebuilt per event. `env(\"NAME\")` is a secret looked up only when the rules load, so it may be compared with a field but not put in a list or pattern.";
     EventFieldRequired = "V0236" Error "event-field-required"
         help "name an event field here (`event.src_ip`), not an expression"
         explain "Grouping keys, `distinct`/`share` arguments, sequence `key`s and indexing read one field of the event. An expression there (`distinct(event.x + 1)`) has no field to read; compute it in the rule's condition instead.";

@@ -112,7 +112,12 @@ fn truth(ir: &Ir, env: &Env, id: NodeId) -> bool {
     match ir.node(id) {
         Node::Bool(b) => *b,
         Node::Slot(r, Kind::Bool) => slot(env, *r).as_bool() == Some(true),
-        Node::Slot(..) | Node::Num(_) | Node::Str(_) | Node::Math(..) | Node::Arith(..) => false,
+        Node::Slot(..)
+        | Node::Num(_)
+        | Node::Str(_)
+        | Node::Env(_)
+        | Node::Math(..)
+        | Node::Arith(..) => false,
         Node::Exists(r) => slot(env, *r).is_present(),
         Node::Cmp(op, kind, a, b) => match kind {
             CmpKind::Num => match (num(ir, env, *a), num(ir, env, *b)) {

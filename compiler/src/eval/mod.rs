@@ -39,8 +39,8 @@ impl std::str::FromStr for Engine {
     }
 }
 
-/// A compiled rule set.
-#[derive(Debug)]
+/// A compiled rule set. Its Debug form shows counts only: once loaded, its tables hold the
+/// values of the secrets its rules compare with.
 pub struct RuleSet {
     ir: Ir,
     index: RuleIndex,
@@ -50,7 +50,15 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    /// Compiles an IR whose secrets stay unset (empty strings); see [`RuleSet::load`].
     pub fn new(ir: Ir, engine: Engine) -> RuleSet {
+        RuleSet::load(ir, engine, &|_| None)
+    }
+
+    /// Compiles an IR, first giving each `env("NAME")` its value from `secrets` (the caller's
+    /// environment: the compiler never reads it itself).
+    pub fn load(mut ir: Ir, engine: Engine, secrets: &dyn Fn(&str) -> Option<String>) -> RuleSet {
+        ir.resolve_secrets(secrets);
         let index = RuleIndex::build(&ir);
         let (jit, fallback) = match engine {
             Engine::Interp => (None, None),
@@ -162,6 +170,17 @@ impl RuleSet {
                 out.push(i as u32);
             }
         }
+    }
+}
+
+impl std::fmt::Debug for RuleSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleSet")
+            .field("programs", &self.ir.programs.len())
+            .field("rules", &self.ir.rules.len())
+            .field("engine", &self.engine())
+            .field("fallback", &self.fallback)
+            .finish_non_exhaustive()
     }
 }
 

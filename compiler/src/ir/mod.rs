@@ -17,7 +17,7 @@ pub mod tables;
 pub mod testplan;
 
 use std::collections::HashMap;
-use vigil_vocab::Severity;
+use vigil_vocab::{SecretRef, Severity};
 
 pub use intern::Interner;
 
@@ -138,6 +138,9 @@ pub enum Node {
     Bool(bool),
     /// A constant string: the right side of a [`CmpKind::Sym`] comparison.
     Str(Sym),
+    /// The value of secret [`Ir::secrets`]`[i]` (`env("NAME")`), a string: replaced by a
+    /// [`Node::Str`] when a rule set is loaded, so the IR itself only names the variable.
+    Env(u32),
     Slot(SlotRef, Kind),
     /// The slot holds any value (`exists event.x`).
     Exists(SlotRef),
@@ -341,6 +344,8 @@ pub struct Ir {
     pub interval: Option<f64>,
     /// What the event engine computes for each event aggregate slot.
     pub event_aggs: HashMap<u32, events::EventAgg>,
+    /// The secrets the rules compare with, by [`Node::Env`] index.
+    pub secrets: Vec<SecretRef>,
 }
 
 impl Ir {
@@ -356,6 +361,28 @@ impl Ir {
     }
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id as usize]
+    }
+    /// The node reading secret `name`.
+    pub fn env(&mut self, name: &str) -> NodeId {
+        let i = match self.secrets.iter().position(|s| s.name() == name) {
+            Some(i) => i,
+            None => {
+                self.secrets.push(SecretRef::new(name));
+                self.secrets.len() - 1
+            }
+        };
+        self.add(Node::Env(i as u32))
+    }
+    /// Replaces every secret reference with its value (`lookup` by variable name; unset is
+    /// the empty string), interned like any constant: done once, when a rule set is loaded.
+    pub fn resolve_secrets(&mut self, lookup: &dyn Fn(&str) -> Option<String>) {
+        for id in 0..self.nodes.len() {
+            if let Node::Env(i) = self.nodes[id] {
+                let name = self.secrets.get(i as usize).map_or("", SecretRef::name);
+                let sym = self.strings.intern(&lookup(name).unwrap_or_default());
+                self.nodes[id] = Node::Str(sym);
+            }
+        }
     }
     /// The layout of frame `depth`, where `opened[d - 1]` is the array slot whose elements
     /// frame `d` holds.
@@ -380,7 +407,12 @@ impl Ir {
     /// A rough cost, to order `and`/`or` children cheapest first.
     pub fn cost(&self, id: NodeId) -> u32 {
         match self.node(id) {
-            Node::Num(_) | Node::Bool(_) | Node::Str(_) | Node::Slot(..) | Node::Exists(_) => 1,
+            Node::Num(_)
+            | Node::Bool(_)
+            | Node::Str(_)
+            | Node::Env(_)
+            | Node::Slot(..)
+            | Node::Exists(_) => 1,
             Node::InSyms { .. } => 3,
             Node::InNums { lhs, values, .. } => 1 + self.cost(*lhs) + values.len() as u32,
             Node::Text { .. } | Node::TextField { .. } => 40,

@@ -36,12 +36,21 @@ impl LowerError {
 }
 
 impl crate::eval::RuleSet {
-    /// Lowers a checked program (which must have no errors) and compiles it.
+    /// Lowers a checked program (which must have no errors) and compiles it, secrets unset.
     pub fn from_checked(
         checked: &Checked,
         engine: crate::eval::Engine,
     ) -> Result<crate::eval::RuleSet, LowerError> {
         Ok(crate::eval::RuleSet::new(lower(checked)?, engine))
+    }
+
+    /// [`RuleSet::from_checked`], with `env("NAME")` looked up in `secrets` as it loads.
+    pub fn from_checked_with(
+        checked: &Checked,
+        engine: crate::eval::Engine,
+        secrets: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<crate::eval::RuleSet, LowerError> {
+        Ok(crate::eval::RuleSet::load(lower(checked)?, engine, secrets))
     }
 }
 
@@ -119,6 +128,8 @@ enum Low {
     Str(String),
     Regex(String),
     List(Vec<Low>),
+    /// `env("NAME")`: a secret, known only when the rule set is loaded.
+    Env(String),
 }
 
 /// The static type of a node.
@@ -645,23 +656,43 @@ impl<'a> Lowerer<'a> {
                 match l {
                     Low::List(items) => match items.get(idx) {
                         Some(it) => it.clone(),
-                        None => return fail(Code::ListIndexOutOfRange, span, format!("index {idx} is past the list's end")),
+                        None => {
+                            return fail(
+                                Code::ListIndexOutOfRange,
+                                span,
+                                format!("index {idx} is past the list's end"),
+                            );
+                        }
                     },
                     Low::Node(n, T::Dyn) => {
                         let Node::Slot(r, _) = *self.ir.node(n) else {
-                            return fail(Code::EventFieldRequired, span, "only fields can be indexed");
+                            return fail(
+                                Code::EventFieldRequired,
+                                span,
+                                "only fields can be indexed",
+                            );
                         };
                         let layout = self.ir.layout_for_mut(&sc.opened, r.depth as usize);
                         let SlotSource::Field(mut segs) =
                             layout.slots[r.id as usize].source.clone()
                         else {
-                            return fail(Code::EventFieldRequired, span, "only fields can be indexed");
+                            return fail(
+                                Code::EventFieldRequired,
+                                span,
+                                "only fields can be indexed",
+                            );
                         };
                         segs.push(PathSeg::Index(idx));
                         let id = layout.slot(SlotSource::Field(segs));
                         self.dyn_slot(SlotRef { depth: r.depth, id })
                     }
-                    _ => return fail(Code::EventFieldRequired, span, "only fields and lists can be indexed"),
+                    _ => {
+                        return fail(
+                            Code::EventFieldRequired,
+                            span,
+                            "only fields and lists can be indexed",
+                        );
+                    }
                 }
             }
             ExprKind::Unary(UnOp::Neg, inner) => {
@@ -730,7 +761,8 @@ impl<'a> Lowerer<'a> {
                         return Ok(Low::Node(id, T::Bool));
                     }
                     _ => {
-                        return fail(Code::ConstantRequired, 
+                        return fail(
+                            Code::ConstantRequired,
                             rhs.span,
                             format!("`{}` needs a constant pattern here", op.word()),
                         );
@@ -774,13 +806,21 @@ impl<'a> Lowerer<'a> {
                     }
                     Low::Node(n, T::Dyn) => {
                         let Node::Slot(r, _) = *self.ir.node(n) else {
-                            return fail(Code::EventFieldRequired, over.span, "quantifiers range over array fields or lists");
+                            return fail(
+                                Code::EventFieldRequired,
+                                over.span,
+                                "quantifiers range over array fields or lists",
+                            );
                         };
                         self.ir
                             .layout_for_mut(&sc.opened, r.depth as usize)
                             .elem_mut(r.id);
                         if sc.opened.len() + 1 >= crate::eval::MAX_DEPTH {
-                            return fail(Code::QuantifiersTooDeep, span, "quantifiers nest too deeply to evaluate");
+                            return fail(
+                                Code::QuantifiersTooDeep,
+                                span,
+                                "quantifiers nest too deeply to evaluate",
+                            );
                         }
                         sc.opened.push(r);
                         let depth = sc.opened.len() as u8;
@@ -797,7 +837,13 @@ impl<'a> Lowerer<'a> {
                         });
                         Low::Node(id, T::Bool)
                     }
-                    _ => return fail(Code::EventFieldRequired, over.span, "quantifiers range over array fields or lists"),
+                    _ => {
+                        return fail(
+                            Code::EventFieldRequired,
+                            over.span,
+                            "quantifiers range over array fields or lists",
+                        );
+                    }
                 }
             }
             ExprKind::Selection { quant, pattern } => {
@@ -1320,12 +1366,9 @@ impl<'a> Lowerer<'a> {
                 let n = self.ir.add(Node::Slot(SlotRef { depth: 0, id }, Kind::Num));
                 Low::Node(n, T::Num)
             }
-            // Read once, when the rule set is compiled (the daemon's start or reload).
-            "env" => Low::Str(
-                s(&vals, 0)
-                    .and_then(|k| std::env::var(k).ok())
-                    .unwrap_or_default(),
-            ),
+            // Kept as a reference: the value is looked up when the rule set is loaded, so the
+            // IR (and anything printed from it) never holds the secret.
+            "env" => Low::Env(s(&vals, 0).unwrap_or_default()),
             "base64offset" => strings(encoders::base64offset(&s(&vals, 0).unwrap_or_default())),
             "utf16le" => strings(encoders::utf16le(&s(&vals, 0).unwrap_or_default())),
             "windash" => strings(encoders::windash(&s(&vals, 0).unwrap_or_default())),
@@ -1460,6 +1503,24 @@ impl<'a> Lowerer<'a> {
             return self.compare(path, flip(op), r, l, ru, lu, nocase, span);
         }
         match (&l, &r) {
+            (Low::Node(n, T::Dyn), Low::Env(name)) if !nocase => {
+                let Node::Slot(slot, _) = *self.ir.node(*n) else {
+                    return Ok(self.ir.add(Node::Bool(false)));
+                };
+                if matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                    self.mark_sym_at(path, slot);
+                }
+                let a = self.ir.add(Node::Slot(slot, Kind::Str));
+                let b = self.ir.env(name);
+                return Ok(self.ir.add(Node::Cmp(op, CmpKind::Sym, a, b)));
+            }
+            (_, Low::Env(_)) | (Low::Env(_), _) => {
+                return fail(
+                    Code::ConstantRequired,
+                    span,
+                    "`env(..)` is read when the rules are loaded: compare it exactly with an event field (`event.user == env(\"ADMIN\")`)",
+                );
+            }
             (Low::Str(a), Low::Str(b)) => {
                 let v = if nocase && matches!(op, CmpOp::Eq | CmpOp::Ne) {
                     tables::nocase_eq(a, b) == (op == CmpOp::Eq)
@@ -1565,7 +1626,11 @@ impl<'a> Lowerer<'a> {
                     return err(rhs.span, "`in` needs a list");
                 };
                 if cidr {
-                    return fail(Code::ConstantRequired, rhs.span, "`in cidr` needs constant prefixes");
+                    return fail(
+                        Code::ConstantRequired,
+                        rhs.span,
+                        "`in cidr` needs constant prefixes",
+                    );
                 }
                 let layout = self.ir.layout_for_mut(&sc.opened, arr.depth as usize);
                 let own = layout.elem_mut(arr.id).slot(SlotSource::Field(Vec::new()));
@@ -1590,7 +1655,13 @@ impl<'a> Lowerer<'a> {
             for it in &items {
                 match it {
                     Low::Str(s) => pats.push(s.as_str()),
-                    _ => return fail(Code::ConstantRequired, rhs.span, "`in cidr` needs a list of prefixes"),
+                    _ => {
+                        return fail(
+                            Code::ConstantRequired,
+                            rhs.span,
+                            "`in cidr` needs a list of prefixes",
+                        );
+                    }
                 }
             }
             let trie = CidrTrie::new(pats).map_err(|m| LowerError {
@@ -1605,7 +1676,11 @@ impl<'a> Lowerer<'a> {
                 }
                 Low::Node(n, T::Dyn) => {
                     let Node::Slot(slot, _) = *self.ir.node(n) else {
-                        return fail(Code::EventFieldRequired, lhs.span, "`in cidr` needs an address field");
+                        return fail(
+                            Code::EventFieldRequired,
+                            lhs.span,
+                            "`in cidr` needs an address field",
+                        );
                     };
                     self.ir.cidrs.push(trie);
                     let id = self.ir.add(Node::Cidr {
@@ -1679,11 +1754,23 @@ impl<'a> Lowerer<'a> {
                 Low::Pct(p) => values.push(pct(p, partner).to_bits()),
                 Low::Node(n, T::Num) => match self.ir.node(n) {
                     Node::Num(b) => values.push(*b),
-                    _ => return fail(Code::ConstantRequired, rhs.span, "`in` needs a list of constants"),
+                    _ => {
+                        return fail(
+                            Code::ConstantRequired,
+                            rhs.span,
+                            "`in` needs a list of constants",
+                        );
+                    }
                 },
                 Low::Node(n, T::Bool) => match self.ir.node(n) {
                     Node::Bool(b) => values.push((*b as u8 as f64).to_bits()),
-                    _ => return fail(Code::ConstantRequired, rhs.span, "`in` needs a list of constants"),
+                    _ => {
+                        return fail(
+                            Code::ConstantRequired,
+                            rhs.span,
+                            "`in` needs a list of constants",
+                        );
+                    }
                 },
                 Low::Node(..) => {
                     return fail(
@@ -1692,7 +1779,13 @@ impl<'a> Lowerer<'a> {
                         "`in [..]` needs constants; this list holds a value read per event",
                     );
                 }
-                _ => return fail(Code::ConstantRequired, rhs.span, "`in` needs a list of one kind of constant"),
+                _ => {
+                    return fail(
+                        Code::ConstantRequired,
+                        rhs.span,
+                        "`in` needs a list of one kind of constant",
+                    );
+                }
             }
         }
         if matches!(l, Low::Str(_)) {
@@ -1720,8 +1813,7 @@ impl<'a> Lowerer<'a> {
         negated: bool,
         span: Span,
     ) -> Result<Low, LowerError> {
-        let test =
-            TextTest::new(op, all, nocase, pats).map_err(|m| LowerError {
+        let test = TextTest::new(op, all, nocase, pats).map_err(|m| LowerError {
             code: Code::CannotEvaluate,
             message: m,
             span,

@@ -126,11 +126,17 @@ impl<'a> Lowerer<'a> {
             Low::Pct(p) => Ok(p / 100.0),
             Low::Node(n, T::Num) => match *self.ir.node(n) {
                 Node::Num(bits) => Ok(f64::from_bits(bits)),
-                _ => fail(Code::ConstantRequired, e.span, "expected a constant number here"),
+                _ => fail(
+                    Code::ConstantRequired,
+                    e.span,
+                    "expected a constant number here",
+                ),
             },
-            Low::Node(..) | Low::Str(_) | Low::Regex(_) | Low::List(_) => {
-                fail(Code::ConstantRequired, e.span, "expected a constant number here")
-            }
+            Low::Node(..) | Low::Str(_) | Low::Regex(_) | Low::List(_) | Low::Env(_) => fail(
+                Code::ConstantRequired,
+                e.span,
+                "expected a constant number here",
+            ),
         }
     }
 

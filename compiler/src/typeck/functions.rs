@@ -71,7 +71,7 @@ builtins! {
     "time" Scalar 0..0 "time()" "evaluation time, seconds since the Unix epoch";
     "score" Scalar 1..1 "score(w1 * rule1 + ...)" "weighted sum of rule states (1 when firing)";
     "at_least" Scalar 2..2 "at_least(n, [rules])" "true when at least n of the rules fire";
-    "env" Scalar 1..1 "env(\"NAME\")" "an environment variable, read when the daemon starts";
+    "env" Scalar 1..1 "env(\"NAME\")" "a secret from the environment, looked up when the rules are loaded (never stored in compiled rules)";
     "base64offset" Scalar 1..1 "base64offset(s)" "the three base64 encodings of s at each offset (a list)";
     "utf16le" Scalar 1..1 "utf16le(s)" "s encoded as UTF-16LE (a list of one string)";
     "windash" Scalar 1..1 "windash(s)" "s with each leading - also written /, en dash, em dash (a list)";

@@ -609,9 +609,12 @@ impl Gen<'_, '_> {
                 let (v, p) = self.boolean(id)?;
                 self.b.ins().band(v, p)
             }
-            Node::Slot(..) | Node::Num(_) | Node::Str(_) | Node::Math(..) | Node::Arith(..) => {
-                self.i8(0)
-            }
+            Node::Slot(..)
+            | Node::Num(_)
+            | Node::Str(_)
+            | Node::Env(_)
+            | Node::Math(..)
+            | Node::Arith(..) => self.i8(0),
             Node::Exists(r) => {
                 let a = self.slot_addr(r)?;
                 let t = self.load_tag(r, a);
