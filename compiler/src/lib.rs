@@ -83,6 +83,7 @@ fn finish(loaded: resolve::Loaded) -> Checked {
         let found = lower::diagnostics(&checked);
         checked.diagnostics.extend(found);
     }
+    lint::suppress::apply(&checked.sources, &checked.files, &mut checked.diagnostics);
     let mut all = diag::Diagnostics {
         items: std::mem::take(&mut checked.diagnostics),
     };

@@ -212,14 +212,15 @@ fn uses(checked: &Checked, key: &SymKey, skip: Option<&Path>, out: &mut Vec<Loca
         if skip.is_some_and(same) {
             continue;
         }
-        let (Some(tokens), Some(uri)) =
-            (vigil_compiler::fmt::lex::lex(&src.text), uri_of(&src.path))
-        else {
+        let (Some(tokens), Some(uri)) = (
+            vigil_compiler::syntax::lex::lex(&src.text),
+            uri_of(&src.path),
+        ) else {
             continue;
         };
         let base = src.text.as_ptr() as usize;
         for t in tokens {
-            if t.kind != vigil_compiler::fmt::lex::Kind::Word {
+            if t.kind != vigil_compiler::syntax::lex::Kind::Word {
                 continue;
             }
             if resolve(checked, i, t.text).is_some_and(|(k, _)| &k == key) {

@@ -376,4 +376,10 @@ samples are floating point.";
     ClauseWithoutEffect = "V1027" Warning "clause-without-effect"
         help "remove the clause; `throttle` limits event rules' alerts, `no_data` decides what metric rules do without series"
         explain "`throttle` counts the alerts of event rules (single events, aggregates, sequences); a metric rule fires once per episode and is not throttled. `no_data` applies to series that stop reporting; an event rule's keys simply have no events, which its windows already count.";
+    UnusedAllow = "V1028" Warning "unused-allow"
+        help "remove the comment, or move it to the line or declaration with the finding"
+        explain "A `# vigil: allow(CODE)` comment suppresses findings of CODE on its line (at the end of a line), in the declaration below it (on a line of its own), or in the whole file (`allow-file`). One that suppresses nothing is stale: the finding was fixed, or the comment is in the wrong place, and it would silently hide a future finding.";
+    InvalidAllow = "V1029" Warning "invalid-allow"
+        help "name a warning by its code (V1016) or name (rate-on-non-counter); `vigil explain --list` lists them"
+        explain "Suppression comments name warnings. An unknown code suppresses nothing, and errors cannot be allowed: an error means the rules cannot run as written.";
 }

@@ -8,9 +8,7 @@
 //! the author's. Before returning, the result is parsed and must give the same syntax tree
 //! as the input (clause order aside), so formatting can never change what a file means.
 
-pub mod lex;
-
-use lex::{Kind, Token};
+use crate::syntax::lex::{self, Kind, Token};
 
 /// Why a file was not formatted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -4,6 +4,7 @@
 pub mod exprs;
 pub mod routes;
 pub mod rules;
+pub mod suppress;
 mod unused;
 
 use crate::typeck::Checker;

@@ -6,6 +6,7 @@
 
 pub mod ast;
 mod expected;
+pub mod lex;
 mod lower;
 
 mod grammar {

@@ -1,5 +1,6 @@
-//! A lossless lexer for formatting: every token is kept as written (strings, regexes,
-//! comments verbatim); only the white space between tokens is the formatter's to decide.
+//! A lossless lexer: every token is kept as written (strings, regexes, comments verbatim),
+//! with where it starts. The formatter decides only the white space between tokens; the
+//! language server and suppression comments (`# vigil: allow(..)`) read it too.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -20,6 +21,8 @@ pub struct Token<'a> {
     pub text: &'a str,
     /// White space came right before it (on the same line).
     pub spaced: bool,
+    /// Byte offset in the text.
+    pub at: usize,
 }
 
 /// Words after which `/` starts a regex rather than dividing.
@@ -44,6 +47,7 @@ pub fn lex(text: &str) -> Option<Vec<Token<'_>>> {
                 kind: Kind::Newline,
                 text: "\n",
                 spaced: false,
+                at: i,
             });
             i += 1;
             spaced = false;
@@ -134,6 +138,7 @@ pub fn lex(text: &str) -> Option<Vec<Token<'_>>> {
             kind,
             text: text.get(start..i)?,
             spaced,
+            at: start,
         });
         spaced = false;
     }
