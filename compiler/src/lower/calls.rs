@@ -4,15 +4,19 @@
 use super::*;
 
 impl<'a> Lowerer<'a> {
-    pub(super) fn call(
-        &mut self,
-        sc: &mut Scope<'a>,
-        e: &'a Expr,
-        func: &ast::Ident,
-        args: &'a [ast::Arg],
-        grouped: bool,
-        over: bool,
-    ) -> Result<Low, LowerError> {
+    /// A function call: scalar functions here, everything over series or events as a leaf
+    /// the engines supply.
+    pub(super) fn call(&mut self, sc: &mut Scope<'a>, e: &'a Expr) -> Result<Low, LowerError> {
+        let ExprKind::Call {
+            func,
+            args,
+            group,
+            over,
+        } = &e.kind
+        else {
+            return err(e.span, "not a call");
+        };
+        let (grouped, over) = (group.is_some(), over.is_some());
         let name = func.name.as_str();
         let pos: Vec<&'a Expr> = args
             .iter()
@@ -56,6 +60,20 @@ impl<'a> Lowerer<'a> {
             "utf16le" => strings(encoders::utf16le(&s(&vals, 0).unwrap_or_default())),
             "windash" => strings(encoders::windash(&s(&vals, 0).unwrap_or_default())),
             "score" | "at_least" => self.series_leaf(sc, e, T::Num)?,
+            _ => self.math(name, vals, &pos, e.span)?,
+        })
+    }
+
+    /// `abs`, `ln`, `log10`, `min(a, b)`, `max(a, b)`, `round(x[, to])`, `clamp(x, lo, hi)`
+    /// on lowered arguments, folded when constant.
+    fn math(
+        &mut self,
+        name: &str,
+        mut vals: Vec<Low>,
+        pos: &[&'a Expr],
+        span: Span,
+    ) -> Result<Low, LowerError> {
+        Ok(match name {
             "abs" | "ln" | "log10" => {
                 let m = match name {
                     "abs" => Math::Abs,
@@ -81,7 +99,7 @@ impl<'a> Lowerer<'a> {
                 let partner = self.unit(pos[0].span);
                 let (a, b) = (
                     self.number(a, partner, pos[0].span)?,
-                    self.number(b, partner, e.span)?,
+                    self.number(b, partner, span)?,
                 );
                 let id = self.ir.add(Node::Arith(op, a, b));
                 self.fold(id, T::Num)
@@ -95,7 +113,7 @@ impl<'a> Lowerer<'a> {
                 let id = self.ir.add(Node::Arith(Arith::Min, m, hi));
                 self.fold(id, T::Num)
             }
-            _ => return err(e.span, format!("`{name}` cannot be evaluated here")),
+            _ => return err(span, format!("`{name}` cannot be evaluated here")),
         })
     }
 

@@ -47,12 +47,7 @@ impl<'a> Lowerer<'a> {
             ExprKind::In { .. } => self.in_test(sc, e)?,
             ExprKind::StrTest { .. } => self.str_test(sc, e)?,
             ExprKind::Is { .. } => self.series_leaf(sc, e, T::Bool)?,
-            ExprKind::Call {
-                func,
-                args,
-                group,
-                over,
-            } => self.call(sc, e, func, args, group.is_some(), over.is_some())?,
+            ExprKind::Call { .. } => self.call(sc, e)?,
             ExprKind::Exists(path) => {
                 let segs = path.iter().map(|p| PathSeg::Key(p.name.clone())).collect();
                 let id = self.ir.layout.slot(SlotSource::Field(segs));

@@ -23,6 +23,7 @@ mod exprs;
 mod kinds;
 mod membership;
 mod plan;
+mod plan_calls;
 mod rules;
 mod test_blocks;
 
@@ -243,6 +244,8 @@ fn fail<T>(code: Code, span: Span, message: impl Into<String>) -> Result<T, Lowe
 }
 
 impl<'a> Lowerer<'a> {
+    /// A lowerer for a checked program: what every file declares about the others (`disable`,
+    /// `override`, `extend`), file-wide `strings nocase`, and metric unit scales.
     fn new(ck: &'a Checked) -> Self {
         let mut lw = Lowerer {
             ck,
@@ -271,60 +274,69 @@ impl<'a> Lowerer<'a> {
                     ..
                 } = &d.kind
                 {
-                    let scale = match (
-                        unit.name.as_str(),
-                        unit_arg.as_ref().map(|a| a.name.as_str()),
-                    ) {
-                        ("duration", Some("ms")) => 0.001,
-                        ("duration", Some("us")) => 1e-6,
-                        ("duration", Some("ns")) => 1e-9,
-                        ("duration", Some("m")) => 60.0,
-                        ("duration", Some("h")) => 3600.0,
-                        _ => 1.0,
-                    };
-                    lw.metric_scale.insert(name.name.clone(), scale);
+                    let arg = unit_arg.as_ref().map(|a| a.name.as_str());
+                    lw.metric_scale
+                        .insert(name.name.clone(), unit_scale(&unit.name, arg));
                 }
-                let resolve = |ns, t: &ast::Ident| ck.syms.resolve(&ck.files, fi, ns, &t.name);
-                match &d.kind {
-                    DeclKind::Disable { target, kind } => {
-                        let ns = if *kind == ast::TargetKind::Rule {
-                            Namespace::Rule
-                        } else {
-                            Namespace::Value
-                        };
-                        if let Some(k) = resolve(ns, target) {
-                            lw.disabled.insert(k);
-                        }
-                    }
-                    DeclKind::Override {
-                        target,
-                        value,
-                        kind,
-                    } => {
-                        let ns = if *kind == ast::TargetKind::Exception {
-                            Namespace::Exception
-                        } else {
-                            Namespace::Value
-                        };
-                        if let Some(k) = resolve(ns, target) {
-                            lw.overrides.insert(k, (fi, value));
-                        }
-                    }
-                    DeclKind::ExtendList { target, items } => {
-                        if let Some(k) = resolve(Namespace::Value, target) {
-                            lw.extends.entry(k).or_default().push((fi, items));
-                        }
-                    }
-                    DeclKind::ExtendException { target, values } => {
-                        if let Some(k) = resolve(Namespace::Exception, target) {
-                            let rows = lw.exception_rows.entry(k).or_default();
-                            rows.extend(values.iter().map(|t| (fi, t)));
-                        }
-                    }
-                    _ => {}
-                }
+                lw.amendment(fi, &d.kind);
             }
         }
         lw
+    }
+
+    /// Records a `disable`, `override` or `extend` declared in file `fi`.
+    fn amendment(&mut self, fi: usize, kind: &'a DeclKind) {
+        let ck = self.ck;
+        let resolve = |ns, t: &ast::Ident| ck.syms.resolve(&ck.files, fi, ns, &t.name);
+        match kind {
+            DeclKind::Disable { target, kind } => {
+                let ns = if *kind == ast::TargetKind::Rule {
+                    Namespace::Rule
+                } else {
+                    Namespace::Value
+                };
+                if let Some(k) = resolve(ns, target) {
+                    self.disabled.insert(k);
+                }
+            }
+            DeclKind::Override {
+                target,
+                value,
+                kind,
+            } => {
+                let ns = if *kind == ast::TargetKind::Exception {
+                    Namespace::Exception
+                } else {
+                    Namespace::Value
+                };
+                if let Some(k) = resolve(ns, target) {
+                    self.overrides.insert(k, (fi, value));
+                }
+            }
+            DeclKind::ExtendList { target, items } => {
+                if let Some(k) = resolve(Namespace::Value, target) {
+                    self.extends.entry(k).or_default().push((fi, items));
+                }
+            }
+            DeclKind::ExtendException { target, values } => {
+                if let Some(k) = resolve(Namespace::Exception, target) {
+                    let rows = self.exception_rows.entry(k).or_default();
+                    rows.extend(values.iter().map(|t| (fi, t)));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The factor from a declared metric unit to base units (`duration(ms)` is 0.001).
+fn unit_scale(unit: &str, arg: Option<&str>) -> f64 {
+    match (unit, arg) {
+        ("duration", Some("ms")) => 0.001,
+        ("duration", Some("us")) => 1e-6,
+        ("duration", Some("ns")) => 1e-9,
+        ("duration", Some("m")) => 60.0,
+        ("duration", Some("h")) => 3600.0,
+        _ => 1.0,
     }
 }

@@ -147,46 +147,7 @@ impl<'a> Lowerer<'a> {
             | ExprKind::Duration(_)
             | ExprKind::Bytes(_)
             | ExprKind::Percent(_) => Ok(SeriesExpr::Scalar(self.constant(sc, e)?)),
-            ExprKind::Ref { name, matchers } => {
-                if matchers.is_empty() {
-                    if let Some(&le) = sc.lets.get(name) {
-                        return self.plan(sc, le);
-                    }
-                    if let Some((_, Bind::Const(_))) =
-                        sc.binds.iter().rev().find(|(v, _)| v == name)
-                    {
-                        return Ok(SeriesExpr::Scalar(self.constant(sc, e)?));
-                    }
-                    let ck = self.ck;
-                    if let Some(key) = ck.syms.resolve(&ck.files, sc.file, Namespace::Value, name) {
-                        let sym = ck.syms.map[&key];
-                        let decl = &ck.files[sym.file].module.decls[sym.decl];
-                        let dsc = self.decl_scope(sym.file, sc);
-                        return match (self.overrides.get(&key), &decl.kind) {
-                            (Some(&(f, body)), _) => {
-                                let dsc = self.decl_scope(f, sc);
-                                self.plan(&dsc, body)
-                            }
-                            (None, DeclKind::Macro { body, .. }) => self.plan(&dsc, body),
-                            (None, DeclKind::Const { .. }) => {
-                                Ok(SeriesExpr::Scalar(self.constant(sc, e)?))
-                            }
-                            (None, DeclKind::Record { name, .. }) => Ok(SeriesExpr::Instant {
-                                sel: self.selector(&name.name, &[]),
-                                offset: 0.0,
-                            }),
-                            _ => err(e.span, format!("`{name}` is not a series")),
-                        };
-                    }
-                    if let Some(key) = ck.syms.resolve(&ck.files, sc.file, Namespace::Rule, name) {
-                        return Ok(SeriesExpr::RuleState(format!("{}.{}", key.0, key.2)));
-                    }
-                }
-                Ok(SeriesExpr::Instant {
-                    sel: self.selector(name, matchers),
-                    offset: 0.0,
-                })
-            }
+            ExprKind::Ref { name, matchers } => self.plan_ref(sc, e, name, matchers),
             ExprKind::Unary(UnOp::Neg, x) => Ok(SeriesExpr::Arith {
                 op: Arith::Mul,
                 lhs: Box::new(SeriesExpr::Scalar(-1.0)),
@@ -213,36 +174,7 @@ impl<'a> Lowerer<'a> {
                     matching: matching.as_ref().map(label_match),
                 })
             }
-            ExprKind::Is { lhs, what, p } => {
-                let ExprKind::Call { args, .. } = &lhs.kind else {
-                    return err(lhs.span, "`is` applies to trend(x, w)");
-                };
-                let pos = positional(args);
-                let (sel, _) = self.window_selector(sc, pos.first().copied(), e.span)?;
-                let range = self.window_arg(sc, pos.get(1).copied(), e.span)?;
-                let method = match args
-                    .iter()
-                    .find(|a| a.name.as_ref().is_some_and(|n| n.name == "method"))
-                    .map(|a| &a.value.kind)
-                {
-                    Some(ExprKind::Ref { name, .. }) if name == "mann_kendall" => {
-                        TrendMethod::MannKendall
-                    }
-                    _ => TrendMethod::Regression,
-                };
-                let dir = match what.name.as_str() {
-                    "increasing" => TrendDir::Increasing,
-                    "decreasing" => TrendDir::Decreasing,
-                    _ => TrendDir::Changing,
-                };
-                Ok(SeriesExpr::Trend {
-                    dir,
-                    method,
-                    p: p.unwrap_or(0.05),
-                    sel,
-                    range,
-                })
-            }
+            ExprKind::Is { .. } => self.plan_trend(sc, e),
             ExprKind::Call {
                 func, args, group, ..
             } => self.plan_call(sc, e, &func.name, args, group.as_ref()),
@@ -250,277 +182,90 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    fn plan_call(
+    /// A name or selector as a series: a let, a constant, a macro's body, a record, a
+    /// rule's state, or a metric selector.
+    fn plan_ref(
         &mut self,
         sc: &Scope<'a>,
         e: &'a Expr,
         name: &str,
-        args: &'a [ast::Arg],
-        group: Option<&'a ast::Grouping>,
+        matchers: &[ast::Matcher],
     ) -> Result<SeriesExpr, LowerError> {
-        let pos = positional(args);
-        let named = |n: &str| {
-            args.iter()
-                .find(|a| a.name.as_ref().is_some_and(|x| x.name == n))
-        };
-        let span = e.span;
-        let offset = match named("ago") {
-            Some(a) => self.constant(sc, &a.value)?,
-            None => 0.0,
-        };
-        let grouping = match group {
-            Some(ast::Grouping::By(ls, _)) => {
-                Some(Grouping::By(ls.iter().map(|l| l.name.clone()).collect()))
-            }
-            Some(ast::Grouping::Without(ls, _)) => Some(Grouping::Without(
-                ls.iter().map(|l| l.name.clone()).collect(),
-            )),
-            _ => None,
-        };
-        if name == "histogram_quantile" || name == "histogram_fraction" {
-            let fraction = name == "histogram_fraction";
-            let (value, x, w) = if fraction {
-                let Some(le) = named("le") else {
-                    return err(span, "histogram_fraction needs `le v`");
-                };
-                (self.constant(sc, &le.value)?, pos.first(), pos.get(1))
-            } else {
-                let Some(q) = pos.first() else {
-                    return err(span, "histogram_quantile needs a quantile");
-                };
-                (self.constant(sc, q)?, pos.get(1), pos.get(2))
-            };
-            let (sel, _) = self.window_selector(sc, x.copied(), span)?;
-            let range = self.window_arg(sc, w.copied(), span)?;
-            return Ok(SeriesExpr::Histogram {
-                fraction,
-                value,
-                sel,
-                range,
-                offset,
-                group: grouping,
+        if !matchers.is_empty() {
+            return Ok(SeriesExpr::Instant {
+                sel: self.selector(name, matchers),
+                offset: 0.0,
             });
         }
-        if let Some(group) = grouping {
-            let op = match name {
-                "sum" => AggOp::Sum,
-                "avg" => AggOp::Avg,
-                "min" => AggOp::Min,
-                "max" => AggOp::Max,
-                "count" => AggOp::Count,
-                "count_distinct" => AggOp::CountDistinct,
-                "stddev" => AggOp::Stddev,
-                "quantile" => AggOp::Quantile,
-                _ => return err(span, format!("`{name}` does not aggregate across series")),
-            };
-            let (param, inner) = if op == AggOp::Quantile {
-                match (pos.first(), pos.get(1)) {
-                    (Some(q), Some(x)) => (self.constant(sc, q)?, *x),
-                    _ => return err(span, "quantile across series takes (q, x)"),
-                }
-            } else {
-                match pos.first() {
-                    Some(x) => (0.0, *x),
-                    None => return err(span, "an aggregate needs an expression"),
-                }
-            };
-            return Ok(SeriesExpr::Aggregate {
-                op,
-                param,
-                inner: Box::new(self.plan(sc, inner)?),
-                group,
-            });
+        if let Some(&le) = sc.lets.get(name) {
+            return self.plan(sc, le);
         }
-        let func = match name {
-            "time" => return Ok(SeriesExpr::Time),
-            "score" => return self.plan_score(sc, pos.first().copied(), span),
-            "at_least" => {
-                let (Some(n), Some(list)) = (pos.first(), pos.get(1)) else {
-                    return err(span, "at_least takes (n, [rules])");
-                };
-                let n = self.constant(sc, n)?;
-                let ExprKind::List(items) = &list.kind else {
-                    return err(list.span, "at_least takes a list of rules");
-                };
-                let mut rules = Vec::new();
-                for it in items {
-                    match self.plan(sc, it)? {
-                        SeriesExpr::RuleState(r) => rules.push(r),
-                        _ => return err(it.span, "at_least counts rules"),
-                    }
+        if let Some((_, Bind::Const(_))) = sc.binds.iter().rev().find(|(v, _)| v == name) {
+            return Ok(SeriesExpr::Scalar(self.constant(sc, e)?));
+        }
+        let ck = self.ck;
+        if let Some(key) = ck.syms.resolve(&ck.files, sc.file, Namespace::Value, name) {
+            let sym = ck.syms.map[&key];
+            let decl = &ck.files[sym.file].module.decls[sym.decl];
+            let dsc = self.decl_scope(sym.file, sc);
+            return match (self.overrides.get(&key), &decl.kind) {
+                (Some(&(f, body)), _) => {
+                    let dsc = self.decl_scope(f, sc);
+                    self.plan(&dsc, body)
                 }
-                return Ok(SeriesExpr::AtLeast(n, rules));
-            }
-            "absent" => {
-                let (sel, _) = self.window_selector(sc, pos.first().copied(), span)?;
-                let range = match pos.get(1) {
-                    Some(w) => self.constant(sc, w)?,
-                    None => 300.0,
-                };
-                return Ok(SeriesExpr::Absent { sel, range });
-            }
-            "outside" => {
-                let (sel, _) = self.window_selector(sc, pos.first().copied(), span)?;
-                let Some(f) = named("forecast") else {
-                    return err(span, "outside needs `forecast holt_winters(x, period)`");
-                };
-                let ExprKind::Call { args: fargs, .. } = &f.value.kind else {
-                    return err(f.value.span, "expected holt_winters(x, period)");
-                };
-                let fpos = positional(fargs);
-                let period = self.window_arg(sc, fpos.get(1).copied(), f.value.span)?;
-                let bands = match named("bands") {
-                    Some(b) => self.constant(sc, &b.value)?,
-                    None => 3.0,
-                };
-                return Ok(SeriesExpr::Outside { sel, period, bands });
-            }
-            "anomaly" => {
-                let (sel, _) = self.window_selector(sc, pos.first().copied(), span)?;
-                let range = self.window_arg(sc, pos.get(1).copied(), span)?;
-                let method = match named("method").map(|a| &a.value.kind) {
-                    Some(ExprKind::Ref { name, .. }) => match name.as_str() {
-                        "robust" => AnomalyMethod::Robust,
-                        "ewma" => AnomalyMethod::Ewma,
-                        "holt_winters" => AnomalyMethod::HoltWinters,
-                        _ => AnomalyMethod::Zscore,
-                    },
-                    _ => AnomalyMethod::Zscore,
-                };
-                let season = match named("season") {
-                    Some(a) if matches!(a.value.kind, ExprKind::Duration(_)) => {
-                        Some(self.constant(sc, &a.value)?)
-                    }
-                    // A calendar's season is its day; skipping closed days is not done yet.
-                    Some(_) => Some(86_400.0),
-                    None => None,
-                };
-                let bands = match named("bands") {
-                    Some(b) => self.constant(sc, &b.value)?,
-                    None => 3.0,
-                };
-                return Ok(SeriesExpr::Anomaly {
-                    method,
-                    sel,
-                    range,
-                    season,
-                    bands,
-                    flag: false,
-                });
-            }
-            "last" if pos.len() < 2 => {
-                let (sel, _) = self.window_selector(sc, pos.first().copied(), span)?;
-                return Ok(SeriesExpr::Instant { sel, offset });
-            }
-            "avg" => WindowFn::Avg,
-            "sum" => WindowFn::Sum,
-            "min" => WindowFn::Min,
-            "max" => WindowFn::Max,
-            "count" => WindowFn::Count,
-            "last" => WindowFn::Last,
-            "first" => WindowFn::First,
-            "rate" => WindowFn::Rate,
-            "irate" => WindowFn::Irate,
-            "increase" => WindowFn::Increase,
-            "delta" => WindowFn::Delta,
-            "stddev" => WindowFn::Stddev,
-            "variance" => WindowFn::Variance,
-            "changes" => WindowFn::Changes,
-            "slope" | "deriv" => WindowFn::Slope,
-            "predict" => WindowFn::Predict,
-            "quantile" => WindowFn::Quantile,
-            "ewma" => WindowFn::Ewma,
-            "zscore" => WindowFn::Zscore,
-            "change" => WindowFn::Change,
-            _ => return err(span, format!("`{name}` is not evaluated over series yet")),
-        };
-        let (x, w, arg) = match func {
-            WindowFn::Quantile => {
-                let Some(q) = pos.first() else {
-                    return err(span, "quantile takes (q, x, w)");
-                };
-                (pos.get(1), pos.get(2), self.constant(sc, q)?)
-            }
-            WindowFn::Predict => {
-                let ahead = match named("ahead") {
-                    Some(a) => self.constant(sc, &a.value)?,
-                    None => return err(span, "predict needs `ahead d`"),
-                };
-                (pos.first(), pos.get(1), ahead)
-            }
-            WindowFn::Ewma => {
-                // `ewma(x, alpha)` reads the lookback window; `ewma(x, w, alpha)` its own.
-                let alpha = pos.last().filter(|_| pos.len() >= 2);
-                let alpha = match alpha {
-                    Some(a) => self.constant(sc, a)?,
-                    None => return err(span, "ewma takes (x, alpha)"),
-                };
-                let w = if pos.len() >= 3 { pos.get(1) } else { None };
-                (pos.first(), w, alpha)
-            }
-            _ => (pos.first(), pos.get(1), 0.0),
-        };
-        let (sel, _) = self.window_selector(sc, x.copied(), span)?;
-        let range = match (func, w) {
-            (WindowFn::Ewma, None) => 300.0,
-            _ => self.window_arg(sc, w.copied(), span)?,
-        };
-        Ok(SeriesExpr::Window {
-            func,
-            sel,
-            range,
-            offset,
-            arg,
+                (None, DeclKind::Macro { body, .. }) => self.plan(&dsc, body),
+                (None, DeclKind::Const { .. }) => Ok(SeriesExpr::Scalar(self.constant(sc, e)?)),
+                (None, DeclKind::Record { name, .. }) => Ok(SeriesExpr::Instant {
+                    sel: self.selector(&name.name, &[]),
+                    offset: 0.0,
+                }),
+                _ => err(e.span, format!("`{name}` is not a series")),
+            };
+        }
+        if let Some(key) = ck.syms.resolve(&ck.files, sc.file, Namespace::Rule, name) {
+            return Ok(SeriesExpr::RuleState(format!("{}.{}", key.0, key.2)));
+        }
+        Ok(SeriesExpr::Instant {
+            sel: self.selector(name, matchers),
+            offset: 0.0,
         })
     }
 
-    /// `score(w1 * r1 + w2 * r2 ...)`.
-    fn plan_score(
-        &mut self,
-        sc: &Scope<'a>,
-        e: Option<&'a Expr>,
-        span: Span,
-    ) -> Result<SeriesExpr, LowerError> {
-        let Some(e) = e else {
-            return err(span, "score takes a weighted sum of rules");
+    /// `trend(x, w[, method m]) is increasing|decreasing|changing [p]`.
+    fn plan_trend(&mut self, sc: &Scope<'a>, e: &'a Expr) -> Result<SeriesExpr, LowerError> {
+        let ExprKind::Is { lhs, what, p } = &e.kind else {
+            return err(e.span, "not a trend test");
         };
-        let mut terms = Vec::new();
-        let mut stack = vec![e];
-        while let Some(x) = stack.pop() {
-            match &x.kind {
-                ExprKind::Binary {
-                    op: BinOp::Add,
-                    lhs,
-                    rhs,
-                    ..
-                } => {
-                    stack.push(rhs);
-                    stack.push(lhs);
-                }
-                ExprKind::Binary {
-                    op: BinOp::Mul,
-                    lhs,
-                    rhs,
-                    ..
-                } => {
-                    let (w, r) = match (self.plan(sc, lhs)?, self.plan(sc, rhs)?) {
-                        (SeriesExpr::Scalar(w), SeriesExpr::RuleState(r))
-                        | (SeriesExpr::RuleState(r), SeriesExpr::Scalar(w)) => (w, r),
-                        _ => return err(x.span, "score terms are `weight * rule`"),
-                    };
-                    terms.push((w, r));
-                }
-                _ => match self.plan(sc, x)? {
-                    SeriesExpr::RuleState(r) => terms.push((1.0, r)),
-                    _ => return err(x.span, "score terms are `weight * rule`"),
-                },
-            }
-        }
-        Ok(SeriesExpr::Score(terms))
+        let ExprKind::Call { args, .. } = &lhs.kind else {
+            return err(lhs.span, "`is` applies to trend(x, w)");
+        };
+        let pos = positional(args);
+        let (sel, _) = self.window_selector(sc, pos.first().copied(), e.span)?;
+        let range = self.window_arg(sc, pos.get(1).copied(), e.span)?;
+        let method = match args
+            .iter()
+            .find(|a| a.name.as_ref().is_some_and(|n| n.name == "method"))
+            .map(|a| &a.value.kind)
+        {
+            Some(ExprKind::Ref { name, .. }) if name == "mann_kendall" => TrendMethod::MannKendall,
+            _ => TrendMethod::Regression,
+        };
+        let dir = match what.name.as_str() {
+            "increasing" => TrendDir::Increasing,
+            "decreasing" => TrendDir::Decreasing,
+            _ => TrendDir::Changing,
+        };
+        Ok(SeriesExpr::Trend {
+            dir,
+            method,
+            p: p.unwrap_or(0.05),
+            sel,
+            range,
+        })
     }
 
     /// A window function's series argument: a selector or a recorded series.
-    fn window_selector(
+    pub(super) fn window_selector(
         &mut self,
         sc: &Scope<'a>,
         x: Option<&'a Expr>,
@@ -539,7 +284,7 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    fn window_arg(
+    pub(super) fn window_arg(
         &mut self,
         sc: &Scope<'a>,
         w: Option<&'a Expr>,
@@ -587,7 +332,7 @@ fn label_match(m: &ast::Matching) -> LabelMatch {
     }
 }
 
-fn positional(args: &[ast::Arg]) -> Vec<&Expr> {
+pub(super) fn positional(args: &[ast::Arg]) -> Vec<&Expr> {
     args.iter()
         .filter(|a| a.name.is_none())
         .map(|a| &a.value)

@@ -48,25 +48,7 @@ impl<'a> Lowerer<'a> {
         } else {
             None
         };
-        let mut meta = RuleMeta {
-            id,
-            kind: if event_rule {
-                RuleKind::Event
-            } else {
-                RuleKind::Metric
-            },
-            severity: None,
-            labels: Vec::new(),
-            levels: Vec::new(),
-            keep_firing: 0.0,
-            cooldown: 0.0,
-            delay: 0.0,
-            interval: None,
-            no_data: None,
-            flapping: None,
-            summary: None,
-            events: None,
-        };
+        let mut meta = new_meta(id, event_rule);
         let mut plan = events::EventPlan::default();
         let mut global_recover = None;
         for c in &r.clauses {
@@ -110,12 +92,7 @@ impl<'a> Lowerer<'a> {
                 l.recover.get_or_insert(g);
             }
         }
-        for l in &mut meta.levels {
-            if l.severity.is_none() {
-                l.severity = meta.severity;
-            }
-        }
-        meta.levels.sort_by_key(|l| l.severity);
+        settle_levels(&mut meta);
         if event_rule {
             plan.filter = filter;
             plan.aggregates = std::mem::take(&mut self.cur_aggs);
@@ -392,4 +369,37 @@ impl<'a> Lowerer<'a> {
         }
         Ok(self.or(alts))
     }
+}
+
+/// A rule's clauses before any is read.
+fn new_meta(id: String, event_rule: bool) -> RuleMeta {
+    RuleMeta {
+        id,
+        kind: if event_rule {
+            RuleKind::Event
+        } else {
+            RuleKind::Metric
+        },
+        severity: None,
+        labels: Vec::new(),
+        levels: Vec::new(),
+        keep_firing: 0.0,
+        cooldown: 0.0,
+        delay: 0.0,
+        interval: None,
+        no_data: None,
+        flapping: None,
+        summary: None,
+        events: None,
+    }
+}
+
+/// Levels without a severity take the rule's; levels are ordered by severity.
+fn settle_levels(meta: &mut RuleMeta) {
+    for l in &mut meta.levels {
+        if l.severity.is_none() {
+            l.severity = meta.severity;
+        }
+    }
+    meta.levels.sort_by_key(|l| l.severity);
 }

@@ -2,18 +2,29 @@
 
 use super::*;
 
+/// Seconds to test milliseconds.
+fn ms(v: f64) -> i64 {
+    (v * 1000.0).round() as i64
+}
+
+/// An `expect` line as written.
+struct ExpectSpec<'a> {
+    rule: &'a ast::Ident,
+    state: ast::AlertState,
+    at: Option<&'a Expr>,
+    with: &'a [(ast::Ident, Expr)],
+    negated: bool,
+}
+
 impl<'a> Lowerer<'a> {
+    /// One `test` block of file `fi`.
     pub(super) fn test(
         &mut self,
         fi: usize,
         t: &'a ast::Test,
     ) -> Result<testplan::TestCase, LowerError> {
-        use testplan::{Expect, Input};
-        let ck = self.ck;
-        let src = ck.sources.get(ck.files[fi].id);
+        let src = self.ck.sources.get(self.ck.files[fi].id);
         let (line, _) = src.line_col(t.name.span.start as usize);
-        let sc = self.root_scope(fi);
-        let ms = |v: f64| (v * 1000.0).round() as i64;
         let mut case = testplan::TestCase {
             name: t.name.value.clone(),
             place: format!("{}:{line}", src.name),
@@ -23,143 +34,200 @@ impl<'a> Lowerer<'a> {
             nothing_else: false,
             advance: None,
             unchecked: Vec::new(),
-            packages: {
-                let mut pk = vec![ck.files[fi].package.clone()];
-                let mut i = 0;
-                while i < pk.len() {
-                    let cur = pk[i].clone();
-                    for f in ck.files.iter().filter(|f| f.package == cur) {
-                        for (_, p, _) in &f.imports {
-                            if !pk.contains(p) {
-                                pk.push(p.clone());
-                            }
-                        }
-                    }
-                    i += 1;
-                }
-                pk
-            },
+            packages: self.test_packages(fi),
         };
-        let rule_id = |name: &ast::Ident| -> Result<String, LowerError> {
-            match ck.syms.resolve(&ck.files, fi, Namespace::Rule, &name.name) {
-                Some(k) => Ok(format!("{}.{}", k.0, k.2)),
-                None => err(name.span, format!("unknown rule `{}`", name.name)),
-            }
-        };
+        let sc = self.root_scope(fi);
         for it in &t.items {
-            match it {
-                ast::TestItem::Interval(e) => case.interval = Some(ms(self.constant(&sc, e)?)),
-                ast::TestItem::Advance(e) => {
-                    let v = ms(self.constant(&sc, e)?);
-                    case.advance = Some(case.advance.map_or(v, |a: i64| a.max(v)));
-                }
-                ast::TestItem::Series {
-                    selector,
-                    every,
-                    values,
-                } => {
-                    let ExprKind::Ref { name, matchers } = &selector.kind else {
-                        return err(selector.span, "expected a series like `cpu{host=\"a\"}`");
-                    };
-                    let points =
-                        crate::series_notation::parse(&values.value).map_err(|bad| LowerError {
-                            code: Code::CannotEvaluate,
-                            message: format!("cannot read `{bad}` in series values"),
-                            span: values.span,
-                        })?;
-                    case.inputs.push(Input::Series {
-                        metric: name.clone(),
-                        labels: matchers
-                            .iter()
-                            .map(|m| (m.label.name.clone(), m.value.value.clone()))
-                            .collect(),
-                        every: ms(self.constant(&sc, every)?).max(1),
-                        points,
-                    });
-                }
-                ast::TestItem::EventsFrom(path) => {
-                    let base = src
-                        .path
-                        .parent()
-                        .map(std::path::Path::to_path_buf)
-                        .unwrap_or_default();
-                    case.inputs.push(Input::File(base.join(&path.value)));
-                }
-                ast::TestItem::EventsEvery {
-                    every,
-                    count,
-                    object,
-                    ..
-                } => {
-                    let every = ms(self.constant(&sc, every)?);
-                    let event = self.json_object(&sc, object)?;
-                    for i in 0..(*count as i64).clamp(0, 1_000_000) {
-                        case.inputs.push(Input::Event {
-                            at: i * every,
-                            event: event.clone(),
-                        });
-                    }
-                }
-                ast::TestItem::EventAt { at, object } => {
-                    let at = ms(self.constant(&sc, at)?);
-                    let event = self.json_object(&sc, object)?;
-                    case.inputs.push(Input::Event { at, event });
-                }
-                ast::TestItem::ExpectState {
-                    rule,
-                    state,
-                    at,
-                    with,
-                } => {
-                    let e =
-                        self.expect(&sc, rule_id(rule)?, rule, *state, Some(at), with, false)?;
-                    case.expects.push(Expect {
-                        after: case.advance,
-                        ..e
-                    });
-                }
-                ast::TestItem::ExpectNo {
-                    rule,
-                    state,
-                    at,
-                    with,
-                } => {
-                    let e =
-                        self.expect(&sc, rule_id(rule)?, rule, *state, at.as_ref(), with, true)?;
-                    case.expects.push(Expect {
-                        after: case.advance,
-                        ..e
-                    });
-                }
-                ast::TestItem::ExpectNotification { notifier, .. } => case.unchecked.push(format!(
-                    "notification {} (routing is not built yet)",
-                    notifier.name
-                )),
-                ast::TestItem::ExpectPlaybook { playbook, .. } => case.unchecked.push(format!(
-                    "playbook {} (playbooks are not built yet)",
-                    playbook.name
-                )),
-                ast::TestItem::ExpectNothingElse(_) => case.nothing_else = true,
-            }
+            self.test_item(&sc, fi, it, &mut case)?;
         }
         Ok(case)
     }
 
-    /// `expect [no] RULE STATE [at T] [with {..}]` (`after` is set by the caller).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn expect(
+    /// The packages a test of file `fi` sees: its own and what it imports, transitively.
+    fn test_packages(&self, fi: usize) -> Vec<String> {
+        let files = &self.ck.files;
+        let mut pk = vec![files[fi].package.clone()];
+        let mut i = 0;
+        while i < pk.len() {
+            let cur = pk[i].clone();
+            for f in files.iter().filter(|f| f.package == cur) {
+                for (_, p, _) in &f.imports {
+                    if !pk.contains(p) {
+                        pk.push(p.clone());
+                    }
+                }
+            }
+            i += 1;
+        }
+        pk
+    }
+
+    /// One line of a test block into the case.
+    fn test_item(
         &mut self,
         sc: &Scope<'a>,
-        rule_id: String,
-        rule: &ast::Ident,
-        state: ast::AlertState,
-        at: Option<&'a Expr>,
-        with: &'a [(ast::Ident, Expr)],
-        negated: bool,
+        fi: usize,
+        it: &'a ast::TestItem,
+        case: &mut testplan::TestCase,
+    ) -> Result<(), LowerError> {
+        use testplan::Expect;
+        let spec = match it {
+            ast::TestItem::Interval(e) => {
+                case.interval = Some(ms(self.constant(sc, e)?));
+                return Ok(());
+            }
+            ast::TestItem::Advance(e) => {
+                let v = ms(self.constant(sc, e)?);
+                case.advance = Some(case.advance.map_or(v, |a: i64| a.max(v)));
+                return Ok(());
+            }
+            ast::TestItem::Series { .. }
+            | ast::TestItem::EventsFrom(_)
+            | ast::TestItem::EventsEvery { .. }
+            | ast::TestItem::EventAt { .. } => {
+                return self.test_input(sc, fi, it, &mut case.inputs);
+            }
+            ast::TestItem::ExpectState {
+                rule,
+                state,
+                at,
+                with,
+            } => ExpectSpec {
+                rule,
+                state: *state,
+                at: Some(at),
+                with,
+                negated: false,
+            },
+            ast::TestItem::ExpectNo {
+                rule,
+                state,
+                at,
+                with,
+            } => ExpectSpec {
+                rule,
+                state: *state,
+                at: at.as_ref(),
+                with,
+                negated: true,
+            },
+            ast::TestItem::ExpectNotification { notifier, .. } => {
+                case.unchecked.push(format!(
+                    "notification {} (routing is not built yet)",
+                    notifier.name
+                ));
+                return Ok(());
+            }
+            ast::TestItem::ExpectPlaybook { playbook, .. } => {
+                case.unchecked.push(format!(
+                    "playbook {} (playbooks are not built yet)",
+                    playbook.name
+                ));
+                return Ok(());
+            }
+            ast::TestItem::ExpectNothingElse(_) => {
+                case.nothing_else = true;
+                return Ok(());
+            }
+        };
+        let e = self.expect(sc, fi, spec)?;
+        case.expects.push(Expect {
+            after: case.advance,
+            ..e
+        });
+        Ok(())
+    }
+
+    /// A test's inputs: a series in promtool's notation, events at times or every interval,
+    /// events from a file next to the test.
+    fn test_input(
+        &mut self,
+        sc: &Scope<'a>,
+        fi: usize,
+        it: &'a ast::TestItem,
+        inputs: &mut Vec<testplan::Input>,
+    ) -> Result<(), LowerError> {
+        use testplan::Input;
+        match it {
+            ast::TestItem::Series {
+                selector,
+                every,
+                values,
+            } => {
+                let ExprKind::Ref { name, matchers } = &selector.kind else {
+                    return err(selector.span, "expected a series like `cpu{host=\"a\"}`");
+                };
+                let points =
+                    crate::series_notation::parse(&values.value).map_err(|bad| LowerError {
+                        code: Code::CannotEvaluate,
+                        message: format!("cannot read `{bad}` in series values"),
+                        span: values.span,
+                    })?;
+                inputs.push(Input::Series {
+                    metric: name.clone(),
+                    labels: matchers
+                        .iter()
+                        .map(|m| (m.label.name.clone(), m.value.value.clone()))
+                        .collect(),
+                    every: ms(self.constant(sc, every)?).max(1),
+                    points,
+                });
+            }
+            ast::TestItem::EventsFrom(path) => {
+                let src = self.ck.sources.get(self.ck.files[fi].id);
+                let base = src
+                    .path
+                    .parent()
+                    .map(std::path::Path::to_path_buf)
+                    .unwrap_or_default();
+                inputs.push(Input::File(base.join(&path.value)));
+            }
+            ast::TestItem::EventsEvery {
+                every,
+                count,
+                object,
+                ..
+            } => {
+                let every = ms(self.constant(sc, every)?);
+                let event = self.json_object(sc, object)?;
+                for i in 0..(*count as i64).clamp(0, 1_000_000) {
+                    inputs.push(Input::Event {
+                        at: i * every,
+                        event: event.clone(),
+                    });
+                }
+            }
+            ast::TestItem::EventAt { at, object } => {
+                let at = ms(self.constant(sc, at)?);
+                let event = self.json_object(sc, object)?;
+                inputs.push(Input::Event { at, event });
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// `expect [no] RULE STATE [at T] [with {..}]` (`after` is set by the caller).
+    fn expect(
+        &mut self,
+        sc: &Scope<'a>,
+        fi: usize,
+        spec: ExpectSpec<'a>,
     ) -> Result<testplan::Expect, LowerError> {
+        let ck = self.ck;
+        let ExpectSpec {
+            rule,
+            state,
+            at,
+            with,
+            negated,
+        } = spec;
+        let rule_id = match ck.syms.resolve(&ck.files, fi, Namespace::Rule, &rule.name) {
+            Some(k) => format!("{}.{}", k.0, k.2),
+            None => return err(rule.span, format!("unknown rule `{}`", rule.name)),
+        };
         let written = |e: &Expr| {
-            self.ck
-                .sources
+            ck.sources
                 .snippet(e.span)
                 .split_whitespace()
                 .collect::<Vec<_>>()
@@ -177,7 +245,7 @@ impl<'a> Lowerer<'a> {
             rule: rule_id,
             state,
             at: match at {
-                Some(a) => Some((self.constant(sc, a)? * 1000.0).round() as i64),
+                Some(a) => Some(ms(self.constant(sc, a)?)),
                 None => None,
             },
             labels: self.label_object(sc, with)?,
