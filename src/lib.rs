@@ -4,5 +4,6 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod config;
 pub mod lsp;
 pub mod render;

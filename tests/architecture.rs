@@ -258,20 +258,29 @@ fn crates_depend_only_as_allowed() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// The compiler stage a file belongs to: its first folder or file stem under
-/// `compiler/src/` (`lib.rs`, the pipeline, has none).
-fn stage_of(path: &Path) -> Option<String> {
+/// The module a file belongs to: its first folder or file stem under `src` (the crate root,
+/// `lib.rs` or `main.rs`, has none).
+fn stage_of(path: &Path, src: &str) -> Option<String> {
     let r = rel(path);
-    let rest = r.strip_prefix("compiler/src/")?;
+    let rest = r.strip_prefix(src)?;
     let first = rest.split('/').next()?;
     let stage = first.trim_end_matches(".rs");
-    (stage != "lib").then(|| stage.to_string())
+    (stage != "lib" && stage != "main").then(|| stage.to_string())
 }
 
 #[test]
 fn compiler_stages_use_only_earlier_stages() {
+    modules_use_only_what_the_table_allows("### Compiler stages", "compiler/src/");
+}
+
+#[test]
+fn the_command_line_and_the_language_server_stay_apart() {
+    modules_use_only_what_the_table_allows("### Binary modules", "src/");
+}
+
+fn modules_use_only_what_the_table_allows(heading: &str, src: &str) {
     let doc = architecture();
-    let rules = table(&doc, "### Compiler stages");
+    let rules = table(&doc, heading);
     let allowed: BTreeMap<String, BTreeSet<String>> = rules
         .iter()
         .map(|r| {
@@ -282,10 +291,12 @@ fn compiler_stages_use_only_earlier_stages() {
         })
         .collect();
     let mut files = Vec::new();
-    rust_files(&root().join("compiler/src"), &mut files);
+    rust_files(&root().join(src), &mut files);
     let mut problems = Vec::new();
     for f in &files {
-        let Some(stage) = stage_of(f) else { continue };
+        let Some(stage) = stage_of(f, src) else {
+            continue;
+        };
         let Some(may) = allowed.get(&stage) else {
             problems.push(format!(
                 "{}: stage `{stage}` is not in the stage table",

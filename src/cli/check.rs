@@ -10,7 +10,7 @@ pub fn run(args: CheckArgs) -> i32 {
     } else {
         args.paths
     };
-    let root = super::rules_root(args.rules_root);
+    let root = crate::config::rules_root(args.rules_root);
     let checked = match vigil_compiler::check_paths(&paths, root.as_deref()) {
         Ok(c) => c,
         Err(e) => {

@@ -171,16 +171,6 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-/// The folder shipped packs are imported from.
-pub fn rules_root(explicit: Option<PathBuf>) -> Option<PathBuf> {
-    explicit
-        .or_else(|| std::env::var_os("VIGIL_RULES").map(PathBuf::from))
-        .or_else(|| {
-            let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules");
-            here.is_dir().then_some(here)
-        })
-}
-
 /// Checks rule files; on errors prints them (saying `what` did not happen) and returns the
 /// exit code.
 pub fn check_or_report(
@@ -189,7 +179,7 @@ pub fn check_or_report(
     what: &str,
 ) -> Result<vigil_compiler::Checked, i32> {
     use std::io::IsTerminal;
-    let root = rules_root(root);
+    let root = crate::config::rules_root(root);
     let checked = match vigil_compiler::check_paths(paths, root.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -225,12 +215,6 @@ pub fn lower_error(
     format!("{}:{line}:{col}: cannot compile: {}", file.name, e.message)
 }
 
-/// The value of a secret the rules name (`env("NAME")`), from this process's environment:
-/// looked up when rules are loaded, never stored in what they compile to.
-pub fn secret(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
 /// Checks and compiles rule files for evaluation. Prints what is wrong and returns the exit
 /// code on failure.
 pub fn load_rules(
@@ -239,7 +223,8 @@ pub fn load_rules(
     engine: vigil_compiler::eval::Engine,
 ) -> Result<vigil_compiler::eval::RuleSet, i32> {
     let checked = check_or_report(paths, root, "nothing was evaluated")?;
-    match vigil_compiler::eval::RuleSet::from_checked_with(&checked, engine, &secret) {
+    match vigil_compiler::eval::RuleSet::from_checked_with(&checked, engine, &crate::config::secret)
+    {
         Ok(r) => {
             if let Some(why) = &r.fallback {
                 eprintln!("note: using the interpreter: {why}");

@@ -26,7 +26,7 @@ pub fn run(args: TestArgs) -> i32 {
     let rules = match vigil_compiler::eval::RuleSet::from_checked_with(
         &checked,
         args.engine,
-        &super::secret,
+        &crate::config::secret,
     ) {
         Ok(r) => Arc::new(r),
         Err(e) => return compile_error(e),

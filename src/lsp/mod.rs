@@ -41,7 +41,7 @@ pub fn run(rules_root: Option<PathBuf>) -> i32 {
         .map(|u| features::path_of(&u));
     let mut server = Server {
         docs: HashMap::new(),
-        root: crate::cli::rules_root(rules_root),
+        root: crate::config::rules_root(rules_root),
         workspace,
     };
     for msg in &connection.receiver {
