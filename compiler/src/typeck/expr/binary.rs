@@ -1,0 +1,371 @@
+//! Binary operators: units across arithmetic and comparisons, label sets across joins
+//! (`on`/`ignoring`), membership and string operators, and folding of constants.
+
+use super::*;
+
+impl Checker<'_> {
+    pub(super) fn binary(
+        &mut self,
+        cx: &mut Ctx,
+        op: BinOp,
+        lhs: &Expr,
+        rhs: &Expr,
+        matching: Option<&Matching>,
+        span: Span,
+    ) -> Val {
+        let l = self.expr(cx, lhs);
+        let r = self.expr(cx, rhs);
+        if l.ty == Ty::Error || r.ty == Ty::Error {
+            return Val::error();
+        }
+        let shape = self.join_labels(&l, &r, matching, lhs.span, rhs.span);
+        match op {
+            BinOp::And | BinOp::Or => {
+                self.want_bool(&l, lhs.span);
+                self.want_bool(&r, rhs.span);
+                let konst = match (&l.konst, &r.konst) {
+                    (Some(Konst::Bool(a)), Some(Konst::Bool(b))) => {
+                        Some(Konst::Bool(if op == BinOp::And {
+                            *a && *b
+                        } else {
+                            *a || *b
+                        }))
+                    }
+                    (Some(Konst::Bool(false)), _) | (_, Some(Konst::Bool(false)))
+                        if op == BinOp::And =>
+                    {
+                        Some(Konst::Bool(false))
+                    }
+                    (Some(Konst::Bool(true)), _) | (_, Some(Konst::Bool(true)))
+                        if op == BinOp::Or =>
+                    {
+                        Some(Konst::Bool(true))
+                    }
+                    _ => None,
+                };
+                Val {
+                    ty: Ty::Bool,
+                    shape,
+                    konst,
+                    score: false,
+                    reads_rules: l.reads_rules || r.reads_rules,
+                    stored: false,
+                }
+            }
+            _ if op.is_comparison() => {
+                self.comparable(op, &l, &r, lhs, rhs, span);
+                crate::lint::exprs::comparison(self, op, &l, &r, lhs, rhs);
+                let konst = fold_cmp(op, &l.konst, &r.konst).map(Konst::Bool);
+                Val {
+                    ty: Ty::Bool,
+                    shape,
+                    konst,
+                    score: false,
+                    reads_rules: l.reads_rules || r.reads_rules,
+                    stored: false,
+                }
+            }
+            _ => {
+                let both_numeric = (l.ty.is_numeric() || l.score) && (r.ty.is_numeric() || r.score);
+                let reads_rules = l.reads_rules || r.reads_rules;
+                if !both_numeric {
+                    // Rule states count as 0/1 inside score(); anything else needs numbers.
+                    if !(reads_rules
+                        && (l.ty.is_boolish() || l.ty.is_numeric())
+                        && (r.ty.is_boolish() || r.ty.is_numeric()))
+                    {
+                        let (bad, t) = if !l.ty.is_numeric() {
+                            (lhs.span, &l.ty)
+                        } else {
+                            (rhs.span, &r.ty)
+                        };
+                        let t = t.clone();
+                        self.err(
+                            Diagnostic::new(
+                                Code::TypeMismatch,
+                                bad,
+                                format!("`{}` needs numbers, found {t}", op.symbol()),
+                            )
+                            .label(format!("this is a {t}")),
+                        );
+                        return Val::error();
+                    }
+                }
+                let (lu, ru) = (l.ty.unit(), r.ty.unit());
+                let unit = match op {
+                    BinOp::Add | BinOp::Sub => {
+                        if !lu.compatible(ru) {
+                            self.unit_error(span, op, lu, ru, lhs.span, rhs.span);
+                            return Val::error();
+                        }
+                        lu.join(ru)
+                    }
+                    BinOp::Mul => match (lu, ru) {
+                        (Unit::Number, u) | (u, Unit::Number) => u,
+                        _ => Unit::Number,
+                    },
+                    _ => match (lu, ru) {
+                        (u, Unit::Number) => u,
+                        _ => Unit::Number,
+                    },
+                };
+                let konst = match (&l.konst, &r.konst) {
+                    (Some(Konst::Num(a)), Some(Konst::Num(b))) => Some(Konst::Num(match op {
+                        BinOp::Add => a + b,
+                        BinOp::Sub => a - b,
+                        BinOp::Mul => a * b,
+                        _ => a / b,
+                    })),
+                    _ => None,
+                };
+                Val {
+                    ty: Ty::Num(unit),
+                    shape,
+                    konst,
+                    score: false,
+                    reads_rules,
+                    stored: false,
+                }
+            }
+        }
+    }
+
+    pub(super) fn unit_error(
+        &mut self,
+        _span: Span,
+        op: BinOp,
+        lu: Unit,
+        ru: Unit,
+        ls: Span,
+        rs: Span,
+    ) {
+        self.err(
+            Diagnostic::new(
+                Code::UnitMismatch,
+                rs,
+                format!(
+                    "cannot use `{}` on a {} and a {}",
+                    op.symbol(),
+                    lu.word(),
+                    ru.word()
+                ),
+            )
+            .label(format!("this is a {}", ru.word()))
+            .with(ls, format!("this is a {}", lu.word())),
+        );
+    }
+
+    pub(super) fn comparable(
+        &mut self,
+        op: BinOp,
+        l: &Val,
+        r: &Val,
+        lhs: &Expr,
+        rhs: &Expr,
+        span: Span,
+    ) {
+        let ok = match (&l.ty, &r.ty) {
+            (Ty::Dynamic, _) | (_, Ty::Dynamic) => true,
+            (Ty::Num(a), Ty::Num(b)) => {
+                if !a.compatible(*b) {
+                    self.unit_error(span, op, *a, *b, lhs.span, rhs.span);
+                }
+                true
+            }
+            (Ty::Str, Ty::Str) | (Ty::Bool, Ty::Bool) | (Ty::Ip, Ty::Ip) => true,
+            (Ty::Ip, Ty::Str) | (Ty::Str, Ty::Ip) => true,
+            _ => false,
+        };
+        if !(ok || l.score || r.score) {
+            self.err(
+                Diagnostic::new(
+                    Code::TypeMismatch,
+                    span,
+                    format!("cannot compare a {} with a {}", l.ty, r.ty),
+                )
+                .label("incompatible types")
+                .with(lhs.span, format!("this is a {}", l.ty))
+                .with(rhs.span, format!("this is a {}", r.ty)),
+            );
+        }
+    }
+
+    /// The labels of a binary operation's result, checking `on`/`ignoring` lists.
+    pub(super) fn join_labels(
+        &mut self,
+        l: &Val,
+        r: &Val,
+        matching: Option<&Matching>,
+        ls: Span,
+        rs: Span,
+    ) -> Shape {
+        let (Some(a), Some(b)) = (l.labels(), r.labels()) else {
+            return join_shape(&l.shape, &r.shape);
+        };
+        if let Some(m) = matching {
+            for label in &m.labels {
+                for (side, labels, sspan) in [("left", a, ls), ("right", b, rs)] {
+                    if !m.ignoring && !labels.may_have(&label.name) {
+                        let have: Vec<&str> = labels.known.iter().map(String::as_str).collect();
+                        self.err(
+                            Diagnostic::new(
+                                Code::MissingJoinLabel,
+                                label.span,
+                                format!("the {side} side has no `{}` label", label.name),
+                            )
+                            .label("not on both sides")
+                            .with(sspan, format!("labels here: [{}]", have.join(", ")))
+                            .help(did_you_mean(
+                                &label.name,
+                                have.iter().copied(),
+                                "join only on labels both sides keep",
+                            )),
+                        );
+                    }
+                }
+            }
+            if m.ignoring {
+                let drop: Vec<&str> = m.labels.iter().map(|i| i.name.as_str()).collect();
+                let mut u = a.union(b);
+                u.known.retain(|k| !drop.contains(&k.as_str()));
+                return Shape::Series(u);
+            }
+            // Many-to-one: the side with more labels keeps them.
+            return Shape::Series(if a.known.len() >= b.known.len() {
+                a.clone()
+            } else {
+                b.clone()
+            });
+        }
+        Shape::Series(a.union(b))
+    }
+
+    pub(super) fn in_test(&mut self, cx: &mut Ctx, cidr: bool, lhs: &Expr, rhs: &Expr) -> Val {
+        let l = self.expr(cx, lhs);
+        let r = if cidr {
+            match &rhs.kind {
+                ExprKind::Str(s) => {
+                    self.cidr(s, rhs.span);
+                    Val::scalar(Ty::List(Box::new(Ty::Cidr)))
+                }
+                ExprKind::List(items) => {
+                    let v = self.list(cx, items, Some(&Ty::Cidr), rhs.span);
+                    if let Ty::List(_) = v.ty {
+                        for it in items {
+                            if let ExprKind::Str(s) = &it.kind {
+                                self.cidr(s, it.span);
+                            }
+                        }
+                    }
+                    v
+                }
+                _ => self.expr(cx, rhs),
+            }
+        } else {
+            self.expr(cx, rhs)
+        };
+        if cidr && !matches!(l.ty, Ty::Ip | Ty::Str | Ty::Dynamic | Ty::Error) {
+            self.mismatch(lhs.span, "an ip address", &l.ty);
+        }
+        if !matches!(r.ty, Ty::List(_) | Ty::Dynamic | Ty::Error | Ty::Cidr) {
+            self.err(
+                Diagnostic::new(
+                    Code::TypeMismatch,
+                    rhs.span,
+                    format!("`in` needs a list, found {}", r.ty),
+                )
+                .label("not a list")
+                .help("write `x in [\"a\", \"b\"]`, or `==` to compare with one value"),
+            );
+        }
+        Val::scalar(Ty::Bool).with_shape(join_shape(&l.shape, &r.shape))
+    }
+
+    pub(super) fn str_test(
+        &mut self,
+        cx: &mut Ctx,
+        op: StrOp,
+        quant: Option<Quant>,
+        lhs: &Expr,
+        rhs: &Expr,
+    ) -> Val {
+        let l = self.expr(cx, lhs);
+        let r = self.expr(cx, rhs);
+        let array_membership = op == StrOp::Contains && matches!(l.ty, Ty::List(_));
+        if !l.ty.is_stringish() && !array_membership && l.ty != Ty::Ip {
+            self.mismatch(lhs.span, &format!("a string for `{}`", op.word()), &l.ty);
+        }
+        if (matches!(op, StrOp::Matches | StrOp::Glob) || quant.is_some())
+            && r.shape == Shape::Event
+        {
+            self.err(
+                Diagnostic::new(
+                    Code::PatternNotConstant,
+                    rhs.span,
+                    format!(
+                        "the pattern of `{}{}` must be a constant",
+                        op.word(),
+                        if quant.is_some() { " any/all" } else { "" }
+                    ),
+                )
+                .label("read from the event"),
+            );
+            return Val::error();
+        }
+        let want_list = quant.is_some() || op == StrOp::Under;
+        let elem_ok = |t: &Ty| match op {
+            StrOp::Matches => matches!(t, Ty::Regex | Ty::Dynamic | Ty::Error),
+            _ => matches!(t, Ty::Str | Ty::Dynamic | Ty::Error),
+        };
+        let ok = match &r.ty {
+            Ty::List(t) if want_list => elem_ok(t),
+            Ty::Error | Ty::Dynamic => true,
+            t if !want_list || op == StrOp::Under => elem_ok(t),
+            _ => false,
+        };
+        if !ok {
+            let want = match (op, want_list) {
+                (StrOp::Matches, false) => "a regex like /.../".to_string(),
+                (StrOp::Matches, true) => "a list of regexes".to_string(),
+                (_, true) => "a list of strings".to_string(),
+                _ => "a string".to_string(),
+            };
+            let help = if quant.is_none() && matches!(r.ty, Ty::List(_)) {
+                format!(
+                    "to test against several values write `{} any [...]`",
+                    op.word()
+                )
+            } else {
+                format!("`{}` takes {want}", op.word())
+            };
+            self.err(
+                Diagnostic::new(
+                    Code::TypeMismatch,
+                    rhs.span,
+                    format!("`{}` needs {want}, found {}", op.word(), r.ty),
+                )
+                .label(format!("this is a {}", r.ty))
+                .help(help),
+            );
+        }
+        Val::scalar(Ty::Bool).with_shape(join_shape(&l.shape, &r.shape))
+    }
+}
+
+fn fold_cmp(op: BinOp, a: &Option<Konst>, b: &Option<Konst>) -> Option<bool> {
+    use std::cmp::Ordering;
+    let ord = match (a.as_ref()?, b.as_ref()?) {
+        (Konst::Num(x), Konst::Num(y)) => x.partial_cmp(y)?,
+        (Konst::Str(x), Konst::Str(y)) => x.cmp(y),
+        (Konst::Bool(x), Konst::Bool(y)) => x.cmp(y),
+        _ => return None,
+    };
+    Some(match op {
+        BinOp::Eq => ord == Ordering::Equal,
+        BinOp::Ne => ord != Ordering::Equal,
+        BinOp::Lt => ord == Ordering::Less,
+        BinOp::Le => ord != Ordering::Greater,
+        BinOp::Gt => ord == Ordering::Greater,
+        _ => ord != Ordering::Less,
+    })
+}

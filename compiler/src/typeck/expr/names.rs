@@ -1,0 +1,270 @@
+//! Names in expressions: lets, quantifier variables, consts, lists, macros, records, rules,
+//! metric selectors, and event fields (checked against the rule's schema).
+
+use super::*;
+
+impl Checker<'_> {
+    pub(super) fn value_ref(
+        &mut self,
+        cx: &mut Ctx,
+        name: &str,
+        matchers: &[Matcher],
+        span: Span,
+    ) -> Val {
+        if matchers.is_empty() {
+            if let Some((head, _)) = name.split_once('.')
+                && cx.quant_vars.iter().any(|v| v == head)
+            {
+                return Val::scalar(Ty::Dynamic).with_shape(Shape::Event);
+            }
+            if cx.quant_vars.iter().any(|v| v == name) {
+                return Val::scalar(Ty::Dynamic).with_shape(Shape::Event);
+            }
+            if let Some(t) = cx.params.get(name) {
+                return Val::scalar(t.clone());
+            }
+            if let Some((v, _)) = cx.lets.get(name) {
+                cx.lets_used.insert(name.to_string());
+                return v.clone();
+            }
+            if let Some(key) = self.resolve(cx.file, Namespace::Value, name) {
+                self.used.insert(key.clone());
+                return self.value_decl(key, span);
+            }
+            if let Some(key) = self.resolve(cx.file, Namespace::Rule, name) {
+                self.used.insert(key.clone());
+                cx.saw_rule_ref.get_or_insert(span);
+                let labels = self.rule_labels(&key);
+                return Val {
+                    reads_rules: true,
+                    ..Val::scalar(Ty::Bool).with_shape(Shape::Series(labels))
+                };
+            }
+            let declared_metric = self.resolve(cx.file, Namespace::Metric, name).is_some();
+            // Rule names are offered only where a metric cannot stand (event filters).
+            let namespaces: &[Namespace] = if cx.event {
+                &[Namespace::Value, Namespace::Rule]
+            } else {
+                &[Namespace::Value]
+            };
+            let mut cands = self.candidates(cx.file, namespaces);
+            cands.extend(cx.lets.keys().cloned());
+            let near = crate::resolve::suggest::closest(name, cands.iter().map(String::as_str))
+                .map(str::to_string);
+            if !declared_metric && (near.is_some() || name.contains('.')) {
+                // The suggested name is what the user meant: do not also call it unused.
+                if let Some(n) = &near
+                    && let Some(key) = self.resolve(cx.file, Namespace::Value, n)
+                {
+                    self.used.insert(key);
+                }
+                let help = match &near {
+                    Some(n) => format!("did you mean `{n}`?"),
+                    None => "declare it, or import the package that does".to_string(),
+                };
+                self.err(
+                    Diagnostic::new(Code::UnknownName, span, format!("unknown name `{name}`"))
+                        .label("not found")
+                        .help(help),
+                );
+                return Val::error();
+            }
+        }
+        self.selector(cx, name, matchers, span)
+    }
+
+    /// A metric selector: one value per matching series.
+    pub(super) fn selector(
+        &mut self,
+        cx: &mut Ctx,
+        name: &str,
+        matchers: &[Matcher],
+        span: Span,
+    ) -> Val {
+        cx.saw_selector.get_or_insert(span);
+        let mut unit = Unit::from_metric_name(name);
+        let mut labels = Labels::open([]);
+        if let Some(key) = self.resolve(cx.file, Namespace::Metric, name) {
+            self.used.insert(key.clone());
+            let sym = self.syms.map[&key];
+            if let DeclKind::Metric {
+                unit: u,
+                unit_arg,
+                labels: l,
+                ..
+            } = &self.files[sym.file].module.decls[sym.decl].kind
+            {
+                unit = unit_from_decl(u, unit_arg.as_ref());
+                if let Some(l) = l {
+                    labels = Labels::closed(l.iter().map(|i| i.name.clone()));
+                }
+            }
+        }
+        for m in matchers {
+            if matches!(m.op, MatchOp::Re | MatchOp::NotRe)
+                && self.regex(&m.value.value, m.value.span)
+            {
+                crate::lint::exprs::regex_matcher(self, m);
+            }
+            if labels.open {
+                labels.known.insert(m.label.name.clone());
+            }
+        }
+        Val {
+            stored: true,
+            ..Val::scalar(Ty::Num(unit.unwrap_or(Unit::Unknown))).with_shape(Shape::Series(labels))
+        }
+    }
+
+    /// The value of a const, list, macro or record.
+    pub(super) fn value_decl(&mut self, key: crate::resolve::SymKey, span: Span) -> Val {
+        let sym = self.syms.map[&key];
+        let decl = &self.files[sym.file].module.decls[sym.decl];
+        match &decl.kind {
+            DeclKind::Macro { body, .. } => {
+                if let Some(v) = self.macros.get(&key) {
+                    return v.clone();
+                }
+                if let Some(pos) = self.macro_stack.iter().position(|k| *k == key) {
+                    let chain: Vec<&str> = self.macro_stack[pos..]
+                        .iter()
+                        .map(|k| k.2.as_str())
+                        .collect();
+                    self.err(
+                        Diagnostic::new(
+                            Code::MacroCycle,
+                            span,
+                            format!("macro `{}` uses itself", key.2),
+                        )
+                        .label("cycle closes here")
+                        .help(format!(
+                            "the cycle is {} -> {}",
+                            chain.join(" -> "),
+                            key.2
+                        )),
+                    );
+                    return Val::error();
+                }
+                self.macro_stack.push(key.clone());
+                let mut cx = Ctx {
+                    file: sym.file,
+                    event: true,
+                    interval: crate::typeck::DEFAULT_INTERVAL_SECS,
+                    ..Ctx::default()
+                };
+                let v = self.expr(&mut cx, body);
+                self.macro_stack.pop();
+                self.macros.insert(key, v.clone());
+                v
+            }
+            DeclKind::Const { value, .. } => {
+                let mut cx = Ctx {
+                    file: sym.file,
+                    ..Ctx::default()
+                };
+                let mut v = self.expr(&mut cx, value);
+                v.shape = Shape::Scalar;
+                v
+            }
+            DeclKind::List { items, elem, .. } => {
+                let mut cx = Ctx {
+                    file: sym.file,
+                    ..Ctx::default()
+                };
+                // Element types were reported where the list is declared.
+                let mark = self.diags.len();
+                let v = self.typed_list(&mut cx, items, elem.as_ref());
+                self.diags.truncate(mark);
+                v
+            }
+            DeclKind::Record { expr, .. } => {
+                let mut cx = Ctx {
+                    file: sym.file,
+                    ..Ctx::default()
+                };
+                let mark = self.diags.len();
+                let v = self.expr(&mut cx, expr);
+                self.diags.truncate(mark);
+                // Recorded: stored as a series of its own, readable by window functions.
+                Val { stored: true, ..v }
+            }
+            _ => Val::error(),
+        }
+    }
+
+    pub(super) fn field(&mut self, cx: &mut Ctx, path: &[Ident], span: Span) -> Val {
+        if !cx.event {
+            self.err(
+                Diagnostic::new(
+                    Code::EventOutsideEventRule,
+                    span,
+                    "event fields are only readable in event rules",
+                )
+                .label("no event here"),
+            );
+            return Val::error();
+        }
+        let ty = match (&cx.schema, path.first()) {
+            (Some(schema), Some(first)) => self.schema_field(cx.file, schema, path, first),
+            _ => Ty::Dynamic,
+        };
+        Val::scalar(ty).with_shape(Shape::Event)
+    }
+
+    pub(super) fn schema_field(
+        &mut self,
+        fi: usize,
+        schema: &str,
+        path: &[Ident],
+        first: &Ident,
+    ) -> Ty {
+        let Some(key) = self.resolve(fi, Namespace::Schema, schema) else {
+            return Ty::Dynamic;
+        };
+        self.used.insert(key.clone());
+        let sym = self.syms.map[&key];
+        let DeclKind::Schema { fields, .. } = &self.files[sym.file].module.decls[sym.decl].kind
+        else {
+            return Ty::Dynamic;
+        };
+        if matches!(first.name.as_str(), "type" | "ts" | "timestamp") {
+            return Ty::Str;
+        }
+        let mut fields = fields.as_slice();
+        let mut ty = Ty::Dynamic;
+        for (i, seg) in path.iter().enumerate() {
+            let Some(f) = fields.iter().find(|f| f.name.name == seg.name) else {
+                let names: Vec<&str> = fields.iter().map(|f| f.name.name.as_str()).collect();
+                let help = did_you_mean(
+                    &seg.name,
+                    names.iter().copied(),
+                    &format!("the `{schema}` schema has: {}", names.join(", ")),
+                );
+                self.err(
+                    Diagnostic::new(
+                        Code::UnknownField,
+                        seg.span,
+                        format!("`{}` is not a field of `{schema}` events", seg.name),
+                    )
+                    .label("unknown field")
+                    .help(help),
+                );
+                return Ty::Error;
+            };
+            match &f.ty {
+                FieldType::Object(inner) => {
+                    fields = inner;
+                    ty = Ty::Object;
+                }
+                FieldType::Array(_) => return Ty::List(Box::new(Ty::Dynamic)),
+                FieldType::Named(n) => {
+                    if i + 1 < path.len() {
+                        return Ty::Dynamic;
+                    }
+                    ty = named_type(&n.name).unwrap_or(Ty::Dynamic);
+                }
+            }
+        }
+        ty
+    }
+}

@@ -1,0 +1,326 @@
+//! Window functions over a series and aggregations across series: their units, windows
+//! and the label sets they keep.
+
+use super::*;
+
+impl Checker<'_> {
+    pub(super) fn window_call(
+        &mut self,
+        cx: &mut Ctx,
+        func: &Ident,
+        pos: &[&Expr],
+        named: &[(&Ident, &Expr)],
+        span: Span,
+    ) -> Val {
+        let name = func.name.as_str();
+        let _ = span;
+        // Leading quantile / fraction argument.
+        let mut pos = pos.to_vec();
+        let mut q = None;
+        if matches!(name, "quantile" | "histogram_quantile") && !pos.is_empty() {
+            q = Some(pos.remove(0));
+        }
+        for (k, v) in named {
+            match k.name.as_str() {
+                "ago" | "ahead" => self.duration_arg(cx, v, Code::WindowNotDuration),
+                "le" => {
+                    self.expr(cx, v);
+                }
+                "alpha" | "bands" => {
+                    let val = self.expr(cx, v);
+                    if !matches!(val.ty, Ty::Num(Unit::Number)) {
+                        self.mismatch(v.span, "a number", &val.ty);
+                    }
+                }
+                "method" if name == "trend" => {
+                    let m = match &v.kind {
+                        ExprKind::Ref { name, .. } => name.as_str(),
+                        _ => "",
+                    };
+                    if !matches!(m, "regression" | "mann_kendall") {
+                        self.err(
+                            Diagnostic::new(
+                                Code::UnknownMethod,
+                                v.span,
+                                format!("unknown trend method `{m}`"),
+                            )
+                            .label("not a trend test")
+                            .help(did_you_mean(
+                                m,
+                                ["regression", "mann_kendall"],
+                                "trend tests are regression (the default) and mann_kendall",
+                            )),
+                        );
+                    }
+                }
+                "method" => {
+                    let m = match &v.kind {
+                        ExprKind::Ref { name, .. } => name.as_str(),
+                        _ => "",
+                    };
+                    if !matches!(m, "zscore" | "robust" | "ewma" | "holt_winters") {
+                        self.err(
+                            Diagnostic::new(
+                                Code::UnknownMethod,
+                                v.span,
+                                format!("unknown anomaly method `{m}`"),
+                            )
+                            .label("not a method")
+                            .help(did_you_mean(
+                                m,
+                                ["zscore", "robust", "ewma", "holt_winters"],
+                                "methods are zscore, robust, ewma and holt_winters",
+                            )),
+                        );
+                    }
+                }
+                "season" => match &v.kind {
+                    ExprKind::Ref { name, .. } => {
+                        match self.resolve(cx.file, Namespace::Calendar, name) {
+                            Some(key) => {
+                                self.used.insert(key);
+                            }
+                            None => {
+                                let cands = self.candidates(cx.file, &[Namespace::Calendar]);
+                                self.err(
+                                Diagnostic::new(Code::UnknownCalendar, v.span, format!("unknown calendar `{name}`"))
+                                    .label("not a calendar")
+                                    .help(did_you_mean(name, cands.iter().map(String::as_str), "declare it with `calendar NAME = sessions(...)`, or give a duration like 1d")),
+                            );
+                            }
+                        }
+                    }
+                    _ => self.duration_arg(cx, v, Code::WindowNotDuration),
+                },
+                "forecast" => {
+                    let f = self.expr(cx, v);
+                    if !matches!(f.ty, Ty::Forecast | Ty::Error) {
+                        self.mismatch(v.span, "a forecast like holt_winters(x, 1d)", &f.ty);
+                    }
+                }
+                _ => {
+                    self.err(
+                        Diagnostic::new(
+                            Code::ArgType,
+                            k.span,
+                            format!("`{name}` has no `{}` argument", k.name),
+                        )
+                        .label("unknown argument"),
+                    );
+                }
+            }
+        }
+        if let Some(q) = q {
+            let v = self.expr(cx, q);
+            if let Some(Konst::Num(n)) = v.konst
+                && !(0.0..=1.0).contains(&n)
+            {
+                self.err(
+                    Diagnostic::new(
+                        Code::QuantileRange,
+                        q.span,
+                        format!("quantile {n} is not between 0 and 1"),
+                    )
+                    .label("out of range"),
+                );
+            }
+        }
+        if name == "histogram_fraction" && !named.iter().any(|(k, _)| k.name == "le") {
+            self.err(
+                Diagnostic::new(
+                    Code::ArgType,
+                    span,
+                    "`histogram_fraction` needs `le <value>`",
+                )
+                .label("missing `le`"),
+            );
+        }
+        let Some(series_e) = pos.first() else {
+            return Val::error();
+        };
+        let series = self.expr(cx, series_e);
+        if series.ty == Ty::Error {
+            return Val::error();
+        }
+        if !matches!(series.shape, Shape::Series(_)) || !series.ty.is_numeric() {
+            self.err(
+                Diagnostic::new(
+                    Code::ArgType,
+                    series_e.span,
+                    format!(
+                        "`{name}` needs a metric series, found {}",
+                        describe(&series)
+                    ),
+                )
+                .label("not a series")
+                .help(format!(
+                    "the signature is `{}`",
+                    functions::lookup(name).map(|b| b.signature).unwrap_or("")
+                )),
+            );
+            return Val::error();
+        }
+        if !series.stored {
+            self.err(
+                Diagnostic::new(
+                    Code::WindowOverComputed,
+                    series_e.span,
+                    format!("`{name}` reads stored samples, and this series is computed"),
+                )
+                .label("not a metric or a recorded series")
+                .help("record it first (`record job:x = ...`) and apply the window to the recorded series, as Prometheus recording rules do"),
+            );
+            return Val::error();
+        }
+        // Second positional: a window, except ewma (alpha) and holt_winters (period).
+        if let Some(w) = pos.get(1) {
+            if name == "ewma" {
+                let a = self.expr(cx, w);
+                if !matches!(a.ty, Ty::Num(Unit::Number)) {
+                    self.mismatch(w.span, "a smoothing factor between 0 and 1", &a.ty);
+                }
+            } else {
+                self.duration_arg(cx, w, Code::WindowNotDuration);
+                if let (ExprKind::Duration(secs), true) = (
+                    &w.kind,
+                    matches!(name, "rate" | "increase" | "irate" | "deriv" | "slope"),
+                ) {
+                    crate::lint::exprs::short_window(self, name, *secs, cx.interval, w.span);
+                }
+            }
+        }
+        if matches!(name, "rate" | "increase" | "irate") {
+            crate::lint::exprs::rate_on_gauge(self, name, series_e);
+        }
+        let unit = series.ty.unit();
+        let ty = match name {
+            "count" | "changes" | "zscore" => Ty::Num(Unit::Number),
+            "absent" | "outside" => Ty::Bool,
+            "trend" => Ty::Trend,
+            "holt_winters" => Ty::Forecast,
+            "change" | "histogram_fraction" => Ty::Num(Unit::Ratio),
+            "rate" | "irate" => Ty::Num(if unit == Unit::Unknown {
+                Unit::Unknown
+            } else {
+                Unit::Number
+            }),
+            "anomaly" => Ty::Num(Unit::Number),
+            _ => Ty::Num(unit),
+        };
+        Val {
+            ty,
+            shape: series.shape,
+            konst: None,
+            score: name == "anomaly",
+            reads_rules: false,
+            stored: false,
+        }
+    }
+
+    pub(super) fn series_aggregate(
+        &mut self,
+        cx: &mut Ctx,
+        func: &Ident,
+        pos: &[&Expr],
+        group: &Grouping,
+        span: Span,
+    ) -> Val {
+        let name = func.name.as_str();
+        if !functions::SERIES_AGGREGATES.contains(&name) {
+            self.err(
+                Diagnostic::new(Code::ArgType, func.span, format!("`{name}` cannot aggregate across series"))
+                    .label("not an aggregate")
+                    .help("aggregates are sum, avg, min, max, count, stddev, quantile and count_distinct; `by` after histogram_quantile groups its buckets"),
+            );
+            return Val::error();
+        }
+        let mut pos = pos.to_vec();
+        if name == "quantile" && pos.len() == 2 {
+            let q = pos.remove(0);
+            self.expr(cx, q);
+        }
+        if pos.len() != 1 {
+            self.err(
+                Diagnostic::new(
+                    Code::Arity,
+                    span,
+                    format!("`{name}(...) by` takes one expression"),
+                )
+                .label("wrong number of arguments"),
+            );
+            return Val::error();
+        }
+        let v = self.expr(cx, pos[0]);
+        if v.ty != Ty::Error && (!v.ty.is_numeric() || !matches!(v.shape, Shape::Series(_))) {
+            self.err(
+                Diagnostic::new(
+                    Code::ArgType,
+                    pos[0].span,
+                    format!("`{name}` aggregates series, found {}", describe(&v)),
+                )
+                .label("not a series"),
+            );
+            return Val::error();
+        }
+        let v = if name == "count" || name == "count_distinct" {
+            Val {
+                ty: Ty::Num(Unit::Number),
+                ..v
+            }
+        } else {
+            v
+        };
+        self.grouped(v, group)
+    }
+
+    /// Applies `by [..]` / `without [..]` to a series value.
+    pub(crate) fn grouped(&mut self, v: Val, group: &Grouping) -> Val {
+        let labels = v.labels().cloned().unwrap_or_default();
+        let out = match group {
+            Grouping::By(ls, _) => {
+                for l in ls {
+                    if !labels.may_have(&l.name) {
+                        let have: Vec<&str> = labels.known.iter().map(String::as_str).collect();
+                        self.err(
+                            Diagnostic::new(
+                                Code::MissingJoinLabel,
+                                l.span,
+                                format!("the series has no `{}` label to group by", l.name),
+                            )
+                            .label("label not present")
+                            .help(did_you_mean(
+                                &l.name,
+                                have.iter().copied(),
+                                &format!("labels here: [{}]", have.join(", ")),
+                            )),
+                        );
+                    }
+                }
+                Labels::closed(ls.iter().map(|i| i.name.clone()))
+            }
+            Grouping::Without(ls, _) => {
+                let mut l = labels.clone();
+                for x in ls {
+                    l.known.remove(&x.name);
+                }
+                l
+            }
+            Grouping::Fields(_, s) => {
+                self.err(
+                    Diagnostic::new(
+                        Code::EventAggOutsideEventRule,
+                        *s,
+                        "grouping by event fields needs `over <window>`",
+                    )
+                    .label("event grouping without a window"),
+                );
+                return Val::error();
+            }
+        };
+        Val {
+            shape: Shape::Series(out),
+            konst: None,
+            ..v
+        }
+    }
+}
