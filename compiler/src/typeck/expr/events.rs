@@ -15,6 +15,43 @@ impl Checker<'_> {
     ) -> Val {
         let name = func.name.as_str();
         cx.saw_event_agg.get_or_insert(span);
+        if !self.event_aggregate_allowed(cx, func, pos, span) {
+            return Val::error();
+        }
+        let mut unit = Unit::Number;
+        if let Some(arg) = pos.first() {
+            let v = self.expr(cx, arg);
+            if matches!(name, "sum" | "avg" | "min" | "max") && !v.ty.is_numeric() {
+                self.mismatch(arg.span, "a numeric event field", &v.ty);
+            }
+            if matches!(name, "sum" | "avg" | "min" | "max") {
+                unit = v.ty.unit();
+            }
+        }
+        self.duration_arg(cx, over, Code::ClauseNotDuration);
+        self.same_keys(cx, group, span);
+        let labels = self.key_labels(cx, group);
+        if !cx.agg_names.iter().any(|n| n == name) {
+            cx.agg_names.push(name.to_string());
+        }
+        let ty = if name == "share" {
+            Ty::Num(Unit::Ratio)
+        } else {
+            Ty::Num(unit)
+        };
+        Val::scalar(ty).with_shape(Shape::Series(labels))
+    }
+
+    /// Whether an event aggregate may stand here: in an event rule, a function that
+    /// aggregates events, with its number of arguments.
+    fn event_aggregate_allowed(
+        &mut self,
+        cx: &Ctx,
+        func: &Ident,
+        pos: &[&Expr],
+        span: Span,
+    ) -> bool {
+        let name = func.name.as_str();
         if !cx.event {
             self.err(
                 Diagnostic::new(
@@ -24,7 +61,7 @@ impl Checker<'_> {
                 )
                 .label("event aggregate"),
             );
-            return Val::error();
+            return false;
         }
         if !functions::EVENT_AGGREGATES.contains(&name) {
             self.err(
@@ -36,7 +73,7 @@ impl Checker<'_> {
                 .label("not an event aggregate")
                 .help("event aggregates are count, sum, avg, min, max, distinct and share"),
             );
-            return Val::error();
+            return false;
         }
         let want = usize::from(name != "count");
         if pos.len() != want {
@@ -56,19 +93,13 @@ impl Checker<'_> {
                     "write `sum(event.field) by event.key over 1h`"
                 }),
             );
-            return Val::error();
+            return false;
         }
-        let mut unit = Unit::Number;
-        if let Some(arg) = pos.first() {
-            let v = self.expr(cx, arg);
-            if matches!(name, "sum" | "avg" | "min" | "max") && !v.ty.is_numeric() {
-                self.mismatch(arg.span, "a numeric event field", &v.ty);
-            }
-            if matches!(name, "sum" | "avg" | "min" | "max") {
-                unit = v.ty.unit();
-            }
-        }
-        self.duration_arg(cx, over, Code::ClauseNotDuration);
+        true
+    }
+
+    /// Every event aggregate of a rule groups by the same fields (the rule's key).
+    fn same_keys(&mut self, cx: &mut Ctx, group: Option<&Grouping>, span: Span) {
         let keys: Vec<String> = match group {
             Some(Grouping::Fields(fields, _)) => fields
                 .iter()
@@ -112,6 +143,10 @@ impl Checker<'_> {
             Some(_) => {}
             None => cx.agg_keys = Some((keys, span)),
         }
+    }
+
+    /// The labels an aggregate's alerts carry: the last segment of each key field.
+    fn key_labels(&mut self, cx: &mut Ctx, group: Option<&Grouping>) -> Labels {
         let mut labels = Labels::closed([]);
         match group {
             Some(Grouping::Fields(fields, _)) => {
@@ -133,14 +168,6 @@ impl Checker<'_> {
             }
             _ => {}
         }
-        if !cx.agg_names.iter().any(|n| n == name) {
-            cx.agg_names.push(name.to_string());
-        }
-        let ty = if name == "share" {
-            Ty::Num(Unit::Ratio)
-        } else {
-            Ty::Num(unit)
-        };
-        Val::scalar(ty).with_shape(Shape::Series(labels))
+        labels
     }
 }

@@ -4,6 +4,8 @@
 use super::*;
 
 impl Checker<'_> {
+    /// A window function over one series: its named arguments, quantile, series (a metric
+    /// or a recorded series), window, and the type of its result.
     pub(super) fn window_call(
         &mut self,
         cx: &mut Ctx,
@@ -13,7 +15,6 @@ impl Checker<'_> {
         span: Span,
     ) -> Val {
         let name = func.name.as_str();
-        let _ = span;
         // Leading quantile / fraction argument.
         let mut pos = pos.to_vec();
         let mut q = None;
@@ -21,109 +22,10 @@ impl Checker<'_> {
             q = Some(pos.remove(0));
         }
         for (k, v) in named {
-            match k.name.as_str() {
-                "ago" | "ahead" => self.duration_arg(cx, v, Code::WindowNotDuration),
-                "le" => {
-                    self.expr(cx, v);
-                }
-                "alpha" | "bands" => {
-                    let val = self.expr(cx, v);
-                    if !matches!(val.ty, Ty::Num(Unit::Number)) {
-                        self.mismatch(v.span, "a number", &val.ty);
-                    }
-                }
-                "method" if name == "trend" => {
-                    let m = match &v.kind {
-                        ExprKind::Ref { name, .. } => name.as_str(),
-                        _ => "",
-                    };
-                    if !matches!(m, "regression" | "mann_kendall") {
-                        self.err(
-                            Diagnostic::new(
-                                Code::UnknownMethod,
-                                v.span,
-                                format!("unknown trend method `{m}`"),
-                            )
-                            .label("not a trend test")
-                            .help(did_you_mean(
-                                m,
-                                ["regression", "mann_kendall"],
-                                "trend tests are regression (the default) and mann_kendall",
-                            )),
-                        );
-                    }
-                }
-                "method" => {
-                    let m = match &v.kind {
-                        ExprKind::Ref { name, .. } => name.as_str(),
-                        _ => "",
-                    };
-                    if !matches!(m, "zscore" | "robust" | "ewma" | "holt_winters") {
-                        self.err(
-                            Diagnostic::new(
-                                Code::UnknownMethod,
-                                v.span,
-                                format!("unknown anomaly method `{m}`"),
-                            )
-                            .label("not a method")
-                            .help(did_you_mean(
-                                m,
-                                ["zscore", "robust", "ewma", "holt_winters"],
-                                "methods are zscore, robust, ewma and holt_winters",
-                            )),
-                        );
-                    }
-                }
-                "season" => match &v.kind {
-                    ExprKind::Ref { name, .. } => {
-                        match self.resolve(cx.file, Namespace::Calendar, name) {
-                            Some(key) => {
-                                self.used.insert(key);
-                            }
-                            None => {
-                                let cands = self.candidates(cx.file, &[Namespace::Calendar]);
-                                self.err(
-                                Diagnostic::new(Code::UnknownCalendar, v.span, format!("unknown calendar `{name}`"))
-                                    .label("not a calendar")
-                                    .help(did_you_mean(name, cands.iter().map(String::as_str), "declare it with `calendar NAME = sessions(...)`, or give a duration like 1d")),
-                            );
-                            }
-                        }
-                    }
-                    _ => self.duration_arg(cx, v, Code::WindowNotDuration),
-                },
-                "forecast" => {
-                    let f = self.expr(cx, v);
-                    if !matches!(f.ty, Ty::Forecast | Ty::Error) {
-                        self.mismatch(v.span, "a forecast like holt_winters(x, 1d)", &f.ty);
-                    }
-                }
-                _ => {
-                    self.err(
-                        Diagnostic::new(
-                            Code::ArgType,
-                            k.span,
-                            format!("`{name}` has no `{}` argument", k.name),
-                        )
-                        .label("unknown argument"),
-                    );
-                }
-            }
+            self.window_named_arg(cx, name, k, v);
         }
         if let Some(q) = q {
-            let v = self.expr(cx, q);
-            if let Some(Konst::Num(n)) = v.konst
-                && !(0.0..=1.0).contains(&n)
-            {
-                self.err(
-                    Diagnostic::new(
-                        Code::QuantileRange,
-                        q.span,
-                        format!("quantile {n} is not between 0 and 1"),
-                    )
-                    .label("out of range"),
-                );
-            }
+            self.quantile_arg(cx, q);
         }
         if name == "histogram_fraction" && !named.iter().any(|(k, _)| k.name == "le") {
             self.err(
@@ -138,9 +40,143 @@ impl Checker<'_> {
         let Some(series_e) = pos.first() else {
             return Val::error();
         };
+        let Some(series) = self.window_series(cx, name, series_e) else {
+            return Val::error();
+        };
+        // Second positional: a window, except ewma (alpha) and holt_winters (period).
+        if let Some(w) = pos.get(1) {
+            self.window_arg(cx, name, w);
+        }
+        if matches!(name, "rate" | "increase" | "irate") {
+            crate::lint::exprs::rate_on_gauge(self, name, series_e);
+        }
+        Val {
+            ty: window_type(name, series.ty.unit()),
+            shape: series.shape,
+            konst: None,
+            score: name == "anomaly",
+            reads_rules: false,
+            stored: false,
+        }
+    }
+
+    /// One named argument of a window function (`ago`, `ahead`, `le`, `alpha`, `bands`,
+    /// `method`, `season`, `forecast`).
+    fn window_named_arg(&mut self, cx: &mut Ctx, name: &str, k: &Ident, v: &Expr) {
+        match k.name.as_str() {
+            "ago" | "ahead" => self.duration_arg(cx, v, Code::WindowNotDuration),
+            "le" => {
+                self.expr(cx, v);
+            }
+            "alpha" | "bands" => {
+                let val = self.expr(cx, v);
+                if !matches!(val.ty, Ty::Num(Unit::Number)) {
+                    self.mismatch(v.span, "a number", &val.ty);
+                }
+            }
+            "method" => self.method_arg(name, v),
+            "season" => match &v.kind {
+                ExprKind::Ref { name, .. } => self.calendar_arg(cx, name, v.span),
+                _ => self.duration_arg(cx, v, Code::WindowNotDuration),
+            },
+            "forecast" => {
+                let f = self.expr(cx, v);
+                if !matches!(f.ty, Ty::Forecast | Ty::Error) {
+                    self.mismatch(v.span, "a forecast like holt_winters(x, 1d)", &f.ty);
+                }
+            }
+            _ => {
+                self.err(
+                    Diagnostic::new(
+                        Code::ArgType,
+                        k.span,
+                        format!("`{name}` has no `{}` argument", k.name),
+                    )
+                    .label("unknown argument"),
+                );
+            }
+        }
+    }
+
+    /// `method m` of `trend` (regression, mann_kendall) or `anomaly` (zscore, robust, ewma,
+    /// holt_winters).
+    fn method_arg(&mut self, func: &str, v: &Expr) {
+        let m = match &v.kind {
+            ExprKind::Ref { name, .. } => name.as_str(),
+            _ => "",
+        };
+        let (known, what, label, help): (&[&str], &str, &str, &str) = if func == "trend" {
+            (
+                &["regression", "mann_kendall"],
+                "trend method",
+                "not a trend test",
+                "trend tests are regression (the default) and mann_kendall",
+            )
+        } else {
+            (
+                &["zscore", "robust", "ewma", "holt_winters"],
+                "anomaly method",
+                "not a method",
+                "methods are zscore, robust, ewma and holt_winters",
+            )
+        };
+        if !known.contains(&m) {
+            self.err(
+                Diagnostic::new(Code::UnknownMethod, v.span, format!("unknown {what} `{m}`"))
+                    .label(label)
+                    .help(did_you_mean(m, known.iter().copied(), help)),
+            );
+        }
+    }
+
+    /// `season xnys`: a declared calendar.
+    fn calendar_arg(&mut self, cx: &mut Ctx, name: &str, span: Span) {
+        match self.resolve(cx.file, Namespace::Calendar, name) {
+            Some(key) => {
+                self.used.insert(key);
+            }
+            None => {
+                let cands = self.candidates(cx.file, &[Namespace::Calendar]);
+                self.err(
+                    Diagnostic::new(
+                        Code::UnknownCalendar,
+                        span,
+                        format!("unknown calendar `{name}`"),
+                    )
+                    .label("not a calendar")
+                    .help(did_you_mean(
+                        name,
+                        cands.iter().map(String::as_str),
+                        "declare it with `calendar NAME = sessions(...)`, or give a duration like 1d",
+                    )),
+                );
+            }
+        }
+    }
+
+    /// A quantile between 0 and 1.
+    fn quantile_arg(&mut self, cx: &mut Ctx, q: &Expr) {
+        let v = self.expr(cx, q);
+        if let Some(Konst::Num(n)) = v.konst
+            && !(0.0..=1.0).contains(&n)
+        {
+            self.err(
+                Diagnostic::new(
+                    Code::QuantileRange,
+                    q.span,
+                    format!("quantile {n} is not between 0 and 1"),
+                )
+                .label("out of range"),
+            );
+        }
+    }
+
+    /// The series a window function reads: numeric, per series, and stored (a metric or a
+    /// recorded series, not an expression computed per evaluation).
+    fn window_series(&mut self, cx: &mut Ctx, name: &str, series_e: &Expr) -> Option<Val> {
         let series = self.expr(cx, series_e);
         if series.ty == Ty::Error {
-            return Val::error();
+            return None;
         }
         if !matches!(series.shape, Shape::Series(_)) || !series.ty.is_numeric() {
             self.err(
@@ -158,7 +194,7 @@ impl Checker<'_> {
                     functions::lookup(name).map(|b| b.signature).unwrap_or("")
                 )),
             );
-            return Val::error();
+            return None;
         }
         if !series.stored {
             self.err(
@@ -170,50 +206,26 @@ impl Checker<'_> {
                 .label("not a metric or a recorded series")
                 .help("record it first (`record job:x = ...`) and apply the window to the recorded series, as Prometheus recording rules do"),
             );
-            return Val::error();
+            return None;
         }
-        // Second positional: a window, except ewma (alpha) and holt_winters (period).
-        if let Some(w) = pos.get(1) {
-            if name == "ewma" {
-                let a = self.expr(cx, w);
-                if !matches!(a.ty, Ty::Num(Unit::Number)) {
-                    self.mismatch(w.span, "a smoothing factor between 0 and 1", &a.ty);
-                }
-            } else {
-                self.duration_arg(cx, w, Code::WindowNotDuration);
-                if let (ExprKind::Duration(secs), true) = (
-                    &w.kind,
-                    matches!(name, "rate" | "increase" | "irate" | "deriv" | "slope"),
-                ) {
-                    crate::lint::exprs::short_window(self, name, *secs, cx.interval, w.span);
-                }
+        Some(series)
+    }
+
+    /// The second positional argument: a window (an ewma's smoothing factor).
+    fn window_arg(&mut self, cx: &mut Ctx, name: &str, w: &Expr) {
+        if name == "ewma" {
+            let a = self.expr(cx, w);
+            if !matches!(a.ty, Ty::Num(Unit::Number)) {
+                self.mismatch(w.span, "a smoothing factor between 0 and 1", &a.ty);
             }
+            return;
         }
-        if matches!(name, "rate" | "increase" | "irate") {
-            crate::lint::exprs::rate_on_gauge(self, name, series_e);
-        }
-        let unit = series.ty.unit();
-        let ty = match name {
-            "count" | "changes" | "zscore" => Ty::Num(Unit::Number),
-            "absent" | "outside" => Ty::Bool,
-            "trend" => Ty::Trend,
-            "holt_winters" => Ty::Forecast,
-            "change" | "histogram_fraction" => Ty::Num(Unit::Ratio),
-            "rate" | "irate" => Ty::Num(if unit == Unit::Unknown {
-                Unit::Unknown
-            } else {
-                Unit::Number
-            }),
-            "anomaly" => Ty::Num(Unit::Number),
-            _ => Ty::Num(unit),
-        };
-        Val {
-            ty,
-            shape: series.shape,
-            konst: None,
-            score: name == "anomaly",
-            reads_rules: false,
-            stored: false,
+        self.duration_arg(cx, w, Code::WindowNotDuration);
+        if let (ExprKind::Duration(secs), true) = (
+            &w.kind,
+            matches!(name, "rate" | "increase" | "irate" | "deriv" | "slope"),
+        ) {
+            crate::lint::exprs::short_window(self, name, *secs, cx.interval, w.span);
         }
     }
 
@@ -322,5 +334,23 @@ impl Checker<'_> {
             konst: None,
             ..v
         }
+    }
+}
+
+/// What a window function returns over a series of unit `unit`.
+fn window_type(name: &str, unit: Unit) -> Ty {
+    match name {
+        "count" | "changes" | "zscore" => Ty::Num(Unit::Number),
+        "absent" | "outside" => Ty::Bool,
+        "trend" => Ty::Trend,
+        "holt_winters" => Ty::Forecast,
+        "change" | "histogram_fraction" => Ty::Num(Unit::Ratio),
+        "rate" | "irate" => Ty::Num(if unit == Unit::Unknown {
+            Unit::Unknown
+        } else {
+            Unit::Number
+        }),
+        "anomaly" => Ty::Num(Unit::Number),
+        _ => Ty::Num(unit),
     }
 }
