@@ -4,6 +4,7 @@
 use super::*;
 
 impl Checker<'_> {
+    /// `a op b`: logic, comparisons and arithmetic, with the label set the join keeps.
     pub(super) fn binary(
         &mut self,
         cx: &mut Ctx,
@@ -19,115 +20,102 @@ impl Checker<'_> {
             return Val::error();
         }
         let shape = self.join_labels(&l, &r, matching, lhs.span, rhs.span);
+        let reads_rules = l.reads_rules || r.reads_rules;
+        let condition = |konst| Val {
+            ty: Ty::Bool,
+            shape: shape.clone(),
+            konst,
+            score: false,
+            reads_rules,
+            stored: false,
+        };
         match op {
             BinOp::And | BinOp::Or => {
                 self.want_bool(&l, lhs.span);
                 self.want_bool(&r, rhs.span);
-                let konst = match (&l.konst, &r.konst) {
-                    (Some(Konst::Bool(a)), Some(Konst::Bool(b))) => {
-                        Some(Konst::Bool(if op == BinOp::And {
-                            *a && *b
-                        } else {
-                            *a || *b
-                        }))
-                    }
-                    (Some(Konst::Bool(false)), _) | (_, Some(Konst::Bool(false)))
-                        if op == BinOp::And =>
-                    {
-                        Some(Konst::Bool(false))
-                    }
-                    (Some(Konst::Bool(true)), _) | (_, Some(Konst::Bool(true)))
-                        if op == BinOp::Or =>
-                    {
-                        Some(Konst::Bool(true))
-                    }
-                    _ => None,
-                };
-                Val {
-                    ty: Ty::Bool,
-                    shape,
-                    konst,
-                    score: false,
-                    reads_rules: l.reads_rules || r.reads_rules,
-                    stored: false,
-                }
+                condition(fold_logic(op, &l.konst, &r.konst))
             }
             _ if op.is_comparison() => {
                 self.comparable(op, &l, &r, lhs, rhs, span);
                 crate::lint::exprs::comparison(self, op, &l, &r, lhs, rhs);
-                let konst = fold_cmp(op, &l.konst, &r.konst).map(Konst::Bool);
-                Val {
-                    ty: Ty::Bool,
-                    shape,
-                    konst,
-                    score: false,
-                    reads_rules: l.reads_rules || r.reads_rules,
-                    stored: false,
-                }
+                condition(fold_cmp(op, &l.konst, &r.konst).map(Konst::Bool))
             }
-            _ => {
-                let both_numeric = (l.ty.is_numeric() || l.score) && (r.ty.is_numeric() || r.score);
-                let reads_rules = l.reads_rules || r.reads_rules;
-                if !both_numeric {
-                    // Rule states count as 0/1 inside score(); anything else needs numbers.
-                    if !(reads_rules
-                        && (l.ty.is_boolish() || l.ty.is_numeric())
-                        && (r.ty.is_boolish() || r.ty.is_numeric()))
-                    {
-                        let (bad, t) = if !l.ty.is_numeric() {
-                            (lhs.span, &l.ty)
-                        } else {
-                            (rhs.span, &r.ty)
-                        };
-                        let t = t.clone();
-                        self.err(
-                            Diagnostic::new(
-                                Code::TypeMismatch,
-                                bad,
-                                format!("`{}` needs numbers, found {t}", op.symbol()),
-                            )
-                            .label(format!("this is a {t}")),
-                        );
-                        return Val::error();
+            _ => match self.arithmetic(op, (&l, lhs), (&r, rhs), span) {
+                Some(unit) => {
+                    let konst = match (&l.konst, &r.konst) {
+                        (Some(Konst::Num(a)), Some(Konst::Num(b))) => Some(Konst::Num(match op {
+                            BinOp::Add => a + b,
+                            BinOp::Sub => a - b,
+                            BinOp::Mul => a * b,
+                            _ => a / b,
+                        })),
+                        _ => None,
+                    };
+                    Val {
+                        ty: Ty::Num(unit),
+                        shape,
+                        konst,
+                        score: false,
+                        reads_rules,
+                        stored: false,
                     }
                 }
-                let (lu, ru) = (l.ty.unit(), r.ty.unit());
-                let unit = match op {
-                    BinOp::Add | BinOp::Sub => {
-                        if !lu.compatible(ru) {
-                            self.unit_error(span, op, lu, ru, lhs.span, rhs.span);
-                            return Val::error();
-                        }
-                        lu.join(ru)
-                    }
-                    BinOp::Mul => match (lu, ru) {
-                        (Unit::Number, u) | (u, Unit::Number) => u,
-                        _ => Unit::Number,
-                    },
-                    _ => match (lu, ru) {
-                        (u, Unit::Number) => u,
-                        _ => Unit::Number,
-                    },
-                };
-                let konst = match (&l.konst, &r.konst) {
-                    (Some(Konst::Num(a)), Some(Konst::Num(b))) => Some(Konst::Num(match op {
-                        BinOp::Add => a + b,
-                        BinOp::Sub => a - b,
-                        BinOp::Mul => a * b,
-                        _ => a / b,
-                    })),
-                    _ => None,
-                };
-                Val {
-                    ty: Ty::Num(unit),
-                    shape,
-                    konst,
-                    score: false,
-                    reads_rules,
-                    stored: false,
-                }
-            }
+                None => Val::error(),
+            },
         }
+    }
+
+    /// The unit of `l op r` for `+ - * /`, or `None` (reported) when the operands are not
+    /// numbers or their units do not combine.
+    fn arithmetic(
+        &mut self,
+        op: BinOp,
+        (l, lhs): (&Val, &Expr),
+        (r, rhs): (&Val, &Expr),
+        span: Span,
+    ) -> Option<Unit> {
+        let both_numeric = (l.ty.is_numeric() || l.score) && (r.ty.is_numeric() || r.score);
+        let reads_rules = l.reads_rules || r.reads_rules;
+        // Rule states count as 0/1 inside score(); anything else needs numbers.
+        if !both_numeric
+            && !(reads_rules
+                && (l.ty.is_boolish() || l.ty.is_numeric())
+                && (r.ty.is_boolish() || r.ty.is_numeric()))
+        {
+            let (bad, t) = if !l.ty.is_numeric() {
+                (lhs.span, &l.ty)
+            } else {
+                (rhs.span, &r.ty)
+            };
+            let t = t.clone();
+            self.err(
+                Diagnostic::new(
+                    Code::TypeMismatch,
+                    bad,
+                    format!("`{}` needs numbers, found {t}", op.symbol()),
+                )
+                .label(format!("this is a {t}")),
+            );
+            return None;
+        }
+        let (lu, ru) = (l.ty.unit(), r.ty.unit());
+        Some(match op {
+            BinOp::Add | BinOp::Sub => {
+                if !lu.compatible(ru) {
+                    self.unit_error(span, op, lu, ru, lhs.span, rhs.span);
+                    return None;
+                }
+                lu.join(ru)
+            }
+            BinOp::Mul => match (lu, ru) {
+                (Unit::Number, u) | (u, Unit::Number) => u,
+                _ => Unit::Number,
+            },
+            _ => match (lu, ru) {
+                (u, Unit::Number) => u,
+                _ => Unit::Number,
+            },
+        })
     }
 
     pub(super) fn unit_error(
@@ -368,4 +356,22 @@ fn fold_cmp(op: BinOp, a: &Option<Konst>, b: &Option<Konst>) -> Option<bool> {
         BinOp::Gt => ord == Ordering::Greater,
         _ => ord != Ordering::Less,
     })
+}
+
+/// `and`/`or` of constants (one false side decides `and`, one true side `or`).
+fn fold_logic(op: BinOp, a: &Option<Konst>, b: &Option<Konst>) -> Option<Konst> {
+    match (a, b) {
+        (Some(Konst::Bool(a)), Some(Konst::Bool(b))) => Some(Konst::Bool(if op == BinOp::And {
+            *a && *b
+        } else {
+            *a || *b
+        })),
+        (Some(Konst::Bool(false)), _) | (_, Some(Konst::Bool(false))) if op == BinOp::And => {
+            Some(Konst::Bool(false))
+        }
+        (Some(Konst::Bool(true)), _) | (_, Some(Konst::Bool(true))) if op == BinOp::Or => {
+            Some(Konst::Bool(true))
+        }
+        _ => None,
+    }
 }

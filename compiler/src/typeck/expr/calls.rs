@@ -28,10 +28,7 @@ impl Checker<'_> {
                     "see the function list in docs/language.md",
                 )),
             );
-            for a in args {
-                self.expr(cx, &a.value);
-            }
-            return Val::error();
+            return self.args_only(cx, args);
         };
         let positional: Vec<&Expr> = args
             .iter()
@@ -63,38 +60,47 @@ impl Checker<'_> {
             && positional.len() == 2
             && !is_duration_literal(positional[1]);
         if !is_window_min_max && (total < b.min || total > b.max) {
-            let single_series_agg =
-                functions::SERIES_AGGREGATES.contains(&name) && positional.len() == 1;
-            if single_series_agg {
-                self.err(
-                    Diagnostic::new(Code::AggregateNoGrouping, span, format!("`{name}` across series needs `by` or `without`"))
-                        .label("how should series be grouped?")
-                        .help(format!("write `{name}(...) by [labels]`, `{name}(...) without [labels]`, or `{name}(...) by []` for one total; for a window write `{name}(x, 5m)`")),
-                );
-            } else {
-                self.err(
-                    Diagnostic::new(
-                        Code::Arity,
-                        span,
-                        format!(
-                            "`{name}` takes {} argument{}, found {total}",
-                            arity_words(b.min, b.max),
-                            if b.max == 1 { "" } else { "s" }
-                        ),
-                    )
-                    .label("wrong number of arguments")
-                    .help(format!("the signature is `{}`", b.signature)),
-                );
-            }
-            for a in args {
-                self.expr(cx, &a.value);
-            }
-            return Val::error();
+            self.arity_error(b, positional.len(), total, span);
+            return self.args_only(cx, args);
         }
         if is_window_min_max || b.kind == FnKind::Scalar {
             return self.scalar_call(cx, name, &positional, span);
         }
         self.window_call(cx, func, &positional, &named, span)
+    }
+
+    /// Checks a call's arguments when the call itself is wrong (so their errors still show).
+    fn args_only(&mut self, cx: &mut Ctx, args: &[Arg]) -> Val {
+        for a in args {
+            self.expr(cx, &a.value);
+        }
+        Val::error()
+    }
+
+    /// A call with the wrong number of arguments (a series aggregate without grouping says so).
+    fn arity_error(&mut self, b: &functions::Builtin, positional: usize, total: usize, span: Span) {
+        let name = b.name;
+        if functions::SERIES_AGGREGATES.contains(&name) && positional == 1 {
+            self.err(
+                Diagnostic::new(Code::AggregateNoGrouping, span, format!("`{name}` across series needs `by` or `without`"))
+                    .label("how should series be grouped?")
+                    .help(format!("write `{name}(...) by [labels]`, `{name}(...) without [labels]`, or `{name}(...) by []` for one total; for a window write `{name}(x, 5m)`")),
+            );
+            return;
+        }
+        self.err(
+            Diagnostic::new(
+                Code::Arity,
+                span,
+                format!(
+                    "`{name}` takes {} argument{}, found {total}",
+                    arity_words(b.min, b.max),
+                    if b.max == 1 { "" } else { "s" }
+                ),
+            )
+            .label("wrong number of arguments")
+            .help(format!("the signature is `{}`", b.signature)),
+        );
     }
 
     pub(super) fn scalar_call(
@@ -123,49 +129,8 @@ impl Checker<'_> {
                     Val::scalar(Ty::List(Box::new(Ty::Str)))
                 }
             }
-            "score" => {
-                if !vals[0].reads_rules {
-                    self.err(
-                        Diagnostic::new(Code::ArgType, pos[0].span, "`score` weighs rule states")
-                            .label("names no rule")
-                            .help("write `score(0.5 * rule_a + 0.5 * rule_b)`"),
-                    );
-                }
-                Val {
-                    ty: Ty::Num(Unit::Number),
-                    shape,
-                    konst: None,
-                    score: false,
-                    reads_rules: true,
-                    stored: false,
-                }
-            }
-            "at_least" => {
-                if !matches!(vals[0].ty, Ty::Num(Unit::Number)) {
-                    self.mismatch(pos[0].span, "a count", &vals[0].ty);
-                }
-                let rules_ok = matches!(&pos[1].kind, ExprKind::List(items) if !items.is_empty())
-                    && vals[1].reads_rules_list();
-                if !rules_ok {
-                    self.err(
-                        Diagnostic::new(
-                            Code::ArgType,
-                            pos[1].span,
-                            "`at_least` needs a list of rules",
-                        )
-                        .label("not a list of rules")
-                        .help("write `at_least(2, [rule_a, rule_b, rule_c])`"),
-                    );
-                }
-                Val {
-                    ty: Ty::Bool,
-                    shape: Shape::Series(Labels::open([])),
-                    konst: None,
-                    score: false,
-                    reads_rules: true,
-                    stored: false,
-                }
-            }
+            "score" => self.score(&vals, pos, shape),
+            "at_least" => self.at_least(&vals, pos),
             _ => {
                 for (v, e) in vals.iter().zip(pos) {
                     if !v.ty.is_numeric() {
@@ -193,6 +158,53 @@ impl Checker<'_> {
                     stored: false,
                 }
             }
+        }
+    }
+
+    /// `score(w1 * rule1 + ...)`: a weighted sum of rule states.
+    fn score(&mut self, vals: &[Val], pos: &[&Expr], shape: Shape) -> Val {
+        if !vals[0].reads_rules {
+            self.err(
+                Diagnostic::new(Code::ArgType, pos[0].span, "`score` weighs rule states")
+                    .label("names no rule")
+                    .help("write `score(0.5 * rule_a + 0.5 * rule_b)`"),
+            );
+        }
+        Val {
+            ty: Ty::Num(Unit::Number),
+            shape,
+            konst: None,
+            score: false,
+            reads_rules: true,
+            stored: false,
+        }
+    }
+
+    /// `at_least(n, [rules])`: true when n of the rules fire.
+    fn at_least(&mut self, vals: &[Val], pos: &[&Expr]) -> Val {
+        if !matches!(vals[0].ty, Ty::Num(Unit::Number)) {
+            self.mismatch(pos[0].span, "a count", &vals[0].ty);
+        }
+        let rules_ok = matches!(&pos[1].kind, ExprKind::List(items) if !items.is_empty())
+            && vals[1].reads_rules_list();
+        if !rules_ok {
+            self.err(
+                Diagnostic::new(
+                    Code::ArgType,
+                    pos[1].span,
+                    "`at_least` needs a list of rules",
+                )
+                .label("not a list of rules")
+                .help("write `at_least(2, [rule_a, rule_b, rule_c])`"),
+            );
+        }
+        Val {
+            ty: Ty::Bool,
+            shape: Shape::Series(Labels::open([])),
+            konst: None,
+            score: false,
+            reads_rules: true,
+            stored: false,
         }
     }
 
