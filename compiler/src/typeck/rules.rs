@@ -50,7 +50,36 @@ impl Checker<'_> {
         self.rules.get(&key)
     }
 
+    /// One rule: its context, lets, clauses, the forms it combines, and its templates
+    /// against the labels its alerts carry.
     fn check_rule(&mut self, fi: usize, rule: &Rule) -> RuleInfo {
+        let mut cx = self.rule_ctx(fi, rule);
+        self.duplicate_clauses(rule);
+        let mut info = RuleInfo {
+            event: cx.event,
+            ..RuleInfo::default()
+        };
+        self.rule_lets(&mut cx, rule);
+        let mut forms = Forms::default();
+        for c in &rule.clauses {
+            self.rule_clause(&mut cx, fi, rule, c, &mut forms, &mut info);
+        }
+        self.rule_forms(&cx, rule, &forms, &mut info);
+        let labels = forms.labels.take().unwrap_or_else(|| Labels::closed([]));
+        info.labels = self.rule_templates(&mut cx, rule, labels, forms.sequence.is_some());
+        crate::lint::rules::no_summary(self, rule);
+        crate::lint::rules::clauses_without_effect(
+            self,
+            rule,
+            cx.event || forms.sequence.is_some(),
+        );
+        crate::lint::rules::unused_lets(self, &cx);
+        info
+    }
+
+    /// What a rule's expressions see: its file, events (an `on event` clause), the schema its
+    /// filter pins, its evaluation interval.
+    fn rule_ctx(&mut self, fi: usize, rule: &Rule) -> Ctx {
         let interval = rule
             .clauses
             .iter()
@@ -70,28 +99,20 @@ impl Checker<'_> {
             }
             _ => None,
         });
-        let mut cx = Ctx {
+        Ctx {
             file: fi,
             event,
             schema,
             interval,
             ..Ctx::default()
-        };
-        self.duplicate_clauses(rule);
+        }
+    }
 
-        let mut info = RuleInfo {
-            event,
-            ..RuleInfo::default()
-        };
-        let mut labels: Option<Labels> = None;
-        let mut levels: Vec<(Severity, Span)> = Vec::new();
-        let mut plain_when: Option<Span> = None;
-        let mut has_sequence = None;
-
-        // `let`s first, in order, so every clause sees them.
+    /// `let`s first, in order, so every clause sees them.
+    fn rule_lets(&mut self, cx: &mut Ctx, rule: &Rule) {
         for c in &rule.clauses {
             if let ClauseKind::Let { name, value } = &c.kind {
-                let v = self.expr(&mut cx, value);
+                let v = self.expr(cx, value);
                 if let Some((_, prev)) = cx.lets.get(&name.name) {
                     let prev = *prev;
                     self.err(
@@ -107,145 +128,165 @@ impl Checker<'_> {
                 cx.lets.insert(name.name.clone(), (v, name.span));
             }
         }
-        for c in &rule.clauses {
-            match &c.kind {
-                ClauseKind::Severity(s) => info.severity = Some(*s),
-                ClauseKind::OnEvent(Some(f)) => {
-                    let v = self.expr(&mut cx, f);
-                    self.want_bool(&v, f.span);
-                    crate::lint::rules::not_indexable(self, f, rule);
-                    crate::lint::rules::constant_condition(self, &v, f.span);
+    }
+
+    /// One clause of a rule.
+    fn rule_clause(
+        &mut self,
+        cx: &mut Ctx,
+        fi: usize,
+        rule: &Rule,
+        c: &Clause,
+        forms: &mut Forms,
+        info: &mut RuleInfo,
+    ) {
+        match &c.kind {
+            ClauseKind::Severity(s) => info.severity = Some(*s),
+            ClauseKind::OnEvent(Some(f)) => {
+                let v = self.expr(cx, f);
+                self.want_bool(&v, f.span);
+                crate::lint::rules::not_indexable(self, f, rule);
+                crate::lint::rules::constant_condition(self, &v, f.span);
+            }
+            ClauseKind::OnEvent(None) => {}
+            ClauseKind::Sequence(seq) => {
+                forms.sequence = Some(c.span);
+                let l = self.sequence(cx, seq, c.span);
+                forms.labels = Some(l);
+            }
+            ClauseKind::When { .. } => self.when_clause(cx, c, forms),
+            ClauseKind::Recover(r) => {
+                let rv = self.expr(cx, r);
+                self.want_bool(&rv, r.span);
+            }
+            ClauseKind::KeepFiring(e)
+            | ClauseKind::Cooldown(e)
+            | ClauseKind::Delay(e)
+            | ClauseKind::Interval(e) => self.clause_duration(cx, e),
+            ClauseKind::NoData { after, .. } => self.clause_duration(cx, after),
+            ClauseKind::Flapping { low, high, over } => {
+                if !(0.0..=1.0).contains(low) || !(0.0..=1.0).contains(high) || low > high {
+                    self.err(
+                        Diagnostic::new(
+                            Code::QuantileRange,
+                            c.span,
+                            "flap thresholds must satisfy 0 <= low <= high <= 1",
+                        )
+                        .label("invalid thresholds"),
+                    );
                 }
-                ClauseKind::OnEvent(None) => {}
-                ClauseKind::Sequence(seq) => {
-                    has_sequence = Some(c.span);
-                    let l = self.sequence(&mut cx, seq, c.span);
-                    labels = Some(l);
+                self.clause_duration(cx, over);
+            }
+            ClauseKind::Throttle { per, by, .. } => {
+                self.clause_duration(cx, per);
+                for b in by {
+                    self.expr(cx, b);
                 }
-                ClauseKind::When {
-                    level,
-                    cond,
-                    for_,
-                    recover,
-                } => {
-                    match level {
-                        Some((sev, sspan)) => {
-                            if let Some((_, prev)) = levels.iter().find(|(s, _)| s == sev) {
-                                let prev = *prev;
-                                self.err(
-                                    Diagnostic::new(
-                                        Code::LevelRepeated,
-                                        *sspan,
-                                        format!("`{}` is given twice", sev.word()),
-                                    )
-                                    .label("repeated level")
-                                    .with(prev, "first given here"),
-                                );
-                            }
-                            levels.push((*sev, *sspan));
-                        }
-                        None => {
-                            if let Some(prev) = plain_when {
-                                self.err(
-                                    Diagnostic::new(Code::DuplicateClause, c.span, "a rule has one `when`")
-                                        .label("second `when`")
-                                        .with(prev, "first `when`")
-                                        .help("combine them with `and`/`or`, or use levels: `warning when ...` and `critical when ...`"),
-                                );
-                            }
-                            plain_when = Some(c.span);
-                        }
-                    }
-                    let v = self.expr(&mut cx, cond);
-                    self.want_bool(&v, cond.span);
-                    crate::lint::rules::constant_condition(self, &v, cond.span);
-                    if v.ty == Ty::Error {
-                        labels = Some(Labels::open([]));
-                    } else if let Some(l) = v.labels() {
-                        labels = Some(match labels {
-                            Some(prev) => prev.union(l),
-                            None => l.clone(),
-                        });
-                    } else if labels.is_none() && v.shape == Shape::Event {
-                        labels = Some(Labels::closed([]));
-                    }
-                    if let Some(f) = for_ {
-                        self.clause_duration(&mut cx, f);
-                        crate::lint::rules::for_clause(
-                            self,
-                            f,
-                            interval,
-                            event && cx.saw_event_agg.is_none(),
-                        );
-                    }
-                    if let Some(r) = recover {
-                        let rv = self.expr(&mut cx, r);
-                        self.want_bool(&rv, r.span);
-                    }
+            }
+            ClauseKind::Except(names) => {
+                for n in names {
+                    self.reference(fi, Namespace::Exception, n, Code::UnknownException);
                 }
-                ClauseKind::Recover(r) => {
-                    let rv = self.expr(&mut cx, r);
-                    self.want_bool(&rv, r.span);
+            }
+            ClauseKind::Notify(names) => {
+                for n in names {
+                    self.reference(fi, Namespace::Notifier, n, Code::UnknownNotifier);
                 }
-                ClauseKind::KeepFiring(e)
-                | ClauseKind::Cooldown(e)
-                | ClauseKind::Delay(e)
-                | ClauseKind::Interval(e) => self.clause_duration(&mut cx, e),
-                ClauseKind::NoData { after, .. } => self.clause_duration(&mut cx, after),
-                ClauseKind::Flapping { low, high, over } => {
-                    if !(0.0..=1.0).contains(low) || !(0.0..=1.0).contains(high) || low > high {
-                        self.err(
-                            Diagnostic::new(
-                                Code::QuantileRange,
-                                c.span,
-                                "flap thresholds must satisfy 0 <= low <= high <= 1",
-                            )
-                            .label("invalid thresholds"),
-                        );
-                    }
-                    self.clause_duration(&mut cx, over);
+            }
+            ClauseKind::Playbook(n) => {
+                self.reference(fi, Namespace::Playbook, n, Code::UnknownPlaybook)
+            }
+            ClauseKind::Let { .. }
+            | ClauseKind::Labels(_)
+            | ClauseKind::Summary(_)
+            | ClauseKind::Description(_)
+            | ClauseKind::StringsNocase => {}
+        }
+    }
+
+    /// `[level] when cond [for d] [recover when r]`: one level per severity, or one plain
+    /// `when`; the condition's label set joins the rule's.
+    fn when_clause(&mut self, cx: &mut Ctx, c: &Clause, forms: &mut Forms) {
+        let ClauseKind::When {
+            level,
+            cond,
+            for_,
+            recover,
+        } = &c.kind
+        else {
+            return;
+        };
+        match level {
+            Some((sev, sspan)) => {
+                if let Some((_, prev)) = forms.levels.iter().find(|(s, _)| s == sev) {
+                    let prev = *prev;
+                    self.err(
+                        Diagnostic::new(
+                            Code::LevelRepeated,
+                            *sspan,
+                            format!("`{}` is given twice", sev.word()),
+                        )
+                        .label("repeated level")
+                        .with(prev, "first given here"),
+                    );
                 }
-                ClauseKind::Throttle { per, by, .. } => {
-                    self.clause_duration(&mut cx, per);
-                    for b in by {
-                        self.expr(&mut cx, b);
-                    }
+                forms.levels.push((*sev, *sspan));
+            }
+            None => {
+                if let Some(prev) = forms.plain_when {
+                    self.err(
+                        Diagnostic::new(Code::DuplicateClause, c.span, "a rule has one `when`")
+                            .label("second `when`")
+                            .with(prev, "first `when`")
+                            .help("combine them with `and`/`or`, or use levels: `warning when ...` and `critical when ...`"),
+                    );
                 }
-                ClauseKind::Except(names) => {
-                    for n in names {
-                        self.reference(fi, Namespace::Exception, n, Code::UnknownException);
-                    }
-                }
-                ClauseKind::Notify(names) => {
-                    for n in names {
-                        self.reference(fi, Namespace::Notifier, n, Code::UnknownNotifier);
-                    }
-                }
-                ClauseKind::Playbook(n) => {
-                    self.reference(fi, Namespace::Playbook, n, Code::UnknownPlaybook)
-                }
-                ClauseKind::Let { .. }
-                | ClauseKind::Labels(_)
-                | ClauseKind::Summary(_)
-                | ClauseKind::Description(_)
-                | ClauseKind::StringsNocase => {}
+                forms.plain_when = Some(c.span);
             }
         }
+        let v = self.expr(cx, cond);
+        self.want_bool(&v, cond.span);
+        crate::lint::rules::constant_condition(self, &v, cond.span);
+        if v.ty == Ty::Error {
+            forms.labels = Some(Labels::open([]));
+        } else if let Some(l) = v.labels() {
+            forms.labels = Some(match forms.labels.take() {
+                Some(prev) => prev.union(l),
+                None => l.clone(),
+            });
+        } else if forms.labels.is_none() && v.shape == Shape::Event {
+            forms.labels = Some(Labels::closed([]));
+        }
+        if let Some(f) = for_ {
+            self.clause_duration(cx, f);
+            let single_event = cx.event && cx.saw_event_agg.is_none();
+            crate::lint::rules::for_clause(self, f, cx.interval, single_event);
+        }
+        if let Some(r) = recover {
+            let rv = self.expr(cx, r);
+            self.want_bool(&rv, r.span);
+        }
+    }
 
-        if plain_when.is_some() && !levels.is_empty() {
+    /// The forms a rule combines, as a whole: levels or a plain `when`, a condition at all,
+    /// a sequence beside a `when`, series in an event rule, rule states beside series.
+    fn rule_forms(&mut self, cx: &Ctx, rule: &Rule, forms: &Forms, info: &mut RuleInfo) {
+        if forms.plain_when.is_some() && !forms.levels.is_empty() {
             self.err(
                 Diagnostic::new(
                     Code::LevelRepeated,
-                    levels[0].1,
+                    forms.levels[0].1,
                     "a rule uses either `when` or severity levels, not both",
                 )
                 .label("level here")
-                .with(plain_when.unwrap_or_default(), "plain `when` here")
+                .with(forms.plain_when.unwrap_or_default(), "plain `when` here")
                 .help("turn the plain `when` into a level: `warning when ...`"),
             );
         }
-        let has_condition =
-            plain_when.is_some() || !levels.is_empty() || has_sequence.is_some() || event;
+        let has_condition = forms.plain_when.is_some()
+            || !forms.levels.is_empty()
+            || forms.sequence.is_some()
+            || cx.event;
         if !has_condition {
             self.err(
                 Diagnostic::new(
@@ -259,7 +300,7 @@ impl Checker<'_> {
                 .label("no condition"),
             );
         }
-        if let (Some(seq), Some(w)) = (has_sequence, plain_when) {
+        if let (Some(seq), Some(w)) = (forms.sequence, forms.plain_when) {
             self.err(
                 Diagnostic::new(
                     Code::ConflictingForms,
@@ -270,7 +311,9 @@ impl Checker<'_> {
                 .with(seq, "sequence here"),
             );
         }
-        if event && let Some(sel) = cx.saw_selector {
+        if cx.event
+            && let Some(sel) = cx.saw_selector
+        {
             self.err(
                 Diagnostic::new(
                     Code::ConflictingForms,
@@ -292,18 +335,27 @@ impl Checker<'_> {
                 .with(r, "rule state here"),
             );
         }
-        if levels.is_empty() && info.severity.is_none() {
+        if forms.levels.is_empty() && info.severity.is_none() {
             crate::lint::rules::no_severity(self, rule);
         }
-        info.severity = info.severity.or(levels.iter().map(|(s, _)| *s).max());
+        info.severity = info.severity.or(forms.levels.iter().map(|(s, _)| *s).max());
+    }
 
+    /// Labels the alerts carry (the condition's, then static ones), then the templates
+    /// against them; returns the labels.
+    fn rule_templates(
+        &mut self,
+        cx: &mut Ctx,
+        rule: &Rule,
+        mut labels: Labels,
+        sequence: bool,
+    ) -> Labels {
         // Labels the alerts carry, then templates against them.
-        let mut labels = labels.unwrap_or_else(|| Labels::closed([]));
         let mut names: Vec<String> = vec!["value".into(), "rule".into(), "severity".into()];
         for c in &rule.clauses {
             if let ClauseKind::Labels(pairs) = &c.kind {
                 for (k, v) in pairs {
-                    let lv = self.expr(&mut cx, v);
+                    let lv = self.expr(cx, v);
                     if !matches!(lv.ty, Ty::Str | Ty::Error) {
                         self.mismatch(v.span, "a string label value", &lv.ty);
                     }
@@ -317,7 +369,7 @@ impl Checker<'_> {
         names.extend(labels.known.iter().cloned());
         names.extend(cx.lets.keys().cloned());
         names.extend(cx.agg_names.iter().cloned());
-        let single_event = event && cx.saw_event_agg.is_none() && has_sequence.is_none();
+        let single_event = cx.event && cx.saw_event_agg.is_none() && !sequence;
         for c in &rule.clauses {
             if let ClauseKind::Summary(t) | ClauseKind::Description(t) = &c.kind {
                 if labels.open {
@@ -327,11 +379,7 @@ impl Checker<'_> {
                 }
             }
         }
-        crate::lint::rules::no_summary(self, rule);
-        crate::lint::rules::clauses_without_effect(self, rule, event || has_sequence.is_some());
-        crate::lint::rules::unused_lets(self, &cx);
-        info.labels = labels;
-        info
+        labels
     }
 
     fn sequence(&mut self, cx: &mut Ctx, seq: &Sequence, span: Span) -> Labels {
@@ -530,4 +578,14 @@ pub(crate) fn pinned_type(e: &Expr) -> Option<String> {
         },
         _ => None,
     }
+}
+
+/// The forms a rule's clauses use, gathered as they are checked.
+#[derive(Default)]
+struct Forms {
+    /// The label set of the rule's alerts, as far as the conditions tell.
+    labels: Option<Labels>,
+    levels: Vec<(Severity, Span)>,
+    plain_when: Option<Span>,
+    sequence: Option<Span>,
 }
