@@ -52,117 +52,13 @@ impl Checker<'_> {
                 }
             }
             DeclKind::Interval(e) => self.clause_duration(&mut cx, e),
-            DeclKind::Const { value, .. } => {
-                let v = self.expr(&mut cx, value);
-                if v.ty != Ty::Error
-                    && v.konst.is_none()
-                    && !matches!(v.ty, Ty::Regex | Ty::List(_))
-                {
-                    self.err(
-                        Diagnostic::new(
-                            Code::TypeMismatch,
-                            value.span,
-                            "a const must be a constant value",
-                        )
-                        .label("depends on data")
-                        .help("use `let` inside a rule, or `record` for a derived series"),
-                    );
-                }
-            }
-            DeclKind::Metric { unit, unit_arg, .. } => {
-                let ok = super::expr::unit_from_decl(unit, unit_arg.as_ref()).is_some()
-                    && unit_arg.as_ref().is_none_or(|a| {
-                        matches!(a.name.as_str(), "ms" | "s" | "us" | "ns" | "m" | "h")
-                    });
-                if !ok {
-                    let bad = unit_arg
-                        .as_ref()
-                        .filter(|_| unit.name == "duration")
-                        .unwrap_or(unit);
-                    self.err(
-                        Diagnostic::new(
-                            Code::UnknownUnit,
-                            bad.span,
-                            format!("unknown unit `{}`", bad.name),
-                        )
-                        .label("not a unit")
-                        .help(did_you_mean(
-                            &bad.name,
-                            ["number", "percent", "ratio", "duration", "bytes", "counter"],
-                            Code::UnknownUnit.info().help,
-                        )),
-                    );
-                }
-            }
+            DeclKind::Const { value, .. } => self.const_decl(&mut cx, value),
+            DeclKind::Metric { unit, unit_arg, .. } => self.metric_decl(unit, unit_arg.as_ref()),
             DeclKind::List { items, elem, .. } => {
                 self.typed_list(&mut cx, items, elem.as_ref());
             }
-            DeclKind::Macro { name, .. } => {
-                let key = (
-                    files[fi].package.clone(),
-                    Namespace::Value,
-                    name.name.clone(),
-                );
-                cx.event = true;
-                // Checked through the memoised path so cycles are found once.
-                let e = Expr {
-                    kind: ExprKind::Ref {
-                        name: name.name.clone(),
-                        matchers: vec![],
-                    },
-                    span: name.span,
-                };
-                let used_before = self.used.contains(&key);
-                self.expr(&mut cx, &e);
-                if !used_before {
-                    self.used.remove(&key);
-                }
-            }
-            DeclKind::Calendar { tz, sessions, .. } => {
-                let tz_ok = tz.value == "UTC"
-                    || (tz.value.contains('/')
-                        && tz
-                            .value
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c)));
-                if !tz_ok {
-                    self.err(
-                        Diagnostic::new(
-                            Code::BadCalendar,
-                            tz.span,
-                            format!("`{}` is not a time zone", tz.value),
-                        )
-                        .label("expected an IANA name like \"America/New_York\""),
-                    );
-                }
-                for s in sessions {
-                    for c in [&s.open, &s.close] {
-                        let (h, m) = c.name.split_once(':').unwrap_or(("99", "99"));
-                        if h.parse::<u32>().map_or(true, |h| h > 24)
-                            || m.parse::<u32>().map_or(true, |m| m > 59)
-                        {
-                            self.err(
-                                Diagnostic::new(
-                                    Code::BadCalendar,
-                                    c.span,
-                                    format!("`{}` is not a time of day", c.name),
-                                )
-                                .label("invalid time"),
-                            );
-                        }
-                    }
-                    if s.open.name >= s.close.name {
-                        self.err(
-                            Diagnostic::new(
-                                Code::BadCalendar,
-                                s.span,
-                                "a session must close after it opens",
-                            )
-                            .label("empty session"),
-                        );
-                    }
-                }
-            }
+            DeclKind::Macro { name, .. } => self.macro_decl(&mut cx, fi, name),
+            DeclKind::Calendar { tz, sessions, .. } => self.calendar_decl(tz, sessions),
             DeclKind::Record { expr, .. } => {
                 let v = self.expr(&mut cx, expr);
                 if v.ty != Ty::Error && (!v.ty.is_numeric() || v.labels().is_none()) {
@@ -174,26 +70,7 @@ impl Checker<'_> {
                 body,
                 values,
                 ..
-            } => {
-                cx.event = true;
-                for (p, t) in params {
-                    let ty = super::expr::named_type(&t.name).unwrap_or_else(|| {
-                        self.err(
-                            Diagnostic::new(
-                                Code::UnknownSchemaType,
-                                t.span,
-                                format!("unknown type `{}`", t.name),
-                            )
-                            .label("not a type"),
-                        );
-                        Ty::Error
-                    });
-                    cx.params.insert(p.name.clone(), ty);
-                }
-                let v = self.expr(&mut cx, body);
-                self.want_bool(&v, body.span);
-                self.exception_rows(params.len(), values);
-            }
+            } => self.exception_decl(&mut cx, params, body, values),
             DeclKind::ExtendList { target, items } => {
                 if let Some(key) = self.open_target(fi, Namespace::Value, target, "list") {
                     self.used.insert(key);
@@ -201,15 +78,7 @@ impl Checker<'_> {
                 self.expr(&mut cx, items);
             }
             DeclKind::ExtendException { target, values } => {
-                if let Some(key) = self.open_target(fi, Namespace::Exception, target, "exception") {
-                    let sym = self.syms.map[&key];
-                    if let DeclKind::Exception { params, .. } =
-                        &files[sym.file].module.decls[sym.decl].kind
-                    {
-                        self.exception_rows(params.len(), values);
-                    }
-                    self.used.insert(key);
-                }
+                self.extend_exception(fi, target, values)
             }
             DeclKind::Override {
                 kind,
@@ -229,56 +98,210 @@ impl Checker<'_> {
                     self.used.insert(key);
                 }
             }
-            DeclKind::Rule(r) => {
-                let key = (
-                    files[fi].package.clone(),
-                    Namespace::Rule,
-                    r.name.name.clone(),
-                );
-                if self
-                    .syms
-                    .map
-                    .get(&key)
-                    .is_some_and(|s| s.file == fi && s.decl == di)
-                {
-                    self.rule(key);
-                }
-            }
+            DeclKind::Rule(r) => self.rule_decl(fi, di, r),
             DeclKind::Notifier { kind, args, .. } => self.notifier(&mut cx, kind, args),
             DeclKind::Route(body) => self.route(fi, body),
             DeclKind::Inhibit { .. } => {}
-            DeclKind::Playbook { items, .. } => {
-                for it in items {
-                    match it {
-                        PlaybookItem::Notify { notifier, .. } => {
-                            self.reference(fi, Namespace::Notifier, notifier, Code::UnknownNotifier)
-                        }
-                        PlaybookItem::Http { url, timeout, .. } => {
-                            if !(url.value.starts_with("http://")
-                                || url.value.starts_with("https://"))
-                            {
-                                self.err(
-                                    Diagnostic::new(
-                                        Code::TypeMismatch,
-                                        url.span,
-                                        "an HTTP step needs an http:// or https:// URL",
-                                    )
-                                    .label("not a URL"),
-                                );
-                            }
-                            if let Some(t) = timeout {
-                                self.clause_duration(&mut cx, t);
-                            }
-                        }
-                        PlaybookItem::Wait { duration, .. }
-                        | PlaybookItem::RateLimit { per: duration, .. } => {
-                            self.clause_duration(&mut cx, duration)
-                        }
-                        PlaybookItem::Approve { .. } | PlaybookItem::Shell { .. } => {}
-                    }
+            DeclKind::Playbook { items, .. } => self.playbook_decl(&mut cx, fi, items),
+            DeclKind::Test(t) => self.test(fi, t),
+        }
+    }
+
+    /// `const x = v`: a constant value.
+    fn const_decl(&mut self, cx: &mut Ctx, value: &Expr) {
+        let v = self.expr(cx, value);
+        if v.ty != Ty::Error && v.konst.is_none() && !matches!(v.ty, Ty::Regex | Ty::List(_)) {
+            self.err(
+                Diagnostic::new(
+                    Code::TypeMismatch,
+                    value.span,
+                    "a const must be a constant value",
+                )
+                .label("depends on data")
+                .help("use `let` inside a rule, or `record` for a derived series"),
+            );
+        }
+    }
+
+    /// `metric x: unit`: a known unit (and a duration's scale).
+    fn metric_decl(&mut self, unit: &Ident, unit_arg: Option<&Ident>) {
+        let ok = super::expr::unit_from_decl(unit, unit_arg).is_some()
+            && unit_arg
+                .is_none_or(|a| matches!(a.name.as_str(), "ms" | "s" | "us" | "ns" | "m" | "h"));
+        if !ok {
+            let bad = unit_arg.filter(|_| unit.name == "duration").unwrap_or(unit);
+            self.err(
+                Diagnostic::new(
+                    Code::UnknownUnit,
+                    bad.span,
+                    format!("unknown unit `{}`", bad.name),
+                )
+                .label("not a unit")
+                .help(did_you_mean(
+                    &bad.name,
+                    ["number", "percent", "ratio", "duration", "bytes", "counter"],
+                    Code::UnknownUnit.info().help,
+                )),
+            );
+        }
+    }
+
+    /// `macro m = ...`: checked through the memoised path, so cycles are found once.
+    fn macro_decl(&mut self, cx: &mut Ctx, fi: usize, name: &Ident) {
+        let key = (
+            self.files[fi].package.clone(),
+            Namespace::Value,
+            name.name.clone(),
+        );
+        cx.event = true;
+        // Checked through the memoised path so cycles are found once.
+        let e = Expr {
+            kind: ExprKind::Ref {
+                name: name.name.clone(),
+                matchers: vec![],
+            },
+            span: name.span,
+        };
+        let used_before = self.used.contains(&key);
+        self.expr(cx, &e);
+        if !used_before {
+            self.used.remove(&key);
+        }
+    }
+
+    /// `calendar c = sessions(tz, days hh:mm-hh:mm, ...)`.
+    fn calendar_decl(&mut self, tz: &StrLit, sessions: &[Session]) {
+        let tz_ok = tz.value == "UTC"
+            || (tz.value.contains('/')
+                && tz
+                    .value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c)));
+        if !tz_ok {
+            self.err(
+                Diagnostic::new(
+                    Code::BadCalendar,
+                    tz.span,
+                    format!("`{}` is not a time zone", tz.value),
+                )
+                .label("expected an IANA name like \"America/New_York\""),
+            );
+        }
+        for s in sessions {
+            for c in [&s.open, &s.close] {
+                let (h, m) = c.name.split_once(':').unwrap_or(("99", "99"));
+                if h.parse::<u32>().map_or(true, |h| h > 24)
+                    || m.parse::<u32>().map_or(true, |m| m > 59)
+                {
+                    self.err(
+                        Diagnostic::new(
+                            Code::BadCalendar,
+                            c.span,
+                            format!("`{}` is not a time of day", c.name),
+                        )
+                        .label("invalid time"),
+                    );
                 }
             }
-            DeclKind::Test(t) => self.test(fi, t),
+            if s.open.name >= s.close.name {
+                self.err(
+                    Diagnostic::new(
+                        Code::BadCalendar,
+                        s.span,
+                        "a session must close after it opens",
+                    )
+                    .label("empty session"),
+                );
+            }
+        }
+    }
+
+    /// `exception e(p: type, ...) = body values [...]`.
+    fn exception_decl(
+        &mut self,
+        cx: &mut Ctx,
+        params: &[(Ident, Ident)],
+        body: &Expr,
+        values: &[Tuple],
+    ) {
+        cx.event = true;
+        for (p, t) in params {
+            let ty = super::expr::named_type(&t.name).unwrap_or_else(|| {
+                self.err(
+                    Diagnostic::new(
+                        Code::UnknownSchemaType,
+                        t.span,
+                        format!("unknown type `{}`", t.name),
+                    )
+                    .label("not a type"),
+                );
+                Ty::Error
+            });
+            cx.params.insert(p.name.clone(), ty);
+        }
+        let v = self.expr(cx, body);
+        self.want_bool(&v, body.span);
+        self.exception_rows(params.len(), values);
+    }
+
+    /// `playbook p { steps }`.
+    fn playbook_decl(&mut self, cx: &mut Ctx, fi: usize, items: &[PlaybookItem]) {
+        for it in items {
+            match it {
+                PlaybookItem::Notify { notifier, .. } => {
+                    self.reference(fi, Namespace::Notifier, notifier, Code::UnknownNotifier)
+                }
+                PlaybookItem::Http { url, timeout, .. } => {
+                    if !(url.value.starts_with("http://") || url.value.starts_with("https://")) {
+                        self.err(
+                            Diagnostic::new(
+                                Code::TypeMismatch,
+                                url.span,
+                                "an HTTP step needs an http:// or https:// URL",
+                            )
+                            .label("not a URL"),
+                        );
+                    }
+                    if let Some(t) = timeout {
+                        self.clause_duration(cx, t);
+                    }
+                }
+                PlaybookItem::Wait { duration, .. }
+                | PlaybookItem::RateLimit { per: duration, .. } => {
+                    self.clause_duration(cx, duration)
+                }
+                PlaybookItem::Approve { .. } | PlaybookItem::Shell { .. } => {}
+            }
+        }
+    }
+
+    /// `extend exception pkg.e += [(..)]`: an open exception, rows of its arity.
+    fn extend_exception(&mut self, fi: usize, target: &Ident, values: &[Tuple]) {
+        if let Some(key) = self.open_target(fi, Namespace::Exception, target, "exception") {
+            let sym = self.syms.map[&key];
+            if let DeclKind::Exception { params, .. } =
+                &self.files[sym.file].module.decls[sym.decl].kind
+            {
+                self.exception_rows(params.len(), values);
+            }
+            self.used.insert(key);
+        }
+    }
+
+    /// A rule, checked once (through the memoised path) where it is declared.
+    fn rule_decl(&mut self, fi: usize, di: usize, r: &Rule) {
+        let key = (
+            self.files[fi].package.clone(),
+            Namespace::Rule,
+            r.name.name.clone(),
+        );
+        if self
+            .syms
+            .map
+            .get(&key)
+            .is_some_and(|s| s.file == fi && s.decl == di)
+        {
+            self.rule(key);
         }
     }
 
