@@ -59,81 +59,8 @@ pub fn lex(text: &str) -> Option<Vec<Token<'_>>> {
             continue;
         }
         let start = i;
-        let kind = if c == b'#' || (c == b'/' && b.get(i + 1) == Some(&b'/')) {
-            while i < b.len() && b[i] != b'\n' {
-                i += 1;
-            }
-            Kind::Comment
-        } else if c == b'"' {
-            i += 1;
-            loop {
-                match b.get(i)? {
-                    b'\\' => i += 2,
-                    b'"' => {
-                        i += 1;
-                        break;
-                    }
-                    _ => i += 1,
-                }
-            }
-            Kind::Str
-        } else if c == b'/' && regex_allowed(&out) {
-            i += 1;
-            loop {
-                match b.get(i)? {
-                    b'\\' => i += 2,
-                    b'/' => {
-                        i += 1;
-                        break;
-                    }
-                    b'\n' => return None,
-                    _ => i += 1,
-                }
-            }
-            Kind::Regex
-        } else if c.is_ascii_digit() {
-            while i < b.len()
-                && (b[i].is_ascii_alphanumeric()
-                    || b[i] == b'%'
-                    || b[i] == b'_'
-                    || ((b[i] == b'.' || b[i] == b':')
-                        && b.get(i + 1).is_some_and(u8::is_ascii_digit))
-                    || ((b[i] == b'+' || b[i] == b'-')
-                        && matches!(b[i - 1], b'e' | b'E')
-                        && b.get(i + 1).is_some_and(u8::is_ascii_digit)
-                        && b[start..i]
-                            .iter()
-                            .all(|d| d.is_ascii_digit() || *d == b'.' || *d == b'e' || *d == b'E')))
-            {
-                i += 1;
-            }
-            Kind::Number
-        } else if c.is_ascii_alphabetic() || c == b'_' {
-            while i < b.len() {
-                let d = b[i];
-                let joins = (d == b'.' || d == b':')
-                    && b.get(i + 1)
-                        .is_some_and(|n| n.is_ascii_alphabetic() || *n == b'_');
-                if d.is_ascii_alphanumeric() || d == b'_' || d == b'*' || joins {
-                    i += 1;
-                } else {
-                    break;
-                }
-            }
-            Kind::Word
-        } else {
-            let rest = &text[i..];
-            let len = PUNCT3
-                .iter()
-                .chain(PUNCT2)
-                .find(|p| rest.starts_with(*p))
-                .map_or_else(
-                    || rest.chars().next().map_or(1, char::len_utf8),
-                    |p| p.len(),
-                );
-            i += len;
-            Kind::Punct
-        };
+        let (kind, end) = token_at(text, i, &out)?;
+        i = end;
         out.push(Token {
             kind,
             text: text.get(start..i)?,
@@ -143,6 +70,83 @@ pub fn lex(text: &str) -> Option<Vec<Token<'_>>> {
         spaced = false;
     }
     Some(out)
+}
+
+/// The kind and end of the token starting at `i` (not white space); `None` for an
+/// unterminated string or regex.
+fn token_at(text: &str, mut i: usize, out: &[Token]) -> Option<(Kind, usize)> {
+    let b = text.as_bytes();
+    let (start, c) = (i, b[i]);
+    let kind = if c == b'#' || (c == b'/' && b.get(i + 1) == Some(&b'/')) {
+        i = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |n| i + n);
+        Kind::Comment
+    } else if c == b'"' {
+        i = quoted(b, i, b'"', false)?;
+        Kind::Str
+    } else if c == b'/' && regex_allowed(out) {
+        i = quoted(b, i, b'/', true)?;
+        Kind::Regex
+    } else if c.is_ascii_digit() {
+        while i < b.len() && number_continues(b, start, i) {
+            i += 1;
+        }
+        Kind::Number
+    } else if c.is_ascii_alphabetic() || c == b'_' {
+        while i < b.len() {
+            let d = b[i];
+            let joins = (d == b'.' || d == b':')
+                && b.get(i + 1)
+                    .is_some_and(|n| n.is_ascii_alphabetic() || *n == b'_');
+            if d.is_ascii_alphanumeric() || d == b'_' || d == b'*' || joins {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        Kind::Word
+    } else {
+        let rest = &text[i..];
+        let len = PUNCT3
+            .iter()
+            .chain(PUNCT2)
+            .find(|p| rest.starts_with(*p))
+            .map_or_else(
+                || rest.chars().next().map_or(1, char::len_utf8),
+                |p| p.len(),
+            );
+        i += len;
+        Kind::Punct
+    };
+    Some((kind, i))
+}
+
+/// The end of a string or regex opened at `i` by `quote` (backslash escapes; a regex may not
+/// span lines); `None` when it never closes.
+fn quoted(b: &[u8], mut i: usize, quote: u8, single_line: bool) -> Option<usize> {
+    i += 1;
+    loop {
+        match *b.get(i)? {
+            b'\\' => i += 2,
+            q if q == quote => return Some(i + 1),
+            b'\n' if single_line => return None,
+            _ => i += 1,
+        }
+    }
+}
+
+/// Whether byte `i` still belongs to the number that starts at `start` (digits, units, `%`,
+/// `_`, a decimal point or a `:` before a digit, an exponent's sign).
+fn number_continues(b: &[u8], start: usize, i: usize) -> bool {
+    b[i].is_ascii_alphanumeric()
+        || b[i] == b'%'
+        || b[i] == b'_'
+        || ((b[i] == b'.' || b[i] == b':') && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+        || ((b[i] == b'+' || b[i] == b'-')
+            && matches!(b[i - 1], b'e' | b'E')
+            && b.get(i + 1).is_some_and(u8::is_ascii_digit)
+            && b[start..i]
+                .iter()
+                .all(|d| d.is_ascii_digit() || *d == b'.' || *d == b'e' || *d == b'E'))
 }
 
 /// A `/` starts a regex unless it follows an operand (then it divides).

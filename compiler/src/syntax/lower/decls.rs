@@ -2,6 +2,7 @@
 //! records, exceptions, open/extend/override/disable, rules, notifiers, routes, playbooks.
 
 use super::*;
+use pest::iterators::Pairs;
 
 impl Lower<'_> {
     pub fn decl(&mut self, p: P) -> Decl {
@@ -30,26 +31,8 @@ impl Lower<'_> {
                 name: self.ident(next(&mut it)),
                 value: self.expr(next(&mut it)),
             },
-            R::metric_decl => {
-                let name = self.ident(next(&mut it));
-                let mut unit = next(&mut it).into_inner();
-                let u = self.ident(next(&mut unit));
-                let unit_arg = unit.next().map(|a| self.ident(a));
-                let labels = it.next().map(|l| self.label_list(l));
-                DeclKind::Metric {
-                    name,
-                    unit: u,
-                    unit_arg,
-                    labels,
-                }
-            }
-            R::list_decl => {
-                let name = self.ident(next(&mut it));
-                let mut rest: Vec<P> = it.collect();
-                let items = self.expr_any(rest.pop().expect("grammar: list literal"));
-                let elem = rest.pop().map(|e| self.ident(e));
-                DeclKind::List { name, elem, items }
-            }
+            R::metric_decl => self.metric(it),
+            R::list_decl => self.list(it),
             R::macro_decl => DeclKind::Macro {
                 name: self.ident(next(&mut it)),
                 body: self.expr(next(&mut it)),
@@ -61,77 +44,14 @@ impl Lower<'_> {
                     fields: self.schema_body(next(&mut it)),
                 }
             }
-            R::calendar_decl => {
-                let name = self.ident(next(&mut it));
-                let tz = self.string(next(&mut it));
-                let mut sessions = Vec::new();
-                let mut holidays = None;
-                for q in it {
-                    match q.as_rule() {
-                        R::session_spec => sessions.push(self.session(q)),
-                        _ => holidays = Some(self.string(q)),
-                    }
-                }
-                DeclKind::Calendar {
-                    name,
-                    tz,
-                    sessions,
-                    holidays,
-                }
-            }
+            R::calendar_decl => self.calendar(it),
             R::record_decl => DeclKind::Record {
                 name: self.ident(next(&mut it)),
                 expr: self.expr(next(&mut it)),
             },
-            R::exception_decl => {
-                let name = self.ident(next(&mut it));
-                let mut params = Vec::new();
-                let mut body = None;
-                let mut values = Vec::new();
-                for q in it {
-                    match q.as_rule() {
-                        R::param => {
-                            let mut pi = q.into_inner();
-                            params.push((self.ident(next(&mut pi)), self.ident(next(&mut pi))));
-                        }
-                        R::tuple_list => values = self.tuples(q),
-                        _ => body = Some(self.expr(q)),
-                    }
-                }
-                DeclKind::Exception {
-                    name,
-                    params,
-                    body: body.expect("grammar: exception body"),
-                    values,
-                }
-            }
-            R::extend_decl => {
-                let q = next(&mut it);
-                let r = q.as_rule();
-                let mut qi = q.into_inner();
-                let target = self.ident(next(&mut qi));
-                let v = next(&mut qi);
-                if r == R::extend_list {
-                    DeclKind::ExtendList {
-                        target,
-                        items: self.expr_any(v),
-                    }
-                } else {
-                    DeclKind::ExtendException {
-                        target,
-                        values: self.tuples(v),
-                    }
-                }
-            }
-            R::override_decl => {
-                let kind = target_kind(next(&mut it).as_str());
-                let target = self.ident(next(&mut it));
-                DeclKind::Override {
-                    kind,
-                    target,
-                    value: self.expr_any(next(&mut it)),
-                }
-            }
+            R::exception_decl => self.exception(it),
+            R::extend_decl => self.extend(it),
+            R::override_decl => self.override_(it),
             R::disable_decl => {
                 let kind = target_kind(next(&mut it).as_str());
                 DeclKind::Disable {
@@ -139,42 +59,12 @@ impl Lower<'_> {
                     target: self.ident(next(&mut it)),
                 }
             }
-            R::rule_decl => {
-                let name = self.ident(next(&mut it));
-                let clauses = it.map(|c| self.clause(c)).collect();
-                DeclKind::Rule(Rule { name, clauses })
-            }
-            R::notifier_decl => {
-                let name = self.ident(next(&mut it));
-                let kind = self.ident(next(&mut it));
-                let args = it.map(|nv| self.pair_of(nv)).collect();
-                DeclKind::Notifier { name, kind, args }
-            }
+            R::rule_decl => self.rule(it),
+            R::notifier_decl => self.notifier(it),
             R::route_decl => DeclKind::Route(self.route_body(next(&mut it))),
-            R::inhibit_decl => {
-                let source = self.label_cond(next(&mut it));
-                let target = self.label_cond(next(&mut it));
-                let equal = it.next().map(|l| self.label_list(l)).unwrap_or_default();
-                DeclKind::Inhibit {
-                    source,
-                    target,
-                    equal,
-                }
-            }
-            R::playbook_decl => {
-                let name = self.ident(next(&mut it));
-                DeclKind::Playbook {
-                    name,
-                    items: it.map(|q| self.playbook_item(q)).collect(),
-                }
-            }
-            R::test_decl => {
-                let name = self.string(next(&mut it));
-                DeclKind::Test(Test {
-                    name,
-                    items: it.map(|q| self.test_item(q)).collect(),
-                })
-            }
+            R::inhibit_decl => self.inhibit(it),
+            R::playbook_decl => self.playbook(it),
+            R::test_decl => self.test(it),
             other => unreachable!("grammar: unexpected declaration {other:?}"),
         };
         Decl {
@@ -182,6 +72,150 @@ impl Lower<'_> {
             span,
             open: false,
         }
+    }
+
+    /// `metric name: unit[(arg)] [labels [..]]`.
+    fn metric(&mut self, mut it: Pairs<R>) -> DeclKind {
+        let name = self.ident(next(&mut it));
+        let mut unit = next(&mut it).into_inner();
+        let u = self.ident(next(&mut unit));
+        let unit_arg = unit.next().map(|a| self.ident(a));
+        let labels = it.next().map(|l| self.label_list(l));
+        DeclKind::Metric {
+            name,
+            unit: u,
+            unit_arg,
+            labels,
+        }
+    }
+
+    /// `calendar name = sessions(tz, ...[, holidays "file"])`.
+    fn calendar(&mut self, mut it: Pairs<R>) -> DeclKind {
+        let name = self.ident(next(&mut it));
+        let tz = self.string(next(&mut it));
+        let mut sessions = Vec::new();
+        let mut holidays = None;
+        for q in it {
+            match q.as_rule() {
+                R::session_spec => sessions.push(self.session(q)),
+                _ => holidays = Some(self.string(q)),
+            }
+        }
+        DeclKind::Calendar {
+            name,
+            tz,
+            sessions,
+            holidays,
+        }
+    }
+
+    /// `exception name(p: type, ..) = body values [..]`.
+    fn exception(&mut self, mut it: Pairs<R>) -> DeclKind {
+        let name = self.ident(next(&mut it));
+        let mut params = Vec::new();
+        let mut body = None;
+        let mut values = Vec::new();
+        for q in it {
+            match q.as_rule() {
+                R::param => {
+                    let mut pi = q.into_inner();
+                    params.push((self.ident(next(&mut pi)), self.ident(next(&mut pi))));
+                }
+                R::tuple_list => values = self.tuples(q),
+                _ => body = Some(self.expr(q)),
+            }
+        }
+        DeclKind::Exception {
+            name,
+            params,
+            body: body.expect("grammar: exception body"),
+            values,
+        }
+    }
+
+    /// `extend list x += [..]`, `extend exception x += [(..)]`.
+    fn extend(&mut self, mut it: Pairs<R>) -> DeclKind {
+        let q = next(&mut it);
+        let r = q.as_rule();
+        let mut qi = q.into_inner();
+        let target = self.ident(next(&mut qi));
+        let v = next(&mut qi);
+        if r == R::extend_list {
+            DeclKind::ExtendList {
+                target,
+                items: self.expr_any(v),
+            }
+        } else {
+            DeclKind::ExtendException {
+                target,
+                values: self.tuples(v),
+            }
+        }
+    }
+
+    /// `inhibit source -> target [equal [..]]`.
+    fn inhibit(&mut self, mut it: Pairs<R>) -> DeclKind {
+        let source = self.label_cond(next(&mut it));
+        let target = self.label_cond(next(&mut it));
+        let equal = it.next().map(|l| self.label_list(l)).unwrap_or_default();
+        DeclKind::Inhibit {
+            source,
+            target,
+            equal,
+        }
+    }
+
+    /// `list name[: type] = [..]`.
+    fn list(&mut self, mut it: Pairs<R>) -> DeclKind {
+        let name = self.ident(next(&mut it));
+        let mut rest: Vec<P> = it.collect();
+        let items = self.expr_any(rest.pop().expect("grammar: list literal"));
+        let elem = rest.pop().map(|e| self.ident(e));
+        DeclKind::List { name, elem, items }
+    }
+
+    /// `override kind pkg.x = value`.
+    fn override_(&mut self, mut it: Pairs<R>) -> DeclKind {
+        let kind = target_kind(next(&mut it).as_str());
+        let target = self.ident(next(&mut it));
+        DeclKind::Override {
+            kind,
+            target,
+            value: self.expr_any(next(&mut it)),
+        }
+    }
+
+    /// `notifier name = kind(arg = value, ..)`.
+    fn notifier(&mut self, mut it: Pairs<R>) -> DeclKind {
+        let name = self.ident(next(&mut it));
+        let kind = self.ident(next(&mut it));
+        let args = it.map(|nv| self.pair_of(nv)).collect();
+        DeclKind::Notifier { name, kind, args }
+    }
+
+    /// `playbook name { steps }`.
+    fn playbook(&mut self, mut it: Pairs<R>) -> DeclKind {
+        let name = self.ident(next(&mut it));
+        DeclKind::Playbook {
+            name,
+            items: it.map(|q| self.playbook_item(q)).collect(),
+        }
+    }
+
+    /// `test "name" { items }`.
+    fn test(&mut self, mut it: Pairs<R>) -> DeclKind {
+        let name = self.string(next(&mut it));
+        DeclKind::Test(Test {
+            name,
+            items: it.map(|q| self.test_item(q)).collect(),
+        })
+    }
+
+    /// `rule name { clauses }`.
+    fn rule(&mut self, mut it: Pairs<R>) -> DeclKind {
+        let name = self.ident(next(&mut it));
+        let clauses = it.map(|c| self.clause(c)).collect();
+        DeclKind::Rule(Rule { name, clauses })
     }
 
     pub(super) fn session(&self, p: P) -> Session {

@@ -16,46 +16,9 @@ impl Lower<'_> {
         match rule {
             R::expr => self.expr_any(next(&mut p.into_inner())),
             R::or_expr | R::and_expr | R::add_expr | R::mul_expr => self.binary_chain(p),
-            R::not_expr => {
-                let parts: Vec<P> = p.into_inner().collect();
-                let nots = parts.len() - 1;
-                let mut it = parts.into_iter().rev();
-                let mut e = self.expr_any(it.next().expect("grammar: operand"));
-                for op in it.take(nots) {
-                    let s = self.span(&op).to(e.span);
-                    e = Expr {
-                        kind: ExprKind::Unary(UnOp::Not, Box::new(e)),
-                        span: s,
-                    };
-                }
-                e
-            }
-            R::unary => {
-                let parts: Vec<P> = p.into_inner().collect();
-                let mut it = parts.into_iter().rev();
-                let mut e = self.expr_any(it.next().expect("grammar: operand"));
-                for op in it {
-                    let s = self.span(&op).to(e.span);
-                    e = Expr {
-                        kind: ExprKind::Unary(UnOp::Neg, Box::new(e)),
-                        span: s,
-                    };
-                }
-                e
-            }
-            R::postfix => {
-                let mut it = p.into_inner();
-                let mut e = self.expr_any(next(&mut it));
-                for idx in it {
-                    let s = e.span.to(self.span(&idx));
-                    let n = self.num(next(&mut idx.into_inner()));
-                    e = Expr {
-                        kind: ExprKind::Index(Box::new(e), n),
-                        span: s,
-                    };
-                }
-                e
-            }
+            R::not_expr => self.nots(p),
+            R::unary => self.negations(p),
+            R::postfix => self.indexed(p),
             R::cmp_expr => {
                 let mut it = p.into_inner();
                 let lhs = self.expr_any(next(&mut it));
@@ -72,39 +35,8 @@ impl Lower<'_> {
                 kind: ExprKind::Percent(self.num(next(&mut p.into_inner()))),
                 span,
             },
-            R::duration => {
-                let mut it = p.into_inner();
-                let mut total = 0.0;
-                while let Some(n) = it.next() {
-                    let n = self.num(n);
-                    // The grammar admits only the units `duration_unit` knows.
-                    let mult = crate::syntax::duration_unit(next(&mut it).as_str()).unwrap_or(1.0);
-                    total += n * mult;
-                }
-                Expr {
-                    kind: ExprKind::Duration(total),
-                    span,
-                }
-            }
-            R::bytesize => {
-                let mut it = p.into_inner();
-                let n = self.num(next(&mut it));
-                let mult: f64 = match next(&mut it).as_str() {
-                    "KiB" => 1024.0,
-                    "MiB" => 1024f64.powi(2),
-                    "GiB" => 1024f64.powi(3),
-                    "TiB" => 1024f64.powi(4),
-                    "KB" => 1e3,
-                    "MB" => 1e6,
-                    "GB" => 1e9,
-                    "TB" => 1e12,
-                    _ => 1.0,
-                };
-                Expr {
-                    kind: ExprKind::Bytes(n * mult),
-                    span,
-                }
-            }
+            R::duration => self.duration(p, span),
+            R::bytesize => self.bytesize(p, span),
             R::string => {
                 let s = self.string(p);
                 Expr {
@@ -131,31 +63,7 @@ impl Lower<'_> {
                 kind: ExprKind::Spread(self.ident(next(&mut p.into_inner()))),
                 span,
             },
-            R::selector => {
-                let mut it = p.into_inner();
-                let name = next(&mut it).as_str().to_string();
-                let matchers = it
-                    .next()
-                    .map(|m| {
-                        m.into_inner()
-                            .map(|mm| {
-                                let mut mi = mm.into_inner();
-                                let label = self.ident(next(&mut mi));
-                                let op = match_op(next(&mut mi).as_str());
-                                Matcher {
-                                    label,
-                                    op,
-                                    value: self.string(next(&mut mi)),
-                                }
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                Expr {
-                    kind: ExprKind::Ref { name, matchers },
-                    span,
-                }
-            }
+            R::selector => self.selector(p, span),
             R::field_path => Expr {
                 kind: ExprKind::Field(p.into_inner().map(|q| self.ident(q)).collect()),
                 span,
@@ -164,95 +72,217 @@ impl Lower<'_> {
                 kind: ExprKind::AlertField(p.into_inner().map(|q| self.ident(q)).collect()),
                 span,
             },
-            R::exists_expr => {
-                let f = next(&mut p.into_inner());
-                Expr {
-                    kind: ExprKind::Exists(f.into_inner().map(|q| self.ident(q)).collect()),
-                    span,
-                }
-            }
-            R::quantifier => {
-                let mut it = p.into_inner();
-                let quant = quant(next(&mut it).as_str());
-                let var = self.ident(next(&mut it));
-                let over = Box::new(self.expr_any(next(&mut it)));
-                let pred = Box::new(self.expr_any(next(&mut it)));
-                Expr {
-                    kind: ExprKind::Quantifier {
-                        quant,
-                        var,
-                        over,
-                        pred,
-                    },
-                    span,
-                }
-            }
-            R::selection => {
-                let mut it = p.into_inner();
-                let quant = quant(next(&mut it).as_str());
-                Expr {
-                    kind: ExprKind::Selection {
-                        quant,
-                        pattern: self.ident(next(&mut it)),
-                    },
-                    span,
-                }
-            }
-            R::call_expr => {
-                let mut it = p.into_inner();
-                let call = next(&mut it);
-                let mut ci = call.into_inner();
-                let func = self.ident(next(&mut ci));
-                let args = ci
-                    .map(|a| {
-                        if a.as_rule() == R::named_arg {
-                            let mut ai = a.into_inner();
-                            let name = self.ident(next(&mut ai));
-                            Arg {
-                                name: Some(name),
-                                value: self.expr_any(next(&mut ai)),
-                            }
-                        } else {
-                            Arg {
-                                name: None,
-                                value: self.expr_any(a),
-                            }
+            R::exists_expr => self.exists(p, span),
+            R::quantifier => self.quantifier(p, span),
+            R::selection => self.selection(p, span),
+            R::call_expr => self.call(p, span),
+            other => unreachable!("grammar: unexpected expression {other:?}"),
+        }
+    }
+
+    /// `not not x`.
+    fn nots(&mut self, p: P) -> Expr {
+        let parts: Vec<P> = p.into_inner().collect();
+        let nots = parts.len() - 1;
+        let mut it = parts.into_iter().rev();
+        let mut e = self.expr_any(it.next().expect("grammar: operand"));
+        for op in it.take(nots) {
+            let s = self.span(&op).to(e.span);
+            e = Expr {
+                kind: ExprKind::Unary(UnOp::Not, Box::new(e)),
+                span: s,
+            };
+        }
+        e
+    }
+
+    /// `- - x`.
+    fn negations(&mut self, p: P) -> Expr {
+        let parts: Vec<P> = p.into_inner().collect();
+        let mut it = parts.into_iter().rev();
+        let mut e = self.expr_any(it.next().expect("grammar: operand"));
+        for op in it {
+            let s = self.span(&op).to(e.span);
+            e = Expr {
+                kind: ExprKind::Unary(UnOp::Neg, Box::new(e)),
+                span: s,
+            };
+        }
+        e
+    }
+
+    /// `x[0][1]`.
+    fn indexed(&mut self, p: P) -> Expr {
+        let mut it = p.into_inner();
+        let mut e = self.expr_any(next(&mut it));
+        for idx in it {
+            let s = e.span.to(self.span(&idx));
+            let n = self.num(next(&mut idx.into_inner()));
+            e = Expr {
+                kind: ExprKind::Index(Box::new(e), n),
+                span: s,
+            };
+        }
+        e
+    }
+
+    /// `1m30s`: seconds.
+    fn duration(&mut self, p: P, span: Span) -> Expr {
+        let mut it = p.into_inner();
+        let mut total = 0.0;
+        while let Some(n) = it.next() {
+            let n = self.num(n);
+            // The grammar admits only the units `duration_unit` knows.
+            let mult = crate::syntax::duration_unit(next(&mut it).as_str()).unwrap_or(1.0);
+            total += n * mult;
+        }
+        Expr {
+            kind: ExprKind::Duration(total),
+            span,
+        }
+    }
+
+    /// `10MiB`: bytes.
+    fn bytesize(&mut self, p: P, span: Span) -> Expr {
+        let mut it = p.into_inner();
+        let n = self.num(next(&mut it));
+        let mult: f64 = match next(&mut it).as_str() {
+            "KiB" => 1024.0,
+            "MiB" => 1024f64.powi(2),
+            "GiB" => 1024f64.powi(3),
+            "TiB" => 1024f64.powi(4),
+            "KB" => 1e3,
+            "MB" => 1e6,
+            "GB" => 1e9,
+            "TB" => 1e12,
+            _ => 1.0,
+        };
+        Expr {
+            kind: ExprKind::Bytes(n * mult),
+            span,
+        }
+    }
+
+    /// `name{label="v", ...}`.
+    fn selector(&mut self, p: P, span: Span) -> Expr {
+        let mut it = p.into_inner();
+        let name = next(&mut it).as_str().to_string();
+        let matchers = it
+            .next()
+            .map(|m| {
+                m.into_inner()
+                    .map(|mm| {
+                        let mut mi = mm.into_inner();
+                        let label = self.ident(next(&mut mi));
+                        let op = match_op(next(&mut mi).as_str());
+                        Matcher {
+                            label,
+                            op,
+                            value: self.string(next(&mut mi)),
                         }
                     })
-                    .collect();
-                let (mut group, mut over) = (None, None);
-                for q in it {
-                    match q.as_rule() {
-                        R::call_group => {
-                            let gspan = self.span(&q);
-                            let mut gi = q.into_inner();
-                            let without = next(&mut gi).as_str() == "without";
-                            let what = next(&mut gi);
-                            group = Some(if what.as_rule() == R::label_list {
-                                let labels = self.label_list(what);
-                                if without {
-                                    Grouping::Without(labels, gspan)
-                                } else {
-                                    Grouping::By(labels, gspan)
-                                }
-                            } else {
-                                Grouping::Fields(self.group_keys(what), gspan)
-                            });
-                        }
-                        _ => over = Some(Box::new(self.expr_any(next(&mut q.into_inner())))),
+                    .collect()
+            })
+            .unwrap_or_default();
+        Expr {
+            kind: ExprKind::Ref { name, matchers },
+            span,
+        }
+    }
+
+    /// `any|all v in xs where p`.
+    fn quantifier(&mut self, p: P, span: Span) -> Expr {
+        let mut it = p.into_inner();
+        let quant = quant(next(&mut it).as_str());
+        let var = self.ident(next(&mut it));
+        let over = Box::new(self.expr_any(next(&mut it)));
+        let pred = Box::new(self.expr_any(next(&mut it)));
+        Expr {
+            kind: ExprKind::Quantifier {
+                quant,
+                var,
+                over,
+                pred,
+            },
+            span,
+        }
+    }
+
+    /// `f(args) [by ..] [over w]`.
+    fn call(&mut self, p: P, span: Span) -> Expr {
+        let mut it = p.into_inner();
+        let call = next(&mut it);
+        let mut ci = call.into_inner();
+        let func = self.ident(next(&mut ci));
+        let args = ci
+            .map(|a| {
+                if a.as_rule() == R::named_arg {
+                    let mut ai = a.into_inner();
+                    let name = self.ident(next(&mut ai));
+                    Arg {
+                        name: Some(name),
+                        value: self.expr_any(next(&mut ai)),
+                    }
+                } else {
+                    Arg {
+                        name: None,
+                        value: self.expr_any(a),
                     }
                 }
-                Expr {
-                    kind: ExprKind::Call {
-                        func,
-                        args,
-                        group,
-                        over,
-                    },
-                    span,
+            })
+            .collect();
+        let (mut group, mut over) = (None, None);
+        for q in it {
+            match q.as_rule() {
+                R::call_group => {
+                    let gspan = self.span(&q);
+                    let mut gi = q.into_inner();
+                    let without = next(&mut gi).as_str() == "without";
+                    let what = next(&mut gi);
+                    group = Some(if what.as_rule() == R::label_list {
+                        let labels = self.label_list(what);
+                        if without {
+                            Grouping::Without(labels, gspan)
+                        } else {
+                            Grouping::By(labels, gspan)
+                        }
+                    } else {
+                        Grouping::Fields(self.group_keys(what), gspan)
+                    });
                 }
+                _ => over = Some(Box::new(self.expr_any(next(&mut q.into_inner())))),
             }
-            other => unreachable!("grammar: unexpected expression {other:?}"),
+        }
+        Expr {
+            kind: ExprKind::Call {
+                func,
+                args,
+                group,
+                over,
+            },
+            span,
+        }
+    }
+
+    /// `1 of sel*`, `all of sel*`.
+    fn selection(&mut self, p: P, span: Span) -> Expr {
+        let mut it = p.into_inner();
+        let quant = quant(next(&mut it).as_str());
+        Expr {
+            kind: ExprKind::Selection {
+                quant,
+                pattern: self.ident(next(&mut it)),
+            },
+            span,
+        }
+    }
+
+    /// `exists event.x`.
+    fn exists(&mut self, p: P, span: Span) -> Expr {
+        let f = next(&mut p.into_inner());
+        Expr {
+            kind: ExprKind::Exists(f.into_inner().map(|q| self.ident(q)).collect()),
+            span,
         }
     }
 

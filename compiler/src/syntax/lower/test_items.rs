@@ -18,23 +18,7 @@ impl Lower<'_> {
                     values: self.string(next(&mut it)),
                 }
             }
-            R::events_item => {
-                let q = next(&mut it);
-                let qr = q.as_rule();
-                let mut qi = q.into_inner();
-                if qr == R::events_from {
-                    TestItem::EventsFrom(self.string(next(&mut qi)))
-                } else {
-                    let every = self.expr(next(&mut qi));
-                    let count = self.num(next(&mut qi));
-                    TestItem::EventsEvery {
-                        every,
-                        count,
-                        object: self.object(next(&mut qi)),
-                        span,
-                    }
-                }
-            }
+            R::events_item => self.events(next(&mut it), span),
             R::event_item => {
                 let at = self.expr(next(&mut it));
                 TestItem::EventAt {
@@ -43,60 +27,81 @@ impl Lower<'_> {
                 }
             }
             R::advance_item => TestItem::Advance(self.expr(next(&mut it))),
-            R::expect_item => {
-                let q = next(&mut it);
-                let qspan = self.span(&q);
-                let qr = q.as_rule();
-                let mut qi = q.into_inner();
-                match qr {
-                    R::expect_nothing => TestItem::ExpectNothingElse(qspan),
-                    R::expect_state => {
-                        let rule = self.ident(next(&mut qi));
-                        let state = alert_state(next(&mut qi).as_str());
-                        let at = self.expr(next(&mut qi));
-                        let with = qi.next().map(|o| self.object(o)).unwrap_or_default();
-                        TestItem::ExpectState {
-                            rule,
-                            state,
-                            at,
-                            with,
-                        }
-                    }
-                    R::expect_no => {
-                        let rule = self.ident(next(&mut qi));
-                        let state = alert_state(next(&mut qi).as_str());
-                        let (mut at, mut with) = (None, vec![]);
-                        for r in qi {
-                            match r.as_rule() {
-                                R::object => with = self.object(r),
-                                _ => at = Some(self.expr(r)),
-                            }
-                        }
-                        TestItem::ExpectNo {
-                            rule,
-                            state,
-                            at,
-                            with,
-                        }
-                    }
-                    R::expect_notification => {
-                        let notifier = self.ident(next(&mut qi));
-                        let at = self.expr(next(&mut qi));
-                        let with = qi.next().map(|o| self.object(o)).unwrap_or_default();
-                        TestItem::ExpectNotification { notifier, at, with }
-                    }
-                    _ => {
-                        let playbook = self.ident(next(&mut qi));
-                        let step = self.num(next(&mut qi));
-                        TestItem::ExpectPlaybook {
-                            playbook,
-                            step,
-                            outcome: self.ident(next(&mut qi)),
-                        }
-                    }
+            R::expect_item => self.expect(next(&mut it)),
+            other => unreachable!("grammar: unexpected test item {other:?}"),
+        }
+    }
+
+    /// `events from "file"`, `events every d count n { .. }`.
+    fn events(&mut self, q: P, span: Span) -> TestItem {
+        let qr = q.as_rule();
+        let mut qi = q.into_inner();
+        if qr == R::events_from {
+            TestItem::EventsFrom(self.string(next(&mut qi)))
+        } else {
+            let every = self.expr(next(&mut qi));
+            let count = self.num(next(&mut qi));
+            TestItem::EventsEvery {
+                every,
+                count,
+                object: self.object(next(&mut qi)),
+                span,
+            }
+        }
+    }
+
+    /// `expect ...`: a state at a time, no state, a notification, a playbook step, nothing
+    /// else.
+    fn expect(&mut self, q: P) -> TestItem {
+        let qspan = self.span(&q);
+        let qr = q.as_rule();
+        let mut qi = q.into_inner();
+        match qr {
+            R::expect_nothing => TestItem::ExpectNothingElse(qspan),
+            R::expect_state => {
+                let rule = self.ident(next(&mut qi));
+                let state = alert_state(next(&mut qi).as_str());
+                let at = self.expr(next(&mut qi));
+                let with = qi.next().map(|o| self.object(o)).unwrap_or_default();
+                TestItem::ExpectState {
+                    rule,
+                    state,
+                    at,
+                    with,
                 }
             }
-            other => unreachable!("grammar: unexpected test item {other:?}"),
+            R::expect_no => {
+                let rule = self.ident(next(&mut qi));
+                let state = alert_state(next(&mut qi).as_str());
+                let (mut at, mut with) = (None, vec![]);
+                for r in qi {
+                    match r.as_rule() {
+                        R::object => with = self.object(r),
+                        _ => at = Some(self.expr(r)),
+                    }
+                }
+                TestItem::ExpectNo {
+                    rule,
+                    state,
+                    at,
+                    with,
+                }
+            }
+            R::expect_notification => {
+                let notifier = self.ident(next(&mut qi));
+                let at = self.expr(next(&mut qi));
+                let with = qi.next().map(|o| self.object(o)).unwrap_or_default();
+                TestItem::ExpectNotification { notifier, at, with }
+            }
+            _ => {
+                let playbook = self.ident(next(&mut qi));
+                let step = self.num(next(&mut qi));
+                TestItem::ExpectPlaybook {
+                    playbook,
+                    step,
+                    outcome: self.ident(next(&mut qi)),
+                }
+            }
         }
     }
 }
