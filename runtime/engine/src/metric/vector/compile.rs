@@ -1,0 +1,250 @@
+//! Compiling series plans into vector expressions: selectors registered in the store (with
+//! how far back they reach), label names interned, sliding accumulators shared per window.
+
+use super::{LabelSel, VExpr};
+use crate::labels::{Labels, Sym};
+use crate::metric::store::Store;
+use crate::time::ms;
+use std::collections::HashMap;
+use vigil_compiler::ir::series::*;
+
+/// What compiling a plan needs from the engine.
+pub struct Compile<'a> {
+    pub store: &'a mut Store,
+    pub labels: &'a mut Labels,
+    pub rule: &'a str,
+    pub rule_index: &'a HashMap<String, usize>,
+    pub lateness_s: f64,
+    /// Sliding accumulators so far: one per (selector, range, offset), shared by the
+    /// functions over that window.
+    pub accs: &'a mut Vec<AccSpec>,
+}
+
+/// The window an accumulator slides over, and the functions it serves.
+#[derive(Debug, Clone)]
+pub struct AccSpec {
+    pub sel: usize,
+    pub range: i64,
+    pub offset: i64,
+    pub funcs: Vec<WindowFn>,
+}
+
+impl Compile<'_> {
+    fn sel(&mut self, s: &Selector, reach: f64) -> Result<usize, String> {
+        self.store
+            .selector(self.labels, s, reach + self.lateness_s, self.rule)
+            .map_err(|e| format!("selector `{}`: {e}", s.metric))
+    }
+    fn grouping(&mut self, g: &Grouping) -> LabelSel {
+        match g {
+            Grouping::By(v) => LabelSel {
+                keep: true,
+                names: self.names(v),
+            },
+            Grouping::Without(v) => LabelSel {
+                keep: false,
+                names: self.names(v),
+            },
+        }
+    }
+    fn names(&mut self, v: &[String]) -> Vec<Sym> {
+        v.iter().map(|n| self.labels.sym(n)).collect()
+    }
+    fn rule(&self, r: &str) -> Result<usize, String> {
+        self.rule_index
+            .get(r)
+            .copied()
+            .ok_or_else(|| format!("rule `{r}` is not evaluated over series"))
+    }
+
+    pub fn expr(&mut self, e: &SeriesExpr) -> Result<VExpr, String> {
+        let reach = e.reach();
+        Ok(match e {
+            SeriesExpr::Instant { sel, offset } => VExpr::Instant {
+                sel: self.sel(sel, reach)?,
+                offset: ms(*offset),
+            },
+            SeriesExpr::Window {
+                func,
+                sel,
+                range,
+                offset,
+                arg,
+            } => self.window(*func, sel, (*range, *offset), *arg, reach)?,
+            SeriesExpr::Aggregate {
+                op,
+                param,
+                inner,
+                group,
+            } => {
+                let group = self.grouping(group);
+                VExpr::Agg {
+                    op: *op,
+                    param: *param,
+                    inner: Box::new(self.expr(inner)?),
+                    group,
+                }
+            }
+            SeriesExpr::Arith {
+                op,
+                lhs,
+                rhs,
+                matching,
+            } => VExpr::Arith {
+                op: *op,
+                lhs: Box::new(self.expr(lhs)?),
+                rhs: Box::new(self.expr(rhs)?),
+                matching: matching.as_ref().map(|m| LabelSel {
+                    keep: m.on,
+                    names: self.names(&m.labels),
+                }),
+            },
+            SeriesExpr::Scalar(v) => VExpr::Scalar(*v),
+            SeriesExpr::Histogram { .. } => self.histogram(e, reach)?,
+            SeriesExpr::Trend {
+                dir,
+                method,
+                p,
+                sel,
+                range,
+            } => VExpr::Trend {
+                dir: *dir,
+                method: *method,
+                p: *p,
+                sel: self.sel(sel, reach)?,
+                range: ms(*range),
+            },
+            SeriesExpr::Anomaly {
+                method,
+                sel,
+                range,
+                season,
+                bands,
+                flag,
+            } => VExpr::Anomaly {
+                method: *method,
+                sel: self.sel(sel, reach + 300.0)?,
+                range: ms(*range),
+                season: season.map(ms),
+                bands: *bands,
+                flag: *flag,
+            },
+            SeriesExpr::Outside { sel, period, bands } => VExpr::Outside {
+                sel: self.sel(sel, reach)?,
+                period: ms(*period),
+                bands: *bands,
+            },
+            SeriesExpr::Absent { sel, range } => self.absent(sel, *range, reach)?,
+            SeriesExpr::Time => VExpr::Time,
+            SeriesExpr::RuleState(r) => VExpr::RuleState(self.rule(r)?),
+            SeriesExpr::Score(t) => VExpr::Score(
+                t.iter()
+                    .map(|(w, r)| Ok((*w, self.rule(r)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            SeriesExpr::AtLeast(n, rs) => VExpr::AtLeast(
+                *n,
+                rs.iter()
+                    .map(|r| self.rule(r))
+                    .collect::<Result<_, String>>()?,
+            ),
+        })
+    }
+
+    /// A window function, with the accumulator its window shares when it slides.
+    fn window(
+        &mut self,
+        func: WindowFn,
+        sel: &Selector,
+        (range, offset): (f64, f64),
+        arg: f64,
+        reach: f64,
+    ) -> Result<VExpr, String> {
+        let change = func == WindowFn::Change;
+        let sel_id = self.sel(sel, reach + if change { 300.0 } else { 0.0 })?;
+        let (range, offset) = (ms(range), ms(offset));
+        let acc = if crate::metric::incremental::supported(func) {
+            let found = self
+                .accs
+                .iter()
+                .position(|a| (a.sel, a.range, a.offset) == (sel_id, range, offset));
+            let i = found.unwrap_or_else(|| {
+                self.accs.push(AccSpec {
+                    sel: sel_id,
+                    range,
+                    offset,
+                    funcs: Vec::new(),
+                });
+                self.accs.len() - 1
+            });
+            if !self.accs[i].funcs.contains(&func) {
+                self.accs[i].funcs.push(func);
+            }
+            Some(i)
+        } else {
+            None
+        };
+        Ok(VExpr::Window {
+            func,
+            sel: sel_id,
+            range,
+            offset,
+            arg,
+            change,
+            acc,
+        })
+    }
+
+    /// `histogram_quantile`/`histogram_fraction`: over the `_bucket` family, summed per group
+    /// and `le`.
+    fn histogram(&mut self, e: &SeriesExpr, reach: f64) -> Result<VExpr, String> {
+        let SeriesExpr::Histogram {
+            fraction,
+            value,
+            sel,
+            range,
+            offset,
+            group,
+        } = e
+        else {
+            return Err("not a histogram".into());
+        };
+        let mut bucket = sel.clone();
+        bucket.metric = format!("{}_bucket", sel.metric);
+        bucket.scale = 1.0;
+        let le = self.labels.sym("le");
+        // Buckets are summed per group and `le`.
+        let group = group.as_ref().map(|g| {
+            let mut g = self.grouping(g);
+            if g.keep {
+                g.names.push(le);
+            }
+            g
+        });
+        Ok(VExpr::Hist {
+            fraction: *fraction,
+            value: *value,
+            sel: self.sel(&bucket, reach)?,
+            range: ms(*range),
+            offset: ms(*offset),
+            group,
+            le,
+        })
+    }
+
+    /// `absent(x[, w])`: the labels its alert carries are the selector's equality matchers.
+    fn absent(&mut self, sel: &Selector, range: f64, reach: f64) -> Result<VExpr, String> {
+        let eq: Vec<(&str, &str)> = sel
+            .matchers
+            .iter()
+            .filter(|m| m.1 == vigil_vocab::MatchOp::Eq)
+            .map(|m| (m.0.as_str(), m.2.as_str()))
+            .collect();
+        let labels = self.labels.intern_strs(eq);
+        Ok(VExpr::Absent {
+            sel: self.sel(sel, reach)?,
+            range: ms(range),
+            labels,
+        })
+    }
+}

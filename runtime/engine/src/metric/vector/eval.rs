@@ -1,0 +1,252 @@
+//! Evaluating a vector expression at one time: instant reads, windows (sliding where
+//! possible), aggregation and arithmetic, histograms, rule states for composites.
+
+use super::histogram::{bucket_fraction, bucket_quantile};
+use super::join::{aggregate, arith};
+use super::{AccSpec, LOOKBACK, VExpr, Vector, fires, union};
+use crate::labels::{LabelId, Labels};
+use crate::metric::incremental::Acc;
+use crate::metric::store::Store;
+use crate::metric::window;
+use std::collections::HashMap;
+use vigil_compiler::ir::series::WindowFn;
+
+/// Evaluation context for one time.
+pub struct Eval<'a> {
+    pub store: &'a Store,
+    pub labels: &'a mut Labels,
+    /// Per rule, as evaluated so far this tick: every label set it had data for, 1 when
+    /// firing, else 0 (so composites see "not firing" as false, not as missing data).
+    pub firing: &'a [Vec<(LabelId, f64)>],
+    pub t: i64,
+    pub scratch: &'a mut Vec<(i64, f64)>,
+    pub fscratch: &'a mut Vec<f64>,
+    /// Many-to-many matches met (label sets), for the diagnostics.
+    pub many_to_many: &'a mut u64,
+    /// Per accumulator spec, one accumulator per selected series (by position).
+    pub accs: &'a mut [Vec<Acc>],
+    pub acc_specs: &'a [AccSpec],
+}
+
+impl Eval<'_> {
+    pub(super) fn window_of(&mut self, series: u32, from: i64, to: i64) {
+        self.scratch.clear();
+        self.scratch
+            .extend(self.store.series[series as usize].range(from, to));
+    }
+
+    /// The newest sample of each selected series within the lookback (none once stale).
+    fn instant(&mut self, sel: usize, offset: i64, out: &mut Vector) {
+        let t = self.t;
+        let at = t - offset;
+        for &s in self.store.selected(sel) {
+            let series = &self.store.series[s as usize];
+            if let Some((ts, v)) = series.at_or_before(at)
+                && ts > at - LOOKBACK
+                && series.stale.is_none_or(|m| m > at)
+            {
+                out.push((series.labels, v));
+            }
+        }
+    }
+
+    /// A window function of each selected series: from its sliding accumulator when it has
+    /// one, else over the samples in the window.
+    fn window(&mut self, e: &VExpr, out: &mut Vector) {
+        let VExpr::Window {
+            func,
+            sel,
+            range,
+            offset,
+            arg,
+            change,
+            acc,
+        } = e
+        else {
+            return;
+        };
+        let t = self.t;
+        let end = t - offset;
+        for (pos, &s) in self.store.selected(*sel).iter().enumerate() {
+            if let Some(a) = acc {
+                let series = &self.store.series[s as usize];
+                let list = &mut self.accs[*a];
+                if list.len() <= pos {
+                    let funcs = &self.acc_specs[*a].funcs;
+                    list.resize_with(pos + 1, || Acc::for_funcs(funcs));
+                }
+                let acc = &mut list[pos];
+                acc.slide(series, end - range, end);
+                if !acc.needs_fresh() {
+                    let last = acc.last(series).unwrap_or(f64::NAN);
+                    if let Some(v) = acc.value(*func, *arg, last, end) {
+                        out.push((series.labels, v));
+                    }
+                    continue;
+                }
+            }
+            let labels = self.store.series[s as usize].labels;
+            if *change {
+                let series = &self.store.series[s as usize];
+                let Some((_, last)) = series.at_or_before(end).filter(|x| x.0 > end - range) else {
+                    continue;
+                };
+                let past = series.at_or_before(end - range);
+                if let Some((pt, pv)) = past
+                    && pt > end - range - LOOKBACK
+                {
+                    out.push((labels, last / pv - 1.0));
+                }
+                continue;
+            }
+            self.window_of(s, end - range, end);
+            if let Some(v) = window::apply(*func, *arg, self.scratch, end, *range, self.fscratch) {
+                out.push((labels, v));
+            }
+        }
+    }
+
+    /// `histogram_quantile`/`histogram_fraction`: bucket rates summed per group and `le`.
+    fn histogram(&mut self, e: &VExpr, out: &mut Vector) {
+        let VExpr::Hist {
+            fraction,
+            value,
+            sel,
+            range,
+            offset,
+            group,
+            le,
+        } = e
+        else {
+            return;
+        };
+        let t = self.t;
+        let end = t - offset;
+        // Rates of every bucket series, then summed per group (and `le`).
+        let mut groups: HashMap<LabelId, Vec<(f64, f64)>> = HashMap::new();
+        let mut order = Vec::new();
+        for &s in self.store.selected(*sel) {
+            self.window_of(s, end - range, end);
+            let Some(rate) = window::apply(
+                WindowFn::Rate,
+                0.0,
+                self.scratch,
+                end,
+                *range,
+                self.fscratch,
+            ) else {
+                continue;
+            };
+            let labels = self.store.series[s as usize].labels;
+            let le_v = self.labels.get(labels, *le);
+            let Ok(bound) = vigil_ingest::float(self.labels.str(le_v)) else {
+                continue;
+            };
+            let key = match group {
+                Some(g) => g.key(self.labels, labels),
+                None => labels,
+            };
+            let key = self.labels.project(key, &[*le], false);
+            let e = groups.entry(key).or_insert_with(|| {
+                order.push(key);
+                Vec::new()
+            });
+            match e.iter_mut().find(|b| b.0 == bound) {
+                Some(b) => b.1 += rate,
+                None => e.push((bound, rate)),
+            }
+        }
+        for key in order {
+            let mut b = groups.remove(&key).unwrap_or_default();
+            let v = if *fraction {
+                bucket_fraction(*value, &mut b)
+            } else {
+                bucket_quantile(*value, &mut b)
+            };
+            out.push((key, v));
+        }
+    }
+
+    pub fn eval(&mut self, e: &VExpr, out: &mut Vector) {
+        out.clear();
+        let t = self.t;
+        match e {
+            VExpr::Instant { sel, offset } => self.instant(*sel, *offset, out),
+            VExpr::Window { .. } => self.window(e, out),
+            VExpr::Scalar(v) => out.push((self.labels.intern(Vec::new()), *v)),
+            VExpr::Time => out.push((self.labels.intern(Vec::new()), t as f64 / 1000.0)),
+            VExpr::Agg {
+                op,
+                param,
+                inner,
+                group,
+            } => {
+                let mut v = Vector::new();
+                self.eval(inner, &mut v);
+                aggregate(self.labels, *op, *param, group, &v, out);
+            }
+            VExpr::Arith {
+                op,
+                lhs,
+                rhs,
+                matching,
+            } => {
+                let (mut a, mut b) = (Vector::new(), Vector::new());
+                self.eval(lhs, &mut a);
+                self.eval(rhs, &mut b);
+                let scalar_l = matches!(**lhs, VExpr::Scalar(_) | VExpr::Time);
+                let scalar_r = matches!(**rhs, VExpr::Scalar(_) | VExpr::Time);
+                arith(
+                    self.labels,
+                    *op,
+                    (&a, scalar_l),
+                    (&b, scalar_r),
+                    matching.as_ref(),
+                    out,
+                    self.many_to_many,
+                );
+            }
+            VExpr::Hist { .. } => self.histogram(e, out),
+            VExpr::Trend { .. } => self.trend(e, out),
+            VExpr::Anomaly { .. } => self.anomaly(e, out),
+            VExpr::Outside { sel, period, bands } => self.outside(*sel, *period, *bands, out),
+            VExpr::Absent { sel, range, labels } => {
+                let any = self.store.selected(*sel).iter().any(|&s| {
+                    self.store.series[s as usize]
+                        .range(t - range, t)
+                        .next()
+                        .is_some()
+                });
+                if !any {
+                    out.push((*labels, 1.0));
+                }
+            }
+            VExpr::RuleState(r) => {
+                if let Some(f) = self.firing.get(*r) {
+                    out.extend_from_slice(f);
+                }
+            }
+            VExpr::Score(terms) => {
+                let sets = union(self.firing, terms.iter().map(|x| x.1));
+                for l in sets {
+                    let v: f64 = terms
+                        .iter()
+                        .filter(|(_, r)| fires(self.labels, &self.firing[*r], l))
+                        .map(|(w, _)| w)
+                        .sum();
+                    out.push((l, v));
+                }
+            }
+            VExpr::AtLeast(n, rules) => {
+                let sets = union(self.firing, rules.iter().copied());
+                for l in sets {
+                    let c = rules
+                        .iter()
+                        .filter(|r| fires(self.labels, &self.firing[**r], l))
+                        .count() as f64;
+                    out.push((l, f64::from(u8::from(c >= *n))));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Aggregation across series by label groups, and arithmetic between two vectors with
+//! PromQL's vector matching.
+
+use super::{LabelSel, Vector};
+use crate::labels::{LabelId, Labels};
+use crate::metric::window;
+use std::collections::HashMap;
+use vigil_compiler::ir::Arith;
+use vigil_compiler::ir::series::AggOp;
+
+/// Cross-series aggregation by label groups (first-seen group order).
+pub fn aggregate(
+    labels: &mut Labels,
+    op: AggOp,
+    param: f64,
+    group: &LabelSel,
+    v: &Vector,
+    out: &mut Vector,
+) {
+    let mut groups: HashMap<LabelId, usize> = HashMap::new();
+    let mut members: Vec<(LabelId, Vec<f64>)> = Vec::new();
+    for &(l, x) in v {
+        let k = group.key(labels, l);
+        let i = *groups.entry(k).or_insert_with(|| {
+            members.push((k, Vec::new()));
+            members.len() - 1
+        });
+        members[i].1.push(x);
+    }
+    for (k, mut xs) in members {
+        let pts: Vec<(i64, f64)> = xs.iter().map(|x| (0, *x)).collect();
+        let r = match op {
+            AggOp::Sum => window::sum(&pts),
+            AggOp::Avg => window::mean(&pts),
+            AggOp::Min => xs
+                .iter()
+                .fold(f64::NAN, |m, &x| if x < m || m.is_nan() { x } else { m }),
+            AggOp::Max => xs
+                .iter()
+                .fold(f64::NAN, |m, &x| if x > m || m.is_nan() { x } else { m }),
+            AggOp::Count => xs.len() as f64,
+            AggOp::CountDistinct => {
+                xs.sort_by(|a, b| a.total_cmp(b));
+                xs.dedup_by(|a, b| a.to_bits() == b.to_bits());
+                xs.len() as f64
+            }
+            AggOp::Stddev => window::variance(&pts).sqrt(),
+            AggOp::Quantile => window::quantile(param, &mut xs),
+        };
+        out.push((k, r));
+    }
+}
+
+fn apply(op: Arith, a: f64, b: f64) -> f64 {
+    match op {
+        Arith::Add => a + b,
+        Arith::Sub => a - b,
+        Arith::Mul => a * b,
+        Arith::Div => a / b,
+        Arith::Min => vigil_compiler::eval::ops::min(a, b),
+        Arith::Max => vigil_compiler::eval::ops::max(a, b),
+        Arith::Round => vigil_compiler::eval::ops::round_to(a, b),
+    }
+}
+
+/// Vector arithmetic with PromQL matching: one-to-one keeps the matched labels (`on`) or drops
+/// the ignored ones; the side with several series per key keeps its labels (many-to-one is
+/// inferred); many-to-many matches are counted and dropped from the result.
+pub fn arith(
+    labels: &mut Labels,
+    op: Arith,
+    (a, scalar_l): (&Vector, bool),
+    (b, scalar_r): (&Vector, bool),
+    matching: Option<&LabelSel>,
+    out: &mut Vector,
+    many_to_many: &mut u64,
+) {
+    if scalar_r {
+        let y = b.first().map_or(f64::NAN, |x| x.1);
+        out.extend(a.iter().map(|&(l, x)| (l, apply(op, x, y))));
+        return;
+    }
+    if scalar_l {
+        let x = a.first().map_or(f64::NAN, |x| x.1);
+        out.extend(b.iter().map(|&(l, y)| (l, apply(op, x, y))));
+        return;
+    }
+    let key = |labels: &mut Labels, l: LabelId| match matching {
+        Some(m) => m.key(labels, l),
+        None => l,
+    };
+    let mut bk: HashMap<LabelId, Vec<usize>> = HashMap::new();
+    for (i, &(l, _)) in b.iter().enumerate() {
+        let k = key(labels, l);
+        bk.entry(k).or_default().push(i);
+    }
+    let mut ak: HashMap<LabelId, usize> = HashMap::new();
+    let akeys: Vec<LabelId> = a.iter().map(|&(l, _)| key(labels, l)).collect();
+    for k in &akeys {
+        *ak.entry(*k).or_default() += 1;
+    }
+    for (i, &(l, x)) in a.iter().enumerate() {
+        let k = akeys[i];
+        let Some(bs) = bk.get(&k) else { continue };
+        let many_a = ak[&k] > 1;
+        if many_a && bs.len() > 1 {
+            *many_to_many += 1;
+            continue;
+        }
+        for &j in bs {
+            let (lb, y) = b[j];
+            let res = if many_a {
+                l
+            } else if bs.len() > 1 {
+                lb
+            } else {
+                match matching {
+                    Some(m) => m.key(labels, l),
+                    None => l,
+                }
+            };
+            out.push((res, apply(op, x, y)));
+        }
+    }
+}

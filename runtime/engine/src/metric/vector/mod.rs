@@ -1,0 +1,129 @@
+//! The vector evaluator: a series plan ([`SeriesExpr`]) at one evaluation time, as one value
+//! per label set. Selection, windows, aggregation and label matching are hash work here; the
+//! per-row arithmetic and predicates are the compiled programs' (see `rows` and `engine`).
+
+mod compile;
+mod detect;
+mod eval;
+mod histogram;
+mod join;
+
+pub use compile::{AccSpec, Compile};
+pub use eval::Eval;
+pub use histogram::{bucket_fraction, bucket_quantile};
+pub use join::{aggregate, arith};
+
+use crate::labels::{LabelId, Labels, Sym};
+use vigil_compiler::ir::Arith;
+use vigil_compiler::ir::series::*;
+
+pub type Vector = Vec<(LabelId, f64)>;
+
+/// `on`/`ignoring` (or by/without) resolved to symbols: `keep` is `on`/`by`.
+#[derive(Debug, Clone)]
+pub struct LabelSel {
+    pub keep: bool,
+    pub names: Vec<Sym>,
+}
+
+impl LabelSel {
+    pub fn key(&self, labels: &mut Labels, id: LabelId) -> LabelId {
+        labels.project(id, &self.names, self.keep)
+    }
+}
+
+/// A series plan with selectors registered in the store and label names interned.
+#[derive(Debug, Clone)]
+pub enum VExpr {
+    Instant {
+        sel: usize,
+        offset: i64,
+    },
+    Window {
+        func: WindowFn,
+        sel: usize,
+        range: i64,
+        offset: i64,
+        arg: f64,
+        change: bool,
+        /// The accumulators of an incremental function (an index into `Eval::accs`).
+        acc: Option<usize>,
+    },
+    Agg {
+        op: AggOp,
+        param: f64,
+        inner: Box<VExpr>,
+        group: LabelSel,
+    },
+    Arith {
+        op: Arith,
+        lhs: Box<VExpr>,
+        rhs: Box<VExpr>,
+        matching: Option<LabelSel>,
+    },
+    Scalar(f64),
+    Hist {
+        fraction: bool,
+        value: f64,
+        sel: usize,
+        range: i64,
+        offset: i64,
+        group: Option<LabelSel>,
+        le: Sym,
+    },
+    Trend {
+        dir: TrendDir,
+        method: TrendMethod,
+        p: f64,
+        sel: usize,
+        range: i64,
+    },
+    Anomaly {
+        method: AnomalyMethod,
+        sel: usize,
+        range: i64,
+        season: Option<i64>,
+        bands: f64,
+        flag: bool,
+    },
+    Outside {
+        sel: usize,
+        period: i64,
+        bands: f64,
+    },
+    Absent {
+        sel: usize,
+        range: i64,
+        labels: LabelId,
+    },
+    Time,
+    RuleState(usize),
+    Score(Vec<(f64, usize)>),
+    AtLeast(f64, Vec<usize>),
+}
+
+/// The lookback of a bare series reference, ms.
+pub const LOOKBACK: i64 = 300_000;
+
+/// Whether a rule fires for an alert compatible with `l`.
+pub(super) fn fires(labels: &Labels, states: &[(LabelId, f64)], l: LabelId) -> bool {
+    states
+        .iter()
+        .any(|(f, v)| *v != 0.0 && labels.compatible(*f, l))
+}
+
+/// Every label set the rules know about.
+pub(super) fn union(
+    states: &[Vec<(LabelId, f64)>],
+    rules: impl Iterator<Item = usize>,
+) -> Vec<LabelId> {
+    let mut v = Vec::new();
+    for r in rules {
+        for (l, _) in &states[r] {
+            if !v.contains(l) {
+                v.push(*l);
+            }
+        }
+    }
+    v
+}
