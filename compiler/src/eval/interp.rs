@@ -119,34 +119,7 @@ fn truth(ir: &Ir, env: &Env, id: NodeId) -> bool {
         | Node::Math(..)
         | Node::Arith(..) => false,
         Node::Exists(r) => slot(env, *r).is_present(),
-        Node::Cmp(op, kind, a, b) => match kind {
-            CmpKind::Num => match (num(ir, env, *a), num(ir, env, *b)) {
-                (Some(x), Some(y)) => op.num(x, y),
-                _ => false,
-            },
-            CmpKind::Bool => match (boolean(ir, env, *a), boolean(ir, env, *b)) {
-                (Some(x), Some(y)) => op.holds(x.cmp(&y)),
-                _ => false,
-            },
-            CmpKind::Sym => {
-                let (Node::Slot(r, _), Node::Str(c)) = (ir.node(*a), ir.node(*b)) else {
-                    return false;
-                };
-                match op {
-                    CmpOp::Eq | CmpOp::Ne => match slot(env, *r).sym() {
-                        Some(s) => op.holds(s.cmp(c)),
-                        None => false,
-                    },
-                    _ => ops::cmp_const(ir, *op, &slot(env, *r), *c),
-                }
-            }
-            CmpKind::Dyn => {
-                let (Node::Slot(ra, _), Node::Slot(rb, _)) = (ir.node(*a), ir.node(*b)) else {
-                    return false;
-                };
-                ops::dyn_cmp(*op, &slot(env, *ra), &slot(env, *rb))
-            }
-        },
+        Node::Cmp(op, kind, a, b) => compare(ir, env, *op, *kind, *a, *b),
         Node::Not(a) => !truth(ir, env, *a),
         Node::And(v) => v.iter().all(|c| truth(ir, env, *c)),
         Node::Or(v) => v.iter().any(|c| truth(ir, env, *c)),
@@ -189,35 +162,77 @@ fn truth(ir: &Ir, env: &Env, id: NodeId) -> bool {
             slot: r,
             body,
             depth,
-        } => {
-            let Some((start, n)) = slot(env, *r).as_array() else {
+        } => quantifier(ir, env, *all, *r, *body, *depth),
+    }
+}
+
+/// A comparison as its kind decides (see [`CmpKind`]).
+fn compare(ir: &Ir, env: &Env, op: CmpOp, kind: CmpKind, a: NodeId, b: NodeId) -> bool {
+    match kind {
+        CmpKind::Num => match (num(ir, env, a), num(ir, env, b)) {
+            (Some(x), Some(y)) => op.num(x, y),
+            _ => false,
+        },
+        CmpKind::Bool => match (boolean(ir, env, a), boolean(ir, env, b)) {
+            (Some(x), Some(y)) => op.holds(x.cmp(&y)),
+            _ => false,
+        },
+        CmpKind::Sym => {
+            let (Node::Slot(r, _), Node::Str(c)) = (ir.node(a), ir.node(b)) else {
                 return false;
             };
-            let Some(layout) = env.layouts[r.depth as usize].slots[r.id as usize]
-                .elem
-                .as_ref()
-            else {
-                return false;
-            };
-            let k = layout.len();
-            let d = *depth as usize;
-            if d >= MAX_DEPTH {
-                return false;
-            }
-            let Some(items) = ops::element_range(env.elems, start, n, k) else {
-                return false;
-            };
-            let mut inner = *env;
-            inner.layouts[d] = layout;
-            let mut each = (0..n).map(|i| {
-                inner.frames[d] = &items[i * k..(i + 1) * k];
-                truth(ir, &inner, *body)
-            });
-            if *all {
-                each.all(|b| b)
-            } else {
-                each.any(|b| b)
+            match op {
+                CmpOp::Eq | CmpOp::Ne => match slot(env, *r).sym() {
+                    Some(s) => op.holds(s.cmp(c)),
+                    None => false,
+                },
+                _ => ops::cmp_const(ir, op, &slot(env, *r), *c),
             }
         }
+        CmpKind::Dyn => {
+            let (Node::Slot(ra, _), Node::Slot(rb, _)) = (ir.node(a), ir.node(b)) else {
+                return false;
+            };
+            ops::dyn_cmp(op, &slot(env, *ra), &slot(env, *rb))
+        }
+    }
+}
+
+/// `any`/`all` over an array slot's elements, each read as frame `depth`.
+fn quantifier(
+    ir: &Ir,
+    env: &Env,
+    all: bool,
+    r: crate::ir::SlotRef,
+    body: NodeId,
+    depth: u8,
+) -> bool {
+    let Some((start, n)) = slot(env, r).as_array() else {
+        return false;
+    };
+    let Some(layout) = env.layouts[r.depth as usize].slots[r.id as usize]
+        .elem
+        .as_ref()
+    else {
+        return false;
+    };
+    let k = layout.len();
+    let d = depth as usize;
+    if d >= MAX_DEPTH {
+        return false;
+    }
+    let Some(items) = ops::element_range(env.elems, start, n, k) else {
+        return false;
+    };
+    let mut inner = *env;
+    inner.layouts[d] = layout;
+    let mut each = (0..n).map(|i| {
+        inner.frames[d] = &items[i * k..(i + 1) * k];
+        truth(ir, &inner, body)
+    });
+    if all {
+        each.all(|b| b)
+    } else {
+        each.any(|b| b)
     }
 }

@@ -179,25 +179,44 @@ fn layout(tokens: &[Token]) -> String {
         }
     }
     let lines = order_clauses(lines);
-    let mut out = String::new();
-    let mut depth: usize = 0;
-    // Open `(`/`[` across lines, and whether the previous code line left an item unfinished.
-    let mut open: usize = 0;
-    let mut continues = false;
-    let mut blank = false;
-    // Selector braces (`cpu{host="a"}`) opened and not closed, by nesting.
-    let mut braces: Vec<bool> = Vec::new();
+    let mut w = Writer::default();
     for line in &lines {
+        w.line(line);
+    }
+    let trimmed = w.out.trim_end_matches('\n');
+    let mut s = align(trimmed.trim_start_matches('\n'));
+    s.push('\n');
+    s
+}
+
+/// The layout as it is written, line by line, with what the lines so far left open.
+#[derive(Default)]
+struct Writer {
+    out: String,
+    /// Open `{` blocks: the indentation level.
+    depth: usize,
+    /// Open `(`/`[` across lines.
+    open: usize,
+    /// The previous code line left an item unfinished.
+    continues: bool,
+    /// Blank lines were skipped since the last line written.
+    blank: bool,
+    /// Selector braces (`cpu{host="a"}`) opened and not closed, by nesting.
+    braces: Vec<bool>,
+}
+
+impl Writer {
+    fn line(&mut self, line: &Line) {
         if line.is_empty() {
-            blank = true;
-            continue;
+            self.blank = true;
+            return;
         }
         let first = &line[0];
         let closes = first.kind == Kind::Punct && first.text == "}";
         let level = if closes {
-            depth.saturating_sub(1)
+            self.depth.saturating_sub(1)
         } else {
-            depth
+            self.depth
         };
         let is_comment = first.kind == Kind::Comment;
         // At the top level every declaration starts with its keyword; any other line continues
@@ -206,10 +225,37 @@ fn layout(tokens: &[Token]) -> String {
             && !(first.kind == Kind::Word && crate::syntax::TOP_LEVEL.contains(&first.text));
         let continuation = !is_comment
             && !closes
-            && (open > 0 || continues || top_continues || starts_continuation(first));
-        // Blank lines: at most one, none right after `{` or before `}`; one around a
-        // top-level declaration written as a block (unless a comment heads it).
-        let prev_line = out.trim_end().rsplit('\n').next().unwrap_or("");
+            && (self.open > 0 || self.continues || top_continues || starts_continuation(first));
+        self.blank_line(line, level, closes);
+        let indent = 2 * level + if continuation { 2 } else { 0 };
+        let (text, breaks) = self.render(line);
+        self.out.push_str(&" ".repeat(indent));
+        if indent + text.len() > MAX_WIDTH && !breaks.is_empty() {
+            // A long condition: each `and`/`or` starts a continuation line.
+            let cont = " ".repeat(2 * level + 2);
+            let mut from = 0;
+            for &b in &breaks {
+                self.out.push_str(text[from..b].trim_end());
+                self.out.push('\n');
+                self.out.push_str(&cont);
+                from = b;
+            }
+            self.out.push_str(&text[from..]);
+        } else {
+            self.out.push_str(&text);
+        }
+        if !is_comment {
+            let last = line.iter().rev().find(|t| t.kind != Kind::Comment);
+            self.continues = last.is_some_and(ends_unfinished);
+        }
+        self.out.push('\n');
+    }
+
+    /// Blank lines: at most one, none right after `{` or before `}`; one around a top-level
+    /// declaration written as a block (unless a comment heads it).
+    fn blank_line(&mut self, line: &Line, level: usize, closes: bool) {
+        let first = &line[0];
+        let prev_line = self.out.trim_end().rsplit('\n').next().unwrap_or("");
         let after_open = prev_line.ends_with('{');
         let starts_decl = level == 0
             && first.kind == Kind::Word
@@ -220,20 +266,22 @@ fn layout(tokens: &[Token]) -> String {
         let prev_comment =
             prev_line.trim_start().starts_with('#') || prev_line.trim_start().starts_with("//");
         let block_edge = starts_decl && (prev_line == "}" || (opens_block && !prev_comment));
-        if (blank || block_edge) && !out.is_empty() && !after_open && !closes {
-            out.push('\n');
+        if (self.blank || block_edge) && !self.out.is_empty() && !after_open && !closes {
+            self.out.push('\n');
         }
-        blank = false;
-        let indent = 2 * level + if continuation { 2 } else { 0 };
+        self.blank = false;
+    }
+
+    /// A line's tokens spaced, and where each top-level `and`/`or` starts (outside any bracket
+    /// opened on this line): the places a long line breaks. Tracks the brackets it opens.
+    fn render(&mut self, line: &Line) -> (String, Vec<usize>) {
         let mut text = String::new();
-        // Where a top-level `and`/`or` starts (outside any bracket opened on this line): the
-        // places a long line breaks.
         let mut breaks: Vec<usize> = Vec::new();
         let mut local = 0i64;
         let mut prev: Option<&Token> = None;
         for (i, t) in line.iter().enumerate() {
             if let Some(p) = prev
-                && space_between(p, t, &braces, line, i)
+                && space_between(p, t, &self.braces, line, i)
             {
                 text.push(' ');
                 if t.kind == Kind::Comment {
@@ -253,55 +301,37 @@ fn layout(tokens: &[Token]) -> String {
                 None => text.push_str(t.text),
             }
             if t.kind == Kind::Punct {
-                match t.text {
-                    "{" => {
-                        depth += 1;
-                        local += 1;
-                        braces.push(selector_brace(line, i));
-                    }
-                    "}" => {
-                        depth = depth.saturating_sub(1);
-                        local -= 1;
-                        braces.pop();
-                    }
-                    "(" | "[" => {
-                        open += 1;
-                        local += 1;
-                    }
-                    ")" | "]" => {
-                        open = open.saturating_sub(1);
-                        local -= 1;
-                    }
-                    _ => {}
-                }
+                local += self.bracket(t.text, line, i);
             }
             prev = Some(t);
         }
-        out.push_str(&" ".repeat(indent));
-        if indent + text.len() > MAX_WIDTH && !breaks.is_empty() {
-            // A long condition: each `and`/`or` starts a continuation line.
-            let cont = " ".repeat(2 * level + 2);
-            let mut from = 0;
-            for &b in &breaks {
-                out.push_str(text[from..b].trim_end());
-                out.push('\n');
-                out.push_str(&cont);
-                from = b;
-            }
-            out.push_str(&text[from..]);
-        } else {
-            out.push_str(&text);
-        }
-        if !is_comment {
-            let last = line.iter().rev().find(|t| t.kind != Kind::Comment);
-            continues = last.is_some_and(ends_unfinished);
-        }
-        out.push('\n');
+        (text, breaks)
     }
-    let trimmed = out.trim_end_matches('\n');
-    let mut s = align(trimmed.trim_start_matches('\n'));
-    s.push('\n');
-    s
+
+    /// Tracks one bracket token; returns how it changes this line's own nesting.
+    fn bracket(&mut self, text: &str, line: &Line, i: usize) -> i64 {
+        match text {
+            "{" => {
+                self.depth += 1;
+                self.braces.push(selector_brace(line, i));
+                1
+            }
+            "}" => {
+                self.depth = self.depth.saturating_sub(1);
+                self.braces.pop();
+                -1
+            }
+            "(" | "[" => {
+                self.open += 1;
+                1
+            }
+            ")" | "]" => {
+                self.open = self.open.saturating_sub(1);
+                -1
+            }
+            _ => 0,
+        }
+    }
 }
 
 /// Aligns runs of consecutive lines that bind names the same way, at the same indentation:
