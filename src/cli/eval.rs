@@ -16,15 +16,11 @@ pub fn run(args: EvalArgs) -> i32 {
         Err(code) => return code,
     };
     let compile_time = started.elapsed();
-    let input: Box<dyn BufRead> = if args.input.as_os_str() == "-" {
-        Box::new(BufReader::new(std::io::stdin()))
-    } else {
-        match std::fs::File::open(&args.input) {
-            Ok(f) => Box::new(BufReader::with_capacity(1 << 16, f)),
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", args.input.display());
-                return 2;
-            }
+    let input = match open_input(&args) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", args.input.display());
+            return 2;
         }
     };
     let stdout = std::io::stdout();
@@ -46,7 +42,7 @@ pub fn run(args: EvalArgs) -> i32 {
         if line.trim().is_empty() {
             continue;
         }
-        let value: Value = match serde_json::from_str(&line) {
+        let value = match event_of(&line) {
             Ok(v) => v,
             Err(e) => {
                 bad += 1;
@@ -54,18 +50,9 @@ pub fn run(args: EvalArgs) -> i32 {
                 continue;
             }
         };
-        // `{"ts": ..., "event": {...}}` as `vigil replay` reads it, or a bare event object.
         let event = match value.get("event") {
             Some(e) if e.is_object() => e,
-            _ if value.is_object() => &value,
-            _ => {
-                bad += 1;
-                eprintln!(
-                    "warning: {}:{line_no}: skipped: not an event object",
-                    args.input.display()
-                );
-                continue;
-            }
+            _ => &value,
         };
         events += 1;
         let mut f = std::mem::take(&mut frame).recycle();
@@ -97,28 +84,74 @@ pub fn run(args: EvalArgs) -> i32 {
     }
     let _ = out.flush();
     if args.stats {
-        let total = started.elapsed().as_secs_f64();
-        let eval = eval_nanos as f64 / 1e9;
-        let filters = rules.ir().filters().count() as f64;
-        eprintln!(
-            "engine: {:?}; {} filters ({} indexed, {} always evaluated); compiled in {:.1} ms",
-            rules.engine(),
-            filters,
-            rules.index().indexed(),
-            rules.index().unindexed(),
-            compile_time.as_secs_f64() * 1e3
-        );
-        eprintln!(
-            "events: {events} ({bad} bad lines skipped), {matched} matched at least one filter"
-        );
-        eprintln!(
-            "end to end: {:.3} s, {:.0} events/s; filling and matching alone: {:.3} s, {:.0} events/s ({:.0} filter evaluations/s without the index)",
-            total,
-            events as f64 / total,
-            eval,
-            events as f64 / eval.max(1e-9),
-            events as f64 * filters / eval.max(1e-9),
-        );
+        let counts = Counts {
+            events,
+            bad,
+            matched,
+        };
+        report(&rules, counts, compile_time, started.elapsed(), eval_nanos);
     }
     if bad > 0 { 1 } else { 0 }
+}
+
+/// The input: a file, or stdin for `-`.
+fn open_input(args: &EvalArgs) -> std::io::Result<Box<dyn BufRead>> {
+    if args.input.as_os_str() == "-" {
+        return Ok(Box::new(BufReader::new(std::io::stdin())));
+    }
+    let f = std::fs::File::open(&args.input)?;
+    Ok(Box::new(BufReader::with_capacity(1 << 16, f)))
+}
+
+/// A line holding an event: `{"ts": ..., "event": {...}}` as `vigil replay` reads it (the
+/// caller takes its `event`), or a bare event object.
+fn event_of(line: &str) -> Result<Value, String> {
+    let value: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err("not an event object".into())
+    }
+}
+
+/// What the run saw.
+struct Counts {
+    events: u64,
+    bad: u64,
+    matched: u64,
+}
+
+/// `--stats`: the engine, the index, and throughput end to end and of matching alone.
+fn report(
+    rules: &vigil_compiler::eval::RuleSet,
+    counts: Counts,
+    compile_time: std::time::Duration,
+    run_time: std::time::Duration,
+    eval_nanos: u128,
+) {
+    let Counts {
+        events,
+        bad,
+        matched,
+    } = counts;
+    let total = run_time.as_secs_f64();
+    let eval = eval_nanos as f64 / 1e9;
+    let filters = rules.ir().filters().count() as f64;
+    eprintln!(
+        "engine: {:?}; {} filters ({} indexed, {} always evaluated); compiled in {:.1} ms",
+        rules.engine(),
+        filters,
+        rules.index().indexed(),
+        rules.index().unindexed(),
+        compile_time.as_secs_f64() * 1e3
+    );
+    eprintln!("events: {events} ({bad} bad lines skipped), {matched} matched at least one filter");
+    eprintln!(
+        "end to end: {:.3} s, {:.0} events/s; filling and matching alone: {:.3} s, {:.0} events/s ({:.0} filter evaluations/s without the index)",
+        total,
+        events as f64 / total,
+        eval,
+        events as f64 / eval.max(1e-9),
+        events as f64 * filters / eval.max(1e-9),
+    );
 }

@@ -7,6 +7,7 @@ use super::ReplayArgs;
 use hdrhistogram::Histogram;
 use std::io::{BufRead, BufReader, Write};
 use std::time::Instant;
+use vigil_compiler::eval::RuleSet;
 use vigil_engine::feed::{Fed, Merge};
 use vigil_engine::{Config, Engine, Transition};
 use vigil_ingest::{Format, LineSource};
@@ -26,12 +27,71 @@ pub fn run(args: ReplayArgs) -> i32 {
         Ok(r) => r,
         Err(code) => return code,
     };
+    let config = match config(&args, &rules) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut engine = match Engine::new(rules, config) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: cannot run these rules: {e}");
+            return 1;
+        }
+    };
+    let mut feed = match inputs(&args) {
+        Ok(sources) => Merge::new(sources),
+        Err(code) => return code,
+    };
+    let mut stats = Stats::new(args.stats);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut changes: Vec<Transition> = Vec::new();
+    loop {
+        // The source whose next record is earliest (files are merged by time).
+        let t0 = args.stats.then(Instant::now);
+        let next = feed.earliest();
+        if let Some(t0) = t0 {
+            stats.parse_nanos += t0.elapsed().as_nanos();
+        }
+        for src in &mut feed.sources {
+            for bad in src.take_bad() {
+                eprintln!("error: {bad}; line skipped");
+            }
+        }
+        let Some((i, ts)) = next else { break };
+        // Everything due strictly before this record's time has all its data.
+        stats.tick(&mut engine, ts.saturating_sub(1), &mut changes, false);
+        if emit(&args, &mut stats, &mut out, &mut changes).is_err() {
+            return 0;
+        }
+        if feed.ingest(&mut engine, i, &mut changes) == Fed::Event {
+            stats.events += 1;
+        }
+    }
+    let bad: u64 = feed.sources.iter().map(|s| s.bad_lines).sum();
+    if let Some(t) = feed.last {
+        stats.tick(&mut engine, t, &mut changes, true);
+    }
+    if emit(&args, &mut stats, &mut out, &mut changes).is_err() {
+        return 0;
+    }
+    let _ = out.flush();
+    let run_time = stats.started.elapsed();
+    warnings(&engine, &args);
+    if args.stats {
+        report(&engine, &stats, bad, run_time.as_secs_f64().max(1e-9));
+    }
+    i32::from(bad > 0)
+}
+
+/// The engine's settings from the flags (the interval defaults to the rules').
+fn config(args: &ReplayArgs, rules: &RuleSet) -> Result<Config, i32> {
     let interval = match &args.interval {
         Some(s) => match parse_duration(s) {
             Some(v) => v,
             None => {
                 eprintln!("error: --interval `{s}` is not a duration (like 1m, 15s, 500ms)");
-                return 2;
+                return Err(2);
             }
         },
         None => rules
@@ -45,26 +105,22 @@ pub fn run(args: ReplayArgs) -> i32 {
             Some(v) => v,
             None => {
                 eprintln!("error: --lateness `{s}` is not a duration (like 30s, 1m)");
-                return 2;
+                return Err(2);
             }
         },
         None => 0,
     };
-    let config = Config {
+    Ok(Config {
         interval,
         lateness,
         max_series: args.max_series,
         max_keys: args.max_keys,
-    };
-    let mut engine = match Engine::new(rules, config) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("error: cannot run these rules: {e}");
-            return 1;
-        }
-    };
+    })
+}
 
-    // Stream every input, merged by time; bad lines are reported and skipped, never fatal.
+/// Every input, read a line at a time (`-` is stdin); bad lines are reported and skipped,
+/// never fatal.
+fn inputs(args: &ReplayArgs) -> Result<Vec<LineSource<Box<dyn BufRead>>>, i32> {
     let mut sources = Vec::new();
     for path in &args.input {
         let name = path.display().to_string();
@@ -75,72 +131,73 @@ pub fn run(args: ReplayArgs) -> i32 {
                 Ok(f) => Box::new(BufReader::with_capacity(1 << 20, f)),
                 Err(e) => {
                     eprintln!("error: cannot read {name}: {e}");
-                    return 2;
+                    return Err(2);
                 }
             }
         };
         let fmt = Format::of_path(&name);
         sources.push(LineSource::new(name, reader, fmt, true));
     }
-    let mut feed = Merge::new(sources);
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut changes: Vec<Transition> = Vec::new();
-    let mut latency = Histogram::<u64>::new(3).ok();
-    let (mut events, mut parse_nanos, mut transitions) = (0u64, 0u128, 0u64);
-    let started = Instant::now();
-    let mut tick_clock =
-        |engine: &mut Engine, now: i64, changes: &mut Vec<Transition>, end: bool| {
-            let t0 = args.stats.then(Instant::now);
-            let before = engine.counters.evaluations;
-            if end {
-                engine.finish(now, changes);
-            } else {
-                engine.advance(now, changes);
-            }
-            if let (Some(t0), Some(h)) = (t0, latency.as_mut())
-                && engine.counters.evaluations > before
-            {
-                let _ = h.record(t0.elapsed().as_nanos() as u64);
-            }
-        };
-    loop {
-        // The source whose next record is earliest (files are merged by time).
-        let t0 = args.stats.then(Instant::now);
-        let next = feed.earliest();
-        if let Some(t0) = t0 {
-            parse_nanos += t0.elapsed().as_nanos();
-        }
-        for src in &mut feed.sources {
-            for bad in src.take_bad() {
-                eprintln!("error: {bad}; line skipped");
-            }
-        }
-        let Some((i, ts)) = next else { break };
-        // Everything due strictly before this record's time has all its data.
-        tick_clock(&mut engine, ts.saturating_sub(1), &mut changes, false);
-        transitions += changes.len() as u64;
-        if args.quiet {
-            changes.clear();
-        } else if print(&mut out, &mut changes).is_err() {
-            return 0;
-        }
-        if feed.ingest(&mut engine, i, &mut changes) == Fed::Event {
-            events += 1;
+    Ok(sources)
+}
+
+/// What `--stats` reports, measured on the wall clock here (the engine never reads it).
+struct Stats {
+    on: bool,
+    started: Instant,
+    latency: Option<Histogram<u64>>,
+    events: u64,
+    parse_nanos: u128,
+    transitions: u64,
+}
+
+impl Stats {
+    fn new(on: bool) -> Stats {
+        Stats {
+            on,
+            started: Instant::now(),
+            latency: Histogram::<u64>::new(3).ok(),
+            events: 0,
+            parse_nanos: 0,
+            transitions: 0,
         }
     }
-    let bad: u64 = feed.sources.iter().map(|s| s.bad_lines).sum();
-    if let Some(t) = feed.last {
-        tick_clock(&mut engine, t, &mut changes, true);
+
+    /// Moves the engine's clock to `now` (at the end, past any lateness), timing the ticks
+    /// that evaluated something.
+    fn tick(&mut self, engine: &mut Engine, now: i64, changes: &mut Vec<Transition>, end: bool) {
+        let t0 = self.on.then(Instant::now);
+        let before = engine.counters.evaluations;
+        if end {
+            engine.finish(now, changes);
+        } else {
+            engine.advance(now, changes);
+        }
+        if let (Some(t0), Some(h)) = (t0, self.latency.as_mut())
+            && engine.counters.evaluations > before
+        {
+            let _ = h.record(t0.elapsed().as_nanos() as u64);
+        }
     }
-    transitions += changes.len() as u64;
+}
+
+/// Prints (or, with `--quiet`, drops) the changes so far, counting them.
+fn emit(
+    args: &ReplayArgs,
+    stats: &mut Stats,
+    out: &mut impl Write,
+    changes: &mut Vec<Transition>,
+) -> std::io::Result<()> {
+    stats.transitions += changes.len() as u64;
     if args.quiet {
         changes.clear();
-    } else if print(&mut out, &mut changes).is_err() {
-        return 0;
+        return Ok(());
     }
-    let _ = out.flush();
-    let run_time = started.elapsed();
+    print(out, changes)
+}
+
+/// What was refused or dropped, with the flag that changes it.
+fn warnings(engine: &Engine, args: &ReplayArgs) {
     let c = &engine.counters;
     for (rule, n) in engine.refusals() {
         eprintln!(
@@ -186,49 +243,51 @@ pub fn run(args: ReplayArgs) -> i32 {
             vigil_engine::events::window::MAX_WINDOW_EVENTS
         );
     }
-    if args.stats {
-        let secs = run_time.as_secs_f64().max(1e-9);
+}
+
+/// `--stats`: throughput, evaluation latency, and what the engine holds.
+fn report(engine: &Engine, stats: &Stats, bad: u64, secs: f64) {
+    let c = &engine.counters;
+    let ec = &engine.events.counters;
+    eprintln!(
+        "replay: {} samples ({} stored, {} unread, {} refused, {} late), {} events, {bad} bad lines, {} alert state changes",
+        c.samples, c.stored, c.unread, c.refused, c.too_late, stats.events, stats.transitions
+    );
+    eprintln!(
+        "{:.3}s ({:.3}s reading and parsing): {:.0} samples/s, {} evaluations, {} rule-series evaluations ({:.0}/s)",
+        secs,
+        stats.parse_nanos as f64 / 1e9,
+        c.samples as f64 / secs,
+        c.evaluations,
+        c.row_evaluations,
+        c.row_evaluations as f64 / secs
+    );
+    if let Some(h) = &stats.latency
+        && !h.is_empty()
+    {
         eprintln!(
-            "replay: {} samples ({} stored, {} unread, {} refused, {} late), {events} events, {bad} bad lines, {transitions} alert state changes",
-            c.samples, c.stored, c.unread, c.refused, c.too_late
-        );
-        eprintln!(
-            "{:.3}s ({:.3}s reading and parsing): {:.0} samples/s, {} evaluations, {} rule-series evaluations ({:.0}/s)",
-            secs,
-            parse_nanos as f64 / 1e9,
-            c.samples as f64 / secs,
-            c.evaluations,
-            c.row_evaluations,
-            c.row_evaluations as f64 / secs
-        );
-        if let Some(h) = &latency
-            && !h.is_empty()
-        {
-            eprintln!(
-                "evaluation latency per tick: p50 {:.1}µs p90 {:.1}µs p99 {:.1}µs max {:.1}µs",
-                h.value_at_quantile(0.5) as f64 / 1e3,
-                h.value_at_quantile(0.9) as f64 / 1e3,
-                h.value_at_quantile(0.99) as f64 / 1e3,
-                h.max() as f64 / 1e3
-            );
-        }
-        eprintln!(
-            "series store: {} series, {} KiB",
-            engine.store.series.len(),
-            engine.store_bytes() / 1024
-        );
-        let (keys, bytes, partials) = engine.events.memory();
-        eprintln!(
-            "event state: {} rule matches ({} events read the slow way), {keys} keys, {partials} partial sequences, {} KiB ({} bytes per key), {} throttled, {} timers",
-            ec.matched,
-            ec.slow_path,
-            bytes / 1024,
-            bytes.checked_div(keys).unwrap_or(0),
-            ec.throttled,
-            ec.timers
+            "evaluation latency per tick: p50 {:.1}µs p90 {:.1}µs p99 {:.1}µs max {:.1}µs",
+            h.value_at_quantile(0.5) as f64 / 1e3,
+            h.value_at_quantile(0.9) as f64 / 1e3,
+            h.value_at_quantile(0.99) as f64 / 1e3,
+            h.max() as f64 / 1e3
         );
     }
-    i32::from(bad > 0)
+    eprintln!(
+        "series store: {} series, {} KiB",
+        engine.store.series.len(),
+        engine.store_bytes() / 1024
+    );
+    let (keys, bytes, partials) = engine.events.memory();
+    eprintln!(
+        "event state: {} rule matches ({} events read the slow way), {keys} keys, {partials} partial sequences, {} KiB ({} bytes per key), {} throttled, {} timers",
+        ec.matched,
+        ec.slow_path,
+        bytes / 1024,
+        bytes.checked_div(keys).unwrap_or(0),
+        ec.throttled,
+        ec.timers
+    );
 }
 
 /// One JSON line per change, fields in a fixed order: ts, rule, state, labels, value.
