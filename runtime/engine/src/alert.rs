@@ -105,29 +105,10 @@ impl Book {
     /// Advances every alert of the level to time `t`.
     pub fn step(&mut self, p: &Policy, t: i64, inp: &Inputs, out: &mut Vec<Change>) {
         let no_data = p.no_data.unwrap_or((0, NoDataAction::Keep));
-        if !self.started {
-            self.started = true;
-            if no_data.1 == NoDataAction::Alert && inp.present.is_empty() {
-                self.alerts.insert(inp.empty, Alert::new(t));
-            }
-        }
         if no_data.1 == NoDataAction::Alert {
-            for &l in inp.present {
-                self.alerts
-                    .entry(l)
-                    .or_insert_with(|| Alert::new(t))
-                    .last_data = t;
-            }
-            if !inp.present.is_empty()
-                && inp.present.binary_search(&inp.empty).is_err()
-                && self
-                    .alerts
-                    .get(&inp.empty)
-                    .is_some_and(|a| a.state == AlertState::Inactive)
-            {
-                self.alerts.remove(&inp.empty);
-            }
+            self.watch_silence(t, inp);
         }
+        self.started = true;
         let mut seen = std::mem::take(&mut self.seen);
         seen.clear();
         seen.extend(inp.hits.iter().map(|h| h.0));
@@ -136,66 +117,11 @@ impl Book {
             let a = self.alerts.entry(l).or_insert_with(|| Alert::new(t));
             hold(a, l, p, t, v, &mut || true, out);
         }
+        let step = Step { p, t, inp, no_data };
         let mut gone = Vec::new();
         for (&l, a) in self.alerts.iter_mut() {
-            if seen.binary_search(&l).is_ok() {
-                continue;
-            }
-            let has_data = inp.present.binary_search(&l).is_ok();
-            let mut falsy = has_data;
-            let force = !has_data && no_data.1 == NoDataAction::Resolve;
-            if !has_data {
-                match no_data.1 {
-                    NoDataAction::Keep => continue,
-                    NoDataAction::Ok | NoDataAction::Resolve => {
-                        if t - a.last_data < no_data.0 {
-                            continue;
-                        }
-                        falsy = true;
-                    }
-                    NoDataAction::Alert => {
-                        if t - a.last_data >= no_data.0 && a.state != AlertState::Firing {
-                            a.state = AlertState::Firing;
-                            a.active_at = t;
-                            a.fired_at = Some(t);
-                            a.value = f64::NAN;
-                            flip(a, p, t);
-                            out.push(change(l, AlertState::Firing, a));
-                        }
-                        continue;
-                    }
-                }
-            }
-            if !falsy {
-                continue;
-            }
-            match a.state {
-                AlertState::Inactive | AlertState::Resolved => {
-                    if no_data.1 != NoDataAction::Alert
-                        && a.resolved_at.is_none_or(|r| t - r >= p.cooldown)
-                        && a.flips.is_empty()
-                    {
-                        gone.push(l);
-                    }
-                }
-                AlertState::Pending => {
-                    release(a, l, p, t, false, true, out);
-                    if no_data.1 != NoDataAction::Alert
-                        && a.flips.is_empty()
-                        && a.resolved_at.is_none()
-                    {
-                        gone.push(l);
-                    }
-                }
-                AlertState::Firing => {
-                    // Hysteresis: with `recover when`, only the recovery condition resolves.
-                    let recovered = inp
-                        .recovered
-                        .binary_search_by_key(&l, |r| r.0)
-                        .is_ok_and(|i| inp.recovered[i].1);
-                    let held = p.has_recover && has_data && !recovered;
-                    release(a, l, p, t, held, !force, out);
-                }
+            if seen.binary_search(&l).is_err() && step.unseen(a, l, out) {
+                gone.push(l);
             }
         }
         for l in gone {
@@ -209,6 +135,29 @@ impl Book {
                     a.flips.pop_front();
                 }
             }
+        }
+    }
+
+    /// `no_data after d -> alert`: every label set with data is watched for silence (and,
+    /// before any data at all, the empty label set is).
+    fn watch_silence(&mut self, t: i64, inp: &Inputs) {
+        if !self.started && inp.present.is_empty() {
+            self.alerts.insert(inp.empty, Alert::new(t));
+        }
+        for &l in inp.present {
+            self.alerts
+                .entry(l)
+                .or_insert_with(|| Alert::new(t))
+                .last_data = t;
+        }
+        if !inp.present.is_empty()
+            && inp.present.binary_search(&inp.empty).is_err()
+            && self
+                .alerts
+                .get(&inp.empty)
+                .is_some_and(|a| a.state == AlertState::Inactive)
+        {
+            self.alerts.remove(&inp.empty);
         }
     }
 
@@ -276,10 +225,68 @@ impl Book {
     }
 }
 
+/// One evaluation of a level, as an alert whose condition did not hold sees it.
+struct Step<'a> {
+    p: &'a Policy,
+    t: i64,
+    inp: &'a Inputs<'a>,
+    no_data: (i64, NoDataAction),
+}
+
+impl Step<'_> {
+    /// Alert `a` (`l`) did not hold at this evaluation: with data, its condition is false;
+    /// without, the `no_data` policy decides. Returns whether the alert can be forgotten.
+    fn unseen(&self, a: &mut Alert, l: LabelId, out: &mut Vec<Change>) -> bool {
+        let (p, t, inp, no_data) = (self.p, self.t, self.inp, self.no_data);
+        let has_data = inp.present.binary_search(&l).is_ok();
+        let force = !has_data && no_data.1 == NoDataAction::Resolve;
+        if !has_data {
+            match no_data.1 {
+                NoDataAction::Keep => return false,
+                NoDataAction::Ok | NoDataAction::Resolve => {
+                    if t - a.last_data < no_data.0 {
+                        return false;
+                    }
+                }
+                NoDataAction::Alert => {
+                    if t - a.last_data >= no_data.0 && a.state != AlertState::Firing {
+                        a.state = AlertState::Firing;
+                        a.active_at = t;
+                        a.fired_at = Some(t);
+                        a.value = f64::NAN;
+                        flip(a, p, t);
+                        out.push(change(l, AlertState::Firing, a));
+                    }
+                    return false;
+                }
+            }
+        }
+        let watched = no_data.1 == NoDataAction::Alert;
+        match a.state {
+            AlertState::Inactive | AlertState::Resolved => {
+                !watched && a.resolved_at.is_none_or(|r| t - r >= p.cooldown) && a.flips.is_empty()
+            }
+            AlertState::Pending => {
+                release(a, l, p, t, false, true, out);
+                !watched && a.flips.is_empty() && a.resolved_at.is_none()
+            }
+            AlertState::Firing => {
+                // Hysteresis: with `recover when`, only the recovery condition resolves.
+                let recovered = inp
+                    .recovered
+                    .binary_search_by_key(&l, |r| r.0)
+                    .is_ok_and(|i| inp.recovered[i].1);
+                let held = p.has_recover && has_data && !recovered;
+                release(a, l, p, t, held, !force, out);
+                false
+            }
+        }
+    }
+}
+
 /// The condition holds for alert `a` (`l`) at `t` with value `v`: inactive -> pending ->
 /// firing, as `for` and `cooldown` allow and `allow` (a throttle) permits the firing.
 /// Returns when the alert must be looked at again without new data.
-#[allow(clippy::too_many_arguments)]
 fn hold(
     a: &mut Alert,
     l: LabelId,

@@ -68,21 +68,7 @@ pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
     let mut timeline: Vec<Transition> = Vec::new();
     let mut cp = checkpoints.iter().peekable();
     let check = |engine: &mut Engine, t: i64, timeline: &mut Vec<Transition>, out: &mut Outcome| {
-        engine.advance(t, timeline);
-        timeline.retain(|x| in_scope(case, &x.rule));
-        let mut active = engine.active();
-        active.retain(|a| in_scope(case, &a.0));
-        for e in case.expects.iter().filter(|e| checkpoint(e) == Some(t)) {
-            let at = e.at.unwrap_or(t);
-            let ok = if at == t {
-                holds(e, t, &active, timeline)
-            } else {
-                holds_before(e, at, timeline)
-            };
-            if ok == e.negated {
-                out.failures.push(explain(e, at, &active, timeline));
-            }
-        }
+        check_at(case, engine, t, timeline, &mut out.failures);
     };
     while let Some((i, ts)) = feed.earliest() {
         while let Some(&&c) = cp.peek() {
@@ -100,12 +86,46 @@ pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
     }
     engine.advance(end, &mut timeline);
     timeline.retain(|t| in_scope(case, &t.rule));
+    check_whole_run(case, &timeline, &mut out.failures);
+    out.timeline = timeline;
+    out
+}
+
+/// The expectations due at `t`, checked once the clock reached `t` (those written for an
+/// earlier time, from the recorded changes).
+fn check_at(
+    case: &TestCase,
+    engine: &mut Engine,
+    t: i64,
+    timeline: &mut Vec<Transition>,
+    failures: &mut Vec<String>,
+) {
+    engine.advance(t, timeline);
+    timeline.retain(|x| in_scope(case, &x.rule));
+    let mut active = engine.active();
+    active.retain(|a| in_scope(case, &a.0));
+    for e in case.expects.iter().filter(|e| checkpoint(e) == Some(t)) {
+        let at = e.at.unwrap_or(t);
+        let ok = if at == t {
+            holds(e, t, &active, timeline)
+        } else {
+            holds_before(e, at, timeline)
+        };
+        if ok == e.negated {
+            failures.push(explain(e, at, &active, timeline));
+        }
+    }
+}
+
+/// Expectations about the whole run: `expect no x` without a time, and `expect nothing else
+/// fires`.
+fn check_whole_run(case: &TestCase, timeline: &[Transition], failures: &mut Vec<String>) {
     for e in case.expects.iter().filter(|e| e.at.is_none()) {
         if let Some(t) = timeline
             .iter()
             .find(|t| t.rule == e.rule && t.state == e.state && subset(&e.labels, &t.labels))
         {
-            out.failures.push(format!(
+            failures.push(format!(
                 "expected {}, but at {} it was {} {}",
                 e.text,
                 duration(t.ts),
@@ -114,26 +134,25 @@ pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
             ));
         }
     }
-    if case.nothing_else {
-        for t in timeline.iter().filter(|t| t.state == AlertState::Firing) {
-            let expected = case.expects.iter().any(|e| {
-                !e.negated
-                    && e.state == AlertState::Firing
-                    && e.rule == t.rule
-                    && subset(&e.labels, &t.labels)
-            });
-            if !expected {
-                out.failures.push(format!(
-                    "unexpected alert: {} firing at {} {}",
-                    t.rule,
-                    duration(t.ts),
-                    labels(&t.labels)
-                ));
-            }
+    if !case.nothing_else {
+        return;
+    }
+    for t in timeline.iter().filter(|t| t.state == AlertState::Firing) {
+        let expected = case.expects.iter().any(|e| {
+            !e.negated
+                && e.state == AlertState::Firing
+                && e.rule == t.rule
+                && subset(&e.labels, &t.labels)
+        });
+        if !expected {
+            failures.push(format!(
+                "unexpected alert: {} firing at {} {}",
+                t.rule,
+                duration(t.ts),
+                labels(&t.labels)
+            ));
         }
     }
-    out.timeline = timeline;
-    out
 }
 
 /// A test's inputs as records (series points, staleness markers, events, event files);
