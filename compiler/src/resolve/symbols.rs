@@ -38,6 +38,9 @@ pub struct Symbols {
     pub packages: BTreeSet<String>,
     /// Rules declared twice in one package: (second, first) name spans.
     pub duplicate_rules: Vec<(Span, Span, String)>,
+    /// The names of each package's namespaces, sorted: suggestions are offered for every
+    /// unknown name, so they must not cost a scan of all symbols each.
+    by_space: HashMap<String, HashMap<Namespace, Vec<String>>>,
 }
 
 impl Symbols {
@@ -99,6 +102,19 @@ impl Symbols {
                 }
             }
         }
+        for (pkg, ns, name) in s.map.keys() {
+            s.by_space
+                .entry(pkg.clone())
+                .or_default()
+                .entry(*ns)
+                .or_default()
+                .push(name.clone());
+        }
+        for spaces in s.by_space.values_mut() {
+            for names in spaces.values_mut() {
+                names.sort_unstable();
+            }
+        }
         s
     }
 
@@ -133,14 +149,10 @@ impl Symbols {
 
     /// Names in one package and namespace, for suggestions.
     pub fn names(&self, pkg: &str, ns: Namespace) -> Vec<&str> {
-        let mut v: Vec<&str> = self
-            .map
-            .keys()
-            .filter(|(p, n, _)| p == pkg && *n == ns)
-            .map(|(_, _, name)| name.as_str())
-            .collect();
-        v.sort_unstable();
-        v
+        self.by_space
+            .get(pkg)
+            .and_then(|spaces| spaces.get(&ns))
+            .map_or_else(Vec::new, |v| v.iter().map(String::as_str).collect())
     }
 }
 

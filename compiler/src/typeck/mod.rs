@@ -40,6 +40,8 @@ pub struct Checker<'a> {
     rule_stack: Vec<SymKey>,
     /// The unit of every numeric expression checked, by span.
     pub units: HashMap<crate::source::Span, types::Unit>,
+    /// Each file's `interval`, read once (every rule of the file asks).
+    intervals: Vec<Option<f64>>,
 }
 
 impl<'a> Checker<'a> {
@@ -56,6 +58,15 @@ impl<'a> Checker<'a> {
             rules: HashMap::new(),
             rule_stack: Vec::new(),
             units: HashMap::new(),
+            intervals: files
+                .iter()
+                .map(|f| {
+                    f.module.decls.iter().find_map(|d| match &d.kind {
+                        crate::syntax::ast::DeclKind::Interval(e) => rules::konst_secs(e),
+                        _ => None,
+                    })
+                })
+                .collect(),
         }
     }
 

@@ -536,14 +536,7 @@ impl Checker<'_> {
     }
 
     pub(crate) fn file_interval(&self, fi: usize) -> Option<f64> {
-        self.files[fi]
-            .module
-            .decls
-            .iter()
-            .find_map(|d| match &d.kind {
-                DeclKind::Interval(e) => konst_secs(e),
-                _ => None,
-            })
+        self.intervals.get(fi).copied().flatten()
     }
 }
 

@@ -101,6 +101,29 @@ impl Compile<'_> {
             },
             SeriesExpr::Scalar(v) => VExpr::Scalar(*v),
             SeriesExpr::Histogram { .. } => self.histogram(e, reach)?,
+            SeriesExpr::Trend { .. } | SeriesExpr::Anomaly { .. } | SeriesExpr::Outside { .. } => {
+                self.detector(e, reach)?
+            }
+            SeriesExpr::Absent { sel, range } => self.absent(sel, *range, reach)?,
+            SeriesExpr::Time => VExpr::Time,
+            SeriesExpr::RuleState(r) => VExpr::RuleState(self.rule(r)?),
+            SeriesExpr::Score(t) => VExpr::Score(
+                t.iter()
+                    .map(|(w, r)| Ok((*w, self.rule(r)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            SeriesExpr::AtLeast(n, rs) => VExpr::AtLeast(
+                *n,
+                rs.iter()
+                    .map(|r| self.rule(r))
+                    .collect::<Result<_, String>>()?,
+            ),
+        })
+    }
+
+    /// Trend tests, anomaly scores and forecast bands over one series.
+    fn detector(&mut self, e: &SeriesExpr, reach: f64) -> Result<VExpr, String> {
+        Ok(match e {
             SeriesExpr::Trend {
                 dir,
                 method,
@@ -134,20 +157,7 @@ impl Compile<'_> {
                 period: ms(*period),
                 bands: *bands,
             },
-            SeriesExpr::Absent { sel, range } => self.absent(sel, *range, reach)?,
-            SeriesExpr::Time => VExpr::Time,
-            SeriesExpr::RuleState(r) => VExpr::RuleState(self.rule(r)?),
-            SeriesExpr::Score(t) => VExpr::Score(
-                t.iter()
-                    .map(|(w, r)| Ok((*w, self.rule(r)?)))
-                    .collect::<Result<_, String>>()?,
-            ),
-            SeriesExpr::AtLeast(n, rs) => VExpr::AtLeast(
-                *n,
-                rs.iter()
-                    .map(|r| self.rule(r))
-                    .collect::<Result<_, String>>()?,
-            ),
+            _ => return Err("not a detector".into()),
         })
     }
 
