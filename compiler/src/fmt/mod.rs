@@ -334,57 +334,58 @@ impl Writer {
     }
 }
 
+/// A line's part in alignment: `(indent, head to pad, rest)`, when it takes part.
+fn aligned(l: &str) -> Option<(usize, String, String)> {
+    let indent = l.len() - l.trim_start().len();
+    let body = &l[indent..];
+    if body.starts_with('#') || body.starts_with("//") {
+        return None;
+    }
+    let words: Vec<&str> = body.splitn(4, ' ').collect();
+    // `let x = ...`, `notifier x = ...`, `const x = ...`
+    if words.len() >= 4
+        && matches!(words[0], "let" | "notifier" | "const" | "macro" | "list")
+        && words[2] == "="
+        && !words[1].contains(['(', '{', '"'])
+    {
+        return Some((
+            indent,
+            format!("{} {}", words[0], words[1]),
+            body[words[0].len() + words[1].len() + 2..].to_string(),
+        ));
+    }
+    // `name = ...` (labels, objects, notifier settings)
+    if words.len() >= 3 && words[1] == "=" && is_name(words[0]) {
+        return Some((
+            indent,
+            words[0].to_string(),
+            body[words[0].len() + 1..].to_string(),
+        ));
+    }
+    // `step: ...`, `missing step: ...`
+    let (lead, name) = match words.first() {
+        Some(&"missing") if words.len() >= 3 => ("missing ", words[1]),
+        Some(w) => ("", *w),
+        None => return None,
+    };
+    if let Some(n) = name.strip_suffix(':')
+        && is_name(n)
+    {
+        let head = format!("{lead}{name}");
+        let rest = body[head.len()..].trim_start().to_string();
+        if !rest.is_empty() {
+            return Some((indent, head, format!(" {rest}")));
+        }
+    }
+    None
+}
+
 /// Aligns runs of consecutive lines that bind names the same way, at the same indentation:
 /// `let a = ..` / `notifier b = ..` (the `=`), `name = ..` (labels, objects) and `step: ..`
 /// (sequence steps, schema fields: the text after the colon).
 fn align(text: &str) -> String {
     let lines: Vec<&str> = text.split('\n').collect();
-    // Per line: (indent, head to pad, rest) when it takes part in alignment.
-    let split = |l: &str| -> Option<(usize, String, String)> {
-        let indent = l.len() - l.trim_start().len();
-        let body = &l[indent..];
-        if body.starts_with('#') || body.starts_with("//") {
-            return None;
-        }
-        let words: Vec<&str> = body.splitn(4, ' ').collect();
-        // `let x = ...`, `notifier x = ...`, `const x = ...`
-        if words.len() >= 4
-            && matches!(words[0], "let" | "notifier" | "const" | "macro" | "list")
-            && words[2] == "="
-            && !words[1].contains(['(', '{', '"'])
-        {
-            return Some((
-                indent,
-                format!("{} {}", words[0], words[1]),
-                body[words[0].len() + words[1].len() + 2..].to_string(),
-            ));
-        }
-        // `name = ...` (labels, objects, notifier settings)
-        if words.len() >= 3 && words[1] == "=" && is_name(words[0]) {
-            return Some((
-                indent,
-                words[0].to_string(),
-                body[words[0].len() + 1..].to_string(),
-            ));
-        }
-        // `step: ...`, `missing step: ...`
-        let (lead, name) = match words.first() {
-            Some(&"missing") if words.len() >= 3 => ("missing ", words[1]),
-            Some(w) => ("", *w),
-            None => return None,
-        };
-        if let Some(n) = name.strip_suffix(':')
-            && is_name(n)
-        {
-            let head = format!("{lead}{name}");
-            let rest = body[head.len()..].trim_start().to_string();
-            if !rest.is_empty() {
-                return Some((indent, head, format!(" {rest}")));
-            }
-        }
-        None
-    };
-    let parts: Vec<Option<(usize, String, String)>> = lines.iter().map(|l| split(l)).collect();
+    let parts: Vec<Option<(usize, String, String)>> = lines.iter().map(|l| aligned(l)).collect();
     // Lines align with neighbours of the same indentation and form (`let` with `let`,
     // `notifier` with `notifier`, labels with labels, steps with steps).
     let kind = |p: &(usize, String, String)| {

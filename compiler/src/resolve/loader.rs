@@ -77,20 +77,7 @@ pub fn add_file(
     let name = display_name(&path);
     let id = loaded.sources.add(canonical.clone(), name, text);
     let module = syntax::parse(id, &loaded.sources.get(id).text, &mut loaded.diags);
-    let package = module
-        .decls
-        .iter()
-        .find_map(|d| match &d.kind {
-            ast::DeclKind::Package(p) => Some(p.name.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(|| {
-            path.file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or("main")
-                .trim_end_matches(".test")
-                .to_string()
-        });
+    let package = package_of(&module, &path);
     let import_decls: Vec<(ast::StrLit, Option<ast::Ident>)> = module
         .decls
         .iter()
@@ -195,6 +182,24 @@ pub fn collect(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
     }
     out.sort();
     Ok(out)
+}
+
+/// A file's package: its `package` declaration, else its file stem (`x.test.rules` is `x`).
+fn package_of(module: &ast::Module, path: &Path) -> String {
+    module
+        .decls
+        .iter()
+        .find_map(|d| match &d.kind {
+            ast::DeclKind::Package(p) => Some(p.name.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| {
+            path.file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("main")
+                .trim_end_matches(".test")
+                .to_string()
+        })
 }
 
 fn display_name(path: &Path) -> String {

@@ -139,11 +139,23 @@ impl Engine {
                 self.pool.push(v);
             }
         }
-        let records = if t % self.config.interval == 0 {
-            std::mem::take(&mut self.records)
-        } else {
-            Vec::new()
-        };
+        if t % self.config.interval == 0 {
+            self.record(t);
+        }
+        if let Some(ts) = self.time_slot {
+            self.frame.set(ts, SlotVal::number(t as f64 / 1000.0));
+        }
+        self.events.publish(&mut self.firing);
+        for ri in 0..self.metric.len() {
+            if t % self.metric[ri].interval == 0 {
+                self.evaluate_rule(ri, t, out);
+            }
+        }
+    }
+
+    /// Every `record` at `t`, written back as series.
+    fn record(&mut self, t: i64) {
+        let records = std::mem::take(&mut self.records);
         for (metric, expr, reach) in &records {
             let (metric, reach) = (*metric, *reach);
             let mut v = self.pool.pop().unwrap_or_default();
@@ -153,73 +165,56 @@ impl Engine {
             }
             self.pool.push(v);
         }
-        if !records.is_empty() {
-            self.records = records;
-        }
+        self.records = records;
+    }
+
+    /// Metric rule `ri` at `t` (its data read `delay` earlier): each level's book steps, its
+    /// changes go to `out`, and composites get the label sets it has data for or fires.
+    fn evaluate_rule(&mut self, ri: usize, t: i64, out: &mut Vec<Transition>) {
+        let delay = self.metric[ri].delay;
+        let at = t - delay;
         if let Some(ts) = self.time_slot {
-            self.frame.set(ts, SlotVal::number(t as f64 / 1000.0));
+            self.frame.set(ts, SlotVal::number(at as f64 / 1000.0));
         }
-        self.events.publish(&mut self.firing);
+        let mut firing = Vec::new();
+        let mut known: Vec<LabelId> = Vec::new();
         let mut changes = Vec::new();
-        for ri in 0..self.metric.len() {
-            if t % self.metric[ri].interval != 0 {
-                continue;
+        for li in 0..self.metric[ri].levels.len() {
+            changes.clear();
+            self.level_inputs(ri, li, at, delay == 0);
+            if self.metric[ri].read {
+                known.extend(self.buf.present.iter().copied());
             }
-            let delay = self.metric[ri].delay;
-            let at = t - delay;
-            if let Some(ts) = self.time_slot {
-                self.frame.set(ts, SlotVal::number(at as f64 / 1000.0));
+            let inputs = Inputs {
+                hits: &self.buf.hits,
+                present: &self.buf.present,
+                recovered: &self.buf.recovered,
+                empty: self.empty,
+            };
+            let rule = &mut self.metric[ri];
+            let policy = rule.levels[li].policy.clone();
+            rule.books[li].step(&policy, t, &inputs, &mut changes);
+            if rule.read {
+                rule.books[li].firing(&mut firing);
             }
-            let mut firing = Vec::new();
-            let mut known: Vec<LabelId> = Vec::new();
-            for li in 0..self.metric[ri].levels.len() {
-                changes.clear();
-                self.level_inputs(ri, li, at, delay == 0);
-                if self.metric[ri].read {
-                    known.extend(self.buf.present.iter().copied());
-                }
-                let inputs = Inputs {
-                    hits: &self.buf.hits,
-                    present: &self.buf.present,
-                    recovered: &self.buf.recovered,
-                    empty: self.empty,
-                };
-                let rule = &mut self.metric[ri];
-                let policy = rule.levels[li].policy.clone();
-                rule.books[li].step(&policy, t, &inputs, &mut changes);
-                if rule.read {
-                    rule.books[li].firing(&mut firing);
-                }
-                self.counters.evaluations += 1;
-                let origin = Origin {
-                    rule: &rule.id,
-                    static_labels: &rule.static_labels,
-                    severity: rule.levels[li].severity,
-                    levels: rule.levels.len(),
-                };
-                let mut lines: Vec<Transition> = changes
-                    .iter()
-                    .map(|c| origin.transition(&self.labels, t, c, None))
-                    .collect();
-                // By label set, then state as written (the order the timeline has always had).
-                lines.sort_by(|a, b| (&a.labels, a.state.word()).cmp(&(&b.labels, b.state.word())));
-                out.extend(lines);
-            }
-            if !self.metric[ri].read {
-                continue;
-            }
-            firing.sort_unstable();
-            firing.dedup();
-            known.sort_unstable();
-            known.dedup();
-            let mut states: Vec<(LabelId, f64)> = known
-                .into_iter()
-                .filter(|l| firing.binary_search(l).is_err())
-                .map(|l| (l, 0.0))
+            self.counters.evaluations += 1;
+            let origin = Origin {
+                rule: &rule.id,
+                static_labels: &rule.static_labels,
+                severity: rule.levels[li].severity,
+                levels: rule.levels.len(),
+            };
+            let mut lines: Vec<Transition> = changes
+                .iter()
+                .map(|c| origin.transition(&self.labels, t, c, None))
                 .collect();
-            states.extend(firing.into_iter().map(|l| (l, 1.0)));
+            // By label set, then state as written (the order the timeline has always had).
+            lines.sort_by(|a, b| (&a.labels, a.state.word()).cmp(&(&b.labels, b.state.word())));
+            out.extend(lines);
+        }
+        if self.metric[ri].read {
             let idx = self.metric[ri].index;
-            self.firing[idx] = states;
+            self.firing[idx] = rule_states(firing, known);
         }
     }
 
@@ -374,4 +369,19 @@ fn plan_leaves(p: &Plan, out: &mut Vec<u32>) {
             plan_leaves(rhs, out);
         }
     }
+}
+
+/// What composites read of a rule: every label set it had data for, 1 when firing, else 0.
+fn rule_states(mut firing: Vec<LabelId>, mut known: Vec<LabelId>) -> Vec<(LabelId, f64)> {
+    firing.sort_unstable();
+    firing.dedup();
+    known.sort_unstable();
+    known.dedup();
+    let mut states: Vec<(LabelId, f64)> = known
+        .into_iter()
+        .filter(|l| firing.binary_search(l).is_err())
+        .map(|l| (l, 0.0))
+        .collect();
+    states.extend(firing.into_iter().map(|l| (l, 1.0)));
+    states
 }

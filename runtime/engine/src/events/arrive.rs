@@ -271,34 +271,10 @@ impl Events {
         with_event: bool,
     ) {
         let key = keys.key;
-        if !self.verdicts_of(ri, cx, frame, key, t, with_event) {
+        let Some(label) = self.verdicts_of(ri, cx, frame, key, t, with_event) else {
             return;
-        }
+        };
         let verdicts = std::mem::take(&mut self.verdicts);
-        let rule = &mut self.rules[ri];
-        let Some(ks) = rule.state.get_mut(&key) else {
-            self.verdicts = verdicts;
-            return;
-        };
-        // A key without a label set (a monotone rule's quiet key) needs one only when some
-        // level holds.
-        let label = match ks.label {
-            Some(l) => Some(l),
-            None if with_event && verdicts.iter().any(|v| v.hit.is_some()) => {
-                let l = if key == 0 {
-                    self.empty
-                } else if let Some(&l) = self.keys.get(&key) {
-                    l
-                } else {
-                    let l = key_of(&rule.keys, frame, cx.labels);
-                    self.keys.insert(key, l);
-                    l
-                };
-                ks.label = Some(l);
-                Some(l)
-            }
-            _ => None,
-        };
         let next = match label {
             Some(label) => self.step_levels(ri, cx, keys, label, t, &verdicts),
             None => None,
@@ -313,23 +289,22 @@ impl Events {
         }
     }
 
-    /// Each level's verdict for key `key` at `t` into `self.verdicts`: its aggregates
-    /// (evicted to `t`) are set into `frame` for the level programs, then cleared. False when
-    /// the key is gone.
+    /// Each level's verdict for key `key` at `t` into `self.verdicts` (its aggregates, evicted
+    /// to `t`, are set into `frame` for the level programs, then cleared), and the key's label
+    /// set: a key without one (a monotone rule's quiet key) gets it only when some level holds
+    /// while its event is at hand. `None` when the key is gone.
     fn verdicts_of(
         &mut self,
         ri: usize,
-        cx: &Cx,
+        cx: &mut Cx,
         frame: &mut Frame,
         key: KeyId,
         t: i64,
         with_event: bool,
-    ) -> bool {
+    ) -> Option<Option<LabelId>> {
         self.verdicts.clear();
         let rule = &mut self.rules[ri];
-        let Some(ks) = rule.state.get_mut(&key) else {
-            return false;
-        };
+        let ks = rule.state.get_mut(&key)?;
         for (a, w) in rule.aggs.iter().zip(ks.windows.iter_mut()) {
             w.evict(t, a.window);
             let current = match (&a.arg, with_event) {
@@ -355,7 +330,24 @@ impl Events {
         for a in &rule.aggs {
             frame.set(a.slot, SlotVal::missing());
         }
-        true
+        let label = match ks.label {
+            Some(l) => Some(l),
+            None if with_event && self.verdicts.iter().any(|v| v.hit.is_some()) => {
+                let l = if key == 0 {
+                    self.empty
+                } else if let Some(&l) = self.keys.get(&key) {
+                    l
+                } else {
+                    let l = key_of(&rule.keys, frame, cx.labels);
+                    self.keys.insert(key, l);
+                    l
+                };
+                ks.label = Some(l);
+                Some(l)
+            }
+            _ => None,
+        };
+        Some(label)
     }
 
     /// Steps every level's book for the key's alert (`label`) with its verdict, reporting the

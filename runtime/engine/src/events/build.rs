@@ -78,40 +78,8 @@ fn rule_of(
     labels: &mut Labels,
     interval: i64,
 ) -> Rule {
-    let mut key_syms = |keys: &[Key]| {
-        keys.iter()
-            .map(|k| (labels.sym(&k.label), k.slot))
-            .collect::<Vec<_>>()
-    };
-    let aggs: Vec<Agg> = plan
-        .aggregates
-        .iter()
-        .filter_map(|s| {
-            ir.event_aggs.get(s).map(|a| Agg {
-                slot: *s,
-                func: a.func,
-                arg: a.arg.clone(),
-                window: ms(a.window).max(1),
-            })
-        })
-        .collect();
-    let throttle_keys = plan
-        .throttle
-        .as_ref()
-        .map(|t| key_syms(&t.keys))
-        .unwrap_or_default();
-    let (form, keys) = if let Some(s) = &plan.sequence {
-        (Form::Sequence, key_syms(&s.keys))
-    } else if let Some(first) = plan.aggregates.first() {
-        let keys = ir
-            .event_aggs
-            .get(first)
-            .map(|a| key_syms(&a.keys))
-            .unwrap_or_default();
-        (Form::Aggregate, keys)
-    } else {
-        (Form::Single, throttle_keys.clone())
-    };
+    let aggs = aggregates(ir, plan);
+    let (form, keys, throttle_keys) = form_and_keys(ir, plan, labels);
     let keep_firing = ms(meta.keep_firing);
     let levels = levels_of(meta, keep_firing, interval);
     let seq = plan.sequence.as_ref().map(|s| {
@@ -156,6 +124,52 @@ fn rule_of(
         dirty: false,
         refused: 0,
     }
+}
+
+/// The aggregates an event rule reads, with their windows in ms.
+fn aggregates(ir: &Ir, plan: &EventPlan) -> Vec<Agg> {
+    plan.aggregates
+        .iter()
+        .filter_map(|s| {
+            ir.event_aggs.get(s).map(|a| Agg {
+                slot: *s,
+                func: a.func,
+                arg: a.arg.clone(),
+                window: ms(a.window).max(1),
+            })
+        })
+        .collect()
+}
+
+/// Key fields: `(label, slot)`.
+type KeyFields = Vec<(Sym, u32)>;
+
+/// An event rule's form, the fields its alerts are keyed by, and its throttle's keys (label
+/// names interned in that order).
+fn form_and_keys(ir: &Ir, plan: &EventPlan, labels: &mut Labels) -> (Form, KeyFields, KeyFields) {
+    let mut key_syms = |keys: &[Key]| {
+        keys.iter()
+            .map(|k| (labels.sym(&k.label), k.slot))
+            .collect::<Vec<_>>()
+    };
+    let throttle_keys = plan
+        .throttle
+        .as_ref()
+        .map(|t| key_syms(&t.keys))
+        .unwrap_or_default();
+    let (form, keys) = if let Some(s) = &plan.sequence {
+        (Form::Sequence, key_syms(&s.keys))
+    } else if let Some(first) = plan.aggregates.first() {
+        let keys = ir
+            .event_aggs
+            .get(first)
+            .map(|a| key_syms(&a.keys))
+            .unwrap_or_default();
+        (Form::Aggregate, keys)
+    } else {
+        (Form::Single, throttle_keys.clone())
+    };
+    (form, keys, throttle_keys)
 }
 
 /// A rule's levels (one per severity, at most [`MAX_LEVELS`]); a rule without `when` (a

@@ -191,34 +191,10 @@ pub fn apply(
         WindowFn::Rate => return extrapolated(s, end, range, true, true),
         WindowFn::Increase => return extrapolated(s, end, range, true, false),
         WindowFn::Delta => return extrapolated(s, end, range, false, false),
-        WindowFn::Irate => {
-            if s.len() < 2 {
-                return None;
-            }
-            let prev = s[s.len() - 2];
-            let dt = (last.0 - prev.0) as f64 / 1000.0;
-            if dt == 0.0 {
-                return None;
-            }
-            let d = if last.1 < prev.1 {
-                last.1
-            } else {
-                last.1 - prev.1
-            };
-            d / dt
-        }
+        WindowFn::Irate => return irate(s),
         WindowFn::Stddev => variance(s).sqrt(),
         WindowFn::Variance => variance(s),
-        WindowFn::Changes => {
-            let mut n = 0.0;
-            for w in s.windows(2) {
-                let (a, b) = (w[0].1, w[1].1);
-                if a != b && !(a.is_nan() && b.is_nan()) {
-                    n += 1.0;
-                }
-            }
-            n
-        }
+        WindowFn::Changes => changes(s),
         WindowFn::Slope => {
             if s.len() < 2 {
                 return None;
@@ -252,6 +228,35 @@ pub fn apply(
         // Computed by the vector evaluator (it needs the value one window ago).
         WindowFn::Change => last.1,
     })
+}
+
+/// PromQL's `irate`: the rate between the last two samples (a counter reset counts from 0).
+fn irate(s: &[(i64, f64)]) -> Option<f64> {
+    let [.., prev, last] = *s else {
+        return None;
+    };
+    let dt = (last.0 - prev.0) as f64 / 1000.0;
+    if dt == 0.0 {
+        return None;
+    }
+    let d = if last.1 < prev.1 {
+        last.1
+    } else {
+        last.1 - prev.1
+    };
+    Some(d / dt)
+}
+
+/// How many times the value changed (NaN to NaN is no change).
+fn changes(s: &[(i64, f64)]) -> f64 {
+    let mut n = 0.0;
+    for w in s.windows(2) {
+        let (a, b) = (w[0].1, w[1].1);
+        if a != b && !(a.is_nan() && b.is_nan()) {
+            n += 1.0;
+        }
+    }
+    n
 }
 
 #[cfg(test)]
