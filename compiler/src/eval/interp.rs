@@ -166,7 +166,9 @@ fn truth(ir: &Ir, env: &Env, id: NodeId) -> bool {
     }
 }
 
-/// A comparison as its kind decides (see [`CmpKind`]).
+/// A comparison as its kind decides (see [`CmpKind`]). Inlined into `truth`, its only
+/// caller, as the hot path was written before it was split out.
+#[inline(always)]
 fn compare(ir: &Ir, env: &Env, op: CmpOp, kind: CmpKind, a: NodeId, b: NodeId) -> bool {
     match kind {
         CmpKind::Num => match (num(ir, env, a), num(ir, env, b)) {
