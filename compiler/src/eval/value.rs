@@ -20,7 +20,9 @@ pub struct SlotVal<'a> {
     pub(super) tag: u32,
     pub(super) sym: u32,
     pub(super) bits: u64,
-    pub(super) text: &'a str,
+    /// `None` (all zero bits) unless a string: a missing slot is zeroes, so resetting a
+    /// frame is a `memset`.
+    pub(super) text: Option<&'a str>,
 }
 
 impl<'a> SlotVal<'a> {
@@ -28,7 +30,7 @@ impl<'a> SlotVal<'a> {
         tag: TAG_MISSING,
         sym: 0,
         bits: 0,
-        text: "",
+        text: None,
     };
 
     pub fn missing() -> Self {
@@ -39,7 +41,7 @@ impl<'a> SlotVal<'a> {
             tag,
             sym: 0,
             bits: 0,
-            text: "",
+            text: None,
         }
     }
     pub fn number(v: f64) -> Self {
@@ -58,7 +60,7 @@ impl<'a> SlotVal<'a> {
     pub fn string(s: &'a str, sym: u32) -> Self {
         SlotVal {
             sym,
-            text: s,
+            text: Some(s),
             ..Self::with(TAG_STR)
         }
     }
@@ -89,7 +91,7 @@ impl<'a> SlotVal<'a> {
         (self.tag == TAG_STR).then_some(self.sym)
     }
     pub fn as_str(&self) -> Option<&'a str> {
-        (self.tag == TAG_STR).then_some(self.text)
+        if self.tag == TAG_STR { self.text } else { None }
     }
     /// `(first element index, count)` of an array.
     pub fn as_array(&self) -> Option<(usize, usize)> {

@@ -144,6 +144,7 @@ fn number_text(n: f64) -> String {
 
 /// A value's identity for `distinct`, `share` and per-step join keys: strings, numbers and
 /// booleans hash apart (`"1"` is not `1`); a missing value has none.
+#[inline]
 pub(super) fn hash_of(h: &foldhash::fast::FixedState, v: &SlotVal) -> Option<u64> {
     if let Some(s) = v.as_str() {
         Some(h.hash_one((3u8, s)))
