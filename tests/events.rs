@@ -260,7 +260,7 @@ fn reading_event_text_directly_agrees_with_serde() {
             let line = format!(r#"{{"ts":{t},"event":{ev}{extra}}}"#);
             let start = line.find(r#""event":"#).map_or(0, |p| p + 8);
             via_line.advance(t - 1, &mut d);
-            via_line.ingest_event_line(*t, &line, start, &mut d);
+            let _ = via_line.ingest_event_line(*t, &line, start, &mut d);
         }
         assert_eq!(lines(&a), lines(&c));
         assert_eq!(lines(&a), lines(&d));

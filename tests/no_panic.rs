@@ -175,7 +175,7 @@ proptest! {
                                 engine.advance(ts.saturating_add(120_000), &mut out);
                             }
                             vigil_ingest::Record::Raw { ts, line, start } => {
-                                engine.ingest_event_line(ts, &line, start, &mut out);
+                                let _ = engine.ingest_event_line(ts, &line, start, &mut out);
                             }
                             stale @ vigil_ingest::Record::Stale { .. } => {
                                 engine.ingest_record(&stale, &mut out);
@@ -189,9 +189,9 @@ proptest! {
                 if vigil_ingest::parse_line_into(line, fmt, &mut cx, &mut q, &mut spare).is_ok() {
                     for r in q {
                         if let vigil_ingest::Record::Raw { ts, line, start } = r {
-                            engine.ingest_event_line(ts, &line, start, &mut out);
-                            engine.ingest_event_line(ts, &line, start + 1, &mut out);
-                            engine.ingest_event_line(ts, &line, line.len() + 7, &mut out);
+                            let _ = engine.ingest_event_line(ts, &line, start, &mut out);
+                            let _ = engine.ingest_event_line(ts, &line, start + 1, &mut out);
+                            let _ = engine.ingest_event_line(ts, &line, line.len() + 7, &mut out);
                             engine.ingest_event_text(ts, "[1, 2", &mut out);
                         }
                     }

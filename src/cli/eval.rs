@@ -8,6 +8,7 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::time::Instant;
 use vigil_compiler::eval::Scratch;
+use vigil_ingest::lines::Line;
 
 pub fn run(args: EvalArgs) -> i32 {
     let started = Instant::now();
@@ -16,7 +17,7 @@ pub fn run(args: EvalArgs) -> i32 {
         Err(code) => return code,
     };
     let compile_time = started.elapsed();
-    let input = match open_input(&args) {
+    let mut input = match open_input(&args) {
         Ok(i) => i,
         Err(e) => {
             eprintln!("error: cannot read {}: {e}", args.input.display());
@@ -30,28 +31,55 @@ pub fn run(args: EvalArgs) -> i32 {
     let mut hits = Vec::new();
     let (mut events, mut bad, mut matched, mut eval_nanos) = (0u64, 0u64, 0u64, 0u128);
     let started = Instant::now();
-    for (i, line) in input.lines().enumerate() {
-        let line_no = i + 1;
-        let line = match line {
-            Ok(l) => l,
+    let mut buf = Vec::new();
+    let mut line_no = 0usize;
+    loop {
+        buf.clear();
+        let read = vigil_ingest::lines::read_line(&mut input, &mut buf, args.max_line_bytes);
+        line_no += 1;
+        let skip = |bad: &mut u64, why: &str| {
+            *bad += 1;
+            eprintln!(
+                "warning: {}:{line_no}: skipped: {why}",
+                args.input.display()
+            );
+        };
+        match read {
+            Ok(Line::End) => break,
+            Ok(Line::Full) => {}
+            Ok(Line::TooLong(n)) => {
+                let max = args.max_line_bytes;
+                skip(
+                    &mut bad,
+                    &format!(
+                        "line of {n} bytes is longer than the limit of {max} bytes (--max-line-bytes)"
+                    ),
+                );
+                continue;
+            }
             Err(e) => {
                 eprintln!("error: {}: line {line_no}: {e}", args.input.display());
                 return 2;
             }
+        }
+        let Ok(line) = std::str::from_utf8(&buf) else {
+            skip(&mut bad, "line is not valid UTF-8");
+            continue;
         };
         if line.trim().is_empty() {
             continue;
         }
-        let value = match event_of(&line) {
+        let value = match event_of(line) {
             Ok(v) => v,
             Err(e) => {
-                bad += 1;
-                eprintln!("warning: {}:{line_no}: skipped: {e}", args.input.display());
+                skip(&mut bad, &e);
                 continue;
             }
         };
-        let event = match value.get("event") {
-            Some(e) if e.is_object() => e,
+        // The `{"ts": .., "event": {..}}` wrapper only when `ts` says so (as `replay` reads
+        // it): a bare ECS document has a top-level `event` object of its own.
+        let event = match (value.get("ts"), value.get("event")) {
+            (Some(_), Some(e)) if e.is_object() => e,
             _ => &value,
         };
         events += 1;

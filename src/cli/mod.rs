@@ -33,6 +33,8 @@ pub enum Command {
     /// A language server over stdio (diagnostics, hover, definitions, references,
     /// completion, outline, formatting, quick fixes) for editors.
     Lsp {
+        /// Where `import "std/..."` packs are read from (default: the packs built into vigil,
+        /// or $VIGIL_RULES).
         #[arg(long)]
         rules_root: Option<PathBuf>,
     },
@@ -60,6 +62,8 @@ pub struct CheckArgs {
     pub deny_warnings: bool,
     /// Where shipped packs live for `import "std/..."` (default: the `rules/` folder next to
     /// the binary's project, or $VIGIL_RULES).
+    /// Where `import "std/..."` packs are read from (default: the packs built into vigil, or
+    /// $VIGIL_RULES).
     #[arg(long)]
     pub rules_root: Option<PathBuf>,
 }
@@ -84,6 +88,11 @@ pub struct EvalArgs {
     /// Evaluate every filter for every event instead of the candidates the rule index picks.
     #[arg(long)]
     pub no_index: bool,
+    /// Longer lines are refused (counted as bad lines) without being read into memory.
+    #[arg(long, default_value_t = vigil_ingest::lines::MAX_LINE_BYTES)]
+    pub max_line_bytes: usize,
+    /// Where `import "std/..."` packs are read from (default: the packs built into vigil, or
+    /// $VIGIL_RULES).
     #[arg(long)]
     pub rules_root: Option<PathBuf>,
 }
@@ -121,6 +130,11 @@ pub struct ReplayArgs {
     /// refused and counted.
     #[arg(long, default_value_t = vigil_engine::events::DEFAULT_MAX_KEYS)]
     pub max_keys: usize,
+    /// Longer lines are refused (counted as bad lines) without being read into memory.
+    #[arg(long, default_value_t = vigil_ingest::lines::MAX_LINE_BYTES)]
+    pub max_line_bytes: usize,
+    /// Where `import "std/..."` packs are read from (default: the packs built into vigil, or
+    /// $VIGIL_RULES).
     #[arg(long)]
     pub rules_root: Option<PathBuf>,
 }
@@ -147,6 +161,8 @@ pub struct TestArgs {
     /// Print every test's alert state changes.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Where `import "std/..."` packs are read from (default: the packs built into vigil, or
+    /// $VIGIL_RULES).
     #[arg(long)]
     pub rules_root: Option<PathBuf>,
 }

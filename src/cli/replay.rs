@@ -122,8 +122,16 @@ fn config(args: &ReplayArgs, rules: &RuleSet) -> Result<Config, i32> {
 /// never fatal.
 fn inputs(args: &ReplayArgs) -> Result<Vec<LineSource<Box<dyn BufRead>>>, i32> {
     let mut sources = Vec::new();
+    if args.input.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        eprintln!("error: `-` (stdin) is named more than once in --input; it can be read once");
+        return Err(2);
+    }
     for path in &args.input {
         let name = path.display().to_string();
+        if path.is_dir() {
+            eprintln!("error: cannot read {name}: it is a directory (name the files in it)");
+            return Err(2);
+        }
         let reader: Box<dyn BufRead> = if name == "-" {
             Box::new(BufReader::new(std::io::stdin()))
         } else {
@@ -136,7 +144,7 @@ fn inputs(args: &ReplayArgs) -> Result<Vec<LineSource<Box<dyn BufRead>>>, i32> {
             }
         };
         let fmt = Format::of_path(&name);
-        sources.push(LineSource::new(name, reader, fmt, true));
+        sources.push(LineSource::new(name, reader, fmt, true).with_max_line(args.max_line_bytes));
     }
     Ok(sources)
 }

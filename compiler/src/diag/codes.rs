@@ -310,10 +310,11 @@ so `for 10s` with a 1m interval means the same as `for 1m`.";
     AlwaysFalse = "V1009" Warning "condition-always-false"
         help "the condition does not depend on any data; check the operands"
         explain "A condition constant-folds to false: the rule can never fire.";
-    DuplicateRuleId = "V1010" Warning "duplicate-rule-id"
-        help "rename one rule; alerts, silences and tests name rules by id"
+    DuplicateRuleId = "V1010" Error "duplicate-rule-id"
+        help "rename one rule; alerts, silences, tests and composites name rules by id"
         explain "Two rules in different files of one package share an id, so alerts from both \
-are indistinguishable.";
+are indistinguishable and a composite or test naming the id is ambiguous. (This code was a \
+warning before 0.2; it keeps its number so existing references still explain it.)";
     RouteShadowed = "V1011" Warning "route-shadowed"
         help "move the more specific route first, or add `continue` to the earlier one"
         explain "A route matches only alerts an earlier sibling route (without `continue`) already \

@@ -16,6 +16,9 @@ pub trait Source {
     fn pop(&mut self) -> Option<Record>;
     /// A record handed back once fed, for its buffers.
     fn recycle(&mut self, _r: Record) {}
+    /// The record last taken could not be read (an event line the engine's reader refused):
+    /// reported like a line the source itself refused.
+    fn refused(&mut self, _message: String) {}
 }
 
 impl<R: BufRead> Source for LineSource<R> {
@@ -27,6 +30,9 @@ impl<R: BufRead> Source for LineSource<R> {
     }
     fn recycle(&mut self, r: Record) {
         LineSource::recycle(self, r)
+    }
+    fn refused(&mut self, message: String) {
+        LineSource::refuse_current(self, message)
     }
 }
 
@@ -90,6 +96,9 @@ impl<S: Source> Merge<S> {
             return Fed::Nothing;
         };
         let fed = engine.ingest_record(&r, out);
+        if let Fed::Malformed(why) = &fed {
+            self.sources[i].refused(why.clone());
+        }
         self.last = Some(self.last.map_or(r.ts(), |l| l.max(r.ts())));
         self.sources[i].recycle(r);
         fed
@@ -112,11 +121,13 @@ impl<S: Source> Merge<S> {
 }
 
 /// What a fed record was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fed {
     Nothing,
     Sample,
     Event,
+    /// An event line that is not a valid JSON event, and why; nothing of it was processed.
+    Malformed(String),
 }
 
 impl Engine {
@@ -143,10 +154,11 @@ impl Engine {
                 self.ingest_event(*ts, event, out);
                 Fed::Event
             }
-            Record::Raw { ts, line, start } => {
-                self.ingest_event_line(*ts, line, *start, out);
-                Fed::Event
-            }
+            Record::Raw { ts, line, start } => match self.ingest_event_line(*ts, line, *start, out)
+            {
+                Ok(()) => Fed::Event,
+                Err(why) => Fed::Malformed(why),
+            },
         }
     }
 }

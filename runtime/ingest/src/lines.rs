@@ -38,6 +38,24 @@ pub struct LineSource<R> {
     bad: Vec<BadLine>,
     /// Bad lines seen so far.
     pub bad_lines: u64,
+    max_line: usize,
+    /// A read failed: nothing more comes from this reader.
+    ended: bool,
+}
+
+/// The longest line read by default (4 MiB): events are hundreds of bytes, and a line without
+/// an end must not be read into memory whole.
+pub const MAX_LINE_BYTES: usize = 4 << 20;
+
+/// What [`read_line`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    /// A line (with its newline, if it had one) is in the buffer.
+    Full,
+    /// A line of this many bytes (newline excluded) was longer than the limit and skipped; the
+    /// buffer holds its first bytes only.
+    TooLong(usize),
+    End,
 }
 
 impl<R: BufRead> LineSource<R> {
@@ -58,24 +76,40 @@ impl<R: BufRead> LineSource<R> {
             },
             bad: Vec::new(),
             bad_lines: 0,
+            max_line: MAX_LINE_BYTES,
+            ended: false,
         }
     }
 
     /// The time of the next record, reading on past blank and bad lines; `None` at the end.
+    /// A read error ends the stream (it is reported once as a bad line): retrying a reader
+    /// that failed, such as a directory, would fail forever.
     pub fn peek(&mut self) -> Option<i64> {
         while self.queue.is_empty() {
+            if self.ended {
+                return None;
+            }
             self.line.clear();
-            match read_line(&mut self.reader, &mut self.line) {
-                Ok(0) => return None,
-                Ok(_) => self.line_no += 1,
+            match read_line(&mut self.reader, &mut self.line, self.max_line) {
+                Ok(Line::End) => return None,
+                Ok(Line::Full) => self.line_no += 1,
+                Ok(Line::TooLong(n)) => {
+                    self.line_no += 1;
+                    let max = self.max_line;
+                    self.refuse(format!(
+                        "line of {n} bytes is longer than the limit of {max} bytes; skipped"
+                    ));
+                    continue;
+                }
                 Err(e) => {
                     self.line_no += 1;
-                    self.refuse(e.to_string());
+                    self.ended = true;
+                    self.refuse(format!("read failed, stream ends here: {e}"));
                     continue;
                 }
             }
             let Ok(line) = std::str::from_utf8(&self.line) else {
-                self.refuse("stream did not contain valid UTF-8".into());
+                self.refuse("line is not valid UTF-8".into());
                 continue;
             };
             if let Err(e) = parse_line_into(
@@ -89,6 +123,12 @@ impl<R: BufRead> LineSource<R> {
             }
         }
         self.queue.front().map(Record::ts)
+    }
+
+    /// Lines longer than `max` bytes are refused (and skipped without being held in memory).
+    pub fn with_max_line(mut self, max: usize) -> Self {
+        self.max_line = max;
+        self
     }
 
     /// The next record (call [`LineSource::peek`] first to read ahead).
@@ -108,6 +148,11 @@ impl<R: BufRead> LineSource<R> {
         std::mem::take(&mut self.bad)
     }
 
+    /// Reports the line of the record last taken as bad (a later stage could not read it).
+    pub fn refuse_current(&mut self, message: String) {
+        self.refuse(message)
+    }
+
     fn refuse(&mut self, message: String) {
         self.bad_lines += 1;
         self.bad.push(BadLine {
@@ -118,9 +163,14 @@ impl<R: BufRead> LineSource<R> {
     }
 }
 
-/// One line's bytes (with its newline) appended to `buf`; 0 at the end of input.
-fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-    let mut n = 0;
+/// One line's bytes (with its newline) appended to `buf`, holding at most `max` bytes of it:
+/// the rest of a longer line is read and dropped.
+pub fn read_line(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Line> {
+    let mut n = 0usize;
     loop {
         let chunk = match reader.fill_buf() {
             Ok(c) => c,
@@ -128,20 +178,27 @@ fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<us
             Err(e) => return Err(e),
         };
         if chunk.is_empty() {
-            return Ok(n);
+            return Ok(match n {
+                0 => Line::End,
+                n if n > max => Line::TooLong(n),
+                _ => Line::Full,
+            });
         }
-        match memchr::memchr(b'\n', chunk) {
-            Some(i) => {
-                buf.extend_from_slice(&chunk[..=i]);
-                reader.consume(i + 1);
-                return Ok(n + i + 1);
-            }
-            None => {
-                let len = chunk.len();
-                buf.extend_from_slice(chunk);
-                reader.consume(len);
-                n += len;
-            }
+        let (take, done) = match memchr::memchr(b'\n', chunk) {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        let room = (max + 1).saturating_sub(buf.len());
+        buf.extend_from_slice(&chunk[..take.min(room)]);
+        reader.consume(take);
+        n += take;
+        if done {
+            let len = n - 1;
+            return Ok(if len > max {
+                Line::TooLong(len)
+            } else {
+                Line::Full
+            });
         }
     }
 }
@@ -163,6 +220,41 @@ mod tests {
         assert_eq!(bad[0].line, 2);
         assert!(bad[0].to_string().starts_with("x.jsonl:2: "), "{}", bad[0]);
         assert!(s.pop().is_some());
+        assert_eq!(s.peek(), None);
+        assert_eq!(s.bad_lines, 1);
+    }
+
+    #[test]
+    fn long_lines_are_refused_without_being_held() {
+        let long = format!(
+            "{{\"ts\":1,\"metric\":\"a\",\"value\":1,\"pad\":\"{}\"}}",
+            "x".repeat(5000)
+        );
+        let text = format!("{long}\n{{\"ts\":2,\"metric\":\"a\",\"value\":2}}\n");
+        let mut s = LineSource::new("x", text.as_bytes(), Format::Json, false).with_max_line(100);
+        assert_eq!(s.peek(), Some(2));
+        let bad = s.take_bad();
+        assert_eq!(bad.len(), 1);
+        assert!(
+            bad[0].message.contains("longer than the limit of 100"),
+            "{}",
+            bad[0]
+        );
+        assert!(s.line.capacity() < 1000);
+    }
+
+    /// A reader that always fails, as a directory opened for reading does.
+    struct Failing;
+    impl std::io::Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("Is a directory"))
+        }
+    }
+
+    #[test]
+    fn a_failing_reader_ends_the_stream_once() {
+        let mut s = LineSource::new("dir", std::io::BufReader::new(Failing), Format::Json, false);
+        assert_eq!(s.peek(), None);
         assert_eq!(s.peek(), None);
         assert_eq!(s.bad_lines, 1);
     }

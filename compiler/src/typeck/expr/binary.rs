@@ -37,6 +37,7 @@ impl Checker<'_> {
             }
             _ if op.is_comparison() => {
                 self.comparable(op, &l, &r, lhs, rhs, span);
+                self.bare_against_unit(cx, op, (&l, lhs), (&r, rhs));
                 crate::lint::exprs::comparison(self, op, &l, &r, lhs, rhs);
                 condition(fold_cmp(op, &l.konst, &r.konst).map(Konst::Bool))
             }
@@ -176,6 +177,79 @@ impl Checker<'_> {
                 .with(rhs.span, format!("this is a {}", r.ty)),
             );
         }
+    }
+
+    /// A bare number against a series read in milliseconds, or a duration against a series of
+    /// plain numbers: both check clean under the dimension rule (a number goes with anything) but
+    /// are off by a factor of 1000 or meaningless, so they are unit errors.
+    fn bare_against_unit(&mut self, cx: &Ctx, op: BinOp, l: (&Val, &Expr), r: (&Val, &Expr)) {
+        for ((a, ae), (b, be)) in [(l, r), (r, l)] {
+            let konst_num = matches!(a.konst, Some(Konst::Num(_)));
+            let series = b.konst.is_none() && b.labels().is_some();
+            let bare = matches!(&ae.kind, ExprKind::Number(_))
+                || matches!(&ae.kind, ExprKind::Unary(_, x) if matches!(x.kind, ExprKind::Number(_)));
+            let msg = match (a.ty.unit(), b.ty.unit()) {
+                (Unit::Number, Unit::Duration) if bare && series && self.reads_ms(cx, be) => {
+                    let n = match a.konst {
+                        Some(Konst::Num(n)) => n,
+                        _ => 0.0,
+                    };
+                    let secs = n / 1000.0;
+                    format!(
+                        "a series read in milliseconds is compared in seconds: write {n}ms or {secs}s"
+                    )
+                }
+                (Unit::Duration, Unit::Number)
+                    if konst_num && series && is_duration_literal(ae) =>
+                {
+                    "a plain number (a count or a ratio) is compared with a duration; compare it with a number".to_string()
+                }
+                _ => continue,
+            };
+            let (aw, bw) = (a.ty.unit().word(), b.ty.unit().word());
+            self.err(
+                Diagnostic::new(
+                    Code::UnitMismatch,
+                    ae.span,
+                    format!("cannot use `{}` on a {bw} series and a {aw}", op.symbol()),
+                )
+                .label(format!("this is a {aw}"))
+                .with(be.span, format!("this is a {bw} series"))
+                .help(msg),
+            );
+            return;
+        }
+    }
+
+    /// Whether an expression reads a metric stored in milliseconds (named `_ms` or
+    /// `_milliseconds`, or declared `duration(ms)`), which the engine converts to seconds.
+    fn reads_ms(&mut self, cx: &Ctx, e: &Expr) -> bool {
+        let mut names = Vec::new();
+        e.walk(&mut |x| {
+            if let ExprKind::Ref { name, .. } = &x.kind {
+                names.push(name.clone());
+            }
+        });
+        names.iter().any(|n| self.metric_in_ms(cx.file, n))
+    }
+
+    fn metric_in_ms(&mut self, file: usize, name: &str) -> bool {
+        if let Some(key) = self.resolve(file, Namespace::Metric, name) {
+            let sym = self.syms.map[&key];
+            if let DeclKind::Metric { unit, unit_arg, .. } =
+                &self.files[sym.file].module.decls[sym.decl].kind
+            {
+                return unit.name == "duration"
+                    && unit_arg.as_ref().is_some_and(|a| a.name == "ms");
+            }
+        }
+        let n = name.rsplit(':').next().unwrap_or(name);
+        let n = n
+            .strip_suffix("_bucket")
+            .or_else(|| n.strip_suffix("_sum"))
+            .unwrap_or(n);
+        let n = n.strip_suffix("_total").unwrap_or(n);
+        n.ends_with("_ms") || n.ends_with("_milliseconds")
     }
 
     /// The labels of a binary operation's result, checking `on`/`ignoring` lists.

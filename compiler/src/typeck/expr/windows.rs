@@ -47,7 +47,7 @@ impl Checker<'_> {
         if let Some(w) = pos.get(1) {
             self.window_arg(cx, name, w);
         }
-        if matches!(name, "rate" | "increase" | "irate") {
+        if matches!(name, "rate" | "increase" | "irate") && !self.declared_counter(cx, series_e) {
             crate::lint::exprs::rate_on_gauge(self, name, series_e);
         }
         Val {
@@ -334,6 +334,20 @@ impl Checker<'_> {
             konst: None,
             ..v
         }
+    }
+
+    /// Whether a selector names a metric declared `counter` (`metric bytes_sent: counter`),
+    /// which is what silences V1016 for a name that does not end in `_total`.
+    fn declared_counter(&mut self, cx: &Ctx, e: &Expr) -> bool {
+        let ExprKind::Ref { name, .. } = &e.kind else {
+            return false;
+        };
+        let Some(key) = self.resolve(cx.file, Namespace::Metric, name) else {
+            return false;
+        };
+        let sym = self.syms.map[&key];
+        matches!(&self.files[sym.file].module.decls[sym.decl].kind,
+            DeclKind::Metric { unit, .. } if unit.name == "counter")
     }
 }
 

@@ -144,9 +144,9 @@ impl Engine {
         line: &str,
         start: usize,
         out: &mut Vec<Transition>,
-    ) {
+    ) -> Result<(), String> {
         if self.event_from_text(ts, line, start, "}", out) {
-            return;
+            return Ok(());
         }
         self.events.counters.slow_path += 1;
         match vigil_ingest::parse_line(line, vigil_ingest::Format::Json) {
@@ -156,8 +156,12 @@ impl Engine {
                         self.ingest_event(ts, &event, out);
                     }
                 }
+                Ok(())
             }
-            Err(_) => self.events.counters.malformed += 1,
+            Err(e) => {
+                self.events.counters.malformed += 1;
+                Err(e)
+            }
         }
     }
 

@@ -76,6 +76,7 @@ impl RawLayout {
             s: text,
             b: text.as_bytes(),
             i: 0,
+            depth: 0,
         };
         r.object(ir, &self.root, frame)?;
         Some(r.i)
@@ -86,6 +87,8 @@ struct Reader<'a> {
     s: &'a str,
     b: &'a [u8],
     i: usize,
+    /// Objects open around the reader's position.
+    depth: u32,
 }
 
 impl<'a> Reader<'a> {
@@ -126,22 +129,40 @@ impl<'a> Reader<'a> {
         }
         &self.s[start..self.i]
     }
-    /// Skips any value, checking only what is needed to find its end.
-    fn skip(&mut self) -> Option<()> {
+    /// Skips any value, checking it is valid JSON as serde_json would (control characters,
+    /// escapes, numbers, nesting up to serde's 128 levels) so that a line this reader takes
+    /// is never one serde refuses.
+    fn skip(&mut self, depth: u32) -> Option<()> {
         match self.peek()? {
             b'"' => {
                 self.i += 1;
                 loop {
                     let rest = self.b.get(self.i..)?;
                     let j = memchr::memchr2(b'"', b'\\', rest)?;
+                    if rest[..j].iter().any(|&c| c < 0x20) {
+                        return None;
+                    }
                     self.i += j + 1;
                     if rest[j] == b'"' {
                         return Some(());
                     }
-                    self.i += 1;
+                    match rest.get(j + 1)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 1,
+                        b'u' => {
+                            let hex = rest.get(j + 2..j + 6)?;
+                            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                return None;
+                            }
+                            self.i += 5;
+                        }
+                        _ => return None,
+                    }
                 }
             }
             b'{' | b'[' => {
+                if depth + 1 > MAX_DEPTH {
+                    return None;
+                }
                 let close = if self.b[self.i] == b'{' { b'}' } else { b']' };
                 self.i += 1;
                 if self.eat(close).is_some() {
@@ -152,7 +173,7 @@ impl<'a> Reader<'a> {
                         self.string_any()?;
                         self.eat(b':')?;
                     }
-                    self.skip()?;
+                    self.skip(depth + 1)?;
                     match self.peek()? {
                         b',' => self.i += 1,
                         c if c == close => {
@@ -174,11 +195,21 @@ impl<'a> Reader<'a> {
         if self.peek()? != b'"' {
             return None;
         }
-        self.skip()
+        self.skip(0)
     }
 
     fn object(&mut self, ir: &Ir, node: &Node, frame: &mut Frame<'a>) -> Option<()> {
         self.eat(b'{')?;
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return None;
+        }
+        let done = self.members(ir, node, frame);
+        self.depth -= 1;
+        done
+    }
+
+    fn members(&mut self, ir: &Ir, node: &Node, frame: &mut Frame<'a>) -> Option<()> {
         if self.eat(b'}').is_some() {
             return Some(());
         }
@@ -199,7 +230,7 @@ impl<'a> Reader<'a> {
             };
             self.eat(b':')?;
             match child {
-                None => self.skip()?,
+                None => self.skip(self.depth)?,
                 Some(pos) => {
                     if pos >= 64 || seen & (1 << pos) != 0 {
                         return None;
@@ -239,7 +270,7 @@ impl<'a> Reader<'a> {
                 if node.slot.is_some() || !node.children.is_empty() {
                     return None;
                 }
-                self.skip()?;
+                self.skip(self.depth)?;
                 return Some(());
             }
             _ => match self.scalar() {
@@ -273,8 +304,13 @@ fn number(t: &str) -> Option<f64> {
             return Some(u as f64);
         }
     }
-    t.parse::<f64>().ok()
+    // serde_json refuses numbers out of f64's range (`1e400`) rather than reading infinity.
+    t.parse::<f64>().ok().filter(|v| v.is_finite())
 }
+
+/// The most containers serde_json reads open at once (its recursion limit is 128): deeper
+/// values are refused there, so they are declined here.
+const MAX_DEPTH: u32 = 127;
 
 #[cfg(test)]
 mod tests {
@@ -311,6 +347,44 @@ mod tests {
         ] {
             assert!(!l.fill(rs.ir(), declined, &mut f), "{declined}");
         }
+    }
+
+    /// What serde refuses, this reader never takes: control characters, bad escapes, numbers
+    /// out of range, nesting past serde's limit (and a million levels without overflowing).
+    #[test]
+    fn never_takes_what_serde_refuses() {
+        let rs = rules("rule r {\n  severity high\n  on event where event.type == \"proc\"\n}\n");
+        let l = RawLayout::new(rs.ir());
+        let mut f = rs.frame();
+        let nested = |d: usize| {
+            format!(
+                r#"{{"type":"proc","x":{}1{}}}"#,
+                "[".repeat(d),
+                "]".repeat(d)
+            )
+        };
+        let mut cases: Vec<String> = [
+            "{\"type\":\"proc\",\"u\":\"a\u{1}b\"}",
+            r#"{"type":"proc","u":"a\qb"}"#,
+            r#"{"type":"proc","u":"a\u12g4"}"#,
+            r#"{"type":"proc","u":"a\u00e9"}"#,
+            r#"{"type":"proc","n":1e400}"#,
+            r#"{"type":"proc","n":-1e308}"#,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        cases.extend((120..132).map(nested));
+        for text in &cases {
+            let serde = serde_json::from_str::<serde_json::Value>(text).is_ok();
+            let mut f = rs.frame();
+            let ours = l.fill(rs.ir(), text, &mut f);
+            assert!(!ours || serde, "took what serde refuses: {text:.60}");
+        }
+        let (shallow, deep) = (nested(100), nested(1_000_000));
+        assert!(l.fill(rs.ir(), &shallow, &mut f));
+        let mut g = rs.frame();
+        assert!(!l.fill(rs.ir(), &deep, &mut g));
     }
 
     /// Slot values as comparable text (strings by content, not address).
