@@ -73,3 +73,62 @@ fn two_rules_with_one_id_are_an_error() {
     assert_eq!(codes(&src), ["V1010@6"]);
     assert_eq!(checked.errors(), 1);
 }
+
+fn event_rule(cond: &str) -> String {
+    format!("rule r {{\n  severity warning\n  on event where event.type == \"x\" and {cond}\n}}\n")
+}
+
+#[test]
+fn chains_up_to_the_depth_limit_check_and_longer_ones_are_refused() {
+    let chain = |n: usize| {
+        (0..n)
+            .map(|i| format!("event.a == {i}"))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    };
+    let ok = event_rule(&format!("({})", chain(250)));
+    assert!(
+        codes(&ok).iter().all(|c| !c.starts_with("V0")),
+        "{:?}",
+        codes(&ok)
+    );
+    for n in [300, 5_000] {
+        assert_eq!(
+            codes(&event_rule(&format!("({})", chain(n)))),
+            ["V0002@3"],
+            "{n}"
+        );
+    }
+    let plus = format!(
+        "rule r {{\n  severity warning\n  when {} > 1\n}}\n",
+        vec!["up"; 5_000].join(" + ")
+    );
+    assert_eq!(codes(&plus), ["V0002@3"]);
+    let indexed = event_rule(&format!("event.a{} == 1", "[0]".repeat(10_000)));
+    assert_eq!(codes(&indexed), ["V0002@3"]);
+}
+
+#[test]
+fn prefix_operators_quantifiers_and_brackets_are_bounded_before_parsing() {
+    for cond in [
+        format!("{}event.a == 1", "not ".repeat(10_000)),
+        format!("event.n > {}1", "-".repeat(10_000)),
+        format!("{}x == 1", "any x in event.a where ".repeat(5_000)),
+        // A `#` or `"` inside a regex does not hide the brackets after it.
+        format!(
+            "event.a matches /#\"/ and event.b == {}1{}",
+            "(".repeat(100),
+            ")".repeat(100)
+        ),
+    ] {
+        assert_eq!(codes(&event_rule(&cond)), ["V0002@3"], "{cond:.40}");
+    }
+}
+
+#[test]
+fn consts_and_lists_that_name_themselves_are_cycles() {
+    assert_eq!(codes("const x = x + 1\n"), ["V0107@1"]);
+    assert_eq!(codes("const a = b\nconst b = a\n"), ["V0107@1", "V0107@2"]);
+    let list = "list a = [...a, \"x\"]\nrule r {\n  severity warning\n  on event where event.type in a\n}\n";
+    assert_eq!(codes(list), ["V0107@1"]);
+}

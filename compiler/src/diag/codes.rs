@@ -108,9 +108,9 @@ or `../` is relative to the importing file.";
         help "name a rule declared in this package or a qualified `pkg.rule`"
         explain "A test expectation, `disable` or composite names a rule that does not exist.";
     MacroCycle = "V0107" Error "macro-cycle"
-        help "a macro cannot use itself, directly or through other macros"
-        explain "Macros are expanded at compile time; a macro that reaches itself would expand \
-forever.";
+        help "a macro, const, list or record cannot use itself, directly or through others"
+        explain "Macros, consts, lists and records are expanded at compile time; one that \
+reaches itself (`const x = x + 1`, `list a = [...a]`) would expand forever.";
     RuleCycle = "V0108" Error "rule-cycle"
         help "composite rules must form an acyclic graph: remove one of the references"
         explain "A composite rule depends, directly or through other composites, on itself. \

@@ -595,32 +595,50 @@ impl Expr {
     /// Visits this expression and every sub-expression, parents first.
     pub fn walk<'a>(&'a self, f: &mut dyn FnMut(&'a Expr)) {
         f(self);
+        self.children(&mut |c| c.walk(f));
+    }
+
+    /// Calls `f` on each direct child expression.
+    pub fn children<'a>(&'a self, f: &mut dyn FnMut(&'a Expr)) {
         match &self.kind {
-            ExprKind::List(items) => items.iter().for_each(|e| e.walk(f)),
-            ExprKind::Index(e, _) | ExprKind::Unary(_, e) => e.walk(f),
+            ExprKind::List(items) => items.iter().for_each(f),
+            ExprKind::Index(e, _) | ExprKind::Unary(_, e) => f(e),
             ExprKind::Binary { lhs, rhs, .. }
             | ExprKind::In { lhs, rhs, .. }
             | ExprKind::StrTest { lhs, rhs, .. } => {
-                lhs.walk(f);
-                rhs.walk(f);
+                f(lhs);
+                f(rhs);
             }
-            ExprKind::Is { lhs, .. } => lhs.walk(f),
+            ExprKind::Is { lhs, .. } => f(lhs),
             ExprKind::Call {
                 args, group, over, ..
             } => {
-                args.iter().for_each(|a| a.value.walk(f));
+                args.iter().for_each(|a| f(&a.value));
                 if let Some(Grouping::Fields(fs, _)) = group {
-                    fs.iter().for_each(|e| e.walk(f));
+                    fs.iter().for_each(&mut *f);
                 }
                 if let Some(o) = over {
-                    o.walk(f);
+                    f(o);
                 }
             }
             ExprKind::Quantifier { over, pred, .. } => {
-                over.walk(f);
-                pred.walk(f);
+                f(over);
+                f(pred);
             }
             _ => {}
         }
+    }
+
+    /// Where the tree first goes deeper than `max` levels, found without recursion (the
+    /// tree may be too deep to recurse over).
+    pub fn deeper_than(&self, max: usize) -> Option<Span> {
+        let mut stack = vec![(self, 1usize)];
+        while let Some((e, d)) = stack.pop() {
+            if d > max {
+                return Some(e.span);
+            }
+            e.children(&mut |c| stack.push((c, d + 1)));
+        }
+        None
     }
 }

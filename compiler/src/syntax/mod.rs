@@ -21,8 +21,13 @@ use ast::Module;
 use grammar::{Rule, VigilParser};
 use pest::Parser;
 
-/// Maximum bracket nesting; deeper input is refused before pest sees it (V0002).
+/// Maximum bracket nesting (and prefix operators, and quantifiers in one declaration);
+/// deeper input is refused before pest sees it (V0002).
 pub const MAX_NESTING: usize = 64;
+
+/// Maximum depth of an expression tree once built: long operator chains (`a + b + ...`,
+/// `x[0][0]...`) nest without brackets, and every later pass recurses over the tree.
+pub const MAX_EXPR_DEPTH: usize = 256;
 
 /// Words that start a top-level declaration: where recovery resumes.
 pub const TOP_LEVEL: &[&str] = &[
@@ -68,14 +73,14 @@ pub fn duration_unit(unit: &str) -> Option<f64> {
 }
 
 pub fn parse(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) -> Module {
-    if let Some(at) = too_deep(text) {
+    if let Some((at, why)) = too_deep(text) {
         diags.push(
             Diagnostic::new(
                 Code::NestingTooDeep,
                 Span::new(file, at, at + 1),
                 "expression nested too deeply",
             )
-            .label(format!("more than {MAX_NESTING} levels of brackets")),
+            .label(why),
         );
         return Module::default();
     }
@@ -85,11 +90,15 @@ pub fn parse(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) -> Module {
             file,
             offset: 0,
             diags,
+            drop_decl: false,
         };
         let file_pair = pairs.next().expect("grammar: file");
         for p in file_pair.into_inner() {
             if p.as_rule() != Rule::EOI {
-                module.decls.push(lower.decl(p));
+                let decl = lower.decl(p);
+                if !std::mem::take(&mut lower.drop_decl) {
+                    module.decls.push(decl);
+                }
             }
         }
         return module;
@@ -109,8 +118,12 @@ pub fn parse(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) -> Module {
                     file,
                     offset: pos,
                     diags,
+                    drop_decl: false,
                 };
-                module.decls.push(lower.decl(decl));
+                let decl = lower.decl(decl);
+                if !lower.drop_decl {
+                    module.decls.push(decl);
+                }
                 pos += end.max(1);
             }
             Err(_) => {
@@ -202,7 +215,52 @@ fn resync(text: &str, pos: usize, err_at: usize) -> Option<usize> {
 }
 
 /// Offset of the first bracket past [`MAX_NESTING`], ignoring strings, regexes and comments.
-fn too_deep(text: &str) -> Option<usize> {
+fn too_deep(text: &str) -> Option<(usize, String)> {
+    let Some(tokens) = lex::lex(text) else {
+        return brackets_too_deep(text)
+            .map(|at| (at, format!("more than {MAX_NESTING} levels of brackets")));
+    };
+    let (mut depth, mut prefix, mut quants) = (0usize, 0usize, 0usize);
+    let mut line_start = true;
+    for (i, t) in tokens.iter().enumerate() {
+        if matches!(t.kind, lex::Kind::Newline | lex::Kind::Comment) {
+            line_start |= t.kind == lex::Kind::Newline;
+            continue;
+        }
+        let word = |j: usize, w: &str| tokens.get(j).is_some_and(|t| t.text == w);
+        match (t.kind, t.text) {
+            (lex::Kind::Punct, "(" | "[" | "{") => depth += 1,
+            (lex::Kind::Punct, ")" | "]" | "}") => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if line_start && depth == 0 && TOP_LEVEL.contains(&t.text) {
+            quants = 0;
+        }
+        line_start = false;
+        prefix = match t.text {
+            "not" | "-" | "!" => prefix + 1,
+            _ => 0,
+        };
+        // `any x in xs where ...`: each quantifier nests the rest of its declaration.
+        if matches!(t.text, "any" | "all") && word(i + 2, "in") {
+            quants += 1;
+        }
+        let why = if depth > MAX_NESTING {
+            format!("more than {MAX_NESTING} levels of brackets")
+        } else if depth + prefix > MAX_NESTING {
+            format!("more than {MAX_NESTING} prefix operators and brackets around one operand")
+        } else if quants > MAX_NESTING {
+            format!("more than {MAX_NESTING} quantifiers in one declaration")
+        } else {
+            continue;
+        };
+        return Some((t.at, why));
+    }
+    None
+}
+
+/// The byte scan used when the text does not lex (an unterminated string: pest reports it).
+fn brackets_too_deep(text: &str) -> Option<usize> {
     let bytes = text.as_bytes();
     let (mut depth, mut i) = (0usize, 0usize);
     while i < bytes.len() {

@@ -52,19 +52,21 @@ impl Checker<'_> {
                 }
             }
             DeclKind::Interval(e) => self.clause_duration(&mut cx, e),
-            DeclKind::Const { value, .. } => self.const_decl(&mut cx, value),
-            DeclKind::Metric { unit, unit_arg, .. } => self.metric_decl(unit, unit_arg.as_ref()),
-            DeclKind::List { items, elem, .. } => {
-                self.typed_list(&mut cx, items, elem.as_ref());
+            DeclKind::Const { name, value } => {
+                self.inside(fi, name, |ck| ck.const_decl(&mut cx, value))
             }
+            DeclKind::Metric { unit, unit_arg, .. } => self.metric_decl(unit, unit_arg.as_ref()),
+            DeclKind::List { name, items, elem } => self.inside(fi, name, |ck| {
+                ck.typed_list(&mut cx, items, elem.as_ref());
+            }),
             DeclKind::Macro { name, .. } => self.macro_decl(&mut cx, fi, name),
             DeclKind::Calendar { tz, sessions, .. } => self.calendar_decl(tz, sessions),
-            DeclKind::Record { expr, .. } => {
-                let v = self.expr(&mut cx, expr);
+            DeclKind::Record { name, expr } => self.inside(fi, name, |ck| {
+                let v = ck.expr(&mut cx, expr);
                 if v.ty != Ty::Error && (!v.ty.is_numeric() || v.labels().is_none()) {
-                    self.mismatch(expr.span, "a series", &v.ty);
+                    ck.mismatch(expr.span, "a series", &v.ty);
                 }
-            }
+            }),
             DeclKind::Exception {
                 params,
                 body,
@@ -124,6 +126,19 @@ impl Checker<'_> {
     }
 
     /// `metric x: unit`: a known unit (and a duration's scale).
+    /// Checks a const, list or record's body as the value being declared, so a body that
+    /// names its own declaration is a cycle (V0107) found here, where it is reported.
+    fn inside(&mut self, fi: usize, name: &Ident, check: impl FnOnce(&mut Self)) {
+        let key = (
+            self.files[fi].package.clone(),
+            Namespace::Value,
+            name.name.clone(),
+        );
+        self.macro_stack.push(key);
+        check(self);
+        self.macro_stack.pop();
+    }
+
     fn metric_decl(&mut self, unit: &Ident, unit_arg: Option<&Ident>) {
         let ok = super::expr::unit_from_decl(unit, unit_arg).is_some()
             && unit_arg

@@ -35,7 +35,7 @@ pub struct Checker<'a> {
     /// Imported packages (importer file index, package) that the importer used.
     pub used_imports: HashSet<(usize, String)>,
     macros: HashMap<SymKey, Val>,
-    macro_stack: Vec<SymKey>,
+    pub(crate) macro_stack: Vec<SymKey>,
     pub rules: HashMap<SymKey, RuleInfo>,
     rule_stack: Vec<SymKey>,
     /// The unit of every numeric expression checked, by span.

@@ -4,9 +4,26 @@
 use super::*;
 
 impl Lower<'_> {
-    /// Lowers an `expr` pair.
+    /// Lowers an `expr` pair. A tree deeper than [`crate::syntax::MAX_EXPR_DEPTH`] is
+    /// refused (V0002) and stands as `false`, so no later pass recurses that deep.
     pub fn expr(&mut self, p: P) -> Expr {
-        self.expr_any(p)
+        let e = self.expr_any(p);
+        let Some(at) = e.deeper_than(crate::syntax::MAX_EXPR_DEPTH) else {
+            return e;
+        };
+        self.diags.push(
+            Diagnostic::new(Code::NestingTooDeep, at, "expression nested too deeply")
+                .label(format!(
+                    "more than {} operators deep",
+                    crate::syntax::MAX_EXPR_DEPTH
+                ))
+                .help("split the expression with `let` bindings, macros or `in [..]` lists"),
+        );
+        self.drop_decl = true;
+        Expr {
+            kind: ExprKind::Bool(false),
+            span: e.span,
+        }
     }
 
     /// Lowers any expression-level pair (`expr`, `or_expr`, ..., `primary` alternatives).

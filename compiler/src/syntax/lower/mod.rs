@@ -20,6 +20,9 @@ pub(super) struct Lower<'d> {
     /// Byte offset of the parsed text in its file (declarations are parsed one by one).
     pub offset: usize,
     pub diags: &'d mut Vec<Diagnostic>,
+    /// The declaration being lowered held an expression too deep to keep (V0002 reported):
+    /// it is left out of the module.
+    pub drop_decl: bool,
 }
 
 impl Lower<'_> {

@@ -116,36 +116,37 @@ impl Checker<'_> {
         }
     }
 
-    /// The value of a const, list, macro or record.
+    /// The value of a const, list, macro or record. Each may name the others, so a chain that
+    /// comes back to where it started is refused (V0107) before it could recurse forever.
     pub(super) fn value_decl(&mut self, key: crate::resolve::SymKey, span: Span) -> Val {
         let sym = self.syms.map[&key];
+        if let DeclKind::Macro { .. } = &self.files[sym.file].module.decls[sym.decl].kind
+            && let Some(v) = self.macros.get(&key)
+        {
+            return v.clone();
+        }
+        if let Some(pos) = self.macro_stack.iter().position(|k| *k == key) {
+            let chain: Vec<&str> = self.macro_stack[pos..]
+                .iter()
+                .map(|k| k.2.as_str())
+                .collect();
+            self.err(
+                Diagnostic::new(Code::MacroCycle, span, format!("`{}` uses itself", key.2))
+                    .label("cycle closes here")
+                    .help(format!("the cycle is {} -> {}", chain.join(" -> "), key.2)),
+            );
+            return Val::error();
+        }
+        self.macro_stack.push(key.clone());
+        let v = self.value_decl_body(&key, sym);
+        self.macro_stack.pop();
+        v
+    }
+
+    fn value_decl_body(&mut self, key: &crate::resolve::SymKey, sym: crate::resolve::Sym) -> Val {
         let decl = &self.files[sym.file].module.decls[sym.decl];
         match &decl.kind {
             DeclKind::Macro { body, .. } => {
-                if let Some(v) = self.macros.get(&key) {
-                    return v.clone();
-                }
-                if let Some(pos) = self.macro_stack.iter().position(|k| *k == key) {
-                    let chain: Vec<&str> = self.macro_stack[pos..]
-                        .iter()
-                        .map(|k| k.2.as_str())
-                        .collect();
-                    self.err(
-                        Diagnostic::new(
-                            Code::MacroCycle,
-                            span,
-                            format!("macro `{}` uses itself", key.2),
-                        )
-                        .label("cycle closes here")
-                        .help(format!(
-                            "the cycle is {} -> {}",
-                            chain.join(" -> "),
-                            key.2
-                        )),
-                    );
-                    return Val::error();
-                }
-                self.macro_stack.push(key.clone());
                 let mut cx = Ctx {
                     file: sym.file,
                     event: true,
@@ -153,8 +154,7 @@ impl Checker<'_> {
                     ..Ctx::default()
                 };
                 let v = self.expr(&mut cx, body);
-                self.macro_stack.pop();
-                self.macros.insert(key, v.clone());
+                self.macros.insert(key.clone(), v.clone());
                 v
             }
             DeclKind::Const { value, .. } => {
