@@ -132,3 +132,13 @@ fn consts_and_lists_that_name_themselves_are_cycles() {
     let list = "list a = [...a, \"x\"]\nrule r {\n  severity warning\n  on event where event.type in a\n}\n";
     assert_eq!(codes(list), ["V0107@1"]);
 }
+
+#[test]
+fn test_inputs_are_bounded() {
+    let rule = "rule r {\n  severity warning\n  on event where event.type == \"x\"\n}\n";
+    let series = format!("{rule}test \"t\" {{\n  series up every 1m = \"0+1x1000000000\"\n}}\n");
+    assert_eq!(codes(&series), ["V0226@6"]);
+    let events =
+        format!("{rule}test \"t\" {{\n  events every 1ms x99999999999 {{ type = \"x\" }}\n}}\n");
+    assert_eq!(codes(&events), ["V0237@6"]);
+}

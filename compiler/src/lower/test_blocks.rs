@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// The most events one `events every D xN` line may repeat.
+pub const MAX_REPEATED_EVENTS: usize = 100_000;
+
 /// Seconds to test milliseconds.
 fn ms(v: f64) -> i64 {
     (v * 1000.0).round() as i64
@@ -158,9 +161,9 @@ impl<'a> Lowerer<'a> {
                     return err(selector.span, "expected a series like `cpu{host=\"a\"}`");
                 };
                 let points =
-                    crate::series_notation::parse(&values.value).map_err(|bad| LowerError {
+                    crate::series_notation::parse(&values.value).map_err(|why| LowerError {
                         code: Code::CannotEvaluate,
-                        message: format!("cannot read `{bad}` in series values"),
+                        message: why,
                         span: values.span,
                     })?;
                 inputs.push(Input::Series {
@@ -186,11 +189,19 @@ impl<'a> Lowerer<'a> {
                 every,
                 count,
                 object,
-                ..
+                span,
             } => {
+                if !(0.0..=MAX_REPEATED_EVENTS as f64).contains(count) {
+                    return err(
+                        *span,
+                        format!(
+                            "`x{count}` asks for more than {MAX_REPEATED_EVENTS} events, the limit of one `events every` line"
+                        ),
+                    );
+                }
                 let every = ms(self.constant(sc, every)?);
                 let event = self.json_object(sc, object)?;
-                for i in 0..(*count as i64).clamp(0, 1_000_000) {
+                for i in 0..*count as i64 {
                     inputs.push(Input::Event {
                         at: i * every,
                         event: event.clone(),

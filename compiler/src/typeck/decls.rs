@@ -537,14 +537,10 @@ impl Checker<'_> {
                 TestItem::Interval(e) | TestItem::Advance(e) => self.clause_duration(&mut cx, e),
                 TestItem::Series { every, values, .. } => {
                     self.clause_duration(&mut cx, every);
-                    if let Err(bad) = crate::series_notation::parse(&values.value) {
+                    if let Err(why) = crate::series_notation::parse(&values.value) {
                         self.err(
-                            Diagnostic::new(
-                                Code::SeriesNotation,
-                                values.span,
-                                format!("cannot read `{bad}` in series values"),
-                            )
-                            .label("invalid series notation"),
+                            Diagnostic::new(Code::SeriesNotation, values.span, why)
+                                .label("invalid series notation"),
                         );
                     }
                 }

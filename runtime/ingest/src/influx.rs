@@ -33,48 +33,63 @@ pub(crate) fn split_outside_quotes(l: &str) -> Vec<&str> {
     out
 }
 
-/// `measurement,tag=v field=1.5,other=2i timestamp_ns`: one sample per numeric field, named
-/// `measurement_field` (just `measurement` for a field called `value`).
+/// Tags one line may carry (series labels) and fields it may hold (samples it makes): a line
+/// past them is refused, so one line cannot make millions of label copies.
+pub const MAX_TAGS: usize = 128;
+pub const MAX_FIELDS: usize = 256;
+
+/// `measurement,tag=v field=1.5,other=2i timestamp_ns`: one sample per numeric or boolean
+/// field, named `measurement_field` (just `measurement` for a field called `value`); string
+/// fields are skipped. Parsed by InfluxDB IOx's reader (escapes, quoting and number forms as
+/// InfluxDB reads them).
 pub(crate) fn influx(l: &str) -> Result<Vec<Record>, String> {
-    let parts = split_outside_quotes(l);
-    let (head, fields, ts) = match parts.as_slice() {
-        [h, f, t] => (*h, *f, Some(*t)),
-        [h, f] => (*h, *f, None),
-        _ => return Err("expected `measurement[,tags] fields [timestamp]`".into()),
+    use influxdb_line_protocol::FieldValue;
+    let mut lines = influxdb_line_protocol::parse_lines(l);
+    let line = match lines.next() {
+        Some(Ok(line)) => line,
+        Some(Err(e)) => return Err(format!("not Influx line protocol: {e}")),
+        None => return Err("expected `measurement[,tags] fields [timestamp]`".into()),
     };
-    let ts = match ts {
-        Some(t) => {
-            let ns: i128 = t
-                .parse()
-                .map_err(|_| format!("`{t}` is not a timestamp in nanoseconds"))?;
-            (ns / 1_000_000) as i64
-        }
+    if lines.next().is_some() {
+        return Err("one line holds more than one Influx point".into());
+    }
+    let ts = match line.timestamp {
+        // Nanoseconds to milliseconds, rounding down (an i64 of nanoseconds always fits).
+        Some(ns) => ns.div_euclid(1_000_000),
         None => return Err("a line needs a timestamp (ns) to be replayed".into()),
     };
-    let mut tags = head.split(',');
-    let measurement = tags.next().unwrap_or("").replace('\\', "");
-    let mut labels = Vec::new();
-    for t in tags {
-        let (k, v) = t
-            .split_once('=')
-            .ok_or_else(|| format!("tag `{t}` needs a value"))?;
-        labels.push((k.to_string(), v.to_string()));
+    let tags = line.series.tag_set.as_deref().unwrap_or_default();
+    if tags.len() > MAX_TAGS {
+        return Err(format!(
+            "{} tags: more than {MAX_TAGS} on one line",
+            tags.len()
+        ));
     }
-    let mut out = Vec::new();
-    for f in fields.split(',') {
-        let (k, v) = f
-            .split_once('=')
-            .ok_or_else(|| format!("field `{f}` needs a value"))?;
-        let v = v.trim_end_matches(['i', 'u']);
+    if line.field_set.len() > MAX_FIELDS {
+        return Err(format!(
+            "{} fields: more than {MAX_FIELDS} on one line",
+            line.field_set.len()
+        ));
+    }
+    let mut labels: Vec<(String, String)> = Vec::with_capacity(tags.len());
+    for (k, v) in tags {
+        let (k, v) = (k.to_string(), v.to_string());
+        if labels.iter().any(|(have, _)| *have == k) {
+            return Err(format!("tag `{k}` is given twice"));
+        }
+        labels.push((k, v));
+    }
+    let measurement = line.series.measurement.to_string();
+    let mut out = Vec::with_capacity(line.field_set.len());
+    for (k, v) in &line.field_set {
         let value = match v {
-            "t" | "T" | "true" | "True" | "TRUE" => 1.0,
-            "f" | "F" | "false" | "False" | "FALSE" => 0.0,
-            v if v.starts_with('"') => continue,
-            v => v
-                .parse()
-                .map_err(|_| format!("field `{k}` is not a number"))?,
+            FieldValue::I64(i) => *i as f64,
+            FieldValue::U64(u) => *u as f64,
+            FieldValue::F64(f) => *f,
+            FieldValue::Boolean(b) => f64::from(u8::from(*b)),
+            FieldValue::String(_) => continue,
         };
-        let metric = if k == "value" {
+        let metric = if k.as_str() == "value" {
             measurement.clone()
         } else {
             format!("{measurement}_{k}")
@@ -90,4 +105,63 @@ pub(crate) fn influx(l: &str) -> Result<Vec<Record>, String> {
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples(l: &str) -> Result<Vec<(String, Vec<(String, String)>, i64, f64)>, String> {
+        Ok(influx(l)?
+            .into_iter()
+            .map(|r| match r {
+                Record::Sample {
+                    metric,
+                    labels,
+                    ts,
+                    value,
+                } => (metric, labels, ts, value),
+                other => panic!("{other:?}"),
+            })
+            .collect())
+    }
+
+    #[test]
+    fn escapes_are_read_as_influxdb_reads_them() {
+        let s = samples(
+            r#"cpu,host=a\ b,dc=x\,y,k\=1=v usage=1.5,n=2i,ok=t,msg="a b" 1700000000123456789"#,
+        )
+        .unwrap();
+        let labels = vec![
+            ("host".to_string(), "a b".to_string()),
+            ("dc".to_string(), "x,y".to_string()),
+            ("k=1".to_string(), "v".to_string()),
+        ];
+        assert_eq!(
+            s,
+            vec![
+                ("cpu_usage".into(), labels.clone(), 1_700_000_000_123, 1.5),
+                ("cpu_n".into(), labels.clone(), 1_700_000_000_123, 2.0),
+                ("cpu_ok".into(), labels, 1_700_000_000_123, 1.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn out_of_range_and_oversized_lines_are_refused() {
+        // Past i64 nanoseconds: refused, not wrapped to 1970.
+        assert!(influx("cpu value=1 92233720368547758070").is_err());
+        assert!(samples("cpu value=1 -1000000").is_ok_and(|s| s[0].2 == -1));
+        let many_tags: Vec<String> = (0..3000).map(|i| format!("t{i}=v")).collect();
+        let line = format!("cpu,{} value=1 1", many_tags.join(","));
+        assert!(influx(&line).unwrap_err().contains("more than 128"));
+        let many_fields: Vec<String> = (0..3000).map(|i| format!("f{i}=1")).collect();
+        let line = format!("cpu {} 1", many_fields.join(","));
+        assert!(influx(&line).unwrap_err().contains("more than 256"));
+        assert!(
+            influx("cpu,a=1,a=2 value=1 1")
+                .unwrap_err()
+                .contains("twice")
+        );
+    }
 }

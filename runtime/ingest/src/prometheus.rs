@@ -14,31 +14,20 @@ pub fn float(s: &str) -> Result<f64, String> {
 }
 
 /// `name{a="b",c="d"} value [timestamp_ms]`: without a timestamp, the time of the last
-/// `# time:` line.
+/// `# time:` line. Label names must be valid and distinct, values quoted (a `}` or `,` inside
+/// the quotes is part of the value), and nothing may follow the timestamp.
 pub(crate) fn prometheus(l: &str, time: Option<i64>) -> Result<Record, String> {
-    let (name, labels, rest) = match l.find('{') {
-        Some(open) => {
-            let close = l[open..]
-                .find('}')
-                .map(|c| open + c)
-                .ok_or("unclosed `{` in the label set")?;
-            (
-                &l[..open],
-                prom_labels(&l[open + 1..close])?,
-                &l[close + 1..],
-            )
-        }
-        None => {
-            let sp = l
-                .find([' ', '\t'])
-                .ok_or("expected `name value timestamp`")?;
-            (&l[..sp], Vec::new(), &l[sp..])
-        }
-    };
-    let name = name.trim();
+    let name_end = l
+        .find(['{', ' ', '\t'])
+        .ok_or("expected `name value timestamp`")?;
+    let name = &l[..name_end];
     if !valid_metric(name) {
         return Err(format!("invalid metric name `{name}`"));
     }
+    let (labels, rest) = match l[name_end..].strip_prefix('{') {
+        Some(inner) => prom_labels(inner)?,
+        None => (Vec::new(), &l[name_end..]),
+    };
     let mut parts = rest.split_whitespace();
     let value = float(parts.next().ok_or("missing the sample value")?)?;
     let ts = match parts.next() {
@@ -50,6 +39,9 @@ pub(crate) fn prometheus(l: &str, time: Option<i64>) -> Result<Record, String> {
              `# time: 2026-11-23T10:00:00Z` line before it",
         )?,
     };
+    if let Some(extra) = parts.next() {
+        return Err(format!("unexpected `{extra}` after the timestamp"));
+    }
     Ok(Record::Sample {
         metric: name.to_string(),
         labels,
@@ -58,12 +50,22 @@ pub(crate) fn prometheus(l: &str, time: Option<i64>) -> Result<Record, String> {
     })
 }
 
-fn prom_labels(s: &str) -> Result<Vec<(String, String)>, String> {
-    let mut out = Vec::new();
-    let mut rest = s.trim();
-    while !rest.is_empty() {
-        let eq = rest.find('=').ok_or("expected `label=\"value\"`")?;
-        let name = rest[..eq].trim().to_string();
+/// The label set after its `{`, up to and including the `}` that closes it; and the rest.
+fn prom_labels(s: &str) -> Result<(Vec<(String, String)>, &str), String> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut rest = s.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix('}') {
+            return Ok((out, after));
+        }
+        let eq = rest.find('=').ok_or("expected `label=\"value\"` or `}`")?;
+        let name = rest[..eq].trim();
+        if !valid_label(name) {
+            return Err(format!("invalid label name `{name}`"));
+        }
+        if out.iter().any(|(n, _)| n == name) {
+            return Err(format!("label `{name}` is given twice"));
+        }
         rest = rest[eq + 1..].trim_start();
         if !rest.starts_with('"') {
             return Err(format!("the value of label `{name}` must be quoted"));
@@ -75,7 +77,10 @@ fn prom_labels(s: &str) -> Result<Vec<(String, String)>, String> {
             match c {
                 '\\' => match chars.next() {
                     Some((_, 'n')) => val.push('\n'),
-                    Some((_, c)) => val.push(c),
+                    Some((_, c @ ('\\' | '"'))) => val.push(c),
+                    Some((_, c)) => {
+                        return Err(format!("invalid escape `\\{c}` in label `{name}`"));
+                    }
                     None => break,
                 },
                 '"' => {
@@ -86,9 +91,61 @@ fn prom_labels(s: &str) -> Result<Vec<(String, String)>, String> {
             }
         }
         let end = end.ok_or_else(|| format!("unterminated value of label `{name}`"))?;
-        out.push((name, val));
+        out.push((name.to_string(), val));
         rest = rest[end..].trim_start();
-        rest = rest.strip_prefix(',').unwrap_or(rest).trim_start();
+        match rest.strip_prefix(',') {
+            Some(r) => rest = r.trim_start(),
+            None if rest.starts_with('}') => {}
+            None => return Err(format!("expected `,` or `}}` after label `{name}`")),
+        }
     }
-    Ok(out)
+}
+
+/// Prometheus's label name syntax: `[a-zA-Z_][a-zA-Z0-9_]*`.
+fn valid_label(name: &str) -> bool {
+    let mut b = name.bytes();
+    b.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_labels_with_braces_and_commas_in_values() {
+        let r = prometheus(r#"up{job="a}b",path="x,y",q="say \"hi\""} 1 1000"#, None).unwrap();
+        let Record::Sample { labels, ts, .. } = r else {
+            panic!()
+        };
+        assert_eq!(ts, 1000);
+        assert_eq!(
+            labels,
+            [
+                ("job".into(), "a}b".into()),
+                ("path".into(), "x,y".into()),
+                ("q".into(), "say \"hi\"".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_what_prometheus_refuses() {
+        for (line, why) in [
+            (r#"up{a="1",a="2"} 1 1000"#, "given twice"),
+            (r#"up{="1"} 1 1000"#, "invalid label name"),
+            (r#"up{1a="1"} 1 1000"#, "invalid label name"),
+            (r#"up{a="1" b="2"} 1 1000"#, "expected `,`"),
+            ("up 1 1000 extra", "unexpected `extra`"),
+            (r#"up{a="\q"} 1 1000"#, "invalid escape"),
+        ] {
+            let err = prometheus(line, None).unwrap_err();
+            assert!(err.contains(why), "{line}: {err}");
+        }
+        assert!(
+            prometheus(r#"up{a="1",} 1 1000"#, None).is_ok(),
+            "a trailing comma is allowed"
+        );
+    }
 }

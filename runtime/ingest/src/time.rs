@@ -15,14 +15,21 @@ pub fn timestamp(v: &Value) -> Result<i64, String> {
 }
 
 /// `2026-11-23T10:00:00Z`, `2026-11-23T10:00:00.250+01:00`, `2026-11-23 10:00:00Z`.
+/// Strict: every field is digits in its range (the day within its month), the offset within
+/// ±23:59; anything else is refused rather than reinterpreted.
 pub fn rfc3339(s: &str) -> Result<i64, String> {
     let bad = || format!("`{s}` is not an RFC 3339 time (like 2026-11-23T10:00:00Z)");
     let b = s.as_bytes();
     if b.len() < 20 {
         return Err(bad());
     }
-    let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
-        s.get(r).and_then(|x| x.parse::<i64>().ok()).ok_or_else(bad)
+    // Fixed-width unsigned decimal fields, read from bytes (no sign, no char boundaries).
+    let num = |at: usize, len: usize| -> Result<i64, String> {
+        let digits = b.get(at..at + len).ok_or_else(bad)?;
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return Err(bad());
+        }
+        Ok(digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
     };
     if b[4] != b'-'
         || b[7] != b'-'
@@ -33,14 +40,15 @@ pub fn rfc3339(s: &str) -> Result<i64, String> {
         return Err(bad());
     }
     let (y, mo, d, h, mi, se) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
+        num(0, 4)?,
+        num(5, 2)?,
+        num(8, 2)?,
+        num(11, 2)?,
+        num(14, 2)?,
+        num(17, 2)?,
     );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 60
+    {
         return Err(bad());
     }
     let mut i = 19;
@@ -51,25 +59,37 @@ pub fn rfc3339(s: &str) -> Result<i64, String> {
         while i < b.len() && b[i].is_ascii_digit() {
             i += 1;
         }
-        let frac = &s[start..i];
-        if frac.is_empty() {
+        if i == start {
             return Err(bad());
         }
-        let padded = format!("{:0<3}", &frac[..frac.len().min(3)]);
-        ms = padded.parse().map_err(|_| bad())?;
+        // Milliseconds: the first three digits, padded; finer digits are dropped.
+        let frac = &b[start..i.min(start + 3)];
+        ms = frac.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0'))
+            * 10i64.pow(3 - frac.len() as u32);
     }
-    let offset = match &s[i..] {
-        "Z" | "z" => 0,
-        tz if tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')) && &tz[3..4] == ":" => {
-            let sign = if tz.starts_with('-') { -1 } else { 1 };
-            let hh: i64 = tz[1..3].parse().map_err(|_| bad())?;
-            let mm: i64 = tz[4..6].parse().map_err(|_| bad())?;
+    let offset = match &b[i..] {
+        b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (hh, mm) = (num(i + 1, 2)?, num(i + 4, 2)?);
+            if hh > 23 || mm > 59 {
+                return Err(bad());
+            }
+            let sign = if *sign == b'-' { -1 } else { 1 };
             sign * (hh * 3600 + mm * 60)
         }
         _ => return Err(bad()),
     };
     let days = days_from_civil(y, mo, d);
     Ok(((days * 86_400 + h * 3600 + mi * 60 + se) - offset) * 1000 + ms)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -93,5 +113,49 @@ mod tests {
         assert_eq!(rfc3339("2026-11-23T10:00:00.25Z"), Ok(1_795_428_000_250));
         assert_eq!(rfc3339("2026-11-23T11:00:00+01:00"), Ok(1_795_428_000_000));
         assert!(rfc3339("2026-13-23T11:00:00Z").is_err());
+    }
+
+    #[test]
+    fn refuses_what_it_would_reinterpret() {
+        for t in [
+            "2026-11-23T10:00:00+1\u{e9}00",
+            "2026-11-23T10:00:00+99:99",
+            "2026-11-23T10:00:00+24:00",
+            "2026-02-31T10:00:00Z",
+            "2025-02-29T10:00:00Z",
+            "2026-11-23T-1:-1:-1Z",
+            "2026-11-23T+1:00:00Z",
+            "+026-11-23T10:00:00Z",
+            "2026-11-23T10:00:00.Z",
+            "2026-11-23T10:00:00\u{e9}",
+        ] {
+            assert!(rfc3339(t).is_err(), "{t}");
+        }
+        assert!(rfc3339("2024-02-29T10:00:00Z").is_ok());
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Agrees with jiff (the reference) on every time both read, and never reads one jiff
+        /// refuses (offsets to ±23:59: RFC 3339's hours, where jiff also takes 24 and 25).
+        #[test]
+        fn agrees_with_jiff(
+            y in 1000i64..9999, mo in 0i64..14, d in 0i64..33, h in 0i64..25, mi in 0i64..61,
+            se in 0i64..60, frac in proptest::option::of("[0-9]{1,3}"),
+            off in prop_oneof![Just("Z".to_string()), (0i64..24, 0i64..61, any::<bool>())
+                .prop_map(|(hh, mm, neg)| format!("{}{hh:02}:{mm:02}", if neg { '-' } else { '+' }))],
+        ) {
+            let frac = frac.map(|f| format!(".{f}")).unwrap_or_default();
+            let t = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{se:02}{frac}{off}");
+            let ours = rfc3339(&t).ok();
+            let theirs = t.parse::<jiff::Timestamp>().ok().map(|ts| ts.as_millisecond());
+            prop_assert_eq!(ours, theirs, "{}", t);
+        }
+
+        #[test]
+        fn never_panics(t in "[0-9T:+.Z\\- \u{e9}]{15,32}") {
+            let _ = rfc3339(&t);
+        }
     }
 }
