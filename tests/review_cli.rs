@@ -157,3 +157,108 @@ fn replay_refuses_a_directory_and_stdin_twice() {
     assert_eq!(code, 2);
     assert!(err.contains("named more than once"), "{err}");
 }
+
+#[test]
+fn check_walks_a_folder_with_loops_fifos_devices_and_broken_links() {
+    let dir = scratch("walk");
+    std::fs::write(dir.join("a.rules"), LOGIN_RULE).unwrap();
+    let link = |target: &str, name: &str| {
+        std::os::unix::fs::symlink(target, dir.join(name)).expect("symlink");
+    };
+    link(".", "self");
+    link("/dev/zero", "z.rules");
+    link("/nonexistent/x.rules", "dangling.rules");
+    let fifo = Command::new("mkfifo").arg(dir.join("x.rules")).status();
+    assert!(fifo.is_ok_and(|s| s.success()), "mkfifo");
+    let d = dir.display().to_string();
+    let (code, _, err) = vigil(&["check", &d], b"");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("checked 1 file: no problems"), "{err}");
+    let (code, _, err) = vigil(&["check", "/dev/zero"], b"");
+    assert_eq!(code, 2);
+    assert!(err.contains("not a regular file"), "{err}");
+}
+
+#[test]
+fn output_into_a_full_disk_is_an_error_and_a_closed_pipe_is_quiet() {
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
+    let Ok(full) = full else {
+        assert!(std::env::var_os("CI").is_none(), "/dev/full is missing");
+        return;
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .current_dir(root())
+        .args(["explain", "--list"])
+        .stdout(full)
+        .output()
+        .expect("vigil runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot write the output"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // A reader that leaves after the first line.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .current_dir(root())
+        .args(["explain", "--list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vigil runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("vigil ends");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn the_language_server_names_a_bad_frame_and_exits_when_stdin_closes() {
+    for (body, why) in [
+        ("Content-Length: abc\r\n\r\n{}", "is not a length"),
+        (
+            "Content-Length: 999999999999\r\n\r\n{}",
+            "larger than the limit",
+        ),
+        (
+            "Content-Length: 7\r\n\r\n{\"a\":1}",
+            "not a JSON-RPC message",
+        ),
+    ] {
+        let (code, _, err) = vigil(&["lsp"], body.as_bytes());
+        assert_ne!(code, 0, "{body:?}");
+        assert!(err.contains(why), "{body:?}: {err}");
+    }
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}"#;
+    let inited = r#"{"jsonrpc":"2.0","method":"initialized","params":{}}"#;
+    let frame = |b: &str| format!("Content-Length: {}\r\n\r\n{b}", b.len());
+    let (code, out, err) = vigil(
+        &["lsp"],
+        format!("{}{}", frame(init), frame(inited)).as_bytes(),
+    );
+    assert_eq!(
+        code, 0,
+        "stdin closed after initialization: a clean end\n{err}"
+    );
+    assert!(out.contains("\"capabilities\""), "{out}");
+}
+
+#[test]
+fn files_with_a_bom_or_cr_line_endings_or_invalid_utf8_say_so() {
+    let dir = scratch("encodings");
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.display().to_string()
+    };
+    let bom = write("bom.rules", format!("\u{feff}{LOGIN_RULE}").as_bytes());
+    let (code, _, err) = vigil(&["check", &bom], b"");
+    assert_eq!(code, 0, "{err}");
+    let cr = write("cr.rules", LOGIN_RULE.replace('\n', "\r").as_bytes());
+    let (code, _, err) = vigil(&["check", &cr], b"");
+    assert_eq!(code, 1);
+    assert!(err.contains("lone carriage return"), "{err}");
+    let bad = write("bad.rules", b"rule \xff {}\n");
+    let (code, _, err) = vigil(&["check", &bad], b"");
+    assert_eq!(code, 2);
+    assert!(err.contains("not valid UTF-8 (at byte 5)"), "{err}");
+}

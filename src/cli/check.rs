@@ -1,5 +1,6 @@
 //! `vigil check`.
 
+use super::outln;
 use super::{CheckArgs, Format};
 use std::io::IsTerminal;
 use vigil_compiler::diag::{to_json, to_sarif};
@@ -22,15 +23,15 @@ pub fn run(args: CheckArgs) -> i32 {
     match args.format {
         Format::Human => {
             let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            eprint!(
+            super::errout(format_args!(
                 "{}",
                 crate::render::human(&checked.diagnostics, &checked.sources, colour)
-            );
+            ));
             let roots = checked.files.iter().filter(|f| f.root).count();
             eprintln!("{}", crate::render::summary(errors, warnings, roots));
         }
-        Format::Json => println!("{}", to_json(&checked.diagnostics, &checked.sources)),
-        Format::Sarif => println!("{:#}", to_sarif(&checked.diagnostics, &checked.sources)),
+        Format::Json => outln!("{}", to_json(&checked.diagnostics, &checked.sources)),
+        Format::Sarif => outln!("{:#}", to_sarif(&checked.diagnostics, &checked.sources)),
     }
     if errors > 0 || (args.deny_warnings && warnings > 0) {
         1

@@ -104,13 +104,15 @@ pub fn run(args: EvalArgs) -> i32 {
                     .map(|p| rules.ir().programs[*p as usize].rule.as_str())
                     .collect();
                 let line = serde_json::json!({"line": line_no, "rules": names});
-                if writeln!(out, "{line}").is_err() {
-                    return 0; // the reader went away (`| head`)
+                if let Err(e) = writeln!(out, "{line}") {
+                    super::output_failed(&e);
                 }
             }
         }
     }
-    let _ = out.flush();
+    if let Err(e) = out.flush() {
+        super::output_failed(&e);
+    }
     if args.stats {
         let counts = Counts {
             events,

@@ -1,5 +1,6 @@
 //! `vigil explain CODE`: the registry's long text with a wrong and a right example.
 
+use super::{out, outln};
 use vigil_compiler::diag::{Code, Level};
 
 pub fn run(code: Option<&str>, list: bool) -> i32 {
@@ -11,7 +12,7 @@ pub fn run(code: Option<&str>, list: bool) -> i32 {
             } else {
                 "warning"
             };
-            println!("{}  {lvl}  {}", i.code, i.name);
+            outln!("{}  {lvl}  {}", i.code, i.name);
         }
         return 0;
     }
@@ -20,7 +21,7 @@ pub fn run(code: Option<&str>, list: bool) -> i32 {
         eprintln!("error: unknown code `{text}`; `vigil explain --list` shows them all");
         return 2;
     };
-    print!("{}", explain_text(c));
+    out!("{}", explain_text(c));
     0
 }
 

@@ -11,6 +11,41 @@ mod test;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// `println!` for command output: a reader that went away (`| head`) ends the command
+/// quietly, any other failure (`> /dev/full`) is reported and exits 2, never a panic.
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::cli::write_out(format_args!("{}\n", format_args!($($t)*))) };
+}
+/// `print!` for command output, as [`outln!`].
+macro_rules! out {
+    ($($t:tt)*) => { $crate::cli::write_out(format_args!($($t)*)) };
+}
+pub(crate) use {out, outln};
+
+/// Writes and flushes command output (see [`outln!`]).
+pub fn write_out(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_fmt(args).and_then(|()| o.flush()) {
+        output_failed(&e);
+    }
+}
+
+/// Ends the process after stdout failed: quietly when the reader left, else with an error.
+pub fn output_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    errout(format_args!("error: cannot write the output: {e}\n"));
+    std::process::exit(2);
+}
+
+/// `eprint!` that does not panic when stderr is gone (there is nowhere left to say so).
+pub fn errout(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_fmt(args);
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "vigil",
@@ -211,10 +246,10 @@ pub fn check_or_report(
             .filter(|d| d.is_error())
             .cloned()
             .collect();
-        eprint!(
+        errout(format_args!(
             "{}",
             crate::render::human(&errors, &checked.sources, colour)
-        );
+        ));
         eprintln!("error: the rules have {} error(s); {what}", errors.len());
         return Err(1);
     }

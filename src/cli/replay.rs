@@ -61,8 +61,8 @@ pub fn run(args: ReplayArgs) -> i32 {
         let Some((i, ts)) = next else { break };
         // Everything due strictly before this record's time has all its data.
         stats.tick(&mut engine, ts.saturating_sub(1), &mut changes, false);
-        if emit(&args, &mut stats, &mut out, &mut changes).is_err() {
-            return 0;
+        if let Err(e) = emit(&args, &mut stats, &mut out, &mut changes) {
+            super::output_failed(&e);
         }
         if feed.ingest(&mut engine, i, &mut changes) == Fed::Event {
             stats.events += 1;
@@ -72,10 +72,9 @@ pub fn run(args: ReplayArgs) -> i32 {
     if let Some(t) = feed.last {
         stats.tick(&mut engine, t, &mut changes, true);
     }
-    if emit(&args, &mut stats, &mut out, &mut changes).is_err() {
-        return 0;
+    if let Err(e) = emit(&args, &mut stats, &mut out, &mut changes).and_then(|()| out.flush()) {
+        super::output_failed(&e);
     }
-    let _ = out.flush();
     let run_time = stats.started.elapsed();
     warnings(&engine, &args);
     if args.stats {

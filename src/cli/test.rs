@@ -2,6 +2,7 @@
 //! then `N passed, N failed`. Exit 1 when a test fails (or the rules do not check).
 
 use super::TestArgs;
+use super::outln;
 use std::sync::Arc;
 use vigil_engine::testing;
 
@@ -50,21 +51,21 @@ pub fn run(args: TestArgs) -> i32 {
         let o = testing::run(&rules, case, interval);
         if o.passed() {
             passed += 1;
-            println!("ok   {} ({})", o.name, o.place);
+            outln!("ok   {} ({})", o.name, o.place);
         } else {
             failed += 1;
-            println!("FAIL {} ({})", o.name, o.place);
+            outln!("FAIL {} ({})", o.name, o.place);
             for f in &o.failures {
-                println!("       {f}");
+                outln!("       {f}");
             }
         }
         for u in &o.unchecked {
-            println!("       not checked yet: {u}");
+            outln!("       not checked yet: {u}");
         }
         if args.verbose || (!o.passed() && !o.timeline.is_empty() && o.timeline.len() <= 40) {
-            println!("       alert changes:");
+            outln!("       alert changes:");
             for t in &o.timeline {
-                println!(
+                outln!(
                     "         {:>8} {} {} {}",
                     testing::duration(t.ts),
                     t.rule,
@@ -77,6 +78,6 @@ pub fn run(args: TestArgs) -> i32 {
     if cases.is_empty() {
         eprintln!("note: no `test` blocks found");
     }
-    println!("{passed} passed, {failed} failed");
+    outln!("{passed} passed, {failed} failed");
     i32::from(failed > 0)
 }

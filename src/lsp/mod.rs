@@ -4,17 +4,19 @@
 
 pub mod features;
 pub mod text;
+pub mod transport;
 
-use lsp_server::{Connection, Message, Notification, Request, Response};
+use lsp_server::{Message, Notification, Request, Response};
 use lsp_types::notification::Notification as _;
 use lsp_types::request::Request as _;
 use lsp_types::{notification, request};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-/// Runs the server until the client says `exit`; the exit code.
+/// Runs the server until the client says `exit` or closes stdin; the exit code (1 when the
+/// client sent something that is not a message).
 pub fn run(rules_root: Option<PathBuf>) -> i32 {
-    let (connection, io) = Connection::stdio();
+    let (connection, io) = transport::stdio();
     let caps = match serde_json::to_value(features::capabilities()) {
         Ok(c) => c,
         Err(e) => {
@@ -25,7 +27,11 @@ pub fn run(rules_root: Option<PathBuf>) -> i32 {
     let init = match connection.initialize(caps) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: the client did not initialize: {e}");
+            drop(connection);
+            match io.join() {
+                Err(io) => eprintln!("error: {io}"),
+                Ok(()) => eprintln!("error: the client did not initialize: {e}"),
+            }
             return 2;
         }
     };
@@ -68,8 +74,13 @@ pub fn run(rules_root: Option<PathBuf>) -> i32 {
         }
     }
     drop(connection);
-    let _ = io.join();
-    0
+    match io.join() {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
 }
 
 /// Open documents by URI.

@@ -15,6 +15,8 @@ pub enum LoadError {
     },
     #[error("no .rules files found in {0}")]
     Empty(PathBuf),
+    #[error("{0} holds more than {MAX_WALK} files and folders; name the folder with the rules")]
+    TooBig(PathBuf),
 }
 
 /// One parsed file and the package it belongs to.
@@ -50,10 +52,7 @@ pub fn load(paths: &[PathBuf], std_root: Option<&Path>) -> Result<Loaded, LoadEr
         roots.extend(found);
     }
     for path in roots {
-        let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let text = read_rules_file(&path)?;
         add_file(&mut loaded, path, text, true, std_root);
     }
     Ok(loaded)
@@ -113,7 +112,7 @@ pub fn add_file(
         }
         let mut pkg = None;
         for t in targets {
-            let Ok(text) = std::fs::read_to_string(&t) else {
+            let Ok(text) = read_rules_file(&t) else {
                 continue;
             };
             let fid = add_file(loaded, t, text, false, std_root);
@@ -155,7 +154,10 @@ fn import_targets(spec: &str, base: &Path, std_root: Option<&Path>) -> Vec<PathB
     Vec::new()
 }
 
-/// `path` itself if a file, else every `*.rules` below it, sorted for stable output.
+/// `path` itself if a file, else every `*.rules` below it, sorted for stable output. The walk
+/// follows each symlinked folder once (a link to `.` cannot loop it), reads only regular files
+/// (a FIFO or a link to `/dev/zero` named `x.rules` is skipped, as is a broken link), and stops
+/// with an error past [`MAX_WALK`] folders or files, so `import "/"` cannot walk a disk.
 pub fn collect(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
     let meta = std::fs::metadata(path).map_err(|source| LoadError::Io {
         path: path.to_path_buf(),
@@ -164,24 +166,79 @@ pub fn collect(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
+    if !meta.is_dir() {
+        return Err(LoadError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other("not a regular file or a folder"),
+        });
+    }
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut stack = vec![path.to_path_buf()];
+    let mut visited = 0usize;
     while let Some(dir) = stack.pop() {
+        if !seen.insert(dir.canonicalize().unwrap_or_else(|_| dir.clone())) {
+            continue;
+        }
         let entries = std::fs::read_dir(&dir).map_err(|source| LoadError::Io {
             path: dir.clone(),
             source,
         })?;
         for e in entries.flatten() {
+            visited += 1;
+            if visited > MAX_WALK {
+                return Err(LoadError::TooBig(path.to_path_buf()));
+            }
             let p = e.path();
-            if p.is_dir() {
+            // Follows links: what a link points at decides, and a broken link is nothing.
+            let Ok(meta) = std::fs::metadata(&p) else {
+                continue;
+            };
+            if meta.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "rules") {
+            } else if meta.is_file() && p.extension().is_some_and(|x| x == "rules") {
                 out.push(p);
             }
         }
     }
     out.sort();
     Ok(out)
+}
+
+/// The most folder entries one walk looks at.
+pub const MAX_WALK: usize = 100_000;
+
+/// The largest `.rules` file read (16 MiB): larger ones are refused, not read into memory.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// A rules file's text, refused past [`MAX_FILE_BYTES`] (and when not a regular file).
+pub fn read_rules_file(path: &Path) -> Result<String, LoadError> {
+    use std::io::Read;
+    let io = |source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let f = std::fs::File::open(path).map_err(io)?;
+    let meta = f.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(io(std::io::Error::other("not a regular file")));
+    }
+    let mut bytes = Vec::new();
+    f.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(io(std::io::Error::other(format!(
+            "larger than {} MiB, the limit of a rules file",
+            MAX_FILE_BYTES >> 20
+        ))));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        io(std::io::Error::other(format!(
+            "not valid UTF-8 (at byte {at})"
+        )))
+    })
 }
 
 /// A file's package: its `package` declaration, else its file stem (`x.test.rules` is `x`).

@@ -5,7 +5,10 @@ mod loader;
 pub mod suggest;
 mod symbols;
 
-pub use loader::{LoadError, Loaded, LoadedFile, add_file, collect, load};
+pub use loader::{
+    LoadError, Loaded, LoadedFile, MAX_FILE_BYTES, MAX_WALK, add_file, collect, load,
+    read_rules_file,
+};
 
 /// Adds an in-memory root file.
 pub fn loader_add(

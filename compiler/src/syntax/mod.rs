@@ -73,6 +73,18 @@ pub fn duration_unit(unit: &str) -> Option<f64> {
 }
 
 pub fn parse(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) -> Module {
+    if let Some(at) = lone_cr(text) {
+        diags.push(
+            Diagnostic::new(
+                Code::Syntax,
+                Span::new(file, at, at + 1),
+                "a line ends with a lone carriage return (CR)",
+            )
+            .label("CR without LF")
+            .help("save the file with LF (or CRLF) line endings; with CR alone the whole file reads as one line"),
+        );
+        return Module::default();
+    }
     if let Some((at, why)) = too_deep(text) {
         diags.push(
             Diagnostic::new(
@@ -85,10 +97,12 @@ pub fn parse(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) -> Module {
         return Module::default();
     }
     let mut module = Module::default();
-    if let Ok(mut pairs) = VigilParser::parse(Rule::file, text) {
+    // A byte order mark is not part of the program (editors on Windows write one).
+    let bom = if text.starts_with('\u{feff}') { 3 } else { 0 };
+    if let Ok(mut pairs) = VigilParser::parse(Rule::file, &text[bom..]) {
         let mut lower = lower::Lower {
             file,
-            offset: 0,
+            offset: bom,
             diags,
             drop_decl: false,
         };
@@ -103,7 +117,7 @@ pub fn parse(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) -> Module {
         }
         return module;
     }
-    let mut pos = 0;
+    let mut pos = bom;
     while pos < text.len() {
         let rest = &text[pos..];
         if VigilParser::parse(Rule::only_trivia, rest).is_ok() {
@@ -257,6 +271,12 @@ fn too_deep(text: &str) -> Option<(usize, String)> {
         return Some((t.at, why));
     }
     None
+}
+
+/// Where a carriage return stands without a line feed after it.
+fn lone_cr(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    memchr::memchr_iter(b'\r', b).find(|&i| b.get(i + 1) != Some(&b'\n'))
 }
 
 /// The byte scan used when the text does not lex (an unterminated string: pest reports it).

@@ -111,7 +111,9 @@ pub(crate) fn influx(l: &str) -> Result<Vec<Record>, String> {
 mod tests {
     use super::*;
 
-    fn samples(l: &str) -> Result<Vec<(String, Vec<(String, String)>, i64, f64)>, String> {
+    type Sample = (String, Vec<(String, String)>, i64, f64);
+
+    fn samples(l: &str) -> Result<Vec<Sample>, String> {
         Ok(influx(l)?
             .into_iter()
             .map(|r| match r {

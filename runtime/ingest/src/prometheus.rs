@@ -50,9 +50,12 @@ pub(crate) fn prometheus(l: &str, time: Option<i64>) -> Result<Record, String> {
     })
 }
 
+/// Label pairs in the order written.
+type Labels = Vec<(String, String)>;
+
 /// The label set after its `{`, up to and including the `}` that closes it; and the rest.
-fn prom_labels(s: &str) -> Result<(Vec<(String, String)>, &str), String> {
-    let mut out: Vec<(String, String)> = Vec::new();
+fn prom_labels(s: &str) -> Result<(Labels, &str), String> {
+    let mut out: Labels = Vec::new();
     let mut rest = s.trim_start();
     loop {
         if let Some(after) = rest.strip_prefix('}') {
