@@ -142,3 +142,28 @@ fn test_inputs_are_bounded() {
         format!("{rule}test \"t\" {{\n  events every 1ms x99999999999 {{ type = \"x\" }}\n}}\n");
     assert_eq!(codes(&events), ["V0237@6"]);
 }
+
+#[test]
+fn intervals_and_durations_are_bounded() {
+    let with =
+        |clause: &str| format!("rule r {{\n  severity warning\n  when up == 0\n  {clause}\n}}\n");
+    assert_eq!(codes(&with("interval 0s")), ["V0238@4"]);
+    assert_eq!(codes(&with("interval 10ms")), ["V0238@4"]);
+    assert_eq!(codes(&with("keep_firing 99999999999w")), ["V0238@4"]);
+    assert!(codes(&with("interval 1s")).is_empty());
+    assert_eq!(codes("interval 0s\n"), ["V0238@1"]);
+}
+
+#[test]
+fn expect_no_is_a_whole_word() {
+    let rules = "rule high_cpu {\n  severity warning\n  when up == 0\n}\nrule node_down {\n  severity warning\n  when up == 0\n}\n";
+    let test = |line: &str| {
+        format!("{rules}test \"t\" {{\n  series up every 1m = \"0 0\"\n  {line}\n}}\n")
+    };
+    // `nohigh_cpu` is a rule name (unknown here), not `no high_cpu`.
+    let unknown = codes(&test("expect nohigh_cpu firing at 1m"));
+    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    assert!(unknown[0].ends_with("@11"), "{unknown:?}");
+    assert!(codes(&test("expect node_down firing at 1m")).is_empty());
+    assert!(codes(&test("expect no high_cpu pending at 1m")).is_empty());
+}

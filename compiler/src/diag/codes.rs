@@ -281,6 +281,9 @@ levelled `warning when` / `critical when` clauses.";
     CannotEvaluate = "V0237" Error "cannot-evaluate"
         help "rewrite the expression in a form the engine runs (see the language reference's Evaluation sections)"
         explain "The checker accepted a construct that the evaluator has no way to run, for example a `score(..)` term that is not `weight * rule`. `vigil check` lowers everything it checks, so this is found before `replay`, `test` or the daemon would refuse the rules.";
+    DurationOutOfRange = "V0238" Error "duration-out-of-range"
+        help "evaluation intervals are at least 1s; other durations are at most 10 years"
+        explain "An `interval` of 0s (or a few milliseconds) would evaluate every rule thousands of times per second of data, and a duration of centuries overflows the engine's millisecond clock. Both are refused: intervals are at least 1s, and `for`, `keep_firing`, windows and the other durations at most 10 years.";
     // ------------------------------------------------------------------ lints (warnings)
     UnusedConst = "V1001" Warning "unused-const"
         help "remove it, or use it"

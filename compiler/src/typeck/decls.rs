@@ -51,7 +51,7 @@ impl Checker<'_> {
                     self.schema_fields(fields);
                 }
             }
-            DeclKind::Interval(e) => self.clause_duration(&mut cx, e),
+            DeclKind::Interval(e) => self.interval_duration(&mut cx, e),
             DeclKind::Const { name, value } => {
                 self.inside(fi, name, |ck| ck.const_decl(&mut cx, value))
             }
@@ -534,7 +534,8 @@ impl Checker<'_> {
         };
         for it in &t.items {
             match it {
-                TestItem::Interval(e) | TestItem::Advance(e) => self.clause_duration(&mut cx, e),
+                TestItem::Interval(e) => self.interval_duration(&mut cx, e),
+                TestItem::Advance(e) => self.clause_duration(&mut cx, e),
                 TestItem::Series { every, values, .. } => {
                     self.clause_duration(&mut cx, every);
                     if let Err(why) = crate::series_notation::parse(&values.value) {

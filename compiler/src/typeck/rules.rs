@@ -2,7 +2,7 @@
 
 use super::Checker;
 use super::expr::Ctx;
-use super::types::{Labels, Shape, Ty, Unit};
+use super::types::{Konst, Labels, Shape, Ty, Unit};
 use crate::diag::{Code, Diagnostic};
 use crate::resolve::suggest::did_you_mean;
 use crate::resolve::{Namespace, SymKey};
@@ -159,10 +159,10 @@ impl Checker<'_> {
                 let rv = self.expr(cx, r);
                 self.want_bool(&rv, r.span);
             }
-            ClauseKind::KeepFiring(e)
-            | ClauseKind::Cooldown(e)
-            | ClauseKind::Delay(e)
-            | ClauseKind::Interval(e) => self.clause_duration(cx, e),
+            ClauseKind::KeepFiring(e) | ClauseKind::Cooldown(e) | ClauseKind::Delay(e) => {
+                self.clause_duration(cx, e)
+            }
+            ClauseKind::Interval(e) => self.interval_duration(cx, e),
             ClauseKind::NoData { after, .. } => self.clause_duration(cx, after),
             ClauseKind::Flapping { low, high, over } => {
                 if !(0.0..=1.0).contains(low) || !(0.0..=1.0).contains(high) || low > high {
@@ -458,6 +458,19 @@ impl Checker<'_> {
 
     pub(crate) fn clause_duration(&mut self, cx: &mut Ctx, e: &Expr) {
         let v = self.expr(cx, e);
+        if let (Ty::Num(Unit::Duration), Some(Konst::Num(secs))) = (&v.ty, &v.konst)
+            && !(0.0..=MAX_DURATION_SECS).contains(secs)
+        {
+            self.err(
+                Diagnostic::new(
+                    Code::DurationOutOfRange,
+                    e.span,
+                    format!("a duration of {secs}s is out of range"),
+                )
+                .label("between 0s and 10 years"),
+            );
+            return;
+        }
         if !matches!(v.ty, Ty::Num(Unit::Duration) | Ty::Error) || v.konst.is_none() {
             let help = super::expr::duration_help(e);
             self.err(
@@ -468,6 +481,28 @@ impl Checker<'_> {
                 )
                 .label("not a duration")
                 .help(help),
+            );
+        }
+    }
+
+    /// An evaluation interval: a duration of at least 1s (cost follows the data, not a
+    /// setting of a few milliseconds).
+    pub(crate) fn interval_duration(&mut self, cx: &mut Ctx, e: &Expr) {
+        let mark = self.diags.len();
+        self.clause_duration(cx, e);
+        if self.diags.len() > mark {
+            return;
+        }
+        if let Some(secs) = konst_secs(e)
+            && secs < 1.0
+        {
+            self.err(
+                Diagnostic::new(
+                    Code::DurationOutOfRange,
+                    e.span,
+                    format!("an evaluation interval of {secs}s is too short"),
+                )
+                .label("at least 1s"),
             );
         }
     }
@@ -539,6 +574,9 @@ impl Checker<'_> {
         self.intervals.get(fi).copied().flatten()
     }
 }
+
+/// The longest duration a clause may give: 10 years.
+pub const MAX_DURATION_SECS: f64 = 10.0 * 365.0 * 86_400.0;
 
 pub(crate) fn konst_secs(e: &Expr) -> Option<f64> {
     match e.kind {

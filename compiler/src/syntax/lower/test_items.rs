@@ -35,7 +35,12 @@ impl Lower<'_> {
     /// `events from "file"`, `events every d count n { .. }`.
     fn events(&mut self, q: P, span: Span) -> TestItem {
         let qr = q.as_rule();
-        let mut qi = q.into_inner();
+        let mut qi = q.into_inner().filter(|p| {
+            !matches!(
+                p.as_rule(),
+                R::kw_no | R::kw_notification | R::kw_playbook | R::kw_nothing
+            )
+        });
         if qr == R::events_from {
             TestItem::EventsFrom(self.string(next(&mut qi)))
         } else {
@@ -55,7 +60,12 @@ impl Lower<'_> {
     fn expect(&mut self, q: P) -> TestItem {
         let qspan = self.span(&q);
         let qr = q.as_rule();
-        let mut qi = q.into_inner();
+        let mut qi = q.into_inner().filter(|p| {
+            !matches!(
+                p.as_rule(),
+                R::kw_no | R::kw_notification | R::kw_playbook | R::kw_nothing
+            )
+        });
         match qr {
             R::expect_nothing => TestItem::ExpectNothingElse(qspan),
             R::expect_state => {
