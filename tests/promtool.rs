@@ -279,6 +279,22 @@ fn scenarios() -> Vec<Scenario> {
             vec![errs(), reqs()],
         ),
         s(
+            "compare_on",
+            "cpu >= mem on [host]",
+            "cpu >= on(host) mem",
+            "",
+            "",
+            vec![gauge("cpu"), mem()],
+        ),
+        s(
+            "compare_ignoring",
+            "cpu > mem ignoring [job]",
+            "cpu > ignoring(job) mem",
+            "",
+            "",
+            vec![gauge("cpu"), mem()],
+        ),
+        s(
             "unless",
             "cpu > 60 and not (mem > 50) on [host]",
             "cpu > 60 unless on(host) mem > 50",

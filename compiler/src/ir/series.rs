@@ -195,7 +195,8 @@ pub enum Rows {
     Leaf(u32),
     Join {
         kind: JoinKind,
-        /// An arithmetic operator: one-to-one results keep only the matched labels (PromQL).
+        /// An arithmetic or comparison operator (not `and`/`or`): one-to-one results keep
+        /// only the matched labels (PromQL's `on`), or lose the ignored ones (`ignoring`).
         arith: bool,
         matching: Option<LabelMatch>,
         lhs: Box<Rows>,

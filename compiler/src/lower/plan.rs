@@ -31,7 +31,9 @@ impl<'a> Lowerer<'a> {
                     (BinOp::And, ExprKind::Unary(UnOp::Not, inner)) => (JoinKind::Left, &**inner),
                     _ => (JoinKind::Inner, &**rhs),
                 };
-                let arith = matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div);
+                // Arithmetic and comparisons (not `and`/`or`): one-to-one results keep only the
+                // matched labels, as PromQL's `on`/`ignoring` do for both.
+                let arith = !matches!(op, BinOp::And | BinOp::Or);
                 let logic = matches!(op, BinOp::And | BinOp::Or);
                 let l = self.rows_in(sc, lhs, logic)?;
                 let r = self.rows_in(sc, rhs, logic)?;
