@@ -592,3 +592,81 @@ fn alerts_pend_and_fire_when_prometheus_does() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `absent(x)` is an instant read: a staleness marker ends the series at once (promtool fires
+/// at 3m for `1 1 1 stale`), not after the 5m lookback; with a window it waits for the window
+/// (left-open: the 2m sample is out of `(2m, 4m]`).
+#[test]
+fn absent_fires_at_a_staleness_marker_as_promtool_does() {
+    let src = "package oracle\nrule absent_plain {\n  severity warning\n  when absent(probe_up)\n  summary \"x\"\n}\nrule absent_window {\n  severity warning\n  when absent(probe_up, 2m)\n  summary \"x\"\n}\n";
+    let checked = vigil_compiler::check_source("oracle.rules", src, None);
+    assert_eq!(checked.errors(), 0, "{:?}", checked.diagnostics);
+    let mut first = BTreeMap::new();
+    for backend in [Backend::Interp, Backend::Jit] {
+        let rules = RuleSet::from_checked(&checked, backend).expect("lowers");
+        let mut engine = Engine::new(
+            rules,
+            Config {
+                interval: 60_000,
+                ..Config::default()
+            },
+        )
+        .expect("engine");
+        engine.start_at(0);
+        let mut changes = Vec::new();
+        for step in 0..8i64 {
+            let t = step * 60_000;
+            match step {
+                0..=2 => {
+                    engine.ingest("probe_up", &[], t, 1.0);
+                }
+                3 => engine.ingest_stale("probe_up", std::iter::empty(), t),
+                _ => {}
+            }
+            engine.advance(t, &mut changes);
+        }
+        let fired: BTreeMap<String, i64> = changes
+            .iter()
+            .filter(|c| c.state == vigil_vocab::AlertState::Firing)
+            .map(|c| (c.rule.clone(), c.ts / 60_000))
+            .collect();
+        assert_eq!(fired.get("oracle.absent_plain"), Some(&3), "{fired:?}");
+        assert_eq!(fired.get("oracle.absent_window"), Some(&4), "{fired:?}");
+        if first.is_empty() {
+            first = fired;
+        } else {
+            assert_eq!(first, fired, "JIT and interpreter disagree");
+        }
+    }
+    let Some(tool) = promtool() else { return };
+    let dir = std::env::temp_dir().join(format!("vigil-promtool-absent-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("rules.yml"),
+        "groups:\n  - name: oracle\n    interval: 1m\n    rules:\n      - alert: absent_plain\n        expr: absent(probe_up)\n",
+    )
+    .unwrap();
+    let case = |at: &str, alerts: &str| {
+        format!(
+            "      - eval_time: {at}\n        alertname: absent_plain\n        exp_alerts:{alerts}\n"
+        )
+    };
+    let test = format!(
+        "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n      - series: probe_up\n        values: '1 1 1 stale'\n    alert_rule_test:\n{}{}",
+        case("2m", " []"),
+        case("3m", "\n          - exp_labels: {}")
+    );
+    std::fs::write(dir.join("test.yml"), test).unwrap();
+    let out = Command::new(&tool)
+        .current_dir(&dir)
+        .args(["test", "rules", "test.yml"])
+        .output()
+        .expect("promtool runs");
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -164,8 +164,14 @@ pub enum SeriesExpr {
         period: f64,
         bands: f64,
     },
-    /// `absent(x[, w])`: 1 for the selector's own labels when no series has a sample.
-    Absent { sel: Selector, range: f64 },
+    /// `absent(x[, w])`: 1 for the selector's own labels when no series has a sample. Without
+    /// a window (`instant`) it is PromQL's instant read: a staleness marker ends a series at
+    /// once, and `range` is the lookback.
+    Absent {
+        sel: Selector,
+        range: f64,
+        instant: bool,
+    },
     /// `time()`.
     Time,
     /// Whether a rule fires, per alert label set (composites).

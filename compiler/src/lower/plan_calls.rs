@@ -64,11 +64,15 @@ impl<'a> Lowerer<'a> {
             "at_least" => self.plan_at_least(sc, &call),
             "absent" => {
                 let (sel, _) = self.window_selector(sc, call.pos.first().copied(), call.span)?;
-                let range = match call.pos.get(1) {
-                    Some(w) => self.constant(sc, w)?,
-                    None => 300.0,
+                let (range, instant) = match call.pos.get(1) {
+                    Some(w) => (self.constant(sc, w)?, false),
+                    None => (300.0, true),
                 };
-                Ok(SeriesExpr::Absent { sel, range })
+                Ok(SeriesExpr::Absent {
+                    sel,
+                    range,
+                    instant,
+                })
             }
             "outside" => self.plan_outside(sc, &call),
             "anomaly" => self.plan_anomaly(sc, &call),

@@ -104,7 +104,11 @@ impl Compile<'_> {
             SeriesExpr::Trend { .. } | SeriesExpr::Anomaly { .. } | SeriesExpr::Outside { .. } => {
                 self.detector(e, reach)?
             }
-            SeriesExpr::Absent { sel, range } => self.absent(sel, *range, reach)?,
+            SeriesExpr::Absent {
+                sel,
+                range,
+                instant,
+            } => self.absent(sel, *range, *instant, reach)?,
             SeriesExpr::Time => VExpr::Time,
             SeriesExpr::RuleState(r) => VExpr::RuleState(self.rule(r)?),
             SeriesExpr::Score(t) => VExpr::Score(
@@ -243,7 +247,13 @@ impl Compile<'_> {
     }
 
     /// `absent(x[, w])`: the labels its alert carries are the selector's equality matchers.
-    fn absent(&mut self, sel: &Selector, range: f64, reach: f64) -> Result<VExpr, String> {
+    fn absent(
+        &mut self,
+        sel: &Selector,
+        range: f64,
+        instant: bool,
+        reach: f64,
+    ) -> Result<VExpr, String> {
         let eq: Vec<(&str, &str)> = sel
             .matchers
             .iter()
@@ -254,6 +264,7 @@ impl Compile<'_> {
         Ok(VExpr::Absent {
             sel: self.sel(sel, reach)?,
             range: ms(range),
+            instant,
             labels,
         })
     }

@@ -210,12 +210,17 @@ impl Eval<'_> {
             VExpr::Trend { .. } => self.trend(e, out),
             VExpr::Anomaly { .. } => self.anomaly(e, out),
             VExpr::Outside { sel, period, bands } => self.outside(*sel, *period, *bands, out),
-            VExpr::Absent { sel, range, labels } => {
+            VExpr::Absent {
+                sel,
+                range,
+                instant,
+                labels,
+            } => {
                 let any = self.store.selected(*sel).iter().any(|&s| {
-                    self.store.series[s as usize]
-                        .range(t - range, t)
-                        .next()
-                        .is_some()
+                    let series = &self.store.series[s as usize];
+                    // An instant read ends at a staleness marker, as PromQL's `absent(x)`.
+                    let stale = *instant && series.stale.is_some_and(|m| m <= t);
+                    !stale && series.range(t - range, t).next().is_some()
                 });
                 if !any {
                     out.push((*labels, 1.0));

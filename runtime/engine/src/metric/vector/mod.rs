@@ -94,6 +94,8 @@ pub enum VExpr {
     Absent {
         sel: usize,
         range: i64,
+        /// No window written: a staleness marker ends a series at once.
+        instant: bool,
         labels: LabelId,
     },
     Time,
