@@ -85,6 +85,11 @@ fn eql_sequence_cases_pass_on_both_backends() {
 }
 
 #[test]
+fn eql_per_step_keys_partition_partial_matches_on_both_backends() {
+    all_pass_on_both_backends("tests/events/eql_partitions.rules");
+}
+
+#[test]
 fn event_aggregate_cases_pass_on_both_backends() {
     all_pass_on_both_backends("tests/events/aggregates.rules");
 }

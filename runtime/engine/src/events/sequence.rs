@@ -3,9 +3,12 @@
 //! `missing` steps (no such event between their neighbours; trailing ones are decided when the
 //! event-time watermark passes the span) and `any order` (Sigma's `temporal`).
 //!
-//! Each key keeps at most one partial match per stage: when a second one reaches a stage, the
-//! one that started later wins (it has more time left to complete). Memory per key is thus
-//! bounded by the number of stages; the number of keys is bounded by the engine.
+//! Per-step `key`s (EQL's per-step `by`) partition a key's partial matches: each stage keeps
+//! one partial match per join value (`start pid=1` and `start pid=2` wait side by side for a
+//! `child` with `ppid` 1 or 2). When a second one with the same join value reaches a stage, the
+//! one that started later wins (it has more time left to complete). A stage holds at most
+//! [`MAX_JOINS`] join values (the oldest start is dropped past it), so memory per key is
+//! bounded by stages times that; the number of keys is bounded by the engine.
 
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -41,11 +44,15 @@ pub struct Partial {
     pub join: Option<u64>,
 }
 
+/// Join values one stage of one key holds at once.
+pub const MAX_JOINS: usize = 64;
+
 /// A key's matching state.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
-    /// Ordered: `waiting[i]` has matched stages `0..i` and waits for stage `i`.
-    waiting: Vec<Option<Partial>>,
+    /// Ordered: `waiting[i]` has matched stages `0..i` and waits for stage `i`, one partial
+    /// per join value.
+    waiting: Vec<Vec<Partial>>,
     /// Complete but for trailing missing steps: `(deadline, start)`.
     closing: Vec<(i64, Partial)>,
     /// Any order: times each normal step matched within the span.
@@ -116,23 +123,19 @@ impl Spec {
         }
         let n = self.stages.len();
         if st.waiting.len() != n {
-            st.waiting = vec![None; n];
+            st.waiting = vec![Vec::new(); n];
         }
         for w in st.waiting.iter_mut() {
-            if w.is_some_and(|p| t - p.start > self.within) {
-                *w = None;
-            }
+            w.retain(|p| t - p.start <= self.within);
         }
         // A missing step's event kills the partial matches waiting past it.
         for (i, stage) in self.stages.iter().enumerate() {
-            if let Some(p) = st.waiting[i]
-                && stage.forbid.iter().any(|&m| self.hit(h, m, p.join))
-            {
-                st.waiting[i] = None;
-            }
+            st.waiting[i].retain(|p| !stage.forbid.iter().any(|&m| self.hit(h, m, p.join)));
         }
         st.closing
             .retain(|(_, p)| !self.trailing.iter().any(|&m| self.hit(h, m, p.join)));
+        let mut completed = false;
+        let mut advanced = Vec::new();
         // Last stage first, so one event advances a partial by one stage at most.
         for i in (0..n).rev() {
             let step = self.stages[i].step;
@@ -143,32 +146,37 @@ impl Spec {
             if self.keyed[step] && jv.is_none() {
                 continue;
             }
-            let p = if i == 0 {
-                Partial { start: t, join: jv }
+            advanced.clear();
+            if i == 0 {
+                advanced.push(Partial { start: t, join: jv });
             } else {
-                match st.waiting[i] {
-                    Some(p) if jv.is_none() || p.join.is_none() || p.join == jv => {
-                        st.waiting[i] = None;
-                        Partial {
+                // Every partition this event belongs to moves on (an event without a join
+                // value belongs to all of them).
+                st.waiting[i].retain(|p| {
+                    let fits = jv.is_none() || p.join.is_none() || p.join == jv;
+                    if fits {
+                        advanced.push(Partial {
                             start: p.start,
                             join: p.join.or(jv),
-                        }
+                        });
                     }
-                    _ => continue,
-                }
-            };
-            if i + 1 == n {
-                if self.trailing.is_empty() {
-                    fired.push(t);
+                    !fits
+                });
+            }
+            for &p in &advanced {
+                if i + 1 == n {
+                    if self.trailing.is_empty() {
+                        completed = true;
+                    } else {
+                        st.closing.push((p.start + self.within, p));
+                    }
                 } else {
-                    st.closing.push((p.start + self.within, p));
-                }
-            } else {
-                let slot = &mut st.waiting[i + 1];
-                if slot.is_none_or(|q| q.start <= p.start) {
-                    *slot = Some(p);
+                    hold(&mut st.waiting[i + 1], p);
                 }
             }
+        }
+        if completed {
+            fired.push(t);
         }
     }
 
@@ -232,9 +240,7 @@ impl Spec {
             *st = State::default();
         }
         for w in st.waiting.iter_mut() {
-            if w.is_some_and(|p| now - p.start > self.within) {
-                *w = None;
-            }
+            w.retain(|p| now - p.start <= self.within);
         }
         for q in st.seen.iter_mut() {
             while q.front().is_some_and(|&s| now - s > self.within) {
@@ -252,7 +258,7 @@ impl Spec {
     }
 
     pub fn is_empty(st: &State) -> bool {
-        st.waiting.iter().all(Option::is_none)
+        st.waiting.iter().all(Vec::is_empty)
             && st.closing.is_empty()
             && st.seen.iter().all(VecDeque::is_empty)
             && st.deadline.is_none()
@@ -260,6 +266,23 @@ impl Spec {
 
     /// Partial matches held (for the memory report and the cap).
     pub fn partials(st: &State) -> usize {
-        st.waiting.iter().flatten().count() + st.closing.len()
+        st.waiting.iter().map(Vec::len).sum::<usize>() + st.closing.len()
     }
+}
+
+/// Puts `p` in a stage: it replaces an older partial with its join value, or takes a new
+/// place (the oldest start is dropped past [`MAX_JOINS`]).
+fn hold(stage: &mut Vec<Partial>, p: Partial) {
+    if let Some(q) = stage.iter_mut().find(|q| q.join == p.join) {
+        if q.start <= p.start {
+            *q = p;
+        }
+        return;
+    }
+    if stage.len() >= MAX_JOINS
+        && let Some(oldest) = (0..stage.len()).min_by_key(|&i| stage[i].start)
+    {
+        stage.swap_remove(oldest);
+    }
+    stage.push(p);
 }
