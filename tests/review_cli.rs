@@ -262,3 +262,37 @@ fn files_with_a_bom_or_cr_line_endings_or_invalid_utf8_say_so() {
     assert_eq!(code, 2);
     assert!(err.contains("not valid UTF-8 (at byte 5)"), "{err}");
 }
+
+#[test]
+fn equality_and_membership_never_hold_for_an_array_with_or_without_nocase() {
+    let dir = scratch("arrays");
+    let rules = dir.join("arr.rules");
+    std::fs::write(
+        &rules,
+        "rule in_cs {\n  severity warning\n  on event where event.type == \"x\" and event.tags in [\"a\"]\n}\nrule in_ci {\n  severity warning\n  on event where event.type == \"x\" and event.tags in nocase [\"a\"]\n}\nrule has {\n  severity warning\n  on event where event.type == \"x\" and event.tags contains \"a\"\n}\n",
+    )
+    .unwrap();
+    let nocase = dir.join("nocase.rules");
+    std::fs::write(
+        &nocase,
+        "strings nocase\nrule eq_ci {\n  severity warning\n  on event where event.type == \"x\" and event.tags == \"a\"\n}\n",
+    )
+    .unwrap();
+    let input = b"{\"type\":\"x\",\"tags\":[\"a\",\"b\"]}\n{\"type\":\"x\",\"tags\":[\"A\"]}\n{\"type\":\"x\",\"tags\":\"A\"}\n";
+    for engine in ["jit", "interp"] {
+        let r = rules.display().to_string();
+        let n = nocase.display().to_string();
+        let (code, out, err) = vigil(
+            &[
+                "eval", "--rules", &r, &n, "--input", "-", "--engine", engine,
+            ],
+            input,
+        );
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            out,
+            "{\"line\":1,\"rules\":[\"arr.has\"]}\n{\"line\":3,\"rules\":[\"arr.in_ci\",\"nocase.eq_ci\"]}\n",
+            "{engine}"
+        );
+    }
+}

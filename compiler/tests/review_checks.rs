@@ -167,3 +167,27 @@ fn expect_no_is_a_whole_word() {
     assert!(codes(&test("expect node_down firing at 1m")).is_empty());
     assert!(codes(&test("expect no high_cpu pending at 1m")).is_empty());
 }
+
+#[test]
+fn equality_against_an_array_field_asks_for_contains() {
+    let schema = "schema proc { name: string, tags: [string] }\n";
+    let rule = |cond: &str| {
+        format!(
+            "{schema}rule r {{\n  severity warning\n  on event where event.type == \"proc\" and {cond}\n}}\n"
+        )
+    };
+    for cond in [
+        "event.tags == \"a\"",
+        "event.tags in [\"a\"]",
+        "event.tags in nocase [\"a\"]",
+    ] {
+        let src = rule(cond);
+        assert_eq!(codes(&src), ["V0201@4"], "{cond}");
+        assert!(
+            help(&src).contains("did you mean `contains"),
+            "{}",
+            help(&src)
+        );
+    }
+    assert!(codes(&rule("event.tags contains \"a\"")).is_empty());
+}

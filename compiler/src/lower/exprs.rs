@@ -169,6 +169,7 @@ impl<'a> Lowerer<'a> {
             all,
             nocase,
             negated: *negated,
+            elements: true,
         };
         self.text(&path, l, test, pats, e.span)
     }

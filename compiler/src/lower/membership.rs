@@ -241,6 +241,7 @@ impl<'a> Lowerer<'a> {
             all,
             nocase,
             negated,
+            elements,
         } = spec;
         let test = TextTest::new(op, all, nocase, pats).map_err(|m| LowerError {
             code: Code::CannotEvaluate,
@@ -264,10 +265,12 @@ impl<'a> Lowerer<'a> {
                 let Node::Slot(slot, _) = *self.ir.node(n) else {
                     return Ok(Low::Node(self.ir.add(Node::Bool(false)), T::Bool));
                 };
-                // An array here is tested element by element: give it an element layout
-                // whose slot 0 (path `[]`) is the element itself.
-                let layout = self.ir.layout_for_mut(path, slot.depth as usize);
-                let elem = Some(layout.elem_mut(slot.id).slot(SlotSource::Field(Vec::new())));
+                // An array here is tested element by element (string operators): give it an
+                // element layout whose slot 0 (path `[]`) is the element itself.
+                let elem = elements.then(|| {
+                    let layout = self.ir.layout_for_mut(path, slot.depth as usize);
+                    layout.elem_mut(slot.id).slot(SlotSource::Field(Vec::new()))
+                });
                 self.ir.texts.push(test);
                 let id = self.ir.add(Node::Text {
                     slot,

@@ -216,6 +216,9 @@ struct TextSpec {
     all: bool,
     nocase: bool,
     negated: bool,
+    /// An array is tested element by element (string operators); `==`/`in` compare the whole
+    /// value, so an array is never equal to a string, with or without `nocase`.
+    elements: bool,
 }
 
 impl TextSpec {
@@ -226,6 +229,7 @@ impl TextSpec {
             all: false,
             nocase: true,
             negated,
+            elements: false,
         }
     }
 }

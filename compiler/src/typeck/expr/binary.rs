@@ -166,16 +166,20 @@ impl Checker<'_> {
             _ => false,
         };
         if !(ok || l.score || r.score) {
-            self.err(
-                Diagnostic::new(
-                    Code::TypeMismatch,
-                    span,
-                    format!("cannot compare a {} with a {}", l.ty, r.ty),
-                )
-                .label("incompatible types")
-                .with(lhs.span, format!("this is a {}", l.ty))
-                .with(rhs.span, format!("this is a {}", r.ty)),
-            );
+            let array = matches!((&l.ty, &r.ty), (Ty::List(_), t) | (t, Ty::List(_)) if !matches!(t, Ty::List(_)));
+            let mut d = Diagnostic::new(
+                Code::TypeMismatch,
+                span,
+                format!("cannot compare a {} with a {}", l.ty, r.ty),
+            )
+            .label("incompatible types")
+            .with(lhs.span, format!("this is a {}", l.ty))
+            .with(rhs.span, format!("this is a {}", r.ty));
+            if array && matches!(op, BinOp::Eq | BinOp::Ne) {
+                // ECS `event.type` is an array: `==` on it never holds.
+                d = d.help("an array never equals a single value; did you mean `contains` (an element equals it)?");
+            }
+            self.err(d);
         }
     }
 
@@ -328,6 +332,18 @@ impl Checker<'_> {
         };
         if cidr && !matches!(l.ty, Ty::Ip | Ty::Str | Ty::Dynamic | Ty::Error) {
             self.mismatch(lhs.span, "an ip address", &l.ty);
+        }
+        if !cidr && matches!(l.ty, Ty::List(_)) {
+            // `in` compares the whole value: an array field is never in a list of strings.
+            self.err(
+                Diagnostic::new(
+                    Code::TypeMismatch,
+                    lhs.span,
+                    format!("`in` compares the whole value, and this is a {}", l.ty),
+                )
+                .label("an array")
+                .help("did you mean `contains any [..]` (some element is one of them)?"),
+            );
         }
         if !matches!(r.ty, Ty::List(_) | Ty::Dynamic | Ty::Error | Ty::Cidr) {
             self.err(
