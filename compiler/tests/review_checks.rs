@@ -191,3 +191,15 @@ fn equality_against_an_array_field_asks_for_contains() {
     }
     assert!(codes(&rule("event.tags contains \"a\"")).is_empty());
 }
+
+#[test]
+fn a_throttle_of_zero_is_refused_not_read_as_one() {
+    let rule = |n: &str| {
+        format!(
+            "rule r {{\n  severity warning\n  on event where event.type == \"x\"\n  throttle {n} per 1m\n}}\n"
+        )
+    };
+    assert_eq!(codes(&rule("0")), ["V0239@4"]);
+    assert_eq!(codes(&rule("1.5")), ["V0239@4"]);
+    assert!(codes(&rule("2")).is_empty());
+}

@@ -284,6 +284,9 @@ levelled `warning when` / `critical when` clauses.";
     DurationOutOfRange = "V0238" Error "duration-out-of-range"
         help "evaluation intervals are at least 1s; other durations are at most 10 years"
         explain "An `interval` of 0s (or a few milliseconds) would evaluate every rule thousands of times per second of data, and a duration of centuries overflows the engine's millisecond clock. Both are refused: intervals are at least 1s, and `for`, `keep_firing`, windows and the other durations at most 10 years.";
+    CountOutOfRange = "V0239" Error "count-out-of-range"
+        help "`throttle N per D` takes a whole number of alerts of at least 1"
+        explain "A throttle of 0 alerts would silence the rule entirely (remove the rule, or `disable` it, to say that), and a fraction of an alert means nothing; both are refused rather than read as 1.";
     // ------------------------------------------------------------------ lints (warnings)
     UnusedConst = "V1001" Warning "unused-const"
         help "remove it, or use it"

@@ -177,7 +177,17 @@ impl Checker<'_> {
                 }
                 self.clause_duration(cx, over);
             }
-            ClauseKind::Throttle { per, by, .. } => {
+            ClauseKind::Throttle { count, per, by } => {
+                if *count < 1.0 || count.fract() != 0.0 || !count.is_finite() {
+                    self.err(
+                        Diagnostic::new(
+                            Code::CountOutOfRange,
+                            c.span,
+                            format!("`throttle {count}` is not a number of alerts"),
+                        )
+                        .label("at least 1, a whole number"),
+                    );
+                }
                 self.clause_duration(cx, per);
                 for b in by {
                     self.expr(cx, b);
