@@ -126,6 +126,11 @@ struct Line<'a> {
 
 pub(crate) fn json(l: &str, rec: &mut Record) -> Result<(), String> {
     let line: Line = serde_json::from_str(l).map_err(|e| match e.classify() {
+        // A key of the line (not of the event inside it) given twice: which one would count
+        // is a guess, so the line is refused.
+        serde_json::error::Category::Data if e.to_string().starts_with("duplicate field") => {
+            format!("{e}: a key of the line given twice is refused")
+        }
         serde_json::error::Category::Data => "expected a JSON object".to_string(),
         _ => format!("invalid JSON: {e}"),
     })?;
