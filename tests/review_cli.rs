@@ -296,3 +296,66 @@ fn equality_and_membership_never_hold_for_an_array_with_or_without_nocase() {
         );
     }
 }
+
+#[test]
+fn an_installed_vigil_finds_its_std_packs_anywhere() {
+    let dir = scratch("installed");
+    let file = dir.join("mine.rules");
+    std::fs::write(
+        &file,
+        "import \"std/system\"\nrule mine {\n  severity warning\n  when system.high_cpu\n  summary \"down\"\n}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .current_dir(&dir)
+        .args(["check", "mine.rules"])
+        .env("VIGIL_RULES", "builtin")
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("vigil runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        dir.join("cache/vigil").is_dir(),
+        "the packs were written to the cache"
+    );
+}
+
+#[test]
+fn vigil_test_of_one_file_sees_its_package_and_reports_the_state_at_the_time_asked() {
+    let (code, out, err) = vigil(&["test", "rules/security/auth.test.rules"], b"");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.ends_with(" passed, 0 failed\n"), "{out}");
+    let dir = scratch("state_at");
+    let file = dir.join("ab.rules");
+    std::fs::write(
+        &file,
+        "rule absent_plain {\n  severity warning\n  when absent(probe_up)\n}\ntest \"wrong time\" {\n  series probe_up every 1m = \"1 1 1 1 1 stale\"\n  advance to 10m\n  expect absent_plain firing at 3m\n}\n",
+    )
+    .unwrap();
+    let f = file.display().to_string();
+    let (code, out, _) = vigil(&["test", &f], b"");
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("expected absent_plain firing at 3m; at 3m absent_plain had no alerts"),
+        "{out}"
+    );
+}
+
+#[test]
+fn unchecked_expectations_are_not_run_and_names_cannot_forge_lines() {
+    let dir = scratch("not_run");
+    let file = dir.join("nr.rules");
+    std::fs::write(
+        &file,
+        "notifier ops = console()\nrule x {\n  severity warning\n  when up == 0\n  notify ops\n}\ntest \"a\\u{1b}[2K\\nok   forged\" {\n  series up every 1m = \"0 0\"\n  expect notification ops at 1m\n}\n",
+    )
+    .unwrap();
+    let f = file.display().to_string();
+    let (code, out, _) = vigil(&["test", &f], b"");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("SKIP a\\u{1b}[2K\\nok   forged ("), "{out}");
+    assert!(!out.contains('\u{1b}'), "{out}");
+    assert!(out.ends_with("0 passed, 0 failed, 1 not run\n"), "{out}");
+}

@@ -40,6 +40,25 @@ pub fn output_failed(e: &std::io::Error) -> ! {
     std::process::exit(2);
 }
 
+/// Text from rules or data made safe for a terminal: control characters (ESC, newlines,
+/// carriage returns) are shown escaped, so a rule or event cannot forge output lines.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// `eprint!` that does not panic when stderr is gone (there is nowhere left to say so).
 pub fn errout(args: std::fmt::Arguments) {
     use std::io::Write;
@@ -84,6 +103,10 @@ pub enum Command {
         #[arg(long)]
         list: bool,
     },
+    /// Print a shell completion script (`vigil completions bash > /etc/bash_completion.d/vigil`).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page, in roff (`vigil man > vigil.1; man ./vigil.1`).
+    Man,
 }
 
 #[derive(clap::Args, Debug)]
@@ -219,6 +242,26 @@ pub fn run(cli: Cli) -> i32 {
         Command::Fmt(args) => fmt::run(args),
         Command::Lsp { rules_root } => crate::lsp::run(rules_root),
         Command::Explain { code, list } => explain::run(code.as_deref(), list),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "vigil", &mut buf);
+            out!("{}", String::from_utf8_lossy(&buf));
+            0
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            match clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut buf) {
+                Ok(()) => {
+                    out!("{}", String::from_utf8_lossy(&buf));
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    2
+                }
+            }
+        }
     }
 }
 

@@ -44,10 +44,14 @@ pub struct Loaded {
 pub fn load(paths: &[PathBuf], std_root: Option<&Path>) -> Result<Loaded, LoadError> {
     let mut loaded = Loaded::default();
     let mut roots = Vec::new();
+    let mut named_files = Vec::new();
     for p in paths {
         let found = collect(p)?;
         if found.is_empty() {
             return Err(LoadError::Empty(p.clone()));
+        }
+        if std::fs::metadata(p).is_ok_and(|m| m.is_file()) {
+            named_files.push(p.clone());
         }
         roots.extend(found);
     }
@@ -55,7 +59,50 @@ pub fn load(paths: &[PathBuf], std_root: Option<&Path>) -> Result<Loaded, LoadEr
         let text = read_rules_file(&path)?;
         add_file(&mut loaded, path, text, true, std_root);
     }
+    for path in named_files {
+        add_package_siblings(&mut loaded, &path, std_root);
+    }
     Ok(loaded)
+}
+
+/// A package spans the files of its folder: a file named alone (`vigil test auth.test.rules`)
+/// sees the declarations of its package's other files there, loaded as imports (their own
+/// tests do not run).
+fn add_package_siblings(loaded: &mut Loaded, path: &Path, std_root: Option<&Path>) {
+    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let Some(id) = loaded.sources.find(&canonical) else {
+        return;
+    };
+    let Some(package) = loaded
+        .files
+        .iter()
+        .find(|f| f.id == id)
+        .map(|f| f.package.clone())
+    else {
+        return;
+    };
+    let Some(dir) = canonical.parent() else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut siblings: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rules") && p.is_file() && *p != canonical)
+        .collect();
+    siblings.sort();
+    for s in siblings {
+        let Ok(text) = read_rules_file(&s) else {
+            continue;
+        };
+        // Parsed once to learn its package; files of other packages are left alone.
+        let module = syntax::parse(id, &text, &mut Vec::new());
+        if package_of(&module, &s) == package {
+            add_file(loaded, s, text, false, std_root);
+        }
+    }
 }
 
 /// Adds an in-memory file (tests, the language server) and what it imports.

@@ -112,7 +112,13 @@ fn check_at(
             holds_before(e, at, timeline)
         };
         if ok == e.negated {
-            failures.push(explain(e, at, &active, timeline));
+            // The state at the time asked: the clock may have gone past it (`advance to`).
+            let then = if at == t {
+                active.clone()
+            } else {
+                states_at(&e.rule, at, timeline)
+            };
+            failures.push(explain(e, at, &then, timeline));
         }
     }
 }
@@ -264,6 +270,18 @@ fn holds_before(e: &Expect, t: i64, timeline: &[Transition]) -> bool {
         AlertState::Inactive => !last.values().any(|s| s.is_active()),
         state => last.values().any(|s| *s == state),
     }
+}
+
+/// The active alerts of `rule` at `t`, rebuilt from the recorded changes.
+fn states_at(rule: &str, t: i64, timeline: &[Transition]) -> Active {
+    let mut last: BTreeMap<&LabelSet, AlertState> = BTreeMap::new();
+    for x in timeline.iter().filter(|x| x.ts <= t && x.rule == rule) {
+        last.insert(&x.labels, x.state);
+    }
+    last.into_iter()
+        .filter(|(_, s)| s.is_active())
+        .map(|(l, s)| (rule.to_string(), l.clone(), s))
+        .collect()
 }
 
 /// The failure message: what was expected and what the engine had at that time.
