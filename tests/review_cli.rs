@@ -359,3 +359,66 @@ fn unchecked_expectations_are_not_run_and_names_cannot_forge_lines() {
     assert!(!out.contains('\u{1b}'), "{out}");
     assert!(out.ends_with("0 passed, 0 failed, 1 not run\n"), "{out}");
 }
+
+#[test]
+fn replay_prints_a_human_timeline_with_rendered_summaries() {
+    let (code, out, err) = vigil(
+        &[
+            "replay",
+            "--rules",
+            "examples/quickstart.rules",
+            "--input",
+            "examples/metrics.jsonl",
+            "examples/logins.jsonl",
+            "--format",
+            "human",
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    let first: Vec<&str> = out.lines().take(2).collect();
+    assert_eq!(
+        first,
+        [
+            "2026-11-23T10:24:00Z  pending  warning  quickstart.high_cpu {env=\"prod\", host=\"trade-2\"} value 82.86  \"CPU at 82.9% on trade-2\"",
+            "2026-11-23T10:25:20Z  firing   high     quickstart.failed_logins {src_ip=\"203.0.113.7\"} value 5  \"5 failed logins from 203.0.113.7\"",
+        ]
+    );
+}
+
+#[test]
+fn replay_from_stdin_shows_each_change_once_the_data_has_passed_it() {
+    use std::io::{BufRead, BufReader};
+    let dir = scratch("stream");
+    let rules = rules_file(&dir);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args([
+            "replay", "--rules", &rules, "--input", "-", "--format", "json",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("vigil runs");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(b"{\"ts\":1000,\"event\":{\"type\":\"login\"}}\n{\"ts\":5000,\"event\":{\"type\":\"login\"}}\n")
+        .unwrap();
+    input.flush().unwrap();
+    // stdin stays open: the first alert must arrive while vigil still waits for input.
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let first = rx.recv_timeout(std::time::Duration::from_secs(60));
+    drop(input);
+    let _ = child.wait();
+    let first = first.expect("the first change is printed before the input ends");
+    assert!(
+        first.starts_with("{\"ts\":1000,\"rule\":\"login.any_login\",\"state\":\"firing\""),
+        "{first}"
+    );
+}

@@ -176,6 +176,10 @@ pub struct ReplayArgs {
     /// Print no timeline (with --stats: measure).
     #[arg(long)]
     pub quiet: bool,
+    /// `human` (times, rule, state, severity, labels, summary; the default on a terminal) or
+    /// `json` (one JSON line per change; the default when piped).
+    #[arg(long)]
+    pub format: Option<TimelineFormat>,
     /// How late a sample may arrive (out of order) and still count: each evaluation waits
     /// until the input has passed its time by this much (`30s`); later samples are dropped
     /// and counted. Default 0: inputs are expected in time order per file.
@@ -223,6 +227,13 @@ pub struct TestArgs {
     /// $VIGIL_RULES).
     #[arg(long)]
     pub rules_root: Option<PathBuf>,
+}
+
+/// How `vigil replay` prints the alert timeline.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimelineFormat {
+    Human,
+    Json,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! advanced to each record's time, so evaluation happens exactly as in the daemon; each alert
 //! state change is printed as one JSON line.
 
-use super::ReplayArgs;
+use super::{ReplayArgs, TimelineFormat};
 use hdrhistogram::Histogram;
 use std::io::{BufRead, BufReader, Write};
 use std::time::Instant;
@@ -44,6 +44,11 @@ pub fn run(args: ReplayArgs) -> i32 {
     };
     let mut stats = Stats::new(args.stats);
     let stdout = std::io::stdout();
+    let terminal = std::io::IsTerminal::is_terminal(&stdout);
+    let human = args.format.map_or(terminal, |f| f == TimelineFormat::Human);
+    // Reading stdin (or writing to a terminal), each change is shown as soon as it is known.
+    let live = terminal || args.input.iter().any(|p| p.as_os_str() == "-");
+    let printer = Printer::new(human, engine.rules());
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut changes: Vec<Transition> = Vec::new();
     loop {
@@ -61,18 +66,23 @@ pub fn run(args: ReplayArgs) -> i32 {
         let Some((i, ts)) = next else { break };
         // Everything due strictly before this record's time has all its data.
         stats.tick(&mut engine, ts.saturating_sub(1), &mut changes, false);
-        if let Err(e) = emit(&args, &mut stats, &mut out, &mut changes) {
-            super::output_failed(&e);
-        }
         if feed.ingest(&mut engine, i, &mut changes) == Fed::Event {
             stats.events += 1;
+        }
+        let shown = !changes.is_empty();
+        if let Err(e) = emit(&args, &printer, &mut stats, &mut out, &mut changes)
+            .and_then(|()| if live && shown { out.flush() } else { Ok(()) })
+        {
+            super::output_failed(&e);
         }
     }
     let bad: u64 = feed.sources.iter().map(|s| s.bad_lines).sum();
     if let Some(t) = feed.last {
         stats.tick(&mut engine, t, &mut changes, true);
     }
-    if let Err(e) = emit(&args, &mut stats, &mut out, &mut changes).and_then(|()| out.flush()) {
+    if let Err(e) =
+        emit(&args, &printer, &mut stats, &mut out, &mut changes).and_then(|()| out.flush())
+    {
         super::output_failed(&e);
     }
     let run_time = stats.started.elapsed();
@@ -191,6 +201,7 @@ impl Stats {
 /// Prints (or, with `--quiet`, drops) the changes so far, counting them.
 fn emit(
     args: &ReplayArgs,
+    printer: &Printer,
     stats: &mut Stats,
     out: &mut impl Write,
     changes: &mut Vec<Transition>,
@@ -200,7 +211,118 @@ fn emit(
         changes.clear();
         return Ok(());
     }
+    if printer.human {
+        return printer.print(out, changes);
+    }
     print(out, changes)
+}
+
+/// The human timeline: RFC 3339 time, state, severity, rule, labels, value and the rendered
+/// summary, one line per change (text from rules and data escaped for the terminal).
+struct Printer {
+    human: bool,
+    /// Per rule: its summary, and whether it has one event aggregate (whose value, the
+    /// alert's, `{{ count }}` and the like read).
+    summaries: std::collections::HashMap<String, (String, bool)>,
+}
+
+impl Printer {
+    fn new(human: bool, rules: &RuleSet) -> Printer {
+        let summaries = rules
+            .ir()
+            .rules
+            .iter()
+            .filter_map(|r| {
+                let one_agg = r.events.as_ref().is_some_and(|e| e.aggregates.len() == 1);
+                Some((r.id.clone(), (r.summary.clone()?, one_agg)))
+            })
+            .collect();
+        Printer { human, summaries }
+    }
+
+    fn print(&self, out: &mut impl Write, changes: &mut Vec<Transition>) -> std::io::Result<()> {
+        use vigil_vocab::template::{Value, number, render};
+        for c in changes.drain(..) {
+            let p = super::printable;
+            let severity = c.severity.map_or("-".to_string(), |s| s.to_string());
+            let labels = vigil_vocab::render_labels(&c.labels);
+            write!(
+                out,
+                "{}  {:<8} {:<8} {} {}",
+                rfc3339(c.ts),
+                c.state.word(),
+                severity,
+                p(&c.rule),
+                p(&labels)
+            )?;
+            if !c.value.is_nan() {
+                write!(out, " value {}", number(c.value))?;
+            }
+            if let Some((t, one_agg)) = self.summaries.get(&c.rule) {
+                let lookup = |name: &str| -> Option<Value<'_>> {
+                    match name {
+                        "value" => Some(Value::Num(c.value)),
+                        "count" | "sum" | "avg" | "min" | "max" | "distinct" | "share"
+                            if *one_agg =>
+                        {
+                            Some(Value::Num(c.value))
+                        }
+                        "rule" => Some(Value::Str(c.rule.as_str().into())),
+                        "severity" => c.severity.map(|s| Value::Str(s.to_string().into())),
+                        n => match n.strip_prefix("event.") {
+                            Some(path) => event_field(c.event.as_deref(), path),
+                            None => c.labels.get(n).map(|v| Value::Str(v.as_str().into())),
+                        },
+                    }
+                };
+                write!(out, "  \"{}\"", p(&render(t, &lookup)))?;
+            }
+            writeln!(out)?;
+        }
+        Ok(())
+    }
+}
+
+/// `event.a.b` of an alert's event.
+fn event_field<'a>(
+    event: Option<&'a serde_json::Value>,
+    path: &str,
+) -> Option<vigil_vocab::template::Value<'a>> {
+    use vigil_vocab::template::Value;
+    let mut v = event?;
+    for k in path.split('.') {
+        v = v.get(k)?;
+    }
+    match v {
+        serde_json::Value::String(s) => Some(Value::Str(s.as_str().into())),
+        serde_json::Value::Number(n) => n.as_f64().map(Value::Num),
+        serde_json::Value::Bool(b) => Some(Value::Str(b.to_string().into())),
+        serde_json::Value::Null => None,
+        other => Some(Value::Str(other.to_string().into())),
+    }
+}
+
+/// Epoch milliseconds as RFC 3339 UTC (`2026-11-23T10:04:00Z`, milliseconds when present).
+fn rfc3339(ms: i64) -> String {
+    let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (h, mi, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let frac = if milli == 0 {
+        String::new()
+    } else {
+        format!(".{milli:03}")
+    };
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}Z")
 }
 
 /// What was refused or dropped, with the flag that changes it.

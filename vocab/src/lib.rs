@@ -9,7 +9,9 @@
 mod alert;
 mod labels;
 mod secret;
+pub mod template;
 
 pub use alert::{AlertState, NoDataAction, Severity, Transition};
 pub use labels::{LabelSet, MatchOp, render_labels};
 pub use secret::SecretRef;
+pub use template::render as render_template;

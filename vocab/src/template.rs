@@ -1,0 +1,199 @@
+//! Rendering summary templates (`CPU at {{ value | round(1) }}% on {{ host }}`) for an alert:
+//! what `vigil replay` prints today and notifiers will send. The checker has already refused
+//! unknown names and malformed placeholders (V0208, V0217); a name the caller cannot give
+//! here (a `let` of the condition) is left as written, never guessed.
+
+use std::borrow::Cow;
+
+/// A value a placeholder reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value<'a> {
+    /// `value`, a numeric event field.
+    Num(f64),
+    /// A label, the rule, the severity, a text event field.
+    Str(Cow<'a, str>),
+}
+
+/// Renders `template`, asking `lookup` for each name (`value`, `host`, `event.user`).
+pub fn render<'a>(template: &str, lookup: &dyn Fn(&str) -> Option<Value<'a>>) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find("}}").map(|c| open + c) else {
+            break;
+        };
+        let inner = &rest[open + 2..close];
+        match placeholder(inner, lookup) {
+            Some(text) => out.push_str(&text),
+            None => out.push_str(&rest[open..close + 2]),
+        }
+        rest = &rest[close + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `name | filter(arg) | ...`; `None` when the name has no value and no `default` gives one.
+fn placeholder<'a>(inner: &str, lookup: &dyn Fn(&str) -> Option<Value<'a>>) -> Option<String> {
+    let mut parts = inner.split('|').map(str::trim);
+    let name = parts.next()?;
+    let mut v = lookup(name);
+    for f in parts {
+        let (fname, arg) = match f.split_once('(') {
+            Some((n, a)) => (
+                n.trim(),
+                Some(a.trim_end_matches(')').trim().trim_matches('"')),
+            ),
+            None => (f, None),
+        };
+        v = match (fname, v) {
+            ("default", None) => Some(Value::Str(Cow::Owned(arg.unwrap_or("").to_string()))),
+            ("default", Some(Value::Str(s))) if s.is_empty() => {
+                Some(Value::Str(Cow::Owned(arg.unwrap_or("").to_string())))
+            }
+            (_, None) => None,
+            (f, Some(x)) => Some(filter(f, arg, x)),
+        };
+    }
+    v.map(|v| match v {
+        Value::Num(n) => number(n),
+        Value::Str(s) => s.into_owned(),
+    })
+}
+
+fn filter<'a>(name: &str, arg: Option<&str>, v: Value<'a>) -> Value<'a> {
+    let text = |s: String| Value::Str(Cow::Owned(s));
+    match (name, v) {
+        ("round", Value::Num(n)) => {
+            let digits = arg
+                .and_then(|a| a.parse::<i32>().ok())
+                .unwrap_or(0)
+                .clamp(0, 12);
+            let scale = 10f64.powi(digits);
+            Value::Num((n * scale).round() / scale)
+        }
+        ("humanize", Value::Num(n)) => {
+            text(humanize(n, 1000.0, &["", "k", "M", "G", "T", "P", "E"]))
+        }
+        ("bytes", Value::Num(n)) => text(humanize(
+            n,
+            1024.0,
+            &["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"],
+        )),
+        ("percent", Value::Num(n)) => text(format!("{}%", number((n * 1000.0).round() / 10.0))),
+        ("duration", Value::Num(n)) => text(duration(n)),
+        ("upper", Value::Str(s)) => text(s.to_uppercase()),
+        ("lower", Value::Str(s)) => text(s.to_lowercase()),
+        ("title", Value::Str(s)) => text(title(&s)),
+        (_, v) => v,
+    }
+}
+
+/// A number as people read it: integers without a fraction, others to at most 4 decimals.
+pub fn number(n: f64) -> String {
+    if n.is_nan() {
+        return "NaN".into();
+    }
+    if n.is_infinite() {
+        return if n > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    if n == n.trunc() && n.abs() < 1e15 {
+        return format!("{}", n as i64);
+    }
+    let s = format!("{:.4}", n);
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// Prometheus's `humanize`: three significant decimals with an SI (or binary) prefix.
+fn humanize(n: f64, base: f64, units: &[&str]) -> String {
+    if !n.is_finite() || n == 0.0 {
+        return format!("{}{}", number(n), units[0]);
+    }
+    let mut v = n;
+    let mut i = 0;
+    while v.abs() >= base && i + 1 < units.len() {
+        v /= base;
+        i += 1;
+    }
+    format!("{}{}", number((v * 1000.0).round() / 1000.0), units[i])
+}
+
+/// Seconds as `1d2h3m4s` (milliseconds below a second).
+fn duration(secs: f64) -> String {
+    if !secs.is_finite() {
+        return number(secs);
+    }
+    if secs.abs() < 1.0 {
+        return format!("{}ms", number((secs * 1000.0).round()));
+    }
+    let sign = if secs < 0.0 { "-" } else { "" };
+    let mut s = secs.abs().round() as u64;
+    let mut out = String::from(sign);
+    for (unit, len) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if s >= len {
+            out.push_str(&format!("{}{unit}", s / len));
+            s %= len;
+        }
+    }
+    out
+}
+
+fn title(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut start = true;
+    for c in s.chars() {
+        if start {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        start = !c.is_alphanumeric();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(name: &str) -> Option<Value<'static>> {
+        match name {
+            "value" => Some(Value::Num(88.759_999)),
+            "host" => Some(Value::Str("trade-2".into())),
+            "bytes" => Some(Value::Num(1_572_864.0)),
+            "secs" => Some(Value::Num(93.0)),
+            "ratio" => Some(Value::Num(0.1234)),
+            "empty" => Some(Value::Str("".into())),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn renders_names_and_filters() {
+        let r = |t: &str| render(t, &lookup);
+        assert_eq!(
+            r("CPU at {{ value | round(1) }}% on {{ host }}"),
+            "CPU at 88.8% on trade-2"
+        );
+        assert_eq!(
+            r("{{ bytes | bytes }} {{ secs | duration }} {{ ratio | percent }}"),
+            "1.5MiB 1m33s 12.3%"
+        );
+        assert_eq!(
+            r("{{ host | upper }} {{ value | humanize }}"),
+            "TRADE-2 88.76"
+        );
+        assert_eq!(
+            r("{{ empty | default(\"none\") }} {{ missing | default(\"-\") }}"),
+            "none -"
+        );
+        // A name the caller cannot give stays as written.
+        assert_eq!(r("n={{ count }}"), "n={{ count }}");
+        assert_eq!(r("unclosed {{ value"), "unclosed {{ value");
+    }
+}
