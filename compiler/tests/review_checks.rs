@@ -203,3 +203,24 @@ fn a_throttle_of_zero_is_refused_not_read_as_one() {
     assert_eq!(codes(&rule("1.5")), ["V0239@4"]);
     assert!(codes(&rule("2")).is_empty());
 }
+
+#[test]
+fn pasted_promql_is_answered_with_how_vigil_writes_it() {
+    let rule = |when: &str| format!("rule r {{\n  severity warning\n  when {when}\n}}\n");
+    for (src, says) in [
+        (rule("rate(http_requests_total[5m]) > 1"), "`rate(x, 5m)`"),
+        (rule("sum by (job) (rate(x_total, 5m)) > 1"), "`sum(x) by [job]`"),
+        (rule("sum(x) by (job) > 1"), "square brackets"),
+        (rule("x / on(job) y > 1"), "after the right operand"),
+        (
+            "rule r {\n  severity warning\n  on event where event.type == \"x\" for 5m\n}\n".to_string(),
+            "count() by event.x over 5m",
+        ),
+        (
+            "rule r {\n  severity warning\n  when up == 0\n  summary \"down {{ $labels.instance }}\"\n}\n".to_string(),
+            "`{{ instance }}`",
+        ),
+    ] {
+        assert!(help(&src).contains(says), "{src}\n{}", help(&src));
+    }
+}

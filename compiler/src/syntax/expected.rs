@@ -129,6 +129,10 @@ pub(super) fn found_at(text: &str, at: usize) -> Option<String> {
 /// A help line for mistakes people coming from PromQL or YAML make often.
 pub(super) fn hint(text: &str, at: usize, found: Option<&str>) -> Option<String> {
     let before = text.get(..at).unwrap_or("").trim_end();
+    let after = text.get(at..).unwrap_or("");
+    if let Some(h) = promql_hint(before, after, found) {
+        return Some(h);
+    }
     match found {
         Some("&&") | Some("&") => Some("write `and` instead of `&&`".into()),
         Some("|") => Some("write `or` instead of `||`".into()),
@@ -140,4 +144,68 @@ pub(super) fn hint(text: &str, at: usize, found: Option<&str>) -> Option<String>
         None => Some("the file ends inside a declaration: is a `}` or `)` missing?".into()),
         _ => None,
     }
+}
+
+/// PromQL (and Prometheus template) forms users paste, and how Vigil writes them.
+fn promql_hint(before: &str, after: &str, found: Option<&str>) -> Option<String> {
+    let line_before = before.rsplit('\n').next().unwrap_or(before);
+    // `rate(x[5m])`, `x[5m] offset 1h`: a range selector.
+    if found == Some("[") {
+        let range: String = after[1..]
+            .chars()
+            .take_while(|c| *c != ']' && *c != '\n')
+            .collect();
+        let is_duration = !range.is_empty()
+            && range.chars().next().is_some_and(|c| c.is_ascii_digit())
+            && range.chars().all(|c| c.is_ascii_alphanumeric() || c == ':');
+        if is_duration {
+            return Some(format!(
+                "PromQL's range selector `x[{range}]` is a window argument in Vigil: `rate(x, {range})`, `avg(x, {range})`"
+            ));
+        }
+    }
+    // `sum by (job) (x)` / `sum without (x) (y)`.
+    let word = line_before
+        .rsplit(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .next()
+        .unwrap_or("");
+    if matches!(found, Some("by") | Some("without"))
+        && matches!(
+            word,
+            "sum" | "avg" | "min" | "max" | "count" | "stddev" | "quantile" | "topk"
+        )
+    {
+        let g = found.unwrap_or("by");
+        return Some(format!(
+            "Vigil writes the grouping after the aggregation: `{word}(x) {g} [job]` (PromQL's `{word} {g} (job) (x)`)"
+        ));
+    }
+    let after_operator = before.ends_with(['/', '*', '+', '-', '>', '<', '='])
+        || matches!(word, "and" | "or" | "unless");
+    if after_operator
+        && matches!(
+            found,
+            Some("on") | Some("ignoring") | Some("group_left") | Some("group_right")
+        )
+    {
+        return Some("Vigil writes vector matching after the right operand: `errors / requests on [job]` (PromQL's `errors / on(job) requests`)".into());
+    }
+    if matches!(found, Some("("))
+        && (word == "by" || word == "without" || word == "on" || word == "ignoring")
+    {
+        return Some(format!(
+            "label lists are written in square brackets: `{word} [job, instance]`"
+        ));
+    }
+    if found.is_some_and(|f| f.starts_with('$'))
+        || after.starts_with("$labels")
+        || after.starts_with("$value")
+    {
+        return Some("Prometheus's `$labels.x` and `$value` are `{{ x }}` and `{{ value }}` in Vigil's templates".into());
+    }
+    // `on event where ... for 5m`: a duration on a single-event rule.
+    if found == Some("for") && before.contains("on event where") {
+        return Some("an event rule fires on each matching event; for a threshold in time, count them: `when count() by event.x over 5m >= 3`".into());
+    }
+    None
 }

@@ -95,7 +95,15 @@ impl Checker<'_> {
                         at(start, end),
                         "a placeholder must name one value",
                     )
-                    .label("empty or malformed placeholder"),
+                    .label("empty or malformed placeholder")
+                    .help(match name.strip_prefix('$') {
+                        // Prometheus's template forms.
+                        Some(rest) => format!(
+                            "Prometheus's `{name}` is `{{{{ {} }}}}` in Vigil",
+                            rest.strip_prefix("labels.").unwrap_or(rest)
+                        ),
+                        None => Code::TemplateSyntax.info().help.to_string(),
+                    }),
                 );
             } else {
                 out.push(Placeholder {
