@@ -13,7 +13,10 @@
 pub mod abi;
 mod codegen;
 mod helpers;
+mod memory;
 mod predicates;
+
+pub use memory::live_code_bytes;
 
 use codegen::{Gen, build};
 
@@ -298,10 +301,9 @@ fn jit_module() -> Result<JITModule, String> {
         .map_err(|e| format!("this machine is not supported by the JIT: {e}"))?
         .finish(settings::Flags::new(flags))
         .map_err(|e| format!("cannot set up the JIT: {e}"))?;
-    Ok(JITModule::new(JITBuilder::with_isa(
-        isa,
-        default_libcall_names(),
-    )))
+    let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
+    builder.memory_provider(Box::new(memory::Counted::new()));
+    Ok(JITModule::new(builder))
 }
 
 /// Which filters each batch evaluates: one per key value of the rule index, the
