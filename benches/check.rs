@@ -60,3 +60,30 @@ fn check_10k_rules(b: divan::Bencher) {
             c
         });
 }
+
+/// Hostile shapes from the review, each against `check_10k_rules` in the same run: 10,000
+/// copies of one typo (one "did you mean" search, memoised), and 10,000 distinct typos among
+/// 10,000 names (the edit distance ruled out by cheap bounds first). Both were quadratic.
+#[divan::bench(sample_count = 3)]
+fn check_10k_repeated_typos(b: divan::Bencher) {
+    let text: String = (0..10_000)
+        .map(|i| format!("const c{i} = nope\n"))
+        .collect();
+    b.bench(|| vigil_compiler::check_source("typos.rules", divan::black_box(&text), None));
+}
+
+#[divan::bench(sample_count = 3)]
+fn check_10k_distinct_typos(b: divan::Bencher) {
+    let text: String = (0..10_000)
+        .map(|i| format!("const c{i} = nope{i}\n"))
+        .collect();
+    b.bench(|| vigil_compiler::check_source("typos.rules", divan::black_box(&text), None));
+}
+
+/// 50,000 findings on one line: rendered without a scan of the line per finding.
+#[divan::bench(sample_count = 3)]
+fn render_50k_findings_on_one_line(b: divan::Bencher) {
+    let text: String = (0..50_000).map(|i| format!("const c{i} = 1 ")).collect();
+    let c = vigil_compiler::check_source("line.rules", &text, None);
+    b.bench(|| vigil::render::human(divan::black_box(&c.diagnostics), &c.sources, false));
+}

@@ -1,8 +1,11 @@
 //! Human rendering of diagnostics with miette (colour when the output is a terminal).
 
 use miette::{
-    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource, Severity,
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, MietteError,
+    MietteSpanContents, Severity, SourceCode, SourceSpan, SpanContents,
 };
+use std::collections::HashMap;
+use std::sync::Arc;
 use vigil_compiler::diag::{Diagnostic, Level};
 use vigil_compiler::source::SourceMap;
 
@@ -17,9 +20,11 @@ pub fn human(diags: &[Diagnostic], sources: &SourceMap, colour: bool) -> String 
         .with_width(100)
         .with_links(false);
     let mut out = String::new();
+    // One indexed copy of each file, shared by its diagnostics (not one copy per diagnostic).
+    let mut indexed: HashMap<vigil_compiler::source::FileId, Arc<Windowed>> = HashMap::new();
     for d in diags {
         let file = sources.get(d.span.file);
-        if has_long_line(d, &file.text) {
+        if has_long_line(d, sources) {
             plain(&mut out, d, sources);
             continue;
         }
@@ -41,12 +46,76 @@ pub fn human(diags: &[Diagnostic], sources: &SourceMap, colour: bool) -> String 
             })
             .with_labels(labels)
             .with_help(d.help_or_default());
-        let report = miette::Report::new(md)
-            .with_source_code(NamedSource::new(file.name.clone(), file.text.clone()));
+        let source = indexed
+            .entry(d.span.file)
+            .or_insert_with(|| Arc::new(Windowed::new(&file.name, &file.text)))
+            .clone();
+        let report = miette::Report::new(md).with_source_code(source);
         let _ = handler.render_report(&mut out, report.as_ref());
         out.push('\n');
     }
     out
+}
+
+/// A file for miette that finds a span's lines through a line index, so rendering many
+/// diagnostics of one large file stays linear (miette's own reader scans from the start).
+struct Windowed {
+    name: String,
+    text: Arc<str>,
+    /// Byte offset of each line's start.
+    starts: Vec<usize>,
+}
+
+impl Windowed {
+    fn new(name: &str, text: &str) -> Windowed {
+        let starts = std::iter::once(0)
+            .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1))
+            .collect();
+        Windowed {
+            name: name.to_string(),
+            text: text.into(),
+            starts,
+        }
+    }
+
+    fn line_of(&self, offset: usize) -> usize {
+        self.starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1)
+    }
+}
+
+impl SourceCode for Windowed {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let end = span.offset() + span.len();
+        if end > self.text.len() {
+            return Err(MietteError::OutOfBounds);
+        }
+        let first = self.line_of(span.offset()).saturating_sub(before);
+        let last = self.line_of(end.saturating_sub(1).max(span.offset())) + after + 1;
+        let from = self.starts[first];
+        let to = self
+            .starts
+            .get(last + 1)
+            .copied()
+            .unwrap_or(self.text.len());
+        let window = &self.text.as_bytes()[from..to];
+        let local = SourceSpan::new((span.offset() - from).into(), span.len());
+        let c = window.read_span(&local, before, after)?;
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            c.data(),
+            SourceSpan::new((c.span().offset() + from).into(), c.span().len()),
+            c.line() + first,
+            c.column(),
+            c.line_count() + first,
+        )))
+    }
 }
 
 /// Lines longer than this are not drawn as snippets: the graphical renderer cannot place
@@ -54,7 +123,8 @@ pub fn human(diags: &[Diagnostic], sources: &SourceMap, colour: bool) -> String 
 const MAX_SNIPPET_LINE: usize = 4096;
 
 /// Whether a label of `d` sits on a line too long to draw.
-fn has_long_line(d: &Diagnostic, text: &str) -> bool {
+fn has_long_line(d: &Diagnostic, sources: &SourceMap) -> bool {
+    let file = sources.get(d.span.file);
     let spans = std::iter::once(d.span).chain(
         d.secondary
             .iter()
@@ -62,10 +132,7 @@ fn has_long_line(d: &Diagnostic, text: &str) -> bool {
             .map(|s| s.span),
     );
     spans.into_iter().any(|s| {
-        let at = (s.start as usize).min(text.len());
-        let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-        let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-        end - start > MAX_SNIPPET_LINE || s.len() > MAX_SNIPPET_LINE
+        file.line_range(s.start as usize).len() > MAX_SNIPPET_LINE || s.len() > MAX_SNIPPET_LINE
     })
 }
 

@@ -46,6 +46,8 @@ pub struct SourceFile {
     pub name: String,
     pub text: String,
     line_starts: Vec<usize>,
+    /// All ASCII: a column is a byte count (no scan of a long line per diagnostic).
+    ascii: bool,
 }
 
 impl SourceFile {
@@ -54,15 +56,29 @@ impl SourceFile {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line];
-        let col = self
-            .text
-            .get(start..offset)
-            .map(|s| s.chars().count())
-            .unwrap_or(0);
+        let col = if self.ascii {
+            offset - start
+        } else {
+            self.text
+                .get(start..offset)
+                .map(|s| s.chars().count())
+                .unwrap_or(0)
+        };
         (line + 1, col + 1)
     }
     pub fn line_count(&self) -> usize {
         self.line_starts.len()
+    }
+    /// The byte range of the line holding `offset` (without its newline).
+    pub fn line_range(&self, offset: usize) -> std::ops::Range<usize> {
+        let offset = offset.min(self.text.len());
+        let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
+        let start = self.line_starts[line];
+        let end = self
+            .line_starts
+            .get(line + 1)
+            .map_or(self.text.len(), |&next| next - 1);
+        start..end.max(start)
     }
 }
 
@@ -79,6 +95,7 @@ impl SourceMap {
         self.files.push(SourceFile {
             path,
             name,
+            ascii: text.is_ascii(),
             text,
             line_starts,
         });

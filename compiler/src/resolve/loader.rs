@@ -97,9 +97,10 @@ fn add_package_siblings(loaded: &mut Loaded, path: &Path, std_root: Option<&Path
         let Ok(text) = read_rules_file(&s) else {
             continue;
         };
-        // Parsed once to learn its package; files of other packages are left alone.
-        let module = syntax::parse(id, &text, &mut Vec::new());
-        if package_of(&module, &s) == package {
+        // Its package from its `package` line (else its name), without parsing it: files of
+        // other packages are left alone, however large.
+        let theirs = package_line(&text).map_or_else(|| stem_package(&s), str::to_string);
+        if theirs == package {
             add_file(loaded, s, text, false, std_root);
         }
     }
@@ -288,6 +289,30 @@ pub fn read_rules_file(path: &Path) -> Result<String, LoadError> {
     })
 }
 
+/// The name a `package NAME` line at the start of a line declares.
+fn package_line(text: &str) -> Option<&str> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix("package")?;
+        if !rest.starts_with([' ', '\t']) {
+            return None;
+        }
+        let name = rest
+            .trim()
+            .split(|c: char| c.is_whitespace() || c == '#')
+            .next()?;
+        (!name.is_empty()).then_some(name)
+    })
+}
+
+/// The package of a file without a `package` declaration: its stem (`x.test.rules` is `x`).
+fn stem_package(path: &Path) -> String {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("main")
+        .trim_end_matches(".test")
+        .to_string()
+}
+
 /// A file's package: its `package` declaration, else its file stem (`x.test.rules` is `x`).
 fn package_of(module: &ast::Module, path: &Path) -> String {
     module
@@ -297,13 +322,7 @@ fn package_of(module: &ast::Module, path: &Path) -> String {
             ast::DeclKind::Package(p) => Some(p.name.clone()),
             _ => None,
         })
-        .unwrap_or_else(|| {
-            path.file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or("main")
-                .trim_end_matches(".test")
-                .to_string()
-        })
+        .unwrap_or_else(|| stem_package(path))
 }
 
 fn display_name(path: &Path) -> String {

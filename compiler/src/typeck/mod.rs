@@ -42,6 +42,9 @@ pub struct Checker<'a> {
     pub units: HashMap<crate::source::Span, types::Unit>,
     /// Each file's `interval`, read once (every rule of the file asks).
     intervals: Vec<Option<f64>>,
+    /// "Did you mean" for an unknown name, per (file, event scope, name): a typo repeated in
+    /// thousands of places costs one search of the names in scope.
+    pub(crate) near_memo: HashMap<(usize, bool, String), Option<String>>,
 }
 
 impl<'a> Checker<'a> {
@@ -58,6 +61,7 @@ impl<'a> Checker<'a> {
             rules: HashMap::new(),
             rule_stack: Vec::new(),
             units: HashMap::new(),
+            near_memo: HashMap::new(),
             intervals: files
                 .iter()
                 .map(|f| {

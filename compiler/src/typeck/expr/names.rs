@@ -47,10 +47,22 @@ impl Checker<'_> {
             } else {
                 &[Namespace::Value]
             };
-            let mut cands = self.candidates(cx.file, namespaces);
-            cands.extend(cx.lets.keys().cloned());
-            let near = crate::resolve::suggest::closest(name, cands.iter().map(String::as_str))
-                .map(str::to_string);
+            let memo_key = (cx.file, cx.event, name.to_string());
+            let global = match self.near_memo.get(&memo_key) {
+                Some(n) => n.clone(),
+                None => {
+                    let pkg = &self.files[cx.file].package;
+                    let syms = self.syms;
+                    let cands = namespaces.iter().flat_map(|n| syms.names(pkg, *n));
+                    let n = crate::resolve::suggest::closest(name, cands).map(str::to_string);
+                    self.near_memo.insert(memo_key, n.clone());
+                    n
+                }
+            };
+            // The rule's own `let` names, then the names in scope.
+            let near = crate::resolve::suggest::closest(name, cx.lets.keys().map(String::as_str))
+                .map(str::to_string)
+                .or(global);
             if !declared_metric && (near.is_some() || name.contains('.')) {
                 // The suggested name is what the user meant: do not also call it unused.
                 if let Some(n) = &near
