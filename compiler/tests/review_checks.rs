@@ -224,3 +224,27 @@ fn pasted_promql_is_answered_with_how_vigil_writes_it() {
         assert!(help(&src).contains(says), "{src}\n{}", help(&src));
     }
 }
+
+#[test]
+fn a_placeholder_no_rule_mentions_is_a_warning() {
+    let rule = |summary: &str| {
+        format!(
+            "rule low_memory {{\n  severity warning\n  when memory_usage{{host=~\".+\"}} > 90\n  summary \"{summary}\"\n}}\n"
+        )
+    };
+    assert_eq!(codes(&rule("on {{ hostname }}")), ["V1030@4"]);
+    assert!(
+        help(&rule("on {{ hots }}")).contains("did you mean `host`?"),
+        "{}",
+        help(&rule("on {{ hots }}"))
+    );
+    for fine in ["on {{ host }}", "on {{ instance }} of {{ job }}"] {
+        assert!(codes(&rule(fine)).is_empty(), "{fine}");
+    }
+    // A label a test gives the series is known too.
+    let tested = format!(
+        "{}test \"t\" {{\n  series memory_usage{{host=\"a\", dc=\"x\"}} every 1m = \"95\"\n}}\n",
+        rule("in {{ dc }}")
+    );
+    assert!(codes(&tested).is_empty(), "{:?}", codes(&tested));
+}

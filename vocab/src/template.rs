@@ -21,6 +21,7 @@ pub fn render<'a>(template: &str, lookup: &dyn Fn(&str) -> Option<Value<'a>>) ->
     while let Some(open) = rest.find("{{") {
         out.push_str(&rest[..open]);
         let Some(close) = rest[open..].find("}}").map(|c| open + c) else {
+            rest = &rest[open..];
             break;
         };
         let inner = &rest[open + 2..close];

@@ -389,4 +389,7 @@ samples are floating point.";
     InvalidAllow = "V1029" Warning "invalid-allow"
         help "name a warning by its code (V1016) or name (rate-on-non-counter); `vigil explain --list` lists them"
         explain "Suppression comments name warnings. An unknown code suppresses nothing, and errors cannot be allowed: an error means the rules cannot run as written.";
+    UnknownLabelInTemplate = "V1030" Warning "template-label-unmentioned"
+        help "name a label the series carry (declare it: `metric NAME: unit labels [host]`), or match on it"
+        explain "A rule whose series have open label sets (no `metric ... labels [..]` declaration) may carry any label, so `{{ hostname }}` is not an error; but when no rule anywhere mentions a `hostname` label (in a matcher, `by`, `on`, a declaration or `labels {..}`) it is most likely a typo that renders empty in every alert. `instance` and `job`, which Prometheus adds to every scraped series, are always accepted.";
 }

@@ -536,7 +536,16 @@ impl Checker<'_> {
             match it {
                 TestItem::Interval(e) => self.interval_duration(&mut cx, e),
                 TestItem::Advance(e) => self.clause_duration(&mut cx, e),
-                TestItem::Series { every, values, .. } => {
+                TestItem::Series {
+                    selector,
+                    every,
+                    values,
+                } => {
+                    // The labels a test gives its series are labels the rule set knows.
+                    if let ExprKind::Ref { matchers, .. } = &selector.kind {
+                        self.mentioned
+                            .extend(matchers.iter().map(|m| m.label.name.clone()));
+                    }
                     self.clause_duration(&mut cx, every);
                     if let Err(why) = crate::series_notation::parse(&values.value) {
                         self.err(

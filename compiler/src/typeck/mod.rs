@@ -45,6 +45,12 @@ pub struct Checker<'a> {
     /// "Did you mean" for an unknown name, per (file, event scope, name): a typo repeated in
     /// thousands of places costs one search of the names in scope.
     pub(crate) near_memo: HashMap<(usize, bool, String), Option<String>>,
+    /// Every label name the rule set mentions (matchers, `by`/`without`, `on`/`ignoring`,
+    /// declared label lists, rule labels): what a template on an open label set may name.
+    pub(crate) mentioned: HashSet<String>,
+    /// Placeholders of open-label rules naming none of the rule's known names, decided once
+    /// every declaration has been seen: `(name, where, the rule's names)`.
+    pub(crate) open_placeholders: Vec<(String, crate::source::Span, Vec<String>)>,
 }
 
 impl<'a> Checker<'a> {
@@ -62,6 +68,8 @@ impl<'a> Checker<'a> {
             rule_stack: Vec::new(),
             units: HashMap::new(),
             near_memo: HashMap::new(),
+            mentioned: HashSet::new(),
+            open_placeholders: Vec::new(),
             intervals: files
                 .iter()
                 .map(|f| {
@@ -81,6 +89,7 @@ impl<'a> Checker<'a> {
                 self.decl(fi, di);
             }
         }
+        self.open_placeholder_lints();
     }
 
     /// Resolves a possibly qualified name (`pkg.name`) as seen from file `fi`.

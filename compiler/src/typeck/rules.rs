@@ -373,6 +373,7 @@ impl Checker<'_> {
                         crate::lint::rules::dynamic_label(self, s, v.span);
                     }
                     labels.known.insert(k.name.clone());
+                    self.mentioned.insert(k.name.clone());
                 }
             }
         }
@@ -383,7 +384,17 @@ impl Checker<'_> {
         for c in &rule.clauses {
             if let ClauseKind::Summary(t) | ClauseKind::Description(t) = &c.kind {
                 if labels.open {
-                    self.placeholders(t);
+                    // Any label may exist; one no rule mentions is likely a typo (decided
+                    // once all rules are seen).
+                    for ph in self.placeholders(t) {
+                        let known = names.contains(&ph.name)
+                            || ph.name.starts_with("event.")
+                            || ph.name.starts_with("alert.");
+                        if !known {
+                            self.open_placeholders
+                                .push((ph.name, ph.span, names.clone()));
+                        }
+                    }
                 } else {
                     self.template(t, &names, single_event);
                 }

@@ -16,7 +16,38 @@ pub struct Placeholder {
     pub span: Span,
 }
 
+/// Labels every scraped series has (Prometheus adds them): never reported as unknown.
+const SCRAPE_LABELS: &[&str] = &["instance", "job"];
+
 impl Checker<'_> {
+    /// V1030: a placeholder on a rule whose labels are open names a label that no rule of the
+    /// rule set mentions (`{{ hostname_typo }}`): it would render empty in every alert.
+    pub(crate) fn open_placeholder_lints(&mut self) {
+        for (name, span, names) in std::mem::take(&mut self.open_placeholders) {
+            if self.mentioned.contains(&name) || SCRAPE_LABELS.contains(&name.as_str()) {
+                continue;
+            }
+            let mut known: Vec<&str> = names.iter().map(String::as_str).collect();
+            known.extend(self.mentioned.iter().map(String::as_str));
+            known.sort_unstable();
+            known.dedup();
+            let help = did_you_mean(
+                &name,
+                known.iter().copied(),
+                Code::UnknownLabelInTemplate.info().help,
+            );
+            self.diags.push(
+                Diagnostic::new(
+                    Code::UnknownLabelInTemplate,
+                    span,
+                    format!("no rule mentions a `{name}` label"),
+                )
+                .label("may render empty")
+                .help(help),
+            );
+        }
+    }
+
     /// Checks a template against the names an alert will have.
     pub(crate) fn template(&mut self, lit: &StrLit, names: &[String], event_rule: bool) {
         for ph in self.placeholders(lit) {

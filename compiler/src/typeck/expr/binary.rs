@@ -269,6 +269,8 @@ impl Checker<'_> {
             return join_shape(&l.shape, &r.shape);
         };
         if let Some(m) = matching {
+            self.mentioned
+                .extend(m.labels.iter().map(|l| l.name.clone()));
             for label in &m.labels {
                 for (side, labels, sspan) in [("left", a, ls), ("right", b, rs)] {
                     if !m.ignoring && !labels.may_have(&label.name) {

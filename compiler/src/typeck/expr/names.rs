@@ -109,10 +109,12 @@ impl Checker<'_> {
                 unit = unit_from_decl(u, unit_arg.as_ref());
                 if let Some(l) = l {
                     labels = Labels::closed(l.iter().map(|i| i.name.clone()));
+                    self.mentioned.extend(l.iter().map(|i| i.name.clone()));
                 }
             }
         }
         for m in matchers {
+            self.mentioned.insert(m.label.name.clone());
             if matches!(m.op, MatchOp::Re | MatchOp::NotRe)
                 && self.regex(&m.value.value, m.value.span)
             {

@@ -288,6 +288,9 @@ impl Checker<'_> {
     /// Applies `by [..]` / `without [..]` to a series value.
     pub(crate) fn grouped(&mut self, v: Val, group: &Grouping) -> Val {
         let labels = v.labels().cloned().unwrap_or_default();
+        if let Grouping::By(ls, _) | Grouping::Without(ls, _) = group {
+            self.mentioned.extend(ls.iter().map(|l| l.name.clone()));
+        }
         let out = match group {
             Grouping::By(ls, _) => {
                 for l in ls {
