@@ -422,3 +422,20 @@ fn replay_from_stdin_shows_each_change_once_the_data_has_passed_it() {
         "{first}"
     );
 }
+
+#[test]
+fn fmt_of_a_crlf_file_leaves_no_stray_carriage_return_after_comments() {
+    let dir = scratch("crlf");
+    let file = dir.join("crlf.rules");
+    std::fs::write(
+        &file,
+        "rule r {\r\n  # a comment\r\n  severity warning\r\n  when up == 0 # trailing\r\n}\r\n",
+    )
+    .unwrap();
+    let f = file.display().to_string();
+    let (code, _, err) = vigil(&["fmt", &f], b"");
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains('\r'), "{text:?}");
+    assert!(text.contains("  # a comment\n"), "{text:?}");
+}

@@ -79,6 +79,10 @@ fn token_at(text: &str, mut i: usize, out: &[Token]) -> Option<(Kind, usize)> {
     let (start, c) = (i, b[i]);
     let kind = if c == b'#' || (c == b'/' && b.get(i + 1) == Some(&b'/')) {
         i = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |n| i + n);
+        // A CRLF line's comment ends before its CR (which is white space, as elsewhere).
+        if i > start + 1 && b[i - 1] == b'\r' {
+            i -= 1;
+        }
         Kind::Comment
     } else if c == b'"' {
         i = quoted(b, i, b'"', false)?;
