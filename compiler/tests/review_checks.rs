@@ -248,3 +248,24 @@ fn a_placeholder_no_rule_mentions_is_a_warning() {
     );
     assert!(codes(&tested).is_empty(), "{:?}", codes(&tested));
 }
+
+#[test]
+fn promql_nan_and_inf_are_not_silently_metrics_and_flap_ranges_are_explained() {
+    let rule = |when: &str| format!("rule r {{\n  severity warning\n  when {when}\n}}\n");
+    for w in ["up > NaN", "up < Inf"] {
+        assert_eq!(codes(&rule(w)), ["V0101@3"], "{w}");
+        assert!(
+            help(&rule(w)).contains("no NaN or Inf literals"),
+            "{}",
+            help(&rule(w))
+        );
+    }
+    let flap =
+        "rule r {\n  severity warning\n  when up > 1\n  flapping damp 0.9..0.1 over 10m\n}\n";
+    assert!(
+        help(flap).contains("flap thresholds 0.9..0.1"),
+        "{}",
+        help(flap)
+    );
+    assert!(!help(flap).contains("quantile"), "{}", help(flap));
+}

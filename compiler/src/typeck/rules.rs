@@ -170,9 +170,10 @@ impl Checker<'_> {
                         Diagnostic::new(
                             Code::QuantileRange,
                             c.span,
-                            "flap thresholds must satisfy 0 <= low <= high <= 1",
+                            format!("flap thresholds {low}..{high} must satisfy 0 <= low <= high <= 1"),
                         )
-                        .label("invalid thresholds"),
+                        .label("invalid thresholds")
+                        .help("`flapping damp LOW..HIGH over D`: an alert starts flapping when its share of state changes over D reaches HIGH and stops below LOW, e.g. `damp 0.3..0.5 over 10m`"),
                     );
                 }
                 self.clause_duration(cx, over);

@@ -93,6 +93,15 @@ impl Checker<'_> {
         matchers: &[Matcher],
         span: Span,
     ) -> Val {
+        if matchers.is_empty() && matches!(name, "NaN" | "nan" | "Inf" | "inf") {
+            // PromQL's literals: here they would silently be a metric of that name.
+            self.err(
+                Diagnostic::new(Code::UnknownName, span, format!("unknown name `{name}`"))
+                    .label("not a number literal")
+                    .help("Vigil has no NaN or Inf literals: a comparison with NaN never holds; test a missing series with `absent(x)`, a NaN value with `x != x`"),
+            );
+            return Val::error();
+        }
         cx.saw_selector.get_or_insert(span);
         let mut unit = Unit::from_metric_name(name);
         let mut labels = Labels::open([]);
