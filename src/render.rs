@@ -29,23 +29,23 @@ pub fn human(diags: &[Diagnostic], sources: &SourceMap, colour: bool) -> String 
             continue;
         }
         let mut labels = vec![LabeledSpan::new_primary_with_span(
-            Some(d.label.clone()).filter(|l| !l.is_empty()),
+            Some(safe(&d.label)).filter(|l| !l.is_empty()),
             (d.span.start as usize, d.span.len()),
         )];
         for s in d.secondary.iter().filter(|s| s.span.file == d.span.file) {
             labels.push(LabeledSpan::new_with_span(
-                Some(s.message.clone()),
+                Some(safe(&s.message)),
                 (s.span.start as usize, s.span.len()),
             ));
         }
-        let md = MietteDiagnostic::new(d.message.clone())
+        let md = MietteDiagnostic::new(safe(&d.message))
             .with_code(d.code.as_str())
             .with_severity(match d.level() {
                 Level::Error => Severity::Error,
                 Level::Warning => Severity::Warning,
             })
             .with_labels(labels)
-            .with_help(d.help_or_default());
+            .with_help(safe(&d.help_or_default()));
         let source = indexed
             .entry(d.span.file)
             .or_insert_with(|| Arc::new(Windowed::new(&file.name, &file.text)))
@@ -68,6 +68,19 @@ struct Windowed {
 
 impl Windowed {
     fn new(name: &str, text: &str) -> Windowed {
+        // Control characters in the source (an ESC in a string) are drawn as `?`: one byte for
+        // one, so every offset still holds, and the file cannot drive the terminal.
+        let text: String = text
+            .chars()
+            .map(|c| {
+                if c.is_ascii_control() && !matches!(c, '\n' | '\t' | '\r') {
+                    '?'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let text = text.as_str();
         let starts = std::iter::once(0)
             .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1))
             .collect();
@@ -134,6 +147,11 @@ fn has_long_line(d: &Diagnostic, sources: &SourceMap) -> bool {
     spans.into_iter().any(|s| {
         file.line_range(s.start as usize).len() > MAX_SNIPPET_LINE || s.len() > MAX_SNIPPET_LINE
     })
+}
+
+/// Diagnostic text with control characters escaped (names and strings come from files).
+fn safe(s: &str) -> String {
+    crate::cli::printable(s).into_owned()
 }
 
 /// A diagnostic without a snippet: code, message, `file:line:col` with the label, help.

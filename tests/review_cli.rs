@@ -439,3 +439,19 @@ fn fmt_of_a_crlf_file_leaves_no_stray_carriage_return_after_comments() {
     assert!(!text.contains('\r'), "{text:?}");
     assert!(text.contains("  # a comment\n"), "{text:?}");
 }
+
+#[test]
+fn a_rules_file_cannot_drive_the_terminal_through_diagnostics() {
+    let dir = scratch("esc_check");
+    let file = dir.join("esc.rules");
+    std::fs::write(
+        &file,
+        "rule r {\n  severity warning\n  on event where event.type == \"a\u{1b}[2Kb\" and event.x == nope\n}\n",
+    )
+    .unwrap();
+    let f = file.display().to_string();
+    let (code, _, err) = vigil(&["check", &f], b"");
+    assert_eq!(code, 1);
+    assert!(!err.contains('\u{1b}'), "{err}");
+    assert!(err.contains("\"a?[2Kb\""), "{err}");
+}
