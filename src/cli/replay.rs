@@ -1,7 +1,7 @@
 //! `vigil replay`: backtests rules over recorded data with the live engine. Input records
 //! from every file are ordered by time (stably), fed to the engine, and the engine's clock is
 //! advanced to each record's time, so evaluation happens exactly as in the daemon; each alert
-//! state change is printed as one JSON line.
+//! state change is printed as one JSON line (piped) or one human line (on a terminal).
 
 use super::{ReplayArgs, TimelineFormat};
 use hdrhistogram::Histogram;
