@@ -279,6 +279,22 @@ fn scenarios() -> Vec<Scenario> {
             vec![errs(), reqs()],
         ),
         s(
+            "count_filter",
+            "count(cpu > 60) by [job] > 1",
+            "count by (job) (cpu > 60) > 1",
+            "",
+            "",
+            vec![gauge("cpu")],
+        ),
+        s(
+            "sum_filter",
+            "sum(40 < cpu) by [job] > 100",
+            "sum by (job) (40 < cpu) > 100",
+            "",
+            "",
+            vec![gauge("cpu")],
+        ),
+        s(
             "compare_on",
             "cpu >= mem on [host]",
             "cpu >= on(host) mem",

@@ -269,3 +269,15 @@ fn promql_nan_and_inf_are_not_silently_metrics_and_flap_ranges_are_explained() {
     );
     assert!(!help(flap).contains("quantile"), "{}", help(flap));
 }
+
+#[test]
+fn counting_the_series_that_pass_a_comparison_is_expressible() {
+    let rule = |when: &str| format!("rule r {{\n  severity warning\n  when {when}\n}}\n");
+    for w in [
+        "count(m > 50) by [job] > 1",
+        "sum(50 < m) by [job] > 100",
+        "count(cpu_percent >= 80%) > 2",
+    ] {
+        assert!(codes(&rule(w)).is_empty(), "{w}: {:?}", codes(&rule(w)));
+    }
+}

@@ -120,6 +120,13 @@ pub enum SeriesExpr {
         inner: Box<SeriesExpr>,
         group: Grouping,
     },
+    /// The series of `inner` whose value compares true with a constant (`count(m > 50) by
+    /// [job]`, PromQL's filtering comparison): their values kept, the others dropped.
+    Filter {
+        inner: Box<SeriesExpr>,
+        op: super::CmpOp,
+        value: f64,
+    },
     /// Arithmetic between vectors (inside an aggregate), label-matched.
     Arith {
         op: Arith,
@@ -248,7 +255,7 @@ impl SeriesExpr {
                 };
                 r + offset
             }
-            SeriesExpr::Aggregate { inner, .. } => inner.reach(),
+            SeriesExpr::Aggregate { inner, .. } | SeriesExpr::Filter { inner, .. } => inner.reach(),
             SeriesExpr::Arith { lhs, rhs, .. } => lhs.reach().max(rhs.reach()),
             SeriesExpr::Histogram { range, offset, .. } => range + offset,
             SeriesExpr::Trend { range, .. } | SeriesExpr::Absent { range, .. } => *range,
@@ -267,7 +274,9 @@ impl SeriesExpr {
             | SeriesExpr::Anomaly { sel, .. }
             | SeriesExpr::Outside { sel, .. }
             | SeriesExpr::Absent { sel, .. } => out.push(sel),
-            SeriesExpr::Aggregate { inner, .. } => inner.selectors(out),
+            SeriesExpr::Aggregate { inner, .. } | SeriesExpr::Filter { inner, .. } => {
+                inner.selectors(out)
+            }
             SeriesExpr::Arith { lhs, rhs, .. } => {
                 lhs.selectors(out);
                 rhs.selectors(out);
@@ -281,7 +290,7 @@ impl SeriesExpr {
             SeriesExpr::RuleState(r) => vec![r],
             SeriesExpr::Score(t) => t.iter().map(|(_, r)| r.as_str()).collect(),
             SeriesExpr::AtLeast(_, rs) => rs.iter().map(String::as_str).collect(),
-            SeriesExpr::Aggregate { inner, .. } => inner.rules(),
+            SeriesExpr::Aggregate { inner, .. } | SeriesExpr::Filter { inner, .. } => inner.rules(),
             SeriesExpr::Arith { lhs, rhs, .. } => {
                 let mut v = lhs.rules();
                 v.extend(rhs.rules());

@@ -142,6 +142,60 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// `m > 50` inside an aggregate: the series of `m` that pass, against a constant (a
+    /// percentage scaled by the series' unit, as everywhere).
+    fn plan_filter(
+        &mut self,
+        sc: &Scope<'a>,
+        e: &'a Expr,
+        op: BinOp,
+        lhs: &'a Expr,
+        rhs: &'a Expr,
+    ) -> Result<SeriesExpr, LowerError> {
+        use crate::ir::CmpOp;
+        let cmp = match op {
+            BinOp::Eq => CmpOp::Eq,
+            BinOp::Ne => CmpOp::Ne,
+            BinOp::Lt => CmpOp::Lt,
+            BinOp::Le => CmpOp::Le,
+            BinOp::Gt => CmpOp::Gt,
+            _ => CmpOp::Ge,
+        };
+        let flipped = |c: CmpOp| match c {
+            CmpOp::Lt => CmpOp::Gt,
+            CmpOp::Le => CmpOp::Ge,
+            CmpOp::Gt => CmpOp::Lt,
+            CmpOp::Ge => CmpOp::Le,
+            c => c,
+        };
+        let constant =
+            |this: &mut Self, k: &'a Expr, series: &'a Expr| -> Result<f64, LowerError> {
+                let percent_series =
+                    this.ck.units.get(&series.span) == Some(&crate::typeck::types::Unit::Percent);
+                match (&k.kind, percent_series) {
+                    (ExprKind::Percent(p), true) => Ok(*p),
+                    _ => this.constant(sc, k),
+                }
+            };
+        let (series, k, op) = match (self.plan(sc, lhs), self.plan(sc, rhs)) {
+            (Ok(s), _) if self.constant(sc, rhs).is_ok() => (s, constant(self, rhs, lhs)?, cmp),
+            (_, Ok(s)) if self.constant(sc, lhs).is_ok() => {
+                (s, constant(self, lhs, rhs)?, flipped(cmp))
+            }
+            _ => {
+                return err(
+                    e.span,
+                    "a comparison inside an aggregate compares a series with a constant",
+                );
+            }
+        };
+        Ok(SeriesExpr::Filter {
+            inner: Box::new(series),
+            op,
+            value: k,
+        })
+    }
+
     /// The structured plan of a series expression.
     pub(super) fn plan(&mut self, sc: &Scope<'a>, e: &'a Expr) -> Result<SeriesExpr, LowerError> {
         match &e.kind {
@@ -162,6 +216,9 @@ impl<'a> Lowerer<'a> {
                 rhs,
                 matching,
             } => {
+                if op.is_comparison() && matching.is_none() {
+                    return self.plan_filter(sc, e, *op, lhs, rhs);
+                }
                 let op = match op {
                     BinOp::Add => Arith::Add,
                     BinOp::Sub => Arith::Sub,

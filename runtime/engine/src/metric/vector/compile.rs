@@ -85,6 +85,11 @@ impl Compile<'_> {
                     group,
                 }
             }
+            SeriesExpr::Filter { inner, op, value } => VExpr::Filter {
+                inner: Box::new(self.expr(inner)?),
+                op: *op,
+                value: *value,
+            },
             SeriesExpr::Arith {
                 op,
                 lhs,

@@ -185,6 +185,18 @@ impl Eval<'_> {
                 self.eval(inner, &mut v);
                 aggregate(self.labels, *op, *param, group, &v, out);
             }
+            VExpr::Filter { inner, op, value } => {
+                let start = out.len();
+                self.eval(inner, out);
+                let mut i = start;
+                while i < out.len() {
+                    if op.num(out[i].1, *value) {
+                        i += 1;
+                    } else {
+                        out.remove(i);
+                    }
+                }
+            }
             VExpr::Arith {
                 op,
                 lhs,

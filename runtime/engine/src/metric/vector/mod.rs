@@ -61,6 +61,12 @@ pub enum VExpr {
         rhs: Box<VExpr>,
         matching: Option<LabelSel>,
     },
+    /// The series of `inner` whose value compares true with `value`.
+    Filter {
+        inner: Box<VExpr>,
+        op: vigil_compiler::ir::CmpOp,
+        value: f64,
+    },
     Scalar(f64),
     Hist {
         fraction: bool,
