@@ -276,7 +276,7 @@ fn counting_the_series_that_pass_a_comparison_is_expressible() {
     for w in [
         "count(m > 50) by [job] > 1",
         "sum(50 < m) by [job] > 100",
-        "count(cpu_percent >= 80%) > 2",
+        "count(cpu_percent >= 80%) by [] > 2",
     ] {
         assert!(codes(&rule(w)).is_empty(), "{w}: {:?}", codes(&rule(w)));
     }
