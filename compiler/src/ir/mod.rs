@@ -56,6 +56,16 @@ pub enum CmpOp {
 }
 
 impl CmpOp {
+    /// The same test with its operands swapped (`5 < x` is `x > 5`).
+    pub fn flipped(self) -> CmpOp {
+        match self {
+            CmpOp::Lt => CmpOp::Gt,
+            CmpOp::Le => CmpOp::Ge,
+            CmpOp::Gt => CmpOp::Lt,
+            CmpOp::Ge => CmpOp::Le,
+            o => o,
+        }
+    }
     /// The comparison of two ordered values (`ord` is `a.cmp(b)`).
     pub fn holds(self, ord: std::cmp::Ordering) -> bool {
         use std::cmp::Ordering::*;

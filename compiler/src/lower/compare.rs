@@ -46,14 +46,7 @@ impl<'a> Lowerer<'a> {
                 Ok(self.fold(id, T::Num))
             }
             _ => {
-                let c = match op {
-                    BinOp::Eq => CmpOp::Eq,
-                    BinOp::Ne => CmpOp::Ne,
-                    BinOp::Lt => CmpOp::Lt,
-                    BinOp::Le => CmpOp::Le,
-                    BinOp::Gt => CmpOp::Gt,
-                    _ => CmpOp::Ge,
-                };
+                let c = cmp_op(op);
                 let l = Operand {
                     low: l,
                     unit: self.unit(lhs.span),
@@ -80,16 +73,9 @@ impl<'a> Lowerer<'a> {
         nocase: bool,
         span: Span,
     ) -> Result<NodeId, LowerError> {
-        let flip = |op: CmpOp| match op {
-            CmpOp::Lt => CmpOp::Gt,
-            CmpOp::Le => CmpOp::Ge,
-            CmpOp::Gt => CmpOp::Lt,
-            CmpOp::Ge => CmpOp::Le,
-            o => o,
-        };
         let is_const = |l: &Low| !matches!(l, Low::Node(..));
         if is_const(&l.low) && !is_const(&r.low) {
-            return self.compare(path, flip(op), r, l, nocase, span);
+            return self.compare(path, op.flipped(), r, l, nocase, span);
         }
         if let Some(id) = self.compare_text(path, op, &l.low, &r.low, nocase, span)? {
             return Ok(id);
@@ -189,5 +175,17 @@ impl<'a> Lowerer<'a> {
     pub(super) fn mark_sym_at(&mut self, opened: &[SlotRef], slot: SlotRef) {
         let layout = self.ir.layout_for_mut(opened, slot.depth as usize);
         layout.slots[slot.id as usize].needs_sym = true;
+    }
+}
+
+/// The IR comparison of a comparison operator (the caller knows `op` is one).
+pub(super) fn cmp_op(op: BinOp) -> CmpOp {
+    match op {
+        BinOp::Eq => CmpOp::Eq,
+        BinOp::Ne => CmpOp::Ne,
+        BinOp::Lt => CmpOp::Lt,
+        BinOp::Le => CmpOp::Le,
+        BinOp::Gt => CmpOp::Gt,
+        _ => CmpOp::Ge,
     }
 }

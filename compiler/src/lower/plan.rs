@@ -152,22 +152,7 @@ impl<'a> Lowerer<'a> {
         lhs: &'a Expr,
         rhs: &'a Expr,
     ) -> Result<SeriesExpr, LowerError> {
-        use crate::ir::CmpOp;
-        let cmp = match op {
-            BinOp::Eq => CmpOp::Eq,
-            BinOp::Ne => CmpOp::Ne,
-            BinOp::Lt => CmpOp::Lt,
-            BinOp::Le => CmpOp::Le,
-            BinOp::Gt => CmpOp::Gt,
-            _ => CmpOp::Ge,
-        };
-        let flipped = |c: CmpOp| match c {
-            CmpOp::Lt => CmpOp::Gt,
-            CmpOp::Le => CmpOp::Ge,
-            CmpOp::Gt => CmpOp::Lt,
-            CmpOp::Ge => CmpOp::Le,
-            c => c,
-        };
+        let cmp = super::compare::cmp_op(op);
         let constant =
             |this: &mut Self, k: &'a Expr, series: &'a Expr| -> Result<f64, LowerError> {
                 let percent_series =
@@ -180,7 +165,7 @@ impl<'a> Lowerer<'a> {
         let (series, k, op) = match (self.plan(sc, lhs), self.plan(sc, rhs)) {
             (Ok(s), _) if self.constant(sc, rhs).is_ok() => (s, constant(self, rhs, lhs)?, cmp),
             (_, Ok(s)) if self.constant(sc, lhs).is_ok() => {
-                (s, constant(self, lhs, rhs)?, flipped(cmp))
+                (s, constant(self, lhs, rhs)?, cmp.flipped())
             }
             _ => {
                 return err(

@@ -53,14 +53,19 @@ impl Unit {
             (a, _) => a,
         }
     }
-    /// The unit a metric's name implies, as Prometheus names them.
-    pub fn from_metric_name(name: &str) -> Option<Unit> {
+    /// The part of a metric's name that says its unit: after the last `:` (recording-rule
+    /// names), without `_bucket`/`_sum` and `_total` (`http_latency_ms_sum` is `http_latency_ms`).
+    pub fn unit_stem(name: &str) -> &str {
         let n = name.rsplit(':').next().unwrap_or(name);
         let n = n
             .strip_suffix("_bucket")
             .or_else(|| n.strip_suffix("_sum"))
             .unwrap_or(n);
-        let n = n.strip_suffix("_total").unwrap_or(n);
+        n.strip_suffix("_total").unwrap_or(n)
+    }
+    /// The unit a metric's name implies, as Prometheus names them.
+    pub fn from_metric_name(name: &str) -> Option<Unit> {
+        let n = Unit::unit_stem(name);
         Some(
             if n.ends_with("_seconds")
                 || n.ends_with("_ms")

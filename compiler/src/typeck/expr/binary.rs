@@ -238,21 +238,10 @@ impl Checker<'_> {
     }
 
     fn metric_in_ms(&mut self, file: usize, name: &str) -> bool {
-        if let Some(key) = self.resolve(file, Namespace::Metric, name) {
-            let sym = self.syms.map[&key];
-            if let DeclKind::Metric { unit, unit_arg, .. } =
-                &self.files[sym.file].module.decls[sym.decl].kind
-            {
-                return unit.name == "duration"
-                    && unit_arg.as_ref().is_some_and(|a| a.name == "ms");
-            }
+        if let Some((unit, arg)) = self.metric_unit_decl(file, name) {
+            return unit.name == "duration" && arg.is_some_and(|a| a.name == "ms");
         }
-        let n = name.rsplit(':').next().unwrap_or(name);
-        let n = n
-            .strip_suffix("_bucket")
-            .or_else(|| n.strip_suffix("_sum"))
-            .unwrap_or(n);
-        let n = n.strip_suffix("_total").unwrap_or(n);
+        let n = Unit::unit_stem(name);
         n.ends_with("_ms") || n.ends_with("_milliseconds")
     }
 

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
     pub(super) fn value_ref(
         &mut self,
         cx: &mut Ctx,
@@ -83,6 +83,21 @@ impl Checker<'_> {
             }
         }
         self.selector(cx, name, matchers, span)
+    }
+
+    /// The unit (and its argument) of the `metric NAME: unit` declaration `name` resolves to.
+    pub(super) fn metric_unit_decl(
+        &mut self,
+        file: usize,
+        name: &str,
+    ) -> Option<(&'a Ident, Option<&'a Ident>)> {
+        let key = self.resolve(file, Namespace::Metric, name)?;
+        let sym = self.syms.map[&key];
+        let files: &'a [crate::resolve::LoadedFile] = self.files;
+        match &files[sym.file].module.decls[sym.decl].kind {
+            DeclKind::Metric { unit, unit_arg, .. } => Some((unit, unit_arg.as_ref())),
+            _ => None,
+        }
     }
 
     /// A metric selector: one value per matching series.

@@ -369,12 +369,8 @@ impl Checker<'_> {
         let ExprKind::Ref { name, .. } = &e.kind else {
             return false;
         };
-        let Some(key) = self.resolve(cx.file, Namespace::Metric, name) else {
-            return false;
-        };
-        let sym = self.syms.map[&key];
-        matches!(&self.files[sym.file].module.decls[sym.decl].kind,
-            DeclKind::Metric { unit, .. } if unit.name == "counter")
+        self.metric_unit_decl(cx.file, name)
+            .is_some_and(|(unit, _)| unit.name == "counter")
     }
 }
 

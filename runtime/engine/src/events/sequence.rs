@@ -135,7 +135,6 @@ impl Spec {
         st.closing
             .retain(|(_, p)| !self.trailing.iter().any(|&m| self.hit(h, m, p.join)));
         let mut completed = false;
-        let mut advanced = Vec::new();
         // Last stage first, so one event advances a partial by one stage at most.
         for i in (0..n).rev() {
             let step = self.stages[i].step;
@@ -146,33 +145,28 @@ impl Spec {
             if self.keyed[step] && jv.is_none() {
                 continue;
             }
-            advanced.clear();
+            // Where a partial that passes stage `i` goes: the next stage, or completion.
+            let (before, after) = st.waiting.split_at_mut(i + 1);
+            let mut pass = |p: Partial| match after.first_mut() {
+                Some(next) => hold(next, p),
+                None if self.trailing.is_empty() => completed = true,
+                None => st.closing.push((p.start + self.within, p)),
+            };
             if i == 0 {
-                advanced.push(Partial { start: t, join: jv });
+                pass(Partial { start: t, join: jv });
             } else {
                 // Every partition this event belongs to moves on (an event without a join
-                // value belongs to all of them).
-                st.waiting[i].retain(|p| {
+                // value belongs to all of them); stage `i` is before the one it moves to.
+                before[i].retain(|p| {
                     let fits = jv.is_none() || p.join.is_none() || p.join == jv;
                     if fits {
-                        advanced.push(Partial {
+                        pass(Partial {
                             start: p.start,
                             join: p.join.or(jv),
                         });
                     }
                     !fits
                 });
-            }
-            for &p in &advanced {
-                if i + 1 == n {
-                    if self.trailing.is_empty() {
-                        completed = true;
-                    } else {
-                        st.closing.push((p.start + self.within, p));
-                    }
-                } else {
-                    hold(&mut st.waiting[i + 1], p);
-                }
             }
         }
         if completed {
