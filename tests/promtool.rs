@@ -428,15 +428,7 @@ fn vigil_alerts(sc: &Scenario, data: &[SeriesData], backend: Backend) -> Vec<Vec
             .filter(|d| d.is_error())
             .collect::<Vec<_>>()
     );
-    let rules = RuleSet::from_checked(&checked, backend).expect("lowers");
-    let mut engine = Engine::new(
-        rules,
-        Config {
-            interval: 60_000,
-            ..Config::default()
-        },
-    )
-    .expect("engine");
+    let mut engine = engine_for(&checked, backend);
     let mut out = Vec::new();
     let mut changes = Vec::new();
     for step in 0..STEPS {
@@ -474,6 +466,16 @@ fn vigil_alerts(sc: &Scenario, data: &[SeriesData], backend: Backend) -> Vec<Vec
         out.push(now);
     }
     out
+}
+
+/// An engine over checked rules, evaluating every minute (promtool's test interval here).
+fn engine_for(checked: &vigil_compiler::Checked, backend: Backend) -> Engine {
+    let rules = RuleSet::from_checked(checked, backend).expect("lowers");
+    let config = Config {
+        interval: 60_000,
+        ..Config::default()
+    };
+    Engine::new(rules, config).expect("engine")
 }
 
 fn promtool_file(sc: &Scenario, cases: &[Case]) -> (String, String) {
@@ -619,15 +621,7 @@ fn absent_fires_at_a_staleness_marker_as_promtool_does() {
     assert_eq!(checked.errors(), 0, "{:?}", checked.diagnostics);
     let mut first = BTreeMap::new();
     for backend in [Backend::Interp, Backend::Jit] {
-        let rules = RuleSet::from_checked(&checked, backend).expect("lowers");
-        let mut engine = Engine::new(
-            rules,
-            Config {
-                interval: 60_000,
-                ..Config::default()
-            },
-        )
-        .expect("engine");
+        let mut engine = engine_for(&checked, backend);
         engine.start_at(0);
         let mut changes = Vec::new();
         for step in 0..8i64 {

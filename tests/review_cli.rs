@@ -41,6 +41,14 @@ fn vigil(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
     )
 }
 
+/// A file of its own for one test: its path, and the path as an argument.
+fn scratch_file(test: &str, name: &str, text: &str) -> (PathBuf, String) {
+    let file = scratch(test).join(name);
+    std::fs::write(&file, text).expect("scratch file");
+    let arg = file.display().to_string();
+    (file, arg)
+}
+
 const LOGIN_RULE: &str = "rule any_login {\n  severity warning\n  summary \"login\"\n  on event where event.type == \"login\"\n}\n";
 
 fn rules_file(dir: &std::path::Path) -> String {
@@ -327,14 +335,11 @@ fn vigil_test_of_one_file_sees_its_package_and_reports_the_state_at_the_time_ask
     let (code, out, err) = vigil(&["test", "rules/security/auth.test.rules"], b"");
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.ends_with(" passed, 0 failed\n"), "{out}");
-    let dir = scratch("state_at");
-    let file = dir.join("ab.rules");
-    std::fs::write(
-        &file,
+    let (_, f) = scratch_file(
+        "state_at",
+        "ab.rules",
         "rule absent_plain {\n  severity warning\n  when absent(probe_up)\n}\ntest \"wrong time\" {\n  series probe_up every 1m = \"1 1 1 1 1 stale\"\n  advance to 10m\n  expect absent_plain firing at 3m\n}\n",
-    )
-    .unwrap();
-    let f = file.display().to_string();
+    );
     let (code, out, _) = vigil(&["test", &f], b"");
     assert_eq!(code, 1);
     assert!(
@@ -345,14 +350,11 @@ fn vigil_test_of_one_file_sees_its_package_and_reports_the_state_at_the_time_ask
 
 #[test]
 fn unchecked_expectations_are_not_run_and_names_cannot_forge_lines() {
-    let dir = scratch("not_run");
-    let file = dir.join("nr.rules");
-    std::fs::write(
-        &file,
+    let (_, f) = scratch_file(
+        "not_run",
+        "nr.rules",
         "notifier ops = console()\nrule x {\n  severity warning\n  when up == 0\n  notify ops\n}\ntest \"a\\u{1b}[2K\\nok   forged\" {\n  series up every 1m = \"0 0\"\n  expect notification ops at 1m\n}\n",
-    )
-    .unwrap();
-    let f = file.display().to_string();
+    );
     let (code, out, _) = vigil(&["test", &f], b"");
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("SKIP a\\u{1b}[2K\\nok   forged ("), "{out}");
@@ -425,14 +427,11 @@ fn replay_from_stdin_shows_each_change_once_the_data_has_passed_it() {
 
 #[test]
 fn fmt_of_a_crlf_file_leaves_no_stray_carriage_return_after_comments() {
-    let dir = scratch("crlf");
-    let file = dir.join("crlf.rules");
-    std::fs::write(
-        &file,
+    let (file, f) = scratch_file(
+        "crlf",
+        "crlf.rules",
         "rule r {\r\n  # a comment\r\n  severity warning\r\n  when up == 0 # trailing\r\n}\r\n",
-    )
-    .unwrap();
-    let f = file.display().to_string();
+    );
     let (code, _, err) = vigil(&["fmt", &f], b"");
     assert_eq!(code, 0, "{err}");
     let text = std::fs::read_to_string(&file).unwrap();
@@ -442,14 +441,11 @@ fn fmt_of_a_crlf_file_leaves_no_stray_carriage_return_after_comments() {
 
 #[test]
 fn a_rules_file_cannot_drive_the_terminal_through_diagnostics() {
-    let dir = scratch("esc_check");
-    let file = dir.join("esc.rules");
-    std::fs::write(
-        &file,
+    let (_, f) = scratch_file(
+        "esc_check",
+        "esc.rules",
         "rule r {\n  severity warning\n  on event where event.type == \"a\u{1b}[2Kb\" and event.x == nope\n}\n",
-    )
-    .unwrap();
-    let f = file.display().to_string();
+    );
     let (code, _, err) = vigil(&["check", &f], b"");
     assert_eq!(code, 1);
     assert!(!err.contains('\u{1b}'), "{err}");

@@ -1,21 +1,8 @@
 //! Findings of the review of real rules (translated from public corpora) that `vigil check`
 //! must report: each test reproduces one, with the code it now gets.
 
-fn codes(src: &str) -> Vec<String> {
-    let checked = vigil_compiler::check_source("review.rules", src, None);
-    checked
-        .diagnostics
-        .iter()
-        .map(|d| {
-            let line = checked
-                .sources
-                .get(d.span.file)
-                .line_col(d.span.start as usize)
-                .0;
-            format!("{}@{line}", d.code.as_str())
-        })
-        .collect()
-}
+mod common;
+use common::codes;
 
 fn help(src: &str) -> String {
     let checked = vigil_compiler::check_source("review.rules", src, None);

@@ -1,20 +1,7 @@
 //! `# vigil: allow(..)` comments: what each placement covers, and what is reported about them.
 
-fn codes(src: &str) -> Vec<String> {
-    let checked = vigil_compiler::check_source("allow.rules", src, None);
-    checked
-        .diagnostics
-        .iter()
-        .map(|d| {
-            let line = checked
-                .sources
-                .get(d.span.file)
-                .line_col(d.span.start as usize)
-                .0;
-            format!("{}@{line}", d.code.as_str())
-        })
-        .collect()
-}
+mod common;
+use common::codes;
 
 /// Two gauges read with `rate` (V1016 each), on lines 5 and 10.
 fn two_rules(before_first: &str, first_line_tail: &str) -> String {
