@@ -128,6 +128,25 @@ fn scenarios() -> Vec<Scenario> {
             vec![("host", "h2")],
         ],
     };
+    // Several series per host: the "many" side of group_left/group_right.
+    let conns = || Family {
+        metric: "conns",
+        shape: Shape::Gauge,
+        series: vec![
+            vec![("host", "h0"), ("port", "80")],
+            vec![("host", "h0"), ("port", "443")],
+            vec![("host", "h1"), ("port", "80")],
+            vec![("host", "h2"), ("port", "80")],
+        ],
+    };
+    let capacity = || Family {
+        metric: "capacity",
+        shape: Shape::Gauge,
+        series: vec![
+            vec![("host", "h0"), ("rack", "r1")],
+            vec![("host", "h1"), ("rack", "r2")],
+        ],
+    };
     let buckets = || {
         let mut series = Vec::new();
         for job in ["api", "db"] {
@@ -309,6 +328,62 @@ fn scenarios() -> Vec<Scenario> {
             "",
             "",
             vec![gauge("cpu"), mem()],
+        ),
+        s(
+            "or_on",
+            "(cpu > 50) or (mem > 50) on [host]",
+            "(cpu > 50) or on(host) (mem > 50)",
+            "",
+            "",
+            vec![gauge("cpu"), mem()],
+        ),
+        s(
+            "or_on_for",
+            "(cpu > 60) or (mem > 40) on [host] for 1m",
+            "(cpu > 60) or on(host) (mem > 40)",
+            "1m",
+            "",
+            vec![gauge("cpu"), mem()],
+        ),
+        s(
+            "group_left",
+            "conns / mem on [host] group_left > 1.13",
+            "conns / on(host) group_left mem > 1.13",
+            "",
+            "",
+            vec![conns(), mem()],
+        ),
+        s(
+            "group_left_extra",
+            "conns > capacity on [host] group_left [rack]",
+            "conns > on(host) group_left(rack) capacity",
+            "",
+            "",
+            vec![conns(), capacity()],
+        ),
+        s(
+            "group_right_extra",
+            "capacity < conns on [host] group_right [rack]",
+            "capacity < on(host) group_right(rack) conns",
+            "",
+            "",
+            vec![conns(), capacity()],
+        ),
+        s(
+            "and_many",
+            "cpu > 50 and (conns > 50) on [host]",
+            "cpu > 50 and on(host) conns > 50",
+            "",
+            "",
+            vec![gauge("cpu"), conns()],
+        ),
+        s(
+            "unless_many",
+            "cpu > 40 and not (conns > 50) on [host]",
+            "cpu > 40 unless on(host) conns > 50",
+            "",
+            "",
+            vec![gauge("cpu"), conns()],
         ),
         s(
             "unless",

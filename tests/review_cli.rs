@@ -451,3 +451,27 @@ fn a_rules_file_cannot_drive_the_terminal_through_diagnostics() {
     assert!(!err.contains('\u{1b}'), "{err}");
     assert!(err.contains("\"a?[2Kb\""), "{err}");
 }
+
+#[test]
+fn or_reports_the_side_that_holds_with_its_own_labels_and_value() {
+    let (_, rules) = scratch_file(
+        "or_labels",
+        "or.rules",
+        "rule either {\n  severity warning\n  summary \"s\"\n  when (m > 50) or (n > 50) on [instance]\n}\n",
+    );
+    let mut input = String::new();
+    for t in 0..3 {
+        let ts = 1_795_428_000_000i64 + t * 60_000;
+        input += &format!("{{\"ts\":{ts},\"metric\":\"m\",\"labels\":{{\"instance\":\"i1\",\"job\":\"api\"}},\"value\":10}}\n");
+        input += &format!("{{\"ts\":{ts},\"metric\":\"n\",\"labels\":{{\"instance\":\"i1\"}},\"value\":100}}\n");
+    }
+    let (code, out, err) = vigil(
+        &["replay", "--rules", &rules, "--input", "-", "--format", "json"],
+        input.as_bytes(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let first = out.lines().next().unwrap_or_default();
+    assert!(first.contains("\"labels\":{\"instance\":\"i1\"}"), "{out}");
+    assert!(first.contains("\"value\":100"), "{out}");
+    assert!(!out.contains("\"job\""), "the alert never takes m's labels while m is below: {out}");
+}

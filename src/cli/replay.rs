@@ -346,10 +346,10 @@ fn warnings(engine: &Engine, args: &ReplayArgs) {
             c.too_late
         );
     }
-    if c.many_to_many > 0 {
+    if c.match_conflicts > 0 {
         eprintln!(
             "warning: {} many-to-many matches (several series on both sides of a join for the same labels) produced no result; add `on [..]` labels that identify one side",
-            c.many_to_many
+            c.match_conflicts
         );
     }
     for (rule, n) in engine.events.refusals() {

@@ -287,6 +287,9 @@ levelled `warning when` / `critical when` clauses.";
     CountOutOfRange = "V0239" Error "count-out-of-range"
         help "`throttle N per D` takes a whole number of alerts of at least 1"
         explain "A throttle of 0 alerts would silence the rule entirely (remove the rule, or `disable` it, to say that), and a fraction of an alert means nothing; both are refused rather than read as 1.";
+    InvalidMatching = "V0240" Error "invalid-matching"
+        help "`on`/`ignoring` join two series expressions; `group_left`/`group_right` follow them on an arithmetic or comparison operator, and copy labels that are not matched on"
+        explain "`m / k on [instance] group_left` says that the left side may hold several series per `instance` and keeps their labels (PromQL's many-to-one matching); `group_left [node]` also copies `node` from the right side. Matching written where one side is a number (`x > 50 on [host]`: the `on` belongs to the `>`, parenthesise the comparison to join it with `and`), a group modifier on `and`/`or`/`and not` (they already match any number of series), and a label both matched on and copied mean nothing or are ambiguous: all are refused, as PromQL refuses them.";
     // ------------------------------------------------------------------ lints (warnings)
     UnusedConst = "V1001" Warning "unused-const"
         help "remove it, or use it"

@@ -10,7 +10,7 @@ pub const MAX_DEPTH: usize = 8;
 
 /// Where slots are read: one frame per quantifier depth, and the element arena.
 #[derive(Clone, Copy)]
-struct Env<'f, 'a> {
+pub(super) struct Env<'f, 'a> {
     frames: [&'f [SlotVal<'a>]; MAX_DEPTH],
     layouts: [&'f Layout; MAX_DEPTH],
     elems: &'f [SlotVal<'a>],
@@ -26,7 +26,11 @@ pub fn eval_num(ir: &Ir, root: NodeId, slots: &[SlotVal], elems: &[SlotVal]) -> 
     num(ir, &env(ir, slots, elems), root).map(ops::canonical)
 }
 
-fn env<'f, 'a>(ir: &'f Ir, slots: &'f [SlotVal<'a>], elems: &'f [SlotVal<'a>]) -> Env<'f, 'a> {
+pub(super) fn env<'f, 'a>(
+    ir: &'f Ir,
+    slots: &'f [SlotVal<'a>],
+    elems: &'f [SlotVal<'a>],
+) -> Env<'f, 'a> {
     Env {
         frames: [slots; MAX_DEPTH],
         layouts: [&ir.layout; MAX_DEPTH],
@@ -63,14 +67,14 @@ pub fn fold_bool(ir: &Ir, id: NodeId) -> Option<bool> {
     Some(truth(ir, &env(ir, &[], &[]), id))
 }
 
-fn slot<'a>(env: &Env<'_, 'a>, r: crate::ir::SlotRef) -> SlotVal<'a> {
+pub(super) fn slot<'a>(env: &Env<'_, 'a>, r: crate::ir::SlotRef) -> SlotVal<'a> {
     env.frames[r.depth as usize]
         .get(r.id as usize)
         .copied()
         .unwrap_or(SlotVal::MISSING)
 }
 
-fn num(ir: &Ir, env: &Env, id: NodeId) -> Option<f64> {
+pub(super) fn num(ir: &Ir, env: &Env, id: NodeId) -> Option<f64> {
     match ir.node(id) {
         Node::Num(b) => Some(f64::from_bits(*b)),
         Node::Slot(r, Kind::Num) => slot(env, *r).as_num(),
@@ -108,7 +112,7 @@ fn boolean(ir: &Ir, env: &Env, id: NodeId) -> Option<bool> {
     }
 }
 
-fn truth(ir: &Ir, env: &Env, id: NodeId) -> bool {
+pub(super) fn truth(ir: &Ir, env: &Env, id: NodeId) -> bool {
     match ir.node(id) {
         Node::Bool(b) => *b,
         Node::Slot(r, Kind::Bool) => slot(env, *r).as_bool() == Some(true),

@@ -4,6 +4,7 @@
 //! `Send + Sync`: threads share one rule set and each brings its own [`Frame`] (the only
 //! per-evaluation state), so evaluation allocates nothing.
 
+pub mod explain;
 pub mod frame;
 pub mod index;
 pub mod interp;

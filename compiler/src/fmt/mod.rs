@@ -48,6 +48,8 @@ const KEYWORDS: &[&str] = &[
     "recover",
     "on",
     "ignoring",
+    "group_left",
+    "group_right",
     "for",
     "group_by",
     "labels",

@@ -19,7 +19,11 @@ pub struct Level {
     /// Program indices in [`super::Ir::programs`].
     pub when: usize,
     pub recover: Option<usize>,
+    /// What `{{ value }}` reports: the left operand of the condition's first comparison.
     pub value: Option<usize>,
+    /// In `A or B`, the first operand of `B`: reported where `A`'s is missing (a row that
+    /// only `B` has, as PromQL's `or` reports the right side's element).
+    pub value_alt: Option<usize>,
     pub for_: f64,
 }
 

@@ -70,11 +70,21 @@ pub enum Grouping {
     Without(Vec<String>),
 }
 
-/// `on [..]` (`on` true) or `ignoring [..]`.
+/// `on [..]` (`on` true) or `ignoring [..]`, with PromQL's cardinality: one-to-one unless a
+/// group modifier says which side may hold several series per key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabelMatch {
     pub on: bool,
     pub labels: Vec<String>,
+    pub group: Option<GroupSide>,
+}
+
+/// `group_left [extra]` (`left`) or `group_right [extra]`: that side is the "many" and keeps
+/// its labels; `extra` labels are copied from the other side (removed where it lacks them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupSide {
+    pub left: bool,
+    pub extra: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,6 +307,114 @@ impl SeriesExpr {
                 v
             }
             _ => Vec::new(),
+        }
+    }
+}
+
+/// Seconds as Vigil writes a duration (`5m`, `90s`, `1h30m`).
+fn duration(secs: f64) -> String {
+    let ms = (secs * 1000.0).round() as i64;
+    if ms == 0 {
+        return "0s".into();
+    }
+    if ms % 1000 != 0 {
+        return format!("{ms}ms");
+    }
+    let mut s = ms / 1000;
+    let mut out = String::new();
+    for (unit, n) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if s >= n {
+            out += &format!("{}{unit}", s / n);
+            s %= n;
+        }
+    }
+    out
+}
+
+impl std::fmt::Display for Selector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.metric)?;
+        if !self.matchers.is_empty() {
+            let m: Vec<String> = self
+                .matchers
+                .iter()
+                .map(|(l, op, v)| format!("{l}{op}{v:?}"))
+                .collect();
+            write!(f, "{{{}}}", m.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Source-like text of a series slot, for traces (`avg(cpu_usage, 5m)`).
+impl std::fmt::Display for SeriesExpr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ago = |o: &f64| {
+            if *o > 0.0 {
+                format!(", ago {}", duration(*o))
+            } else {
+                String::new()
+            }
+        };
+        match self {
+            SeriesExpr::Instant { sel, offset } if *offset > 0.0 => {
+                write!(f, "last({sel}{})", ago(offset))
+            }
+            SeriesExpr::Instant { sel, .. } => write!(f, "{sel}"),
+            SeriesExpr::Window {
+                func,
+                sel,
+                range,
+                offset,
+                ..
+            } => {
+                let name = format!("{func:?}").to_lowercase();
+                write!(f, "{name}({sel}, {}{})", duration(*range), ago(offset))
+            }
+            SeriesExpr::Aggregate {
+                op, inner, group, ..
+            } => {
+                let name = format!("{op:?}").to_lowercase();
+                let (kw, l) = match group {
+                    Grouping::By(l) => ("by", l),
+                    Grouping::Without(l) => ("without", l),
+                };
+                write!(f, "{name}({inner}) {kw} [{}]", l.join(", "))
+            }
+            SeriesExpr::Filter { inner, op, value } => write!(f, "({inner} {op:?} {value})"),
+            SeriesExpr::Arith { op, lhs, rhs, .. } => write!(f, "({lhs} {op:?} {rhs})"),
+            SeriesExpr::Scalar(v) => write!(f, "{v}"),
+            SeriesExpr::Histogram {
+                fraction,
+                value,
+                sel,
+                range,
+                ..
+            } => {
+                let name = if *fraction {
+                    "histogram_fraction"
+                } else {
+                    "histogram_quantile"
+                };
+                write!(f, "{name}({value}, {sel}, {})", duration(*range))
+            }
+            SeriesExpr::Trend { dir, sel, range, .. } => {
+                write!(f, "trend({sel}, {}) is {dir:?}", duration(*range))
+            }
+            SeriesExpr::Anomaly { sel, range, .. } => {
+                write!(f, "anomaly({sel}, {})", duration(*range))
+            }
+            SeriesExpr::Outside { sel, period, .. } => {
+                write!(f, "outside({sel}, {})", duration(*period))
+            }
+            SeriesExpr::Absent { sel, .. } => write!(f, "absent({sel})"),
+            SeriesExpr::Time => write!(f, "time()"),
+            SeriesExpr::RuleState(r) => write!(f, "{r}"),
+            SeriesExpr::Score(t) => {
+                let t: Vec<String> = t.iter().map(|(w, r)| format!("{w} * {r}")).collect();
+                write!(f, "score({})", t.join(" + "))
+            }
+            SeriesExpr::AtLeast(n, rs) => write!(f, "at_least({n}, [{}])", rs.join(", ")),
         }
     }
 }

@@ -373,6 +373,10 @@ fn label_match(m: &ast::Matching) -> LabelMatch {
     LabelMatch {
         on: !m.ignoring,
         labels: m.labels.iter().map(|l| l.name.clone()).collect(),
+        group: m.group.as_ref().map(|g| GroupSide {
+            left: g.left,
+            extra: g.extra.iter().map(|l| l.name.clone()).collect(),
+        }),
     }
 }
 

@@ -203,13 +203,11 @@ impl<'a> Lowerer<'a> {
             None => None,
         };
         let value = match self.value_operand(sc, cond) {
-            Some(v) => {
-                let l = self.expr(sc, v)?;
-                match self.number(l, None, v.span) {
-                    Ok(root) => Some(self.program(Role::Value(lvl), root, Kind::Num, None)),
-                    Err(_) => None,
-                }
-            }
+            Some(v) => self.value_program(sc, lvl, v)?,
+            _ => None,
+        };
+        let value_alt = match (value, self.or_value_operand(sc, cond)) {
+            (Some(_), Some(v)) => self.value_program(sc, lvl, v)?,
             _ => None,
         };
         let for_ = match for_ {
@@ -221,6 +219,7 @@ impl<'a> Lowerer<'a> {
             when,
             recover,
             value,
+            value_alt,
             for_,
         })
     }
@@ -314,6 +313,35 @@ impl<'a> Lowerer<'a> {
                 .or_else(|| self.value_operand(sc, rhs)),
             ExprKind::Ref { name, matchers } if matchers.is_empty() => {
                 sc.lets.get(name).and_then(|le| self.value_operand(sc, le))
+            }
+            _ => None,
+        }
+    }
+
+    fn value_program(
+        &mut self,
+        sc: &mut Scope<'a>,
+        lvl: Option<vigil_vocab::Severity>,
+        v: &'a Expr,
+    ) -> Result<Option<usize>, LowerError> {
+        let l = self.expr(sc, v)?;
+        Ok(match self.number(l, None, v.span) {
+            Ok(root) => Some(self.program(Role::Value(lvl), root, Kind::Num, None)),
+            Err(_) => None,
+        })
+    }
+
+    /// In a condition `A or B` (through `and` and lets), the value operand of `B`.
+    fn or_value_operand(&self, sc: &Scope<'a>, e: &'a Expr) -> Option<&'a Expr> {
+        match &e.kind {
+            ExprKind::Binary {
+                op: BinOp::Or, rhs, ..
+            } => self.value_operand(sc, rhs),
+            ExprKind::Binary {
+                op: BinOp::And, lhs, ..
+            } => self.or_value_operand(sc, lhs),
+            ExprKind::Ref { name, matchers } if matchers.is_empty() => {
+                sc.lets.get(name).and_then(|le| self.or_value_operand(sc, le))
             }
             _ => None,
         }

@@ -497,6 +497,17 @@ pub enum Quant {
 pub struct Matching {
     pub ignoring: bool,
     pub labels: Vec<Ident>,
+    /// `group_left [..]` / `group_right [..]`: many-to-one, declared.
+    pub group: Option<Group>,
+    pub span: Span,
+}
+
+/// `group_left [extra]` (`left` true) or `group_right [extra]`: the named side may hold several
+/// series per matching key and keeps its labels, plus `extra` copied from the other side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub left: bool,
+    pub extra: Vec<Ident>,
     pub span: Span,
 }
 

@@ -188,6 +188,9 @@ fn promql_hint(before: &str, after: &str, found: Option<&str>) -> Option<String>
             Some("on") | Some("ignoring") | Some("group_left") | Some("group_right")
         )
     {
+        if matches!(found, Some("group_left") | Some("group_right")) {
+            return Some("Vigil writes vector matching after the right operand: `errors / requests on [job] group_left [team]` (PromQL's `errors / on(job) group_left(team) requests`)".into());
+        }
         return Some("Vigil writes vector matching after the right operand: `errors / requests on [job]` (PromQL's `errors / on(job) requests`)".into());
     }
     if matches!(found, Some("("))

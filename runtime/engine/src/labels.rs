@@ -108,6 +108,22 @@ impl Labels {
             .collect();
         self.intern(v)
     }
+    /// `to` with each of `names` set to its value in `from`, or removed where `from` has none.
+    pub fn copy_from(&mut self, to: LabelId, from: LabelId, names: &[Sym]) -> LabelId {
+        let mut v: Vec<(Sym, Sym)> = self
+            .pairs(to)
+            .iter()
+            .filter(|(k, _)| !names.contains(k))
+            .copied()
+            .collect();
+        v.extend(
+            self.pairs(from)
+                .iter()
+                .filter(|(k, _)| names.contains(k))
+                .copied(),
+        );
+        self.intern(v)
+    }
     /// `a` and `b` agree on every label both have.
     pub fn compatible(&self, a: LabelId, b: LabelId) -> bool {
         let (pa, pb) = (self.pairs(a), self.pairs(b));

@@ -334,9 +334,18 @@ impl Lower<'_> {
         let span = self.span(&p);
         let mut it = p.into_inner();
         let ignoring = next(&mut it).as_str() == "ignoring";
+        let labels = self.label_list(next(&mut it));
+        let group = it.next().map(|g| {
+            let span = self.span(&g);
+            let mut parts = g.into_inner();
+            let left = next(&mut parts).as_str() == "group_left";
+            let extra = parts.next().map(|l| self.label_list(l)).unwrap_or_default();
+            Group { left, extra, span }
+        });
         Matching {
             ignoring,
-            labels: self.label_list(next(&mut it)),
+            labels,
+            group,
             span,
         }
     }

@@ -19,7 +19,7 @@ impl Checker<'_> {
         if l.ty == Ty::Error || r.ty == Ty::Error {
             return Val::error();
         }
-        let shape = self.join_labels(&l, &r, matching, lhs.span, rhs.span);
+        let shape = self.join_labels(op, &l, &r, matching, lhs.span, rhs.span);
         let reads_rules = l.reads_rules || r.reads_rules;
         let condition = |konst| Val {
             ty: Ty::Bool,
@@ -245,56 +245,125 @@ impl Checker<'_> {
         n.ends_with("_ms") || n.ends_with("_milliseconds")
     }
 
-    /// The labels of a binary operation's result, checking `on`/`ignoring` lists.
+    /// The labels of a binary operation's result, checking `on`/`ignoring` lists and group
+    /// modifiers. One-to-one arithmetic and comparisons keep the matched labels; the "many"
+    /// side of `group_left`/`group_right` keeps its own, plus the extra labels copied.
     pub(super) fn join_labels(
         &mut self,
+        op: BinOp,
         l: &Val,
         r: &Val,
         matching: Option<&Matching>,
         ls: Span,
         rs: Span,
     ) -> Shape {
+        let set_op = matches!(op, BinOp::And | BinOp::Or);
+        if let Some(g) = matching.and_then(|m| m.group.as_ref()) {
+            self.group_modifier(set_op, matching.unwrap(), g);
+        }
         let (Some(a), Some(b)) = (l.labels(), r.labels()) else {
+            if let Some(m) = matching.filter(|_| l.ty != Ty::Error && r.ty != Ty::Error) {
+                let side = if l.labels().is_none() { ls } else { rs };
+                let kw = if m.ignoring { "ignoring" } else { "on" };
+                self.err(
+                    Diagnostic::new(
+                        Code::InvalidMatching,
+                        m.span,
+                        format!("`{kw} [..]` joins two series, but one side has no labels"),
+                    )
+                    .label("matching written here")
+                    .with(side, "not a series")
+                    .help("to join a comparison with another series, parenthesise it: `cpu > 50 and (mem > 50) on [host]`"),
+                );
+            }
             return join_shape(&l.shape, &r.shape);
         };
-        if let Some(m) = matching {
-            self.mentioned
-                .extend(m.labels.iter().map(|l| l.name.clone()));
-            for label in &m.labels {
-                for (side, labels, sspan) in [("left", a, ls), ("right", b, rs)] {
-                    if !m.ignoring && !labels.may_have(&label.name) {
-                        let have: Vec<&str> = labels.known.iter().map(String::as_str).collect();
-                        self.err(
-                            Diagnostic::new(
-                                Code::MissingJoinLabel,
-                                label.span,
-                                format!("the {side} side has no `{}` label", label.name),
-                            )
-                            .label("not on both sides")
-                            .with(sspan, format!("labels here: [{}]", have.join(", ")))
-                            .help(did_you_mean(
-                                &label.name,
-                                have.iter().copied(),
-                                "join only on labels both sides keep",
-                            )),
-                        );
-                    }
+        let Some(m) = matching else {
+            return Shape::Series(a.union(b));
+        };
+        self.mentioned
+            .extend(m.labels.iter().map(|l| l.name.clone()));
+        for label in &m.labels {
+            for (side, labels, sspan) in [("left", a, ls), ("right", b, rs)] {
+                if !m.ignoring && !labels.may_have(&label.name) {
+                    self.missing_join_label(label, side, labels, sspan);
                 }
             }
-            if m.ignoring {
-                let drop: Vec<&str> = m.labels.iter().map(|i| i.name.as_str()).collect();
-                let mut u = a.union(b);
-                u.known.retain(|k| !drop.contains(&k.as_str()));
-                return Shape::Series(u);
-            }
-            // Many-to-one: the side with more labels keeps them.
-            return Shape::Series(if a.known.len() >= b.known.len() {
-                a.clone()
-            } else {
-                b.clone()
-            });
         }
-        Shape::Series(a.union(b))
+        if let Some(g) = &m.group {
+            let (many, one, ospan) = if g.left { (a, b, rs) } else { (b, a, ls) };
+            self.mentioned
+                .extend(g.extra.iter().map(|l| l.name.clone()));
+            let mut out = many.clone();
+            for label in &g.extra {
+                if !one.may_have(&label.name) {
+                    let side = if g.left { "right" } else { "left" };
+                    self.missing_join_label(label, side, one, ospan);
+                }
+                out.known.insert(label.name.clone());
+            }
+            return Shape::Series(out);
+        }
+        if set_op {
+            return Shape::Series(a.union(b));
+        }
+        if m.ignoring {
+            let drop: Vec<&str> = m.labels.iter().map(|i| i.name.as_str()).collect();
+            let mut u = a.union(b);
+            u.known.retain(|k| !drop.contains(&k.as_str()));
+            return Shape::Series(u);
+        }
+        // One-to-one `on`: the result carries the matched labels only.
+        Shape::Series(Labels::closed(m.labels.iter().map(|l| l.name.clone())))
+    }
+
+    fn missing_join_label(&mut self, label: &Ident, side: &str, labels: &Labels, sspan: Span) {
+        let have: Vec<&str> = labels.known.iter().map(String::as_str).collect();
+        self.err(
+            Diagnostic::new(
+                Code::MissingJoinLabel,
+                label.span,
+                format!("the {side} side has no `{}` label", label.name),
+            )
+            .label("not on both sides")
+            .with(sspan, format!("labels here: [{}]", have.join(", ")))
+            .help(did_you_mean(
+                &label.name,
+                have.iter().copied(),
+                "join only on labels both sides keep",
+            )),
+        );
+    }
+
+    /// `group_left`/`group_right` only on arithmetic and comparisons, never copying a label
+    /// that is also matched on (PromQL refuses both).
+    fn group_modifier(&mut self, set_op: bool, m: &Matching, g: &Group) {
+        let which = if g.left { "group_left" } else { "group_right" };
+        if set_op {
+            self.err(
+                Diagnostic::new(
+                    Code::InvalidMatching,
+                    g.span,
+                    format!("`{which}` on `and`/`or`/`and not`"),
+                )
+                .label("set operators match any number of series")
+                .help("remove it: `and`, `or` and `and not` keep the left side's series as they are"),
+            );
+            return;
+        }
+        for x in &g.extra {
+            if !m.ignoring && m.labels.iter().any(|l| l.name == x.name) {
+                self.err(
+                    Diagnostic::new(
+                        Code::InvalidMatching,
+                        x.span,
+                        format!("`{}` is both matched on and copied by `{which}`", x.name),
+                    )
+                    .label("already in `on [..]`")
+                    .help("a matched label is on both sides already: list only labels to copy from the other side"),
+                );
+            }
+        }
     }
 
     pub(super) fn in_test(&mut self, cx: &mut Ctx, cidr: bool, lhs: &Expr, rhs: &Expr) -> Val {

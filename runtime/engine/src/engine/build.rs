@@ -281,7 +281,7 @@ fn level_plan(
         when: l.when,
         when_rows,
         recover,
-        value: l.value,
+        value: [l.value, l.value_alt],
         severity: l.severity,
         policy: Policy {
             for_: ms(l.for_),
@@ -393,10 +393,7 @@ fn compile_rows(r: &Rows, ir: &vigil_compiler::ir::Ir, labels: &mut Labels) -> P
         } => Plan::Join {
             kind: *kind,
             arith: *arith,
-            matching: matching.as_ref().map(|m| LabelSel {
-                keep: m.on,
-                names: m.labels.iter().map(|n| labels.sym(n)).collect(),
-            }),
+            matching: matching.as_ref().map(|m| LabelSel::matching(m, labels)),
             lhs: Box::new(compile_rows(lhs, ir, labels)),
             rhs: Box::new(compile_rows(rhs, ir, labels)),
         },

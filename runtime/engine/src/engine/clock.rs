@@ -2,7 +2,7 @@
 //! then the metric evaluation of each instant: records, then rules in dependency order, each
 //! level's rows through its programs into its alert book).
 
-use super::Engine;
+use super::{Engine, Values};
 use crate::alert::{Inputs, Origin};
 use crate::events::Cx;
 use crate::labels::LabelId;
@@ -125,7 +125,7 @@ impl Engine {
             t,
             scratch: &mut self.scratch,
             fscratch: &mut self.fscratch,
-            many_to_many: &mut self.counters.many_to_many,
+            match_conflicts: &mut self.counters.match_conflicts,
             accs: &mut self.accs,
             acc_specs: &self.acc_specs,
         }
@@ -240,7 +240,7 @@ impl Engine {
         self.buf.present.dedup();
         self.buf.recovered.clear();
         if let Some((rp, plan)) = recover {
-            self.eval_rows(&plan, at, cached, rp, None, &mut rows);
+            self.eval_rows(&plan, at, cached, rp, [None, None], &mut rows);
             self.buf
                 .recovered
                 .extend(rows.iter().map(|&(l, ok, _)| (l, ok)));
@@ -257,7 +257,7 @@ impl Engine {
         at: i64,
         cached: bool,
         prog: usize,
-        value: Option<usize>,
+        value: Values,
         out: &mut Vec<(LabelId, bool, f64)>,
     ) {
         out.clear();
@@ -295,17 +295,20 @@ impl Engine {
             out.push((row.labels, ok, v));
             self.clear(row);
         }
+        rows::settle(&rows, out);
         self.counters.row_evaluations += rows.len() as u64;
     }
 
     /// Runs a predicate on the frame and, when it holds, the value program.
     #[inline]
-    fn run(&self, prog: usize, value: Option<usize>) -> (bool, f64) {
+    fn run(&self, prog: usize, value: Values) -> (bool, f64) {
         if !self.rules.eval_bool(prog, &self.frame) {
             return (false, f64::NAN);
         }
         let v = value
-            .and_then(|p| self.rules.eval_num(p, &self.frame))
+            .iter()
+            .flatten()
+            .find_map(|&p| self.rules.eval_num(p, &self.frame))
             .unwrap_or(f64::NAN);
         (true, v)
     }
@@ -327,7 +330,7 @@ impl Engine {
             plan,
             &mut self.labels,
             &leaf,
-            &mut self.counters.many_to_many,
+            &mut self.counters.match_conflicts,
         )
         .rows;
         if !cached {

@@ -45,11 +45,15 @@ impl Default for Config {
     }
 }
 
+/// The value programs of a level: the first that has a value is reported.
+type Values = [Option<usize>; 2];
+
 struct LevelPlan {
     when: usize,
     when_rows: Arc<Plan>,
     recover: Option<(usize, Arc<Plan>)>,
-    value: Option<usize>,
+    /// `{{ value }}`'s program, and the right side's of an `or` where the left's is missing.
+    value: Values,
     policy: Policy,
     severity: Option<Severity>,
 }
@@ -81,7 +85,7 @@ pub struct Counters {
     pub skipped: u64,
     pub evaluations: u64,
     pub row_evaluations: u64,
-    pub many_to_many: u64,
+    pub match_conflicts: u64,
 }
 
 pub struct Engine {

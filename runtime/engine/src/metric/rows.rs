@@ -4,6 +4,13 @@
 //!
 //! Matching: `on [..]`/`ignoring [..]` when written; otherwise identical label sets, except
 //! when a side comes from rule states (composites), which join on the labels both sides have.
+//!
+//! Set operators follow PromQL, whose `and`/`or`/`unless` filter by presence after each side
+//! is evaluated. Here each side is a part of one program, so a row cannot be dropped before
+//! the program runs; rows carry what to do after: `and` pairs a left row with every right row
+//! of its key and holds if any pair does ([`Merge::Any`]); `and not` holds if every pair does
+//! ([`Merge::All`]); `or` keeps the two sides' rows apart, and a right row yields to the left
+//! rows of its key ([`Row::yields`]): it does not hold where one of them does.
 
 use crate::labels::{LabelId, Labels};
 use crate::metric::vector::{LabelSel, Vector};
@@ -15,6 +22,75 @@ pub struct Row {
     pub labels: LabelId,
     /// `(slot, value)` for the slots this row has.
     pub vals: Vec<(u32, f64)>,
+    /// How rows of the same labels combine after evaluation (`and`, `and not`).
+    pub merge: Merge,
+    /// `or` groups this row leads (its left side) and yields to (its right side).
+    pub leads: Vec<u32>,
+    pub yields: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    None,
+    Any,
+    All,
+}
+
+impl Row {
+    fn leaf(labels: LabelId, vals: Vec<(u32, f64)>) -> Row {
+        Row {
+            labels,
+            vals,
+            merge: Merge::None,
+            leads: Vec::new(),
+            yields: Vec::new(),
+        }
+    }
+}
+
+/// Applies the rows' `or` precedence and merges to their results (`out[i]` is `(labels,
+/// holds, value)` of `rows[i]`): a row that yields to a holding row does not hold, and rows of
+/// one label set with a merge become one, holding if any (or all) did.
+pub fn settle(rows: &[Row], out: &mut Vec<(LabelId, bool, f64)>) {
+    if rows.iter().all(|r| r.yields.is_empty() && r.merge == Merge::None) {
+        return;
+    }
+    let led: std::collections::HashSet<u32> = rows
+        .iter()
+        .zip(out.iter())
+        .filter(|(_, o)| o.1)
+        .flat_map(|(r, _)| r.leads.iter().copied())
+        .collect();
+    for (r, o) in rows.iter().zip(out.iter_mut()) {
+        if r.yields.iter().any(|g| led.contains(g)) {
+            *o = (o.0, false, f64::NAN);
+        }
+    }
+    let mut at: HashMap<LabelId, usize> = HashMap::new();
+    let mut merged: Vec<(LabelId, bool, f64)> = Vec::with_capacity(out.len());
+    for (r, &o) in rows.iter().zip(out.iter()) {
+        if r.merge == Merge::None {
+            merged.push(o);
+            continue;
+        }
+        match at.get(&o.0) {
+            None => {
+                at.insert(o.0, merged.len());
+                merged.push(o);
+            }
+            Some(&f) => {
+                let m = &mut merged[f];
+                if r.merge == Merge::All {
+                    if !o.1 {
+                        *m = (m.0, false, f64::NAN);
+                    }
+                } else if !m.1 && o.1 {
+                    *m = o;
+                }
+            }
+        }
+    }
+    *out = merged;
 }
 
 /// A compiled join plan.
@@ -40,29 +116,34 @@ pub struct Rows {
     pub natural: bool,
 }
 
-/// Builds the rows of a plan from each slot's vector.
+/// Builds the rows of a plan from each slot's vector; keys matched ambiguously are counted in
+/// `conflicts`.
 pub fn build<'v>(
     plan: &Plan,
     labels: &mut Labels,
     leaf: &dyn Fn(u32) -> Option<&'v Vector>,
+    conflicts: &mut u64,
+) -> Rows {
+    build_in(plan, labels, leaf, conflicts, &mut 0)
+}
+
+fn build_in<'v>(
+    plan: &Plan,
+    labels: &mut Labels,
+    leaf: &dyn Fn(u32) -> Option<&'v Vector>,
     many: &mut u64,
+    next_group: &mut u32,
 ) -> Rows {
     match plan {
         Plan::Scalar => Rows {
-            rows: vec![Row {
-                labels: labels.intern(Vec::new()),
-                vals: Vec::new(),
-            }],
+            rows: vec![Row::leaf(labels.intern(Vec::new()), Vec::new())],
             natural: true,
         },
         Plan::Leaf { slot, natural } => Rows {
             rows: leaf(*slot)
                 .map(|v| {
                     v.iter()
-                        .map(|&(l, x)| Row {
-                            labels: l,
-                            vals: vec![(*slot, x)],
-                        })
+                        .map(|&(l, x)| Row::leaf(l, vec![(*slot, x)]))
                         .collect()
                 })
                 .unwrap_or_default(),
@@ -75,12 +156,14 @@ pub fn build<'v>(
             lhs,
             rhs,
         } => {
-            let l = build(lhs, labels, leaf, many);
-            let r = build(rhs, labels, leaf, many);
+            let l = build_in(lhs, labels, leaf, many, next_group);
+            let r = build_in(rhs, labels, leaf, many, next_group);
             if matching.is_none() && (l.natural || r.natural) {
                 natural(*kind, labels, l, r)
+            } else if *arith {
+                matched(matching.as_ref(), labels, l, r, many)
             } else {
-                keyed(*kind, *arith, matching.as_ref(), labels, l, r, many)
+                set_op(*kind, matching.as_ref(), labels, (l, r), next_group)
             }
         }
     }
@@ -93,7 +176,17 @@ fn concat(a: &Row, b: &Row, labels: LabelId) -> Row {
             vals.push(*v);
         }
     }
-    Row { labels, vals }
+    let mut leads = a.leads.clone();
+    leads.extend_from_slice(&b.leads);
+    let mut yields = a.yields.clone();
+    yields.extend_from_slice(&b.yields);
+    Row {
+        labels,
+        vals,
+        merge: if a.merge == Merge::None { b.merge } else { a.merge },
+        leads,
+        yields,
+    }
 }
 
 /// Join on the labels both rows have (composites).
@@ -132,69 +225,107 @@ fn natural(kind: JoinKind, labels: &mut Labels, l: Rows, r: Rows) -> Rows {
     }
 }
 
-fn keyed(
-    kind: JoinKind,
-    arith: bool,
-    matching: Option<&LabelSel>,
-    labels: &mut Labels,
-    l: Rows,
-    r: Rows,
-    many: &mut u64,
-) -> Rows {
-    let key = |labels: &mut Labels, id: LabelId| match matching {
-        Some(m) => m.key(labels, id),
-        None => id,
-    };
-    let mut rk: HashMap<LabelId, Vec<usize>> = HashMap::new();
-    for (j, b) in r.rows.iter().enumerate() {
-        let k = key(labels, b.labels);
-        rk.entry(k).or_default().push(j);
+/// Rows by matching key: each key's row indices, in first-seen order.
+fn index(matching: Option<&LabelSel>, labels: &mut Labels, rows: &Rows) -> (Vec<LabelId>, HashMap<LabelId, Vec<usize>>) {
+    let mut keys = Vec::with_capacity(rows.rows.len());
+    let mut by: HashMap<LabelId, Vec<usize>> = HashMap::new();
+    for (i, r) in rows.rows.iter().enumerate() {
+        let k = match matching {
+            Some(m) => m.key(labels, r.labels),
+            None => r.labels,
+        };
+        keys.push(k);
+        by.entry(k).or_default().push(i);
     }
-    let lkeys: Vec<LabelId> = l.rows.iter().map(|a| key(labels, a.labels)).collect();
-    let mut lcount: HashMap<LabelId, usize> = HashMap::new();
-    for k in &lkeys {
-        *lcount.entry(*k).or_default() += 1;
-    }
+    (keys, by)
+}
+
+/// Arithmetic and comparisons: one-to-one (the key's labels), or many-to-one with
+/// `group_left`/`group_right` (the "many" side's labels). Keys with several rows where one is
+/// required are conflicts: counted, no row.
+fn matched(matching: Option<&LabelSel>, labels: &mut Labels, l: Rows, r: Rows, conflicts: &mut u64) -> Rows {
+    let (lkeys, lby) = index(matching, labels, &l);
+    let (_, rby) = index(matching, labels, &r);
+    let many_left = matching.and_then(|m| m.group.as_ref()).map(|g| g.0);
     let mut out = Vec::new();
     for (i, a) in l.rows.iter().enumerate() {
         let k = lkeys[i];
-        match rk.get(&k) {
-            None => {
-                if kind != JoinKind::Inner {
-                    out.push(a.clone());
-                }
-            }
-            Some(bs) => {
-                let many_l = lcount[&k] > 1;
-                if kind == JoinKind::Left {
-                    out.push(concat(a, &r.rows[bs[0]], a.labels));
-                    continue;
-                }
-                if many_l && bs.len() > 1 {
-                    *many += 1;
-                    continue;
-                }
-                for &j in bs {
-                    let b = &r.rows[j];
-                    let res = if many_l || kind == JoinKind::Outer {
-                        a.labels
-                    } else if bs.len() > 1 {
-                        b.labels
-                    } else if arith {
-                        k
-                    } else {
-                        a.labels
-                    };
-                    out.push(concat(a, b, res));
-                }
-            }
+        let Some(bs) = rby.get(&k) else { continue };
+        let (lmany, rmany) = (lby[&k].len() > 1, bs.len() > 1);
+        let ok = match many_left {
+            None => !lmany && !rmany,
+            Some(true) => !rmany,
+            Some(false) => !lmany,
+        };
+        if !ok {
+            *conflicts += 1;
+            continue;
+        }
+        for &j in bs {
+            let b = &r.rows[j];
+            let res = match (matching, many_left) {
+                (None, _) => a.labels,
+                (Some(m), Some(false)) => m.result(labels, k, b.labels, a.labels),
+                (Some(m), _) => m.result(labels, k, a.labels, b.labels),
+            };
+            out.push(concat(a, b, res));
         }
     }
+    Rows {
+        rows: out,
+        natural: false,
+    }
+}
+
+/// `and`, `and not`, `or` on keyed rows (see the module's note).
+fn set_op(
+    kind: JoinKind,
+    matching: Option<&LabelSel>,
+    labels: &mut Labels,
+    (l, r): (Rows, Rows),
+    next_group: &mut u32,
+) -> Rows {
+    let (lkeys, lby) = index(matching, labels, &l);
+    let (rkeys, rby) = index(matching, labels, &r);
+    let mut out = Vec::new();
     if kind == JoinKind::Outer {
-        let lk: std::collections::HashSet<LabelId> = lkeys.into_iter().collect();
-        for b in &r.rows {
-            if !lk.contains(&key(labels, b.labels)) {
-                out.push(b.clone());
+        // One `or` group per key both sides have: the left rows lead it, the right rows yield.
+        let mut groups: HashMap<LabelId, u32> = HashMap::new();
+        for (k, _) in lby.iter().filter(|(k, _)| rby.contains_key(k)) {
+            groups.insert(*k, *next_group);
+            *next_group += 1;
+        }
+        for (i, a) in l.rows.into_iter().enumerate() {
+            let mut a = a;
+            if let Some(&g) = groups.get(&lkeys[i]) {
+                a.leads.push(g);
+            }
+            out.push(a);
+        }
+        for (j, b) in r.rows.into_iter().enumerate() {
+            let mut b = b;
+            if let Some(&g) = groups.get(&rkeys[j]) {
+                b.yields.push(g);
+            }
+            out.push(b);
+        }
+        return Rows {
+            rows: out,
+            natural: false,
+        };
+    }
+    let merge = if kind == JoinKind::Left { Merge::All } else { Merge::Any };
+    for (i, a) in l.rows.iter().enumerate() {
+        match rby.get(&lkeys[i]) {
+            None if kind == JoinKind::Left => out.push(a.clone()),
+            None => {}
+            Some(bs) if bs.len() == 1 => out.push(concat(a, &r.rows[bs[0]], a.labels)),
+            Some(bs) => {
+                for &j in bs {
+                    let mut row = concat(a, &r.rows[j], a.labels);
+                    row.merge = merge;
+                    out.push(row);
+                }
             }
         }
     }

@@ -37,14 +37,8 @@ impl Compile<'_> {
     }
     fn grouping(&mut self, g: &Grouping) -> LabelSel {
         match g {
-            Grouping::By(v) => LabelSel {
-                keep: true,
-                names: self.names(v),
-            },
-            Grouping::Without(v) => LabelSel {
-                keep: false,
-                names: self.names(v),
-            },
+            Grouping::By(v) => LabelSel::grouping(true, self.names(v)),
+            Grouping::Without(v) => LabelSel::grouping(false, self.names(v)),
         }
     }
     fn names(&mut self, v: &[String]) -> Vec<Sym> {
@@ -99,10 +93,9 @@ impl Compile<'_> {
                 op: *op,
                 lhs: Box::new(self.expr(lhs)?),
                 rhs: Box::new(self.expr(rhs)?),
-                matching: matching.as_ref().map(|m| LabelSel {
-                    keep: m.on,
-                    names: self.names(&m.labels),
-                }),
+                matching: matching
+                    .as_ref()
+                    .map(|m| LabelSel::matching(m, self.labels)),
             },
             SeriesExpr::Scalar(v) => VExpr::Scalar(*v),
             SeriesExpr::Histogram { .. } => self.histogram(e, reach)?,

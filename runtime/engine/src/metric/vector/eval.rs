@@ -22,7 +22,7 @@ pub struct Eval<'a> {
     pub scratch: &'a mut Vec<(i64, f64)>,
     pub fscratch: &'a mut Vec<f64>,
     /// Many-to-many matches met (label sets), for the diagnostics.
-    pub many_to_many: &'a mut u64,
+    pub match_conflicts: &'a mut u64,
     /// Per accumulator spec, one accumulator per selected series (by position).
     pub accs: &'a mut [Vec<Acc>],
     pub acc_specs: &'a [AccSpec],
@@ -215,7 +215,7 @@ impl Eval<'_> {
                     (&b, scalar_r),
                     matching.as_ref(),
                     out,
-                    self.many_to_many,
+                    self.match_conflicts,
                 );
             }
             VExpr::Hist { .. } => self.histogram(e, out),

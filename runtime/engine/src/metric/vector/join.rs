@@ -64,8 +64,9 @@ fn apply(op: Arith, a: f64, b: f64) -> f64 {
 }
 
 /// Vector arithmetic with PromQL matching: one-to-one keeps the matched labels (`on`) or drops
-/// the ignored ones; the side with several series per key keeps its labels (many-to-one is
-/// inferred); many-to-many matches are counted and dropped from the result.
+/// the ignored ones; with `group_left`/`group_right` the "many" side keeps its labels (plus the
+/// extra ones copied). A key with several series where one is required is a conflict: counted
+/// and left out of the result (PromQL fails the whole query instead).
 pub fn arith(
     labels: &mut Labels,
     op: Arith,
@@ -73,7 +74,7 @@ pub fn arith(
     (b, scalar_r): (&Vector, bool),
     matching: Option<&LabelSel>,
     out: &mut Vector,
-    many_to_many: &mut u64,
+    conflicts: &mut u64,
 ) {
     if scalar_r {
         let y = b.first().map_or(f64::NAN, |x| x.1);
@@ -94,32 +95,39 @@ pub fn arith(
         let k = key(labels, l);
         bk.entry(k).or_default().push(i);
     }
-    let mut ak: HashMap<LabelId, usize> = HashMap::new();
     let akeys: Vec<LabelId> = a.iter().map(|&(l, _)| key(labels, l)).collect();
+    let mut ak: HashMap<LabelId, usize> = HashMap::new();
     for k in &akeys {
         *ak.entry(*k).or_default() += 1;
     }
+    let many_left = matching.and_then(|m| m.group.as_ref()).map(|g| g.0);
     for (i, &(l, x)) in a.iter().enumerate() {
         let k = akeys[i];
         let Some(bs) = bk.get(&k) else { continue };
-        let many_a = ak[&k] > 1;
-        if many_a && bs.len() > 1 {
-            *many_to_many += 1;
-            continue;
-        }
-        for &j in bs {
-            let (lb, y) = b[j];
-            let res = if many_a {
-                l
-            } else if bs.len() > 1 {
-                lb
-            } else {
-                match matching {
-                    Some(m) => m.key(labels, l),
-                    None => l,
+        match (matching, many_left) {
+            (Some(m), Some(false)) => {
+                if ak[&k] > 1 {
+                    *conflicts += 1;
+                    continue;
                 }
-            };
-            out.push((res, apply(op, x, y)));
+                for &j in bs {
+                    let (lb, y) = b[j];
+                    out.push((m.result(labels, k, lb, l), apply(op, x, y)));
+                }
+            }
+            _ => {
+                let one_left = many_left.is_none() && ak[&k] > 1;
+                if bs.len() > 1 || one_left {
+                    *conflicts += 1;
+                    continue;
+                }
+                let (lb, y) = b[bs[0]];
+                let res = match matching {
+                    Some(m) => m.result(labels, k, l, lb),
+                    None => l,
+                };
+                out.push((res, apply(op, x, y)));
+            }
         }
     }
 }

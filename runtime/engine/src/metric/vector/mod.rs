@@ -24,11 +24,41 @@ pub type Vector = Vec<(LabelId, f64)>;
 pub struct LabelSel {
     pub keep: bool,
     pub names: Vec<Sym>,
+    /// Matching only: `group_left` (true) / `group_right` and the labels to copy from the
+    /// "one" side; `None` is one-to-one.
+    pub group: Option<(bool, Vec<Sym>)>,
 }
 
 impl LabelSel {
+    pub fn grouping(keep: bool, names: Vec<Sym>) -> LabelSel {
+        LabelSel {
+            keep,
+            names,
+            group: None,
+        }
+    }
+    /// A matching, with its group modifier.
+    pub fn matching(m: &LabelMatch, labels: &mut Labels) -> LabelSel {
+        LabelSel {
+            keep: m.on,
+            names: m.labels.iter().map(|n| labels.sym(n)).collect(),
+            group: m.group.as_ref().map(|g| {
+                let extra = g.extra.iter().map(|n| labels.sym(n)).collect();
+                (g.left, extra)
+            }),
+        }
+    }
     pub fn key(&self, labels: &mut Labels, id: LabelId) -> LabelId {
         labels.project(id, &self.names, self.keep)
+    }
+    /// The labels of a matched pair: the key (one-to-one), or the "many" side's labels with
+    /// the extra labels taken from the "one" side (PromQL's `group_left(extra)`).
+    pub fn result(&self, labels: &mut Labels, key: LabelId, many: LabelId, one: LabelId) -> LabelId {
+        match &self.group {
+            None => key,
+            Some((_, extra)) if extra.is_empty() => many,
+            Some((_, extra)) => labels.copy_from(many, one, extra),
+        }
     }
 }
 
