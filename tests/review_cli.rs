@@ -462,16 +462,101 @@ fn or_reports_the_side_that_holds_with_its_own_labels_and_value() {
     let mut input = String::new();
     for t in 0..3 {
         let ts = 1_795_428_000_000i64 + t * 60_000;
-        input += &format!("{{\"ts\":{ts},\"metric\":\"m\",\"labels\":{{\"instance\":\"i1\",\"job\":\"api\"}},\"value\":10}}\n");
-        input += &format!("{{\"ts\":{ts},\"metric\":\"n\",\"labels\":{{\"instance\":\"i1\"}},\"value\":100}}\n");
+        input += &format!(
+            "{{\"ts\":{ts},\"metric\":\"m\",\"labels\":{{\"instance\":\"i1\",\"job\":\"api\"}},\"value\":10}}\n"
+        );
+        input += &format!(
+            "{{\"ts\":{ts},\"metric\":\"n\",\"labels\":{{\"instance\":\"i1\"}},\"value\":100}}\n"
+        );
     }
     let (code, out, err) = vigil(
-        &["replay", "--rules", &rules, "--input", "-", "--format", "json"],
+        &[
+            "replay", "--rules", &rules, "--input", "-", "--format", "json",
+        ],
         input.as_bytes(),
     );
     assert_eq!(code, 0, "{err}");
     let first = out.lines().next().unwrap_or_default();
     assert!(first.contains("\"labels\":{\"instance\":\"i1\"}"), "{out}");
     assert!(first.contains("\"value\":100"), "{out}");
-    assert!(!out.contains("\"job\""), "the alert never takes m's labels while m is below: {out}");
+    assert!(
+        !out.contains("\"job\""),
+        "the alert never takes m's labels while m is below: {out}"
+    );
+}
+
+#[test]
+fn trace_shows_each_part_of_a_condition_with_its_values() {
+    let (_, rules) = scratch_file(
+        "trace",
+        "trace.rules",
+        "rule busy {\n  severity warning\n  summary \"s\"\n  when avg(m, 5m) > 50 and last(n) <= 3\n}\n",
+    );
+    let ts = 1_795_428_000_000i64;
+    let input = format!(
+        "{{\"ts\":{ts},\"metric\":\"m\",\"labels\":{{\"host\":\"a\"}},\"value\":60}}\n{{\"ts\":{ts},\"metric\":\"n\",\"labels\":{{\"host\":\"a\"}},\"value\":7}}\n"
+    );
+    let (code, out, err) = vigil(
+        &[
+            "replay", "--rules", &rules, "--input", "-", "--format", "human", "--trace", "busy",
+        ],
+        input.as_bytes(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            "2026-11-23T10:00:00Z  trace    trace.busy (warning) {host=\"a\"} when: does not hold",
+            "    no   all of",
+            "      yes  avg(m, 5m) > 50  (60 > 50)",
+            "      no   n <= 3  (7 <= 3)",
+        ],
+        "{out}"
+    );
+    // JSON lines carry the same parts; an unknown rule is an error that names the known ones.
+    let (_, json, _) = vigil(
+        &[
+            "replay",
+            "--rules",
+            &rules,
+            "--input",
+            "-",
+            "--format",
+            "json",
+            "--trace",
+            "trace.busy",
+        ],
+        input.as_bytes(),
+    );
+    assert!(json.starts_with("{\"condition\":\"when\""), "{json}");
+    assert!(json.contains("\"text\":\"n <= 3  (7 <= 3)\""), "{json}");
+    let (code, _, err) = vigil(
+        &[
+            "replay", "--rules", &rules, "--input", "-", "--trace", "bsy",
+        ],
+        input.as_bytes(),
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no metric rule `bsy` to trace (rules evaluated over series: trace.busy)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn verbose_tests_show_why_each_evaluation_held_or_not() {
+    let (_, file) = scratch_file(
+        "test_v",
+        "t.rules",
+        "rule hot {\n  severity warning\n  summary \"s\"\n  when last(temp) > 30\n}\n\ntest \"hot\" {\n  series temp{room=\"a\"} every 1m = \"20 40\"\n  expect hot firing at 1m\n}\n",
+    );
+    let (code, out, err) = vigil(&["test", &file, "-v", "--engine", "interp"], b"");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("evaluations (why each rule held or not):"),
+        "{out}"
+    );
+    assert!(out.contains("no   temp > 30  (20 > 30)"), "{out}");
+    assert!(out.contains("yes  temp > 30  (40 > 30)"), "{out}");
 }

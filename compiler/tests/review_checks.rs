@@ -271,7 +271,8 @@ fn counting_the_series_that_pass_a_comparison_is_expressible() {
 
 #[test]
 fn many_to_one_matching_is_declared_with_group_left_or_group_right() {
-    let decls = "metric conns: number labels [host, port]\nmetric capacity: number labels [host, rack]\n";
+    let decls =
+        "metric conns: number labels [host, port]\nmetric capacity: number labels [host, rack]\n";
     // The "many" side keeps its labels: a template may name `port`, and `rack` once copied.
     let ok = format!(
         "{decls}rule r {{\n  severity warning\n  summary \"{{{{ host }}}} {{{{ port }}}} {{{{ rack }}}}\"\n  when conns > capacity on [host] group_left [rack]\n}}\n"
@@ -283,12 +284,21 @@ fn many_to_one_matching_is_declared_with_group_left_or_group_right() {
     );
     assert_eq!(codes(&one), ["V0208@5"]);
     // A copied label the "one" side cannot have.
-    let missing = format!("{decls}{}", rule("conns > capacity on [host] group_left [zone]"));
+    let missing = format!(
+        "{decls}{}",
+        rule("conns > capacity on [host] group_left [zone]")
+    );
     assert_eq!(codes(&missing), ["V0209@6"]);
     // Set operators take no group modifier; a label matched and copied is ambiguous.
-    let set = format!("{decls}{}", rule("(conns > 1) and (capacity > 1) on [host] group_left"));
+    let set = format!(
+        "{decls}{}",
+        rule("(conns > 1) and (capacity > 1) on [host] group_left")
+    );
     assert_eq!(codes(&set), ["V0240@6"]);
-    let both = format!("{decls}{}", rule("conns > capacity on [host] group_left [host]"));
+    let both = format!(
+        "{decls}{}",
+        rule("conns > capacity on [host] group_left [host]")
+    );
     assert_eq!(codes(&both), ["V0240@6"]);
     // Matching after a number belongs to that comparison: refused, with the parenthesised form.
     let loose = format!("{decls}{}", rule("conns > 1 and capacity > 1 on [host]"));

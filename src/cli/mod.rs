@@ -7,6 +7,7 @@ mod explain;
 mod fmt;
 mod replay;
 mod test;
+mod trace;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -178,6 +179,11 @@ pub struct ReplayArgs {
     /// Longer lines are refused (counted as bad lines) without being read into memory.
     #[arg(long, default_value_t = vigil_ingest::lines::MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
+    /// Why did (or didn't) it fire: print each evaluation of this rule (`name` or
+    /// `package.name`; repeatable), per label set, with every part of its condition, the
+    /// values compared and whether each held.
+    #[arg(long, value_name = "RULE")]
+    pub trace: Vec<String>,
     /// Where `import "std/..."` packs are read from (default: the packs built into vigil, or
     /// $VIGIL_RULES).
     #[arg(long)]

@@ -38,6 +38,12 @@ pub fn run(args: ReplayArgs) -> i32 {
             return 1;
         }
     };
+    for r in &args.trace {
+        if let Err(e) = engine.trace(r) {
+            eprintln!("error: --trace: {e}");
+            return 2;
+        }
+    }
     let mut feed = match inputs(&args) {
         Ok(sources) => Merge::new(sources),
         Err(code) => return code,
@@ -70,8 +76,14 @@ pub fn run(args: ReplayArgs) -> i32 {
             stats.events += 1;
         }
         let shown = !changes.is_empty();
-        if let Err(e) = emit(&args, &printer, &mut stats, &mut out, &mut changes)
-            .and_then(|()| if live && shown { out.flush() } else { Ok(()) })
+        if let Err(e) = emit(
+            &args,
+            &printer,
+            &mut stats,
+            &mut out,
+            (&mut changes, &mut engine),
+        )
+        .and_then(|()| if live && shown { out.flush() } else { Ok(()) })
         {
             super::output_failed(&e);
         }
@@ -80,8 +92,14 @@ pub fn run(args: ReplayArgs) -> i32 {
     if let Some(t) = feed.last {
         stats.tick(&mut engine, t, &mut changes, true);
     }
-    if let Err(e) =
-        emit(&args, &printer, &mut stats, &mut out, &mut changes).and_then(|()| out.flush())
+    if let Err(e) = emit(
+        &args,
+        &printer,
+        &mut stats,
+        &mut out,
+        (&mut changes, &mut engine),
+    )
+    .and_then(|()| out.flush())
     {
         super::output_failed(&e);
     }
@@ -204,17 +222,32 @@ fn emit(
     printer: &Printer,
     stats: &mut Stats,
     out: &mut impl Write,
-    changes: &mut Vec<Transition>,
+    (changes, engine): (&mut Vec<Transition>, &mut Engine),
 ) -> std::io::Result<()> {
     stats.transitions += changes.len() as u64;
+    let traces = engine.take_traces();
     if args.quiet {
         changes.clear();
         return Ok(());
     }
-    if printer.human {
-        return printer.print(out, changes);
+    // Each evaluation's trace before the changes it made.
+    let mut traces = traces.into_iter().peekable();
+    let mut rest = std::mem::take(changes);
+    for c in rest.drain(..) {
+        while let Some(t) = traces.next_if(|t| t.at <= c.ts) {
+            super::trace::write(out, &t, printer.human)?;
+        }
+        changes.push(c);
+        if printer.human {
+            printer.print(out, changes)?;
+        } else {
+            print(out, changes)?;
+        }
     }
-    print(out, changes)
+    for t in traces {
+        super::trace::write(out, &t, printer.human)?;
+    }
+    Ok(())
 }
 
 /// The human timeline: RFC 3339 time, state, severity, rule, labels, value and the rendered
@@ -303,7 +336,7 @@ fn event_field<'a>(
 }
 
 /// Epoch milliseconds as RFC 3339 UTC (`2026-11-23T10:04:00Z`, milliseconds when present).
-fn rfc3339(ms: i64) -> String {
+pub(super) fn rfc3339(ms: i64) -> String {
     let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Howard Hinnant's civil_from_days.

@@ -50,7 +50,11 @@ pub fn run(args: TestArgs) -> i32 {
         {
             continue;
         }
-        let o = testing::run(&rules, case, interval);
+        let o = if args.verbose {
+            testing::run_traced(&rules, case, interval)
+        } else {
+            testing::run(&rules, case, interval)
+        };
         let (name, place) = (p(&o.name), p(&o.place));
         if !o.passed() {
             failed += 1;
@@ -80,6 +84,28 @@ pub fn run(args: TestArgs) -> i32 {
                     t.state,
                     p(&testing::labels(&t.labels))
                 );
+            }
+        }
+        if args.verbose && !o.traces.is_empty() {
+            outln!("       evaluations (why each rule held or not):");
+            for t in &o.traces {
+                outln!(
+                    "         {:>8} {} {} {}: {}",
+                    testing::duration(t.at),
+                    p(&t.rule),
+                    p(&testing::labels(&t.labels)),
+                    if t.recover { "recover when" } else { "when" },
+                    if t.held { "holds" } else { "does not hold" }
+                );
+                for part in &t.parts {
+                    outln!(
+                        "           {:indent$}{}  {}",
+                        "",
+                        if part.held { "yes" } else { "no " },
+                        p(&part.text),
+                        indent = 2 * part.depth
+                    );
+                }
             }
         }
     }

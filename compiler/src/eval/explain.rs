@@ -69,7 +69,11 @@ fn walk(ir: &Ir, env: &Env, id: NodeId, depth: usize, out: &mut Vec<Part>) {
                 Node::InSyms { slot, negated, .. } | Node::Text { slot, negated, .. } => format!(
                     "{} {}  ({})",
                     slot_name(ir, *slot),
-                    if *negated { "fails a string test" } else { "passes a string test" },
+                    if *negated {
+                        "fails a string test"
+                    } else {
+                        "passes a string test"
+                    },
                     value(interp::slot(env, *slot))
                 ),
                 Node::Cidr { slot, .. } => format!(
@@ -78,7 +82,11 @@ fn walk(ir: &Ir, env: &Env, id: NodeId, depth: usize, out: &mut Vec<Part>) {
                     value(interp::slot(env, *slot))
                 ),
                 Node::Quant { all, slot, .. } => {
-                    format!("{} of {}", if *all { "all" } else { "any" }, slot_name(ir, *slot))
+                    format!(
+                        "{} of {}",
+                        if *all { "all" } else { "any" },
+                        slot_name(ir, *slot)
+                    )
                 }
                 _ => name(ir, id),
             },

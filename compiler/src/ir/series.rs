@@ -398,7 +398,9 @@ impl std::fmt::Display for SeriesExpr {
                 };
                 write!(f, "{name}({value}, {sel}, {})", duration(*range))
             }
-            SeriesExpr::Trend { dir, sel, range, .. } => {
+            SeriesExpr::Trend {
+                dir, sel, range, ..
+            } => {
                 write!(f, "trend({sel}, {}) is {dir:?}", duration(*range))
             }
             SeriesExpr::Anomaly { sel, range, .. } => {

@@ -338,11 +338,14 @@ impl<'a> Lowerer<'a> {
                 op: BinOp::Or, rhs, ..
             } => self.value_operand(sc, rhs),
             ExprKind::Binary {
-                op: BinOp::And, lhs, ..
+                op: BinOp::And,
+                lhs,
+                ..
             } => self.or_value_operand(sc, lhs),
-            ExprKind::Ref { name, matchers } if matchers.is_empty() => {
-                sc.lets.get(name).and_then(|le| self.or_value_operand(sc, le))
-            }
+            ExprKind::Ref { name, matchers } if matchers.is_empty() => sc
+                .lets
+                .get(name)
+                .and_then(|le| self.or_value_operand(sc, le)),
             _ => None,
         }
     }

@@ -23,6 +23,8 @@ pub struct Outcome {
     pub unchecked: Vec<String>,
     /// Alert state changes, for `--verbose`.
     pub timeline: Vec<Transition>,
+    /// With [`run_traced`]: every evaluation of the metric rules the test expects things of.
+    pub traces: Vec<crate::engine::Trace>,
 }
 
 impl Outcome {
@@ -34,12 +36,23 @@ impl Outcome {
 /// Runs one test case on a fresh engine for `rules`; `interval` is the default evaluation
 /// interval (ms) when the test sets none.
 pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
+    run_with(rules, case, interval, false)
+}
+
+/// [`run`], tracing the conditions of the metric rules the test's expectations name
+/// (`vigil test -v`).
+pub fn run_traced(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
+    run_with(rules, case, interval, true)
+}
+
+fn run_with(rules: &Arc<RuleSet>, case: &TestCase, interval: i64, trace: bool) -> Outcome {
     let mut out = Outcome {
         name: case.name.clone(),
         place: case.place.clone(),
         failures: Vec::new(),
         unchecked: case.unchecked.clone(),
         timeline: Vec::new(),
+        traces: Vec::new(),
     };
     let config = Config {
         interval: case.interval.unwrap_or(interval).max(1),
@@ -52,6 +65,15 @@ pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
             return out;
         }
     };
+    if trace {
+        let mut named: Vec<&str> = case.expects.iter().map(|e| e.rule.as_str()).collect();
+        named.sort_unstable();
+        named.dedup();
+        for r in named {
+            // Event rules are not traced (each matching event is an alert already).
+            let _ = engine.trace(r);
+        }
+    }
     let records = inputs(case, &mut out.failures);
     let mut feed = Merge::new(vec![Sorted::new(records)]);
     let mut checkpoints: Vec<i64> = case.expects.iter().filter_map(checkpoint).collect();
@@ -88,6 +110,7 @@ pub fn run(rules: &Arc<RuleSet>, case: &TestCase, interval: i64) -> Outcome {
     timeline.retain(|t| in_scope(case, &t.rule));
     check_whole_run(case, &timeline, &mut out.failures);
     out.timeline = timeline;
+    out.traces = engine.take_traces();
     out
 }
 

@@ -347,7 +347,9 @@ impl Checker<'_> {
                     format!("`{which}` on `and`/`or`/`and not`"),
                 )
                 .label("set operators match any number of series")
-                .help("remove it: `and`, `or` and `and not` keep the left side's series as they are"),
+                .help(
+                    "remove it: `and`, `or` and `and not` keep the left side's series as they are",
+                ),
             );
             return;
         }

@@ -94,6 +94,7 @@ impl Engine {
             data_free,
             step,
             counters: Counters::default(),
+            tracer: Default::default(),
             scratch: Vec::new(),
             fscratch: Vec::new(),
             empty,

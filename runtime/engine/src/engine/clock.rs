@@ -181,7 +181,9 @@ impl Engine {
         let mut changes = Vec::new();
         for li in 0..self.metric[ri].levels.len() {
             changes.clear();
+            self.tracer.now = self.tracer.traces(ri).then_some((ri, li, t, false));
             self.level_inputs(ri, li, at, delay == 0);
+            self.tracer.now = None;
             if self.metric[ri].read {
                 known.extend(self.buf.present.iter().copied());
             }
@@ -240,6 +242,9 @@ impl Engine {
         self.buf.present.dedup();
         self.buf.recovered.clear();
         if let Some((rp, plan)) = recover {
+            if let Some(now) = &mut self.tracer.now {
+                now.3 = true;
+            }
             self.eval_rows(&plan, at, cached, rp, [None, None], &mut rows);
             self.buf
                 .recovered
@@ -277,6 +282,9 @@ impl Engine {
                 };
                 self.frame.set(slot, val);
                 let (ok, v) = self.run(prog, value);
+                if self.tracer.now.is_some() {
+                    self.trace_row(prog, l, ok);
+                }
                 out.push((l, ok, v));
             }
             self.frame.set(slot, SlotVal::missing());
@@ -292,6 +300,9 @@ impl Engine {
         for row in &rows {
             self.fill(row);
             let (ok, v) = self.run(prog, value);
+            if self.tracer.now.is_some() {
+                self.trace_row(prog, row.labels, ok);
+            }
             out.push((row.labels, ok, v));
             self.clear(row);
         }

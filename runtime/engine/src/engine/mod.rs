@@ -8,8 +8,10 @@ mod build;
 mod clock;
 mod intake;
 mod snapshot;
+mod trace;
 
 pub use snapshot::Snapshot;
+pub use trace::Trace;
 
 use crate::alert::{Book, Origin, Policy};
 use crate::labels::{LabelId, Labels, Sym};
@@ -115,6 +117,7 @@ pub struct Engine {
     /// is evaluated at the multiples of its own.
     step: i64,
     pub counters: Counters,
+    tracer: trace::Tracer,
     cache: Vec<Option<Vector>>,
     /// Vectors of earlier evaluations, reused.
     pool: Vec<Vector>,

@@ -52,7 +52,10 @@ impl Row {
 /// holds, value)` of `rows[i]`): a row that yields to a holding row does not hold, and rows of
 /// one label set with a merge become one, holding if any (or all) did.
 pub fn settle(rows: &[Row], out: &mut Vec<(LabelId, bool, f64)>) {
-    if rows.iter().all(|r| r.yields.is_empty() && r.merge == Merge::None) {
+    if rows
+        .iter()
+        .all(|r| r.yields.is_empty() && r.merge == Merge::None)
+    {
         return;
     }
     let led: std::collections::HashSet<u32> = rows
@@ -183,7 +186,11 @@ fn concat(a: &Row, b: &Row, labels: LabelId) -> Row {
     Row {
         labels,
         vals,
-        merge: if a.merge == Merge::None { b.merge } else { a.merge },
+        merge: if a.merge == Merge::None {
+            b.merge
+        } else {
+            a.merge
+        },
         leads,
         yields,
     }
@@ -226,7 +233,11 @@ fn natural(kind: JoinKind, labels: &mut Labels, l: Rows, r: Rows) -> Rows {
 }
 
 /// Rows by matching key: each key's row indices, in first-seen order.
-fn index(matching: Option<&LabelSel>, labels: &mut Labels, rows: &Rows) -> (Vec<LabelId>, HashMap<LabelId, Vec<usize>>) {
+fn index(
+    matching: Option<&LabelSel>,
+    labels: &mut Labels,
+    rows: &Rows,
+) -> (Vec<LabelId>, HashMap<LabelId, Vec<usize>>) {
     let mut keys = Vec::with_capacity(rows.rows.len());
     let mut by: HashMap<LabelId, Vec<usize>> = HashMap::new();
     for (i, r) in rows.rows.iter().enumerate() {
@@ -243,7 +254,13 @@ fn index(matching: Option<&LabelSel>, labels: &mut Labels, rows: &Rows) -> (Vec<
 /// Arithmetic and comparisons: one-to-one (the key's labels), or many-to-one with
 /// `group_left`/`group_right` (the "many" side's labels). Keys with several rows where one is
 /// required are conflicts: counted, no row.
-fn matched(matching: Option<&LabelSel>, labels: &mut Labels, l: Rows, r: Rows, conflicts: &mut u64) -> Rows {
+fn matched(
+    matching: Option<&LabelSel>,
+    labels: &mut Labels,
+    l: Rows,
+    r: Rows,
+    conflicts: &mut u64,
+) -> Rows {
     let (lkeys, lby) = index(matching, labels, &l);
     let (_, rby) = index(matching, labels, &r);
     let many_left = matching.and_then(|m| m.group.as_ref()).map(|g| g.0);
@@ -314,7 +331,11 @@ fn set_op(
             natural: false,
         };
     }
-    let merge = if kind == JoinKind::Left { Merge::All } else { Merge::Any };
+    let merge = if kind == JoinKind::Left {
+        Merge::All
+    } else {
+        Merge::Any
+    };
     for (i, a) in l.rows.iter().enumerate() {
         match rby.get(&lkeys[i]) {
             None if kind == JoinKind::Left => out.push(a.clone()),

@@ -53,7 +53,13 @@ impl LabelSel {
     }
     /// The labels of a matched pair: the key (one-to-one), or the "many" side's labels with
     /// the extra labels taken from the "one" side (PromQL's `group_left(extra)`).
-    pub fn result(&self, labels: &mut Labels, key: LabelId, many: LabelId, one: LabelId) -> LabelId {
+    pub fn result(
+        &self,
+        labels: &mut Labels,
+        key: LabelId,
+        many: LabelId,
+        one: LabelId,
+    ) -> LabelId {
         match &self.group {
             None => key,
             Some((_, extra)) if extra.is_empty() => many,

@@ -1,0 +1,48 @@
+//! Printing `--trace` (replay) and `-v` (test) traces: an evaluation of a rule for one label
+//! set, then each part of its condition indented under the `and`/`or`/`not` it belongs to.
+
+use std::io::Write;
+use vigil_engine::engine::Trace;
+
+/// One trace, as text (`human`) or one JSON line.
+pub fn write(out: &mut impl Write, t: &Trace, human: bool) -> std::io::Result<()> {
+    if !human {
+        let parts: Vec<serde_json::Value> = t
+            .parts
+            .iter()
+            .map(|p| serde_json::json!({"depth": p.depth, "text": p.text, "held": p.held}))
+            .collect();
+        let line = serde_json::json!({
+            "ts": t.at,
+            "trace": t.rule,
+            "condition": if t.recover { "recover when" } else { "when" },
+            "severity": t.severity.map(|s| s.to_string()),
+            "labels": t.labels,
+            "held": t.held,
+            "parts": parts,
+        });
+        return writeln!(out, "{line}");
+    }
+    let p = super::printable;
+    let level = t.severity.map(|s| format!(" ({s})")).unwrap_or_default();
+    writeln!(
+        out,
+        "{}  trace    {}{level} {} {}: {}",
+        super::replay::rfc3339(t.at),
+        p(&t.rule),
+        p(&vigil_vocab::render_labels(&t.labels)),
+        if t.recover { "recover when" } else { "when" },
+        if t.held { "holds" } else { "does not hold" }
+    )?;
+    for part in &t.parts {
+        writeln!(
+            out,
+            "    {:indent$}{}  {}",
+            "",
+            if part.held { "yes" } else { "no " },
+            p(&part.text),
+            indent = 2 * part.depth
+        )?;
+    }
+    Ok(())
+}
