@@ -371,6 +371,15 @@ fn the_cardinality_limit_refuses_new_series_and_counts_them() {
     // Series no rule reads are not stored at all.
     e.ingest("other", &[("host", "a")], 1, 1.0);
     assert_eq!(e.counters.unread, 1);
+    // Refused series leave nothing behind: not even their label strings.
+    let before = e.labels.len();
+    for i in 0..50_000 {
+        let h = format!("host-{i}");
+        e.ingest("cpu", &[("host", &h), ("pod", &h)], 60_000 + i, 90.0);
+    }
+    assert_eq!(e.counters.refused, 50_002);
+    assert_eq!(e.labels.len(), before, "refused series were interned");
+    assert!(e.labels.lookup("host-7").is_none());
 }
 
 #[test]

@@ -560,3 +560,83 @@ fn verbose_tests_show_why_each_evaluation_held_or_not() {
     assert!(out.contains("no   temp > 30  (20 > 30)"), "{out}");
     assert!(out.contains("yes  temp > 30  (40 > 30)"), "{out}");
 }
+
+#[test]
+fn a_lone_record_far_ahead_is_refused_and_a_real_jump_is_followed() {
+    let (_, rules) = scratch_file("jump", "login.rules", LOGIN_RULE);
+    let lone = "{\"ts\":\"2026-11-23T10:00:00Z\",\"event\":{\"type\":\"login\"}}\n{\"ts\":\"9999-12-31T23:59:59Z\",\"event\":{\"type\":\"login\"}}\n{\"ts\":\"2026-11-23T10:00:05Z\",\"event\":{\"type\":\"login\"}}\n";
+    let (code, out, err) = vigil(
+        &[
+            "replay", "--rules", &rules, "--input", "-", "--format", "json",
+        ],
+        lone.as_bytes(),
+    );
+    assert_eq!(code, 1, "a refused line is an error: {err}");
+    assert_eq!(out.lines().count(), 2, "both on-time events fire: {out}");
+    assert!(
+        out.lines().all(|l| l.starts_with("{\"ts\":179542800")),
+        "{out}"
+    );
+    assert!(
+        err.contains("-:2: its time is 2912116 days ahead of the data before it"),
+        "{err}"
+    );
+    // A month's gap followed by more data is real: every event is fed.
+    let jump = "{\"ts\":\"2026-11-23T10:00:00Z\",\"event\":{\"type\":\"login\"}}\n{\"ts\":\"2026-12-23T10:00:00Z\",\"event\":{\"type\":\"login\"}}\n{\"ts\":\"2026-12-23T10:00:05Z\",\"event\":{\"type\":\"login\"}}\n";
+    let (code, out, err) = vigil(
+        &[
+            "replay", "--rules", &rules, "--input", "-", "--format", "json",
+        ],
+        jump.as_bytes(),
+    );
+    assert_eq!((code, out.lines().count()), (0, 3), "{out}{err}");
+    // So is the lone record when jumps are allowed.
+    let (code, out, _) = vigil(
+        &[
+            "replay",
+            "--rules",
+            &rules,
+            "--input",
+            "-",
+            "--format",
+            "json",
+            "--max-jump",
+            "none",
+        ],
+        lone.as_bytes(),
+    );
+    assert_eq!((code, out.lines().count()), (0, 2), "{out}");
+}
+
+#[test]
+fn a_huge_lateness_costs_what_the_data_costs() {
+    let (_, rules) = scratch_file(
+        "lateness",
+        "cpu.rules",
+        "rule hot {\n  severity warning\n  summary \"s\"\n  when cpu > 80\n}\n",
+    );
+    let input = "{\"ts\":1795428000000,\"metric\":\"cpu\",\"labels\":{\"host\":\"a\"},\"value\":90}\n{\"ts\":1795428060000,\"metric\":\"cpu\",\"labels\":{\"host\":\"a\"},\"value\":90}\n";
+    let (code, _, err) = vigil(
+        &[
+            "replay",
+            "--rules",
+            &rules,
+            "--input",
+            "-",
+            "--lateness",
+            "1000w",
+            "--stats",
+            "--quiet",
+        ],
+        input.as_bytes(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let evaluations: u64 = err
+        .split(" evaluations")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("--stats reports evaluations");
+    // A minute of data at 15s: 5 evaluations (then nothing can change), not 1000 weeks' 40M.
+    assert!(evaluations <= 25, "{evaluations} evaluations:\n{err}");
+}

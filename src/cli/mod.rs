@@ -179,6 +179,11 @@ pub struct ReplayArgs {
     /// Longer lines are refused (counted as bad lines) without being read into memory.
     #[arg(long, default_value_t = vigil_ingest::lines::MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
+    /// A record further than this ahead of the data before it (`7d`; `none` to accept any
+    /// jump) is fed only when the record after it is that far ahead too; a lone one is
+    /// refused as a mistyped time (reported with its line).
+    #[arg(long, default_value = "7d", value_name = "DURATION")]
+    pub max_jump: String,
     /// Why did (or didn't) it fire: print each evaluation of this rule (`name` or
     /// `package.name`; repeatable), per label set, with every part of its condition, the
     /// values compared and whether each held.

@@ -48,6 +48,16 @@ pub fn run(args: ReplayArgs) -> i32 {
         Ok(sources) => Merge::new(sources),
         Err(code) => return code,
     };
+    feed.max_jump = match args.max_jump.trim() {
+        "none" => None,
+        s => match parse_duration(s) {
+            Some(v) => Some(v),
+            None => {
+                eprintln!("error: --max-jump `{s}` is not a duration (like 7d, 12h) or `none`");
+                return 2;
+            }
+        },
+    };
     let mut stats = Stats::new(args.stats);
     let stdout = std::io::stdout();
     let terminal = std::io::IsTerminal::is_terminal(&stdout);

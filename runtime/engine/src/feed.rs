@@ -19,6 +19,12 @@ pub trait Source {
     /// The record last taken could not be read (an event line the engine's reader refused):
     /// reported like a line the source itself refused.
     fn refused(&mut self, _message: String) {}
+    /// Where the record last taken was read (a line number), to refuse it later.
+    fn place(&self) -> Option<usize> {
+        None
+    }
+    /// A record taken earlier, read at `place`, was refused.
+    fn refused_at(&mut self, _place: usize, _message: String) {}
 }
 
 impl<R: BufRead> Source for LineSource<R> {
@@ -33,6 +39,12 @@ impl<R: BufRead> Source for LineSource<R> {
     }
     fn refused(&mut self, message: String) {
         LineSource::refuse_current(self, message)
+    }
+    fn place(&self) -> Option<usize> {
+        Some(self.line_no())
+    }
+    fn refused_at(&mut self, place: usize, message: String) {
+        self.refuse_line(place, message)
     }
 }
 
@@ -62,22 +74,39 @@ impl Source for Sorted {
 
 /// Several sources merged by time: the earliest next record first, ties to the source given
 /// first (so equal times keep the order the inputs were named in).
+///
+/// With [`Merge::max_jump`], a record further than that ahead of the newest time fed waits
+/// for the next record: if the stream jumped too (the next record is also that far ahead),
+/// both are fed; if the next record is back on the old timeline, the lone record is refused
+/// as a mistyped time, so one event dated 9999 cannot end every alert and make all later
+/// data too late.
 pub struct Merge<S> {
     pub sources: Vec<S>,
     /// The newest time fed so far.
     pub last: Option<i64>,
+    /// How far ahead of the newest time a record may be without confirmation, ms.
+    pub max_jump: Option<i64>,
+    /// A record held for confirmation: its source, where it was read, the record.
+    held: Option<(usize, Option<usize>, Record)>,
+    /// Records refused as lone jumps ahead.
+    pub jumps_refused: u64,
 }
+
+/// [`Merge::earliest`]'s index for the held record.
+const HELD: usize = usize::MAX;
 
 impl<S: Source> Merge<S> {
     pub fn new(sources: Vec<S>) -> Merge<S> {
         Merge {
             sources,
             last: None,
+            max_jump: None,
+            held: None,
+            jumps_refused: 0,
         }
     }
 
-    /// The source whose next record is earliest, and that record's time.
-    pub fn earliest(&mut self) -> Option<(usize, i64)> {
+    fn scan(&mut self) -> Option<(usize, i64)> {
         let mut next: Option<(usize, i64)> = None;
         for (i, src) in self.sources.iter_mut().enumerate() {
             if let Some(ts) = src.peek()
@@ -89,15 +118,82 @@ impl<S: Source> Merge<S> {
         next
     }
 
+    /// Whether `ts` is further ahead of the newest time fed than a jump may be.
+    fn ahead(&self, ts: i64) -> bool {
+        match (self.last, self.max_jump) {
+            (Some(last), Some(jump)) => ts > last.saturating_add(jump),
+            _ => false,
+        }
+    }
+
+    /// The source whose next record is earliest, and that record's time.
+    pub fn earliest(&mut self) -> Option<(usize, i64)> {
+        loop {
+            let next = self.scan();
+            if let Some((_, _, h)) = &self.held {
+                let ht = h.ts();
+                let confirmed = !self.ahead(ht) || next.is_some_and(|(_, ts)| self.ahead(ts));
+                if confirmed {
+                    return match next {
+                        Some((i, ts)) if ts < ht => Some((i, ts)),
+                        _ => Some((HELD, ht)),
+                    };
+                }
+                self.refuse_held(ht);
+            }
+            match next {
+                Some((i, ts)) if self.ahead(ts) && self.held.is_none() => {
+                    let r = self.sources[i].pop();
+                    let place = self.sources[i].place();
+                    self.held = r.map(|r| (i, place, r));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn refuse_held(&mut self, ht: i64) {
+        let Some((i, place, r)) = self.held.take() else {
+            return;
+        };
+        self.jumps_refused += 1;
+        let ahead = ht.saturating_sub(self.last.unwrap_or(ht)) / 1000;
+        let ahead = if ahead >= 86_400 {
+            format!("{} days", ahead / 86_400)
+        } else {
+            format!("{ahead}s")
+        };
+        let message = format!(
+            "its time is {ahead} ahead of the data before it, and the data after it does not \
+             follow (a mistyped time?); raise --max-jump if the data really jumps"
+        );
+        match place {
+            Some(p) => self.sources[i].refused_at(p, message),
+            None => self.sources[i].refused(message),
+        }
+        self.sources[i].recycle(r);
+    }
+
     /// Ingests source `i`'s next record (the caller has moved the clock to just before its
     /// time, see [`Engine::advance`]); returns what it was, for counting.
     pub fn ingest(&mut self, engine: &mut Engine, i: usize, out: &mut Vec<Transition>) -> Fed {
-        let Some(r) = self.sources.get_mut(i).and_then(Source::pop) else {
-            return Fed::Nothing;
+        let (i, place, r) = if i == HELD {
+            match self.held.take() {
+                Some(h) => h,
+                None => return Fed::Nothing,
+            }
+        } else {
+            match self.sources.get_mut(i).and_then(Source::pop) {
+                Some(r) => (i, None, r),
+                None => return Fed::Nothing,
+            }
         };
         let fed = engine.ingest_record(&r, out);
         if let Fed::Malformed(why) = &fed {
-            self.sources[i].refused(why.clone());
+            match place {
+                Some(p) => self.sources[i].refused_at(p, why.clone()),
+                None => self.sources[i].refused(why.clone()),
+            }
         }
         self.last = Some(self.last.map_or(r.ts(), |l| l.max(r.ts())));
         self.sources[i].recycle(r);

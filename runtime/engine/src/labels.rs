@@ -38,6 +38,24 @@ impl Labels {
         self.by_string.insert(s.to_string(), id);
         id
     }
+    /// How much is interned: [`Labels::rollback`] forgets what is interned after it.
+    pub fn mark(&self) -> (usize, usize) {
+        (self.strings.len(), self.sets.len())
+    }
+    /// Forgets the strings and sets interned since `mark`; nothing may hold them (a sample's
+    /// labels when the store refused it), so refused input leaves no state behind.
+    pub fn rollback(&mut self, (strings, sets): (usize, usize)) {
+        while self.sets.len() > sets {
+            if let Some(k) = self.sets.pop() {
+                self.by_set.remove(&k);
+            }
+        }
+        while self.strings.len() > strings {
+            if let Some(k) = self.strings.pop() {
+                self.by_string.remove(&k);
+            }
+        }
+    }
     /// The symbol of a string, if any label has used it.
     pub fn lookup(&self, s: &str) -> Option<Sym> {
         self.by_string.get(s).copied()

@@ -153,6 +153,21 @@ impl<R: BufRead> LineSource<R> {
         self.refuse(message)
     }
 
+    /// The number of the line last read (1-based; 0 before the first).
+    pub fn line_no(&self) -> usize {
+        self.line_no
+    }
+
+    /// Reports line `line` as bad (a record taken earlier was refused later).
+    pub fn refuse_line(&mut self, line: usize, message: String) {
+        self.bad_lines += 1;
+        self.bad.push(BadLine {
+            source: self.name.clone(),
+            line,
+            message,
+        });
+    }
+
     fn refuse(&mut self, message: String) {
         self.bad_lines += 1;
         self.bad.push(BadLine {

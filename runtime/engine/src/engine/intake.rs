@@ -30,8 +30,14 @@ impl Engine {
             self.counters.unread += 1;
             return Append::Unread;
         };
+        let mark = self.labels.mark();
         let set = self.labels.intern_strs(labels);
-        self.ingest_interned(m, set, ts, value)
+        let r = self.ingest_interned(m, set, ts, value);
+        if r != Append::Stored {
+            // Nothing keeps a refused sample's labels: millions of refused series cost nothing.
+            self.labels.rollback(mark);
+        }
+        r
     }
 
     /// A staleness marker for a series at `ts` (the series ended; instant reads stop).
@@ -44,7 +50,13 @@ impl Engine {
         let Some(m) = self.labels.lookup(metric) else {
             return;
         };
+        let mark = self.labels.mark();
         let set = self.labels.intern_strs(labels);
+        if self.labels.mark().1 > mark.1 {
+            // A label set never seen has no series to end.
+            self.labels.rollback(mark);
+            return;
+        }
         self.store.mark_stale(m, set, ts);
     }
 
