@@ -640,3 +640,28 @@ fn a_huge_lateness_costs_what_the_data_costs() {
     // A minute of data at 15s: 5 evaluations (then nothing can change), not 1000 weeks' 40M.
     assert!(evaluations <= 25, "{evaluations} evaluations:\n{err}");
 }
+
+#[test]
+fn a_key_given_twice_is_refused_by_eval_and_replay_alike() {
+    let (_, rules) = scratch_file("dup", "login.rules", LOGIN_RULE);
+    let input = b"{\"ts\":1000,\"event\":{\"type\":\"login\",\"type\":\"logout\"}}\n{\"ts\":3000,\"event\":{\"type\":\"login\"}}\n";
+    let (code, out, err) = vigil(
+        &[
+            "replay", "--rules", &rules, "--input", "-", "--format", "json",
+        ],
+        input,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        err.contains("-:1: key `type` given twice in one object"),
+        "{err}"
+    );
+    let (code, out, err) = vigil(&["eval", "--rules", &rules, "--input", "-"], input);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        err.contains("key `type` given twice in one object"),
+        "{err}"
+    );
+}

@@ -136,7 +136,7 @@ fn open_input(args: &EvalArgs) -> std::io::Result<Box<dyn BufRead>> {
 /// A line holding an event: `{"ts": ..., "event": {...}}` as `vigil replay` reads it (the
 /// caller takes its `event`), or a bare event object.
 fn event_of(line: &str) -> Result<Value, String> {
-    let value: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let value: Value = vigil_ingest::strict::parse(line).map_err(|e| e.to_string())?;
     if value.is_object() {
         Ok(value)
     } else {

@@ -7,7 +7,6 @@ use crate::prometheus::float;
 use crate::time::rfc3339;
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
 use std::borrow::Cow;
 
 /// A JSON scalar as it appears in a line, borrowed where the text has no escapes.
@@ -121,7 +120,7 @@ struct Line<'a> {
     labels: Option<LabelList<'a>>,
     #[serde(borrow)]
     value: Option<Scalar<'a>>,
-    event: Option<Value>,
+    event: Option<crate::strict::Strict>,
 }
 
 pub(crate) fn json(l: &str, rec: &mut Record) -> Result<(), String> {
@@ -131,6 +130,7 @@ pub(crate) fn json(l: &str, rec: &mut Record) -> Result<(), String> {
         serde_json::error::Category::Data if e.to_string().starts_with("duplicate field") => {
             format!("{e}: a key of the line given twice is refused")
         }
+        serde_json::error::Category::Data if e.to_string().starts_with("key `") => e.to_string(),
         serde_json::error::Category::Data => "expected a JSON object".to_string(),
         _ => format!("invalid JSON: {e}"),
     })?;
@@ -142,7 +142,7 @@ pub(crate) fn json(l: &str, rec: &mut Record) -> Result<(), String> {
         None => return Err("missing `ts` (epoch milliseconds or RFC 3339)".into()),
     };
     if let Some(ev) = line.event {
-        *rec = Record::Event { ts, event: ev };
+        *rec = Record::Event { ts, event: ev.0 };
         return Ok(());
     }
     let metric = match line.metric {
@@ -197,7 +197,7 @@ mod fast_path {
     fn serde_only(l: &str) -> Result<Record, String> {
         let mut rec = Record::Event {
             ts: 0,
-            event: Value::Null,
+            event: serde_json::Value::Null,
         };
         json(l, &mut rec).map(|()| rec)
     }

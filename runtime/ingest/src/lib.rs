@@ -12,6 +12,7 @@ mod line;
 pub mod lines;
 mod prometheus;
 mod record;
+pub mod strict;
 mod time;
 
 pub use line::{Context, parse_line, parse_line_into};

@@ -151,4 +151,66 @@ mod tests {
             "a trailing comma is allowed"
         );
     }
+
+    mod fuzz {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn name() -> impl Strategy<Value = String> {
+            "[a-zA-Z_][a-zA-Z0-9_]{0,8}"
+        }
+        fn value() -> impl Strategy<Value = String> {
+            // Escapes, braces, commas, quotes, `=` and non-ASCII inside values.
+            "(\\\\|\\\"|\n|[a-z0-9 ,{}=é#])*".prop_map(|s| s.to_string())
+        }
+        fn escape(v: &str) -> String {
+            v.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// Every well-formed exposition line reads back exactly what was written.
+            #[test]
+            fn written_samples_read_back(
+                metric in name(),
+                pairs in prop::collection::btree_map(name(), value(), 0..5),
+                v in any::<f64>().prop_filter("finite", |v| v.is_finite()),
+                ts in -1_000_000_000_000i64..10_000_000_000_000,
+            ) {
+                let labels: Vec<String> =
+                    pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+                let line = format!("{metric}{{{}}} {v:?} {ts}", labels.join(","));
+                let rec = prometheus(&line, None).map_err(|e| TestCaseError::fail(format!("{line}: {e}")))?;
+                let Record::Sample { metric: m, labels: l, ts: t, value } = rec else {
+                    return Err(TestCaseError::fail("not a sample"));
+                };
+                prop_assert_eq!(m, metric);
+                prop_assert_eq!(t, ts);
+                prop_assert_eq!(value.to_bits(), v.to_bits());
+                let want: Vec<(String, String)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+                let mut got: Vec<(String, String)> = l.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+                got.sort();
+                prop_assert_eq!(got, want);
+            }
+
+            /// Whatever a mutated line gives is well-formed: valid names, each label once.
+            #[test]
+            fn mutated_lines_never_give_malformed_samples(
+                line in r#"[a-z_]{1,4}(\{([a-z_]{1,3}="[a-z\\"{},=]{0,4}",?){0,3}\})? ?[-+0-9.eIinfNa]{0,6} ?[-0-9]{0,14}"#,
+            ) {
+                if let Ok(Record::Sample { metric, labels, .. }) = prometheus(&line, None) {
+                    prop_assert!(crate::json::valid_metric(&metric), "{}", line);
+                    let mut names: Vec<&str> = labels.iter().map(|(k, _)| k.as_str()).collect();
+                    prop_assert!(names.iter().all(|n| valid_label(n)), "{}", line);
+                    names.sort_unstable();
+                    let n = names.len();
+                    names.dedup();
+                    prop_assert_eq!(names.len(), n, "{}", line);
+                }
+            }
+        }
+    }
 }

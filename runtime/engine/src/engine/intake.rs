@@ -141,7 +141,7 @@ impl Engine {
             return;
         }
         self.events.counters.slow_path += 1;
-        match serde_json::from_str::<serde_json::Value>(text) {
+        match vigil_ingest::strict::parse(text) {
             Ok(v) if v.is_object() => self.ingest_event(ts, &v, out),
             _ => self.events.counters.malformed += 1,
         }
