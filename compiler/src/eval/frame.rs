@@ -51,6 +51,26 @@ impl<'a> Frame<'a> {
         }
     }
 
+    /// The arena of array elements.
+    pub fn elems(&self) -> &[SlotVal<'a>] {
+        &self.elems
+    }
+
+    /// Appends `n` missing element slots to the arena (another reader's arrays); returns
+    /// where they start.
+    pub fn grow_elems(&mut self, n: usize) -> usize {
+        let start = self.elems.len();
+        self.elems.resize(start + n, SlotVal::missing());
+        start
+    }
+
+    /// Sets element slot `i` of the arena.
+    pub fn set_elem(&mut self, i: usize, v: SlotVal<'a>) {
+        if let Some(s) = self.elems.get_mut(i) {
+            *s = v;
+        }
+    }
+
     /// Every slot missing, no array elements: ready to be filled by another reader.
     pub fn reset(&mut self, ir: &Ir) {
         self.elems.clear();

@@ -95,6 +95,7 @@ impl Engine {
             step,
             counters: Counters::default(),
             tracer: Default::default(),
+            unescaped: Default::default(),
             scratch: Vec::new(),
             fscratch: Vec::new(),
             empty,

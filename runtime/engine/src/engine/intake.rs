@@ -193,6 +193,9 @@ impl Engine {
         let Some(object) = text.get(start..) else {
             return false;
         };
+        // Escaped strings are decoded here: the arena lives for this event.
+        let mut bump = std::mem::take(&mut self.unescaped);
+        bump.reset();
         // A stored frame is all missing (recycled below), as the direct reader needs.
         let mut frame: Frame<'_> = self
             .event_frame
@@ -200,7 +203,7 @@ impl Engine {
             .unwrap_or_else(|| Frame::new(self.rules.ir()));
         let read = self
             .raw
-            .fill_object(self.rules.ir(), object, &mut frame)
+            .fill_object(self.rules.ir(), object, &bump, &mut frame)
             .filter(|&end| object[end..].trim() == tail);
         if let Some(end) = read {
             let object = &object[..end];
@@ -216,6 +219,7 @@ impl Engine {
             self.event_at(&mut frame, ts, &mut parsed, out);
         }
         self.event_frame = Some(frame.recycle());
+        self.unescaped = bump;
         read.is_some()
     }
 

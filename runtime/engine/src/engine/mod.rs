@@ -137,6 +137,8 @@ pub struct Engine {
     event_frame: Option<Frame<'static>>,
     /// Reads event fields straight from JSON text.
     raw: crate::events::raw::RawLayout,
+    /// The strings with escapes of the event being read, decoded (reset per event).
+    unescaped: bumpalo::Bump,
 }
 
 /// An event held until the watermark passes it.

@@ -1,11 +1,16 @@
 //! Fills a frame straight from an event object's JSON text: only the fields some rule reads
-//! are looked at, the rest is skipped without being parsed into values. Anything this reader
-//! does not handle exactly as `Frame::fill_json` would (escaped strings or keys on the way,
-//! arrays the rules read, a field given twice) makes it decline, and the caller parses the
-//! event with serde instead. A property test checks both readers fill the same frames.
+//! are looked at, the rest is skipped without being parsed into values. Strings are borrowed
+//! from the text, or decoded into an arena the caller resets per event when they hold
+//! escapes; arrays the rules read go element by element into the frame's arena. What this
+//! reader does not do exactly as `Frame::fill_json` would (an escaped key, a field given
+//! twice, array indices, arrays inside quantified elements, a lone surrogate) makes it
+//! decline, and the caller parses the event with serde instead. A property test checks both
+//! readers fill the same frames, arrays included.
 
+use bumpalo::Bump;
+use vigil_compiler::eval::frame::MAX_ARRAY;
 use vigil_compiler::eval::{Frame, SlotVal};
-use vigil_compiler::ir::{Ir, PathSeg, SlotSource};
+use vigil_compiler::ir::{Ir, Layout, PathSeg, SlotSource};
 
 /// The field paths of a rule set's frame, as a tree.
 #[derive(Debug, Default)]
@@ -17,8 +22,55 @@ pub struct RawLayout {
 
 #[derive(Debug, Default)]
 struct Node {
+    /// The slot this field fills (in its frame level's layout), and whether it is interned.
     slot: Option<(u32, bool)>,
     children: Vec<(String, Node)>,
+    /// A field read element by element (membership, quantifiers, string tests on arrays).
+    elem: Option<Box<Elem>>,
+}
+
+/// The element layout of an array field, as a tree: `root.slot` is the element itself.
+#[derive(Debug, Default)]
+struct Elem {
+    width: usize,
+    root: Node,
+}
+
+impl Node {
+    /// The node for `path` below this one, created on first use; `None` for an index.
+    fn at(&mut self, path: &[PathSeg]) -> Option<&mut Node> {
+        let mut node = self;
+        for seg in path {
+            let PathSeg::Key(k) = seg else { return None };
+            let pos = match node.children.iter().position(|(n, _)| n == k) {
+                Some(p) => p,
+                None => {
+                    node.children.push((k.clone(), Node::default()));
+                    node.children.len() - 1
+                }
+            };
+            node = &mut node.children[pos].1;
+        }
+        Some(node)
+    }
+}
+
+/// The tree of an element layout; `None` when it has what this reader does not do.
+fn elem_tree(el: &Layout) -> Option<Elem> {
+    let mut e = Elem {
+        width: el.len(),
+        root: Node::default(),
+    };
+    for (j, info) in el.slots.iter().enumerate() {
+        let SlotSource::Field(path) = &info.source else {
+            continue;
+        };
+        if info.elem.is_some() {
+            return None;
+        }
+        e.root.at(path)?.slot = Some((j as u32, info.needs_sym));
+    }
+    Some(e)
 }
 
 impl RawLayout {
@@ -31,44 +83,44 @@ impl RawLayout {
             let SlotSource::Field(path) = &info.source else {
                 continue;
             };
-            // A field with an element layout is read per element when it holds an array;
-            // arrays make the reader decline, so that needs nothing here.
             if path.is_empty() {
                 l.usable = false;
                 continue;
             }
-            let mut node = &mut l.root;
-            for seg in path {
-                let PathSeg::Key(k) = seg else {
-                    l.usable = false;
-                    break;
-                };
-                let pos = match node.children.iter().position(|(n, _)| n == k) {
-                    Some(p) => p,
-                    None => {
-                        node.children.push((k.clone(), Node::default()));
-                        node.children.len() - 1
-                    }
-                };
-                node = &mut node.children[pos].1;
-            }
+            let Some(node) = l.root.at(path) else {
+                l.usable = false;
+                continue;
+            };
             node.slot = Some((i as u32, info.needs_sym));
+            if let Some(el) = &info.elem {
+                match elem_tree(el) {
+                    Some(e) => node.elem = Some(Box::new(e)),
+                    None => l.usable = false,
+                }
+            }
         }
         l
     }
 
     /// Fills `frame` from the object text; false (frame unspecified) when the caller must use
     /// serde.
-    pub fn fill<'a>(&self, ir: &Ir, text: &'a str, frame: &mut Frame<'a>) -> bool {
+    pub fn fill<'a>(&self, ir: &Ir, text: &'a str, bump: &'a Bump, frame: &mut Frame<'a>) -> bool {
         frame.reset(ir);
-        self.fill_object(ir, text, frame)
+        self.fill_object(ir, text, bump, frame)
             .is_some_and(|end| text[end..].trim().is_empty())
     }
 
     /// Fills `frame`, which must have every slot missing (new, reset or recycled), from the
     /// object at the start of `text` (whatever follows it); returns where the object ends, or
     /// `None` when the caller must use serde.
-    pub fn fill_object<'a>(&self, ir: &Ir, text: &'a str, frame: &mut Frame<'a>) -> Option<usize> {
+    /// Escaped strings are decoded into `bump`.
+    pub fn fill_object<'a>(
+        &self,
+        ir: &Ir,
+        text: &'a str,
+        bump: &'a Bump,
+        frame: &mut Frame<'a>,
+    ) -> Option<usize> {
         if !self.usable {
             return None;
         }
@@ -77,8 +129,9 @@ impl RawLayout {
             b: text.as_bytes(),
             i: 0,
             depth: 0,
+            bump,
         };
-        r.object(ir, &self.root, frame)?;
+        r.object(ir, &self.root, frame, None)?;
         Some(r.i)
     }
 }
@@ -89,6 +142,17 @@ struct Reader<'a> {
     i: usize,
     /// Objects open around the reader's position.
     depth: u32,
+    bump: &'a Bump,
+}
+
+/// Where a node's slot is: the frame's own slots (`None`), or element slots from `base`.
+type Base = Option<usize>;
+
+fn put<'a>(frame: &mut Frame<'a>, base: Base, slot: u32, v: SlotVal<'a>) {
+    match base {
+        None => frame.set(slot, v),
+        Some(b) => frame.set_elem(b + slot as usize, v),
+    }
 }
 
 impl<'a> Reader<'a> {
@@ -115,6 +179,75 @@ impl<'a> Reader<'a> {
         let s = self.s.get(self.i..self.i + end)?;
         self.i += end + 1;
         Some(s)
+    }
+    /// A string value, escapes decoded into the arena; `None` for what serde refuses (a
+    /// control character, a bad escape, a lone surrogate).
+    fn string_value(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let rest = &self.b[start..];
+        let end = memchr::memchr2(b'"', b'\\', rest)?;
+        if rest[..end].iter().any(|&c| c < 0x20) {
+            return None;
+        }
+        if rest[end] == b'"' {
+            self.i += end + 1;
+            return self.s.get(start..start + end);
+        }
+        let mut out = bumpalo::collections::String::new_in(self.bump);
+        let mut i = start;
+        loop {
+            let rest = self.b.get(i..)?;
+            let j = memchr::memchr2(b'"', b'\\', rest)?;
+            if rest[..j].iter().any(|&c| c < 0x20) {
+                return None;
+            }
+            out.push_str(self.s.get(i..i + j)?);
+            i += j + 1;
+            if rest[j] == b'"' {
+                self.i = i;
+                return Some(out.into_bump_str());
+            }
+            let c = *self.b.get(i)?;
+            i += 1;
+            out.push(match c {
+                b'"' => '"',
+                b'\\' => '\\',
+                b'/' => '/',
+                b'b' => '\u{8}',
+                b'f' => '\u{c}',
+                b'n' => '\n',
+                b'r' => '\r',
+                b't' => '\t',
+                b'u' => {
+                    let hi = self.hex4(i)?;
+                    i += 4;
+                    let code = if (0xD800..0xDC00).contains(&hi) {
+                        // A surrogate pair: `\uD83D\uDE00`.
+                        if self.b.get(i..i + 2)? != b"\\u" {
+                            return None;
+                        }
+                        let lo = self.hex4(i + 2)?;
+                        if !(0xDC00..0xE000).contains(&lo) {
+                            return None;
+                        }
+                        i += 6;
+                        0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                    } else {
+                        hi
+                    };
+                    char::from_u32(code)?
+                }
+                _ => return None,
+            });
+        }
+    }
+    fn hex4(&self, i: usize) -> Option<u32> {
+        let h = self.s.get(i..i + 4)?;
+        if !h.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        u32::from_str_radix(h, 16).ok()
     }
     /// The text of a literal (`true`, `false`, `null`, a number): up to the next delimiter.
     fn scalar(&mut self) -> &'a str {
@@ -198,18 +331,18 @@ impl<'a> Reader<'a> {
         self.skip(0)
     }
 
-    fn object(&mut self, ir: &Ir, node: &Node, frame: &mut Frame<'a>) -> Option<()> {
+    fn object(&mut self, ir: &Ir, node: &Node, frame: &mut Frame<'a>, base: Base) -> Option<()> {
         self.eat(b'{')?;
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return None;
         }
-        let done = self.members(ir, node, frame);
+        let done = self.members(ir, node, frame, base);
         self.depth -= 1;
         done
     }
 
-    fn members(&mut self, ir: &Ir, node: &Node, frame: &mut Frame<'a>) -> Option<()> {
+    fn members(&mut self, ir: &Ir, node: &Node, frame: &mut Frame<'a>, base: Base) -> Option<()> {
         if self.eat(b'}').is_some() {
             return Some(());
         }
@@ -237,7 +370,7 @@ impl<'a> Reader<'a> {
                     }
                     seen |= 1 << pos;
                     let n = &node.children[pos].1;
-                    self.value(ir, n, frame)?;
+                    self.value(ir, n, frame, base)?;
                 }
             }
             match self.peek()? {
@@ -251,11 +384,11 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn value(&mut self, ir: &Ir, node: &Node, frame: &mut Frame<'a>) -> Option<()> {
+    fn value(&mut self, ir: &Ir, node: &Node, frame: &mut Frame<'a>, base: Base) -> Option<()> {
         let c = self.peek()?;
         let v = match c {
             b'"' => {
-                let s = self.string()?;
+                let s = self.string_value()?;
                 let sym = match node.slot {
                     Some((_, true)) => ir.strings.lookup(s),
                     _ => vigil_compiler::ir::NO_SYM,
@@ -263,16 +396,17 @@ impl<'a> Reader<'a> {
                 SlotVal::string(s, sym)
             }
             b'{' => {
-                self.object(ir, node, frame)?;
+                self.object(ir, node, frame, base)?;
                 SlotVal::object()
             }
-            b'[' => {
-                if node.slot.is_some() || !node.children.is_empty() {
-                    return None;
+            b'[' => match &node.elem {
+                Some(el) => self.array(ir, el, frame)?,
+                None => {
+                    // Read whole, an array has no elements to see; fields below it are missing.
+                    self.skip(self.depth)?;
+                    SlotVal::array(frame.elems().len(), 0)
                 }
-                self.skip(self.depth)?;
-                return Some(());
-            }
+            },
             _ => match self.scalar() {
                 "true" => SlotVal::boolean(true),
                 "false" => SlotVal::boolean(false),
@@ -281,9 +415,41 @@ impl<'a> Reader<'a> {
             },
         };
         if let Some((slot, _)) = node.slot {
-            frame.set(slot, v);
+            put(frame, base, slot, v);
         }
         Some(())
+    }
+
+    /// An array read element by element into the frame's arena (the first [`MAX_ARRAY`]).
+    fn array(&mut self, ir: &Ir, el: &Elem, frame: &mut Frame<'a>) -> Option<SlotVal<'a>> {
+        self.eat(b'[')?;
+        if self.depth + 1 > MAX_DEPTH {
+            return None;
+        }
+        self.depth += 1;
+        let start = frame.elems().len();
+        let mut n = 0usize;
+        if self.eat(b']').is_none() {
+            loop {
+                if n < MAX_ARRAY {
+                    let base = frame.grow_elems(el.width);
+                    self.value(ir, &el.root, frame, Some(base))?;
+                } else {
+                    self.skip(self.depth)?;
+                }
+                n += 1;
+                match self.peek()? {
+                    b',' => self.i += 1,
+                    b']' => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.depth -= 1;
+        Some(SlotVal::array(start, n.min(MAX_ARRAY) as u32))
     }
 }
 
@@ -329,23 +495,35 @@ mod tests {
             "rule r {\n  severity high\n  on event where event.type == \"proc\" and event.proc.name in [\"sh\"] and event.n > 2\n}\n",
         );
         let l = RawLayout::new(rs.ir());
+        let bump = Bump::new();
         assert!(l.usable);
         let text = r#"{"type":"proc","x":[1,{"a":"\"q"}],"proc":{"name":"sh","pid":7},"n":3.5}"#;
         let mut f = rs.frame();
-        assert!(l.fill(rs.ir(), text, &mut f));
+        assert!(l.fill(rs.ir(), text, &bump, &mut f));
         let v: serde_json::Value = serde_json::from_str(text).unwrap();
         let mut g = rs.frame();
         g.fill_json(rs.ir(), &v);
-        assert_eq!(show(&f), show(&g));
-        // What it leaves to serde: a field given twice, an escaped key, an escaped value it
-        // reads, an array where it reads a field.
+        assert_eq!(show(rs.ir(), &f), show(rs.ir(), &g));
+        // Escaped values and arrays where a field is read are read as serde reads them.
+        for text in [
+            r#"{"type":"pr\u006fc","proc":{"name":"s\u0068"}}"#,
+            r#"{"type":"proc","proc":[{"name":"sh"}]}"#,
+            r#"{"type":"C:\\Windows\\\"x\" \ud83d\ude00","n":[1]}"#,
+        ] {
+            let mut f = rs.frame();
+            assert!(l.fill(rs.ir(), text, &bump, &mut f), "{text}");
+            let v: serde_json::Value = serde_json::from_str(text).unwrap();
+            let mut g = rs.frame();
+            g.fill_json(rs.ir(), &v);
+            assert_eq!(show(rs.ir(), &f), show(rs.ir(), &g), "{text}");
+        }
+        // What it leaves to serde: a field given twice, an escaped key, a lone surrogate.
         for declined in [
             r#"{"type":"proc","type":"x"}"#,
             r#"{"\u0074ype":"proc"}"#,
-            r#"{"type":"pr\u006fc"}"#,
-            r#"{"type":"proc","proc":[{"name":"sh"}]}"#,
+            r#"{"type":"\ud83d"}"#,
         ] {
-            assert!(!l.fill(rs.ir(), declined, &mut f), "{declined}");
+            assert!(!l.fill(rs.ir(), declined, &bump, &mut f), "{declined}");
         }
     }
 
@@ -355,6 +533,7 @@ mod tests {
     fn never_takes_what_serde_refuses() {
         let rs = rules("rule r {\n  severity high\n  on event where event.type == \"proc\"\n}\n");
         let l = RawLayout::new(rs.ir());
+        let bump = Bump::new();
         let mut f = rs.frame();
         let nested = |d: usize| {
             format!(
@@ -378,30 +557,41 @@ mod tests {
         for text in &cases {
             let serde = serde_json::from_str::<serde_json::Value>(text).is_ok();
             let mut f = rs.frame();
-            let ours = l.fill(rs.ir(), text, &mut f);
+            let ours = l.fill(rs.ir(), text, &bump, &mut f);
             assert!(!ours || serde, "took what serde refuses: {text:.60}");
         }
         let (shallow, deep) = (nested(100), nested(1_000_000));
-        assert!(l.fill(rs.ir(), &shallow, &mut f));
+        assert!(l.fill(rs.ir(), &shallow, &bump, &mut f));
         let mut g = rs.frame();
-        assert!(!l.fill(rs.ir(), &deep, &mut g));
+        assert!(!l.fill(rs.ir(), &deep, &bump, &mut g));
     }
 
-    /// Slot values as comparable text (strings by content, not address).
-    pub(crate) fn show(f: &Frame) -> Vec<String> {
-        f.slots()
-            .iter()
-            .map(|v| {
-                format!(
-                    "{} {:?} {:?} {:?} {:?}",
-                    v.tag(),
-                    v.as_num().map(f64::to_bits),
-                    v.as_bool(),
-                    v.as_str(),
-                    v.sym()
-                )
-            })
-            .collect()
+    fn one(v: &SlotVal) -> String {
+        format!(
+            "{} {:?} {:?} {:?} {:?}",
+            v.tag(),
+            v.as_num().map(f64::to_bits),
+            v.as_bool(),
+            v.as_str(),
+            v.sym()
+        )
+    }
+
+    /// Slot values as comparable text (strings by content, not address), arrays with their
+    /// elements' slots.
+    pub(crate) fn show(ir: &Ir, f: &Frame) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, v) in f.slots().iter().enumerate() {
+            out.push(one(v));
+            if let Some((start, n)) = v.as_array() {
+                let k = ir.layout.elem_width(i as u32);
+                out.push(format!("  {n} elements"));
+                for e in &f.elems()[start..start + n * k] {
+                    out.push(format!("  {}", one(e)));
+                }
+            }
+        }
+        out
     }
 
     use proptest::prelude::*;
@@ -410,6 +600,8 @@ mod tests {
         prop_oneof![
             "[a-z ]{0,6}".prop_map(|s| format!("\"{s}\"")),
             Just("\"a\\\"b\"".to_string()),
+            Just("\"C:\\\\W\\ud83d\\ude00\"".to_string()),
+            Just("\"q\"".to_string()),
             Just("\"\\u00e9t\u{e9}\"".to_string()),
             any::<i64>().prop_map(|n| n.to_string()),
             any::<f64>()
@@ -430,7 +622,7 @@ mod tests {
                 prop::collection::vec(
                     (
                         prop::sample::select(vec![
-                            "type", "a", "b", "c", "proc", "name", "n", "x\\u0061"
+                            "type", "a", "b", "c", "proc", "name", "n", "x\\u0061", "tags", "items"
                         ]),
                         inner.clone()
                     ),
@@ -451,7 +643,17 @@ mod tests {
     fn object() -> impl Strategy<Value = String> {
         prop::collection::vec(
             (
-                prop::sample::select(vec!["type", "a", "b", "proc", "n", "zz", "\\u0074ype"]),
+                prop::sample::select(vec![
+                    "type",
+                    "a",
+                    "b",
+                    "proc",
+                    "n",
+                    "zz",
+                    "\\u0074ype",
+                    "tags",
+                    "items",
+                ]),
                 value(),
             ),
             0..6,
@@ -470,17 +672,24 @@ mod tests {
         #[test]
         fn agrees_with_serde_whenever_it_reads(text in object()) {
             let rs = rules(
-                "rule r {\n  severity high\n  on event where event.type == \"x\" and (event.a > 1 or event.proc.name == \"sh\" or event.b.c contains \"q\" or exists event.n)\n}\n",
+                "rule r {\n  severity high\n  on event where event.type == \"x\" and (event.a > 1 or event.proc.name == \"sh\" or event.b.c contains \"q\" or exists event.n or \"q\" in event.tags or event.proc.name endswith \"W\" or any i in event.items where (i.name == \"a\" or i.n > 1))\n}\n",
             );
             let l = RawLayout::new(rs.ir());
+            let bump = Bump::new();
             let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
                 return Ok(());
             };
             let mut f = rs.frame();
-            if l.fill(rs.ir(), &text, &mut f) {
+            let read = l.fill(rs.ir(), &text, &bump, &mut f);
+            // Declined only for a key given twice, an escaped key or a lone surrogate.
+            // Declined only for an escaped key or a key given twice.
+            let escaped_key = text.contains("\\u0074ype") || text.contains("x\\u0061");
+            let repeated = vigil_ingest::strict::parse(&text).is_err();
+            prop_assert!(read || escaped_key || repeated, "declined {}", text);
+            if read {
                 let mut g = rs.frame();
                 g.fill_json(rs.ir(), &v);
-                prop_assert_eq!(show(&f), show(&g), "{}", text);
+                prop_assert_eq!(show(rs.ir(), &f), show(rs.ir(), &g), "{}", text);
             }
         }
     }
