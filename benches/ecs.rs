@@ -6,6 +6,7 @@
 //!     `serde_json::Value`, nothing else (in this process);
 //!   - `vigil replay --quiet` and `vigil eval --quiet` on each pack, JIT and interpreter
 //!     (child processes; their CPU time from /proc, best of 3).
+//!
 //! Prints each as a ratio to the baseline (target: at most 0.5x).
 //!
 //!     cargo bench --bench ecs            # 500,000 events; ECS_EVENTS=N to change
