@@ -7,6 +7,7 @@ use super::EvalArgs;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::time::Instant;
+use vigil_engine::events::raw::RawLayout;
 use vigil_compiler::eval::Scratch;
 use vigil_ingest::lines::Line;
 
@@ -33,6 +34,8 @@ pub fn run(args: EvalArgs) -> i32 {
     let started = Instant::now();
     let mut buf = Vec::new();
     let mut line_no = 0usize;
+    let raw = RawLayout::new(rules.ir());
+    let mut bump = bumpalo::Bump::new();
     loop {
         buf.clear();
         let read = vigil_ingest::lines::read_line(&mut input, &mut buf, args.max_line_bytes);
@@ -69,24 +72,32 @@ pub fn run(args: EvalArgs) -> i32 {
         if line.trim().is_empty() {
             continue;
         }
-        let value = match event_of(line) {
-            Ok(v) => v,
-            Err(e) => {
-                skip(&mut bad, &e);
-                continue;
-            }
-        };
-        // The `{"ts": .., "event": {..}}` wrapper only when `ts` says so (as `replay` reads
-        // it): a bare ECS document has a top-level `event` object of its own.
-        let event = match (value.get("ts"), value.get("event")) {
-            (Some(_), Some(e)) if e.is_object() => e,
-            _ => &value,
-        };
-        events += 1;
+        bump.reset();
         let mut f = std::mem::take(&mut frame).recycle();
         // Timed only for --stats: two clock reads per event are not free on this hot path.
         let t = args.stats.then(Instant::now);
-        f.fill_json(rules.ir(), event);
+        // The fields the rules read, straight from the text (as `replay` reads them); serde
+        // for what the direct reader declines.
+        let direct = direct(&raw, rules.ir(), line, &bump, &mut f);
+        let value;
+        if !direct {
+            value = match event_of(line) {
+                Ok(v) => v,
+                Err(e) => {
+                    skip(&mut bad, &e);
+                    frame = f.recycle();
+                    continue;
+                }
+            };
+            // The `{"ts": .., "event": {..}}` wrapper only when `ts` says so (as `replay`
+            // reads it): a bare ECS document has a top-level `event` object of its own.
+            let event = match (value.get("ts"), value.get("event")) {
+                (Some(_), Some(e)) if e.is_object() => e,
+                _ => &value,
+            };
+            f.fill_json(rules.ir(), event);
+        }
+        events += 1;
         if args.no_index {
             rules.matching_all(&f, &mut hits);
         } else {
@@ -131,6 +142,27 @@ fn open_input(args: &EvalArgs) -> std::io::Result<Box<dyn BufRead>> {
     }
     let f = std::fs::File::open(&args.input)?;
     Ok(Box::new(BufReader::with_capacity(1 << 16, f)))
+}
+
+/// Fills `frame` from the line's event with the direct reader: the `{"ts": .., "event": {..}}`
+/// line `replay` reads, or a bare document without `ts`; false when serde must read it.
+fn direct<'a>(
+    raw: &RawLayout,
+    ir: &vigil_compiler::ir::Ir,
+    line: &'a str,
+    bump: &'a bumpalo::Bump,
+    frame: &mut vigil_compiler::eval::Frame<'a>,
+) -> bool {
+    let line = line.trim();
+    frame.reset(ir);
+    if let Some((_, start)) = vigil_ingest::fast_json::event_start(line) {
+        let object = &line[start..];
+        return raw
+            .fill_object(ir, object, bump, frame)
+            .is_some_and(|end| object[end..].trim() == "}");
+    }
+    // A bare document; one with a `ts` key somewhere may be a wrapper: serde decides.
+    !line.contains("\"ts\"") && raw.fill(ir, line, bump, frame)
 }
 
 /// A line holding an event: `{"ts": ..., "event": {...}}` as `vigil replay` reads it (the

@@ -77,7 +77,7 @@ pub struct Compiled {
 }
 
 /// How many copies of always-candidate filters keyed batches may hold between them.
-const MERGE_BUDGET: usize = 4096;
+const MERGE_BUDGET: usize = 512;
 
 // SAFETY: after `finalize_definitions` the module's code and data pages are immutable and the
 // module itself is only touched again by `Drop`, which has exclusive access. The function
