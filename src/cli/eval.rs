@@ -7,8 +7,8 @@ use super::EvalArgs;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::time::Instant;
-use vigil_engine::events::raw::RawLayout;
 use vigil_compiler::eval::Scratch;
+use vigil_engine::events::raw::RawLayout;
 use vigil_ingest::lines::Line;
 
 pub fn run(args: EvalArgs) -> i32 {

@@ -302,6 +302,7 @@ impl Printer {
                 write!(out, " value {}", number(c.value))?;
             }
             if let Some((t, one_agg)) = self.summaries.get(&c.rule) {
+                let event = c.event.as_ref().map(vigil_vocab::EventJson::value);
                 let lookup = |name: &str| -> Option<Value<'_>> {
                     match name {
                         "value" => Some(Value::Num(c.value)),
@@ -313,7 +314,7 @@ impl Printer {
                         "rule" => Some(Value::Str(c.rule.as_str().into())),
                         "severity" => c.severity.map(|s| Value::Str(s.to_string().into())),
                         n => match n.strip_prefix("event.") {
-                            Some(path) => event_field(c.event.as_deref(), path),
+                            Some(path) => event_field(event.as_ref(), path),
                             None => c.labels.get(n).map(|v| Value::Str(v.as_str().into())),
                         },
                     }
@@ -478,7 +479,7 @@ fn print(out: &mut impl Write, changes: &mut Vec<Transition>) -> std::io::Result
             write!(out, ",\"flapping\":true")?;
         }
         if let Some(e) = &c.event {
-            write!(out, ",\"event\":{e}")?;
+            write!(out, ",\"event\":{}", e.as_str())?;
         }
         writeln!(out, "}}")?;
     }

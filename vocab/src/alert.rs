@@ -3,7 +3,6 @@
 use crate::LabelSet;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::sync::Arc;
 
 /// How bad an alert is, in increasing order (so levels sort and compare).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -150,7 +149,7 @@ pub struct Transition {
     pub flapping: bool,
     /// The event an alert of a single-event rule (or a sequence's last step) fired on.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub event: Option<Arc<serde_json::Value>>,
+    pub event: Option<crate::EventJson>,
 }
 
 #[cfg(test)]

@@ -7,11 +7,13 @@
 #![warn(missing_docs)]
 
 mod alert;
+mod event;
 mod labels;
 mod secret;
 pub mod template;
 
 pub use alert::{AlertState, NoDataAction, Severity, Transition};
+pub use event::EventJson;
 pub use labels::{LabelSet, MatchOp, render_labels};
 pub use secret::SecretRef;
 pub use template::render as render_template;

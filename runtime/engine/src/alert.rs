@@ -8,7 +8,6 @@ use crate::labels::{LabelId, Labels};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
-use std::sync::Arc;
 use vigil_compiler::ir::intern::FxHasher;
 use vigil_vocab::{AlertState, LabelSet, NoDataAction, Severity, Transition};
 
@@ -431,7 +430,7 @@ impl Origin<'_> {
         labels: &Labels,
         t: i64,
         c: &Change,
-        event: Option<Arc<serde_json::Value>>,
+        event: Option<vigil_vocab::EventJson>,
     ) -> Transition {
         Transition {
             ts: t,

@@ -50,8 +50,13 @@ impl Engine {
                     .unwrap_or_else(|| Frame::new(self.rules.ir()))
                     .recycle();
                 frame.fill_json(self.rules.ir(), &b.event);
-                let ev = b.event.clone();
-                let mut raw = || ev.clone();
+                let mut shared: Option<vigil_vocab::EventJson> = None;
+                let ev = &b.event;
+                let mut raw = || {
+                    shared
+                        .get_or_insert_with(|| vigil_vocab::EventJson::from_value(ev))
+                        .clone()
+                };
                 self.event_at(&mut frame, b.ts, &mut raw, out);
                 self.event_frame = Some(frame.recycle());
                 continue;

@@ -9,7 +9,7 @@ use crate::metric::store::Append;
 use crate::time::{align_up, in_range};
 use std::sync::Arc;
 use vigil_compiler::eval::Frame;
-use vigil_vocab::Transition;
+use vigil_vocab::{EventJson, Transition};
 
 impl Engine {
     /// Ingests one sample (`ts` in ms). Returns what happened to it.
@@ -115,7 +115,7 @@ impl Engine {
                 .unwrap_or_else(|| Frame::new(self.rules.ir()))
                 .recycle();
             frame.fill_json(self.rules.ir(), event);
-            let mut raw = || Arc::new(event.clone());
+            let mut raw = || EventJson::from_value(event);
             self.event_at(&mut frame, ts, &mut raw, out);
             self.event_frame = Some(frame.recycle());
             return;
@@ -214,9 +214,14 @@ impl Engine {
                 out,
             };
             self.events.run_timers(&mut cx, ts - 1);
-            let mut parsed =
-                || Arc::new(serde_json::from_str(object).unwrap_or(serde_json::Value::Null));
-            self.event_at(&mut frame, ts, &mut parsed, out);
+            // Alerts share the event's text: one copy per event, however many rules fire.
+            let mut shared: Option<EventJson> = None;
+            let mut text = || {
+                shared
+                    .get_or_insert_with(|| EventJson::from_text(object))
+                    .clone()
+            };
+            self.event_at(&mut frame, ts, &mut text, out);
         }
         self.event_frame = Some(frame.recycle());
         self.unescaped = bump;
@@ -227,7 +232,7 @@ impl Engine {
         &mut self,
         frame: &mut Frame,
         ts: i64,
-        raw: &mut dyn FnMut() -> Arc<serde_json::Value>,
+        raw: &mut dyn FnMut() -> EventJson,
         out: &mut Vec<Transition>,
     ) {
         if self.events.is_empty() {

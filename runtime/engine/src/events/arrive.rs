@@ -8,11 +8,10 @@ use super::window::Window;
 use super::{Cx, Events, Form, KeyId, KeyState, Keys, Parts, sequence};
 use crate::alert::{Change, Origin, Verdict};
 use crate::labels::LabelId;
-use serde_json::Value;
-use std::sync::Arc;
 use vigil_compiler::eval::{Frame, SlotVal};
 use vigil_compiler::ir::events::{AggArg, EventFn};
 use vigil_vocab::AlertState;
+use vigil_vocab::EventJson;
 
 /// An instantaneous alert to fire: a single event's level, or a completed sequence.
 pub(super) struct Fire {
@@ -21,7 +20,7 @@ pub(super) struct Fire {
     pub label: LabelId,
     pub t: i64,
     pub value: f64,
-    pub event: Option<Arc<Value>>,
+    pub event: Option<EventJson>,
 }
 
 impl Events {
@@ -32,7 +31,7 @@ impl Events {
         cx: &mut Cx,
         frame: &mut Frame,
         t: i64,
-        event: &mut dyn FnMut() -> Arc<Value>,
+        event: &mut dyn FnMut() -> EventJson,
     ) {
         let key = self.key(ri, false, frame);
         match self.rules[ri].form {
@@ -50,7 +49,7 @@ impl Events {
         frame: &mut Frame,
         key: KeyId,
         t: i64,
-        event: &mut dyn FnMut() -> Arc<Value>,
+        event: &mut dyn FnMut() -> EventJson,
     ) {
         let rs = cx.rules;
         for li in 0..self.rules[ri].levels.len() {
@@ -165,7 +164,7 @@ impl Events {
         frame: &mut Frame,
         key: KeyId,
         t: i64,
-        event: &mut dyn FnMut() -> Arc<Value>,
+        event: &mut dyn FnMut() -> EventJson,
     ) {
         let Some(until) = self.sequence_hits(ri, cx, frame) else {
             return;

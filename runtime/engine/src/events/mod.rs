@@ -35,14 +35,12 @@ pub use snapshot::{EventSnapshot, ExpirySnapshot, RuleSnapshot};
 
 use crate::alert::{Book, Change, Origin, Policy, Verdict};
 use crate::labels::{LabelId, Labels, Sym};
-use serde_json::Value;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::BuildHasherDefault;
-use std::sync::Arc;
 use vigil_compiler::eval::{Frame, RuleSet, Scratch};
 use vigil_compiler::ir::events::{AggArg, EventFn};
-use vigil_vocab::{AlertState, LabelSet, Severity, Transition};
+use vigil_vocab::{AlertState, EventJson, LabelSet, Severity, Transition};
 use window::Window;
 
 /// A key's identity: a 128-bit hash of its fields' values (two seeds), so an event's key
@@ -248,7 +246,7 @@ impl Events {
         cx: &mut Cx,
         frame: &mut Frame,
         t: i64,
-        event: &mut dyn FnMut() -> Arc<Value>,
+        event: &mut dyn FnMut() -> EventJson,
     ) {
         self.counters.events += 1;
         if self.watermark.is_some_and(|w| t < w) {
