@@ -82,19 +82,27 @@ pub fn run(args: ReplayArgs) -> i32 {
         let Some((i, ts)) = next else { break };
         // Everything due strictly before this record's time has all its data.
         stats.tick(&mut engine, ts.saturating_sub(1), &mut changes, false);
+        let t0 = args.stats.then(Instant::now);
         if feed.ingest(&mut engine, i, &mut changes) == Fed::Event {
             stats.events += 1;
         }
+        if let Some(t0) = t0 {
+            stats.ingest_nanos += t0.elapsed().as_nanos();
+        }
         let shown = !changes.is_empty();
-        if let Err(e) = emit(
+        let t0 = args.stats.then(Instant::now);
+        let emitted = emit(
             &args,
             &printer,
             &mut stats,
             &mut out,
             (&mut changes, &mut engine),
         )
-        .and_then(|()| if live && shown { out.flush() } else { Ok(()) })
-        {
+        .and_then(|()| if live && shown { out.flush() } else { Ok(()) });
+        if let Some(t0) = t0 {
+            stats.emit_nanos += t0.elapsed().as_nanos();
+        }
+        if let Err(e) = emitted {
             super::output_failed(&e);
         }
     }
@@ -192,7 +200,12 @@ struct Stats {
     started: Instant,
     latency: Option<Histogram<u64>>,
     events: u64,
+    /// Where the time went: reading and parsing lines, ingesting records (event rules run
+    /// here), moving the clock (metric evaluations, timers), printing.
     parse_nanos: u128,
+    ingest_nanos: u128,
+    tick_nanos: u128,
+    emit_nanos: u128,
     transitions: u64,
 }
 
@@ -204,6 +217,9 @@ impl Stats {
             latency: Histogram::<u64>::new(3).ok(),
             events: 0,
             parse_nanos: 0,
+            ingest_nanos: 0,
+            tick_nanos: 0,
+            emit_nanos: 0,
             transitions: 0,
         }
     }
@@ -218,10 +234,13 @@ impl Stats {
         } else {
             engine.advance(now, changes);
         }
-        if let (Some(t0), Some(h)) = (t0, self.latency.as_mut())
+        let Some(t0) = t0 else { return };
+        let took = t0.elapsed().as_nanos();
+        self.tick_nanos += took;
+        if let Some(h) = self.latency.as_mut()
             && engine.counters.evaluations > before
         {
-            let _ = h.record(t0.elapsed().as_nanos() as u64);
+            let _ = h.record(took as u64);
         }
     }
 }
@@ -390,9 +409,16 @@ fn warnings(engine: &Engine, args: &ReplayArgs) {
             c.too_late
         );
     }
+    if engine.store.truncated > 0 {
+        eprintln!(
+            "warning: {} samples within a window's reach were dropped: a series keeps at most {} samples, so a window longer than that many samples sees only the newest (downsample the input, or shorten the window)",
+            engine.store.truncated,
+            vigil_engine::metric::store::MAX_SAMPLES
+        );
+    }
     if c.match_conflicts > 0 {
         eprintln!(
-            "warning: {} many-to-many matches (several series on both sides of a join for the same labels) produced no result; add `on [..]` labels that identify one side",
+            "warning: {} matching conflicts (several series for one key where one-to-one matching, or the \"one\" side of group_left/group_right, needs one) produced no result; add `on [..]` labels that identify one series, or write group_left/group_right",
             c.match_conflicts
         );
     }
@@ -434,6 +460,14 @@ fn report(engine: &Engine, stats: &Stats, bad: u64, secs: f64) {
         c.evaluations,
         c.row_evaluations,
         c.row_evaluations as f64 / secs
+    );
+    let share = |n: u128| 100.0 * n as f64 / 1e9 / secs;
+    eprintln!(
+        "time: {:.0}% reading and parsing, {:.0}% ingesting (event rules run here), {:.0}% metric evaluations and timers, {:.0}% output",
+        share(stats.parse_nanos),
+        share(stats.ingest_nanos),
+        share(stats.tick_nanos),
+        share(stats.emit_nanos)
     );
     if let Some(h) = &stats.latency
         && !h.is_empty()

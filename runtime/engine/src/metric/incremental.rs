@@ -371,7 +371,7 @@ mod tests {
                         (rng(&mut seed) % 10_000) as f64 / 100.0 + if big { 1e6 } else { 0.0 }
                     };
                     s.samples.push_back((t, v));
-                    s.prune();
+                    let _ = s.prune();
                 }
                 let end = step * 60_000;
                 let window: Vec<(i64, f64)> = s.range(end - range, end).collect();

@@ -61,19 +61,25 @@ impl Series {
         }
     }
 
-    /// Drops samples older than the reach behind the newest one (and past [`MAX_SAMPLES`]).
-    pub(crate) fn prune(&mut self) {
+    /// Drops samples older than the reach behind the newest one (and past [`MAX_SAMPLES`]);
+    /// returns how many of them were still within the reach (cut by the cap: a window then
+    /// sees only the newest samples, which the caller counts and reports).
+    pub(crate) fn prune(&mut self) -> u64 {
         let Some(&(newest, _)) = self.samples.back() else {
-            return;
+            return 0;
         };
+        let mut cut = 0;
         while let Some(&(f, _)) = self.samples.front() {
-            if f >= newest - self.reach_ms && self.samples.len() <= MAX_SAMPLES {
+            let in_reach = f >= newest - self.reach_ms;
+            if in_reach && self.samples.len() <= MAX_SAMPLES {
                 break;
             }
+            cut += u64::from(in_reach);
             self.samples.pop_front();
             self.base += 1;
             self.pruned = self.pruned.max(f);
         }
+        cut
     }
 
     /// Samples at or before this time may have been dropped by retention.
@@ -182,6 +188,9 @@ pub struct Store {
     by_metric: HashMap<Sym, Vec<usize>>,
     /// Samples of series no rule reads, counted.
     pub unread: u64,
+    /// Samples dropped while a window could still read them (more than [`MAX_SAMPLES`] in
+    /// one series' reach): windows then see only the newest.
+    pub truncated: u64,
     pub max_series: usize,
 }
 
@@ -349,7 +358,7 @@ impl Store {
             }
             _ => s.samples.push_back((t, v)),
         }
-        s.prune();
+        self.truncated += s.prune();
         Append::Stored
     }
 
@@ -390,7 +399,7 @@ impl Store {
         };
         let s = &mut self.series[id as usize];
         s.samples.push_back((t, v));
-        s.prune();
+        self.truncated += s.prune();
     }
 
     /// Adds a restored series (from a snapshot) to the index and to the selectors it matches.
