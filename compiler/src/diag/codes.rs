@@ -395,4 +395,7 @@ samples are floating point.";
     UnknownLabelInTemplate = "V1030" Warning "template-label-unmentioned"
         help "name a label the series carry (declare it: `metric NAME: unit labels [host]`), or match on it"
         explain "A rule whose series have open label sets (no `metric ... labels [..]` declaration) may carry any label, so `{{ hostname }}` is not an error; but when no rule anywhere mentions a `hostname` label (in a matcher, `by`, `on`, a declaration or `labels {..}`) it is most likely a typo that renders empty in every alert. `instance` and `job`, which Prometheus adds to every scraped series, are always accepted.";
+    WindowBeyondSampleCap = "V1031" Warning "window-beyond-sample-cap"
+        help "shorten the window to what a series keeps (65,536 samples: about 11 days at one sample per 15s, 45 days at one a minute), or send the series less often"
+        explain "A series keeps at most 65,536 samples, so that one series cannot exhaust memory. A window that spans more samples than that (30 days at one sample per 15 seconds is 172,800) sees only the newest 65,536: `avg(x, 30d)` would average the last eleven days and call it thirty. The check counts samples at one per evaluation interval (the rule's, the package's, or 15s), the usual scrape rate, so it is a warning; `vigil replay` counts and reports the samples it actually had to cut. Exact long windows from downsampled buckets are not built yet.";
 }

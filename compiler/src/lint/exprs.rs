@@ -130,6 +130,26 @@ pub fn short_window(ck: &mut Checker, func: &str, secs: f64, interval: f64, span
     }
 }
 
+/// V1031: a window spanning more samples (at one per evaluation interval) than a series keeps.
+pub fn long_window(ck: &mut Checker, func: &str, secs: f64, interval: f64, span: Span) {
+    let cap = crate::ir::series::MAX_SERIES_SAMPLES as f64;
+    let needed = (secs / interval).ceil();
+    // An interval under 1s is an error of its own (V0238).
+    if interval >= 1.0 && needed > cap {
+        let seen = crate::ir::series::human_duration(cap * interval);
+        ck.diags.push(
+            Diagnostic::new(
+                Code::WindowBeyondSampleCap,
+                span,
+                format!(
+                    "`{func}` over this window needs {needed:.0} samples at one per {interval}s; a series keeps {cap:.0}"
+                ),
+            )
+            .label(format!("sees only the newest {seen}")),
+        );
+    }
+}
+
 /// V1016: `rate` on something that is not a counter.
 pub fn rate_on_gauge(ck: &mut Checker, func: &str, series: &Expr) {
     if let ExprKind::Ref { name, .. } = &series.kind {

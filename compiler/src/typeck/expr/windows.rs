@@ -221,6 +221,9 @@ impl Checker<'_> {
             return;
         }
         self.duration_arg(cx, w, Code::WindowNotDuration);
+        if let ExprKind::Duration(secs) = &w.kind {
+            crate::lint::exprs::long_window(self, name, *secs, cx.interval, w.span);
+        }
         if let (ExprKind::Duration(secs), true) = (
             &w.kind,
             matches!(name, "rate" | "increase" | "irate" | "deriv" | "slope"),

@@ -14,7 +14,7 @@ use vigil_compiler::ir::series::Selector;
 use vigil_vocab::MatchOp;
 
 /// Hard cap of samples per series, whatever the windows (a 1s scrape over 18h).
-pub const MAX_SAMPLES: usize = 65_536;
+pub const MAX_SAMPLES: usize = vigil_compiler::ir::series::MAX_SERIES_SAMPLES;
 
 pub type SeriesId = u32;
 
