@@ -4,7 +4,7 @@
 
 use super::interp::{self, Env};
 use super::{Frame, RuleSet, SlotVal};
-use crate::ir::{Arith, CmpKind, CmpOp, Ir, Kind, Math, Node, NodeId, SlotRef, SlotSource};
+use crate::ir::{Arith, CmpKind, Ir, Kind, Math, Node, NodeId, SlotRef, SlotSource};
 
 /// One part of a condition: nesting depth (`and`/`or`/`not` open a level), what it tests with
 /// the values read, and whether it held.
@@ -47,13 +47,13 @@ fn walk(ir: &Ir, env: &Env, id: NodeId, depth: usize, out: &mut Vec<Part>) {
             walk(ir, env, *a, depth + 1, out);
         }
         Node::Cmp(op, kind, a, b) => {
-            let mut text = format!("{} {} {}", name(ir, *a), op_text(*op), name(ir, *b));
+            let mut text = format!("{} {op} {}", name(ir, *a), name(ir, *b));
             if *kind == CmpKind::Num {
                 let v = |n| match interp::num(ir, env, n) {
                     Some(x) => number(x),
                     None => "missing".to_string(),
                 };
-                text += &format!("  ({} {} {})", v(*a), op_text(*op), v(*b));
+                text += &format!("  ({} {op} {})", v(*a), v(*b));
             } else if let Node::Slot(r, _) = ir.node(*a) {
                 text += &format!("  ({})", value(interp::slot(env, *r)));
             }
@@ -116,17 +116,6 @@ fn number(x: f64) -> String {
     } else {
         let s = format!("{x:.6}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
-    }
-}
-
-fn op_text(op: CmpOp) -> &'static str {
-    match op {
-        CmpOp::Eq => "==",
-        CmpOp::Ne => "!=",
-        CmpOp::Lt => "<",
-        CmpOp::Le => "<=",
-        CmpOp::Gt => ">",
-        CmpOp::Ge => ">=",
     }
 }
 

@@ -55,6 +55,33 @@ pub enum CmpOp {
     Ge,
 }
 
+impl std::fmt::Display for CmpOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        })
+    }
+}
+
+impl std::fmt::Display for Arith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Arith::Add => "+",
+            Arith::Sub => "-",
+            Arith::Mul => "*",
+            Arith::Div => "/",
+            Arith::Min => "min",
+            Arith::Max => "max",
+            Arith::Round => "round",
+        })
+    }
+}
+
 impl CmpOp {
     /// The same test with its operands swapped (`5 < x` is `x > 5`).
     pub fn flipped(self) -> CmpOp {

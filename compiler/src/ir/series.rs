@@ -311,20 +311,7 @@ impl SeriesExpr {
     }
 }
 
-/// The most samples one series keeps (the engine's store): a window spanning more sees only
-/// the newest (`vigil check` warns, V1031; `vigil replay` counts what it cut).
-pub const MAX_SERIES_SAMPLES: usize = 65_536;
-
-/// Seconds as Vigil writes a duration, rounded to its largest unit (`11d`, `90s`), for
-/// messages.
-pub fn human_duration(secs: f64) -> String {
-    for (unit, n) in [("d", 86_400.0), ("h", 3_600.0), ("m", 60.0)] {
-        if secs >= n {
-            return format!("{:.0}{unit}", (secs / n).floor());
-        }
-    }
-    format!("{secs:.0}s")
-}
+pub use crate::series_notation::MAX_SERIES_SAMPLES;
 
 /// Seconds as Vigil writes a duration (`5m`, `90s`, `1h30m`).
 fn duration(secs: f64) -> String {
@@ -396,8 +383,8 @@ impl std::fmt::Display for SeriesExpr {
                 };
                 write!(f, "{name}({inner}) {kw} [{}]", l.join(", "))
             }
-            SeriesExpr::Filter { inner, op, value } => write!(f, "({inner} {op:?} {value})"),
-            SeriesExpr::Arith { op, lhs, rhs, .. } => write!(f, "({lhs} {op:?} {rhs})"),
+            SeriesExpr::Filter { inner, op, value } => write!(f, "({inner} {op} {value})"),
+            SeriesExpr::Arith { op, lhs, rhs, .. } => write!(f, "({lhs} {op} {rhs})"),
             SeriesExpr::Scalar(v) => write!(f, "{v}"),
             SeriesExpr::Histogram {
                 fraction,

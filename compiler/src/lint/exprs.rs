@@ -130,13 +130,20 @@ pub fn short_window(ck: &mut Checker, func: &str, secs: f64, interval: f64, span
     }
 }
 
-/// V1031: a window spanning more samples (at one per evaluation interval) than a series keeps.
-pub fn long_window(ck: &mut Checker, func: &str, secs: f64, interval: f64, span: Span) {
-    let cap = crate::ir::series::MAX_SERIES_SAMPLES as f64;
+/// V1031: a window spanning more samples (at one per evaluation interval) than a series keeps
+/// (`cap`).
+pub fn long_window(
+    ck: &mut Checker,
+    func: &str,
+    (secs, interval): (f64, f64),
+    cap: usize,
+    span: Span,
+) {
+    let cap = cap as f64;
     let needed = (secs / interval).ceil();
     // An interval under 1s is an error of its own (V0238).
     if interval >= 1.0 && needed > cap {
-        let seen = crate::ir::series::human_duration(cap * interval);
+        let seen = whole_units(cap * interval);
         ck.diags.push(
             Diagnostic::new(
                 Code::WindowBeyondSampleCap,
@@ -148,6 +155,16 @@ pub fn long_window(ck: &mut Checker, func: &str, secs: f64, interval: f64, span:
             .label(format!("sees only the newest {seen}")),
         );
     }
+}
+
+/// Seconds rounded down to their largest unit (`11d`, `90s`), for messages.
+fn whole_units(secs: f64) -> String {
+    for (unit, n) in [("d", 86_400.0), ("h", 3_600.0), ("m", 60.0)] {
+        if secs >= n {
+            return format!("{:.0}{unit}", (secs / n).floor());
+        }
+    }
+    format!("{secs:.0}s")
 }
 
 /// V1016: `rate` on something that is not a counter.

@@ -222,7 +222,8 @@ impl Checker<'_> {
         }
         self.duration_arg(cx, w, Code::WindowNotDuration);
         if let ExprKind::Duration(secs) = &w.kind {
-            crate::lint::exprs::long_window(self, name, *secs, cx.interval, w.span);
+            let cap = crate::series_notation::MAX_SERIES_SAMPLES;
+            crate::lint::exprs::long_window(self, name, (*secs, cx.interval), cap, w.span);
         }
         if let (ExprKind::Duration(secs), true) = (
             &w.kind,
