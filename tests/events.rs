@@ -249,7 +249,9 @@ fn reading_event_text_directly_agrees_with_serde() {
         let mut via_serde = engine(RULES, b, Config::default());
         let mut via_text = engine(RULES, b, Config::default());
         let mut via_line = engine(RULES, b, Config::default());
-        let (mut a, mut c, mut d) = (Vec::new(), Vec::new(), Vec::new());
+        // Parsed records (a test's events) take the direct reader too.
+        let mut via_record = engine(RULES, b, Config::default());
+        let (mut a, mut c, mut d, mut r) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (i, (t, ev)) in events.iter().enumerate() {
             via_serde.advance(t - 1, &mut a);
             via_serde.ingest_event(*t, ev, &mut a);
@@ -261,10 +263,18 @@ fn reading_event_text_directly_agrees_with_serde() {
             let start = line.find(r#""event":"#).map_or(0, |p| p + 8);
             via_line.advance(t - 1, &mut d);
             let _ = via_line.ingest_event_line(*t, &line, start, &mut d);
+            via_record.advance(t - 1, &mut r);
+            let rec = vigil_ingest::Record::Event {
+                ts: *t,
+                event: ev.clone(),
+            };
+            via_record.ingest_record(&rec, &mut r);
         }
         assert_eq!(lines(&a), lines(&c));
         assert_eq!(lines(&a), lines(&d));
+        assert_eq!(lines(&a), lines(&r));
         assert_eq!(via_text.events.counters.slow_path, 0);
+        assert_eq!(via_record.events.counters.slow_path, 0);
         assert_eq!(via_line.events.counters.slow_path, 150);
         // Alerts of single-event rules carry the event either way.
         let carried = |o: &[Transition]| o.iter().filter(|t| t.event.is_some()).count();
