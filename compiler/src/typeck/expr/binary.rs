@@ -258,8 +258,10 @@ impl Checker<'_> {
         rs: Span,
     ) -> Shape {
         let set_op = matches!(op, BinOp::And | BinOp::Or);
-        if let Some(g) = matching.and_then(|m| m.group.as_ref()) {
-            self.group_modifier(set_op, matching.unwrap(), g);
+        if let Some(m) = matching
+            && let Some(g) = &m.group
+        {
+            self.group_modifier(set_op, m, g);
         }
         let (Some(a), Some(b)) = (l.labels(), r.labels()) else {
             if let Some(m) = matching.filter(|_| l.ty != Ty::Error && r.ty != Ty::Error) {
