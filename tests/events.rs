@@ -249,7 +249,7 @@ fn reading_event_text_directly_agrees_with_serde() {
         let mut via_serde = engine(RULES, b, Config::default());
         let mut via_text = engine(RULES, b, Config::default());
         let mut via_line = engine(RULES, b, Config::default());
-        // Parsed records (a test's events) take the direct reader too.
+        // A test's events (`vigil test`) take the direct reader too.
         let mut via_record = engine(RULES, b, Config::default());
         let (mut a, mut c, mut d, mut r) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (i, (t, ev)) in events.iter().enumerate() {
@@ -264,10 +264,7 @@ fn reading_event_text_directly_agrees_with_serde() {
             via_line.advance(t - 1, &mut d);
             let _ = via_line.ingest_event_line(*t, &line, start, &mut d);
             via_record.advance(t - 1, &mut r);
-            let rec = vigil_ingest::Record::Event {
-                ts: *t,
-                event: ev.clone(),
-            };
+            let rec = vigil_engine::testing::event_record(*t, ev);
             via_record.ingest_record(&rec, &mut r);
         }
         assert_eq!(lines(&a), lines(&c));

@@ -247,7 +247,7 @@ impl Engine {
                 Fed::Sample
             }
             Record::Event { ts, event } => {
-                self.ingest_parsed_event(*ts, event, out);
+                self.ingest_event(*ts, event, out);
                 Fed::Event
             }
             Record::Raw { ts, line, start } => match self.ingest_event_line(*ts, line, *start, out)

@@ -211,15 +211,17 @@ fn inputs(case: &TestCase, failures: &mut Vec<String>) -> Vec<Record> {
                     }
                 }
             }
-            Input::Event { at, event } => records.push(Record::Event {
-                ts: *at,
-                event: event.clone(),
-            }),
+            Input::Event { at, event } => records.push(event_record(*at, event)),
             Input::File(path) => match std::fs::read_to_string(path) {
                 Ok(text) => {
                     for (n, line) in text.lines().enumerate() {
                         match ingest::parse_line(line, Format::Json) {
-                            Ok(recs) => records.extend(recs),
+                            // Checked in full here (a bad line is the test's failure), read
+                            // as text at its time like any event.
+                            Ok(recs) => records.extend(recs.into_iter().map(|r| match r {
+                                Record::Event { ts, event } => event_record(ts, &event),
+                                other => other,
+                            })),
                             Err(e) => failures.push(format!("{}:{}: {e}", path.display(), n + 1)),
                         }
                     }
@@ -229,6 +231,18 @@ fn inputs(case: &TestCase, failures: &mut Vec<String>) -> Vec<Record> {
         }
     }
     records
+}
+
+/// A test's event as the line `vigil replay` reads (`{"ts": .., "event": {..}}`, the object
+/// kept as text), so a test reads its fields with production's reader.
+pub fn event_record(ts: i64, event: &serde_json::Value) -> Record {
+    let head = format!("{{\"ts\":{ts},\"event\":");
+    let start = head.len();
+    Record::Raw {
+        ts,
+        line: format!("{head}{event}}}"),
+        start,
+    }
 }
 
 /// Whether a rule (`pkg.name`) is in the test's packages.

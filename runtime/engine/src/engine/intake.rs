@@ -133,23 +133,6 @@ impl Engine {
         }));
     }
 
-    /// An event parsed already (a test's `event at`, a line serde had to read): read through
-    /// the same direct reader as replay's and eval's text, so `vigil test` reads fields exactly
-    /// as production does. Events held for the watermark (lateness) stay parsed.
-    pub fn ingest_parsed_event(
-        &mut self,
-        ts: i64,
-        event: &serde_json::Value,
-        out: &mut Vec<Transition>,
-    ) {
-        if self.config.lateness == 0 && event.is_object() {
-            let text = event.to_string();
-            self.ingest_event_text(ts, &text, out);
-        } else {
-            self.ingest_event(ts, event, out);
-        }
-    }
-
     /// [`Engine::ingest_event`] for an event object given as JSON text: the fields the rules
     /// read are taken straight from the text (the event is parsed in full only for alerts
     /// that carry it). Text that is not a JSON object is dropped and counted.
