@@ -3,7 +3,7 @@
 //! yet). Exit 1 when a test fails (or the rules do not check).
 
 use super::TestArgs;
-use super::outln;
+use super::{out, outln};
 use std::sync::Arc;
 use vigil_engine::testing;
 
@@ -90,22 +90,15 @@ pub fn run(args: TestArgs) -> i32 {
             outln!("       evaluations (why each rule held or not):");
             for t in &o.traces {
                 outln!(
-                    "         {:>8} {} {} {}: {}",
+                    "         {:>8} {} {} {}",
                     testing::duration(t.at),
                     p(&t.rule),
                     p(&testing::labels(&t.labels)),
-                    if t.recover { "recover when" } else { "when" },
-                    if t.held { "holds" } else { "does not hold" }
+                    super::trace::verdict(t)
                 );
-                for part in &t.parts {
-                    outln!(
-                        "           {:indent$}{}  {}",
-                        "",
-                        if part.held { "yes" } else { "no " },
-                        p(&part.text),
-                        indent = 2 * part.depth
-                    );
-                }
+                let mut text = Vec::new();
+                let _ = super::trace::parts(&mut text, t, 11);
+                out!("{}", String::from_utf8_lossy(&text));
             }
         }
     }

@@ -27,21 +27,32 @@ pub fn write(out: &mut impl Write, t: &Trace, human: bool) -> std::io::Result<()
     let level = t.severity.map(|s| format!(" ({s})")).unwrap_or_default();
     writeln!(
         out,
-        "{}  trace    {}{level} {} {}: {}",
+        "{}  trace    {}{level} {} {}",
         super::replay::rfc3339(t.at),
         p(&t.rule),
         p(&vigil_vocab::render_labels(&t.labels)),
-        if t.recover { "recover when" } else { "when" },
-        if t.held { "holds" } else { "does not hold" }
+        verdict(t)
     )?;
+    parts(out, t, 4)
+}
+
+/// `when: holds`, `recover when: does not hold`.
+pub fn verdict(t: &Trace) -> String {
+    let which = if t.recover { "recover when" } else { "when" };
+    let held = if t.held { "holds" } else { "does not hold" };
+    format!("{which}: {held}")
+}
+
+/// The condition's parts, one per line after `margin` spaces, indented by depth.
+pub fn parts(out: &mut impl Write, t: &Trace, margin: usize) -> std::io::Result<()> {
     for part in &t.parts {
         writeln!(
             out,
-            "    {:indent$}{}  {}",
+            "{:indent$}{}  {}",
             "",
             if part.held { "yes" } else { "no " },
-            p(&part.text),
-            indent = 2 * part.depth
+            super::printable(&part.text),
+            indent = margin + 2 * part.depth
         )?;
     }
     Ok(())
