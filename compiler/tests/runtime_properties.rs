@@ -3,34 +3,10 @@
 //! reloads must not leak).
 
 use serde_json::json;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use vigil_compiler::eval::{Engine, RuleSet, Scratch};
 
-/// Counts allocations made on this thread while `COUNTING` is set.
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-thread_local! {
-    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-// SAFETY: delegates to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(|c| c.get()) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "common/counting.rs"]
+mod counting;
 
 const RULES: &str = r#"
 package p
@@ -88,21 +64,16 @@ fn matching_allocates_nothing_once_warm() {
             rs.matching_all(f, &mut out);
             expected.push(out.clone());
         }
-        ALLOCS.store(0, Ordering::Relaxed);
-        COUNTING.with(|c| c.set(true));
-        for _ in 0..100 {
-            for (f, want) in frames.iter().zip(&expected) {
-                rs.matching(f, &mut scratch, &mut out);
-                assert_eq!(&out, want);
-                rs.matching_all(f, &mut out);
+        let allocated = counting::allocations(|| {
+            for _ in 0..100 {
+                for (f, want) in frames.iter().zip(&expected) {
+                    rs.matching(f, &mut scratch, &mut out);
+                    assert_eq!(&out, want);
+                    rs.matching_all(f, &mut out);
+                }
             }
-        }
-        COUNTING.with(|c| c.set(false));
-        assert_eq!(
-            ALLOCS.load(Ordering::Relaxed),
-            0,
-            "{engine:?} allocated while matching"
-        );
+        });
+        assert_eq!(allocated, 0, "{engine:?} allocated while matching");
         assert!(
             expected.iter().any(|m| !m.is_empty()),
             "nothing matched: the test proves nothing"

@@ -3,35 +3,11 @@
 //! reused element arena), the rule index and the compiled filters run, and nothing is built
 //! for an event no rule fires on. (An alert that fires allocates its change record.)
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use vigil_compiler::eval::{Engine as Backend, RuleSet};
 use vigil_engine::{Config, Engine};
 
-/// Counts allocations made on this thread while `COUNTING` is set.
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-thread_local! {
-    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-// SAFETY: delegates to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(|c| c.get()) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "../../../compiler/tests/common/counting.rs"]
+mod counting;
 
 const RULES: &str = r#"
 # vigil: allow-file(V1013)
@@ -96,20 +72,18 @@ fn reading_and_evaluating_an_event_allocates_nothing_once_warm() {
         };
         feed(&mut engine, &mut out, 0);
         let slow = engine.events.counters.slow_path;
-        ALLOCS.store(0, Ordering::Relaxed);
-        COUNTING.with(|c| c.set(true));
-        for round in 1..50 {
-            feed(&mut engine, &mut out, round);
-        }
-        COUNTING.with(|c| c.set(false));
+        let allocated = counting::allocations(|| {
+            for round in 1..50 {
+                feed(&mut engine, &mut out, round);
+            }
+        });
         assert_eq!(
             engine.events.counters.slow_path, slow,
             "no event took serde"
         );
         assert!(out.is_empty(), "no rule fires on these events: {out:?}");
         assert_eq!(
-            ALLOCS.load(Ordering::Relaxed),
-            0,
+            allocated, 0,
             "{backend:?}: allocated while reading and evaluating events"
         );
         // The rules are live: an event they match fires.
