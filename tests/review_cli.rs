@@ -51,6 +51,13 @@ fn scratch_file(test: &str, name: &str, text: &str) -> (PathBuf, String) {
 
 const LOGIN_RULE: &str = "rule any_login {\n  severity warning\n  summary \"login\"\n  on event where event.type == \"login\"\n}\n";
 
+/// `vigil replay --rules RULES --input - EXTRA...` on `input`.
+fn replay(rules: &str, input: &[u8], extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec!["replay", "--rules", rules, "--input", "-"];
+    args.extend_from_slice(extra);
+    vigil(&args, input)
+}
+
 fn rules_file(dir: &std::path::Path) -> String {
     let p = dir.join("login.rules");
     std::fs::write(&p, LOGIN_RULE).expect("write rules");
@@ -137,7 +144,7 @@ fn replay_reports_event_lines_it_cannot_read() {
     let dir = scratch("bad_events");
     let rules = rules_file(&dir);
     let input = b"{\"ts\":1000,\"event\":{\"type\":\"login\",\"u\":\"a\x01b\"}}\n{\"ts\":2000,\"event\":{\"type\":\"login\",\"n\":1e400}}\n{\"ts\":3000,\"event\":{\"type\":\"login\"}}\n{\"ts\":4000,\"event\":{\"type\":\"login\"\n";
-    let (code, out, err) = vigil(&["replay", "--rules", &rules, "--input", "-"], input);
+    let (code, out, err) = replay(&rules, input, &[]);
     assert_eq!(code, 1, "bad lines make the exit code 1: {err}");
     assert_eq!(out.lines().count(), 1, "only the good event fires: {out}");
     assert!(
@@ -161,7 +168,7 @@ fn replay_refuses_a_directory_and_stdin_twice() {
     let (code, _, err) = vigil(&["replay", "--rules", &rules, "--input", &d], b"");
     assert_eq!(code, 2);
     assert!(err.contains("it is a directory"), "{err}");
-    let (code, _, err) = vigil(&["replay", "--rules", &rules, "--input", "-", "-"], b"");
+    let (code, _, err) = replay(&rules, b"", &["-"]);
     assert_eq!(code, 2);
     assert!(err.contains("named more than once"), "{err}");
 }
@@ -469,12 +476,7 @@ fn or_reports_the_side_that_holds_with_its_own_labels_and_value() {
             "{{\"ts\":{ts},\"metric\":\"n\",\"labels\":{{\"instance\":\"i1\"}},\"value\":100}}\n"
         );
     }
-    let (code, out, err) = vigil(
-        &[
-            "replay", "--rules", &rules, "--input", "-", "--format", "json",
-        ],
-        input.as_bytes(),
-    );
+    let (code, out, err) = replay(&rules, input.as_bytes(), &["--format", "json"]);
     assert_eq!(code, 0, "{err}");
     let first = out.lines().next().unwrap_or_default();
     assert!(first.contains("\"labels\":{\"instance\":\"i1\"}"), "{out}");
@@ -496,11 +498,10 @@ fn trace_shows_each_part_of_a_condition_with_its_values() {
     let input = format!(
         "{{\"ts\":{ts},\"metric\":\"m\",\"labels\":{{\"host\":\"a\"}},\"value\":60}}\n{{\"ts\":{ts},\"metric\":\"n\",\"labels\":{{\"host\":\"a\"}},\"value\":7}}\n"
     );
-    let (code, out, err) = vigil(
-        &[
-            "replay", "--rules", &rules, "--input", "-", "--format", "human", "--trace", "busy",
-        ],
+    let (code, out, err) = replay(
+        &rules,
         input.as_bytes(),
+        &["--format", "human", "--trace", "busy"],
     );
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
@@ -531,12 +532,7 @@ fn trace_shows_each_part_of_a_condition_with_its_values() {
     );
     assert!(json.starts_with("{\"condition\":\"when\""), "{json}");
     assert!(json.contains("\"text\":\"n <= 3  (7 <= 3)\""), "{json}");
-    let (code, _, err) = vigil(
-        &[
-            "replay", "--rules", &rules, "--input", "-", "--trace", "bsy",
-        ],
-        input.as_bytes(),
-    );
+    let (code, _, err) = replay(&rules, input.as_bytes(), &["--trace", "bsy"]);
     assert_eq!(code, 2);
     assert!(
         err.contains("no metric rule `bsy` to trace (rules evaluated over series: trace.busy)"),
@@ -565,12 +561,7 @@ fn verbose_tests_show_why_each_evaluation_held_or_not() {
 fn a_lone_record_far_ahead_is_refused_and_a_real_jump_is_followed() {
     let (_, rules) = scratch_file("jump", "login.rules", LOGIN_RULE);
     let lone = "{\"ts\":\"2026-11-23T10:00:00Z\",\"event\":{\"type\":\"login\"}}\n{\"ts\":\"9999-12-31T23:59:59Z\",\"event\":{\"type\":\"login\"}}\n{\"ts\":\"2026-11-23T10:00:05Z\",\"event\":{\"type\":\"login\"}}\n";
-    let (code, out, err) = vigil(
-        &[
-            "replay", "--rules", &rules, "--input", "-", "--format", "json",
-        ],
-        lone.as_bytes(),
-    );
+    let (code, out, err) = replay(&rules, lone.as_bytes(), &["--format", "json"]);
     assert_eq!(code, 1, "a refused line is an error: {err}");
     assert_eq!(out.lines().count(), 2, "both on-time events fire: {out}");
     assert!(
@@ -583,12 +574,7 @@ fn a_lone_record_far_ahead_is_refused_and_a_real_jump_is_followed() {
     );
     // A month's gap followed by more data is real: every event is fed.
     let jump = "{\"ts\":\"2026-11-23T10:00:00Z\",\"event\":{\"type\":\"login\"}}\n{\"ts\":\"2026-12-23T10:00:00Z\",\"event\":{\"type\":\"login\"}}\n{\"ts\":\"2026-12-23T10:00:05Z\",\"event\":{\"type\":\"login\"}}\n";
-    let (code, out, err) = vigil(
-        &[
-            "replay", "--rules", &rules, "--input", "-", "--format", "json",
-        ],
-        jump.as_bytes(),
-    );
+    let (code, out, err) = replay(&rules, jump.as_bytes(), &["--format", "json"]);
     assert_eq!((code, out.lines().count()), (0, 3), "{out}{err}");
     // So is the lone record when jumps are allowed.
     let (code, out, _) = vigil(
@@ -645,12 +631,7 @@ fn a_huge_lateness_costs_what_the_data_costs() {
 fn a_key_given_twice_is_refused_by_eval_and_replay_alike() {
     let (_, rules) = scratch_file("dup", "login.rules", LOGIN_RULE);
     let input = b"{\"ts\":1000,\"event\":{\"type\":\"login\",\"type\":\"logout\"}}\n{\"ts\":3000,\"event\":{\"type\":\"login\"}}\n";
-    let (code, out, err) = vigil(
-        &[
-            "replay", "--rules", &rules, "--input", "-", "--format", "json",
-        ],
-        input,
-    );
+    let (code, out, err) = replay(&rules, input, &["--format", "json"]);
     assert_eq!(code, 1, "{err}");
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(
@@ -679,10 +660,7 @@ fn a_window_longer_than_the_per_series_cap_is_reported_not_silent() {
         input +=
             &format!("{{\"ts\":{ts},\"metric\":\"m\",\"labels\":{{\"h\":\"a\"}},\"value\":1}}\n");
     }
-    let (code, _, err) = vigil(
-        &["replay", "--rules", &rules, "--input", "-", "--quiet"],
-        input.as_bytes(),
-    );
+    let (code, _, err) = replay(&rules, input.as_bytes(), &["--quiet"]);
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains("warning: 464 samples within a window's reach were dropped: a series keeps at most 65536 samples"),
