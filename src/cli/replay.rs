@@ -409,6 +409,13 @@ fn warnings(engine: &Engine, args: &ReplayArgs) {
             c.too_late
         );
     }
+    if engine.traces_dropped() > 0 {
+        eprintln!(
+            "warning: {} traced evaluations were not printed (more than {} in one step)",
+            engine.traces_dropped(),
+            vigil_engine::engine::MAX_TRACES
+        );
+    }
     if engine.store.truncated > 0 {
         eprintln!(
             "warning: {} samples within a window's reach were dropped: a series keeps at most {} samples, so a window longer than that many samples sees only the newest (downsample the input, or shorten the window)",

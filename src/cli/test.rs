@@ -100,6 +100,13 @@ pub fn run(args: TestArgs) -> i32 {
                 let _ = super::trace::parts(&mut text, t, 11);
                 out!("{}", String::from_utf8_lossy(&text));
             }
+            if o.traces_dropped > 0 {
+                outln!(
+                    "         ({} more evaluations not shown: a trace holds {})",
+                    o.traces_dropped,
+                    vigil_engine::engine::MAX_TRACES
+                );
+            }
         }
     }
     if cases.is_empty() {

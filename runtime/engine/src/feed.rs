@@ -88,8 +88,6 @@ pub struct Merge<S> {
     pub max_jump: Option<i64>,
     /// A record held for confirmation: its source, where it was read, the record.
     held: Option<(usize, Option<usize>, Record)>,
-    /// Records refused as lone jumps ahead.
-    pub jumps_refused: u64,
 }
 
 /// [`Merge::earliest`]'s index for the held record.
@@ -102,7 +100,6 @@ impl<S: Source> Merge<S> {
             last: None,
             max_jump: None,
             held: None,
-            jumps_refused: 0,
         }
     }
 
@@ -156,7 +153,6 @@ impl<S: Source> Merge<S> {
         let Some((i, place, r)) = self.held.take() else {
             return;
         };
-        self.jumps_refused += 1;
         let ahead = ht.saturating_sub(self.last.unwrap_or(ht)) / 1000;
         let ahead = if ahead >= 86_400 {
             format!("{} days", ahead / 86_400)

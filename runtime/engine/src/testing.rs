@@ -25,6 +25,8 @@ pub struct Outcome {
     pub timeline: Vec<Transition>,
     /// With [`run_traced`]: every evaluation of the metric rules the test expects things of.
     pub traces: Vec<crate::engine::Trace>,
+    /// Evaluations past what a trace holds, not in `traces`.
+    pub traces_dropped: u64,
 }
 
 impl Outcome {
@@ -53,6 +55,7 @@ fn run_with(rules: &Arc<RuleSet>, case: &TestCase, interval: i64, trace: bool) -
         unchecked: case.unchecked.clone(),
         timeline: Vec::new(),
         traces: Vec::new(),
+        traces_dropped: 0,
     };
     let config = Config {
         interval: case.interval.unwrap_or(interval).max(1),
@@ -111,6 +114,7 @@ fn run_with(rules: &Arc<RuleSet>, case: &TestCase, interval: i64, trace: bool) -
     check_whole_run(case, &timeline, &mut out.failures);
     out.timeline = timeline;
     out.traces = engine.take_traces();
+    out.traces_dropped = engine.traces_dropped();
     out
 }
 

@@ -11,7 +11,7 @@ mod snapshot;
 mod trace;
 
 pub use snapshot::Snapshot;
-pub use trace::Trace;
+pub use trace::{MAX_TRACES, Trace};
 
 use crate::alert::{Book, Origin, Policy};
 use crate::labels::{LabelId, Labels, Sym};

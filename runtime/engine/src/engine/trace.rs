@@ -8,7 +8,7 @@ use vigil_compiler::eval::explain::{self, Part};
 use vigil_vocab::{LabelSet, Severity};
 
 /// Traces held before the caller drains them; more are counted in [`Tracer::dropped`].
-const MAX_HELD: usize = 100_000;
+pub const MAX_TRACES: usize = 100_000;
 
 /// One row of one evaluation of a traced rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,7 +84,7 @@ impl Engine {
         let Some((ri, li, at, recover)) = self.tracer.now else {
             return;
         };
-        if self.tracer.out.len() >= MAX_HELD {
+        if self.tracer.out.len() >= MAX_TRACES {
             self.tracer.dropped += 1;
             return;
         }
