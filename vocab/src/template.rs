@@ -124,8 +124,9 @@ fn humanize(n: f64, base: f64, units: &[&str]) -> String {
     format!("{}{}", number((v * 1000.0).round() / 1000.0), units[i])
 }
 
-/// Seconds as `1d2h3m4s` (milliseconds below a second).
-fn duration(secs: f64) -> String {
+/// Seconds as `1d2h3m4s` (milliseconds below a second): the `duration` filter, and how
+/// durations are written back in messages and traces.
+pub fn duration(secs: f64) -> String {
     if !secs.is_finite() {
         return number(secs);
     }

@@ -10,6 +10,7 @@
 
 use super::Arith;
 use vigil_vocab::MatchOp;
+use vigil_vocab::template::duration;
 
 /// `name{label op "value", ...}`, with the factor that brings samples to Vigil's base units
 /// (0.001 for a millisecond series, so durations are seconds everywhere).
@@ -312,26 +313,6 @@ impl SeriesExpr {
 }
 
 pub use crate::series_notation::MAX_SERIES_SAMPLES;
-
-/// Seconds as Vigil writes a duration (`5m`, `90s`, `1h30m`).
-fn duration(secs: f64) -> String {
-    let ms = (secs * 1000.0).round() as i64;
-    if ms == 0 {
-        return "0s".into();
-    }
-    if ms % 1000 != 0 {
-        return format!("{ms}ms");
-    }
-    let mut s = ms / 1000;
-    let mut out = String::new();
-    for (unit, n) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
-        if s >= n {
-            out += &format!("{}{unit}", s / n);
-            s %= n;
-        }
-    }
-    out
-}
 
 impl std::fmt::Display for Selector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
