@@ -512,3 +512,57 @@ fn a_rule_with_its_own_interval_is_evaluated_at_its_multiples() {
         ]
     );
 }
+
+/// A 30-day window over 15-second samples: 172,800 samples, past the raw cap of 65,536 per
+/// series. Day `d` holds the value `d`, so the window ending at day 31 averages days 1..30:
+/// exactly 15.5, and only when every sample is counted (the newest 65,536 alone average about
+/// 25). The rule fires at that one hourly evaluation and resolves at the next, on both backends,
+/// and the value it reports is the exact mean (also across a snapshot taken at day 20).
+#[test]
+fn a_thirty_day_window_over_fifteen_second_data_is_exact() {
+    let src = "package t\nrule month { severity warning\n interval 1h\n when avg(x, 30d) == 15.5 and count(x, 30d) == 172800 and max(x, 30d) == 30 and min(x, 30d) == 1\n summary \"x\" }\n";
+    const DAY: i64 = 86_400_000;
+    let mut timelines = Vec::new();
+    for backend in [Backend::Interp, Backend::Jit] {
+        let mut e = engine(
+            src,
+            backend,
+            Config {
+                interval: 15_000,
+                ..Config::default()
+            },
+        );
+        let mut out = Vec::new();
+        let mut t = 15_000;
+        while t <= 31 * DAY {
+            e.advance(t - 1, &mut out);
+            e.ingest("x", A, t, ((t - 1) / DAY) as f64);
+            if backend == Backend::Jit && t == 20 * DAY {
+                // The buckets survive a snapshot (JSON) into a fresh engine.
+                let json = serde_json::to_string(&e.snapshot()).expect("serialises");
+                e = engine(
+                    src,
+                    backend,
+                    Config {
+                        interval: 15_000,
+                        ..Config::default()
+                    },
+                );
+                e.restore(serde_json::from_str(&json).expect("deserialises"));
+            }
+            t += 15_000;
+        }
+        e.advance(31 * DAY + 2 * 3_600_000, &mut out);
+        let got: Vec<(i64, &str, f64)> = out
+            .iter()
+            .map(|x| (x.ts / 3_600_000, x.state.word(), x.value))
+            .collect();
+        assert_eq!(got[0], (31 * 24, "firing", 15.5));
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[1].0, 31 * 24 + 1);
+        // Nothing had to be cut: the raw samples the buckets folded were dropped by design.
+        assert_eq!(e.store.truncated, 0);
+        timelines.push(got);
+    }
+    assert_eq!(timelines[0], timelines[1]);
+}

@@ -652,7 +652,7 @@ fn a_window_longer_than_the_per_series_cap_is_reported_not_silent() {
     let (_, rules) = scratch_file(
         "long_window",
         "long.rules",
-        "rule long {\n  severity warning\n  summary \"s\"\n  when avg(m, 30d) > 5\n}\n",
+        "rule long {\n  severity warning\n  summary \"s\"\n  when quantile(0.5, m, 30d) > 5\n}\n",
     );
     let mut input = String::new();
     for i in 0..66_000i64 {
@@ -666,4 +666,13 @@ fn a_window_longer_than_the_per_series_cap_is_reported_not_silent() {
         err.contains("warning: 464 samples within a window's reach were dropped: a series keeps at most 65536 samples"),
         "{err}"
     );
+    // An average is served from buckets: nothing is cut, nothing to warn about.
+    let (_, rules) = scratch_file(
+        "long_window_avg",
+        "long.rules",
+        "rule long {\n  severity warning\n  summary \"s\"\n  when avg(m, 30d) > 5\n}\n",
+    );
+    let (code, _, err) = replay(&rules, input.as_bytes(), &["--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("dropped"), "{err}");
 }

@@ -13,6 +13,7 @@ pub mod ir;
 pub mod lint;
 pub mod lower;
 pub mod resolve;
+pub mod retention;
 pub mod series_notation;
 pub mod source;
 pub mod syntax;

@@ -12,11 +12,6 @@ pub enum Point {
 /// what a rule test needs, and the notation must not ask for memory it cannot have.
 pub const MAX_POINTS: usize = 1_000_000;
 
-/// The most samples one series keeps in the engine's store, so a series cannot exhaust
-/// memory: a window spanning more sees only the newest (`vigil check` warns, V1031; `vigil
-/// replay` counts what it cut). Here because both the checker and the IR may read it.
-pub const MAX_SERIES_SAMPLES: usize = 65_536;
-
 /// Expands the notation; on error says which token could not be read, or that the series is
 /// longer than [`MAX_POINTS`].
 pub fn parse(text: &str) -> Result<Vec<Point>, String> {

@@ -305,3 +305,34 @@ fn many_to_one_matching_is_declared_with_group_left_or_group_right() {
     assert_eq!(codes(&loose), ["V0240@6"]);
     assert!(help(&loose).contains("parenthesise"), "{}", help(&loose));
 }
+
+/// Long windows: bucketable functions are exact at any length (no warning) while their grid
+/// fits; a function that needs raw samples, or a grid too fine for the bucket cap, warns.
+#[test]
+fn long_windows_warn_only_where_buckets_cannot_serve_them() {
+    let at = |interval: &str, when: &str| {
+        let src = format!(
+            "rule r {{\n  severity warning\n  summary \"s\"\n  interval {interval}\n  when {when}\n}}\n"
+        );
+        (codes(&src), help(&src))
+    };
+    for when in [
+        "avg(cpu, 30d) > 1",
+        "max(cpu, 90d) > 1",
+        "rate(reqs_total, 30d) > 1",
+        "changes(cpu, 30d) > 1",
+    ] {
+        assert!(
+            at("15s", when).0.is_empty(),
+            "{when}: {:?}",
+            at("15s", when)
+        );
+    }
+    let (c, h) = at("15s", "quantile(0.9, cpu, 30d) > 1");
+    assert_eq!(c, ["V1031@5"]);
+    assert!(h.contains("172800 at one per 15s"), "{h}");
+    // 90 days on a 7-second grid (gcd 1s) is 7,776,000 buckets.
+    let (c, h) = at("7s", "avg(cpu, 90d) > 1");
+    assert_eq!(c, ["V1031@5"]);
+    assert!(h.contains("7776000 buckets of 1000ms"), "{h}");
+}

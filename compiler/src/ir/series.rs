@@ -312,7 +312,30 @@ impl SeriesExpr {
     }
 }
 
-pub use crate::series_notation::MAX_SERIES_SAMPLES;
+pub use crate::retention::{BUCKETS_FROM_MS, Keep, MAX_BUCKETS, MAX_SERIES_SAMPLES};
+
+impl WindowFn {
+    /// Exact from per-bucket partial aggregates (the variants of [`crate::retention::bucketable`]).
+    pub fn bucketable(self) -> bool {
+        use WindowFn::*;
+        matches!(
+            self,
+            Avg | Sum
+                | Min
+                | Max
+                | Count
+                | First
+                | Last
+                | Stddev
+                | Variance
+                | Zscore
+                | Rate
+                | Increase
+                | Delta
+                | Changes
+        )
+    }
+}
 
 impl std::fmt::Display for Selector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -1,7 +1,8 @@
 //! Expression lints: matchers (V1020, V1021), units and counters in comparisons (V1014-V1017,
-//! V1026), windows too short for the interval (V1019).
+//! V1026), windows too short for the interval (V1019) or too long to keep (V1031).
 
 use crate::diag::{Code, Diagnostic};
+use crate::retention::{Keep, MAX_BUCKETS, MAX_SERIES_SAMPLES};
 use crate::source::Span;
 use crate::syntax::ast::{BinOp, Expr, ExprKind, MatchOp, Matcher};
 use crate::typeck::Checker;
@@ -130,31 +131,44 @@ pub fn short_window(ck: &mut Checker, func: &str, secs: f64, interval: f64, span
     }
 }
 
-/// V1031: a window spanning more samples (at one per evaluation interval) than a series keeps
-/// (`cap`).
+/// V1031: a window the engine cannot keep whole: raw samples past the cap (at one per
+/// evaluation interval) for a function that needs them, or more buckets than a series keeps.
 pub fn long_window(
     ck: &mut Checker,
     func: &str,
     (secs, interval): (f64, f64),
-    cap: usize,
+    keep: Keep,
     span: Span,
 ) {
-    let cap = cap as f64;
-    let needed = (secs / interval).ceil();
     // An interval under 1s is an error of its own (V0238).
-    if interval >= 1.0 && needed > cap {
-        let seen = whole_units(cap * interval);
-        ck.diags.push(
-            Diagnostic::new(
-                Code::WindowBeyondSampleCap,
-                span,
-                format!(
-                    "`{func}` over this window needs {needed:.0} samples at one per {interval}s; a series keeps {cap:.0}"
-                ),
-            )
-            .label(format!("sees only the newest {seen}")),
-        );
+    if interval < 1.0 {
+        return;
     }
+    let (message, label) = match keep {
+        Keep::Buckets { .. } => return,
+        Keep::Raw => {
+            let cap = MAX_SERIES_SAMPLES as f64;
+            let needed = (secs / interval).ceil();
+            if needed <= cap {
+                return;
+            }
+            (
+                format!(
+                    "`{func}` needs every raw sample of this window: {needed:.0} at one per {interval}s; a series keeps {cap:.0}"
+                ),
+                format!("sees only the newest {}", whole_units(cap * interval)),
+            )
+        }
+        Keep::TooManyBuckets { width, count } => (
+            format!(
+                "this window needs {count} buckets of {}ms to be exact at every evaluation; a series keeps {MAX_BUCKETS}",
+                width
+            ),
+            format!("sees only the newest {} raw samples", MAX_SERIES_SAMPLES),
+        ),
+    };
+    ck.diags
+        .push(Diagnostic::new(Code::WindowBeyondSampleCap, span, message).label(label));
 }
 
 /// Seconds rounded down to their largest unit (`11d`, `90s`), for messages.

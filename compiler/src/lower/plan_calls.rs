@@ -367,3 +367,18 @@ fn window_fn(name: &str) -> Option<WindowFn> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bucketable_names_and_functions_agree() {
+        for name in [
+            "avg", "sum", "min", "max", "count", "last", "first", "rate", "irate", "increase",
+            "delta", "stddev", "variance", "changes", "slope", "deriv", "predict", "quantile",
+            "ewma", "zscore", "change",
+        ] {
+            let f = super::window_fn(name).expect(name);
+            assert_eq!(f.bucketable(), crate::retention::bucketable(name), "{name}");
+        }
+    }
+}

@@ -52,3 +52,17 @@ pub mod samples {
         Ok(v.into_iter().map(|(t, x)| (t, from(x))).collect())
     }
 }
+
+pub mod floats {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &VecDeque<f64>, s: S) -> Result<S::Ok, S::Error> {
+        let out: Vec<F> = v.iter().map(|x| to(*x)).collect();
+        out.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<VecDeque<f64>, D::Error> {
+        let v: Vec<F> = Vec::deserialize(d)?;
+        Ok(v.into_iter().map(from).collect())
+    }
+}

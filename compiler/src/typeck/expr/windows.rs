@@ -222,8 +222,9 @@ impl Checker<'_> {
         }
         self.duration_arg(cx, w, Code::WindowNotDuration);
         if let ExprKind::Duration(secs) = &w.kind {
-            let cap = crate::series_notation::MAX_SERIES_SAMPLES;
-            crate::lint::exprs::long_window(self, name, (*secs, cx.interval), cap, w.span);
+            let ms = |s: f64| (s * 1000.0).round() as i64;
+            let keep = crate::retention::Keep::of(name, ms(cx.interval), ms(*secs), 0);
+            crate::lint::exprs::long_window(self, name, (*secs, cx.interval), keep, w.span);
         }
         if let (ExprKind::Duration(secs), true) = (
             &w.kind,

@@ -27,6 +27,7 @@ struct Compiled {
     time_slot: Option<u32>,
     records: Vec<(Sym, VExpr, i64)>,
     accs: Vec<AccSpec>,
+    spans: Vec<AccSpec>,
 }
 
 impl Engine {
@@ -76,6 +77,7 @@ impl Engine {
             pool: Vec::new(),
             accs: vec![Vec::new(); c.accs.len()],
             acc_specs: c.accs,
+            spans: vec![Vec::new(); c.spans.len()],
             buf: Buffers::default(),
             frame: Frame::new(ir),
             labels: c.labels,
@@ -119,7 +121,9 @@ fn compile_series(
     let mut slot_bool = vec![false; n];
     let mut time_slot = None;
     let mut accs: Vec<AccSpec> = Vec::new();
+    let mut spans: Vec<AccSpec> = Vec::new();
     let owner = slot_owners(ir);
+    let intervals = slot_intervals(ir, config);
     for (i, info) in ir.layout.slots.iter().enumerate() {
         let slot = i as u32;
         if info.source == SlotSource::Time {
@@ -148,6 +152,8 @@ fn compile_series(
             rule_index,
             lateness_s,
             accs: &mut accs,
+            spans: &mut spans,
+            interval: intervals.get(&slot).copied().unwrap_or(config.interval),
         };
         slots[i] = Some(c.expr(&plan).map_err(BuildError)?);
     }
@@ -160,6 +166,8 @@ fn compile_series(
             rule_index,
             lateness_s,
             accs: &mut accs,
+            spans: &mut spans,
+            interval: config.interval,
         };
         let v = c.expr(plan).map_err(BuildError)?;
         let metric = labels.sym(name);
@@ -183,7 +191,48 @@ fn compile_series(
         time_slot,
         records,
         accs,
+        spans,
     })
+}
+
+/// How often each series slot is evaluated, ms: the gcd of the intervals of the rules that
+/// read it (a long window's buckets must land on every one of their evaluation times).
+fn slot_intervals(ir: &Ir, config: &Config) -> HashMap<u32, i64> {
+    let interval = |rule: &str| {
+        ir.rules
+            .iter()
+            .find(|m| m.id == rule)
+            .and_then(|m| m.interval)
+            .map(ms)
+            .unwrap_or(config.interval)
+            .max(1)
+    };
+    let mut out: HashMap<u32, i64> = HashMap::new();
+    let mut note = |slot: u32, every: i64| {
+        let e = out.entry(slot).or_insert(every);
+        *e = gcd(*e, every);
+    };
+    for p in &ir.programs {
+        let every = interval(&p.rule);
+        if let Some(r) = &p.rows {
+            let mut leaves = Vec::new();
+            r.leaves(&mut leaves);
+            for l in leaves {
+                note(l, every);
+            }
+        }
+        let mut stack = vec![p.root];
+        while let Some(id) = stack.pop() {
+            let node = ir.node(id);
+            if let Node::Slot(r, _) = node
+                && r.depth == 0
+            {
+                note(r.id, every);
+            }
+            stack.extend(node.children());
+        }
+    }
+    out
 }
 
 /// The rule that first reads each slot: it owns the slot's selectors (and their cardinality
@@ -346,7 +395,7 @@ fn horizon(store: &Store, metric: &[MetricRule], config: &Config) -> i64 {
     let reach = store
         .selectors
         .iter()
-        .map(|s| s.reach_ms)
+        .map(|s| s.reach_ms.max(s.rollup.map_or(0, |r| r.reach)))
         .max()
         .unwrap_or(0);
     let timers = metric

@@ -133,6 +133,7 @@ impl Engine {
             match_conflicts: &mut self.counters.match_conflicts,
             accs: &mut self.accs,
             acc_specs: &self.acc_specs,
+            spans: &mut self.spans,
         }
         .eval(expr, v);
     }
@@ -147,6 +148,8 @@ impl Engine {
         if t % self.config.interval == 0 {
             self.record(t);
         }
+        // Nothing at or before `t` can arrive any more: long windows' buckets close up to it.
+        self.store.seal(t);
         if let Some(ts) = self.time_slot {
             self.frame.set(ts, SlotVal::number(t as f64 / 1000.0));
         }

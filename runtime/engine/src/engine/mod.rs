@@ -16,6 +16,7 @@ pub use trace::{MAX_TRACES, Trace};
 use crate::alert::{Book, Origin, Policy};
 use crate::labels::{LabelId, Labels, Sym};
 use crate::metric::incremental::Acc;
+use crate::metric::rollup::Span;
 use crate::metric::rows::Plan;
 use crate::metric::store::Store;
 use crate::metric::vector::{AccSpec, VExpr, Vector};
@@ -125,6 +126,8 @@ pub struct Engine {
     /// Incremental window state (derived: rebuilt from the store when missing).
     accs: Vec<Vec<Acc>>,
     acc_specs: Vec<AccSpec>,
+    /// Per long window served from buckets, one span per selected series.
+    spans: Vec<Vec<Span>>,
     frame: Frame<'static>,
     scratch: Vec<(i64, f64)>,
     fscratch: Vec<f64>,

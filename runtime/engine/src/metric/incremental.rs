@@ -39,21 +39,21 @@ pub fn supported(f: WindowFn) -> bool {
 /// Compensated sum that also subtracts: each step's rounding error (Knuth's branch-free
 /// TwoSum) is accumulated separately.
 #[derive(Debug, Clone, Copy, Default)]
-struct Sum {
+pub(crate) struct Sum {
     s: f64,
     c: f64,
 }
 
 impl Sum {
     #[inline]
-    fn add(&mut self, x: f64) {
+    pub(crate) fn add(&mut self, x: f64) {
         let t = self.s + x;
         let bp = t - self.s;
         self.c += (self.s - (t - bp)) + (x - bp);
         self.s = t;
     }
     #[inline]
-    fn get(&self) -> f64 {
+    pub(crate) fn get(&self) -> f64 {
         self.s + self.c
     }
 }

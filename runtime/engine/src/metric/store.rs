@@ -8,6 +8,7 @@
 //! most [`MAX_SAMPLES`] per series.
 
 use crate::labels::{LabelId, Labels, Sym};
+use crate::metric::rollup::{Cols, Rollup};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use vigil_compiler::ir::series::Selector;
@@ -41,6 +42,9 @@ pub struct Series {
     /// instant reads stop at once instead of after the lookback).
     #[serde(default)]
     pub stale: Option<i64>,
+    /// Buckets for the long windows reading this series.
+    #[serde(default)]
+    pub rollup: Option<Rollup>,
 }
 
 fn never() -> i64 {
@@ -48,8 +52,19 @@ fn never() -> i64 {
 }
 
 impl Series {
+    #[cfg(test)]
     pub(crate) fn new(metric: Sym, labels: LabelId, reach_ms: i64) -> Series {
+        Series::with_rollup(metric, labels, reach_ms, None)
+    }
+
+    fn with_rollup(
+        metric: Sym,
+        labels: LabelId,
+        reach_ms: i64,
+        rollup: Option<&RollupSpec>,
+    ) -> Series {
         Series {
+            rollup: rollup.map(|r| Rollup::new(r.width, r.reach, r.cols)),
             metric,
             labels,
             samples: VecDeque::new(),
@@ -61,7 +76,8 @@ impl Series {
         }
     }
 
-    /// Drops samples older than the reach behind the newest one (and past [`MAX_SAMPLES`]);
+    /// Drops samples older than the reach behind the newest one (and past [`MAX_SAMPLES`]),
+    /// keeping those its buckets have not folded yet;
     /// returns how many of them were still within the reach (cut by the cap: a window then
     /// sees only the newest samples, which the caller counts and reports).
     pub(crate) fn prune(&mut self) -> u64 {
@@ -69,8 +85,10 @@ impl Series {
             return 0;
         };
         let mut cut = 0;
+        // Samples not yet folded into buckets are still needed.
+        let sealed = self.rollup.as_ref().map_or(i64::MAX, |r| r.sealed);
         while let Some(&(f, _)) = self.samples.front() {
-            let in_reach = f >= newest - self.reach_ms;
+            let in_reach = f >= newest - self.reach_ms || f > sealed;
             if in_reach && self.samples.len() <= MAX_SAMPLES {
                 break;
             }
@@ -162,6 +180,31 @@ pub struct SelectorState {
     pub refused: u64,
     /// The rule that owns the selector, for diagnostics.
     pub rule: String,
+    /// The buckets its long windows read (merged over them).
+    pub rollup: Option<RollupSpec>,
+}
+
+/// What buckets a selector's long windows need: the grid step, how far back, which partial
+/// aggregates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollupSpec {
+    pub width: i64,
+    pub reach: i64,
+    pub cols: Cols,
+}
+
+impl RollupSpec {
+    fn merge(self, o: RollupSpec) -> RollupSpec {
+        RollupSpec {
+            width: gcd(self.width, o.width),
+            reach: self.reach.max(o.reach),
+            cols: self.cols.union(o.cols),
+        }
+    }
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 /// Why a sample was not stored.
@@ -241,10 +284,27 @@ impl Store {
             scale: sel.scale,
             refused: 0,
             rule: owner,
+            rollup: None,
         });
         let i = self.selectors.len() - 1;
         self.by_metric.entry(metric).or_default().push(i);
         Ok(i)
+    }
+
+    /// Asks selector `i` to keep buckets for a long window as well.
+    pub fn rollup(&mut self, i: usize, spec: RollupSpec) {
+        let s = &mut self.selectors[i];
+        s.rollup = Some(s.rollup.map_or(spec, |r| r.merge(spec)));
+    }
+
+    /// Folds every bucketed series' samples up to `t` (an evaluation time: no sample at or
+    /// before it can arrive any more) into its buckets.
+    pub fn seal(&mut self, t: i64) {
+        for s in &mut self.series {
+            let Some(r) = &mut s.rollup else { continue };
+            let from = s.samples.partition_point(|x| x.0 <= r.sealed);
+            self.truncated += r.seal(s.samples.range(from..).copied(), t);
+        }
     }
 
     fn matches(labels: &Labels, set: LabelId, s: &SelectorState) -> bool {
@@ -269,18 +329,18 @@ impl Store {
     }
 
     /// Offers new series `id` to the selectors of its metric: each that matches takes it while
-    /// under the cardinality limit (else counts a refusal). Returns whether any matched, and
-    /// the longest reach of those that took it (`None`: none did).
+    /// under the cardinality limit (else counts a refusal). Returns whether any matched, the
+    /// longest reach of those that took it (`None`: none did), and the buckets they need.
     fn attach(
         &mut self,
         labels: &Labels,
         metric: Sym,
         set: LabelId,
         id: SeriesId,
-    ) -> (bool, Option<i64>) {
-        let (mut matched, mut reach) = (false, None);
+    ) -> (bool, Option<i64>, Option<RollupSpec>) {
+        let (mut matched, mut reach, mut rollup) = (false, None, None::<RollupSpec>);
         let Some(readers) = self.by_metric.get(&metric) else {
-            return (false, None);
+            return (false, None, None);
         };
         for &r in readers {
             let s = &mut self.selectors[r];
@@ -294,8 +354,11 @@ impl Store {
             }
             s.series.push(id);
             reach = Some(reach.unwrap_or(0).max(s.reach_ms));
+            if let Some(r) = s.rollup {
+                rollup = Some(rollup.map_or(r, |x| x.merge(r)));
+            }
         }
-        (matched, reach)
+        (matched, reach, rollup)
     }
 
     /// Appends one sample. `evaluated` is the last evaluation time already done: samples at
@@ -316,7 +379,7 @@ impl Store {
             Some(&id) => id,
             None => {
                 let id = self.series.len() as SeriesId;
-                let (matched, reach) = self.attach(labels, metric, set, id);
+                let (matched, reach, rollup) = self.attach(labels, metric, set, id);
                 if reach.is_none() {
                     if matched {
                         return Append::Refused;
@@ -324,8 +387,12 @@ impl Store {
                     self.unread += 1;
                     return Append::Unread;
                 }
-                self.series
-                    .push(Series::new(metric, set, reach.unwrap_or(0)));
+                self.series.push(Series::with_rollup(
+                    metric,
+                    set,
+                    reach.unwrap_or(0),
+                    rollup.as_ref(),
+                ));
                 self.index.insert((metric, set), id);
                 id
             }
@@ -391,8 +458,9 @@ impl Store {
             Some(&id) => id,
             None => {
                 let id = self.series.len() as SeriesId;
-                self.attach(labels, metric, set, id);
-                self.series.push(Series::new(metric, set, reach_ms));
+                let (_, _, rollup) = self.attach(labels, metric, set, id);
+                self.series
+                    .push(Series::with_rollup(metric, set, reach_ms, rollup.as_ref()));
                 self.index.insert((metric, set), id);
                 id
             }
@@ -408,10 +476,16 @@ impl Store {
         if self.index.contains_key(&(series.metric, series.labels)) {
             return;
         }
-        let (_, reach) = self.attach(labels, series.metric, series.labels, id);
+        let (_, reach, spec) = self.attach(labels, series.metric, series.labels, id);
         self.index.insert((series.metric, series.labels), id);
+        // Buckets kept for other readers (another rule set) start afresh from the raw samples.
+        let rollup = match (series.rollup, spec) {
+            (Some(r), Some(spec)) if r.serves(spec.width, spec.cols) => Some(r),
+            (_, spec) => spec.map(|x| Rollup::new(x.width, x.reach, x.cols)),
+        };
         self.series.push(Series {
             reach_ms: reach.unwrap_or(0).max(series.reach_ms),
+            rollup,
             ..series
         });
     }
@@ -420,7 +494,12 @@ impl Store {
     pub fn bytes(&self) -> usize {
         self.series
             .iter()
-            .map(|s| s.samples.capacity() * 16 + std::mem::size_of::<Series>() + 48)
+            .map(|s| {
+                s.samples.capacity() * 16
+                    + std::mem::size_of::<Series>()
+                    + 48
+                    + s.rollup.as_ref().map_or(0, Rollup::bytes)
+            })
             .sum()
     }
 }

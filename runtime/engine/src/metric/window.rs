@@ -8,7 +8,7 @@ use vigil_compiler::ir::series::WindowFn;
 
 /// Compensated (Kahan) summation step: returns the new sum and compensation.
 #[inline]
-fn kahan(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+pub(crate) fn kahan(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     let t = sum + inc;
     let c = if t.is_infinite() {
         0.0
@@ -119,7 +119,6 @@ fn extrapolated(
     if s.len() < 2 {
         return None;
     }
-    let start = end - range;
     let (first, last) = (s[0], s[s.len() - 1]);
     let mut result = last.1 - first.1;
     if counter {
@@ -131,10 +130,32 @@ fn extrapolated(
             prev = v;
         }
     }
+    Some(extrapolate(
+        result,
+        (first, last, s.len()),
+        end,
+        range,
+        counter,
+        per_second,
+    ))
+}
+
+/// The rest of `extrapolatedRate` once the raw increase (`last - first`, plus the counter
+/// resets) is known: `n` samples from `first` to `last` (at least two). Shared with the
+/// bucketed windows, which know the same four things without the samples.
+pub fn extrapolate(
+    mut result: f64,
+    (first, last, n): ((i64, f64), (i64, f64), usize),
+    end: i64,
+    range: i64,
+    counter: bool,
+    per_second: bool,
+) -> f64 {
+    let start = end - range;
     let mut to_start = (first.0 - start) as f64 / 1000.0;
     let to_end = (end - last.0) as f64 / 1000.0;
     let sampled = (last.0 - first.0) as f64 / 1000.0;
-    let avg_step = sampled / (s.len() - 1) as f64;
+    let avg_step = sampled / (n - 1) as f64;
     if counter && result > 0.0 && first.1 >= 0.0 {
         let to_zero = sampled * (first.1 / result);
         if to_zero < to_start {
@@ -157,7 +178,7 @@ fn extrapolated(
     if per_second {
         result /= range as f64 / 1000.0;
     }
-    Some(result)
+    result
 }
 
 /// One window function. `end` is the window's end (evaluation time minus offset), `range`

@@ -3,7 +3,8 @@
 
 use super::{LabelSel, VExpr};
 use crate::labels::{Labels, Sym};
-use crate::metric::store::Store;
+use crate::metric::rollup::Cols;
+use crate::metric::store::{RollupSpec, Store};
 use crate::time::ms;
 use std::collections::HashMap;
 use vigil_compiler::ir::series::*;
@@ -18,6 +19,11 @@ pub struct Compile<'a> {
     /// Sliding accumulators so far: one per (selector, range, offset), shared by the
     /// functions over that window.
     pub accs: &'a mut Vec<AccSpec>,
+    /// Windows over buckets so far, the same way.
+    pub spans: &'a mut Vec<AccSpec>,
+    /// How often the plan is evaluated, ms (the gcd over the rules reading it): the grid of
+    /// long windows' buckets.
+    pub interval: i64,
 }
 
 /// The window an accumulator slides over, and the functions it serves.
@@ -27,6 +33,30 @@ pub struct AccSpec {
     pub range: i64,
     pub offset: i64,
     pub funcs: Vec<WindowFn>,
+}
+
+/// The accumulator (or span) list entry for a window, shared by the functions over it.
+fn share(
+    list: &mut Vec<AccSpec>,
+    func: WindowFn,
+    (sel, range, offset): (usize, i64, i64),
+) -> usize {
+    let found = list
+        .iter()
+        .position(|a| (a.sel, a.range, a.offset) == (sel, range, offset));
+    let i = found.unwrap_or_else(|| {
+        list.push(AccSpec {
+            sel,
+            range,
+            offset,
+            funcs: Vec::new(),
+        });
+        list.len() - 1
+    });
+    if !list[i].funcs.contains(&func) {
+        list[i].funcs.push(func);
+    }
+    i
 }
 
 impl Compile<'_> {
@@ -173,37 +203,42 @@ impl Compile<'_> {
         reach: f64,
     ) -> Result<VExpr, String> {
         let change = func == WindowFn::Change;
-        let sel_id = self.sel(sel, reach + if change { 300.0 } else { 0.0 })?;
-        let (range, offset) = (ms(range), ms(offset));
-        let acc = if crate::metric::incremental::supported(func) {
-            let found = self
-                .accs
-                .iter()
-                .position(|a| (a.sel, a.range, a.offset) == (sel_id, range, offset));
-            let i = found.unwrap_or_else(|| {
-                self.accs.push(AccSpec {
-                    sel: sel_id,
-                    range,
-                    offset,
-                    funcs: Vec::new(),
-                });
-                self.accs.len() - 1
+        let (range_ms, offset_ms) = (ms(range), ms(offset));
+        let keep = Keep::grid(func.bucketable(), self.interval, range_ms, offset_ms);
+        if let Keep::Buckets { width, .. } = keep {
+            // Raw samples only until their bucket is sealed (and for the instant lookback).
+            let sel_id = self.sel(sel, offset + 300.0)?;
+            let spec = RollupSpec {
+                width,
+                // One evaluation step more, so the window a span slides from is still kept.
+                reach: range_ms + offset_ms + self.interval + width,
+                cols: Cols::of(func),
+            };
+            self.store.rollup(sel_id, spec);
+            let span = share(self.spans, func, (sel_id, range_ms, offset_ms));
+            return Ok(VExpr::Window {
+                func,
+                sel: sel_id,
+                range: range_ms,
+                offset: offset_ms,
+                arg,
+                change,
+                acc: None,
+                span: Some(span),
             });
-            if !self.accs[i].funcs.contains(&func) {
-                self.accs[i].funcs.push(func);
-            }
-            Some(i)
-        } else {
-            None
-        };
+        }
+        let sel_id = self.sel(sel, reach + if change { 300.0 } else { 0.0 })?;
+        let acc = crate::metric::incremental::supported(func)
+            .then(|| share(self.accs, func, (sel_id, range_ms, offset_ms)));
         Ok(VExpr::Window {
             func,
             sel: sel_id,
-            range,
-            offset,
+            range: range_ms,
+            offset: offset_ms,
             arg,
             change,
             acc,
+            span: None,
         })
     }
 

@@ -6,6 +6,7 @@ use super::join::{aggregate, arith};
 use super::{AccSpec, LOOKBACK, VExpr, Vector, fires, union};
 use crate::labels::{LabelId, Labels};
 use crate::metric::incremental::Acc;
+use crate::metric::rollup::Span;
 use crate::metric::store::Store;
 use crate::metric::window;
 use std::collections::HashMap;
@@ -26,6 +27,8 @@ pub struct Eval<'a> {
     /// Per accumulator spec, one accumulator per selected series (by position).
     pub accs: &'a mut [Vec<Acc>],
     pub acc_specs: &'a [AccSpec],
+    /// Per span spec, one span per selected series (by position).
+    pub spans: &'a mut [Vec<Span>],
 }
 
 impl Eval<'_> {
@@ -61,6 +64,7 @@ impl Eval<'_> {
             arg,
             change,
             acc,
+            span,
         } = e
         else {
             return;
@@ -68,6 +72,19 @@ impl Eval<'_> {
         let t = self.t;
         let end = t - offset;
         for (pos, &s) in self.store.selected(*sel).iter().enumerate() {
+            if let (Some(i), Some(r)) = (span, &self.store.series[s as usize].rollup) {
+                let list = &mut self.spans[*i];
+                if list.len() <= pos {
+                    list.resize_with(pos + 1, Span::default);
+                }
+                // Off the grid (never at rule evaluation times) it falls through to raw samples.
+                if list[pos].slide(r, end - range, end) {
+                    if let Some(v) = list[pos].value(r, *func, end, *range) {
+                        out.push((self.store.series[s as usize].labels, v));
+                    }
+                    continue;
+                }
+            }
             if let Some(a) = acc {
                 let series = &self.store.series[s as usize];
                 let list = &mut self.accs[*a];

@@ -84,6 +84,8 @@ pub enum VExpr {
         change: bool,
         /// The accumulators of an incremental function (an index into `Eval::accs`).
         acc: Option<usize>,
+        /// A long window served from buckets (an index into `Eval::spans`).
+        span: Option<usize>,
     },
     Agg {
         op: AggOp,
