@@ -184,6 +184,13 @@ pub struct SelectorState {
     pub rollup: Option<RollupSpec>,
 }
 
+impl SelectorState {
+    /// The selector as written (metric, matchers, scale), without its owner.
+    pub fn text(&self) -> &str {
+        self.rule.split_once('\u{0}').map_or("", |x| x.1)
+    }
+}
+
 /// What buckets a selector's long windows need: the grid step, how far back, which partial
 /// aggregates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

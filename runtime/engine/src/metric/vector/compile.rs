@@ -29,7 +29,9 @@ pub struct Compile<'a> {
 /// The window an accumulator slides over, and the functions it serves.
 #[derive(Debug, Clone)]
 pub struct AccSpec {
-    pub sel: usize,
+    /// The selector's text: rules that select alike share one accumulator per series (their
+    /// selectors accept the same series in the same order, so positions line up).
+    pub selector: String,
     pub range: i64,
     pub offset: i64,
     pub funcs: Vec<WindowFn>,
@@ -39,14 +41,14 @@ pub struct AccSpec {
 fn share(
     list: &mut Vec<AccSpec>,
     func: WindowFn,
-    (sel, range, offset): (usize, i64, i64),
+    (selector, range, offset): (&str, i64, i64),
 ) -> usize {
     let found = list
         .iter()
-        .position(|a| (a.sel, a.range, a.offset) == (sel, range, offset));
+        .position(|a| (a.selector.as_str(), a.range, a.offset) == (selector, range, offset));
     let i = found.unwrap_or_else(|| {
         list.push(AccSpec {
-            sel,
+            selector: selector.to_string(),
             range,
             offset,
             funcs: Vec::new(),
@@ -215,7 +217,8 @@ impl Compile<'_> {
                 cols: Cols::of(func),
             };
             self.store.rollup(sel_id, spec);
-            let span = share(self.spans, func, (sel_id, range_ms, offset_ms));
+            let text = self.store.selectors[sel_id].text().to_string();
+            let span = share(self.spans, func, (&text, range_ms, offset_ms));
             return Ok(VExpr::Window {
                 func,
                 sel: sel_id,
@@ -228,8 +231,9 @@ impl Compile<'_> {
             });
         }
         let sel_id = self.sel(sel, reach + if change { 300.0 } else { 0.0 })?;
+        let text = self.store.selectors[sel_id].text().to_string();
         let acc = crate::metric::incremental::supported(func)
-            .then(|| share(self.accs, func, (sel_id, range_ms, offset_ms)));
+            .then(|| share(self.accs, func, (&text, range_ms, offset_ms)));
         Ok(VExpr::Window {
             func,
             sel: sel_id,
