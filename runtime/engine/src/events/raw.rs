@@ -171,13 +171,12 @@ impl<'a> Reader<'a> {
     /// A string without escapes or control characters (else `None`: decline).
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
-        let rest = &self.b[self.i..];
-        let end = memchr::memchr2(b'"', b'\\', rest)?;
-        if rest[end] != b'"' || rest[..end].iter().any(|&c| c < 0x20) {
+        let end = string_end(self.b, self.i)?;
+        if self.b[end] != b'"' {
             return None;
         }
-        let s = self.s.get(self.i..self.i + end)?;
-        self.i += end + 1;
+        let s = self.s.get(self.i..end)?;
+        self.i = end + 1;
         Some(s)
     }
     /// A string value, escapes decoded into the arena; `None` for what serde refuses (a
@@ -185,28 +184,28 @@ impl<'a> Reader<'a> {
     fn string_value(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
-        let rest = &self.b[start..];
-        let end = memchr::memchr2(b'"', b'\\', rest)?;
-        if rest[..end].iter().any(|&c| c < 0x20) {
-            return None;
-        }
-        if rest[end] == b'"' {
-            self.i += end + 1;
-            return self.s.get(start..start + end);
+        let end = string_end(self.b, start)?;
+        match self.b[end] {
+            b'"' => {
+                self.i = end + 1;
+                return self.s.get(start..end);
+            }
+            b'\\' => {}
+            _ => return None,
         }
         let mut out = bumpalo::collections::String::new_in(self.bump);
         let mut i = start;
         loop {
-            let rest = self.b.get(i..)?;
-            let j = memchr::memchr2(b'"', b'\\', rest)?;
-            if rest[..j].iter().any(|&c| c < 0x20) {
-                return None;
-            }
-            out.push_str(self.s.get(i..i + j)?);
-            i += j + 1;
-            if rest[j] == b'"' {
+            let j = string_end(self.b, i)?;
+            out.push_str(self.s.get(i..j)?);
+            let stop = self.b[j];
+            i = j + 1;
+            if stop == b'"' {
                 self.i = i;
                 return Some(out.into_bump_str());
+            }
+            if stop != b'\\' {
+                return None;
             }
             let c = *self.b.get(i)?;
             i += 1;
@@ -270,19 +269,19 @@ impl<'a> Reader<'a> {
             b'"' => {
                 self.i += 1;
                 loop {
-                    let rest = self.b.get(self.i..)?;
-                    let j = memchr::memchr2(b'"', b'\\', rest)?;
-                    if rest[..j].iter().any(|&c| c < 0x20) {
-                        return None;
+                    let j = string_end(self.b, self.i)?;
+                    let stop = self.b[j];
+                    let rest = &self.b[j..];
+                    self.i = j + 1;
+                    match stop {
+                        b'"' => return Some(()),
+                        b'\\' => {}
+                        _ => return None,
                     }
-                    self.i += j + 1;
-                    if rest[j] == b'"' {
-                        return Some(());
-                    }
-                    match rest.get(j + 1)? {
+                    match rest.get(1)? {
                         b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 1,
                         b'u' => {
-                            let hex = rest.get(j + 2..j + 6)?;
+                            let hex = rest.get(2..6)?;
                             if !hex.iter().all(u8::is_ascii_hexdigit) {
                                 return None;
                             }
@@ -453,6 +452,34 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The first byte from `i` that ends a run of plain string text: a quote, a backslash or a
+/// control character (which JSON forbids unescaped). Eight bytes at a time: most strings in
+/// events are short, where a SIMD search's setup costs more than it saves.
+#[inline]
+fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().ok()?);
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let slash = x ^ (ONES * u64::from(b'\\'));
+        // A zero byte in `quote`/`slash`, or a byte under 0x20 in `x`: the lowest flagged
+        // byte is exact (borrows only run upwards).
+        let hits = (quote.wrapping_sub(ONES) & !quote
+            | slash.wrapping_sub(ONES) & !slash
+            | x.wrapping_sub(ONES * 0x20) & !x)
+            & HIGH;
+        if hits != 0 {
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b[i..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|j| i + j)
+}
+
 /// A JSON number as serde_json reads it (integers exactly where they fit, `-0` as -0.0).
 fn number(t: &str) -> Option<f64> {
     if !vigil_ingest::fast_json::valid_json_number(t) {
@@ -487,6 +514,37 @@ mod tests {
         assert_eq!(ck.errors(), 0, "{:?}", ck.diagnostics);
         vigil_compiler::eval::RuleSet::from_checked(&ck, vigil_compiler::eval::Engine::Interp)
             .expect("compiles")
+    }
+
+    #[test]
+    fn the_string_scanner_finds_what_a_byte_loop_finds() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let alphabet = [
+            b'a', b'"', b'\\', 0x1f, 0x20, 0x7f, 0x80, 0xff, b'0', 0x00, 0x21, 0x5d,
+        ];
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 40) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|k| {
+                    let r = seed.rotate_left(k as u32 * 5);
+                    if r % 4 == 0 {
+                        alphabet[(r >> 8) as usize % alphabet.len()]
+                    } else {
+                        b'x'
+                    }
+                })
+                .collect();
+            for from in 0..=len {
+                let want = bytes[from..]
+                    .iter()
+                    .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                    .map(|j| from + j);
+                assert_eq!(string_end(&bytes, from), want, "{bytes:?} from {from}");
+            }
+        }
     }
 
     #[test]
