@@ -530,7 +530,7 @@ mod tests {
             let bytes: Vec<u8> = (0..len)
                 .map(|k| {
                     let r = seed.rotate_left(k as u32 * 5);
-                    if r % 4 == 0 {
+                    if r.is_multiple_of(4) {
                         alphabet[(r >> 8) as usize % alphabet.len()]
                     } else {
                         b'x'
