@@ -25,6 +25,13 @@ struct Node {
     /// The slot this field fills (in its frame level's layout), and whether it is interned.
     slot: Option<(u32, bool)>,
     children: Vec<(String, Node)>,
+    /// Per child, its key's length and first eight bytes: most keys of an event differ there,
+    /// so a lookup rarely compares whole strings.
+    heads: Vec<(usize, u64)>,
+    /// Children by a hash of length and head: `0` no child, `i + 1` child `i`, [`SHARED`] two
+    /// or more (then the heads are scanned). Most keys of an event are read by no rule, and
+    /// this answers them with one probe.
+    table: Vec<u8>,
     /// A field read element by element (membership, quantifiers, string tests on arrays).
     elem: Option<Box<Elem>>,
 }
@@ -36,7 +43,63 @@ struct Elem {
     root: Node,
 }
 
+/// A key's first eight bytes (zero-padded), little-endian.
+#[inline]
+fn head(k: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    let n = k.len().min(8);
+    buf[..n].copy_from_slice(&k[..n]);
+    u64::from_le_bytes(buf)
+}
+
+const TABLE: usize = 64;
+const SHARED: u8 = u8::MAX;
+
+#[inline]
+fn bucket(len: usize, head: u64) -> usize {
+    ((head ^ (len as u64).rotate_left(56)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
+}
+
 impl Node {
+    /// The child named `k`.
+    #[inline]
+    fn find(&self, k: &str) -> Option<usize> {
+        let (len, h) = (k.len(), head(k.as_bytes()));
+        let is = |i: usize| {
+            let (l, x) = self.heads[i];
+            l == len && x == h && (len <= 8 || self.children[i].0 == k)
+        };
+        match *self.table.get(bucket(len, h))? {
+            0 => None,
+            SHARED => (0..self.heads.len()).find(|&i| is(i)),
+            i => Some(i as usize - 1).filter(|&i| is(i)),
+        }
+    }
+
+    /// Fills `heads` and `table` here and below (once the tree is complete).
+    fn index(&mut self) {
+        self.heads = self
+            .children
+            .iter()
+            .map(|(k, _)| (k.len(), head(k.as_bytes())))
+            .collect();
+        self.table = vec![0; TABLE];
+        for (i, &(len, h)) in self.heads.iter().enumerate() {
+            let b = &mut self.table[bucket(len, h)];
+            *b = if *b == 0 && i + 1 < usize::from(SHARED) {
+                i as u8 + 1
+            } else {
+                SHARED
+            };
+        }
+        for (_, c) in &mut self.children {
+            c.index();
+        }
+        if let Some(e) = &mut self.elem {
+            e.root.index();
+        }
+    }
+
     /// The node for `path` below this one, created on first use; `None` for an index.
     fn at(&mut self, path: &[PathSeg]) -> Option<&mut Node> {
         let mut node = self;
@@ -99,6 +162,7 @@ impl RawLayout {
                 }
             }
         }
+        l.root.index();
         l
     }
 
@@ -351,7 +415,7 @@ impl<'a> Reader<'a> {
             let key_start = self.i;
             let child = match self.peek()? {
                 b'"' => match self.string() {
-                    Some(k) => node.children.iter().position(|(n, _)| n == k),
+                    Some(k) => node.find(k),
                     None => {
                         // An escaped key might spell a field we read: let serde decide.
                         self.i = key_start;
