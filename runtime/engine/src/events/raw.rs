@@ -11,6 +11,7 @@ use bumpalo::Bump;
 use vigil_compiler::eval::frame::MAX_ARRAY;
 use vigil_compiler::eval::{Frame, SlotVal};
 use vigil_compiler::ir::{Ir, Layout, PathSeg, SlotSource};
+use vigil_ingest::fast_json::string_end;
 
 /// The field paths of a rule set's frame, as a tree.
 #[derive(Debug, Default)]
@@ -514,34 +515,6 @@ impl<'a> Reader<'a> {
         self.depth -= 1;
         Some(SlotVal::array(start, n.min(MAX_ARRAY) as u32))
     }
-}
-
-/// The first byte from `i` that ends a run of plain string text: a quote, a backslash or a
-/// control character (which JSON forbids unescaped). Eight bytes at a time: most strings in
-/// events are short, where a SIMD search's setup costs more than it saves.
-#[inline]
-fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let x = u64::from_le_bytes(chunk.try_into().ok()?);
-        let quote = x ^ (ONES * u64::from(b'"'));
-        let slash = x ^ (ONES * u64::from(b'\\'));
-        // A zero byte in `quote`/`slash`, or a byte under 0x20 in `x`: the lowest flagged
-        // byte is exact (borrows only run upwards).
-        let hits = (quote.wrapping_sub(ONES) & !quote
-            | slash.wrapping_sub(ONES) & !slash
-            | x.wrapping_sub(ONES * 0x20) & !x)
-            & HIGH;
-        if hits != 0 {
-            return Some(i + (hits.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    b[i..]
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        .map(|j| i + j)
 }
 
 /// A JSON number as serde_json reads it (integers exactly where they fit, `-0` as -0.0).
