@@ -98,6 +98,7 @@ impl Engine {
             counters: Counters::default(),
             tracer: Default::default(),
             unescaped: Default::default(),
+            series_cache: super::SeriesCache::new(),
             scratch: Vec::new(),
             fscratch: Vec::new(),
             empty,

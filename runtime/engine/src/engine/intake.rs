@@ -18,14 +18,17 @@ impl Engine {
     }
 
     /// [`Engine::ingest`] with labels from any iterator (no intermediate list).
-    pub fn ingest_pairs<'s>(
-        &mut self,
-        metric: &str,
-        labels: impl IntoIterator<Item = (&'s str, &'s str)>,
-        ts: i64,
-        value: f64,
-    ) -> Append {
+    pub fn ingest_pairs<'s, I>(&mut self, metric: &str, labels: I, ts: i64, value: f64) -> Append
+    where
+        I: IntoIterator<Item = (&'s str, &'s str)>,
+        I::IntoIter: Clone,
+    {
         self.counters.samples += 1;
+        let labels = labels.into_iter();
+        let key = self.series_key(metric, labels.clone());
+        if let Some(&(m, set)) = self.series_cache.map.get(&key) {
+            return self.ingest_interned(m, set, ts, value);
+        }
         let Some(m) = self.labels.lookup(metric) else {
             self.counters.unread += 1;
             return Append::Unread;
@@ -33,11 +36,36 @@ impl Engine {
         let mark = self.labels.mark();
         let set = self.labels.intern_strs(labels);
         let r = self.ingest_interned(m, set, ts, value);
-        if r != Append::Stored {
+        if r == Append::Stored {
+            let cache = &mut self.series_cache.map;
+            if cache.len() >= super::SeriesCache::MAX {
+                cache.clear();
+            }
+            cache.insert(key, (m, set));
+        } else {
             // Nothing keeps a refused sample's labels: millions of refused series cost nothing.
             self.labels.rollback(mark);
         }
         r
+    }
+
+    /// A 128-bit hash of a sample's metric and label pairs in arrival order (two seeded
+    /// 64-bit hashes): a collision is as unlikely as a random 128-bit clash.
+    fn series_key<'s>(
+        &self,
+        metric: &str,
+        labels: impl Iterator<Item = (&'s str, &'s str)> + Clone,
+    ) -> (u64, u64) {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let c = &self.series_cache;
+        let (mut a, mut b) = (c.a.build_hasher(), c.b.build_hasher());
+        metric.hash(&mut a);
+        metric.hash(&mut b);
+        for (k, v) in labels {
+            (k, v).hash(&mut a);
+            (k, v).hash(&mut b);
+        }
+        (a.finish(), b.finish())
     }
 
     /// A staleness marker for a series at `ts` (the series ended; instant reads stop).

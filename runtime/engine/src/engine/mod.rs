@@ -142,6 +142,30 @@ pub struct Engine {
     raw: crate::events::raw::RawLayout,
     /// The strings with escapes of the event being read, decoded (reset per event).
     unescaped: bumpalo::Bump,
+    /// Stored series by a 128-bit hash of the metric and label pairs as they arrive: a sample
+    /// of a known series skips interning its strings and label set.
+    pub(crate) series_cache: SeriesCache,
+}
+
+/// See [`Engine::series_cache`]: at most [`SeriesCache::MAX`] entries (cleared when full, and
+/// on restore, when label ids change).
+#[derive(Default)]
+pub(crate) struct SeriesCache {
+    pub map: std::collections::HashMap<(u64, u64), (Sym, LabelId), foldhash::fast::FixedState>,
+    pub a: foldhash::fast::FixedState,
+    pub b: foldhash::fast::FixedState,
+}
+
+impl SeriesCache {
+    pub const MAX: usize = 1 << 20;
+
+    pub fn new() -> SeriesCache {
+        SeriesCache {
+            map: Default::default(),
+            a: foldhash::fast::FixedState::with_seed(0x5EED_0001),
+            b: foldhash::fast::FixedState::with_seed(0x5EED_0002),
+        }
+    }
 }
 
 /// An event held until the watermark passes it.
