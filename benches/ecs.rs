@@ -7,7 +7,8 @@
 //!   - `vigil replay --quiet` and `vigil eval --quiet` on each pack, JIT and interpreter
 //!     (child processes; their CPU time from /proc, best of 3).
 //!
-//! Prints each as a ratio to the baseline (target: at most 0.5x).
+//! Prints each as a ratio to the baseline (target: at most 0.5x). Then the same for the
+//! friendly workload of `benches/events_scenario.py` with `benches/events.rules`.
 //!
 //!     cargo bench --bench ecs            # 500,000 events; ECS_EVENTS=N to change
 
@@ -35,23 +36,43 @@ fn main() {
         eprintln!("ecs bench: needs python3 to write its input; skipped");
         return;
     }
-    let bytes = std::fs::metadata(&data).map_or(0, |m| m.len());
+    let packs = ["rare", "heavy"].map(|p| (p, dir.join(format!("ecs_{p}.rules"))));
+    compare(n, &data, &packs);
+    // The friendly workload (flat events, 90 filters that rarely match and 10 aggregations and
+    // sequences): same targets.
+    let flat = dir.join("events.jsonl");
+    let ok = Command::new("python3")
+        .arg(root.join("benches/events_scenario.py"))
+        .arg(&flat)
+        .arg(n.to_string())
+        .status()
+        .is_ok_and(|s| s.success());
+    let rules = dir.join("events.rules");
+    if ok && std::fs::copy(root.join("benches/events.rules"), &rules).is_ok() {
+        compare(n, &flat, &[("flat", rules)]);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The baseline on `data`, then each pack through `vigil replay` and `vigil eval` on both
+/// engines, as ratios to it.
+fn compare(n: usize, data: &Path, packs: &[(&str, PathBuf)]) {
+    let bytes = std::fs::metadata(data).map_or(0, |m| m.len());
     println!("{n} events, {} MB", bytes / 1_000_000);
-    let baseline = best_of(3, || cpu_in_process(|| naive(&data)));
+    let baseline = best_of(3, || cpu_in_process(|| naive(data)));
     println!(
         "baseline (serde_json::Value per line): {:.3} s CPU, {:.2} M events/s",
         baseline,
         n as f64 / baseline / 1e6
     );
-    for pack in ["rare", "heavy"] {
-        let rules = dir.join(format!("ecs_{pack}.rules"));
+    for (pack, rules) in packs {
         for (cmd, engine) in [
             ("replay", "jit"),
             ("replay", "interp"),
             ("eval", "jit"),
             ("eval", "interp"),
         ] {
-            let t = best_of(3, || child_cpu(cmd, engine, &rules, &data));
+            let t = best_of(3, || child_cpu(cmd, engine, rules, data));
             println!(
                 "{pack:>5} {cmd:<6} {engine:<6}: {:.3} s CPU = {:.2}x baseline, {:.2} M events/s",
                 t,
@@ -60,11 +81,10 @@ fn main() {
             );
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Reads the file line by line and parses each line into a `Value`, as a naive consumer.
-fn naive(data: &PathBuf) {
+fn naive(data: &Path) {
     let f = std::io::BufReader::new(std::fs::File::open(data).expect("data"));
     let mut n = 0usize;
     for line in f.lines() {
