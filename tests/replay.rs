@@ -566,3 +566,34 @@ fn a_thirty_day_window_over_fifteen_second_data_is_exact() {
     }
     assert_eq!(timelines[0], timelines[1]);
 }
+
+/// A long window under a rule's `delay` and with `ago`: the bucket grid takes both into account
+/// (off the grid, the window would read only the newest raw samples). `count` passes 100,000
+/// samples (past the raw cap) at the first hourly evaluation where `t - 90s - 30m` holds that
+/// many 15-second samples: 418h, with 100,194.
+#[test]
+fn a_long_window_with_delay_and_ago_stays_on_the_bucket_grid() {
+    let src = "package t\nrule many { severity warning\n interval 1h\n delay 90s\n when count(x, 30d, ago 30m) > 100000\n summary \"x\" }\n";
+    for backend in [Backend::Interp, Backend::Jit] {
+        let mut e = engine(
+            src,
+            backend,
+            Config {
+                interval: 15_000,
+                ..Config::default()
+            },
+        );
+        let mut out = Vec::new();
+        let mut t = 15_000;
+        while t <= 420 * 3_600_000 {
+            e.advance(t - 1, &mut out);
+            e.ingest("x", A, t, 1.0);
+            t += 15_000;
+        }
+        let got: Vec<(i64, &str, f64)> = out
+            .iter()
+            .map(|x| (x.ts / 3_600_000, x.state.word(), x.value))
+            .collect();
+        assert_eq!(got.first(), Some(&(418, "firing", 100_194.0)), "{got:?}");
+    }
+}

@@ -196,17 +196,18 @@ fn compile_series(
     })
 }
 
-/// How often each series slot is evaluated, ms: the gcd of the intervals of the rules that
-/// read it (a long window's buckets must land on every one of their evaluation times).
+/// The grid each series slot is evaluated on, ms: the gcd of the intervals (and `delay`s) of
+/// the rules that read it (a long window's buckets must land on every one of their
+/// evaluation times).
 fn slot_intervals(ir: &Ir, config: &Config) -> HashMap<u32, i64> {
     let interval = |rule: &str| {
-        ir.rules
-            .iter()
-            .find(|m| m.id == rule)
+        let meta = ir.rules.iter().find(|m| m.id == rule);
+        let every = meta
             .and_then(|m| m.interval)
             .map(ms)
             .unwrap_or(config.interval)
-            .max(1)
+            .max(1);
+        gcd(every, meta.map_or(0, |m| ms(m.delay)))
     };
     let mut out: HashMap<u32, i64> = HashMap::new();
     let mut note = |slot: u32, every: i64| {

@@ -242,6 +242,8 @@ pub struct Store {
     /// one series' reach): windows then see only the newest.
     pub truncated: u64,
     pub max_series: usize,
+    /// Series that keep buckets (sealed at every evaluation).
+    rolled: Vec<SeriesId>,
 }
 
 impl Store {
@@ -298,6 +300,13 @@ impl Store {
         Ok(i)
     }
 
+    fn push(&mut self, s: Series) {
+        if s.rollup.is_some() {
+            self.rolled.push(self.series.len() as SeriesId);
+        }
+        self.series.push(s);
+    }
+
     /// Asks selector `i` to keep buckets for a long window as well.
     pub fn rollup(&mut self, i: usize, spec: RollupSpec) {
         let s = &mut self.selectors[i];
@@ -307,7 +316,8 @@ impl Store {
     /// Folds every bucketed series' samples up to `t` (an evaluation time: no sample at or
     /// before it can arrive any more) into its buckets.
     pub fn seal(&mut self, t: i64) {
-        for s in &mut self.series {
+        for &id in &self.rolled {
+            let s = &mut self.series[id as usize];
             let Some(r) = &mut s.rollup else { continue };
             let from = s.samples.partition_point(|x| x.0 <= r.sealed);
             self.truncated += r.seal(s.samples.range(from..).copied(), t);
@@ -394,7 +404,7 @@ impl Store {
                     self.unread += 1;
                     return Append::Unread;
                 }
-                self.series.push(Series::with_rollup(
+                self.push(Series::with_rollup(
                     metric,
                     set,
                     reach.unwrap_or(0),
@@ -466,8 +476,7 @@ impl Store {
             None => {
                 let id = self.series.len() as SeriesId;
                 let (_, _, rollup) = self.attach(labels, metric, set, id);
-                self.series
-                    .push(Series::with_rollup(metric, set, reach_ms, rollup.as_ref()));
+                self.push(Series::with_rollup(metric, set, reach_ms, rollup.as_ref()));
                 self.index.insert((metric, set), id);
                 id
             }
@@ -490,7 +499,7 @@ impl Store {
             (Some(r), Some(spec)) if r.serves(spec.width, spec.cols) => Some(r),
             (_, spec) => spec.map(|x| Rollup::new(x.width, x.reach, x.cols)),
         };
-        self.series.push(Series {
+        self.push(Series {
             reach_ms: reach.unwrap_or(0).max(series.reach_ms),
             rollup,
             ..series
