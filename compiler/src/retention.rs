@@ -49,7 +49,8 @@ pub fn bucket_ms(interval_ms: i64, range_ms: i64, offset_ms: i64) -> i64 {
     gcd(gcd(interval_ms.max(1), range_ms.max(1)), offset_ms.abs())
 }
 
-fn gcd(a: i64, b: i64) -> i64 {
+/// Greatest common divisor (of grid steps, ms).
+pub fn gcd(a: i64, b: i64) -> i64 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 

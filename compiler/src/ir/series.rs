@@ -312,7 +312,7 @@ impl SeriesExpr {
     }
 }
 
-pub use crate::retention::{BUCKETS_FROM_MS, Keep, MAX_BUCKETS, MAX_SERIES_SAMPLES};
+pub use crate::retention::{BUCKETS_FROM_MS, Keep, MAX_BUCKETS, MAX_SERIES_SAMPLES, gcd};
 
 impl WindowFn {
     /// Exact from per-bucket partial aggregates (the variants of [`crate::retention::bucketable`]).

@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use vigil_compiler::eval::{Frame, RuleSet};
 use vigil_compiler::ir::meta::{RuleKind, RuleMeta};
-use vigil_compiler::ir::series::{Rows, SeriesExpr};
+use vigil_compiler::ir::series::{Rows, SeriesExpr, gcd};
 use vigil_compiler::ir::{Ir, Node, SlotSource};
 
 /// What compiling the series side produces, before the engine is assembled.
@@ -420,10 +420,6 @@ fn horizon(store: &Store, metric: &[MetricRule], config: &Config) -> i64 {
         .saturating_add(timers)
         .saturating_add(2 * config.interval)
         .min(MAX_TIME)
-}
-
-fn gcd(a: i64, b: i64) -> i64 {
-    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 fn compile_rows(r: &Rows, ir: &vigil_compiler::ir::Ir, labels: &mut Labels) -> Plan {

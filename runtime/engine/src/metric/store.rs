@@ -5,13 +5,15 @@
 //!
 //! Memory per series: 16 bytes per retained sample (`(i64 ms, f64)`) plus ~120 bytes of
 //! bookkeeping; samples are kept for the readers' reach (window + offset + lookback) and at
-//! most [`MAX_SAMPLES`] per series.
+//! most [`MAX_SAMPLES`] per series. A series read by long windows also keeps buckets
+//! (`rollup.rs`), sealed at each evaluation; its raw samples then need to reach only as far
+//! as its other readers and the samples not yet sealed.
 
 use crate::labels::{LabelId, Labels, Sym};
 use crate::metric::rollup::{Cols, Rollup};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
-use vigil_compiler::ir::series::Selector;
+use vigil_compiler::ir::series::{Selector, gcd};
 use vigil_vocab::MatchOp;
 
 /// Hard cap of samples per series, whatever the windows (a 1s scrape over 18h).
@@ -208,10 +210,6 @@ impl RollupSpec {
             cols: self.cols.union(o.cols),
         }
     }
-}
-
-fn gcd(a: i64, b: i64) -> i64 {
-    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 /// Why a sample was not stored.
