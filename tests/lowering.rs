@@ -115,7 +115,7 @@ rule not_admin {
             let ev = serde_json::json!({"type": "login", "user": user, "src": "10.0.0.1"});
             e.ingest_event(t, &ev, &mut out);
         }
-        let fired: Vec<&str> = out.iter().map(|t| t.rule.as_str()).collect();
+        let fired: Vec<&str> = out.iter().map(|t| &*t.rule).collect();
         assert_eq!(
             fired,
             ["secrets.admin_login", "secrets.not_admin"],
@@ -129,7 +129,7 @@ rule not_admin {
         let mut out = Vec::new();
         let ev = serde_json::json!({"type": "login", "user": SECRET, "src": "10.0.0.1"});
         e.ingest_event(1_000, &ev, &mut out);
-        assert!(out.iter().all(|t| t.rule != "secrets.admin_login"));
+        assert!(out.iter().all(|t| &*t.rule != "secrets.admin_login"));
     }
 }
 

@@ -713,7 +713,7 @@ fn absent_fires_at_a_staleness_marker_as_promtool_does() {
         let fired: BTreeMap<String, i64> = changes
             .iter()
             .filter(|c| c.state == vigil_vocab::AlertState::Firing)
-            .map(|c| (c.rule.clone(), c.ts / 60_000))
+            .map(|c| (c.rule.to_string(), c.ts / 60_000))
             .collect();
         assert_eq!(fired.get("oracle.absent_plain"), Some(&3), "{fired:?}");
         assert_eq!(fired.get("oracle.absent_window"), Some(&4), "{fired:?}");

@@ -320,7 +320,7 @@ impl Printer {
             if !c.value.is_nan() {
                 write!(out, " value {}", number(c.value))?;
             }
-            if let Some((t, one_agg)) = self.summaries.get(&c.rule) {
+            if let Some((t, one_agg)) = self.summaries.get(&*c.rule) {
                 let event = c.event.as_ref().map(vigil_vocab::EventJson::value);
                 let lookup = |name: &str| -> Option<Value<'_>> {
                     match name {
@@ -330,7 +330,7 @@ impl Printer {
                         {
                             Some(Value::Num(c.value))
                         }
-                        "rule" => Some(Value::Str(c.rule.as_str().into())),
+                        "rule" => Some(Value::Str((*c.rule).into())),
                         "severity" => c.severity.map(|s| Value::Str(s.to_string().into())),
                         n => match n.strip_prefix("event.") {
                             Some(path) => event_field(event.as_ref(), path),
@@ -510,7 +510,7 @@ fn print(out: &mut impl Write, changes: &mut Vec<Transition>) -> std::io::Result
         let labels = serde_json::to_string(&c.labels).unwrap_or_else(|_| "{}".into());
         let value = serde_json::Number::from_f64(c.value)
             .map_or_else(|| "null".to_string(), |n| n.to_string());
-        let rule = serde_json::Value::String(c.rule);
+        let rule = serde_json::Value::String(c.rule.to_string());
         write!(
             out,
             "{{\"ts\":{},\"rule\":{rule},\"state\":\"{}\",\"labels\":{labels},\"value\":{value}",

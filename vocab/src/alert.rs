@@ -134,8 +134,8 @@ pub enum NoDataAction {
 pub struct Transition {
     /// When, epoch milliseconds (evaluation or event time, never the wall clock).
     pub ts: i64,
-    /// The rule, `package.name`.
-    pub rule: String,
+    /// The rule, `package.name` (shared: every alert of a rule points at one copy).
+    pub rule: std::sync::Arc<str>,
     /// The level's severity, when the rule has one.
     pub severity: Option<Severity>,
     /// The alert's identity: its label set (with `severity` when the rule has several levels).

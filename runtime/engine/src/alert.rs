@@ -400,7 +400,7 @@ fn flip(a: &mut Alert, p: &Policy, t: i64) {
 #[derive(Debug, Clone, Copy)]
 pub struct Origin<'a> {
     /// `package.name`.
-    pub rule: &'a str,
+    pub rule: &'a std::sync::Arc<str>,
     /// The rule's `labels { .. }`.
     pub static_labels: &'a [(String, String)],
     pub severity: Option<Severity>,
@@ -434,7 +434,7 @@ impl Origin<'_> {
     ) -> Transition {
         Transition {
             ts: t,
-            rule: self.rule.to_string(),
+            rule: self.rule.clone(),
             severity: self.severity,
             labels: self.labels(labels, c.labels),
             state: c.state,

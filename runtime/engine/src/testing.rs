@@ -156,7 +156,7 @@ fn check_whole_run(case: &TestCase, timeline: &[Transition], failures: &mut Vec<
     for e in case.expects.iter().filter(|e| e.at.is_none()) {
         if let Some(t) = timeline
             .iter()
-            .find(|t| t.rule == e.rule && t.state == e.state && subset(&e.labels, &t.labels))
+            .find(|t| *t.rule == *e.rule && t.state == e.state && subset(&e.labels, &t.labels))
         {
             failures.push(format!(
                 "expected {}, but at {} it was {} {}",
@@ -174,7 +174,7 @@ fn check_whole_run(case: &TestCase, timeline: &[Transition], failures: &mut Vec<
         let expected = case.expects.iter().any(|e| {
             !e.negated
                 && e.state == AlertState::Firing
-                && e.rule == t.rule
+                && *e.rule == *t.rule
                 && subset(&e.labels, &t.labels)
         });
         if !expected {
@@ -272,7 +272,7 @@ fn holds(e: &Expect, t: i64, active: &Active, timeline: &[Transition]) -> bool {
                 || timeline.iter().any(|x| {
                     x.ts == t
                         && x.state == AlertState::Firing
-                        && x.rule == e.rule
+                        && *x.rule == *e.rule
                         && subset(&e.labels, &x.labels)
                 })
         }
@@ -280,7 +280,7 @@ fn holds(e: &Expect, t: i64, active: &Active, timeline: &[Transition]) -> bool {
         AlertState::Resolved => {
             // Some matching alert's last change up to `t` was its resolution.
             let mut last: BTreeMap<&LabelSet, AlertState> = BTreeMap::new();
-            for x in timeline.iter().filter(|x| x.ts <= t && x.rule == e.rule) {
+            for x in timeline.iter().filter(|x| x.ts <= t && *x.rule == *e.rule) {
                 if subset(&e.labels, &x.labels) {
                     last.insert(&x.labels, x.state);
                 }
@@ -300,7 +300,7 @@ fn checkpoint(e: &Expect) -> Option<i64> {
 fn holds_before(e: &Expect, t: i64, timeline: &[Transition]) -> bool {
     let mut last: BTreeMap<&LabelSet, AlertState> = BTreeMap::new();
     let mut fired_at_t = false;
-    for x in timeline.iter().filter(|x| x.ts <= t && x.rule == e.rule) {
+    for x in timeline.iter().filter(|x| x.ts <= t && *x.rule == *e.rule) {
         if subset(&e.labels, &x.labels) {
             last.insert(&x.labels, x.state);
             fired_at_t |= x.ts == t && x.state == AlertState::Firing;
@@ -316,7 +316,7 @@ fn holds_before(e: &Expect, t: i64, timeline: &[Transition]) -> bool {
 /// The active alerts of `rule` at `t`, rebuilt from the recorded changes.
 fn states_at(rule: &str, t: i64, timeline: &[Transition]) -> Active {
     let mut last: BTreeMap<&LabelSet, AlertState> = BTreeMap::new();
-    for x in timeline.iter().filter(|x| x.ts <= t && x.rule == rule) {
+    for x in timeline.iter().filter(|x| x.ts <= t && &*x.rule == rule) {
         last.insert(&x.labels, x.state);
     }
     last.into_iter()
@@ -335,7 +335,7 @@ fn explain(e: &Expect, t: i64, active: &Active, timeline: &[Transition]) -> Stri
     had.extend(
         timeline
             .iter()
-            .filter(|x| x.ts == t && x.rule == e.rule && !x.state.is_active())
+            .filter(|x| x.ts == t && *x.rule == *e.rule && !x.state.is_active())
             .map(|x| format!("{} {}", x.state, labels(&x.labels))),
     );
     let with = if e.labels.is_empty() {

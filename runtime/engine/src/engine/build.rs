@@ -301,7 +301,7 @@ fn metric_rules(
             .map(|l| level_plan(ir, meta, l, interval, labels))
             .collect();
         metric.push(MetricRule {
-            id: meta.id.clone(),
+            id: meta.id.as_str().into(),
             books: vec![Book::default(); levels.len()],
             levels,
             interval,

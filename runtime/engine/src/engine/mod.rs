@@ -62,7 +62,7 @@ struct LevelPlan {
 }
 
 struct MetricRule {
-    id: String,
+    id: std::sync::Arc<str>,
     levels: Vec<LevelPlan>,
     interval: i64,
     delay: i64,
@@ -229,7 +229,7 @@ impl Engine {
                             severity: r.levels[li].severity,
                             levels: r.levels.len(),
                         };
-                        v.push((r.id.clone(), origin.labels(&self.labels, *l), a.state));
+                        v.push((r.id.to_string(), origin.labels(&self.labels, *l), a.state));
                     }
                 }
             }

@@ -51,7 +51,7 @@ impl Engine {
                     r.books
                         .iter()
                         .enumerate()
-                        .map(|(i, b)| (r.id.clone(), i, b.clone()))
+                        .map(|(i, b)| (r.id.to_string(), i, b.clone()))
                 })
                 .collect(),
             states: self
@@ -85,7 +85,7 @@ impl Engine {
             self.store.restore(&self.labels, s);
         }
         for (rule, level, book) in snap.alerts {
-            if let Some(r) = self.metric.iter_mut().find(|r| r.id == rule)
+            if let Some(r) = self.metric.iter_mut().find(|r| *r.id == *rule)
                 && let Some(b) = r.books.get_mut(level)
             {
                 *b = book.remap(&set);

@@ -47,7 +47,7 @@ impl Engine {
         let hits: Vec<usize> = (0..self.metric.len())
             .filter(|&i| {
                 let r = &self.metric[i].id;
-                r == id || r.rsplit('.').next() == Some(id)
+                &**r == id || r.rsplit('.').next() == Some(id)
             })
             .collect();
         match hits.as_slice() {
@@ -59,7 +59,7 @@ impl Engine {
                 "no metric rule `{id}` to trace (rules evaluated over series: {})",
                 self.metric
                     .iter()
-                    .map(|r| r.id.as_str())
+                    .map(|r| &*r.id)
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
@@ -91,7 +91,7 @@ impl Engine {
         let rule = &self.metric[ri];
         let trace = Trace {
             at,
-            rule: rule.id.clone(),
+            rule: rule.id.to_string(),
             severity: rule.levels[li].severity,
             recover,
             labels: self.labels.to_map(labels),

@@ -98,7 +98,7 @@ fn rule_of(
     }
     let mono = form == Form::Aggregate && monotone(ir, &meta.levels, &aggs);
     Rule {
-        id: meta.id.clone(),
+        id: meta.id.as_str().into(),
         index,
         form,
         books: vec![Book::default(); levels.len()],

@@ -116,7 +116,7 @@ pub struct KeyState {
 }
 
 struct Rule {
-    id: String,
+    id: std::sync::Arc<str>,
     /// Position in the rule set (what composites read).
     index: usize,
     form: Form,
@@ -312,7 +312,7 @@ impl Events {
             for (li, b) in r.books.iter().enumerate() {
                 for (l, a) in &b.alerts {
                     if a.state.is_active() {
-                        out.push((r.id.clone(), r.origin(li).labels(labels, *l), a.state));
+                        out.push((r.id.to_string(), r.origin(li).labels(labels, *l), a.state));
                     }
                 }
             }
@@ -321,7 +321,7 @@ impl Events {
                 for (li, &u) in ks.instant.iter().enumerate() {
                     if u > 0 {
                         let m = r.origin(li).labels(labels, k);
-                        out.push((r.id.clone(), m, AlertState::Firing));
+                        out.push((r.id.to_string(), m, AlertState::Firing));
                     }
                 }
             }
@@ -349,7 +349,7 @@ impl Events {
         self.rules
             .iter()
             .filter(|r| r.refused > 0)
-            .map(|r| (r.id.clone(), r.refused))
+            .map(|r| (r.id.to_string(), r.refused))
             .collect()
     }
 }

@@ -35,7 +35,7 @@ impl Events {
                 .collect();
             keys.sort_by_key(|k| k.0);
             rules.push(RuleSnapshot {
-                id: r.id.clone(),
+                id: r.id.to_string(),
                 books: r.books.clone(),
                 keys,
                 throttle: r.throttle.clone(),
@@ -59,7 +59,7 @@ impl Events {
         self.keys.clear();
         self.timers.clear();
         for rs in snap.rules {
-            let Some(ri) = self.rules.iter().position(|r| r.id == rs.id) else {
+            let Some(ri) = self.rules.iter().position(|r| *r.id == *rs.id) else {
                 continue;
             };
             let r = &mut self.rules[ri];
