@@ -200,15 +200,15 @@ fn compile_series(
 /// the rules that read it (a long window's buckets must land on every one of their
 /// evaluation times).
 fn slot_intervals(ir: &Ir, config: &Config) -> HashMap<u32, i64> {
-    let interval = |rule: &str| {
-        let meta = ir.rules.iter().find(|m| m.id == rule);
-        let every = meta
-            .and_then(|m| m.interval)
-            .map(ms)
-            .unwrap_or(config.interval)
-            .max(1);
-        gcd(every, meta.map_or(0, |m| ms(m.delay)))
-    };
+    let grid: HashMap<&str, i64> = ir
+        .rules
+        .iter()
+        .map(|m| {
+            let every = m.interval.map(ms).unwrap_or(config.interval).max(1);
+            (m.id.as_str(), gcd(every, ms(m.delay)))
+        })
+        .collect();
+    let interval = |rule: &str| grid.get(rule).copied().unwrap_or(config.interval);
     let mut out: HashMap<u32, i64> = HashMap::new();
     let mut note = |slot: u32, every: i64| {
         let e = out.entry(slot).or_insert(every);
