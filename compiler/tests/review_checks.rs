@@ -335,4 +335,12 @@ fn long_windows_warn_only_where_buckets_cannot_serve_them() {
     let (c, h) = at("7s", "avg(cpu, 90d) > 1");
     assert_eq!(c, ["V1031@5"]);
     assert!(h.contains("7776000 buckets of 1000ms"), "{h}");
+    // An `ago` off the interval makes the grid as fine.
+    let (c, h) = at("15s", "avg(cpu, 90d, ago 7s) > 1");
+    assert_eq!(c, ["V1031@5"]);
+    assert!(h.contains("7776000 buckets of 1000ms"), "{h}");
+    // So does a `delay` (the engine evaluates at `t - delay`).
+    let src = "rule r {\n  severity warning\n  summary \"s\"\n  interval 15s\n  delay 7s\n  when avg(cpu, 90d) > 1\n}\n";
+    assert_eq!(codes(src), ["V1031@6"]);
+    assert!(codes(&rule("avg(cpu, 90d, ago 1h) > 1")).is_empty());
 }

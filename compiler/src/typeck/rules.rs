@@ -89,6 +89,14 @@ impl Checker<'_> {
             })
             .or_else(|| self.file_interval(fi))
             .unwrap_or(super::DEFAULT_INTERVAL_SECS);
+        let delay = rule
+            .clauses
+            .iter()
+            .find_map(|c| match &c.kind {
+                ClauseKind::Delay(e) => konst_secs(e),
+                _ => None,
+            })
+            .unwrap_or(0.0);
         let event = rule
             .clauses
             .iter()
@@ -104,6 +112,7 @@ impl Checker<'_> {
             event,
             schema,
             interval,
+            delay,
             ..Ctx::default()
         }
     }

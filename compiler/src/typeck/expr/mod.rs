@@ -35,6 +35,8 @@ pub struct Ctx {
     pub params: HashMap<String, Ty>,
     /// The rule's evaluation interval, for window lints.
     pub interval: f64,
+    /// The rule's `delay`, seconds (long windows' bucket grid).
+    pub delay: f64,
     /// Facts gathered while checking, read by rule-level checks.
     pub saw_selector: Option<Span>,
     pub saw_event_agg: Option<Span>,

@@ -45,7 +45,11 @@ impl Checker<'_> {
         };
         // Second positional: a window, except ewma (alpha) and holt_winters (period).
         if let Some(w) = pos.get(1) {
-            self.window_arg(cx, name, w);
+            let ago = named.iter().find_map(|(k, v)| match (&*k.name, &v.kind) {
+                ("ago", ExprKind::Duration(s)) => Some(*s),
+                _ => None,
+            });
+            self.window_arg(cx, name, w, ago.unwrap_or(0.0));
         }
         if matches!(name, "rate" | "increase" | "irate") && !self.declared_counter(cx, series_e) {
             crate::lint::exprs::rate_on_gauge(self, name, series_e);
@@ -212,7 +216,7 @@ impl Checker<'_> {
     }
 
     /// The second positional argument: a window (an ewma's smoothing factor).
-    fn window_arg(&mut self, cx: &mut Ctx, name: &str, w: &Expr) {
+    fn window_arg(&mut self, cx: &mut Ctx, name: &str, w: &Expr, ago: f64) {
         if name == "ewma" {
             let a = self.expr(cx, w);
             if !matches!(a.ty, Ty::Num(Unit::Number)) {
@@ -223,7 +227,10 @@ impl Checker<'_> {
         self.duration_arg(cx, w, Code::WindowNotDuration);
         if let ExprKind::Duration(secs) = &w.kind {
             let ms = |s: f64| (s * 1000.0).round() as i64;
-            let keep = crate::retention::Keep::of(name, ms(cx.interval), ms(*secs), 0);
+            // The engine's grid: evaluation times are multiples of the interval, shifted by
+            // the rule's delay; windows by their `ago`.
+            let grid = crate::retention::gcd(ms(cx.interval), ms(cx.delay));
+            let keep = crate::retention::Keep::of(name, grid, ms(*secs), ms(ago));
             crate::lint::exprs::long_window(self, name, (*secs, cx.interval), keep, w.span);
         }
         if let (ExprKind::Duration(secs), true) = (
