@@ -554,37 +554,6 @@ mod tests {
     }
 
     #[test]
-    fn the_string_scanner_finds_what_a_byte_loop_finds() {
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let alphabet = [
-            b'a', b'"', b'\\', 0x1f, 0x20, 0x7f, 0x80, 0xff, b'0', 0x00, 0x21, 0x5d,
-        ];
-        for _ in 0..20_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let len = (seed % 40) as usize;
-            let bytes: Vec<u8> = (0..len)
-                .map(|k| {
-                    let r = seed.rotate_left(k as u32 * 5);
-                    if r.is_multiple_of(4) {
-                        alphabet[(r >> 8) as usize % alphabet.len()]
-                    } else {
-                        b'x'
-                    }
-                })
-                .collect();
-            for from in 0..=len {
-                let want = bytes[from..]
-                    .iter()
-                    .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-                    .map(|j| from + j);
-                assert_eq!(string_end(&bytes, from), want, "{bytes:?} from {from}");
-            }
-        }
-    }
-
-    #[test]
     fn reads_the_fields_rules_use() {
         let rs = rules(
             "rule r {\n  severity high\n  on event where event.type == \"proc\" and event.proc.name in [\"sh\"] and event.n > 2\n}\n",
