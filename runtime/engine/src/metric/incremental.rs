@@ -19,6 +19,60 @@ pub const REBUILD_EVERY: u32 = 256;
 /// Regression sums lose precision faster (times grow away from the origin): rebuilt sooner.
 pub const REBUILD_REGRESSION_EVERY: u32 = 32;
 
+/// Count, sum, avg, variance, stddev and zscore of `n` values summed as `v - k` (`sy`, and
+/// `syy` of squares), the newest being `last`: the formulas both sliding forms (these
+/// accumulators and `rollup`'s spans) share. NaN when a sum is not finite; `None` for other
+/// functions.
+pub(crate) fn moments(
+    f: WindowFn,
+    n: f64,
+    (sy, syy, k): (f64, f64, f64),
+    last: f64,
+) -> Option<f64> {
+    let mean_y = sy / n;
+    let var = || {
+        if sy.is_finite() && syy.is_finite() {
+            ((syy - sy * mean_y) / n).max(0.0)
+        } else {
+            f64::NAN
+        }
+    };
+    Some(match f {
+        WindowFn::Count => n,
+        WindowFn::Sum => sy + n * k,
+        WindowFn::Avg => mean_y + k,
+        WindowFn::Variance => var(),
+        WindowFn::Stddev => var().sqrt(),
+        WindowFn::Zscore => {
+            let sd = var().sqrt();
+            if sd == 0.0 {
+                0.0
+            } else {
+                (last - (mean_y + k)) / sd
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// Keeps a deque of window minima candidates: a value that can never be the minimum again
+/// (an equal or smaller one came later) is dropped. A NaN is never the minimum while other
+/// values exist (PromQL's `min_over_time` skips NaN unless all are).
+pub(crate) fn push_min(q: &mut VecDeque<(i64, f64)>, at: i64, v: f64) {
+    while q.back().is_some_and(|b| v <= b.1 || b.1.is_nan()) {
+        q.pop_back();
+    }
+    q.push_back((at, v));
+}
+
+/// [`push_min`] for maxima.
+pub(crate) fn push_max(q: &mut VecDeque<(i64, f64)>, at: i64, v: f64) {
+    while q.back().is_some_and(|b| v >= b.1 || b.1.is_nan()) {
+        q.pop_back();
+    }
+    q.push_back((at, v));
+}
+
 /// Whether a window function has an incremental form.
 pub fn supported(f: WindowFn) -> bool {
     matches!(
@@ -150,21 +204,12 @@ impl Acc {
         }
     }
 
-    /// Keeps the deque of window minima (or maxima) candidates: a value that can never be
-    /// the extreme again (an equal or better one came later) is dropped. A NaN is never the
-    /// minimum while other values exist (PromQL's `min_over_time` skips NaN unless all are).
     fn push_minmax(&mut self, t: i64, v: f64) {
         if self.track.min {
-            while self.mins.back().is_some_and(|b| v <= b.1 || b.1.is_nan()) {
-                self.mins.pop_back();
-            }
-            self.mins.push_back((t, v));
+            push_min(&mut self.mins, t, v);
         }
         if self.track.max {
-            while self.maxs.back().is_some_and(|b| v >= b.1 || b.1.is_nan()) {
-                self.maxs.pop_back();
-            }
-            self.maxs.push_back((t, v));
+            push_max(&mut self.maxs, t, v);
         }
     }
 
@@ -278,32 +323,23 @@ impl Acc {
         if n <= 0.0 {
             return None;
         }
-        let mean_y = self.sy.get() / n;
-        let var = || ((self.syy.get() - self.sy.get() * mean_y) / n).max(0.0);
+        let (sy, syy) = (self.sy.get(), self.syy.get());
+        if let Some(v) = moments(f, n, (sy, syy, self.k), last) {
+            return Some(v);
+        }
         Some(match f {
-            WindowFn::Count => n,
-            WindowFn::Sum => self.sy.get() + n * self.k,
-            WindowFn::Avg => mean_y + self.k,
-            WindowFn::Variance => var(),
-            WindowFn::Stddev => var().sqrt(),
-            WindowFn::Zscore => {
-                let sd = var().sqrt();
-                if sd == 0.0 {
-                    0.0
-                } else {
-                    (last - (mean_y + self.k)) / sd
-                }
-            }
             WindowFn::Min => self.mins.front()?.1,
             WindowFn::Max => self.maxs.front()?.1,
             WindowFn::Slope | WindowFn::Predict => {
                 if n < 2.0 {
                     return None;
                 }
-                let (sx, sy) = (self.sx.get(), self.sy.get());
+                let sx = self.sx.get();
                 let cov = self.sxy.get() - sx * sy / n;
                 let varx = self.sxx.get() - sx * sx / n;
-                let slope = if var() == 0.0 { 0.0 } else { cov / varx };
+                // A constant series has slope 0 (PromQL's), not 0/0.
+                let flat = moments(WindowFn::Variance, n, (sy, syy, self.k), last) == Some(0.0);
+                let slope = if flat { 0.0 } else { cov / varx };
                 if f == WindowFn::Slope {
                     slope
                 } else {

@@ -8,11 +8,11 @@
 //! of compensated sums) at any window length, in memory that grows with the window over the
 //! grid step rather than with the sample rate.
 
-use crate::metric::incremental::{REBUILD_EVERY, Sum};
+use crate::metric::incremental::{REBUILD_EVERY, Sum, moments, push_max, push_min};
 use crate::metric::window::{self, kahan};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use vigil_compiler::ir::series::{MAX_BUCKETS, WindowFn};
+use vigil_compiler::ir::series::{MAX_BUCKETS, WindowFn, gcd};
 
 /// Which partial aggregates a series' buckets keep: the union over the windows reading it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +49,25 @@ impl Cols {
             ends: self.ends | o.ends,
             resets: self.resets | o.resets,
             changes: self.changes | o.changes,
+        }
+    }
+}
+
+/// What buckets a selector's long windows need: the grid step, how far back, which partial
+/// aggregates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollupSpec {
+    pub width: i64,
+    pub reach: i64,
+    pub cols: Cols,
+}
+
+impl RollupSpec {
+    pub fn merge(self, o: RollupSpec) -> RollupSpec {
+        RollupSpec {
+            width: gcd(self.width, o.width),
+            reach: self.reach.max(o.reach),
+            cols: self.cols.union(o.cols),
         }
     }
 }
@@ -97,6 +116,9 @@ pub struct Rollup {
     cross_reset: VecDeque<f64>,
     changes: VecDeque<u32>,
     cross_change: VecDeque<bool>,
+    /// The samples of the bucket being folded (reused).
+    #[serde(skip)]
+    batch: Vec<(i64, f64)>,
 }
 
 /// One bucket's partial aggregates, as a window reads them.
@@ -125,11 +147,11 @@ impl Part {
 }
 
 impl Rollup {
-    pub fn new(width: i64, reach: i64, cols: Cols) -> Rollup {
+    pub fn new(spec: &RollupSpec) -> Rollup {
         Rollup {
-            width: width.max(1),
-            reach,
-            cols,
+            width: spec.width.max(1),
+            reach: spec.reach,
+            cols: spec.cols,
             first: 0,
             sealed: i64::MIN,
             k: 0.0,
@@ -147,13 +169,14 @@ impl Rollup {
             cross_reset: VecDeque::new(),
             changes: VecDeque::new(),
             cross_change: VecDeque::new(),
+            batch: Vec::new(),
         }
     }
 
     /// Whether these buckets (restored from a snapshot) serve readers that need this grid
     /// and these columns.
-    pub fn serves(&self, width: i64, cols: Cols) -> bool {
-        self.width == width && self.cols == cols
+    pub fn serves(&self, spec: &RollupSpec) -> bool {
+        self.width == spec.width && self.cols == spec.cols
     }
 
     /// The bucket holding time `t`.
@@ -189,12 +212,10 @@ impl Rollup {
         if edge <= self.sealed {
             return 0;
         }
-        let mut batch: Vec<(i64, f64)> = Vec::new();
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
         let mut cur = i64::MIN;
         for (t, v) in samples {
-            if t <= self.sealed {
-                continue;
-            }
             if t > edge {
                 break;
             }
@@ -209,6 +230,7 @@ impl Rollup {
         if !batch.is_empty() {
             self.fold(cur, &batch);
         }
+        self.batch = batch;
         self.sealed = edge;
         self.prune()
     }
@@ -262,8 +284,9 @@ impl Rollup {
             }
             prev = Some(v);
         }
-        p.sy = if sy.is_infinite() { sy } else { sy + cy };
-        p.syy = if syy.is_infinite() { syy } else { syy + cyy };
+        // `kahan` zeroes the compensation once a sum is infinite.
+        p.sy = sy + cy;
+        p.syy = syy + cyy;
         self.prev = p.tail.1;
         self.has_prev = true;
         self.push(p);
@@ -504,24 +527,10 @@ impl Span {
             }
             self.last_ne = i;
             if r.cols.min {
-                while self
-                    .mins
-                    .back()
-                    .is_some_and(|x| p.min <= x.1 || x.1.is_nan())
-                {
-                    self.mins.pop_back();
-                }
-                self.mins.push_back((i, p.min));
+                push_min(&mut self.mins, i, p.min);
             }
             if r.cols.max {
-                while self
-                    .maxs
-                    .back()
-                    .is_some_and(|x| p.max >= x.1 || x.1.is_nan())
-                {
-                    self.maxs.pop_back();
-                }
-                self.maxs.push_back((i, p.max));
+                push_max(&mut self.maxs, i, p.max);
             }
         } else {
             self.n = self.n.saturating_sub(u64::from(p.n));
@@ -584,32 +593,11 @@ impl Span {
     /// The function's value over the window ending at `end`, `range` long.
     pub fn value(&self, r: &Rollup, f: WindowFn, end: i64, range: i64) -> Option<f64> {
         let t = self.totals(r)?;
-        let n = t.n;
-        let mean_y = t.sy / n;
-        let var = || ((t.syy - t.sy * mean_y) / n).max(0.0);
-        let var = || {
-            let v = var();
-            if t.syy.is_finite() && t.sy.is_finite() {
-                v
-            } else {
-                f64::NAN
-            }
-        };
+        if let Some(v) = moments(f, t.n, (t.sy, t.syy, r.k), t.tail.1) {
+            return Some(v);
+        }
         let n_samples = t.n as usize;
         Some(match f {
-            WindowFn::Count => n,
-            WindowFn::Sum => t.sy + n * r.k,
-            WindowFn::Avg => mean_y + r.k,
-            WindowFn::Variance => var(),
-            WindowFn::Stddev => var().sqrt(),
-            WindowFn::Zscore => {
-                let sd = var().sqrt();
-                if sd == 0.0 {
-                    0.0
-                } else {
-                    (t.tail.1 - (mean_y + r.k)) / sd
-                }
-            }
             WindowFn::Min => t.min,
             WindowFn::Max => t.max,
             WindowFn::First => t.head.1,
@@ -676,7 +664,11 @@ mod tests {
             let cols = FUNCS
                 .iter()
                 .fold(Cols::default(), |c, f| c.union(Cols::of(*f)));
-            let mut r = Rollup::new(width, range, cols);
+            let mut r = Rollup::new(&RollupSpec {
+                width,
+                reach: range,
+                cols,
+            });
             let mut span = Span::default();
             let mut raw: Vec<(i64, f64)> = Vec::new();
             let (mut t, mut counter) = (0i64, 0.0f64);

@@ -10,10 +10,10 @@
 //! as its other readers and the samples not yet sealed.
 
 use crate::labels::{LabelId, Labels, Sym};
-use crate::metric::rollup::{Cols, Rollup};
+use crate::metric::rollup::{Rollup, RollupSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
-use vigil_compiler::ir::series::{Selector, gcd};
+use vigil_compiler::ir::series::Selector;
 use vigil_vocab::MatchOp;
 
 /// Hard cap of samples per series, whatever the windows (a 1s scrape over 18h).
@@ -66,7 +66,7 @@ impl Series {
         rollup: Option<&RollupSpec>,
     ) -> Series {
         Series {
-            rollup: rollup.map(|r| Rollup::new(r.width, r.reach, r.cols)),
+            rollup: rollup.map(Rollup::new),
             metric,
             labels,
             samples: VecDeque::new(),
@@ -190,25 +190,6 @@ impl SelectorState {
     /// The selector as written (metric, matchers, scale), without its owner.
     pub fn text(&self) -> &str {
         self.rule.split_once('\u{0}').map_or("", |x| x.1)
-    }
-}
-
-/// What buckets a selector's long windows need: the grid step, how far back, which partial
-/// aggregates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RollupSpec {
-    pub width: i64,
-    pub reach: i64,
-    pub cols: Cols,
-}
-
-impl RollupSpec {
-    fn merge(self, o: RollupSpec) -> RollupSpec {
-        RollupSpec {
-            width: gcd(self.width, o.width),
-            reach: self.reach.max(o.reach),
-            cols: self.cols.union(o.cols),
-        }
     }
 }
 
@@ -494,8 +475,8 @@ impl Store {
         self.index.insert((series.metric, series.labels), id);
         // Buckets kept for other readers (another rule set) start afresh from the raw samples.
         let rollup = match (series.rollup, spec) {
-            (Some(r), Some(spec)) if r.serves(spec.width, spec.cols) => Some(r),
-            (_, spec) => spec.map(|x| Rollup::new(x.width, x.reach, x.cols)),
+            (Some(r), Some(spec)) if r.serves(&spec) => Some(r),
+            (_, spec) => spec.as_ref().map(Rollup::new),
         };
         self.push(Series {
             reach_ms: reach.unwrap_or(0).max(series.reach_ms),

@@ -3,8 +3,8 @@
 
 use super::{LabelSel, VExpr};
 use crate::labels::{Labels, Sym};
-use crate::metric::rollup::Cols;
-use crate::metric::store::{RollupSpec, Store};
+use crate::metric::rollup::{Cols, RollupSpec};
+use crate::metric::store::Store;
 use crate::time::ms;
 use std::collections::HashMap;
 use vigil_compiler::ir::series::*;
