@@ -207,33 +207,28 @@ impl Compile<'_> {
         let change = func == WindowFn::Change;
         let (range_ms, offset_ms) = (ms(range), ms(offset));
         let keep = Keep::grid(func.bucketable(), self.interval, range_ms, offset_ms);
-        if let Keep::Buckets { width, .. } = keep {
+        let (sel_id, acc, span) = if let Keep::Buckets { width, .. } = keep {
             // Raw samples only until their bucket is sealed (and for the instant lookback).
             let sel_id = self.sel(sel, offset + 300.0)?;
-            let spec = RollupSpec {
-                width,
-                // One evaluation step more, so the window a span slides from is still kept.
-                reach: range_ms + offset_ms + self.interval + width,
-                cols: Cols::of(func),
-            };
-            self.store.rollup(sel_id, spec);
+            self.store.rollup(
+                sel_id,
+                RollupSpec {
+                    width,
+                    // One evaluation step more, so the window a span slides from is still kept.
+                    reach: range_ms + offset_ms + self.interval + width,
+                    cols: Cols::of(func),
+                },
+            );
             let text = self.store.selectors[sel_id].text().to_string();
             let span = share(self.spans, func, (&text, range_ms, offset_ms));
-            return Ok(VExpr::Window {
-                func,
-                sel: sel_id,
-                range: range_ms,
-                offset: offset_ms,
-                arg,
-                change,
-                acc: None,
-                span: Some(span),
-            });
-        }
-        let sel_id = self.sel(sel, reach + if change { 300.0 } else { 0.0 })?;
-        let text = self.store.selectors[sel_id].text().to_string();
-        let acc = crate::metric::incremental::supported(func)
-            .then(|| share(self.accs, func, (&text, range_ms, offset_ms)));
+            (sel_id, None, Some(span))
+        } else {
+            let sel_id = self.sel(sel, reach + if change { 300.0 } else { 0.0 })?;
+            let text = self.store.selectors[sel_id].text().to_string();
+            let acc = crate::metric::incremental::supported(func)
+                .then(|| share(self.accs, func, (&text, range_ms, offset_ms)));
+            (sel_id, acc, None)
+        };
         Ok(VExpr::Window {
             func,
             sel: sel_id,
@@ -242,7 +237,7 @@ impl Compile<'_> {
             arg,
             change,
             acc,
-            span: None,
+            span,
         })
     }
 
