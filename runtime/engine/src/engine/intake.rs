@@ -24,15 +24,16 @@ impl Engine {
         I::IntoIter: Clone,
     {
         self.counters.samples += 1;
-        let labels = labels.into_iter();
-        let key = self.series_key(metric, labels.clone());
-        if let Some(&(m, set)) = self.series_cache.map.get(&key) {
-            return self.ingest_interned(m, set, ts, value);
-        }
+        // A metric no rule reads costs one lookup, never a hash of its labels.
         let Some(m) = self.labels.lookup(metric) else {
             self.counters.unread += 1;
             return Append::Unread;
         };
+        let labels = labels.into_iter();
+        let key = self.series_key(m, labels.clone());
+        if let Some(&set) = self.series_cache.map.get(&key) {
+            return self.ingest_interned(m, set, ts, value);
+        }
         let mark = self.labels.mark();
         let set = self.labels.intern_strs(labels);
         let r = self.ingest_interned(m, set, ts, value);
@@ -41,7 +42,7 @@ impl Engine {
             if cache.len() >= super::SeriesCache::MAX {
                 cache.clear();
             }
-            cache.insert(key, (m, set));
+            cache.insert(key, set);
         } else {
             // Nothing keeps a refused sample's labels: millions of refused series cost nothing.
             self.labels.rollback(mark);
@@ -49,12 +50,12 @@ impl Engine {
         r
     }
 
-    /// A 128-bit hash of a sample's metric and label pairs in arrival order (two seeded
+    /// A 128-bit hash of a sample's metric (interned) and label pairs in arrival order (two seeded
     /// 64-bit hashes): a collision is as unlikely as a random 128-bit clash.
     fn series_key<'s>(
         &self,
-        metric: &str,
-        labels: impl Iterator<Item = (&'s str, &'s str)> + Clone,
+        metric: Sym,
+        labels: impl Iterator<Item = (&'s str, &'s str)>,
     ) -> (u64, u64) {
         use std::hash::{BuildHasher, Hash, Hasher};
         let c = &self.series_cache;

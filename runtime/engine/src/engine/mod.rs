@@ -142,8 +142,8 @@ pub struct Engine {
     raw: crate::events::raw::RawLayout,
     /// The strings with escapes of the event being read, decoded (reset per event).
     unescaped: bumpalo::Bump,
-    /// Stored series by a 128-bit hash of the metric and label pairs as they arrive: a sample
-    /// of a known series skips interning its strings and label set.
+    /// Stored series' label sets by a 128-bit hash of the metric and label pairs as they
+    /// arrive: a sample of a known series skips interning its strings and label set.
     pub(crate) series_cache: SeriesCache,
 }
 
@@ -151,7 +151,7 @@ pub struct Engine {
 /// on restore, when label ids change).
 #[derive(Default)]
 pub(crate) struct SeriesCache {
-    pub map: std::collections::HashMap<(u64, u64), (Sym, LabelId), foldhash::fast::FixedState>,
+    pub map: std::collections::HashMap<(u64, u64), LabelId, foldhash::fast::FixedState>,
     pub a: foldhash::fast::FixedState,
     pub b: foldhash::fast::FixedState,
 }
