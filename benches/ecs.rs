@@ -26,13 +26,16 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let data = dir.join("ecs.jsonl");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let ok = Command::new("python3")
-        .arg(root.join("benches/ecs_scenario.py"))
-        .arg(&data)
-        .arg(n.to_string())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
+    // Runs a scenario script writing `n` events to `out`.
+    let write = |script: &str, out: &Path| {
+        Command::new("python3")
+            .arg(root.join("benches").join(script))
+            .arg(out)
+            .arg(n.to_string())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !write("ecs_scenario.py", &data) {
         eprintln!("ecs bench: needs python3 to write its input; skipped");
         return;
     }
@@ -41,14 +44,10 @@ fn main() {
     // The friendly workload (flat events, 90 filters that rarely match and 10 aggregations and
     // sequences): same targets.
     let flat = dir.join("events.jsonl");
-    let ok = Command::new("python3")
-        .arg(root.join("benches/events_scenario.py"))
-        .arg(&flat)
-        .arg(n.to_string())
-        .status()
-        .is_ok_and(|s| s.success());
     let rules = dir.join("events.rules");
-    if ok && std::fs::copy(root.join("benches/events.rules"), &rules).is_ok() {
+    if write("events_scenario.py", &flat)
+        && std::fs::copy(root.join("benches/events.rules"), &rules).is_ok()
+    {
         compare(n, &flat, &[("flat", rules)]);
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -513,6 +513,20 @@ fn a_rule_with_its_own_interval_is_evaluated_at_its_multiples() {
     );
 }
 
+fn every_15s() -> Config {
+    Config {
+        interval: 15_000,
+        ..Config::default()
+    }
+}
+
+/// `(hour, state, value)` of each change.
+fn by_hour(out: &[vigil_engine::Transition]) -> Vec<(i64, &'static str, f64)> {
+    out.iter()
+        .map(|x| (x.ts / 3_600_000, x.state.word(), x.value))
+        .collect()
+}
+
 /// A 30-day window over 15-second samples: 172,800 samples, past the raw cap of 65,536 per
 /// series. Day `d` holds the value `d`, so the window ending at day 31 averages days 1..30:
 /// exactly 15.5, and only when every sample is counted (the newest 65,536 alone average about
@@ -524,14 +538,7 @@ fn a_thirty_day_window_over_fifteen_second_data_is_exact() {
     const DAY: i64 = 86_400_000;
     let mut timelines = Vec::new();
     for backend in [Backend::Interp, Backend::Jit] {
-        let mut e = engine(
-            src,
-            backend,
-            Config {
-                interval: 15_000,
-                ..Config::default()
-            },
-        );
+        let mut e = engine(src, backend, every_15s());
         let mut out = Vec::new();
         let mut t = 15_000;
         while t <= 31 * DAY {
@@ -540,23 +547,13 @@ fn a_thirty_day_window_over_fifteen_second_data_is_exact() {
             if backend == Backend::Jit && t == 20 * DAY {
                 // The buckets survive a snapshot (JSON) into a fresh engine.
                 let json = serde_json::to_string(&e.snapshot()).expect("serialises");
-                e = engine(
-                    src,
-                    backend,
-                    Config {
-                        interval: 15_000,
-                        ..Config::default()
-                    },
-                );
+                e = engine(src, backend, every_15s());
                 e.restore(serde_json::from_str(&json).expect("deserialises"));
             }
             t += 15_000;
         }
         e.advance(31 * DAY + 2 * 3_600_000, &mut out);
-        let got: Vec<(i64, &str, f64)> = out
-            .iter()
-            .map(|x| (x.ts / 3_600_000, x.state.word(), x.value))
-            .collect();
+        let got = by_hour(&out);
         assert_eq!(got[0], (31 * 24, "firing", 15.5));
         assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!(got[1].0, 31 * 24 + 1);
@@ -575,14 +572,7 @@ fn a_thirty_day_window_over_fifteen_second_data_is_exact() {
 fn a_long_window_with_delay_and_ago_stays_on_the_bucket_grid() {
     let src = "package t\nrule many { severity warning\n interval 1h\n delay 90s\n when count(x, 30d, ago 30m) > 100000\n summary \"x\" }\n";
     for backend in [Backend::Interp, Backend::Jit] {
-        let mut e = engine(
-            src,
-            backend,
-            Config {
-                interval: 15_000,
-                ..Config::default()
-            },
-        );
+        let mut e = engine(src, backend, every_15s());
         let mut out = Vec::new();
         let mut t = 15_000;
         while t <= 420 * 3_600_000 {
@@ -590,10 +580,7 @@ fn a_long_window_with_delay_and_ago_stays_on_the_bucket_grid() {
             e.ingest("x", A, t, 1.0);
             t += 15_000;
         }
-        let got: Vec<(i64, &str, f64)> = out
-            .iter()
-            .map(|x| (x.ts / 3_600_000, x.state.word(), x.value))
-            .collect();
+        let got = by_hour(&out);
         assert_eq!(got.first(), Some(&(418, "firing", 100_194.0)), "{got:?}");
     }
 }

@@ -649,30 +649,26 @@ fn a_key_given_twice_is_refused_by_eval_and_replay_alike() {
 
 #[test]
 fn a_window_longer_than_the_per_series_cap_is_reported_not_silent() {
-    let (_, rules) = scratch_file(
-        "long_window",
-        "long.rules",
-        "rule long {\n  severity warning\n  summary \"s\"\n  when quantile(0.5, m, 30d) > 5\n}\n",
-    );
     let mut input = String::new();
     for i in 0..66_000i64 {
         let ts = 1_795_428_000_000 + i * 15_000;
         input +=
             &format!("{{\"ts\":{ts},\"metric\":\"m\",\"labels\":{{\"h\":\"a\"}},\"value\":1}}\n");
     }
-    let (code, _, err) = replay(&rules, input.as_bytes(), &["--quiet"]);
-    assert_eq!(code, 0, "{err}");
+    // Replays the input with one rule; its stderr.
+    let run = |dir: &str, when: &str| {
+        let src = format!("rule long {{\n  severity warning\n  summary \"s\"\n  when {when}\n}}\n");
+        let (_, rules) = scratch_file(dir, "long.rules", &src);
+        let (code, _, err) = replay(&rules, input.as_bytes(), &["--quiet"]);
+        assert_eq!(code, 0, "{err}");
+        err
+    };
+    let err = run("long_window", "quantile(0.5, m, 30d) > 5");
     assert!(
         err.contains("warning: 464 samples within a window's reach were dropped: a series keeps at most 65536 samples"),
         "{err}"
     );
     // An average is served from buckets: nothing is cut, nothing to warn about.
-    let (_, rules) = scratch_file(
-        "long_window_avg",
-        "long.rules",
-        "rule long {\n  severity warning\n  summary \"s\"\n  when avg(m, 30d) > 5\n}\n",
-    );
-    let (code, _, err) = replay(&rules, input.as_bytes(), &["--quiet"]);
-    assert_eq!(code, 0, "{err}");
+    let err = run("long_window_avg", "avg(m, 30d) > 5");
     assert!(!err.contains("dropped"), "{err}");
 }

@@ -80,23 +80,23 @@ impl Checker<'_> {
     /// What a rule's expressions see: its file, events (an `on event` clause), the schema its
     /// filter pins, its evaluation interval.
     fn rule_ctx(&mut self, fi: usize, rule: &Rule) -> Ctx {
-        let interval = rule
-            .clauses
-            .iter()
-            .find_map(|c| match &c.kind {
-                ClauseKind::Interval(e) => konst_secs(e),
-                _ => None,
-            })
-            .or_else(|| self.file_interval(fi))
-            .unwrap_or(super::DEFAULT_INTERVAL_SECS);
-        let delay = rule
-            .clauses
-            .iter()
-            .find_map(|c| match &c.kind {
-                ClauseKind::Delay(e) => konst_secs(e),
-                _ => None,
-            })
-            .unwrap_or(0.0);
+        // A duration clause's constant seconds.
+        let secs = |pick: fn(&ClauseKind) -> Option<&Expr>| {
+            rule.clauses
+                .iter()
+                .find_map(|c| pick(&c.kind).and_then(konst_secs))
+        };
+        let interval = secs(|k| match k {
+            ClauseKind::Interval(e) => Some(e),
+            _ => None,
+        })
+        .or_else(|| self.file_interval(fi))
+        .unwrap_or(super::DEFAULT_INTERVAL_SECS);
+        let delay = secs(|k| match k {
+            ClauseKind::Delay(e) => Some(e),
+            _ => None,
+        })
+        .unwrap_or(0.0);
         let event = rule
             .clauses
             .iter()
