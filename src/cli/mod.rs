@@ -6,6 +6,7 @@ mod eval;
 mod explain;
 mod fmt;
 mod replay;
+mod run;
 mod test;
 mod trace;
 
@@ -80,6 +81,8 @@ pub enum Command {
     Fmt(FmtArgs),
     /// Run the `test` blocks of rule files (promtool-style series, events, expectations).
     Test(TestArgs),
+    /// Run the daemon: ingest over HTTP, evaluate continuously, serve alerts, keep state.
+    Run(RunArgs),
     /// Explain a diagnostic code, with a wrong and a right example.
     Explain {
         /// A code like V0101; `--list` shows them all.
@@ -102,12 +105,36 @@ pub struct CheckArgs {
     /// Exit 1 on warnings too.
     #[arg(long)]
     pub deny_warnings: bool,
-    /// Where shipped packs live for `import "std/..."` (default: the `rules/` folder next to
-    /// the binary's project, or $VIGIL_RULES).
     /// Where `import "std/..."` packs are read from (default: the packs built into vigil, or
     /// $VIGIL_RULES).
     #[arg(long)]
     pub rules_root: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The daemon's configuration (TOML); flags below override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Rule files or folders (default: the config's, else the shipped packs).
+    #[arg(long, num_args = 1..)]
+    pub rules: Vec<PathBuf>,
+    /// Where the write-ahead log and checkpoints live (default: ./vigil-data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on (default: 127.0.0.1:9097; port 0 picks a free one).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Where `import "std/..."` packs are read from (default: the packs built into vigil,
+    /// or $VIGIL_RULES).
+    #[arg(long)]
+    pub rules_root: Option<PathBuf>,
+    /// `jit` (native code, the default) or `interp` (the reference interpreter).
+    #[arg(long, default_value = "jit")]
+    pub engine: vigil_compiler::eval::Engine,
+    /// How alert changes are printed on stdout: `human` lines or `json` lines.
+    #[arg(long, value_enum, default_value_t = TimelineFormat::Human)]
+    pub format: TimelineFormat,
 }
 
 #[derive(clap::Args, Debug)]
@@ -244,6 +271,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Eval(args) => eval::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Test(args) => test::run(args),
+        Command::Run(args) => run::run(args),
         Command::Fmt(args) => fmt::run(args),
         Command::Lsp { rules_root } => crate::lsp::run(rules_root),
         Command::Explain { code, list } => explain::run(code.as_deref(), list),

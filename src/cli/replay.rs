@@ -14,12 +14,7 @@ use vigil_ingest::{Format, LineSource};
 
 /// `1m`, `15s`, `500ms`, `1h` (the language's duration units) to milliseconds.
 pub fn parse_duration(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.')?;
-    let (n, unit) = s.split_at(split);
-    let n: f64 = n.parse().ok()?;
-    let v = (n * vigil_compiler::syntax::duration_unit(unit)? * 1000.0).round() as i64;
-    (v > 0).then_some(v)
+    vigil_vocab::duration::parse_ms(s)
 }
 
 pub fn run(args: ReplayArgs) -> i32 {
@@ -281,7 +276,7 @@ fn emit(
 
 /// The human timeline: RFC 3339 time, state, severity, rule, labels, value and the rendered
 /// summary, one line per change (text from rules and data escaped for the terminal).
-struct Printer {
+pub(super) struct Printer {
     human: bool,
     /// Per rule: its summary, and whether it has one event aggregate (whose value, the
     /// alert's, `{{ count }}` and the like read).
@@ -289,7 +284,7 @@ struct Printer {
 }
 
 impl Printer {
-    fn new(human: bool, rules: &RuleSet) -> Printer {
+    pub(super) fn new(human: bool, rules: &RuleSet) -> Printer {
         let summaries = rules
             .ir()
             .rules
@@ -302,7 +297,11 @@ impl Printer {
         Printer { human, summaries }
     }
 
-    fn print(&self, out: &mut impl Write, changes: &mut Vec<Transition>) -> std::io::Result<()> {
+    pub(super) fn print(
+        &self,
+        out: &mut impl Write,
+        changes: &mut Vec<Transition>,
+    ) -> std::io::Result<()> {
         use vigil_vocab::template::{Value, number, render};
         for c in changes.drain(..) {
             let p = super::printable;
@@ -367,25 +366,7 @@ fn event_field<'a>(
 
 /// Epoch milliseconds as RFC 3339 UTC (`2026-11-23T10:04:00Z`, milliseconds when present).
 pub(super) fn rfc3339(ms: i64) -> String {
-    let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let (h, mi, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    let frac = if milli == 0 {
-        String::new()
-    } else {
-        format!(".{milli:03}")
-    };
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}Z")
+    vigil_ingest::format_rfc3339(ms)
 }
 
 /// What was refused or dropped, with the flag that changes it.
@@ -505,7 +486,7 @@ fn report(engine: &Engine, stats: &Stats, bad: u64, secs: f64) {
 }
 
 /// One JSON line per change, fields in a fixed order: ts, rule, state, labels, value.
-fn print(out: &mut impl Write, changes: &mut Vec<Transition>) -> std::io::Result<()> {
+pub(super) fn print(out: &mut impl Write, changes: &mut Vec<Transition>) -> std::io::Result<()> {
     for c in changes.drain(..) {
         let labels = serde_json::to_string(&c.labels).unwrap_or_else(|_| "{}".into());
         let value = serde_json::Number::from_f64(c.value)

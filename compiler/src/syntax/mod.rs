@@ -55,23 +55,13 @@ pub const TOP_LEVEL: &[&str] = &[
     "test",
 ];
 
-/// Parses one file. Syntax errors are appended to `diags`; the module holds every declaration
-/// that parsed.
 /// Seconds in one of the language's duration units (`ns us ms s m h d w`).
 pub fn duration_unit(unit: &str) -> Option<f64> {
-    Some(match unit {
-        "ns" => 1e-9,
-        "us" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        "d" => 86400.0,
-        "w" => 7.0 * 86400.0,
-        _ => return None,
-    })
+    vigil_vocab::duration::unit_seconds(unit)
 }
 
+/// Parses one file. Syntax errors are appended to `diags`; the module holds every declaration
+/// that parsed.
 pub fn parse(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) -> Module {
     if let Some(at) = lone_cr(text) {
         diags.push(

@@ -17,5 +17,5 @@ mod nan;
 pub mod testing;
 pub mod time;
 
-pub use engine::{Config, Engine};
+pub use engine::{ActiveAlert, Config, Engine};
 pub use vigil_vocab::Transition;

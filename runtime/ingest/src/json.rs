@@ -123,7 +123,9 @@ struct Line<'a> {
     event: Option<crate::strict::Strict>,
 }
 
-pub(crate) fn json(l: &str, rec: &mut Record) -> Result<(), String> {
+/// One JSON line into `rec`; a line without `ts` takes `default_ts` (the daemon's arrival
+/// time) when there is one.
+pub(crate) fn json(l: &str, rec: &mut Record, default_ts: Option<i64>) -> Result<(), String> {
     let line: Line = serde_json::from_str(l).map_err(|e| match e.classify() {
         // A key of the line (not of the event inside it) given twice: which one would count
         // is a guess, so the line is refused.
@@ -139,7 +141,10 @@ pub(crate) fn json(l: &str, rec: &mut Record) -> Result<(), String> {
         Some(Scalar::Float(f)) if f.is_finite() => f.round() as i64,
         Some(Scalar::Str(s)) => rfc3339(&s)?,
         Some(_) => return Err("`ts` must be epoch milliseconds or an RFC 3339 string".into()),
-        None => return Err("missing `ts` (epoch milliseconds or RFC 3339)".into()),
+        None => match default_ts {
+            Some(t) => t,
+            None => return Err("missing `ts` (epoch milliseconds or RFC 3339)".into()),
+        },
     };
     if let Some(ev) = line.event {
         *rec = Record::Event { ts, event: ev.0 };
@@ -199,7 +204,7 @@ mod fast_path {
             ts: 0,
             event: serde_json::Value::Null,
         };
-        json(l, &mut rec).map(|()| rec)
+        json(l, &mut rec, None).map(|()| rec)
     }
 
     fn text() -> impl Strategy<Value = String> {

@@ -19,4 +19,4 @@ pub use line::{Context, parse_line, parse_line_into};
 pub use lines::{BadLine, LineSource};
 pub use prometheus::float;
 pub use record::{Format, Record};
-pub use time::{rfc3339, timestamp};
+pub use time::{format_rfc3339, rfc3339, timestamp};

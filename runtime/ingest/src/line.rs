@@ -27,8 +27,9 @@ pub fn parse_line(line: &str, fmt: Format) -> Result<Vec<Record>, String> {
 /// What one file's earlier lines say about the next ones.
 #[derive(Debug, Default, Clone)]
 pub struct Context {
-    /// From a `# time: <ms or RFC 3339>` comment: the time of following exposition samples
-    /// that carry none (a scraped `/metrics` page has no timestamps; prepend the scrape time).
+    /// From a `# time: <ms or RFC 3339>` comment, or the daemon's arrival time: the time of
+    /// following samples and events that carry none (a scraped `/metrics` page has no
+    /// timestamps; prepend the scrape time).
     pub time: Option<i64>,
     /// Keep the common event line's object as text ([`Record::Raw`]).
     pub raw_events: bool,
@@ -135,7 +136,7 @@ fn json_line(l: &str, cx: &Context, rec: &mut Record) -> Result<(), String> {
         }
         return Ok(());
     }
-    json(l, rec)
+    json(l, rec, cx.time)
 }
 
 fn time_of(ts: TsText) -> Result<i64, String> {

@@ -201,6 +201,21 @@ struct Buffers {
     recovered: Vec<(LabelId, bool)>,
 }
 
+/// An alert pending or firing now (`Engine::alerts`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveAlert {
+    pub rule: Arc<str>,
+    pub labels: LabelSet,
+    pub state: AlertState,
+    pub severity: Option<vigil_vocab::Severity>,
+    /// The condition's latest value (NaN when it has none).
+    pub value: f64,
+    /// When the pending/firing episode began (unknown for an event alert restored from a
+    /// snapshot), ms.
+    pub active_at: Option<i64>,
+    pub fired_at: Option<i64>,
+}
+
 /// A rule set the engine cannot run.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -216,8 +231,17 @@ impl Engine {
         !self.metric.is_empty()
     }
 
-    /// Alerts currently pending or firing, for tests and the API: `(rule, labels, state)`.
+    /// Alerts currently pending or firing, for tests: `(rule, labels, state)`.
     pub fn active(&self) -> Vec<(String, LabelSet, AlertState)> {
+        self.alerts()
+            .into_iter()
+            .map(|a| (a.rule.to_string(), a.labels, a.state))
+            .collect()
+    }
+
+    /// Alerts currently pending or firing with what the API shows of them, sorted by rule
+    /// and label set.
+    pub fn alerts(&self) -> Vec<ActiveAlert> {
         let mut v = Vec::new();
         for r in &self.metric {
             for (li, b) in r.books.iter().enumerate() {
@@ -229,13 +253,21 @@ impl Engine {
                             severity: r.levels[li].severity,
                             levels: r.levels.len(),
                         };
-                        v.push((r.id.to_string(), origin.labels(&self.labels, *l), a.state));
+                        v.push(ActiveAlert {
+                            rule: r.id.clone(),
+                            labels: origin.labels(&self.labels, *l),
+                            state: a.state,
+                            severity: r.levels[li].severity,
+                            value: a.value,
+                            active_at: Some(a.active_at),
+                            fired_at: a.fired_at,
+                        });
                     }
                 }
             }
         }
-        self.events.active(&self.labels, &mut v);
-        v.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        self.events.alerts(&self.labels, &mut v);
+        v.sort_by(|a, b| (&a.rule, &a.labels).cmp(&(&b.rule, &b.labels)));
         v
     }
 

@@ -40,7 +40,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::hash::BuildHasherDefault;
 use vigil_compiler::eval::{Frame, RuleSet, Scratch};
 use vigil_compiler::ir::events::{AggArg, EventFn};
-use vigil_vocab::{AlertState, EventJson, LabelSet, Severity, Transition};
+use vigil_vocab::{AlertState, EventJson, Severity, Transition};
 use window::Window;
 
 /// A key's identity: a 128-bit hash of its fields' values (two seeds), so an event's key
@@ -306,13 +306,21 @@ impl Events {
         }
     }
 
-    /// Alerts pending or firing, for tests and the API: `(rule, labels, state)`.
-    pub fn active(&self, labels: &Labels, out: &mut Vec<(String, LabelSet, AlertState)>) {
+    /// Alerts pending or firing, for tests and the API.
+    pub fn alerts(&self, labels: &Labels, out: &mut Vec<crate::engine::ActiveAlert>) {
         for r in &self.rules {
             for (li, b) in r.books.iter().enumerate() {
                 for (l, a) in &b.alerts {
                     if a.state.is_active() {
-                        out.push((r.id.to_string(), r.origin(li).labels(labels, *l), a.state));
+                        out.push(crate::engine::ActiveAlert {
+                            rule: r.id.clone(),
+                            labels: r.origin(li).labels(labels, *l),
+                            state: a.state,
+                            severity: r.levels[li].severity,
+                            value: a.value,
+                            active_at: Some(a.active_at),
+                            fired_at: a.fired_at,
+                        });
                     }
                 }
             }
@@ -320,8 +328,15 @@ impl Events {
                 let Some(k) = ks.label else { continue };
                 for (li, &u) in ks.instant.iter().enumerate() {
                     if u > 0 {
-                        let m = r.origin(li).labels(labels, k);
-                        out.push((r.id.to_string(), m, AlertState::Firing));
+                        out.push(crate::engine::ActiveAlert {
+                            rule: r.id.clone(),
+                            labels: r.origin(li).labels(labels, k),
+                            state: AlertState::Firing,
+                            severity: r.levels[li].severity,
+                            value: f64::NAN,
+                            active_at: None,
+                            fired_at: None,
+                        });
                     }
                 }
             }

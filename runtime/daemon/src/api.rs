@@ -1,0 +1,530 @@
+//! The HTTP API (axum): ingest, alerts, rules, acknowledgements, reload, metrics, health.
+//! Every answer is JSON (but `/metrics`); every error says what was wrong. State-changing
+//! routes need the bearer token; ingest needs the ingest token when one is configured.
+
+use crate::body;
+use crate::config::{Config, Times};
+use crate::core::Ack;
+use crate::metrics::Metrics;
+use crate::worker::{Cmd, now_ms};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use subtle::ConstantTimeEq;
+use tokio::sync::oneshot;
+use vigil_compiler::eval::RuleSet;
+use vigil_ingest::{Context, Format, Record, parse_line_into};
+
+/// Loads the rules afresh (the binary checks and compiles them; the daemon never sees the
+/// compiler's front end): the compiled set, or the diagnostics as text.
+pub type Loader = Arc<dyn Fn() -> Result<RuleSet, String> + Send + Sync>;
+
+pub struct AppState {
+    pub tx: SyncSender<Cmd>,
+    pub config: Config,
+    pub times: Times,
+    pub metrics: Arc<Metrics>,
+    pub api_token: Option<String>,
+    pub ingest_token: Option<String>,
+    pub loader: Loader,
+    pub reload: Mutex<ReloadStatus>,
+    pub ready: AtomicBool,
+}
+
+/// The last reload's outcome, for `GET /api/v1/rules`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ReloadStatus {
+    /// RFC 3339.
+    pub at: Option<String>,
+    pub ok: bool,
+    pub diagnostics: Option<String>,
+    pub failures: u64,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.config.limits.max_body_bytes;
+    Router::new()
+        .route("/api/v1/ingest", post(ingest))
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/alerts/{id}/ack", post(ack))
+        .route("/api/v1/rules", get(rules))
+        .route("/api/v1/reload", post(reload))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route".into()) })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// Whether `headers` carry `Authorization: Bearer <want>` (compared in constant time).
+fn bearer(headers: &HeaderMap, want: &str) -> bool {
+    let Some(got) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    got.trim().as_bytes().ct_eq(want.as_bytes()).into()
+}
+
+/// `Ok` when a state-changing request carries the API token.
+fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    match &s.api_token {
+        Some(t) if bearer(headers, t) => Ok(()),
+        Some(_) => {
+            s.metrics.refuse("unauthorized");
+            Err(unauthorized("a bearer token is required (Authorization: Bearer ...)"))
+        }
+        None => {
+            s.metrics.refuse("unauthorized");
+            Err(unauthorized(&format!(
+                "state-changing routes are disabled: set {} in the daemon's environment",
+                s.config.api.token_env
+            )))
+        }
+    }
+}
+
+fn unauthorized(msg: &str) -> Response {
+    let mut r = error(StatusCode::UNAUTHORIZED, msg.to_string());
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
+}
+
+/// Sends `cmd` to the engine's thread without waiting for room: a full queue is a 429.
+async fn ask<T>(
+    s: &AppState,
+    make: impl FnOnce(oneshot::Sender<T>) -> Cmd,
+) -> Result<T, Response> {
+    let (tx, rx) = oneshot::channel();
+    match s.tx.try_send(make(tx)) {
+        Ok(()) => {
+            s.metrics.queue.inc();
+        }
+        Err(TrySendError::Full(_)) => {
+            s.metrics.refuse("queue_full");
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "the engine's queue is full; retry shortly".into(),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return Err(r);
+        }
+        Err(TrySendError::Disconnected(_)) => {
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the daemon is stopping".into(),
+            ));
+        }
+    }
+    rx.await
+        .map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping".into()))
+}
+
+/// `POST /api/v1/ingest`: JSON lines (samples and events, the `vigil replay` format),
+/// Prometheus exposition or Influx lines; gzip or zstd bodies. Each line is checked here;
+/// the accepted ones are logged and applied together, and the answer names every refused
+/// line with its number and reason.
+async fn ingest(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: Bytes) -> Response {
+    if let Some(t) = &s.ingest_token
+        && !bearer(&headers, t)
+    {
+        s.metrics.refuse("unauthorized");
+        return unauthorized("this daemon's ingest routes need their bearer token");
+    }
+    let limits = &s.config.limits;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|h| h.to_str().ok());
+    let data = match body::decode(&raw, encoding, limits.max_decoded_bytes) {
+        Ok(d) => d,
+        Err(e @ body::BodyError::TooLarge(_)) => {
+            s.metrics.refuse("body_too_large");
+            return error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string());
+        }
+        Err(e @ body::BodyError::Encoding(_)) => {
+            s.metrics.refuse("encoding");
+            return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string());
+        }
+        Err(e) => {
+            s.metrics.refuse("corrupt_body");
+            return error(StatusCode::BAD_REQUEST, e.to_string());
+        }
+    };
+    let now = now_ms();
+    let checked = match check_lines(&data, now, &s.times, limits) {
+        Ok(c) => c,
+        Err(n) => {
+            s.metrics.refuse("too_many_lines");
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "{n} lines or more: at most {} per request",
+                    limits.max_lines
+                ),
+            );
+        }
+    };
+    let source = vec![("source", "http".to_string())];
+    let count = |result: &str, n: usize| {
+        let mut l = source.clone();
+        l.push(("result", result.to_string()));
+        s.metrics.lines.get_or_create(&l).inc_by(n as u64);
+    };
+    count("accepted", checked.accepted);
+    count("refused", checked.refused.len());
+    for (_, _, reason) in &checked.refused {
+        s.metrics.refuse(reason);
+    }
+    let refused: Vec<Value> = checked
+        .refused
+        .iter()
+        .map(|(line, why, _)| json!({ "line": line, "reason": why }))
+        .collect();
+    let mut applied = crate::core::Applied::default();
+    if checked.accepted > 0 {
+        let lines = checked.text;
+        match ask(&s, |reply| Cmd::Ingest { lines, reply }).await {
+            Ok(Ok(a)) => applied = a,
+            Ok(Err(e)) => {
+                crate::log::error(&e);
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("nothing of this request was accepted: {e}"),
+                );
+            }
+            Err(r) => return r,
+        }
+    }
+    let status = if checked.accepted == 0 && !refused.is_empty() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let answer = json!({
+        "accepted": checked.accepted,
+        "samples": applied.samples,
+        "events": applied.events,
+        "late": applied.late,
+        "refused": refused,
+    });
+    (status, Json(answer)).into_response()
+}
+
+/// Lines checked at the edge: the accepted ones as one text, the refused ones with their
+/// numbers (from 1), reasons and a reason word for the metrics.
+struct Checked {
+    text: String,
+    accepted: usize,
+    refused: Vec<(usize, String, &'static str)>,
+}
+
+/// Checks every line of `data`; `Err(n)` when there are more than `max_lines`.
+fn check_lines(
+    data: &[u8],
+    now: i64,
+    times: &Times,
+    limits: &crate::config::Limits,
+) -> Result<Checked, usize> {
+    let mut c = Checked {
+        text: String::with_capacity(data.len()),
+        accepted: 0,
+        refused: Vec::new(),
+    };
+    let mut cx = Context {
+        time: Some(now),
+        raw_events: false,
+    };
+    let mut recs = VecDeque::new();
+    let mut spare: Vec<Record> = Vec::new();
+    for (i, raw) in data.split(|&b| b == b'\n').enumerate() {
+        if i >= limits.max_lines {
+            return Err(i + 1);
+        }
+        let no = i + 1;
+        if raw.len() > limits.max_line_bytes {
+            c.refused.push((
+                no,
+                format!(
+                    "the line is {} bytes long (at most {})",
+                    raw.len(),
+                    limits.max_line_bytes
+                ),
+                "line_too_long",
+            ));
+            continue;
+        }
+        let Ok(line) = std::str::from_utf8(raw) else {
+            c.refused.push((no, "the line is not valid UTF-8".into(), "utf8"));
+            continue;
+        };
+        recs.clear();
+        if let Err(why) = parse_line_into(line, Format::Auto, &mut cx, &mut recs, &mut spare) {
+            c.refused.push((no, why, "parse"));
+            continue;
+        }
+        if let Some(r) = recs.iter().find(|r| r.ts() > now + times.max_future) {
+            c.refused.push((
+                no,
+                format!(
+                    "its time is {}s ahead of the daemon's clock (at most {}s: max_future)",
+                    (r.ts() - now) / 1000,
+                    times.max_future / 1000
+                ),
+                "future",
+            ));
+            continue;
+        }
+        if recs.is_empty() && !line.trim_start().starts_with("# time:") {
+            // Blank lines and comments: nothing to keep.
+            continue;
+        }
+        if !c.text.is_empty() {
+            c.text.push('\n');
+        }
+        c.text.push_str(line);
+        c.accepted += recs.len().max(usize::from(line.trim_start().starts_with("# time:")));
+        spare.extend(recs.drain(..));
+    }
+    Ok(c)
+}
+
+#[derive(serde::Deserialize, Default)]
+struct AckBody {
+    #[serde(default)]
+    by: String,
+    #[serde(default)]
+    comment: String,
+}
+
+/// `POST /api/v1/alerts/{id}/ack`.
+async fn ack(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    if let Err(r) = authorize(&s, &headers) {
+        return r;
+    }
+    let body: AckBody = if raw.iter().all(u8::is_ascii_whitespace) {
+        AckBody::default()
+    } else {
+        match serde_json::from_slice(&raw) {
+            Ok(b) => b,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("expected {{\"by\": .., \"comment\": ..}}: {e}"),
+                );
+            }
+        }
+    };
+    let ack = Ack {
+        active_at: None,
+        at: now_ms(),
+        by: body.by,
+        comment: body.comment,
+    };
+    let id2 = id.clone();
+    match ask(&s, |reply| Cmd::Ack { id: id2, ack, reply }).await {
+        Ok(Ok(true)) => Json(json!({ "acknowledged": id })).into_response(),
+        Ok(Ok(false)) => error(
+            StatusCode::NOT_FOUND,
+            format!("no pending or firing alert has id `{id}`"),
+        ),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(r) => r,
+    }
+}
+
+/// `GET /api/v1/alerts?state=firing&rule=..&severity=..&match=label=value&match=label!=value`.
+async fn alerts(
+    State(s): State<Arc<AppState>>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let mut filters: Vec<Box<dyn Fn(&crate::core::AlertView) -> bool + Send>> = Vec::new();
+    for (k, v) in q {
+        match k.as_str() {
+            "state" => filters.push(Box::new(move |a| a.state.word() == v)),
+            "rule" => filters.push(Box::new(move |a| a.rule == v)),
+            "severity" => filters.push(Box::new(move |a| {
+                a.severity.is_some_and(|s| s.to_string() == v)
+            })),
+            "match" => {
+                let (name, want, eq) = if let Some((n, w)) = v.split_once("!=") {
+                    (n.to_string(), w.to_string(), false)
+                } else if let Some((n, w)) = v.split_once('=') {
+                    (n.to_string(), w.to_string(), true)
+                } else {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("match `{v}`: expected label=value or label!=value"),
+                    );
+                };
+                filters.push(Box::new(move |a| {
+                    (a.labels.get(&name).map_or("", String::as_str) == want) == eq
+                }));
+            }
+            other => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown filter `{other}` (state, rule, severity, match)"),
+                );
+            }
+        }
+    }
+    let all = match ask(&s, |reply| Cmd::Alerts { reply }).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let shown: Vec<Value> = all
+        .into_iter()
+        .filter(|a| filters.iter().all(|f| f(a)))
+        .map(|a| {
+            let mut v = serde_json::to_value(&a).unwrap_or(Value::Null);
+            v["active_since"] = a.active_since.map(rfc3339).into();
+            if let Some(f) = a.firing_since {
+                v["firing_since"] = rfc3339(f).into();
+            }
+            v
+        })
+        .collect();
+    Json(json!({ "alerts": shown })).into_response()
+}
+
+/// Epoch ms as RFC 3339 (UTC, milliseconds).
+pub fn rfc3339(ms: i64) -> String {
+    vigil_ingest::format_rfc3339(ms)
+}
+
+/// `GET /api/v1/rules`: every rule with its pending and firing counts, and the last reload.
+async fn rules(State(s): State<Arc<AppState>>) -> Response {
+    let rules = match ask(&s, |reply| Cmd::Rules { reply }).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let reload = s.reload.lock().map(|r| r.clone()).unwrap_or_default();
+    Json(json!({ "rules": rules, "reload": reload })).into_response()
+}
+
+/// `POST /api/v1/reload`: the rules are loaded afresh; with errors the old ones keep running.
+async fn reload(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorize(&s, &headers) {
+        return r;
+    }
+    match reload_rules(&s).await {
+        Ok(n) => Json(json!({ "ok": true, "rules": n })).into_response(),
+        Err(d) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({
+                "ok": false,
+                "error": "the new rules have errors; the old ones keep running",
+                "diagnostics": d,
+            })),
+        )
+            .into_response(),
+    }
+}
+
+/// Loads the rules and swaps them in (state kept by rule id); the number of rules, or the
+/// diagnostics. Used by the API and SIGHUP.
+pub async fn reload_rules(s: &Arc<AppState>) -> Result<usize, String> {
+    let loader = s.loader.clone();
+    let loaded = tokio::task::spawn_blocking(move || loader())
+        .await
+        .unwrap_or_else(|e| Err(format!("the rule loader failed: {e}")));
+    let result = match loaded {
+        Ok(rules) => {
+            let n = rules.ir().rules.len();
+            let rules = Arc::new(rules);
+            match ask(s, |reply| Cmd::Swap { rules, reply }).await {
+                Ok(Ok(())) => Ok(n),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err("the engine is busy or stopping; try again".into()),
+            }
+        }
+        Err(d) => Err(d),
+    };
+    let word = if result.is_ok() { "ok" } else { "failed" };
+    s.metrics
+        .reloads
+        .get_or_create(&vec![("result", word.to_string())])
+        .inc();
+    if let Ok(mut st) = s.reload.lock() {
+        st.at = Some(rfc3339(now_ms()));
+        st.ok = result.is_ok();
+        st.diagnostics = result.as_ref().err().cloned();
+        st.failures += u64::from(result.is_err());
+    }
+    match &result {
+        Ok(n) => crate::log::info(&format!("reloaded {n} rules")),
+        Err(d) => crate::log::error(&format!("reload failed; the old rules keep running:\n{d}")),
+    }
+    result
+}
+
+async fn metrics(State(s): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn readyz(State(s): State<Arc<AppState>>) -> Response {
+    if s.ready.load(Ordering::Relaxed) {
+        "ready\n".into_response()
+    } else {
+        error(StatusCode::SERVICE_UNAVAILABLE, "recovering".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_checked_one_by_one() {
+        let c = crate::config::Config::default();
+        let times = c.times().unwrap();
+        let now = 1_700_000_000_000;
+        let body = format!(
+            "{{\"ts\":{now},\"metric\":\"cpu\",\"value\":1}}\n\nnot json {{\n\
+             {{\"metric\":\"cpu\",\"value\":2}}\n{{\"ts\":{},\"event\":{{}}}}\n\
+             {{\"ts\":1,\"metric\":\"cpu\",\"value\":\"x\"}}\n\u{ff}",
+            now + 3_600_000
+        );
+        let mut data = body.into_bytes();
+        data.pop();
+        data.extend_from_slice(&[0xff, 0xfe]);
+        let checked = check_lines(&data, now, &times, &c.limits).unwrap();
+        assert_eq!(checked.accepted, 2);
+        let nos: Vec<usize> = checked.refused.iter().map(|r| r.0).collect();
+        assert_eq!(nos, vec![3, 5, 6, 7]);
+        assert_eq!(checked.refused[1].2, "future");
+        assert_eq!(checked.refused[3].2, "utf8");
+        let mut few = c.limits.clone();
+        few.max_lines = 3;
+        assert!(check_lines(&data, now, &times, &few).is_err());
+    }
+}

@@ -1,0 +1,73 @@
+//! Checkpoints: the engine's snapshot and the daemon's own state, with the log position they
+//! cover, written whole (a temporary file synced, then renamed) so a crash leaves the old one
+//! or the new one, never half of either.
+
+use crate::core::Ack;
+use crate::wal::{Pos, sync_dir};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::Path;
+use vigil_engine::engine::Snapshot;
+
+const FILE: &str = "checkpoint.json";
+/// Bumped when the layout changes incompatibly (an older checkpoint is then refused).
+const VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub version: u32,
+    /// The log entries before this are in the snapshot.
+    pub wal: Pos,
+    /// The clock the engine was advanced to, ms.
+    pub clock: i64,
+    pub snapshot: Snapshot,
+    pub acks: BTreeMap<String, Ack>,
+}
+
+impl Checkpoint {
+    pub fn new(wal: Pos, clock: i64, snapshot: Snapshot, acks: BTreeMap<String, Ack>) -> Self {
+        Checkpoint {
+            version: VERSION,
+            wal,
+            clock,
+            snapshot,
+            acks,
+        }
+    }
+}
+
+/// Writes `cp` into `dir`, replacing the previous checkpoint atomically; its size in bytes.
+pub fn write(dir: &Path, cp: &Checkpoint) -> io::Result<u64> {
+    let tmp = dir.join(format!("{FILE}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    let mut w = io::BufWriter::new(&mut f);
+    serde_json::to_writer(&mut w, cp).map_err(io::Error::other)?;
+    w.flush()?;
+    drop(w);
+    f.sync_all()?;
+    let size = f.metadata()?.len();
+    std::fs::rename(&tmp, dir.join(FILE))?;
+    sync_dir(dir)?;
+    Ok(size)
+}
+
+/// The checkpoint in `dir`, if there is one.
+pub fn read(dir: &Path) -> Result<Option<Checkpoint>, String> {
+    let path = dir.join(FILE);
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let cp: Checkpoint = serde_json::from_slice(&text)
+        .map_err(|e| format!("{} is not a checkpoint: {e}", path.display()))?;
+    if cp.version != VERSION {
+        return Err(format!(
+            "{} has layout version {} (this build reads {VERSION})",
+            path.display(),
+            cp.version
+        ));
+    }
+    Ok(Some(cp))
+}

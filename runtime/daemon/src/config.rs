@@ -1,0 +1,196 @@
+//! `vigil.toml`: the daemon's settings. Every field has a default, so an empty file (or none)
+//! runs; unknown keys are refused with their name, so a typo is not silently ignored.
+//! Secrets are never here: the file names environment variables that hold them.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on; loopback unless the operator says otherwise.
+    pub listen: String,
+    /// Write-ahead log, checkpoints.
+    pub data_dir: PathBuf,
+    /// Rule files or folders (empty: the caller's default, the shipped packs).
+    pub rules: Vec<PathBuf>,
+    /// Default evaluation interval (a rule's own `interval` wins).
+    pub interval: Option<String>,
+    /// How long after an evaluation time samples for it may still arrive (events wait as long
+    /// for the watermark).
+    pub lateness: String,
+    /// A record dated further ahead of the daemon's clock than this is refused.
+    pub max_future: String,
+    /// How often the engine state is checkpointed (the log after it is replayed on restart).
+    pub checkpoint_every: String,
+    /// How often the wall clock moves the engine when no data arrives.
+    pub tick: String,
+    pub api: Api,
+    pub limits: Limits,
+    pub wal: WalSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Api {
+    /// Environment variable holding the bearer token of state-changing routes. Unset: those
+    /// routes refuse every request.
+    pub token_env: String,
+    /// Environment variable holding a separate token for ingest routes. Unset: ingest is open
+    /// (the daemon listens on loopback by default).
+    pub ingest_token_env: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Request body as sent (compressed), bytes.
+    pub max_body_bytes: usize,
+    /// Request body once decompressed, bytes (a compression bomb stops here).
+    pub max_decoded_bytes: usize,
+    pub max_lines: usize,
+    pub max_line_bytes: usize,
+    /// Batches waiting for the engine; past it, ingest answers 429.
+    pub queue: usize,
+    /// Series per selector and keys per event rule.
+    pub max_series: usize,
+    pub max_keys: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalSettings {
+    /// Off: inputs are not logged (a crash loses what came after the last checkpoint).
+    pub enabled: bool,
+    /// Off: appends are not synced (an OS crash may lose acknowledged input; a process crash
+    /// does not).
+    pub sync: bool,
+    pub segment_bytes: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:9097".into(),
+            data_dir: PathBuf::from("vigil-data"),
+            rules: Vec::new(),
+            interval: None,
+            lateness: "5s".into(),
+            max_future: "5m".into(),
+            checkpoint_every: "60s".into(),
+            tick: "250ms".into(),
+            api: Api::default(),
+            limits: Limits::default(),
+            wal: WalSettings::default(),
+        }
+    }
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api {
+            token_env: "VIGIL_API_TOKEN".into(),
+            ingest_token_env: "VIGIL_INGEST_TOKEN".into(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 16 << 20,
+            max_decoded_bytes: 64 << 20,
+            max_lines: 100_000,
+            max_line_bytes: 1 << 20,
+            queue: 256,
+            max_series: 100_000,
+            max_keys: 1_000_000,
+        }
+    }
+}
+
+impl Default for WalSettings {
+    fn default() -> Self {
+        WalSettings {
+            enabled: true,
+            sync: true,
+            segment_bytes: 64 << 20,
+        }
+    }
+}
+
+/// A setting that does not make sense, named.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {why}")]
+    Read { path: String, why: String },
+    #[error("{path}: {why}")]
+    Parse { path: String, why: String },
+    #[error("`{key}` = `{value}` is not a duration (like 500ms, 15s, 1m)")]
+    Duration { key: &'static str, value: String },
+}
+
+/// Durations in ms, checked once.
+#[derive(Debug, Clone, Copy)]
+pub struct Times {
+    pub interval: Option<i64>,
+    pub lateness: i64,
+    pub max_future: i64,
+    pub checkpoint_every: i64,
+    pub tick: i64,
+}
+
+impl Config {
+    /// Reads `path` (TOML).
+    pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            why: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            why: e.to_string(),
+        })
+    }
+
+    pub fn times(&self) -> Result<Times, ConfigError> {
+        let d = |key: &'static str, value: &str, zero_ok: bool| {
+            let v = value.trim();
+            if zero_ok && (v == "0" || v == "0s") {
+                return Ok(0);
+            }
+            vigil_vocab::duration::parse_ms(v).ok_or(ConfigError::Duration {
+                key,
+                value: value.to_string(),
+            })
+        };
+        Ok(Times {
+            interval: match &self.interval {
+                Some(s) => Some(d("interval", s, false)?),
+                None => None,
+            },
+            lateness: d("lateness", &self.lateness, true)?,
+            max_future: d("max_future", &self.max_future, false)?,
+            checkpoint_every: d("checkpoint_every", &self.checkpoint_every, false)?,
+            tick: d("tick", &self.tick, false)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_the_defaults_and_typos_are_named() {
+        let c: Config = toml::from_str("").unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9097");
+        assert_eq!(c.times().unwrap().lateness, 5_000);
+        let e = toml::from_str::<Config>("lateness = \"1s\"\n[limits]\nmax_bodybytes = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_bodybytes"), "{e}");
+        let c: Config = toml::from_str("lateness = \"soon\"").unwrap();
+        assert!(c.times().unwrap_err().to_string().contains("lateness"));
+    }
+}

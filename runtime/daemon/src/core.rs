@@ -1,0 +1,214 @@
+//! The daemon's pure core: the engine that `vigil replay` and `vigil test` run, fed batches of
+//! accepted lines and moved by a clock its caller passes in (no IO, no wall clock here), so
+//! applying the write-ahead log after a restart repeats exactly what happened before it.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use vigil_compiler::eval::RuleSet;
+use vigil_engine::feed::Fed;
+use vigil_engine::{ActiveAlert, Config, Engine, Transition};
+use vigil_ingest::{Context, Format, Record, parse_line_into};
+use vigil_vocab::{AlertState, LabelSet};
+
+/// An acknowledgement of one alert episode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ack {
+    /// The episode acknowledged (the alert's `active_at`): a later episode is not.
+    pub active_at: Option<i64>,
+    pub at: i64,
+    pub by: String,
+    pub comment: String,
+}
+
+/// What applying one batch did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    pub samples: u64,
+    pub events: u64,
+    /// Samples and events that arrived after the evaluation or watermark they belonged to.
+    pub late: u64,
+}
+
+pub struct Core {
+    engine: Engine,
+    /// The time the engine has been advanced to, ms.
+    pub clock: i64,
+    pub acks: BTreeMap<String, Ack>,
+    cx: Context,
+    recs: VecDeque<Record>,
+    spare: Vec<Record>,
+}
+
+impl Core {
+    pub fn new(rules: Arc<RuleSet>, config: Config) -> Result<Core, String> {
+        let engine = Engine::new(rules, config).map_err(|e| e.to_string())?;
+        Ok(Core {
+            engine,
+            clock: i64::MIN,
+            acks: BTreeMap::new(),
+            cx: Context {
+                time: None,
+                raw_events: true,
+            },
+            recs: VecDeque::new(),
+            spare: Vec::new(),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The same state under other rules (a reload): what the new rules share with the old
+    /// ones by rule id keeps its state.
+    pub fn with_rules(&self, rules: Arc<RuleSet>, config: Config) -> Result<Core, String> {
+        let mut next = Core::new(rules, config)?;
+        next.engine.restore(self.engine.snapshot());
+        next.clock = self.clock;
+        next.acks = self.acks.clone();
+        Ok(next)
+    }
+
+    pub fn restore(&mut self, snap: vigil_engine::engine::Snapshot, clock: i64) {
+        self.engine.restore(snap);
+        self.clock = clock;
+    }
+
+    pub fn snapshot(&self) -> vigil_engine::engine::Snapshot {
+        self.engine.snapshot()
+    }
+
+    /// Moves the clock to `now` (never back): evaluations, timers and held events due by then.
+    pub fn tick(&mut self, now: i64, out: &mut Vec<Transition>) {
+        if now > self.clock {
+            self.clock = now;
+        }
+        self.engine.advance(self.clock, out);
+        self.forget_acks();
+    }
+
+    /// Applies a batch of lines the edge accepted, arriving at `now` (records without a time
+    /// take it). Lines were checked on acceptance, so none is refused here.
+    pub fn apply(&mut self, now: i64, lines: &str, out: &mut Vec<Transition>) -> Applied {
+        self.tick(now, out);
+        let before = self.late();
+        let mut applied = Applied::default();
+        self.cx.time = Some(now);
+        for line in lines.split('\n') {
+            if parse_line_into(line, Format::Auto, &mut self.cx, &mut self.recs, &mut self.spare)
+                .is_err()
+            {
+                continue;
+            }
+            while let Some(r) = self.recs.pop_front() {
+                match self.engine.ingest_record(&r, out) {
+                    Fed::Sample => applied.samples += 1,
+                    Fed::Event => applied.events += 1,
+                    Fed::Nothing | Fed::Malformed(_) => {}
+                }
+                self.spare.push(r);
+            }
+        }
+        self.engine.advance(self.clock, out);
+        applied.late = self.late() - before;
+        applied
+    }
+
+    fn late(&self) -> u64 {
+        self.engine.counters.too_late + self.engine.events.counters.too_late
+    }
+
+    /// Records an acknowledgement of alert `id`; false when no such alert is active.
+    pub fn ack(&mut self, id: &str, mut ack: Ack) -> bool {
+        let Some(a) = self.alerts().into_iter().find(|a| a.id == id) else {
+            return false;
+        };
+        ack.active_at = a.active_since;
+        self.acks.insert(id.to_string(), ack);
+        true
+    }
+
+    /// Acknowledgements of alerts no longer active (or of an earlier episode) are dropped.
+    fn forget_acks(&mut self) {
+        if self.acks.is_empty() {
+            return;
+        }
+        let live: BTreeMap<String, Option<i64>> = self
+            .engine
+            .alerts()
+            .iter()
+            .map(|a| (alert_id(&a.rule, &a.labels), a.active_at))
+            .collect();
+        self.acks
+            .retain(|id, ack| live.get(id).is_some_and(|&at| at == ack.active_at));
+    }
+
+    /// Alerts pending or firing now.
+    pub fn alerts(&self) -> Vec<AlertView> {
+        self.engine
+            .alerts()
+            .into_iter()
+            .map(|a| AlertView::new(a, &self.acks))
+            .collect()
+    }
+}
+
+/// An alert as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertView {
+    /// Stable across restarts: a hash of the rule and the label set.
+    pub id: String,
+    pub rule: String,
+    pub state: AlertState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<vigil_vocab::Severity>,
+    pub labels: LabelSet,
+    /// `null` when the condition has no value.
+    pub value: Option<f64>,
+    /// Epoch ms; the API writes RFC 3339.
+    #[serde(skip)]
+    pub active_since: Option<i64>,
+    #[serde(skip)]
+    pub firing_since: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<Ack>,
+}
+
+impl AlertView {
+    fn new(a: ActiveAlert, acks: &BTreeMap<String, Ack>) -> AlertView {
+        let id = alert_id(&a.rule, &a.labels);
+        let acknowledged = acks.get(&id).filter(|k| k.active_at == a.active_at).cloned();
+        AlertView {
+            id,
+            rule: a.rule.to_string(),
+            state: a.state,
+            severity: a.severity,
+            labels: a.labels,
+            value: a.value.is_finite().then_some(a.value),
+            active_since: a.active_at,
+            firing_since: a.fired_at,
+            acknowledged,
+        }
+    }
+}
+
+/// 64-bit FNV-1a of the rule and the label pairs, as 16 hex digits: the same alert has the
+/// same id in every run and version.
+pub fn alert_id(rule: &str, labels: &LabelSet) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: &[u8]| {
+        for &x in b {
+            h ^= u64::from(x);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    };
+    eat(rule.as_bytes());
+    for (k, v) in labels {
+        eat(k.as_bytes());
+        eat(v.as_bytes());
+    }
+    format!("{h:016x}")
+}

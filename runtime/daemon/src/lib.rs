@@ -1,0 +1,231 @@
+//! `vigil run`: the daemon. Inputs arrive over HTTP, are checked at the edge, logged to disk
+//! (write-ahead log, group commit) and applied to the one engine that `vigil replay` and
+//! `vigil test` run, on its own thread, moved by the wall clock; the state is checkpointed
+//! and restored on restart. IO lives here; the engine and the core stay pure data moved by
+//! the clock they are given.
+//!
+//! Stages: `config` (vigil.toml) -> `api` (HTTP: `body` decoding, line checks, auth) ->
+//! `worker` (queue, `wal`, `core`, `checkpoint`) -> sink (console now; routing next).
+
+pub mod api;
+pub mod body;
+pub mod checkpoint;
+pub mod config;
+pub mod core;
+pub mod log;
+pub mod metrics;
+pub mod wal;
+pub mod worker;
+
+pub use api::Loader;
+pub use config::Config;
+pub use worker::Sink;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use vigil_compiler::eval::RuleSet;
+
+/// Why the daemon could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("the rules do not load:\n{0}")]
+    Rules(String),
+    #[error("data directory {path}: {why}")]
+    DataDir { path: String, why: String },
+    #[error("cannot listen on {addr}: {why}")]
+    Listen { addr: String, why: String },
+    #[error("{0}")]
+    State(String),
+}
+
+/// The engine's settings for a rule set under this configuration.
+fn engine_config(times: &config::Times, limits: &config::Limits, rules: &RuleSet) -> vigil_engine::Config {
+    vigil_engine::Config {
+        interval: times.interval.unwrap_or_else(|| {
+            rules
+                .ir()
+                .interval
+                .map_or(15_000, |s| (s * 1000.0).round() as i64)
+        }),
+        lateness: times.lateness,
+        max_series: limits.max_series,
+        max_keys: limits.max_keys,
+    }
+}
+
+/// Runs the daemon until SIGTERM or Ctrl-C: recovers the state in the data directory, binds,
+/// prints `listening on http://ADDR` as its first line on stdout, serves, and on the way out
+/// drains, checkpoints and returns.
+pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError> {
+    let times = config.times()?;
+    let rules = Arc::new(loader().map_err(DaemonError::Rules)?);
+    let data_dir = config.data_dir.clone();
+    let dir_err = |why: String| DaemonError::DataDir {
+        path: data_dir.display().to_string(),
+        why,
+    };
+    std::fs::create_dir_all(&data_dir).map_err(|e| dir_err(e.to_string()))?;
+    let lock = std::fs::File::create(data_dir.join("LOCK")).map_err(|e| dir_err(e.to_string()))?;
+    lock.try_lock()
+        .map_err(|_| dir_err("another vigil daemon is using it".into()))?;
+
+    let metrics = Arc::new(metrics::Metrics::new());
+    let ecfg = engine_config(&times, &config.limits, &rules);
+    let mut core = core::Core::new(rules.clone(), ecfg.clone()).map_err(DaemonError::Rules)?;
+    let cp = checkpoint::read(&data_dir).map_err(DaemonError::State)?;
+    let from = match cp {
+        Some(cp) => {
+            core.restore(cp.snapshot, cp.clock);
+            core.acks = cp.acks;
+            cp.wal
+        }
+        None => wal::Pos::default(),
+    };
+    let wal = if config.wal.enabled {
+        let mut sink_out = Vec::new();
+        let (w, rec) = wal::Wal::open(
+            &data_dir.join("wal"),
+            from,
+            config.wal.segment_bytes,
+            config.wal.sync,
+            &mut |e| {
+                // Transitions of replayed input were emitted before the restart.
+                match e.body {
+                    wal::Body::Lines(text) => {
+                        core.apply(e.now, &text, &mut sink_out);
+                    }
+                    wal::Body::Ack(json) => {
+                        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&json)
+                            && let (Some(id), Ok(ack)) = (
+                                v["id"].as_str(),
+                                serde_json::from_value::<core::Ack>(v["ack"].clone()),
+                            )
+                        {
+                            core.ack(id, ack);
+                        }
+                    }
+                }
+                sink_out.clear();
+            },
+        )
+        .map_err(|e| dir_err(format!("write-ahead log: {e}")))?;
+        if rec.entries > 0 {
+            log::info(&format!("recovered {} log entries", rec.entries));
+        }
+        for (seg, off, why) in &rec.cuts {
+            log::error(&format!(
+                "write-ahead log segment {seg} was damaged at byte {off} ({why}); cut off there"
+            ));
+        }
+        metrics.wal_bytes.set(w.bytes());
+        Some(w)
+    } else {
+        None
+    };
+
+    let (tx, rx) = std::sync::mpsc::sync_channel(config.limits.queue.max(1));
+    let worker = worker::Worker {
+        core,
+        wal,
+        data_dir: data_dir.clone(),
+        config: ecfg,
+        tick: Duration::from_millis(times.tick as u64),
+        checkpoint_every: Duration::from_millis(times.checkpoint_every as u64),
+        metrics: metrics.clone(),
+        sink,
+    };
+    let engine_thread = std::thread::Builder::new()
+        .name("vigil-engine".into())
+        .spawn(move || worker.run(rx))
+        .map_err(|e| DaemonError::State(format!("cannot start the engine thread: {e}")))?;
+
+    let token = |var: &str| std::env::var(var).ok().filter(|t| !t.is_empty());
+    let state = Arc::new(api::AppState {
+        tx,
+        times,
+        metrics,
+        api_token: token(&config.api.token_env),
+        ingest_token: token(&config.api.ingest_token_env),
+        loader,
+        reload: Mutex::new(api::ReloadStatus {
+            ok: true,
+            ..Default::default()
+        }),
+        ready: AtomicBool::new(true),
+        config,
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| DaemonError::State(format!("cannot start the runtime: {e}")))?;
+    let served = rt.block_on(serve(state.clone()));
+    // Ask the engine to checkpoint and stop, then wait for it.
+    let (reply, done) = tokio::sync::oneshot::channel();
+    let stopped = match state.tx.send(worker::Cmd::Shutdown { reply }) {
+        Ok(()) => rt.block_on(done).unwrap_or(Ok(())),
+        Err(_) => Ok(()),
+    };
+    drop(state);
+    let _ = engine_thread.join();
+    served?;
+    stopped.map_err(DaemonError::State)?;
+    log::info("stopped");
+    Ok(())
+}
+
+async fn serve(state: Arc<api::AppState>) -> Result<(), DaemonError> {
+    let addr = state.config.listen.clone();
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| DaemonError::Listen {
+            addr: addr.clone(),
+            why: e.to_string(),
+        })?;
+    let local = listener.local_addr().map_err(|e| DaemonError::Listen {
+        addr: addr.clone(),
+        why: e.to_string(),
+    })?;
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on http://{local}");
+        let _ = out.flush();
+    }
+    let hup = state.clone();
+    tokio::spawn(async move {
+        let Ok(mut s) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while s.recv().await.is_some() {
+            let _ = api::reload_rules(&hup).await;
+        }
+    });
+    let app = api::router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stop_signal())
+        .await
+        .map_err(|e| DaemonError::State(format!("server: {e}")))
+}
+
+/// SIGTERM or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    log::info("stopping: draining requests, then a checkpoint");
+}

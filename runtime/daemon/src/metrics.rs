@@ -1,0 +1,98 @@
+//! The daemon's own metrics, served at `GET /metrics` in the OpenMetrics text format: what
+//! came in and from where, what was refused and why, how long evaluation takes, what fires,
+//! how full the queue and the log are.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+type Labels = Vec<(&'static str, String)>;
+
+pub struct Metrics {
+    registry: Registry,
+    /// Lines by source and result (`accepted`, `refused`).
+    pub lines: Family<Labels, Counter>,
+    /// Refusals by reason (a line's or a whole request's).
+    pub refused: Family<Labels, Counter>,
+    pub transitions: Family<Labels, Counter>,
+    /// Alerts now, by state.
+    pub alerts: Family<Labels, Gauge>,
+    /// Seconds to apply a batch or move the clock (evaluations included).
+    pub evaluation: Histogram,
+    pub queue: Gauge,
+    pub wal_bytes: Gauge<u64, AtomicU64>,
+    pub checkpoints: Counter,
+    pub reloads: Family<Labels, Counter>,
+    /// The engine's counters (samples stored, too late, refused by a limit, ...).
+    pub engine: Family<Labels, Gauge<u64, AtomicU64>>,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("vigil");
+        let lines = Family::<Labels, Counter>::default();
+        registry.register("ingest_lines", "Input lines by source and result", lines.clone());
+        let refused = Family::<Labels, Counter>::default();
+        registry.register("ingest_refused", "Refused input by reason", refused.clone());
+        let transitions = Family::<Labels, Counter>::default();
+        registry.register(
+            "alert_transitions",
+            "Alert state changes by state",
+            transitions.clone(),
+        );
+        let alerts = Family::<Labels, Gauge>::default();
+        registry.register("alerts", "Alerts pending or firing", alerts.clone());
+        let evaluation = Histogram::new(exponential_buckets(1e-5, 4.0, 10));
+        registry.register(
+            "evaluation_seconds",
+            "Time to apply a batch or move the clock, evaluations included",
+            evaluation.clone(),
+        );
+        let queue = Gauge::default();
+        registry.register("queue_depth", "Batches waiting for the engine", queue.clone());
+        let wal_bytes = Gauge::<u64, AtomicU64>::default();
+        registry.register("wal_bytes", "Bytes in the write-ahead log", wal_bytes.clone());
+        let checkpoints = Counter::default();
+        registry.register("checkpoints", "Checkpoints written", checkpoints.clone());
+        let reloads = Family::<Labels, Counter>::default();
+        registry.register("reloads", "Rule reloads by result", reloads.clone());
+        let engine = Family::<Labels, Gauge<u64, AtomicU64>>::default();
+        registry.register("engine", "Engine counters by name", engine.clone());
+        Metrics {
+            registry,
+            lines,
+            refused,
+            transitions,
+            alerts,
+            evaluation,
+            queue,
+            wal_bytes,
+            checkpoints,
+            reloads,
+            engine,
+        }
+    }
+
+    pub fn refuse(&self, reason: &str) {
+        self.refused
+            .get_or_create(&vec![("reason", reason.to_string())])
+            .inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut s, &self.registry);
+        s
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

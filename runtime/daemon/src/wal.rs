@@ -1,0 +1,352 @@
+//! The write-ahead log: every accepted input batch is here, synced to disk, before its 2xx
+//! answer; a restart restores the last checkpoint and replays the entries after it.
+//!
+//! Segment files `wal/NNNNNNNNNNNNNNNN.log`, each a run of entries `[len u32][crc32 u32]
+//! [payload]` (little-endian; the CRC covers the payload). A payload is the arrival time (i64
+//! ms), a kind byte and the body (accepted lines as text, or an acknowledgement as JSON).
+//! Plain segment files rather than an embedded database: the log is only appended and read
+//! front to back, a checkpoint deletes whole segments, and a torn tail is found by the CRC.
+
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Where the log stands: a segment and a byte offset in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+pub struct Pos {
+    pub segment: u64,
+    pub offset: u64,
+}
+
+/// What an entry carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// Accepted input lines, `\n`-separated, in the `vigil replay` line format.
+    Lines(String),
+    /// An acknowledgement, as JSON.
+    Ack(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Arrival time, ms (the clock the batch was applied at).
+    pub now: i64,
+    pub body: Body,
+}
+
+/// An entry larger than this is refused on append and taken for damage on reading.
+pub const MAX_ENTRY: usize = 256 << 20;
+const HEADER: usize = 8;
+
+pub struct Wal {
+    dir: PathBuf,
+    segment: u64,
+    file: File,
+    len: u64,
+    segment_bytes: u64,
+    sync: bool,
+    buf: Vec<u8>,
+}
+
+/// What reading the log found beyond its entries: damage cut off.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Recovery {
+    pub entries: u64,
+    /// `(segment, offset, why)` of each cut: the log is truncated there.
+    pub cuts: Vec<(u64, u64, String)>,
+}
+
+fn name(segment: u64) -> String {
+    format!("{segment:016}.log")
+}
+
+/// Segment numbers present, ascending.
+fn segments(dir: &Path) -> io::Result<Vec<u64>> {
+    let mut v = Vec::new();
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        let n = e.file_name();
+        let n = n.to_string_lossy();
+        if let Some(num) = n.strip_suffix(".log").and_then(|s| s.parse::<u64>().ok()) {
+            v.push(num);
+        }
+    }
+    v.sort_unstable();
+    Ok(v)
+}
+
+impl Wal {
+    /// Reads every entry at or after `from` (handing each to `f`), cutting off a torn or
+    /// damaged tail, then opens the log for appending after the last good entry.
+    pub fn open(
+        dir: &Path,
+        from: Pos,
+        segment_bytes: u64,
+        sync: bool,
+        f: &mut dyn FnMut(Entry),
+    ) -> io::Result<(Wal, Recovery)> {
+        fs::create_dir_all(dir)?;
+        let mut rec = Recovery::default();
+        let segs = segments(dir)?;
+        let mut last = (from.segment.max(1), 0u64);
+        for &seg in segs.iter().filter(|&&s| s >= from.segment) {
+            let path = dir.join(name(seg));
+            let mut data = Vec::new();
+            File::open(&path)?.read_to_end(&mut data)?;
+            let mut off = if seg == from.segment {
+                from.offset as usize
+            } else {
+                0
+            };
+            let good_end = loop {
+                if off == data.len() {
+                    break off;
+                }
+                match decode(&data[off..]) {
+                    Ok((entry, used)) => {
+                        rec.entries += 1;
+                        f(entry);
+                        off += used;
+                    }
+                    Err(why) => {
+                        rec.cuts.push((seg, off as u64, why));
+                        break off;
+                    }
+                }
+            };
+            if good_end < data.len() {
+                let file = OpenOptions::new().write(true).open(&path)?;
+                file.set_len(good_end as u64)?;
+                file.sync_all()?;
+            }
+            last = (seg, good_end as u64);
+        }
+        let (segment, len) = last;
+        let path = dir.join(name(segment));
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&path)?;
+        file.seek(SeekFrom::End(0))?;
+        sync_dir(dir)?;
+        Ok((
+            Wal {
+                dir: dir.to_path_buf(),
+                segment,
+                file,
+                len,
+                segment_bytes,
+                sync,
+                buf: Vec::new(),
+            },
+            rec,
+        ))
+    }
+
+    /// Appends one entry (written, not yet synced: see [`Wal::sync`]); its end position.
+    pub fn append(&mut self, e: &Entry) -> io::Result<Pos> {
+        let (kind, body) = match &e.body {
+            Body::Lines(s) => (0u8, s.as_bytes()),
+            Body::Ack(s) => (1u8, s.as_bytes()),
+        };
+        let payload_len = 9 + body.len();
+        if payload_len > MAX_ENTRY {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "entry too large for the log",
+            ));
+        }
+        self.buf.clear();
+        self.buf.extend_from_slice(&(payload_len as u32).to_le_bytes());
+        self.buf.extend_from_slice(&[0; 4]);
+        self.buf.extend_from_slice(&e.now.to_le_bytes());
+        self.buf.push(kind);
+        self.buf.extend_from_slice(body);
+        let crc = crc32fast::hash(&self.buf[HEADER..]);
+        self.buf[4..8].copy_from_slice(&crc.to_le_bytes());
+        self.file.write_all(&self.buf)?;
+        self.len += self.buf.len() as u64;
+        if self.len >= self.segment_bytes {
+            self.sync()?;
+            self.rotate()?;
+        }
+        Ok(self.position())
+    }
+
+    /// Makes every append so far durable (one `fdatasync` for a group of appends).
+    pub fn sync(&mut self) -> io::Result<()> {
+        if self.sync {
+            self.file.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Starts a new segment (so a checkpoint can delete every earlier one whole).
+    pub fn rotate(&mut self) -> io::Result<()> {
+        self.file.sync_data()?;
+        self.segment += 1;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(name(self.segment)))?;
+        self.len = 0;
+        sync_dir(&self.dir)
+    }
+
+    pub fn position(&self) -> Pos {
+        Pos {
+            segment: self.segment,
+            offset: self.len,
+        }
+    }
+
+    /// Deletes segments wholly before `pos` (a checkpoint covers them).
+    pub fn drop_before(&mut self, pos: Pos) -> io::Result<()> {
+        for seg in segments(&self.dir)? {
+            if seg < pos.segment {
+                fs::remove_file(self.dir.join(name(seg)))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes in the log's segments.
+    pub fn bytes(&self) -> u64 {
+        segments(&self.dir)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| fs::metadata(self.dir.join(name(*s))).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+}
+
+/// One entry from the front of `data` and the bytes it took, or why it is not one.
+fn decode(data: &[u8]) -> Result<(Entry, usize), String> {
+    if data.len() < HEADER {
+        return Err(format!("torn entry header ({} bytes)", data.len()));
+    }
+    let len = u32::from_le_bytes(data[0..4].try_into().unwrap_or_default()) as usize;
+    let crc = u32::from_le_bytes(data[4..8].try_into().unwrap_or_default());
+    if !(9..=MAX_ENTRY).contains(&len) {
+        return Err(format!("impossible entry length {len}"));
+    }
+    if data.len() < HEADER + len {
+        return Err(format!(
+            "torn entry ({} of {} bytes)",
+            data.len() - HEADER,
+            len
+        ));
+    }
+    let payload = &data[HEADER..HEADER + len];
+    if crc32fast::hash(payload) != crc {
+        return Err("checksum mismatch".into());
+    }
+    let now = i64::from_le_bytes(payload[0..8].try_into().unwrap_or_default());
+    let text = std::str::from_utf8(&payload[9..])
+        .map_err(|_| "entry body is not UTF-8".to_string())?
+        .to_string();
+    let body = match payload[8] {
+        0 => Body::Lines(text),
+        1 => Body::Ack(text),
+        k => return Err(format!("unknown entry kind {k}")),
+    };
+    Ok((Entry { now, body }, HEADER + len))
+}
+
+/// Makes a directory's entries (new, renamed or deleted files) durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(now: i64, s: &str) -> Entry {
+        Entry {
+            now,
+            body: Body::Lines(s.to_string()),
+        }
+    }
+
+    fn read_all(dir: &Path, from: Pos) -> (Vec<Entry>, Recovery) {
+        let mut got = Vec::new();
+        let (_, rec) = Wal::open(dir, from, 1 << 20, false, &mut |e| got.push(e)).unwrap();
+        (got, rec)
+    }
+
+    #[test]
+    fn entries_survive_reopening_and_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, _) = Wal::open(dir.path(), Pos::default(), 64, true, &mut |_| {}).unwrap();
+        let want: Vec<Entry> = (0..20).map(|i| lines(i, &format!("line {i}"))).collect();
+        for e in &want {
+            w.append(e).unwrap();
+        }
+        w.append(&Entry {
+            now: 99,
+            body: Body::Ack("{}".into()),
+        })
+        .unwrap();
+        w.sync().unwrap();
+        assert!(segments(dir.path()).unwrap().len() > 3, "rotated");
+        drop(w);
+        let (got, rec) = read_all(dir.path(), Pos::default());
+        assert_eq!(&got[..20], &want[..]);
+        assert_eq!(got[20].body, Body::Ack("{}".into()));
+        assert!(rec.cuts.is_empty());
+    }
+
+    /// Every way of cutting the last entry short (a crash mid-append), and a flipped byte,
+    /// leaves the entries before it; appending resumes after them.
+    #[test]
+    fn a_torn_or_damaged_tail_is_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, _) =
+            Wal::open(dir.path(), Pos::default(), 1 << 20, false, &mut |_| {}).unwrap();
+        w.append(&lines(1, "first")).unwrap();
+        let keep = w.position();
+        w.append(&lines(2, "second entry")).unwrap();
+        let full = w.position();
+        drop(w);
+        let path = dir.path().join(name(keep.segment));
+        let bytes = fs::read(&path).unwrap();
+        for cut in keep.offset..full.offset {
+            fs::write(&path, &bytes[..cut as usize]).unwrap();
+            let (got, rec) = read_all(dir.path(), Pos::default());
+            assert_eq!(got, vec![lines(1, "first")], "cut at {cut}");
+            assert_eq!(rec.cuts.len(), usize::from(cut > keep.offset), "cut at {cut}");
+            assert_eq!(fs::metadata(&path).unwrap().len(), keep.offset);
+        }
+        let mut bad = bytes.clone();
+        let last = bad.len() - 2;
+        bad[last] ^= 0x20;
+        fs::write(&path, &bad).unwrap();
+        let (mut w, rec) =
+            Wal::open(dir.path(), Pos::default(), 1 << 20, false, &mut |_| {}).unwrap();
+        assert_eq!(rec.cuts[0].2, "checksum mismatch");
+        w.append(&lines(3, "third")).unwrap();
+        drop(w);
+        let (got, _) = read_all(dir.path(), Pos::default());
+        assert_eq!(got, vec![lines(1, "first"), lines(3, "third")]);
+    }
+
+    #[test]
+    fn reading_starts_at_a_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, _) =
+            Wal::open(dir.path(), Pos::default(), 1 << 20, false, &mut |_| {}).unwrap();
+        w.append(&lines(1, "a")).unwrap();
+        let at = w.position();
+        w.append(&lines(2, "b")).unwrap();
+        w.rotate().unwrap();
+        w.append(&lines(3, "c")).unwrap();
+        w.drop_before(at).unwrap();
+        drop(w);
+        let (got, _) = read_all(dir.path(), at);
+        assert_eq!(got, vec![lines(2, "b"), lines(3, "c")]);
+    }
+}

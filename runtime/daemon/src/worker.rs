@@ -1,0 +1,285 @@
+//! The engine's thread: the only owner of the core and the write-ahead log. Requests wait in
+//! a bounded queue; each turn takes every request waiting (up to a bound), logs them with one
+//! sync (group commit), applies them in order and answers, so throughput holds while every
+//! answered input is on disk. Between requests the wall clock moves the engine, and the state
+//! is checkpointed on a timer, after a reload and on shutdown.
+
+use crate::checkpoint::{self, Checkpoint};
+use crate::core::{Ack, AlertView, Applied, Core};
+use crate::metrics::Metrics;
+use crate::wal::{Body, Entry, Wal};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::oneshot;
+use vigil_compiler::eval::RuleSet;
+use vigil_engine::{Config, Transition};
+
+/// Requests to the engine's thread.
+pub enum Cmd {
+    Ingest {
+        lines: String,
+        reply: oneshot::Sender<Result<Applied, String>>,
+    },
+    Alerts {
+        reply: oneshot::Sender<Vec<AlertView>>,
+    },
+    Ack {
+        id: String,
+        ack: Ack,
+        reply: oneshot::Sender<Result<bool, String>>,
+    },
+    Rules {
+        reply: oneshot::Sender<Vec<RuleView>>,
+    },
+    Swap {
+        rules: Arc<RuleSet>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// A rule as `GET /api/v1/rules` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RuleView {
+    pub id: String,
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<vigil_vocab::Severity>,
+    pub pending: usize,
+    pub firing: usize,
+}
+
+/// Where the transitions go (the console now; routing and notifiers next).
+pub type Sink = Box<dyn FnMut(&Transition) + Send>;
+
+pub struct Worker {
+    pub core: Core,
+    pub wal: Option<Wal>,
+    pub data_dir: PathBuf,
+    pub config: Config,
+    pub tick: Duration,
+    pub checkpoint_every: Duration,
+    pub metrics: Arc<Metrics>,
+    pub sink: Sink,
+}
+
+/// Most requests taken in one turn.
+const TURN: usize = 512;
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Worker {
+    pub fn run(mut self, rx: Receiver<Cmd>) {
+        let mut out = Vec::new();
+        let mut next_tick = Instant::now();
+        let mut next_checkpoint = Instant::now() + self.checkpoint_every;
+        loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            let mut turn = Vec::new();
+            match rx.recv_timeout(wait) {
+                Ok(c) => turn.push(c),
+                Err(RecvTimeoutError::Timeout) => {}
+                // Every sender is gone: the server stopped without asking; keep the state.
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = self.checkpoint();
+                    return;
+                }
+            }
+            while turn.len() < TURN {
+                match rx.try_recv() {
+                    Ok(c) => turn.push(c),
+                    Err(_) => break,
+                }
+            }
+            self.metrics.queue.dec_by(turn.len() as i64);
+            if self.turn(turn, &mut out) {
+                return;
+            }
+            if Instant::now() >= next_tick {
+                let t0 = Instant::now();
+                self.core.tick(now_ms(), &mut out);
+                self.metrics.evaluation.observe(t0.elapsed().as_secs_f64());
+                self.emit(&mut out);
+                next_tick = Instant::now() + self.tick;
+            }
+            if Instant::now() >= next_checkpoint {
+                if let Err(e) = self.checkpoint() {
+                    crate::log::error(&format!("checkpoint failed: {e}"));
+                }
+                next_checkpoint = Instant::now() + self.checkpoint_every;
+            }
+        }
+    }
+
+    /// One turn's requests: logged with one sync, then applied and answered in order. True
+    /// when the daemon is to stop.
+    fn turn(&mut self, turn: Vec<Cmd>, out: &mut Vec<Transition>) -> bool {
+        let now = now_ms();
+        let mut logged: Result<(), String> = Ok(());
+        if let Some(wal) = &mut self.wal {
+            let mut any = false;
+            for c in &turn {
+                let entry = match c {
+                    Cmd::Ingest { lines, .. } => Body::Lines(lines.clone()),
+                    Cmd::Ack { id, ack, .. } => {
+                        Body::Ack(serde_json::json!({"id": id, "ack": ack}).to_string())
+                    }
+                    _ => continue,
+                };
+                any = true;
+                if let Err(e) = wal.append(&Entry { now, body: entry }) {
+                    logged = Err(format!("write-ahead log: {e}"));
+                    break;
+                }
+            }
+            if any && logged.is_ok() {
+                logged = wal.sync().map_err(|e| format!("write-ahead log: {e}"));
+            }
+        }
+        let mut stop = false;
+        for c in turn {
+            match c {
+                Cmd::Ingest { lines, reply } => {
+                    let r = logged.clone().map(|()| {
+                        let t0 = Instant::now();
+                        let a = self.core.apply(now, &lines, out);
+                        self.metrics.evaluation.observe(t0.elapsed().as_secs_f64());
+                        a
+                    });
+                    let _ = reply.send(r);
+                }
+                Cmd::Ack { id, ack, reply } => {
+                    let _ = reply.send(logged.clone().map(|()| self.core.ack(&id, ack)));
+                }
+                Cmd::Alerts { reply } => {
+                    let _ = reply.send(self.core.alerts());
+                }
+                Cmd::Rules { reply } => {
+                    let _ = reply.send(self.rules());
+                }
+                Cmd::Swap { rules, reply } => {
+                    let r = self
+                        .core
+                        .with_rules(rules, self.config.clone())
+                        .map(|c| self.core = c)
+                        .and_then(|()| self.checkpoint());
+                    let _ = reply.send(r);
+                }
+                Cmd::Shutdown { reply } => {
+                    self.core.tick(now, out);
+                    self.emit(out);
+                    let _ = reply.send(self.checkpoint());
+                    stop = true;
+                }
+            }
+        }
+        self.emit(out);
+        stop
+    }
+
+    fn emit(&mut self, out: &mut Vec<Transition>) {
+        for t in out.iter() {
+            self.metrics
+                .transitions
+                .get_or_create(&vec![("state", t.state.word().to_string())])
+                .inc();
+            (self.sink)(t);
+        }
+        if !out.is_empty() {
+            self.gauges();
+        }
+        out.clear();
+    }
+
+    /// Alerts by state and the engine's counters, for `/metrics`.
+    fn gauges(&self) {
+        let alerts = self.core.alerts();
+        for state in ["pending", "firing"] {
+            let n = alerts.iter().filter(|a| a.state.word() == state).count();
+            self.metrics
+                .alerts
+                .get_or_create(&vec![("state", state.to_string())])
+                .set(n as i64);
+        }
+        let c = &self.core.engine().counters;
+        let e = &self.core.engine().events.counters;
+        for (name, v) in [
+            ("samples", c.samples),
+            ("samples_stored", c.stored),
+            ("samples_unread", c.unread),
+            ("samples_refused_by_limit", c.refused),
+            ("samples_too_late", c.too_late),
+            ("events", e.events),
+            ("events_too_late", e.too_late),
+            ("events_refused_by_limit", e.refused),
+            ("evaluations", c.evaluations),
+        ] {
+            self.metrics
+                .engine
+                .get_or_create(&vec![("counter", name.to_string())])
+                .set(v);
+        }
+    }
+
+    fn rules(&self) -> Vec<RuleView> {
+        let alerts = self.core.alerts();
+        self.core
+            .engine()
+            .rules()
+            .ir()
+            .rules
+            .iter()
+            .map(|r| RuleView {
+                id: r.id.clone(),
+                kind: match r.kind {
+                    vigil_compiler::ir::meta::RuleKind::Metric => "metric",
+                    vigil_compiler::ir::meta::RuleKind::Event => "event",
+                },
+                severity: r.severity,
+                pending: alerts
+                    .iter()
+                    .filter(|a| a.rule == r.id && a.state.word() == "pending")
+                    .count(),
+                firing: alerts
+                    .iter()
+                    .filter(|a| a.rule == r.id && a.state.word() == "firing")
+                    .count(),
+            })
+            .collect()
+    }
+
+    /// Writes a checkpoint covering every entry logged so far, then deletes the log
+    /// segments it covers.
+    pub fn checkpoint(&mut self) -> Result<(), String> {
+        let pos = match &mut self.wal {
+            Some(w) => {
+                w.rotate().map_err(|e| format!("write-ahead log: {e}"))?;
+                w.position()
+            }
+            None => Default::default(),
+        };
+        let cp = Checkpoint::new(
+            pos,
+            self.core.clock,
+            self.core.snapshot(),
+            self.core.acks.clone(),
+        );
+        checkpoint::write(&self.data_dir, &cp).map_err(|e| format!("checkpoint: {e}"))?;
+        self.metrics.checkpoints.inc();
+        if let Some(w) = &mut self.wal {
+            w.drop_before(pos)
+                .map_err(|e| format!("write-ahead log: {e}"))?;
+            self.metrics.wal_bytes.set(w.bytes());
+        }
+        self.gauges();
+        Ok(())
+    }
+}
