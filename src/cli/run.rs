@@ -54,10 +54,11 @@ pub fn run(args: RunArgs) -> i32 {
     let json = args.format == TimelineFormat::Json;
     let printer = super::replay::Printer::new(!json, &first);
     let first = Mutex::new(Some(first));
-    let loader: vigil_daemon::Loader = Arc::new(move || match first.lock().ok().and_then(|mut f| f.take()) {
-        Some(r) => Ok(r),
-        None => load(&paths, root.clone(), engine),
-    });
+    let loader: vigil_daemon::Loader =
+        Arc::new(move || match first.lock().ok().and_then(|mut f| f.take()) {
+            Some(r) => Ok(r),
+            None => load(&paths, root.clone(), engine),
+        });
     let sink: vigil_daemon::Sink = Box::new(move |t| {
         let mut one = vec![t.clone()];
         let mut out = std::io::stdout().lock();

@@ -6,8 +6,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod duration;
 mod alert;
+pub mod duration;
 mod event;
 mod labels;
 mod secret;

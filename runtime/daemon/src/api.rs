@@ -2,6 +2,9 @@
 //! Every answer is JSON (but `/metrics`); every error says what was wrong. State-changing
 //! routes need the bearer token; ingest needs the ingest token when one is configured.
 
+// Early answers are `Err(Response)`, axum's own type; boxing them would only add an allocation.
+#![allow(clippy::result_large_err)]
+
 use crate::body;
 use crate::config::{Config, Times};
 use crate::core::Ack;
@@ -87,7 +90,9 @@ fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
         Some(t) if bearer(headers, t) => Ok(()),
         Some(_) => {
             s.metrics.refuse("unauthorized");
-            Err(unauthorized("a bearer token is required (Authorization: Bearer ...)"))
+            Err(unauthorized(
+                "a bearer token is required (Authorization: Bearer ...)",
+            ))
         }
         None => {
             s.metrics.refuse("unauthorized");
@@ -107,10 +112,7 @@ fn unauthorized(msg: &str) -> Response {
 }
 
 /// Sends `cmd` to the engine's thread without waiting for room: a full queue is a 429.
-async fn ask<T>(
-    s: &AppState,
-    make: impl FnOnce(oneshot::Sender<T>) -> Cmd,
-) -> Result<T, Response> {
+async fn ask<T>(s: &AppState, make: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> Result<T, Response> {
     let (tx, rx) = oneshot::channel();
     match s.tx.try_send(make(tx)) {
         Ok(()) => {
@@ -133,8 +135,12 @@ async fn ask<T>(
             ));
         }
     }
-    rx.await
-        .map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping".into()))
+    rx.await.map_err(|_| {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon is stopping".into(),
+        )
+    })
 }
 
 /// `POST /api/v1/ingest`: JSON lines (samples and events, the `vigil replay` format),
@@ -271,7 +277,8 @@ fn check_lines(
             continue;
         }
         let Ok(line) = std::str::from_utf8(raw) else {
-            c.refused.push((no, "the line is not valid UTF-8".into(), "utf8"));
+            c.refused
+                .push((no, "the line is not valid UTF-8".into(), "utf8"));
             continue;
         };
         recs.clear();
@@ -299,7 +306,9 @@ fn check_lines(
             c.text.push('\n');
         }
         c.text.push_str(line);
-        c.accepted += recs.len().max(usize::from(line.trim_start().starts_with("# time:")));
+        c.accepted += recs
+            .len()
+            .max(usize::from(line.trim_start().starts_with("# time:")));
         spare.extend(recs.drain(..));
     }
     Ok(c)
@@ -343,7 +352,13 @@ async fn ack(
         comment: body.comment,
     };
     let id2 = id.clone();
-    match ask(&s, |reply| Cmd::Ack { id: id2, ack, reply }).await {
+    match ask(&s, |reply| Cmd::Ack {
+        id: id2,
+        ack,
+        reply,
+    })
+    .await
+    {
         Ok(Ok(true)) => Json(json!({ "acknowledged": id })).into_response(),
         Ok(Ok(false)) => error(
             StatusCode::NOT_FOUND,
@@ -354,12 +369,15 @@ async fn ack(
     }
 }
 
+/// One condition of `GET /api/v1/alerts` on an alert.
+type Filter = Box<dyn Fn(&crate::core::AlertView) -> bool + Send>;
+
 /// `GET /api/v1/alerts?state=firing&rule=..&severity=..&match=label=value&match=label!=value`.
 async fn alerts(
     State(s): State<Arc<AppState>>,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
-    let mut filters: Vec<Box<dyn Fn(&crate::core::AlertView) -> bool + Send>> = Vec::new();
+    let mut filters: Vec<Filter> = Vec::new();
     for (k, v) in q {
         match k.as_str() {
             "state" => filters.push(Box::new(move |a| a.state.word() == v)),

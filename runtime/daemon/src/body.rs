@@ -35,7 +35,9 @@ pub fn decode(raw: &[u8], encoding: Option<&str>, limit: usize) -> Result<Vec<u8
     reader
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
-        .map_err(|e| BodyError::Corrupt(if enc == "zstd" { "zstd" } else { "gzip" }, e.to_string()))?;
+        .map_err(|e| {
+            BodyError::Corrupt(if enc == "zstd" { "zstd" } else { "gzip" }, e.to_string())
+        })?;
     if out.len() > limit {
         return Err(BodyError::TooLarge(limit));
     }
@@ -63,9 +65,21 @@ mod tests {
         // A bomb: 64 MiB of zeros in about 64 KiB, refused at 1 MiB.
         let bomb = gzip(&vec![0u8; 64 << 20]);
         assert!(bomb.len() < 1 << 17);
-        assert_eq!(decode(&bomb, Some("gzip"), 1 << 20), Err(BodyError::TooLarge(1 << 20)));
-        assert!(matches!(decode(b"not gzip", Some("gzip"), 100), Err(BodyError::Corrupt(..))));
-        assert!(matches!(decode(b"x", Some("br"), 100), Err(BodyError::Encoding(_))));
-        assert!(matches!(decode(&text, None, 10), Err(BodyError::TooLarge(10))));
+        assert_eq!(
+            decode(&bomb, Some("gzip"), 1 << 20),
+            Err(BodyError::TooLarge(1 << 20))
+        );
+        assert!(matches!(
+            decode(b"not gzip", Some("gzip"), 100),
+            Err(BodyError::Corrupt(..))
+        ));
+        assert!(matches!(
+            decode(b"x", Some("br"), 100),
+            Err(BodyError::Encoding(_))
+        ));
+        assert!(matches!(
+            decode(&text, None, 10),
+            Err(BodyError::TooLarge(10))
+        ));
     }
 }

@@ -96,8 +96,14 @@ impl Core {
         let mut applied = Applied::default();
         self.cx.time = Some(now);
         for line in lines.split('\n') {
-            if parse_line_into(line, Format::Auto, &mut self.cx, &mut self.recs, &mut self.spare)
-                .is_err()
+            if parse_line_into(
+                line,
+                Format::Auto,
+                &mut self.cx,
+                &mut self.recs,
+                &mut self.spare,
+            )
+            .is_err()
             {
                 continue;
             }
@@ -178,7 +184,10 @@ pub struct AlertView {
 impl AlertView {
     fn new(a: ActiveAlert, acks: &BTreeMap<String, Ack>) -> AlertView {
         let id = alert_id(&a.rule, &a.labels);
-        let acknowledged = acks.get(&id).filter(|k| k.active_at == a.active_at).cloned();
+        let acknowledged = acks
+            .get(&id)
+            .filter(|k| k.active_at == a.active_at)
+            .cloned();
         AlertView {
             id,
             rule: a.rule.to_string(),

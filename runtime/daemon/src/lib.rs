@@ -7,6 +7,8 @@
 //! Stages: `config` (vigil.toml) -> `api` (HTTP: `body` decoding, line checks, auth) ->
 //! `worker` (queue, `wal`, `core`, `checkpoint`) -> sink (console now; routing next).
 
+#![forbid(unsafe_code)]
+
 pub mod api;
 pub mod body;
 pub mod checkpoint;
@@ -42,7 +44,11 @@ pub enum DaemonError {
 }
 
 /// The engine's settings for a rule set under this configuration.
-fn engine_config(times: &config::Times, limits: &config::Limits, rules: &RuleSet) -> vigil_engine::Config {
+fn engine_config(
+    times: &config::Times,
+    limits: &config::Limits,
+    rules: &RuleSet,
+) -> vigil_engine::Config {
     vigil_engine::Config {
         interval: times.interval.unwrap_or_else(|| {
             rules
@@ -197,8 +203,7 @@ async fn serve(state: Arc<api::AppState>) -> Result<(), DaemonError> {
     }
     let hup = state.clone();
     tokio::spawn(async move {
-        let Ok(mut s) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         else {
             return;
         };

@@ -35,7 +35,11 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("vigil");
         let lines = Family::<Labels, Counter>::default();
-        registry.register("ingest_lines", "Input lines by source and result", lines.clone());
+        registry.register(
+            "ingest_lines",
+            "Input lines by source and result",
+            lines.clone(),
+        );
         let refused = Family::<Labels, Counter>::default();
         registry.register("ingest_refused", "Refused input by reason", refused.clone());
         let transitions = Family::<Labels, Counter>::default();
@@ -53,9 +57,17 @@ impl Metrics {
             evaluation.clone(),
         );
         let queue = Gauge::default();
-        registry.register("queue_depth", "Batches waiting for the engine", queue.clone());
+        registry.register(
+            "queue_depth",
+            "Batches waiting for the engine",
+            queue.clone(),
+        );
         let wal_bytes = Gauge::<u64, AtomicU64>::default();
-        registry.register("wal_bytes", "Bytes in the write-ahead log", wal_bytes.clone());
+        registry.register(
+            "wal_bytes",
+            "Bytes in the write-ahead log",
+            wal_bytes.clone(),
+        );
         let checkpoints = Counter::default();
         registry.register("checkpoints", "Checkpoints written", checkpoints.clone());
         let reloads = Family::<Labels, Counter>::default();

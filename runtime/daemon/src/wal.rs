@@ -159,7 +159,8 @@ impl Wal {
             ));
         }
         self.buf.clear();
-        self.buf.extend_from_slice(&(payload_len as u32).to_le_bytes());
+        self.buf
+            .extend_from_slice(&(payload_len as u32).to_le_bytes());
         self.buf.extend_from_slice(&[0; 4]);
         self.buf.extend_from_slice(&e.now.to_le_bytes());
         self.buf.push(kind);
@@ -318,7 +319,11 @@ mod tests {
             fs::write(&path, &bytes[..cut as usize]).unwrap();
             let (got, rec) = read_all(dir.path(), Pos::default());
             assert_eq!(got, vec![lines(1, "first")], "cut at {cut}");
-            assert_eq!(rec.cuts.len(), usize::from(cut > keep.offset), "cut at {cut}");
+            assert_eq!(
+                rec.cuts.len(),
+                usize::from(cut > keep.offset),
+                "cut at {cut}"
+            );
             assert_eq!(fs::metadata(&path).unwrap().len(), keep.offset);
         }
         let mut bad = bytes.clone();

@@ -1,0 +1,566 @@
+//! `vigil run` end to end: the real binary on 127.0.0.1:0 with a temporary data directory,
+//! driven over HTTP. Every wait is bounded; every daemon started is killed on drop.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    child: Child,
+    addr: String,
+    /// Lines the daemon printed on stdout after `listening on`.
+    lines: mpsc::Receiver<String>,
+}
+
+impl Daemon {
+    fn start(dir: &Path, env: &[(&str, &str)]) -> Daemon {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+        cmd.args(["run", "--listen", "127.0.0.1:0", "--format", "json"])
+            .arg("--config")
+            .arg(dir.join("vigil.toml"))
+            .arg("--rules")
+            .arg(dir.join("rules"))
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .env_remove("VIGIL_API_TOKEN")
+            .env_remove("VIGIL_INGEST_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("vigil runs");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the daemon printed its address");
+        let addr = first
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("first line: {first}"))
+            .to_string();
+        Daemon {
+            child,
+            addr,
+            lines: rx,
+        }
+    }
+
+    fn req(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String) {
+        http(&self.addr, method, path, headers, body)
+    }
+
+    fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let (s, b) = self.req("GET", path, &[], b"");
+        (
+            s,
+            serde_json::from_str(&b).unwrap_or(serde_json::Value::String(b)),
+        )
+    }
+
+    fn ingest(&self, body: &str) -> (u16, serde_json::Value) {
+        let (s, b) = self.req("POST", "/api/v1/ingest", &[], body.as_bytes());
+        (
+            s,
+            serde_json::from_str(&b).unwrap_or(serde_json::Value::String(b)),
+        )
+    }
+
+    /// Polls `GET path` until `ok` holds for the answer (at most 20 s).
+    fn wait_for(&self, path: &str, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, v) = self.get(path);
+            if ok(&v) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting on {path}: {v}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Everything printed so far.
+    fn printed(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then the exit status (bounded wait).
+    fn terminate(mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection; the status and the body (chunked or not).
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    // A refused body may be answered before it is all read: ignore a broken pipe.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n..];
+        s = s.strip_prefix("\r\n").unwrap_or(s);
+    }
+    out
+}
+
+/// A temporary folder with `rules/r.rules` and `vigil.toml`.
+fn setup(rules: &str, toml: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join("rules/r.rules"), rules).unwrap();
+    std::fs::write(dir.path().join("vigil.toml"), toml).unwrap();
+    dir
+}
+
+const FAST: &str = "interval = \"1s\"\nlateness = \"0s\"\ntick = \"100ms\"\n";
+
+const RULES: &str = r#"package demo
+
+rule cpu_hot {
+  severity critical
+  when cpu > 90
+}
+rule slow {
+  severity warning
+  when backlog > 0 for 1h
+}
+rule total {
+  severity info
+  when sum(hit) by [] > 0
+}
+"#;
+
+fn alerts_of(v: &serde_json::Value, rule: &str) -> Vec<serde_json::Value> {
+    v["alerts"]
+        .as_array()
+        .map(|a| a.iter().filter(|x| x["rule"] == rule).cloned().collect())
+        .unwrap_or_default()
+}
+
+fn gzip(b: &[u8]) -> Vec<u8> {
+    use flate2::write::GzEncoder;
+    let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn ndjson_ingest_makes_an_alert_appear() {
+    let dir = setup(RULES, FAST);
+    let d = Daemon::start(dir.path(), &[]);
+    assert_eq!(d.req("GET", "/healthz", &[], b"").0, 200);
+    let body = "{\"metric\":\"cpu\",\"labels\":{\"host\":\"a\"},\"value\":95}\n\
+                {\"metric\":\"cpu\",\"labels\":{\"host\":\"b\"},\"value\":10}\n\
+                not json {\n\
+                {\"metric\":\"cpu\",\"value\":\"high\"}\n";
+    let (status, answer) = {
+        let (s, b) = d.req(
+            "POST",
+            "/api/v1/ingest",
+            &[("Content-Encoding", "gzip")],
+            &gzip(body.as_bytes()),
+        );
+        (s, serde_json::from_str::<serde_json::Value>(&b).unwrap())
+    };
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["accepted"], 2);
+    assert_eq!(answer["samples"], 2);
+    let lines: Vec<u64> = answer["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, vec![3, 4], "{answer}");
+    let v = d.wait_for("/api/v1/alerts?state=firing", |v| {
+        !alerts_of(v, "demo.cpu_hot").is_empty()
+    });
+    let a = &alerts_of(&v, "demo.cpu_hot")[0];
+    assert_eq!(a["labels"]["host"], "a");
+    assert_eq!(a["severity"], "critical");
+    assert_eq!(a["value"], 95.0);
+    assert!(a["active_since"].as_str().unwrap().ends_with('Z'), "{a}");
+    assert_eq!(a["id"].as_str().unwrap().len(), 16);
+    // Filters.
+    let (_, none) = d.get("/api/v1/alerts?match=host%3Db");
+    assert_eq!(none["alerts"].as_array().unwrap().len(), 0, "{none}");
+    let (_, some) = d.get("/api/v1/alerts?match=host%3Da&severity=critical");
+    assert_eq!(some["alerts"].as_array().unwrap().len(), 1, "{some}");
+    let (s, _) = d.get("/api/v1/alerts?colour=red");
+    assert_eq!(s, 400);
+    // The console saw it, once.
+    let printed = d.printed();
+    let fired: Vec<&String> = printed
+        .iter()
+        .filter(|l| l.contains("demo.cpu_hot") && l.contains("\"firing\""))
+        .collect();
+    assert_eq!(fired.len(), 1, "{printed:?}");
+    // Rules and metrics.
+    let (_, rules) = d.get("/api/v1/rules");
+    let ids: Vec<&str> = rules["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["demo.cpu_hot", "demo.slow", "demo.total"]);
+    let (_, m) = d.req("GET", "/metrics", &[], b"");
+    assert!(
+        m.contains("vigil_ingest_lines_total{source=\"http\",result=\"accepted\"} 2"),
+        "{m}"
+    );
+    assert!(
+        m.contains("vigil_ingest_refused_total{reason=\"parse\"} 2"),
+        "{m}"
+    );
+    assert!(m.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+}
+
+#[test]
+fn state_changing_routes_need_the_token() {
+    let dir = setup(RULES, FAST);
+    // Without a configured token, they are refused outright.
+    let d = Daemon::start(dir.path(), &[]);
+    let (s, b) = d.req("POST", "/api/v1/reload", &[], b"");
+    assert_eq!(s, 401, "{b}");
+    assert!(b.contains("VIGIL_API_TOKEN"), "{b}");
+    drop(d);
+    let d = Daemon::start(dir.path(), &[("VIGIL_API_TOKEN", "s3cret")]);
+    d.ingest("{\"metric\":\"cpu\",\"labels\":{\"host\":\"a\"},\"value\":99}\n");
+    let v = d.wait_for("/api/v1/alerts", |v| {
+        !alerts_of(v, "demo.cpu_hot").is_empty()
+    });
+    let id = alerts_of(&v, "demo.cpu_hot")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ack = format!("/api/v1/alerts/{id}/ack");
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Basic s3cret"),
+        Some("Bearer s3cret2"),
+    ] {
+        let h: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", *a)).collect();
+        assert_eq!(d.req("POST", "/api/v1/reload", &h, b"").0, 401, "{auth:?}");
+        assert_eq!(d.req("POST", &ack, &h, b"").0, 401, "{auth:?}");
+    }
+    let ok = [("Authorization", "Bearer s3cret")];
+    let (s, b) = d.req("POST", "/api/v1/alerts/0000000000000000/ack", &ok, b"");
+    assert_eq!(s, 404, "{b}");
+    let (s, b) = d.req("POST", &ack, &ok, br#"{"by":"ann","comment":"looking"}"#);
+    assert_eq!(s, 200, "{b}");
+    let v = d.wait_for("/api/v1/alerts", |v| {
+        alerts_of(v, "demo.cpu_hot")[0]["acknowledged"]["by"] == "ann"
+    });
+    assert_eq!(
+        alerts_of(&v, "demo.cpu_hot")[0]["acknowledged"]["comment"],
+        "looking"
+    );
+    let (s, b) = d.req("POST", "/api/v1/reload", &ok, b"");
+    assert_eq!(s, 200, "{b}");
+    // Reads need no token.
+    assert_eq!(d.get("/api/v1/rules").0, 200);
+}
+
+#[test]
+fn ingest_can_require_its_own_token() {
+    let dir = setup(RULES, FAST);
+    let d = Daemon::start(dir.path(), &[("VIGIL_INGEST_TOKEN", "feed")]);
+    let line = b"{\"metric\":\"cpu\",\"value\":1}\n";
+    assert_eq!(d.req("POST", "/api/v1/ingest", &[], line).0, 401);
+    let (s, b) = d.req(
+        "POST",
+        "/api/v1/ingest",
+        &[("Authorization", "Bearer feed")],
+        line,
+    );
+    assert_eq!(s, 200, "{b}");
+}
+
+/// `kill -9` in the middle of a stream: every acknowledged sample is there after the
+/// restart (each sample is its own series, and `sum(hit)` counts them), a pending `for 1h`
+/// keeps its start time, nothing fires twice, and a torn log tail is cut off, not fatal.
+#[test]
+fn kill_9_loses_no_acknowledged_input() {
+    let toml = format!("{FAST}checkpoint_every = \"1s\"\n");
+    let dir = setup(RULES, &toml);
+    let d = Daemon::start(dir.path(), &[]);
+    let (s, b) = d.ingest("{\"metric\":\"backlog\",\"value\":3}\n");
+    assert_eq!(s, 200, "{b}");
+    let mut sent = 0;
+    let mut batch = |d: &Daemon, n: usize| {
+        let mut body = String::new();
+        for _ in 0..n {
+            body.push_str(&format!(
+                "{{\"metric\":\"hit\",\"labels\":{{\"i\":\"{sent}\"}},\"value\":1}}\n"
+            ));
+            sent += 1;
+        }
+        let (s, b) = d.ingest(&body);
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(b["accepted"], n as u64);
+    };
+    for _ in 0..10 {
+        batch(&d, 25);
+    }
+    let v = d.wait_for("/api/v1/alerts", |v| {
+        alerts_of(v, "demo.slow").len() == 1 && !alerts_of(v, "demo.total").is_empty()
+    });
+    let pending = alerts_of(&v, "demo.slow")[0].clone();
+    assert_eq!(pending["state"], "pending");
+    // Past a checkpoint, then more input that only the log holds.
+    std::thread::sleep(Duration::from_millis(1500));
+    for _ in 0..10 {
+        batch(&d, 25);
+    }
+    d.kill9();
+    // A crash in the middle of an append: half an entry at the end of the newest segment.
+    let wal = dir.path().join("data/wal");
+    let newest = std::fs::read_dir(&wal)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max()
+        .unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&newest)
+        .unwrap();
+    f.write_all(&[200, 0, 0, 0, 1, 2, 3]).unwrap();
+    drop(f);
+
+    let d = Daemon::start(dir.path(), &[]);
+    let v = d.wait_for("/api/v1/alerts", |v| {
+        alerts_of(v, "demo.total")
+            .first()
+            .is_some_and(|a| a["value"] == serde_json::json!(sent as f64))
+    });
+    let again = alerts_of(&v, "demo.slow");
+    assert_eq!(again.len(), 1, "{v}");
+    assert_eq!(again[0]["state"], "pending");
+    assert_eq!(again[0]["active_since"], pending["active_since"]);
+    // The restart repeats nothing on the console.
+    std::thread::sleep(Duration::from_millis(500));
+    let printed = d.printed();
+    assert!(
+        printed.iter().all(|l| !l.contains("\"firing\"")),
+        "fired again after the restart: {printed:?}"
+    );
+    assert_eq!(d.terminate(), Some(0), "SIGTERM exits 0");
+    assert!(dir.path().join("data/checkpoint.json").exists());
+}
+
+#[test]
+fn a_broken_reload_keeps_the_old_rules() {
+    let dir = setup(RULES, FAST);
+    let env = [("VIGIL_API_TOKEN", "t")];
+    let d = Daemon::start(dir.path(), &env);
+    let auth = [("Authorization", "Bearer t")];
+    std::fs::write(
+        dir.path().join("rules/r.rules"),
+        format!("{RULES}\nrule broken {{ when cpu > }}\n"),
+    )
+    .unwrap();
+    let (s, b) = d.req("POST", "/api/v1/reload", &auth, b"");
+    assert_eq!(s, 422, "{b}");
+    assert!(b.contains("r.rules"), "the diagnostics name the file: {b}");
+    let (_, rules) = d.get("/api/v1/rules");
+    assert_eq!(rules["rules"].as_array().unwrap().len(), 3, "{rules}");
+    assert_eq!(rules["reload"]["ok"], false);
+    assert_eq!(rules["reload"]["failures"], 1);
+    // The old rules still run.
+    d.ingest("{\"metric\":\"cpu\",\"labels\":{\"host\":\"z\"},\"value\":99}\n");
+    d.wait_for("/api/v1/alerts", |v| {
+        !alerts_of(v, "demo.cpu_hot").is_empty()
+    });
+    // Fixed: the new rule is there, and the firing alert kept its state.
+    std::fs::write(
+        dir.path().join("rules/r.rules"),
+        format!("{RULES}\nrule mem_hot {{\n  severity info\n  when mem > 90\n}}\n"),
+    )
+    .unwrap();
+    let (s, b) = d.req("POST", "/api/v1/reload", &auth, b"");
+    assert_eq!(s, 200, "{b}");
+    let (_, rules) = d.get("/api/v1/rules");
+    assert_eq!(rules["rules"].as_array().unwrap().len(), 4, "{rules}");
+    assert_eq!(rules["reload"]["ok"], true);
+    let (_, v) = d.get("/api/v1/alerts?rule=demo.cpu_hot");
+    assert_eq!(v["alerts"].as_array().unwrap().len(), 1, "{v}");
+    let (_, m) = d.req("GET", "/metrics", &[], b"");
+    assert!(
+        m.contains("vigil_reloads_total{result=\"failed\"} 1"),
+        "{m}"
+    );
+}
+
+/// Bad input gets a clear 4xx and the daemon keeps serving.
+#[test]
+fn bad_input_is_refused_clearly() {
+    let toml = format!(
+        "{FAST}[limits]\nmax_body_bytes = 200000\nmax_decoded_bytes = 1000000\nmax_lines = 1000\n"
+    );
+    let dir = setup(RULES, &toml);
+    let d = Daemon::start(dir.path(), &[]);
+    let post =
+        |headers: &[(&str, &str)], body: &[u8]| d.req("POST", "/api/v1/ingest", headers, body);
+    // 10,000-deep JSON, wrong types, unknown fields, invalid UTF-8, far future: line by line.
+    let deep = format!(
+        "{{\"ts\":1,\"event\":{}{}}}",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let far = "{\"ts\":\"2999-01-01T00:00:00Z\",\"metric\":\"cpu\",\"value\":1}";
+    let mut body = format!(
+        "{deep}\n{{\"metric\":5,\"value\":1}}\n{far}\n{{\"metric\":\"cpu\",\"value\":1,\"colour\":\"red\"}}\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(b"{\"metric\":\"cpu\",\"labels\":{\"h\":\"\xff\"},\"value\":1}\n");
+    let (s, b) = post(&[], &body);
+    assert_eq!(s, 200, "{b}");
+    let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(v["accepted"], 1, "unknown fields are ignored: {v}");
+    let refused: Vec<u64> = v["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(refused, vec![1, 2, 3, 5], "{v}");
+    assert!(b.contains("ahead of the daemon's clock"), "{b}");
+    assert!(b.contains("UTF-8"), "{b}");
+    // Every line refused: 400.
+    assert_eq!(post(&[], b"nope {\n").0, 400);
+    // A compression bomb stops at the decoded limit.
+    let (s, b) = post(
+        &[("Content-Encoding", "gzip")],
+        &gzip(&vec![b'\n'; 8 << 20]),
+    );
+    assert_eq!(s, 413, "{b}");
+    assert_eq!(post(&[("Content-Encoding", "gzip")], b"not gzip").0, 400);
+    assert_eq!(post(&[("Content-Encoding", "br")], b"x").0, 415);
+    // Too large as sent, too many lines.
+    assert_eq!(post(&[], &vec![b' '; 300_000]).0, 413);
+    let (s, b) = post(
+        &[],
+        "{\"metric\":\"cpu\",\"value\":1}\n".repeat(1001).as_bytes(),
+    );
+    assert_eq!(s, 413, "{b}");
+    // Newlines and escapes in label values are data, not log lines or colours.
+    let (s, b) = post(
+        &[],
+        b"{\"metric\":\"cpu\",\"labels\":{\"host\":\"a\\nvigil: forged\\u001b[31m\"},\"value\":99}\n",
+    );
+    assert_eq!(s, 200, "{b}");
+    let v = d.wait_for("/api/v1/alerts", |v| {
+        !alerts_of(v, "demo.cpu_hot").is_empty()
+    });
+    assert_eq!(
+        alerts_of(&v, "demo.cpu_hot")[0]["labels"]["host"],
+        "a\nvigil: forged\u{1b}[31m"
+    );
+    assert_eq!(d.req("GET", "/nowhere", &[], b"").0, 404);
+    assert_eq!(d.req("GET", "/healthz", &[], b"").0, 200);
+}
+
+/// The data directory belongs to one daemon at a time.
+#[test]
+fn a_second_daemon_on_the_same_data_is_refused() {
+    let dir = setup(RULES, FAST);
+    let _d = Daemon::start(dir.path(), &[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["run", "--listen", "127.0.0.1:0"])
+        .arg("--config")
+        .arg(dir.path().join("vigil.toml"))
+        .arg("--rules")
+        .arg(dir.path().join("rules"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another vigil daemon"), "{err}");
+}
