@@ -16,13 +16,26 @@ struct Daemon {
 }
 
 impl Daemon {
+    /// With `dir`'s `vigil.toml`, its `rules/` and its `data/`.
     fn start(dir: &Path, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_with(
+            dir,
+            env,
+            &[
+                "--format",
+                "json",
+                "--rules",
+                &dir.join("rules").display().to_string(),
+            ],
+        )
+    }
+
+    fn start_with(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Daemon {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
-        cmd.args(["run", "--listen", "127.0.0.1:0", "--format", "json"])
+        cmd.args(["run", "--listen", "127.0.0.1:0"])
+            .args(args)
             .arg("--config")
             .arg(dir.join("vigil.toml"))
-            .arg("--rules")
-            .arg(dir.join("rules"))
             .arg("--data-dir")
             .arg(dir.join("data"))
             .env_remove("VIGIL_API_TOKEN")
@@ -563,4 +576,42 @@ fn a_second_daemon_on_the_same_data_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("another vigil daemon"), "{err}");
+}
+
+/// The README's main job: the quickstart plays its recording and alerts fire on the console
+/// (here 600 times faster than recorded instead of 60).
+#[test]
+fn the_quickstart_demo_fires_alerts() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let shipped = std::fs::read_to_string(examples.join("quickstart/vigil.toml")).unwrap();
+    assert!(shipped.contains("speed = 60"), "{shipped}");
+    let toml = shipped
+        .replace("speed = 60", "speed = 600")
+        .replace("\"../", &format!("\"{}/", examples.display()));
+    let dir = setup("", &toml);
+    let d = Daemon::start_with(dir.path(), &[], &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline
+        && !(seen
+            .iter()
+            .any(|l: &String| l.contains("firing") && l.contains("quickstart.high_cpu"))
+            && seen
+                .iter()
+                .any(|l| l.contains("firing") && l.contains("quickstart.failed_logins")))
+    {
+        if let Ok(l) = d.lines.recv_timeout(Duration::from_millis(200)) {
+            seen.push(l);
+        }
+    }
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("firing") && l.contains("\"CPU at 88.8% on trade-2\"")),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("firing") && l.contains("5 failed logins from 203.0.113.7")),
+        "{seen:#?}"
+    );
 }

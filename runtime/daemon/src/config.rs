@@ -28,6 +28,24 @@ pub struct Config {
     pub api: Api,
     pub limits: Limits,
     pub wal: WalSettings,
+    /// Recorded data played into the daemon (the quickstart's demo source).
+    pub demo: Option<Demo>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Demo {
+    /// JSON-lines files (samples and events, the `vigil replay` format).
+    pub files: Vec<PathBuf>,
+    /// How many times faster than recorded (an hour at 60 plays in a minute).
+    #[serde(default = "Demo::default_speed")]
+    pub speed: f64,
+}
+
+impl Demo {
+    fn default_speed() -> f64 {
+        60.0
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +100,7 @@ impl Default for Config {
             api: Api::default(),
             limits: Limits::default(),
             wal: WalSettings::default(),
+            demo: None,
         }
     }
 }
@@ -141,16 +160,27 @@ pub struct Times {
 }
 
 impl Config {
-    /// Reads `path` (TOML).
+    /// Reads `path` (TOML). Rule and demo paths are relative to the file's folder; the data
+    /// directory, like any path on the command line, to the current one.
     pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
             path: path.display().to_string(),
             why: e.to_string(),
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let mut c: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.display().to_string(),
             why: e.to_string(),
-        })
+        })?;
+        let base = path.parent().unwrap_or(std::path::Path::new(""));
+        for p in &mut c.rules {
+            *p = base.join(&*p);
+        }
+        if let Some(d) = &mut c.demo {
+            for p in &mut d.files {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(c)
     }
 
     pub fn times(&self) -> Result<Times, ConfigError> {

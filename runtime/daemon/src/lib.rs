@@ -14,6 +14,7 @@ pub mod body;
 pub mod checkpoint;
 pub mod config;
 pub mod core;
+pub mod demo;
 pub mod log;
 pub mod metrics;
 pub mod wal;
@@ -103,6 +104,9 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
                     wal::Body::Lines(text) => {
                         core.apply(e.now, &text, &mut sink_out);
                     }
+                    wal::Body::Backfill(text) => {
+                        core.backfill(&text, &mut sink_out);
+                    }
                     wal::Body::Ack(json) => {
                         if let Ok(v) = serde_json::from_str::<serde_json::Value>(&json)
                             && let (Some(id), Ok(ack)) = (
@@ -142,12 +146,25 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
         checkpoint_every: Duration::from_millis(times.checkpoint_every as u64),
         metrics: metrics.clone(),
         sink,
+        backfilling: config.demo.is_some(),
     };
     let engine_thread = std::thread::Builder::new()
         .name("vigil-engine".into())
         .spawn(move || worker.run(rx))
         .map_err(|e| DaemonError::State(format!("cannot start the engine thread: {e}")))?;
 
+    if let Some(demo) = &config.demo {
+        let lines = demo::load(&demo.files).map_err(DaemonError::State)?;
+        let (tx, speed) = (tx.clone(), demo.speed);
+        log::info(&format!(
+            "demo: playing {} recorded lines {speed}x faster than recorded",
+            lines.len()
+        ));
+        std::thread::Builder::new()
+            .name("vigil-demo".into())
+            .spawn(move || demo::play(lines, speed, tx))
+            .map_err(|e| DaemonError::State(format!("cannot start the demo: {e}")))?;
+    }
     let token = |var: &str| std::env::var(var).ok().filter(|t| !t.is_empty());
     let state = Arc::new(api::AppState {
         tx,

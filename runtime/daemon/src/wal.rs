@@ -3,7 +3,8 @@
 //!
 //! Segment files `wal/NNNNNNNNNNNNNNNN.log`, each a run of entries `[len u32][crc32 u32]
 //! [payload]` (little-endian; the CRC covers the payload). A payload is the arrival time (i64
-//! ms), a kind byte and the body (accepted lines as text, or an acknowledgement as JSON).
+//! ms), a kind byte and the body (accepted lines as text, recorded lines played as a
+//! backfill, or an acknowledgement as JSON).
 //! Plain segment files rather than an embedded database: the log is only appended and read
 //! front to back, a checkpoint deletes whole segments, and a torn tail is found by the CRC.
 
@@ -26,6 +27,8 @@ pub enum Body {
     Lines(String),
     /// An acknowledgement, as JSON.
     Ack(String),
+    /// Recorded lines in time order, applied with the clock following them (the demo).
+    Backfill(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -150,6 +153,7 @@ impl Wal {
         let (kind, body) = match &e.body {
             Body::Lines(s) => (0u8, s.as_bytes()),
             Body::Ack(s) => (1u8, s.as_bytes()),
+            Body::Backfill(s) => (2u8, s.as_bytes()),
         };
         let payload_len = 9 + body.len();
         if payload_len > MAX_ENTRY {
@@ -252,6 +256,7 @@ fn decode(data: &[u8]) -> Result<(Entry, usize), String> {
     let body = match payload[8] {
         0 => Body::Lines(text),
         1 => Body::Ack(text),
+        2 => Body::Backfill(text),
         k => return Err(format!("unknown entry kind {k}")),
     };
     Ok((Entry { now, body }, HEADER + len))

@@ -40,6 +40,10 @@ pub enum Cmd {
     Shutdown {
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// Recorded lines played in time order (the demo); the wall clock waits until `done`.
+    Backfill { lines: String, done: bool },
+    /// The engine's clock, ms.
+    Clock { reply: oneshot::Sender<i64> },
 }
 
 /// A rule as `GET /api/v1/rules` shows it.
@@ -65,6 +69,8 @@ pub struct Worker {
     pub checkpoint_every: Duration,
     pub metrics: Arc<Metrics>,
     pub sink: Sink,
+    /// A backfill is playing: the wall clock does not move the engine.
+    pub backfilling: bool,
 }
 
 /// Most requests taken in one turn.
@@ -103,7 +109,7 @@ impl Worker {
             if self.turn(turn, &mut out) {
                 return;
             }
-            if Instant::now() >= next_tick {
+            if Instant::now() >= next_tick && !self.backfilling {
                 let t0 = Instant::now();
                 self.core.tick(now_ms(), &mut out);
                 self.metrics.evaluation.observe(t0.elapsed().as_secs_f64());
@@ -131,6 +137,9 @@ impl Worker {
                     Cmd::Ingest { lines, .. } => Body::Lines(lines.clone()),
                     Cmd::Ack { id, ack, .. } => {
                         Body::Ack(serde_json::json!({"id": id, "ack": ack}).to_string())
+                    }
+                    Cmd::Backfill { lines, .. } if !lines.is_empty() => {
+                        Body::Backfill(lines.clone())
                     }
                     _ => continue,
                 };
@@ -172,6 +181,17 @@ impl Worker {
                         .map(|c| self.core = c)
                         .and_then(|()| self.checkpoint());
                     let _ = reply.send(r);
+                }
+                Cmd::Backfill { lines, done } => {
+                    if logged.is_ok() {
+                        self.backfilling = !done;
+                        let t0 = Instant::now();
+                        self.core.backfill(&lines, out);
+                        self.metrics.evaluation.observe(t0.elapsed().as_secs_f64());
+                    }
+                }
+                Cmd::Clock { reply } => {
+                    let _ = reply.send(self.core.clock);
                 }
                 Cmd::Shutdown { reply } => {
                     self.core.tick(now, out);
