@@ -615,3 +615,36 @@ fn the_quickstart_demo_fires_alerts() {
         "{seen:#?}"
     );
 }
+
+/// `docs/openapi.json` names exactly the daemon's routes (method and path), and each answers.
+#[test]
+fn the_openapi_file_matches_the_routes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("docs/openapi.json")).unwrap())
+            .unwrap();
+    let mut documented = Vec::new();
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            documented.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    documented.sort();
+    let code = std::fs::read_to_string(root.join("runtime/daemon/src/api.rs")).unwrap();
+    let route = regex::Regex::new(r#"\.route\("([^"]+)",\s*(get|post)\("#).unwrap();
+    let mut served: Vec<String> = route
+        .captures_iter(&code)
+        .map(|c| format!("{} {}", c[2].to_uppercase(), &c[1]))
+        .collect();
+    served.sort();
+    assert_eq!(documented, served);
+    let dir = setup(RULES, FAST);
+    let d = Daemon::start(dir.path(), &[]);
+    for op in &served {
+        let (method, path) = op.split_once(' ').unwrap();
+        let path = path.replace("{id}", "0000000000000000");
+        let (status, body) = d.req(method, &path, &[], b"");
+        assert_ne!(status, 404, "{op}: {body}");
+        assert_ne!(status, 405, "{op}: {body}");
+    }
+}
