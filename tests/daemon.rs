@@ -648,3 +648,105 @@ fn the_openapi_file_matches_the_routes() {
         assert_ne!(status, 405, "{op}: {body}");
     }
 }
+
+/// A peer program, or `None` (with a note) when this machine lacks it; under `CI=true` a
+/// missing peer fails the test (`.ci/run` installs it).
+fn peer(name: &str, package: &str) -> Option<String> {
+    if Command::new(name).arg("--version").output().is_ok() {
+        return Some(name.to_string());
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{name} is missing; .ci/run installs Debian's `{package}` package");
+    }
+    eprintln!("note: {name} is not installed; skipping");
+    None
+}
+
+/// A free loopback port (bound, then released for the peer to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Debian's Prometheus 2.42 scrapes itself and remote_writes to Vigil; a rule on its `up`
+/// fires, and its samples are counted as remote_write input.
+#[test]
+fn prometheus_remote_writes_to_vigil() {
+    let Some(prometheus) = peer("prometheus", "prometheus") else {
+        return;
+    };
+    let rules = "package peer\n\nrule prom_up {\n  severity info\n  when up == 1\n}\n";
+    let dir = setup(
+        rules,
+        "interval = \"1s\"\nlateness = \"10s\"\ntick = \"100ms\"\n",
+    );
+    let d = Daemon::start(dir.path(), &[]);
+    let port = free_port();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\nremote_write:\n  - url: http://{}/api/v1/write\n    queue_config:\n      batch_send_deadline: 500ms\n      min_backoff: 100ms\n      max_backoff: 1s\n",
+        d.addr
+    );
+    std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
+    let mut prom = Command::new(prometheus)
+        .arg(format!(
+            "--config.file={}",
+            dir.path().join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus starts");
+    struct Kill<'a>(&'a mut Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _guard = Kill(&mut prom);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let fired = loop {
+        let (_, v) = d.get("/api/v1/alerts?rule=peer.prom_up");
+        if let Some(a) = v["alerts"].as_array().and_then(|a| a.first()).cloned() {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "no alert from remote_write: {v}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(fired["labels"]["job"], "self", "{fired}");
+    assert_eq!(fired["labels"]["instance"], format!("127.0.0.1:{port}"));
+    let (_, m) = d.req("GET", "/metrics", &[], b"");
+    let taken: u64 = m
+        .lines()
+        .find(|l| {
+            l.starts_with("vigil_ingest_lines_total{source=\"remote_write\",result=\"accepted\"}")
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        taken > 50,
+        "Prometheus's own metrics arrive by the hundred: {taken}\n{m}"
+    );
+}
+
+/// A remote_write body that is not one gets 400 (which Prometheus does not retry), and a
+/// bomb 413, with the daemon still serving.
+#[test]
+fn bad_remote_write_bodies_are_refused() {
+    let dir = setup(RULES, FAST);
+    let d = Daemon::start(dir.path(), &[]);
+    let (s, b) = d.req("POST", "/api/v1/write", &[], b"\x00\x01garbage");
+    assert_eq!(s, 400, "{b}");
+    // A snappy header claiming 2 GiB.
+    let (s, b) = d.req("POST", "/api/v1/write", &[], b"\x80\x80\x80\x80\x08\x00");
+    assert_eq!(s, 413, "{b}");
+    assert_eq!(d.req("GET", "/healthz", &[], b"").0, 200);
+}

@@ -56,6 +56,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.limits.max_body_bytes;
     Router::new()
         .route("/api/v1/ingest", post(ingest))
+        .route("/api/v1/write", post(remote_write))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/{id}/ack", post(ack))
         .route("/api/v1/rules", get(rules))
@@ -111,6 +112,19 @@ fn unauthorized(msg: &str) -> Response {
     r
 }
 
+/// `Ok` when ingest is open or the request carries the ingest token.
+fn authorize_ingest(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    match &s.ingest_token {
+        Some(t) if !bearer(headers, t) => {
+            s.metrics.refuse("unauthorized");
+            Err(unauthorized(
+                "this daemon's ingest routes need their bearer token",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Sends `cmd` to the engine's thread without waiting for room: a full queue is a 429.
 async fn ask<T>(s: &AppState, make: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> Result<T, Response> {
     let (tx, rx) = oneshot::channel();
@@ -148,11 +162,8 @@ async fn ask<T>(s: &AppState, make: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> R
 /// the accepted ones are logged and applied together, and the answer names every refused
 /// line with its number and reason.
 async fn ingest(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: Bytes) -> Response {
-    if let Some(t) = &s.ingest_token
-        && !bearer(&headers, t)
-    {
-        s.metrics.refuse("unauthorized");
-        return unauthorized("this daemon's ingest routes need their bearer token");
+    if let Err(r) = authorize_ingest(&s, &headers) {
+        return r;
     }
     let limits = &s.config.limits;
     let encoding = headers
@@ -173,24 +184,58 @@ async fn ingest(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: Bytes) 
             return error(StatusCode::BAD_REQUEST, e.to_string());
         }
     };
+    match accept(&s, &data, "http").await {
+        Ok((checked, applied)) => {
+            let status = if checked.accepted == 0 && !checked.refused.is_empty() {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
+            let refused: Vec<Value> = checked
+                .refused
+                .iter()
+                .map(|(line, why, _)| json!({ "line": line, "reason": why }))
+                .collect();
+            let answer = json!({
+                "accepted": checked.accepted,
+                "samples": applied.samples,
+                "events": applied.events,
+                "late": applied.late,
+                "refused": refused,
+            });
+            (status, Json(answer)).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+/// Checks `data`'s lines, counts them for `source`, and has the accepted ones logged and
+/// applied; what was checked and what applying did.
+async fn accept(
+    s: &AppState,
+    data: &[u8],
+    source: &str,
+) -> Result<(Checked, crate::core::Applied), Response> {
+    let limits = &s.config.limits;
     let now = now_ms();
-    let checked = match check_lines(&data, now, &s.times, limits) {
+    let mut checked = match check_lines(data, now, &s.times, limits) {
         Ok(c) => c,
         Err(n) => {
             s.metrics.refuse("too_many_lines");
-            return error(
+            return Err(error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
                     "{n} lines or more: at most {} per request",
                     limits.max_lines
                 ),
-            );
+            ));
         }
     };
-    let source = vec![("source", "http".to_string())];
     let count = |result: &str, n: usize| {
-        let mut l = source.clone();
-        l.push(("result", result.to_string()));
+        let l = vec![
+            ("source", source.to_string()),
+            ("result", result.to_string()),
+        ];
         s.metrics.lines.get_or_create(&l).inc_by(n as u64);
     };
     count("accepted", checked.accepted);
@@ -198,39 +243,64 @@ async fn ingest(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: Bytes) 
     for (_, _, reason) in &checked.refused {
         s.metrics.refuse(reason);
     }
-    let refused: Vec<Value> = checked
-        .refused
-        .iter()
-        .map(|(line, why, _)| json!({ "line": line, "reason": why }))
-        .collect();
     let mut applied = crate::core::Applied::default();
     if checked.accepted > 0 {
-        let lines = checked.text;
-        match ask(&s, |reply| Cmd::Ingest { lines, reply }).await {
-            Ok(Ok(a)) => applied = a,
-            Ok(Err(e)) => {
+        let lines = std::mem::take(&mut checked.text);
+        match ask(s, |reply| Cmd::Ingest { lines, reply }).await? {
+            Ok(a) => applied = a,
+            Err(e) => {
                 crate::log::error(&e);
-                return error(
+                return Err(error(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     format!("nothing of this request was accepted: {e}"),
-                );
+                ));
             }
-            Err(r) => return r,
         }
     }
-    let status = if checked.accepted == 0 && !refused.is_empty() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
+    Ok((checked, applied))
+}
+
+/// `POST /api/v1/write`: Prometheus remote_write 1.0 (snappy-compressed protobuf). 204 when
+/// something was taken; 400, which Prometheus does not retry, when nothing could be.
+async fn remote_write(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: Bytes) -> Response {
+    if let Err(r) = authorize_ingest(&s, &headers) {
+        return r;
+    }
+    let req = match vigil_ingest::remote_write::decode(&raw, s.config.limits.max_decoded_bytes) {
+        Ok(r) => r,
+        Err(e @ vigil_ingest::remote_write::WriteError::TooLarge(..)) => {
+            s.metrics.refuse("body_too_large");
+            return error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string());
+        }
+        Err(e) => {
+            s.metrics.refuse("corrupt_body");
+            return error(StatusCode::BAD_REQUEST, e.to_string());
+        }
     };
-    let answer = json!({
-        "accepted": checked.accepted,
-        "samples": applied.samples,
-        "events": applied.events,
-        "late": applied.late,
-        "refused": refused,
-    });
-    (status, Json(answer)).into_response()
+    let mut text = String::new();
+    let bad_series = vigil_ingest::remote_write::to_lines(&req, &mut text);
+    for _ in &bad_series {
+        s.metrics.refuse("series");
+    }
+    match accept(&s, text.as_bytes(), "remote_write").await {
+        Ok((checked, _))
+            if checked.accepted > 0 || (checked.refused.is_empty() && bad_series.is_empty()) =>
+        {
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok((checked, _)) => {
+            let mut why: Vec<String> = bad_series
+                .iter()
+                .map(|b| format!("series {}: {}", b.series, b.reason))
+                .collect();
+            why.extend(checked.refused.iter().take(10).map(|r| r.1.clone()));
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("nothing taken: {}", why.join("; ")),
+            )
+        }
+        Err(r) => r,
+    }
 }
 
 /// Lines checked at the edge: the accepted ones as one text, the refused ones with their

@@ -155,7 +155,10 @@ pub(crate) fn json(l: &str, rec: &mut Record, default_ts: Option<i64>) -> Result
         Some(Scalar::Str(s)) => return Err(format!("invalid metric name `{s}`")),
         _ => return Err("expected `metric` (a sample) or `event`".into()),
     };
+    // `"stale"`: a staleness marker (the series ended), as remote_write's StaleNaN.
+    let stale = matches!(&line.value, Some(Scalar::Str(s)) if s == "stale");
     let value = match line.value {
+        _ if stale => f64::NAN,
         Some(Scalar::Int(i)) => i as f64,
         Some(Scalar::Float(f)) => f,
         Some(Scalar::Str(s)) => float(&s)?,
@@ -176,6 +179,17 @@ pub(crate) fn json(l: &str, rec: &mut Record, default_ts: Option<i64>) -> Result
             Scalar::Nested => return Err(format!("label `{k}` must be a string")),
         };
         texts.push((k, v));
+    }
+    if stale {
+        *rec = Record::Stale {
+            metric: metric.to_string(),
+            labels: texts
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ts,
+        };
+        return Ok(());
     }
     fill_sample(
         rec,

@@ -12,6 +12,7 @@ mod line;
 pub mod lines;
 mod prometheus;
 mod record;
+pub mod remote_write;
 pub mod strict;
 mod time;
 

@@ -219,6 +219,19 @@ mod tests {
                 value: 93.5
             }]
         );
+        let r = parse_line(
+            r#"{"ts":1000,"metric":"cpu","labels":{"host":"a"},"value":"stale"}"#,
+            Format::Auto,
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            vec![Record::Stale {
+                metric: "cpu".into(),
+                labels: vec![("host".into(), "a".into())],
+                ts: 1000,
+            }]
+        );
         let r = parse_line(r#"cpu{host="a",path="x\"y"} 93.5 1000"#, Format::Auto).unwrap();
         assert_eq!(
             r,
