@@ -750,3 +750,42 @@ fn bad_remote_write_bodies_are_refused() {
     assert_eq!(s, 413, "{b}");
     assert_eq!(d.req("GET", "/healthz", &[], b"").0, 200);
 }
+
+/// Influx line protocol at `/write` and `/api/v2/write`: fields become samples, tags labels,
+/// `precision` is honoured, a line without a time takes the arrival time, a partial write
+/// keeps the good lines and answers 400 naming the bad ones.
+#[test]
+fn influx_lines_are_taken() {
+    let dir = setup(RULES, FAST);
+    let d = Daemon::start(dir.path(), &[]);
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let body = format!("cpu,host=inf1 value=97 {now_s}\ncpu,host=inf2 value=98,idle=2i\n");
+    let (s, b) = d.req("POST", "/write?db=x&precision=s", &[], body.as_bytes());
+    assert_eq!(s, 204, "{b}");
+    let v = d.wait_for("/api/v1/alerts?rule=demo.cpu_hot", |v| {
+        v["alerts"].as_array().is_some_and(|a| a.len() == 2)
+    });
+    let hosts: Vec<&str> = v["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["labels"]["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, vec!["inf1", "inf2"]);
+    let (s, b) = d.req(
+        "POST",
+        "/api/v2/write?org=o&bucket=b",
+        &[],
+        b"cpu,host=inf3 value=99\nthis is not influx\n",
+    );
+    assert_eq!(s, 400, "{b}");
+    assert!(b.contains("line 2"), "{b}");
+    d.wait_for("/api/v1/alerts?match=host%3Dinf3", |v| {
+        v["alerts"].as_array().is_some_and(|a| a.len() == 1)
+    });
+    let (s, _) = d.req("POST", "/write?precision=h", &[], b"cpu value=1\n");
+    assert_eq!(s, 400);
+}

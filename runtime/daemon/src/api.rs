@@ -57,6 +57,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/v1/ingest", post(ingest))
         .route("/api/v1/write", post(remote_write))
+        .route("/write", post(influx_write))
+        .route("/api/v2/write", post(influx_write))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/{id}/ack", post(ack))
         .route("/api/v1/rules", get(rules))
@@ -165,24 +167,9 @@ async fn ingest(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: Bytes) 
     if let Err(r) = authorize_ingest(&s, &headers) {
         return r;
     }
-    let limits = &s.config.limits;
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|h| h.to_str().ok());
-    let data = match body::decode(&raw, encoding, limits.max_decoded_bytes) {
+    let data = match decoded(&s, &headers, &raw) {
         Ok(d) => d,
-        Err(e @ body::BodyError::TooLarge(_)) => {
-            s.metrics.refuse("body_too_large");
-            return error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string());
-        }
-        Err(e @ body::BodyError::Encoding(_)) => {
-            s.metrics.refuse("encoding");
-            return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string());
-        }
-        Err(e) => {
-            s.metrics.refuse("corrupt_body");
-            return error(StatusCode::BAD_REQUEST, e.to_string());
-        }
+        Err(r) => return r,
     };
     match accept(&s, &data, "http").await {
         Ok((checked, applied)) => {
@@ -258,6 +245,105 @@ async fn accept(
         }
     }
     Ok((checked, applied))
+}
+
+/// Decodes a body by its `Content-Encoding`; the refusal as an answer.
+fn decoded(s: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Vec<u8>, Response> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|h| h.to_str().ok());
+    body::decode(raw, encoding, s.config.limits.max_decoded_bytes).map_err(|e| match e {
+        body::BodyError::TooLarge(_) => {
+            s.metrics.refuse("body_too_large");
+            error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+        }
+        body::BodyError::Encoding(_) => {
+            s.metrics.refuse("encoding");
+            error(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string())
+        }
+        body::BodyError::Corrupt(..) => {
+            s.metrics.refuse("corrupt_body");
+            error(StatusCode::BAD_REQUEST, e.to_string())
+        }
+    })
+}
+
+/// `POST /write` (InfluxDB 1.x) and `POST /api/v2/write` (2.x): line protocol, one sample per
+/// numeric field (`measurement_field`, or `measurement` for a field named `value`), tags as
+/// labels, `precision` ns (default), us, ms or s; a line without a timestamp takes the arrival
+/// time. 204 when every line was taken; otherwise 400 naming the refused lines, as InfluxDB
+/// answers a partial write (the good lines are kept).
+async fn influx_write(
+    State(s): State<Arc<AppState>>,
+    Query(q): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    use vigil_ingest::influx::{Precision, influx_with};
+    if let Err(r) = authorize_ingest(&s, &headers) {
+        return r;
+    }
+    let precision = match q.iter().find(|(k, _)| k == "precision") {
+        None => Precision::Ns,
+        Some((_, p)) => match Precision::parse(p) {
+            Some(p) => p,
+            None => {
+                return influx_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("precision `{p}`: expected ns, us, ms or s"),
+                );
+            }
+        },
+    };
+    let data = match decoded(&s, &headers, &raw) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let now = now_ms();
+    let mut text = String::new();
+    let mut bad = Vec::new();
+    for (i, line) in data.split(|&b| b == b'\n').enumerate() {
+        let Ok(line) = std::str::from_utf8(line) else {
+            bad.push(format!("line {}: not valid UTF-8", i + 1));
+            continue;
+        };
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        match influx_with(l, precision, Some(now)) {
+            Ok(recs) => recs.iter().for_each(|r| r.to_json_line(&mut text)),
+            Err(e) => bad.push(format!("line {}: {e}", i + 1)),
+        }
+    }
+    for _ in &bad {
+        s.metrics.refuse("parse");
+    }
+    match accept(&s, text.as_bytes(), "influx").await {
+        Ok((checked, _)) if bad.is_empty() && checked.refused.is_empty() => {
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok((checked, _)) => {
+            bad.extend(checked.refused.iter().map(|r| r.1.clone()));
+            influx_error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "partial write: {}",
+                    bad.iter().take(10).cloned().collect::<Vec<_>>().join("; ")
+                ),
+            )
+        }
+        Err(r) => r,
+    }
+}
+
+/// An error as InfluxDB writes it (`{"code": "invalid", "message": ...}`).
+fn influx_error(status: StatusCode, message: String) -> Response {
+    (
+        status,
+        Json(json!({ "code": "invalid", "message": message })),
+    )
+        .into_response()
 }
 
 /// `POST /api/v1/write`: Prometheus remote_write 1.0 (snappy-compressed protobuf). 204 when

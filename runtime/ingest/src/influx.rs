@@ -43,6 +43,48 @@ pub const MAX_FIELDS: usize = 256;
 /// fields are skipped. Parsed by InfluxDB IOx's reader (escapes, quoting and number forms as
 /// InfluxDB reads them).
 pub(crate) fn influx(l: &str) -> Result<Vec<Record>, String> {
+    influx_with(l, Precision::Ns, None)
+}
+
+/// The unit of an Influx line's timestamp (the `precision` parameter of `/write`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    Ns,
+    Us,
+    Ms,
+    S,
+}
+
+impl Precision {
+    /// `ns`, `u`/`us`, `ms`, `s` (Influx's words); `None` for anything else.
+    pub fn parse(s: &str) -> Option<Precision> {
+        Some(match s {
+            "ns" | "n" => Precision::Ns,
+            "us" | "u" | "µ" => Precision::Us,
+            "ms" => Precision::Ms,
+            "s" => Precision::S,
+            _ => return None,
+        })
+    }
+
+    /// A timestamp in this unit, in ms (rounded down); `None` when it does not fit.
+    fn to_ms(self, t: i64) -> Option<i64> {
+        match self {
+            Precision::Ns => Some(t.div_euclid(1_000_000)),
+            Precision::Us => Some(t.div_euclid(1_000)),
+            Precision::Ms => Some(t),
+            Precision::S => t.checked_mul(1000),
+        }
+    }
+}
+
+/// [`influx`] with the timestamp's unit, and the time of a line without one (the daemon's
+/// arrival time; without it such a line is refused).
+pub fn influx_with(
+    l: &str,
+    precision: Precision,
+    default_ts: Option<i64>,
+) -> Result<Vec<Record>, String> {
     use influxdb_line_protocol::FieldValue;
     let mut lines = influxdb_line_protocol::parse_lines(l);
     let line = match lines.next() {
@@ -53,10 +95,12 @@ pub(crate) fn influx(l: &str) -> Result<Vec<Record>, String> {
     if lines.next().is_some() {
         return Err("one line holds more than one Influx point".into());
     }
-    let ts = match line.timestamp {
-        // Nanoseconds to milliseconds, rounding down (an i64 of nanoseconds always fits).
-        Some(ns) => ns.div_euclid(1_000_000),
-        None => return Err("a line needs a timestamp (ns) to be replayed".into()),
+    let ts = match (line.timestamp, default_ts) {
+        (Some(t), _) => precision
+            .to_ms(t)
+            .ok_or_else(|| format!("timestamp {t} ({precision:?}) is out of range"))?,
+        (None, Some(t)) => t,
+        (None, None) => return Err("a line needs a timestamp (ns) to be replayed".into()),
     };
     let tags = line.series.tag_set.as_deref().unwrap_or_default();
     if tags.len() > MAX_TAGS {
@@ -153,6 +197,11 @@ mod tests {
     fn out_of_range_and_oversized_lines_are_refused() {
         // Past i64 nanoseconds: refused, not wrapped to 1970.
         assert!(influx("cpu value=1 92233720368547758070").is_err());
+        let r = influx_with("cpu value=1 1700000000", Precision::S, None).unwrap();
+        assert_eq!(r[0].ts(), 1_700_000_000_000);
+        let r = influx_with("cpu value=1", Precision::Ns, Some(42)).unwrap();
+        assert_eq!(r[0].ts(), 42);
+        assert!(influx_with("cpu value=1 9223372036854775807", Precision::S, None).is_err());
         assert!(samples("cpu value=1 -1000000").is_ok_and(|s| s[0].2 == -1));
         let many_tags: Vec<String> = (0..3000).map(|i| format!("t{i}=v")).collect();
         let line = format!("cpu,{} value=1 1", many_tags.join(","));

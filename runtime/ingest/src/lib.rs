@@ -6,7 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod fast_json;
-mod influx;
+pub mod influx;
 mod json;
 mod line;
 pub mod lines;
