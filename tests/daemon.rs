@@ -789,3 +789,65 @@ fn influx_lines_are_taken() {
     let (s, _) = d.req("POST", "/write?precision=h", &[], b"cpu value=1\n");
     assert_eq!(s, 400);
 }
+
+/// Scraping a real exporter (Prometheus's own `/metrics`): its samples carry `job` and
+/// `instance`, `up` is 1 while it answers and 0 once it is gone, when its series go stale.
+#[test]
+fn scraping_a_real_exporter() {
+    let Some(prometheus) = peer("prometheus", "prometheus") else {
+        return;
+    };
+    let port = free_port();
+    // `no_data after 0s -> ok`: a series that ends resolves, as in Prometheus (Vigil's default
+    // keeps the state; docs/language.md).
+    let rules = "package peer\n\nrule target_up {\n  severity info\n  when up == 1\n}\n\
+                 rule target_down {\n  severity warning\n  when up == 0\n}\n\
+                 rule has_build_info {\n  severity info\n  when prometheus_build_info == 1\n  \
+                 no_data after 0s -> ok\n}\n";
+    let toml = format!(
+        "interval = \"1s\"\nlateness = \"2s\"\ntick = \"100ms\"\n\n[[scrape]]\njob = \"prom\"\ntargets = [\"127.0.0.1:{port}\"]\ninterval = \"1s\"\ntimeout = \"900ms\"\n"
+    );
+    let dir = setup(rules, &toml);
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        "global:\n  scrape_interval: 1m\n",
+    )
+    .unwrap();
+    let mut prom = Command::new(prometheus)
+        .arg(format!(
+            "--config.file={}",
+            dir.path().join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus starts");
+    let d = Daemon::start(dir.path(), &[]);
+    let v = d.wait_for("/api/v1/alerts", |v| {
+        !alerts_of(v, "peer.target_up").is_empty()
+            && !alerts_of(v, "peer.has_build_info").is_empty()
+    });
+    let up = &alerts_of(&v, "peer.target_up")[0];
+    assert_eq!(up["labels"]["job"], "prom");
+    assert_eq!(up["labels"]["instance"], format!("127.0.0.1:{port}"));
+    let info = &alerts_of(&v, "peer.has_build_info")[0];
+    assert!(
+        info["labels"]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("2."),
+        "{info}"
+    );
+    let _ = prom.kill();
+    let _ = prom.wait();
+    let v = d.wait_for("/api/v1/alerts", |v| {
+        !alerts_of(v, "peer.target_down").is_empty()
+            && alerts_of(v, "peer.has_build_info").is_empty()
+    });
+    assert!(alerts_of(&v, "peer.target_up").is_empty(), "{v}");
+}

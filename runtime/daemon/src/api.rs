@@ -198,7 +198,7 @@ async fn ingest(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: Bytes) 
 
 /// Checks `data`'s lines, counts them for `source`, and has the accepted ones logged and
 /// applied; what was checked and what applying did.
-async fn accept(
+pub(crate) async fn accept(
     s: &AppState,
     data: &[u8],
     source: &str,
@@ -391,7 +391,7 @@ async fn remote_write(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: B
 
 /// Lines checked at the edge: the accepted ones as one text, the refused ones with their
 /// numbers (from 1), reasons and a reason word for the metrics.
-struct Checked {
+pub(crate) struct Checked {
     text: String,
     accepted: usize,
     refused: Vec<(usize, String, &'static str)>,

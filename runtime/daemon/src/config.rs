@@ -30,6 +30,8 @@ pub struct Config {
     pub wal: WalSettings,
     /// Recorded data played into the daemon (the quickstart's demo source).
     pub demo: Option<Demo>,
+    /// Prometheus exposition targets read on an interval.
+    pub scrape: Vec<crate::scrape::ScrapeConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -101,6 +103,7 @@ impl Default for Config {
             limits: Limits::default(),
             wal: WalSettings::default(),
             demo: None,
+            scrape: Vec::new(),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod core;
 pub mod demo;
 pub mod log;
 pub mod metrics;
+pub mod scrape;
 pub mod wal;
 pub mod worker;
 
@@ -218,6 +219,7 @@ async fn serve(state: Arc<api::AppState>) -> Result<(), DaemonError> {
         let _ = writeln!(out, "listening on http://{local}");
         let _ = out.flush();
     }
+    scrape::start(&state, &state.config.scrape).map_err(DaemonError::State)?;
     let hup = state.clone();
     tokio::spawn(async move {
         let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
