@@ -851,3 +851,33 @@ fn scraping_a_real_exporter() {
     });
     assert!(alerts_of(&v, "peer.target_up").is_empty(), "{v}");
 }
+
+/// The built-in host collector and probes: this machine's memory as a series, a TCP probe of a
+/// listening port succeeding and one of a closed port failing.
+#[test]
+fn host_collector_and_probes() {
+    let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open_port = open.local_addr().unwrap().port();
+    let closed_port = free_port();
+    let rules = "package peer\n\nrule probe_ok {\n  severity info\n  when probe_success == 1\n}\n\
+                 rule probe_down {\n  severity warning\n  when probe_success == 0\n}\n\
+                 rule host_seen {\n  severity info\n  when memory_usage > 0\n}\n";
+    let toml = format!(
+        "{FAST}\n[host]\ninterval = \"1s\"\n\n[[probe]]\nname = \"db\"\ntcp = \"127.0.0.1:{open_port}\"\ninterval = \"1s\"\n\n[[probe]]\nname = \"cache\"\ntcp = \"127.0.0.1:{closed_port}\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n"
+    );
+    let dir = setup(rules, &toml);
+    let d = Daemon::start(dir.path(), &[]);
+    let v = d.wait_for("/api/v1/alerts", |v| {
+        !alerts_of(v, "peer.probe_ok").is_empty()
+            && !alerts_of(v, "peer.probe_down").is_empty()
+            && !alerts_of(v, "peer.host_seen").is_empty()
+    });
+    assert_eq!(alerts_of(&v, "peer.probe_ok")[0]["labels"]["probe"], "db");
+    assert_eq!(
+        alerts_of(&v, "peer.probe_down")[0]["labels"]["probe"],
+        "cache"
+    );
+    let host = alerts_of(&v, "peer.host_seen")[0]["labels"]["host"].clone();
+    assert!(host.as_str().is_some_and(|h| !h.is_empty()), "{v}");
+    drop(open);
+}

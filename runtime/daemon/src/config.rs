@@ -32,6 +32,10 @@ pub struct Config {
     pub demo: Option<Demo>,
     /// Prometheus exposition targets read on an interval.
     pub scrape: Vec<crate::scrape::ScrapeConfig>,
+    /// The machine the daemon runs on, as series.
+    pub host: crate::host::HostConfig,
+    /// Components checked over HTTP or TCP on an interval.
+    pub probe: Vec<crate::host::ProbeConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +108,8 @@ impl Default for Config {
             wal: WalSettings::default(),
             demo: None,
             scrape: Vec::new(),
+            host: crate::host::HostConfig::default(),
+            probe: Vec::new(),
         }
     }
 }

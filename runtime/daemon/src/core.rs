@@ -90,8 +90,17 @@ impl Core {
 
     /// Applies a batch of lines the edge accepted, arriving at `now` (records without a time
     /// take it). Lines were checked on acceptance, so none is refused here.
-    pub fn apply(&mut self, now: i64, lines: &str, out: &mut Vec<Transition>) -> Applied {
-        self.tick(now, out);
+    /// While a backfill plays (`follow_wall` false) the clock is the recording's and stays.
+    pub fn apply(
+        &mut self,
+        now: i64,
+        lines: &str,
+        follow_wall: bool,
+        out: &mut Vec<Transition>,
+    ) -> Applied {
+        if follow_wall {
+            self.tick(now, out);
+        }
         let before = self.late();
         let mut applied = Applied::default();
         self.cx.time = Some(now);

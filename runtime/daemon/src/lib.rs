@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod core;
 pub mod demo;
+pub mod host;
 pub mod log;
 pub mod metrics;
 pub mod scrape;
@@ -94,6 +95,8 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
     };
     let wal = if config.wal.enabled {
         let mut sink_out = Vec::new();
+        // Whether the log was in the middle of a backfill (the wall clock waited).
+        let mut backfilling = false;
         let (w, rec) = wal::Wal::open(
             &data_dir.join("wal"),
             from,
@@ -103,9 +106,10 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
                 // Transitions of replayed input were emitted before the restart.
                 match e.body {
                     wal::Body::Lines(text) => {
-                        core.apply(e.now, &text, &mut sink_out);
+                        core.apply(e.now, &text, !backfilling, &mut sink_out);
                     }
                     wal::Body::Backfill(text) => {
+                        backfilling = !text.is_empty();
                         core.backfill(&text, &mut sink_out);
                     }
                     wal::Body::Ack(json) => {
@@ -220,6 +224,7 @@ async fn serve(state: Arc<api::AppState>) -> Result<(), DaemonError> {
         let _ = out.flush();
     }
     scrape::start(&state, &state.config.scrape).map_err(DaemonError::State)?;
+    host::start(&state, &state.config.host, &state.config.probe).map_err(DaemonError::State)?;
     let hup = state.clone();
     tokio::spawn(async move {
         let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())

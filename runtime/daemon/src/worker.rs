@@ -138,9 +138,7 @@ impl Worker {
                     Cmd::Ack { id, ack, .. } => {
                         Body::Ack(serde_json::json!({"id": id, "ack": ack}).to_string())
                     }
-                    Cmd::Backfill { lines, .. } if !lines.is_empty() => {
-                        Body::Backfill(lines.clone())
-                    }
+                    Cmd::Backfill { lines, .. } => Body::Backfill(lines.clone()),
                     _ => continue,
                 };
                 any = true;
@@ -159,7 +157,7 @@ impl Worker {
                 Cmd::Ingest { lines, reply } => {
                     let r = logged.clone().map(|()| {
                         let t0 = Instant::now();
-                        let a = self.core.apply(now, &lines, out);
+                        let a = self.core.apply(now, &lines, !self.backfilling, out);
                         self.metrics.evaluation.observe(t0.elapsed().as_secs_f64());
                         a
                     });
