@@ -881,3 +881,67 @@ fn host_collector_and_probes() {
     assert!(host.as_str().is_some_and(|h| !h.is_empty()), "{v}");
     drop(open);
 }
+
+/// `vigil alerts` and `vigil ack` against a running daemon.
+#[test]
+fn the_cli_clients_talk_to_the_daemon() {
+    let dir = setup(RULES, FAST);
+    let d = Daemon::start(dir.path(), &[("VIGIL_API_TOKEN", "tok")]);
+    d.ingest("{\"metric\":\"cpu\",\"labels\":{\"host\":\"cli\"},\"value\":96}\n");
+    d.wait_for("/api/v1/alerts", |v| {
+        !alerts_of(v, "demo.cpu_hot").is_empty()
+    });
+    let server = format!("http://{}", d.addr);
+    let vigil = |args: &[&str], token: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_vigil"));
+        c.args(args)
+            .env_remove("VIGIL_API_TOKEN")
+            .env_remove("VIGIL_SERVER");
+        if let Some(t) = token {
+            c.env("VIGIL_API_TOKEN", t);
+        }
+        c.output().unwrap()
+    };
+    let out = vigil(&["alerts", "--server", &server, "--state", "firing"], None);
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{table}");
+    let mut lines = table.lines();
+    assert!(lines.next().unwrap().starts_with("ID  "), "{table}");
+    let row = lines.next().unwrap();
+    assert!(
+        row.contains("firing") && row.contains("demo.cpu_hot") && row.contains("host=\"cli\""),
+        "{table}"
+    );
+    let id = row.split_whitespace().next().unwrap().to_string();
+    let out = vigil(&["alerts", "--server", &server, "--format", "json"], None);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["id"], id.as_str());
+    // Without the token: refused, exit 1, the daemon's reason shown.
+    let out = vigil(&["ack", &id, "--server", &server], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+    let out = vigil(
+        &["ack", &id, "--server", &server, "--by", "ann"],
+        Some("tok"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, v) = d.get("/api/v1/alerts");
+    assert_eq!(
+        alerts_of(&v, "demo.cpu_hot")[0]["acknowledged"]["by"],
+        "ann"
+    );
+    // No daemon there: exit 2.
+    let out = vigil(
+        &[
+            "alerts",
+            "--server",
+            &format!("http://127.0.0.1:{}", free_port()),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+}

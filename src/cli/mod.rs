@@ -2,6 +2,7 @@
 //! 2 usage or I/O errors.
 
 mod check;
+mod client;
 mod eval;
 mod explain;
 mod fmt;
@@ -83,6 +84,10 @@ pub enum Command {
     Test(TestArgs),
     /// Run the daemon: ingest over HTTP, evaluate continuously, serve alerts, keep state.
     Run(RunArgs),
+    /// Show a running daemon's pending and firing alerts.
+    Alerts(AlertsArgs),
+    /// Acknowledge an alert of a running daemon (token from $VIGIL_API_TOKEN).
+    Ack(AckArgs),
     /// Explain a diagnostic code, with a wrong and a right example.
     Explain {
         /// A code like V0101; `--list` shows them all.
@@ -109,6 +114,41 @@ pub struct CheckArgs {
     /// $VIGIL_RULES).
     #[arg(long)]
     pub rules_root: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AlertsArgs {
+    /// The daemon (default: $VIGIL_SERVER, else http://127.0.0.1:9097).
+    #[arg(long)]
+    pub server: Option<String>,
+    /// `pending` or `firing`.
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Only this rule (`package.name`).
+    #[arg(long)]
+    pub rule: Option<String>,
+    #[arg(long, value_enum, default_value_t = AlertsFormat::Table)]
+    pub format: AlertsFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertsFormat {
+    Table,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AckArgs {
+    /// The alert's id (`vigil alerts` shows it).
+    pub id: String,
+    /// The daemon (default: $VIGIL_SERVER, else http://127.0.0.1:9097).
+    #[arg(long)]
+    pub server: Option<String>,
+    /// Who acknowledges (default: $USER).
+    #[arg(long, default_value_t = std::env::var("USER").unwrap_or_default())]
+    pub by: String,
+    #[arg(long, default_value = "")]
+    pub comment: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -272,6 +312,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Replay(args) => replay::run(args),
         Command::Test(args) => test::run(args),
         Command::Run(args) => run::run(args),
+        Command::Alerts(args) => client::alerts(args),
+        Command::Ack(args) => client::ack(args),
         Command::Fmt(args) => fmt::run(args),
         Command::Lsp { rules_root } => crate::lsp::run(rules_root),
         Command::Explain { code, list } => explain::run(code.as_deref(), list),
