@@ -945,3 +945,119 @@ fn the_cli_clients_talk_to_the_daemon() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+const AUDIT_RULES: &str = r#"package apps
+
+rule app_error {
+  severity warning
+  on event where event.event_type == "error"
+  keep_firing 10m
+}
+rule falco_shell {
+  severity high
+  on event where event.rule == "Terminal shell in container"
+  keep_firing 10m
+}
+"#;
+
+/// Applications' audit events (`POST /api/v1/audit`, through the shipped Python client) and
+/// Falco's JSON alerts (`POST /api/v1/falco`) feed event rules; the client never fails its
+/// application when the daemon is down.
+#[test]
+fn audit_events_and_falco_alerts_feed_event_rules() {
+    // Sources' clocks differ (Falco stamps to the nanosecond what the client stamps later):
+    // a lateness lets events arrive out of order; without it the earlier one is late.
+    let dir = setup(
+        AUDIT_RULES,
+        "interval = \"1s\"\nlateness = \"3s\"\ntick = \"100ms\"\n",
+    );
+    let d = Daemon::start(dir.path(), &[]);
+    // Refusals: required fields, not an object.
+    let (s, b) = d.req(
+        "POST",
+        "/api/v1/audit",
+        &[],
+        b"{\"event_type\":\"boot\"}\n[1]\n{\"project_name\":\"p\",\"event_type\":\"boot\",\"timestamp\":\"yesterday\"}\n",
+    );
+    assert_eq!(s, 400, "{b}");
+    assert!(
+        b.contains("project_name") && b.contains("\"line\":2"),
+        "{b}"
+    );
+    let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/clients");
+    let script = "import sys, time\nfrom vigil_audit import AuditClient\n\
+                  c = AuditClient(sys.argv[1], project_name='orders', project_market='XNYS')\n\
+                  t = time.time()\nc.event('boot', 'started')\n\
+                  c.event('error', 'order rejected', symbol='AAPL', price=191.2)\n\
+                  assert time.time() - t < 0.1\nc.close()\nprint(c.sent, c.dropped)\n";
+    let py = |server: &str| {
+        Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(server)
+            .env("PYTHONPATH", &client)
+            .output()
+    };
+    let Ok(out) = py(&format!("http://{}", d.addr)) else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "python3 is missing"
+        );
+        eprintln!("note: python3 is not installed; skipping the client");
+        return;
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "2 0",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = d.wait_for("/api/v1/alerts", |v| {
+        !alerts_of(v, "apps.app_error").is_empty()
+    });
+    assert_eq!(alerts_of(&v, "apps.app_error").len(), 1, "{v}");
+    let printed = d.printed();
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains("apps.app_error") && l.contains("\"symbol\":\"AAPL\"")),
+        "the alert carries its event: {printed:?}"
+    );
+    // Falco, as http_output posts it.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let alert = format!(
+        "{{\"output\":\"A shell was spawned\",\"priority\":\"Notice\",\"rule\":\"Terminal shell in container\",\"time\":\"{}\",\"output_fields\":{{\"container.id\":\"abc\",\"proc.cmdline\":\"bash\"}},\"source\":\"syscall\",\"tags\":[\"container\",\"shell\"],\"hostname\":\"node1\"}}",
+        vigil_time(now)
+    );
+    let (s, b) = d.req("POST", "/api/v1/falco", &[], alert.as_bytes());
+    assert_eq!(s, 200, "{b}");
+    d.wait_for("/api/v1/alerts", |v| {
+        !alerts_of(v, "apps.falco_shell").is_empty()
+    });
+    drop(d);
+    // The daemon is gone: the client neither blocks nor raises; it counts what it dropped.
+    let out = py(&format!("http://127.0.0.1:{}", free_port())).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0 2",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Epoch seconds as RFC 3339 with nanoseconds, as Falco writes its `time`.
+fn vigil_time(secs: u64) -> String {
+    let out = Command::new("date")
+        .args([
+            "-u",
+            "-d",
+            &format!("@{secs}"),
+            "+%Y-%m-%dT%H:%M:%S.123456789Z",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

@@ -57,6 +57,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/v1/ingest", post(ingest))
         .route("/api/v1/write", post(remote_write))
+        .route("/api/v1/audit", post(audit))
+        .route("/api/v1/falco", post(falco))
         .route("/write", post(influx_write))
         .route("/api/v2/write", post(influx_write))
         .route("/api/v1/alerts", get(alerts))
@@ -335,6 +337,128 @@ async fn influx_write(
         }
         Err(r) => r,
     }
+}
+
+/// `POST /api/v1/audit`: applications' own audit events, one JSON object or NDJSON, with the
+/// field names trading teams' audit clients send (`project_name`, `project_market`,
+/// `project_description`, `project_privileges`, `event_type`, `event_description`,
+/// `timestamp`, and free fields). Each becomes an event as sent (rules read
+/// `event.event_type`, `event.symbol`, ...) at its `timestamp` (RFC 3339, or epoch seconds or
+/// milliseconds), else at its arrival. `project_name` and `event_type` are required.
+async fn audit(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: Bytes) -> Response {
+    json_events(&s, &headers, &raw, "audit", |v| {
+        for k in ["project_name", "event_type"] {
+            if !v.get(k).is_some_and(Value::is_string) {
+                return Err(format!("`{k}` (a string) is required"));
+            }
+        }
+        time_field(v.get("timestamp"))
+    })
+    .await
+}
+
+/// `POST /api/v1/falco`: Falco's JSON alerts as its `http_output` or falcosidekick post them
+/// (one object, or NDJSON), each an event as sent at its `time`.
+async fn falco(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: Bytes) -> Response {
+    json_events(&s, &headers, &raw, "falco", |v| {
+        if !v.get("rule").is_some_and(Value::is_string) {
+            return Err("a Falco alert has a `rule` (a string)".into());
+        }
+        time_field(v.get("time"))
+    })
+    .await
+}
+
+/// An event's own time: RFC 3339, or epoch seconds (below 10^11) or milliseconds; `None`
+/// when absent (the arrival time is used).
+fn time_field(v: Option<&Value>) -> Result<Option<i64>, String> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(t)) => vigil_ingest::rfc3339(t).map(Some),
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(x) if x.is_finite() && x.abs() < 1e11 => Ok(Some((x * 1000.0).round() as i64)),
+            Some(x) if x.is_finite() => Ok(Some(x.round() as i64)),
+            _ => Err("the time is not a number".into()),
+        },
+        Some(_) => Err("the time must be RFC 3339 or epoch seconds/milliseconds".into()),
+    }
+}
+
+/// JSON objects (one, or one per line) as events: `check` refuses one or gives its time.
+/// The answer is ingest's, line numbers included.
+async fn json_events(
+    s: &Arc<AppState>,
+    headers: &HeaderMap,
+    raw: &[u8],
+    source: &str,
+    check: impl Fn(&serde_json::Map<String, Value>) -> Result<Option<i64>, String>,
+) -> Response {
+    if let Err(r) = authorize_ingest(s, headers) {
+        return r;
+    }
+    let data = match decoded(s, headers, raw) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let now = now_ms();
+    let mut text = String::new();
+    let mut refused = Vec::new();
+    let mut lines = 0usize;
+    for (i, line) in data.split(|&b| b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        lines += 1;
+        if lines > s.config.limits.max_lines {
+            s.metrics.refuse("too_many_lines");
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("more than {} lines", s.config.limits.max_lines),
+            );
+        }
+        let parsed: Result<Value, String> = std::str::from_utf8(line)
+            .map_err(|_| "the line is not valid UTF-8".to_string())
+            .and_then(|l| vigil_ingest::strict::parse(l).map_err(|e| format!("invalid JSON: {e}")));
+        let taken = parsed.and_then(|v| match v {
+            Value::Object(m) => {
+                let ts = check(&m)?.unwrap_or(now);
+                Ok(Record::Event {
+                    ts,
+                    event: Value::Object(m),
+                })
+            }
+            _ => Err("expected a JSON object".into()),
+        });
+        match taken {
+            Ok(r) => r.to_json_line(&mut text),
+            Err(why) => {
+                s.metrics.refuse("parse");
+                refused.push(json!({ "line": i + 1, "reason": why }));
+            }
+        }
+    }
+    let (checked, applied) = match accept(s, text.as_bytes(), source).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    refused.extend(
+        checked
+            .refused
+            .iter()
+            .map(|(line, why, _)| json!({ "line": line, "reason": why })),
+    );
+    let status = if checked.accepted == 0 && !refused.is_empty() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let answer = json!({
+        "accepted": checked.accepted,
+        "events": applied.events,
+        "late": applied.late,
+        "refused": refused,
+    });
+    (status, Json(answer)).into_response()
 }
 
 /// An error as InfluxDB writes it (`{"code": "invalid", "message": ...}`).
