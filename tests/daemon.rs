@@ -1061,3 +1061,109 @@ fn vigil_time(secs: u64) -> String {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+const SYSLOG_RULES: &str = r#"package sys
+
+rule ssh_failed {
+  severity warning
+  on event where event.app == "sshd" and event.message contains "Failed password"
+  keep_firing 10m
+}
+rule cef_scan {
+  severity high
+  on event where event.cef.name == "Port scan" and event.cef.ext.src == "10.0.0.5"
+  keep_firing 10m
+}
+rule tcp_line {
+  severity info
+  on event where event.message contains "over tcp"
+  keep_firing 10m
+}
+"#;
+
+/// `logger` (util-linux) sends RFC 5424 over UDP, RFC 3164 over TCP (octet counting and
+/// lines) and a CEF payload; event rules match each.
+#[test]
+fn syslog_from_logger() {
+    let Some(logger) = peer("logger", "bsdutils") else {
+        return;
+    };
+    let (udp, tcp) = (free_port(), free_port());
+    let toml = format!(
+        "interval = \"1s\"\nlateness = \"2s\"\ntick = \"100ms\"\n\n[[syslog]]\nlisten = \"127.0.0.1:{udp}\"\nprotocol = \"udp\"\n\n[[syslog]]\nlisten = \"127.0.0.1:{tcp}\"\nprotocol = \"tcp\"\n"
+    );
+    let dir = setup(SYSLOG_RULES, &toml);
+    let d = Daemon::start(dir.path(), &[]);
+    let send = |args: &[&str]| {
+        let out = Command::new(&logger).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (udp, tcp) = (udp.to_string(), tcp.to_string());
+    send(&[
+        "-n",
+        "127.0.0.1",
+        "-P",
+        &udp,
+        "-d",
+        "--rfc5424",
+        "-t",
+        "sshd",
+        "Failed password for bob from 10.0.0.1",
+    ]);
+    send(&[
+        "-n",
+        "127.0.0.1",
+        "-P",
+        &udp,
+        "-d",
+        "--rfc3164",
+        "-t",
+        "ids",
+        "CEF:0|Acme|IDS|1.0|100|Port scan|8|src=10.0.0.5 dst=10.0.0.9 msg=many ports",
+    ]);
+    send(&[
+        "-n",
+        "127.0.0.1",
+        "-P",
+        &tcp,
+        "-T",
+        "--rfc3164",
+        "-t",
+        "app",
+        "hello over tcp",
+    ]);
+    send(&[
+        "-n",
+        "127.0.0.1",
+        "-P",
+        &tcp,
+        "-T",
+        "--octet-count",
+        "--rfc5424",
+        "-t",
+        "app",
+        "counted over tcp",
+    ]);
+    let v = d.wait_for("/api/v1/alerts", |v| {
+        !alerts_of(v, "sys.ssh_failed").is_empty()
+            && !alerts_of(v, "sys.cef_scan").is_empty()
+            && !alerts_of(v, "sys.tcp_line").is_empty()
+    });
+    assert_eq!(alerts_of(&v, "sys.ssh_failed").len(), 1, "{v}");
+    let printed = d.printed();
+    let tcp_lines = printed
+        .iter()
+        .filter(|l| l.contains("sys.tcp_line"))
+        .count();
+    assert!(tcp_lines >= 1, "{printed:?}");
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains("sys.ssh_failed") && l.contains("\"facility\":1")),
+        "logger's default facility is user (1): {printed:?}"
+    );
+}

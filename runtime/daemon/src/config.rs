@@ -36,6 +36,8 @@ pub struct Config {
     pub host: crate::host::HostConfig,
     /// Components checked over HTTP or TCP on an interval.
     pub probe: Vec<crate::host::ProbeConfig>,
+    /// Syslog listeners (UDP or TCP).
+    pub syslog: Vec<crate::syslog::SyslogConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -110,6 +112,7 @@ impl Default for Config {
             scrape: Vec::new(),
             host: crate::host::HostConfig::default(),
             probe: Vec::new(),
+            syslog: Vec::new(),
         }
     }
 }

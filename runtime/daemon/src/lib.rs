@@ -19,6 +19,7 @@ pub mod host;
 pub mod log;
 pub mod metrics;
 pub mod scrape;
+pub mod syslog;
 pub mod wal;
 pub mod worker;
 
@@ -224,6 +225,9 @@ async fn serve(state: Arc<api::AppState>) -> Result<(), DaemonError> {
         let _ = out.flush();
     }
     scrape::start(&state, &state.config.scrape).map_err(DaemonError::State)?;
+    syslog::start(&state, &state.config.syslog)
+        .await
+        .map_err(DaemonError::State)?;
     host::start(&state, &state.config.host, &state.config.probe).map_err(DaemonError::State)?;
     let hup = state.clone();
     tokio::spawn(async move {

@@ -14,6 +14,7 @@ mod prometheus;
 mod record;
 pub mod remote_write;
 pub mod strict;
+pub mod syslog;
 mod time;
 
 pub use line::{Context, parse_line, parse_line_into};
