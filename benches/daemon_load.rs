@@ -1,0 +1,429 @@
+//! The daemon under load (`cargo bench --bench daemon_load`), in one run on this machine with
+//! the load generator in the same run (two sender threads):
+//!
+//! - events over HTTP NDJSON (batches of 1,000 lines without `ts`, so they take their
+//!   arrival time) into `vigil run`: the flat events of `benches/events_scenario.py` with the
+//!   100 rules of `benches/events.rules`, and the ECS-like events of `benches/ecs_scenario.py`
+//!   with its rare pack; write-ahead log on and off; sustained events/s;
+//! - samples over remote_write (1,000 series per request, 100 samples each) into `vigil run`
+//!   and, as the baseline, into Prometheus 2.42's own receiver
+//!   (`--web.enable-remote-write-receiver`); sustained samples/s;
+//! - latency from sending an event to the answer, which the daemon gives once the engine has
+//!   applied it and decided every rule on it: p50/p99 of single-event requests at a steady
+//!   rate of half the measured throughput (in requests of one event each);
+//! - resident memory per series (RSS after 100,000 series minus before, divided).
+//!
+//! Needs python3 (the generators) and, for the baseline, `prometheus`; a missing one is said
+//! and its part skipped.
+
+use prost::Message;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("vigil-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let n = 200_000;
+    let write = |script: &str, out: &Path| {
+        Command::new("python3")
+            .arg(root.join("benches").join(script))
+            .arg(out)
+            .arg(n.to_string())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let flat = dir.join("flat.jsonl");
+    let ecs = dir.join("ecs.jsonl");
+    if !write("events_scenario.py", &flat) || !write("ecs_scenario.py", &ecs) {
+        eprintln!("daemon_load: needs python3 for its input; skipped");
+        return;
+    }
+    println!("events over HTTP NDJSON ({n} events, 1,000 per request, 2 senders)");
+    let packs = [
+        ("flat", flat.clone(), root.join("benches/events.rules")),
+        ("ecs", ecs.clone(), dir.join("ecs_rare.rules")),
+    ];
+    let mut rates = Vec::new();
+    for (name, data, rules) in &packs {
+        let bodies = bodies(data, 1000);
+        for wal in [true, false] {
+            let d = Daemon::start(&dir, rules, wal);
+            let t0 = Instant::now();
+            send_all(&d.addr, "/api/v1/ingest", &bodies, 2);
+            let secs = t0.elapsed().as_secs_f64();
+            let rate = n as f64 / secs;
+            println!(
+                "  {name:4} WAL {:3}: {:>9.0} events/s ({secs:.2} s)",
+                if wal { "on" } else { "off" },
+                rate
+            );
+            if wal {
+                rates.push((name, rules.clone(), data.clone(), rate));
+            }
+        }
+    }
+    println!("latency from sending one event to its answer (engine decided), at half the rate above, WAL on");
+    for (name, rules, data, rate) in &rates {
+        let d = Daemon::start(&dir, rules, true);
+        let lines = bodies(data, 1);
+        let (p50, p99, sent) = latency(&d.addr, &lines, rate / 2.0, Duration::from_secs(5));
+        println!(
+            "  {name:4}: p50 {:.0} µs, p99 {:.0} µs over {sent} requests at {:.0}/s",
+            p50 * 1e6,
+            p99 * 1e6,
+            (rate / 2.0).min(1.0 / 0.0001)
+        );
+    }
+    println!("samples over remote_write (1,000 series x 100 samples per request, 2 senders)");
+    let series = 1000;
+    let requests = write_requests(series, 100, 40);
+    let total = (series * 100 * requests.len()) as f64;
+    let prom_rules = dir.join("rw.rules");
+    std::fs::write(
+        &prom_rules,
+        "package load\n\nrule hot {\n  severity warning\n  when load_metric > 0.99\n}\n",
+    )
+    .unwrap();
+    let mut vigil_rate = 0.0;
+    for wal in [true, false] {
+        let d = Daemon::start(&dir, &prom_rules, wal);
+        let t0 = Instant::now();
+        send_all(&d.addr, "/api/v1/write", &requests, 2);
+        let rate = total / t0.elapsed().as_secs_f64();
+        println!(
+            "  vigil run, WAL {:3}: {:>10.0} samples/s",
+            if wal { "on" } else { "off" },
+            rate
+        );
+        if wal {
+            vigil_rate = rate;
+        }
+    }
+    match Prometheus::start(&dir) {
+        Some(p) => {
+            let t0 = Instant::now();
+            send_all(&p.addr, "/api/v1/write", &requests, 2);
+            let rate = total / t0.elapsed().as_secs_f64();
+            println!("  Prometheus 2.42 receiver: {rate:>10.0} samples/s");
+            println!("  vigil (WAL on) / Prometheus: {:.2}x", vigil_rate / rate);
+        }
+        None => println!("  Prometheus not installed: no baseline"),
+    }
+    println!("memory per series (100,000 series by remote_write, WAL on)");
+    let d = Daemon::start(&dir, &prom_rules, true);
+    std::thread::sleep(Duration::from_millis(500));
+    let before = rss(d.child.id());
+    let many = write_requests(100_000, 2, 1);
+    send_all(&d.addr, "/api/v1/write", &many, 1);
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss(d.child.id());
+    println!(
+        "  RSS {:.1} MiB -> {:.1} MiB: {:.0} bytes per series",
+        before as f64 / 1048576.0,
+        after as f64 / 1048576.0,
+        (after.saturating_sub(before)) as f64 / 100_000.0
+    );
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Lines of `path` without their `ts` (the daemon stamps their arrival), `per` to a body.
+fn bodies(path: &Path, per: usize) -> Vec<Vec<u8>> {
+    let f = BufReader::new(std::fs::File::open(path).unwrap());
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    let mut k = 0;
+    for line in f.lines().map_while(Result::ok) {
+        // `{"ts": N, "event": {...}}` -> `{"event": {...}}`
+        let Some(at) = line.find("\"event\"") else {
+            continue;
+        };
+        cur.extend_from_slice(b"{");
+        cur.extend_from_slice(line[at..].as_bytes());
+        cur.push(b'\n');
+        k += 1;
+        if k == per {
+            out.push(std::mem::take(&mut cur));
+            k = 0;
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+struct Daemon {
+    child: Child,
+    addr: String,
+}
+
+impl Daemon {
+    fn start(dir: &Path, rules: &Path, wal: bool) -> Daemon {
+        let data = dir.join(format!("data-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        let cfg = dir.join("vigil.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "lateness = \"0s\"\ncheckpoint_every = \"1h\"\n[host]\nenabled = false\n[wal]\nenabled = {wal}\n[limits]\nqueue = 64\nmax_series = 1000000\nmax_lines = 1000000\n"
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["run", "--listen", "127.0.0.1:0", "--format", "json"])
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--rules")
+            .arg(rules)
+            .arg("--data-dir")
+            .arg(&data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        // Alerts are printed on stdout: read them so the daemon never waits on the pipe.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        let addr = first
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("{first}"))
+            .to_string();
+        Daemon { child, addr }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Prometheus {
+    child: Child,
+    addr: String,
+}
+
+impl Prometheus {
+    fn start(dir: &Path) -> Option<Prometheus> {
+        Command::new("prometheus").arg("--version").output().ok()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let cfg = dir.join("prometheus.yml");
+        std::fs::write(&cfg, "global:\n  scrape_interval: 1m\n").ok()?;
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--web.enable-remote-write-receiver")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let p = Prometheus {
+            child,
+            addr: format!("127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if post(&p.addr, "/-/ready", b"", "GET").is_ok_and(|s| s == 200) {
+                return Some(p);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        None
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends every body (`threads` senders, one keep-alive connection each); panics on a non-2xx.
+fn send_all(addr: &str, path: &str, bodies: &[Vec<u8>], threads: usize) {
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            s.spawn(move || {
+                let mut conn = Conn::new(addr);
+                for b in bodies.iter().skip(t).step_by(threads) {
+                    loop {
+                        match conn.request("POST", path, b) {
+                            Ok(200..=299) => break,
+                            // The queue is full: back off as a client should.
+                            Ok(429) => std::thread::sleep(Duration::from_millis(5)),
+                            Ok(s) => panic!("{path}: HTTP {s}"),
+                            Err(_) => conn = Conn::new(addr),
+                        }
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// Single-line requests at `rate`/s for `dur`: p50, p99 of the time to the answer (s).
+fn latency(addr: &str, lines: &[Vec<u8>], rate: f64, dur: Duration) -> (f64, f64, usize) {
+    let mut conn = Conn::new(addr);
+    let gap = Duration::from_secs_f64(1.0 / rate.clamp(1.0, 10_000.0));
+    let mut times = Vec::new();
+    let start = Instant::now();
+    let mut next = start;
+    for l in lines.iter().cycle() {
+        if start.elapsed() > dur {
+            break;
+        }
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        }
+        next += gap;
+        let t0 = Instant::now();
+        if conn.request("POST", "/api/v1/ingest", l).is_ok_and(|s| s == 200) {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let q = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
+    (q(0.5), q(0.99), times.len())
+}
+
+/// `requests` remote_write bodies of `series` series with `per` samples each, times near now.
+fn write_requests(series: usize, per: usize, requests: usize) -> Vec<Vec<u8>> {
+    use vigil_ingest::remote_write::{Label, Sample, TimeSeries, WriteRequest};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    (0..requests)
+        .map(|r| {
+            let req = WriteRequest {
+                timeseries: (0..series)
+                    .map(|i| TimeSeries {
+                        labels: vec![
+                            Label {
+                                name: "__name__".into(),
+                                value: "load_metric".into(),
+                            },
+                            Label {
+                                name: "instance".into(),
+                                value: format!("host-{i}"),
+                            },
+                        ],
+                        samples: (0..per)
+                            .map(|k| Sample {
+                                value: ((i * 31 + k * 7 + r) % 100) as f64 / 100.0,
+                                timestamp: now + ((r * per + k) as i64),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            };
+            snap::raw::Encoder::new()
+                .compress_vec(&req.encode_to_vec())
+                .unwrap()
+        })
+        .collect()
+}
+
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// A keep-alive HTTP/1.1 connection.
+struct Conn {
+    stream: BufReader<TcpStream>,
+}
+
+impl Conn {
+    fn new(addr: &str) -> Conn {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_nodelay(true).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        Conn {
+            stream: BufReader::new(s),
+        }
+    }
+
+    fn request(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<u16> {
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: {}\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\n\r\n",
+            body.len(),
+            if path == "/api/v1/write" { "snappy" } else { "identity" }
+        );
+        let w = self.stream.get_mut();
+        w.write_all(head.as_bytes())?;
+        w.write_all(body)?;
+        let mut status_line = String::new();
+        self.stream.read_line(&mut status_line)?;
+        let status: u16 = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other("no status"))?;
+        let mut len = 0usize;
+        let mut chunked = false;
+        loop {
+            let mut h = String::new();
+            self.stream.read_line(&mut h)?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let lower = h.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap_or(0);
+            }
+            if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
+                chunked = true;
+            }
+        }
+        if chunked {
+            loop {
+                let mut size = String::new();
+                self.stream.read_line(&mut size)?;
+                let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+                let mut buf = vec![0u8; n + 2];
+                self.stream.read_exact(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+            }
+        } else {
+            let mut buf = vec![0u8; len];
+            self.stream.read_exact(&mut buf)?;
+        }
+        Ok(status)
+    }
+}
+
+/// One request on a fresh connection (readiness checks).
+fn post(addr: &str, path: &str, body: &[u8], method: &str) -> std::io::Result<u16> {
+    let s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut c = Conn {
+        stream: BufReader::new(s),
+    };
+    c.request(method, path, body)
+}
