@@ -69,7 +69,9 @@ fn main() {
             }
         }
     }
-    println!("latency from sending one event to its answer (engine decided), at half the rate above, WAL on");
+    println!(
+        "latency from sending one event to its answer (engine decided), at half the rate above, WAL on"
+    );
     for (name, rules, data, rate) in &rates {
         let d = Daemon::start(&dir, rules, true);
         let lines = bodies(data, 1);
@@ -227,7 +229,10 @@ impl Prometheus {
         std::fs::write(&cfg, "global:\n  scrape_interval: 1m\n").ok()?;
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--web.enable-remote-write-receiver")
             .stdout(Stdio::null())
@@ -295,7 +300,10 @@ fn latency(addr: &str, lines: &[Vec<u8>], rate: f64, dur: Duration) -> (f64, f64
         }
         next += gap;
         let t0 = Instant::now();
-        if conn.request("POST", "/api/v1/ingest", l).is_ok_and(|s| s == 200) {
+        if conn
+            .request("POST", "/api/v1/ingest", l)
+            .is_ok_and(|s| s == 200)
+        {
             times.push(t0.elapsed().as_secs_f64());
         }
     }
@@ -370,7 +378,11 @@ impl Conn {
         let head = format!(
             "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: {}\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\n\r\n",
             body.len(),
-            if path == "/api/v1/write" { "snappy" } else { "identity" }
+            if path == "/api/v1/write" {
+                "snappy"
+            } else {
+                "identity"
+            }
         );
         let w = self.stream.get_mut();
         w.write_all(head.as_bytes())?;

@@ -1167,3 +1167,86 @@ fn syslog_from_logger() {
         "logger's default facility is user (1): {printed:?}"
     );
 }
+
+/// `GET /api/v1/series`: the newest sample of each series held, in JSON and in the exposition
+/// format, which a real Prometheus scrapes (federation).
+#[test]
+fn series_are_served_and_prometheus_federates_them() {
+    let dir = setup(RULES, FAST);
+    let d = Daemon::start(dir.path(), &[]);
+    d.ingest(
+        "{\"metric\":\"cpu\",\"labels\":{\"host\":\"f1\",\"note\":\"a \\\"q\\\"\"},\"value\":42.5}\n{\"metric\":\"cpu\",\"labels\":{\"host\":\"f2\"},\"value\":7}\n{\"metric\":\"unread\",\"value\":1}\n",
+    );
+    let (_, v) = d.get("/api/v1/series?metric=cpu&match=host%3Df1");
+    let list = v["series"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{v}");
+    assert_eq!(list[0]["value"], 42.5);
+    assert_eq!(list[0]["labels"]["note"], "a \"q\"");
+    let (_, all) = d.get("/api/v1/series");
+    assert_eq!(
+        all["series"].as_array().unwrap().len(),
+        2,
+        "series no rule reads are not held: {all}"
+    );
+    let (s, text) = d.req("GET", "/api/v1/series?format=prometheus", &[], b"");
+    assert_eq!(s, 200);
+    assert!(
+        text.contains("cpu{host=\"f1\",note=\"a \\\"q\\\"\"} 42.5 "),
+        "{text}"
+    );
+    let Some(prometheus) = peer("prometheus", "prometheus") else {
+        return;
+    };
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: vigil\n    honor_labels: true\n    metrics_path: /api/v1/series\n    params:\n      format: [prometheus]\n    static_configs:\n      - targets: ['{}']\n",
+            d.addr
+        ),
+    )
+    .unwrap();
+    let mut prom = Command::new(prometheus)
+        .arg(format!(
+            "--config.file={}",
+            dir.path().join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let got = loop {
+        if TcpStream::connect(format!("127.0.0.1:{port}")).is_err() {
+            assert!(Instant::now() < deadline, "Prometheus did not start");
+            std::thread::sleep(Duration::from_millis(250));
+            continue;
+        }
+        let (_, b) = http(
+            &format!("127.0.0.1:{port}"),
+            "GET",
+            "/api/v1/query?query=cpu%7Bhost%3D%22f1%22%7D",
+            &[],
+            b"",
+        );
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&b)
+            && let Some(r) = v["data"]["result"].as_array().and_then(|r| r.first())
+        {
+            break r.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never had cpu{{host=\"f1\"}}: {b}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let _ = prom.kill();
+    let _ = prom.wait();
+    assert_eq!(got["value"][1], "42.5", "{got}");
+    assert_eq!(got["metric"]["note"], "a \"q\"", "{got}");
+}

@@ -64,6 +64,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/{id}/ack", post(ack))
         .route("/api/v1/rules", get(rules))
+        .route("/api/v1/series", get(series))
         .route("/api/v1/reload", post(reload))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -711,6 +712,97 @@ async fn alerts(
 /// Epoch ms as RFC 3339 (UTC, milliseconds).
 pub fn rfc3339(ms: i64) -> String {
     vigil_ingest::format_rfc3339(ms)
+}
+
+/// `GET /api/v1/series?metric=NAME&match=label=value&format=json|prometheus`: the newest
+/// sample of each series the daemon holds (those some rule reads), in JSON or the
+/// Prometheus exposition format (so a Prometheus server can federate from Vigil).
+async fn series(
+    State(s): State<Arc<AppState>>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let mut metric = None;
+    let mut matchers = Vec::new();
+    let mut prometheus = false;
+    for (k, v) in q {
+        match k.as_str() {
+            "metric" => metric = Some(v),
+            "match" => match v
+                .split_once("!=")
+                .map(|(a, b)| (a, b, false))
+                .or_else(|| v.split_once('=').map(|(a, b)| (a, b, true)))
+            {
+                Some((n, w, eq)) => matchers.push((n.to_string(), w.to_string(), eq)),
+                None => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("match `{v}`: expected label=value or label!=value"),
+                    );
+                }
+            },
+            "format" => match v.as_str() {
+                "json" => prometheus = false,
+                "prometheus" => prometheus = true,
+                f => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("format `{f}`: json or prometheus"),
+                    );
+                }
+            },
+            other => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown parameter `{other}` (metric, match, format)"),
+                );
+            }
+        }
+    }
+    let all = match ask(&s, |reply| Cmd::Series { reply }).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let shown = all.into_iter().filter(|(m, l, _, _)| {
+        metric.as_ref().is_none_or(|want| want == m)
+            && matchers
+                .iter()
+                .all(|(n, w, eq)| (l.get(n).map_or("", String::as_str) == w) == *eq)
+    });
+    if prometheus {
+        let mut out = String::new();
+        for (m, l, t, v) in shown {
+            let labels: Vec<String> = l
+                .iter()
+                .map(|(k, v)| {
+                    let v = v
+                        .replace('\\', "\\\\")
+                        .replace('"', "\\\"")
+                        .replace('\n', "\\n");
+                    format!("{k}=\"{v}\"")
+                })
+                .collect();
+            let value = if v.is_nan() {
+                "NaN".to_string()
+            } else if v.is_infinite() {
+                if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
+            } else {
+                v.to_string()
+            };
+            out.push_str(&format!("{m}{{{}}} {value} {t}\n", labels.join(",")));
+        }
+        return ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response();
+    }
+    let list: Vec<Value> = shown
+        .map(|(m, l, t, v)| {
+            json!({
+                "metric": m,
+                "labels": l,
+                "time": rfc3339(t),
+                "value": if v.is_finite() { json!(v) } else { json!(v.to_string()) },
+            })
+        })
+        .collect();
+    Json(json!({ "series": list })).into_response()
 }
 
 /// `GET /api/v1/rules`: every rule with its pending and firing counts, and the last reload.

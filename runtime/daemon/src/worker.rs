@@ -44,6 +44,10 @@ pub enum Cmd {
     Backfill { lines: String, done: bool },
     /// The engine's clock, ms.
     Clock { reply: oneshot::Sender<i64> },
+    /// The newest sample of every series held.
+    Series {
+        reply: oneshot::Sender<Vec<(String, vigil_vocab::LabelSet, i64, f64)>>,
+    },
 }
 
 /// A rule as `GET /api/v1/rules` shows it.
@@ -190,6 +194,9 @@ impl Worker {
                 }
                 Cmd::Clock { reply } => {
                     let _ = reply.send(self.core.clock);
+                }
+                Cmd::Series { reply } => {
+                    let _ = reply.send(self.core.engine().series_now());
                 }
                 Cmd::Shutdown { reply } => {
                     self.core.tick(now, out);

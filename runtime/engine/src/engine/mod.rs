@@ -271,6 +271,26 @@ impl Engine {
         v
     }
 
+    /// The newest sample of every stored series that is not stale, as `(metric, labels, ms,
+    /// value)` sorted by metric and labels (`GET /api/v1/series`, federation).
+    pub fn series_now(&self) -> Vec<(String, LabelSet, i64, f64)> {
+        let mut v: Vec<(String, LabelSet, i64, f64)> = self
+            .store
+            .series
+            .iter()
+            .filter_map(|s| {
+                let &(t, x) = s.samples.back()?;
+                if s.stale.is_some_and(|m| m >= t) {
+                    return None;
+                }
+                let metric = self.labels.str(s.metric).to_string();
+                Some((metric, self.labels.to_map(s.labels), t, x))
+            })
+            .collect();
+        v.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        v
+    }
+
     /// Bytes held by the series store.
     pub fn store_bytes(&self) -> usize {
         self.store.bytes()
