@@ -148,7 +148,7 @@ fn bodies(path: &Path, per: usize) -> Vec<Vec<u8>> {
             continue;
         };
         cur.extend_from_slice(b"{");
-        cur.extend_from_slice(line[at..].as_bytes());
+        cur.extend_from_slice(&line.as_bytes()[at..]);
         cur.push(b'\n');
         k += 1;
         if k == per {
