@@ -1250,3 +1250,105 @@ fn series_are_served_and_prometheus_federates_them() {
     assert_eq!(got["value"][1], "42.5", "{got}");
     assert_eq!(got["metric"]["note"], "a \"q\"", "{got}");
 }
+
+/// A followed file: what was there before the first start is skipped, lines appended are
+/// read, a rotation is followed (the old file's last lines first), the position survives a
+/// restart (what was written meanwhile is read); standard input is read to its end.
+#[test]
+fn files_are_followed_through_rotation_and_restarts() {
+    let dir = setup(RULES, "");
+    let log = dir.path().join("app.jsonl");
+    std::fs::write(
+        &log,
+        "{\"metric\":\"hit\",\"labels\":{\"i\":\"before-start\"},\"value\":1}\n",
+    )
+    .unwrap();
+    let toml = format!("{FAST}\n[[file]]\npath = \"app.jsonl\"\n");
+    std::fs::write(dir.path().join("vigil.toml"), toml).unwrap();
+    let append = |i: usize| {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&log)
+            .unwrap();
+        writeln!(
+            f,
+            "{{\"metric\":\"hit\",\"labels\":{{\"i\":\"{i}\"}},\"value\":1}}"
+        )
+        .unwrap();
+    };
+    let total = |d: &Daemon, n: f64| {
+        d.wait_for("/api/v1/alerts?rule=demo.total", move |v| {
+            v["alerts"][0]["value"].as_f64() == Some(n)
+        });
+    };
+    let d = Daemon::start(dir.path(), &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    for i in 0..3 {
+        append(i);
+    }
+    // What was there before the first start is not read; what came after is.
+    total(&d, 3.0);
+    // Rotation: the old file gets one more line, then is renamed; the new one starts.
+    append(3);
+    std::fs::rename(&log, dir.path().join("app.jsonl.1")).unwrap();
+    append(4);
+    total(&d, 5.0);
+    drop(d);
+    // Written while stopped: read at the restart, from where it stopped.
+    append(5);
+    append(6);
+    let d = Daemon::start(dir.path(), &[]);
+    total(&d, 7.0);
+    drop(d);
+    // Standard input.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args([
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--stdin",
+            "--format",
+            "json",
+        ])
+        .arg("--config")
+        .arg(dir.path().join("vigil.toml"))
+        .arg("--rules")
+        .arg(dir.path().join("rules"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data2"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    for i in 0..4 {
+        writeln!(
+            input,
+            "{{\"metric\":\"cpu\",\"labels\":{{\"host\":\"in{i}\"}},\"value\":99}}"
+        )
+        .unwrap();
+    }
+    drop(input);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, b) = http(&addr, "GET", "/api/v1/alerts?rule=demo.cpu_hot", &[], b"");
+        let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+        if v["alerts"].as_array().is_some_and(|a| a.len() == 4) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -175,6 +175,9 @@ pub struct RunArgs {
     /// How alert changes are printed on stdout: `human` lines or `json` lines.
     #[arg(long, value_enum, default_value_t = TimelineFormat::Human)]
     pub format: TimelineFormat,
+    /// Also read samples and events from standard input (the replay format), to its end.
+    #[arg(long)]
+    pub stdin: bool,
 }
 
 #[derive(clap::Args, Debug)]

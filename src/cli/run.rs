@@ -29,6 +29,7 @@ pub fn run(args: RunArgs) -> i32 {
     if let Some(l) = &args.listen {
         config.listen = l.clone();
     }
+    config.stdin |= args.stdin;
     let paths = if config.rules.is_empty() {
         // The shipped packs, wherever this binary finds them.
         match crate::config::rules_root(args.rules_root.clone()) {

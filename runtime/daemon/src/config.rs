@@ -38,6 +38,10 @@ pub struct Config {
     pub probe: Vec<crate::host::ProbeConfig>,
     /// Syslog listeners (UDP or TCP).
     pub syslog: Vec<crate::syslog::SyslogConfig>,
+    /// Files followed as they grow.
+    pub file: Vec<crate::files::FileConfig>,
+    /// Read standard input to its end (`vigil run --stdin`).
+    pub stdin: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,6 +117,8 @@ impl Default for Config {
             host: crate::host::HostConfig::default(),
             probe: Vec::new(),
             syslog: Vec::new(),
+            file: Vec::new(),
+            stdin: false,
         }
     }
 }
@@ -172,7 +178,7 @@ pub struct Times {
 }
 
 impl Config {
-    /// Reads `path` (TOML). Rule and demo paths are relative to the file's folder; the data
+    /// Reads `path` (TOML). Rule, demo and followed file paths are relative to the file's folder; the data
     /// directory, like any path on the command line, to the current one.
     pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
@@ -186,6 +192,9 @@ impl Config {
         let base = path.parent().unwrap_or(std::path::Path::new(""));
         for p in &mut c.rules {
             *p = base.join(&*p);
+        }
+        for f in &mut c.file {
+            f.path = base.join(&f.path);
         }
         if let Some(d) = &mut c.demo {
             for p in &mut d.files {

@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod core;
 pub mod demo;
+pub mod files;
 pub mod host;
 pub mod log;
 pub mod metrics;
@@ -229,6 +230,10 @@ async fn serve(state: Arc<api::AppState>) -> Result<(), DaemonError> {
         .await
         .map_err(DaemonError::State)?;
     host::start(&state, &state.config.host, &state.config.probe).map_err(DaemonError::State)?;
+    files::start(&state, &state.config.file, &state.config.data_dir).map_err(DaemonError::State)?;
+    if state.config.stdin {
+        files::stdin(state.clone(), tokio::runtime::Handle::current());
+    }
     let hup = state.clone();
     tokio::spawn(async move {
         let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
