@@ -448,7 +448,8 @@ fn kill_9_loses_no_acknowledged_input() {
 
 #[test]
 fn a_broken_reload_keeps_the_old_rules() {
-    let dir = setup(RULES, FAST);
+    // The API's reload alone (the file watcher would reload too).
+    let dir = setup(RULES, &format!("{FAST}watch_rules = false\n"));
     let env = [("VIGIL_API_TOKEN", "t")];
     let d = Daemon::start(dir.path(), &env);
     let auth = [("Authorization", "Bearer t")];
@@ -1351,4 +1352,28 @@ fn files_are_followed_through_rotation_and_restarts() {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Editing a rules file reloads it (debounced); a broken edit keeps the old rules.
+#[test]
+fn a_changed_rules_file_is_reloaded() {
+    let dir = setup(RULES, FAST);
+    let d = Daemon::start(dir.path(), &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(
+        dir.path().join("rules/r.rules"),
+        format!("{RULES}\nrule broken {{ when cpu > }}\n"),
+    )
+    .unwrap();
+    let v = d.wait_for("/api/v1/rules", |v| v["reload"]["failures"] == 1);
+    assert_eq!(v["rules"].as_array().unwrap().len(), 3, "{v}");
+    std::fs::write(
+        dir.path().join("rules/r.rules"),
+        format!("{RULES}\nrule mem_hot {{\n  severity info\n  when mem > 90\n}}\n"),
+    )
+    .unwrap();
+    let v = d.wait_for("/api/v1/rules", |v| {
+        v["rules"].as_array().is_some_and(|r| r.len() == 4)
+    });
+    assert_eq!(v["reload"]["ok"], true, "{v}");
 }

@@ -42,6 +42,8 @@ pub fn run(args: RunArgs) -> i32 {
     } else {
         config.rules.clone()
     };
+    // The daemon watches these for changes.
+    config.rules = paths.clone();
     let root = args.rules_root.clone();
     let engine = args.engine;
     // Loaded here first so that errors are shown as `vigil check` shows them.

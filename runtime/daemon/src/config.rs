@@ -42,6 +42,8 @@ pub struct Config {
     pub file: Vec<crate::files::FileConfig>,
     /// Read standard input to its end (`vigil run --stdin`).
     pub stdin: bool,
+    /// Reload when a rules file changes.
+    pub watch_rules: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,6 +121,7 @@ impl Default for Config {
             syslog: Vec::new(),
             file: Vec::new(),
             stdin: false,
+            watch_rules: true,
         }
     }
 }

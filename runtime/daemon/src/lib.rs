@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod scrape;
 pub mod syslog;
 pub mod wal;
+pub mod watch;
 pub mod worker;
 
 pub use api::Loader;
@@ -234,6 +235,8 @@ async fn serve(state: Arc<api::AppState>) -> Result<(), DaemonError> {
     if state.config.stdin {
         files::stdin(state.clone(), tokio::runtime::Handle::current());
     }
+    // Dropped when serving ends, and the watching with it.
+    let _watcher = watch::start(&state).map_err(DaemonError::State)?;
     let hup = state.clone();
     tokio::spawn(async move {
         let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
