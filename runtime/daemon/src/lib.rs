@@ -149,7 +149,10 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
         core,
         wal,
         data_dir: data_dir.clone(),
-        config: ecfg,
+        config_for: {
+            let limits = config.limits.clone();
+            Box::new(move |r: &RuleSet| engine_config(&times, &limits, r))
+        },
         tick: Duration::from_millis(times.tick as u64),
         checkpoint_every: Duration::from_millis(times.checkpoint_every as u64),
         metrics: metrics.clone(),

@@ -68,7 +68,8 @@ pub struct Worker {
     pub core: Core,
     pub wal: Option<Wal>,
     pub data_dir: PathBuf,
-    pub config: Config,
+    /// The engine's settings for a rule set (its interval may differ after a reload).
+    pub config_for: Box<dyn Fn(&RuleSet) -> Config + Send>,
     pub tick: Duration,
     pub checkpoint_every: Duration,
     pub metrics: Arc<Metrics>,
@@ -155,7 +156,8 @@ impl Worker {
                 logged = wal.sync().map_err(|e| format!("write-ahead log: {e}"));
             }
         }
-        let mut stop = false;
+        let mut stop = None;
+        let mut swapped = Vec::new();
         for c in turn {
             match c {
                 Cmd::Ingest { lines, reply } => {
@@ -177,12 +179,17 @@ impl Worker {
                     let _ = reply.send(self.rules());
                 }
                 Cmd::Swap { rules, reply } => {
-                    let r = self
-                        .core
-                        .with_rules(rules, self.config.clone())
-                        .map(|c| self.core = c)
-                        .and_then(|()| self.checkpoint());
-                    let _ = reply.send(r);
+                    // A checkpoint after the turn: every entry logged in it is applied first.
+                    let config = (self.config_for)(&rules);
+                    match self.core.with_rules(rules, config) {
+                        Ok(c) => {
+                            self.core = c;
+                            swapped.push(reply);
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                        }
+                    }
                 }
                 Cmd::Backfill { lines, done } => {
                     if logged.is_ok() {
@@ -198,16 +205,28 @@ impl Worker {
                 Cmd::Series { reply } => {
                     let _ = reply.send(self.core.engine().series_now());
                 }
-                Cmd::Shutdown { reply } => {
-                    self.core.tick(now, out);
-                    self.emit(out);
-                    let _ = reply.send(self.checkpoint());
-                    stop = true;
-                }
+                // Last in the turn, after everything logged with it is applied.
+                Cmd::Shutdown { reply } => stop = Some(reply),
             }
         }
+        if let Some(reply) = stop {
+            self.core.tick(now, out);
+            self.emit(out);
+            let r = self.checkpoint();
+            for s in swapped {
+                let _ = s.send(r.clone());
+            }
+            let _ = reply.send(r);
+            return true;
+        }
         self.emit(out);
-        stop
+        if !swapped.is_empty() {
+            let r = self.checkpoint();
+            for s in swapped {
+                let _ = s.send(r.clone());
+            }
+        }
+        false
     }
 
     fn emit(&mut self, out: &mut Vec<Transition>) {
