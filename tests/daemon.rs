@@ -1377,3 +1377,43 @@ fn a_changed_rules_file_is_reloaded() {
         v["rules"].as_array().is_some_and(|r| r.len() == 4) && v["reload"]["ok"] == true
     });
 }
+
+/// Limits: labels per sample (a refused line), records per second per source (429 with
+/// `Retry-After`, nothing of the request taken, counted).
+#[test]
+fn labels_and_rates_are_limited() {
+    let dir = setup(
+        RULES,
+        &format!("{FAST}[limits]\nmax_labels = 3\nmax_records_per_second = 10\n"),
+    );
+    let d = Daemon::start(dir.path(), &[]);
+    let (s, v) = d.ingest(
+        "{\"metric\":\"cpu\",\"labels\":{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\",\"d\":\"4\"},\"value\":1}\n{\"metric\":\"cpu\",\"labels\":{\"a\":\"1\"},\"value\":1}\n",
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["refused"][0]["line"], 1, "{v}");
+    assert!(
+        v["refused"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("4 labels"),
+        "{v}"
+    );
+    let body = "{\"metric\":\"cpu\",\"value\":1}\n".repeat(9);
+    assert_eq!(d.ingest(&body).0, 200, "a second's worth at once");
+    let (s, b) = d.req("POST", "/api/v1/ingest", &[], body.as_bytes());
+    assert_eq!(s, 429, "{b}");
+    assert!(b.contains("max_records_per_second"), "{b}");
+    let (_, m) = d.req("GET", "/metrics", &[], b"");
+    assert!(
+        m.contains("vigil_ingest_refused_total{reason=\"rate_limited\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("vigil_ingest_refused_total{reason=\"too_many_labels\"} 1"),
+        "{m}"
+    );
+    // Other sources have their own buckets.
+    let (s, b) = d.req("POST", "/write", &[], b"cpu value=1\n");
+    assert_eq!(s, 204, "{b}");
+}

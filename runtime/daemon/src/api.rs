@@ -40,6 +40,40 @@ pub struct AppState {
     pub loader: Loader,
     pub reload: Mutex<ReloadStatus>,
     pub ready: AtomicBool,
+    pub rates: Rates,
+}
+
+/// Per-source token buckets (`limits.max_records_per_second`): a second's worth of records
+/// may arrive at once, then they refill at the rate.
+#[derive(Default)]
+pub struct Rates(Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>);
+
+impl Rates {
+    /// Takes `n` records from `source`'s bucket, or says how many seconds until they fit.
+    pub fn take(&self, source: &str, n: u64, rate: u64) -> Result<(), u64> {
+        if rate == 0 || n == 0 {
+            return Ok(());
+        }
+        let Ok(mut m) = self.0.lock() else {
+            return Ok(());
+        };
+        let now = std::time::Instant::now();
+        let cap = rate as f64;
+        let (tokens, at) = m.entry(source.to_string()).or_insert((cap, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * cap).min(cap);
+        *at = now;
+        let need = n as f64;
+        if need <= *tokens {
+            *tokens -= need;
+            return Ok(());
+        }
+        // A request larger than a second's worth is taken once the bucket is full.
+        if need > cap && *tokens >= cap {
+            *tokens = 0.0;
+            return Ok(());
+        }
+        Err(((need.min(cap) - *tokens) / cap).ceil().max(1.0) as u64)
+    }
 }
 
 /// The last reload's outcome, for `GET /api/v1/rules`.
@@ -228,6 +262,24 @@ pub(crate) async fn accept(
         ];
         s.metrics.lines.get_or_create(&l).inc_by(n as u64);
     };
+    if let Err(wait) = s.rates.take(
+        source,
+        checked.accepted as u64,
+        limits.max_records_per_second,
+    ) {
+        s.metrics.refuse("rate_limited");
+        let mut r = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "source `{source}` is over its {} records/s (limits.max_records_per_second); nothing of this request was taken",
+                limits.max_records_per_second
+            ),
+        );
+        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Err(r);
+    }
     count("accepted", checked.accepted);
     count("refused", checked.refused.len());
     for (_, _, reason) in &checked.refused {
@@ -566,6 +618,21 @@ fn check_lines(
         recs.clear();
         if let Err(why) = parse_line_into(line, Format::Auto, &mut cx, &mut recs, &mut spare) {
             c.refused.push((no, why, "parse"));
+            continue;
+        }
+        let labels = |r: &Record| match r {
+            Record::Sample { labels, .. } | Record::Stale { labels, .. } => labels.len(),
+            _ => 0,
+        };
+        if let Some(n) = recs.iter().map(labels).find(|&n| n > limits.max_labels) {
+            c.refused.push((
+                no,
+                format!(
+                    "{n} labels (at most {}: limits.max_labels)",
+                    limits.max_labels
+                ),
+                "too_many_labels",
+            ));
             continue;
         }
         if let Some(r) = recs.iter().find(|r| r.ts() > now + times.max_future) {

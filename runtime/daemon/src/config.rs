@@ -87,6 +87,10 @@ pub struct Limits {
     /// Series per selector and keys per event rule.
     pub max_series: usize,
     pub max_keys: usize,
+    /// Labels of one sample.
+    pub max_labels: usize,
+    /// Records per second each source may send (0: no limit); past it, 429 with Retry-After.
+    pub max_records_per_second: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -145,6 +149,8 @@ impl Default for Limits {
             queue: 256,
             max_series: 100_000,
             max_keys: 1_000_000,
+            max_labels: 64,
+            max_records_per_second: 0,
         }
     }
 }

@@ -189,6 +189,7 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
             ..Default::default()
         }),
         ready: AtomicBool::new(true),
+        rates: api::Rates::default(),
         config,
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
