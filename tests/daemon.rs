@@ -525,8 +525,11 @@ fn bad_input_is_refused_clearly() {
     assert_eq!(refused, vec![1, 2, 3, 5], "{v}");
     assert!(b.contains("ahead of the daemon's clock"), "{b}");
     assert!(b.contains("UTF-8"), "{b}");
-    // Every line refused: 400.
+    // Every line refused: 400. A key given twice is refused as a full parse would.
     assert_eq!(post(&[], b"nope {\n").0, 400);
+    let (s, b) = post(&[], b"{\"event\":{\"user\":\"root\",\"user\":\"alice\"}}\n");
+    assert_eq!(s, 400, "{b}");
+    assert!(b.contains("given twice"), "{b}");
     // A compression bomb stops at the decoded limit.
     let (s, b) = post(
         &[("Content-Encoding", "gzip")],

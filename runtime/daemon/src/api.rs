@@ -586,9 +586,11 @@ fn check_lines(
         accepted: 0,
         refused: Vec::new(),
     };
+    // Events stay text (the engine reads them straight from it); each is checked whole
+    // without building its tree, refusing what a full parse would.
     let mut cx = Context {
         time: Some(now),
-        raw_events: false,
+        raw_events: true,
     };
     let mut recs = VecDeque::new();
     let mut spare: Vec<Record> = Vec::new();
@@ -618,6 +620,12 @@ fn check_lines(
         recs.clear();
         if let Err(why) = parse_line_into(line, Format::Auto, &mut cx, &mut recs, &mut spare) {
             c.refused.push((no, why, "parse"));
+            continue;
+        }
+        if recs.iter().any(|r| matches!(r, Record::Raw { .. }))
+            && let Err(e) = vigil_ingest::strict::validate(line)
+        {
+            c.refused.push((no, format!("invalid JSON: {e}"), "parse"));
             continue;
         }
         let labels = |r: &Record| match r {
