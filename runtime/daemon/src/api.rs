@@ -16,10 +16,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use crossbeam_channel::{Sender, TrySendError};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
@@ -31,7 +31,7 @@ use vigil_ingest::{Context, Format, Record, parse_line_into};
 pub type Loader = Arc<dyn Fn() -> Result<RuleSet, String> + Send + Sync>;
 
 pub struct AppState {
-    pub tx: SyncSender<Cmd>,
+    pub tx: Sender<Cmd>,
     pub config: Config,
     pub times: Times,
     pub metrics: Arc<Metrics>,
@@ -168,9 +168,7 @@ fn authorize_ingest(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
 async fn ask<T>(s: &AppState, make: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> Result<T, Response> {
     let (tx, rx) = oneshot::channel();
     match s.tx.try_send(make(tx)) {
-        Ok(()) => {
-            s.metrics.queue.inc();
-        }
+        Ok(()) => {}
         Err(TrySendError::Full(_)) => {
             s.metrics.refuse("queue_full");
             let mut r = error(

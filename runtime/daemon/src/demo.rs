@@ -5,8 +5,8 @@
 //! clock takes over.
 
 use crate::worker::{Cmd, now_ms};
+use crossbeam_channel::Sender;
 use std::path::PathBuf;
-use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use vigil_ingest::{Format, parse_line};
@@ -33,7 +33,7 @@ pub fn load(files: &[PathBuf]) -> Result<Vec<(i64, serde_json::Value)>, String> 
 }
 
 /// Plays `lines` into the engine's queue; returns when done or when the daemon stops.
-pub fn play(lines: Vec<(i64, serde_json::Value)>, speed: f64, tx: SyncSender<Cmd>) {
+pub fn play(lines: Vec<(i64, serde_json::Value)>, speed: f64, tx: Sender<Cmd>) {
     let (Some(first), Some(last)) = (lines.first().map(|l| l.0), lines.last().map(|l| l.0)) else {
         return;
     };

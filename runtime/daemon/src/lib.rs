@@ -144,7 +144,7 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
         None
     };
 
-    let (tx, rx) = std::sync::mpsc::sync_channel(config.limits.queue.max(1));
+    let (tx, rx) = crossbeam_channel::bounded(config.limits.queue.max(1));
     let worker = worker::Worker {
         core,
         wal,

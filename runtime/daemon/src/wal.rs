@@ -21,14 +21,15 @@ pub struct Pos {
 }
 
 /// What an entry carries.
+/// (Generic so that appending borrows what the reader gets owned.)
 #[derive(Debug, Clone, PartialEq)]
-pub enum Body {
+pub enum Body<S = String> {
     /// Accepted input lines, `\n`-separated, in the `vigil replay` line format.
-    Lines(String),
+    Lines(S),
     /// An acknowledgement, as JSON.
-    Ack(String),
+    Ack(S),
     /// Recorded lines in time order, applied with the clock following them (the demo).
-    Backfill(String),
+    Backfill(S),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -148,12 +149,13 @@ impl Wal {
         ))
     }
 
-    /// Appends one entry (written, not yet synced: see [`Wal::sync`]); its end position.
-    pub fn append(&mut self, e: &Entry) -> io::Result<Pos> {
-        let (kind, body) = match &e.body {
-            Body::Lines(s) => (0u8, s.as_bytes()),
-            Body::Ack(s) => (1u8, s.as_bytes()),
-            Body::Backfill(s) => (2u8, s.as_bytes()),
+    /// Appends one entry arriving at `now` (written, not yet synced: see [`Wal::sync`]); its
+    /// end position.
+    pub fn append<S: AsRef<str>>(&mut self, now: i64, body: &Body<S>) -> io::Result<Pos> {
+        let (kind, body) = match body {
+            Body::Lines(s) => (0u8, s.as_ref().as_bytes()),
+            Body::Ack(s) => (1u8, s.as_ref().as_bytes()),
+            Body::Backfill(s) => (2u8, s.as_ref().as_bytes()),
         };
         let payload_len = 9 + body.len();
         if payload_len > MAX_ENTRY {
@@ -166,7 +168,7 @@ impl Wal {
         self.buf
             .extend_from_slice(&(payload_len as u32).to_le_bytes());
         self.buf.extend_from_slice(&[0; 4]);
-        self.buf.extend_from_slice(&e.now.to_le_bytes());
+        self.buf.extend_from_slice(&now.to_le_bytes());
         self.buf.push(kind);
         self.buf.extend_from_slice(body);
         let crc = crc32fast::hash(&self.buf[HEADER..]);
@@ -290,13 +292,9 @@ mod tests {
         let (mut w, _) = Wal::open(dir.path(), Pos::default(), 64, true, &mut |_| {}).unwrap();
         let want: Vec<Entry> = (0..20).map(|i| lines(i, &format!("line {i}"))).collect();
         for e in &want {
-            w.append(e).unwrap();
+            w.append(e.now, &e.body).unwrap();
         }
-        w.append(&Entry {
-            now: 99,
-            body: Body::Ack("{}".into()),
-        })
-        .unwrap();
+        w.append(99, &Body::Ack("{}")).unwrap();
         w.sync().unwrap();
         assert!(segments(dir.path()).unwrap().len() > 3, "rotated");
         drop(w);
@@ -313,9 +311,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut w, _) =
             Wal::open(dir.path(), Pos::default(), 1 << 20, false, &mut |_| {}).unwrap();
-        w.append(&lines(1, "first")).unwrap();
+        w.append(1, &Body::Lines("first")).unwrap();
         let keep = w.position();
-        w.append(&lines(2, "second entry")).unwrap();
+        w.append(2, &Body::Lines("second entry")).unwrap();
         let full = w.position();
         drop(w);
         let path = dir.path().join(name(keep.segment));
@@ -338,7 +336,7 @@ mod tests {
         let (mut w, rec) =
             Wal::open(dir.path(), Pos::default(), 1 << 20, false, &mut |_| {}).unwrap();
         assert_eq!(rec.cuts[0].2, "checksum mismatch");
-        w.append(&lines(3, "third")).unwrap();
+        w.append(3, &Body::Lines("third")).unwrap();
         drop(w);
         let (got, _) = read_all(dir.path(), Pos::default());
         assert_eq!(got, vec![lines(1, "first"), lines(3, "third")]);
@@ -349,11 +347,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut w, _) =
             Wal::open(dir.path(), Pos::default(), 1 << 20, false, &mut |_| {}).unwrap();
-        w.append(&lines(1, "a")).unwrap();
+        w.append(1, &Body::Lines("a")).unwrap();
         let at = w.position();
-        w.append(&lines(2, "b")).unwrap();
+        w.append(2, &Body::Lines("b")).unwrap();
         w.rotate().unwrap();
-        w.append(&lines(3, "c")).unwrap();
+        w.append(3, &Body::Lines("c")).unwrap();
         w.drop_before(at).unwrap();
         drop(w);
         let (got, _) = read_all(dir.path(), at);

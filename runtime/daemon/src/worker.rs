@@ -7,10 +7,10 @@
 use crate::checkpoint::{self, Checkpoint};
 use crate::core::{Ack, AlertView, Applied, Core};
 use crate::metrics::Metrics;
-use crate::wal::{Body, Entry, Wal};
+use crate::wal::{Body, Wal};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 use vigil_compiler::eval::RuleSet;
@@ -110,15 +110,18 @@ impl Worker {
                     Err(_) => break,
                 }
             }
-            self.metrics.queue.dec_by(turn.len() as i64);
+            self.metrics.queue.set(rx.len() as i64);
             if self.turn(turn, &mut out) {
                 return;
             }
-            if Instant::now() >= next_tick && !self.backfilling {
-                let t0 = Instant::now();
-                self.core.tick(now_ms(), &mut out);
-                self.metrics.evaluation.observe(t0.elapsed().as_secs_f64());
-                self.emit(&mut out);
+            if Instant::now() >= next_tick {
+                // While a backfill plays, its recording is the clock.
+                if !self.backfilling {
+                    let t0 = Instant::now();
+                    self.core.tick(now_ms(), &mut out);
+                    self.metrics.evaluation.observe(t0.elapsed().as_secs_f64());
+                    self.emit(&mut out);
+                }
                 next_tick = Instant::now() + self.tick;
             }
             if Instant::now() >= next_checkpoint {
@@ -138,16 +141,18 @@ impl Worker {
         if let Some(wal) = &mut self.wal {
             let mut any = false;
             for c in &turn {
+                let ack_json;
                 let entry = match c {
-                    Cmd::Ingest { lines, .. } => Body::Lines(lines.clone()),
+                    Cmd::Ingest { lines, .. } => Body::Lines(lines.as_str()),
                     Cmd::Ack { id, ack, .. } => {
-                        Body::Ack(serde_json::json!({"id": id, "ack": ack}).to_string())
+                        ack_json = serde_json::json!({"id": id, "ack": ack}).to_string();
+                        Body::Ack(ack_json.as_str())
                     }
-                    Cmd::Backfill { lines, .. } => Body::Backfill(lines.clone()),
+                    Cmd::Backfill { lines, .. } => Body::Backfill(lines.as_str()),
                     _ => continue,
                 };
                 any = true;
-                if let Err(e) = wal.append(&Entry { now, body: entry }) {
+                if let Err(e) = wal.append(now, &entry) {
                     logged = Err(format!("write-ahead log: {e}"));
                     break;
                 }
