@@ -988,6 +988,26 @@ fn audit_events_and_falco_alerts_feed_event_rules() {
         b.contains("project_name") && b.contains("\"line\":2"),
         "{b}"
     );
+    // One pretty-printed object, and an array of objects.
+    let (s, b) = d.req(
+        "POST",
+        "/api/v1/audit",
+        &[],
+        b"{\n  \"project_name\": \"p\",\n  \"event_type\": \"boot\"\n}\n",
+    );
+    assert_eq!(s, 200, "{b}");
+    assert!(b.contains("\"accepted\":1"), "{b}");
+    let (s, b) = d.req(
+        "POST",
+        "/api/v1/audit",
+        &[],
+        br#"[{"project_name":"p","event_type":"boot"},{"event_type":"x"}]"#,
+    );
+    assert_eq!(s, 200, "{b}");
+    assert!(
+        b.contains("\"accepted\":1") && b.contains("\"line\":2"),
+        "{b}"
+    );
     let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/clients");
     let script = "import sys, time\nfrom vigil_audit import AuditClient\n\
                   c = AuditClient(sys.argv[1], project_name='orders', project_market='XNYS')\n\

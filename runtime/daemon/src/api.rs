@@ -435,8 +435,8 @@ fn time_field(v: Option<&Value>) -> Result<Option<i64>, String> {
     }
 }
 
-/// JSON objects (one, or one per line) as events: `check` refuses one or gives its time.
-/// The answer is ingest's, line numbers included.
+/// JSON objects (one, an array of them, or one per line) as events: `check` refuses one or
+/// gives its time. The answer is ingest's, with line numbers (positions in an array).
 async fn json_events(
     s: &Arc<AppState>,
     headers: &HeaderMap,
@@ -454,22 +454,40 @@ async fn json_events(
     let now = now_ms();
     let mut text = String::new();
     let mut refused = Vec::new();
-    let mut lines = 0usize;
-    for (i, line) in data.split(|&b| b == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        lines += 1;
-        if lines > s.config.limits.max_lines {
-            s.metrics.refuse("too_many_lines");
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("more than {} lines", s.config.limits.max_lines),
-            );
-        }
-        let parsed: Result<Value, String> = std::str::from_utf8(line)
-            .map_err(|_| "the line is not valid UTF-8".to_string())
-            .and_then(|l| vigil_ingest::strict::parse(l).map_err(|e| format!("invalid JSON: {e}")));
+    // The whole body as one value (a pretty-printed object, or an array of objects), else
+    // one object per line.
+    let whole = std::str::from_utf8(&data)
+        .ok()
+        .and_then(|t| vigil_ingest::strict::parse(t).ok());
+    let items: Vec<(usize, Result<Value, String>)> = match whole {
+        Some(Value::Array(a)) => a
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (i + 1, Ok(v)))
+            .collect(),
+        Some(v @ Value::Object(_)) => vec![(1, Ok(v))],
+        _ => data
+            .split(|&b| b == b'\n')
+            .enumerate()
+            .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
+            .map(|(i, l)| {
+                let v = std::str::from_utf8(l)
+                    .map_err(|_| "the line is not valid UTF-8".to_string())
+                    .and_then(|l| {
+                        vigil_ingest::strict::parse(l).map_err(|e| format!("invalid JSON: {e}"))
+                    });
+                (i + 1, v)
+            })
+            .collect(),
+    };
+    if items.len() > s.config.limits.max_lines {
+        s.metrics.refuse("too_many_lines");
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("more than {} objects", s.config.limits.max_lines),
+        );
+    }
+    for (no, parsed) in items {
         let taken = parsed.and_then(|v| match v {
             Value::Object(m) => {
                 let ts = check(&m)?.unwrap_or(now);
@@ -484,7 +502,7 @@ async fn json_events(
             Ok(r) => r.to_json_line(&mut text),
             Err(why) => {
                 s.metrics.refuse("parse");
-                refused.push(json!({ "line": i + 1, "reason": why }));
+                refused.push(json!({ "line": no, "reason": why }));
             }
         }
     }
