@@ -1440,3 +1440,47 @@ fn labels_and_rates_are_limited() {
     let (s, b) = d.req("POST", "/write", &[], b"cpu value=1\n");
     assert_eq!(s, 204, "{b}");
 }
+
+/// `log_format = "json"`: every stderr line is a JSON object; outside text inside stays data.
+#[test]
+fn logs_can_be_json_lines() {
+    let port = free_port();
+    let dir = setup(
+        RULES,
+        &format!("{FAST}log_format = \"json\"\n[[syslog]]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["run", "--listen", "127.0.0.1:0"])
+        .arg("--config")
+        .arg(dir.path().join("vigil.toml"))
+        .arg("--rules")
+        .arg(dir.path().join("rules"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.starts_with("listening on "), "{first}");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let _ = child.wait();
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(lines.len() >= 2, "{err}");
+    for l in &lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert!(v["fields"]["message"].is_string(), "{l}");
+    }
+    assert!(err.contains("syslog over udp"), "{err}");
+}

@@ -44,6 +44,8 @@ pub struct Config {
     pub stdin: bool,
     /// Reload when a rules file changes.
     pub watch_rules: bool,
+    /// `human` or `json` log lines on stderr.
+    pub log_format: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -126,6 +128,7 @@ impl Default for Config {
             file: Vec::new(),
             stdin: false,
             watch_rules: true,
+            log_format: "human".into(),
         }
     }
 }

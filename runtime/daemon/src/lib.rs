@@ -73,6 +73,15 @@ fn engine_config(
 /// drains, checkpoints and returns.
 pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError> {
     let times = config.times()?;
+    match config.log_format.as_str() {
+        "human" => log::init(false),
+        "json" => log::init(true),
+        f => {
+            return Err(DaemonError::State(format!(
+                "log_format `{f}`: human or json"
+            )));
+        }
+    }
     let rules = Arc::new(loader().map_err(DaemonError::Rules)?);
     let data_dir = config.data_dir.clone();
     let dir_err = |why: String| DaemonError::DataDir {
