@@ -286,7 +286,16 @@ pub(crate) async fn accept(
     let mut applied = crate::core::Applied::default();
     if checked.accepted > 0 {
         let lines = std::mem::take(&mut checked.text);
-        match ask(s, |reply| Cmd::Ingest { lines, reply }).await? {
+        let records = std::mem::take(&mut checked.records);
+        let now = checked.now;
+        match ask(s, |reply| Cmd::Ingest {
+            lines,
+            records,
+            now,
+            reply,
+        })
+        .await?
+        {
             Ok(a) => applied = a,
             Err(e) => {
                 crate::log::error(&e);
@@ -586,6 +595,9 @@ async fn remote_write(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: B
 /// numbers (from 1), reasons and a reason word for the metrics.
 pub(crate) struct Checked {
     text: String,
+    /// The accepted lines parsed (with `now` for those without a time).
+    records: VecDeque<Record>,
+    now: i64,
     accepted: usize,
     refused: Vec<(usize, String, &'static str)>,
 }
@@ -598,6 +610,8 @@ fn check_lines(
     limits: &crate::config::Limits,
 ) -> Result<Checked, usize> {
     let mut c = Checked {
+        records: VecDeque::new(),
+        now,
         text: String::with_capacity(data.len()),
         accepted: 0,
         refused: Vec::new(),
@@ -682,7 +696,7 @@ fn check_lines(
         c.accepted += recs
             .len()
             .max(usize::from(line.trim_start().starts_with("# time:")));
-        spare.extend(recs.drain(..));
+        c.records.extend(recs.drain(..));
     }
     Ok(c)
 }

@@ -18,8 +18,12 @@ use vigil_engine::{Config, Transition};
 
 /// Requests to the engine's thread.
 pub enum Cmd {
+    /// Accepted lines (what is logged), the records parsed from them at the edge (what is
+    /// applied), and the arrival time both used.
     Ingest {
         lines: String,
+        records: std::collections::VecDeque<vigil_ingest::Record>,
+        now: i64,
         reply: oneshot::Sender<Result<Applied, String>>,
     },
     Alerts {
@@ -152,7 +156,11 @@ impl Worker {
                     _ => continue,
                 };
                 any = true;
-                if let Err(e) = wal.append(now, &entry) {
+                let at = match c {
+                    Cmd::Ingest { now, .. } => *now,
+                    _ => now,
+                };
+                if let Err(e) = wal.append(at, &entry) {
                     logged = Err(format!("write-ahead log: {e}"));
                     break;
                 }
@@ -165,10 +173,16 @@ impl Worker {
         let mut swapped = Vec::new();
         for c in turn {
             match c {
-                Cmd::Ingest { lines, reply } => {
+                Cmd::Ingest {
+                    mut records,
+                    now,
+                    reply,
+                    ..
+                } => {
                     let r = logged.clone().map(|()| {
                         let t0 = Instant::now();
-                        let a = self.core.apply(now, &lines, !self.backfilling, out);
+                        let follow = !self.backfilling;
+                        let a = self.core.apply_records(now, &mut records, follow, out);
                         self.metrics.evaluation.observe(t0.elapsed().as_secs_f64());
                         a
                     });
