@@ -240,7 +240,7 @@ pub(crate) async fn accept(
 ) -> Result<(Checked, crate::core::Applied), Response> {
     let limits = &s.config.limits;
     let now = now_ms();
-    let mut checked = match check_lines(data, now, &s.times, limits) {
+    let checked = match check_lines(data, now, &s.times, limits) {
         Ok(c) => c,
         Err(n) => {
             s.metrics.refuse("too_many_lines");
@@ -253,6 +253,16 @@ pub(crate) async fn accept(
             ));
         }
     };
+    submit(s, checked, source).await
+}
+
+/// Has checked input logged and applied (after the source's rate limit), counting it.
+async fn submit(
+    s: &AppState,
+    mut checked: Checked,
+    source: &str,
+) -> Result<(Checked, crate::core::Applied), Response> {
+    let limits = &s.config.limits;
     let count = |result: &str, n: usize| {
         let l = vec![
             ("source", source.to_string()),
@@ -565,12 +575,47 @@ async fn remote_write(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: B
             return error(StatusCode::BAD_REQUEST, e.to_string());
         }
     };
-    let mut text = String::new();
-    let bad_series = vigil_ingest::remote_write::to_lines(&req, &mut text);
+    // Records straight from the request (no JSON read back); the lines are what is logged.
+    let now = now_ms();
+    let mut all = VecDeque::new();
+    let mut lines = String::new();
+    let bad_series = vigil_ingest::remote_write::to_records(&req, &mut lines, &mut all);
     for _ in &bad_series {
         s.metrics.refuse("series");
     }
-    match accept(&s, text.as_bytes(), "remote_write").await {
+    let limits = &s.config.limits;
+    let mut checked = Checked {
+        text: String::with_capacity(lines.len()),
+        records: VecDeque::with_capacity(all.len()),
+        now,
+        accepted: 0,
+        refused: Vec::new(),
+    };
+    for (i, (r, line)) in all.into_iter().zip(lines.lines()).enumerate() {
+        let n = match &r {
+            Record::Sample { labels, .. } | Record::Stale { labels, .. } => labels.len(),
+            _ => 0,
+        };
+        if n > limits.max_labels {
+            checked.refused.push((
+                i + 1,
+                format!("{n} labels (at most {})", limits.max_labels),
+                "too_many_labels",
+            ));
+        } else if r.ts() > now + s.times.max_future {
+            checked.refused.push((
+                i + 1,
+                "its time is ahead of the daemon's clock (max_future)".into(),
+                "future",
+            ));
+        } else {
+            checked.text.push_str(line);
+            checked.text.push('\n');
+            checked.records.push_back(r);
+            checked.accepted += 1;
+        }
+    }
+    match submit(&s, checked, "remote_write").await {
         Ok((checked, _))
             if checked.accepted > 0 || (checked.refused.is_empty() && bad_series.is_empty()) =>
         {

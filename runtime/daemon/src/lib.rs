@@ -222,6 +222,16 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
 }
 
 async fn serve(state: Arc<api::AppState>) -> Result<(), DaemonError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Handlers first: a signal from here on stops the daemon cleanly, never by default action.
+    let sig = |k: SignalKind| {
+        signal(k).map_err(|e| DaemonError::State(format!("cannot handle signals: {e}")))
+    };
+    let (term, int, mut hup) = (
+        sig(SignalKind::terminate())?,
+        sig(SignalKind::interrupt())?,
+        sig(SignalKind::hangup())?,
+    );
     let addr = state.config.listen.clone();
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -233,12 +243,6 @@ async fn serve(state: Arc<api::AppState>) -> Result<(), DaemonError> {
         addr: addr.clone(),
         why: e.to_string(),
     })?;
-    {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "listening on http://{local}");
-        let _ = out.flush();
-    }
     scrape::start(&state, &state.config.scrape).map_err(DaemonError::State)?;
     syslog::start(&state, &state.config.syslog)
         .await
@@ -250,36 +254,31 @@ async fn serve(state: Arc<api::AppState>) -> Result<(), DaemonError> {
     }
     // Dropped when serving ends, and the watching with it.
     let _watcher = watch::start(&state).map_err(DaemonError::State)?;
-    let hup = state.clone();
+    let reload = state.clone();
     tokio::spawn(async move {
-        let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            return;
-        };
-        while s.recv().await.is_some() {
-            let _ = api::reload_rules(&hup).await;
+        while hup.recv().await.is_some() {
+            let _ = api::reload_rules(&reload).await;
         }
     });
+    // Everything is up: the first line says where (tests and scripts wait for it).
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on http://{local}");
+        let _ = out.flush();
+    }
     let app = api::router(state);
     axum::serve(listener, app)
-        .with_graceful_shutdown(stop_signal())
+        .with_graceful_shutdown(stop_signal(term, int))
         .await
         .map_err(|e| DaemonError::State(format!("server: {e}")))
 }
 
 /// SIGTERM or SIGINT (Ctrl-C).
-async fn stop_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+async fn stop_signal(mut term: tokio::signal::unix::Signal, mut int: tokio::signal::unix::Signal) {
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
+        _ = term.recv() => {}
+        _ = int.recv() => {}
     }
     log::info("stopping: draining requests, then a checkpoint");
 }

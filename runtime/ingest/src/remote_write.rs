@@ -73,6 +73,24 @@ pub struct Refused {
 /// The request's samples as JSON lines (`"value"` is `"NaN"`, `"+Inf"`, `"-Inf"` or `"stale"`
 /// where JSON has no number), with the series that cannot be taken.
 pub fn to_lines(req: &WriteRequest, out: &mut String) -> Vec<Refused> {
+    convert(req, out, None)
+}
+
+/// [`to_lines`], and the records those lines read as (labels in the lines' order), so the
+/// daemon need not parse what it just wrote.
+pub fn to_records(
+    req: &WriteRequest,
+    out: &mut String,
+    records: &mut std::collections::VecDeque<crate::Record>,
+) -> Vec<Refused> {
+    convert(req, out, Some(records))
+}
+
+fn convert(
+    req: &WriteRequest,
+    out: &mut String,
+    mut records: Option<&mut std::collections::VecDeque<crate::Record>>,
+) -> Vec<Refused> {
     use std::fmt::Write;
     let mut refused = Vec::new();
     for (i, ts) in req.timeseries.iter().enumerate() {
@@ -101,6 +119,10 @@ pub fn to_lines(req: &WriteRequest, out: &mut String) -> Vec<Refused> {
             });
             continue;
         }
+        let pairs: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect();
         let head = format!(
             "\"metric\":{},\"labels\":{}",
             serde_json::Value::String(name.value.clone()),
@@ -123,6 +145,19 @@ pub fn to_lines(req: &WriteRequest, out: &mut String) -> Vec<Refused> {
                 serde_json::Value::from(s.value).to_string()
             };
             let _ = writeln!(out, "{{\"ts\":{},{head},\"value\":{value}}}", s.timestamp);
+            if let Some(r) = records.as_deref_mut() {
+                let (metric, labels, ts) = (name.value.clone(), pairs.clone(), s.timestamp);
+                r.push_back(if s.value.to_bits() == STALE_NAN {
+                    crate::Record::Stale { metric, labels, ts }
+                } else {
+                    crate::Record::Sample {
+                        metric,
+                        labels,
+                        ts,
+                        value: s.value,
+                    }
+                });
+            }
         }
     }
     refused
@@ -241,6 +276,34 @@ mod tests {
                 let _ = to_lines(&req, &mut text);
                 for l in text.lines() {
                     prop_assert!(parse_line(l, Format::Json).is_ok(), "{l}");
+                }
+            }
+        }
+
+        /// The records given with the lines are what the lines read as.
+        #[test]
+        fn records_are_what_the_lines_read_as(
+            values in proptest::collection::vec(any::<f64>(), 1..5),
+            labels in proptest::collection::vec(("[a-c]{1,2}", "\\PC{0,5}"), 0..4),
+        ) {
+            let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let samples: Vec<(i64, f64)> = values.iter().enumerate().map(|(i, v)| (i as i64, *v)).collect();
+            let req = WriteRequest { timeseries: vec![series("m", &pairs, &samples)] };
+            let (mut text, mut recs) = (String::new(), std::collections::VecDeque::new());
+            let refused = to_records(&req, &mut text, &mut recs);
+            if !refused.is_empty() {
+                prop_assert!(recs.is_empty());
+                return Ok(());
+            }
+            let read: Vec<Record> = text.lines().flat_map(|l| parse_line(l, Format::Json).unwrap()).collect();
+            prop_assert_eq!(read.len(), recs.len());
+            for (a, b) in read.iter().zip(&recs) {
+                match (a, b) {
+                    (Record::Sample { value: x, labels: la, .. }, Record::Sample { value: y, labels: lb, .. }) => {
+                        prop_assert!(x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()));
+                        prop_assert_eq!(la, lb);
+                    }
+                    (a, b) => prop_assert_eq!(a, b),
                 }
             }
         }
