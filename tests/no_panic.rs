@@ -26,7 +26,21 @@ fn corpus() -> Vec<String> {
     out
 }
 
+/// Checks on a thread with a main thread's stack (8 MiB), where `vigil check`, the language
+/// server and the daemon's loader run: a test thread's 2 MiB is less than a debug build needs
+/// for a declaration nested just under the limit (`MAX_NESTING`).
 fn check(text: &str) {
+    let text = text.to_string();
+    let run = std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || check_on(&text))
+        .expect("a thread");
+    if let Err(panic) = run.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+fn check_on(text: &str) {
     let checked = vigil_compiler::check_source("fuzz.rules", text, None);
     // Rendering must not panic either (spans stay inside the text).
     let _ = vigil::render::human(&checked.diagnostics, &checked.sources, false);
@@ -220,4 +234,15 @@ fn deep_nesting_is_refused_not_overflowed() {
             .iter()
             .any(|d| d.code.as_str() == "V0002")
     );
+}
+
+/// Found by `mutated_valid_files_never_panic`: brackets nested just under the limit, with
+/// more closing than opening, overflowed a 2 MiB test thread's stack in a debug build.
+#[test]
+fn brackets_just_under_the_limit_check_on_a_main_threads_stack() {
+    check(&format!(
+        "const deep = {}1{}\n",
+        "(".repeat(56),
+        ")".repeat(108)
+    ));
 }

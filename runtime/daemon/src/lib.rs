@@ -203,6 +203,9 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // The rule loader runs on its blocking threads: a main thread's stack, as `vigil
+        // check` has, for rules nested up to the checker's limit.
+        .thread_stack_size(8 << 20)
         .enable_all()
         .build()
         .map_err(|e| DaemonError::State(format!("cannot start the runtime: {e}")))?;
