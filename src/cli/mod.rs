@@ -359,22 +359,29 @@ pub fn check_or_report(
             return Err(2);
         }
     };
-    if checked.errors() > 0 {
-        let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        let errors: Vec<_> = checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .cloned()
-            .collect();
-        errout(format_args!(
-            "{}",
-            crate::render::human(&errors, &checked.sources, colour)
-        ));
-        eprintln!("error: the rules have {} error(s); {what}", errors.len());
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    if let Some((text, n)) = rendered_errors(&checked, colour) {
+        errout(format_args!("{text}"));
+        eprintln!("error: the rules have {n} error(s); {what}");
         return Err(1);
     }
     Ok(checked)
+}
+
+/// The checker's errors rendered for people, and how many; `None` when there are none.
+pub fn rendered_errors(checked: &vigil_compiler::Checked, colour: bool) -> Option<(String, usize)> {
+    let errors: Vec<_> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .cloned()
+        .collect();
+    (!errors.is_empty()).then(|| {
+        (
+            crate::render::human(&errors, &checked.sources, colour),
+            errors.len(),
+        )
+    })
 }
 
 /// Where lowering failed, as `file:line:col`.

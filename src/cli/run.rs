@@ -90,18 +90,8 @@ fn load(
 ) -> Result<vigil_compiler::eval::RuleSet, String> {
     let root = crate::config::rules_root(root);
     let checked = vigil_compiler::check_paths(paths, root.as_deref()).map_err(|e| e.to_string())?;
-    if checked.errors() > 0 {
-        let errors: Vec<_> = checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .cloned()
-            .collect();
-        return Err(format!(
-            "{}{} error(s)",
-            crate::render::human(&errors, &checked.sources, false),
-            errors.len()
-        ));
+    if let Some((text, n)) = super::rendered_errors(&checked, false) {
+        return Err(format!("{text}{n} error(s)"));
     }
     vigil_compiler::eval::RuleSet::from_checked_with(&checked, engine, &crate::config::secret)
         .map_err(|e| super::lower_error(&checked, &e))
