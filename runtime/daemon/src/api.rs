@@ -801,6 +801,39 @@ async fn ack(
     }
 }
 
+/// `label=value` or `label!=value` (a missing label reads as empty, as in Prometheus).
+struct Matcher {
+    name: String,
+    value: String,
+    equal: bool,
+}
+
+impl Matcher {
+    fn parse(v: &str) -> Result<Matcher, Response> {
+        let (name, value, equal) = match v.split_once("!=") {
+            Some((n, w)) => (n, w, false),
+            None => match v.split_once('=') {
+                Some((n, w)) => (n, w, true),
+                None => {
+                    return Err(error(
+                        StatusCode::BAD_REQUEST,
+                        format!("match `{v}`: expected label=value or label!=value"),
+                    ));
+                }
+            },
+        };
+        Ok(Matcher {
+            name: name.to_string(),
+            value: value.to_string(),
+            equal,
+        })
+    }
+
+    fn matches(&self, labels: &vigil_vocab::LabelSet) -> bool {
+        (labels.get(&self.name).map_or("", String::as_str) == self.value) == self.equal
+    }
+}
+
 /// One condition of `GET /api/v1/alerts` on an alert.
 type Filter = Box<dyn Fn(&crate::core::AlertView) -> bool + Send>;
 
@@ -817,21 +850,10 @@ async fn alerts(
             "severity" => filters.push(Box::new(move |a| {
                 a.severity.is_some_and(|s| s.to_string() == v)
             })),
-            "match" => {
-                let (name, want, eq) = if let Some((n, w)) = v.split_once("!=") {
-                    (n.to_string(), w.to_string(), false)
-                } else if let Some((n, w)) = v.split_once('=') {
-                    (n.to_string(), w.to_string(), true)
-                } else {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        format!("match `{v}`: expected label=value or label!=value"),
-                    );
-                };
-                filters.push(Box::new(move |a| {
-                    (a.labels.get(&name).map_or("", String::as_str) == want) == eq
-                }));
-            }
+            "match" => match Matcher::parse(&v) {
+                Ok(m) => filters.push(Box::new(move |a| m.matches(&a.labels))),
+                Err(r) => return r,
+            },
             other => {
                 return error(
                     StatusCode::BAD_REQUEST,
@@ -872,23 +894,14 @@ async fn series(
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
     let mut metric = None;
-    let mut matchers = Vec::new();
+    let mut matchers: Vec<Matcher> = Vec::new();
     let mut prometheus = false;
     for (k, v) in q {
         match k.as_str() {
             "metric" => metric = Some(v),
-            "match" => match v
-                .split_once("!=")
-                .map(|(a, b)| (a, b, false))
-                .or_else(|| v.split_once('=').map(|(a, b)| (a, b, true)))
-            {
-                Some((n, w, eq)) => matchers.push((n.to_string(), w.to_string(), eq)),
-                None => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        format!("match `{v}`: expected label=value or label!=value"),
-                    );
-                }
+            "match" => match Matcher::parse(&v) {
+                Ok(m) => matchers.push(m),
+                Err(r) => return r,
             },
             "format" => match v.as_str() {
                 "json" => prometheus = false,
@@ -913,10 +926,7 @@ async fn series(
         Err(r) => return r,
     };
     let shown = all.into_iter().filter(|(m, l, _, _)| {
-        metric.as_ref().is_none_or(|want| want == m)
-            && matchers
-                .iter()
-                .all(|(n, w, eq)| (l.get(n).map_or("", String::as_str) == w) == *eq)
+        metric.as_ref().is_none_or(|want| want == m) && matchers.iter().all(|x| x.matches(l))
     });
     if prometheus {
         let mut out = String::new();
