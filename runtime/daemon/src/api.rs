@@ -472,6 +472,7 @@ async fn json_events(
     };
     let now = now_ms();
     let mut text = String::new();
+    let mut taken_records = Vec::new();
     let mut refused = Vec::new();
     // The whole body as one value (a pretty-printed object, or an array of objects), else
     // one object per line.
@@ -518,14 +519,23 @@ async fn json_events(
             _ => Err("expected a JSON object".into()),
         });
         match taken {
-            Ok(r) => r.to_json_line(&mut text),
+            Ok(r) => {
+                let start = text.len();
+                r.to_json_line(&mut text);
+                taken_records.push((no, r, start..text.len() - 1));
+            }
             Err(why) => {
                 s.metrics.refuse("parse");
                 refused.push(json!({ "line": no, "reason": why }));
             }
         }
     }
-    let (checked, applied) = match accept(s, text.as_bytes(), source).await {
+    // The objects go to the engine as parsed here; their lines are what is logged.
+    let items = taken_records
+        .into_iter()
+        .map(|(no, r, at)| (no, r, &text[at]));
+    let checked = Checked::of_records(now, &s.times, &s.config.limits, items);
+    let (checked, applied) = match submit(s, checked, source).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -583,38 +593,13 @@ async fn remote_write(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: B
     for _ in &bad_series {
         s.metrics.refuse("series");
     }
-    let limits = &s.config.limits;
-    let mut checked = Checked {
-        text: String::with_capacity(lines.len()),
-        records: VecDeque::with_capacity(all.len()),
+    let items = all.into_iter().zip(lines.lines()).enumerate();
+    let checked = Checked::of_records(
         now,
-        accepted: 0,
-        refused: Vec::new(),
-    };
-    for (i, (r, line)) in all.into_iter().zip(lines.lines()).enumerate() {
-        let n = match &r {
-            Record::Sample { labels, .. } | Record::Stale { labels, .. } => labels.len(),
-            _ => 0,
-        };
-        if n > limits.max_labels {
-            checked.refused.push((
-                i + 1,
-                format!("{n} labels (at most {})", limits.max_labels),
-                "too_many_labels",
-            ));
-        } else if r.ts() > now + s.times.max_future {
-            checked.refused.push((
-                i + 1,
-                "its time is ahead of the daemon's clock (max_future)".into(),
-                "future",
-            ));
-        } else {
-            checked.text.push_str(line);
-            checked.text.push('\n');
-            checked.records.push_back(r);
-            checked.accepted += 1;
-        }
-    }
+        &s.times,
+        &s.config.limits,
+        items.map(|(i, (r, l))| (i + 1, r, l)),
+    );
     match submit(&s, checked, "remote_write").await {
         Ok((checked, _))
             if checked.accepted > 0 || (checked.refused.is_empty() && bad_series.is_empty()) =>
@@ -633,6 +618,69 @@ async fn remote_write(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: B
             )
         }
         Err(r) => r,
+    }
+}
+
+/// Why a record is over a limit (its reason and the word counting it), if it is.
+fn over_limit(
+    r: &Record,
+    now: i64,
+    times: &Times,
+    limits: &crate::config::Limits,
+) -> Option<(String, &'static str)> {
+    let labels = match r {
+        Record::Sample { labels, .. } | Record::Stale { labels, .. } => labels.len(),
+        _ => 0,
+    };
+    if labels > limits.max_labels {
+        return Some((
+            format!(
+                "{labels} labels (at most {}: limits.max_labels)",
+                limits.max_labels
+            ),
+            "too_many_labels",
+        ));
+    }
+    (r.ts() > now + times.max_future).then(|| {
+        (
+            format!(
+                "its time is {}s ahead of the daemon's clock (at most {}s: max_future)",
+                (r.ts() - now) / 1000,
+                times.max_future / 1000
+            ),
+            "future",
+        )
+    })
+}
+
+impl Checked {
+    /// Records decoded at the edge (remote_write, audit and Falco objects), each with its
+    /// position in the request and its line in the replay format (what is logged): those
+    /// over a limit are refused, the others taken as they are.
+    fn of_records<'a>(
+        now: i64,
+        times: &Times,
+        limits: &crate::config::Limits,
+        items: impl Iterator<Item = (usize, Record, &'a str)>,
+    ) -> Checked {
+        let mut c = Checked {
+            text: String::new(),
+            records: VecDeque::new(),
+            now,
+            accepted: 0,
+            refused: Vec::new(),
+        };
+        for (no, r, line) in items {
+            if let Some((why, word)) = over_limit(&r, now, times, limits) {
+                c.refused.push((no, why, word));
+                continue;
+            }
+            c.text.push_str(line);
+            c.text.push('\n');
+            c.records.push_back(r);
+            c.accepted += 1;
+        }
+        c
     }
 }
 
@@ -703,31 +751,8 @@ fn check_lines(
             c.refused.push((no, format!("invalid JSON: {e}"), "parse"));
             continue;
         }
-        let labels = |r: &Record| match r {
-            Record::Sample { labels, .. } | Record::Stale { labels, .. } => labels.len(),
-            _ => 0,
-        };
-        if let Some(n) = recs.iter().map(labels).find(|&n| n > limits.max_labels) {
-            c.refused.push((
-                no,
-                format!(
-                    "{n} labels (at most {}: limits.max_labels)",
-                    limits.max_labels
-                ),
-                "too_many_labels",
-            ));
-            continue;
-        }
-        if let Some(r) = recs.iter().find(|r| r.ts() > now + times.max_future) {
-            c.refused.push((
-                no,
-                format!(
-                    "its time is {}s ahead of the daemon's clock (at most {}s: max_future)",
-                    (r.ts() - now) / 1000,
-                    times.max_future / 1000
-                ),
-                "future",
-            ));
+        if let Some((why, word)) = recs.iter().find_map(|r| over_limit(r, now, times, limits)) {
+            c.refused.push((no, why, word));
             continue;
         }
         if recs.is_empty() && !line.trim_start().starts_with("# time:") {
