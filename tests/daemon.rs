@@ -666,6 +666,36 @@ fn peer(name: &str, package: &str) -> Option<String> {
     None
 }
 
+/// Debian's Prometheus with the test folder's `prometheus.yml`, on `port`; killed when dropped.
+struct Prometheus(Child);
+
+impl Prometheus {
+    fn start(bin: &str, dir: &Path, port: u16) -> Prometheus {
+        let child = Command::new(bin)
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus starts");
+        Prometheus(child)
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A free loopback port (bound, then released for the peer to take).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -694,28 +724,7 @@ fn prometheus_remote_writes_to_vigil() {
         d.addr
     );
     std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
-    let mut prom = Command::new(prometheus)
-        .arg(format!(
-            "--config.file={}",
-            dir.path().join("prometheus.yml").display()
-        ))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus starts");
-    struct Kill<'a>(&'a mut Child);
-    impl Drop for Kill<'_> {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _guard = Kill(&mut prom);
+    let _prom = Prometheus::start(&prometheus, dir.path(), port);
     let deadline = Instant::now() + Duration::from_secs(90);
     let fired = loop {
         let (_, v) = d.get("/api/v1/alerts?rule=peer.prom_up");
@@ -817,20 +826,7 @@ fn scraping_a_real_exporter() {
         "global:\n  scrape_interval: 1m\n",
     )
     .unwrap();
-    let mut prom = Command::new(prometheus)
-        .arg(format!(
-            "--config.file={}",
-            dir.path().join("prometheus.yml").display()
-        ))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus starts");
+    let prom = Prometheus::start(&prometheus, dir.path(), port);
     let d = Daemon::start(dir.path(), &[]);
     let v = d.wait_for("/api/v1/alerts", |v| {
         !alerts_of(v, "peer.target_up").is_empty()
@@ -847,8 +843,7 @@ fn scraping_a_real_exporter() {
             .starts_with("2."),
         "{info}"
     );
-    let _ = prom.kill();
-    let _ = prom.wait();
+    drop(prom);
     let v = d.wait_for("/api/v1/alerts", |v| {
         !alerts_of(v, "peer.target_down").is_empty()
             && alerts_of(v, "peer.has_build_info").is_empty()
@@ -1230,20 +1225,7 @@ fn series_are_served_and_prometheus_federates_them() {
         ),
     )
     .unwrap();
-    let mut prom = Command::new(prometheus)
-        .arg(format!(
-            "--config.file={}",
-            dir.path().join("prometheus.yml").display()
-        ))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus starts");
+    let prom = Prometheus::start(&prometheus, dir.path(), port);
     let deadline = Instant::now() + Duration::from_secs(60);
     let got = loop {
         if TcpStream::connect(format!("127.0.0.1:{port}")).is_err() {
@@ -1269,8 +1251,7 @@ fn series_are_served_and_prometheus_federates_them() {
         );
         std::thread::sleep(Duration::from_millis(250));
     };
-    let _ = prom.kill();
-    let _ = prom.wait();
+    drop(prom);
     assert_eq!(got["value"][1], "42.5", "{got}");
     assert_eq!(got["metric"]["note"], "a \"q\"", "{got}");
 }
