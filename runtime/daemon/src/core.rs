@@ -130,9 +130,6 @@ impl Core {
                 Fed::Event => applied.events += 1,
                 Fed::Nothing | Fed::Malformed(_) => {}
             }
-            if self.spare.len() < 4096 {
-                self.spare.push(r);
-            }
         }
         self.engine.advance(self.clock, out);
         applied.late = self.late() - before;

@@ -252,20 +252,12 @@ impl Collector {
             );
         }
         for (dev, n) in self.networks.list() {
-            sample(
-                &mut out,
-                "network_receive_bytes_total",
-                with("device", dev),
-                ts,
-                n.total_received() as f64,
-            );
-            sample(
-                &mut out,
-                "network_transmit_bytes_total",
-                with("device", dev),
-                ts,
-                n.total_transmitted() as f64,
-            );
+            for (metric, bytes) in [
+                ("network_receive_bytes_total", n.total_received()),
+                ("network_transmit_bytes_total", n.total_transmitted()),
+            ] {
+                sample(&mut out, metric, with("device", dev), ts, bytes as f64);
+            }
         }
         out
     }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 use vigil_compiler::eval::RuleSet;
 use vigil_engine::{Config, Transition};
+use vigil_vocab::AlertState;
 
 /// Requests to the engine's thread.
 pub enum Cmd {
@@ -126,6 +127,9 @@ impl Worker {
                     self.metrics.evaluation.observe(t0.elapsed().as_secs_f64());
                     self.emit(&mut out);
                 }
+                // Sampled on the clock, not per batch: `/metrics` readers see them at most a
+                // tick old, and ingest does not pay for counting alerts.
+                self.gauges();
                 next_tick = Instant::now() + self.tick;
             }
             if Instant::now() >= next_checkpoint {
@@ -256,20 +260,17 @@ impl Worker {
                 .inc();
             (self.sink)(t);
         }
-        if !out.is_empty() {
-            self.gauges();
-        }
         out.clear();
     }
 
     /// Alerts by state and the engine's counters, for `/metrics`.
     fn gauges(&self) {
-        let alerts = self.core.alerts();
-        for state in ["pending", "firing"] {
-            let n = alerts.iter().filter(|a| a.state.word() == state).count();
+        let alerts = self.core.engine().alerts();
+        for state in [AlertState::Pending, AlertState::Firing] {
+            let n = alerts.iter().filter(|a| a.state == state).count();
             self.metrics
                 .alerts
-                .get_or_create(&vec![("state", state.to_string())])
+                .get_or_create(&vec![("state", state.word().to_string())])
                 .set(n as i64);
         }
         let c = &self.core.engine().counters;
@@ -293,28 +294,35 @@ impl Worker {
     }
 
     fn rules(&self) -> Vec<RuleView> {
-        let alerts = self.core.alerts();
+        // (pending, firing) by rule, counted in one pass.
+        let mut counts: std::collections::HashMap<&str, (usize, usize)> = Default::default();
+        let alerts = self.core.engine().alerts();
+        for a in &alerts {
+            let c = counts.entry(&a.rule).or_default();
+            match a.state {
+                AlertState::Pending => c.0 += 1,
+                AlertState::Firing => c.1 += 1,
+                _ => {}
+            }
+        }
         self.core
             .engine()
             .rules()
             .ir()
             .rules
             .iter()
-            .map(|r| RuleView {
-                id: r.id.clone(),
-                kind: match r.kind {
-                    vigil_compiler::ir::meta::RuleKind::Metric => "metric",
-                    vigil_compiler::ir::meta::RuleKind::Event => "event",
-                },
-                severity: r.severity,
-                pending: alerts
-                    .iter()
-                    .filter(|a| a.rule == r.id && a.state.word() == "pending")
-                    .count(),
-                firing: alerts
-                    .iter()
-                    .filter(|a| a.rule == r.id && a.state.word() == "firing")
-                    .count(),
+            .map(|r| {
+                let (pending, firing) = counts.get(r.id.as_str()).copied().unwrap_or_default();
+                RuleView {
+                    id: r.id.clone(),
+                    kind: match r.kind {
+                        vigil_compiler::ir::meta::RuleKind::Metric => "metric",
+                        vigil_compiler::ir::meta::RuleKind::Event => "event",
+                    },
+                    severity: r.severity,
+                    pending,
+                    firing,
+                }
             })
             .collect()
     }
