@@ -16,6 +16,9 @@
 //! Needs python3 (the generators) and, for the baseline, `prometheus`; a missing one is said
 //! and its part skipped.
 
+#[path = "common/scenario.rs"]
+mod scenario;
+
 use prost::Message;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -31,14 +34,7 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let n = 200_000;
-    let write = |script: &str, out: &Path| {
-        Command::new("python3")
-            .arg(root.join("benches").join(script))
-            .arg(out)
-            .arg(n.to_string())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
+    let write = |script: &str, out: &Path| scenario::write(script, out, n);
     let flat = dir.join("flat.jsonl");
     let ecs = dir.join("ecs.jsonl");
     if !write("events_scenario.py", &flat) || !write("ecs_scenario.py", &ecs) {

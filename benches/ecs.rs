@@ -12,6 +12,9 @@
 //!
 //!     cargo bench --bench ecs            # 500,000 events; ECS_EVENTS=N to change
 
+#[path = "common/scenario.rs"]
+mod scenario;
+
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,15 +29,7 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let data = dir.join("ecs.jsonl");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    // Runs a scenario script writing `n` events to `out`.
-    let write = |script: &str, out: &Path| {
-        Command::new("python3")
-            .arg(root.join("benches").join(script))
-            .arg(out)
-            .arg(n.to_string())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
+    let write = |script: &str, out: &Path| scenario::write(script, out, n);
     if !write("ecs_scenario.py", &data) {
         eprintln!("ecs bench: needs python3 to write its input; skipped");
         return;
