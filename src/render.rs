@@ -154,24 +154,7 @@ fn safe(s: &str) -> String {
     printable(s).into_owned()
 }
 
-/// Text from rules or data made safe for a terminal: control characters (ESC, newlines,
-/// carriage returns) are shown escaped, so a rule or event cannot forge output lines.
-pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
+pub use vigil_vocab::printable;
 
 /// A diagnostic without a snippet: code, message, `file:line:col` with the label, help.
 fn plain(out: &mut String, d: &Diagnostic, sources: &SourceMap) {

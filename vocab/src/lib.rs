@@ -10,11 +10,13 @@ mod alert;
 pub mod duration;
 mod event;
 mod labels;
+mod printable;
 mod secret;
 pub mod template;
 
 pub use alert::{AlertState, NoDataAction, Severity, Transition};
 pub use event::EventJson;
 pub use labels::{LabelSet, MatchOp, render_labels};
+pub use printable::printable;
 pub use secret::SecretRef;
 pub use template::render as render_template;

@@ -3,7 +3,6 @@
 //! human lines: a newline or an ANSI escape in a label cannot forge a log line or colour a
 //! terminal (JSON lines escape it by themselves).
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static JSON: AtomicBool = AtomicBool::new(false);
@@ -24,19 +23,7 @@ pub fn init(json: bool) {
 
 /// `s` with control characters written as escapes (`\n`, `\u{1b}`).
 pub fn clean(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
+    vigil_vocab::printable(s).into_owned()
 }
 
 fn text(msg: &str) -> String {
