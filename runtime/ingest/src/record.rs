@@ -32,6 +32,20 @@ pub enum Record {
     },
 }
 
+/// A sample value in a JSON line: the shortest number that reads back as the same f64, or
+/// `"NaN"`, `"+Inf"`, `"-Inf"` where JSON has no number.
+pub(crate) fn json_value(v: f64) -> String {
+    if v.is_finite() {
+        serde_json::Value::from(v).to_string()
+    } else if v.is_nan() {
+        "\"NaN\"".into()
+    } else if v > 0.0 {
+        "\"+Inf\"".into()
+    } else {
+        "\"-Inf\"".into()
+    }
+}
+
 impl Record {
     /// The record as one line of the `vigil replay` JSON format (what the daemon logs for
     /// inputs that arrive in other formats). Non-finite values are written as strings.
@@ -53,15 +67,7 @@ impl Record {
                 ts,
                 value,
             } => {
-                let value = if value.is_finite() {
-                    Value::from(*value).to_string()
-                } else if value.is_nan() {
-                    "\"NaN\"".into()
-                } else if *value > 0.0 {
-                    "\"+Inf\"".into()
-                } else {
-                    "\"-Inf\"".into()
-                };
+                let value = json_value(*value);
                 let metric = Value::String(metric.clone());
                 writeln!(
                     out,

@@ -131,18 +131,8 @@ fn convert(
         for s in &ts.samples {
             let value = if s.value.to_bits() == STALE_NAN {
                 "\"stale\"".to_string()
-            } else if s.value.is_nan() {
-                "\"NaN\"".to_string()
-            } else if s.value.is_infinite() {
-                if s.value > 0.0 {
-                    "\"+Inf\""
-                } else {
-                    "\"-Inf\""
-                }
-                .to_string()
             } else {
-                // Shortest text that reads back as the same f64.
-                serde_json::Value::from(s.value).to_string()
+                crate::record::json_value(s.value)
             };
             let _ = writeln!(out, "{{\"ts\":{},{head},\"value\":{value}}}", s.timestamp);
             if let Some(r) = records.as_deref_mut() {
