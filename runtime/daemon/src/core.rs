@@ -98,16 +98,31 @@ impl Core {
         follow_wall: bool,
         out: &mut Vec<Transition>,
     ) -> Applied {
-        let mut recs = std::mem::take(&mut self.recs);
-        recs.clear();
-        self.cx.time = Some(now);
-        for line in lines.split('\n') {
-            // Lines were checked on acceptance: none is refused here.
-            let _ = parse_line_into(line, Format::Auto, &mut self.cx, &mut recs, &mut self.spare);
-        }
+        let mut recs = self.parse(Some(now), lines);
         let applied = self.apply_records(now, &mut recs, follow_wall, out);
         self.recs = recs;
         applied
+    }
+
+    /// The records of `lines` (checked on acceptance: none is refused here); those without a
+    /// time take `now`.
+    fn parse(&mut self, now: Option<i64>, lines: &str) -> VecDeque<Record> {
+        let mut recs = std::mem::take(&mut self.recs);
+        recs.clear();
+        self.cx.time = now;
+        for line in lines.split('\n') {
+            let _ = parse_line_into(line, Format::Auto, &mut self.cx, &mut recs, &mut self.spare);
+        }
+        recs
+    }
+
+    /// Ingests one record, counting what it was.
+    fn ingest(&mut self, r: &Record, applied: &mut Applied, out: &mut Vec<Transition>) {
+        match self.engine.ingest_record(r, out) {
+            Fed::Sample => applied.samples += 1,
+            Fed::Event => applied.events += 1,
+            Fed::Nothing | Fed::Malformed(_) => {}
+        }
     }
 
     /// [`Core::apply`] for records already parsed from the lines (at the edge, with the same
@@ -125,11 +140,7 @@ impl Core {
         let before = self.late();
         let mut applied = Applied::default();
         while let Some(r) = recs.pop_front() {
-            match self.engine.ingest_record(&r, out) {
-                Fed::Sample => applied.samples += 1,
-                Fed::Event => applied.events += 1,
-                Fed::Nothing | Fed::Malformed(_) => {}
-            }
+            self.ingest(&r, &mut applied, out);
         }
         self.engine.advance(self.clock, out);
         applied.late = self.late() - before;
@@ -141,33 +152,16 @@ impl Core {
     pub fn backfill(&mut self, lines: &str, out: &mut Vec<Transition>) -> Applied {
         let before = self.late();
         let mut applied = Applied::default();
-        self.cx.time = None;
-        for line in lines.split('\n') {
-            if parse_line_into(
-                line,
-                Format::Auto,
-                &mut self.cx,
-                &mut self.recs,
-                &mut self.spare,
-            )
-            .is_err()
-            {
-                continue;
+        let mut recs = self.parse(None, lines);
+        for r in recs.drain(..) {
+            let ts = r.ts();
+            if ts.saturating_sub(1) > self.clock {
+                self.clock = ts - 1;
+                self.engine.advance(self.clock, out);
             }
-            while let Some(r) = self.recs.pop_front() {
-                let ts = r.ts();
-                if ts.saturating_sub(1) > self.clock {
-                    self.clock = ts - 1;
-                    self.engine.advance(self.clock, out);
-                }
-                match self.engine.ingest_record(&r, out) {
-                    Fed::Sample => applied.samples += 1,
-                    Fed::Event => applied.events += 1,
-                    Fed::Nothing | Fed::Malformed(_) => {}
-                }
-                self.spare.push(r);
-            }
+            self.ingest(&r, &mut applied, out);
         }
+        self.recs = recs;
         applied.late = self.late() - before;
         applied
     }
