@@ -312,6 +312,112 @@ fn ndjson_ingest_makes_an_alert_appear() {
     assert!(m.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
 }
 
+/// `GET /api/v1/rules` says when each rule was last evaluated, how long it took and what
+/// went wrong; `GET /api/v1/rules/{id}/history` gives its recent condition values per label
+/// set, held or not (what the dashboard charts), and event rules' matches per minute.
+#[test]
+fn rules_show_their_evaluations_and_recent_values() {
+    let rules = format!(
+        "{RULES}rule login {{\n  severity info\n  on event where event.kind == \"login\"\n}}\n"
+    );
+    let dir = setup(&rules, &format!("{FAST}[limits]\nmax_series = 2\n"));
+    let d = Daemon::start(dir.path(), &[]);
+    let body = "{\"metric\":\"cpu\",\"labels\":{\"host\":\"a\"},\"value\":95}\n\
+                {\"metric\":\"cpu\",\"labels\":{\"host\":\"b\"},\"value\":10}\n\
+                {\"metric\":\"hit\",\"labels\":{\"n\":\"1\"},\"value\":1}\n\
+                {\"metric\":\"hit\",\"labels\":{\"n\":\"2\"},\"value\":1}\n\
+                {\"metric\":\"hit\",\"labels\":{\"n\":\"3\"},\"value\":1}\n\
+                {\"event\":{\"kind\":\"login\"}}\n{\"event\":{\"kind\":\"login\"}}\n\
+                {\"event\":{\"kind\":\"logout\"}}\n";
+    let (status, answer) = d.ingest(body);
+    assert_eq!(status, 200, "{answer}");
+    let v = d.wait_for("/api/v1/rules", |v| {
+        v["rules"].as_array().is_some_and(|rs| {
+            rs.iter()
+                .any(|r| r["id"] == "demo.cpu_hot" && r["state"] == "firing")
+        })
+    });
+    let rule = |id: &str| -> serde_json::Value {
+        v["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let hot = rule("demo.cpu_hot");
+    assert_eq!(hot["health"], "ok", "{hot}");
+    assert!(
+        hot["last_evaluation"].as_str().unwrap().ends_with('Z'),
+        "{hot}"
+    );
+    let took = hot["evaluation_seconds"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&took), "{hot}");
+    assert!(hot["count"].as_u64().unwrap() >= 1, "{hot}");
+    assert_eq!(
+        (hot["rows"].as_u64(), hot["hits"].as_u64()),
+        (Some(2), Some(1)),
+        "{hot}"
+    );
+    assert_eq!(rule("demo.slow")["state"], "inactive");
+    let total = rule("demo.total");
+    assert_eq!(total["health"], "err", "{total}");
+    assert!(
+        total["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("1 series refused"),
+        "{total}"
+    );
+    let login = rule("demo.login");
+    assert_eq!(
+        (login["kind"].as_str(), login["count"].as_u64()),
+        (Some("event"), Some(2)),
+        "{login}"
+    );
+    assert!(
+        login["last_match"].as_str().unwrap().ends_with('Z'),
+        "{login}"
+    );
+    assert!(login.get("evaluation_seconds").is_none(), "{login}");
+
+    let (s, chart) = d.get("/api/v1/rules/demo.cpu_hot/history");
+    assert_eq!(s, 200, "{chart}");
+    assert_eq!(chart["kind"], "metric");
+    assert_eq!(chart["keep_seconds"], 10800.0);
+    let series = chart["series"].as_array().unwrap();
+    let hosts: Vec<&str> = series
+        .iter()
+        .map(|l| l["labels"]["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, vec!["a", "b"], "{chart}");
+    let first = |i: usize| series[i]["points"][0].clone();
+    assert_eq!(
+        (first(0)[1].as_f64(), first(0)[2].as_bool()),
+        (Some(95.0), Some(true))
+    );
+    assert_eq!(
+        (first(1)[1].as_f64(), first(1)[2].as_bool()),
+        (Some(10.0), Some(false))
+    );
+    let (_, events) = d.get("/api/v1/rules/demo.login/history");
+    let matched: f64 = events["series"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_f64().unwrap())
+        .sum();
+    assert_eq!(matched, 2.0, "{events}");
+    // A time after every value: nothing; not a time, or no such rule: the reason.
+    let (_, later) = d.get("/api/v1/rules/demo.cpu_hot/history?since=4102444800");
+    assert_eq!(later["series"].as_array().map(Vec::len), Some(0), "{later}");
+    let (s, bad) = d.get("/api/v1/rules/demo.cpu_hot/history?since=yesterday");
+    assert_eq!(s, 400, "{bad}");
+    let (s, none) = d.get("/api/v1/rules/demo.nope/history");
+    assert_eq!(s, 404, "{none}");
+}
+
 #[test]
 fn state_changing_routes_need_the_token() {
     let dir = setup(RULES, FAST);
@@ -405,11 +511,44 @@ fn kill_9_loses_no_acknowledged_input() {
     });
     let pending = alerts_of(&v, "demo.slow")[0].clone();
     assert_eq!(pending["state"], "pending");
-    // Past a checkpoint, then more input that only the log holds.
+    // Past a checkpoint, then more input that only the log holds, remote_write's (logged in
+    // binary) among it.
     std::thread::sleep(Duration::from_millis(1500));
-    for _ in 0..10 {
+    for _ in 0..5 {
         batch(&d, 25);
     }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let series = |i: usize| vigil_ingest::remote_write::TimeSeries {
+        labels: vec![
+            vigil_ingest::remote_write::Label {
+                name: "__name__".into(),
+                value: "hit".into(),
+            },
+            vigil_ingest::remote_write::Label {
+                name: "i".into(),
+                value: format!("rw{i}"),
+            },
+        ],
+        samples: vec![vigil_ingest::remote_write::Sample {
+            value: 1.0,
+            timestamp: now_ms,
+        }],
+    };
+    let req = vigil_ingest::remote_write::WriteRequest {
+        timeseries: (0..25).map(series).collect(),
+    };
+    let body = snap::raw::Encoder::new()
+        .compress_vec(&prost::Message::encode_to_vec(&req))
+        .unwrap();
+    let (s, b) = d.req("POST", "/api/v1/write", &[], &body);
+    assert_eq!(s, 204, "{b}");
+    for _ in 0..5 {
+        batch(&d, 25);
+    }
+    let sent = sent + 25;
     d.kill9();
     // A crash in the middle of an append: half an entry at the end of the newest segment.
     let wal = dir.path().join("data/wal");
@@ -646,7 +785,9 @@ fn the_openapi_file_matches_the_routes() {
     let d = Daemon::start(dir.path(), &[]);
     for op in &served {
         let (method, path) = op.split_once(' ').unwrap();
-        let path = path.replace("{id}", "0000000000000000");
+        let path = path
+            .replace("rules/{id}", "rules/demo.cpu_hot")
+            .replace("{id}", "0000000000000000");
         let (status, body) = d.req(method, &path, &[], b"");
         assert_ne!(status, 404, "{op}: {body}");
         assert_ne!(status, 405, "{op}: {body}");
@@ -1359,6 +1500,61 @@ fn files_are_followed_through_rotation_and_restarts() {
 }
 
 /// Editing a rules file reloads it (debounced); a broken edit keeps the old rules.
+/// A list read from a file (a threat feed kept outside the rules, here in its own folder)
+/// follows the file: a new version, written aside and renamed over it as feed downloaders do,
+/// is matched against after the reload, and a malformed one is refused with the reason while
+/// the previous contents keep matching.
+#[test]
+fn a_list_file_is_followed_and_a_bad_one_keeps_the_previous_contents() {
+    let dir = setup(
+        "package demo\n\nlist blocked: cidr = file(\"../feeds/blocked.txt\")\n\n\
+         rule bad_peer {\n  severity high\n  \
+         on event where event.type == \"connect\" and event.src_ip in cidr blocked\n}\n",
+        FAST,
+    );
+    let feeds = dir.path().join("feeds");
+    std::fs::create_dir(&feeds).unwrap();
+    let feed = feeds.join("blocked.txt");
+    std::fs::write(&feed, "# feed v1\n203.0.113.0/24\n").unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let matches = |d: &Daemon| -> u64 {
+        let (_, v) = d.get("/api/v1/rules");
+        v["rules"][0]["count"].as_u64().unwrap()
+    };
+    let connect =
+        |ip: &str| format!("{{\"event\":{{\"type\":\"connect\",\"src_ip\":\"{ip}\"}}}}\n");
+    let (s, a) = d.ingest(&(connect("203.0.113.9") + &connect("198.51.100.7")));
+    assert_eq!((s, a["events"].as_u64()), (200, Some(2)), "{a}");
+    assert_eq!(matches(&d), 1);
+    // Version 2 adds a network: written aside, renamed over the feed.
+    std::thread::sleep(Duration::from_millis(300));
+    let tmp = feeds.join(".blocked.txt.tmp");
+    std::fs::write(&tmp, "# feed v2\n203.0.113.0/24\n198.51.100.0/24\n").unwrap();
+    std::fs::rename(&tmp, &feed).unwrap();
+    d.wait_for("/api/v1/rules", |v| {
+        v["reload"]["ok"] == true && v["reload"]["at"].is_string()
+    });
+    d.ingest(&connect("198.51.100.7"));
+    assert_eq!(matches(&d), 1, "counts start again at a reload; v2 matches");
+    // A malformed version: refused, named, counted; v2 keeps matching.
+    std::fs::write(&feed, "203.0.113.0/24\n198.51.100.0/33\n").unwrap();
+    let v = d.wait_for("/api/v1/rules", |v| v["reload"]["failures"] == 1);
+    let why = v["reload"]["diagnostics"].as_str().unwrap();
+    assert!(why.contains("198.51.100.0/33"), "{why}");
+    d.ingest(&connect("198.51.100.8"));
+    assert_eq!(matches(&d), 2);
+    let (_, m) = d.req("GET", "/metrics", &[], b"");
+    assert!(
+        m.contains("vigil_reloads_total{result=\"failed\"} 1"),
+        "{m}"
+    );
+    // A missing feed is refused the same way.
+    std::fs::remove_file(&feed).unwrap();
+    let v = d.wait_for("/api/v1/rules", |v| v["reload"]["failures"] == 2);
+    let why = v["reload"]["diagnostics"].as_str().unwrap();
+    assert!(why.contains("V0120"), "{why}");
+}
+
 #[test]
 fn a_changed_rules_file_is_reloaded() {
     let dir = setup(RULES, FAST);

@@ -191,8 +191,9 @@ proptest! {
                             vigil_ingest::Record::Raw { ts, line, start } => {
                                 let _ = engine.ingest_event_line(ts, &line, start, &mut out);
                             }
-                            stale @ vigil_ingest::Record::Stale { .. } => {
-                                engine.ingest_record(&stale, &mut out);
+                            other @ (vigil_ingest::Record::Stale { .. }
+                            | vigil_ingest::Record::Series { .. }) => {
+                                engine.ingest_record(&other, &mut out);
                             }
                         }
                     }

@@ -151,6 +151,11 @@ bindings. An empty expansion would silently be always true (all) or always false
     DuplicateLet = "V0119" Error "duplicate-let"
         help "give each `let` in a rule its own name"
         explain "A rule binds the same name twice with `let`; the second would hide the first.";
+    ListFileUnreadable = "V0120" Error "list-file-unreadable"
+        help "list files are relative to the rules file: one entry per line, `#` starts a comment"
+        explain "A `list name = file(\"path\")` names a file that cannot be read as UTF-8 text, \
+or that is larger than the loader takes (64 MiB). The daemon reloads a list when its file \
+changes; a file that fails this check keeps the rules (and the list's previous contents) running.";
     // ------------------------------------------------------------------ types and units
     TypeMismatch = "V0201" Error "type-mismatch"
         help "both sides of an operator must have compatible types"

@@ -12,6 +12,16 @@ pub enum RuleKind {
     Event,
 }
 
+impl RuleKind {
+    /// `metric` or `event`, as the API writes it.
+    pub fn word(self) -> &'static str {
+        match self {
+            RuleKind::Metric => "metric",
+            RuleKind::Event => "event",
+        }
+    }
+}
+
 /// One severity level of a rule (a rule with a plain `when` has one level without severity).
 #[derive(Debug, Clone)]
 pub struct Level {

@@ -383,6 +383,8 @@ pub struct Ir {
     pub event_aggs: HashMap<u32, events::EventAgg>,
     /// The secrets the rules compare with, by [`Node::Env`] index.
     pub secrets: Vec<SecretRef>,
+    /// Files lists were read from (`list x = file("...")`): a change to one reloads the rules.
+    pub list_files: Vec<std::path::PathBuf>,
 }
 
 impl Ir {

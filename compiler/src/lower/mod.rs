@@ -67,7 +67,12 @@ impl crate::eval::RuleSet {
 
 /// Lowers every rule of a checked program without errors.
 pub fn lower(checked: &Checked) -> Result<Ir, LowerError> {
-    let (ir, errors) = lower_all(checked);
+    let (mut ir, errors) = lower_all(checked);
+    ir.list_files = checked
+        .files
+        .iter()
+        .flat_map(|f| f.list_files.iter().cloned())
+        .collect();
     match errors.into_iter().next() {
         Some(e) => Err(e),
         None => Ok(ir),

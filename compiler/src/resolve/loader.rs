@@ -29,6 +29,9 @@ pub struct LoadedFile {
     pub imports: Vec<(String, String, Span)>,
     /// Named on the command line (or a test), not only reached through an import.
     pub root: bool,
+    /// Files its `list name = file("...")` declarations were read from (what the daemon
+    /// watches to reload them).
+    pub list_files: Vec<PathBuf>,
 }
 
 /// Everything loaded: sources, parsed files, and diagnostics from parsing and imports.
@@ -123,8 +126,13 @@ pub fn add_file(
     }
     let name = display_name(&path);
     let id = loaded.sources.add(canonical.clone(), name, text);
-    let module = syntax::parse(id, &loaded.sources.get(id).text, &mut loaded.diags);
+    let mut module = syntax::parse(id, &loaded.sources.get(id).text, &mut loaded.diags);
     let package = package_of(&module, &path);
+    let base = canonical
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let list_files = read_list_files(&mut module, &base, &mut loaded.diags);
     let import_decls: Vec<(ast::StrLit, Option<ast::Ident>)> = module
         .decls
         .iter()
@@ -140,11 +148,8 @@ pub fn add_file(
         package,
         imports: Vec::new(),
         root,
+        list_files,
     });
-    let base = canonical
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
     for (lit, alias) in import_decls {
         let targets = import_targets(&lit.value, &base, std_root);
         if targets.is_empty() {
@@ -178,6 +183,72 @@ pub fn add_file(
         }
     }
     id
+}
+
+/// The largest list file read (a feed of a million addresses is about 20 MiB).
+pub const MAX_LIST_FILE: u64 = 64 << 20;
+
+/// Fills each `list name = file("path")` with the file's entries (one per line, trimmed; blank
+/// lines and lines starting with `#` skipped), as strings spanning the path: the checker then
+/// types them as it types a literal list (a bad CIDR prefix is reported there, by value).
+fn read_list_files(
+    module: &mut ast::Module,
+    base: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for d in &mut module.decls {
+        let ast::DeclKind::List {
+            items,
+            file: Some(lit),
+            ..
+        } = &mut d.kind
+        else {
+            continue;
+        };
+        let path = base.join(&lit.value);
+        files.push(path.clone());
+        let text = std::fs::File::open(&path).and_then(|f| {
+            use std::io::Read;
+            let mut buf = Vec::new();
+            f.take(MAX_LIST_FILE + 1).read_to_end(&mut buf)?;
+            Ok(buf)
+        });
+        let why = match text {
+            Ok(b) if b.len() as u64 > MAX_LIST_FILE => {
+                format!("it is larger than {} MiB", MAX_LIST_FILE >> 20)
+            }
+            Ok(b) => match String::from_utf8(b) {
+                Ok(text) => {
+                    let entries = text
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                        .map(|l| ast::Expr {
+                            kind: ast::ExprKind::Str(l.to_string()),
+                            span: lit.span,
+                        })
+                        .collect();
+                    items.kind = ast::ExprKind::List(entries);
+                    continue;
+                }
+                Err(e) => format!(
+                    "it is not UTF-8 text (byte {})",
+                    e.utf8_error().valid_up_to()
+                ),
+            },
+            Err(e) => e.to_string(),
+        };
+        diags.push(
+            Diagnostic::new(
+                Code::ListFileUnreadable,
+                lit.span,
+                format!("cannot read list file `{}`: {why}", lit.value),
+            )
+            .label("read from here"),
+        );
+    }
+    files
 }
 
 fn import_targets(spec: &str, base: &Path, std_root: Option<&Path>) -> Vec<PathBuf> {

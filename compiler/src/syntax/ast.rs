@@ -76,7 +76,11 @@ pub enum DeclKind {
     List {
         name: Ident,
         elem: Option<Ident>,
+        /// The literal, or for `file("path")` the file's entries as strings (read by the
+        /// loader; empty until then), each spanning the path.
         items: Expr,
+        /// `file("path")`: the list is read from this file (relative to the rules file).
+        file: Option<StrLit>,
     },
     Macro {
         name: Ident,

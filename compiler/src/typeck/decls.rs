@@ -56,7 +56,9 @@ impl Checker<'_> {
                 self.inside(fi, name, |ck| ck.const_decl(&mut cx, value))
             }
             DeclKind::Metric { unit, unit_arg, .. } => self.metric_decl(unit, unit_arg.as_ref()),
-            DeclKind::List { name, items, elem } => self.inside(fi, name, |ck| {
+            DeclKind::List {
+                name, items, elem, ..
+            } => self.inside(fi, name, |ck| {
                 ck.typed_list(&mut cx, items, elem.as_ref());
             }),
             DeclKind::Macro { name, .. } => self.macro_decl(&mut cx, fi, name),

@@ -41,6 +41,14 @@ pub struct AppState {
     pub reload: Mutex<ReloadStatus>,
     pub ready: AtomicBool,
     pub rates: Rates,
+    /// The running rules' list files (what the watcher follows).
+    pub lists: Mutex<Vec<std::path::PathBuf>>,
+}
+
+impl AppState {
+    pub fn list_files(&self) -> Vec<std::path::PathBuf> {
+        self.lists.lock().map(|l| l.clone()).unwrap_or_default()
+    }
 }
 
 /// Per-source token buckets (`limits.max_records_per_second`): a second's worth of records
@@ -98,6 +106,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/{id}/ack", post(ack))
         .route("/api/v1/rules", get(rules))
+        .route("/api/v1/rules/{id}/history", get(rule_history))
         .route("/api/v1/series", get(series))
         .route("/api/v1/reload", post(reload))
         .route("/metrics", get(metrics))
@@ -295,11 +304,17 @@ async fn submit(
     }
     let mut applied = crate::core::Applied::default();
     if checked.accepted > 0 {
-        let lines = std::mem::take(&mut checked.text);
+        let log = if checked.binary {
+            let mut bytes = Vec::new();
+            vigil_ingest::binary::encode(&checked.records, &mut bytes);
+            crate::wal::Body::Records(bytes)
+        } else {
+            crate::wal::Body::Lines(std::mem::take(&mut checked.text))
+        };
         let records = std::mem::take(&mut checked.records);
         let now = checked.now;
         match ask(s, |reply| Cmd::Ingest {
-            lines,
+            log,
             records,
             now,
             reply,
@@ -585,21 +600,14 @@ async fn remote_write(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: B
             return error(StatusCode::BAD_REQUEST, e.to_string());
         }
     };
-    // Records straight from the request (no JSON read back); the lines are what is logged.
+    // Each series' samples as one record (labels moved, not copied), logged in binary.
     let now = now_ms();
-    let mut all = VecDeque::new();
-    let mut lines = String::new();
-    let bad_series = vigil_ingest::remote_write::to_records(&req, &mut lines, &mut all);
+    let mut all = Vec::new();
+    let bad_series = vigil_ingest::remote_write::to_series(req, &mut all);
     for _ in &bad_series {
         s.metrics.refuse("series");
     }
-    let items = all.into_iter().zip(lines.lines()).enumerate();
-    let checked = Checked::of_records(
-        now,
-        &s.times,
-        &s.config.limits,
-        items.map(|(i, (r, l))| (i + 1, r, l)),
-    );
+    let checked = Checked::of_series(now, &s.times, &s.config.limits, all);
     match submit(&s, checked, "remote_write").await {
         Ok((checked, _))
             if checked.accepted > 0 || (checked.refused.is_empty() && bad_series.is_empty()) =>
@@ -621,6 +629,23 @@ async fn remote_write(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: B
     }
 }
 
+/// Why a record has more labels than allowed (and the word counting it), if it has.
+fn too_many_labels(r: &Record, limits: &crate::config::Limits) -> Option<(String, &'static str)> {
+    let labels = match r {
+        Record::Sample { labels, .. }
+        | Record::Stale { labels, .. }
+        | Record::Series { labels, .. } => labels.len(),
+        _ => 0,
+    };
+    (labels > limits.max_labels).then(|| {
+        let why = format!(
+            "{labels} labels (at most {}: limits.max_labels)",
+            limits.max_labels
+        );
+        (why, "too_many_labels")
+    })
+}
+
 /// Why a record is over a limit (its reason and the word counting it), if it is.
 fn over_limit(
     r: &Record,
@@ -628,18 +653,8 @@ fn over_limit(
     times: &Times,
     limits: &crate::config::Limits,
 ) -> Option<(String, &'static str)> {
-    let labels = match r {
-        Record::Sample { labels, .. } | Record::Stale { labels, .. } => labels.len(),
-        _ => 0,
-    };
-    if labels > limits.max_labels {
-        return Some((
-            format!(
-                "{labels} labels (at most {}: limits.max_labels)",
-                limits.max_labels
-            ),
-            "too_many_labels",
-        ));
+    if let Some(why) = too_many_labels(r, limits) {
+        return Some(why);
     }
     (r.ts() > now + times.max_future).then(|| {
         (
@@ -665,6 +680,7 @@ impl Checked {
     ) -> Checked {
         let mut c = Checked {
             text: String::new(),
+            binary: false,
             records: VecDeque::new(),
             now,
             accepted: 0,
@@ -684,10 +700,59 @@ impl Checked {
     }
 }
 
+impl Checked {
+    /// A remote_write request's series (numbered from 1 in `refused`): a series with more
+    /// labels than allowed is refused; its samples dated too far ahead are, the others taken.
+    /// `accepted` counts samples.
+    fn of_series(
+        now: i64,
+        times: &Times,
+        limits: &crate::config::Limits,
+        series: Vec<Record>,
+    ) -> Checked {
+        let mut c = Checked {
+            text: String::new(),
+            binary: true,
+            records: VecDeque::with_capacity(series.len()),
+            now,
+            accepted: 0,
+            refused: Vec::new(),
+        };
+        let latest = now.saturating_add(times.max_future);
+        for (i, mut r) in series.into_iter().enumerate() {
+            if let Some((why, word)) = too_many_labels(&r, limits) {
+                c.refused.push((i + 1, why, word));
+                continue;
+            }
+            if let Record::Series { points, .. } = &mut r {
+                let before = points.len();
+                points.retain(|p| p.0 <= latest);
+                if points.len() < before {
+                    let why = format!(
+                        "series {}: {} samples are more than {}s ahead of the daemon's clock (max_future)",
+                        i + 1,
+                        before - points.len(),
+                        times.max_future / 1000
+                    );
+                    c.refused.push((i + 1, why, "future"));
+                }
+                if points.is_empty() {
+                    continue;
+                }
+                c.accepted += points.len();
+            }
+            c.records.push_back(r);
+        }
+        c
+    }
+}
+
 /// Lines checked at the edge: the accepted ones as one text, the refused ones with their
 /// numbers (from 1), reasons and a reason word for the metrics.
 pub(crate) struct Checked {
     text: String,
+    /// The records are logged in binary (they did not arrive as lines).
+    binary: bool,
     /// The accepted lines parsed (with `now` for those without a time).
     records: VecDeque<Record>,
     now: i64,
@@ -705,6 +770,7 @@ fn check_lines(
     let mut c = Checked {
         records: VecDeque::new(),
         now,
+        binary: false,
         text: String::with_capacity(data.len()),
         accepted: 0,
         refused: Vec::new(),
@@ -997,7 +1063,66 @@ async fn rules(State(s): State<Arc<AppState>>) -> Response {
         Err(r) => return r,
     };
     let reload = s.reload.lock().map(|r| r.clone()).unwrap_or_default();
+    let rules: Vec<Value> = rules
+        .into_iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(&r).unwrap_or(Value::Null);
+            let key = if r.kind == "event" {
+                "last_match"
+            } else {
+                "last_evaluation"
+            };
+            v[key] = r.last_at.map(rfc3339).into();
+            v
+        })
+        .collect();
     Json(json!({ "rules": rules, "reload": reload })).into_response()
+}
+
+/// `GET /api/v1/rules/{id}/history[?since=RFC3339|seconds]`: one rule's recent condition
+/// values, per label set (see `history.rs`).
+async fn rule_history(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let mut since = None;
+    for (k, v) in q {
+        match k.as_str() {
+            "since" => match v
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .map(|x| (x * 1000.0) as i64)
+                .or_else(|| vigil_ingest::rfc3339(&v).ok())
+            {
+                Some(ms) => since = Some(ms),
+                None => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("since `{v}`: an RFC 3339 time or Unix seconds"),
+                    );
+                }
+            },
+            other => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown parameter `{other}` (since)"),
+                );
+            }
+        }
+    }
+    match ask(&s, |reply| Cmd::History {
+        rule: id.clone(),
+        since,
+        reply,
+    })
+    .await
+    {
+        Ok(Some(chart)) => Json(chart).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no rule `{id}`")),
+        Err(r) => r,
+    }
 }
 
 /// `POST /api/v1/reload`: the rules are loaded afresh; with errors the old ones keep running.
@@ -1029,9 +1154,15 @@ pub async fn reload_rules(s: &Arc<AppState>) -> Result<usize, String> {
     let result = match loaded {
         Ok(rules) => {
             let n = rules.ir().rules.len();
+            let lists = rules.ir().list_files.clone();
             let rules = Arc::new(rules);
             match ask(s, |reply| Cmd::Swap { rules, reply }).await {
-                Ok(Ok(())) => Ok(n),
+                Ok(Ok(())) => {
+                    if let Ok(mut l) = s.lists.lock() {
+                        *l = lists;
+                    }
+                    Ok(n)
+                }
                 Ok(Err(e)) => Err(e),
                 Err(_) => Err("the engine is busy or stopping; try again".into()),
             }

@@ -46,6 +46,8 @@ pub struct Config {
     pub watch_rules: bool,
     /// `human` or `json` log lines on stderr.
     pub log_format: String,
+    /// Rules' recent condition values, for the API's charts.
+    pub history: crate::history::HistoryConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +131,7 @@ impl Default for Config {
             stdin: false,
             watch_rules: true,
             log_format: "human".into(),
+            history: Default::default(),
         }
     }
 }
@@ -187,6 +190,8 @@ pub struct Times {
     pub max_future: i64,
     pub checkpoint_every: i64,
     pub tick: i64,
+    /// How long rules' condition values are kept (0: not kept).
+    pub history_keep: i64,
 }
 
 impl Config {
@@ -236,6 +241,7 @@ impl Config {
             max_future: d("max_future", &self.max_future, false)?,
             checkpoint_every: d("checkpoint_every", &self.checkpoint_every, false)?,
             tick: d("tick", &self.tick, false)?,
+            history_keep: d("history.keep", &self.history.keep, true)?,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! accepted lines and moved by a clock its caller passes in (no IO, no wall clock here), so
 //! applying the write-ahead log after a restart repeats exactly what happened before it.
 
+use crate::history::History;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -38,6 +39,10 @@ pub struct Core {
     cx: Context,
     recs: VecDeque<Record>,
     spare: Vec<Record>,
+    /// Rules' recent condition values (off unless [`Core::keep_history`] is called).
+    pub history: History,
+    /// Times each rule's evaluation (the caller's clock; the core reads none).
+    stopwatch: Option<Arc<dyn Fn() -> u64 + Send + Sync>>,
 }
 
 impl Core {
@@ -53,7 +58,27 @@ impl Core {
             },
             recs: VecDeque::new(),
             spare: Vec::new(),
+            history: History::default(),
+            stopwatch: None,
         })
+    }
+
+    /// Keeps rules' recent condition values (see [`History`]).
+    pub fn keep_history(&mut self, history: History) {
+        self.engine.observe(history.enabled());
+        self.history = history;
+    }
+
+    /// Times each metric rule's evaluation with `watch` (ns from a fixed start).
+    pub fn set_stopwatch(&mut self, watch: Arc<dyn Fn() -> u64 + Send + Sync>) {
+        let w = watch.clone();
+        self.engine.set_stopwatch(Some(Box::new(move || w())));
+        self.stopwatch = Some(watch);
+    }
+
+    /// The engine's observations and counts into the history.
+    fn observed(&mut self) {
+        self.history.take(&mut self.engine, self.clock);
     }
 
     pub fn engine(&self) -> &Engine {
@@ -62,17 +87,34 @@ impl Core {
 
     /// The same state under other rules (a reload): what the new rules share with the old
     /// ones by rule id keeps its state.
-    pub fn with_rules(&self, rules: Arc<RuleSet>, config: Config) -> Result<Core, String> {
+    /// The history and stopwatch carry over; on an error `self` is unchanged.
+    pub fn with_rules(&mut self, rules: Arc<RuleSet>, config: Config) -> Result<Core, String> {
         let mut next = Core::new(rules, config)?;
         next.engine.restore(self.engine.snapshot());
         next.clock = self.clock;
         next.acks = self.acks.clone();
+        if let Some(w) = self.stopwatch.clone() {
+            next.set_stopwatch(w);
+        }
+        let mut history = std::mem::take(&mut self.history);
+        history.rebuilt(&next.rule_ids());
+        next.keep_history(history);
         Ok(next)
     }
 
     pub fn restore(&mut self, snap: vigil_engine::engine::Snapshot, clock: i64) {
         self.engine.restore(snap);
         self.clock = clock;
+        let ids = self.rule_ids();
+        self.history.rebuilt(&ids);
+    }
+
+    fn rule_ids(&self) -> Vec<Arc<str>> {
+        self.engine
+            .rule_stats()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
     }
 
     pub fn snapshot(&self) -> vigil_engine::engine::Snapshot {
@@ -86,6 +128,7 @@ impl Core {
         }
         self.engine.advance(self.clock, out);
         self.forget_acks();
+        self.observed();
     }
 
     /// Applies a batch of lines the edge accepted, arriving at `now` (records without a time
@@ -120,6 +163,7 @@ impl Core {
     fn ingest(&mut self, r: &Record, applied: &mut Applied, out: &mut Vec<Transition>) {
         match self.engine.ingest_record(r, out) {
             Fed::Sample => applied.samples += 1,
+            Fed::Samples(n) => applied.samples += n,
             Fed::Event => applied.events += 1,
             Fed::Nothing | Fed::Malformed(_) => {}
         }
@@ -144,6 +188,7 @@ impl Core {
         }
         self.engine.advance(self.clock, out);
         applied.late = self.late() - before;
+        self.observed();
         applied
     }
 
@@ -163,6 +208,7 @@ impl Core {
         }
         self.recs = recs;
         applied.late = self.late() - before;
+        self.observed();
         applied
     }
 
@@ -193,6 +239,13 @@ impl Core {
             .collect();
         self.acks
             .retain(|id, ack| live.get(id).is_some_and(|&at| at == ack.active_at));
+    }
+
+    /// Rule `id`'s recent condition values at or after `since` (ms); `None` when no rule
+    /// has that id.
+    pub fn chart(&self, id: &str, since: Option<i64>) -> Option<crate::history::Chart> {
+        let rule = self.engine.rules().ir().rules.iter().find(|r| r.id == id)?;
+        Some(self.history.chart(id, rule.kind.word(), since))
     }
 
     /// Alerts pending or firing now.
@@ -286,14 +339,126 @@ rule failed {
 "#;
 
     fn core() -> Core {
+        core_with(0)
+    }
+
+    fn core_with(lateness: i64) -> Core {
         let checked = vigil_compiler::check_source("t.rules", RULES, None);
         assert_eq!(checked.errors(), 0, "{:?}", checked.diagnostics);
         let rules = RuleSet::from_checked(&checked, Backend::Interp).expect("compiles");
         let config = Config {
             interval: 1000,
+            lateness,
             ..Config::default()
         };
         Core::new(Arc::new(rules), config).expect("runs")
+    }
+
+    /// Condition values are kept per label set for `keep` and up to the bound of label sets
+    /// (later ones counted, not kept), held or not; event rules count matches per minute.
+    #[test]
+    fn history_is_bounded_by_age_and_label_sets() {
+        // Samples arriving at `now` are in time for the evaluation at `now`.
+        let mut c = core_with(500);
+        c.keep_history(History::new(5_000, 1));
+        let t0 = 1_795_428_000_000i64;
+        let mut out = Vec::new();
+        for i in 0..20 {
+            let now = t0 + i * 1000;
+            let text = format!(
+                "cpu{{host=\"a\"}} {}\ncpu{{host=\"b\"}} 1\n{{\"event\":{{\"user\":\"u\",\"ok\":false}}}}",
+                if i < 10 { 95 } else { 50 }
+            );
+            c.apply(now, &text, true, &mut out);
+        }
+        let chart = c.chart("t.hot", None).expect("a rule");
+        assert_eq!(chart.series.len(), 1, "{chart:?}");
+        let line = &chart.series[0];
+        assert_eq!(line.labels.get("host").map(String::as_str), Some("a"));
+        let (first, last) = (line.points[0], *line.points.last().unwrap());
+        assert!(last.0 - first.0 <= 5.0, "{chart:?}");
+        assert_eq!((last.1, last.2), (Some(50.0), false));
+        assert!(chart.dropped_values >= 19, "{chart:?}");
+        let events = c.chart("t.failed", None).expect("a rule");
+        let matched: f64 = events.series[0].points.iter().filter_map(|p| p.1).sum();
+        assert_eq!(
+            matched, 19.0,
+            "the first batch's match is the count before history read it"
+        );
+        assert!(c.chart("t.nope", None).is_none());
+    }
+
+    /// A remote_write request applied as one record per series (labels once) leaves the
+    /// engine exactly as the same samples applied one by one: stored samples, staleness
+    /// markers, series refused for a bad name or a repeated label.
+    #[test]
+    fn series_records_apply_as_their_samples_do() {
+        use vigil_ingest::remote_write::{Label, STALE_NAN, Sample, TimeSeries, WriteRequest};
+        let t0 = 1_795_428_000_000i64;
+        let label = |n: &str, v: &str| Label {
+            name: n.into(),
+            value: v.into(),
+        };
+        let samples = |vals: &[f64]| -> Vec<Sample> {
+            (vals.iter().enumerate())
+                .map(|(i, &value)| Sample {
+                    value,
+                    timestamp: t0 + i as i64 * 400,
+                })
+                .collect()
+        };
+        let req = WriteRequest {
+            timeseries: vec![
+                TimeSeries {
+                    labels: vec![
+                        label("zone", "z"),
+                        label("__name__", "cpu"),
+                        label("host", "a"),
+                    ],
+                    samples: samples(&[91.0, 95.0, 97.0, 99.0, 98.0]),
+                },
+                TimeSeries {
+                    labels: vec![label("__name__", "cpu"), label("host", "b")],
+                    samples: samples(&[95.0, 96.0, f64::from_bits(STALE_NAN)]),
+                },
+                TimeSeries {
+                    labels: vec![label("__name__", "unread"), label("host", "a")],
+                    samples: samples(&[1.0, 2.0]),
+                },
+                TimeSeries {
+                    labels: vec![label("__name__", "cpu"), label("h", "1"), label("h", "2")],
+                    samples: samples(&[99.0]),
+                },
+                TimeSeries {
+                    labels: vec![label("host", "nameless")],
+                    samples: samples(&[99.0]),
+                },
+            ],
+        };
+        let (mut one, mut each) = (core_with(500), core_with(500));
+        let (mut out_one, mut out_each) = (Vec::new(), Vec::new());
+        let mut series = Vec::new();
+        let bad = vigil_ingest::remote_write::to_series(req.clone(), &mut series);
+        let mut recs: VecDeque<Record> = series.into();
+        let mut flat = VecDeque::new();
+        let bad_flat = vigil_ingest::remote_write::to_records(&req, &mut String::new(), &mut flat);
+        assert_eq!(bad, bad_flat);
+        assert_eq!(bad.len(), 2);
+        let a = one.apply_records(t0 + 2_000, &mut recs, true, &mut out_one);
+        let b = each.apply_records(t0 + 2_000, &mut flat, true, &mut out_each);
+        assert_eq!(a, b);
+        assert_eq!(a.samples, 10);
+        for t in [t0 + 3_000, t0 + 6_000] {
+            one.tick(t, &mut out_one);
+            each.tick(t, &mut out_each);
+        }
+        assert!(!out_one.is_empty());
+        assert_eq!(out_one, out_each);
+        assert_eq!(one.engine().series_now(), each.engine().series_now());
+        assert_eq!(
+            format!("{:?}", one.engine().counters),
+            format!("{:?}", each.engine().counters)
+        );
     }
 
     /// What the daemon applies live (records parsed at the edge) and what a restart applies

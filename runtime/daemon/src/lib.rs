@@ -16,6 +16,7 @@ pub mod config;
 pub mod core;
 pub mod demo;
 pub mod files;
+pub mod history;
 pub mod host;
 pub mod log;
 pub mod metrics;
@@ -96,6 +97,12 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
     let metrics = Arc::new(metrics::Metrics::new());
     let ecfg = engine_config(&times, &config.limits, &rules);
     let mut core = core::Core::new(rules.clone(), ecfg.clone()).map_err(DaemonError::Rules)?;
+    core.keep_history(history::History::new(
+        times.history_keep,
+        config.history.series_per_rule,
+    ));
+    let started = std::time::Instant::now();
+    core.set_stopwatch(Arc::new(move || started.elapsed().as_nanos() as u64));
     let cp = checkpoint::read(&data_dir).map_err(DaemonError::State)?;
     let from = match cp {
         Some(cp) => {
@@ -119,6 +126,20 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
                 match e.body {
                     wal::Body::Lines(text) => {
                         core.apply(e.now, &text, !backfilling, &mut sink_out);
+                    }
+                    wal::Body::Records(bytes) => {
+                        let mut recs = std::collections::VecDeque::new();
+                        match vigil_ingest::binary::decode(&bytes, &mut recs) {
+                            Ok(()) => {
+                                core.apply_records(e.now, &mut recs, !backfilling, &mut sink_out);
+                            }
+                            // The entry's checksum held: this is a bug, not damage. Reported;
+                            // what could be read is applied.
+                            Err(why) => {
+                                log::error(&format!("write-ahead log entry not readable: {why}"));
+                                core.apply_records(e.now, &mut recs, !backfilling, &mut sink_out);
+                            }
+                        }
                     }
                     wal::Body::Backfill(text) => {
                         backfilling = !text.is_empty();
@@ -199,6 +220,7 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
         }),
         ready: AtomicBool::new(true),
         rates: api::Rates::default(),
+        lists: Mutex::new(rules.ir().list_files.clone()),
         config,
     });
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -3,8 +3,9 @@
 //!
 //! Segment files `wal/NNNNNNNNNNNNNNNN.log`, each a run of entries `[len u32][crc32 u32]
 //! [payload]` (little-endian; the CRC covers the payload). A payload is the arrival time (i64
-//! ms), a kind byte and the body (accepted lines as text, recorded lines played as a
-//! backfill, or an acknowledgement as JSON).
+//! ms), a kind byte and the body (accepted lines as text, records that arrived in binary
+//! protocols in a binary form, recorded lines played as a backfill, or an acknowledgement as
+//! JSON).
 //! Plain segment files rather than an embedded database: the log is only appended and read
 //! front to back, a checkpoint deletes whole segments, and a torn tail is found by the CRC.
 
@@ -23,13 +24,16 @@ pub struct Pos {
 /// What an entry carries.
 /// (Generic so that appending borrows what the reader gets owned.)
 #[derive(Debug, Clone, PartialEq)]
-pub enum Body<S = String> {
+pub enum Body<S = String, B = Vec<u8>> {
     /// Accepted input lines, `\n`-separated, in the `vigil replay` line format.
     Lines(S),
     /// An acknowledgement, as JSON.
     Ack(S),
     /// Recorded lines in time order, applied with the clock following them (the demo).
     Backfill(S),
+    /// Accepted records that did not arrive as lines (remote_write), in
+    /// [`vigil_ingest::binary`]'s form.
+    Records(B),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -151,11 +155,16 @@ impl Wal {
 
     /// Appends one entry arriving at `now` (written, not yet synced: see [`Wal::sync`]); its
     /// end position.
-    pub fn append<S: AsRef<str>>(&mut self, now: i64, body: &Body<S>) -> io::Result<Pos> {
+    pub fn append<S: AsRef<str>, B: AsRef<[u8]>>(
+        &mut self,
+        now: i64,
+        body: &Body<S, B>,
+    ) -> io::Result<Pos> {
         let (kind, body) = match body {
             Body::Lines(s) => (0u8, s.as_ref().as_bytes()),
             Body::Ack(s) => (1u8, s.as_ref().as_bytes()),
             Body::Backfill(s) => (2u8, s.as_ref().as_bytes()),
+            Body::Records(b) => (3u8, b.as_ref()),
         };
         let payload_len = 9 + body.len();
         if payload_len > MAX_ENTRY {
@@ -252,13 +261,16 @@ fn decode(data: &[u8]) -> Result<(Entry, usize), String> {
         return Err("checksum mismatch".into());
     }
     let now = i64::from_le_bytes(payload[0..8].try_into().unwrap_or_default());
-    let text = std::str::from_utf8(&payload[9..])
-        .map_err(|_| "entry body is not UTF-8".to_string())?
-        .to_string();
+    let text = || {
+        std::str::from_utf8(&payload[9..])
+            .map(str::to_string)
+            .map_err(|_| "entry body is not UTF-8".to_string())
+    };
     let body = match payload[8] {
-        0 => Body::Lines(text),
-        1 => Body::Ack(text),
-        2 => Body::Backfill(text),
+        0 => Body::Lines(text()?),
+        1 => Body::Ack(text()?),
+        2 => Body::Backfill(text()?),
+        3 => Body::Records(payload[9..].to_vec()),
         k => return Err(format!("unknown entry kind {k}")),
     };
     Ok((Entry { now, body }, HEADER + len))
@@ -294,13 +306,17 @@ mod tests {
         for e in &want {
             w.append(e.now, &e.body).unwrap();
         }
-        w.append(99, &Body::Ack("{}")).unwrap();
+        w.append(99, &Body::<_, &[u8]>::Ack("{}")).unwrap();
+        // Binary bodies are kept byte for byte (not read as text).
+        w.append(100, &Body::<&str, _>::Records([0xff, 0, 3]))
+            .unwrap();
         w.sync().unwrap();
         assert!(segments(dir.path()).unwrap().len() > 3, "rotated");
         drop(w);
         let (got, rec) = read_all(dir.path(), Pos::default());
         assert_eq!(&got[..20], &want[..]);
         assert_eq!(got[20].body, Body::Ack("{}".into()));
+        assert_eq!(got[21].body, Body::Records(vec![0xff, 0, 3]));
         assert!(rec.cuts.is_empty());
     }
 
@@ -311,9 +327,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut w, _) =
             Wal::open(dir.path(), Pos::default(), 1 << 20, false, &mut |_| {}).unwrap();
-        w.append(1, &Body::Lines("first")).unwrap();
+        w.append(1, &Body::<_, &[u8]>::Lines("first")).unwrap();
         let keep = w.position();
-        w.append(2, &Body::Lines("second entry")).unwrap();
+        w.append(2, &Body::<_, &[u8]>::Lines("second entry"))
+            .unwrap();
         let full = w.position();
         drop(w);
         let path = dir.path().join(name(keep.segment));
@@ -336,7 +353,7 @@ mod tests {
         let (mut w, rec) =
             Wal::open(dir.path(), Pos::default(), 1 << 20, false, &mut |_| {}).unwrap();
         assert_eq!(rec.cuts[0].2, "checksum mismatch");
-        w.append(3, &Body::Lines("third")).unwrap();
+        w.append(3, &Body::<_, &[u8]>::Lines("third")).unwrap();
         drop(w);
         let (got, _) = read_all(dir.path(), Pos::default());
         assert_eq!(got, vec![lines(1, "first"), lines(3, "third")]);
@@ -347,11 +364,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut w, _) =
             Wal::open(dir.path(), Pos::default(), 1 << 20, false, &mut |_| {}).unwrap();
-        w.append(1, &Body::Lines("a")).unwrap();
+        w.append(1, &Body::<_, &[u8]>::Lines("a")).unwrap();
         let at = w.position();
-        w.append(2, &Body::Lines("b")).unwrap();
+        w.append(2, &Body::<_, &[u8]>::Lines("b")).unwrap();
         w.rotate().unwrap();
-        w.append(3, &Body::Lines("c")).unwrap();
+        w.append(3, &Body::<_, &[u8]>::Lines("c")).unwrap();
         w.drop_before(at).unwrap();
         drop(w);
         let (got, _) = read_all(dir.path(), at);

@@ -19,10 +19,10 @@ use vigil_vocab::AlertState;
 
 /// Requests to the engine's thread.
 pub enum Cmd {
-    /// Accepted lines (what is logged), the records parsed from them at the edge (what is
-    /// applied), and the arrival time both used.
+    /// Accepted input as logged (lines, or records in binary), the records parsed from it at
+    /// the edge (what is applied), and the arrival time both used.
     Ingest {
-        lines: String,
+        log: Body,
         records: std::collections::VecDeque<vigil_ingest::Record>,
         now: i64,
         reply: oneshot::Sender<Result<Applied, String>>,
@@ -37,6 +37,12 @@ pub enum Cmd {
     },
     Rules {
         reply: oneshot::Sender<Vec<RuleView>>,
+    },
+    /// One rule's recent condition values (`None`: no such rule).
+    History {
+        rule: String,
+        since: Option<i64>,
+        reply: oneshot::Sender<Option<crate::history::Chart>>,
     },
     Swap {
         rules: Arc<RuleSet>,
@@ -62,8 +68,27 @@ pub struct RuleView {
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub severity: Option<vigil_vocab::Severity>,
+    /// `firing` when some alert fires, else `pending` when one is pending, else `inactive`
+    /// (Prometheus's words).
+    pub state: &'static str,
     pub pending: usize,
     pub firing: usize,
+    /// `ok`, or `err` with `last_error` (series refused by the cardinality limit).
+    pub health: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Metric rules: the last evaluation's time (epoch ms; the API writes RFC 3339), how
+    /// long it took, and rows read and holding. Event rules: the last matching event's time.
+    #[serde(skip)]
+    pub last_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evaluation_seconds: Option<f64>,
+    /// Metric rules: evaluations; event rules: matching events (since the rules were loaded).
+    pub count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hits: Option<usize>,
 }
 
 /// Where the transitions go (the console now; routing and notifiers next).
@@ -149,9 +174,16 @@ impl Worker {
         if let Some(wal) = &mut self.wal {
             let mut any = false;
             for c in &turn {
+                if let Cmd::Ingest { log, now, .. } = c {
+                    any = true;
+                    if let Err(e) = wal.append(*now, log) {
+                        logged = Err(format!("write-ahead log: {e}"));
+                        break;
+                    }
+                    continue;
+                }
                 let ack_json;
-                let entry = match c {
-                    Cmd::Ingest { lines, .. } => Body::Lines(lines.as_str()),
+                let entry: Body<&str, &[u8]> = match c {
                     Cmd::Ack { id, ack, .. } => {
                         ack_json = serde_json::json!({"id": id, "ack": ack}).to_string();
                         Body::Ack(ack_json.as_str())
@@ -160,11 +192,7 @@ impl Worker {
                     _ => continue,
                 };
                 any = true;
-                let at = match c {
-                    Cmd::Ingest { now, .. } => *now,
-                    _ => now,
-                };
-                if let Err(e) = wal.append(at, &entry) {
+                if let Err(e) = wal.append(now, &entry) {
                     logged = Err(format!("write-ahead log: {e}"));
                     break;
                 }
@@ -200,6 +228,9 @@ impl Worker {
                 }
                 Cmd::Rules { reply } => {
                     let _ = reply.send(self.rules());
+                }
+                Cmd::History { rule, since, reply } => {
+                    let _ = reply.send(self.core.chart(&rule, since));
                 }
                 Cmd::Swap { rules, reply } => {
                     // A checkpoint after the turn: every entry logged in it is applied first.
@@ -296,7 +327,8 @@ impl Worker {
     fn rules(&self) -> Vec<RuleView> {
         // (pending, firing) by rule, counted in one pass.
         let mut counts: std::collections::HashMap<&str, (usize, usize)> = Default::default();
-        let alerts = self.core.engine().alerts();
+        let engine = self.core.engine();
+        let alerts = engine.alerts();
         for a in &alerts {
             let c = counts.entry(&a.rule).or_default();
             match a.state {
@@ -305,23 +337,44 @@ impl Worker {
                 _ => {}
             }
         }
-        self.core
-            .engine()
+        let mut refused: std::collections::HashMap<String, u64> = Default::default();
+        for (rule, n) in engine.refusals() {
+            *refused.entry(rule).or_default() += n;
+        }
+        let stats: std::collections::HashMap<_, _> = engine.rule_stats().into_iter().collect();
+        engine
             .rules()
             .ir()
             .rules
             .iter()
             .map(|r| {
                 let (pending, firing) = counts.get(r.id.as_str()).copied().unwrap_or_default();
+                let stat = stats.get(r.id.as_str()).cloned().unwrap_or_default();
+                let last_error = refused
+                    .get(&r.id)
+                    .map(|n| format!("{n} series refused by the series limit (limits.max_series)"));
+                let metric = !stat.event;
                 RuleView {
                     id: r.id.clone(),
-                    kind: match r.kind {
-                        vigil_compiler::ir::meta::RuleKind::Metric => "metric",
-                        vigil_compiler::ir::meta::RuleKind::Event => "event",
-                    },
+                    kind: r.kind.word(),
                     severity: r.severity,
+                    state: if firing > 0 {
+                        "firing"
+                    } else if pending > 0 {
+                        "pending"
+                    } else {
+                        "inactive"
+                    },
                     pending,
                     firing,
+                    health: if last_error.is_some() { "err" } else { "ok" },
+                    last_error,
+                    last_at: stat.at,
+                    evaluation_seconds: (metric && stat.at.is_some())
+                        .then_some(stat.nanos as f64 / 1e9),
+                    count: stat.count,
+                    rows: metric.then_some(stat.rows),
+                    hits: metric.then_some(stat.hits),
                 }
             })
             .collect()

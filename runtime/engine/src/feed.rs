@@ -217,6 +217,8 @@ impl<S: Source> Merge<S> {
 pub enum Fed {
     Nothing,
     Sample,
+    /// A series' samples (remote_write), this many.
+    Samples(u64),
     Event,
     /// An event line that is not a valid JSON event, and why; nothing of it was processed.
     Malformed(String),
@@ -241,6 +243,15 @@ impl Engine {
                 let pairs = labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
                 self.ingest_stale(metric, pairs, *ts);
                 Fed::Sample
+            }
+            Record::Series {
+                metric,
+                labels,
+                points,
+            } => {
+                let pairs = labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+                self.ingest_series(metric, pairs, points);
+                Fed::Samples(points.len() as u64)
             }
             Record::Event { ts, event } => {
                 self.ingest_event(*ts, event, out);

@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod binary;
 pub mod fast_json;
 pub mod influx;
 mod json;

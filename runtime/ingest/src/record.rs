@@ -18,6 +18,13 @@ pub enum Record {
         labels: Vec<(String, String)>,
         ts: i64,
     },
+    /// Samples of one series with its labels once (remote_write), in the order sent; a value
+    /// with [`crate::remote_write::STALE_NAN`]'s bits is a staleness marker.
+    Series {
+        metric: String,
+        labels: Vec<(String, String)>,
+        points: Vec<(i64, f64)>,
+    },
     Event {
         ts: i64,
         event: Value,
@@ -87,6 +94,26 @@ impl Record {
                     labels(l)
                 )
             }
+            Record::Series {
+                metric,
+                labels: l,
+                points,
+            } => {
+                for &(ts, v) in points {
+                    let value = if v.to_bits() == crate::remote_write::STALE_NAN {
+                        "\"stale\"".to_string()
+                    } else {
+                        json_value(v)
+                    };
+                    let metric = Value::String(metric.clone());
+                    let _ = writeln!(
+                        out,
+                        "{{\"ts\":{ts},\"metric\":{metric},\"labels\":{},\"value\":{value}}}",
+                        labels(l)
+                    );
+                }
+                Ok(())
+            }
             Record::Event { ts, event } => writeln!(out, "{{\"ts\":{ts},\"event\":{event}}}"),
             Record::Raw { ts, line, start } => {
                 // The event object's text, as it came: from `start` to the end of the value.
@@ -100,8 +127,10 @@ impl Record {
         };
     }
 
+    /// The record's time (a series': its latest point's; none: `i64::MIN`).
     pub fn ts(&self) -> i64 {
         match self {
+            Record::Series { points, .. } => points.iter().map(|p| p.0).max().unwrap_or(i64::MIN),
             Record::Sample { ts, .. }
             | Record::Stale { ts, .. }
             | Record::Event { ts, .. }

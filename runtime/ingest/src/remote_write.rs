@@ -86,6 +86,52 @@ pub fn to_records(
     convert(req, out, Some(records))
 }
 
+/// The request's series as [`crate::Record::Series`] (labels moved out of the request, not
+/// copied; in the order sent, `__name__` apart), with the series that cannot be taken: what
+/// the daemon applies and logs (in binary, [`crate::binary`]).
+pub fn to_series(req: WriteRequest, out: &mut Vec<crate::Record>) -> Vec<Refused> {
+    let mut refused = Vec::new();
+    for (i, ts) in req.timeseries.into_iter().enumerate() {
+        let mut name = None;
+        let mut labels = Vec::with_capacity(ts.labels.len().saturating_sub(1));
+        for l in ts.labels {
+            if l.name == "__name__" && name.is_none() {
+                name = Some(l.value);
+            } else {
+                labels.push((l.name, l.value));
+            }
+        }
+        let Some(metric) = name.filter(|n| crate::json::valid_metric(n)) else {
+            refused.push(Refused {
+                series: i + 1,
+                reason: "no valid `__name__` label".into(),
+            });
+            continue;
+        };
+        // Label names are few: a quadratic scan beats sorting a copy.
+        let dup = labels
+            .iter()
+            .enumerate()
+            .find(|(j, (k, _))| k == "__name__" || labels[..*j].iter().any(|(p, _)| p == k));
+        if let Some((_, (d, _))) = dup {
+            refused.push(Refused {
+                series: i + 1,
+                reason: format!("label `{d}` given twice"),
+            });
+            continue;
+        }
+        // JSON lines of the same samples read their labels sorted by name: so do these.
+        labels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let points = ts.samples.iter().map(|s| (s.timestamp, s.value)).collect();
+        out.push(crate::Record::Series {
+            metric,
+            labels,
+            points,
+        });
+    }
+    refused
+}
+
 fn convert(
     req: &WriteRequest,
     out: &mut String,

@@ -169,9 +169,24 @@ impl Lower<'_> {
     fn list(&mut self, mut it: Pairs<R>) -> DeclKind {
         let name = self.ident(next(&mut it));
         let mut rest: Vec<P> = it.collect();
-        let items = self.expr_any(rest.pop().expect("grammar: list literal"));
+        let value = rest.pop().expect("grammar: list literal");
+        let (items, file) = if value.as_rule() == R::list_file {
+            let lit = self.string(next(&mut value.into_inner()));
+            let items = Expr {
+                kind: ExprKind::List(Vec::new()),
+                span: lit.span,
+            };
+            (items, Some(lit))
+        } else {
+            (self.expr_any(value), None)
+        };
         let elem = rest.pop().map(|e| self.ident(e));
-        DeclKind::List { name, elem, items }
+        DeclKind::List {
+            name,
+            elem,
+            items,
+            file,
+        }
     }
 
     /// `override kind pkg.x = value`.

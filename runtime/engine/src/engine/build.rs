@@ -99,6 +99,9 @@ impl Engine {
             tracer: Default::default(),
             unescaped: Default::default(),
             series_cache: super::SeriesCache::new(),
+            observing: false,
+            observed: Vec::new(),
+            stopwatch: None,
             scratch: Vec::new(),
             fscratch: Vec::new(),
             empty,
@@ -309,6 +312,7 @@ fn metric_rules(
             static_labels: meta.labels.clone(),
             index,
             read: read.contains(&meta.id),
+            stat: Default::default(),
         });
     }
     metric

@@ -2,7 +2,7 @@
 //! then the metric evaluation of each instant: records, then rules in dependency order, each
 //! level's rows through its programs into its alert book).
 
-use super::{Engine, Values};
+use super::{Engine, Observation, Values};
 use crate::alert::{Inputs, Origin};
 use crate::events::Cx;
 use crate::labels::LabelId;
@@ -179,6 +179,7 @@ impl Engine {
     /// Metric rule `ri` at `t` (its data read `delay` earlier): each level's book steps, its
     /// changes go to `out`, and composites get the label sets it has data for or fires.
     fn evaluate_rule(&mut self, ri: usize, t: i64, out: &mut Vec<Transition>) {
+        let start = self.lap();
         let delay = self.metric[ri].delay;
         let at = t - delay;
         if let Some(ts) = self.time_slot {
@@ -226,6 +227,29 @@ impl Engine {
             let idx = self.metric[ri].index;
             self.firing[idx] = rule_states(firing, known);
         }
+        let nanos = self.lap().saturating_sub(start);
+        let stat = &mut self.metric[ri].stat;
+        stat.nanos = nanos;
+        stat.at = Some(t);
+        stat.count += 1;
+    }
+
+    /// The first level's rows, just evaluated at `t`: counted, and observed when asked.
+    fn note(&mut self, ri: usize, t: i64, rows: &[(LabelId, bool, f64)]) {
+        let rule = &mut self.metric[ri];
+        rule.stat.rows = rows.len();
+        rule.stat.hits = self.buf.hits.len();
+        if self.observing {
+            let id = &rule.id;
+            self.observed
+                .extend(rows.iter().map(|&(labels, holds, value)| Observation {
+                    rule: id.clone(),
+                    t,
+                    labels,
+                    value,
+                    holds,
+                }));
+        }
     }
 
     /// The rows of one level at `at` into `self.buf`: where `when` holds (with values) in
@@ -248,6 +272,10 @@ impl Engine {
         }
         self.buf.present.sort_unstable();
         self.buf.present.dedup();
+        if li == 0 {
+            let t = at + self.metric[ri].delay;
+            self.note(ri, t, &rows);
+        }
         self.buf.recovered.clear();
         if let Some((rp, plan)) = recover {
             if let Some(now) = &mut self.tracer.now {
@@ -321,7 +349,8 @@ impl Engine {
     /// Runs a predicate on the frame and, when it holds, the value program.
     #[inline]
     fn run(&self, prog: usize, value: Values) -> (bool, f64) {
-        if !self.rules.eval_bool(prog, &self.frame) {
+        let ok = self.rules.eval_bool(prog, &self.frame);
+        if !ok && !self.observing {
             return (false, f64::NAN);
         }
         let v = value
@@ -329,7 +358,7 @@ impl Engine {
             .flatten()
             .find_map(|&p| self.rules.eval_num(p, &self.frame))
             .unwrap_or(f64::NAN);
-        (true, v)
+        (ok, v)
     }
 
     fn rows_of(&mut self, plan: &Plan, at: i64, cached: bool) -> Vec<rows::Row> {

@@ -9,6 +9,7 @@ use crate::metric::store::Append;
 use crate::time::{align_up, in_range};
 use std::sync::Arc;
 use vigil_compiler::eval::Frame;
+use vigil_ingest::remote_write::STALE_NAN;
 use vigil_vocab::{EventJson, Transition};
 
 impl Engine {
@@ -67,6 +68,47 @@ impl Engine {
             (k, v).hash(&mut b);
         }
         (a.finish(), b.finish())
+    }
+
+    /// Samples of one series in the order sent (remote_write): its labels are hashed and
+    /// interned once, not per sample. A point with [`STALE_NAN`]'s bits is a staleness
+    /// marker. Each point is stored or refused as [`Engine::ingest_pairs`] would.
+    pub fn ingest_series<'s, I>(&mut self, metric: &str, labels: I, points: &[(i64, f64)])
+    where
+        I: IntoIterator<Item = (&'s str, &'s str)>,
+        I::IntoIter: Clone,
+    {
+        // Staleness markers are not samples (as for `ingest_stale`).
+        let n = points.iter().filter(|p| p.1.to_bits() != STALE_NAN).count() as u64;
+        self.counters.samples += n;
+        let Some(m) = self.labels.lookup(metric) else {
+            self.counters.unread += n;
+            return;
+        };
+        let labels = labels.into_iter();
+        let key = self.series_key(m, labels.clone());
+        let cached = self.series_cache.map.get(&key).copied();
+        let mark = self.labels.mark();
+        let set = cached.unwrap_or_else(|| self.labels.intern_strs(labels));
+        let mut stored = false;
+        for &(ts, value) in points {
+            if value.to_bits() == STALE_NAN {
+                self.store.mark_stale(m, set, ts);
+            } else {
+                stored |= self.ingest_interned(m, set, ts, value) == Append::Stored;
+            }
+        }
+        if cached.is_none() {
+            if stored {
+                let cache = &mut self.series_cache.map;
+                if cache.len() >= super::SeriesCache::MAX {
+                    cache.clear();
+                }
+                cache.insert(key, set);
+            } else {
+                self.labels.rollback(mark);
+            }
+        }
     }
 
     /// A staleness marker for a series at `ts` (the series ended; instant reads stop).

@@ -7,9 +7,11 @@
 mod build;
 mod clock;
 mod intake;
+mod observe;
 mod snapshot;
 mod trace;
 
+pub use observe::{Observation, RuleStat, Stopwatch};
 pub use snapshot::Snapshot;
 pub use trace::{MAX_TRACES, Trace};
 
@@ -72,6 +74,7 @@ struct MetricRule {
     index: usize,
     /// Some composite reads this rule's state.
     read: bool,
+    stat: RuleStat,
 }
 
 /// Counters for `--stats` and the daemon's metrics.
@@ -145,6 +148,10 @@ pub struct Engine {
     /// Stored series' label sets by a 128-bit hash of the metric and label pairs as they
     /// arrive: a sample of a known series skips interning its strings and label set.
     pub(crate) series_cache: SeriesCache,
+    /// See [`Engine::observe`].
+    observing: bool,
+    observed: Vec<Observation>,
+    stopwatch: Option<Stopwatch>,
 }
 
 /// See [`Engine::series_cache`]: at most [`SeriesCache::MAX`] entries (cleared when full, and

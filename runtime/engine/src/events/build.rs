@@ -123,6 +123,8 @@ fn rule_of(
         expiry,
         dirty: false,
         refused: 0,
+        matches: 0,
+        last_match: None,
     }
 }
 

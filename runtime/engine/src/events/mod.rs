@@ -153,6 +153,9 @@ struct Rule {
     /// Firing label sets changed since composites last read them.
     dirty: bool,
     refused: u64,
+    /// Events this rule's filter matched, and the newest one's time.
+    matches: u64,
+    last_match: Option<i64>,
 }
 
 /// Counters for `--stats`.
@@ -263,10 +266,27 @@ impl Events {
             {
                 let ri = r as usize - 1;
                 self.counters.matched += 1;
+                self.rules[ri].matches += 1;
+                self.rules[ri].last_match = Some(t);
                 self.rule_event(ri, cx, frame, t, event);
             }
         }
         self.matched = matched;
+    }
+
+    /// Each event rule's matches: `(position in the rule set, id, statistics)`.
+    pub fn rule_stats(
+        &self,
+    ) -> impl Iterator<Item = (usize, std::sync::Arc<str>, crate::engine::RuleStat)> {
+        self.rules.iter().map(|r| {
+            let stat = crate::engine::RuleStat {
+                at: r.last_match,
+                count: r.matches,
+                event: true,
+                ..Default::default()
+            };
+            (r.index, r.id.clone(), stat)
+        })
     }
 
     /// Writes the firing label sets of event rules that changed into `firing` (what
