@@ -27,13 +27,24 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    // `cargo bench --bench daemon_load -- remote_write memory`: only those parts.
+    let parts = ["events", "latency", "remote_write", "memory"];
+    let only = |part: &str| args.is_empty() || args.iter().any(|a| a == part);
+    if let Some(a) = args.iter().find(|a| !parts.contains(&a.as_str())) {
+        eprintln!("daemon_load: unknown part `{a}` (one of {parts:?})");
         return;
     }
     let dir = std::env::temp_dir().join(format!("vigil-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let n = 200_000;
+    let n = 500_000;
     let write = |script: &str, out: &Path| scenario::write(script, out, n);
     let flat = dir.join("flat.jsonl");
     let ecs = dir.join("ecs.jsonl");
@@ -47,7 +58,7 @@ fn main() {
         ("ecs", ecs.clone(), dir.join("ecs_rare.rules")),
     ];
     let mut rates = Vec::new();
-    for (name, data, rules) in &packs {
+    for (name, data, rules) in packs.iter().filter(|_| only("events") || only("latency")) {
         let bodies = bodies(data, 1000);
         for wal in [true, false] {
             let d = Daemon::start(&dir, rules, wal);
@@ -65,10 +76,12 @@ fn main() {
             }
         }
     }
-    println!(
-        "latency from sending one event to its answer (engine decided), at half the rate above, WAL on"
-    );
-    for (name, rules, data, rate) in &rates {
+    if only("latency") {
+        println!(
+            "latency from sending one event to its answer (engine decided), at half the rate above, WAL on"
+        );
+    }
+    for (name, rules, data, rate) in rates.iter().filter(|_| only("latency")) {
         let d = Daemon::start(&dir, rules, true);
         let lines = bodies(data, 1);
         let (p50, p99, sent) = latency(&d.addr, &lines, rate / 2.0, Duration::from_secs(5));
@@ -78,10 +91,27 @@ fn main() {
             p99 * 1e6,
             (rate / 2.0).min(1.0 / 0.0001)
         );
+        // The same single events (1,000/s) while another sender keeps the daemon at half the
+        // measured throughput in requests of 100 events.
+        let batches = bodies(data, 100);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let (p50, p99, sent, carried) = std::thread::scope(|s| {
+            let load = s.spawn(|| paced(&d.addr, &batches, 100, rate / 2.0, &stop));
+            let (p50, p99, sent) = latency(&d.addr, &lines, 1000.0, Duration::from_secs(5));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            (p50, p99, sent, load.join().unwrap_or(0.0))
+        });
+        println!(
+            "  {name:4} under load ({carried:.0} events/s in requests of 100): p50 {:.0} µs, p99 {:.0} µs over {sent} requests",
+            p50 * 1e6,
+            p99 * 1e6,
+        );
     }
-    println!("samples over remote_write (1,000 series x 100 samples per request, 2 senders)");
+    if only("remote_write") {
+        println!("samples over remote_write (1,000 series x 100 samples per request, 2 senders)");
+    }
     let series = 1000;
-    let requests = write_requests(series, 100, 40);
+    let requests = write_requests(series, 100, 200);
     let total = (series * 100 * requests.len()) as f64;
     let prom_rules = dir.join("rw.rules");
     std::fs::write(
@@ -90,7 +120,7 @@ fn main() {
     )
     .unwrap();
     let mut vigil_rate = 0.0;
-    for wal in [true, false] {
+    for wal in [true, false].into_iter().filter(|_| only("remote_write")) {
         let d = Daemon::start(&dir, &prom_rules, wal);
         let t0 = Instant::now();
         send_all(&d.addr, "/api/v1/write", &requests, 2);
@@ -104,15 +134,25 @@ fn main() {
             vigil_rate = rate;
         }
     }
-    match Prometheus::start(&dir) {
-        Some(p) => {
+    let baseline = if only("remote_write") {
+        Prometheus::start(&dir).ok_or("Prometheus not installed: no baseline")
+    } else {
+        Err("")
+    };
+    match baseline {
+        Ok(p) => {
             let t0 = Instant::now();
             send_all(&p.addr, "/api/v1/write", &requests, 2);
             let rate = total / t0.elapsed().as_secs_f64();
             println!("  Prometheus 2.42 receiver: {rate:>10.0} samples/s");
             println!("  vigil (WAL on) / Prometheus: {:.2}x", vigil_rate / rate);
         }
-        None => println!("  Prometheus not installed: no baseline"),
+        Err(why) if !why.is_empty() => println!("  {why}"),
+        Err(_) => {}
+    }
+    if !only("memory") {
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
     }
     println!("memory per series (100,000 series by remote_write, WAL on)");
     let d = Daemon::start(&dir, &prom_rules, true);
@@ -279,6 +319,39 @@ fn send_all(addr: &str, path: &str, bodies: &[Vec<u8>], threads: usize) {
     });
 }
 
+/// Sends `bodies` (of `per` events each) paced to `rate` events/s until `stop`; the rate
+/// carried.
+fn paced(
+    addr: &str,
+    bodies: &[Vec<u8>],
+    per: usize,
+    rate: f64,
+    stop: &std::sync::atomic::AtomicBool,
+) -> f64 {
+    let mut conn = Conn::new(addr);
+    let gap = Duration::from_secs_f64(per as f64 / rate.max(1.0));
+    let start = Instant::now();
+    let mut next = start;
+    let mut sent = 0usize;
+    for b in bodies.iter().cycle() {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        }
+        next += gap;
+        if conn
+            .request("POST", "/api/v1/ingest", b)
+            .is_ok_and(|s| s == 200)
+        {
+            sent += per;
+        }
+    }
+    sent as f64 / start.elapsed().as_secs_f64()
+}
+
 /// Single-line requests at `rate`/s for `dur`: p50, p99 of the time to the answer (s).
 fn latency(addr: &str, lines: &[Vec<u8>], rate: f64, dur: Duration) -> (f64, f64, usize) {
     let mut conn = Conn::new(addr);
@@ -328,6 +401,12 @@ fn write_requests(series: usize, per: usize, requests: usize) -> Vec<Vec<u8>> {
                             Label {
                                 name: "instance".into(),
                                 value: format!("host-{i}"),
+                            },
+                            // Each sender its own series, so each series' samples arrive in
+                            // time order (Prometheus refuses out-of-order samples).
+                            Label {
+                                name: "sender".into(),
+                                value: (r % 2).to_string(),
                             },
                         ],
                         samples: (0..per)

@@ -388,6 +388,36 @@ rule failed {
         assert!(c.chart("t.nope", None).is_none());
     }
 
+    /// Events without a `ts` take their arrival time, read as text straight into the rules
+    /// or (held for `lateness`) parsed later: either way they count and match.
+    #[test]
+    fn untimed_events_are_taken_at_arrival() {
+        for lateness in [0, 2_000] {
+            let mut c = core_with(lateness);
+            let t0 = 1_795_428_000_000i64;
+            let mut out = Vec::new();
+            for i in 0..3 {
+                c.apply(
+                    t0 + i * 100,
+                    "{\"event\":{\"user\":\"u\",\"ok\":false}}",
+                    true,
+                    &mut out,
+                );
+            }
+            c.tick(t0 + 5_000, &mut out);
+            let e = &c.engine().events.counters;
+            assert_eq!(
+                (e.events, e.matched, e.malformed),
+                (3, 3, 0),
+                "lateness {lateness}"
+            );
+            assert!(
+                out.iter().any(|t| &*t.rule == "t.failed"),
+                "lateness {lateness}: {out:?}"
+            );
+        }
+    }
+
     /// A remote_write request applied as one record per series (labels once) leaves the
     /// engine exactly as the same samples applied one by one: stored samples, staleness
     /// markers, series refused for a bad name or a repeated label.

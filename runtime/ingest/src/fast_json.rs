@@ -214,6 +214,69 @@ pub fn event_start(line: &str) -> Option<(TsText<'_>, usize)> {
     (p.b.get(p.i) == Some(&b'{')).then_some((ts, p.i))
 }
 
+/// `{"event":{...}}` without a time (it takes the arrival time): where the event object
+/// starts, when nothing but white space follows it (a `ts` after the event, or any other
+/// member, is left to serde). The object is skipped, not validated: its reader does that.
+pub fn untimed_event_start(line: &str) -> Option<usize> {
+    let mut p = P {
+        s: line,
+        b: line.as_bytes(),
+        i: 0,
+    };
+    p.eat(b'{')?;
+    if p.string()? != "event" {
+        return None;
+    }
+    p.eat(b':')?;
+    p.ws();
+    if p.b.get(p.i) != Some(&b'{') {
+        return None;
+    }
+    let start = p.i;
+    p.i = container_end(p.b, start)?;
+    p.eat(b'}')?;
+    p.ws();
+    (p.i == p.b.len()).then_some(start)
+}
+
+/// One past the bracket closing the object or array that opens at `i`, strings skipped
+/// (escapes included); `None` when the text ends first.
+fn container_end(b: &[u8], mut i: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                loop {
+                    if i >= b.len() {
+                        return None;
+                    }
+                    let e = string_end(b, i)?;
+                    match b[e] {
+                        b'"' => {
+                            i = e + 1;
+                            break;
+                        }
+                        b'\\' => i = e + 2,
+                        _ => i = e + 1,
+                    }
+                }
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Parses the common sample shape, or `None` for anything else.
 pub fn sample(line: &str) -> Option<Sample<'_>> {
     let mut p = P {

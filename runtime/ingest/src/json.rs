@@ -284,6 +284,50 @@ mod fast_path {
         serde_json::to_string(s).unwrap_or_default()
     }
 
+    /// JSON values of every shape, strings with escapes and brackets among them.
+    fn value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i32>().prop_map(serde_json::Value::from),
+            prop_oneof![text(), Just("}]{[\\\"".to_string())].prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(text(), inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// An event line without `ts`, read as text (the daemon's path, taking the arrival
+        /// time) or parsed by serde, is the same event at the same time, whatever follows the
+        /// event object (a `ts` after it is read, not overridden).
+        #[test]
+        fn untimed_events_read_as_serde_reads_them(
+            event in prop::collection::btree_map(text(), value(), 0..5),
+            tail in prop::sample::select(vec!["", " ", ",\"ts\":5", ",\"x\":1", "  \t"]),
+            ws in prop::sample::select(vec!["", " ", "\t"]),
+        ) {
+            let event = serde_json::Value::Object(event.into_iter().collect());
+            let l = format!("{{{ws}\"event\"{ws}:{ws}{event}{ws}{tail}}}");
+            let read = |raw_events: bool| {
+                let mut cx = crate::Context { time: Some(7), raw_events };
+                let (mut q, mut spare) = (std::collections::VecDeque::new(), Vec::new());
+                crate::parse_line_into(&l, Format::Json, &mut cx, &mut q, &mut spare)
+                    .map(|()| {
+                        let mut out = String::new();
+                        q.iter().for_each(|r| r.to_json_line(&mut out));
+                        serde_json::from_str::<serde_json::Value>(&out).ok()
+                    })
+            };
+            prop_assert_eq!(read(true), read(false), "{}", l);
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4000))]
         /// The fast path and serde read every generated line the same way (both accept it

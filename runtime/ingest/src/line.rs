@@ -113,10 +113,13 @@ fn json_line(l: &str, cx: &Context, rec: &mut Record) -> Result<(), String> {
         fill_sample(rec, fast.metric, labels, ts, fast.value);
         return Ok(());
     }
-    if cx.raw_events
-        && let Some((ts, start)) = fast_json::event_start(l)
-    {
-        let ts = time_of(ts)?;
+    // `{"ts":..,"event":{..}}`, or `{"event":{..}}` taking the arrival time.
+    let raw = match fast_json::event_start(l).filter(|_| cx.raw_events) {
+        Some((ts, start)) => Some((time_of(ts)?, start)),
+        None if cx.raw_events => cx.time.zip(fast_json::untimed_event_start(l)),
+        None => None,
+    };
+    if let Some((ts, start)) = raw {
         if let Record::Raw {
             ts: t,
             line,

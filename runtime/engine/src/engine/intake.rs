@@ -232,8 +232,21 @@ impl Engine {
             return Ok(());
         }
         self.events.counters.slow_path += 1;
-        match vigil_ingest::parse_line(line, vigil_ingest::Format::Json) {
-            Ok(records) => {
+        // A line without its own `ts` was given the arrival time: serde reads it with that.
+        let mut cx = vigil_ingest::Context {
+            time: Some(ts),
+            raw_events: false,
+        };
+        let (mut records, mut spare) = (std::collections::VecDeque::new(), Vec::new());
+        let parsed = vigil_ingest::parse_line_into(
+            line,
+            vigil_ingest::Format::Json,
+            &mut cx,
+            &mut records,
+            &mut spare,
+        );
+        match parsed {
+            Ok(()) => {
                 for r in records {
                     if let vigil_ingest::Record::Event { ts, event } = r {
                         self.ingest_event(ts, &event, out);
