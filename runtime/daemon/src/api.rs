@@ -305,9 +305,7 @@ async fn submit(
     let mut applied = crate::core::Applied::default();
     if checked.accepted > 0 {
         let log = if checked.binary {
-            let mut bytes = Vec::new();
-            vigil_ingest::binary::encode(&checked.records, &mut bytes);
-            crate::wal::Body::Records(bytes)
+            crate::wal::Body::Records(vigil_ingest::binary::encode_packed(&checked.records))
         } else {
             crate::wal::Body::Lines(std::mem::take(&mut checked.text))
         };

@@ -129,7 +129,7 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
                     }
                     wal::Body::Records(bytes) => {
                         let mut recs = std::collections::VecDeque::new();
-                        match vigil_ingest::binary::decode(&bytes, &mut recs) {
+                        match vigil_ingest::binary::decode_packed(&bytes, &mut recs) {
                             Ok(()) => {
                                 core.apply_records(e.now, &mut recs, !backfilling, &mut sink_out);
                             }

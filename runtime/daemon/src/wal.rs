@@ -32,7 +32,7 @@ pub enum Body<S = String, B = Vec<u8>> {
     /// Recorded lines in time order, applied with the clock following them (the demo).
     Backfill(S),
     /// Accepted records that did not arrive as lines (remote_write), in
-    /// [`vigil_ingest::binary`]'s form.
+    /// [`vigil_ingest::binary`]'s packed form.
     Records(B),
 }
 

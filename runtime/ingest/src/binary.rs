@@ -75,6 +75,24 @@ fn text(s: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// [`encode`], snappy-compressed (block format): what the daemon's log holds, so a
+/// remote_write request costs the disk about what it cost the network.
+pub fn encode_packed<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<u8> {
+    let mut raw = Vec::new();
+    encode(records, &mut raw);
+    snap::raw::Encoder::new()
+        .compress_vec(&raw)
+        .unwrap_or_default()
+}
+
+/// The records of [`encode_packed`]'s output.
+pub fn decode_packed(data: &[u8], out: &mut VecDeque<Record>) -> Result<(), String> {
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(data)
+        .map_err(|e| format!("not snappy-compressed: {e}"))?;
+    decode(&raw, out)
+}
+
 /// The records of `data` (all of it), or where and why it cannot be read.
 pub fn decode(data: &[u8], out: &mut VecDeque<Record>) -> Result<(), String> {
     let mut r = Reader { data, at: 0 };
@@ -213,6 +231,9 @@ mod tests {
             let mut back = VecDeque::new();
             decode(&bytes, &mut back).unwrap();
             prop_assert_eq!(back.len(), recs.len());
+            let mut unpacked = VecDeque::new();
+            decode_packed(&encode_packed(&recs), &mut unpacked).unwrap();
+            prop_assert_eq!(format!("{unpacked:?}"), format!("{back:?}"));
             for (a, b) in recs.iter().zip(&back) {
                 prop_assert!(same(a, b), "{:?} != {:?}", a, b);
             }
