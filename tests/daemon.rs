@@ -908,6 +908,75 @@ fn bad_remote_write_bodies_are_refused() {
 /// Influx line protocol at `/write` and `/api/v2/write`: fields become samples, tags labels,
 /// `precision` is honoured, a line without a time takes the arrival time, a partial write
 /// keeps the good lines and answers 400 naming the bad ones.
+/// A remote_write body of `(labels, samples)` series, `__name__` first.
+fn write_body(series: &[(&[(&str, &str)], &[(i64, f64)])]) -> Vec<u8> {
+    use vigil_ingest::remote_write::{Label, Sample, TimeSeries, WriteRequest};
+    let req = WriteRequest {
+        timeseries: series
+            .iter()
+            .map(|(labels, samples)| TimeSeries {
+                labels: (labels.iter())
+                    .map(|(n, v)| Label {
+                        name: n.to_string(),
+                        value: v.to_string(),
+                    })
+                    .collect(),
+                samples: (samples.iter())
+                    .map(|&(timestamp, value)| Sample { value, timestamp })
+                    .collect(),
+            })
+            .collect(),
+    };
+    snap::raw::Encoder::new()
+        .compress_vec(&prost::Message::encode_to_vec(&req))
+        .unwrap()
+}
+
+/// remote_write's limits act per series and per sample: a series with too many labels is
+/// refused whole, samples dated too far ahead are dropped from their series, the rest is
+/// taken; a request of which nothing is taken gets 400 with the reasons.
+#[test]
+fn remote_write_limits_name_what_they_refuse() {
+    let dir = setup(RULES, &format!("{FAST}[limits]\nmax_labels = 2\n"));
+    let d = Daemon::start(dir.path(), &[]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let wide: &[(&str, &str)] = &[("__name__", "cpu"), ("a", "1"), ("b", "2"), ("c", "3")];
+    let ok: &[(&str, &str)] = &[("__name__", "cpu"), ("host", "a")];
+    let ahead = now + 3_600_000;
+    let (s, b) = d.req(
+        "POST",
+        "/api/v1/write",
+        &[],
+        &write_body(&[(wide, &[(now, 95.0)]), (ok, &[(now, 95.0), (ahead, 1.0)])]),
+    );
+    assert_eq!(s, 204, "{b}");
+    d.wait_for("/api/v1/alerts?state=firing", |v| {
+        alerts_of(v, "demo.cpu_hot")
+            .iter()
+            .any(|a| a["labels"]["host"] == "a")
+    });
+    let (s, b) = d.req(
+        "POST",
+        "/api/v1/write",
+        &[],
+        &write_body(&[(wide, &[(now, 1.0)])]),
+    );
+    assert_eq!(s, 400, "{b}");
+    assert!(b.contains("4 labels") || b.contains("3 labels"), "{b}");
+    let (_, m) = d.req("GET", "/metrics", &[], b"");
+    assert!(
+        m.contains("vigil_ingest_refused_total{reason=\"too_many_labels\"} 2"),
+        "{m}"
+    );
+    assert!(
+        m.contains("vigil_ingest_refused_total{reason=\"future\"} 1"),
+        "{m}"
+    );
+}
+
 #[test]
 fn influx_lines_are_taken() {
     let dir = setup(RULES, FAST);

@@ -41,8 +41,10 @@ pub struct AppState {
     pub reload: Mutex<ReloadStatus>,
     pub ready: AtomicBool,
     pub rates: Rates,
-    /// The running rules' list files (what the watcher follows).
+    /// The running rules' list files (what the watcher follows), and a signal after each
+    /// successful reload (the new rules may read other list files).
     pub lists: Mutex<Vec<std::path::PathBuf>>,
+    pub reloaded: tokio::sync::Notify,
 }
 
 impl AppState {
@@ -1159,6 +1161,7 @@ pub async fn reload_rules(s: &Arc<AppState>) -> Result<usize, String> {
                     if let Ok(mut l) = s.lists.lock() {
                         *l = lists;
                     }
+                    s.reloaded.notify_one();
                     Ok(n)
                 }
                 Ok(Err(e)) => Err(e),

@@ -221,6 +221,7 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
         ready: AtomicBool::new(true),
         rates: api::Rates::default(),
         lists: Mutex::new(rules.ir().list_files.clone()),
+        reloaded: tokio::sync::Notify::new(),
         config,
     });
     let rt = tokio::runtime::Builder::new_multi_thread()

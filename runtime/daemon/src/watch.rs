@@ -62,14 +62,19 @@ pub fn start(state: &Arc<AppState>) -> Result<Option<Arc<Mutex<Watching>>>, Stri
         }
     }
     follow_lists(&watching, &lists, &state.list_files());
-    let state = state.clone();
-    let handle = watching.clone();
+    let reloads = state.clone();
     tokio::spawn(async move {
         while rx.recv().await.is_some() {
             // Wait until the changes stop.
             while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
-            let _ = reload_rules(&state).await;
-            // The reloaded rules may read other list files.
+            let _ = reload_rules(&reloads).await;
+        }
+    });
+    // Rules reloaded by any means (a change, SIGHUP, the API) may read other list files.
+    let (state, handle) = (state.clone(), watching.clone());
+    tokio::spawn(async move {
+        loop {
+            state.reloaded.notified().await;
             follow_lists(&handle, &lists, &state.list_files());
         }
     });
