@@ -172,6 +172,63 @@ mod tests {
             .collect())
     }
 
+    /// Influx's escaping: in tag keys and values `,`, `=` and space take a backslash; in the
+    /// measurement `,` and space.
+    fn escape(s: &str, extra: &[char]) -> String {
+        let mut out = String::new();
+        for c in s.chars() {
+            if c == ',' || c == ' ' || extra.contains(&c) {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// Any text: samples or an error, never a panic.
+        #[test]
+        fn never_panics(s in "\\PC{0,120}") {
+            let _ = influx_with(&s, Precision::Ms, Some(1));
+        }
+
+        /// Lines written with Influx's escaping read back as the samples they say: tags with
+        /// spaces, commas and equals signs; integer, float and boolean fields; string fields
+        /// skipped.
+        #[test]
+        fn written_lines_read_back(
+            tags in proptest::collection::btree_map("[a-z][a-z ,=]{0,5}", "[a-z0-9][a-z0-9 ,=]{0,5}", 0..4),
+            floats in proptest::collection::vec(-1e9f64..1e9, 1..3),
+            int in proptest::prelude::any::<i32>(),
+            flag in proptest::prelude::any::<bool>(),
+            ts in 0i64..4_000_000_000_000,
+        ) {
+            let mut line = "m".to_string();
+            for (k, v) in &tags {
+                line.push_str(&format!(",{}={}", escape(k, &['=']), escape(v, &['='])));
+            }
+            let mut fields: Vec<String> = floats
+                .iter()
+                .enumerate()
+                .map(|(i, f)| format!("f{i}={f:?}"))
+                .collect();
+            fields.push(format!("n={int}i"));
+            fields.push(format!("ok={}", if flag { "t" } else { "false" }));
+            fields.push("msg=\"a, b=c\"".into());
+            line.push_str(&format!(" {} {ts}", fields.join(",")));
+            let got = samples(&line).map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{line}: {e}")))?;
+            let labels: Vec<(String, String)> = tags.into_iter().collect();
+            let mut want: Vec<Sample> = floats
+                .iter()
+                .enumerate()
+                .map(|(i, &f)| (format!("m_f{i}"), labels.clone(), ts / 1_000_000, f))
+                .collect();
+            want.push(("m_n".into(), labels.clone(), ts / 1_000_000, f64::from(int)));
+            want.push(("m_ok".into(), labels, ts / 1_000_000, f64::from(u8::from(flag))));
+            proptest::prop_assert_eq!(got, want, "{}", line);
+        }
+    }
+
     #[test]
     fn escapes_are_read_as_influxdb_reads_them() {
         let s = samples(
