@@ -908,8 +908,11 @@ fn bad_remote_write_bodies_are_refused() {
 /// Influx line protocol at `/write` and `/api/v2/write`: fields become samples, tags labels,
 /// `precision` is honoured, a line without a time takes the arrival time, a partial write
 /// keeps the good lines and answers 400 naming the bad ones.
-/// A remote_write body of `(labels, samples)` series, `__name__` first.
-fn write_body(series: &[(&[(&str, &str)], &[(i64, f64)])]) -> Vec<u8> {
+/// One series of a remote_write body: its labels (`__name__` among them) and samples.
+type WriteSeries<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
+
+/// A remote_write body of these series.
+fn write_body(series: &[WriteSeries]) -> Vec<u8> {
     use vigil_ingest::remote_write::{Label, Sample, TimeSeries, WriteRequest};
     let req = WriteRequest {
         timeseries: series
