@@ -7,6 +7,7 @@ mod eval;
 mod explain;
 mod fmt;
 mod replay;
+mod routes;
 mod run;
 mod test;
 mod trace;
@@ -88,6 +89,8 @@ pub enum Command {
     Alerts(AlertsArgs),
     /// Acknowledge an alert of a running daemon (token from $VIGIL_API_TOKEN).
     Ack(AckArgs),
+    /// The notification route tree: `vigil routes test --rules PATH LABEL=VALUE...`.
+    Routes(RoutesArgs),
     /// Explain a diagnostic code, with a wrong and a right example.
     Explain {
         /// A code like V0101; `--list` shows them all.
@@ -114,6 +117,28 @@ pub struct CheckArgs {
     /// $VIGIL_RULES).
     #[arg(long)]
     pub rules_root: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RoutesArgs {
+    #[command(subcommand)]
+    pub command: RoutesCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RoutesCommand {
+    /// Print the notifiers a label set reaches, comma-separated in tree order (with repeats),
+    /// as `amtool config routes test` prints receivers.
+    Test {
+        /// A rule file or folder holding the `route` declarations (repeatable).
+        #[arg(long, required = true)]
+        rules: Vec<PathBuf>,
+        /// Where `import "std/..."` packs are read from.
+        #[arg(long)]
+        rules_root: Option<PathBuf>,
+        /// The alert's labels, `name=value`.
+        labels: Vec<String>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -317,6 +342,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Run(args) => run::run(args),
         Command::Alerts(args) => client::alerts(args),
         Command::Ack(args) => client::ack(args),
+        Command::Routes(args) => routes::run(args),
         Command::Fmt(args) => fmt::run(args),
         Command::Lsp { rules_root } => crate::lsp::run(rules_root),
         Command::Explain { code, list } => explain::run(code.as_deref(), list),

@@ -12,6 +12,7 @@
 pub mod events;
 pub mod intern;
 pub mod meta;
+pub mod routes;
 pub mod series;
 pub mod tables;
 pub mod testplan;

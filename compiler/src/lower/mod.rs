@@ -24,6 +24,7 @@ mod kinds;
 mod membership;
 mod plan;
 mod plan_calls;
+pub mod routes;
 mod rules;
 mod test_blocks;
 

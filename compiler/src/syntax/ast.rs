@@ -275,7 +275,9 @@ pub enum RouteItem {
 
 #[derive(Debug, Clone)]
 pub enum RouteTarget {
-    Nested(RouteBody),
+    /// `match cond { ... } [continue]`.
+    Nested { body: RouteBody, cont: bool },
+    /// `match cond -> a, b [continue]`.
     Notifiers { targets: Vec<Ident>, cont: bool },
 }
 

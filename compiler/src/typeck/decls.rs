@@ -497,7 +497,7 @@ impl Checker<'_> {
                         self.reference(fi, Namespace::Calendar, d, Code::UnknownCalendar);
                     }
                     match target {
-                        RouteTarget::Nested(inner) => self.route(fi, inner),
+                        RouteTarget::Nested { body, .. } => self.route(fi, body),
                         RouteTarget::Notifiers { targets, .. } => {
                             for t in targets {
                                 self.reference(fi, Namespace::Notifier, t, Code::UnknownNotifier);

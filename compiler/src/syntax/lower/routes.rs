@@ -23,7 +23,12 @@ impl Lower<'_> {
                     for r in it {
                         match r.as_rule() {
                             R::during => during = Some(self.ident(next(&mut r.into_inner()))),
-                            R::route_body => target = Some(RouteTarget::Nested(self.route_body(r))),
+                            R::route_body => {
+                                target = Some(RouteTarget::Nested {
+                                    body: self.route_body(r),
+                                    cont: false,
+                                })
+                            }
                             R::route_targets => {
                                 target = Some(RouteTarget::Notifiers {
                                     targets: r.into_inner().map(|t| self.ident(t)).collect(),
@@ -34,8 +39,9 @@ impl Lower<'_> {
                         }
                     }
                     let mut target = target.expect("grammar: route target");
-                    if let RouteTarget::Notifiers { cont: c, .. } = &mut target {
-                        *c = cont;
+                    match &mut target {
+                        RouteTarget::Notifiers { cont: c, .. }
+                        | RouteTarget::Nested { cont: c, .. } => *c = cont,
                     }
                     RouteItem::Match {
                         cond,

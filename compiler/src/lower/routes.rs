@@ -1,0 +1,100 @@
+//! `route` declarations to the route tree ([`Route`]): their items, in load order, form the
+//! root (one tree per rule set, as Alertmanager has one).
+
+use crate::ir::routes::{Cond, Route};
+use crate::syntax::ast::{self, LabelCond, LabelValue, RouteBody, RouteItem, RouteTarget};
+use regex::Regex;
+use vigil_vocab::MatchOp;
+
+/// The tree of these `route` bodies, settings and notifiers inherited down it.
+pub fn tree<'a>(bodies: impl IntoIterator<Item = &'a RouteBody>) -> Route {
+    let mut root = Route::default();
+    for b in bodies {
+        fill(&mut root, b);
+    }
+    root.inherit(&Route::default());
+    root
+}
+
+/// The tree of a checked rule set's `route` declarations.
+pub fn of_checked(checked: &crate::Checked) -> Route {
+    tree(checked.files.iter().flat_map(|f| {
+        f.module.decls.iter().filter_map(|d| match &d.kind {
+            ast::DeclKind::Route(body) => Some(body),
+            _ => None,
+        })
+    }))
+}
+
+fn fill(route: &mut Route, body: &RouteBody) {
+    for it in &body.items {
+        match it {
+            RouteItem::GroupBy(labels, _) => {
+                route.group_by = Some(labels.iter().map(|l| l.name.clone()).collect())
+            }
+            RouteItem::GroupWait(e) => route.group_wait = seconds(e),
+            RouteItem::GroupInterval(e) => route.group_interval = seconds(e),
+            RouteItem::Repeat(e) => route.repeat = seconds(e),
+            RouteItem::Default { targets, .. } => {
+                route.notifiers = targets.iter().map(|t| t.name.clone()).collect()
+            }
+            RouteItem::Match {
+                cond,
+                during,
+                target,
+                ..
+            } => {
+                let mut child = Route {
+                    cond: Some(lower_cond(cond)),
+                    during: during.as_ref().map(|d| d.name.clone()),
+                    ..Route::default()
+                };
+                match target {
+                    RouteTarget::Notifiers { targets, cont } => {
+                        child.notifiers = targets.iter().map(|t| t.name.clone()).collect();
+                        child.cont = *cont;
+                    }
+                    RouteTarget::Nested { body, cont } => {
+                        fill(&mut child, body);
+                        child.cont = *cont;
+                    }
+                }
+                route.routes.push(child);
+            }
+        }
+    }
+}
+
+fn lower_cond(c: &LabelCond) -> Cond {
+    match c {
+        LabelCond::Or(cs, _) => Cond::Or(cs.iter().map(lower_cond).collect()),
+        LabelCond::And(cs, _) => Cond::And(cs.iter().map(lower_cond).collect()),
+        LabelCond::Not(c, _) => Cond::Not(Box::new(lower_cond(c))),
+        LabelCond::Match {
+            label, op, value, ..
+        } => {
+            let value = match value {
+                LabelValue::Str(s) | LabelValue::Regex(s) => s.value.clone(),
+                LabelValue::Word(w) => w.name.clone(),
+            };
+            // The checker proved the regex compiles.
+            let re = matches!(op, MatchOp::Re | MatchOp::NotRe)
+                .then(|| Regex::new(&format!("^(?:{value})$")).ok())
+                .flatten();
+            Cond::Match {
+                label: label.name.clone(),
+                op: *op,
+                value,
+                re,
+            }
+        }
+    }
+}
+
+/// A duration literal's seconds (the checker proved it is one).
+fn seconds(e: &ast::Expr) -> Option<f64> {
+    match e.kind {
+        ast::ExprKind::Duration(s) => Some(s),
+        _ => None,
+    }
+}
