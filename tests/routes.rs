@@ -183,3 +183,39 @@ fn receivers_agree_with_amtool() {
     assert!(compared == 200 && distinct.len() >= 10, "{distinct:?}");
     assert!(distinct.iter().any(|d| d.contains(',')), "{distinct:?}");
 }
+
+/// `continue` after a nested route lets later siblings match too (and the checker does not
+/// call them shadowed); a route after `default` is never reached, as V1011 says.
+#[test]
+fn continue_on_nested_routes_and_routes_after_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.rules");
+    std::fs::write(
+        &path,
+        "package r\n\nnotifier a = console()\nnotifier b = console()\n\nroute {\n  \
+         match team == \"x\" {\n    match sev == \"c\" -> a\n  } continue\n  \
+         match team == \"x\" and sev == \"c\" -> b\n  default -> b\n  match team == \"y\" -> a\n}\n",
+    )
+    .unwrap();
+    let vigil = env!("CARGO_BIN_EXE_vigil");
+    let test = |labels: &[&str]| {
+        run(Command::new(vigil)
+            .args(["routes", "test", "--rules"])
+            .arg(&path)
+            .args(labels))
+    };
+    assert_eq!(test(&["team=x", "sev=c"]), "a,b");
+    assert_eq!(
+        test(&["team=x"]),
+        "b",
+        "the nested route itself, inheriting `default -> b`"
+    );
+    assert_eq!(test(&["team=y"]), "b");
+    let out = Command::new(vigil)
+        .args(["check", "--format", "json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("V1011").count(), 1, "{text}");
+}

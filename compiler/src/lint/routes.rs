@@ -52,7 +52,11 @@ pub fn check(ck: &mut Checker, body: &RouteBody) {
                         );
                     }
                 }
-                let cont = matches!(target, RouteTarget::Notifiers { cont: true, .. });
+                let cont = matches!(
+                    target,
+                    RouteTarget::Notifiers { cont: true, .. }
+                        | RouteTarget::Nested { cont: true, .. }
+                );
                 if let (Some(t), false, None) = (terms, cont, during) {
                     earlier.push((t, *span));
                 }

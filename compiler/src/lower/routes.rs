@@ -26,7 +26,10 @@ pub fn of_checked(checked: &crate::Checked) -> Route {
     }))
 }
 
+/// A body's items into `route`. A `match` after the body's `default` is never reached
+/// (`default` takes every alert; V1011 says so) and is left out.
 fn fill(route: &mut Route, body: &RouteBody) {
+    let mut after_default = false;
     for it in &body.items {
         match it {
             RouteItem::GroupBy(labels, _) => {
@@ -36,8 +39,10 @@ fn fill(route: &mut Route, body: &RouteBody) {
             RouteItem::GroupInterval(e) => route.group_interval = seconds(e),
             RouteItem::Repeat(e) => route.repeat = seconds(e),
             RouteItem::Default { targets, .. } => {
-                route.notifiers = targets.iter().map(|t| t.name.clone()).collect()
+                route.notifiers = targets.iter().map(|t| t.name.clone()).collect();
+                after_default = true;
             }
+            RouteItem::Match { .. } if after_default => {}
             RouteItem::Match {
                 cond,
                 during,
