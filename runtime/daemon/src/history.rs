@@ -42,8 +42,9 @@ pub struct History {
     rules: HashMap<Arc<str>, Trail>,
     /// Label sets by the engine's ids (cleared when the engine is rebuilt: ids change).
     names: HashMap<LabelId, Arc<LabelSet>>,
-    /// Each event rule's match count when last read.
-    matches: HashMap<Arc<str>, u64>,
+    /// Each event rule's match count when last read, by position in the rule set (`None`:
+    /// not read yet).
+    matches: Vec<Option<u64>>,
 }
 
 /// One rule's kept values.
@@ -91,17 +92,17 @@ impl History {
         for o in engine.take_observed() {
             self.observe(engine, o);
         }
-        for (rule, stat) in engine.rule_stats() {
-            let Some(before) = self.matches.get(&rule).copied() else {
-                // First read: the count so far is not this minute's.
-                self.matches.insert(rule, stat.count);
-                continue;
-            };
-            if stat.count > before && stat.event {
+        // Event rules only, read in place: this runs after every batch applied.
+        for (index, rule, stat) in engine.events.rule_stats() {
+            if self.matches.len() <= index {
+                self.matches.resize(index + 1, None);
+            }
+            // The first read's count so far is not this minute's.
+            let before = self.matches[index].replace(stat.count);
+            if let Some(before) = before.filter(|&b| stat.count > b) {
                 let bucket = clock.div_euclid(BUCKET) * BUCKET;
                 self.count(&rule, bucket, (stat.count - before) as f64);
             }
-            self.matches.insert(rule, stat.count);
         }
     }
 

@@ -353,7 +353,7 @@ impl Worker {
                 let last_error = refused
                     .get(&r.id)
                     .map(|n| format!("{n} series refused by the series limit (limits.max_series)"));
-                let metric = !stat.event;
+                let metric = r.kind == vigil_compiler::ir::meta::RuleKind::Metric;
                 RuleView {
                     id: r.id.clone(),
                     kind: r.kind.word(),

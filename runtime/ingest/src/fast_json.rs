@@ -58,6 +58,13 @@ struct P<'a> {
 }
 
 impl<'a> P<'a> {
+    fn new(line: &'a str) -> P<'a> {
+        P {
+            s: line,
+            b: line.as_bytes(),
+            i: 0,
+        }
+    }
     #[inline]
     fn ws(&mut self) {
         while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
@@ -194,11 +201,7 @@ pub fn valid_json_number(t: &str) -> bool {
 /// event object starts. The object itself is read by the engine, which also checks that only
 /// the closing `}` follows it; anything else takes the serde path.
 pub fn event_start(line: &str) -> Option<(TsText<'_>, usize)> {
-    let mut p = P {
-        s: line,
-        b: line.as_bytes(),
-        i: 0,
-    };
+    let mut p = P::new(line);
     p.eat(b'{')?;
     if p.string()? != "ts" {
         return None;
@@ -218,11 +221,7 @@ pub fn event_start(line: &str) -> Option<(TsText<'_>, usize)> {
 /// starts, when nothing but white space follows it (a `ts` after the event, or any other
 /// member, is left to serde). The object is skipped, not validated: its reader does that.
 pub fn untimed_event_start(line: &str) -> Option<usize> {
-    let mut p = P {
-        s: line,
-        b: line.as_bytes(),
-        i: 0,
-    };
+    let mut p = P::new(line);
     p.eat(b'{')?;
     if p.string()? != "event" {
         return None;
@@ -279,11 +278,7 @@ fn container_end(b: &[u8], mut i: usize) -> Option<usize> {
 
 /// Parses the common sample shape, or `None` for anything else.
 pub fn sample(line: &str) -> Option<Sample<'_>> {
-    let mut p = P {
-        s: line,
-        b: line.as_bytes(),
-        i: 0,
-    };
+    let mut p = P::new(line);
     p.eat(b'{')?;
     let (mut ts, mut metric, mut value) = (None, None, None);
     let mut labels = [("", ""); MAX_LABELS];

@@ -114,10 +114,12 @@ fn json_line(l: &str, cx: &Context, rec: &mut Record) -> Result<(), String> {
         return Ok(());
     }
     // `{"ts":..,"event":{..}}`, or `{"event":{..}}` taking the arrival time.
-    let raw = match fast_json::event_start(l).filter(|_| cx.raw_events) {
-        Some((ts, start)) => Some((time_of(ts)?, start)),
-        None if cx.raw_events => cx.time.zip(fast_json::untimed_event_start(l)),
-        None => None,
+    let raw = if !cx.raw_events {
+        None
+    } else if let Some((ts, start)) = fast_json::event_start(l) {
+        Some((time_of(ts)?, start))
+    } else {
+        cx.time.zip(fast_json::untimed_event_start(l))
     };
     if let Some((ts, start)) = raw {
         if let Record::Raw {

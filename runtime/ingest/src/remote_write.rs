@@ -1,6 +1,6 @@
 //! Prometheus remote_write 1.0: a snappy-compressed (block format) protobuf `WriteRequest`
-//! to JSON sample lines in the `vigil replay` format, so the daemon logs and applies them like
-//! any other input. The messages are `prompb/remote.proto` and `types.proto` (field numbers
+//! to one record per series ([`to_series`]: what the daemon applies and logs), or to JSON
+//! sample lines in the `vigil replay` format ([`to_lines`]). The messages are `prompb/remote.proto` and `types.proto` (field numbers
 //! as there); exemplars, native histograms and metadata are skipped.
 
 use prost::Message;
@@ -71,7 +71,8 @@ pub struct Refused {
 }
 
 /// The request's samples as JSON lines (`"value"` is `"NaN"`, `"+Inf"`, `"-Inf"` or `"stale"`
-/// where JSON has no number), with the series that cannot be taken.
+/// where JSON has no number), with the series that cannot be taken. The daemon applies
+/// [`to_series`]; this sample-by-sample form is the reference its tests compare it with.
 pub fn to_lines(req: &WriteRequest, out: &mut String) -> Vec<Refused> {
     convert(req, out, None)
 }

@@ -38,17 +38,23 @@ impl Engine {
         let mark = self.labels.mark();
         let set = self.labels.intern_strs(labels);
         let r = self.ingest_interned(m, set, ts, value);
-        if r == Append::Stored {
+        self.remember(key, set, mark, r == Append::Stored);
+        r
+    }
+
+    /// A label set just interned for a series not in the cache: cached when a sample of it
+    /// was stored, else given back (nothing keeps a refused sample's labels: millions of
+    /// refused series cost nothing).
+    fn remember(&mut self, key: (u64, u64), set: LabelId, mark: (usize, usize), stored: bool) {
+        if stored {
             let cache = &mut self.series_cache.map;
             if cache.len() >= super::SeriesCache::MAX {
                 cache.clear();
             }
             cache.insert(key, set);
         } else {
-            // Nothing keeps a refused sample's labels: millions of refused series cost nothing.
             self.labels.rollback(mark);
         }
-        r
     }
 
     /// A 128-bit hash of a sample's metric (interned) and label pairs in arrival order (two seeded
@@ -99,15 +105,7 @@ impl Engine {
             }
         }
         if cached.is_none() {
-            if stored {
-                let cache = &mut self.series_cache.map;
-                if cache.len() >= super::SeriesCache::MAX {
-                    cache.clear();
-                }
-                cache.insert(key, set);
-            } else {
-                self.labels.rollback(mark);
-            }
+            self.remember(key, set, mark, stored);
         }
     }
 

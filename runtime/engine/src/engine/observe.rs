@@ -21,8 +21,6 @@ pub struct RuleStat {
     /// Rows the last evaluation read, and of them those where the condition held.
     pub rows: usize,
     pub hits: usize,
-    /// An event rule (its `count` is matches, and `at` the last match).
-    pub event: bool,
 }
 
 /// One row of one evaluation while observing: the condition's value (the left side of its

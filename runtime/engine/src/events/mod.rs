@@ -282,7 +282,6 @@ impl Events {
             let stat = crate::engine::RuleStat {
                 at: r.last_match,
                 count: r.matches,
-                event: true,
                 ..Default::default()
             };
             (r.index, r.id.clone(), stat)
