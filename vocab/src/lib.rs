@@ -11,6 +11,8 @@ pub mod duration;
 mod event;
 mod labels;
 mod printable;
+pub mod notify;
+pub mod route;
 mod secret;
 pub mod template;
 

@@ -386,6 +386,8 @@ pub struct Ir {
     pub secrets: Vec<SecretRef>,
     /// Files lists were read from (`list x = file("...")`): a change to one reloads the rules.
     pub list_files: Vec<std::path::PathBuf>,
+    /// Notifiers, inhibitions, the route tree and what each rule's alerts carry.
+    pub routing: vigil_vocab::notify::Routing,
 }
 
 impl Ir {

@@ -74,6 +74,7 @@ pub fn lower(checked: &Checked) -> Result<Ir, LowerError> {
         .iter()
         .flat_map(|f| f.list_files.iter().cloned())
         .collect();
+    ir.routing = routes::routing(checked);
     match errors.into_iter().next() {
         Some(e) => Err(e),
         None => Ok(ir),

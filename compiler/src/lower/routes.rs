@@ -4,7 +4,8 @@
 use crate::ir::routes::{Cond, Route};
 use crate::syntax::ast::{self, LabelCond, LabelValue, RouteBody, RouteItem, RouteTarget};
 use regex::Regex;
-use vigil_vocab::MatchOp;
+use vigil_vocab::notify::{InhibitPlan, NotifierPlan, RuleNotes, Routing, Setting};
+use vigil_vocab::{MatchOp, SecretRef};
 
 /// The tree of these `route` bodies, settings and notifiers inherited down it.
 pub fn tree<'a>(bodies: impl IntoIterator<Item = &'a RouteBody>) -> Route {
@@ -24,6 +25,83 @@ pub fn of_checked(checked: &crate::Checked) -> Route {
             _ => None,
         })
     }))
+}
+
+/// Everything a checked rule set says about notifying: the tree, the notifiers, the
+/// inhibitions and what each rule's alerts carry.
+pub fn routing(checked: &crate::Checked) -> Routing {
+    let mut out = Routing {
+        tree: of_checked(checked),
+        ..Routing::default()
+    };
+    for f in &checked.files {
+        for d in &f.module.decls {
+            match &d.kind {
+                ast::DeclKind::Notifier { name, kind, args } => {
+                    let settings = args
+                        .iter()
+                        .filter_map(|(k, v)| Some((k.name.clone(), setting(v)?)))
+                        .collect();
+                    out.notifiers.insert(
+                        name.name.clone(),
+                        NotifierPlan {
+                            name: name.name.clone(),
+                            kind: kind.name.clone(),
+                            settings,
+                        },
+                    );
+                }
+                ast::DeclKind::Inhibit {
+                    source,
+                    target,
+                    equal,
+                } => out.inhibits.push(InhibitPlan {
+                    // `inhibit A when B`: the syntax tree calls A `source` (written first);
+                    // A is what is muted, B what mutes it.
+                    target: lower_cond(source),
+                    source: lower_cond(target),
+                    equal: equal.iter().map(|l| l.name.clone()).collect(),
+                }),
+                ast::DeclKind::Rule(r) => {
+                    let mut notes = RuleNotes::default();
+                    for c in &r.clauses {
+                        match &c.kind {
+                            ast::ClauseKind::Summary(s) => notes.summary = Some(s.value.clone()),
+                            ast::ClauseKind::Description(s) => {
+                                notes.description = Some(s.value.clone())
+                            }
+                            ast::ClauseKind::Notify(ns) => {
+                                notes.notify.extend(ns.iter().map(|n| n.name.clone()))
+                            }
+                            _ => {}
+                        }
+                    }
+                    out.rules
+                        .insert(format!("{}.{}", f.package, r.name.name), notes);
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// A notifier setting as written (the checker typed it).
+fn setting(e: &ast::Expr) -> Option<Setting> {
+    Some(match &e.kind {
+        ast::ExprKind::Str(s) => Setting::Str(s.clone()),
+        ast::ExprKind::Number(n) => Setting::Num(*n),
+        ast::ExprKind::Duration(s) => Setting::Seconds(*s),
+        ast::ExprKind::Bool(b) => Setting::Bool(*b),
+        ast::ExprKind::List(items) => Setting::List(items.iter().filter_map(setting).collect()),
+        ast::ExprKind::Call { func, args, .. } if func.name == "env" => {
+            match &args.first()?.value.kind {
+                ast::ExprKind::Str(s) => Setting::Secret(SecretRef::new(s.clone())),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    })
 }
 
 /// A body's items into `route`. A `match` after the body's `default` is never reached

@@ -9,29 +9,22 @@ use crate::resolve::suggest::did_you_mean;
 use crate::resolve::{Namespace, SymKey};
 use crate::syntax::ast::*;
 
+/// Notifier kinds: the settings each needs, and the ones it may have besides the settings
+/// every kind takes (`timeout`, `retries`, `send_resolved`).
 const NOTIFIER_KINDS: &[(&str, &[&str], &[&str])] = &[
     ("console", &[], &["format"]),
-    (
-        "webhook",
-        &["url"],
-        &["timeout", "retries", "headers", "method"],
-    ),
-    (
-        "slack",
-        &["webhook"],
-        &["channel", "username", "timeout", "retries"],
-    ),
-    (
-        "pagerduty",
-        &["routing_key"],
-        &["severity", "timeout", "retries", "url"],
-    ),
-    (
-        "email",
-        &["to", "smtp"],
-        &["from", "subject", "timeout", "retries"],
-    ),
+    ("file", &["path"], &[]),
+    ("webhook", &["url"], &["headers", "method", "max_alerts"]),
+    ("slack", &["webhook"], &["channel", "username"]),
+    ("pagerduty", &["routing_key"], &["severity", "url"]),
+    ("email", &["to", "smtp"], &["from", "subject", "starttls"]),
+    ("telegram", &["bot_token", "chat_id"], &["api_url"]),
+    ("teams", &["webhook"], &[]),
+    ("alertmanager", &["url"], &[]),
 ];
+
+/// Settings every notifier kind takes.
+const NOTIFIER_COMMON: &[&str] = &["timeout", "retries", "send_resolved"];
 
 impl Checker<'_> {
     pub(crate) fn decl(&mut self, fi: usize, di: usize) {
@@ -456,8 +449,14 @@ impl Checker<'_> {
             }
         }
         for (k, _) in args {
-            if !required.contains(&k.name.as_str()) && !optional.contains(&k.name.as_str()) {
-                let all: Vec<&str> = required.iter().chain(optional.iter()).copied().collect();
+            let known = |set: &[&str]| set.contains(&k.name.as_str());
+            if !known(required) && !known(optional) && !known(NOTIFIER_COMMON) {
+                let all: Vec<&str> = required
+                    .iter()
+                    .chain(optional.iter())
+                    .chain(NOTIFIER_COMMON.iter())
+                    .copied()
+                    .collect();
                 self.err(
                     Diagnostic::new(
                         Code::NotifierArgs,
