@@ -15,6 +15,7 @@ pub mod notify;
 pub mod route;
 mod secret;
 pub mod template;
+pub mod time;
 
 pub use alert::{AlertState, NoDataAction, Severity, Transition};
 pub use event::EventJson;

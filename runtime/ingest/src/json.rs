@@ -4,7 +4,7 @@
 use crate::Record;
 use crate::line::fill_sample;
 use crate::prometheus::float;
-use crate::time::rfc3339;
+use vigil_vocab::time::rfc3339;
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;

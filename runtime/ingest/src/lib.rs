@@ -16,10 +16,10 @@ mod record;
 pub mod remote_write;
 pub mod strict;
 pub mod syslog;
-mod time;
+
 
 pub use line::{Context, parse_line, parse_line_into};
 pub use lines::{BadLine, LineSource};
 pub use prometheus::float;
 pub use record::{Format, Record};
-pub use time::{format_rfc3339, rfc3339, timestamp};
+pub use vigil_vocab::time::{format_rfc3339, rfc3339, timestamp};

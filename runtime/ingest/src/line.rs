@@ -5,7 +5,7 @@ use crate::fast_json::{self, TsText};
 use crate::influx::{influx, split_outside_quotes};
 use crate::json::{json, valid_metric};
 use crate::prometheus::prometheus;
-use crate::time::rfc3339;
+use vigil_vocab::time::rfc3339;
 use crate::{Format, Record};
 use serde_json::Value;
 use std::collections::VecDeque;
