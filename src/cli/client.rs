@@ -1,11 +1,11 @@
-//! `vigil alerts` and `vigil ack`: clients of a running daemon's API (`docs/api.md`). The
+//! `vigil alerts`, `vigil ack` and `vigil notifications`: clients of a running daemon's API (`docs/api.md`). The
 //! server is `--server`, else `$VIGIL_SERVER`, else the daemon's default address; the token of
 //! state-changing routes comes from `$VIGIL_API_TOKEN` only.
 
-use super::{AckArgs, AlertsArgs, AlertsFormat};
+use super::{AckArgs, AlertsArgs, AlertsFormat, NotificationsArgs};
 use std::time::Duration;
 
-fn server(explicit: &Option<String>) -> String {
+pub(super) fn server(explicit: &Option<String>) -> String {
     explicit
         .clone()
         .or_else(|| std::env::var("VIGIL_SERVER").ok())
@@ -14,7 +14,7 @@ fn server(explicit: &Option<String>) -> String {
         .to_string()
 }
 
-fn client() -> reqwest::blocking::Client {
+pub(super) fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -22,7 +22,7 @@ fn client() -> reqwest::blocking::Client {
 }
 
 /// The answer's JSON, or the exit code after saying what went wrong.
-fn answer(
+pub(super) fn answer(
     r: reqwest::Result<reqwest::blocking::Response>,
     url: &str,
 ) -> Result<serde_json::Value, i32> {
@@ -82,17 +82,25 @@ pub fn alerts(args: AlertsArgs) -> i32 {
             .map(|c| super::printable(&c).into_owned())
         })
         .collect();
-    let head = [
-        "ID", "STATE", "SEVERITY", "RULE", "LABELS", "VALUE", "SINCE",
-    ]
-    .map(String::from);
+    table(
+        &[
+            "ID", "STATE", "SEVERITY", "RULE", "LABELS", "VALUE", "SINCE",
+        ],
+        &rows,
+    );
+    0
+}
+
+/// Rows under a header, columns padded to their widest cell.
+pub(super) fn table<const N: usize>(head: &[&str; N], rows: &[[String; N]]) {
+    let head = head.map(String::from);
     let mut widths = head.clone().map(|h| h.chars().count());
-    for r in &rows {
+    for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
     }
-    for r in std::iter::once(&head).chain(&rows) {
+    for r in std::iter::once(&head).chain(rows) {
         let line: Vec<String> = r
             .iter()
             .zip(widths)
@@ -100,6 +108,81 @@ pub fn alerts(args: AlertsArgs) -> i32 {
             .collect();
         println!("{}", line.join("  ").trim_end());
     }
+}
+
+/// `vigil notifications [--failed]`.
+pub fn notifications(args: NotificationsArgs) -> i32 {
+    let base = server(&args.server);
+    let url = format!("{base}/api/v1/notifications");
+    let q: &[(&str, &str)] = if args.failed {
+        &[("failed", "true")]
+    } else {
+        &[]
+    };
+    let body = match answer(client().get(&url).query(q).send(), &url) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    if args.format == AlertsFormat::Json {
+        println!("{body}");
+        return 0;
+    }
+    let s = |v: &serde_json::Value, k: &str| match &v[k] {
+        serde_json::Value::String(s) => super::printable(s).into_owned(),
+        serde_json::Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    if args.failed {
+        let rows: Vec<[String; 6]> = body["failed"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|n| {
+                [
+                    s(n, "id"),
+                    s(n, "notifier"),
+                    s(n, "alerts"),
+                    s(n, "attempts"),
+                    s(n, "failed_at"),
+                    s(n, "error"),
+                ]
+            })
+            .collect();
+        table(
+            &["ID", "NOTIFIER", "ALERTS", "ATTEMPTS", "FAILED", "WHY"],
+            &rows,
+        );
+        return 0;
+    }
+    let rows: Vec<[String; 6]> = body["pending"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| {
+            [
+                s(n, "id"),
+                s(n, "notifier"),
+                "pending".into(),
+                s(n, "attempts"),
+                s(n, "ts"),
+                s(n, "error"),
+            ]
+        })
+        .chain(body["recent"].as_array().into_iter().flatten().map(|n| {
+            [
+                s(n, "id"),
+                s(n, "notifier"),
+                s(n, "result"),
+                s(n, "attempts"),
+                s(n, "ts"),
+                s(n, "error"),
+            ]
+        }))
+        .collect();
+    table(
+        &["ID", "NOTIFIER", "RESULT", "ATTEMPTS", "AT", "ERROR"],
+        &rows,
+    );
     0
 }
 

@@ -6,9 +6,11 @@ mod client;
 mod eval;
 mod explain;
 mod fmt;
+mod notify;
 mod replay;
 mod routes;
 mod run;
+mod silence;
 mod test;
 mod trace;
 
@@ -91,6 +93,12 @@ pub enum Command {
     Ack(AckArgs),
     /// The notification route tree: `vigil routes test --rules PATH LABEL=VALUE...`.
     Routes(RoutesArgs),
+    /// Silences of a running daemon: add, list, expire (token from $VIGIL_API_TOKEN).
+    Silence(SilenceArgs),
+    /// Notifications of a running daemon: recent and pending, or `--failed` (dead letters).
+    Notifications(NotificationsArgs),
+    /// Send a sample notification through a notifier of the rules, to try it and its texts.
+    Notify(NotifyArgs),
     /// Explain a diagnostic code, with a wrong and a right example.
     Explain {
         /// A code like V0101; `--list` shows them all.
@@ -138,6 +146,93 @@ pub enum RoutesCommand {
         rules_root: Option<PathBuf>,
         /// The alert's labels, `name=value`.
         labels: Vec<String>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SilenceArgs {
+    #[command(subcommand)]
+    pub command: SilenceCommand,
+    /// The daemon (default: $VIGIL_SERVER, else http://127.0.0.1:9097).
+    #[arg(long, global = true)]
+    pub server: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SilenceCommand {
+    /// Silence the alerts every matcher matches (`name=value`, `name!=value`, `name=~re`,
+    /// `name!~re`); prints the new silence's id.
+    Add {
+        /// Who owns it (reminded before it ends; default: $USER).
+        #[arg(long, default_value_t = std::env::var("USER").unwrap_or_default())]
+        by: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// How long from the start (like 2h); or give `--until`.
+        #[arg(long, conflicts_with = "until")]
+        duration: Option<String>,
+        /// The end, RFC 3339.
+        #[arg(long)]
+        until: Option<String>,
+        /// The start, RFC 3339 (default: now).
+        #[arg(long)]
+        start: Option<String>,
+        #[arg(required = true)]
+        matchers: Vec<String>,
+    },
+    /// The silences, active first; `--expired` includes ended ones.
+    List {
+        #[arg(long)]
+        expired: bool,
+        #[arg(long, value_enum, default_value_t = AlertsFormat::Table)]
+        format: AlertsFormat,
+    },
+    /// End silences now.
+    Expire {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct NotificationsArgs {
+    /// The daemon (default: $VIGIL_SERVER, else http://127.0.0.1:9097).
+    #[arg(long)]
+    pub server: Option<String>,
+    /// The dead letters: notifications given up, with why.
+    #[arg(long)]
+    pub failed: bool,
+    #[arg(long, value_enum, default_value_t = AlertsFormat::Table)]
+    pub format: AlertsFormat,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct NotifyArgs {
+    #[command(subcommand)]
+    pub command: NotifyCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NotifyCommand {
+    /// Render a sample notification and send it through NOTIFIER (secrets from the
+    /// environment); prints what was sent and what came of it.
+    Test {
+        /// The notifier's name in the rules.
+        notifier: String,
+        /// Rule files or folders declaring it.
+        #[arg(long, required = true)]
+        rules: Vec<PathBuf>,
+        /// Where `import "std/..."` packs are read from.
+        #[arg(long)]
+        rules_root: Option<PathBuf>,
+        /// The sample alert: `{"labels": {...}, "annotations": {...}}` (default: a firing
+        /// `VigilTest` alert).
+        #[arg(long)]
+        alert: Option<String>,
+        /// A daemon configuration whose `[notify]` destinations apply (default: public
+        /// addresses only).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -343,6 +438,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Alerts(args) => client::alerts(args),
         Command::Ack(args) => client::ack(args),
         Command::Routes(args) => routes::run(args),
+        Command::Silence(args) => silence::run(args),
+        Command::Notifications(args) => client::notifications(args),
+        Command::Notify(args) => notify::run(args),
         Command::Fmt(args) => fmt::run(args),
         Command::Lsp { rules_root } => crate::lsp::run(rules_root),
         Command::Explain { code, list } => explain::run(code.as_deref(), list),

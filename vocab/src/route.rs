@@ -5,8 +5,8 @@
 //! a matching route none of whose children matches is itself the result. A nested route
 //! without its own `default` inherits its parent's notifiers (and settings).
 
-use regex::Regex;
 use crate::MatchOp;
+use regex::Regex;
 
 /// One route: the root (no condition) or a `match`.
 #[derive(Debug, Clone, Default)]
@@ -78,7 +78,10 @@ impl Route {
 
     /// [`Route::matches`] with each route's position in the tree (`/`, `/0`, `/0/2`): the
     /// identity of the notification groups it forms.
-    pub fn reached<'a>(&'a self, label: &dyn Fn(&str) -> Option<String>) -> Vec<(String, &'a Route)> {
+    pub fn reached<'a>(
+        &'a self,
+        label: &dyn Fn(&str) -> Option<String>,
+    ) -> Vec<(String, &'a Route)> {
         let mut all = Vec::new();
         self.walk("", label, &mut all);
         all
@@ -101,7 +104,14 @@ impl Route {
             }
         }
         if all.len() == before {
-            all.push((if path.is_empty() { "/".into() } else { path.into() }, self));
+            all.push((
+                if path.is_empty() {
+                    "/".into()
+                } else {
+                    path.into()
+                },
+                self,
+            ));
         }
         true
     }

@@ -4,7 +4,7 @@
 use crate::ir::routes::{Cond, Route};
 use crate::syntax::ast::{self, LabelCond, LabelValue, RouteBody, RouteItem, RouteTarget};
 use regex::Regex;
-use vigil_vocab::notify::{InhibitPlan, NotifierPlan, RuleNotes, Routing, Setting};
+use vigil_vocab::notify::{InhibitPlan, NotifierPlan, Routing, RuleNotes, Setting};
 use vigil_vocab::{MatchOp, SecretRef};
 
 /// The tree of these `route` bodies, settings and notifiers inherited down it.

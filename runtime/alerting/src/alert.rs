@@ -27,6 +27,10 @@ pub struct Alert {
     /// Held while the rule says it is flapping.
     #[serde(default)]
     pub flapping: bool,
+    /// Posted through the Alertmanager API (not an engine alert: a restart does not
+    /// reconcile it with the engine's state).
+    #[serde(default)]
+    pub external: bool,
 }
 
 impl Alert {
@@ -100,6 +104,7 @@ impl Alert {
             updated_at: t.ts,
             generator_url: String::new(),
             flapping: t.flapping,
+            external: false,
         })
     }
 }

@@ -192,18 +192,17 @@ impl Group {
             if alerts.is_empty() {
                 continue;
             }
-            out.push(Notification::new(
-                n,
-                &self.key,
-                &self.labels,
-                now,
-                reason,
-                alerts,
-            ));
+            let mut note = Notification::new(n, &self.key, &self.labels, now, reason, alerts);
+            note.renew_within = self.repeat + self.group_interval;
+            out.push(note);
         }
         // Resolved alerts that were not set again since leave the group.
         for (fp, updated) in resolved_here {
-            if self.alerts.get(&fp).is_some_and(|a| a.updated_at == updated) {
+            if self
+                .alerts
+                .get(&fp)
+                .is_some_and(|a| a.updated_at == updated)
+            {
                 self.alerts.remove(&fp);
             }
         }

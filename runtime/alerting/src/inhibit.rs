@@ -27,7 +27,11 @@ fn key(rule: &InhibitPlan, labels: &LabelSet) -> Vec<String> {
 }
 
 impl<'a> Index<'a> {
-    pub fn new<'b>(rules: &'a [InhibitPlan], alerts: impl Iterator<Item = &'b Alert>, now: i64) -> Index<'a> {
+    pub fn new<'b>(
+        rules: &'a [InhibitPlan],
+        alerts: impl Iterator<Item = &'b Alert>,
+        now: i64,
+    ) -> Index<'a> {
         let mut sources = vec![HashMap::<Vec<String>, Vec<u64>>::new(); rules.len()];
         for a in alerts.filter(|a| !a.resolved_at(now)) {
             for (i, r) in rules.iter().enumerate() {

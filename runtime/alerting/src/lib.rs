@@ -126,6 +126,41 @@ impl Alerting {
         }
     }
 
+    /// After a restart: the engine's firing alerts are the truth for engine alerts (changes
+    /// between routing's last save and the crash were not seen). Ours that no longer fire
+    /// resolve now; theirs that routing lacks are added.
+    pub fn reconcile(&mut self, firing: Vec<Alert>, now: i64) {
+        let theirs: std::collections::HashSet<u64> =
+            firing.iter().map(Alert::fingerprint).collect();
+        let stale: Vec<Alert> = self
+            .state
+            .alerts
+            .iter()
+            .filter(|(fp, a)| {
+                !a.external
+                    && !a.labels.contains_key("silence_id")
+                    && !a.resolved_at(now)
+                    && !theirs.contains(fp)
+            })
+            .map(|(_, a)| a.clone())
+            .collect();
+        for mut a in stale {
+            a.ends_at = Some(now);
+            a.updated_at = now;
+            self.put(a, now);
+        }
+        for a in firing {
+            let known = self
+                .state
+                .alerts
+                .get(&a.fingerprint())
+                .is_some_and(|o| !o.resolved_at(now));
+            if !known {
+                self.put(a, now);
+            }
+        }
+    }
+
     /// An engine change (pending and inactive ones are ignored).
     pub fn transition(&mut self, t: &Transition, now: i64) {
         let notes = self.routing.rules.get(&*t.rule);
@@ -181,7 +216,13 @@ impl Alerting {
         }
         for (k, r) in self.routing.tree.reached(&label) {
             if !r.notifiers.is_empty() {
-                out.push((k, Route { routes: Vec::new(), ..r.clone() }));
+                out.push((
+                    k,
+                    Route {
+                        routes: Vec::new(),
+                        ..r.clone()
+                    },
+                ));
             }
         }
         out
@@ -199,17 +240,21 @@ impl Alerting {
             let key = format!("{rkey}:{}", vigil_vocab::render_labels(&group_labels));
             let ms = |s: Option<f64>, d: i64| s.map_or(d, |s| (s * 1000.0).round() as i64);
             let wait = ms(r.group_wait, GROUP_WAIT_MS);
-            let g = self.state.groups.entry(key.clone()).or_insert_with(|| Group {
-                key,
-                route: rkey,
-                labels: group_labels,
-                notifiers: r.notifiers.clone(),
-                group_interval: ms(r.group_interval, GROUP_INTERVAL_MS),
-                repeat: ms(r.repeat, REPEAT_MS),
-                alerts: BTreeMap::new(),
-                next: now + wait,
-                flushed: false,
-            });
+            let g = self
+                .state
+                .groups
+                .entry(key.clone())
+                .or_insert_with(|| Group {
+                    key,
+                    route: rkey,
+                    labels: group_labels,
+                    notifiers: r.notifiers.clone(),
+                    group_interval: ms(r.group_interval, GROUP_INTERVAL_MS),
+                    repeat: ms(r.repeat, REPEAT_MS),
+                    alerts: BTreeMap::new(),
+                    next: now + wait,
+                    flushed: false,
+                });
             g.insert(a.clone(), wait, now);
         }
     }
@@ -248,7 +293,13 @@ impl Alerting {
             };
             for k in due {
                 if let Some(g) = self.state.groups.get_mut(&k) {
-                    g.flush(now, &mut self.state.log, &send_resolved, &mut mute, &mut out);
+                    g.flush(
+                        now,
+                        &mut self.state.log,
+                        &send_resolved,
+                        &mut mute,
+                        &mut out,
+                    );
                 }
             }
         }
@@ -268,9 +319,7 @@ impl Alerting {
         self.state
             .alerts
             .retain(|fp, a| !a.resolved_at(now) || held.contains(fp));
-        self.state
-            .log
-            .retain(|_, e| now - e.ts < LOG_RETENTION_MS);
+        self.state.log.retain(|_, e| now - e.ts < LOG_RETENTION_MS);
         self.state.silences.gc(now);
     }
 
@@ -291,7 +340,11 @@ impl Alerting {
                 continue;
             }
             let hiding = firing.iter().any(|a| s.matches(&a.labels));
-            s.hid_since = if hiding { s.hid_since.or(Some(now)) } else { None };
+            s.hid_since = if hiding {
+                s.hid_since.or(Some(now))
+            } else {
+                None
+            };
             // Only for silences longer than the notice: a short one ends before anyone acts.
             let ending = s.ends_at - now <= self.settings.remind_before
                 && s.ends_at - s.starts_at > self.settings.remind_before;
@@ -419,6 +472,7 @@ fn reminder(s: &Silence, name: &str, now: i64) -> Alert {
         updated_at: now,
         generator_url: String::new(),
         flapping: false,
+        external: false,
     }
 }
 

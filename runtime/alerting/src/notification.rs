@@ -20,6 +20,10 @@ pub struct Notification {
     pub reason: String,
     /// Firing alerts (no `ends_at`) and resolved ones, by labels.
     pub alerts: Vec<Alert>,
+    /// Within how long the group sends again while it fires (its `repeat` and interval), ms:
+    /// how long an Alertmanager receiving it should keep its alerts firing.
+    #[serde(default)]
+    pub renew_within: i64,
 }
 
 impl Notification {
@@ -43,6 +47,7 @@ impl Notification {
             ts,
             reason: reason.word().into(),
             alerts,
+            renew_within: crate::dispatch::REPEAT_MS + crate::dispatch::GROUP_INTERVAL_MS,
         }
     }
 

@@ -249,7 +249,8 @@ mod tests {
             s.set(silence(vec![m("host", "a", false, true)]), 2000),
             Err(SilenceError::EndInPast)
         );
-        s.set(silence(vec![m("host", "a", false, true)]), 0).unwrap();
+        s.set(silence(vec![m("host", "a", false, true)]), 0)
+            .unwrap();
         assert_eq!(s.get("s1").unwrap().state(10), SilenceState::Active);
         s.expire("s1", 500).unwrap();
         assert_eq!(s.get("s1").unwrap().state(500), SilenceState::Expired);

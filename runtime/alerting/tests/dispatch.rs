@@ -59,6 +59,7 @@ fn alert(name: &str, labels: &[(&str, &str)], at: i64) -> Alert {
         updated_at: at,
         generator_url: String::new(),
         flapping: false,
+        external: false,
     }
 }
 
@@ -83,8 +84,16 @@ fn names(n: &Notification) -> Vec<String> {
     n.alerts
         .iter()
         .map(|a| {
-            let state = if a.resolved_at(n.ts) { "resolved" } else { "firing" };
-            format!("{}{{host={}}} {state}", a.name(), a.labels.get("host").map_or("", |s| s))
+            let state = if a.resolved_at(n.ts) {
+                "resolved"
+            } else {
+                "firing"
+            };
+            format!(
+                "{}{{host={}}} {state}",
+                a.name(),
+                a.labels.get("host").map_or("", |s| s)
+            )
         })
         .collect()
 }
@@ -99,7 +108,10 @@ fn first_after_group_wait_then_batched_per_interval_then_repeated() {
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].ts, 30 * S, "group_wait");
     assert_eq!(sent[0].notifier, "log");
-    assert_eq!(names(&sent[0]), ["cpu{host=a} firing", "cpu{host=b} firing"]);
+    assert_eq!(
+        names(&sent[0]),
+        ["cpu{host=a} firing", "cpu{host=b} firing"]
+    );
     assert_eq!(sent[0].group_labels["alertname"], "cpu");
 
     // A new alert waits for the group's interval.
@@ -111,14 +123,21 @@ fn first_after_group_wait_then_batched_per_interval_then_repeated() {
     assert_eq!(sent[0].reason, "new_alerts");
 
     // Resolved: reported at the next flush, then the alert leaves the group.
-    al.put(resolved(alert("cpu", &[("host", "a")], 0), 700 * S), 700 * S);
+    al.put(
+        resolved(alert("cpu", &[("host", "a")], 0), 700 * S),
+        700 * S,
+    );
     let sent = run(&mut al, 401 * S, 1000 * S);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].ts, 930 * S);
     assert_eq!(sent[0].reason, "new_resolved");
     assert_eq!(
         names(&sent[0]),
-        ["cpu{host=a} resolved", "cpu{host=b} firing", "cpu{host=c} firing"]
+        [
+            "cpu{host=a} resolved",
+            "cpu{host=b} firing",
+            "cpu{host=c} firing"
+        ]
     );
 
     // Nothing changes: repeated after `repeat` (at the first flush past it).
@@ -136,7 +155,10 @@ fn everything_resolved_is_sent_once_and_the_group_goes() {
     let sent = run(&mut al, 0, 30 * S);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].notifier, "db", "the child route's notifier");
-    al.put(resolved(alert("disk", &[("host", "a"), ("team", "db")], 0), 40 * S), 40 * S);
+    al.put(
+        resolved(alert("disk", &[("host", "a"), ("team", "db")], 0), 40 * S),
+        40 * S,
+    );
     let sent = run(&mut al, 31 * S, 400 * S);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].status(), "resolved");
@@ -157,9 +179,18 @@ fn an_alert_that_started_long_ago_is_sent_at_once() {
 #[test]
 fn silences_and_inhibitions_mute_and_release() {
     let mut al = Alerting::new(Arc::new(routing()), Settings::default());
-    al.put(alert("load", &[("host", "a"), ("severity", "warning")], 0), 0);
-    al.put(alert("down", &[("host", "a"), ("severity", "critical")], 0), 0);
-    al.put(alert("load", &[("host", "b"), ("severity", "warning")], 0), 0);
+    al.put(
+        alert("load", &[("host", "a"), ("severity", "warning")], 0),
+        0,
+    );
+    al.put(
+        alert("down", &[("host", "a"), ("severity", "critical")], 0),
+        0,
+    );
+    al.put(
+        alert("load", &[("host", "b"), ("severity", "warning")], 0),
+        0,
+    );
     let s = Silence {
         id: "s1".into(),
         matchers: vec![Matcher {
@@ -179,7 +210,11 @@ fn silences_and_inhibitions_mute_and_release() {
     al.set_silence(s, 0).unwrap();
     let sent = run(&mut al, 0, 30 * S);
     let all: Vec<String> = sent.iter().flat_map(names).collect();
-    assert_eq!(all, ["down{host=a} firing"], "load/a inhibited, load/b silenced");
+    assert_eq!(
+        all,
+        ["down{host=a} firing"],
+        "load/a inhibited, load/b silenced"
+    );
     let views = al.alerts(30 * S);
     let load_a = views
         .iter()
@@ -189,12 +224,21 @@ fn silences_and_inhibitions_mute_and_release() {
     assert_eq!(load_a.inhibited_by.len(), 1);
 
     // The critical alert resolves and the silence ends: both warnings are sent.
-    al.put(resolved(alert("down", &[("host", "a"), ("severity", "critical")], 0), 200 * S), 200 * S);
+    al.put(
+        resolved(
+            alert("down", &[("host", "a"), ("severity", "critical")], 0),
+            200 * S,
+        ),
+        200 * S,
+    );
     let sent = run(&mut al, 31 * S, 400 * S);
     let all: Vec<String> = sent.iter().flat_map(names).collect();
     assert!(all.contains(&"load{host=a} firing".to_string()), "{all:?}");
     assert!(all.contains(&"load{host=b} firing".to_string()), "{all:?}");
-    assert!(all.contains(&"down{host=a} resolved".to_string()), "{all:?}");
+    assert!(
+        all.contains(&"down{host=a} resolved".to_string()),
+        "{all:?}"
+    );
 }
 
 #[test]
@@ -229,9 +273,22 @@ fn silence_owners_are_reminded() {
         .flat_map(|n| n.alerts.iter().map(move |a| (a.name(), n.ts)))
         .filter(|(name, _)| name.starts_with("Silence"))
         .collect();
-    assert!(reminders.iter().any(|(n, t)| *n == "SilenceForgotten" && *t <= 100 * S), "{reminders:?}");
-    assert!(reminders.iter().any(|(n, t)| *n == "SilenceEnding" && (3000 * S..=3040 * S).contains(t)), "{reminders:?}");
-    assert!(!sent.iter().flat_map(names).any(|n| n.starts_with("cpu")), "the silenced alert stays hidden");
+    assert!(
+        reminders
+            .iter()
+            .any(|(n, t)| *n == "SilenceForgotten" && *t <= 100 * S),
+        "{reminders:?}"
+    );
+    assert!(
+        reminders
+            .iter()
+            .any(|(n, t)| *n == "SilenceEnding" && (3000 * S..=3040 * S).contains(t)),
+        "{reminders:?}"
+    );
+    assert!(
+        !sent.iter().flat_map(names).any(|n| n.starts_with("cpu")),
+        "the silenced alert stays hidden"
+    );
 }
 
 #[test]
@@ -243,5 +300,9 @@ fn state_round_trips_and_nothing_is_sent_twice_after_a_restart() {
     let mut again = Alerting::new(Arc::new(routing()), Settings::default());
     again.restore(serde_json::from_str(&json).unwrap(), 31 * S);
     assert!(run(&mut again, 31 * S, 600 * S).is_empty());
-    assert_eq!(run(&mut again, 601 * S, 3630 * S).len(), 1, "the repeat still comes");
+    assert_eq!(
+        run(&mut again, 601 * S, 3630 * S).len(),
+        1,
+        "the repeat still comes"
+    );
 }

@@ -5,6 +5,7 @@
 // Early answers are `Err(Response)`, axum's own type; boxing them would only add an allocation.
 #![allow(clippy::result_large_err)]
 
+use crate::alertmanager as am;
 use crate::body;
 use crate::config::{Config, Times};
 use crate::core::Ack;
@@ -45,6 +46,10 @@ pub struct AppState {
     /// successful reload (the new rules may read other list files).
     pub lists: Mutex<Vec<std::path::PathBuf>>,
     pub reloaded: tokio::sync::Notify,
+    /// Routing, silences and notifications.
+    pub routing: Arc<crate::routing::Routing>,
+    /// When the daemon started, epoch ms.
+    pub started_at: i64,
 }
 
 impl AppState {
@@ -111,6 +116,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/rules/{id}/history", get(rule_history))
         .route("/api/v1/series", get(series))
         .route("/api/v1/reload", post(reload))
+        .route("/api/v1/notifications", get(am::notifications))
+        .route("/api/v2/alerts", get(am::get_alerts).post(am::post_alerts))
+        .route(
+            "/api/v2/silences",
+            get(am::get_silences).post(am::post_silence),
+        )
+        .route(
+            "/api/v2/silence/{id}",
+            get(am::get_silence).delete(am::delete_silence),
+        )
+        .route("/api/v2/status", get(am::status))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -119,7 +135,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-fn error(status: StatusCode, message: String) -> Response {
+pub(crate) fn error(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
@@ -136,7 +152,7 @@ fn bearer(headers: &HeaderMap, want: &str) -> bool {
 }
 
 /// `Ok` when a state-changing request carries the API token.
-fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+pub(crate) fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     match &s.api_token {
         Some(t) if bearer(headers, t) => Ok(()),
         Some(_) => {
@@ -163,7 +179,7 @@ fn unauthorized(msg: &str) -> Response {
 }
 
 /// `Ok` when ingest is open or the request carries the ingest token.
-fn authorize_ingest(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+pub(crate) fn authorize_ingest(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     match &s.ingest_token {
         Some(t) if !bearer(headers, t) => {
             s.metrics.refuse("unauthorized");
@@ -1155,12 +1171,14 @@ pub async fn reload_rules(s: &Arc<AppState>) -> Result<usize, String> {
         Ok(rules) => {
             let n = rules.ir().rules.len();
             let lists = rules.ir().list_files.clone();
+            let routing = Arc::new(rules.ir().routing.clone());
             let rules = Arc::new(rules);
             match ask(s, |reply| Cmd::Swap { rules, reply }).await {
                 Ok(Ok(())) => {
                     if let Ok(mut l) = s.lists.lock() {
                         *l = lists;
                     }
+                    s.routing.set_rules(routing);
                     s.reloaded.notify_one();
                     Ok(n)
                 }

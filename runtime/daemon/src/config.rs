@@ -48,6 +48,51 @@ pub struct Config {
     pub log_format: String,
     /// Rules' recent condition values, for the API's charts.
     pub history: crate::history::HistoryConfig,
+    /// Notifications: where they may go, retries, silences' reminders.
+    pub notify: NotifyConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Destinations on loopback, private or link-local addresses are refused unless allowed.
+    pub allow_loopback: bool,
+    pub allow_private: bool,
+    pub allow_link_local: bool,
+    /// This daemon's address as people reach it (links in notifications).
+    pub external_url: String,
+    /// Retry delays: the first (before jitter) and the longest.
+    pub backoff_base: String,
+    pub backoff_cap: String,
+    /// Attempts for a notifier that does not set `retries` (the first one included).
+    pub attempts: u32,
+    /// Notifications being sent at once.
+    pub concurrency: usize,
+    /// An alert posted to `/api/v2/alerts` without `endsAt` resolves this long after its last
+    /// post.
+    pub resolve_timeout: String,
+    /// A silence's owner is reminded this long before it ends ...
+    pub silence_remind_before: String,
+    /// ... and when it has hidden a firing alert this long.
+    pub silence_forgotten_after: String,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            allow_loopback: false,
+            allow_private: false,
+            allow_link_local: false,
+            external_url: String::new(),
+            backoff_base: "1s".into(),
+            backoff_cap: "5m".into(),
+            attempts: 12,
+            concurrency: 16,
+            resolve_timeout: "5m".into(),
+            silence_remind_before: "1h".into(),
+            silence_forgotten_after: "24h".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -132,6 +177,7 @@ impl Default for Config {
             watch_rules: true,
             log_format: "human".into(),
             history: Default::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }

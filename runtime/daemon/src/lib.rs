@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alertmanager;
 pub mod api;
 pub mod body;
 pub mod checkpoint;
@@ -20,6 +21,7 @@ pub mod history;
 pub mod host;
 pub mod log;
 pub mod metrics;
+pub mod routing;
 pub mod scrape;
 pub mod syslog;
 pub mod wal;
@@ -94,7 +96,44 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
     lock.try_lock()
         .map_err(|_| dir_err("another vigil daemon is using it".into()))?;
 
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        // The rule loader runs on its blocking threads: a main thread's stack, as `vigil
+        // check` has, for rules nested up to the checker's limit.
+        .thread_stack_size(8 << 20)
+        .enable_all()
+        .build()
+        .map_err(|e| DaemonError::State(format!("cannot start the runtime: {e}")))?;
+    // Delivery tasks of notifications left in the outbox start as routing opens.
+    let _entered = rt.enter();
     let metrics = Arc::new(metrics::Metrics::new());
+    let routing = {
+        let m = metrics.clone();
+        let on_result: vigil_notify::OnResult = Arc::new(move |notifier: &str, result: &str| {
+            m.notifications
+                .get_or_create(&vec![
+                    ("notifier", notifier.to_string()),
+                    ("result", result.to_string()),
+                ])
+                .inc();
+        });
+        let console: vigil_notify::ConsoleFn = Arc::new(|text: &str| {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", vigil_vocab::printable(text));
+            let _ = out.flush();
+        });
+        Arc::new(
+            routing::Routing::open(
+                &data_dir,
+                Arc::new(rules.ir().routing.clone()),
+                &config.notify,
+                on_result,
+                console,
+            )
+            .map_err(DaemonError::State)?,
+        )
+    };
     let ecfg = engine_config(&times, &config.limits, &rules);
     let mut core = core::Core::new(rules.clone(), ecfg.clone()).map_err(DaemonError::Rules)?;
     core.keep_history(history::History::new(
@@ -174,6 +213,33 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
         None
     };
 
+    // Changes between routing's last save and a crash were not routed: the engine's firing
+    // alerts, as recovered, are the truth.
+    routing.reconcile(
+        core.engine()
+            .alerts()
+            .into_iter()
+            .filter(|a| a.state == vigil_vocab::AlertState::Firing)
+            .map(|a| vigil_vocab::Transition {
+                ts: a.fired_at.or(a.active_at).unwrap_or_else(worker::now_ms),
+                rule: a.rule,
+                severity: a.severity,
+                labels: a.labels,
+                state: a.state,
+                value: a.value,
+                flapping: false,
+                event: None,
+            })
+            .collect(),
+    );
+    let sink: Sink = {
+        let routing = routing.clone();
+        let mut sink = sink;
+        Box::new(move |t| {
+            sink(t);
+            routing.transition(t);
+        })
+    };
     let (tx, rx) = crossbeam_channel::bounded(config.limits.queue.max(1));
     let worker = worker::Worker {
         core,
@@ -189,9 +255,15 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
         sink,
         backfilling: config.demo.is_some(),
     };
+    // The engine and routing start once `listening on` is printed: it is stdout's first line.
+    let (go, started) = std::sync::mpsc::channel::<()>();
     let engine_thread = std::thread::Builder::new()
         .name("vigil-engine".into())
-        .spawn(move || worker.run(rx))
+        .spawn(move || {
+            // A failed start drops the sender: run anyway, to take the shutdown.
+            let _ = started.recv();
+            worker.run(rx)
+        })
         .map_err(|e| DaemonError::State(format!("cannot start the engine thread: {e}")))?;
 
     if let Some(demo) = &config.demo {
@@ -222,17 +294,18 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
         rates: api::Rates::default(),
         lists: Mutex::new(rules.ir().list_files.clone()),
         reloaded: tokio::sync::Notify::new(),
+        routing: routing.clone(),
+        started_at: worker::now_ms(),
         config,
     });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        // The rule loader runs on its blocking threads: a main thread's stack, as `vigil
-        // check` has, for rules nested up to the checker's limit.
-        .thread_stack_size(8 << 20)
-        .enable_all()
-        .build()
-        .map_err(|e| DaemonError::State(format!("cannot start the runtime: {e}")))?;
-    let served = rt.block_on(serve(state.clone()));
+    let start = {
+        let routing = routing.clone();
+        move || {
+            let _ = go.send(());
+            tokio::spawn(routing.run());
+        }
+    };
+    let served = rt.block_on(serve(state.clone(), start));
     // Ask the engine to checkpoint and stop, then wait for it.
     let (reply, done) = tokio::sync::oneshot::channel();
     let stopped = match state.tx.send(worker::Cmd::Shutdown { reply }) {
@@ -241,13 +314,15 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
     };
     drop(state);
     let _ = engine_thread.join();
+    // After the engine's last changes.
+    routing.save();
     served?;
     stopped.map_err(DaemonError::State)?;
     log::info("stopped");
     Ok(())
 }
 
-async fn serve(state: Arc<api::AppState>) -> Result<(), DaemonError> {
+async fn serve(state: Arc<api::AppState>, start: impl FnOnce()) -> Result<(), DaemonError> {
     use tokio::signal::unix::{SignalKind, signal};
     // Handlers first: a signal from here on stops the daemon cleanly, never by default action.
     let sig = |k: SignalKind| {
@@ -293,6 +368,7 @@ async fn serve(state: Arc<api::AppState>) -> Result<(), DaemonError> {
         let _ = writeln!(out, "listening on http://{local}");
         let _ = out.flush();
     }
+    start();
     let app = api::router(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(stop_signal(term, int))

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub reloads: Family<Labels, Counter>,
     /// The engine's counters (samples stored, too late, refused by a limit, ...).
     pub engine: Family<Labels, Gauge<u64, AtomicU64>>,
+    /// Notification attempts by notifier and result (`sent`, `retrying`, `failed`).
+    pub notifications: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -74,6 +76,12 @@ impl Metrics {
         registry.register("reloads", "Rule reloads by result", reloads.clone());
         let engine = Family::<Labels, Gauge<u64, AtomicU64>>::default();
         registry.register("engine", "Engine counters by name", engine.clone());
+        let notifications = Family::<Labels, Counter>::default();
+        registry.register(
+            "notifications",
+            "Notification attempts by notifier and result",
+            notifications.clone(),
+        );
         Metrics {
             registry,
             lines,
@@ -86,6 +94,7 @@ impl Metrics {
             checkpoints,
             reloads,
             engine,
+            notifications,
         }
     }
 

@@ -4,10 +4,10 @@
 use crate::Record;
 use crate::line::fill_sample;
 use crate::prometheus::float;
-use vigil_vocab::time::rfc3339;
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
+use vigil_vocab::time::rfc3339;
 
 /// A JSON scalar as it appears in a line, borrowed where the text has no escapes.
 enum Scalar<'a> {

@@ -17,7 +17,6 @@ pub mod remote_write;
 pub mod strict;
 pub mod syslog;
 
-
 pub use line::{Context, parse_line, parse_line_into};
 pub use lines::{BadLine, LineSource};
 pub use prometheus::float;

@@ -5,10 +5,10 @@ use crate::fast_json::{self, TsText};
 use crate::influx::{influx, split_outside_quotes};
 use crate::json::{json, valid_metric};
 use crate::prometheus::prometheus;
-use vigil_vocab::time::rfc3339;
 use crate::{Format, Record};
 use serde_json::Value;
 use std::collections::VecDeque;
+use vigil_vocab::time::rfc3339;
 
 /// Parses one line into records (an Influx line may carry several). Blank lines and comments
 /// give none.

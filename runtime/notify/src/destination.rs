@@ -31,13 +31,7 @@ impl Policy {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
             v4 => v4,
         };
-        let refuse = |class, hint| {
-            Err(Refused {
-                addr,
-                class,
-                hint,
-            })
-        };
+        let refuse = |class, hint| Err(Refused { addr, class, hint });
         match class(addr) {
             Class::Public => Ok(()),
             Class::Loopback if self.allow_loopback => Ok(()),

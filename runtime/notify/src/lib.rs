@@ -49,7 +49,10 @@ impl Backoff {
     pub fn delay(&self, id: &str, n: u32) -> Duration {
         let exp = self
             .base
-            .saturating_mul(1u32.checked_shl(n.saturating_sub(1).min(20)).unwrap_or(u32::MAX))
+            .saturating_mul(
+                1u32.checked_shl(n.saturating_sub(1).min(20))
+                    .unwrap_or(u32::MAX),
+            )
             .min(self.cap);
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for b in id.bytes().chain(n.to_le_bytes()) {
@@ -207,7 +210,8 @@ impl Delivery {
                 Outcome::Retry { after, why } => {
                     self.record(&e, "retrying", Some(why.clone()));
                     e.last_error = Some(why);
-                    let wait = after.unwrap_or_else(|| self.backoff.delay(&e.notification.id, e.attempts));
+                    let wait =
+                        after.unwrap_or_else(|| self.backoff.delay(&e.notification.id, e.attempts));
                     tokio::time::sleep(wait).await;
                 }
             }
@@ -219,7 +223,11 @@ impl Delivery {
         e.failed_at = Some((self.clock)());
         if let Err(err) = self.outbox.dead(&e) {
             // It stays pending: tried again after a restart rather than lost.
-            self.record(&e, "failed", Some(format!("{why}; dead letter not written: {err}")));
+            self.record(
+                &e,
+                "failed",
+                Some(format!("{why}; dead letter not written: {err}")),
+            );
             return;
         }
         self.record(&e, "failed", Some(why));

@@ -86,11 +86,7 @@ fn lines(n: &Notification) -> Vec<String> {
     n.alerts
         .iter()
         .map(|a| {
-            let labels: Vec<String> = a
-                .labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
+            let labels: Vec<String> = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
             let summary = a
                 .annotations
                 .get("summary")
@@ -148,7 +144,9 @@ pub fn slack(n: &Notification, channel: Option<&str>, username: Option<&str>) ->
         if !a.generator_url.is_empty() {
             text.push_str(&format!("\n<{}|source>", a.generator_url));
         }
-        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&text, 3000)}}));
+        blocks.push(
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&text, 3000)}}),
+        );
         let labels: Vec<String> = a
             .labels
             .iter()
@@ -336,11 +334,7 @@ pub fn email(n: &Notification, subject: Option<&str>) -> (String, String, String
 }
 
 fn lines_of(a: &Alert, now: i64) -> String {
-    let labels: Vec<String> = a
-        .labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
+    let labels: Vec<String> = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     format!("[{}] {}", alert_status(a, now), labels.join(" "))
 }
 
@@ -366,6 +360,7 @@ mod tests {
             updated_at: 1_700_000_000_000,
             generator_url: String::new(),
             flapping: false,
+            external: false,
         };
         let mut g = BTreeMap::new();
         g.insert("alertname".to_string(), "high_cpu".to_string());
@@ -416,6 +411,11 @@ mod tests {
         assert!(page.contains("&lt;script&gt;&amp;"));
         let s = slack(&n, Some("#ops"), None).to_string();
         assert!(s.contains("&lt;script&gt;&amp;"));
-        assert!(telegram(&n, "1")["text"].as_str().unwrap().contains("&lt;script&gt;"));
+        assert!(
+            telegram(&n, "1")["text"]
+                .as_str()
+                .unwrap()
+                .contains("&lt;script&gt;")
+        );
     }
 }

@@ -50,9 +50,7 @@ impl reqwest::dns::Resolve for Guard {
         let policy = self.0.clone();
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let mut refused = None;
             let ok: Vec<SocketAddr> = all
                 .into_iter()
@@ -254,7 +252,12 @@ impl Sender {
                     }
                 }
             }
-            Err(e) => return Outcome::Retry { after: None, why: format!("{host}: {e}") },
+            Err(e) => {
+                return Outcome::Retry {
+                    after: None,
+                    why: format!("{host}: {e}"),
+                };
+            }
         }
         let params = match TlsParameters::new(host.clone()) {
             Ok(p) => p,
@@ -263,7 +266,11 @@ impl Sender {
         let tls = if wrapper {
             Tls::Wrapper(params)
         } else {
-            match plan.text("starttls", &*self.secret).as_deref().unwrap_or("required") {
+            match plan
+                .text("starttls", &*self.secret)
+                .as_deref()
+                .unwrap_or("required")
+            {
                 "none" => Tls::None,
                 "opportunistic" => Tls::Opportunistic(params),
                 _ => Tls::Required(params),
@@ -297,7 +304,10 @@ impl Sender {
             match t.parse::<Mailbox>() {
                 Ok(m) => msg = msg.to(m),
                 Err(_) => {
-                    return Outcome::Failed(format!("notifier `{}`: bad address in `to`", plan.name));
+                    return Outcome::Failed(format!(
+                        "notifier `{}`: bad address in `to`",
+                        plan.name
+                    ));
                 }
             }
         }
@@ -331,7 +341,9 @@ pub fn classify(status: u16, headers: &reqwest::header::HeaderMap) -> Outcome {
             after: None,
             why: format!("the receiver answered {status}"),
         },
-        300..=399 => Outcome::Failed(format!("the receiver redirected ({status}); redirects are not followed")),
+        300..=399 => Outcome::Failed(format!(
+            "the receiver redirected ({status}); redirects are not followed"
+        )),
         _ => Outcome::Failed(format!("the receiver refused it ({status})")),
     }
 }
@@ -368,7 +380,12 @@ async fn append(path: &str, line: &str) -> Outcome {
         .await;
     let mut f = match f {
         Ok(f) => f,
-        Err(e) => return Outcome::Retry { after: None, why: format!("{path}: {e}") },
+        Err(e) => {
+            return Outcome::Retry {
+                after: None,
+                why: format!("{path}: {e}"),
+            };
+        }
     };
     let mut buf = line.to_string();
     buf.push('\n');
@@ -399,7 +416,10 @@ mod tests {
         );
         assert!(matches!(classify(400, &h), Outcome::Failed(_)));
         assert!(matches!(classify(302, &h), Outcome::Failed(_)));
-        assert!(matches!(classify(502, &h), Outcome::Retry { after: None, .. }));
+        assert!(matches!(
+            classify(502, &h),
+            Outcome::Retry { after: None, .. }
+        ));
         assert_eq!(retry_after("99999"), Some(Duration::from_secs(3600)));
         assert!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT").is_some());
     }
