@@ -104,7 +104,7 @@ pub fn run(args: NotifyArgs) -> i32 {
     n.reason = "test".into();
     let secret: vigil_notify::SecretFn =
         Arc::new(|name: &str| std::env::var(name).ok().filter(|v| !v.is_empty()));
-    let console: vigil_notify::ConsoleFn = Arc::new(|t: &str| println!("{}", super::printable(t)));
+    let console: vigil_notify::ConsoleFn = Arc::new(|t: &str| println!("{t}"));
     let sender = match vigil_notify::Sender::new(
         parts.policy,
         notify_config.external_url,

@@ -120,7 +120,8 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
         let console: vigil_notify::ConsoleFn = Arc::new(|text: &str| {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{}", vigil_vocab::printable(text));
+            // The console text escapes outside text itself (a label cannot add a line).
+            let _ = writeln!(out, "{text}");
             let _ = out.flush();
         });
         Arc::new(

@@ -97,12 +97,19 @@ fn lines(n: &Notification) -> Vec<String> {
         .collect()
 }
 
-/// The console notifier's text: the title, then one indented line per alert.
+/// The console notifier's text: the title, then one indented line per alert; outside text
+/// escaped (control characters shown as `\n`, `\u{1b}`), so the lines are the notification's
+/// own.
 pub fn console(n: &Notification) -> String {
-    let mut out = format!("notify {}: {}", n.notifier, title(n));
+    use vigil_vocab::printable;
+    let mut out = format!(
+        "notify {}: {}",
+        printable(&n.notifier),
+        printable(&title(n))
+    );
     for l in lines(n) {
         out.push_str("\n  ");
-        out.push_str(&l);
+        out.push_str(&printable(&l));
     }
     out
 }
