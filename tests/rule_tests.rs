@@ -90,6 +90,11 @@ fn eql_per_step_keys_partition_partial_matches_on_both_backends() {
 }
 
 #[test]
+fn notification_expectations_pass_on_both_backends() {
+    all_pass_on_both_backends("tests/routing/notifications.rules");
+}
+
+#[test]
 fn event_aggregate_cases_pass_on_both_backends() {
     all_pass_on_both_backends("tests/events/aggregates.rules");
 }
@@ -128,7 +133,13 @@ fn failures_say_what_was_expected_and_what_the_engine_had() {
         ),
         "{stdout}"
     );
-    assert_eq!(lines.last(), Some(&"1 passed, 3 failed"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "expected notification sec at 40s, but sec got: sec at 50s (firing: brute_force{src_ip=\"1.1.1.1\"})"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(lines.last(), Some(&"1 passed, 4 failed"), "{stdout}");
 }
 
 #[test]

@@ -63,7 +63,7 @@ pub fn run(args: TestArgs) -> i32 {
                 outln!("       {}", p(f));
             }
         } else if !o.unchecked.is_empty() {
-            // Expectations the engine cannot check yet (notifications, playbooks): the test
+            // Expectations the engine cannot check yet (playbooks): the test
             // did not run in full, so it is not counted as passed.
             not_run += 1;
             outln!("SKIP {name} ({place})");
@@ -84,6 +84,12 @@ pub fn run(args: TestArgs) -> i32 {
                     t.state,
                     p(&testing::labels(&t.labels))
                 );
+            }
+        }
+        if args.verbose && !o.notifications.is_empty() {
+            outln!("       notifications:");
+            for n in &o.notifications {
+                outln!("         {}", p(&testing::describe(n)));
             }
         }
         if args.verbose && !o.traces.is_empty() {

@@ -22,9 +22,33 @@ pub struct TestCase {
     /// Packages whose rules the test sees: its own and those it imports (transitively).
     /// Alerts of other rules loaded alongside are not the test's business.
     pub packages: Vec<String>,
-    /// Expectations on notifications and playbooks: written, not checkable until routing and
-    /// playbooks run (shown as not checked, never as passed).
+    /// `expect [no] notification ...`, checked through routing (groups, timers, inhibitions,
+    /// silences) on the alert changes the test produced.
+    pub notifications: Vec<ExpectNotification>,
+    /// `silence {labels} from T to T`.
+    pub silences: Vec<TestSilence>,
+    /// Expectations on playbooks: written, not checkable until playbooks run (shown as not
+    /// checked, never as passed).
     pub unchecked: Vec<String>,
+}
+
+/// `expect [no] notification N [at T] [with {labels}]`: some notification to `notifier` sent
+/// at `T` (any time, for `no` without `at`) carries an alert whose labels include these.
+#[derive(Debug, Clone)]
+pub struct ExpectNotification {
+    pub notifier: String,
+    pub at: Option<i64>,
+    pub labels: Vec<(String, String)>,
+    pub negated: bool,
+    pub text: String,
+}
+
+/// A silence a test declares: equality matchers, from and to (ms).
+#[derive(Debug, Clone)]
+pub struct TestSilence {
+    pub labels: Vec<(String, String)>,
+    pub from: i64,
+    pub to: i64,
 }
 
 #[derive(Debug, Clone)]

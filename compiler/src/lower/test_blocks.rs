@@ -1,4 +1,5 @@
-//! `test` blocks to test plans: inputs (series, events, files), expectations, `advance to`.
+//! `test` blocks to test plans: inputs (series, events, files), expectations (alert states
+//! and notifications), silences, `advance to`.
 
 use super::*;
 
@@ -36,6 +37,8 @@ impl<'a> Lowerer<'a> {
             expects: Vec::new(),
             nothing_else: false,
             advance: None,
+            notifications: Vec::new(),
+            silences: Vec::new(),
             unchecked: Vec::new(),
             packages: self.test_packages(fi),
         };
@@ -114,11 +117,42 @@ impl<'a> Lowerer<'a> {
                 with,
                 negated: true,
             },
-            ast::TestItem::ExpectNotification { notifier, .. } => {
-                case.unchecked.push(format!(
-                    "notification {} (routing is not built yet)",
-                    notifier.name
-                ));
+            ast::TestItem::ExpectNotification {
+                notifier,
+                at,
+                with,
+                negated,
+            } => {
+                let at_ms = match at {
+                    Some(a) => Some(ms(self.constant(sc, a)?)),
+                    None => None,
+                };
+                let written = at
+                    .as_ref()
+                    .map(|a| {
+                        let t = self.ck.sources.snippet(a.span);
+                        format!(" at {}", t.split_whitespace().collect::<Vec<_>>().join(" "))
+                    })
+                    .unwrap_or_default();
+                case.notifications.push(testplan::ExpectNotification {
+                    notifier: notifier.name.clone(),
+                    at: at_ms,
+                    labels: self.label_object(sc, with)?,
+                    negated: *negated,
+                    text: format!(
+                        "{}notification {}{written}",
+                        if *negated { "no " } else { "" },
+                        notifier.name
+                    ),
+                });
+                return Ok(());
+            }
+            ast::TestItem::Silence { labels, from, to } => {
+                case.silences.push(testplan::TestSilence {
+                    labels: self.label_object(sc, labels)?,
+                    from: ms(self.constant(sc, from)?),
+                    to: ms(self.constant(sc, to)?),
+                });
                 return Ok(());
             }
             ast::TestItem::ExpectPlaybook { playbook, .. } => {

@@ -401,10 +401,18 @@ pub enum TestItem {
         at: Option<Expr>,
         with: Vec<(Ident, Expr)>,
     },
+    /// `expect [no] notification N [at T] [with {labels}]` (`at` is required without `no`).
     ExpectNotification {
         notifier: Ident,
-        at: Expr,
+        at: Option<Expr>,
         with: Vec<(Ident, Expr)>,
+        negated: bool,
+    },
+    /// `silence {labels} from T to T`.
+    Silence {
+        labels: Vec<(Ident, Expr)>,
+        from: Expr,
+        to: Expr,
     },
     ExpectPlaybook {
         playbook: Ident,

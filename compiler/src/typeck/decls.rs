@@ -570,7 +570,13 @@ impl Checker<'_> {
                 }
                 TestItem::ExpectNotification { notifier, at, .. } => {
                     self.reference(fi, Namespace::Notifier, notifier, Code::UnknownNotifier);
-                    self.clause_duration(&mut cx, at);
+                    if let Some(a) = at {
+                        self.clause_duration(&mut cx, a);
+                    }
+                }
+                TestItem::Silence { from, to, .. } => {
+                    self.clause_duration(&mut cx, from);
+                    self.clause_duration(&mut cx, to);
                 }
                 TestItem::ExpectPlaybook { playbook, .. } => {
                     self.reference(fi, Namespace::Playbook, playbook, Code::UnknownPlaybook)

@@ -5,7 +5,8 @@
 //! the clock they are given.
 //!
 //! Stages: `config` (vigil.toml) -> `api` (HTTP: `body` decoding, line checks, auth) ->
-//! `worker` (queue, `wal`, `core`, `checkpoint`) -> sink (console now; routing next).
+//! `worker` (queue, `wal`, `core`, `checkpoint`) -> sink (the console) and `routing` (groups,
+//! silences, the outbox, notifiers; `alertmanager` serves its API).
 
 #![forbid(unsafe_code)]
 

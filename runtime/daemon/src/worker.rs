@@ -91,7 +91,7 @@ pub struct RuleView {
     pub hits: Option<usize>,
 }
 
-/// Where the transitions go (the console now; routing and notifiers next).
+/// Where the transitions go (the console, and routing).
 pub type Sink = Box<dyn FnMut(&Transition) + Send>;
 
 pub struct Worker {

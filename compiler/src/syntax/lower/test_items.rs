@@ -1,4 +1,4 @@
-//! `test` block items: series, events, `advance to`, expectations.
+//! `test` block items: series, events, `advance to`, silences, expectations.
 
 use super::*;
 
@@ -28,6 +28,12 @@ impl Lower<'_> {
             }
             R::advance_item => TestItem::Advance(self.expr(next(&mut it))),
             R::expect_item => self.expect(next(&mut it)),
+            R::silence_item => {
+                let labels = self.object(next(&mut it));
+                let from = self.expr(next(&mut it));
+                let to = self.expr(next(&mut it));
+                TestItem::Silence { labels, from, to }
+            }
             other => unreachable!("grammar: unexpected test item {other:?}"),
         }
     }
@@ -97,11 +103,21 @@ impl Lower<'_> {
                     with,
                 }
             }
-            R::expect_notification => {
+            R::expect_notification | R::expect_no_notification => {
                 let notifier = self.ident(next(&mut qi));
-                let at = self.expr(next(&mut qi));
-                let with = qi.next().map(|o| self.object(o)).unwrap_or_default();
-                TestItem::ExpectNotification { notifier, at, with }
+                let (mut at, mut with) = (None, vec![]);
+                for r in qi {
+                    match r.as_rule() {
+                        R::object => with = self.object(r),
+                        _ => at = Some(self.expr(r)),
+                    }
+                }
+                TestItem::ExpectNotification {
+                    notifier,
+                    at,
+                    with,
+                    negated: qr == R::expect_no_notification,
+                }
             }
             _ => {
                 let playbook = self.ident(next(&mut qi));

@@ -2,6 +2,9 @@
 //! daemon and `vigil replay` run (clock at 0, advanced to each input and expectation time),
 //! records every alert state change, and checks the expectations against them.
 
+mod routed;
+pub use routed::describe;
+
 use crate::engine::{Config, Engine};
 use crate::feed::{Merge, Sorted};
 use std::collections::BTreeMap;
@@ -21,6 +24,8 @@ pub struct Outcome {
     pub failures: Vec<String>,
     /// Expectations written but not checkable yet.
     pub unchecked: Vec<String>,
+    /// What routing sent during the test (when the test expects notifications).
+    pub notifications: Vec<vigil_alerting::Notification>,
     /// Alert state changes, for `--verbose`.
     pub timeline: Vec<Transition>,
     /// With [`run_traced`]: every evaluation of the metric rules the test expects things of.
@@ -53,6 +58,7 @@ fn run_with(rules: &Arc<RuleSet>, case: &TestCase, interval: i64, trace: bool) -
         place: case.place.clone(),
         failures: Vec::new(),
         unchecked: case.unchecked.clone(),
+        notifications: Vec::new(),
         timeline: Vec::new(),
         traces: Vec::new(),
         traces_dropped: 0,
@@ -87,6 +93,7 @@ fn run_with(rules: &Arc<RuleSet>, case: &TestCase, interval: i64, trace: bool) -
         .into_iter()
         .chain(checkpoints.last().copied())
         .chain(case.advance)
+        .chain(case.notifications.iter().filter_map(|n| n.at))
         .max()
         .unwrap_or(0);
     engine.start_at(0);
@@ -112,6 +119,10 @@ fn run_with(rules: &Arc<RuleSet>, case: &TestCase, interval: i64, trace: bool) -
     engine.advance(end, &mut timeline);
     timeline.retain(|t| in_scope(case, &t.rule));
     check_whole_run(case, &timeline, &mut out.failures);
+    if !case.notifications.is_empty() {
+        out.notifications = routed::notifications(rules, case, &timeline, end);
+        routed::check(case, &out.notifications, &mut out.failures);
+    }
     out.timeline = timeline;
     out.traces = engine.take_traces();
     out.traces_dropped = engine.traces_dropped();
@@ -367,7 +378,7 @@ fn explain(e: &Expect, t: i64, active: &Active, timeline: &[Transition]) -> Stri
     }
 }
 
-fn subset(want: &[(String, String)], have: &LabelSet) -> bool {
+pub(crate) fn subset(want: &[(String, String)], have: &LabelSet) -> bool {
     want.iter().all(|(k, v)| have.get(k) == Some(v))
 }
 
