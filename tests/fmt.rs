@@ -103,11 +103,12 @@ fn formatted_packs_compile_to_the_same_program() {
         std::fs::create_dir_all(dest.parent().expect("a folder")).expect("temp dir");
         std::fs::write(&dest, formatted.unwrap_or(text)).expect("temp file");
     }
-    // List files the fixtures read (`list x = file("lists/...")`) go beside them.
-    let lists = root().join("tests/ui/lists");
-    std::fs::create_dir_all(tmp.join("tests/ui/lists")).expect("temp dir");
-    for e in std::fs::read_dir(&lists).expect("tests/ui/lists").flatten() {
-        std::fs::copy(e.path(), tmp.join("tests/ui/lists").join(e.file_name())).expect("copied");
+    // Files the rules read (`list x = file("lists/...")`, a calendar's holidays) go beside them.
+    for dir in ["tests/ui/lists", "tests/valid/holidays"] {
+        std::fs::create_dir_all(tmp.join(dir)).expect("temp dir");
+        for e in std::fs::read_dir(root().join(dir)).expect(dir).flatten() {
+            std::fs::copy(e.path(), tmp.join(dir).join(e.file_name())).expect("copied");
+        }
     }
     let mut compared = 0;
     for dir in [

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 mod alert;
+pub mod calendar;
 pub mod duration;
 mod event;
 mod labels;

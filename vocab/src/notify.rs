@@ -116,4 +116,6 @@ pub struct Routing {
     pub inhibits: Vec<InhibitPlan>,
     /// Per rule (`package.name`).
     pub rules: BTreeMap<String, RuleNotes>,
+    /// Calendars routes name in `during`, by name.
+    pub calendars: BTreeMap<String, crate::calendar::Calendar>,
 }

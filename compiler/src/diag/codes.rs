@@ -257,8 +257,8 @@ levelled `warning when` / `critical when` clauses.";
         help "event aggregates (`count() by event.x over 1m`) need `on event where ...`"
         explain "An aggregate over events is used in a rule that does not read events.";
     BadCalendar = "V0228" Error "invalid-calendar"
-        help "time zones are IANA names like \"America/New_York\"; sessions like mon..fri 09:30-16:00"
-        explain "A calendar's time zone, day range or session times are invalid.";
+        help "time zones are IANA names like \"America/New_York\"; sessions like mon..fri 09:30-16:00; a holidays file lists one YYYY-MM-DD per line"
+        explain "A calendar's time zone, day range, session times or holidays file are invalid.";
     MetricNotCondition = "V0229" Error "metric-rule-in-composite"
         help "a composite condition may name rules, not metrics; use a metric rule for thresholds"
         explain "A composite mixes rule states with metric values in one boolean expression.";

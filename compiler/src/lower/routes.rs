@@ -1,9 +1,11 @@
 //! `route` declarations to the route tree ([`Route`]): their items, in load order, form the
-//! root (one tree per rule set, as Alertmanager has one).
+//! root (one tree per rule set, as Alertmanager has one). With it, into [`Routing`]: the
+//! notifiers, inhibitions, calendars and what each rule's alerts carry.
 
 use crate::ir::routes::{Cond, Route};
 use crate::syntax::ast::{self, LabelCond, LabelValue, RouteBody, RouteItem, RouteTarget};
 use regex::Regex;
+use vigil_vocab::calendar::Calendar;
 use vigil_vocab::notify::{InhibitPlan, NotifierPlan, Routing, RuleNotes, Setting};
 use vigil_vocab::{MatchOp, SecretRef};
 
@@ -62,6 +64,17 @@ pub fn routing(checked: &crate::Checked) -> Routing {
                     source: lower_cond(target),
                     equal: equal.iter().map(|l| l.name.clone()).collect(),
                 }),
+                ast::DeclKind::Calendar {
+                    name,
+                    tz,
+                    sessions,
+                    holidays_text,
+                    ..
+                } => {
+                    if let Some(c) = calendar(&tz.value, sessions, holidays_text.as_deref()) {
+                        out.calendars.insert(name.name.clone(), c);
+                    }
+                }
                 ast::DeclKind::Rule(r) => {
                     let mut notes = RuleNotes::default();
                     for c in &r.clauses {
@@ -84,6 +97,36 @@ pub fn routing(checked: &crate::Checked) -> Routing {
         }
     }
     out
+}
+
+/// A calendar declaration (the checker proved its parts valid; `None` if they are not).
+fn calendar(tz: &str, sessions: &[ast::Session], holidays: Option<&str>) -> Option<Calendar> {
+    use vigil_vocab::calendar::{Session, clock, holidays as dates, weekday};
+    let mut out = Vec::new();
+    for s in sessions {
+        let from = weekday(&s.from_day.name)?;
+        let to = s.to_day.as_ref().map_or(Some(from), |d| weekday(&d.name))?;
+        // `fri..mon` wraps over the weekend.
+        let mut days = 0u8;
+        let mut d = from;
+        loop {
+            days |= 1 << d;
+            if d == to {
+                break;
+            }
+            d = (d + 1) % 7;
+        }
+        out.push(Session {
+            days,
+            open: clock(&s.open.name)?,
+            close: clock(&s.close.name)?,
+        });
+    }
+    let closed = match holidays {
+        Some(t) => dates(t).ok()?,
+        None => Default::default(),
+    };
+    Calendar::new(tz, out, closed).ok()
 }
 
 /// A notifier setting as written (the checker typed it).

@@ -132,7 +132,8 @@ pub fn add_file(
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let list_files = read_list_files(&mut module, &base, &mut loaded.diags);
+    let mut list_files = read_list_files(&mut module, &base, &mut loaded.diags);
+    list_files.extend(read_holidays_files(&mut module, &base, &mut loaded.diags));
     let import_decls: Vec<(ast::StrLit, Option<ast::Ident>)> = module
         .decls
         .iter()
@@ -247,6 +248,59 @@ fn read_list_files(
             )
             .label("read from here"),
         );
+    }
+    files
+}
+
+/// Reads the holidays file of each `calendar ... holidays "file"` (relative to the rules
+/// file) into the declaration; an unreadable one is V0228. Returns the files read (watched by
+/// the daemon like list files).
+fn read_holidays_files(
+    module: &mut ast::Module,
+    base: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for d in &mut module.decls {
+        let ast::DeclKind::Calendar {
+            holidays: Some(lit),
+            holidays_text,
+            ..
+        } = &mut d.kind
+        else {
+            continue;
+        };
+        let path = base.join(&lit.value);
+        files.push(path.clone());
+        let text = std::fs::File::open(&path).and_then(|f| {
+            use std::io::Read;
+            let mut buf = String::new();
+            f.take(MAX_LIST_FILE + 1).read_to_string(&mut buf)?;
+            Ok(buf)
+        });
+        match text {
+            Ok(t) if t.len() as u64 <= MAX_LIST_FILE => *holidays_text = Some(t),
+            Ok(_) => diags.push(
+                Diagnostic::new(
+                    Code::BadCalendar,
+                    lit.span,
+                    format!(
+                        "holidays file `{}` is larger than {} MiB",
+                        lit.value,
+                        MAX_LIST_FILE >> 20
+                    ),
+                )
+                .label("read from here"),
+            ),
+            Err(e) => diags.push(
+                Diagnostic::new(
+                    Code::BadCalendar,
+                    lit.span,
+                    format!("cannot read holidays file `{}`: {e}", lit.value),
+                )
+                .label("read from here"),
+            ),
+        }
     }
     files
 }

@@ -95,6 +95,8 @@ pub enum DeclKind {
         tz: StrLit,
         sessions: Vec<Session>,
         holidays: Option<StrLit>,
+        /// The holidays file's text, read by the loader (`None` until then, or unreadable).
+        holidays_text: Option<String>,
     },
     Record {
         name: Ident,

@@ -55,7 +55,13 @@ impl Checker<'_> {
                 ck.typed_list(&mut cx, items, elem.as_ref());
             }),
             DeclKind::Macro { name, .. } => self.macro_decl(&mut cx, fi, name),
-            DeclKind::Calendar { tz, sessions, .. } => self.calendar_decl(tz, sessions),
+            DeclKind::Calendar {
+                tz,
+                sessions,
+                holidays,
+                holidays_text,
+                ..
+            } => self.calendar_decl(tz, sessions, holidays.as_ref(), holidays_text.as_deref()),
             DeclKind::Record { name, expr } => self.inside(fi, name, |ck| {
                 let v = ck.expr(&mut cx, expr);
                 if v.ty != Ty::Error && (!v.ty.is_numeric() || v.labels().is_none()) {
@@ -180,21 +186,36 @@ impl Checker<'_> {
     }
 
     /// `calendar c = sessions(tz, days hh:mm-hh:mm, ...)`.
-    fn calendar_decl(&mut self, tz: &StrLit, sessions: &[Session]) {
-        let tz_ok = tz.value == "UTC"
-            || (tz.value.contains('/')
-                && tz
-                    .value
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c)));
-        if !tz_ok {
+    fn calendar_decl(
+        &mut self,
+        tz: &StrLit,
+        sessions: &[Session],
+        holidays: Option<&StrLit>,
+        holidays_text: Option<&str>,
+    ) {
+        if let Err(why) =
+            vigil_vocab::calendar::Calendar::new(&tz.value, Vec::new(), Default::default())
+        {
             self.err(
                 Diagnostic::new(
                     Code::BadCalendar,
                     tz.span,
                     format!("`{}` is not a time zone", tz.value),
                 )
-                .label("expected an IANA name like \"America/New_York\""),
+                .label("expected an IANA name like \"America/New_York\"")
+                .help(why),
+            );
+        }
+        if let (Some(lit), Some(text)) = (holidays, holidays_text)
+            && let Err(why) = vigil_vocab::calendar::holidays(text)
+        {
+            self.err(
+                Diagnostic::new(
+                    Code::BadCalendar,
+                    lit.span,
+                    format!("holidays file `{}`: {why}", lit.value),
+                )
+                .label("read from here"),
             );
         }
         for s in sessions {

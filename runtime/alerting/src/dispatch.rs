@@ -34,6 +34,10 @@ pub struct Group {
     /// When the next flush is due (epoch ms).
     pub next: i64,
     pub flushed: bool,
+    /// `during CALENDAR`: notifications are sent only while the calendar is open (as
+    /// Alertmanager's `active_time_intervals`).
+    #[serde(default)]
+    pub during: Option<String>,
 }
 
 /// What a notifier was last sent for a group: the notification log's entry.
@@ -130,10 +134,14 @@ impl Group {
 
     /// A due flush: one notification per notifier whose log entry says something changed.
     /// The log is updated as notifications are handed over (the caller's outbox keeps them
-    /// from there), and resolved alerts that were reported leave the group.
+    /// from there), and resolved alerts that were reported leave the group. Outside its
+    /// calendar (`active` false) nothing is sent: firing alerts wait for the session, as
+    /// Alertmanager's active time intervals do.
+    #[allow(clippy::too_many_arguments)]
     pub fn flush(
         &mut self,
         now: i64,
+        active: bool,
         log: &mut BTreeMap<String, LogEntry>,
         send_resolved: &dyn Fn(&str) -> bool,
         mute: &mut dyn Mute,
@@ -169,7 +177,7 @@ impl Group {
                 firing.insert(a.fingerprint());
             }
         }
-        for n in &self.notifiers {
+        for n in self.notifiers.iter().filter(|_| active) {
             let lkey = log_key(&self.key, n);
             let sr = send_resolved(n);
             let reason = needs_update(log.get(&lkey), &firing, &resolved, sr, self.repeat, now);

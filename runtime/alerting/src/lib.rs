@@ -254,6 +254,7 @@ impl Alerting {
                     alerts: BTreeMap::new(),
                     next: now + wait,
                     flushed: false,
+                    during: r.during.clone(),
                 });
             g.insert(a.clone(), wait, now);
         }
@@ -293,8 +294,13 @@ impl Alerting {
             };
             for k in due {
                 if let Some(g) = self.state.groups.get_mut(&k) {
+                    // A calendar the rules no longer declare holds nothing back.
+                    let active = g.during.as_ref().is_none_or(|c| {
+                        routing.calendars.get(c).is_none_or(|cal| cal.is_open(now))
+                    });
                     g.flush(
                         now,
+                        active,
                         &mut self.state.log,
                         &send_resolved,
                         &mut mute,

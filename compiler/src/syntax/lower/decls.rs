@@ -106,6 +106,7 @@ impl Lower<'_> {
             tz,
             sessions,
             holidays,
+            holidays_text: None,
         }
     }
 
