@@ -29,8 +29,8 @@ pub struct Group {
     pub notifiers: Vec<String>,
     pub group_interval: i64,
     pub repeat: i64,
-    /// By fingerprint.
-    pub alerts: BTreeMap<u64, Alert>,
+    /// Its alerts' fingerprints (the alerts themselves are held once, by [`crate::State`]).
+    pub alerts: BTreeSet<u64>,
     /// When the next flush is due (epoch ms).
     pub next: i64,
     pub flushed: bool,
@@ -125,11 +125,11 @@ pub trait Mute {
 impl Group {
     /// Inserts or updates an alert; a group that has not flushed yet flushes at once when
     /// the alert started longer than `group_wait` ago.
-    pub fn insert(&mut self, a: Alert, group_wait: i64, now: i64) {
+    pub fn insert(&mut self, a: &Alert, fp: u64, group_wait: i64, now: i64) {
         if !self.flushed && a.starts_at + group_wait < now {
             self.next = self.next.min(now);
         }
-        self.alerts.insert(a.fingerprint(), a);
+        self.alerts.insert(fp);
     }
 
     /// A due flush: one notification per notifier whose log entry says something changed.
@@ -142,6 +142,7 @@ impl Group {
         &mut self,
         now: i64,
         active: bool,
+        store: &BTreeMap<u64, Alert>,
         log: &mut BTreeMap<String, LogEntry>,
         send_resolved: &dyn Fn(&str) -> bool,
         mute: &mut dyn Mute,
@@ -152,31 +153,30 @@ impl Group {
         if self.alerts.is_empty() {
             return;
         }
-        let mut kept: Vec<Alert> = Vec::with_capacity(self.alerts.len());
-        let mut resolved_here = Vec::new();
-        for (fp, a) in &self.alerts {
-            let resolved = a.resolved_at(now);
-            if resolved {
-                resolved_here.push((*fp, a.updated_at));
+        // Borrowed until a notifier needs them: most flushes send nothing.
+        let mut kept: Vec<&Alert> = Vec::with_capacity(self.alerts.len());
+        let mut gone = Vec::new();
+        let (mut firing, mut resolved) = (BTreeSet::new(), BTreeSet::new());
+        for fp in &self.alerts {
+            let Some(a) = store.get(fp) else {
+                gone.push(*fp);
+                continue;
+            };
+            let is_resolved = a.resolved_at(now);
+            if is_resolved {
+                gone.push(*fp);
             }
             if mute.muted(a, now) {
                 continue;
             }
-            let mut a = a.clone();
-            if !resolved {
-                a.ends_at = None;
+            if is_resolved {
+                resolved.insert(*fp);
+            } else {
+                firing.insert(*fp);
             }
             kept.push(a);
         }
-        kept.sort_by(|a, b| a.labels.cmp(&b.labels));
-        let (mut firing, mut resolved) = (BTreeSet::new(), BTreeSet::new());
-        for a in &kept {
-            if a.resolved_at(now) {
-                resolved.insert(a.fingerprint());
-            } else {
-                firing.insert(a.fingerprint());
-            }
-        }
+        let mut sorted = false;
         for n in self.notifiers.iter().filter(|_| active) {
             let lkey = log_key(&self.key, n);
             let sr = send_resolved(n);
@@ -192,10 +192,21 @@ impl Group {
                     ts: now,
                 },
             );
+            if !sorted {
+                kept.sort_by(|a, b| a.labels.cmp(&b.labels));
+                sorted = true;
+            }
             let alerts: Vec<Alert> = kept
                 .iter()
                 .filter(|a| sr || !a.resolved_at(now))
-                .cloned()
+                .map(|a| {
+                    let mut a = (*a).clone();
+                    // A firing alert's end (a sender's timeout) is not news.
+                    if !a.resolved_at(now) {
+                        a.ends_at = None;
+                    }
+                    a
+                })
                 .collect();
             if alerts.is_empty() {
                 continue;
@@ -204,15 +215,9 @@ impl Group {
             note.renew_within = self.repeat + self.group_interval;
             out.push(note);
         }
-        // Resolved alerts that were not set again since leave the group.
-        for (fp, updated) in resolved_here {
-            if self
-                .alerts
-                .get(&fp)
-                .is_some_and(|a| a.updated_at == updated)
-            {
-                self.alerts.remove(&fp);
-            }
+        // Resolved alerts leave the group once reported (the store drops them after).
+        for fp in gone {
+            self.alerts.remove(&fp);
         }
     }
 }

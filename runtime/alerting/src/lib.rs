@@ -114,10 +114,11 @@ impl Alerting {
 
     fn regroup(&mut self, now: i64) {
         let old = std::mem::take(&mut self.state.groups);
-        let alerts: Vec<Alert> = self.state.alerts.values().cloned().collect();
-        for a in alerts {
-            self.route(a, now);
+        let alerts = std::mem::take(&mut self.state.alerts);
+        for (fp, a) in &alerts {
+            self.route(a, *fp, now);
         }
+        self.state.alerts = alerts;
         for (k, g) in &mut self.state.groups {
             if let Some(o) = old.get(k) {
                 g.next = o.next;
@@ -180,8 +181,8 @@ impl Alerting {
             a.starts_at = old.starts_at;
         }
         a.updated_at = a.updated_at.max(now);
-        self.state.alerts.insert(fp, a.clone());
-        self.route(a, now);
+        self.route(&a, fp, now);
+        self.state.alerts.insert(fp, a);
     }
 
     /// An alert from the Alertmanager API: without `startsAt` it starts now, without
@@ -197,39 +198,9 @@ impl Alerting {
         self.put(a, now);
     }
 
-    /// The routes an alert reaches, with their notifiers (a rule's own `notify` first).
-    fn routes_of(&self, a: &Alert) -> Vec<(String, Route)> {
-        let label = |k: &str| a.labels.get(k).cloned();
-        let mut out = Vec::new();
-        if let Some(rule) = a.labels.get("rule")
-            && let Some(notes) = self.routing.rules.get(rule)
-            && !notes.notify.is_empty()
-        {
-            out.push((
-                format!("notify/{rule}"),
-                Route {
-                    notifiers: notes.notify.clone(),
-                    routes: Vec::new(),
-                    ..self.routing.tree.clone()
-                },
-            ));
-        }
-        for (k, r) in self.routing.tree.reached(&label) {
-            if !r.notifiers.is_empty() {
-                out.push((
-                    k,
-                    Route {
-                        routes: Vec::new(),
-                        ..r.clone()
-                    },
-                ));
-            }
-        }
-        out
-    }
-
-    fn route(&mut self, a: Alert, now: i64) {
-        for (rkey, r) in self.routes_of(&a) {
+    fn route(&mut self, a: &Alert, fp: u64, now: i64) {
+        let routing = self.routing.clone();
+        for (rkey, r, notifiers) in routes_of(&routing, a) {
             let group_labels: LabelSet = match &r.group_by {
                 Some(by) => by
                     .iter()
@@ -248,15 +219,15 @@ impl Alerting {
                     key,
                     route: rkey,
                     labels: group_labels,
-                    notifiers: r.notifiers.clone(),
+                    notifiers: notifiers.to_vec(),
                     group_interval: ms(r.group_interval, GROUP_INTERVAL_MS),
                     repeat: ms(r.repeat, REPEAT_MS),
-                    alerts: BTreeMap::new(),
+                    alerts: std::collections::BTreeSet::new(),
                     next: now + wait,
                     flushed: false,
                     during: r.during.clone(),
                 });
-            g.insert(a.clone(), wait, now);
+            g.insert(a, fp, wait, now);
         }
     }
 
@@ -301,6 +272,7 @@ impl Alerting {
                     g.flush(
                         now,
                         active,
+                        &self.state.alerts,
                         &mut self.state.log,
                         &send_resolved,
                         &mut mute,
@@ -320,7 +292,7 @@ impl Alerting {
             .state
             .groups
             .values()
-            .flat_map(|g| g.alerts.keys().copied())
+            .flat_map(|g| g.alerts.iter().copied())
             .collect();
         self.state
             .alerts
@@ -386,10 +358,9 @@ impl Alerting {
                     .map(|fp| format!("{fp:016x}"))
                     .into_iter()
                     .collect();
-                let mut receivers: Vec<String> = self
-                    .routes_of(a)
+                let mut receivers: Vec<String> = routes_of(&self.routing, a)
                     .into_iter()
-                    .flat_map(|(_, r)| r.notifiers)
+                    .flat_map(|(_, _, n)| n.iter().cloned())
                     .collect();
                 receivers.dedup();
                 let muted = !silenced_by.is_empty() || !inhibited_by.is_empty() || a.flapping;
@@ -431,6 +402,29 @@ impl Alerting {
         }
         Ok(())
     }
+}
+
+/// The routes an alert reaches (a rule's own `notify` first, with the root's settings), each
+/// with its key and the notifiers it sends to.
+fn routes_of<'r>(routing: &'r Routing, a: &Alert) -> Vec<(String, &'r Route, &'r [String])> {
+    let label = |k: &str| a.labels.get(k).cloned();
+    let mut out = Vec::new();
+    if let Some(rule) = a.labels.get("rule")
+        && let Some(notes) = routing.rules.get(rule)
+        && !notes.notify.is_empty()
+    {
+        out.push((
+            format!("notify/{rule}"),
+            &routing.tree,
+            notes.notify.as_slice(),
+        ));
+    }
+    for (k, r) in routing.tree.reached(&label) {
+        if !r.notifiers.is_empty() {
+            out.push((k, r, r.notifiers.as_slice()));
+        }
+    }
+    out
 }
 
 fn reminder(s: &Silence, name: &str, now: i64) -> Alert {
