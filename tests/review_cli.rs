@@ -360,7 +360,7 @@ fn unchecked_expectations_are_not_run_and_names_cannot_forge_lines() {
     let (_, f) = scratch_file(
         "not_run",
         "nr.rules",
-        "notifier ops = console()\nrule x {\n  severity warning\n  when up == 0\n  notify ops\n}\ntest \"a\\u{1b}[2K\\nok   forged\" {\n  series up every 1m = \"0 0\"\n  expect notification ops at 1m\n}\n",
+        "notifier ops = console()\nplaybook p {\n  step notify ops\n}\nrule x {\n  severity warning\n  when up == 0\n  summary \"down\"\n  playbook p\n}\ntest \"a\\u{1b}[2K\\nok   forged\" {\n  series up every 1m = \"0 0\"\n  expect playbook p step 1 done\n}\n",
     );
     let (code, out, _) = vigil(&["test", &f], b"");
     assert_eq!(code, 0, "{out}");

@@ -306,3 +306,18 @@ fn state_round_trips_and_nothing_is_sent_twice_after_a_restart() {
         "the repeat still comes"
     );
 }
+
+#[test]
+fn a_flapping_alert_is_held_until_it_settles() {
+    let mut al = Alerting::new(Arc::new(routing()), Settings::default());
+    let mut a = alert("cpu", &[("host", "a")], 0);
+    a.flapping = true;
+    al.put(a.clone(), 0);
+    assert!(run(&mut al, 0, 100 * S).is_empty(), "held while flapping");
+    a.flapping = false;
+    a.updated_at = 101 * S;
+    al.put(a, 101 * S);
+    let sent = run(&mut al, 101 * S, 400 * S);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(names(&sent[0]), ["cpu{host=a} firing"]);
+}

@@ -110,14 +110,24 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
     let metrics = Arc::new(metrics::Metrics::new());
     let routing = {
         let m = metrics.clone();
-        let on_result: vigil_notify::OnResult = Arc::new(move |notifier: &str, result: &str| {
-            m.notifications
-                .get_or_create(&vec![
-                    ("notifier", notifier.to_string()),
-                    ("result", result.to_string()),
-                ])
-                .inc();
-        });
+        let on_result: vigil_notify::OnResult =
+            Arc::new(move |notifier: &str, result: &str, why: Option<&str>| {
+                m.notifications
+                    .get_or_create(&vec![
+                        ("notifier", notifier.to_string()),
+                        ("result", result.to_string()),
+                    ])
+                    .inc();
+                match (result, why) {
+                    ("failed", Some(why)) => log::error(&format!(
+                        "notification to `{notifier}` failed for good (a dead letter): {why}"
+                    )),
+                    ("retrying", Some(why)) => log::info(&format!(
+                        "notification to `{notifier}` will be retried: {why}"
+                    )),
+                    _ => {}
+                }
+            });
         let console: vigil_notify::ConsoleFn = Arc::new(|text: &str| {
             use std::io::Write;
             let mut out = std::io::stdout().lock();

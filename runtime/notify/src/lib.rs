@@ -82,8 +82,9 @@ pub struct Record {
 /// How many outcomes the API can list.
 const RECENT: usize = 500;
 
-/// Called with the notifier and `sent`, `retried` or `failed` (the daemon's counters).
-pub type OnResult = Arc<dyn Fn(&str, &str) + Send + Sync>;
+/// Called with the notifier, `sent`, `retrying` or `failed`, and why when it was not sent
+/// (the daemon's counters and log; never a URL or a secret).
+pub type OnResult = Arc<dyn Fn(&str, &str, Option<&str>) + Send + Sync>;
 
 /// The delivery loop: one task per pending notification, bounded in number.
 #[derive(Clone)]
@@ -140,7 +141,7 @@ impl Delivery {
     }
 
     fn record(&self, e: &outbox::Entry, result: &'static str, error: Option<String>) {
-        (self.on_result)(&e.notification.notifier, result);
+        (self.on_result)(&e.notification.notifier, result, error.as_deref());
         if let Ok(mut r) = self.recent.lock() {
             // A retried notification's earlier line is replaced.
             r.retain(|x| x.id != e.notification.id);
