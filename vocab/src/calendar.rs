@@ -61,6 +61,70 @@ impl Calendar {
     }
 }
 
+impl Calendar {
+    /// The session open at `ms`: its start (epoch ms) and its index among the calendar's
+    /// sessions; `None` while the calendar is closed.
+    pub fn session_at(&self, ms: i64) -> Option<(i64, usize)> {
+        let z = jiff::Timestamp::from_millisecond(ms)
+            .ok()?
+            .to_zoned(self.tz.clone());
+        let date = z.date();
+        if self.holidays.contains(&date) {
+            return None;
+        }
+        let day = z.weekday().to_monday_zero_offset();
+        let minute = z.hour() as u16 * 60 + z.minute() as u16;
+        let i = self
+            .sessions
+            .iter()
+            .position(|s| s.days & (1 << day) != 0 && s.open <= minute && minute < s.close)?;
+        Some((self.start_on(date, i)?, i))
+    }
+
+    /// Where session `i` starts on `date`, epoch ms (`None` when a time-zone gap swallows it).
+    fn start_on(&self, date: jiff::civil::Date, i: usize) -> Option<i64> {
+        let open = self.sessions[i].open;
+        let dt = date.at((open / 60) as i8, (open % 60) as i8, 0, 0);
+        Some(
+            dt.to_zoned(self.tz.clone())
+                .ok()?
+                .timestamp()
+                .as_millisecond(),
+        )
+    }
+
+    /// The starts of session `i` on the open days before the day of `ms`, newest first, back
+    /// to `ms - back` (holidays and days the session does not run skipped): the like-for-like
+    /// baseline of a seasonal score.
+    pub fn earlier_starts(&self, ms: i64, back: i64, i: usize) -> Vec<i64> {
+        let mut out = Vec::new();
+        let Some(s) = self.sessions.get(i) else {
+            return out;
+        };
+        let Ok(ts) = jiff::Timestamp::from_millisecond(ms) else {
+            return out;
+        };
+        let mut date = ts.to_zoned(self.tz.clone()).date();
+        // A day more than the window, for zones whose days are not 24 hours.
+        for _ in 0..=(back / 86_400_000 + 1) {
+            let Ok(prev) = date.yesterday() else {
+                break;
+            };
+            date = prev;
+            let day = date.weekday().to_monday_zero_offset();
+            if s.days & (1 << day) == 0 || self.holidays.contains(&date) {
+                continue;
+            }
+            match self.start_on(date, i) {
+                Some(start) if start >= ms - back => out.push(start),
+                Some(_) => break,
+                None => {}
+            }
+        }
+        out
+    }
+}
+
 /// `mon`..`sun` as 0..6.
 pub fn weekday(word: &str) -> Option<u8> {
     ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -123,6 +187,21 @@ mod tests {
         // Summer time: 10:00 EDT is 14:00 UTC.
         assert!(cal.is_open(ms("2026-07-01T14:00:00Z")));
         assert!(holidays("2026-13-01\n").unwrap_err().contains("line 1"));
+        // Thursday 3 December 2026, 11:00 New York: the session opened at 09:30 (14:30 UTC).
+        let (start, i) = cal.session_at(ms("2026-12-03T16:00:00Z")).unwrap();
+        assert_eq!((start, i), (ms("2026-12-03T14:30:00Z"), 0));
+        // Earlier openings within a week: Wed, Tue, Mon, then Fri (the weekend skipped).
+        let starts = cal.earlier_starts(ms("2026-12-03T16:00:00Z"), 7 * 86_400_000, 0);
+        assert_eq!(
+            starts,
+            [
+                ms("2026-12-02T14:30:00Z"),
+                ms("2026-12-01T14:30:00Z"),
+                ms("2026-11-30T14:30:00Z"),
+                ms("2026-11-27T14:30:00Z"),
+            ]
+        );
+        assert_eq!(cal.session_at(ms("2026-12-05T16:00:00Z")), None, "Saturday");
         assert_eq!(clock("24:00"), Some(1440));
         assert_eq!(clock("24:30"), None);
     }

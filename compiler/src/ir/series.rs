@@ -173,6 +173,9 @@ pub enum SeriesExpr {
         sel: Selector,
         range: f64,
         season: Option<f64>,
+        /// `season CAL`: the baseline is the same offset into the same session on the
+        /// calendar's earlier open days (the calendar's name in `Ir::routing.calendars`).
+        calendar: Option<String>,
         bands: f64,
         flag: bool,
     },

@@ -34,6 +34,7 @@ impl<'a> Lowerer<'a> {
                             sel,
                             range,
                             season,
+                            calendar,
                             bands,
                             ..
                         }) => {
@@ -42,6 +43,7 @@ impl<'a> Lowerer<'a> {
                                 sel,
                                 range,
                                 season,
+                                calendar,
                                 bands,
                                 flag: true,
                             });

@@ -215,13 +215,20 @@ impl<'a> Lowerer<'a> {
             },
             _ => AnomalyMethod::Zscore,
         };
-        let season = match call.named("season") {
+        let (season, calendar) = match call.named("season") {
             Some(a) if matches!(a.value.kind, ExprKind::Duration(_)) => {
-                Some(self.constant(sc, &a.value)?)
+                (Some(self.constant(sc, &a.value)?), None)
             }
-            // A calendar's season is its day; skipping closed days is not done yet.
-            Some(_) => Some(86_400.0),
-            None => None,
+            // A calendar: like with like on its open days (a day apart at least).
+            Some(a) => match &a.value.kind {
+                // Calendars are looked up by their own name (`pkg.xnys` is `xnys`).
+                ExprKind::Ref { name, .. } => (
+                    Some(86_400.0),
+                    Some(name.rsplit('.').next().unwrap_or(name).to_string()),
+                ),
+                _ => (Some(86_400.0), None),
+            },
+            None => (None, None),
         };
         let bands = match call.named("bands") {
             Some(b) => self.constant(sc, &b.value)?,
@@ -232,6 +239,7 @@ impl<'a> Lowerer<'a> {
             sel,
             range,
             season,
+            calendar,
             bands,
             flag: false,
         })

@@ -172,7 +172,10 @@ fn fill(route: &mut Route, body: &RouteBody) {
             } => {
                 let mut child = Route {
                     cond: Some(lower_cond(cond)),
-                    during: during.as_ref().map(|d| d.name.clone()),
+                    // Calendars are looked up by their own name (`pkg.xnys` is `xnys`).
+                    during: during
+                        .as_ref()
+                        .map(|d| d.name.rsplit('.').next().unwrap_or(&d.name).to_string()),
                     ..Route::default()
                 };
                 match target {

@@ -158,6 +158,7 @@ fn compile_series(
             accs: &mut accs,
             spans: &mut spans,
             interval: intervals.get(&slot).copied().unwrap_or(config.interval),
+            calendars: &ir.routing.calendars,
         };
         slots[i] = Some(c.expr(&plan).map_err(BuildError)?);
     }
@@ -172,6 +173,7 @@ fn compile_series(
             accs: &mut accs,
             spans: &mut spans,
             interval: config.interval,
+            calendars: &ir.routing.calendars,
         };
         let v = c.expr(plan).map_err(BuildError)?;
         let metric = labels.sym(name);

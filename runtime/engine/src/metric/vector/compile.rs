@@ -24,6 +24,8 @@ pub struct Compile<'a> {
     /// How often the plan is evaluated, ms (the gcd over the rules reading it): the grid of
     /// long windows' buckets.
     pub interval: i64,
+    /// The rule set's calendars, for seasonal baselines (`season xnys`).
+    pub calendars: &'a std::collections::BTreeMap<String, vigil_vocab::calendar::Calendar>,
 }
 
 /// The window an accumulator slides over, and the functions it serves.
@@ -176,6 +178,7 @@ impl Compile<'_> {
                 sel,
                 range,
                 season,
+                calendar,
                 bands,
                 flag,
             } => VExpr::Anomaly {
@@ -183,6 +186,15 @@ impl Compile<'_> {
                 sel: self.sel(sel, reach + 300.0)?,
                 range: ms(*range),
                 season: season.map(ms),
+                calendar: match calendar {
+                    Some(name) => Some(
+                        self.calendars
+                            .get(name)
+                            .cloned()
+                            .ok_or_else(|| format!("calendar `{name}` is not declared"))?,
+                    ),
+                    None => None,
+                },
                 bands: *bands,
                 flag: *flag,
             },

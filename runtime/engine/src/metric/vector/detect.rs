@@ -53,6 +53,7 @@ impl super::Eval<'_> {
             sel,
             range,
             season,
+            calendar,
             bands,
             flag,
         } = e
@@ -64,6 +65,28 @@ impl super::Eval<'_> {
             let series = &self.store.series[s as usize];
             let labels = series.labels;
             let score = match (method, season) {
+                (_, Some(_)) if calendar.is_some() => {
+                    // Like with like: the same offset into the same session on the
+                    // calendar's earlier open days; no score while it is closed.
+                    let Some(cal) = calendar else { continue };
+                    let Some((start, session)) = cal.session_at(t) else {
+                        continue;
+                    };
+                    let Some((_, last)) = series.at_or_before(t).filter(|x| x.0 > t - LOOKBACK)
+                    else {
+                        continue;
+                    };
+                    self.fscratch.clear();
+                    for earlier in cal.earlier_starts(t, *range, session) {
+                        let at = earlier + (t - start);
+                        if let Some((pt, pv)) = series.at_or_before(at)
+                            && pt > at - LOOKBACK
+                        {
+                            self.fscratch.push(pv);
+                        }
+                    }
+                    stats::robust(last, self.fscratch)
+                }
                 (_, Some(period)) => {
                     // Seasonal baseline: the value at the same phase of each earlier
                     // season within the window, scored robustly.

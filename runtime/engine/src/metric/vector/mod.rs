@@ -127,6 +127,8 @@ pub enum VExpr {
         sel: usize,
         range: i64,
         season: Option<i64>,
+        /// `season CAL`: earlier openings of the same session, closed days skipped.
+        calendar: Option<vigil_vocab::calendar::Calendar>,
         bands: f64,
         flag: bool,
     },
