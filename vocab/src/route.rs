@@ -23,8 +23,10 @@ pub struct Route {
     pub group_wait: Option<f64>,
     pub group_interval: Option<f64>,
     pub repeat: Option<f64>,
-    /// `during CALENDAR`: the route applies while the calendar is open.
+    /// `during CALENDAR`: the route sends only while the calendar is open.
     pub during: Option<String>,
+    /// `muted during CALENDAR`: the route sends nothing while the calendar is open.
+    pub muted: Option<String>,
     pub routes: Vec<Route>,
 }
 

@@ -104,6 +104,7 @@ const KEYWORDS: &[&str] = &[
     "inhibit",
     "equal",
     "during",
+    "muted",
     "ago",
     "ahead",
     "method",

@@ -17,6 +17,7 @@ pub fn check(ck: &mut Checker, body: &RouteBody) {
                 during,
                 target,
                 span,
+                ..
             } => {
                 let terms = conjunction(cond);
                 if let Some(d) = default_seen {

@@ -167,6 +167,7 @@ fn fill(route: &mut Route, body: &RouteBody) {
             RouteItem::Match {
                 cond,
                 during,
+                muted,
                 target,
                 ..
             } => {
@@ -174,6 +175,9 @@ fn fill(route: &mut Route, body: &RouteBody) {
                     cond: Some(lower_cond(cond)),
                     // Calendars are looked up by their own name (`pkg.xnys` is `xnys`).
                     during: during
+                        .as_ref()
+                        .map(|d| d.name.rsplit('.').next().unwrap_or(&d.name).to_string()),
+                    muted: muted
                         .as_ref()
                         .map(|d| d.name.rsplit('.').next().unwrap_or(&d.name).to_string()),
                     ..Route::default()

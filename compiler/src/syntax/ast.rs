@@ -266,6 +266,8 @@ pub enum RouteItem {
     Match {
         cond: LabelCond,
         during: Option<Ident>,
+        /// `muted during CAL`.
+        muted: Option<Ident>,
         target: RouteTarget,
         span: Span,
     },

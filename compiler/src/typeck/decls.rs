@@ -509,11 +509,12 @@ impl Checker<'_> {
                 RouteItem::Match {
                     cond,
                     during,
+                    muted,
                     target,
                     ..
                 } => {
                     self.label_regexes(cond);
-                    if let Some(d) = during {
+                    for d in [during, muted].into_iter().flatten() {
                         self.reference(fi, Namespace::Calendar, d, Code::UnknownCalendar);
                     }
                     match target {

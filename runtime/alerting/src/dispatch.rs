@@ -38,6 +38,10 @@ pub struct Group {
     /// Alertmanager's `active_time_intervals`).
     #[serde(default)]
     pub during: Option<String>,
+    /// `muted during CALENDAR`: nothing is sent while the calendar is open (Alertmanager's
+    /// `mute_time_intervals`).
+    #[serde(default)]
+    pub muted: Option<String>,
 }
 
 /// What a notifier was last sent for a group: the notification log's entry.

@@ -226,6 +226,7 @@ impl Alerting {
                     next: now + wait,
                     flushed: false,
                     during: r.during.clone(),
+                    muted: r.muted.clone(),
                 });
             g.insert(a, fp, wait, now);
         }
@@ -266,9 +267,9 @@ impl Alerting {
             for k in due {
                 if let Some(g) = self.state.groups.get_mut(&k) {
                     // A calendar the rules no longer declare holds nothing back.
-                    let active = g.during.as_ref().is_none_or(|c| {
-                        routing.calendars.get(c).is_none_or(|cal| cal.is_open(now))
-                    });
+                    let open = |c: &String| routing.calendars.get(c).map(|cal| cal.is_open(now));
+                    let active = g.during.as_ref().is_none_or(|c| open(c) != Some(false))
+                        && g.muted.as_ref().is_none_or(|c| open(c) != Some(true));
                     g.flush(
                         now,
                         active,

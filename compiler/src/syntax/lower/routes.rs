@@ -17,12 +17,16 @@ impl Lower<'_> {
                 R::repeat_opt => RouteItem::Repeat(self.expr(next(&mut it))),
                 R::match_route => {
                     let cond = self.label_cond(next(&mut it));
-                    let mut during = None;
+                    let (mut during, mut muted) = (None, None);
                     let mut target = None;
                     let mut cont = false;
                     for r in it {
                         match r.as_rule() {
                             R::during => during = Some(self.ident(next(&mut r.into_inner()))),
+                            R::muted => {
+                                let name = r.into_inner().find(|p| p.as_rule() == R::ident);
+                                muted = name.map(|n| self.ident(n));
+                            }
                             R::route_body => {
                                 target = Some(RouteTarget::Nested {
                                     body: self.route_body(r),
@@ -46,6 +50,7 @@ impl Lower<'_> {
                     RouteItem::Match {
                         cond,
                         during,
+                        muted,
                         target,
                         span: qspan,
                     }
