@@ -1,0 +1,255 @@
+//! Reading a log back: every entry's chain hash recomputed, positions checked, every
+//! checkpoint's signature and tree head compared. Any change is named by its position and
+//! kind: `modified` (an entry's bytes or hash), `deleted` (positions missing), `inserted` (a
+//! position given twice), `reordered` (positions out of order), `malformed` (a line that is
+//! not an entry), `rewritten` (a chain recomputed after a change: the signed tree head no
+//! longer matches). A torn last line (a crash in an append) is not a change: the log verifies
+//! up to the last complete entry.
+
+use crate::log::{Line, push_leaf, root_of, segments};
+use crate::merkle::{self, Hash, hex};
+use crate::{Checkpoint, chain_with};
+use serde::Serialize;
+use std::io::BufRead;
+use std::path::Path;
+
+/// One thing wrong.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Problem {
+    /// The entry's position (its `seq`, or the one expected there).
+    pub position: u64,
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+/// What verification found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub entries: u64,
+    pub checkpoints: usize,
+    /// Checkpoints whose signature and tree head held.
+    pub checkpoints_verified: usize,
+    /// Bytes of an incomplete last line (a torn append), not counted as a problem.
+    pub torn_bytes: u64,
+    pub problems: Vec<Problem>,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Every entry of the log in `dir`, in file order, with its stored hash (unparsable lines as
+/// errors with their segment and line), and the torn tail's size.
+pub fn read(dir: &Path) -> Result<(Vec<Result<Line, String>>, u64), String> {
+    let segs = segments(dir);
+    let mut out = Vec::new();
+    let mut torn = 0;
+    for (si, path) in segs.iter().enumerate() {
+        let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut r = std::io::BufReader::new(f);
+        let mut line = String::new();
+        let mut n = 0;
+        loop {
+            line.clear();
+            let got = r
+                .read_line(&mut line)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            if got == 0 {
+                break;
+            }
+            n += 1;
+            if !line.ends_with('\n') && si + 1 == segs.len() {
+                torn = got as u64;
+                break;
+            }
+            let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("");
+            out.push(
+                serde_json::from_str::<Line>(line.trim_end())
+                    .map_err(|e| format!("{name} line {n}: {e}")),
+            );
+        }
+    }
+    Ok((out, torn))
+}
+
+/// The signed checkpoints of the log in `dir`, oldest first (unreadable lines as errors).
+pub fn checkpoints(dir: &Path) -> Vec<Result<Checkpoint, String>> {
+    let Ok(text) = std::fs::read_to_string(dir.join("checkpoints.log")) else {
+        return Vec::new();
+    };
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| format!("checkpoints.log line {}: {e}", i + 1))
+        })
+        .collect()
+}
+
+/// Verifies the log in `dir`. `public` pins the checkpoints' signing key (hex); without it
+/// each checkpoint is checked against the key it names (which proves nothing against someone
+/// who could also rewrite the checkpoints: pass the key). `hmac` is the chain key, when the
+/// log was written with one.
+pub fn verify(dir: &Path, public: Option<&str>, hmac: Option<&[u8]>) -> Result<Report, String> {
+    let (lines, torn) = read(dir)?;
+    let mut report = Report {
+        torn_bytes: torn,
+        ..Report::default()
+    };
+    let cps: Vec<Result<Checkpoint, String>> = checkpoints(dir);
+    report.checkpoints = cps.len();
+    let mut due: Vec<&Checkpoint> = Vec::new();
+    for c in &cps {
+        match c {
+            Ok(c) => {
+                let key = public.unwrap_or(&c.key);
+                if !c.verify_signature(key) {
+                    report.problems.push(Problem {
+                        position: c.size,
+                        kind: "rewritten",
+                        detail: format!(
+                            "the checkpoint of {} entries at {} is not signed by {key}",
+                            c.size, c.ts
+                        ),
+                    });
+                } else {
+                    due.push(c);
+                }
+            }
+            Err(e) => report.problems.push(Problem {
+                position: 0,
+                kind: "malformed",
+                detail: e.clone(),
+            }),
+        }
+    }
+    due.sort_by_key(|c| c.size);
+    let mut due = due.into_iter().peekable();
+    let mut prev: Hash = [0; 32];
+    let mut expected = 1u64;
+    let mut seen = std::collections::HashSet::new();
+    let mut frontier: Vec<(u64, Hash)> = Vec::new();
+    let mut leaves = 0u64;
+    for (i, l) in lines.iter().enumerate() {
+        let l = match l {
+            Ok(l) => l,
+            Err(e) => {
+                report.problems.push(Problem {
+                    position: expected,
+                    kind: "malformed",
+                    detail: e.clone(),
+                });
+                continue;
+            }
+        };
+        let seq = l.entry.seq;
+        let bytes = l.entry.canonical();
+        let stored = merkle::unhex(&l.hash).unwrap_or([0; 32]);
+        if seq == expected {
+            if chain_with(hmac, &prev, &bytes) != stored {
+                report.problems.push(Problem {
+                    position: seq,
+                    kind: "modified",
+                    detail: format!("entry {seq} does not hash to its chain value"),
+                });
+            }
+        } else if seq < expected {
+            let kind = if seen.contains(&seq) { "inserted" } else { "reordered" };
+            report.problems.push(Problem {
+                position: seq,
+                kind,
+                detail: format!("entry {seq} appears where {expected} belongs (line {})", i + 1),
+            });
+            continue;
+        } else {
+            // A swap shows as the next position first, then the one skipped.
+            let swapped = matches!(lines.get(i + 1), Some(Ok(n)) if n.entry.seq == expected);
+            if swapped {
+                report.problems.push(Problem {
+                    position: expected,
+                    kind: "reordered",
+                    detail: format!("entries {expected} and {seq} are out of order"),
+                });
+            } else {
+                report.problems.push(Problem {
+                    position: expected,
+                    kind: "deleted",
+                    detail: if seq == expected + 1 {
+                        format!("entry {expected} is missing")
+                    } else {
+                        format!("entries {expected} to {} are missing", seq - 1)
+                    },
+                });
+            }
+        }
+        seen.insert(seq);
+        prev = stored;
+        expected = seq + 1;
+        push_leaf(&mut frontier, merkle::leaf(&bytes));
+        leaves += 1;
+        report.entries = leaves;
+        while let Some(c) = due.peek() {
+            if c.size > leaves {
+                break;
+            }
+            if c.size == leaves {
+                if hex(&root_of(&frontier)) == c.root && hex(&stored) == c.head {
+                    report.checkpoints_verified += 1;
+                } else {
+                    report.problems.push(Problem {
+                        position: c.size,
+                        kind: "rewritten",
+                        detail: format!(
+                            "the first {} entries are not those the checkpoint signed at {}",
+                            c.size, c.ts
+                        ),
+                    });
+                }
+            }
+            due.next();
+        }
+    }
+    for c in due {
+        report.problems.push(Problem {
+            position: c.size,
+            kind: "deleted",
+            detail: format!(
+                "a checkpoint covers {} entries, the log holds {}",
+                c.size, report.entries
+            ),
+        });
+    }
+    Ok(report)
+}
+
+/// The inclusion proof of entry `seq` against the newest checkpoint covering it: the entry,
+/// the checkpoint and the audit path (hex), which `merkle::verify_inclusion` checks offline.
+pub fn prove(dir: &Path, seq: u64) -> Result<serde_json::Value, String> {
+    let (lines, _) = read(dir)?;
+    let entries: Vec<&Line> = lines.iter().filter_map(|l| l.as_ref().ok()).collect();
+    let cp = checkpoints(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|c| c.size >= seq)
+        .max_by_key(|c| c.size)
+        .ok_or_else(|| format!("no checkpoint covers entry {seq} yet"))?;
+    let leaves: Vec<Hash> = entries
+        .iter()
+        .take(cp.size as usize)
+        .map(|l| merkle::leaf(&l.entry.canonical()))
+        .collect();
+    let index = entries
+        .iter()
+        .position(|l| l.entry.seq == seq)
+        .ok_or_else(|| format!("no entry {seq}"))?;
+    let path = merkle::inclusion_proof(index, &leaves);
+    Ok(serde_json::json!({
+        "entry": entries[index].entry,
+        "leaf_index": index,
+        "tree_size": cp.size,
+        "leaf_hash": hex(&leaves[index]),
+        "audit_path": path.iter().map(|h| hex(h)).collect::<Vec<_>>(),
+        "checkpoint": cp,
+    }))
+}
