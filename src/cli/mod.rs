@@ -1,6 +1,7 @@
 //! Subcommands. Exit codes: 0 clean, 1 findings (errors, or warnings with --deny-warnings),
 //! 2 usage or I/O errors.
 
+mod audit;
 mod check;
 mod client;
 mod eval;
@@ -99,6 +100,8 @@ pub enum Command {
     Notifications(NotificationsArgs),
     /// Send a sample notification through a notifier of the rules, to try it and its texts.
     Notify(NotifyArgs),
+    /// The daemon's tamper-evident audit log: verify, search, prove.
+    Audit(AuditArgs),
     /// Explain a diagnostic code, with a wrong and a right example.
     Explain {
         /// A code like V0101; `--list` shows them all.
@@ -204,6 +207,55 @@ pub struct NotificationsArgs {
     pub failed: bool,
     #[arg(long, value_enum, default_value_t = AlertsFormat::Table)]
     pub format: AlertsFormat,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+    /// The daemon's data directory.
+    #[arg(long, global = true, default_value = "vigil-data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check every entry's chain hash, position and every signed checkpoint; names the
+    /// position and kind of any change (exit 1). The chain key, when the log has one, comes
+    /// from $VIGIL_AUDIT_HMAC_KEY.
+    Verify {
+        /// The checkpoints' public key (hex, or a file holding it); default: the data
+        /// directory's `audit/signing.pub`.
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long, value_enum, default_value_t = AlertsFormat::Table)]
+        format: AlertsFormat,
+    },
+    /// Entries matching every filter given, oldest first.
+    Search {
+        /// RFC 3339, or a duration back from now (`30h`).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        /// The entry's kind: alert, notification, silence, ack, reload, app, recovery.
+        #[arg(long = "type")]
+        kind: Option<String>,
+        /// An alert's rule (`package.name`).
+        #[arg(long)]
+        rule: Option<String>,
+        /// An application event's `project_name`.
+        #[arg(long)]
+        project: Option<String>,
+        /// Text anywhere in the entry.
+        #[arg(long)]
+        text: Option<String>,
+        #[arg(long, value_enum, default_value_t = AlertsFormat::Table)]
+        format: AlertsFormat,
+    },
+    /// The inclusion proof of entry SEQ against the newest checkpoint covering it (JSON,
+    /// checkable offline with the public key).
+    Prove { seq: u64 },
 }
 
 #[derive(clap::Args, Debug)]
@@ -441,6 +493,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Silence(args) => silence::run(args),
         Command::Notifications(args) => client::notifications(args),
         Command::Notify(args) => notify::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Fmt(args) => fmt::run(args),
         Command::Lsp { rules_root } => crate::lsp::run(rules_root),
         Command::Explain { code, list } => explain::run(code.as_deref(), list),

@@ -103,12 +103,15 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// The signed bytes.
     pub fn message(size: u64, root: &str, head: &str, ts: i64) -> Vec<u8> {
-        format!("vigil-audit-checkpoint\nsize {size}\nroot {root}\nhead {head}\nts {ts}\n").into_bytes()
+        format!("vigil-audit-checkpoint\nsize {size}\nroot {root}\nhead {head}\nts {ts}\n")
+            .into_bytes()
     }
 
     pub fn sign(keys: &Keys, size: u64, root: Hash, head: Hash, ts: i64) -> Checkpoint {
         let (root, head) = (hex(&root), hex(&head));
-        let sig = keys.signing.sign(&Checkpoint::message(size, &root, &head, ts));
+        let sig = keys
+            .signing
+            .sign(&Checkpoint::message(size, &root, &head, ts));
         Checkpoint {
             size,
             root,

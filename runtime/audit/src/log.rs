@@ -16,7 +16,11 @@ pub enum LogError {
     #[error("audit log {path}: {why}")]
     Io { path: String, why: String },
     #[error("audit log {path}: line {line} is not an entry ({why}); run `vigil audit verify`")]
-    Corrupt { path: String, line: usize, why: String },
+    Corrupt {
+        path: String,
+        line: usize,
+        why: String,
+    },
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> LogError + '_ {
@@ -112,7 +116,10 @@ impl AuditLog {
             }
         }
         if let Some((path, offset, _)) = &cut {
-            let f = OpenOptions::new().write(true).open(path).map_err(io(path))?;
+            let f = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(io(path))?;
             f.set_len(*offset).map_err(io(path))?;
             f.sync_all().map_err(io(path))?;
         }
@@ -161,7 +168,12 @@ impl AuditLog {
     }
 
     /// Appends an entry (buffered: [`AuditLog::flush`] after a batch); its position.
-    pub fn append(&mut self, ts: i64, kind: &str, data: serde_json::Value) -> Result<u64, LogError> {
+    pub fn append(
+        &mut self,
+        ts: i64,
+        kind: &str,
+        data: serde_json::Value,
+    ) -> Result<u64, LogError> {
         let entry = Entry {
             seq: self.seq + 1,
             ts,

@@ -64,7 +64,13 @@ pub fn inclusion_proof(m: usize, leaves: &[Hash]) -> Vec<Hash> {
 
 /// Checks an inclusion proof (RFC 9162, 2.1.3.2): leaf `index` of a tree of `size` leaves
 /// with this `leaf` hash has root `root`.
-pub fn verify_inclusion(index: usize, size: usize, leaf: &Hash, proof: &[Hash], root: &Hash) -> bool {
+pub fn verify_inclusion(
+    index: usize,
+    size: usize,
+    leaf: &Hash,
+    proof: &[Hash],
+    root: &Hash,
+) -> bool {
     if index >= size {
         return false;
     }
@@ -118,7 +124,13 @@ mod tests {
     #[test]
     fn rfc6962_tree_heads() {
         let inputs = [
-            "", "00", "10", "2021", "3031", "40414243", "5051525354555657",
+            "",
+            "00",
+            "10",
+            "2021",
+            "3031",
+            "40414243",
+            "5051525354555657",
             "606162636465666768696a6b6c6d6e6f",
         ];
         let leaves: Vec<Hash> = inputs
@@ -151,7 +163,10 @@ mod tests {
             let r = root(&leaves[..size]);
             for m in 0..size {
                 let p = inclusion_proof(m, &leaves[..size]);
-                assert!(verify_inclusion(m, size, &leaves[m], &p, &r), "{m} of {size}");
+                assert!(
+                    verify_inclusion(m, size, &leaves[m], &p, &r),
+                    "{m} of {size}"
+                );
                 if size > 1 {
                     let other = &leaves[(m + 1) % size];
                     assert!(!verify_inclusion(m, size, other, &p, &r), "{m} of {size}");

@@ -155,11 +155,18 @@ pub fn verify(dir: &Path, public: Option<&str>, hmac: Option<&[u8]>) -> Result<R
                 });
             }
         } else if seq < expected {
-            let kind = if seen.contains(&seq) { "inserted" } else { "reordered" };
+            let kind = if seen.contains(&seq) {
+                "inserted"
+            } else {
+                "reordered"
+            };
             report.problems.push(Problem {
                 position: seq,
                 kind,
-                detail: format!("entry {seq} appears where {expected} belongs (line {})", i + 1),
+                detail: format!(
+                    "entry {seq} appears where {expected} belongs (line {})",
+                    i + 1
+                ),
             });
             continue;
         } else {

@@ -384,9 +384,17 @@ pub async fn post_silence(
     {
         return error(StatusCode::NOT_FOUND, format!("no silence with id `{id}`"));
     }
+    let record = serde_json::to_value(&sl).unwrap_or_default();
     match s.routing.change(|c| c.set_silence(sl, now)) {
         Ok(Ok(id)) => {
             crate::log::info(&format!("silence {id} set"));
+            if let Some(a) = &s.audit {
+                a.record(
+                    now,
+                    "silence",
+                    json!({ "action": "set", "silence": record }),
+                );
+            }
             Json(json!({"silenceID": id})).into_response()
         }
         Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
@@ -416,6 +424,9 @@ pub async fn delete_silence(
     match s.routing.change(|c| c.expire_silence(&id, now)) {
         Ok(Ok(())) => {
             crate::log::info(&format!("silence {id} expired"));
+            if let Some(a) = &s.audit {
+                a.record(now, "silence", json!({ "action": "expire", "id": id }));
+            }
             StatusCode::OK.into_response()
         }
         Ok(Err(vigil_alerting::SilenceError::NotFound(_))) => {

@@ -48,6 +48,8 @@ pub struct AppState {
     pub reloaded: tokio::sync::Notify,
     /// Routing, silences and notifications.
     pub routing: Arc<crate::routing::Routing>,
+    /// The audit log (`audit.enabled`).
+    pub audit: Option<Arc<crate::audit::Audit>>,
     /// When the daemon started, epoch ms.
     pub started_at: i64,
 }
@@ -561,6 +563,18 @@ async fn json_events(
             }
         }
     }
+    // Applications' audit events go to the audit log as well, once accepted.
+    let app_events: Vec<(usize, i64, Value)> = if source == "audit" && s.audit.is_some() {
+        taken_records
+            .iter()
+            .filter_map(|(no, r, _)| match r {
+                Record::Event { ts, event } => Some((*no, *ts, event.clone())),
+                _ => None,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     // The objects go to the engine as parsed here; their lines are what is logged.
     let items = taken_records
         .into_iter()
@@ -576,6 +590,13 @@ async fn json_events(
             .iter()
             .map(|(line, why, _)| json!({ "line": line, "reason": why })),
     );
+    if let Some(a) = &s.audit {
+        for (no, ts, event) in app_events {
+            if !checked.refused.iter().any(|(line, _, _)| *line == no) {
+                a.record(ts, "app", event);
+            }
+        }
+    }
     let status = if checked.accepted == 0 && !refused.is_empty() {
         StatusCode::BAD_REQUEST
     } else {
@@ -891,6 +912,7 @@ async fn ack(
         comment: body.comment,
     };
     let id2 = id.clone();
+    let (by, comment) = (ack.by.clone(), ack.comment.clone());
     match ask(&s, |reply| Cmd::Ack {
         id: id2,
         ack,
@@ -898,7 +920,16 @@ async fn ack(
     })
     .await
     {
-        Ok(Ok(true)) => Json(json!({ "acknowledged": id })).into_response(),
+        Ok(Ok(true)) => {
+            if let Some(a) = &s.audit {
+                a.record(
+                    now_ms(),
+                    "ack",
+                    json!({ "alert": id, "by": by, "comment": comment }),
+                );
+            }
+            Json(json!({ "acknowledged": id })).into_response()
+        }
         Ok(Ok(false)) => error(
             StatusCode::NOT_FOUND,
             format!("no pending or firing alert has id `{id}`"),
@@ -1189,6 +1220,17 @@ pub async fn reload_rules(s: &Arc<AppState>) -> Result<usize, String> {
         Err(d) => Err(d),
     };
     let word = if result.is_ok() { "ok" } else { "failed" };
+    if let Some(a) = &s.audit {
+        a.record(
+            now_ms(),
+            "reload",
+            json!({
+                "result": word,
+                "rules": result.as_ref().ok(),
+                "diagnostics": result.as_ref().err(),
+            }),
+        );
+    }
     s.metrics
         .reloads
         .get_or_create(&vec![("result", word.to_string())])

@@ -50,6 +50,37 @@ pub struct Config {
     pub history: crate::history::HistoryConfig,
     /// Notifications: where they may go, retries, silences' reminders.
     pub notify: NotifyConfig,
+    /// The tamper-evident audit log.
+    pub audit: AuditConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    pub enabled: bool,
+    /// A signed checkpoint after this many entries ...
+    pub checkpoint_entries: u64,
+    /// ... and at least this often (and on shutdown).
+    pub checkpoint_interval: String,
+    pub segment_bytes: u64,
+    /// Environment variable holding the Ed25519 signing key (64 hex digits); unset: a key
+    /// kept in `DATA/audit/signing.key`.
+    pub signing_key_env: String,
+    /// Environment variable holding a key that makes the chain HMAC-SHA-256.
+    pub hmac_key_env: String,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            enabled: true,
+            checkpoint_entries: 10_000,
+            checkpoint_interval: "1m".into(),
+            segment_bytes: 64 << 20,
+            signing_key_env: "VIGIL_AUDIT_SIGNING_KEY".into(),
+            hmac_key_env: "VIGIL_AUDIT_HMAC_KEY".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -178,6 +209,7 @@ impl Default for Config {
             log_format: "human".into(),
             history: Default::default(),
             notify: NotifyConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod alertmanager;
 pub mod api;
+pub mod audit;
 pub mod body;
 pub mod checkpoint;
 pub mod config;
@@ -108,26 +109,41 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
     // Delivery tasks of notifications left in the outbox start as routing opens.
     let _entered = rt.enter();
     let metrics = Arc::new(metrics::Metrics::new());
+    let audit = if config.audit.enabled {
+        Some(Arc::new(
+            audit::Audit::open(&data_dir, &config.audit).map_err(DaemonError::State)?,
+        ))
+    } else {
+        None
+    };
     let routing = {
         let m = metrics.clone();
-        let on_result: vigil_notify::OnResult =
-            Arc::new(move |notifier: &str, result: &str, why: Option<&str>| {
-                m.notifications
-                    .get_or_create(&vec![
-                        ("notifier", notifier.to_string()),
-                        ("result", result.to_string()),
-                    ])
-                    .inc();
-                match (result, why) {
-                    ("failed", Some(why)) => log::error(&format!(
-                        "notification to `{notifier}` failed for good (a dead letter): {why}"
-                    )),
-                    ("retrying", Some(why)) => log::info(&format!(
-                        "notification to `{notifier}` will be retried: {why}"
-                    )),
-                    _ => {}
-                }
-            });
+        let audit = audit.clone();
+        let on_result: vigil_notify::OnResult = Arc::new(move |r: &vigil_notify::Record| {
+            let (notifier, why) = (&r.notifier, r.error.as_deref());
+            m.notifications
+                .get_or_create(&vec![
+                    ("notifier", notifier.to_string()),
+                    ("result", r.result.to_string()),
+                ])
+                .inc();
+            match (r.result, why) {
+                ("failed", Some(why)) => log::error(&format!(
+                    "notification to `{notifier}` failed for good (a dead letter): {why}"
+                )),
+                ("retrying", Some(why)) => log::info(&format!(
+                    "notification to `{notifier}` will be retried: {why}"
+                )),
+                _ => {}
+            }
+            if let Some(a) = &audit {
+                a.record(
+                    worker::now_ms(),
+                    "notification",
+                    serde_json::to_value(r).unwrap_or_default(),
+                );
+            }
+        });
         let console: vigil_notify::ConsoleFn = Arc::new(|text: &str| {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
@@ -246,9 +262,23 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
     );
     let sink: Sink = {
         let routing = routing.clone();
+        let audit = audit.clone();
         let mut sink = sink;
         Box::new(move |t| {
             sink(t);
+            if let Some(a) = &audit {
+                a.record(
+                    t.ts,
+                    "alert",
+                    serde_json::json!({
+                        "rule": &*t.rule,
+                        "state": t.state,
+                        "severity": t.severity,
+                        "labels": t.labels,
+                        "value": if t.value.is_finite() { Some(t.value) } else { None },
+                    }),
+                );
+            }
             routing.transition(t);
         })
     };
@@ -307,14 +337,19 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
         lists: Mutex::new(rules.ir().list_files.clone()),
         reloaded: tokio::sync::Notify::new(),
         routing: routing.clone(),
+        audit: audit.clone(),
         started_at: worker::now_ms(),
         config,
     });
     let start = {
         let routing = routing.clone();
+        let audit = audit.clone();
         move || {
             let _ = go.send(());
             tokio::spawn(routing.run());
+            if let Some(a) = audit {
+                tokio::spawn(a.run());
+            }
         }
     };
     let served = rt.block_on(serve(state.clone(), start));
@@ -328,6 +363,9 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
     let _ = engine_thread.join();
     // After the engine's last changes.
     routing.save();
+    if let Some(a) = &audit {
+        a.checkpoint(worker::now_ms());
+    }
     served?;
     stopped.map_err(DaemonError::State)?;
     log::info("stopped");

@@ -82,9 +82,9 @@ pub struct Record {
 /// How many outcomes the API can list.
 const RECENT: usize = 500;
 
-/// Called with the notifier, `sent`, `retrying` or `failed`, and why when it was not sent
-/// (the daemon's counters and log; never a URL or a secret).
-pub type OnResult = Arc<dyn Fn(&str, &str, Option<&str>) + Send + Sync>;
+/// Called with each outcome (the daemon's counters, log and audit log; its error never holds
+/// a URL or a secret).
+pub type OnResult = Arc<dyn Fn(&Record) + Send + Sync>;
 
 /// The delivery loop: one task per pending notification, bounded in number.
 #[derive(Clone)]
@@ -141,20 +141,21 @@ impl Delivery {
     }
 
     fn record(&self, e: &outbox::Entry, result: &'static str, error: Option<String>) {
-        (self.on_result)(&e.notification.notifier, result, error.as_deref());
+        let rec = Record {
+            id: e.notification.id.clone(),
+            notifier: e.notification.notifier.clone(),
+            group_key: e.notification.group_key.clone(),
+            ts: e.notification.ts,
+            result,
+            attempts: e.attempts,
+            error,
+            alerts: e.notification.alerts.len(),
+        };
+        (self.on_result)(&rec);
         if let Ok(mut r) = self.recent.lock() {
             // A retried notification's earlier line is replaced.
             r.retain(|x| x.id != e.notification.id);
-            r.push_back(Record {
-                id: e.notification.id.clone(),
-                notifier: e.notification.notifier.clone(),
-                group_key: e.notification.group_key.clone(),
-                ts: e.notification.ts,
-                result,
-                attempts: e.attempts,
-                error,
-                alerts: e.notification.alerts.len(),
-            });
+            r.push_back(rec);
             while r.len() > RECENT {
                 r.pop_front();
             }
