@@ -92,11 +92,7 @@ pub fn checkpoints(dir: &Path) -> Vec<Result<Checkpoint, String>> {
 /// who could also rewrite the checkpoints: pass the key). `hmac` is the chain key, when the
 /// log was written with one.
 pub fn verify(dir: &Path, public: Option<&str>, hmac: Option<&[u8]>) -> Result<Report, String> {
-    let (lines, torn) = read(dir)?;
-    let mut report = Report {
-        torn_bytes: torn,
-        ..Report::default()
-    };
+    let mut report = Report::default();
     let cps: Vec<Result<Checkpoint, String>> = checkpoints(dir);
     report.checkpoints = cps.len();
     let mut due: Vec<&Checkpoint> = Vec::new();
@@ -131,21 +127,23 @@ pub fn verify(dir: &Path, public: Option<&str>, hmac: Option<&[u8]>) -> Result<R
     let mut seen = std::collections::HashSet::new();
     let mut frontier: Vec<(u64, Hash)> = Vec::new();
     let mut leaves = 0u64;
-    for (i, l) in lines.iter().enumerate() {
-        let l = match l {
-            Ok(l) => l,
+    let mut lines = Raw::open(dir)?;
+    let mut next = lines.next();
+    let mut i = 0usize;
+    while let Some(item) = next.take() {
+        next = lines.next();
+        i += 1;
+        let (bytes, stored, seq) = match item {
+            Ok(x) => x,
             Err(e) => {
                 report.problems.push(Problem {
                     position: expected,
                     kind: "malformed",
-                    detail: e.clone(),
+                    detail: e,
                 });
                 continue;
             }
         };
-        let seq = l.entry.seq;
-        let bytes = l.entry.canonical();
-        let stored = merkle::unhex(&l.hash).unwrap_or([0; 32]);
         if seq == expected {
             if chain_with(hmac, &prev, &bytes) != stored {
                 report.problems.push(Problem {
@@ -163,23 +161,20 @@ pub fn verify(dir: &Path, public: Option<&str>, hmac: Option<&[u8]>) -> Result<R
             report.problems.push(Problem {
                 position: seq,
                 kind,
-                detail: format!(
-                    "entry {seq} appears where {expected} belongs (line {})",
-                    i + 1
-                ),
+                detail: format!("entry {seq} appears where {expected} belongs (line {i})"),
             });
             continue;
         } else {
             // A swap shows as the next position first, then the one skipped.
-            let swapped = matches!(lines.get(i + 1), Some(Ok(n)) if n.entry.seq == expected);
-            if swapped {
-                report.problems.push(Problem {
+            let swapped = matches!(&next, Some(Ok((_, _, n))) if *n == expected);
+            report.problems.push(if swapped {
+                Problem {
                     position: expected,
                     kind: "reordered",
                     detail: format!("entries {expected} and {seq} are out of order"),
-                });
+                }
             } else {
-                report.problems.push(Problem {
+                Problem {
                     position: expected,
                     kind: "deleted",
                     detail: if seq == expected + 1 {
@@ -187,8 +182,8 @@ pub fn verify(dir: &Path, public: Option<&str>, hmac: Option<&[u8]>) -> Result<R
                     } else {
                         format!("entries {expected} to {} are missing", seq - 1)
                     },
-                });
-            }
+                }
+            });
         }
         seen.insert(seq);
         prev = stored;
@@ -217,6 +212,7 @@ pub fn verify(dir: &Path, public: Option<&str>, hmac: Option<&[u8]>) -> Result<R
             due.next();
         }
     }
+    report.torn_bytes = lines.torn;
     for c in due {
         report.problems.push(Problem {
             position: c.size,
@@ -228,6 +224,96 @@ pub fn verify(dir: &Path, public: Option<&str>, hmac: Option<&[u8]>) -> Result<R
         });
     }
     Ok(report)
+}
+
+/// The log's lines as stored, read without building a JSON tree: the entry's bytes (what was
+/// hashed), the stored hash and the position, or why a line is not an entry.
+struct Raw {
+    segs: Vec<std::path::PathBuf>,
+    at: usize,
+    reader: Option<std::io::BufReader<std::fs::File>>,
+    name: String,
+    line: usize,
+    buf: Vec<u8>,
+    torn: u64,
+}
+
+type RawLine = Result<(Vec<u8>, Hash, u64), String>;
+
+impl Raw {
+    fn open(dir: &Path) -> Result<Raw, String> {
+        Ok(Raw {
+            segs: segments(dir),
+            at: 0,
+            reader: None,
+            name: String::new(),
+            line: 0,
+            buf: Vec::with_capacity(512),
+            torn: 0,
+        })
+    }
+
+    fn next(&mut self) -> Option<RawLine> {
+        loop {
+            if self.reader.is_none() {
+                let path = self.segs.get(self.at)?.clone();
+                self.at += 1;
+                self.name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("")
+                    .to_string();
+                self.line = 0;
+                match std::fs::File::open(&path) {
+                    Ok(f) => self.reader = Some(std::io::BufReader::with_capacity(1 << 20, f)),
+                    Err(e) => return Some(Err(format!("{}: {e}", path.display()))),
+                }
+            }
+            let r = self.reader.as_mut()?;
+            self.buf.clear();
+            let got = match r.read_until(b'\n', &mut self.buf) {
+                Ok(n) => n,
+                Err(e) => return Some(Err(format!("{}: {e}", self.name))),
+            };
+            if got == 0 {
+                self.reader = None;
+                continue;
+            }
+            self.line += 1;
+            if self.buf.last() != Some(&b'\n') {
+                if self.at == self.segs.len() {
+                    self.torn = got as u64;
+                    return None;
+                }
+                return Some(Err(format!("{} line {}: cut short", self.name, self.line)));
+            }
+            let l = &self.buf[..self.buf.len() - 1];
+            return Some(
+                split(l).ok_or_else(|| format!("{} line {}: not an entry", self.name, self.line)),
+            );
+        }
+    }
+}
+
+/// `{"entry":ENTRY,"hash":"HEX"}`: the entry's bytes, the hash, and the entry's `seq` (its
+/// canonical form ends `"seq":N,"ts":N}`).
+fn split(l: &[u8]) -> Option<(Vec<u8>, Hash, u64)> {
+    const HEAD: &[u8] = b"{\"entry\":";
+    const TAIL: usize = b",\"hash\":\"".len() + 64 + 2;
+    if !l.starts_with(HEAD) || l.len() < HEAD.len() + TAIL || !l.ends_with(b"\"}") {
+        return None;
+    }
+    let entry = &l[HEAD.len()..l.len() - TAIL];
+    let tail = &l[l.len() - TAIL..];
+    if !tail.starts_with(b",\"hash\":\"") {
+        return None;
+    }
+    let hash = merkle::unhex(std::str::from_utf8(&tail[9..73]).ok()?)?;
+    let text = std::str::from_utf8(entry).ok()?;
+    let at = text.rfind(",\"seq\":")?;
+    let rest = &text[at + 7..];
+    let seq = rest[..rest.find(',')?].parse().ok()?;
+    Some((entry.to_vec(), hash, seq))
 }
 
 /// The inclusion proof of entry `seq` against the newest checkpoint covering it: the entry,
