@@ -15,7 +15,7 @@ const N: u64 = 1_000_000;
 fn data(i: u64) -> serde_json::Value {
     serde_json::json!({
         "rule": format!("trading.rule_{}", i % 50),
-        "state": if i % 2 == 0 { "firing" } else { "resolved" },
+        "state": if i.is_multiple_of(2) { "firing" } else { "resolved" },
         "severity": "warning",
         "labels": {"host": format!("host-{}", i % 1000), "desk": "fx"},
         "value": (i % 977) as f64 * 1.5,
