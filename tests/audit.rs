@@ -91,7 +91,32 @@ fn an_alerts_whole_life_is_recorded_and_verifies() {
     assert_eq!(s, 200, "{body}");
     d.ingest(&sample(10.0));
     std::thread::sleep(Duration::from_secs(3));
+    // The dashboard's view: search and verification over the API.
+    let (_, v) = d.get("/api/v1/audit?type=app&project=fx-desk");
+    assert_eq!(v["entries"][0]["data"]["event_type"], "trade_opened", "{v}");
+    let (_, v) = d.get("/api/v1/audit/verify");
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(v["report"]["entries"].as_u64().unwrap() >= 6, "{v}");
     assert_eq!(d.terminate(), Some(0));
+
+    let (code, out) = vigil(&["audit", "report", "--format", "json"], &data);
+    assert_eq!(code, 0, "{out}");
+    let r: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(r["alerts_fired"]["by_severity"]["critical"], 1, "{r}");
+    assert_eq!(r["alerts_fired"]["by_rule"]["a.cpu_hot"], 1, "{r}");
+    assert_eq!(r["time_to_acknowledge_seconds"]["count"], 1, "{r}");
+    assert!(
+        r["notifications"]["hook"]["sent"].as_u64().unwrap() >= 1,
+        "{r}"
+    );
+    assert_eq!(r["silences"][0]["by"], "bob", "{r}");
+    let (code, out) = vigil(
+        &["audit", "dump", "--since", "1h", "--by", "project"],
+        &data,
+    );
+    assert_eq!(code, 0, "{out}");
+    let dump: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(dump["fx-desk"][0]["event"]["symbol"], "EURUSD", "{dump}");
 
     let alerts = search(&data, &["--type", "alert", "--rule", "a.cpu_hot"]);
     let states: Vec<&str> = alerts

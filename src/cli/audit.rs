@@ -4,6 +4,59 @@
 use super::client::table;
 use super::{AlertsFormat, AuditArgs, AuditCommand};
 use serde_json::Value;
+use vigil_audit::search::Filter;
+
+/// `--since`/`--until`: RFC 3339, or a duration back from now.
+fn window(
+    since: &Option<String>,
+    until: &Option<String>,
+) -> Result<(Option<i64>, Option<i64>), String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let when = |s: &Option<String>, what: &str| -> Result<Option<i64>, String> {
+        match s {
+            None => Ok(None),
+            Some(t) => match vigil_vocab::duration::parse_ms(t) {
+                Some(ms) => Ok(Some(now - ms)),
+                None => vigil_vocab::time::rfc3339(t)
+                    .map(Some)
+                    .map_err(|e| format!("--{what}: {e}")),
+            },
+        }
+    };
+    Ok((when(since, "since")?, when(until, "until")?))
+}
+
+/// The report as text.
+fn print_report(r: &Value) {
+    let p = |v: &Value| super::printable(&v.to_string()).into_owned();
+    println!("entries: {}", r["entries"]);
+    println!(
+        "alerts fired by severity: {}",
+        p(&r["alerts_fired"]["by_severity"])
+    );
+    println!("alerts fired by rule: {}", p(&r["alerts_fired"]["by_rule"]));
+    let t = &r["time_to_acknowledge_seconds"];
+    println!(
+        "acknowledged: {} (median {} s, longest {} s)",
+        t["count"], t["median"], t["max"]
+    );
+    println!("notifications by notifier: {}", p(&r["notifications"]));
+    for s in r["silences"].as_array().into_iter().flatten() {
+        println!(
+            "silence {} {} by {}: {}",
+            p(&s["action"]),
+            p(&s["id"]),
+            p(&s["by"]),
+            p(&s["comment"])
+        );
+    }
+    println!(
+        "reloads: {} ({} failed)",
+        r["reloads"]["total"], r["reloads"]["failed"]
+    );
+}
 
 pub fn run(args: AuditArgs) -> i32 {
     let dir = args.data_dir.join("audit");
@@ -77,55 +130,28 @@ pub fn run(args: AuditArgs) -> i32 {
             text,
             format,
         } => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
-            let when = |s: &Option<String>, what: &str| -> Result<Option<i64>, String> {
-                match s {
-                    None => Ok(None),
-                    Some(t) => match vigil_vocab::duration::parse_ms(t) {
-                        Some(ms) => Ok(Some(now - ms)),
-                        None => vigil_vocab::time::rfc3339(t)
-                            .map(Some)
-                            .map_err(|e| format!("--{what}: {e}")),
-                    },
-                }
-            };
-            let (since, until) = match (when(&since, "since"), when(&until, "until")) {
-                (Ok(a), Ok(b)) => (a, b),
-                (Err(e), _) | (_, Err(e)) => {
-                    eprintln!("error: {e}");
-                    return 2;
-                }
-            };
-            let (lines, _) = match vigil_audit::verify::read(&dir) {
-                Ok(x) => x,
+            let (since, until) = match window(&since, &until) {
+                Ok(w) => w,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return 2;
                 }
             };
-            let hits: Vec<vigil_audit::Entry> = lines
-                .into_iter()
-                .filter_map(Result::ok)
-                .map(|l| l.entry)
-                .filter(|e| since.is_none_or(|s| e.ts >= s) && until.is_none_or(|u| e.ts <= u))
-                .filter(|e| kind.as_ref().is_none_or(|k| &e.kind == k))
-                .filter(|e| {
-                    rule.as_ref()
-                        .is_none_or(|r| e.data["rule"] == Value::String(r.clone()))
-                })
-                .filter(|e| {
-                    project
-                        .as_ref()
-                        .is_none_or(|p| e.data["project_name"] == Value::String(p.clone()))
-                })
-                .filter(|e| {
-                    text.as_ref().is_none_or(|t| {
-                        String::from_utf8_lossy(&e.canonical()).contains(t.as_str())
-                    })
-                })
-                .collect();
+            let f = Filter {
+                since,
+                until,
+                kind,
+                rule,
+                project,
+                text,
+            };
+            let hits = match vigil_audit::search::search(&dir, &f, usize::MAX) {
+                Ok(h) => h,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return 2;
+                }
+            };
             if format == AlertsFormat::Json {
                 println!("{}", serde_json::to_string(&hits).unwrap_or_default());
                 return 0;
@@ -143,6 +169,66 @@ pub fn run(args: AuditArgs) -> i32 {
                 .collect();
             table(&["SEQ", "TIME", "KIND", "DATA"], &rows);
             0
+        }
+        AuditCommand::Report {
+            since,
+            until,
+            format,
+        } => {
+            let entries = match window(&since, &until).and_then(|(since, until)| {
+                let f = Filter {
+                    since,
+                    until,
+                    ..Filter::default()
+                };
+                vigil_audit::search::search(&dir, &f, usize::MAX)
+            }) {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return 2;
+                }
+            };
+            let id = |d: &Value| {
+                let labels: vigil_vocab::LabelSet =
+                    serde_json::from_value(d["labels"].clone()).unwrap_or_default();
+                vigil_daemon::core::alert_id(d["rule"].as_str().unwrap_or(""), &labels)
+            };
+            let r = vigil_audit::search::report(&entries, &id);
+            if format == AlertsFormat::Json {
+                println!("{r}");
+            } else {
+                print_report(&r);
+            }
+            0
+        }
+        AuditCommand::Dump { since, until, by } => {
+            if by != "project" {
+                eprintln!("error: --by {by}: only `project`");
+                return 2;
+            }
+            let f = match window(&since, &until) {
+                Ok((since, until)) => Filter {
+                    since,
+                    until,
+                    kind: Some("app".into()),
+                    ..Filter::default()
+                },
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return 2;
+                }
+            };
+            match vigil_audit::search::search(&dir, &f, usize::MAX) {
+                Ok(entries) => {
+                    println!("{}", vigil_audit::search::by_project(&entries));
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    2
+                }
+            }
         }
         AuditCommand::Prove { seq } => match vigil_audit::verify::prove(&dir, seq) {
             Ok(v) => {

@@ -256,6 +256,28 @@ pub enum AuditCommand {
     /// The inclusion proof of entry SEQ against the newest checkpoint covering it (JSON,
     /// checkable offline with the public key).
     Prove { seq: u64 },
+    /// A compliance summary: alerts fired by severity and rule, time to acknowledge,
+    /// notifications sent and failed, silences and who set them, reloads.
+    Report {
+        /// RFC 3339, or a duration back from now (`7d`).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, value_enum, default_value_t = AlertsFormat::Table)]
+        format: AlertsFormat,
+    },
+    /// The applications' own events (`POST /api/v1/audit`) grouped by project, as one JSON
+    /// document.
+    Dump {
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        /// What to group by (only `project` for now).
+        #[arg(long, default_value = "project")]
+        by: String,
+    },
 }
 
 #[derive(clap::Args, Debug)]

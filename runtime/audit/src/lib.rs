@@ -10,6 +10,7 @@
 pub mod entry;
 pub mod log;
 pub mod merkle;
+pub mod search;
 pub mod verify;
 
 pub use entry::Entry;

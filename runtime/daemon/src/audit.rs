@@ -2,13 +2,19 @@
 //! outcomes, silences, acknowledgements, reloads and the applications' own events from
 //! `POST /api/v1/audit`, chained and checkpointed. The signing key comes from the environment
 //! variable `audit.signing_key_env` names; without it a key is made once and kept in
-//! `DATA/audit/signing.key` (mode 0600), its public half in `signing.pub`.
+//! `DATA/audit/signing.key` (mode 0600), its public half in `signing.pub`. The API searches
+//! it and reports its verification (`GET /api/v1/audit`, `GET /api/v1/audit/verify`).
 
+use crate::api::{AppState, error};
 use crate::config::AuditConfig;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use vigil_audit::{AuditLog, Keys};
 
@@ -111,7 +117,7 @@ impl Audit {
     }
 
     /// Flushes every second and checkpoints every `audit.checkpoint_interval`.
-    pub async fn run(self: std::sync::Arc<Self>) {
+    pub async fn run(self: Arc<Self>) {
         let mut last = std::time::Instant::now();
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -122,5 +128,97 @@ impl Audit {
                 self.flush();
             }
         }
+    }
+}
+
+/// The log's folder, for readers.
+pub fn dir(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("audit")
+}
+
+/// At most this many entries in one answer.
+const MAX_ANSWER: usize = 10_000;
+
+/// `GET /api/v1/audit?since=&until=&type=&rule=&project=&text=&limit=`: entries, oldest first
+/// (`since`/`until` RFC 3339 or a duration back from now; `limit` default 1,000).
+pub async fn search(
+    State(s): State<Arc<AppState>>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let Some(a) = &s.audit else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "the audit log is off (audit.enabled)".into(),
+        );
+    };
+    a.flush();
+    let now = crate::worker::now_ms();
+    let mut f = vigil_audit::search::Filter::default();
+    let mut limit = 1_000;
+    for (k, v) in q {
+        let time = |v: &str| {
+            vigil_vocab::duration::parse_ms(v)
+                .map(|ms| now - ms)
+                .ok_or(())
+                .or_else(|_| vigil_vocab::time::rfc3339(v))
+        };
+        match k.as_str() {
+            "since" | "until" => match time(&v) {
+                Ok(t) if k == "since" => f.since = Some(t),
+                Ok(t) => f.until = Some(t),
+                Err(e) => return error(StatusCode::BAD_REQUEST, format!("{k}: {e}")),
+            },
+            "type" => f.kind = Some(v),
+            "rule" => f.rule = Some(v),
+            "project" => f.project = Some(v),
+            "text" => f.text = Some(v),
+            "limit" => match v.parse::<usize>() {
+                Ok(n) => limit = n.min(MAX_ANSWER),
+                Err(_) => return error(StatusCode::BAD_REQUEST, format!("limit `{v}`: a number")),
+            },
+            other => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown parameter `{other}`"),
+                );
+            }
+        }
+    }
+    let dir = dir(&s.config.data_dir);
+    match tokio::task::spawn_blocking(move || vigil_audit::search::search(&dir, &f, limit)).await {
+        Ok(Ok(entries)) => Json(serde_json::json!({ "entries": entries })).into_response(),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `GET /api/v1/audit/verify`: the log verified now against this daemon's key (the
+/// dashboard's status).
+pub async fn verify(State(s): State<Arc<AppState>>) -> Response {
+    let Some(a) = &s.audit else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "the audit log is off (audit.enabled)".into(),
+        );
+    };
+    a.flush();
+    let (dir, key) = (dir(&s.config.data_dir), a.public.clone());
+    let hmac = std::env::var(&s.config.audit.hmac_key_env)
+        .ok()
+        .filter(|k| !k.is_empty())
+        .map(String::into_bytes);
+    match tokio::task::spawn_blocking(move || {
+        vigil_audit::verify::verify(&dir, Some(&key), hmac.as_deref())
+    })
+    .await
+    {
+        Ok(Ok(r)) => Json(serde_json::json!({
+            "ok": r.ok(),
+            "public_key": a.public,
+            "report": r,
+        }))
+        .into_response(),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
