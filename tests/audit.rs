@@ -189,3 +189,32 @@ fn kill_9_leaves_a_log_that_verifies() {
     let (code, out) = vigil(&["audit", "verify"], &data);
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+fn retention_deletes_old_entries_and_the_log_still_verifies() {
+    let rx = Receiver::start();
+    let config = CONFIG.to_string() + "retention = \"2s\"\nsegment_bytes = 2000\n";
+    let dir = setup(&RULES.replace("RECEIVER", &rx.addr), &config);
+    let data = dir.path().join("data");
+    let d = Daemon::start(dir.path(), &[]);
+    for i in 0..40 {
+        let v = if i % 2 == 0 { 95.0 } else { 10.0 };
+        d.ingest(&format!(
+            "{{\"metric\":\"cpu\",\"labels\":{{\"host\":\"h{i}\"}},\"value\":{v}}}\n"
+        ));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(d.terminate(), Some(0));
+    let before = search(&data, &[]).len();
+    std::thread::sleep(Duration::from_secs(2));
+    // Retention runs as the daemon starts.
+    let d = Daemon::start(dir.path(), &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(d.terminate(), Some(0));
+    let kept = search(&data, &[]);
+    assert!(kept.len() < before, "{} of {before} kept", kept.len());
+    assert!(kept.iter().any(|e| e["kind"] == "retention"), "{kept:#?}");
+    let (code, out) = vigil(&["audit", "verify"], &data);
+    assert_eq!(code, 0, "{out}");
+}

@@ -10,6 +10,7 @@
 pub mod entry;
 pub mod log;
 pub mod merkle;
+pub mod retention;
 pub mod search;
 pub mod verify;
 
@@ -139,7 +140,7 @@ impl Checkpoint {
     }
 }
 
-fn sig_bytes(s: &str) -> Option<[u8; 64]> {
+pub(crate) fn sig_bytes(s: &str) -> Option<[u8; 64]> {
     if s.len() != 128 {
         return None;
     }

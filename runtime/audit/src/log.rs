@@ -77,7 +77,15 @@ impl AuditLog {
     pub fn open(dir: &Path, keys: Keys, segment_max: u64) -> Result<AuditLog, LogError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let segs = segments(dir);
-        let (mut seq, mut head, mut frontier) = (0u64, [0u8; 32], Vec::new());
+        // After retention, the chain and the tree continue from what it removed.
+        let start = crate::retention::read(dir).map_err(|why| LogError::Io {
+            path: dir.display().to_string(),
+            why,
+        })?;
+        let (mut seq, mut head, mut frontier) = match start.as_ref().and_then(|r| r.start()) {
+            Some(s) => s,
+            None => (0u64, [0u8; 32], Vec::new()),
+        };
         let mut cut = None;
         for (i, path) in segs.iter().enumerate() {
             let f = File::open(path).map_err(io(path))?;
@@ -160,6 +168,26 @@ impl AuditLog {
             log.flush()?;
         }
         Ok(log)
+    }
+
+    /// Deletes the segments older than `before` (all but the one being written), leaving a
+    /// signed record (`retention`); records what went as an entry. How many entries went.
+    pub fn retain(&mut self, before: i64, now: i64) -> Result<u64, LogError> {
+        self.flush()?;
+        let n = crate::retention::apply(&self.dir, &self.keys, before, now).map_err(|why| {
+            LogError::Io {
+                path: self.dir.display().to_string(),
+                why,
+            }
+        })?;
+        if n > 0 {
+            self.append(
+                now,
+                "retention",
+                serde_json::json!({"entries_deleted": n, "before": before}),
+            )?;
+        }
+        Ok(n)
     }
 
     /// The last entry's position (0 when empty).

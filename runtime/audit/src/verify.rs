@@ -29,6 +29,8 @@ pub struct Report {
     pub checkpoints: usize,
     /// Checkpoints whose signature and tree head held.
     pub checkpoints_verified: usize,
+    /// Checkpoints of entries retention removed (checked before they went).
+    pub checkpoints_removed: usize,
     /// Bytes of an incomplete last line (a torn append), not counted as a problem.
     pub torn_bytes: u64,
     pub problems: Vec<Problem>,
@@ -47,31 +49,43 @@ pub fn read(dir: &Path) -> Result<(Vec<Result<Line, String>>, u64), String> {
     let mut out = Vec::new();
     let mut torn = 0;
     for (si, path) in segs.iter().enumerate() {
-        let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut r = std::io::BufReader::new(f);
-        let mut line = String::new();
-        let mut n = 0;
-        loop {
-            line.clear();
-            let got = r
-                .read_line(&mut line)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            if got == 0 {
-                break;
+        let (lines, t) = read_segment(path)?;
+        out.extend(lines);
+        if t > 0 {
+            if si + 1 == segs.len() {
+                torn = t;
+            } else {
+                let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("");
+                out.push(Err(format!("{name}: its last line is cut short")));
             }
-            n += 1;
-            if !line.ends_with('\n') && si + 1 == segs.len() {
-                torn = got as u64;
-                break;
-            }
-            let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("");
-            out.push(
-                serde_json::from_str::<Line>(line.trim_end())
-                    .map_err(|e| format!("{name} line {n}: {e}")),
-            );
         }
     }
     Ok((out, torn))
+}
+
+/// One segment's entries, and the size of an incomplete last line.
+pub fn read_segment(path: &Path) -> Result<(Vec<Result<Line, String>>, u64), String> {
+    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut r = std::io::BufReader::new(f);
+    let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("");
+    let (mut out, mut line, mut n) = (Vec::new(), String::new(), 0);
+    loop {
+        line.clear();
+        let got = r
+            .read_line(&mut line)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if got == 0 {
+            return Ok((out, 0));
+        }
+        n += 1;
+        if !line.ends_with('\n') {
+            return Ok((out, got as u64));
+        }
+        out.push(
+            serde_json::from_str::<Line>(line.trim_end())
+                .map_err(|e| format!("{name} line {n}: {e}")),
+        );
+    }
 }
 
 /// The signed checkpoints of the log in `dir`, oldest first (unreadable lines as errors).
@@ -120,13 +134,31 @@ pub fn verify(dir: &Path, public: Option<&str>, hmac: Option<&[u8]>) -> Result<R
             }),
         }
     }
+    // After retention, the chain and the tree continue from its signed record; checkpoints
+    // of the removed part cannot be checked again (they were, before it went).
+    let retained = crate::retention::read(dir)?;
+    let (start, mut prev, mut frontier) = match &retained {
+        Some(r) => {
+            let key = public.unwrap_or(&r.key);
+            if !r.verify_signature(key) {
+                report.problems.push(Problem {
+                    position: r.first_seq,
+                    kind: "rewritten",
+                    detail: format!("retention.json is not signed by {key}"),
+                });
+            }
+            r.start().ok_or("retention.json is damaged")?
+        }
+        None => (0, [0u8; 32], Vec::new()),
+    };
+    let signed = due.len();
+    due.retain(|c| c.size > start);
+    report.checkpoints_removed = signed - due.len();
     due.sort_by_key(|c| c.size);
     let mut due = due.into_iter().peekable();
-    let mut prev: Hash = [0; 32];
-    let mut expected = 1u64;
+    let mut expected = start + 1;
     let mut seen = std::collections::HashSet::new();
-    let mut frontier: Vec<(u64, Hash)> = Vec::new();
-    let mut leaves = 0u64;
+    let mut leaves = start;
     let mut lines = Raw::open(dir)?;
     let mut next = lines.next();
     let mut i = 0usize;
@@ -190,7 +222,7 @@ pub fn verify(dir: &Path, public: Option<&str>, hmac: Option<&[u8]>) -> Result<R
         expected = seq + 1;
         push_leaf(&mut frontier, merkle::leaf(&bytes));
         leaves += 1;
-        report.entries = leaves;
+        report.entries = leaves - start;
         while let Some(c) = due.peek() {
             if c.size > leaves {
                 break;
@@ -219,7 +251,7 @@ pub fn verify(dir: &Path, public: Option<&str>, hmac: Option<&[u8]>) -> Result<R
             kind: "deleted",
             detail: format!(
                 "a checkpoint covers {} entries, the log holds {}",
-                c.size, report.entries
+                c.size, leaves
             ),
         });
     }
@@ -319,6 +351,12 @@ fn split(l: &[u8]) -> Option<(Vec<u8>, Hash, u64)> {
 /// The inclusion proof of entry `seq` against the newest checkpoint covering it: the entry,
 /// the checkpoint and the audit path (hex), which `merkle::verify_inclusion` checks offline.
 pub fn prove(dir: &Path, seq: u64) -> Result<serde_json::Value, String> {
+    if let Some(r) = crate::retention::read(dir)? {
+        return Err(format!(
+            "entries before {} were removed by retention; proofs over a log cut by retention are not built yet",
+            r.first_seq
+        ));
+    }
     let (lines, _) = read(dir)?;
     let entries: Vec<&Line> = lines.iter().filter_map(|l| l.as_ref().ok()).collect();
     let cp = checkpoints(dir)

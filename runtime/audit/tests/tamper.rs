@@ -156,3 +156,51 @@ proptest! {
         prop_assert_eq!(last.entry.kind.as_str(), "recovery");
     }
 }
+
+#[test]
+fn retention_deletes_old_segments_and_the_rest_still_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys();
+    let mut log = AuditLog::open(dir.path(), k.clone(), 2_000).unwrap();
+    log.checkpoint_every = 7;
+    for i in 0..200i64 {
+        log.append(i * 1000, "alert", serde_json::json!({"i": i}))
+            .unwrap();
+    }
+    log.flush().unwrap();
+    let before = vigil_audit::log::segments(dir.path()).len();
+    assert!(before > 5, "{before} segments");
+    let gone = log.retain(100_000, 300_000).unwrap();
+    assert!(gone > 50 && gone < 100, "{gone} entries deleted");
+    assert!(vigil_audit::log::segments(dir.path()).len() < before);
+    for i in 200..220i64 {
+        log.append(i * 1000, "alert", serde_json::json!({"i": i}))
+            .unwrap();
+    }
+    log.checkpoint(400_000).unwrap();
+    drop(log);
+    let r = verify(dir.path(), Some(&k.public_hex()), None).unwrap();
+    assert!(r.ok(), "{r:?}");
+    assert_eq!(r.entries, 221 - gone, "{r:?}");
+    assert!(
+        r.checkpoints_removed > 0 && r.checkpoints_verified > 0,
+        "{r:?}"
+    );
+    // Reopened, the chain and tree continue from the record.
+    let mut log = AuditLog::open(dir.path(), k.clone(), 2_000).unwrap();
+    log.append(500_000, "alert", serde_json::json!({"after": "reopen"}))
+        .unwrap();
+    log.checkpoint(500_001).unwrap();
+    drop(log);
+    let r = verify(dir.path(), Some(&k.public_hex()), None).unwrap();
+    assert!(r.ok(), "{r:?}");
+    // The record is signed: another key does not vouch for it.
+    let other = Keys::from_seed_hex(&"09".repeat(32), None).unwrap();
+    let r = verify(dir.path(), Some(&other.public_hex()), None).unwrap();
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.detail.contains("retention.json")),
+        "{r:?}"
+    );
+}

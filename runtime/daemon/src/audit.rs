@@ -25,6 +25,7 @@ pub struct Audit {
     /// A write failed (said once in the log, not per entry).
     failed: AtomicBool,
     checkpoint_every: Duration,
+    retention: i64,
 }
 
 fn keys(dir: &Path, c: &AuditConfig) -> Result<Keys, String> {
@@ -79,11 +80,18 @@ impl Audit {
                 c.checkpoint_interval
             )
         })?;
+        let retention = vigil_vocab::duration::parse_ms(&c.retention).ok_or_else(|| {
+            format!(
+                "audit.retention `{}` is not a duration (like 2557d)",
+                c.retention
+            )
+        })?;
         Ok(Audit {
             log: Mutex::new(log),
             public,
             failed: AtomicBool::new(false),
             checkpoint_every: Duration::from_millis(every.max(1) as u64),
+            retention,
         })
     }
 
@@ -116,10 +124,29 @@ impl Audit {
         self.with(|l| l.checkpoint(now).map(|_| ()));
     }
 
-    /// Flushes every second and checkpoints every `audit.checkpoint_interval`.
+    /// Deletes what is older than the retention (a signed record keeps the rest verifiable).
+    pub fn retain(&self, now: i64) {
+        let before = now.saturating_sub(self.retention);
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        match log.retain(before, now) {
+            Ok(0) => {}
+            Ok(n) => crate::log::info(&format!("audit retention deleted {n} entries")),
+            Err(e) => crate::log::error(&format!("audit retention: {e}")),
+        }
+    }
+
+    /// Flushes every second, checkpoints every `audit.checkpoint_interval`, applies the
+    /// retention at start and hourly.
     pub async fn run(self: Arc<Self>) {
         let mut last = std::time::Instant::now();
+        let mut retained = None::<std::time::Instant>;
         loop {
+            if retained.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+                let me = self.clone();
+                let _ =
+                    tokio::task::spawn_blocking(move || me.retain(crate::worker::now_ms())).await;
+                retained = Some(std::time::Instant::now());
+            }
             tokio::time::sleep(Duration::from_secs(1)).await;
             if last.elapsed() >= self.checkpoint_every {
                 self.checkpoint(crate::worker::now_ms());

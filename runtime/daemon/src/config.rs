@@ -68,6 +68,9 @@ pub struct AuditConfig {
     pub signing_key_env: String,
     /// Environment variable holding a key that makes the chain HMAC-SHA-256.
     pub hmac_key_env: String,
+    /// Segments whose entries are all older are deleted (a signed record keeps the rest
+    /// verifiable); checked at start and hourly. Default seven years.
+    pub retention: String,
 }
 
 impl Default for AuditConfig {
@@ -79,6 +82,7 @@ impl Default for AuditConfig {
             segment_bytes: 64 << 20,
             signing_key_env: "VIGIL_AUDIT_SIGNING_KEY".into(),
             hmac_key_env: "VIGIL_AUDIT_HMAC_KEY".into(),
+            retention: "2557d".into(),
         }
     }
 }
