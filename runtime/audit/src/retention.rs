@@ -11,6 +11,10 @@ use ed25519_dalek::{Signer, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// Where a log continues: the last position before it, that entry's chain hash, and the
+/// Merkle right edge over the entries up to it.
+pub type Start = (u64, Hash, Vec<(u64, Hash)>);
+
 /// What retention removed, signed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Retained {
@@ -57,8 +61,8 @@ impl Retained {
             .is_ok()
     }
 
-    /// The chain hash and right edge the remaining log continues from.
-    pub fn start(&self) -> Option<(u64, Hash, Vec<(u64, Hash)>)> {
+    /// The position, chain hash and right edge the remaining log continues from.
+    pub fn start(&self) -> Option<Start> {
         let frontier = self
             .frontier
             .iter()
