@@ -82,10 +82,8 @@ impl AuditLog {
             path: dir.display().to_string(),
             why,
         })?;
-        let (mut seq, mut head, mut frontier) = start
-            .as_ref()
-            .and_then(|r| r.start())
-            .unwrap_or_default();
+        let (mut seq, mut head, mut frontier) =
+            start.as_ref().and_then(|r| r.start()).unwrap_or_default();
         let mut cut = None;
         for (i, path) in segs.iter().enumerate() {
             let f = File::open(path).map_err(io(path))?;

@@ -26,6 +26,38 @@ pub struct Audit {
     failed: AtomicBool,
     checkpoint_every: Duration,
     retention: i64,
+    filters: Vec<crate::config::AuditFilter>,
+}
+
+/// Whether `f` keeps an entry of its category.
+fn passes(f: &crate::config::AuditFilter, kind: &str, data: &Value) -> bool {
+    let text = |k: &str| data[k].as_str().unwrap_or("");
+    let (action, resource) = match kind {
+        "alert" => (text("state"), text("rule")),
+        "notification" => (text("result"), text("notifier")),
+        "silence" => (text("action"), ""),
+        "app" => (text("event_type"), text("project_name")),
+        _ => ("", ""),
+    };
+    let severity_ok = f.min_severity.as_deref().is_none_or(|min| {
+        match (
+            vigil_vocab::Severity::parse(min),
+            data["severity"]
+                .as_str()
+                .and_then(vigil_vocab::Severity::parse),
+        ) {
+            (Some(min), Some(sev)) => sev >= min,
+            // Unknown or absent severities are kept: a filter never hides what it cannot judge.
+            _ => true,
+        }
+    });
+    let matches = |pat: &String, v: &str| match pat.strip_suffix('*') {
+        Some(prefix) => v.starts_with(prefix),
+        None => pat == v,
+    };
+    severity_ok
+        && (f.actions.is_empty() || f.actions.iter().any(|a| a == action))
+        && (f.resources.is_empty() || f.resources.iter().any(|r| matches(r, resource)))
 }
 
 fn keys(dir: &Path, c: &AuditConfig) -> Result<Keys, String> {
@@ -86,17 +118,36 @@ impl Audit {
                 c.retention
             )
         })?;
+        for f in &c.filter {
+            if let Some(m) = &f.min_severity
+                && vigil_vocab::Severity::parse(m).is_none()
+            {
+                return Err(format!(
+                    "audit.filter min_severity `{m}`: info, warning, high or critical"
+                ));
+            }
+        }
         Ok(Audit {
             log: Mutex::new(log),
             public,
             failed: AtomicBool::new(false),
             checkpoint_every: Duration::from_millis(every.max(1) as u64),
             retention,
+            filters: c.filter.clone(),
         })
     }
 
-    /// Appends one entry (buffered; flushed within a second, synced at checkpoints).
+    /// Appends one entry (buffered; flushed within a second, synced at checkpoints), unless
+    /// the category's filters (`[[audit.filter]]`) leave it out.
     pub fn record(&self, ts: i64, kind: &str, data: Value) {
+        let mut own = self
+            .filters
+            .iter()
+            .filter(|f| f.category == kind)
+            .peekable();
+        if own.peek().is_some() && !own.any(|f| passes(f, kind, &data)) {
+            return;
+        }
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = log.append(ts, kind, data)
             && !self.failed.swap(true, Ordering::Relaxed)
@@ -247,5 +298,82 @@ pub async fn verify(State(s): State<Arc<AppState>>) -> Response {
         .into_response(),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AuditFilter;
+    use serde_json::json;
+
+    #[test]
+    fn filters_keep_what_they_name() {
+        let f = AuditFilter {
+            category: "alert".into(),
+            min_severity: Some("high".into()),
+            actions: vec!["firing".into(), "resolved".into()],
+            resources: vec!["trading.*".into()],
+        };
+        let alert = |rule: &str, state: &str, sev: &str| json!({"rule": rule, "state": state, "severity": sev, "labels": {}});
+        assert!(passes(
+            &f,
+            "alert",
+            &alert("trading.slippage", "firing", "critical")
+        ));
+        assert!(!passes(
+            &f,
+            "alert",
+            &alert("trading.slippage", "pending", "critical")
+        ));
+        assert!(!passes(
+            &f,
+            "alert",
+            &alert("trading.slippage", "firing", "warning")
+        ));
+        assert!(!passes(
+            &f,
+            "alert",
+            &alert("infra.cpu", "firing", "critical")
+        ));
+        let app = AuditFilter {
+            category: "app".into(),
+            actions: vec!["trade_opened".into()],
+            ..AuditFilter::default()
+        };
+        assert!(passes(
+            &app,
+            "app",
+            &json!({"event_type": "trade_opened", "project_name": "fx"})
+        ));
+        assert!(!passes(
+            &app,
+            "app",
+            &json!({"event_type": "boot", "project_name": "fx"})
+        ));
+    }
+
+    #[test]
+    fn a_category_without_filters_is_recorded_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = AuditConfig {
+            signing_key_env: "VIGIL_TEST_NO_SUCH_VAR".into(),
+            hmac_key_env: "VIGIL_TEST_NO_SUCH_VAR".into(),
+            filter: vec![AuditFilter {
+                category: "alert".into(),
+                actions: vec!["firing".into()],
+                ..AuditFilter::default()
+            }],
+            ..AuditConfig::default()
+        };
+        let a = Audit::open(dir.path(), &c).unwrap();
+        a.record(1, "alert", json!({"rule": "r", "state": "pending"}));
+        a.record(2, "alert", json!({"rule": "r", "state": "firing"}));
+        a.record(3, "reload", json!({"result": "ok"}));
+        a.flush();
+        let f = vigil_audit::search::Filter::default();
+        let kept = vigil_audit::search::search(&dir.path().join("audit"), &f, 100).unwrap();
+        let kinds: Vec<(&str, i64)> = kept.iter().map(|e| (e.kind.as_str(), e.ts)).collect();
+        assert_eq!(kinds, [("alert", 2), ("reload", 3)]);
     }
 }

@@ -71,6 +71,25 @@ pub struct AuditConfig {
     /// Segments whose entries are all older are deleted (a signed record keeps the rest
     /// verifiable); checked at start and hourly. Default seven years.
     pub retention: String,
+    /// What is recorded, per category (`[[audit.filter]]`); a category without a filter is
+    /// recorded whole.
+    pub filter: Vec<AuditFilter>,
+}
+
+/// `[[audit.filter]]`: entries of `category` are recorded when they pass one of its filters.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditFilter {
+    /// `alert`, `notification`, `silence`, `ack`, `reload`, `app`.
+    pub category: String,
+    /// Alerts (and applications' events with a `severity`) at least this severe.
+    pub min_severity: Option<String>,
+    /// Only these actions: an alert's state, a notification's result, a silence's action, an
+    /// application event's `event_type`.
+    pub actions: Vec<String>,
+    /// Only these resources: an alert's rule, a notification's notifier, an application
+    /// event's `project_name` (a trailing `*` matches any rest).
+    pub resources: Vec<String>,
 }
 
 impl Default for AuditConfig {
@@ -83,6 +102,7 @@ impl Default for AuditConfig {
             signing_key_env: "VIGIL_AUDIT_SIGNING_KEY".into(),
             hmac_key_env: "VIGIL_AUDIT_HMAC_KEY".into(),
             retention: "2557d".into(),
+            filter: Vec::new(),
         }
     }
 }
