@@ -307,6 +307,9 @@ impl Alerting {
     /// `SilenceForgotten`, `owner`, `silence_id`), routed like any other so a tree can send
     /// them to the owner.
     fn remind(&mut self, now: i64) {
+        if self.state.silences.all.is_empty() {
+            return;
+        }
         let firing: Vec<&Alert> = self
             .state
             .alerts

@@ -167,7 +167,7 @@ impl Routing {
         self.wake.notify_one();
     }
 
-    /// Reads (and, with `f`'s `true`, changes and saves at once) the core: the silence routes.
+    /// Reads the core (the API's answers).
     pub fn read<T>(&self, f: impl FnOnce(&Alerting) -> T) -> T {
         self.with(|c| f(c))
     }
