@@ -8,6 +8,7 @@ mod eval;
 mod explain;
 mod fmt;
 mod notify;
+mod playbook;
 mod replay;
 mod routes;
 mod run;
@@ -102,6 +103,9 @@ pub enum Command {
     Notify(NotifyArgs),
     /// The daemon's tamper-evident audit log: verify, search, prove.
     Audit(AuditArgs),
+    /// Playbooks: `vigil playbook run NAME --dry-run --rules PATH --alert JSON` shows every
+    /// step and every rendered request without sending anything.
+    Playbook(PlaybookArgs),
     /// Explain a diagnostic code, with a wrong and a right example.
     Explain {
         /// A code like V0101; `--list` shows them all.
@@ -277,6 +281,35 @@ pub enum AuditCommand {
         /// What to group by (only `project` for now).
         #[arg(long, default_value = "project")]
         by: String,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PlaybookArgs {
+    #[command(subcommand)]
+    pub command: PlaybookCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PlaybookCommand {
+    /// Show each step of playbook NAME as it would run for an alert.
+    Run {
+        name: String,
+        /// Show the steps and rendered requests; send nothing (required: playbooks run in the
+        /// daemon).
+        #[arg(long)]
+        dry_run: bool,
+        /// Rule files or folders declaring it.
+        #[arg(long, required = true)]
+        rules: Vec<PathBuf>,
+        /// Where `import "std/..."` packs are read from.
+        #[arg(long)]
+        rules_root: Option<PathBuf>,
+        /// The alert: `{"labels": {...}, "annotations": {...}, "value": 1}`.
+        #[arg(long, default_value = "{}")]
+        alert: String,
+        #[arg(long, value_enum, default_value_t = AlertsFormat::Table)]
+        format: AlertsFormat,
     },
 }
 
@@ -516,6 +549,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Notifications(args) => client::notifications(args),
         Command::Notify(args) => notify::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Playbook(args) => playbook::run(args),
         Command::Fmt(args) => fmt::run(args),
         Command::Lsp { rules_root } => crate::lsp::run(rules_root),
         Command::Explain { code, list } => explain::run(code.as_deref(), list),

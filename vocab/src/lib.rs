@@ -12,6 +12,7 @@ pub mod duration;
 mod event;
 mod labels;
 pub mod notify;
+pub mod playbook;
 mod printable;
 pub mod route;
 mod secret;

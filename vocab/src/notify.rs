@@ -103,6 +103,8 @@ pub struct RuleNotes {
     pub description: Option<String>,
     /// `notify a, b`: sent to these besides what the route tree chooses.
     pub notify: Vec<String>,
+    /// `playbook p`: started when an alert of the rule fires.
+    pub playbook: Option<String>,
 }
 
 /// Everything a rule set says about notifying.
@@ -118,4 +120,6 @@ pub struct Routing {
     pub rules: BTreeMap<String, RuleNotes>,
     /// Calendars routes name in `during`, by name.
     pub calendars: BTreeMap<String, crate::calendar::Calendar>,
+    /// Playbooks by name.
+    pub playbooks: BTreeMap<String, crate::playbook::PlaybookPlan>,
 }

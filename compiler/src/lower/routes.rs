@@ -7,6 +7,7 @@ use crate::syntax::ast::{self, LabelCond, LabelValue, RouteBody, RouteItem, Rout
 use regex::Regex;
 use vigil_vocab::calendar::Calendar;
 use vigil_vocab::notify::{InhibitPlan, NotifierPlan, Routing, RuleNotes, Setting};
+use vigil_vocab::playbook::{BodyValue, PlaybookPlan, Step};
 use vigil_vocab::{MatchOp, SecretRef};
 
 /// The tree of these `route` bodies, settings and notifiers inherited down it.
@@ -75,6 +76,10 @@ pub fn routing(checked: &crate::Checked) -> Routing {
                         out.calendars.insert(name.name.clone(), c);
                     }
                 }
+                ast::DeclKind::Playbook { name, items } => {
+                    out.playbooks
+                        .insert(name.name.clone(), playbook(&name.name, items));
+                }
                 ast::DeclKind::Rule(r) => {
                     let mut notes = RuleNotes::default();
                     for c in &r.clauses {
@@ -85,6 +90,10 @@ pub fn routing(checked: &crate::Checked) -> Routing {
                             }
                             ast::ClauseKind::Notify(ns) => {
                                 notes.notify.extend(ns.iter().map(|n| n.name.clone()))
+                            }
+                            ast::ClauseKind::Playbook(p) => {
+                                notes.playbook =
+                                    Some(p.name.rsplit('.').next().unwrap_or(&p.name).to_string())
                             }
                             _ => {}
                         }
@@ -127,6 +136,78 @@ fn calendar(tz: &str, sessions: &[ast::Session], holidays: Option<&str>) -> Opti
         None => Default::default(),
     };
     Calendar::new(tz, out, closed).ok()
+}
+
+/// A playbook declaration as steps (the checker proved its parts).
+fn playbook(name: &str, items: &[ast::PlaybookItem]) -> PlaybookPlan {
+    use ast::PlaybookItem as I;
+    let mut plan = PlaybookPlan {
+        name: name.to_string(),
+        ..PlaybookPlan::default()
+    };
+    for it in items {
+        let step = match it {
+            I::Notify {
+                notifier, message, ..
+            } => Step::Notify {
+                notifier: notifier.name.clone(),
+                message: message.as_ref().map(|m| m.value.clone()),
+            },
+            I::Http {
+                method,
+                url,
+                body,
+                timeout,
+                retries,
+                ..
+            } => Step::Http {
+                method: method.name.clone(),
+                url: url.value.clone(),
+                body: body
+                    .iter()
+                    .map(|(k, v)| {
+                        let value = match &v.kind {
+                            ast::ExprKind::AlertField(path) => BodyValue::Alert(
+                                path.iter()
+                                    .map(|p| p.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join("."),
+                            ),
+                            ast::ExprKind::Str(s) => BodyValue::Text(s.clone()),
+                            ast::ExprKind::Number(n) => {
+                                BodyValue::Text(vigil_vocab::template::number(*n))
+                            }
+                            ast::ExprKind::Bool(b) => BodyValue::Text(b.to_string()),
+                            _ => BodyValue::Text(String::new()),
+                        };
+                        (k.name.clone(), value)
+                    })
+                    .collect(),
+                timeout: timeout.as_ref().and_then(seconds),
+                retries: retries.map_or(0, |r| r.max(0.0) as u32),
+            },
+            I::Approve { by, .. } => Step::Approve {
+                by: by.value.clone(),
+            },
+            I::Shell { command, .. } => Step::Shell {
+                command: command.value.clone(),
+            },
+            I::Wait {
+                duration,
+                unless_acknowledged,
+                ..
+            } => Step::Wait {
+                seconds: seconds(duration).unwrap_or(0.0),
+                unless_acknowledged: *unless_acknowledged,
+            },
+            I::RateLimit { count, per, .. } => {
+                plan.rate_limit = Some((count.max(0.0) as u32, seconds(per).unwrap_or(0.0)));
+                continue;
+            }
+        };
+        plan.steps.push(step);
+    }
+    plan
 }
 
 /// A notifier setting as written (the checker typed it).

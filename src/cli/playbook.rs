@@ -1,0 +1,117 @@
+//! `vigil playbook run NAME --dry-run --rules PATH --alert JSON`: every step of a playbook as
+//! it would run for an alert, requests rendered, nothing sent.
+
+use super::{AlertsFormat, PlaybookArgs, PlaybookCommand, check_or_report};
+use std::collections::BTreeMap;
+use vigil_vocab::playbook::{Rendered, Subject, render_step};
+
+pub fn run(args: PlaybookArgs) -> i32 {
+    let PlaybookCommand::Run {
+        name,
+        dry_run,
+        rules,
+        rules_root,
+        alert,
+        format,
+    } = args.command;
+    if !dry_run {
+        eprintln!("error: playbooks run in the daemon; here only `--dry-run` shows their steps");
+        return 2;
+    }
+    #[derive(serde::Deserialize, Default)]
+    struct Given {
+        #[serde(default)]
+        labels: BTreeMap<String, String>,
+        #[serde(default)]
+        annotations: BTreeMap<String, String>,
+        #[serde(default)]
+        value: Option<f64>,
+    }
+    let given: Given = match serde_json::from_str(&alert) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: --alert is not {{\"labels\": {{..}}, \"annotations\": {{..}}}}: {e}");
+            return 2;
+        }
+    };
+    let checked = match check_or_report(&rules, rules_root, "nothing was shown") {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let routing = vigil_compiler::lower::routes::routing(&checked);
+    let Some(plan) = routing.playbooks.get(&name) else {
+        let known: Vec<&str> = routing.playbooks.keys().map(String::as_str).collect();
+        eprintln!(
+            "error: no playbook `{name}` in the rules (they declare: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        );
+        return 2;
+    };
+    let subject = Subject {
+        labels: given.labels,
+        annotations: given.annotations,
+        value: given.value.unwrap_or(f64::NAN),
+    };
+    let steps: Vec<Rendered> = plan
+        .steps
+        .iter()
+        .map(|s| render_step(s, &subject))
+        .collect();
+    if format == AlertsFormat::Json {
+        println!(
+            "{}",
+            serde_json::json!({"playbook": name, "dry_run": true, "rate_limit": plan.rate_limit, "steps": steps})
+        );
+        return 0;
+    }
+    let p = super::printable;
+    println!("playbook {} (dry run: nothing is sent)", p(&name));
+    for (i, s) in steps.iter().enumerate() {
+        let line = match s {
+            Rendered::Notify { notifier, message } => format!(
+                "notify {notifier}{}",
+                message
+                    .as_ref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            ),
+            Rendered::Http {
+                method,
+                url,
+                body,
+                timeout_seconds,
+                retries,
+            } => format!(
+                "{method} {url} body {body} (timeout {timeout_seconds}s, {retries} retries)"
+            ),
+            Rendered::Approve { by } => format!("wait for approval by {by}"),
+            Rendered::Shell { command } => {
+                format!("shell `{command}` (only if the daemon's configuration allows it)")
+            }
+            Rendered::Wait {
+                seconds,
+                unless_acknowledged,
+            } => format!(
+                "wait {}{}",
+                vigil_vocab::template::duration(*seconds),
+                if *unless_acknowledged {
+                    " unless acknowledged"
+                } else {
+                    ""
+                }
+            ),
+        };
+        println!("  step {}: {}", i + 1, p(&line));
+    }
+    if let Some((n, per)) = plan.rate_limit {
+        println!(
+            "  at most {n} runs per {}",
+            vigil_vocab::template::duration(per)
+        );
+    }
+    0
+}
