@@ -230,6 +230,18 @@ pub fn run(args: AuditArgs) -> i32 {
                 }
             }
         }
+        AuditCommand::Consistency { old, new } => {
+            match vigil_audit::verify::consistency(&dir, old, new) {
+                Ok(v) => {
+                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    1
+                }
+            }
+        }
         AuditCommand::Prove { seq } => match vigil_audit::verify::prove(&dir, seq) {
             Ok(v) => {
                 println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());

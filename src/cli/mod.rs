@@ -260,6 +260,9 @@ pub enum AuditCommand {
     /// The inclusion proof of entry SEQ against the newest checkpoint covering it (JSON,
     /// checkable offline with the public key).
     Prove { seq: u64 },
+    /// The consistency proof between the checkpoints of OLD and NEW entries: the older signed
+    /// tree is a prefix of the newer (JSON, checkable offline).
+    Consistency { old: u64, new: u64 },
     /// A compliance summary: alerts fired by severity and rule, time to acknowledge,
     /// notifications sent and failed, silences and who set them, reloads.
     Report {

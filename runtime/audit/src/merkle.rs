@@ -97,6 +97,84 @@ pub fn verify_inclusion(
     l == 0 && r == *root
 }
 
+/// The consistency proof between the tree of the first `m` leaves and the tree of all of
+/// them (`PROOF(m, D[n])`, RFC 6962 2.1.2): shows the smaller tree is a prefix of the larger.
+pub fn consistency_proof(m: usize, leaves: &[Hash]) -> Vec<Hash> {
+    fn sub(m: usize, d: &[Hash], whole: bool, out: &mut Vec<Hash>) {
+        let n = d.len();
+        if m == n {
+            if !whole {
+                out.push(root(d));
+            }
+            return;
+        }
+        let k = split(n);
+        if m <= k {
+            sub(m, &d[..k], whole, out);
+            out.push(root(&d[k..]));
+        } else {
+            sub(m - k, &d[k..], false, out);
+            out.push(root(&d[..k]));
+        }
+    }
+    let mut out = Vec::new();
+    if m > 0 && m <= leaves.len() {
+        sub(m, leaves, true, &mut out);
+    }
+    out
+}
+
+/// Checks a consistency proof (RFC 9162, 2.1.4.2): the tree of `first` leaves with root
+/// `first_root` is a prefix of the tree of `second` leaves with root `second_root`.
+pub fn verify_consistency(
+    first: usize,
+    second: usize,
+    first_root: &Hash,
+    second_root: &Hash,
+    proof: &[Hash],
+) -> bool {
+    if first == 0 || first > second {
+        return false;
+    }
+    if first == second {
+        return proof.is_empty() && first_root == second_root;
+    }
+    let mut path: Vec<Hash> = Vec::with_capacity(proof.len() + 1);
+    if first.is_power_of_two() {
+        path.push(*first_root);
+    }
+    path.extend_from_slice(proof);
+    let Some(c0) = path.first() else {
+        return false;
+    };
+    let (mut f, mut s) = (first - 1, second - 1);
+    while f & 1 == 1 {
+        f >>= 1;
+        s >>= 1;
+    }
+    let (mut fr, mut sr) = (*c0, *c0);
+    for c in &path[1..] {
+        if s == 0 {
+            return false;
+        }
+        if f & 1 == 1 || f == s {
+            fr = node(c, &fr);
+            sr = node(c, &sr);
+            if f & 1 == 0 {
+                while f & 1 == 0 && f != 0 {
+                    f >>= 1;
+                    s >>= 1;
+                }
+            }
+        } else {
+            sr = node(&sr, c);
+        }
+        f >>= 1;
+        s >>= 1;
+    }
+    fr == *first_root && sr == *second_root && s == 0
+}
+
 /// Lowercase hex.
 pub fn hex(h: &[u8]) -> String {
     h.iter().map(|b| format!("{b:02x}")).collect()
@@ -118,6 +196,28 @@ pub fn unhex(s: &str) -> Option<Hash> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn consistency_proofs_hold_for_every_prefix_and_fail_when_changed() {
+        let leaves: Vec<Hash> = (0u32..40).map(|i| leaf(&i.to_le_bytes())).collect();
+        for n in 1..=leaves.len() {
+            let big = root(&leaves[..n]);
+            for m in 1..=n {
+                let small = root(&leaves[..m]);
+                let p = consistency_proof(m, &leaves[..n]);
+                assert!(verify_consistency(m, n, &small, &big, &p), "{m} of {n}");
+                if m < n {
+                    let mut other = leaves[..n].to_vec();
+                    other[m - 1] = leaf(b"changed");
+                    assert!(
+                        !verify_consistency(m, n, &root(&other[..m]), &big, &p),
+                        "{m} of {n} with a changed leaf"
+                    );
+                    assert!(!verify_consistency(m, n, &small, &root(&other), &p));
+                }
+            }
+        }
+    }
 
     /// The test vectors of Certificate Transparency's reference implementation (the inputs
     /// and tree heads its Merkle tests use).

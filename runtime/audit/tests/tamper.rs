@@ -204,3 +204,34 @@ fn retention_deletes_old_segments_and_the_rest_still_verifies() {
         "{r:?}"
     );
 }
+
+#[test]
+fn proofs_check_offline_against_signed_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = build(dir.path(), 50, 10);
+    // Inclusion of entry 17 in the newest checkpoint.
+    let p = vigil_audit::verify::prove(dir.path(), 17).unwrap();
+    let cp: vigil_audit::Checkpoint = serde_json::from_value(p["checkpoint"].clone()).unwrap();
+    assert!(cp.verify_signature(&k.public_hex()));
+    let h = |v: &serde_json::Value| vigil_audit::merkle::unhex(v.as_str().unwrap()).unwrap();
+    let path: Vec<_> = p["audit_path"].as_array().unwrap().iter().map(h).collect();
+    assert!(vigil_audit::merkle::verify_inclusion(
+        p["leaf_index"].as_u64().unwrap() as usize,
+        cp.size as usize,
+        &h(&p["leaf_hash"]),
+        &path,
+        &vigil_audit::merkle::unhex(&cp.root).unwrap(),
+    ));
+    // The checkpoint of 20 entries is a prefix of the one of 50.
+    let c = vigil_audit::verify::consistency(dir.path(), 20, 50).unwrap();
+    let first: vigil_audit::Checkpoint = serde_json::from_value(c["first"].clone()).unwrap();
+    let second: vigil_audit::Checkpoint = serde_json::from_value(c["second"].clone()).unwrap();
+    let proof: Vec<_> = c["proof"].as_array().unwrap().iter().map(h).collect();
+    assert!(vigil_audit::merkle::verify_consistency(
+        20,
+        50,
+        &vigil_audit::merkle::unhex(&first.root).unwrap(),
+        &vigil_audit::merkle::unhex(&second.root).unwrap(),
+        &proof,
+    ));
+}
