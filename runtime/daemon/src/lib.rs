@@ -106,7 +106,7 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
         .enable_all()
         .build()
         .map_err(|e| DaemonError::State(format!("cannot start the runtime: {e}")))?;
-    // Delivery tasks of notifications left in the outbox start as routing opens.
+    // Routing's delivery tasks are spawned on this runtime.
     let _entered = rt.enter();
     let metrics = Arc::new(metrics::Metrics::new());
     let audit = if config.audit.enabled {

@@ -24,7 +24,11 @@ pub struct Routing {
     state_file: PathBuf,
     dirty: AtomicBool,
     wake: tokio::sync::Notify,
+    /// Notifications the outbox could not take yet (retried at the next tick).
     pending: Mutex<Vec<Entry>>,
+    /// Notifications accepted before a restart, delivered once [`Routing::run`] starts (after
+    /// `listening on`: a console notifier writes to stdout).
+    waiting: Mutex<Vec<Entry>>,
 }
 
 /// Builds the notifier settings from `[notify]`.
@@ -61,8 +65,8 @@ impl Parts {
 }
 
 impl Routing {
-    /// Opens the saved state and the outbox in `data_dir`. Must run inside the runtime
-    /// (pending notifications start delivering at once).
+    /// Opens the saved state and the outbox in `data_dir` (notifications still in the outbox
+    /// are delivered once [`Routing::run`] starts).
     pub fn open(
         data_dir: &Path,
         rules: Arc<vigil_vocab::notify::Routing>,
@@ -109,9 +113,6 @@ impl Routing {
                 waiting.len()
             ));
         }
-        for e in waiting {
-            delivery.start(e);
-        }
         Ok(Routing {
             core: Mutex::new(core),
             delivery,
@@ -119,6 +120,7 @@ impl Routing {
             dirty: AtomicBool::new(false),
             wake: tokio::sync::Notify::new(),
             pending: Mutex::new(Vec::new()),
+            waiting: Mutex::new(waiting),
         })
     }
 
@@ -186,6 +188,10 @@ impl Routing {
 
     /// Moves the clock: due groups flush into the outbox; the state is saved now and then.
     pub async fn run(self: Arc<Self>) {
+        let waiting = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|p| p.into_inner()));
+        for e in waiting {
+            self.delivery.start(e);
+        }
         let mut saved = std::time::Instant::now();
         loop {
             let now = now_ms();
