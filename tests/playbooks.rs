@@ -82,3 +82,89 @@ rule suspicious {{
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A firing alert starts its rule's playbook in the daemon: the HTTP step reaches a loopback
+/// receiver with its rendered body, the approval gate holds the next step until approved over
+/// the API, a shell command not allow-listed is skipped, and every step is in the audit log.
+#[test]
+fn the_daemon_runs_a_playbook_with_an_approval_gate() {
+    let rx = Receiver::start();
+    let rules = format!(
+        r#"package p
+
+playbook isolate {{
+  step http post "http://{addr}/isolate/{{{{ host }}}}" body {{ user = alert.user, reason = "cpu {{{{ value }}}}" }} timeout 5s retries 1
+  step approve by "oncall"
+  step http post "http://{addr}/ticket" body {{ host = alert.host }}
+  wait 1s unless acknowledged
+  step shell "rm -rf /tmp/nothing-here"
+}}
+
+rule suspicious {{
+  severity critical
+  when cpu > 90
+  summary "cpu"
+  playbook isolate
+}}
+"#,
+        addr = rx.addr
+    );
+    let dir = setup(
+        &rules,
+        "interval = \"1s\"\nlateness = \"0s\"\ntick = \"100ms\"\n[notify]\nallow_loopback = true\n",
+    );
+    let d = Daemon::start(dir.path(), &[("VIGIL_API_TOKEN", "t")]);
+    d.ingest(
+        "{\"metric\":\"cpu\",\"labels\":{\"host\":\"web-1\",\"user\":\"mallory\"},\"value\":95}\n",
+    );
+    let got = rx.wait_for("the isolate request", |g| !g.is_empty());
+    assert_eq!(got[0].method, "POST");
+    assert_eq!(got[0].path, "/isolate/web-1");
+    assert_eq!(
+        got[0].json(),
+        serde_json::json!({"user": "mallory", "reason": "cpu 95"})
+    );
+    let runs = d.wait_for("/api/v1/playbooks", |v| {
+        v["runs"][0]["state"] == "waiting_approval"
+    });
+    let id = runs["runs"][0]["id"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(rx.received().len(), 1, "the gate holds the next step");
+    // Approving needs the token and a name.
+    let (s, _) = d.req(
+        "POST",
+        &format!("/api/v1/playbooks/{id}/approve"),
+        &[],
+        br#"{"by": "carol"}"#,
+    );
+    assert_eq!(s, 401);
+    let (s, b) = d.req(
+        "POST",
+        &format!("/api/v1/playbooks/{id}/approve"),
+        &[("Authorization", "Bearer t")],
+        br#"{"by": "carol"}"#,
+    );
+    assert_eq!(s, 200, "{b}");
+    let got = rx.wait_for("the ticket request", |g| g.len() >= 2);
+    assert_eq!(got[1].path, "/ticket");
+    assert_eq!(got[1].json(), serde_json::json!({"host": "web-1"}));
+    let runs = d.wait_for("/api/v1/playbooks", |v| v["runs"][0]["state"] == "done");
+    let log = runs["runs"][0]["log"].as_array().unwrap();
+    let outcomes: Vec<&str> = log.iter().map(|s| s["outcome"].as_str().unwrap()).collect();
+    assert_eq!(
+        outcomes,
+        ["done", "done", "done", "done", "skipped"],
+        "{runs}"
+    );
+    assert!(log[1]["detail"].as_str().unwrap().contains("carol"));
+    let (_, a) = d.get("/api/v1/audit?type=playbook");
+    let events: Vec<&str> = a["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["data"]["event"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(events.first(), Some(&"started"), "{a}");
+    assert_eq!(events.last(), Some(&"done"), "{a}");
+    assert_eq!(events.iter().filter(|e| **e == "step").count(), 5);
+}

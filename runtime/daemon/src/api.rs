@@ -50,6 +50,8 @@ pub struct AppState {
     pub routing: Arc<crate::routing::Routing>,
     /// The audit log (`audit.enabled`).
     pub audit: Option<Arc<crate::audit::Audit>>,
+    /// Playbook runs.
+    pub playbooks: Arc<crate::playbooks::Playbooks>,
     /// When the daemon started, epoch ms.
     pub started_at: i64,
 }
@@ -130,6 +132,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(am::get_silence).delete(am::delete_silence),
         )
         .route("/api/v2/status", get(am::status))
+        .route("/api/v1/playbooks", get(playbook_runs))
+        .route("/api/v1/playbooks/{id}/approve", post(approve_run))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -922,6 +926,11 @@ async fn ack(
     .await
     {
         Ok(Ok(true)) => {
+            s.playbooks
+                .acked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id.clone());
             if let Some(a) = &s.audit {
                 a.record(
                     now_ms(),
@@ -1194,6 +1203,44 @@ async fn reload(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response 
 
 /// Loads the rules and swaps them in (state kept by rule id); the number of rules, or the
 /// diagnostics. Used by the API and SIGHUP.
+/// `GET /api/v1/playbooks`: playbook runs, newest first.
+async fn playbook_runs(State(s): State<Arc<AppState>>) -> Response {
+    Json(json!({ "runs": s.playbooks.list() })).into_response()
+}
+
+/// `POST /api/v1/playbooks/{id}/approve` `{"by": NAME}`: lets a run waiting at an approval
+/// step continue (token).
+async fn approve_run(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    if let Err(r) = authorize(&s, &headers) {
+        return r;
+    }
+    let by = serde_json::from_slice::<Value>(&raw)
+        .ok()
+        .and_then(|v| v["by"].as_str().map(str::to_string))
+        .filter(|b| !b.trim().is_empty());
+    let Some(by) = by else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected {\"by\": NAME}: an approval names who gives it".into(),
+        );
+    };
+    match s.playbooks.approve(&id, &by) {
+        Ok(()) => {
+            if let Some(a) = &s.audit {
+                a.record(now_ms(), "approval", json!({ "run": id, "by": by }));
+            }
+            Json(json!({ "approved": id, "by": by })).into_response()
+        }
+        Err(e) if e.starts_with("no playbook run") => error(StatusCode::NOT_FOUND, e),
+        Err(e) => error(StatusCode::CONFLICT, e),
+    }
+}
+
 pub async fn reload_rules(s: &Arc<AppState>) -> Result<usize, String> {
     let loader = s.loader.clone();
     let loaded = tokio::task::spawn_blocking(move || loader())
@@ -1210,6 +1257,7 @@ pub async fn reload_rules(s: &Arc<AppState>) -> Result<usize, String> {
                     if let Ok(mut l) = s.lists.lock() {
                         *l = lists;
                     }
+                    s.playbooks.set_rules(&routing);
                     s.routing.set_rules(routing);
                     s.reloaded.notify_one();
                     Ok(n)

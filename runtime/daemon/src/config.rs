@@ -52,6 +52,15 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// The tamper-evident audit log.
     pub audit: AuditConfig,
+    /// Playbook runs.
+    pub playbooks: PlaybooksConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlaybooksConfig {
+    /// Shell commands a `step shell` may run, each exactly as rendered; any other is skipped.
+    pub allow_shell: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -234,6 +243,7 @@ impl Default for Config {
             history: Default::default(),
             notify: NotifyConfig::default(),
             audit: AuditConfig::default(),
+            playbooks: PlaybooksConfig::default(),
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod history;
 pub mod host;
 pub mod log;
 pub mod metrics;
+pub mod playbooks;
 pub mod routing;
 pub mod scrape;
 pub mod syslog;
@@ -260,8 +261,20 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
             })
             .collect(),
     );
+    let playbooks = Arc::new(
+        playbooks::Playbooks::open(
+            &data_dir,
+            &rules.ir().routing,
+            routing.delivery.clone(),
+            audit.clone(),
+            config.playbooks.allow_shell.clone(),
+            core.acks.keys().cloned().collect(),
+        )
+        .map_err(DaemonError::State)?,
+    );
     let sink: Sink = {
         let routing = routing.clone();
+        let playbooks = playbooks.clone();
         let audit = audit.clone();
         let mut sink = sink;
         Box::new(move |t| {
@@ -280,6 +293,7 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
                 );
             }
             routing.transition(t);
+            playbooks.transition(t);
         })
     };
     let (tx, rx) = crossbeam_channel::bounded(config.limits.queue.max(1));
@@ -337,6 +351,7 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
         lists: Mutex::new(rules.ir().list_files.clone()),
         reloaded: tokio::sync::Notify::new(),
         routing: routing.clone(),
+        playbooks: playbooks.clone(),
         audit: audit.clone(),
         started_at: worker::now_ms(),
         config,
@@ -344,9 +359,11 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
     let start = {
         let routing = routing.clone();
         let audit = audit.clone();
+        let playbooks = playbooks.clone();
         move || {
             let _ = go.send(());
             tokio::spawn(routing.run());
+            playbooks.resume();
             if let Some(a) = audit {
                 tokio::spawn(a.run());
             }

@@ -132,6 +132,11 @@ impl Delivery {
         &self.outbox
     }
 
+    /// The sender (a playbook's HTTP steps go out the same way, destinations checked).
+    pub fn sender(&self) -> &Sender {
+        &self.sender
+    }
+
     /// Recent outcomes, newest first.
     pub fn recent(&self) -> Vec<Record> {
         self.recent

@@ -179,14 +179,35 @@ impl Sender {
             ),
             other => return Ok(Outcome::Failed(format!("unknown notifier kind `{other}`"))),
         };
-        let parsed = url::Url::parse(&url).map_err(|_| {
-            Outcome::Failed(format!("notifier `{}`: its URL does not parse", plan.name))
-        })?;
+        let headers = plan.texts("headers", &*self.secret);
+        Ok(
+            match self.request("POST", &url, &body, timeout, &headers).await {
+                // A URL's complaint names the notifier.
+                Outcome::Failed(why)
+                    if why.starts_with("the URL") || why.starts_with("only http") =>
+                {
+                    Outcome::Failed(format!("notifier `{}`: {why}", plan.name))
+                }
+                o => o,
+            },
+        )
+    }
+
+    /// One HTTP request with a JSON body to `url`, the destination checked and redirects not
+    /// followed (a playbook's HTTP step, and every HTTP notifier).
+    pub async fn request(
+        &self,
+        method: &str,
+        url: &str,
+        body: &serde_json::Value,
+        timeout: Duration,
+        headers: &[String],
+    ) -> Outcome {
+        let Ok(parsed) = url::Url::parse(url) else {
+            return Outcome::Failed("the URL does not parse".into());
+        };
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Ok(Outcome::Failed(format!(
-                "notifier `{}`: only http and https URLs",
-                plan.name
-            )));
+            return Outcome::Failed("only http and https URLs".into());
         }
         // IP literals never reach the resolver.
         if let Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) = parsed.host()
@@ -195,10 +216,16 @@ impl Sender {
                 .and_then(|h| h.trim_matches(['[', ']']).parse::<IpAddr>().ok())
             && let Err(e) = self.policy.check(ip)
         {
-            return Ok(Outcome::Failed(e.to_string()));
+            return Outcome::Failed(e.to_string());
         }
-        let mut req = self.http.post(parsed).timeout(timeout).json(&body);
-        for h in plan.texts("headers", &*self.secret) {
+        let Ok(m) = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()) else {
+            return Outcome::Failed(format!("`{method}` is not an HTTP method"));
+        };
+        let mut req = self.http.request(m, parsed).timeout(timeout);
+        if !body.is_null() {
+            req = req.json(body);
+        }
+        for h in headers {
             if let Some((k, v)) = h.split_once(':') {
                 req = req.header(k.trim(), v.trim());
             }
@@ -210,12 +237,12 @@ impl Sender {
                 let why = error_chain(&e);
                 // A refused destination stays refused.
                 if why.contains("which the configuration does not allow") {
-                    return Ok(Outcome::Failed(why));
+                    return Outcome::Failed(why);
                 }
-                return Ok(Outcome::Retry { after: None, why });
+                return Outcome::Retry { after: None, why };
             }
         };
-        Ok(classify(resp.status().as_u16(), resp.headers()))
+        classify(resp.status().as_u16(), resp.headers())
     }
 
     async fn email(&self, plan: &NotifierPlan, n: &Notification, timeout: Duration) -> Outcome {
