@@ -168,3 +168,66 @@ rule suspicious {{
     assert_eq!(events.last(), Some(&"done"), "{a}");
     assert_eq!(events.iter().filter(|e| **e == "step").count(), 5);
 }
+
+/// `kill -9` during an HTTP step: after the restart the run resumes after it, and that step
+/// is not sent again (it is not idempotent); `vigil playbook list` shows the run. A second
+/// alert past the rate limit starts no run.
+#[test]
+fn a_run_resumes_after_kill_9_without_repeating_a_step() {
+    let rx = Receiver::start();
+    rx.answer(Answer::Hang(Duration::from_secs(20)));
+    let rules = format!(
+        r#"package p
+
+playbook respond {{
+  step http post "http://{addr}/first" body {{ host = alert.host }} timeout 30s
+  step http post "http://{addr}/after" body {{ host = alert.host }}
+  rate_limit 1 per 1h
+}}
+
+rule suspicious {{
+  severity critical
+  when cpu > 90
+  summary "cpu"
+  playbook respond
+}}
+"#,
+        addr = rx.addr
+    );
+    let dir = setup(
+        &rules,
+        "interval = \"1s\"\nlateness = \"0s\"\ntick = \"100ms\"\n[notify]\nallow_loopback = true\n",
+    );
+    let d = Daemon::start(dir.path(), &[]);
+    d.ingest("{\"metric\":\"cpu\",\"labels\":{\"host\":\"a\"},\"value\":95}\n");
+    rx.wait_for("the first step", |g| !g.is_empty());
+    d.kill9();
+    let d = Daemon::start(dir.path(), &[]);
+    let got = rx.wait_for("the step after", |g| g.iter().any(|r| r.path == "/after"));
+    assert_eq!(
+        got.iter().filter(|r| r.path == "/first").count(),
+        1,
+        "{got:#?}"
+    );
+    let runs = d.wait_for("/api/v1/playbooks", |v| v["runs"][0]["state"] == "done");
+    assert_eq!(
+        runs["runs"][0]["log"][0]["outcome"], "interrupted",
+        "{runs}"
+    );
+    // Another host fires: the playbook's rate limit (1 per hour) holds it back.
+    d.ingest("{\"metric\":\"cpu\",\"labels\":{\"host\":\"b\"},\"value\":95}\n");
+    let runs = d.wait_for("/api/v1/playbooks", |v| {
+        v["runs"].as_array().is_some_and(|r| r.len() == 2)
+    });
+    assert_eq!(runs["runs"][0]["state"], "rate_limited", "{runs}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["playbook", "list", "--server"])
+        .arg(format!("http://{}", d.addr))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("respond") && text.contains("rate_limited"),
+        "{text}"
+    );
+}

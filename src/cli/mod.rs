@@ -314,6 +314,24 @@ pub enum PlaybookCommand {
         #[arg(long, value_enum, default_value_t = AlertsFormat::Table)]
         format: AlertsFormat,
     },
+    /// Let a run waiting at an approval step continue (token from $VIGIL_API_TOKEN).
+    Approve {
+        /// The run's id (`vigil playbooks` shows it).
+        id: String,
+        /// Who approves (default: $USER).
+        #[arg(long, default_value_t = std::env::var("USER").unwrap_or_default())]
+        by: String,
+        /// The daemon (default: $VIGIL_SERVER, else http://127.0.0.1:9097).
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// A running daemon's playbook runs, newest first.
+    List {
+        #[arg(long)]
+        server: Option<String>,
+        #[arg(long, value_enum, default_value_t = AlertsFormat::Table)]
+        format: AlertsFormat,
+    },
 }
 
 #[derive(clap::Args, Debug)]

@@ -1,19 +1,24 @@
 //! `vigil playbook run NAME --dry-run --rules PATH --alert JSON`: every step of a playbook as
-//! it would run for an alert, requests rendered, nothing sent.
+//! it would run for an alert, requests rendered, nothing sent. `vigil playbook list` and
+//! `vigil playbook approve ID`: a running daemon's runs.
 
 use super::{AlertsFormat, PlaybookArgs, PlaybookCommand, check_or_report};
 use std::collections::BTreeMap;
 use vigil_vocab::playbook::{Rendered, Subject, render_step};
 
 pub fn run(args: PlaybookArgs) -> i32 {
-    let PlaybookCommand::Run {
-        name,
-        dry_run,
-        rules,
-        rules_root,
-        alert,
-        format,
-    } = args.command;
+    let (name, dry_run, rules, rules_root, alert, format) = match args.command {
+        PlaybookCommand::Run {
+            name,
+            dry_run,
+            rules,
+            rules_root,
+            alert,
+            format,
+        } => (name, dry_run, rules, rules_root, alert, format),
+        PlaybookCommand::Approve { id, by, server } => return approve(&id, &by, &server),
+        PlaybookCommand::List { server, format } => return list(&server, format),
+    };
     if !dry_run {
         eprintln!("error: playbooks run in the daemon; here only `--dry-run` shows their steps");
         return 2;
@@ -113,5 +118,62 @@ pub fn run(args: PlaybookArgs) -> i32 {
             vigil_vocab::template::duration(per)
         );
     }
+    0
+}
+
+/// `vigil playbook approve ID [--by NAME]`.
+fn approve(id: &str, by: &str, server: &Option<String>) -> i32 {
+    let base = super::client::server(server);
+    let url = format!("{base}/api/v1/playbooks/{id}/approve");
+    let mut req = super::client::client()
+        .post(&url)
+        .json(&serde_json::json!({ "by": by }));
+    if let Ok(t) = std::env::var("VIGIL_API_TOKEN") {
+        req = req.bearer_auth(t);
+    }
+    match super::client::answer(req.send(), &url) {
+        Ok(_) => {
+            println!("approved {id}");
+            0
+        }
+        Err(code) => code,
+    }
+}
+
+/// `vigil playbook list`.
+fn list(server: &Option<String>, format: AlertsFormat) -> i32 {
+    let base = super::client::server(server);
+    let url = format!("{base}/api/v1/playbooks");
+    let v = match super::client::answer(super::client::client().get(&url).send(), &url) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    if format == AlertsFormat::Json {
+        println!("{}", v["runs"]);
+        return 0;
+    }
+    let rows: Vec<[String; 6]> = v["runs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let t = |k: &str| r[k].as_str().unwrap_or("-").to_string();
+            [
+                t("id"),
+                t("playbook"),
+                t("rule"),
+                t("state"),
+                format!("{}", r["step"]),
+                r["started_at"]
+                    .as_i64()
+                    .map_or("-".into(), vigil_vocab::time::format_rfc3339),
+            ]
+            .map(|c| super::printable(&c).into_owned())
+        })
+        .collect();
+    super::client::table(
+        &["ID", "PLAYBOOK", "RULE", "STATE", "STEPS DONE", "STARTED"],
+        &rows,
+    );
     0
 }
