@@ -95,6 +95,11 @@ fn notification_expectations_pass_on_both_backends() {
 }
 
 #[test]
+fn playbook_expectations_pass_on_both_backends() {
+    all_pass_on_both_backends("tests/routing/playbooks.rules");
+}
+
+#[test]
 fn calendar_seasons_pass_on_both_backends() {
     all_pass_on_both_backends("tests/calendars/season.rules");
 }

@@ -27,6 +27,8 @@ pub struct TestCase {
     pub notifications: Vec<ExpectNotification>,
     /// `silence {labels} from T to T`.
     pub silences: Vec<TestSilence>,
+    /// `expect playbook P step N OUTCOME [at T]`.
+    pub playbooks: Vec<ExpectPlaybook>,
     /// Expectations on playbooks: written, not checkable until playbooks run (shown as not
     /// checked, never as passed).
     pub unchecked: Vec<String>,
@@ -40,6 +42,18 @@ pub struct ExpectNotification {
     pub at: Option<i64>,
     pub labels: Vec<(String, String)>,
     pub negated: bool,
+    pub text: String,
+}
+
+/// `expect playbook P step N OUTCOME [at T]`: in some run of playbook `P`, step `N` (the
+/// first is 1) is `done`, `waiting`, `skipped`, `failed` or `pending` at `T` (without `at`,
+/// when the test ends).
+#[derive(Debug, Clone)]
+pub struct ExpectPlaybook {
+    pub playbook: String,
+    pub step: usize,
+    pub outcome: String,
+    pub at: Option<i64>,
     pub text: String,
 }
 

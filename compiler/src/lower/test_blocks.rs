@@ -39,6 +39,7 @@ impl<'a> Lowerer<'a> {
             advance: None,
             notifications: Vec::new(),
             silences: Vec::new(),
+            playbooks: Vec::new(),
             unchecked: Vec::new(),
             packages: self.test_packages(fi),
         };
@@ -155,11 +156,36 @@ impl<'a> Lowerer<'a> {
                 });
                 return Ok(());
             }
-            ast::TestItem::ExpectPlaybook { playbook, .. } => {
-                case.unchecked.push(format!(
-                    "playbook {} (playbooks are not built yet)",
-                    playbook.name
-                ));
+            ast::TestItem::ExpectPlaybook {
+                playbook,
+                step,
+                outcome,
+                at,
+            } => {
+                let at_ms = match at {
+                    Some(a) => Some(ms(self.constant(sc, a)?)),
+                    None => None,
+                };
+                case.playbooks.push(testplan::ExpectPlaybook {
+                    playbook: playbook
+                        .name
+                        .rsplit('.')
+                        .next()
+                        .unwrap_or(&playbook.name)
+                        .to_string(),
+                    step: *step as usize,
+                    outcome: outcome.name.clone(),
+                    at: at_ms,
+                    text: format!(
+                        "playbook {} step {} {}{}",
+                        playbook.name,
+                        step,
+                        outcome.name,
+                        at_ms
+                            .map(|t| format!(" at {}s", t as f64 / 1000.0))
+                            .unwrap_or_default()
+                    ),
+                });
                 return Ok(());
             }
             ast::TestItem::ExpectNothingElse(_) => {

@@ -418,10 +418,12 @@ pub enum TestItem {
         from: Expr,
         to: Expr,
     },
+    /// `expect playbook P step N done|waiting|skipped|failed|pending [at T]`.
     ExpectPlaybook {
         playbook: Ident,
         step: f64,
         outcome: Ident,
+        at: Option<Expr>,
     },
     ExpectNothingElse(Span),
 }

@@ -600,7 +600,10 @@ impl Checker<'_> {
                     self.clause_duration(&mut cx, from);
                     self.clause_duration(&mut cx, to);
                 }
-                TestItem::ExpectPlaybook { playbook, .. } => {
+                TestItem::ExpectPlaybook { playbook, at, .. } => {
+                    if let Some(a) = at {
+                        self.clause_duration(&mut cx, a);
+                    }
                     self.reference(fi, Namespace::Playbook, playbook, Code::UnknownPlaybook)
                 }
                 TestItem::ExpectNothingElse(_) => {}

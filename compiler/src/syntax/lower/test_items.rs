@@ -122,10 +122,13 @@ impl Lower<'_> {
             _ => {
                 let playbook = self.ident(next(&mut qi));
                 let step = self.num(next(&mut qi));
+                let outcome = self.ident(next(&mut qi));
+                let at = qi.next().map(|e| self.expr(e));
                 TestItem::ExpectPlaybook {
                     playbook,
                     step,
-                    outcome: self.ident(next(&mut qi)),
+                    outcome,
+                    at,
                 }
             }
         }

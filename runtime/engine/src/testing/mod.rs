@@ -2,6 +2,7 @@
 //! daemon and `vigil replay` run (clock at 0, advanced to each input and expectation time),
 //! records every alert state change, and checks the expectations against them.
 
+mod playbooks;
 mod routed;
 pub use routed::describe;
 
@@ -94,6 +95,7 @@ fn run_with(rules: &Arc<RuleSet>, case: &TestCase, interval: i64, trace: bool) -
         .chain(checkpoints.last().copied())
         .chain(case.advance)
         .chain(case.notifications.iter().filter_map(|n| n.at))
+        .chain(case.playbooks.iter().filter_map(|p| p.at))
         .max()
         .unwrap_or(0);
     engine.start_at(0);
@@ -122,6 +124,10 @@ fn run_with(rules: &Arc<RuleSet>, case: &TestCase, interval: i64, trace: bool) -
     if !case.notifications.is_empty() {
         out.notifications = routed::notifications(rules, case, &timeline, end);
         routed::check(case, &out.notifications, &mut out.failures);
+    }
+    if !case.playbooks.is_empty() {
+        let runs = playbooks::simulate(rules, &timeline);
+        playbooks::check(case, &runs, end, &mut out.failures);
     }
     out.timeline = timeline;
     out.traces = engine.take_traces();
