@@ -20,6 +20,9 @@ use vigil_alerting::{Alert, Notification};
 use vigil_notify::{Delivery, Entry, Outcome};
 use vigil_vocab::playbook::{PlaybookPlan, Rendered, Step, Subject, render_step};
 
+/// Runs kept (the oldest finished ones are forgotten past it).
+const MAX_RUNS: usize = 10_000;
+
 /// Which playbook each rule names.
 fn by_rule(routing: &vigil_vocab::notify::Routing) -> BTreeMap<String, String> {
     routing
@@ -175,10 +178,22 @@ impl Playbooks {
             }
             Err(e) => crate::log::error(&format!("playbook run {}: {e}", r.id)),
         }
-        self.runs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(r.id.clone(), r.clone());
+        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        runs.insert(r.id.clone(), r.clone());
+        if runs.len() > MAX_RUNS {
+            // The oldest finished runs go first (their steps are in the audit log).
+            let mut finished: Vec<(i64, String)> = runs
+                .values()
+                .filter(|x| !matches!(x.state.as_str(), "running" | "waiting" | "waiting_approval"))
+                .map(|x| (x.started_at, x.id.clone()))
+                .collect();
+            finished.sort();
+            let excess = runs.len() - MAX_RUNS;
+            for (_, id) in finished.into_iter().take(excess) {
+                runs.remove(&id);
+                let _ = std::fs::remove_file(self.dir.join(format!("{id}.json")));
+            }
+        }
     }
 
     fn audit(&self, r: &Run, what: &str, detail: serde_json::Value) {
