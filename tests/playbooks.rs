@@ -231,3 +231,51 @@ rule suspicious {{
         "{text}"
     );
 }
+
+/// The shipped containment playbook (`rules/security/response.rules`), its endpoints
+/// overridden as a user would: a shell in a container isolates it, collects evidence, tells
+/// security and opens a ticket, four requests with the alert's container.
+#[test]
+fn the_shipped_containment_playbook_runs_against_overridden_endpoints() {
+    let rx = Receiver::start();
+    let dir = setup(
+        &format!(
+            "package security\n\noverride const security.response_url = \"http://{0}/soar\"\noverride const security.ticket_url = \"http://{0}/tickets\"\n",
+            rx.addr
+        ),
+        "interval = \"1s\"\nlateness = \"0s\"\ntick = \"100ms\"\n[notify]\nallow_loopback = true\n",
+    );
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for f in ["containers.rules", "response.rules"] {
+        std::fs::copy(
+            root.join("rules/security").join(f),
+            dir.path().join("rules").join(f),
+        )
+        .unwrap();
+    }
+    let d = Daemon::start(dir.path(), &[]);
+    let (s, b) = d.ingest(
+        "{\"event\":{\"type\":\"spawn\",\"container\":{\"id\":\"c9\",\"image\":\"nginx:1\"},\"proc\":{\"name\":\"sh\"}}}\n",
+    );
+    assert_eq!(s, 200, "{b}");
+    let got = rx.wait_for("the four requests", |g| g.len() >= 4);
+    let paths: Vec<&str> = got.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/soar/isolate",
+            "/soar/evidence",
+            "/soar/notify",
+            "/tickets"
+        ]
+    );
+    assert_eq!(got[0].json()["container"], "c9");
+    assert_eq!(got[0].json()["rule"], "security.shell_in_container");
+    assert_eq!(got[2].json()["summary"], "shell sh in container nginx:1");
+    assert_eq!(
+        got[3].json()["title"],
+        "container c9 isolated after shell_in_container"
+    );
+    assert_eq!(got[3].json()["severity"], "critical");
+    d.wait_for("/api/v1/playbooks", |v| v["runs"][0]["state"] == "done");
+}

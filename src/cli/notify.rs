@@ -38,7 +38,7 @@ pub fn run(args: NotifyArgs) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let routing = vigil_compiler::lower::routes::routing(&checked);
+    let routing = vigil_compiler::lower::routing(&checked);
     let Some(plan) = routing.notifiers.get(&notifier).cloned() else {
         let known: Vec<&str> = routing.notifiers.keys().map(String::as_str).collect();
         eprintln!(

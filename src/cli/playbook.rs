@@ -43,7 +43,7 @@ pub fn run(args: PlaybookArgs) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let routing = vigil_compiler::lower::routes::routing(&checked);
+    let routing = vigil_compiler::lower::routing(&checked);
     let Some(plan) = routing.playbooks.get(&name) else {
         let known: Vec<&str> = routing.playbooks.keys().map(String::as_str).collect();
         eprintln!(

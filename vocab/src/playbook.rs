@@ -53,6 +53,35 @@ pub struct PlaybookPlan {
     pub rate_limit: Option<(u32, f64)>,
 }
 
+impl Step {
+    /// The step's texts that are templates (URL, body texts, message, command), to fill in.
+    pub fn templates_mut(&mut self) -> Vec<&mut String> {
+        match self {
+            Step::Notify { message, .. } => message.iter_mut().collect(),
+            Step::Http { url, body, .. } => std::iter::once(url)
+                .chain(body.iter_mut().filter_map(|(_, v)| match v {
+                    BodyValue::Text(t) => Some(t),
+                    BodyValue::Alert(_) => None,
+                }))
+                .collect(),
+            Step::Shell { command } => vec![command],
+            Step::Approve { .. } | Step::Wait { .. } => Vec::new(),
+        }
+    }
+}
+
+/// The names of a template's `{{ name }}` placeholders.
+pub fn placeholders(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("{{") {
+        let Some(j) = rest[i..].find("}}") else { break };
+        out.push(rest[i + 2..i + j].trim());
+        rest = &rest[i + j + 2..];
+    }
+    out
+}
+
 /// A step as it would run for one alert.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(tag = "step", rename_all = "lowercase")]

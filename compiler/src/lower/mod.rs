@@ -74,11 +74,35 @@ pub fn lower(checked: &Checked) -> Result<Ir, LowerError> {
         .iter()
         .flat_map(|f| f.list_files.iter().cloned())
         .collect();
-    ir.routing = routes::routing(checked);
+    ir.routing = routing(checked);
     match errors.into_iter().next() {
         Some(e) => Err(e),
         None => Ok(ir),
     }
+}
+
+/// Everything a checked rule set says about notifying ([`routes::routing`]), with playbook
+/// templates' `{{ name }}` filled in where `name` is a constant (an `open const` a user may
+/// `override`: a pack's configurable endpoint); other placeholders stay for the alert.
+pub fn routing(checked: &Checked) -> vigil_vocab::notify::Routing {
+    let mut out = routes::routing(checked);
+    let mut lw = Lowerer::new(checked);
+    for (fi, f) in checked.files.iter().enumerate() {
+        for d in &f.module.decls {
+            let DeclKind::Playbook { name, .. } = &d.kind else {
+                continue;
+            };
+            let Some(plan) = out.playbooks.get_mut(&name.name) else {
+                continue;
+            };
+            for step in &mut plan.steps {
+                for text in step.templates_mut() {
+                    *text = lw.fill_consts(fi, text, d.span);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Every `test` block of the root files (those named, not only imported), as plain data.

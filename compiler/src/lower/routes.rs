@@ -312,3 +312,33 @@ fn seconds(e: &ast::Expr) -> Option<f64> {
         _ => None,
     }
 }
+
+impl<'a> super::Lowerer<'a> {
+    /// `text` with each `{{ name }}` that names a string constant in file `fi` replaced by
+    /// its value (overrides applied).
+    pub(super) fn fill_consts(
+        &mut self,
+        fi: usize,
+        text: &str,
+        span: crate::source::Span,
+    ) -> String {
+        let ck = self.ck;
+        let mut out = text.to_string();
+        for name in vigil_vocab::playbook::placeholders(text) {
+            if ck
+                .syms
+                .resolve(&ck.files, fi, crate::resolve::Namespace::Value, name)
+                .is_none()
+            {
+                continue;
+            }
+            let mut sc = self.root_scope(fi);
+            if let Ok(super::Low::Str(v)) = self.name(&mut sc, name, span) {
+                for form in [format!("{{{{ {name} }}}}"), format!("{{{{{name}}}}}")] {
+                    out = out.replace(&form, &v);
+                }
+            }
+        }
+        out
+    }
+}

@@ -282,8 +282,28 @@ impl Checker<'_> {
                 PlaybookItem::Notify { notifier, .. } => {
                     self.reference(fi, Namespace::Notifier, notifier, Code::UnknownNotifier)
                 }
-                PlaybookItem::Http { url, timeout, .. } => {
-                    if !(url.value.starts_with("http://") || url.value.starts_with("https://")) {
+                PlaybookItem::Http {
+                    url, timeout, body, ..
+                } => {
+                    let texts = std::iter::once(url.value.as_str()).chain(body.iter().filter_map(
+                        |(_, v)| match &v.kind {
+                            ExprKind::Str(s) => Some(s.as_str()),
+                            _ => None,
+                        },
+                    ));
+                    for t in texts {
+                        for name in vigil_vocab::playbook::placeholders(t) {
+                            if let Some(key) = self.resolve(fi, Namespace::Value, name) {
+                                self.used.insert(key);
+                            }
+                        }
+                    }
+                    // A URL may start with a constant (`"{{ soar_url }}/isolate"`).
+                    let v = &url.value;
+                    if !(v.starts_with("http://")
+                        || v.starts_with("https://")
+                        || v.starts_with("{{"))
+                    {
                         self.err(
                             Diagnostic::new(
                                 Code::TypeMismatch,

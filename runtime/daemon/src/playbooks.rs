@@ -23,15 +23,6 @@ use vigil_vocab::playbook::{PlaybookPlan, Rendered, Step, Subject, render_step};
 /// Runs kept (the oldest finished ones are forgotten past it).
 const MAX_RUNS: usize = 10_000;
 
-/// Which playbook each rule names.
-fn by_rule(routing: &vigil_vocab::notify::Routing) -> BTreeMap<String, String> {
-    routing
-        .rules
-        .iter()
-        .filter_map(|(rule, notes)| Some((rule.clone(), notes.playbook.clone()?)))
-        .collect()
-}
-
 /// One step's outcome, as the run records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepLog {
@@ -70,8 +61,8 @@ pub struct Run {
 pub struct Playbooks {
     dir: PathBuf,
     plans: Mutex<BTreeMap<String, PlaybookPlan>>,
-    /// Which playbook each rule starts (`playbook p`).
-    by_rule: Mutex<BTreeMap<String, String>>,
+    /// What each rule's alerts carry (its `playbook p`, summary and description).
+    notes: Mutex<BTreeMap<String, vigil_vocab::notify::RuleNotes>>,
     /// Runs are spawned from the engine's thread too.
     rt: tokio::runtime::Handle,
     runs: Mutex<BTreeMap<String, Run>>,
@@ -107,7 +98,7 @@ impl Playbooks {
         Ok(Playbooks {
             dir,
             plans: Mutex::new(routing.playbooks.clone()),
-            by_rule: Mutex::new(by_rule(routing)),
+            notes: Mutex::new(routing.rules.clone()),
             rt: tokio::runtime::Handle::try_current()
                 .map_err(|_| "playbooks need the runtime".to_string())?,
             runs: Mutex::new(runs),
@@ -122,7 +113,7 @@ impl Playbooks {
     /// The plans of newly loaded rules.
     pub fn set_rules(&self, routing: &vigil_vocab::notify::Routing) {
         *self.plans.lock().unwrap_or_else(|p| p.into_inner()) = routing.playbooks.clone();
-        *self.by_rule.lock().unwrap_or_else(|p| p.into_inner()) = by_rule(routing);
+        *self.notes.lock().unwrap_or_else(|p| p.into_inner()) = routing.rules.clone();
     }
 
     /// An engine change: a firing alert of a rule with a playbook starts a run (once per
@@ -131,13 +122,16 @@ impl Playbooks {
         if t.state != vigil_vocab::AlertState::Firing {
             return;
         }
-        let Some(p) = self
-            .by_rule
+        let Some(notes) = self
+            .notes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&*t.rule)
             .cloned()
         else {
+            return;
+        };
+        let Some(p) = notes.playbook.clone() else {
             return;
         };
         let id = crate::core::alert_id(&t.rule, &t.labels);
@@ -150,7 +144,7 @@ impl Playbooks {
         if seen {
             return;
         }
-        if let Some(a) = Alert::of_transition(t, None) {
+        if let Some(a) = Alert::of_transition(t, Some(&notes)) {
             self.start(&p, &a, id, t.ts);
         }
     }
