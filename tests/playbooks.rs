@@ -20,6 +20,7 @@ playbook isolate {{
   step http post "http://{addr}/isolate/{{{{ host }}}}" body {{ user = alert.user, reason = "value {{{{ value }}}}" }} timeout 5s retries 2
   step approve by "oncall"
   wait 10m unless acknowledged
+  step notify sec "only for warnings" if severity == warning
   rate_limit 3 per 1h
 }}
 
@@ -46,7 +47,7 @@ rule suspicious {{
         .arg(dir.path().join("rules"))
         .args([
             "--alert",
-            r#"{"labels": {"host": "web-1", "user": "mallory"}, "value": 97}"#,
+            r#"{"labels": {"host": "web-1", "user": "mallory", "severity": "critical"}, "value": 97}"#,
         ])
         .output()
         .unwrap();
@@ -59,7 +60,8 @@ rule suspicious {{
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["dry_run"], true);
     let steps = v["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 4, "{v}");
+    assert_eq!(steps.len(), 5, "{v}");
+    assert_eq!(steps[4]["step"], "skipped", "{v}");
     assert_eq!(steps[0]["message"], "isolating web-1");
     assert_eq!(steps[1]["url"], format!("http://{}/isolate/web-1", rx.addr));
     assert_eq!(steps[1]["body"]["user"], "mallory");

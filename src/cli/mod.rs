@@ -106,6 +106,14 @@ pub enum Command {
     /// Playbooks: `vigil playbook run NAME --dry-run --rules PATH --alert JSON` shows every
     /// step and every rendered request without sending anything.
     Playbook(PlaybookArgs),
+    /// A running daemon's playbook runs, newest first (as `vigil playbook list`).
+    Playbooks {
+        /// The daemon (default: $VIGIL_SERVER, else http://127.0.0.1:9097).
+        #[arg(long)]
+        server: Option<String>,
+        #[arg(long, value_enum, default_value_t = AlertsFormat::Table)]
+        format: AlertsFormat,
+    },
     /// Explain a diagnostic code, with a wrong and a right example.
     Explain {
         /// A code like V0101; `--list` shows them all.
@@ -571,6 +579,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Notify(args) => notify::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Playbook(args) => playbook::run(args),
+        Command::Playbooks { server, format } => playbook::list(&server, format),
         Command::Fmt(args) => fmt::run(args),
         Command::Lsp { rules_root } => crate::lsp::run(rules_root),
         Command::Explain { code, list } => explain::run(code.as_deref(), list),

@@ -94,9 +94,13 @@ pub fn run(args: PlaybookArgs) -> i32 {
                 "{method} {url} body {body} (timeout {timeout_seconds}s, {retries} retries)"
             ),
             Rendered::Approve { by } => format!("wait for approval by {by}"),
-            Rendered::Shell { command } => {
-                format!("shell `{command}` (only if the daemon's configuration allows it)")
-            }
+            Rendered::Shell {
+                command,
+                timeout_seconds,
+            } => format!(
+                "shell `{command}` (timeout {timeout_seconds}s; only if the daemon's configuration allows it)"
+            ),
+            Rendered::Skipped { reason } => format!("skipped: {reason}"),
             Rendered::Wait {
                 seconds,
                 unless_acknowledged,
@@ -140,8 +144,8 @@ fn approve(id: &str, by: &str, server: &Option<String>) -> i32 {
     }
 }
 
-/// `vigil playbook list`.
-fn list(server: &Option<String>, format: AlertsFormat) -> i32 {
+/// `vigil playbooks`, `vigil playbook list`.
+pub fn list(server: &Option<String>, format: AlertsFormat) -> i32 {
     let base = super::client::server(server);
     let url = format!("{base}/api/v1/playbooks");
     let v = match super::client::answer(super::client::client().get(&url).send(), &url) {

@@ -18,7 +18,7 @@ pub enum BodyValue {
 }
 
 /// One step.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Step {
     /// `step notify N ["message"]`.
     Notify {
@@ -32,11 +32,22 @@ pub enum Step {
         body: Vec<(String, BodyValue)>,
         timeout: Option<f64>,
         retries: u32,
+        /// `idempotent`: a restart during the request sends it again.
+        idempotent: bool,
     },
     /// `step approve by "oncall"`: waits for an approval.
     Approve { by: String },
-    /// `step shell "..."`: runs only if the daemon's configuration allow-lists the command.
-    Shell { command: String },
+    /// `step shell "..." [timeout D]`: runs only if the daemon's configuration allow-lists the
+    /// command.
+    Shell {
+        command: String,
+        timeout: Option<f64>,
+    },
+    /// `step ... if COND`: runs only for alerts whose labels hold `cond`.
+    When {
+        cond: crate::route::Cond,
+        step: Box<Step>,
+    },
     /// `wait 15m [unless acknowledged]`.
     Wait {
         seconds: f64,
@@ -45,7 +56,7 @@ pub enum Step {
 }
 
 /// `playbook NAME { ... }`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct PlaybookPlan {
     pub name: String,
     pub steps: Vec<Step>,
@@ -64,7 +75,8 @@ impl Step {
                     BodyValue::Alert(_) => None,
                 }))
                 .collect(),
-            Step::Shell { command } => vec![command],
+            Step::Shell { command, .. } => vec![command],
+            Step::When { step, .. } => step.templates_mut(),
             Step::Approve { .. } | Step::Wait { .. } => Vec::new(),
         }
     }
@@ -102,10 +114,15 @@ pub enum Rendered {
     },
     Shell {
         command: String,
+        timeout_seconds: f64,
     },
     Wait {
         seconds: f64,
         unless_acknowledged: bool,
+    },
+    /// A conditional step whose condition does not hold for this alert.
+    Skipped {
+        reason: String,
     },
 }
 
@@ -149,6 +166,7 @@ pub fn render_step(step: &Step, alert: &Subject) -> Rendered {
             body,
             timeout,
             retries,
+            ..
         } => Rendered::Http {
             method: method.to_uppercase(),
             url: alert.text(url),
@@ -172,9 +190,19 @@ pub fn render_step(step: &Step, alert: &Subject) -> Rendered {
             retries: *retries,
         },
         Step::Approve { by } => Rendered::Approve { by: by.clone() },
-        Step::Shell { command } => Rendered::Shell {
+        Step::Shell { command, timeout } => Rendered::Shell {
             command: alert.text(command),
+            timeout_seconds: timeout.unwrap_or(60.0),
         },
+        Step::When { cond, step } => {
+            if cond.holds(&|k| alert.labels.get(k).cloned()) {
+                render_step(step, alert)
+            } else {
+                Rendered::Skipped {
+                    reason: "its condition does not hold for this alert".into(),
+                }
+            }
+        }
         Step::Wait {
             seconds,
             unless_acknowledged,
@@ -208,6 +236,7 @@ mod tests {
             ],
             timeout: Some(5.0),
             retries: 3,
+            idempotent: false,
         };
         let r = serde_json::to_value(render_step(&http, &alert)).unwrap();
         assert_eq!(r["step"], "http");

@@ -140,74 +140,90 @@ fn calendar(tz: &str, sessions: &[ast::Session], holidays: Option<&str>) -> Opti
 
 /// A playbook declaration as steps (the checker proved its parts).
 fn playbook(name: &str, items: &[ast::PlaybookItem]) -> PlaybookPlan {
-    use ast::PlaybookItem as I;
     let mut plan = PlaybookPlan {
         name: name.to_string(),
         ..PlaybookPlan::default()
     };
     for it in items {
-        let step = match it {
-            I::Notify {
-                notifier, message, ..
-            } => Step::Notify {
-                notifier: notifier.name.clone(),
-                message: message.as_ref().map(|m| m.value.clone()),
-            },
-            I::Http {
-                method,
-                url,
-                body,
-                timeout,
-                retries,
-                ..
-            } => Step::Http {
-                method: method.name.clone(),
-                url: url.value.clone(),
-                body: body
-                    .iter()
-                    .map(|(k, v)| {
-                        let value = match &v.kind {
-                            ast::ExprKind::AlertField(path) => BodyValue::Alert(
-                                path.iter()
-                                    .map(|p| p.name.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join("."),
-                            ),
-                            ast::ExprKind::Str(s) => BodyValue::Text(s.clone()),
-                            ast::ExprKind::Number(n) => {
-                                BodyValue::Text(vigil_vocab::template::number(*n))
-                            }
-                            ast::ExprKind::Bool(b) => BodyValue::Text(b.to_string()),
-                            _ => BodyValue::Text(String::new()),
-                        };
-                        (k.name.clone(), value)
-                    })
-                    .collect(),
-                timeout: timeout.as_ref().and_then(seconds),
-                retries: retries.map_or(0, |r| r.max(0.0) as u32),
-            },
-            I::Approve { by, .. } => Step::Approve {
-                by: by.value.clone(),
-            },
-            I::Shell { command, .. } => Step::Shell {
-                command: command.value.clone(),
-            },
-            I::Wait {
-                duration,
-                unless_acknowledged,
-                ..
-            } => Step::Wait {
-                seconds: seconds(duration).unwrap_or(0.0),
-                unless_acknowledged: *unless_acknowledged,
-            },
-            I::RateLimit { count, per, .. } => {
-                plan.rate_limit = Some((count.max(0.0) as u32, seconds(per).unwrap_or(0.0)));
-                continue;
-            }
-        };
-        plan.steps.push(step);
+        if let ast::PlaybookItem::RateLimit { count, per, .. } = it {
+            plan.rate_limit = Some((count.max(0.0) as u32, seconds(per).unwrap_or(0.0)));
+        } else if let Some(step) = step(it) {
+            plan.steps.push(step);
+        }
     }
     plan
+}
+
+/// One playbook item as a step (`None` for the rate limit).
+fn step(it: &ast::PlaybookItem) -> Option<Step> {
+    use ast::PlaybookItem as I;
+    Some(match it {
+        I::Notify {
+            notifier, message, ..
+        } => Step::Notify {
+            notifier: notifier.name.clone(),
+            message: message.as_ref().map(|m| m.value.clone()),
+        },
+        I::Http {
+            method,
+            url,
+            body,
+            timeout,
+            retries,
+            idempotent,
+            ..
+        } => Step::Http {
+            method: method.name.clone(),
+            url: url.value.clone(),
+            body: body
+                .iter()
+                .map(|(k, v)| {
+                    let value = match &v.kind {
+                        ast::ExprKind::AlertField(path) => BodyValue::Alert(
+                            path.iter()
+                                .map(|p| p.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join("."),
+                        ),
+                        ast::ExprKind::Str(s) => BodyValue::Text(s.clone()),
+                        ast::ExprKind::Number(n) => {
+                            BodyValue::Text(vigil_vocab::template::number(*n))
+                        }
+                        ast::ExprKind::Bool(b) => BodyValue::Text(b.to_string()),
+                        _ => BodyValue::Text(String::new()),
+                    };
+                    (k.name.clone(), value)
+                })
+                .collect(),
+            timeout: timeout.as_ref().and_then(seconds),
+            retries: retries.map_or(0, |r| r.max(0.0) as u32),
+            idempotent: *idempotent,
+        },
+        I::Approve { by, .. } => Step::Approve {
+            by: by.value.clone(),
+        },
+        I::Shell {
+            command, timeout, ..
+        } => Step::Shell {
+            command: command.value.clone(),
+            timeout: timeout.as_ref().and_then(seconds),
+        },
+        I::Wait {
+            duration,
+            unless_acknowledged,
+            ..
+        } => Step::Wait {
+            seconds: seconds(duration).unwrap_or(0.0),
+            unless_acknowledged: *unless_acknowledged,
+        },
+        I::Conditional {
+            cond, step: inner, ..
+        } => Step::When {
+            cond: lower_cond(cond),
+            step: Box::new(step(inner)?),
+        },
+        I::RateLimit { .. } => return None,
+    })
 }
 
 /// A notifier setting as written (the checker typed it).

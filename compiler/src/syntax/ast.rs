@@ -343,6 +343,8 @@ pub enum PlaybookItem {
         body: Vec<(Ident, Expr)>,
         timeout: Option<Expr>,
         retries: Option<f64>,
+        /// `idempotent`: a restart during the request sends it again.
+        idempotent: bool,
         span: Span,
     },
     Approve {
@@ -351,6 +353,13 @@ pub enum PlaybookItem {
     },
     Shell {
         command: StrLit,
+        timeout: Option<Expr>,
+        span: Span,
+    },
+    /// `step ... if COND`: a step that runs only when the alert's labels hold `cond`.
+    Conditional {
+        cond: LabelCond,
+        step: Box<PlaybookItem>,
         span: Span,
     },
     Wait {

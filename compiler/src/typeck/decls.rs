@@ -278,6 +278,12 @@ impl Checker<'_> {
     /// `playbook p { steps }`.
     fn playbook_decl(&mut self, cx: &mut Ctx, fi: usize, items: &[PlaybookItem]) {
         for it in items {
+            self.playbook_item(cx, fi, it);
+        }
+    }
+
+    fn playbook_item(&mut self, cx: &mut Ctx, fi: usize, it: &PlaybookItem) {
+        {
             match it {
                 PlaybookItem::Notify { notifier, .. } => {
                     self.reference(fi, Namespace::Notifier, notifier, Code::UnknownNotifier)
@@ -321,7 +327,16 @@ impl Checker<'_> {
                 | PlaybookItem::RateLimit { per: duration, .. } => {
                     self.clause_duration(cx, duration)
                 }
-                PlaybookItem::Approve { .. } | PlaybookItem::Shell { .. } => {}
+                PlaybookItem::Shell { timeout, .. } => {
+                    if let Some(t) = timeout {
+                        self.clause_duration(cx, t);
+                    }
+                }
+                PlaybookItem::Conditional { cond, step, .. } => {
+                    self.label_regexes(cond);
+                    self.playbook_item(cx, fi, step);
+                }
+                PlaybookItem::Approve { .. } => {}
             }
         }
     }

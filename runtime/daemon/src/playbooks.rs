@@ -20,6 +20,17 @@ use vigil_alerting::{Alert, Notification};
 use vigil_notify::{Delivery, Entry, Outcome};
 use vigil_vocab::playbook::{PlaybookPlan, Rendered, Step, Subject, render_step};
 
+/// Whether a step may run again after a restart during it: notify (the outbox dedups),
+/// approvals and waits, and HTTP steps declared `idempotent`.
+fn idempotent(s: &Step) -> bool {
+    match s {
+        Step::Http { idempotent, .. } => *idempotent,
+        Step::Shell { .. } => false,
+        Step::When { step, .. } => idempotent(step),
+        Step::Notify { .. } | Step::Approve { .. } | Step::Wait { .. } => true,
+    }
+}
+
 /// Runs kept (the oldest finished ones are forgotten past it).
 const MAX_RUNS: usize = 10_000;
 
@@ -295,10 +306,7 @@ impl Playbooks {
                 continue;
             };
             if let Some(k) = run.in_flight.take()
-                && matches!(
-                    plan.steps.get(k),
-                    Some(Step::Http { .. } | Step::Shell { .. })
-                )
+                && plan.steps.get(k).is_some_and(|s| !idempotent(s))
             {
                 run.log.push(StepLog {
                     step: k + 1,
@@ -490,7 +498,11 @@ impl Playbooks {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
-            Rendered::Shell { command } => {
+            Rendered::Skipped { reason } => ("skipped", reason.clone(), false),
+            Rendered::Shell {
+                command,
+                timeout_seconds,
+            } => {
                 if !self.allow_shell.iter().any(|c| c == command) {
                     return (
                         "skipped",
@@ -502,11 +514,16 @@ impl Playbooks {
                     .args(["-c", command])
                     .kill_on_drop(true)
                     .output();
-                match tokio::time::timeout(Duration::from_secs(60), child).await {
+                let limit = Duration::from_secs_f64(timeout_seconds.max(0.1));
+                match tokio::time::timeout(limit, child).await {
                     Ok(Ok(o)) if o.status.success() => ("done", "exit 0".into(), false),
                     Ok(Ok(o)) => ("failed", format!("exit {:?}", o.status.code()), false),
                     Ok(Err(e)) => ("failed", e.to_string(), false),
-                    Err(_) => ("failed", "timed out after 60s".into(), false),
+                    Err(_) => (
+                        "failed",
+                        format!("timed out after {timeout_seconds}s"),
+                        false,
+                    ),
                 }
             }
         }

@@ -116,9 +116,13 @@ impl Lower<'_> {
         match rule {
             R::step_item => {
                 let s = next(&mut it);
+                let cond = it.next().map(|c| {
+                    let inner = c.into_inner().find(|q| q.as_rule() == R::label_cond);
+                    inner.map(|q| self.label_cond(q))
+                });
                 let srule = s.as_rule();
                 let mut si = s.into_inner();
-                match srule {
+                let step = match srule {
                     R::step_notify => PlaybookItem::Notify {
                         notifier: self.ident(next(&mut si)),
                         message: si.next().map(|m| self.string(m)),
@@ -128,10 +132,12 @@ impl Lower<'_> {
                         let method = self.ident(next(&mut si));
                         let url = self.string(next(&mut si));
                         let (mut body, mut timeout, mut retries) = (vec![], None, None);
+                        let mut idempotent = false;
                         for q in si {
                             match q.as_rule() {
                                 R::label_block => body = self.object(q),
                                 R::expr => timeout = Some(self.expr(q)),
+                                R::kw_idempotent => idempotent = true,
                                 _ => retries = Some(self.num(q)),
                             }
                         }
@@ -141,6 +147,7 @@ impl Lower<'_> {
                             body,
                             timeout,
                             retries,
+                            idempotent,
                             span,
                         }
                     }
@@ -150,8 +157,17 @@ impl Lower<'_> {
                     },
                     _ => PlaybookItem::Shell {
                         command: self.string(next(&mut si)),
+                        timeout: si.next().map(|e| self.expr(e)),
                         span,
                     },
+                };
+                match cond.flatten() {
+                    Some(cond) => PlaybookItem::Conditional {
+                        cond,
+                        step: Box::new(step),
+                        span,
+                    },
+                    None => step,
                 }
             }
             R::wait_item => {

@@ -56,6 +56,9 @@ pub fn simulate(rules: &RuleSet, timeline: &[Transition]) -> Vec<Run> {
                 continue;
             }
         }
+        let labels = vigil_alerting::Alert::of_transition(t, None)
+            .map(|a| a.labels)
+            .unwrap_or_default();
         let (mut at, mut blocked) = (t.ts, false);
         let mut steps = Vec::new();
         for s in &plan.steps {
@@ -63,9 +66,17 @@ pub fn simulate(rules: &RuleSet, timeline: &[Transition]) -> Vec<Run> {
                 steps.push(Vec::new());
                 continue;
             }
+            // A conditional step whose condition fails is skipped.
+            let mut s = s;
+            while let Step::When { cond, step } = s {
+                if !cond.holds(&|k| labels.get(k).cloned()) {
+                    break;
+                }
+                s = step;
+            }
             steps.push(match s {
+                Step::When { .. } | Step::Shell { .. } => vec![(at, "skipped")],
                 Step::Notify { .. } | Step::Http { .. } => vec![(at, "done")],
-                Step::Shell { .. } => vec![(at, "skipped")],
                 Step::Approve { .. } => {
                     blocked = true;
                     vec![(at, "waiting")]
