@@ -101,7 +101,7 @@ pub enum Command {
     Notifications(NotificationsArgs),
     /// Send a sample notification through a notifier of the rules, to try it and its texts.
     Notify(NotifyArgs),
-    /// The daemon's tamper-evident audit log: verify, search, prove.
+    /// The daemon's tamper-evident audit log: verify, search, prove, consistency, report, dump.
     Audit(AuditArgs),
     /// Playbooks: `vigil playbook run NAME --dry-run --rules PATH --alert JSON` shows every
     /// step and every rendered request without sending anything.
