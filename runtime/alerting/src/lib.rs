@@ -431,6 +431,7 @@ fn routes_of<'r>(routing: &'r Routing, a: &Alert) -> Vec<(String, &'r Route, &'r
     out
 }
 
+/// A silence's reminder to its owner, as an alert routed like any other.
 fn reminder(s: &Silence, name: &str, now: i64) -> Alert {
     let labels: LabelSet = [
         ("alertname", name),

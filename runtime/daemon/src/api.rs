@@ -1201,8 +1201,6 @@ async fn reload(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response 
     }
 }
 
-/// Loads the rules and swaps them in (state kept by rule id); the number of rules, or the
-/// diagnostics. Used by the API and SIGHUP.
 /// `GET /api/v1/playbooks`: playbook runs, newest first.
 async fn playbook_runs(State(s): State<Arc<AppState>>) -> Response {
     Json(json!({ "runs": s.playbooks.list() })).into_response()
@@ -1241,6 +1239,8 @@ async fn approve_run(
     }
 }
 
+/// Loads the rules and swaps them in (state kept by rule id); the number of rules, or the
+/// diagnostics. Used by the API and SIGHUP.
 pub async fn reload_rules(s: &Arc<AppState>) -> Result<usize, String> {
     let loader = s.loader.clone();
     let loaded = tokio::task::spawn_blocking(move || loader())
