@@ -1257,7 +1257,7 @@ pub async fn reload_rules(s: &Arc<AppState>) -> Result<usize, String> {
                     if let Ok(mut l) = s.lists.lock() {
                         *l = lists;
                     }
-                    s.playbooks.set_rules(&routing);
+                    s.playbooks.set_rules(routing.clone());
                     s.routing.set_rules(routing);
                     s.reloaded.notify_one();
                     Ok(n)

@@ -117,6 +117,8 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
     } else {
         None
     };
+    // What the rules say about notifying and responding, shared by routing and playbooks.
+    let notify_rules = Arc::new(rules.ir().routing.clone());
     let routing = {
         let m = metrics.clone();
         let audit = audit.clone();
@@ -155,7 +157,7 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
         Arc::new(
             routing::Routing::open(
                 &data_dir,
-                Arc::new(rules.ir().routing.clone()),
+                notify_rules.clone(),
                 &config.notify,
                 on_result,
                 console,
@@ -264,7 +266,7 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
     let playbooks = Arc::new(
         playbooks::Playbooks::open(
             &data_dir,
-            &rules.ir().routing,
+            notify_rules,
             routing.delivery.clone(),
             audit.clone(),
             config.playbooks.allow_shell.clone(),

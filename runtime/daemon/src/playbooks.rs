@@ -71,9 +71,8 @@ pub struct Run {
 /// The runs, their folder, what they need to act.
 pub struct Playbooks {
     dir: PathBuf,
-    plans: Mutex<BTreeMap<String, PlaybookPlan>>,
-    /// What each rule's alerts carry (its `playbook p`, summary and description).
-    notes: Mutex<BTreeMap<String, vigil_vocab::notify::RuleNotes>>,
+    /// The running rules' playbooks and what each rule's alerts carry (shared with routing).
+    rules: Mutex<Arc<vigil_vocab::notify::Routing>>,
     /// Runs are spawned from the engine's thread too.
     rt: tokio::runtime::Handle,
     runs: Mutex<BTreeMap<String, Run>>,
@@ -89,7 +88,7 @@ impl Playbooks {
     /// Opens `DATA/playbooks`, keeping the runs found there (resumed by [`Playbooks::resume`]).
     pub fn open(
         data_dir: &std::path::Path,
-        routing: &vigil_vocab::notify::Routing,
+        routing: Arc<vigil_vocab::notify::Routing>,
         delivery: Delivery,
         audit: Option<Arc<Audit>>,
         allow_shell: Vec<String>,
@@ -108,8 +107,7 @@ impl Playbooks {
         }
         Ok(Playbooks {
             dir,
-            plans: Mutex::new(routing.playbooks.clone()),
-            notes: Mutex::new(routing.rules.clone()),
+            rules: Mutex::new(routing),
             rt: tokio::runtime::Handle::try_current()
                 .map_err(|_| "playbooks need the runtime".to_string())?,
             runs: Mutex::new(runs),
@@ -122,9 +120,8 @@ impl Playbooks {
     }
 
     /// The plans of newly loaded rules.
-    pub fn set_rules(&self, routing: &vigil_vocab::notify::Routing) {
-        *self.plans.lock().unwrap_or_else(|p| p.into_inner()) = routing.playbooks.clone();
-        *self.notes.lock().unwrap_or_else(|p| p.into_inner()) = routing.rules.clone();
+    pub fn set_rules(&self, routing: Arc<vigil_vocab::notify::Routing>) {
+        *self.rules.lock().unwrap_or_else(|p| p.into_inner()) = routing;
     }
 
     /// An engine change: a firing alert of a rule with a playbook starts a run (once per
@@ -133,13 +130,8 @@ impl Playbooks {
         if t.state != vigil_vocab::AlertState::Firing {
             return;
         }
-        let Some(notes) = self
-            .notes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&*t.rule)
-            .cloned()
-        else {
+        let rules = self.rules();
+        let Some(notes) = rules.rules.get(&*t.rule) else {
             return;
         };
         let Some(p) = notes.playbook.clone() else {
@@ -155,9 +147,13 @@ impl Playbooks {
         if seen {
             return;
         }
-        if let Some(a) = Alert::of_transition(t, Some(&notes)) {
+        if let Some(a) = Alert::of_transition(t, Some(notes)) {
             self.start(&p, &a, id, t.ts);
         }
+    }
+
+    fn rules(&self) -> Arc<vigil_vocab::notify::Routing> {
+        self.rules.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Every run, newest first.
@@ -217,13 +213,7 @@ impl Playbooks {
     /// A firing alert of a rule with `playbook p`: starts a run unless the playbook's rate
     /// limit is reached (recorded either way).
     pub fn start(self: &Arc<Self>, playbook: &str, alert: &Alert, alert_id: String, episode: i64) {
-        let Some(plan) = self
-            .plans
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(playbook)
-            .cloned()
-        else {
+        let Some(plan) = self.rules().playbooks.get(playbook).cloned() else {
             return;
         };
         let now = now_ms();
@@ -294,13 +284,7 @@ impl Playbooks {
             .filter(|r| matches!(r.state.as_str(), "running" | "waiting" | "waiting_approval"))
             .collect();
         for mut run in open {
-            let Some(plan) = self
-                .plans
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&run.playbook)
-                .cloned()
-            else {
+            let Some(plan) = self.rules().playbooks.get(&run.playbook).cloned() else {
                 run.state = "failed".into();
                 self.save(&run);
                 continue;
