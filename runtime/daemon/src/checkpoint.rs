@@ -39,17 +39,26 @@ impl Checkpoint {
 
 /// Writes `cp` into `dir`, replacing the previous checkpoint atomically; its size in bytes.
 pub fn write(dir: &Path, cp: &Checkpoint) -> io::Result<u64> {
-    let tmp = dir.join(format!("{FILE}.tmp"));
+    let bytes = serde_json::to_vec(cp).map_err(io::Error::other)?;
+    write_atomic(&dir.join(FILE), &bytes)?;
+    Ok(bytes.len() as u64)
+}
+
+/// `bytes` as the new contents of `path`: written aside, synced, renamed into place, the
+/// folder synced, so a crash leaves the old file or the new one (the checkpoint, routing's
+/// state, playbook runs).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
     let mut f = std::fs::File::create(&tmp)?;
-    let mut w = io::BufWriter::new(&mut f);
-    serde_json::to_writer(&mut w, cp).map_err(io::Error::other)?;
-    w.flush()?;
-    drop(w);
+    f.write_all(bytes)?;
     f.sync_all()?;
-    let size = f.metadata()?.len();
-    std::fs::rename(&tmp, dir.join(FILE))?;
-    sync_dir(dir)?;
-    Ok(size)
+    std::fs::rename(&tmp, path)?;
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
+        _ => Ok(()),
+    }
 }
 
 /// The checkpoint in `dir`, if there is one.

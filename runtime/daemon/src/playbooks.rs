@@ -8,7 +8,7 @@
 //! (notify, approve, wait); every step's outcome goes to the audit log.
 
 use crate::audit::Audit;
-use crate::routing::write_atomic;
+use crate::checkpoint::write_atomic;
 use crate::worker::now_ms;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};

@@ -3,6 +3,7 @@
 //! saved in `routing.json` (silences at once, the rest at most every few seconds); what it
 //! decides to send goes to the outbox and the notifiers (`vigil-notify`).
 
+use crate::checkpoint::write_atomic;
 use crate::config::NotifyConfig;
 use crate::worker::now_ms;
 use std::path::{Path, PathBuf};
@@ -256,14 +257,4 @@ impl Routing {
             }
         }
     }
-}
-
-/// Written aside, synced, renamed into place.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
