@@ -11,19 +11,11 @@ fn window(
     since: &Option<String>,
     until: &Option<String>,
 ) -> Result<(Option<i64>, Option<i64>), String> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let when = |s: &Option<String>, what: &str| -> Result<Option<i64>, String> {
-        match s {
-            None => Ok(None),
-            Some(t) => match vigil_vocab::duration::parse_ms(t) {
-                Some(ms) => Ok(Some(now - ms)),
-                None => vigil_vocab::time::rfc3339(t)
-                    .map(Some)
-                    .map_err(|e| format!("--{what}: {e}")),
-            },
-        }
+    let now = vigil_daemon::worker::now_ms();
+    let when = |s: &Option<String>, what: &str| {
+        s.as_deref()
+            .map(|t| vigil_vocab::time::at_or_ago(t, now).map_err(|e| format!("--{what}: {e}")))
+            .transpose()
     };
     Ok((when(since, "since")?, when(until, "until")?))
 }

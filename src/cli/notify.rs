@@ -51,9 +51,7 @@ pub fn run(args: NotifyArgs) -> i32 {
         );
         return 2;
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now = vigil_daemon::worker::now_ms();
     let mut sample = Alert {
         labels: [("alertname", "VigilTest"), ("severity", "info")]
             .into_iter()

@@ -52,9 +52,7 @@ pub fn run(args: SilenceArgs) -> i32 {
                     return 2;
                 }
             };
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
+            let now = vigil_daemon::worker::now_ms();
             let starts = match &start {
                 Some(s) => match vigil_vocab::time::rfc3339(s) {
                     Ok(t) => t,

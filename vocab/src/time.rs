@@ -103,6 +103,15 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// A point in time as a command line or query writes it: RFC 3339, or a duration back from
+/// `now` (`30h` is thirty hours ago).
+pub fn at_or_ago(text: &str, now: i64) -> Result<i64, String> {
+    match crate::duration::parse_ms(text) {
+        Some(ms) => Ok(now - ms),
+        None => rfc3339(text),
+    }
+}
+
 /// Epoch milliseconds as RFC 3339 UTC (`2026-11-23T10:04:00Z`, milliseconds when present).
 pub fn format_rfc3339(ms: i64) -> String {
     let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));

@@ -234,14 +234,8 @@ pub async fn search(
     let mut f = vigil_audit::search::Filter::default();
     let mut limit = 1_000;
     for (k, v) in q {
-        let time = |v: &str| {
-            vigil_vocab::duration::parse_ms(v)
-                .map(|ms| now - ms)
-                .ok_or(())
-                .or_else(|_| vigil_vocab::time::rfc3339(v))
-        };
         match k.as_str() {
-            "since" | "until" => match time(&v) {
+            "since" | "until" => match vigil_vocab::time::at_or_ago(&v, now) {
                 Ok(t) if k == "since" => f.since = Some(t),
                 Ok(t) => f.until = Some(t),
                 Err(e) => return error(StatusCode::BAD_REQUEST, format!("{k}: {e}")),
