@@ -10,6 +10,7 @@ mod alert;
 pub mod calendar;
 pub mod duration;
 mod event;
+pub mod hash;
 mod labels;
 pub mod notify;
 pub mod playbook;

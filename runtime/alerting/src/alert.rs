@@ -123,24 +123,15 @@ fn event_field<'a>(event: Option<&'a serde_json::Value>, path: &str) -> Option<V
     })
 }
 
-/// FNV-1a over the label names and values in order, separated by 0xff (which UTF-8 never
-/// contains): stable across runs and versions, as fingerprints in the notification log and
-/// receivers' payloads must be.
+/// The label names and values in order, hashed stably ([`vigil_vocab::hash::fnv1a`]): the
+/// same in every run and version, as fingerprints in the notification log and receivers'
+/// payloads must be.
 pub fn fingerprint(labels: &LabelSet) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    for (k, v) in labels {
-        eat(k.as_bytes());
-        eat(&[0xff]);
-        eat(v.as_bytes());
-        eat(&[0xff]);
-    }
-    h
+    vigil_vocab::hash::fnv1a(
+        labels
+            .iter()
+            .flat_map(|(k, v)| [k.as_bytes(), v.as_bytes()]),
+    )
 }
 
 #[cfg(test)]

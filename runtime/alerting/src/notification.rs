@@ -1,7 +1,7 @@
 //! A notification: one group's alerts for one notifier at one flush. What the outbox keeps
 //! and the notifiers render.
 
-use crate::alert::{Alert, fingerprint};
+use crate::alert::Alert;
 use crate::dispatch::Reason;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -35,12 +35,14 @@ impl Notification {
         reason: Reason,
         alerts: Vec<Alert>,
     ) -> Notification {
-        let mut idl = LabelSet::new();
-        idl.insert("g".into(), group_key.into());
-        idl.insert("n".into(), notifier.into());
-        idl.insert("t".into(), ts.to_string());
+        let ts_text = ts.to_string();
+        let parts = [
+            group_key.as_bytes(),
+            notifier.as_bytes(),
+            ts_text.as_bytes(),
+        ];
         Notification {
-            id: format!("{:016x}", fingerprint(&idl)),
+            id: format!("{:016x}", vigil_vocab::hash::fnv1a(parts)),
             notifier: notifier.into(),
             group_key: group_key.into(),
             group_labels: group_labels.clone(),
@@ -81,9 +83,10 @@ impl Notification {
     /// A stable key for the group, the same in every notification about it (PagerDuty's
     /// dedup key: its incident opens and resolves as the group does).
     pub fn group_hash(&self) -> String {
-        let mut l = LabelSet::new();
-        l.insert("g".into(), self.group_key.clone());
-        format!("{:016x}", fingerprint(&l))
+        format!(
+            "{:016x}",
+            vigil_vocab::hash::fnv1a([self.group_key.as_bytes()])
+        )
     }
 }
 

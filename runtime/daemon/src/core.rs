@@ -303,20 +303,10 @@ impl AlertView {
 /// 64-bit FNV-1a of the rule and the label pairs, as 16 hex digits: the same alert has the
 /// same id in every run and version.
 pub fn alert_id(rule: &str, labels: &LabelSet) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |b: &[u8]| {
-        for &x in b {
-            h ^= u64::from(x);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        h ^= 0xff;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    };
-    eat(rule.as_bytes());
-    for (k, v) in labels {
-        eat(k.as_bytes());
-        eat(v.as_bytes());
-    }
+    let pairs = labels
+        .iter()
+        .flat_map(|(k, v)| [k.as_bytes(), v.as_bytes()]);
+    let h = vigil_vocab::hash::fnv1a(std::iter::once(rule.as_bytes()).chain(pairs));
     format!("{h:016x}")
 }
 

@@ -220,14 +220,11 @@ impl Playbooks {
         let mut run = Run {
             id: format!(
                 "{:016x}",
-                vigil_alerting::alert::fingerprint(
-                    &[
-                        ("alert".to_string(), alert_id.clone()),
-                        ("at".to_string(), now.to_string()),
-                        ("playbook".to_string(), playbook.to_string()),
-                    ]
-                    .into()
-                )
+                vigil_vocab::hash::fnv1a([
+                    alert_id.as_bytes(),
+                    now.to_string().as_bytes(),
+                    playbook.as_bytes()
+                ])
             ),
             playbook: playbook.to_string(),
             rule: alert.labels.get("rule").cloned().unwrap_or_default(),

@@ -54,11 +54,7 @@ impl Backoff {
                     .unwrap_or(u32::MAX),
             )
             .min(self.cap);
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in id.bytes().chain(n.to_le_bytes()) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+        let h = vigil_vocab::hash::fnv1a([id.as_bytes(), &n.to_le_bytes()[..]]);
         let u = (h >> 11) as f64 / (1u64 << 53) as f64;
         exp.mul_f64(0.5 + 0.5 * u)
     }
