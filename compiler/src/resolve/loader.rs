@@ -209,36 +209,21 @@ fn read_list_files(
         };
         let path = base.join(&lit.value);
         files.push(path.clone());
-        let text = std::fs::File::open(&path).and_then(|f| {
-            use std::io::Read;
-            let mut buf = Vec::new();
-            f.take(MAX_LIST_FILE + 1).read_to_end(&mut buf)?;
-            Ok(buf)
-        });
-        let why = match text {
-            Ok(b) if b.len() as u64 > MAX_LIST_FILE => {
-                format!("it is larger than {} MiB", MAX_LIST_FILE >> 20)
+        let why = match read_text(&path) {
+            Ok(text) => {
+                let entries = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(|l| ast::Expr {
+                        kind: ast::ExprKind::Str(l.to_string()),
+                        span: lit.span,
+                    })
+                    .collect();
+                items.kind = ast::ExprKind::List(entries);
+                continue;
             }
-            Ok(b) => match String::from_utf8(b) {
-                Ok(text) => {
-                    let entries = text
-                        .lines()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                        .map(|l| ast::Expr {
-                            kind: ast::ExprKind::Str(l.to_string()),
-                            span: lit.span,
-                        })
-                        .collect();
-                    items.kind = ast::ExprKind::List(entries);
-                    continue;
-                }
-                Err(e) => format!(
-                    "it is not UTF-8 text (byte {})",
-                    e.utf8_error().valid_up_to()
-                ),
-            },
-            Err(e) => e.to_string(),
+            Err(why) => why,
         };
         diags.push(
             Diagnostic::new(
@@ -272,37 +257,38 @@ fn read_holidays_files(
         };
         let path = base.join(&lit.value);
         files.push(path.clone());
-        let text = std::fs::File::open(&path).and_then(|f| {
-            use std::io::Read;
-            let mut buf = String::new();
-            f.take(MAX_LIST_FILE + 1).read_to_string(&mut buf)?;
-            Ok(buf)
-        });
-        match text {
-            Ok(t) if t.len() as u64 <= MAX_LIST_FILE => *holidays_text = Some(t),
-            Ok(_) => diags.push(
+        match read_text(&path) {
+            Ok(t) => *holidays_text = Some(t),
+            Err(why) => diags.push(
                 Diagnostic::new(
                     Code::BadCalendar,
                     lit.span,
-                    format!(
-                        "holidays file `{}` is larger than {} MiB",
-                        lit.value,
-                        MAX_LIST_FILE >> 20
-                    ),
-                )
-                .label("read from here"),
-            ),
-            Err(e) => diags.push(
-                Diagnostic::new(
-                    Code::BadCalendar,
-                    lit.span,
-                    format!("cannot read holidays file `{}`: {e}", lit.value),
+                    format!("cannot read holidays file `{}`: {why}", lit.value),
                 )
                 .label("read from here"),
             ),
         }
     }
     files
+}
+
+/// A file a declaration reads (a list, a calendar's holidays), at most `MAX_LIST_FILE` bytes
+/// of UTF-8 text; why not, in words.
+fn read_text(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_LIST_FILE + 1).read_to_end(&mut buf))
+        .map_err(|e| e.to_string())?;
+    if buf.len() as u64 > MAX_LIST_FILE {
+        return Err(format!("it is larger than {} MiB", MAX_LIST_FILE >> 20));
+    }
+    String::from_utf8(buf).map_err(|e| {
+        format!(
+            "it is not UTF-8 text (byte {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 fn import_targets(spec: &str, base: &Path, std_root: Option<&Path>) -> Vec<PathBuf> {
