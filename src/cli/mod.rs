@@ -7,6 +7,7 @@ mod client;
 mod eval;
 mod explain;
 mod fmt;
+mod import;
 mod notify;
 mod playbook;
 mod replay;
@@ -85,6 +86,8 @@ pub enum Command {
     },
     /// Rewrite .rules files in the canonical layout (`--check`: list files that would change).
     Fmt(FmtArgs),
+    /// Translate other tools' rules into .rules files: `vigil import prometheus RULES.yml...`.
+    Import(ImportArgs),
     /// Run the `test` blocks of rule files (promtool-style series, events, expectations).
     Test(TestArgs),
     /// Run the daemon: ingest over HTTP, evaluate continuously, serve alerts, keep state.
@@ -531,6 +534,33 @@ pub struct FmtArgs {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// What the files are: `prometheus` (rule files and PrometheusRule objects).
+    #[arg(value_enum)]
+    pub kind: ImportKind,
+    /// The files to translate.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Write one NAME.rules per input here (default: stdout, for one input).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// `human` (a summary on stderr) or `json` (every item's outcome on stdout with --out).
+    #[arg(long, value_enum, default_value_t = ImportFormat::Human)]
+    pub format: ImportFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportKind {
+    Prometheus,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportFormat {
+    Human,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct TestArgs {
     /// Files, or folders searched recursively for *.rules (default: the current folder).
     pub paths: Vec<PathBuf>,
@@ -581,6 +611,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Playbook(args) => playbook::run(args),
         Command::Playbooks { server, format } => playbook::list(&server, format),
         Command::Fmt(args) => fmt::run(args),
+        Command::Import(args) => import::run(args),
         Command::Lsp { rules_root } => crate::lsp::run(rules_root),
         Command::Explain { code, list } => explain::run(code.as_deref(), list),
         Command::Completions { shell } => {

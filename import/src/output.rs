@@ -1,0 +1,224 @@
+//! One imported file: render the items as a package, check it with the compiler, and keep
+//! every item the checker refuses as a `# vigil import: not translated:` block.
+
+use crate::text;
+use serde::Serialize;
+use std::ops::Range;
+
+/// One thing of the source (a rule, a route, a detection) and what it became.
+pub trait Translation {
+    /// The name reports use (`KubePodCrashLooping`).
+    fn name(&self) -> &str;
+    /// The source's own text, kept in comments when not translated.
+    fn original(&self) -> &str;
+    /// Vigil text for the item, or why there is none.
+    fn body(&self) -> Result<String, String>;
+    /// What the translation gave up (a renamed rule, an annotation with no place).
+    fn notes(&self) -> Vec<String>;
+    /// Another attempt after the checker refused the body with this code and message: true
+    /// when the item changed itself (it records a note saying what it gave up).
+    fn repair(&mut self, _code: &str, _message: &str) -> bool {
+        false
+    }
+}
+
+/// How fully one item came across.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Imported,
+    Partly,
+    NotTranslated,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ItemReport {
+    pub name: String,
+    pub status: Status,
+    /// What was given up (partly) or why nothing was translated.
+    pub reasons: Vec<String>,
+}
+
+/// One input file: the `.rules` text written and each item's outcome.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileReport {
+    pub source: String,
+    pub package: String,
+    #[serde(skip)]
+    pub text: String,
+    pub items: Vec<ItemReport>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Summary {
+    pub imported: usize,
+    pub partly: usize,
+    pub not_translated: usize,
+}
+
+impl Summary {
+    pub fn add(&mut self, file: &FileReport) {
+        for it in &file.items {
+            match it.status {
+                Status::Imported => self.imported += 1,
+                Status::Partly => self.partly += 1,
+                Status::NotTranslated => self.not_translated += 1,
+            }
+        }
+    }
+    pub fn total(&self) -> usize {
+        self.imported + self.partly + self.not_translated
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "imported {}, partly {}, not translated {}",
+            self.imported, self.partly, self.not_translated
+        )
+    }
+}
+
+/// What the package starts with besides its name (a comment saying where it came from).
+pub struct Header {
+    pub source: String,
+    pub tool: &'static str,
+    pub package: String,
+    /// Declarations every item may use (package defaults), placed after `package`.
+    pub preamble: String,
+}
+
+struct State<T> {
+    item: T,
+    refused: Option<String>,
+}
+
+/// Checks the rendered package until the checker accepts it, moving each refused item to a
+/// not-translated block (after letting it repair itself), then formats it.
+pub fn finish<T: Translation>(header: Header, items: Vec<T>) -> FileReport {
+    let mut states: Vec<State<T>> = items
+        .into_iter()
+        .map(|item| State {
+            refused: item.body().err(),
+            item,
+        })
+        .collect();
+    let name = format!("{}.rules", header.package);
+    // Every round refuses or repairs at least one item (a repair gives something up for
+    // good), so this ends.
+    let mut text;
+    loop {
+        let (t, spans) = render(&header, &states);
+        text = t;
+        let checked = vigil_compiler::check_source(&name, &text, None);
+        let mut changed = false;
+        let mut stray = None;
+        // Each item's first finding per round: a repair can change what else is reported.
+        let mut touched = vec![false; states.len()];
+        for d in checked.diagnostics.iter().filter(|d| d.is_error()) {
+            let at = d.span.start as usize;
+            let Some(i) = spans.iter().position(|s| s.as_ref().is_some_and(|r| r.contains(&at)))
+            else {
+                stray = Some(format!("{}: {}", d.code.as_str(), d.message));
+                continue;
+            };
+            let st = &mut states[i];
+            if st.refused.is_some() || touched[i] {
+                continue;
+            }
+            touched[i] = true;
+            let code = d.code.as_str();
+            if st.item.repair(code, &d.message) {
+                if let Err(e) = st.item.body() {
+                    st.refused = Some(e);
+                }
+            } else {
+                st.refused = Some(format!("{code}: {}", d.message));
+            }
+            changed = true;
+        }
+        if !changed {
+            if let Some(why) = stray {
+                // A finding outside every item (the preamble): nothing can be kept.
+                for st in states.iter_mut().filter(|s| s.refused.is_none()) {
+                    st.refused = Some(format!("the package does not check: {why}"));
+                }
+                continue;
+            }
+            break;
+        }
+    }
+    let formatted = vigil_compiler::fmt::format(&text).unwrap_or(text);
+    let items = states
+        .iter()
+        .map(|st| match &st.refused {
+            Some(why) => ItemReport {
+                name: st.item.name().to_string(),
+                status: Status::NotTranslated,
+                reasons: vec![why.clone()],
+            },
+            None => {
+                let notes = st.item.notes();
+                ItemReport {
+                    name: st.item.name().to_string(),
+                    status: if notes.is_empty() {
+                        Status::Imported
+                    } else {
+                        Status::Partly
+                    },
+                    reasons: notes,
+                }
+            }
+        })
+        .collect();
+    FileReport {
+        source: header.source,
+        package: header.package,
+        text: formatted,
+        items,
+    }
+}
+
+/// The package text and the byte range of each translated item in it.
+fn render<T: Translation>(h: &Header, states: &[State<T>]) -> (String, Vec<Option<Range<usize>>>) {
+    let mut out = format!(
+        "# Imported by `vigil import {}` from {}.\npackage {}\n",
+        h.tool, h.source, h.package
+    );
+    if !h.preamble.is_empty() {
+        out.push('\n');
+        out.push_str(&h.preamble);
+    }
+    let mut spans = Vec::with_capacity(states.len());
+    for st in states {
+        out.push('\n');
+        match (&st.refused, st.item.body()) {
+            (None, Ok(body)) => {
+                for note in st.item.notes() {
+                    out.push_str(&format!("# vigil import: partly: {}\n", one_line(&note)));
+                }
+                let start = out.len();
+                out.push_str(body.trim_end());
+                out.push('\n');
+                spans.push(Some(start..out.len()));
+            }
+            (refused, body) => {
+                let why = refused.clone().or(body.err()).unwrap_or_default();
+                out.push_str(&format!(
+                    "# vigil import: not translated: {} ({})\n",
+                    one_line(&why),
+                    st.item.name()
+                ));
+                out.push_str(&text::comment(st.item.original(), ""));
+                spans.push(None);
+            }
+        }
+    }
+    (out, spans)
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

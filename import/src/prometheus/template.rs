@@ -1,0 +1,131 @@
+//! Prometheus's Go templates (`{{ $labels.x }}`, `{{ $value | humanize }}`, `printf`) as Vigil
+//! placeholders.
+
+/// A template translated: Vigil's text, and the actions it could not express (left out).
+pub struct Translated {
+    pub text: String,
+    pub dropped: Vec<String>,
+}
+
+/// Translates `src`, leaving out the placeholders of labels in `absent` (Prometheus renders a
+/// label the alert does not carry as the empty string).
+pub fn translate(src: &str, absent: &[String]) -> Translated {
+    let mut text = String::new();
+    let mut dropped = Vec::new();
+    let mut rest = src;
+    while let Some(open) = rest.find("{{") {
+        let mut lit = &rest[..open];
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else {
+            text.push_str(rest);
+            rest = "";
+            break;
+        };
+        let mut action = &after[..close];
+        rest = &after[close + 2..];
+        // `{{-` and `-}}` trim the whitespace beside them.
+        if let Some(a) = action.strip_prefix('-') {
+            action = a;
+            lit = lit.trim_end();
+        }
+        if let Some(a) = action.strip_suffix('-') {
+            action = a;
+            rest = rest.trim_start();
+        }
+        text.push_str(lit);
+        match placeholder(action.trim()) {
+            Some(p) if absent.iter().any(|a| *a == p.split('|').next().unwrap_or("").trim()) => {}
+            Some(p) => text.push_str(&format!("{{{{ {p} }}}}")),
+            None => dropped.push(format!("{{{{{action}}}}}")),
+        }
+    }
+    text.push_str(rest);
+    Translated { text, dropped }
+}
+
+/// One action as a Vigil placeholder: a value and its filters.
+fn placeholder(action: &str) -> Option<String> {
+    let mut stages = action.split('|').map(str::trim);
+    let head = stages.next()?;
+    let mut words = head.split_whitespace();
+    let first = words.next()?;
+    let (mut out, mut filters) = if first == "printf" {
+        let fmt = words.next()?;
+        let value = value(words.next()?)?;
+        if words.next().is_some() {
+            return None;
+        }
+        let fmt = fmt.strip_prefix('"')?.strip_suffix('"')?;
+        let filter = match fmt {
+            "%s" | "%v" | "%g" => None,
+            "%d" => Some("round(0)".to_string()),
+            f => {
+                let digits: u32 = f.strip_prefix("%.")?.strip_suffix('f')?.parse().ok()?;
+                Some(format!("round({digits})"))
+            }
+        };
+        (value, filter.into_iter().collect::<Vec<_>>())
+    } else {
+        if words.next().is_some() {
+            return None;
+        }
+        (value(first)?, Vec::new())
+    };
+    for stage in stages {
+        filters.push(
+            match stage {
+                "humanize" => "humanize",
+                "humanizePercentage" => "percent",
+                "humanizeDuration" => "duration",
+                "humanize1024" => "bytes",
+                "toUpper" => "upper",
+                "toLower" => "lower",
+                "title" => "title",
+                _ => return None,
+            }
+            .to_string(),
+        );
+    }
+    for f in filters {
+        out.push_str(&format!(" | {f}"));
+    }
+    Some(out)
+}
+
+/// `$value`, `.Value`, `$labels.x`, `.Labels.x`.
+fn value(word: &str) -> Option<String> {
+    match word {
+        "$value" | ".Value" => Some("value".into()),
+        w => {
+            let label = w
+                .strip_prefix("$labels.")
+                .or_else(|| w.strip_prefix(".Labels."))?;
+            crate::text::is_ident(label).then(|| label.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::translate;
+
+    #[test]
+    fn labels_values_and_filters() {
+        let t = translate(
+            "{{ $labels.namespace }}/{{ $labels.pod }} at {{ $value | humanizePercentage }} ({{ printf \"%.2f\" $value }})",
+            &[],
+        );
+        assert_eq!(
+            t.text,
+            "{{ namespace }}/{{ pod }} at {{ value | percent }} ({{ value | round(2) }})"
+        );
+        assert!(t.dropped.is_empty());
+    }
+
+    #[test]
+    fn absent_labels_render_empty_and_control_flow_is_reported() {
+        let t = translate("{{ $labels.pod }} {{ with $x }}y{{ end }}", &["pod".into()]);
+        assert_eq!(t.text, " y");
+        assert_eq!(t.dropped, ["{{ with $x }}", "{{ end }}"]);
+    }
+}

@@ -1,0 +1,95 @@
+//! `vigil import KIND PATH... [--out DIR]`: other tools' rules as formatted, checked
+//! `.rules` files, with a summary of what came across.
+
+use super::{ImportArgs, ImportFormat, ImportKind, out, outln};
+use vigil_import::{FileReport, Status, Summary};
+
+/// Input files larger than this are refused (rule files are kilobytes).
+const MAX_INPUT: u64 = 64 << 20;
+
+pub fn run(args: ImportArgs) -> i32 {
+    if args.out.is_none() && args.paths.len() > 1 {
+        eprintln!("error: several inputs need --out DIR (one .rules file is written per input)");
+        return 2;
+    }
+    if let Some(dir) = &args.out {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("error: cannot create {}: {e}", dir.display());
+            return 2;
+        }
+    }
+    let mut summary = Summary::default();
+    let mut reports = Vec::new();
+    let mut failed_files = 0;
+    for path in &args.paths {
+        let shown = path.display().to_string();
+        let report = read(path).and_then(|text| match args.kind {
+            ImportKind::Prometheus => vigil_import::prometheus::import(&shown, &text),
+        });
+        let report = match report {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed_files += 1;
+                continue;
+            }
+        };
+        summary.add(&report);
+        if let Err(e) = write(&args, &report) {
+            eprintln!("error: {e}");
+            return 2;
+        }
+        if args.format == ImportFormat::Human {
+            for it in report.items.iter().filter(|i| i.status != Status::Imported) {
+                let what = match it.status {
+                    Status::Partly => "partly",
+                    _ => "not translated",
+                };
+                eprintln!("{shown}: {}: {what}: {}", it.name, it.reasons.join("; "));
+            }
+        }
+        reports.push(report);
+    }
+    match args.format {
+        ImportFormat::Human => eprintln!("{summary}"),
+        ImportFormat::Json => {
+            let doc = serde_json::json!({ "summary": summary, "files": reports });
+            if args.out.is_some() {
+                outln!("{doc:#}");
+            } else {
+                eprintln!("{doc:#}");
+            }
+        }
+    }
+    if failed_files > 0 || summary.partly + summary.not_translated > 0 {
+        1
+    } else {
+        0
+    }
+}
+
+fn read(path: &std::path::Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.len() > MAX_INPUT {
+        return Err(format!(
+            "{}: {} bytes, more than the {} MiB an input may have",
+            path.display(),
+            meta.len(),
+            MAX_INPUT >> 20
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn write(args: &ImportArgs, report: &FileReport) -> Result<(), String> {
+    match &args.out {
+        Some(dir) => {
+            let path = dir.join(format!("{}.rules", report.package));
+            std::fs::write(&path, &report.text).map_err(|e| format!("{}: {e}", path.display()))
+        }
+        None => {
+            out!("{}", report.text);
+            Ok(())
+        }
+    }
+}
