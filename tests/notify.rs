@@ -28,6 +28,7 @@ rule cpu_hot {{
   severity critical
   when cpu > 90
   summary "cpu {{{{ value }}}} on {{{{ host }}}}"
+  annotations {{ runbook_url = "https://runbooks.example/cpu#{{{{ host }}}}" }}
 }}
 "#
     )
@@ -78,6 +79,10 @@ fn firing_and_resolved_reach_a_webhook_as_alertmanager_sends_them() {
     );
     let a = &first["alerts"][0];
     assert_eq!(a["annotations"]["summary"], "cpu 95 on a");
+    assert_eq!(
+        a["annotations"]["runbook_url"],
+        "https://runbooks.example/cpu#a"
+    );
     assert_eq!(a["endsAt"], "0001-01-01T00:00:00Z");
     assert_eq!(a["fingerprint"].as_str().unwrap().len(), 16);
     assert!(

@@ -344,3 +344,11 @@ fn long_windows_warn_only_where_buckets_cannot_serve_them() {
     assert_eq!(codes(src), ["V1031@6"]);
     assert!(codes(&rule("avg(cpu, 90d, ago 1h) > 1")).is_empty());
 }
+
+#[test]
+fn annotations_are_templates_under_their_own_names() {
+    let ok = "rule r {\n  severity warning\n  when cpu{host=\"a\"} > 90\n  summary \"s\"\n  annotations { runbook_url = \"https://rb/{{ host }}\", team = \"infra\" }\n}\n";
+    assert!(codes(ok).is_empty(), "{:?}", codes(ok));
+    let bad = "rule r {\n  severity warning\n  when sum(cpu) by [host] > 90\n  summary \"s\"\n  annotations {\n    summary = \"x\"\n    a = \"{{ pod }}\"\n    a = \"y\"\n    b = 3\n  }\n}\n";
+    assert_eq!(codes(bad), ["V0225@6", "V0208@7", "V0225@8", "V0201@9"]);
+}

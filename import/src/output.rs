@@ -119,7 +119,9 @@ pub fn finish<T: Translation>(header: Header, items: Vec<T>) -> FileReport {
         let mut touched = vec![false; states.len()];
         for d in checked.diagnostics.iter().filter(|d| d.is_error()) {
             let at = d.span.start as usize;
-            let Some(i) = spans.iter().position(|s| s.as_ref().is_some_and(|r| r.contains(&at)))
+            let Some(i) = spans
+                .iter()
+                .position(|s| s.as_ref().is_some_and(|r| r.contains(&at)))
             else {
                 stray = Some(format!("{}: {}", d.code.as_str(), d.message));
                 continue;

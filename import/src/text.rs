@@ -79,7 +79,9 @@ pub fn prom_duration(s: &str) -> Option<u128> {
     let mut total: u128 = 0;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return None;
         }
@@ -128,7 +130,10 @@ mod tests {
         assert_eq!(duration_ms(5_400_000), "90m");
         assert_eq!(prom_duration("0s").map(duration_ms).as_deref(), Some("0s"));
         assert_eq!(prom_duration("1d").map(duration_ms).as_deref(), Some("1d"));
-        assert_eq!(prom_duration("250ms").map(duration_ms).as_deref(), Some("250ms"));
+        assert_eq!(
+            prom_duration("250ms").map(duration_ms).as_deref(),
+            Some("250ms")
+        );
         assert_eq!(prom_duration("5x"), None);
     }
 

@@ -101,6 +101,8 @@ pub struct RuleNotes {
     pub summary: Option<String>,
     /// `description "..."` (a template).
     pub description: Option<String>,
+    /// `annotations { k = "..." }` (templates), in the order written.
+    pub annotations: Vec<(String, String)>,
     /// `notify a, b`: sent to these besides what the route tree chooses.
     pub notify: Vec<String>,
     /// `playbook p`: started when an alert of the rule fires.

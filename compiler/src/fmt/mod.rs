@@ -57,6 +57,7 @@ const KEYWORDS: &[&str] = &[
     "severity",
     "summary",
     "description",
+    "annotations",
     "except",
     "notify",
     "playbook",
@@ -462,8 +463,9 @@ fn clause_rank(k: &crate::syntax::ast::ClauseKind) -> u8 {
         C::Interval(_) => 15,
         C::Summary(_) => 16,
         C::Description(_) => 17,
-        C::Notify(_) => 18,
-        C::Playbook(_) => 19,
+        C::Annotations(_) => 18,
+        C::Notify(_) => 19,
+        C::Playbook(_) => 20,
     }
 }
 
@@ -488,8 +490,9 @@ fn keyword_rank(word: &str) -> Option<u8> {
         "interval" => 15,
         "summary" => 16,
         "description" => 17,
-        "notify" => 18,
-        "playbook" => 19,
+        "annotations" => 18,
+        "notify" => 19,
+        "playbook" => 20,
         _ => return None,
     })
 }

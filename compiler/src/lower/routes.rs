@@ -88,6 +88,13 @@ pub fn routing(checked: &crate::Checked) -> Routing {
                             ast::ClauseKind::Description(s) => {
                                 notes.description = Some(s.value.clone())
                             }
+                            ast::ClauseKind::Annotations(pairs) => {
+                                for (k, v) in pairs {
+                                    if let ast::ExprKind::Str(s) = &v.kind {
+                                        notes.annotations.push((k.name.clone(), s.clone()));
+                                    }
+                                }
+                            }
                             ast::ClauseKind::Notify(ns) => {
                                 notes.notify.extend(ns.iter().map(|n| n.name.clone()))
                             }

@@ -226,6 +226,8 @@ pub enum ClauseKind {
     Except(Vec<Ident>),
     Summary(StrLit),
     Description(StrLit),
+    /// `annotations { k = "template" }`: values are string literals (checked as templates).
+    Annotations(Vec<(Ident, Expr)>),
     Notify(Vec<Ident>),
     Playbook(Ident),
 }

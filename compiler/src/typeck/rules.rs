@@ -220,6 +220,7 @@ impl Checker<'_> {
             | ClauseKind::Labels(_)
             | ClauseKind::Summary(_)
             | ClauseKind::Description(_)
+            | ClauseKind::Annotations(_)
             | ClauseKind::StringsNocase => {}
         }
     }
@@ -391,26 +392,74 @@ impl Checker<'_> {
         names.extend(cx.lets.keys().cloned());
         names.extend(cx.agg_names.iter().cloned());
         let single_event = cx.event && cx.saw_event_agg.is_none() && !sequence;
+        let mut templates: Vec<StrLit> = Vec::new();
         for c in &rule.clauses {
-            if let ClauseKind::Summary(t) | ClauseKind::Description(t) = &c.kind {
-                if labels.open {
-                    // Any label may exist; one no rule mentions is likely a typo (decided
-                    // once all rules are seen).
-                    for ph in self.placeholders(t) {
-                        let known = names.contains(&ph.name)
-                            || ph.name.starts_with("event.")
-                            || ph.name.starts_with("alert.");
-                        if !known {
-                            self.open_placeholders
-                                .push((ph.name, ph.span, names.clone()));
-                        }
+            match &c.kind {
+                ClauseKind::Summary(t) | ClauseKind::Description(t) => templates.push(t.clone()),
+                ClauseKind::Annotations(pairs) => templates.extend(self.annotations(cx, pairs)),
+                _ => {}
+            }
+        }
+        for t in &templates {
+            if labels.open {
+                // Any label may exist; one no rule mentions is likely a typo (decided
+                // once all rules are seen).
+                for ph in self.placeholders(t) {
+                    let known = names.contains(&ph.name)
+                        || ph.name.starts_with("event.")
+                        || ph.name.starts_with("alert.");
+                    if !known {
+                        self.open_placeholders
+                            .push((ph.name, ph.span, names.clone()));
                     }
-                } else {
-                    self.template(t, &names, single_event);
                 }
+            } else {
+                self.template(t, &names, single_event);
             }
         }
         labels
+    }
+
+    /// `annotations { k = "template" }`: string literals under names not already taken (by
+    /// another annotation or by the `summary`/`description` clauses).
+    fn annotations(&mut self, cx: &mut Ctx, pairs: &[(Ident, Expr)]) -> Vec<StrLit> {
+        let mut out = Vec::new();
+        let mut seen: Vec<(&str, Span)> = Vec::new();
+        for (k, v) in pairs {
+            if matches!(k.name.as_str(), "summary" | "description") {
+                self.err(
+                    Diagnostic::new(
+                        Code::DuplicateClause,
+                        k.span,
+                        format!("the `{}` annotation has its own clause", k.name),
+                    )
+                    .label(format!("write `{} \"...\"` in the rule", k.name)),
+                );
+            } else if let Some((_, prev)) = seen.iter().find(|(n, _)| *n == k.name) {
+                let prev = *prev;
+                self.err(
+                    Diagnostic::new(
+                        Code::DuplicateClause,
+                        k.span,
+                        format!("annotation `{}` is given twice", k.name),
+                    )
+                    .label("second one")
+                    .with(prev, "first one"),
+                );
+            }
+            seen.push((&k.name, k.span));
+            match &v.kind {
+                ExprKind::Str(s) => out.push(StrLit {
+                    value: s.clone(),
+                    span: v.span,
+                }),
+                _ => {
+                    let t = self.expr(cx, v);
+                    self.mismatch(v.span, "a string (a template)", &t.ty);
+                }
+            }
+        }
+        out
     }
 
     fn sequence(&mut self, cx: &mut Ctx, seq: &Sequence, span: Span) -> Labels {
@@ -583,6 +632,7 @@ impl Checker<'_> {
                 ClauseKind::Playbook(_) => "playbook",
                 ClauseKind::Recover(_) => "recover when",
                 ClauseKind::Labels(_) => "labels",
+                ClauseKind::Annotations(_) => "annotations",
                 _ => continue,
             };
             if let Some((_, prev)) = seen.iter().find(|(k, _)| *k == key) {

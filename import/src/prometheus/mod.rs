@@ -1,7 +1,8 @@
 //! `vigil import prometheus`: Prometheus rule files and Kubernetes `PrometheusRule` objects.
 //!
 //! Each alerting rule becomes a `rule` (`for`, `keep_firing_for`, labels, a `severity` label
-//! Vigil knows as the severity, `summary`/`description` templates), each recording rule a
+//! Vigil knows as the severity, `summary`/`description` and other annotations as templates),
+//! each recording rule a
 //! `record`. Prometheus resolves an alert as soon as its series vanish; Vigil keeps it unless
 //! the rule says otherwise, so every imported alert says `no_data after 0s -> ok`.
 
@@ -36,7 +37,10 @@ pub fn import(source: &str, yaml: &str) -> Result<FileReport, String> {
             .ok_or_else(|| format!("{source}: `groups` is not a list"))?;
         for g in groups {
             let group = g.get("name").and_then(Value::as_str).unwrap_or("");
-            let interval = g.get("interval").and_then(Value::as_str).map(str::to_string);
+            let interval = g
+                .get("interval")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             let Some(rules) = g.get("rules").and_then(Value::as_sequence) else {
                 continue;
             };
@@ -241,17 +245,26 @@ impl PromRule {
         if let Some(d) = description {
             out.push_str(&format!("  description {}\n", text::string(&d)));
         }
-        for (k, v) in &self.annotations {
+        let mut more = Vec::new();
+        for k in self.annotations.keys() {
             let used = k == "summary"
                 || k == "description"
                 || (k == "message" && !self.annotations.contains_key("description"));
-            if !used {
-                out.push_str(&format!("  # annotation {k}: {}\n", one_line(v)));
-                notes.push(format!(
-                    "annotation `{k}` kept as a comment (Vigil rules carry summary and \
-                     description only)"
-                ));
+            if used {
+                continue;
             }
+            if !text::is_ident(k) {
+                let v = one_line(&self.annotations[k]);
+                out.push_str(&format!("  # annotation {k}: {v}\n"));
+                notes.push(format!("annotation `{k}` kept as a comment (not a name)"));
+                continue;
+            }
+            if let Some(t) = self.template(k, &mut notes) {
+                more.push(format!("{k} = {}", text::string(&t)));
+            }
+        }
+        if !more.is_empty() {
+            out.push_str(&format!("  annotations {{ {} }}\n", more.join(", ")));
         }
         out.push_str("}\n");
         Ok((out, notes))

@@ -192,9 +192,16 @@ impl Tr {
             ));
         }
         let Some(Expr::MatrixSelector(ms)) = c.args.args.first().map(|b| b.as_ref()) else {
-            return Err("`histogram_quantile` over a rate of something other than a selector".into());
+            return Err(
+                "`histogram_quantile` over a rate of something other than a selector".into(),
+            );
         };
-        let Some(family) = ms.vs.name.as_deref().and_then(|n| n.strip_suffix("_bucket")) else {
+        let Some(family) = ms
+            .vs
+            .name
+            .as_deref()
+            .and_then(|n| n.strip_suffix("_bucket"))
+        else {
             return Err("`histogram_quantile` over a series not named `*_bucket`".into());
         };
         let mut vs = ms.vs.clone();
@@ -440,7 +447,10 @@ mod tests {
     fn what_vigil_cannot_say_is_refused_with_the_reason() {
         for (q, why) in [
             ("rate(x[5m:1m])", "subquery"),
-            ("label_replace(x, \"a\", \"$1\", \"b\", \"(.*)\")", "label_replace"),
+            (
+                "label_replace(x, \"a\", \"$1\", \"b\", \"(.*)\")",
+                "label_replace",
+            ),
             ("topk(3, x)", "topk"),
             ("x > bool 1", "bool"),
             ("x % 2", "%"),

@@ -34,7 +34,10 @@ pub fn translate(src: &str, absent: &[String]) -> Translated {
         }
         text.push_str(lit);
         match placeholder(action.trim()) {
-            Some(p) if absent.iter().any(|a| *a == p.split('|').next().unwrap_or("").trim()) => {}
+            Some(p)
+                if absent
+                    .iter()
+                    .any(|a| *a == p.split('|').next().unwrap_or("").trim()) => {}
             Some(p) => text.push_str(&format!("{{{{ {p} }}}}")),
             None => dropped.push(format!("{{{{{action}}}}}")),
         }

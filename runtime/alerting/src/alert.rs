@@ -95,6 +95,9 @@ impl Alert {
             if let Some(d) = &n.description {
                 annotations.insert("description".into(), render(d, &lookup));
             }
+            for (k, v) in &n.annotations {
+                annotations.insert(k.clone(), render(v, &lookup));
+            }
         }
         Some(Alert {
             labels,
@@ -156,6 +159,7 @@ mod tests {
     fn transitions_become_alerts_with_names_and_rendered_texts() {
         let notes = RuleNotes {
             summary: Some("cpu {{ value }} on {{ host }}".into()),
+            annotations: vec![("runbook_url".into(), "https://rb/{{ host }}".into())],
             ..RuleNotes::default()
         };
         let a = Alert::of_transition(&change(AlertState::Firing), Some(&notes)).unwrap();
@@ -163,6 +167,7 @@ mod tests {
         assert_eq!(a.labels["rule"], "infra.high_cpu");
         assert_eq!(a.labels["severity"], "warning");
         assert_eq!(a.annotations["summary"], "cpu 93.5 on a");
+        assert_eq!(a.annotations["runbook_url"], "https://rb/a");
         assert!(!a.resolved_at(61_000));
         let r = Alert::of_transition(&change(AlertState::Resolved), None).unwrap();
         assert!(r.resolved_at(60_000));

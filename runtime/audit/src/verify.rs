@@ -190,8 +190,10 @@ pub fn verify(dir: &Path, public: Option<&str>, hmac: Option<&[u8]>) -> Result<R
             } else {
                 "reordered"
             };
+            // Reported where it was found: a flipped digit makes an entry claim any
+            // earlier number.
             report.problems.push(Problem {
-                position: seq,
+                position: expected,
                 kind,
                 detail: format!("entry {seq} appears where {expected} belongs (line {i})"),
             });

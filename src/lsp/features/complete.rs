@@ -23,6 +23,7 @@ const KEYWORDS: &[&str] = &[
     "except",
     "summary",
     "description",
+    "annotations",
     "notify",
     "sequence",
     "within",

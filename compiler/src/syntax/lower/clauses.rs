@@ -10,6 +10,7 @@ impl Lower<'_> {
         let kind = match rule {
             R::severity_clause => ClauseKind::Severity(severity(next(&mut it).as_str())),
             R::labels_clause => ClauseKind::Labels(self.object(next(&mut it))),
+            R::annotations_clause => ClauseKind::Annotations(self.object(next(&mut it))),
             R::let_clause => ClauseKind::Let {
                 name: self.ident(next(&mut it)),
                 value: self.expr(next(&mut it)),
