@@ -12,15 +12,16 @@ pub fn run(args: ImportArgs) -> i32 {
         eprintln!("error: several inputs need --out DIR (one .rules file is written per input)");
         return 2;
     }
-    if let Some(dir) = &args.out {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!("error: cannot create {}: {e}", dir.display());
-            return 2;
-        }
+    if let Some(dir) = &args.out
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        eprintln!("error: cannot create {}: {e}", dir.display());
+        return 2;
     }
     let mut summary = Summary::default();
     let mut reports = Vec::new();
     let mut failed_files = 0;
+    let mut written = std::collections::HashSet::new();
     for path in &args.paths {
         let shown = path.display().to_string();
         let report = read(path).and_then(|text| match args.kind {
@@ -34,6 +35,14 @@ pub fn run(args: ImportArgs) -> i32 {
                 continue;
             }
         };
+        if !written.insert(report.package.clone()) {
+            eprintln!(
+                "error: {shown}: a second input named `{}` (its file would overwrite the first)",
+                report.package
+            );
+            failed_files += 1;
+            continue;
+        }
         summary.add(&report);
         if let Err(e) = write(&args, &report) {
             eprintln!("error: {e}");

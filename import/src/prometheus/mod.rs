@@ -192,18 +192,20 @@ impl PromRule {
         if let Some(p) = &self.problem {
             return Err(p.clone());
         }
-        let expr = promql::translate(self.expr.as_deref().unwrap_or_default())?;
+        let src = self.expr.as_deref().unwrap_or_default();
         if self.record {
-            return Ok((self.record_body(&expr)?, Vec::new()));
+            return Ok((self.record_body(&promql::translate(src)?)?, Vec::new()));
         }
+        let expr = promql::condition(src)?;
         let mut notes = Vec::new();
         let mut out = format!("rule {} {{\n", self.vigil_name);
         let mut labels = self.labels.clone();
-        if let Some(sev) = labels.get("severity") {
-            if matches!(sev.as_str(), "info" | "warning" | "high" | "critical") {
-                out.push_str(&format!("  severity {sev}\n"));
-                labels.remove("severity");
-            }
+        if let Some(sev) = labels
+            .get("severity")
+            .filter(|s| matches!(s.as_str(), "info" | "warning" | "high" | "critical"))
+        {
+            out.push_str(&format!("  severity {sev}\n"));
+            labels.remove("severity");
         }
         if !labels.is_empty() {
             let mut pairs = Vec::new();

@@ -16,7 +16,28 @@ use promql_parser::parser::{
 /// Vigil text for a PromQL expression.
 pub fn translate(src: &str) -> Result<String, String> {
     let expr = parser::parse(src).map_err(|e| format!("PromQL does not parse: {e}"))?;
-    Ok(Tr::default().expr(&expr)?.text)
+    Ok(Tr.expr(&expr)?.text)
+}
+
+/// An alerting rule's condition: as [`translate`], except that a constant (`1`, `vector(1)`),
+/// which Prometheus fires for always (a dead man's switch such as `Watchdog`), is `true`.
+pub fn condition(src: &str) -> Result<String, String> {
+    let expr = parser::parse(src).map_err(|e| format!("PromQL does not parse: {e}"))?;
+    let mut e = &expr;
+    while let Expr::Paren(p) = e {
+        e = &p.expr;
+    }
+    let constant = match e {
+        Expr::NumberLiteral(_) => true,
+        Expr::Call(c) if c.func.name == "vector" => {
+            c.args.args.first().is_some_and(|a| fold(a).is_some())
+        }
+        _ => false,
+    };
+    if constant {
+        return Ok("true".into());
+    }
+    Ok(Tr.expr(&expr)?.text)
 }
 
 /// A translated operand and whether it needs brackets inside an operator.
@@ -441,6 +462,8 @@ mod tests {
         );
         ok("sum(x)", "sum(x) by []");
         ok(r#"absent(up{job="a"})"#, r#"absent(up{job="a"})"#);
+        assert_eq!(super::condition("vector(1)").as_deref(), Ok("true"));
+        assert_eq!(super::condition("(1)").as_deref(), Ok("true"));
     }
 
     #[test]

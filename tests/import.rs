@@ -1,0 +1,210 @@
+//! `vigil import`: the public rule corpora (`../shared/corpora`) translate, what is written
+//! passes `vigil check`, every source rule is accounted for, and the share imported fully is
+//! pinned (it may only rise).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A corpus folder, or `None` (with a note) outside CI when `../shared` is not beside us.
+fn corpus(rel: &str) -> Option<PathBuf> {
+    let p = root().join("../shared/corpora").join(rel);
+    if p.is_dir() {
+        return Some(p);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!(
+            "{} is missing: CI runs with ../shared beside the clone",
+            p.display()
+        );
+    }
+    eprintln!("note: {} is not here; skipping", p.display());
+    None
+}
+
+fn vigil(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("vigil runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn files(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .filter(|p| keep(&std::fs::read_to_string(p).unwrap_or_default()))
+        .map(|p| p.display().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Imports `inputs` into a scratch folder, checks it, and returns the JSON report.
+fn import_and_check(kind: &str, inputs: &[String]) -> Value {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let mut args = vec!["import", kind, "--out", dir, "--format", "json"];
+    args.extend(inputs.iter().map(String::as_str));
+    let (code, stdout, stderr) = vigil(&args);
+    assert!(code == 0 || code == 1, "exit {code}: {stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("a JSON report");
+    let (code, _, stderr) = vigil(&["check", dir]);
+    assert_eq!(code, 0, "the imported rules do not check:\n{stderr}");
+    for f in report["files"].as_array().unwrap() {
+        let text = std::fs::read_to_string(
+            out.path()
+                .join(format!("{}.rules", f["package"].as_str().unwrap())),
+        )
+        .unwrap();
+        // Every item is in the file: translated, or kept with its reason.
+        for it in f["items"].as_array().unwrap() {
+            if it["status"] == "not_translated" {
+                let name = it["name"].as_str().unwrap();
+                assert!(
+                    text.contains(&format!("({name})\n")),
+                    "{name} is not kept in {}",
+                    f["source"]
+                );
+            }
+        }
+    }
+    report
+}
+
+fn share(report: &Value) -> (f64, u64) {
+    let s = &report["summary"];
+    let n = |k: &str| s[k].as_u64().unwrap();
+    let total = n("imported") + n("partly") + n("not_translated");
+    (n("imported") as f64 / total as f64, total)
+}
+
+#[test]
+fn kube_prometheus_rules_import_and_check() {
+    let Some(dir) = corpus("kube-prometheus/manifests") else {
+        return;
+    };
+    let inputs = files(&dir, |t| t.contains("kind: PrometheusRule"));
+    assert_eq!(inputs.len(), 8);
+    let report = import_and_check("prometheus", &inputs);
+    let (fully, total) = share(&report);
+    eprintln!(
+        "kube-prometheus: {:.1}% of {total} rules imported fully",
+        fully * 100.0
+    );
+    // 139 alerting and 95 recording rules, each accounted for.
+    assert_eq!(total, 234);
+    assert!(fully >= 0.57, "the share fell to {fully}");
+}
+
+#[test]
+fn promtool_testdata_rule_files_import_and_check() {
+    let Some(dir) = corpus("promtool/cmd/promtool/testdata") else {
+        return;
+    };
+    let inputs = files(&dir, |t| t.lines().any(|l| l.trim_end() == "groups:"));
+    assert!(inputs.len() >= 10, "{inputs:?}");
+    let report = import_and_check("prometheus", &inputs);
+    // `rules_large.yml` (10,000 copies of a labelled `vector(1)` record) would drown the rest.
+    let (mut fully, mut total) = (0, 0);
+    for f in report["files"].as_array().unwrap() {
+        if f["source"].as_str().unwrap().ends_with("rules_large.yml") {
+            continue;
+        }
+        for it in f["items"].as_array().unwrap() {
+            total += 1;
+            fully += usize::from(it["status"] == "imported");
+        }
+    }
+    let share = fully as f64 / total as f64;
+    eprintln!(
+        "promtool testdata (without rules_large.yml): {:.1}% of {total} rules imported fully",
+        share * 100.0
+    );
+    assert!(share >= 0.25, "the share fell to {share}");
+}
+
+#[test]
+fn one_input_goes_to_stdout_with_a_summary_and_an_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yml");
+    std::fs::write(
+        &good,
+        r#"groups:
+  - name: api
+    rules:
+      - alert: ApiDown
+        expr: up{job="api"} == 0
+        for: 5m
+        labels: { severity: critical, team: web }
+        annotations:
+          summary: "{{ $labels.instance }} is down"
+          runbook_url: https://runbooks.example/api
+      - record: job:errors:rate5m
+        expr: sum by (job) (rate(errors_total[5m]))
+"#,
+    )
+    .unwrap();
+    let (code, out, err) = vigil(&["import", "prometheus", good.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("imported 2, partly 0, not translated 0"),
+        "{err}"
+    );
+    assert!(out.contains("package good"), "{out}");
+    assert!(out.contains("when up{job=\"api\"} == 0 for 5m"), "{out}");
+    assert!(out.contains("severity critical"), "{out}");
+    assert!(
+        out.contains("annotations { runbook_url = \"https://runbooks.example/api\" }"),
+        "{out}"
+    );
+    assert!(out.contains("no_data after 0s -> ok"), "{out}");
+    assert!(
+        out.contains("record job:errors:rate5m = sum(rate(errors_total, 5m)) by [job]"),
+        "{out}"
+    );
+
+    let partial = dir.path().join("partial.yml");
+    std::fs::write(
+        &partial,
+        "groups:\n  - name: g\n    rules:\n      - alert: Top\n        expr: topk(3, x) > 1\n",
+    )
+    .unwrap();
+    let (code, out, err) = vigil(&["import", "prometheus", partial.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("imported 0, partly 0, not translated 1"),
+        "{err}"
+    );
+    assert!(
+        out.contains("# vigil import: not translated: `topk`"),
+        "{out}"
+    );
+    assert!(out.contains("#   expr: topk(3, x) > 1"), "{out}");
+
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(&bad, "groups: [\n").unwrap();
+    let (code, _, err) = vigil(&["import", "prometheus", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("bad.yml: not YAML"), "{err}");
+
+    let (code, _, err) = vigil(&[
+        "import",
+        "prometheus",
+        good.to_str().unwrap(),
+        partial.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("need --out"), "{err}");
+}
