@@ -208,3 +208,187 @@ fn one_input_goes_to_stdout_with_a_summary_and_an_exit_code() {
     assert_eq!(code, 2);
     assert!(err.contains("need --out"), "{err}");
 }
+
+/// A kube-prometheus manifest's groups as a plain Prometheus rule file (promtool reads those).
+fn rule_file_of(manifest: &Path) -> String {
+    let v: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(manifest).unwrap()).unwrap();
+    serde_norway::to_string(&v["spec"]).unwrap()
+}
+
+/// Real kube-prometheus alerts (read from the corpus), series written for them, and the
+/// alerts promtool expects: promtool must pass the test as written, and the same test
+/// imported into Vigil must pass `vigil test` against the same rules imported.
+#[test]
+fn imported_rules_and_tests_agree_with_promtool() {
+    let Some(promtool) = common_peer() else {
+        return;
+    };
+    let Some(dir) = corpus("kube-prometheus/manifests") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "nodeExporter-prometheusRule.yaml",
+            "node",
+            r#"
+  - interval: 1m
+    input_series:
+      - series: 'node_filesystem_avail_bytes{job="node-exporter",fstype="ext4",mountpoint="/",instance="n1",device="sda1"}'
+        values: '4+0x80'
+      - series: 'node_filesystem_size_bytes{job="node-exporter",fstype="ext4",mountpoint="/",instance="n1",device="sda1"}'
+        values: '100+0x80'
+      - series: 'node_filesystem_readonly{job="node-exporter",fstype="ext4",mountpoint="/",instance="n1",device="sda1"}'
+        values: '0+0x80'
+      - series: 'node_network_receive_errs_total{job="node-exporter",device="eth0",instance="n1"}'
+        values: '0+10x80'
+      - series: 'node_network_receive_packets_total{job="node-exporter",device="eth0",instance="n1"}'
+        values: '0+100x80'
+      - series: 'node_timex_sync_status{job="node-exporter",instance="n1"}'
+        values: '0+0x80'
+      - series: 'node_timex_maxerror_seconds{job="node-exporter",instance="n1"}'
+        values: '16+0x80'
+    alert_rule_test:
+      - eval_time: 20m
+        alertname: NodeFilesystemAlmostOutOfSpace
+        exp_alerts: []
+      - eval_time: 40m
+        alertname: NodeFilesystemAlmostOutOfSpace
+        exp_alerts:
+          - exp_labels: {severity: warning, job: node-exporter, fstype: ext4, mountpoint: /, instance: n1, device: sda1}
+            exp_annotations:
+              description: Filesystem on sda1, mounted on /, at n1 has only 4.00% available space left.
+              runbook_url: https://runbooks.prometheus-operator.dev/runbooks/node/nodefilesystemalmostoutofspace
+              summary: Filesystem has less than 5% space left.
+      - eval_time: 50m
+        alertname: NodeNetworkReceiveErrs
+        exp_alerts: []
+      - eval_time: 70m
+        alertname: NodeNetworkReceiveErrs
+        exp_alerts:
+          - exp_labels: {severity: warning, job: node-exporter, device: eth0, instance: n1}
+            exp_annotations:
+              description: n1 interface eth0 has encountered 0 receive errors in the last two minutes.
+              runbook_url: https://runbooks.prometheus-operator.dev/runbooks/node/nodenetworkreceiveerrs
+              summary: Network interface is reporting many receive errors.
+      - eval_time: 5m
+        alertname: NodeClockNotSynchronising
+        exp_alerts: []
+      - eval_time: 15m
+        alertname: NodeClockNotSynchronising
+        exp_alerts:
+          - exp_labels: {severity: warning, job: node-exporter, instance: n1}
+            exp_annotations:
+              description: Clock at n1 is not synchronising. Ensure NTP is configured on this host.
+              runbook_url: https://runbooks.prometheus-operator.dev/runbooks/node/nodeclocknotsynchronising
+              summary: Clock not synchronising.
+"#,
+        ),
+        (
+            "alertmanager-prometheusRule.yaml",
+            "am",
+            r#"
+  - interval: 1m
+    input_series:
+      - series: 'alertmanager_config_last_reload_successful{job="alertmanager-main",container="alertmanager",namespace="monitoring",pod="am-0"}'
+        values: '1 1 1 0+0x30'
+    alert_rule_test:
+      - eval_time: 12m
+        alertname: AlertmanagerFailedReload
+        exp_alerts: []
+      - eval_time: 25m
+        alertname: AlertmanagerFailedReload
+        exp_alerts:
+          - exp_labels: {severity: critical, job: alertmanager-main, container: alertmanager, namespace: monitoring, pod: am-0}
+            exp_annotations:
+              description: Configuration has failed to load for monitoring/am-0.
+              runbook_url: https://runbooks.prometheus-operator.dev/runbooks/alertmanager/alertmanagerfailedreload
+              summary: Reloading an Alertmanager configuration has failed.
+"#,
+        ),
+        (
+            "kubernetesControlPlane-prometheusRule.yaml",
+            "k8s",
+            r#"
+  - interval: 1m
+    input_series:
+      - series: 'kube_pod_container_status_waiting_reason{reason="CrashLoopBackOff",job="kube-state-metrics",namespace="ns",pod="p",container="c"}'
+        values: '1+0x90'
+      - series: 'kube_pod_container_status_waiting_reason{reason="ImagePullBackOff",job="kube-state-metrics",namespace="ns",pod="q",container="c"}'
+        values: '1+0x90'
+    alert_rule_test:
+      - eval_time: 10m
+        alertname: KubePodCrashLooping
+        exp_alerts: []
+      - eval_time: 20m
+        alertname: KubePodCrashLooping
+        exp_alerts:
+          - exp_labels: {severity: warning, reason: CrashLoopBackOff, job: kube-state-metrics, namespace: ns, pod: p, container: c}
+            exp_annotations:
+              description: 'Pod ns/p (c) is in waiting state (reason: "CrashLoopBackOff") on cluster .'
+              runbook_url: https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping
+              summary: Pod is crash looping.
+      - eval_time: 50m
+        alertname: KubeContainerWaiting
+        exp_alerts: []
+      - eval_time: 80m
+        alertname: KubeContainerWaiting
+        exp_alerts:
+          - exp_labels: {severity: warning, reason: ImagePullBackOff, job: kube-state-metrics, namespace: ns, pod: q, container: c}
+            exp_annotations:
+              description: 'pod/q in namespace ns on container c has been in waiting state for longer than 1 hour. (reason: "ImagePullBackOff") on cluster .'
+              runbook_url: https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubecontainerwaiting
+              summary: Pod container waiting longer than 1 hour
+"#,
+        ),
+    ];
+    let out = work.path().join("out");
+    for (manifest, stem, tests) in cases {
+        let rules = work.path().join(format!("{stem}.yml"));
+        std::fs::write(&rules, rule_file_of(&dir.join(manifest))).unwrap();
+        let test = work.path().join(format!("{stem}_test.yml"));
+        std::fs::write(
+            &test,
+            format!("rule_files:\n  - {stem}.yml\nevaluation_interval: 1m\ntests:{tests}"),
+        )
+        .unwrap();
+        let p = Command::new(&promtool)
+            .args(["test", "rules"])
+            .arg(&test)
+            .output()
+            .unwrap();
+        assert!(
+            p.status.success(),
+            "promtool does not pass {stem}: {}{}",
+            String::from_utf8_lossy(&p.stdout),
+            String::from_utf8_lossy(&p.stderr)
+        );
+        let o = out.to_str().unwrap();
+        let (_, _, err) = vigil(&["import", "prometheus", rules.to_str().unwrap(), "--out", o]);
+        assert!(err.contains("imported"), "{err}");
+        let (code, _, err) = vigil(&[
+            "import",
+            "promtool-tests",
+            test.to_str().unwrap(),
+            "--out",
+            o,
+        ]);
+        assert!(err.contains("not translated 0"), "{stem}: {err}");
+        assert!(code == 0 || code == 1, "{err}");
+    }
+    let (code, stdout, stderr) = vigil(&["test", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("3 passed, 0 failed"), "{stdout}");
+}
+
+fn common_peer() -> Option<String> {
+    if Command::new("promtool").arg("--version").output().is_ok() {
+        return Some("promtool".into());
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("promtool is missing; .ci/run installs Debian's `prometheus` package");
+    }
+    eprintln!("note: promtool is not installed; skipping");
+    None
+}

@@ -59,6 +59,16 @@ pub fn check_source(name: &str, text: &str, std_root: Option<&Path>) -> Checked 
     finish(loaded)
 }
 
+/// Checks several in-memory files together, as one folder (a package spread over files: rules
+/// in one, their tests in another).
+pub fn check_sources(files: &[(&str, &str)], std_root: Option<&Path>) -> Checked {
+    let mut loaded = resolve::Loaded::default();
+    for (name, text) in files {
+        resolve::loader_add(&mut loaded, PathBuf::from(name), text.to_string(), std_root);
+    }
+    finish(loaded)
+}
+
 fn finish(loaded: resolve::Loaded) -> Checked {
     let resolve::Loaded {
         sources,

@@ -10,6 +10,7 @@
 
 pub mod output;
 pub mod prometheus;
+pub mod promtool;
 pub mod text;
 
 pub use output::{FileReport, ItemReport, Status, Summary};

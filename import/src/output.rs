@@ -46,6 +46,8 @@ pub struct FileReport {
     pub package: String,
     #[serde(skip)]
     pub text: String,
+    /// The file name to write, when not `PACKAGE.rules` (tests share their rules' package).
+    pub file: Option<String>,
     pub items: Vec<ItemReport>,
 }
 
@@ -88,6 +90,8 @@ pub struct Header {
     pub package: String,
     /// Declarations every item may use (package defaults), placed after `package`.
     pub preamble: String,
+    /// Files checked alongside (name, text): the rules a translated test runs.
+    pub context: Vec<(String, String)>,
 }
 
 struct State<T> {
@@ -112,12 +116,19 @@ pub fn finish<T: Translation>(header: Header, items: Vec<T>) -> FileReport {
     loop {
         let (t, spans) = render(&header, &states);
         text = t;
-        let checked = vigil_compiler::check_source(&name, &text, None);
+        let mut all: Vec<(&str, &str)> = h_context(&header);
+        all.push((&name, &text));
+        let checked = vigil_compiler::check_sources(&all, None);
+        let ours = checked.sources.find(std::path::Path::new(&name));
         let mut changed = false;
         let mut stray = None;
         // Each item's first finding per round: a repair can change what else is reported.
         let mut touched = vec![false; states.len()];
-        for d in checked.diagnostics.iter().filter(|d| d.is_error()) {
+        for d in checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error() && Some(d.span.file) == ours)
+        {
             let at = d.span.start as usize;
             let Some(i) = spans
                 .iter()
@@ -178,9 +189,17 @@ pub fn finish<T: Translation>(header: Header, items: Vec<T>) -> FileReport {
     FileReport {
         source: header.source,
         package: header.package,
+        file: None,
         text: formatted,
         items,
     }
+}
+
+fn h_context(h: &Header) -> Vec<(&str, &str)> {
+    h.context
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect()
 }
 
 /// The package text and the byte range of each translated item in it.

@@ -26,6 +26,7 @@ pub fn run(args: ImportArgs) -> i32 {
         let shown = path.display().to_string();
         let report = read(path).and_then(|text| match args.kind {
             ImportKind::Prometheus => vigil_import::prometheus::import(&shown, &text),
+            ImportKind::PromtoolTests => vigil_import::promtool::import(&shown, &text, &read),
         });
         let report = match report {
             Ok(r) => r,
@@ -35,10 +36,13 @@ pub fn run(args: ImportArgs) -> i32 {
                 continue;
             }
         };
-        if !written.insert(report.package.clone()) {
+        let file = report
+            .file
+            .clone()
+            .unwrap_or_else(|| format!("{}.rules", report.package));
+        if !written.insert(file.clone()) {
             eprintln!(
-                "error: {shown}: a second input named `{}` (its file would overwrite the first)",
-                report.package
+                "error: {shown}: a second input written to `{file}` (it would overwrite the first)"
             );
             failed_files += 1;
             continue;
@@ -93,7 +97,11 @@ fn read(path: &std::path::Path) -> Result<String, String> {
 fn write(args: &ImportArgs, report: &FileReport) -> Result<(), String> {
     match &args.out {
         Some(dir) => {
-            let path = dir.join(format!("{}.rules", report.package));
+            let name = report
+                .file
+                .clone()
+                .unwrap_or_else(|| format!("{}.rules", report.package));
+            let path = dir.join(name);
             std::fs::write(&path, &report.text).map_err(|e| format!("{}: {e}", path.display()))
         }
         None => {

@@ -535,7 +535,8 @@ pub struct FmtArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ImportArgs {
-    /// What the files are: `prometheus` (rule files and PrometheusRule objects).
+    /// What the files are: `prometheus` (rule files and PrometheusRule objects),
+    /// `promtool-tests` (`promtool test rules` files; their rule file is read too).
     #[arg(value_enum)]
     pub kind: ImportKind,
     /// The files to translate.
@@ -552,6 +553,7 @@ pub struct ImportArgs {
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ImportKind {
     Prometheus,
+    PromtoolTests,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -17,6 +17,21 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Imports one rule file (`groups:` at the top, or one or more `PrometheusRule` objects).
 pub fn import(source: &str, yaml: &str) -> Result<FileReport, String> {
+    import_indexed(source, yaml).map(|(r, _)| r)
+}
+
+/// What became of one alerting rule: the name a test refers to it by, and its static labels
+/// (a promtool test's expected labels tell same-named alerts apart by them).
+#[derive(Clone, Debug)]
+pub struct AlertIndex {
+    pub alertname: String,
+    pub rule: String,
+    pub labels: BTreeMap<String, String>,
+    pub translated: bool,
+}
+
+/// [`import`], and an index of its alerting rules.
+pub fn import_indexed(source: &str, yaml: &str) -> Result<(FileReport, Vec<AlertIndex>), String> {
     let mut items = Vec::new();
     let mut names: HashMap<String, usize> = HashMap::new();
     let mut found = false;
@@ -54,15 +69,40 @@ pub fn import(source: &str, yaml: &str) -> Result<FileReport, String> {
             "{source}: no rule groups (neither `groups:` nor a PrometheusRule's `spec.groups`)"
         ));
     }
-    Ok(output::finish(
+    let index: Vec<(bool, AlertIndex)> = items
+        .iter()
+        .map(|r: &PromRule| {
+            (
+                r.record,
+                AlertIndex {
+                    alertname: r.name.clone(),
+                    rule: r.vigil_name.clone(),
+                    labels: r.labels.clone(),
+                    translated: false,
+                },
+            )
+        })
+        .collect();
+    let report = output::finish(
         Header {
             source: source.to_string(),
             tool: "prometheus",
             package: package_name(source),
             preamble: String::new(),
+            context: Vec::new(),
         },
         items,
-    ))
+    );
+    let alerts = index
+        .into_iter()
+        .zip(&report.items)
+        .filter(|((record, _), _)| !record)
+        .map(|((_, mut a), it)| {
+            a.translated = it.status != crate::Status::NotTranslated;
+            a
+        })
+        .collect();
+    Ok((report, alerts))
 }
 
 /// The package name of an imported file: its stem as an identifier.
