@@ -392,3 +392,162 @@ fn common_peer() -> Option<String> {
     eprintln!("note: promtool is not installed; skipping");
     None
 }
+
+/// A receiver's name as the importer spells it (`team-X-pager` is `team_X_pager`).
+fn ident(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// `vigil routes test`'s notifiers as receivers: `r__email1, r__pagerduty2` (one receiver with
+/// two integrations) is `r`.
+fn receivers_of(notifiers: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for n in notifiers
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        let r = n.split("__").next().unwrap();
+        if out.last() != Some(&r) || !n.contains("__") {
+            out.push(r);
+        }
+    }
+    out.join(",")
+}
+
+/// Alertmanager's own configuration examples import and check, and the imported route tree
+/// sends generated label sets to the same receivers, in the same order, as
+/// `amtool config routes test` does with the original.
+#[test]
+fn alertmanager_configurations_import_check_and_route_like_amtool() {
+    let Some(dir) = corpus("alertmanager") else {
+        return;
+    };
+    let good: Vec<String> = [
+        "config/testdata/conf.good.yml",
+        "config/testdata/conf.http-config.good.yml",
+        "cli/testdata/conf.good.yml",
+        "cli/testdata/conf.routing.yml",
+        "doc/examples/simple.yml",
+    ]
+    .iter()
+    .map(|p| dir.join(p).display().to_string())
+    .collect();
+    let report = import_and_check("alertmanager", &good);
+    let (fully, total) = share(&report);
+    eprintln!(
+        "alertmanager: {:.1}% of {total} items imported fully",
+        fully * 100.0
+    );
+    assert!(
+        !report.to_string().contains("mysecret"),
+        "a secret was copied into the report"
+    );
+    let Some(amtool) = Command::new("amtool")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|_| "amtool")
+        .or_else(|| {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "amtool is missing; .ci/run installs Debian's `prometheus-alertmanager`"
+            );
+            None
+        })
+    else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let values: [(&str, &[&str]); 6] = [
+        ("service", &["foo1", "baz", "files", "database", "other"]),
+        ("severity", &["critical", "warning"]),
+        ("owner", &["team-X", "team-Y", "nobody"]),
+        ("owner2", &["team-X"]),
+        ("test", &["1", "2", "3"]),
+        ("cluster", &["a"]),
+    ];
+    let mut compared = 0;
+    let mut distinct = std::collections::HashSet::new();
+    for (i, cfg) in good.iter().enumerate() {
+        let (code, rules, err) = vigil(&["import", "alertmanager", cfg]);
+        assert!(code <= 1, "{err}");
+        assert!(!rules.contains("mysecret"), "a secret was copied:\n{rules}");
+        let text = std::fs::read_to_string(cfg).unwrap();
+        // amtool refuses a configuration whose secrets are files it cannot read; the tree is
+        // what is compared, so those are skipped.
+        if text.contains("_file:") {
+            continue;
+        }
+        // One folder each: two inputs named `conf.good.yml` are one package.
+        let sub = out.path().join(format!("c{i}"));
+        std::fs::create_dir(&sub).unwrap();
+        let path = sub.join("am.rules");
+        std::fs::write(&path, rules).unwrap();
+        // Alertmanager 0.25 predates `tracing` (newer examples have it): amtool reads a copy
+        // without it.
+        let mut for_amtool = String::new();
+        let mut skipping = false;
+        for line in text.lines() {
+            if !line.starts_with([' ', '#']) && !line.is_empty() {
+                skipping = line.starts_with("tracing:");
+            }
+            if !skipping {
+                for_amtool.push_str(line);
+                for_amtool.push('\n');
+            }
+        }
+        let am_cfg = sub.join("am.yml");
+        std::fs::write(&am_cfg, for_amtool).unwrap();
+        let cfg = am_cfg.display().to_string();
+        let mut seed = 7u64 + i as u64;
+        for _ in 0..30 {
+            let mut labels = vec!["alertname=A".to_string()];
+            for (k, vs) in values {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let pick = (seed >> 33) as usize % (vs.len() + 1);
+                if pick < vs.len() {
+                    labels.push(format!("{k}={}", vs[pick]));
+                }
+            }
+            let am = Command::new(amtool)
+                .args(["config", "routes", "test"])
+                .arg(format!("--config.file={cfg}"))
+                .args(&labels)
+                .output()
+                .unwrap();
+            assert!(
+                am.status.success(),
+                "{}",
+                String::from_utf8_lossy(&am.stderr)
+            );
+            let want: Vec<String> = String::from_utf8_lossy(&am.stdout)
+                .trim()
+                .split(',')
+                .map(ident)
+                .collect();
+            let (code, got, err) = vigil(
+                &["routes", "test", "--rules", path.to_str().unwrap()]
+                    .into_iter()
+                    .chain(labels.iter().map(String::as_str))
+                    .collect::<Vec<_>>(),
+            );
+            assert_eq!(code, 0, "{err}");
+            assert_eq!(
+                receivers_of(got.trim()),
+                want.join(","),
+                "{cfg} with {labels:?}"
+            );
+            distinct.insert(want.join(","));
+            compared += 1;
+        }
+    }
+    assert!(
+        compared >= 90 && distinct.len() >= 6,
+        "{compared} {distinct:?}"
+    );
+}

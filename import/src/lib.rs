@@ -8,6 +8,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod alertmanager;
 pub mod output;
 pub mod prometheus;
 pub mod promtool;

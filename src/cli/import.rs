@@ -27,6 +27,7 @@ pub fn run(args: ImportArgs) -> i32 {
         let report = read(path).and_then(|text| match args.kind {
             ImportKind::Prometheus => vigil_import::prometheus::import(&shown, &text),
             ImportKind::PromtoolTests => vigil_import::promtool::import(&shown, &text, &read),
+            ImportKind::Alertmanager => vigil_import::alertmanager::import(&shown, &text),
         });
         let report = match report {
             Ok(r) => r,

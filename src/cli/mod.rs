@@ -536,7 +536,9 @@ pub struct FmtArgs {
 #[derive(clap::Args, Debug)]
 pub struct ImportArgs {
     /// What the files are: `prometheus` (rule files and PrometheusRule objects),
-    /// `promtool-tests` (`promtool test rules` files; their rule file is read too).
+    /// `promtool-tests` (`promtool test rules` files; their rule file is read too),
+    /// `alertmanager` (alertmanager.yml: receivers, the route tree, inhibitions, time
+    /// intervals).
     #[arg(value_enum)]
     pub kind: ImportKind,
     /// The files to translate.
@@ -554,6 +556,7 @@ pub struct ImportArgs {
 pub enum ImportKind {
     Prometheus,
     PromtoolTests,
+    Alertmanager,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
