@@ -551,3 +551,108 @@ fn alertmanager_configurations_import_check_and_route_like_amtool() {
         "{compared} {distinct:?}"
     );
 }
+
+/// Falco's three rule files, loaded together as Falco loads them: every rule, macro and list
+/// is accounted for, the output checks, and the imported rules match a shell in a container
+/// (Falco's "Terminal shell in container") and not a web server's own process.
+#[test]
+fn falco_rules_import_check_and_match_events() {
+    let Some(dir) = corpus("falco/rules") else {
+        return;
+    };
+    let inputs: Vec<String> = [
+        "falco_rules.yaml",
+        "falco-incubating_rules.yaml",
+        "falco-sandbox_rules.yaml",
+    ]
+    .iter()
+    .map(|f| dir.join(f).display().to_string())
+    .collect();
+    let report = import_and_check("falco", &inputs);
+    let (mut rules, mut fully) = (0, 0);
+    for f in report["files"].as_array().unwrap() {
+        for it in f["items"].as_array().unwrap() {
+            if it["name"].as_str().unwrap().starts_with("rule ") {
+                rules += 1;
+                fully += usize::from(it["status"] == "imported");
+            }
+        }
+    }
+    let share = fully as f64 / rules as f64;
+    eprintln!(
+        "falco: {:.1}% of {rules} rules imported fully",
+        share * 100.0
+    );
+    assert_eq!(rules, 93);
+    assert!(share >= 0.97, "the share fell to {share}");
+
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().to_str().unwrap();
+    let mut args = vec!["import", "falco", "--out", o];
+    args.extend(inputs.iter().map(String::as_str));
+    vigil(&args);
+    let events = out.path().join("events.jsonl");
+    std::fs::write(
+        &events,
+        concat!(
+            r#"{"ts": 1000, "type": "execve", "evt": {"dir": "<"}, "container": {"id": "abc123", "name": "web"}, "proc": {"name": "bash", "tty": 34816, "pname": "runc", "cmdline": "bash", "aname": ["bash", "runc"]}, "user": {"name": "root", "uid": 0}}"#,
+            "\n",
+            r#"{"ts": 2000, "type": "execve", "evt": {"dir": "<"}, "container": {"id": "abc123"}, "proc": {"name": "nginx", "tty": 0, "pname": "runc"}, "user": {"name": "www", "uid": 33}}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let (code, stdout, stderr) =
+        vigil(&["eval", "--rules", o, "--input", events.to_str().unwrap()]);
+    assert!(code <= 1, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [r#"{"line":1,"rules":["falco_rules.Terminal_shell_in_container"]}"#],
+        "{stderr}"
+    );
+}
+
+/// `--mapping` renames Falco's fields to the events' own: `proc.name` read as `process.name`.
+#[test]
+fn a_falco_field_mapping_renames_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("mine.yaml");
+    std::fs::write(
+        &rules,
+        "- list: shells\n  items: [bash, sh]\n- rule: Shell spawned\n  desc: a shell\n  condition: evt.type = execve and proc.name in (shells)\n  output: shell %proc.name by %user.name\n  priority: WARNING\n",
+    )
+    .unwrap();
+    let mapping = dir.path().join("map.yaml");
+    std::fs::write(
+        &mapping,
+        "proc.name: process.name\nuser.name: event.user.id\n",
+    )
+    .unwrap();
+    let (code, out, err) = vigil(&[
+        "import",
+        "falco",
+        rules.to_str().unwrap(),
+        "--mapping",
+        mapping.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(r#"event.type == "execve" and event.process.name in shells"#),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"summary "shell {{ event.process.name }} by {{ event.user.id }}""#),
+        "{out}"
+    );
+    std::fs::write(&mapping, "proc.name: 'not a path!'\n").unwrap();
+    let (code, _, err) = vigil(&[
+        "import",
+        "falco",
+        rules.to_str().unwrap(),
+        "--mapping",
+        mapping.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not an event path"), "{err}");
+}

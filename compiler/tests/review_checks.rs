@@ -352,3 +352,11 @@ fn annotations_are_templates_under_their_own_names() {
     let bad = "rule r {\n  severity warning\n  when sum(cpu) by [host] > 90\n  summary \"s\"\n  annotations {\n    summary = \"x\"\n    a = \"{{ pod }}\"\n    a = \"y\"\n    b = 3\n  }\n}\n";
     assert_eq!(codes(bad), ["V0225@6", "V0208@7", "V0225@8", "V0201@9"]);
 }
+
+#[test]
+fn event_templates_may_index_arrays() {
+    let ok = "rule r {\n  severity warning\n  on event where event.type == \"execve\"\n  summary \"parent {{ event.proc.aname[2] }}\"\n}\n";
+    assert!(codes(ok).is_empty(), "{:?}", codes(ok));
+    let bad = "rule r {\n  severity warning\n  on event where event.type == \"execve\"\n  summary \"{{ event.proc.aname[x] }} {{ rule[1] }}\"\n}\n";
+    assert_eq!(codes(bad), ["V0217@4", "V0217@4"]);
+}

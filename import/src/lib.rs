@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 
 pub mod alertmanager;
+pub mod falco;
 pub mod output;
 pub mod prometheus;
 pub mod promtool;

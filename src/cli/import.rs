@@ -22,13 +22,14 @@ pub fn run(args: ImportArgs) -> i32 {
     let mut reports = Vec::new();
     let mut failed_files = 0;
     let mut written = std::collections::HashSet::new();
-    for path in &args.paths {
-        let shown = path.display().to_string();
-        let report = read(path).and_then(|text| match args.kind {
-            ImportKind::Prometheus => vigil_import::prometheus::import(&shown, &text),
-            ImportKind::PromtoolTests => vigil_import::promtool::import(&shown, &text, &read),
-            ImportKind::Alertmanager => vigil_import::alertmanager::import(&shown, &text),
-        });
+    let results = match translate(&args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    for (shown, report) in results {
         let report = match report {
             Ok(r) => r,
             Err(e) => {
@@ -80,6 +81,51 @@ pub fn run(args: ImportArgs) -> i32 {
     } else {
         0
     }
+}
+
+/// An input (as shown) and its translation.
+type Translated = (String, Result<FileReport, String>);
+
+/// Every input's translation, in order (Falco's files together: later ones use earlier ones'
+/// macros and lists).
+fn translate(args: &ImportArgs) -> Result<Vec<Translated>, String> {
+    let shown: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+    if args.mapping.is_some() && args.kind != ImportKind::Falco {
+        return Err("--mapping is for `vigil import falco`".into());
+    }
+    if args.kind == ImportKind::Falco {
+        let mapping = match &args.mapping {
+            Some(p) => vigil_import::falco::Mapping::with_overrides(&read(p)?)
+                .map_err(|e| format!("{}: {e}", p.display()))?,
+            None => vigil_import::falco::Mapping::default(),
+        };
+        let mut inputs = Vec::new();
+        let mut out = Vec::new();
+        for (path, name) in args.paths.iter().zip(&shown) {
+            match read(path) {
+                Ok(t) => inputs.push((name.clone(), t)),
+                Err(e) => out.push((name.clone(), Err(e))),
+            }
+        }
+        let names: Vec<String> = inputs.iter().map(|(n, _)| n.clone()).collect();
+        let reports = vigil_import::falco::import_all(&inputs, &mapping);
+        out.extend(names.into_iter().zip(reports));
+        return Ok(out);
+    }
+    Ok(args
+        .paths
+        .iter()
+        .zip(shown)
+        .map(|(path, shown)| {
+            let report = read(path).and_then(|text| match args.kind {
+                ImportKind::Prometheus => vigil_import::prometheus::import(&shown, &text),
+                ImportKind::PromtoolTests => vigil_import::promtool::import(&shown, &text, &read),
+                ImportKind::Alertmanager => vigil_import::alertmanager::import(&shown, &text),
+                ImportKind::Falco => Err("falco files are read together".into()),
+            });
+            (shown, report)
+        })
+        .collect())
 }
 
 fn read(path: &std::path::Path) -> Result<String, String> {

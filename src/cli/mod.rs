@@ -538,7 +538,7 @@ pub struct ImportArgs {
     /// What the files are: `prometheus` (rule files and PrometheusRule objects),
     /// `promtool-tests` (`promtool test rules` files; their rule file is read too),
     /// `alertmanager` (alertmanager.yml: receivers, the route tree, inhibitions, time
-    /// intervals).
+    /// intervals), `falco` (rule files, loaded together in Falco's order).
     #[arg(value_enum)]
     pub kind: ImportKind,
     /// The files to translate.
@@ -547,6 +547,10 @@ pub struct ImportArgs {
     /// Write one NAME.rules per input here (default: stdout, for one input).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Falco only: a YAML map of Falco field names to event paths (`proc.name: process.name`)
+    /// overriding the default mapping (`docs/importing.md`).
+    #[arg(long)]
+    pub mapping: Option<PathBuf>,
     /// `human` (a summary on stderr) or `json` (every item's outcome on stdout with --out).
     #[arg(long, value_enum, default_value_t = ImportFormat::Human)]
     pub format: ImportFormat,
@@ -557,6 +561,7 @@ pub enum ImportKind {
     Prometheus,
     PromtoolTests,
     Alertmanager,
+    Falco,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

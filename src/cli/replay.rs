@@ -350,18 +350,7 @@ fn event_field<'a>(
     event: Option<&'a serde_json::Value>,
     path: &str,
 ) -> Option<vigil_vocab::template::Value<'a>> {
-    use vigil_vocab::template::Value;
-    let mut v = event?;
-    for k in path.split('.') {
-        v = v.get(k)?;
-    }
-    match v {
-        serde_json::Value::String(s) => Some(Value::Str(s.as_str().into())),
-        serde_json::Value::Number(n) => n.as_f64().map(Value::Num),
-        serde_json::Value::Bool(b) => Some(Value::Str(b.to_string().into())),
-        serde_json::Value::Null => None,
-        other => Some(Value::Str(other.to_string().into())),
-    }
+    vigil_vocab::template::event_field(event?, path)
 }
 
 /// Epoch milliseconds as RFC 3339 UTC (`2026-11-23T10:04:00Z`, milliseconds when present).

@@ -35,6 +35,31 @@ pub fn render<'a>(template: &str, lookup: &dyn Fn(&str) -> Option<Value<'a>>) ->
     out
 }
 
+/// An event field as a placeholder reads it: `proc.name`, `proc.aname[2]` (an array element),
+/// `steps.child.event.pid`; `None` when the event has no such field or it is null.
+pub fn event_field<'a>(event: &'a serde_json::Value, path: &str) -> Option<Value<'a>> {
+    let mut v = event;
+    for part in path.split('.') {
+        let (name, mut idx) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        v = v.get(name)?;
+        while let Some(rest) = idx.strip_prefix('[') {
+            let (n, after) = rest.split_once(']')?;
+            v = v.get(n.parse::<usize>().ok()?)?;
+            idx = after;
+        }
+    }
+    match v {
+        serde_json::Value::String(s) => Some(Value::Str(s.as_str().into())),
+        serde_json::Value::Number(n) => n.as_f64().map(Value::Num),
+        serde_json::Value::Bool(b) => Some(Value::Str(b.to_string().into())),
+        serde_json::Value::Null => None,
+        other => Some(Value::Str(other.to_string().into())),
+    }
+}
+
 /// `name | filter(arg) | ...`; `None` when the name has no value and no `default` gives one.
 fn placeholder<'a>(inner: &str, lookup: &dyn Fn(&str) -> Option<Value<'a>>) -> Option<String> {
     let mut parts = inner.split('|').map(str::trim);
@@ -162,6 +187,18 @@ fn title(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_fields_index_arrays() {
+        let e = serde_json::json!({"proc": {"aname": ["bash", "runc"], "pid": 7}});
+        assert_eq!(
+            event_field(&e, "proc.aname[1]"),
+            Some(Value::Str("runc".into()))
+        );
+        assert_eq!(event_field(&e, "proc.pid"), Some(Value::Num(7.0)));
+        assert_eq!(event_field(&e, "proc.aname[5]"), None);
+        assert_eq!(event_field(&e, "proc.aname[x]"), None);
+    }
 
     fn lookup(name: &str) -> Option<Value<'static>> {
         match name {

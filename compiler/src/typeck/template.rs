@@ -11,6 +11,27 @@ const FILTERS: &[&str] = &[
 ];
 
 /// One `{{ ... }}`: the name it reads and where it is.
+/// `value`, `host`, `event.proc.name`; event fields may index arrays (`event.proc.aname[2]`).
+fn placeholder_name(name: &str) -> bool {
+    let event = name.starts_with("event.") || name.starts_with("steps.");
+    !name.is_empty()
+        && name.split('.').all(|seg| {
+            let (head, mut idx) = match seg.find('[') {
+                Some(i) if event => (&seg[..i], &seg[i..]),
+                _ => (seg, ""),
+            };
+            while let Some(rest) = idx.strip_prefix('[') {
+                match rest.split_once(']') {
+                    Some((n, after)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+                        idx = after
+                    }
+                    _ => return false,
+                }
+            }
+            !head.is_empty() && head.chars().all(|c| c.is_alphanumeric() || c == '_')
+        })
+}
+
 pub struct Placeholder {
     pub name: String,
     pub span: Span,
@@ -115,11 +136,7 @@ impl Checker<'_> {
             let inner = &text[start + 2..end - 2];
             let mut parts = inner.split('|');
             let name = parts.next().unwrap_or("").trim();
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
-            {
+            if !placeholder_name(name) {
                 self.err(
                     Diagnostic::new(
                         Code::TemplateSyntax,

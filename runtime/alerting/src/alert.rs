@@ -114,16 +114,7 @@ impl Alert {
 
 /// `event.a.b` of an alert's event, for templates.
 fn event_field<'a>(event: Option<&'a serde_json::Value>, path: &str) -> Option<Value<'a>> {
-    let mut v = event?;
-    for part in path.split('.') {
-        v = v.get(part)?;
-    }
-    Some(match v {
-        serde_json::Value::String(s) => Value::Str(s.as_str().into()),
-        serde_json::Value::Number(n) => Value::Num(n.as_f64()?),
-        serde_json::Value::Bool(b) => Value::Str(b.to_string().into()),
-        other => Value::Str(other.to_string().into()),
-    })
+    vigil_vocab::template::event_field(event?, path)
 }
 
 /// The label names and values in order, hashed stably ([`vigil_vocab::hash::fnv1a`]): the

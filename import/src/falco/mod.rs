@@ -1,0 +1,318 @@
+//! `vigil import falco`: Falco rule files (rules, macros, lists) as event rules.
+//!
+//! Falco's fields become event fields through a mapping ([`Mapping`]: by default `evt.type`
+//! is `event.type`, which the rule index keys on, and every other field keeps its dotted name
+//! under `event.`; a user's file overrides any of them). Conditions are parsed by
+//! [`condition`] and written as Vigil filters; `output` becomes the summary, `priority` the
+//! severity, `desc` the description and `tags` an annotation. Several files load in order,
+//! as Falco loads them: a later file may use an earlier one's macros and lists, and
+//! `append: true` adds to them.
+
+pub mod condition;
+
+use crate::output::{self, FileReport, Header, Translation};
+use crate::text;
+use serde_norway::Value;
+use std::collections::BTreeMap;
+
+/// Falco field name to Vigil event path (without `event.`).
+#[derive(Clone, Debug)]
+pub struct Mapping {
+    fields: BTreeMap<String, String>,
+}
+
+impl Default for Mapping {
+    fn default() -> Self {
+        let mut fields = BTreeMap::new();
+        fields.insert("evt.type".to_string(), "type".to_string());
+        Mapping { fields }
+    }
+}
+
+impl Mapping {
+    /// The default mapping with a user's overrides: a YAML map `falco.field: vigil.path`.
+    pub fn with_overrides(yaml: &str) -> Result<Mapping, String> {
+        let v: BTreeMap<String, String> = serde_norway::from_str(yaml)
+            .map_err(|e| format!("the field mapping is not a YAML map of names: {e}"))?;
+        let mut m = Mapping::default();
+        for (k, path) in v {
+            let path = path.strip_prefix("event.").unwrap_or(&path).to_string();
+            if path.is_empty() || !path.split('.').all(text::is_ident) {
+                return Err(format!(
+                    "the mapping of `{k}` is not an event path: `{path}`"
+                ));
+            }
+            m.fields.insert(k, path);
+        }
+        Ok(m)
+    }
+
+    /// `event.PATH` of a Falco field, or why there is none.
+    pub fn path(&self, field: &str) -> Result<String, String> {
+        if let Some(p) = self.fields.get(field) {
+            return Ok(format!("event.{p}"));
+        }
+        if field.split('.').all(text::is_ident) {
+            Ok(format!("event.{field}"))
+        } else {
+            Err(format!("the field `{field}` (map it with --mapping)"))
+        }
+    }
+}
+
+/// What the files loaded so far declare: macro and list names with their package.
+#[derive(Default)]
+pub struct Loaded {
+    names: BTreeMap<String, (String, Kind)>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Macro,
+    List,
+}
+
+/// Imports several rule files in Falco's load order.
+pub fn import_all(
+    inputs: &[(String, String)],
+    mapping: &Mapping,
+) -> Vec<Result<FileReport, String>> {
+    let mut loaded = Loaded::default();
+    let mut context: Vec<(String, String)> = Vec::new();
+    let mut out = Vec::new();
+    for (source, yaml) in inputs {
+        let r = import_one(source, yaml, mapping, &mut loaded, &context);
+        if let Ok(rep) = &r {
+            context.push((format!("{}.rules", rep.package), rep.text.clone()));
+        }
+        out.push(r);
+    }
+    out
+}
+
+struct Item {
+    name: String,
+    original: String,
+    body: Result<String, String>,
+    notes: Vec<String>,
+}
+
+impl Translation for Item {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn original(&self) -> &str {
+        &self.original
+    }
+    fn body(&self) -> Result<String, String> {
+        self.body.clone()
+    }
+    fn notes(&self) -> Vec<String> {
+        self.notes.clone()
+    }
+}
+
+fn s<'v>(v: &'v Value, k: &str) -> Option<&'v str> {
+    v.get(k).and_then(Value::as_str)
+}
+
+fn import_one(
+    source: &str,
+    yaml: &str,
+    mapping: &Mapping,
+    loaded: &mut Loaded,
+    context: &[(String, String)],
+) -> Result<FileReport, String> {
+    let doc: Value =
+        serde_norway::from_str(yaml).map_err(|e| format!("{source}: not YAML: {e}"))?;
+    let list = doc
+        .as_sequence()
+        .ok_or_else(|| format!("{source}: not a Falco rules file (a YAML list)"))?;
+    let package = crate::prometheus::package_name(source);
+    // Names this file declares, first: a macro may use one declared below it.
+    for it in list {
+        for (key, kind) in [("macro", Kind::Macro), ("list", Kind::List)] {
+            if let Some(n) = s(it, key)
+                && it.get("append").and_then(Value::as_bool) != Some(true)
+            {
+                loaded.names.insert(n.to_string(), (package.clone(), kind));
+            }
+        }
+    }
+    let mut items = Vec::new();
+    let mut imports: Vec<String> = Vec::new();
+    for it in list {
+        let original = serde_norway::to_string(it).unwrap_or_default();
+        let cx = condition::Cx {
+            mapping,
+            package: &package,
+            loaded: &loaded.names,
+        };
+        let mut notes = Vec::new();
+        let (name, body) = if let Some(n) = s(it, "macro") {
+            (format!("macro {n}"), macro_decl(it, n, &cx, &mut imports))
+        } else if let Some(n) = s(it, "list") {
+            (format!("list {n}"), list_decl(it, n, &cx, &mut imports))
+        } else if let Some(n) = s(it, "rule") {
+            (
+                format!("rule {n}"),
+                rule_decl(it, n, &cx, &mut imports, &mut notes),
+            )
+        } else if it.get("required_engine_version").is_some()
+            || it.get("required_plugin_versions").is_some()
+        {
+            // Versions of Falco's engine and plugins: nothing to run.
+            continue;
+        } else {
+            (
+                "item".to_string(),
+                Err("neither a rule, a macro nor a list".to_string()),
+            )
+        };
+        items.push(Item {
+            name,
+            original,
+            body,
+            notes,
+        });
+    }
+    imports.sort();
+    imports.dedup();
+    let preamble: String = imports
+        .iter()
+        .filter(|p| **p != package)
+        .map(|p| format!("import \"./{p}\"\n"))
+        .collect();
+    Ok(output::finish(
+        Header {
+            source: source.to_string(),
+            tool: "falco",
+            package,
+            preamble,
+            context: context.to_vec(),
+        },
+        items,
+    ))
+}
+
+fn macro_decl(
+    it: &Value,
+    name: &str,
+    cx: &condition::Cx,
+    imports: &mut Vec<String>,
+) -> Result<String, String> {
+    if it.get("append").and_then(Value::as_bool) == Some(true) {
+        return Err("`append: true` (Vigil extends only `open` declarations)".into());
+    }
+    let cond = s(it, "condition").ok_or("a macro without a condition")?;
+    let expr = condition::translate(cond, cx, imports)?;
+    Ok(format!("macro {} = {expr}\n", text::ident(name)))
+}
+
+fn list_decl(
+    it: &Value,
+    name: &str,
+    cx: &condition::Cx,
+    imports: &mut Vec<String>,
+) -> Result<String, String> {
+    if it.get("append").and_then(Value::as_bool) == Some(true) {
+        return Err("`append: true` (Vigil extends only `open` declarations)".into());
+    }
+    let items: Vec<String> = it
+        .get("items")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+        .collect();
+    let values = condition::list_items(&items, cx, imports)?;
+    // `open`: users add their own entries with `extend list`, as Falco users append.
+    Ok(format!(
+        "open list {} = [{}]\n",
+        text::ident(name),
+        values.join(", ")
+    ))
+}
+
+fn severity(priority: &str) -> &'static str {
+    match priority.to_ascii_uppercase().as_str() {
+        "EMERGENCY" | "ALERT" | "CRITICAL" => "critical",
+        "ERROR" => "high",
+        "WARNING" => "warning",
+        _ => "info",
+    }
+}
+
+fn rule_decl(
+    it: &Value,
+    name: &str,
+    cx: &condition::Cx,
+    imports: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> Result<String, String> {
+    if it.get("append").and_then(Value::as_bool) == Some(true) || it.get("override").is_some() {
+        return Err("`append`/`override` of a rule".into());
+    }
+    if it.get("exceptions").is_some() {
+        return Err("rule exceptions (not in this importer yet)".into());
+    }
+    if let Some(src) = s(it, "source").filter(|s| *s != "syscall") {
+        notes.push(format!(
+            "source `{src}`: its events must carry Falco's fields as mapped"
+        ));
+    }
+    let cond = s(it, "condition").ok_or("a rule without a condition")?;
+    let filter = condition::translate(cond, cx, imports)?;
+    let ident = text::ident(name);
+    let mut out = String::new();
+    let enabled = it.get("enabled").and_then(Value::as_bool) != Some(false);
+    if !enabled {
+        out.push_str("open ");
+    }
+    out.push_str(&format!("rule {ident} {{\n"));
+    out.push_str(&format!(
+        "  severity {}\n",
+        severity(s(it, "priority").unwrap_or("WARNING"))
+    ));
+    out.push_str(&format!(
+        "  labels {{ falco_rule = {} }}\n",
+        text::string(name)
+    ));
+    out.push_str(&format!("  on event where {filter}\n"));
+    if let Some(o) = s(it, "output") {
+        let (t, dropped) = condition::output(o.trim(), cx);
+        if !dropped.is_empty() {
+            notes.push(format!(
+                "output fields left out: {} (templates cannot index arrays yet)",
+                dropped.join(" ")
+            ));
+        }
+        out.push_str(&format!("  summary {}\n", text::string(&t)));
+    }
+    if let Some(d) = s(it, "desc") {
+        out.push_str(&format!("  description {}\n", text::string(d.trim())));
+    }
+    let tags: Vec<String> = it
+        .get("tags")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str().map(str::to_string))
+        .collect();
+    if !tags.is_empty() {
+        out.push_str(&format!(
+            "  annotations {{ tags = {} }}\n",
+            text::string(&tags.join(","))
+        ));
+    }
+    out.push_str("}\n");
+    if !enabled {
+        // Disabled in Falco: declared (users may enable it by removing this line).
+        out.push_str(&format!("disable rule {}.{ident}\n", cx.package));
+    }
+    Ok(out)
+}
