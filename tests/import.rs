@@ -656,3 +656,64 @@ fn a_falco_field_mapping_renames_fields() {
     assert_eq!(code, 2);
     assert!(err.contains("not an event path"), "{err}");
 }
+
+/// Every Sigma rule of the corpus: the output checks, each rule is accounted for, and the
+/// share imported fully is pinned; one imported rule then matches events as Sigma means
+/// (case-insensitive values, `windash`).
+#[test]
+fn sigma_rules_import_check_and_match_events() {
+    let Some(dir) = corpus("sigma/rules") else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().to_str().unwrap();
+    let (code, stdout, stderr) = vigil(&[
+        "import",
+        "sigma",
+        dir.to_str().unwrap(),
+        "--out",
+        o,
+        "--format",
+        "json",
+    ]);
+    assert!(code <= 1, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let (fully, total) = share(&report);
+    eprintln!(
+        "sigma: {:.1}% of {total} rules imported fully",
+        fully * 100.0
+    );
+    assert_eq!(total, 3141);
+    assert!(fully >= 0.96, "the share fell to {fully}");
+    let (code, _, stderr) = vigil(&["check", o]);
+    assert_eq!(code, 0, "{stderr}");
+
+    let events = out.path().join("events.jsonl");
+    std::fs::write(
+        &events,
+        concat!(
+            r#"{"ts":1000,"type":"process_creation","Image":"C:\\Windows\\System32\\WHOAMI.EXE","CommandLine":"whoami /ALL"}"#,
+            "\n",
+            r#"{"ts":2000,"type":"process_creation","Image":"C:\\Windows\\System32\\whoami.exe","CommandLine":"whoami /groups"}"#,
+            "\n",
+            r#"{"ts":3000,"type":"file_event","Image":"C:\\Windows\\System32\\whoami.exe","CommandLine":"whoami -all"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let rule = out
+        .path()
+        .join("proc_creation_win_whoami_all_execution.rules");
+    let (_, stdout, stderr) = vigil(&[
+        "eval",
+        "--rules",
+        rule.to_str().unwrap(),
+        "--input",
+        events.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        stdout.trim(),
+        r#"{"line":1,"rules":["proc_creation_win_whoami_all_execution.Enumerate_All_Information_With_Whoami_EXE"]}"#,
+        "{stderr}"
+    );
+}

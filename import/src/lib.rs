@@ -13,6 +13,7 @@ pub mod falco;
 pub mod output;
 pub mod prometheus;
 pub mod promtool;
+pub mod sigma;
 pub mod text;
 
 pub use output::{FileReport, ItemReport, Status, Summary};

@@ -8,7 +8,7 @@ use vigil_import::{FileReport, Status, Summary};
 const MAX_INPUT: u64 = 64 << 20;
 
 pub fn run(args: ImportArgs) -> i32 {
-    if args.out.is_none() && args.paths.len() > 1 {
+    if args.out.is_none() && (args.paths.len() > 1 || args.paths.iter().any(|p| p.is_dir())) {
         eprintln!("error: several inputs need --out DIR (one .rules file is written per input)");
         return 2;
     }
@@ -90,8 +90,23 @@ type Translated = (String, Result<FileReport, String>);
 /// macros and lists).
 fn translate(args: &ImportArgs) -> Result<Vec<Translated>, String> {
     let shown: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
-    if args.mapping.is_some() && args.kind != ImportKind::Falco {
-        return Err("--mapping is for `vigil import falco`".into());
+    if args.mapping.is_some() && !matches!(args.kind, ImportKind::Falco | ImportKind::Sigma) {
+        return Err("--mapping is for `vigil import falco` and `vigil import sigma`".into());
+    }
+    if args.kind == ImportKind::Sigma {
+        let mapping = match &args.mapping {
+            Some(p) => vigil_import::sigma::Mapping::from_yaml(&read(p)?)
+                .map_err(|e| format!("{}: {e}", p.display()))?,
+            None => vigil_import::sigma::Mapping::default(),
+        };
+        return Ok(sigma_files(&args.paths)?
+            .into_iter()
+            .map(|path| {
+                let shown = path.display().to_string();
+                let r = read(&path).and_then(|t| vigil_import::sigma::import(&shown, &t, &mapping));
+                (shown, r)
+            })
+            .collect());
     }
     if args.kind == ImportKind::Falco {
         let mapping = match &args.mapping {
@@ -121,11 +136,40 @@ fn translate(args: &ImportArgs) -> Result<Vec<Translated>, String> {
                 ImportKind::Prometheus => vigil_import::prometheus::import(&shown, &text),
                 ImportKind::PromtoolTests => vigil_import::promtool::import(&shown, &text, &read),
                 ImportKind::Alertmanager => vigil_import::alertmanager::import(&shown, &text),
-                ImportKind::Falco => Err("falco files are read together".into()),
+                ImportKind::Falco | ImportKind::Sigma => Err("read above".into()),
             });
             (shown, report)
         })
         .collect())
+}
+
+/// Sigma inputs: files, and the `.yml`/`.yaml` files under folders (sorted).
+fn sigma_files(paths: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>, String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), String> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if p.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
 }
 
 fn read(path: &std::path::Path) -> Result<String, String> {

@@ -538,7 +538,8 @@ pub struct ImportArgs {
     /// What the files are: `prometheus` (rule files and PrometheusRule objects),
     /// `promtool-tests` (`promtool test rules` files; their rule file is read too),
     /// `alertmanager` (alertmanager.yml: receivers, the route tree, inhibitions, time
-    /// intervals), `falco` (rule files, loaded together in Falco's order).
+    /// intervals), `falco` (rule files, loaded together in Falco's order), `sigma` (rule
+    /// files, or folders of them).
     #[arg(value_enum)]
     pub kind: ImportKind,
     /// The files to translate.
@@ -547,8 +548,9 @@ pub struct ImportArgs {
     /// Write one NAME.rules per input here (default: stdout, for one input).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Falco only: a YAML map of Falco field names to event paths (`proc.name: process.name`)
-    /// overriding the default mapping (`docs/importing.md`).
+    /// Falco: a YAML map of Falco field names to event paths (`proc.name: process.name`)
+    /// overriding the default mapping. Sigma: field names and log sources
+    /// (`fields:`, `logsources:`), like pySigma's pipelines (`docs/importing.md`).
     #[arg(long)]
     pub mapping: Option<PathBuf>,
     /// `human` (a summary on stderr) or `json` (every item's outcome on stdout with --out).
@@ -562,6 +564,7 @@ pub enum ImportKind {
     PromtoolTests,
     Alertmanager,
     Falco,
+    Sigma,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
