@@ -110,6 +110,11 @@ fn event_aggregate_cases_pass_on_both_backends() {
 }
 
 #[test]
+fn records_with_labels_and_repeated_names_pass_on_both_backends() {
+    all_pass_on_both_backends("tests/records/records.rules");
+}
+
+#[test]
 fn failures_say_what_was_expected_and_what_the_engine_had() {
     let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .current_dir(root())

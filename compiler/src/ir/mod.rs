@@ -360,6 +360,15 @@ pub struct Program {
     pub rows: Option<series::Rows>,
 }
 
+/// `record name = plan labels { .. }`: one declaration (a name may have several).
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub name: String,
+    pub plan: series::SeriesExpr,
+    /// Set on every series it records (over the plan's own labels of those names).
+    pub labels: Vec<(String, String)>,
+}
+
 /// A lowered rule set: arena, layout, constant tables and programs.
 #[derive(Debug, Default)]
 pub struct Ir {
@@ -375,7 +384,7 @@ pub struct Ir {
     /// What the metric engine computes for each series slot.
     pub series: HashMap<u32, series::SeriesExpr>,
     /// `record name = ...`: computed once per evaluation, stored as series `name`.
-    pub records: Vec<(String, series::SeriesExpr)>,
+    pub records: Vec<Record>,
     /// Per rule: its clauses that drive the alert state machine.
     pub rules: Vec<meta::RuleMeta>,
     /// The shortest package `interval`, seconds.

@@ -132,7 +132,7 @@ fn lower_all(checked: &Checked) -> (Ir, Vec<LowerError>) {
             let r = match &d.kind {
                 DeclKind::Rule(r) => lw.rule(fi, r),
                 DeclKind::Interval(e) => lw.interval(fi, e),
-                DeclKind::Record { name, expr } => lw.record(fi, name, expr),
+                DeclKind::Record { name, expr, labels } => lw.record(fi, name, expr, labels),
                 _ => Ok(()),
             };
             errors.extend(r.err());

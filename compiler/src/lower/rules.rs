@@ -19,10 +19,22 @@ impl<'a> Lowerer<'a> {
         fi: usize,
         name: &ast::Ident,
         expr: &'a Expr,
+        labels: &[(ast::Ident, Expr)],
     ) -> Result<(), LowerError> {
         let sc = self.decl_scope(fi, &self.root_scope(fi));
         let plan = self.plan(&sc, expr)?;
-        self.ir.records.push((name.name.clone(), plan));
+        let labels = labels
+            .iter()
+            .filter_map(|(k, v)| match &v.kind {
+                ast::ExprKind::Str(s) => Some((k.name.clone(), s.clone())),
+                _ => None,
+            })
+            .collect();
+        self.ir.records.push(crate::ir::Record {
+            name: name.name.clone(),
+            plan,
+            labels,
+        });
         Ok(())
     }
 

@@ -82,7 +82,12 @@ impl Symbols {
                     span: name.span,
                     open: d.open,
                 };
+                let record = |d: &DeclKind| matches!(d, DeclKind::Record { .. });
                 match s.map.get(&key) {
+                    // One series recorded by several declarations (distinct labels).
+                    Some(prev)
+                        if record(&d.kind)
+                            && record(&files[prev.file].module.decls[prev.decl].kind) => {}
                     Some(prev) if ns == Namespace::Rule => {
                         s.duplicate_rules
                             .push((name.span, prev.span, name.name.clone()));

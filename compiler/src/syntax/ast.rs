@@ -101,6 +101,8 @@ pub enum DeclKind {
     Record {
         name: Ident,
         expr: Expr,
+        /// `labels { k = "v" }` set on every recorded series (string literals).
+        labels: Vec<(Ident, Expr)>,
     },
     Exception {
         name: Ident,

@@ -62,10 +62,16 @@ impl Checker<'_> {
                 holidays_text,
                 ..
             } => self.calendar_decl(tz, sessions, holidays.as_ref(), holidays_text.as_deref()),
-            DeclKind::Record { name, expr } => self.inside(fi, name, |ck| {
+            DeclKind::Record { name, expr, labels } => self.inside(fi, name, |ck| {
                 let v = ck.expr(&mut cx, expr);
                 if v.ty != Ty::Error && (!v.ty.is_numeric() || v.labels().is_none()) {
                     ck.mismatch(expr.span, "a series", &v.ty);
+                }
+                for (_, value) in labels {
+                    if !matches!(value.kind, ExprKind::Str(_)) {
+                        let t = ck.expr(&mut cx, value);
+                        ck.mismatch(value.span, "a string", &t.ty);
+                    }
                 }
             }),
             DeclKind::Exception {

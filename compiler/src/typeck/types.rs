@@ -241,4 +241,10 @@ impl Val {
             _ => None,
         }
     }
+    pub fn labels_mut(&mut self) -> Option<&mut Labels> {
+        match &mut self.shape {
+            Shape::Series(l) => Some(l),
+            _ => None,
+        }
+    }
 }

@@ -159,7 +159,7 @@ impl PromRule {
             (None, Some(r)) => (r, true),
             _ => (String::new(), false),
         };
-        let mut notes = Vec::new();
+        let notes = Vec::new();
         let mut vigil_name = if record {
             name.clone()
         } else {
@@ -169,12 +169,9 @@ impl PromRule {
             let n = names.entry(vigil_name.clone()).or_insert(0);
             *n += 1;
             if *n > 1 {
+                // Several alerts of one name (one per severity): the rule names differ, the
+                // `alertname` label keeps Prometheus's (routing and receivers see no change).
                 vigil_name = format!("{vigil_name}_{n}");
-                notes.push(format!(
-                    "renamed to `{vigil_name}`: Prometheus has several alerts named `{name}`"
-                ));
-            } else if vigil_name != name {
-                notes.push(format!("renamed to `{vigil_name}` (not an identifier)"));
             }
         }
         let problem = if name.is_empty() {
@@ -208,10 +205,22 @@ impl PromRule {
     }
 
     fn record_body(&self, expr: &str) -> Result<String, String> {
-        if !self.labels.is_empty() {
-            return Err("a recording rule with labels (Vigil's records add none)".into());
+        let mut pairs = Vec::new();
+        for (k, v) in &self.labels {
+            if !text::is_ident(k) {
+                return Err(format!("the label name `{k}`"));
+            }
+            if v.contains("{{") {
+                return Err(format!("a templated label value (`{k}: {v}`)"));
+            }
+            pairs.push(format!("{k} = {}", text::string(v)));
         }
-        Ok(format!("record {} = {expr}\n", self.vigil_name))
+        let labels = if pairs.is_empty() {
+            String::new()
+        } else {
+            format!(" labels {{ {} }}", pairs.join(", "))
+        };
+        Ok(format!("record {} = {expr}{labels}\n", self.vigil_name))
     }
 
     /// The template of an annotation, and what it left out.
@@ -240,6 +249,11 @@ impl PromRule {
         let mut notes = Vec::new();
         let mut out = format!("rule {} {{\n", self.vigil_name);
         let mut labels = self.labels.clone();
+        if self.vigil_name != self.name {
+            labels
+                .entry("alertname".into())
+                .or_insert_with(|| self.name.clone());
+        }
         if let Some(sev) = labels
             .get("severity")
             .filter(|s| matches!(s.as_str(), "info" | "warning" | "high" | "critical"))
@@ -275,6 +289,13 @@ impl PromRule {
             }
         }
         out.push_str("  no_data after 0s -> ok\n");
+        if !self.absent.is_empty() {
+            // Prometheus renders a label the alert does not carry as the empty string.
+            out.push_str(&format!(
+                "  # left out of the templates, as Prometheus renders them empty: {}\n",
+                self.absent.join(", ")
+            ));
+        }
         if let Some(i) = &self.interval {
             out.push_str(&format!("  interval {}\n", self.duration("interval", i)?));
         }
@@ -327,13 +348,6 @@ impl Translation for PromRule {
         let mut notes = self.notes.clone();
         if let Ok((_, more)) = self.translate() {
             notes.extend(more);
-        }
-        if !self.absent.is_empty() {
-            notes.push(format!(
-                "placeholders of labels the alert never carries left out: {} (Prometheus \
-                 renders them empty)",
-                self.absent.join(", ")
-            ));
         }
         notes
     }

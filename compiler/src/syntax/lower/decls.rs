@@ -48,6 +48,7 @@ impl Lower<'_> {
             R::record_decl => DeclKind::Record {
                 name: self.ident(next(&mut it)),
                 expr: self.expr(next(&mut it)),
+                labels: it.next().map(|b| self.object(b)).unwrap_or_default(),
             },
             R::exception_decl => self.exception(it),
             R::extend_decl => self.extend(it),

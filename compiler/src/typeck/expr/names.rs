@@ -215,14 +215,33 @@ impl<'a> Checker<'a> {
                 self.diags.truncate(mark);
                 v
             }
-            DeclKind::Record { expr, .. } => {
+            DeclKind::Record { name, expr, .. } => {
                 let mut cx = Ctx {
                     file: sym.file,
                     ..Ctx::default()
                 };
                 let mark = self.diags.len();
-                let v = self.expr(&mut cx, expr);
+                let mut v = self.expr(&mut cx, expr);
                 self.diags.truncate(mark);
+                // Every declaration recording this name adds its static labels.
+                let package = &self.files[sym.file].package;
+                let statics: Vec<String> = self
+                    .files
+                    .iter()
+                    .filter(|f| &f.package == package)
+                    .flat_map(|f| &f.module.decls)
+                    .filter_map(|d| match &d.kind {
+                        DeclKind::Record {
+                            name: n, labels, ..
+                        } if n.name == name.name => Some(labels),
+                        _ => None,
+                    })
+                    .flatten()
+                    .map(|(k, _)| k.name.clone())
+                    .collect();
+                if let Some(ls) = v.labels_mut() {
+                    ls.known.extend(statics);
+                }
                 // Recorded: stored as a series of its own, readable by window functions.
                 Val { stored: true, ..v }
             }

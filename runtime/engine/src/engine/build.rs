@@ -6,7 +6,7 @@ use super::{Buffers, BuildError, Config, Counters, Engine, LevelPlan, MetricRule
 use crate::alert::{Book, Policy};
 use crate::events::Events;
 use crate::events::raw::RawLayout;
-use crate::labels::{Labels, Sym};
+use crate::labels::{LabelId, Labels, Sym};
 use crate::metric::rows::Plan;
 use crate::metric::store::Store;
 use crate::metric::vector::{AccSpec, Compile, LabelSel, VExpr};
@@ -25,7 +25,7 @@ struct Compiled {
     slots: Vec<Option<VExpr>>,
     slot_bool: Vec<bool>,
     time_slot: Option<u32>,
-    records: Vec<(Sym, VExpr, i64)>,
+    records: Vec<(Sym, VExpr, i64, LabelId)>,
     accs: Vec<AccSpec>,
     spans: Vec<AccSpec>,
 }
@@ -163,7 +163,8 @@ fn compile_series(
         slots[i] = Some(c.expr(&plan).map_err(BuildError)?);
     }
     let mut records = Vec::new();
-    for (name, plan) in &ir.records {
+    for rec in &ir.records {
+        let (name, plan) = (&rec.name, &rec.plan);
         let mut c = Compile {
             store: &mut store,
             labels: &mut labels,
@@ -177,10 +178,11 @@ fn compile_series(
         };
         let v = c.expr(plan).map_err(BuildError)?;
         let metric = labels.sym(name);
-        records.push((metric, v, 0));
+        let set = labels.intern_strs(rec.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        records.push((metric, v, 0, set));
     }
     // Recorded series are kept as long as their readers need.
-    for (metric, _, reach) in &mut records {
+    for (metric, _, reach, _) in &mut records {
         *reach = store
             .selectors
             .iter()
@@ -281,8 +283,8 @@ fn read_rules(ir: &Ir) -> HashSet<String> {
             read.extend(p.rules().into_iter().map(str::to_string));
         }
     }
-    for (_, p) in &ir.records {
-        read.extend(p.rules().into_iter().map(str::to_string));
+    for r in &ir.records {
+        read.extend(r.plan.rules().into_iter().map(str::to_string));
     }
     read
 }

@@ -164,11 +164,17 @@ impl Engine {
     /// Every `record` at `t`, written back as series.
     fn record(&mut self, t: i64) {
         let records = std::mem::take(&mut self.records);
-        for (metric, expr, reach) in &records {
-            let (metric, reach) = (*metric, *reach);
+        for (metric, expr, reach, set) in &records {
+            let (metric, reach, set) = (*metric, *reach, *set);
             let mut v = self.pool.pop().unwrap_or_default();
             self.eval_vector(expr, t, &mut v);
             for &(l, x) in &v {
+                // Static labels override the plan's own of those names (as Prometheus's).
+                let l = if self.labels.pairs(set).is_empty() {
+                    l
+                } else {
+                    self.labels.merge(l, set)
+                };
                 self.store.record(&self.labels, metric, l, t, x, reach);
             }
             self.pool.push(v);

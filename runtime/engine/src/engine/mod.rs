@@ -101,7 +101,9 @@ pub struct Engine {
     slots: Vec<Option<VExpr>>,
     slot_bool: Vec<bool>,
     time_slot: Option<u32>,
-    records: Vec<(Sym, VExpr, i64)>,
+    /// Each `record`: the metric it writes, its plan, how long its series are kept, and the
+    /// static labels set on each series (the empty set for none).
+    records: Vec<(Sym, VExpr, i64, LabelId)>,
     metric: Vec<MetricRule>,
     /// Per rule: label sets with data (0) or firing (1), for composites.
     firing: Vec<Vec<(LabelId, f64)>>,
