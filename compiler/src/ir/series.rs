@@ -63,6 +63,12 @@ pub enum AggOp {
     Stddev,
     /// `quantile(q, x) by [..]` across series: `param` is `q`.
     Quantile,
+    Variance,
+    /// `topk(k, x) by [..]`: the `param` largest series of each group, with their labels.
+    Topk,
+    Bottomk,
+    /// 1 per group (PromQL's `group`).
+    Group,
 }
 
 #[derive(Debug, Clone, PartialEq)]

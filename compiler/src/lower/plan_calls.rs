@@ -136,6 +136,10 @@ impl<'a> Lowerer<'a> {
             "count_distinct" => AggOp::CountDistinct,
             "stddev" => AggOp::Stddev,
             "quantile" => AggOp::Quantile,
+            "variance" => AggOp::Variance,
+            "topk" => AggOp::Topk,
+            "bottomk" => AggOp::Bottomk,
+            "group" => AggOp::Group,
             _ => {
                 return err(
                     call.span,
@@ -143,10 +147,15 @@ impl<'a> Lowerer<'a> {
                 );
             }
         };
-        let (param, inner) = if op == AggOp::Quantile {
+        let (param, inner) = if matches!(op, AggOp::Quantile | AggOp::Topk | AggOp::Bottomk) {
             match (call.pos.first(), call.pos.get(1)) {
                 (Some(q), Some(x)) => (self.constant(sc, q)?, *x),
-                _ => return err(call.span, "quantile across series takes (q, x)"),
+                _ => {
+                    return err(
+                        call.span,
+                        format!("`{name}` across series takes (param, x)"),
+                    );
+                }
             }
         } else {
             match call.pos.first() {

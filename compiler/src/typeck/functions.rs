@@ -63,6 +63,9 @@ builtins! {
     "distinct" Aggregate 1..1 "distinct(event.f) by k over w" "number of distinct values (Sigma value_count)";
     "share" Aggregate 1..1 "share(event.f) by k over w" "how rare this value is in its group (0..1)";
     "count_distinct" Aggregate 1..1 "count_distinct(x) by [l]" "number of distinct values across series";
+    "topk" Aggregate 2..2 "topk(k, x) by [l]" "the k largest series of each group, with their own labels";
+    "bottomk" Aggregate 2..2 "bottomk(k, x) by [l]" "the k smallest series of each group, with their own labels";
+    "group" Aggregate 1..1 "group(x) by [l]" "1 for each group that has a series";
     "abs" Scalar 1..1 "abs(x)" "absolute value";
     "clamp" Scalar 3..3 "clamp(x, lo, hi)" "x limited to [lo, hi]";
     "round" Scalar 1..2 "round(x[, to])" "x rounded to a multiple of to (default 1)";
@@ -86,8 +89,12 @@ pub const SERIES_AGGREGATES: &[&str] = &[
     "max",
     "count",
     "stddev",
+    "variance",
     "quantile",
     "count_distinct",
+    "topk",
+    "bottomk",
+    "group",
 ];
 
 /// Event aggregate names (`count() by event.k over w`).

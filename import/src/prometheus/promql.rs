@@ -240,12 +240,9 @@ impl Tr {
     fn aggregate(&self, a: &AggregateExpr) -> R<Out> {
         let op = a.op.to_string();
         let vigil = match op.as_str() {
-            "sum" | "avg" | "min" | "max" | "count" | "stddev" | "quantile" => op.as_str(),
-            "topk" | "bottomk" => {
-                return Err(format!(
-                    "`{op}` (Vigil's aggregates do not keep the chosen series' labels yet)"
-                ));
-            }
+            "sum" | "avg" | "min" | "max" | "count" | "stddev" | "quantile" | "topk"
+            | "bottomk" | "group" => op.as_str(),
+            "stdvar" => "variance",
             _ => return Err(format!("the aggregation `{op}`")),
         };
         let inner = self.expr(&a.expr)?;
@@ -461,6 +458,8 @@ mod tests {
             "histogram_quantile(0.99, lat_seconds, 5m) by [svc] > 1",
         );
         ok("sum(x)", "sum(x) by []");
+        ok("topk by (ns) (1, x)", "topk(1, x) by [ns]");
+        ok("stdvar without (i) (x)", "variance(x) without [i]");
         ok(r#"absent(up{job="a"})"#, r#"absent(up{job="a"})"#);
         assert_eq!(super::condition("vector(1)").as_deref(), Ok("true"));
         assert_eq!(super::condition("(1)").as_deref(), Ok("true"));
@@ -474,7 +473,7 @@ mod tests {
                 "label_replace(x, \"a\", \"$1\", \"b\", \"(.*)\")",
                 "label_replace",
             ),
-            ("topk(3, x)", "topk"),
+            ("count_values(\"v\", x)", "count_values"),
             ("x > bool 1", "bool"),
             ("x % 2", "%"),
             ("{job=\"a\"}", "metric name"),

@@ -254,12 +254,12 @@ impl Checker<'_> {
             self.err(
                 Diagnostic::new(Code::ArgType, func.span, format!("`{name}` cannot aggregate across series"))
                     .label("not an aggregate")
-                    .help("aggregates are sum, avg, min, max, count, stddev, quantile and count_distinct; `by` after histogram_quantile groups its buckets"),
+                    .help("aggregates are sum, avg, min, max, count, stddev, variance, quantile, count_distinct, topk, bottomk and group; `by` after histogram_quantile groups its buckets"),
             );
             return Val::error();
         }
         let mut pos = pos.to_vec();
-        if name == "quantile" && pos.len() == 2 {
+        if matches!(name, "quantile" | "topk" | "bottomk") && pos.len() == 2 {
             let q = pos.remove(0);
             self.expr(cx, q);
         }
@@ -310,7 +310,7 @@ impl Checker<'_> {
             );
             return Val::error();
         }
-        let v = if name == "count" || name == "count_distinct" {
+        let v = if matches!(name, "count" | "count_distinct" | "group") {
             Val {
                 ty: Ty::Num(Unit::Number),
                 ..v
@@ -318,6 +318,19 @@ impl Checker<'_> {
         } else {
             v
         };
+        if matches!(name, "topk" | "bottomk") {
+            // The chosen series keep their own labels; the grouping only has to exist.
+            let labels = v.labels().cloned();
+            let grouped = self.grouped(v.clone(), group);
+            if grouped.ty == Ty::Error {
+                return grouped;
+            }
+            return Val {
+                shape: Shape::Series(labels.unwrap_or_default()),
+                konst: None,
+                ..v
+            };
+        }
         self.grouped(v, group)
     }
 

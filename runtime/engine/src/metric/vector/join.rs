@@ -18,16 +18,41 @@ pub fn aggregate(
     out: &mut Vector,
 ) {
     let mut groups: HashMap<LabelId, usize> = HashMap::new();
-    let mut members: Vec<(LabelId, Vec<f64>)> = Vec::new();
+    let mut members: Vec<(LabelId, Vec<f64>, Vec<LabelId>)> = Vec::new();
     for &(l, x) in v {
         let k = group.key(labels, l);
         let i = *groups.entry(k).or_insert_with(|| {
-            members.push((k, Vec::new()));
+            members.push((k, Vec::new(), Vec::new()));
             members.len() - 1
         });
         members[i].1.push(x);
+        members[i].2.push(l);
     }
-    for (k, mut xs) in members {
+    for (k, mut xs, series) in members {
+        if matches!(op, AggOp::Topk | AggOp::Bottomk) {
+            // PromQL's order: largest (smallest) first, NaN last; ties keep arrival order.
+            let mut idx: Vec<usize> = (0..xs.len()).collect();
+            let top = op == AggOp::Topk;
+            idx.sort_by(|&a, &b| {
+                let (x, y) = (xs[a], xs[b]);
+                match (x.is_nan(), y.is_nan()) {
+                    (true, true) => std::cmp::Ordering::Equal,
+                    (true, false) => std::cmp::Ordering::Greater,
+                    (false, true) => std::cmp::Ordering::Less,
+                    _ if top => y.total_cmp(&x),
+                    _ => x.total_cmp(&y),
+                }
+            });
+            let n = if param.is_finite() && param >= 1.0 {
+                param as usize
+            } else {
+                0
+            };
+            for &i in idx.iter().take(n) {
+                out.push((series[i], xs[i]));
+            }
+            continue;
+        }
         let pts: Vec<(i64, f64)> = xs.iter().map(|x| (0, *x)).collect();
         let r = match op {
             AggOp::Sum => window::sum(&pts),
@@ -46,6 +71,9 @@ pub fn aggregate(
             }
             AggOp::Stddev => window::variance(&pts).sqrt(),
             AggOp::Quantile => window::quantile(param, &mut xs),
+            AggOp::Variance => window::variance(&pts),
+            AggOp::Group => 1.0,
+            AggOp::Topk | AggOp::Bottomk => continue,
         };
         out.push((k, r));
     }
