@@ -360,3 +360,12 @@ fn event_templates_may_index_arrays() {
     let bad = "rule r {\n  severity warning\n  on event where event.type == \"execve\"\n  summary \"{{ event.proc.aname[x] }} {{ rule[1] }}\"\n}\n";
     assert_eq!(codes(bad), ["V0217@4", "V0217@4"]);
 }
+
+#[test]
+fn backquoted_field_segments_are_one_name() {
+    let ok = "rule r {\n  severity warning\n  on event where event.type == \"web\" and event.`cs-uri-query` contains \"cmd\"\n    and event.annotations.`authorization.k8s.io/decision` == \"allow\"\n  summary \"s\"\n}\n";
+    assert!(codes(ok).is_empty(), "{:?}", codes(ok));
+    // Without backquotes the `-` is a subtraction of strings.
+    let bad = "rule r {\n  severity warning\n  on event where event.type == \"web\" and event.cs-uri == \"x\"\n  summary \"s\"\n}\n";
+    assert!(!codes(bad).is_empty());
+}

@@ -38,6 +38,23 @@ pub fn is_ident(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// `event.a.b` for a dotted field name; a segment that is not a word is backquoted
+/// (``event.`cs-uri-query` ``). `None` for an empty segment or one with a backquote.
+pub fn event_path(dotted: &str) -> Option<String> {
+    let mut out = String::from("event");
+    for seg in dotted.split('.') {
+        if is_ident(seg) {
+            out.push('.');
+            out.push_str(seg);
+        } else if !seg.is_empty() && !seg.contains(['`', '\n']) {
+            out.push_str(&format!(".`{seg}`"));
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
 /// A duration in the largest unit that divides it exactly (`90s` stays `90s`, `3600s` is `1h`).
 pub fn duration_ms(ms: u128) -> String {
     const UNITS: &[(u128, &str)] = &[
@@ -144,5 +161,7 @@ mod tests {
         assert_eq!(number(604800.0).as_deref(), Some("604800"));
         assert_eq!(number(f64::INFINITY), None);
         assert_eq!(ident("Kube-API.x"), "Kube_API_x");
+        assert_eq!(event_path("a.cs-uri").as_deref(), Some("event.a.`cs-uri`"));
+        assert_eq!(event_path("a..b"), None);
     }
 }

@@ -98,6 +98,16 @@ fn token_at(text: &str, mut i: usize, out: &[Token]) -> Option<(Kind, usize)> {
     } else if c.is_ascii_alphabetic() || c == b'_' {
         while i < b.len() {
             let d = b[i];
+            // `event.\`cs-uri\``: a backquoted field segment belongs to the word.
+            if d == b'.' && b.get(i + 1) == Some(&b'`') {
+                match memchr::memchr(b'`', &b[i + 2..]) {
+                    Some(n) if !b[i + 2..i + 2 + n].contains(&b'\n') && n > 0 => {
+                        i += n + 3;
+                        continue;
+                    }
+                    _ => break,
+                }
+            }
             let joins = (d == b'.' || d == b':')
                 && b.get(i + 1)
                     .is_some_and(|n| n.is_ascii_alphabetic() || *n == b'_');

@@ -563,7 +563,10 @@ mod tests {
                 .unwrap_err()
                 .contains("keywords")
         );
-        assert!(search_of("c-uri: x").unwrap_err().contains("c-uri"));
+        assert_eq!(
+            search_of("c-uri|contains: x").unwrap(),
+            r#"event.`c-uri` contains nocase "x""#
+        );
     }
 
     #[test]

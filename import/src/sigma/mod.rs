@@ -86,13 +86,8 @@ impl Fields<'_> {
         if let Some(m) = mapped {
             return Ok(format!("event.{}", m.strip_prefix("event.").unwrap_or(m)));
         }
-        if field.split('.').all(text::is_ident) {
-            Ok(format!("event.{field}"))
-        } else {
-            Err(format!(
-                "the field name `{field}` (not a dotted name: map it with --mapping)"
-            ))
-        }
+        text::event_path(field)
+            .ok_or_else(|| format!("the field name `{field}` (map it with --mapping)"))
     }
 }
 

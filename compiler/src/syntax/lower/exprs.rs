@@ -82,7 +82,17 @@ impl Lower<'_> {
             },
             R::selector => self.selector(p, span),
             R::field_path => Expr {
-                kind: ExprKind::Field(p.into_inner().map(|q| self.ident(q)).collect()),
+                kind: ExprKind::Field(
+                    p.into_inner()
+                        .map(|q| {
+                            let mut id = self.ident(q);
+                            if let Some(inner) = id.name.strip_prefix('`') {
+                                id.name = inner.trim_end_matches('`').to_string();
+                            }
+                            id
+                        })
+                        .collect(),
+                ),
                 span,
             },
             R::alert_path => Expr {
