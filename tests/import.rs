@@ -810,3 +810,98 @@ fn imported_sigma_rules_match_what_pysigma_matches() {
         "{compared} {matched_some}"
     );
 }
+
+/// A site's local Falco file changes the shipped one as Falco loads them: a list appended to,
+/// a macro's condition appended to, a rule given an exception and disabled; the imported
+/// rules then match as the merged Falco rules would.
+#[test]
+fn falco_appends_overrides_and_exceptions_apply_across_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base_rules.yaml");
+    std::fs::write(
+        &base,
+        r#"
+- list: shell_binaries
+  items: [bash, sh]
+- macro: spawned_process
+  condition: evt.type = execve
+- macro: trusted_parent
+  condition: proc.pname = systemd
+- rule: Shell spawned
+  desc: a shell started
+  condition: spawned_process and proc.name in (shell_binaries) and not trusted_parent
+  output: shell %proc.name under %proc.pname
+  priority: WARNING
+- rule: Noisy rule
+  desc: fires on everything
+  condition: spawned_process
+  output: noise
+  priority: INFO
+"#,
+    )
+    .unwrap();
+    let local = dir.path().join("local_rules.yaml");
+    std::fs::write(
+        &local,
+        r#"
+- list: shell_binaries
+  items: [zsh]
+  append: true
+- macro: trusted_parent
+  condition: or proc.pname = cron
+  override:
+    condition: append
+- rule: Shell spawned
+  exceptions:
+    - name: known_tools
+      fields: [proc.pname, proc.cmdline]
+      comps: [=, startswith]
+      values:
+        - [ansible, "sh -c echo"]
+  override:
+    exceptions: append
+- rule: Noisy rule
+  enabled: false
+"#,
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().to_str().unwrap();
+    let (code, _, err) = vigil(&[
+        "import",
+        "falco",
+        base.to_str().unwrap(),
+        local.to_str().unwrap(),
+        "--out",
+        o,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = vigil(&["check", o]);
+    assert_eq!(code, 0, "{err}");
+    let events = out.path().join("events.jsonl");
+    let ev = |ts: u32, name: &str, pname: &str, cmd: &str| {
+        format!(
+            r#"{{"ts": {ts}, "type": "execve", "proc": {{"name": "{name}", "pname": "{pname}", "cmdline": "{cmd}"}}}}"#
+        ) + "\n"
+    };
+    std::fs::write(
+        &events,
+        ev(1, "zsh", "sshd", "zsh")
+            + &ev(2, "bash", "cron", "bash")
+            + &ev(3, "sh", "ansible", "sh -c echo hi")
+            + &ev(4, "sh", "ansible", "sh -x")
+            + &ev(5, "python", "sshd", "python"),
+    )
+    .unwrap();
+    let (_, stdout, stderr) = vigil(&["eval", "--rules", o, "--input", events.to_str().unwrap()]);
+    // 1: zsh, appended to the list. 2: cron, appended to the trusted parents. 3: the
+    // exception. 4: not the exception's command. 5: not a shell. The noisy rule is disabled.
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            r#"{"line":1,"rules":["local_rules.Shell_spawned"]}"#,
+            r#"{"line":4,"rules":["local_rules.Shell_spawned"]}"#,
+        ],
+        "{stderr}"
+    );
+}

@@ -111,9 +111,11 @@ pub fn finish<T: Translation>(header: Header, items: Vec<T>) -> FileReport {
         .collect();
     let name = format!("{}.rules", header.package);
     // Every round refuses or repairs at least one item (a repair gives something up for
-    // good), so this ends.
+    // good), or stops; the bound is a second guard.
     let mut text;
+    let mut rounds = 0;
     loop {
+        rounds += 1;
         let (t, spans) = render(&header, &states);
         text = t;
         let mut all: Vec<(&str, &str)> = h_context(&header);
@@ -153,13 +155,20 @@ pub fn finish<T: Translation>(header: Header, items: Vec<T>) -> FileReport {
             changed = true;
         }
         if !changed {
-            if let Some(why) = stray {
+            let open: Vec<&mut State<T>> =
+                states.iter_mut().filter(|s| s.refused.is_none()).collect();
+            match stray {
                 // A finding outside every item (the preamble): nothing can be kept.
-                for st in states.iter_mut().filter(|s| s.refused.is_none()) {
-                    st.refused = Some(format!("the package does not check: {why}"));
+                Some(why) if !open.is_empty() => {
+                    for st in open {
+                        st.refused = Some(format!("the package does not check: {why}"));
+                    }
+                    continue;
                 }
-                continue;
+                _ => break,
             }
+        }
+        if rounds > states.len() + 2 {
             break;
         }
     }
@@ -242,4 +251,73 @@ fn render<T: Translation>(h: &Header, states: &[State<T>]) -> (String, Vec<Optio
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Plain(&'static str, &'static str);
+
+    impl Translation for Plain {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn original(&self) -> &str {
+            "original: text"
+        }
+        fn body(&self) -> Result<String, String> {
+            Ok(self.1.to_string())
+        }
+        fn notes(&self) -> Vec<String> {
+            Vec::new()
+        }
+    }
+
+    fn header(preamble: &str) -> Header {
+        Header {
+            source: "in.yml".into(),
+            tool: "test",
+            package: "p".into(),
+            preamble: preamble.into(),
+            context: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn refused_items_are_kept_with_the_checkers_reason() {
+        let r = finish(
+            header(""),
+            vec![
+                Plain("good", "const a = 1\n"),
+                Plain(
+                    "bad",
+                    "rule r {\n  severity warning\n  when nope_unknown_fn(1) > 0\n}\n",
+                ),
+            ],
+        );
+        assert_eq!(r.items[0].status, Status::Imported);
+        assert_eq!(r.items[1].status, Status::NotTranslated);
+        assert!(
+            r.text.contains("# vigil import: not translated: V"),
+            "{}",
+            r.text
+        );
+        assert!(r.text.contains("#   original: text"), "{}", r.text);
+        assert!(vigil_compiler::check_source("p.rules", &r.text, None).errors() == 0);
+    }
+
+    #[test]
+    fn a_finding_outside_every_item_ends_instead_of_looping() {
+        let r = finish(
+            header("import \"./nowhere\"\n"),
+            vec![Plain("a", "const a = 1\n")],
+        );
+        assert_eq!(r.items[0].status, Status::NotTranslated);
+        assert!(
+            r.items[0].reasons[0].contains("does not check"),
+            "{:?}",
+            r.items
+        );
+    }
 }

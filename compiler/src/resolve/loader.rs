@@ -152,6 +152,27 @@ pub fn add_file(
         list_files,
     });
     for (lit, alias) in import_decls {
+        // A file given in memory (an importer checking its packages together) is found by
+        // its name before the disk is asked.
+        let given = lit
+            .value
+            .strip_prefix("./")
+            .map(|rest| base.join(format!("{rest}.rules")))
+            .and_then(|p| loaded.sources.find(&p));
+        if let Some(fid) = given {
+            if let Some(pkg) = loaded
+                .files
+                .iter()
+                .find(|f| f.id == fid)
+                .map(|f| f.package.clone())
+            {
+                let local = alias
+                    .map(|a| a.name)
+                    .unwrap_or_else(|| pkg.rsplit('.').next().unwrap_or(&pkg).to_string());
+                loaded.files[index].imports.push((local, pkg, lit.span));
+            }
+            continue;
+        }
         let targets = import_targets(&lit.value, &base, std_root);
         if targets.is_empty() {
             loaded.diags.push(

@@ -9,6 +9,7 @@
 //! `append: true` adds to them.
 
 pub mod condition;
+pub mod merge;
 
 use crate::output::{self, FileReport, Header, Translation};
 use crate::text;
@@ -60,10 +61,12 @@ impl Mapping {
     }
 }
 
-/// What the files loaded so far declare: macro and list names with their package.
+/// What the files loaded so far declare: macro and list names with their package, and every
+/// list, macro and rule as merged so far (a later file's `append` or `override` changes them).
 #[derive(Default)]
 pub struct Loaded {
     names: BTreeMap<String, (String, Kind)>,
+    defs: BTreeMap<(&'static str, String), (String, Value)>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -132,48 +135,122 @@ fn import_one(
     // Names this file declares, first: a macro may use one declared below it.
     for it in list {
         for (key, kind) in [("macro", Kind::Macro), ("list", Kind::List)] {
+            // An `append`/`override` entry changes the earlier declaration, not a new one.
             if let Some(n) = s(it, key)
-                && it.get("append").and_then(Value::as_bool) != Some(true)
+                && merge::changes(it, key).is_none()
             {
                 loaded.names.insert(n.to_string(), (package.clone(), kind));
             }
         }
     }
-    let mut items = Vec::new();
+    let mut items: Vec<Item> = Vec::new();
     let mut imports: Vec<String> = Vec::new();
+    // Where this file defines each list, macro and rule (an append in the same file changes
+    // that item).
+    let mut here: BTreeMap<(&'static str, String), usize> = BTreeMap::new();
     for it in list {
         let original = serde_norway::to_string(it).unwrap_or_default();
+        let Some((kind, n)) = ["list", "macro", "rule"]
+            .into_iter()
+            .find_map(|k| s(it, k).map(|n| (k, n.to_string())))
+        else {
+            if it.get("required_engine_version").is_none()
+                && it.get("required_plugin_versions").is_none()
+            {
+                items.push(Item {
+                    name: "item".into(),
+                    original,
+                    body: Err("neither a rule, a macro nor a list".into()),
+                    notes: Vec::new(),
+                });
+            }
+            // Versions of Falco's engine and plugins: nothing to run.
+            continue;
+        };
+        let key = (kind, n.clone());
         let cx = condition::Cx {
             mapping,
             package: &package,
             loaded: &loaded.names,
         };
-        let mut notes = Vec::new();
-        let (name, body) = if let Some(n) = s(it, "macro") {
-            (format!("macro {n}"), macro_decl(it, n, &cx, &mut imports))
-        } else if let Some(n) = s(it, "list") {
-            (format!("list {n}"), list_decl(it, n, &cx, &mut imports))
-        } else if let Some(n) = s(it, "rule") {
-            (
-                format!("rule {n}"),
-                rule_decl(it, n, &cx, &mut imports, &mut notes),
-            )
-        } else if it.get("required_engine_version").is_some()
-            || it.get("required_plugin_versions").is_some()
-        {
-            // Versions of Falco's engine and plugins: nothing to run.
+        let Some(modes) = merge::changes(it, kind) else {
+            let mut notes = Vec::new();
+            let body = declare(kind, it, &n, &cx, &mut imports, &mut notes);
+            loaded
+                .defs
+                .insert(key.clone(), (package.clone(), it.clone()));
+            here.insert(key, items.len());
+            items.push(Item {
+                name: format!("{kind} {n}"),
+                original,
+                body,
+                notes,
+            });
             continue;
-        } else {
-            (
-                "item".to_string(),
-                Err("neither a rule, a macro nor a list".to_string()),
-            )
         };
+        let Some((owner, base)) = loaded.defs.get(&key).cloned() else {
+            items.push(Item {
+                name: format!("{kind} {n}"),
+                original,
+                body: Err(format!(
+                    "`append`/`override` of a {kind} no earlier file declares"
+                )),
+                notes: Vec::new(),
+            });
+            continue;
+        };
+        let merged = merge::merge(&base, it, &modes);
+        let id = text::ident(&n);
+        let body = if owner == package
+            && let Some(&at) = here.get(&key)
+        {
+            // Declared in this file: the declaration itself changes.
+            let mut notes = Vec::new();
+            items[at].body = declare(kind, &merged, &n, &cx, &mut imports, &mut notes);
+            items[at].notes = notes;
+            Ok(format!("# merged into the {kind} `{n}` above\n"))
+        } else {
+            imports.push(owner.clone());
+            match kind {
+                "list" if modes.get("items") == Some(&merge::Mode::Append) => {
+                    let added: Vec<String> = it
+                        .get("items")
+                        .and_then(Value::as_sequence)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(scalar_text)
+                        .collect();
+                    condition::list_items(&added, &cx, &mut imports)
+                        .map(|v| format!("extend list {owner}.{id} += [{}]\n", v.join(", ")))
+                }
+                "list" => list_values(&merged, &cx, &mut imports)
+                    .map(|v| format!("override list {owner}.{id} = [{}]\n", v.join(", "))),
+                "macro" => {
+                    let cond = s(&merged, "condition").unwrap_or_default();
+                    condition::translate(cond, &cx, &mut imports)
+                        .map(|e| format!("override macro {owner}.{id} = {e}\n"))
+                }
+                _ => {
+                    // A rule changed by a later file: the earlier one is disabled and the
+                    // merged rule declared here.
+                    let mut notes = Vec::new();
+                    let r = rule_decl(&merged, &n, &cx, &mut imports, &mut notes);
+                    here.insert(key.clone(), items.len());
+                    r.map(|r| format!("disable rule {owner}.{id}\n{r}"))
+                }
+            }
+        };
+        let new_owner = if kind == "rule" && owner != package {
+            package.clone()
+        } else {
+            owner
+        };
+        loaded.defs.insert(key, (new_owner, merged));
         items.push(Item {
-            name,
+            name: format!("{kind} {n}"),
             original,
             body,
-            notes,
+            notes: Vec::new(),
         });
     }
     imports.sort();
@@ -195,18 +272,54 @@ fn import_one(
     ))
 }
 
+fn declare(
+    kind: &str,
+    it: &Value,
+    name: &str,
+    cx: &condition::Cx,
+    imports: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> Result<String, String> {
+    match kind {
+        "macro" => macro_decl(it, name, cx, imports),
+        "list" => list_decl(it, name, cx, imports),
+        _ => rule_decl(it, name, cx, imports, notes),
+    }
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn list_values(
+    it: &Value,
+    cx: &condition::Cx,
+    imports: &mut Vec<String>,
+) -> Result<Vec<String>, String> {
+    let items: Vec<String> = it
+        .get("items")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter_map(scalar_text)
+        .collect();
+    condition::list_items(&items, cx, imports)
+}
+
 fn macro_decl(
     it: &Value,
     name: &str,
     cx: &condition::Cx,
     imports: &mut Vec<String>,
 ) -> Result<String, String> {
-    if it.get("append").and_then(Value::as_bool) == Some(true) {
-        return Err("`append: true` (Vigil extends only `open` declarations)".into());
-    }
     let cond = s(it, "condition").ok_or("a macro without a condition")?;
     let expr = condition::translate(cond, cx, imports)?;
-    Ok(format!("macro {} = {expr}\n", text::ident(name)))
+    // `open`: a later file (or the user) may override it, as Falco's `append` does.
+    Ok(format!("open macro {} = {expr}\n", text::ident(name)))
 }
 
 fn list_decl(
@@ -215,21 +328,7 @@ fn list_decl(
     cx: &condition::Cx,
     imports: &mut Vec<String>,
 ) -> Result<String, String> {
-    if it.get("append").and_then(Value::as_bool) == Some(true) {
-        return Err("`append: true` (Vigil extends only `open` declarations)".into());
-    }
-    let items: Vec<String> = it
-        .get("items")
-        .and_then(Value::as_sequence)
-        .into_iter()
-        .flatten()
-        .filter_map(|v| match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        })
-        .collect();
-    let values = condition::list_items(&items, cx, imports)?;
+    let values = list_values(it, cx, imports)?;
     // `open`: users add their own entries with `extend list`, as Falco users append.
     Ok(format!(
         "open list {} = [{}]\n",
@@ -254,26 +353,20 @@ fn rule_decl(
     imports: &mut Vec<String>,
     notes: &mut Vec<String>,
 ) -> Result<String, String> {
-    if it.get("append").and_then(Value::as_bool) == Some(true) || it.get("override").is_some() {
-        return Err("`append`/`override` of a rule".into());
-    }
-    if it.get("exceptions").is_some() {
-        return Err("rule exceptions (not in this importer yet)".into());
-    }
     if let Some(src) = s(it, "source").filter(|s| *s != "syscall") {
         notes.push(format!(
             "source `{src}`: its events must carry Falco's fields as mapped"
         ));
     }
     let cond = s(it, "condition").ok_or("a rule without a condition")?;
-    let filter = condition::translate(cond, cx, imports)?;
+    // Exceptions are conditions the rule must not meet, as Falco expands them.
+    let cond = format!("{cond}{}", merge::exceptions(it)?);
+    let filter = condition::translate(&cond, cx, imports)?;
     let ident = text::ident(name);
     let mut out = String::new();
     let enabled = it.get("enabled").and_then(Value::as_bool) != Some(false);
-    if !enabled {
-        out.push_str("open ");
-    }
-    out.push_str(&format!("rule {ident} {{\n"));
+    // `open`: a later file's `append`/`override` disables it and declares the merged rule.
+    out.push_str(&format!("open rule {ident} {{\n"));
     out.push_str(&format!(
         "  severity {}\n",
         severity(s(it, "priority").unwrap_or("WARNING"))
