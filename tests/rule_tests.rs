@@ -113,6 +113,7 @@ fn event_aggregate_cases_pass_on_both_backends() {
 fn records_with_labels_and_repeated_names_pass_on_both_backends() {
     all_pass_on_both_backends("tests/records/records.rules");
     all_pass_on_both_backends("tests/records/aggregates.rules");
+    all_pass_on_both_backends("tests/records/defaults.rules");
     all_pass_on_both_backends("tests/events/fields.rules");
 }
 

@@ -369,3 +369,11 @@ fn backquoted_field_segments_are_one_name() {
     let bad = "rule r {\n  severity warning\n  on event where event.type == \"web\" and event.cs-uri == \"x\"\n  summary \"s\"\n}\n";
     assert!(!codes(bad).is_empty());
 }
+
+#[test]
+fn package_defaults_are_checked_like_clauses() {
+    let ok = "defaults {\n  no_data after 0s -> ok\n  keep_firing 5m\n}\n";
+    assert!(codes(ok).is_empty(), "{:?}", codes(ok));
+    let bad = "defaults {\n  no_data after 0s -> ok\n  no_data after 5 -> keep\n}\n";
+    assert_eq!(codes(bad), ["V0225@3", "V0215@3"]);
+}

@@ -61,6 +61,25 @@ impl<'a> Lowerer<'a> {
             None
         };
         let mut meta = new_meta(id, event_rule);
+        // The package's `defaults` first; the rule's own clauses then override them.
+        let package = &self.ck.files[fi].package;
+        let defaults: Vec<(usize, &'a ast::Clause)> = self
+            .ck
+            .files
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| &f.package == package)
+            .flat_map(|(i, f)| f.module.decls.iter().map(move |d| (i, d)))
+            .filter_map(|(i, d)| match &d.kind {
+                ast::DeclKind::Defaults(cs) => Some(cs.iter().map(move |c| (i, c))),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        for (dfi, c) in defaults {
+            let dsc = self.decl_scope(dfi, &self.root_scope(dfi));
+            self.clause(&dsc, &c.kind, &mut meta)?;
+        }
         let mut plan = events::EventPlan::default();
         let mut global_recover = None;
         for c in &r.clauses {

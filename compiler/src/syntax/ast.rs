@@ -63,6 +63,9 @@ pub enum DeclKind {
     },
     Interval(Expr),
     StringsNocase,
+    /// `defaults { ... }`: rule clauses (`no_data`, `keep_firing`, `cooldown`, `delay`) for
+    /// every rule of the package that does not give its own.
+    Defaults(Vec<Clause>),
     Const {
         name: Ident,
         value: Expr,

@@ -53,6 +53,7 @@ pub const TOP_LEVEL: &[&str] = &[
     "inhibit",
     "playbook",
     "test",
+    "defaults",
 ];
 
 /// Seconds in one of the language's duration units (`ns us ms s m h d w`).

@@ -45,6 +45,33 @@ impl Checker<'_> {
                 }
             }
             DeclKind::Interval(e) => self.interval_duration(&mut cx, e),
+            DeclKind::Defaults(clauses) => {
+                let mut seen: Vec<(std::mem::Discriminant<ClauseKind>, crate::source::Span)> =
+                    Vec::new();
+                for c in clauses {
+                    let d = std::mem::discriminant(&c.kind);
+                    if let Some((_, prev)) = seen.iter().find(|(k, _)| *k == d) {
+                        let prev = *prev;
+                        self.err(
+                            Diagnostic::new(
+                                Code::DuplicateClause,
+                                c.span,
+                                "given twice in `defaults`",
+                            )
+                            .label("second one")
+                            .with(prev, "first one"),
+                        );
+                    }
+                    seen.push((d, c.span));
+                    match &c.kind {
+                        ClauseKind::KeepFiring(e)
+                        | ClauseKind::Cooldown(e)
+                        | ClauseKind::Delay(e) => self.clause_duration(&mut cx, e),
+                        ClauseKind::NoData { after, .. } => self.clause_duration(&mut cx, after),
+                        _ => {}
+                    }
+                }
+            }
             DeclKind::Const { name, value } => {
                 self.inside(fi, name, |ck| ck.const_decl(&mut cx, value))
             }

@@ -4,7 +4,7 @@
 //! Vigil knows as the severity, `summary`/`description` and other annotations as templates),
 //! each recording rule a
 //! `record`. Prometheus resolves an alert as soon as its series vanish; Vigil keeps it unless
-//! the rule says otherwise, so every imported alert says `no_data after 0s -> ok`.
+//! the rule says otherwise, so every imported package says `defaults { no_data after 0s -> ok }`.
 
 pub mod promql;
 pub mod template;
@@ -83,12 +83,18 @@ pub fn import_indexed(source: &str, yaml: &str) -> Result<(FileReport, Vec<Alert
             )
         })
         .collect();
+    // Prometheus resolves an alert as soon as its series vanish: said once per package.
+    let preamble = if items.iter().any(|r: &PromRule| !r.record) {
+        "defaults {\n  no_data after 0s -> ok\n}\n".to_string()
+    } else {
+        String::new()
+    };
     let report = output::finish(
         Header {
             source: source.to_string(),
             tool: "prometheus",
             package: package_name(source),
-            preamble: String::new(),
+            preamble,
             context: Vec::new(),
         },
         items,
@@ -288,7 +294,6 @@ impl PromRule {
                 out.push_str(&format!("  keep_firing {d}\n"));
             }
         }
-        out.push_str("  no_data after 0s -> ok\n");
         if !self.absent.is_empty() {
             // Prometheus renders a label the alert does not carry as the empty string.
             out.push_str(&format!(

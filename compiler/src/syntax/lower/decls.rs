@@ -19,6 +19,7 @@ impl Lower<'_> {
                 }
             }
             R::interval_decl => DeclKind::Interval(self.expr_any(next(&mut it))),
+            R::defaults_decl => DeclKind::Defaults(it.map(|c| self.clause(c)).collect()),
             R::strings_decl => DeclKind::StringsNocase,
             R::open_decl => {
                 let _kw = next(&mut it);
