@@ -346,6 +346,15 @@ fn base64(b: &[u8]) -> String {
 /// A Sigma condition over the search identifiers: `and`, `or`, `not`, brackets, `1 of x*`,
 /// `all of x*`, `1 of them`, `all of them` (expanded over the identifiers here).
 pub fn condition(src: &str, idents: &[String]) -> Result<String, String> {
+    condition_with(src, idents, &ident)
+}
+
+/// [`condition`], writing each identifier with `name` (its `let` name, or its expression).
+pub fn condition_with(
+    src: &str,
+    idents: &[String],
+    name: &dyn Fn(&str) -> String,
+) -> Result<String, String> {
     if src.contains('|') {
         return Err("an aggregation in the condition (`| count()`: write a correlation)".into());
     }
@@ -354,6 +363,7 @@ pub fn condition(src: &str, idents: &[String]) -> Result<String, String> {
         t: &tokens,
         at: 0,
         idents,
+        name,
     };
     let e = p.or()?;
     if p.at < tokens.len() {
@@ -390,6 +400,7 @@ struct Cond<'a> {
     t: &'a [String],
     at: usize,
     idents: &'a [String],
+    name: &'a dyn Fn(&str) -> String,
 }
 
 impl Cond<'_> {
@@ -451,7 +462,7 @@ impl Cond<'_> {
                             glob(&pat, n)
                         }
                     })
-                    .map(|n| ident(n))
+                    .map(|n| (self.name)(n))
                     .collect();
                 if names.is_empty() {
                     return Err(format!("`{tok} of {pat}` names no search identifier"));
@@ -462,7 +473,7 @@ impl Cond<'_> {
                 if !self.idents.iter().any(|i| i == name) {
                     return Err(format!("`{name}` is not a search identifier"));
                 }
-                Ok(ident(name))
+                Ok((self.name)(name))
             }
         }
     }

@@ -7,6 +7,7 @@
 //! pySigma's processing pipelines). String matching ignores case, as Sigma's does; `re` is
 //! case-sensitive unless `|i`.
 
+pub mod correlation;
 pub mod detection;
 
 use crate::output::{self, FileReport, Header, Translation};
@@ -126,11 +127,28 @@ fn severity(level: &str) -> &'static str {
 pub fn import(source: &str, yaml: &str, mapping: &Mapping) -> Result<FileReport, String> {
     let mut items = Vec::new();
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    let mut docs = Vec::new();
     for doc in serde_norway::Deserializer::from_str(yaml) {
         let v = Value::deserialize(doc).map_err(|e| format!("{source}: not YAML: {e}"))?;
-        if v.is_null() {
-            continue;
+        if !v.is_null() {
+            docs.push(v);
         }
+    }
+    // What each detection rule matches, by `id` and `name`, for the correlations that name it.
+    let mut filters = correlation::Filters::new();
+    for v in &docs {
+        if v.get("correlation").is_none()
+            && let Ok((_, inline)) = detect(v, mapping)
+        {
+            for k in ["id", "name"] {
+                if let Some(key) = v.get(k).and_then(Value::as_str) {
+                    filters.insert(key.to_string(), inline.clone());
+                }
+            }
+        }
+    }
+    let mut placeholders: Vec<String> = Vec::new();
+    for v in docs {
         let title = v.get("title").and_then(Value::as_str).unwrap_or("untitled");
         let original = serde_norway::to_string(&v).unwrap_or_default();
         let mut notes = Vec::new();
@@ -140,7 +158,32 @@ pub fn import(source: &str, yaml: &str, mapping: &Mapping) -> Result<FileReport,
         if *n > 1 {
             name = format!("{name}_{n}");
         }
-        let body = rule(&v, &name, mapping, &mut notes);
+        let body = if v.get("correlation").is_some() {
+            let fields = Fields {
+                general: &mapping.fields,
+                source: None,
+            };
+            correlation::translate(&v, &name, &filters, &fields).map(|(body, missing)| {
+                let mut pre = String::new();
+                for m in missing {
+                    let macro_name = correlation::placeholder(&m);
+                    notes.push(format!(
+                        "the rule `{m}` is not among the inputs: `{macro_name}` matches \
+                         nothing until it is overridden with that rule's detection"
+                    ));
+                    if !placeholders.contains(&macro_name) {
+                        pre.push_str(&format!(
+                            "# The detection of Sigma rule `{m}` (not among the inputs).\n\
+                             open macro {macro_name} = false\n\n"
+                        ));
+                        placeholders.push(macro_name);
+                    }
+                }
+                pre + &body
+            })
+        } else {
+            rule(&v, &name, mapping, &mut notes)
+        };
         items.push(Item {
             name: title.to_string(),
             original,
@@ -163,15 +206,14 @@ pub fn import(source: &str, yaml: &str, mapping: &Mapping) -> Result<FileReport,
     ))
 }
 
-fn rule(
-    v: &Value,
-    name: &str,
-    mapping: &Mapping,
-    notes: &mut Vec<String>,
-) -> Result<String, String> {
-    if v.get("correlation").is_some() {
-        return Err("a correlation rule (its input rules are other files' alerts: not in this importer yet)".into());
-    }
+/// A detection rule's `let`s and filter, and the filter with the `let`s written in (what a
+/// correlation naming it matches).
+struct Detection {
+    lets: Vec<String>,
+    filter: String,
+}
+
+fn detect(v: &Value, mapping: &Mapping) -> Result<(Detection, String), String> {
     let det = v
         .get("detection")
         .and_then(Value::as_mapping)
@@ -191,6 +233,7 @@ fn rule(
     };
     let mut lets = Vec::new();
     let mut idents = Vec::new();
+    let mut exprs: BTreeMap<String, String> = BTreeMap::new();
     let mut condition = None;
     for (k, body) in det {
         let k = k.as_str().unwrap_or_default();
@@ -203,24 +246,52 @@ fn rule(
                 let e = detection::search(body, &fields)?;
                 idents.push(k.to_string());
                 lets.push(format!("  let {} = {e}\n", detection::ident(k)));
+                exprs.insert(k.to_string(), e);
             }
         }
     }
-    let condition = match condition {
-        Some(Value::String(c)) => detection::condition(&c, &idents)?,
-        Some(Value::Sequence(cs)) => {
-            let parts: Result<Vec<String>, String> = cs
-                .iter()
-                .map(|c| detection::condition(c.as_str().unwrap_or_default(), &idents))
-                .collect();
-            format!("({})", parts?.join(") or ("))
-        }
+    let conds: Vec<String> = match condition {
+        Some(Value::String(c)) => vec![c],
+        Some(Value::Sequence(cs)) => cs
+            .iter()
+            .map(|c| c.as_str().unwrap_or_default().to_string())
+            .collect(),
         _ => return Err("no `condition`".into()),
     };
-    let filter = match pin {
-        Some(p) => format!("{p} and ({condition})"),
-        None => condition,
+    let write = |name: &dyn Fn(&str) -> String| -> Result<String, String> {
+        let parts: Result<Vec<String>, String> = conds
+            .iter()
+            .map(|c| detection::condition_with(c, &idents, name))
+            .collect();
+        let parts = parts?;
+        Ok(if parts.len() == 1 {
+            parts[0].clone()
+        } else {
+            format!("({})", parts.join(") or ("))
+        })
     };
+    let condition = write(&detection::ident)?;
+    let inline = write(&|n: &str| format!("({})", exprs.get(n).cloned().unwrap_or_default()))?;
+    let pinned = |c: String| match &pin {
+        Some(p) => format!("{p} and ({c})"),
+        None => c,
+    };
+    Ok((
+        Detection {
+            lets,
+            filter: pinned(condition),
+        },
+        pinned(inline),
+    ))
+}
+
+fn rule(
+    v: &Value,
+    name: &str,
+    mapping: &Mapping,
+    notes: &mut Vec<String>,
+) -> Result<String, String> {
+    let (Detection { lets, filter }, _) = detect(v, mapping)?;
     let level = v.get("level").and_then(Value::as_str).unwrap_or("medium");
     let mut out = format!("rule {name} {{\n  severity {}\n", severity(level));
     if let Some(id) = v.get("id").and_then(Value::as_str) {
