@@ -8,49 +8,14 @@
 //! report says so. Time intervals become calendars where they are weekday and clock ranges in
 //! one zone.
 
-use crate::output::{self, FileReport, Header, Translation};
+use crate::output::{self, FileReport, Header, Item};
 use crate::text;
+use crate::yaml::{scalar, str_of as s};
 use serde_norway::Value;
 use std::collections::BTreeMap;
 
-/// A translated item: a block of declarations, or the reason there is none.
-struct Item {
-    name: String,
-    original: String,
-    body: Result<String, String>,
-    notes: Vec<String>,
-}
-
-impl Translation for Item {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn original(&self) -> &str {
-        &self.original
-    }
-    fn body(&self) -> Result<String, String> {
-        self.body.clone()
-    }
-    fn notes(&self) -> Vec<String> {
-        self.notes.clone()
-    }
-}
-
 fn yaml(v: &Value) -> String {
     serde_norway::to_string(v).unwrap_or_default()
-}
-
-fn s<'v>(v: &'v Value, k: &str) -> Option<&'v str> {
-    v.get(k).and_then(Value::as_str)
-}
-
-fn scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
 }
 
 /// An environment variable name for a secret: `AM_<RECEIVER>_<FIELD>`.

@@ -15,5 +15,6 @@ pub mod prometheus;
 pub mod promtool;
 pub mod sigma;
 pub mod text;
+pub mod yaml;
 
 pub use output::{FileReport, ItemReport, Status, Summary};

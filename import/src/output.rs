@@ -22,6 +22,29 @@ pub trait Translation {
     }
 }
 
+/// An item translated once, up front (what most sources need: no repair after checking).
+pub struct Item {
+    pub name: String,
+    pub original: String,
+    pub body: Result<String, String>,
+    pub notes: Vec<String>,
+}
+
+impl Translation for Item {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn original(&self) -> &str {
+        &self.original
+    }
+    fn body(&self) -> Result<String, String> {
+        self.body.clone()
+    }
+    fn notes(&self) -> Vec<String> {
+        self.notes.clone()
+    }
+}
+
 /// How fully one item came across.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

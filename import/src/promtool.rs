@@ -6,7 +6,7 @@
 //! and `series ... every d = "..."` (the same notation), each `alert_rule_test` one
 //! `expect R firing at t with {..}` per expected alert, or `expect no R firing at t` for none.
 
-use crate::output::{self, FileReport, Header, Translation};
+use crate::output::{self, FileReport, Header, Item};
 use crate::prometheus::{self, AlertIndex};
 use crate::text;
 use serde_norway::Value;
@@ -53,7 +53,7 @@ pub fn import(
     let items = tests
         .iter()
         .enumerate()
-        .map(|(i, t)| Group::new(i, t, &eval_interval, &alerts))
+        .map(|(i, t)| group(i, t, &eval_interval, &alerts))
         .collect();
     let mut report = output::finish(
         Header {
@@ -76,45 +76,21 @@ pub fn import(
     Ok(report)
 }
 
-/// One test group.
-struct Group {
-    name: String,
-    original: String,
-    body: Result<String, String>,
-    notes: Vec<String>,
-}
-
-impl Group {
-    fn new(i: usize, t: &Value, eval_interval: &str, alerts: &[AlertIndex]) -> Group {
-        let name = t
-            .get("name")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("test {}", i + 1));
-        let original = serde_norway::to_string(t).unwrap_or_default();
-        let mut notes = Vec::new();
-        let body = translate(&name, t, eval_interval, alerts, &mut notes);
-        Group {
-            name,
-            original,
-            body,
-            notes,
-        }
-    }
-}
-
-impl Translation for Group {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn original(&self) -> &str {
-        &self.original
-    }
-    fn body(&self) -> Result<String, String> {
-        self.body.clone()
-    }
-    fn notes(&self) -> Vec<String> {
-        self.notes.clone()
+/// One test group as an item.
+fn group(i: usize, t: &Value, eval_interval: &str, alerts: &[AlertIndex]) -> Item {
+    let name = t
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("test {}", i + 1));
+    let original = serde_norway::to_string(t).unwrap_or_default();
+    let mut notes = Vec::new();
+    let body = translate(&name, t, eval_interval, alerts, &mut notes);
+    Item {
+        name,
+        original,
+        body,
+        notes,
     }
 }
 

@@ -11,8 +11,9 @@
 pub mod condition;
 pub mod merge;
 
-use crate::output::{self, FileReport, Header, Translation};
+use crate::output::{self, FileReport, Header, Item};
 use crate::text;
+use crate::yaml::{scalars, str_of as s};
 use serde_norway::Value;
 use std::collections::BTreeMap;
 
@@ -91,32 +92,6 @@ pub fn import_all(
         out.push(r);
     }
     out
-}
-
-struct Item {
-    name: String,
-    original: String,
-    body: Result<String, String>,
-    notes: Vec<String>,
-}
-
-impl Translation for Item {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn original(&self) -> &str {
-        &self.original
-    }
-    fn body(&self) -> Result<String, String> {
-        self.body.clone()
-    }
-    fn notes(&self) -> Vec<String> {
-        self.notes.clone()
-    }
-}
-
-fn s<'v>(v: &'v Value, k: &str) -> Option<&'v str> {
-    v.get(k).and_then(Value::as_str)
 }
 
 fn import_one(
@@ -213,13 +188,7 @@ fn import_one(
             imports.push(owner.clone());
             match kind {
                 "list" if modes.get("items") == Some(&merge::Mode::Append) => {
-                    let added: Vec<String> = it
-                        .get("items")
-                        .and_then(Value::as_sequence)
-                        .into_iter()
-                        .flatten()
-                        .filter_map(scalar_text)
-                        .collect();
+                    let added = scalars(it, "items");
                     condition::list_items(&added, &cx, &mut imports)
                         .map(|v| format!("extend list {owner}.{id} += [{}]\n", v.join(", ")))
                 }
@@ -287,27 +256,12 @@ fn declare(
     }
 }
 
-fn scalar_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 fn list_values(
     it: &Value,
     cx: &condition::Cx,
     imports: &mut Vec<String>,
 ) -> Result<Vec<String>, String> {
-    let items: Vec<String> = it
-        .get("items")
-        .and_then(Value::as_sequence)
-        .into_iter()
-        .flatten()
-        .filter_map(scalar_text)
-        .collect();
-    condition::list_items(&items, cx, imports)
+    condition::list_items(&scalars(it, "items"), cx, imports)
 }
 
 fn macro_decl(
@@ -389,13 +343,7 @@ fn rule_decl(
     if let Some(d) = s(it, "desc") {
         out.push_str(&format!("  description {}\n", text::string(d.trim())));
     }
-    let tags: Vec<String> = it
-        .get("tags")
-        .and_then(Value::as_sequence)
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t.as_str().map(str::to_string))
-        .collect();
+    let tags = scalars(it, "tags");
     if !tags.is_empty() {
         out.push_str(&format!(
             "  annotations {{ tags = {} }}\n",

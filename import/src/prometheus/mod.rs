@@ -11,6 +11,7 @@ pub mod template;
 
 use crate::output::{self, FileReport, Header, Translation};
 use crate::text;
+use crate::yaml::scalar;
 use serde::Deserialize;
 use serde_norway::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -372,15 +373,6 @@ impl Translation for PromRule {
         }
         self.absent.push(name.to_string());
         true
-    }
-}
-
-fn scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 

@@ -10,7 +10,7 @@
 pub mod correlation;
 pub mod detection;
 
-use crate::output::{self, FileReport, Header, Translation};
+use crate::output::{self, FileReport, Header, Item};
 use crate::text;
 use serde::Deserialize;
 use serde_norway::Value;
@@ -89,28 +89,6 @@ impl Fields<'_> {
         }
         text::event_path(field)
             .ok_or_else(|| format!("the field name `{field}` (map it with --mapping)"))
-    }
-}
-
-struct Item {
-    name: String,
-    original: String,
-    body: Result<String, String>,
-    notes: Vec<String>,
-}
-
-impl Translation for Item {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn original(&self) -> &str {
-        &self.original
-    }
-    fn body(&self) -> Result<String, String> {
-        self.body.clone()
-    }
-    fn notes(&self) -> Vec<String> {
-        self.notes.clone()
     }
 }
 
@@ -309,13 +287,7 @@ fn rule(
             text::string(&no_braces(d.trim()))
         ));
     }
-    let tags: Vec<&str> = v
-        .get("tags")
-        .and_then(Value::as_sequence)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let tags = crate::yaml::scalars(v, "tags");
     if !tags.is_empty() {
         out.push_str(&format!(
             "  annotations {{ tags = {} }}\n",
