@@ -201,12 +201,33 @@ pub enum SeriesExpr {
     },
     /// `time()`.
     Time,
+    /// `label_replace(x, dst, replacement, src, regex)` / `label_join(x, dst, sep, src..)`:
+    /// `inner`'s series with label `dst` rewritten (PromQL's).
+    Relabel {
+        inner: Box<SeriesExpr>,
+        dst: String,
+        how: Relabel,
+    },
     /// Whether a rule fires, per alert label set (composites).
     RuleState(String),
     /// `score(w1 * r1 + ...)`: the sum of the weights of the rules that fire.
     Score(Vec<(f64, String)>),
     /// `at_least(n, [r..])`: 1 when at least n of the rules fire.
     AtLeast(f64, Vec<String>),
+}
+
+/// How [`SeriesExpr::Relabel`] makes the new value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Relabel {
+    /// When `regex` (anchored) matches `src`'s value, `dst` is `replacement` with `$1`,
+    /// `${name}` expanded; otherwise the series is unchanged.
+    Replace {
+        replacement: String,
+        src: String,
+        regex: String,
+    },
+    /// `dst` is the values of `srcs` joined by `sep`.
+    Join { sep: String, srcs: Vec<String> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,7 +296,9 @@ impl SeriesExpr {
                 };
                 r + offset
             }
-            SeriesExpr::Aggregate { inner, .. } | SeriesExpr::Filter { inner, .. } => inner.reach(),
+            SeriesExpr::Aggregate { inner, .. }
+            | SeriesExpr::Filter { inner, .. }
+            | SeriesExpr::Relabel { inner, .. } => inner.reach(),
             SeriesExpr::Arith { lhs, rhs, .. } => lhs.reach().max(rhs.reach()),
             SeriesExpr::Histogram { range, offset, .. } => range + offset,
             SeriesExpr::Trend { range, .. } | SeriesExpr::Absent { range, .. } => *range,
@@ -294,9 +317,9 @@ impl SeriesExpr {
             | SeriesExpr::Anomaly { sel, .. }
             | SeriesExpr::Outside { sel, .. }
             | SeriesExpr::Absent { sel, .. } => out.push(sel),
-            SeriesExpr::Aggregate { inner, .. } | SeriesExpr::Filter { inner, .. } => {
-                inner.selectors(out)
-            }
+            SeriesExpr::Aggregate { inner, .. }
+            | SeriesExpr::Filter { inner, .. }
+            | SeriesExpr::Relabel { inner, .. } => inner.selectors(out),
             SeriesExpr::Arith { lhs, rhs, .. } => {
                 lhs.selectors(out);
                 rhs.selectors(out);
@@ -310,7 +333,9 @@ impl SeriesExpr {
             SeriesExpr::RuleState(r) => vec![r],
             SeriesExpr::Score(t) => t.iter().map(|(_, r)| r.as_str()).collect(),
             SeriesExpr::AtLeast(_, rs) => rs.iter().map(String::as_str).collect(),
-            SeriesExpr::Aggregate { inner, .. } | SeriesExpr::Filter { inner, .. } => inner.rules(),
+            SeriesExpr::Aggregate { inner, .. }
+            | SeriesExpr::Filter { inner, .. }
+            | SeriesExpr::Relabel { inner, .. } => inner.rules(),
             SeriesExpr::Arith { lhs, rhs, .. } => {
                 let mut v = lhs.rules();
                 v.extend(rhs.rules());
@@ -426,6 +451,19 @@ impl std::fmt::Display for SeriesExpr {
             }
             SeriesExpr::Absent { sel, .. } => write!(f, "absent({sel})"),
             SeriesExpr::Time => write!(f, "time()"),
+            SeriesExpr::Relabel { inner, dst, how } => match how {
+                Relabel::Replace {
+                    replacement,
+                    src,
+                    regex,
+                } => write!(
+                    f,
+                    "label_replace({inner}, {dst:?}, {replacement:?}, {src:?}, {regex:?})"
+                ),
+                Relabel::Join { sep, srcs } => {
+                    write!(f, "label_join({inner}, {dst:?}, {sep:?}, {srcs:?})")
+                }
+            },
             SeriesExpr::RuleState(r) => write!(f, "{r}"),
             SeriesExpr::Score(t) => {
                 let t: Vec<String> = t.iter().map(|(w, r)| format!("{w} * {r}")).collect();

@@ -59,6 +59,35 @@ impl<'a> Lowerer<'a> {
             return self.plan_aggregate(sc, &call, name, group);
         }
         match name {
+            "label_replace" | "label_join" => {
+                let s = |i: usize| match call.pos.get(i).map(|e| &e.kind) {
+                    Some(ExprKind::Str(s)) => Ok(s.clone()),
+                    _ => err(
+                        call.span,
+                        format!("`{name}` takes string literals after the series"),
+                    ),
+                };
+                let Some(inner) = call.pos.first().copied() else {
+                    return err(call.span, format!("`{name}` takes a series"));
+                };
+                let how = if name == "label_replace" {
+                    Relabel::Replace {
+                        replacement: s(2)?,
+                        src: s(3)?,
+                        regex: s(4)?,
+                    }
+                } else {
+                    Relabel::Join {
+                        sep: s(2)?,
+                        srcs: (3..call.pos.len()).map(s).collect::<Result<_, _>>()?,
+                    }
+                };
+                Ok(SeriesExpr::Relabel {
+                    inner: Box::new(self.plan(sc, inner)?),
+                    dst: s(1)?,
+                    how,
+                })
+            }
             "time" => Ok(SeriesExpr::Time),
             "score" => self.plan_score(sc, call.pos.first().copied(), call.span),
             "at_least" => self.plan_at_least(sc, &call),

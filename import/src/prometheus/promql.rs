@@ -158,7 +158,15 @@ impl Tr {
             // Ordering does not change which series an alert or a record has.
             "sort" | "sort_desc" => self.expr(arg(args, 0, name)?),
             "label_replace" | "label_join" => {
-                Err(format!("`{name}` (Vigil rules do not rewrite labels)"))
+                let x = self.expr(arg(args, 0, name)?)?;
+                let mut out = vec![x.text];
+                for a in &args[1..] {
+                    match a.as_ref() {
+                        Expr::StringLiteral(s) => out.push(text::string(&s.val)),
+                        _ => return Err(format!("`{name}` with a computed argument")),
+                    }
+                }
+                Ok(Out::atom(format!("{name}({})", out.join(", "))))
             }
             _ => Err(format!("the function `{name}`")),
         }
@@ -459,6 +467,10 @@ mod tests {
         );
         ok("sum(x)", "sum(x) by []");
         ok("topk by (ns) (1, x)", "topk(1, x) by [ns]");
+        ok(
+            r#"label_replace(up, "host", "$1", "instance", "(.*):.*")"#,
+            r#"label_replace(up, "host", "$1", "instance", "(.*):.*")"#,
+        );
         ok("stdvar without (i) (x)", "variance(x) without [i]");
         ok(r#"absent(up{job="a"})"#, r#"absent(up{job="a"})"#);
         assert_eq!(super::condition("vector(1)").as_deref(), Ok("true"));
@@ -469,10 +481,6 @@ mod tests {
     fn what_vigil_cannot_say_is_refused_with_the_reason() {
         for (q, why) in [
             ("rate(x[5m:1m])", "subquery"),
-            (
-                "label_replace(x, \"a\", \"$1\", \"b\", \"(.*)\")",
-                "label_replace",
-            ),
             ("count_values(\"v\", x)", "count_values"),
             ("x > bool 1", "bool"),
             ("x % 2", "%"),

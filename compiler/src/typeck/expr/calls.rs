@@ -66,7 +66,58 @@ impl Checker<'_> {
         if is_window_min_max || b.kind == FnKind::Scalar {
             return self.scalar_call(cx, name, &positional, span);
         }
+        if b.kind == FnKind::Relabel {
+            return self.relabel_call(cx, name, &positional);
+        }
         self.window_call(cx, func, &positional, &named, span)
+    }
+
+    /// `label_replace(x, "dst", "$1", "src", "re")`, `label_join(x, "dst", ",", "a", "b")`: a
+    /// series, then string literals (label names, a regex that must compile); the result
+    /// carries `dst` besides `x`'s labels.
+    fn relabel_call(&mut self, cx: &mut Ctx, name: &str, pos: &[&Expr]) -> Val {
+        let v = self.expr(cx, pos[0]);
+        if v.ty != Ty::Error && (!v.ty.is_numeric() || !matches!(v.shape, Shape::Series(_))) {
+            self.mismatch(pos[0].span, "a series", &v.ty);
+            return Val::error();
+        }
+        let mut strs = Vec::new();
+        for (i, a) in pos[1..].iter().enumerate() {
+            let ExprKind::Str(s) = &a.kind else {
+                let t = self.expr(cx, a);
+                self.mismatch(a.span, "a string literal", &t.ty);
+                return Val::error();
+            };
+            let is_label = match name {
+                "label_replace" => i == 0 || i == 2,
+                _ => i != 1,
+            };
+            let label_name = s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if is_label && !(s.is_empty() && i != 0) && !label_name {
+                self.err(
+                    Diagnostic::new(Code::ArgType, a.span, format!("`{s}` is not a label name"))
+                        .label("a label name"),
+                );
+            }
+            strs.push((s.clone(), a.span));
+        }
+        if name == "label_replace"
+            && let Some((re, at)) = strs.get(3)
+            && let Err(e) = regex::Regex::new(&format!("^(?:{re})$"))
+        {
+            self.err(
+                Diagnostic::new(Code::ArgType, *at, "the regex does not compile")
+                    .label(e.to_string().lines().last().unwrap_or("").to_string()),
+            );
+        }
+        let mut out = v;
+        if let (Shape::Series(l), Some((dst, _))) = (&mut out.shape, strs.first()) {
+            l.known.insert(dst.clone());
+            self.mentioned.insert(dst.clone());
+        }
+        out.konst = None;
+        out
     }
 
     /// Checks a call's arguments when the call itself is wrong (so their errors still show).

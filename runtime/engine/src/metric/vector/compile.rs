@@ -142,6 +142,26 @@ impl Compile<'_> {
                 instant,
             } => self.absent(sel, *range, *instant, reach)?,
             SeriesExpr::Time => VExpr::Time,
+            SeriesExpr::Relabel { inner, dst, how } => VExpr::Relabel {
+                inner: Box::new(self.expr(inner)?),
+                dst: self.labels.sym(dst),
+                how: match how {
+                    Relabel::Replace {
+                        replacement,
+                        src,
+                        regex,
+                    } => super::VRelabel::Replace {
+                        re: regex::Regex::new(&format!("^(?:{regex})$"))
+                            .map_err(|e| format!("label_replace: {e}"))?,
+                        replacement: replacement.clone(),
+                        src: self.labels.sym(src),
+                    },
+                    Relabel::Join { sep, srcs } => super::VRelabel::Join {
+                        sep: sep.clone(),
+                        srcs: srcs.iter().map(|s| self.labels.sym(s)).collect(),
+                    },
+                },
+            },
             SeriesExpr::RuleState(r) => VExpr::RuleState(self.rule(r)?),
             SeriesExpr::Score(t) => VExpr::Score(
                 t.iter()

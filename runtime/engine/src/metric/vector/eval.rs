@@ -4,7 +4,7 @@
 use super::histogram::{bucket_fraction, bucket_quantile};
 use super::join::{aggregate, arith};
 use super::{AccSpec, LOOKBACK, VExpr, Vector, fires, union};
-use crate::labels::{LabelId, Labels};
+use crate::labels::{LabelId, Labels, Sym};
 use crate::metric::incremental::Acc;
 use crate::metric::rollup::Span;
 use crate::metric::store::Store;
@@ -202,6 +202,14 @@ impl Eval<'_> {
                 self.eval(inner, &mut v);
                 aggregate(self.labels, *op, *param, group, &v, out);
             }
+            VExpr::Relabel { inner, dst, how } => {
+                let mut v = Vector::new();
+                self.eval(inner, &mut v);
+                for (l, x) in v {
+                    let l = relabel(self.labels, l, *dst, how).unwrap_or(l);
+                    out.push((l, x));
+                }
+            }
             VExpr::Filter { inner, op, value } => {
                 let start = out.len();
                 self.eval(inner, out);
@@ -283,4 +291,38 @@ impl Eval<'_> {
             }
         }
     }
+}
+
+/// `l` with `dst` rewritten as `how` says; `None` when it stays as it is (a `label_replace`
+/// whose regex does not match). An empty value removes the label, as in PromQL.
+fn relabel(labels: &mut Labels, l: LabelId, dst: Sym, how: &super::VRelabel) -> Option<LabelId> {
+    let value = match how {
+        super::VRelabel::Replace {
+            re,
+            replacement,
+            src,
+        } => {
+            let from = labels.str(labels.get(l, *src)).to_string();
+            let caps = re.captures(&from)?;
+            let mut out = String::new();
+            caps.expand(replacement, &mut out);
+            out
+        }
+        super::VRelabel::Join { sep, srcs } => srcs
+            .iter()
+            .map(|s| labels.str(labels.get(l, *s)).to_string())
+            .collect::<Vec<_>>()
+            .join(sep),
+    };
+    let mut pairs: Vec<(Sym, Sym)> = labels
+        .pairs(l)
+        .iter()
+        .filter(|(k, _)| *k != dst)
+        .copied()
+        .collect();
+    if !value.is_empty() {
+        let v = labels.sym(&value);
+        pairs.push((dst, v));
+    }
+    Some(labels.intern(pairs))
 }

@@ -99,6 +99,12 @@ pub enum VExpr {
         rhs: Box<VExpr>,
         matching: Option<LabelSel>,
     },
+    /// `inner` with label `dst` rewritten (`label_replace`, `label_join`).
+    Relabel {
+        inner: Box<VExpr>,
+        dst: Sym,
+        how: VRelabel,
+    },
     /// The series of `inner` whose value compares true with `value`.
     Filter {
         inner: Box<VExpr>,
@@ -148,6 +154,20 @@ pub enum VExpr {
     RuleState(usize),
     Score(Vec<(f64, usize)>),
     AtLeast(f64, Vec<usize>),
+}
+
+/// How [`VExpr::Relabel`] makes the new value.
+#[derive(Debug, Clone)]
+pub enum VRelabel {
+    /// PromQL's `label_replace`: where `re` (anchored) matches `src`, `dst` is `replacement`
+    /// expanded; elsewhere the series is unchanged.
+    Replace {
+        re: regex::Regex,
+        replacement: String,
+        src: Sym,
+    },
+    /// PromQL's `label_join`.
+    Join { sep: String, srcs: Vec<Sym> },
 }
 
 /// The lookback of a bare series reference, ms.
