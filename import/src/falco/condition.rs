@@ -223,6 +223,9 @@ impl Parser<'_, '_> {
         }
         let name = &self.src[start..self.at];
         if name.is_empty() {
+            if start >= self.s.len() {
+                return Err("the condition ends where a test was expected".into());
+            }
             return Err(format!(
                 "the condition does not parse at `{}`",
                 excerpt(&self.src[start..])

@@ -261,6 +261,10 @@ fn list_values(
     cx: &condition::Cx,
     imports: &mut Vec<String>,
 ) -> Result<Vec<String>, String> {
+    match it.get("items") {
+        None | Some(Value::Sequence(_)) => {}
+        Some(_) => return Err("`items` is not a list".into()),
+    }
     condition::list_items(&scalars(it, "items"), cx, imports)
 }
 

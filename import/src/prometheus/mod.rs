@@ -212,6 +212,12 @@ impl PromRule {
     }
 
     fn record_body(&self, expr: &str) -> Result<String, String> {
+        // Prometheus's metric names: letters, digits, `_` and `:` (Vigil's need a letter or
+        // `_` first and a word after each `:`).
+        let valid = self.vigil_name.split(':').all(text::is_ident);
+        if !valid {
+            return Err(format!("the record name `{}`", self.vigil_name));
+        }
         let mut pairs = Vec::new();
         for (k, v) in &self.labels {
             if !text::is_ident(k) {
