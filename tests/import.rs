@@ -688,6 +688,32 @@ fn sigma_rules_import_check_and_match_events() {
     let (code, _, stderr) = vigil(&["check", o]);
     assert_eq!(code, 0, "{stderr}");
 
+    // Keyword rules, given the fields a keyword search reads.
+    let kw = tempfile::tempdir().unwrap();
+    let mapping = kw.path().join("mapping.yml");
+    std::fs::write(&mapping, "keywords: [message]\n").unwrap();
+    let k = kw.path().join("out");
+    let (_, stdout, stderr) = vigil(&[
+        "import",
+        "sigma",
+        dir.to_str().unwrap(),
+        "--out",
+        k.to_str().unwrap(),
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let with_keywords: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stderr}"));
+    let (fully_kw, _) = share(&with_keywords);
+    eprintln!(
+        "sigma with keyword fields: {:.1}% imported fully",
+        fully_kw * 100.0
+    );
+    assert!(fully_kw >= 0.999, "the share fell to {fully_kw}");
+    let (code, _, stderr) = vigil(&["check", k.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+
     let events = out.path().join("events.jsonl");
     std::fs::write(
         &events,
@@ -1158,4 +1184,66 @@ fn bad_items_are_reported_by_name() {
         assert_eq!(code, 0, "{kind}: {err}");
         std::fs::remove_file(&checked).unwrap();
     }
+}
+
+/// Sigma keywords search the fields the mapping names, ignoring case, as Sigma's do.
+#[test]
+fn sigma_keywords_search_the_mapped_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = dir.path().join("kw.yml");
+    std::fs::write(
+        &rule,
+        "title: Mimikatz keywords\nlogsource: {product: windows, service: security}\ndetection:\n  keywords:\n    - 'sekurlsa::logonpasswords'\n    - 'mimi*katz'\n  condition: keywords\n",
+    )
+    .unwrap();
+    let (code, _, err) = vigil(&["import", "sigma", rule.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("name the fields it reads with `keywords:`"),
+        "{err}"
+    );
+    let mapping = dir.path().join("m.yml");
+    std::fs::write(
+        &mapping,
+        "logsources:\n  windows/security:\n    condition: event.channel == \"Security\"\n    keywords: [message, cmd]\n",
+    )
+    .unwrap();
+    let (code, rules, err) = vigil(&[
+        "import",
+        "sigma",
+        rule.to_str().unwrap(),
+        "--mapping",
+        mapping.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let r = dir.path().join("kw.rules");
+    std::fs::write(&r, rules).unwrap();
+    let events = dir.path().join("e.jsonl");
+    std::fs::write(
+        &events,
+        concat!(
+            r#"{"ts": 1, "channel": "Security", "message": "ran SEKURLSA::LogonPasswords"}"#,
+            "\n",
+            r#"{"ts": 2, "channel": "Security", "cmd": "C:\\t\\MIMI-x-KATZ.exe"}"#,
+            "\n",
+            r#"{"ts": 3, "channel": "Security", "message": "nothing here"}"#,
+            "\n",
+            r#"{"ts": 4, "channel": "System", "message": "sekurlsa::logonpasswords"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let (_, stdout, stderr) = vigil(&[
+        "eval",
+        "--rules",
+        r.to_str().unwrap(),
+        "--input",
+        events.to_str().unwrap(),
+    ]);
+    let lines: Vec<u64> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["line"].as_u64())
+        .collect();
+    assert_eq!(lines, [1, 2], "{stdout}{stderr}");
 }

@@ -29,9 +29,7 @@ pub fn search(v: &Value, fields: &Fields) -> Result<String, String> {
                 items.iter().map(|i| search(i, fields)).collect();
             Ok(join(&parts?, "or"))
         }
-        Value::Sequence(_) | Value::String(_) | Value::Number(_) => {
-            Err("keywords (a search across every field of the event: not in Vigil yet)".into())
-        }
+        Value::Sequence(_) | Value::String(_) | Value::Number(_) => keywords("", v, fields),
         _ => Err("a search identifier that is neither a map nor a list".into()),
     }
 }
@@ -42,6 +40,34 @@ fn join(parts: &[String], op: &str) -> String {
     } else {
         format!("({})", parts.join(&format!(" {op} ")))
     }
+}
+
+/// Keywords (values without a field, `key` their modifiers, `|all` say): each is looked for
+/// in the fields the mapping names for keyword searches (a substring, unless a match
+/// modifier says otherwise).
+fn keywords(key: &str, v: &Value, fields: &Fields) -> Result<String, String> {
+    if fields.keyword_fields().is_empty() {
+        return Err(
+            "keywords (a search across the event: name the fields it reads with \
+                    `keywords:` in --mapping)"
+                .into(),
+        );
+    }
+    let mods = key.trim_start_matches('|');
+    let matcher = ["contains", "startswith", "endswith", "re"]
+        .iter()
+        .any(|m| mods.split('|').any(|x| x == *m));
+    let mods = match (mods.is_empty(), matcher) {
+        (true, _) => "contains".to_string(),
+        (false, true) => mods.to_string(),
+        (false, false) => format!("contains|{mods}"),
+    };
+    let parts: Result<Vec<String>, String> = fields
+        .keyword_fields()
+        .iter()
+        .map(|f| field_test(&format!("{f}|{mods}"), v, fields))
+        .collect();
+    Ok(join(&parts?, "or"))
 }
 
 /// A value of a test: a string, a number, a boolean, or null.
@@ -73,7 +99,7 @@ fn field_test(key: &str, v: &Value, fields: &Fields) -> Result<String, String> {
     let mut parts = key.split('|');
     let field = parts.next().unwrap_or_default();
     if field.is_empty() {
-        return Err("a test without a field (keywords: not in Vigil yet)".into());
+        return keywords(key, v, fields);
     }
     let path = fields.path(field)?;
     let mods: Vec<&str> = parts.collect();
@@ -506,6 +532,7 @@ mod tests {
         let f = Fields {
             general: &general,
             source: None,
+            keywords: &[],
         };
         search(&v, &f)
     }
@@ -573,6 +600,18 @@ mod tests {
             search_of("- keyword1\n- keyword2")
                 .unwrap_err()
                 .contains("keywords")
+        );
+        let v: Value = serde_norway::from_str("['mimi*katz', 'sekurlsa::']").unwrap();
+        let general = BTreeMap::new();
+        let kw = ["message".to_string(), "CommandLine".to_string()];
+        let f = Fields {
+            general: &general,
+            source: None,
+            keywords: &kw,
+        };
+        assert_eq!(
+            search(&v, &f).unwrap(),
+            r#"((event.message glob nocase "*mimi*katz*" or event.message contains nocase "sekurlsa::") or (event.CommandLine glob nocase "*mimi*katz*" or event.CommandLine contains nocase "sekurlsa::"))"#
         );
         assert_eq!(
             search_of("c-uri|contains: x").unwrap(),

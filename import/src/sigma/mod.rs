@@ -27,6 +27,10 @@ pub struct Mapping {
     /// condition its events meet and more field renames.
     #[serde(default)]
     pub logsources: BTreeMap<String, LogSource>,
+    /// The fields a keyword search reads (a detection that is a list of values, no field);
+    /// none: keyword rules are not translated.
+    #[serde(default)]
+    pub keywords: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -36,6 +40,9 @@ pub struct LogSource {
     pub condition: Option<String>,
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
+    /// Keyword fields of this log source (instead of the general ones).
+    #[serde(default)]
+    pub keywords: Vec<String>,
 }
 
 impl Mapping {
@@ -75,9 +82,27 @@ impl Mapping {
 pub struct Fields<'a> {
     general: &'a BTreeMap<String, String>,
     source: Option<&'a LogSource>,
+    keywords: &'a [String],
 }
 
-impl Fields<'_> {
+impl<'a> Fields<'a> {
+    fn new(mapping: &'a Mapping, source: Option<&'a LogSource>) -> Fields<'a> {
+        let keywords = match source {
+            Some(s) if !s.keywords.is_empty() => &s.keywords,
+            _ => &mapping.keywords,
+        };
+        Fields {
+            general: &mapping.fields,
+            source,
+            keywords,
+        }
+    }
+
+    /// The fields a keyword search reads.
+    pub fn keyword_fields(&self) -> &[String] {
+        self.keywords
+    }
+
     /// `event.PATH` for a Sigma field.
     pub fn path(&self, field: &str) -> Result<String, String> {
         let mapped = self
@@ -137,10 +162,7 @@ pub fn import(source: &str, yaml: &str, mapping: &Mapping) -> Result<FileReport,
             name = format!("{name}_{n}");
         }
         let body = if v.get("correlation").is_some() {
-            let fields = Fields {
-                general: &mapping.fields,
-                source: None,
-            };
+            let fields = Fields::new(mapping, None);
             correlation::translate(&v, &name, &filters, &fields).map(|(body, missing)| {
                 let mut pre = String::new();
                 for m in missing {
@@ -201,10 +223,7 @@ fn detect(v: &Value, mapping: &Mapping) -> Result<(Detection, String), String> {
     let product = get("product");
     let cat = get("category").or_else(|| get("service"));
     let src = mapping.source(product, cat);
-    let fields = Fields {
-        general: &mapping.fields,
-        source: src,
-    };
+    let fields = Fields::new(mapping, src);
     let pin = match src {
         Some(s) => s.condition.clone().filter(|c| !c.trim().is_empty()),
         None => cat.map(|c| format!("event.type == {}", text::string(c))),
