@@ -108,6 +108,10 @@ fn filter<'a>(name: &str, arg: Option<&str>, v: Value<'a>) -> Value<'a> {
             &["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"],
         )),
         ("percent", Value::Num(n)) => text(format!("{}%", number((n * 1000.0).round() / 10.0))),
+        ("sig", Value::Num(n)) => {
+            let digits = arg.and_then(|a| a.parse::<usize>().ok()).unwrap_or(6);
+            text(significant(n, digits.clamp(1, 17)))
+        }
         ("duration", Value::Num(n)) => text(duration(n)),
         ("upper", Value::Str(s)) => text(s.to_uppercase()),
         ("lower", Value::Str(s)) => text(s.to_lowercase()),
@@ -136,6 +140,33 @@ pub fn number(n: f64) -> String {
 }
 
 /// Prometheus's `humanize`: three significant decimals with an SI (or binary) prefix.
+/// `n` to `p` significant digits as Go's `%.pg` writes it (Prometheus's `printf "%.4g"`):
+/// plain notation unless the exponent is below -4 or at least `p`, trailing zeros dropped.
+pub fn significant(n: f64, p: usize) -> String {
+    if !n.is_finite() {
+        return number(n);
+    }
+    if n == 0.0 {
+        return "0".into();
+    }
+    let sci = format!("{:.*e}", p - 1, n);
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    if exp < -4 || exp >= p as i32 {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mant), exp.abs())
+    } else {
+        trim(&format!("{:.*}", (p as i32 - 1 - exp).max(0) as usize, n))
+    }
+}
+
 fn humanize(n: f64, base: f64, units: &[&str]) -> String {
     if !n.is_finite() || n == 0.0 {
         return format!("{}{}", number(n), units[0]);
@@ -187,6 +218,23 @@ fn title(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn significant_digits_as_go_writes_them() {
+        // Go: fmt.Sprintf("%.4g", x) for each.
+        for (x, want) in [
+            (0.5, "0.5"),
+            (12.3456, "12.35"),
+            (123456.0, "1.235e+05"),
+            (0.000012345, "1.234e-05"),
+            (0.0012345, "0.001234"),
+            (1234.0, "1234"),
+            (-2.5, "-2.5"),
+            (0.0, "0"),
+        ] {
+            assert_eq!(significant(x, 4), want, "{x}");
+        }
+    }
 
     #[test]
     fn event_fields_index_arrays() {

@@ -63,8 +63,19 @@ fn placeholder(action: &str) -> Option<String> {
             "%s" | "%v" | "%g" => None,
             "%d" => Some("round(0)".to_string()),
             f => {
-                let digits: u32 = f.strip_prefix("%.")?.strip_suffix('f')?.parse().ok()?;
-                Some(format!("round({digits})"))
+                // `%.2f` (also `%0.2f`): decimals; `%.4g`: significant digits.
+                let spec = f
+                    .strip_prefix('%')?
+                    .trim_start_matches('0')
+                    .strip_prefix('.')?;
+                if let Some(d) = spec.strip_suffix('f') {
+                    Some(format!("round({})", d.parse::<u32>().ok()?))
+                } else {
+                    Some(format!(
+                        "sig({})",
+                        spec.strip_suffix('g')?.parse::<u32>().ok()?
+                    ))
+                }
             }
         };
         (value, filter.into_iter().collect::<Vec<_>>())
@@ -123,6 +134,11 @@ mod tests {
             "{{ namespace }}/{{ pod }} at {{ value | percent }} ({{ value | round(2) }})"
         );
         assert!(t.dropped.is_empty());
+        let t = translate(
+            "{{ printf \"%.4g\" $value }} {{ printf \"%0.0f\" $value }}",
+            &[],
+        );
+        assert_eq!(t.text, "{{ value | sig(4) }} {{ value | round(0) }}");
     }
 
     #[test]
