@@ -2,7 +2,7 @@
 //! (`docs/api.md`, "Audit log").
 
 use super::client::table;
-use super::{AlertsFormat, AuditArgs, AuditCommand};
+use super::{AlertsFormat, AuditArgs, AuditCommand, outln};
 use serde_json::Value;
 use vigil_audit::search::Filter;
 
@@ -23,20 +23,22 @@ fn window(
 /// The report as text.
 fn print_report(r: &Value) {
     let p = |v: &Value| super::printable(&v.to_string()).into_owned();
-    println!("entries: {}", r["entries"]);
-    println!(
+    outln!("entries: {}", r["entries"]);
+    outln!(
         "alerts fired by severity: {}",
         p(&r["alerts_fired"]["by_severity"])
     );
-    println!("alerts fired by rule: {}", p(&r["alerts_fired"]["by_rule"]));
+    outln!("alerts fired by rule: {}", p(&r["alerts_fired"]["by_rule"]));
     let t = &r["time_to_acknowledge_seconds"];
-    println!(
+    outln!(
         "acknowledged: {} (median {} s, longest {} s)",
-        t["count"], t["median"], t["max"]
+        t["count"],
+        t["median"],
+        t["max"]
     );
-    println!("notifications by notifier: {}", p(&r["notifications"]));
+    outln!("notifications by notifier: {}", p(&r["notifications"]));
     for s in r["silences"].as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "silence {} {} by {}: {}",
             p(&s["action"]),
             p(&s["id"]),
@@ -44,9 +46,10 @@ fn print_report(r: &Value) {
             p(&s["comment"])
         );
     }
-    println!(
+    outln!(
         "reloads: {} ({} failed)",
-        r["reloads"]["total"], r["reloads"]["failed"]
+        r["reloads"]["total"],
+        r["reloads"]["failed"]
     );
 }
 
@@ -83,9 +86,9 @@ pub fn run(args: AuditArgs) -> i32 {
                 }
             };
             if format == AlertsFormat::Json {
-                println!("{}", serde_json::to_string(&report).unwrap_or_default());
+                outln!("{}", serde_json::to_string(&report).unwrap_or_default());
             } else {
-                println!(
+                outln!(
                     "{} entries, {} of {} checkpoints verified{}",
                     report.entries,
                     report.checkpoints_verified,
@@ -100,7 +103,7 @@ pub fn run(args: AuditArgs) -> i32 {
                     }
                 );
                 for p in &report.problems {
-                    println!(
+                    outln!(
                         "{} at entry {}: {}",
                         p.kind,
                         p.position,
@@ -108,7 +111,7 @@ pub fn run(args: AuditArgs) -> i32 {
                     );
                 }
                 if report.ok() {
-                    println!("ok");
+                    outln!("ok");
                 }
             }
             i32::from(!report.ok())
@@ -145,7 +148,7 @@ pub fn run(args: AuditArgs) -> i32 {
                 }
             };
             if format == AlertsFormat::Json {
-                println!("{}", serde_json::to_string(&hits).unwrap_or_default());
+                outln!("{}", serde_json::to_string(&hits).unwrap_or_default());
                 return 0;
             }
             let rows: Vec<[String; 4]> = hits
@@ -188,7 +191,7 @@ pub fn run(args: AuditArgs) -> i32 {
             };
             let r = vigil_audit::search::report(&entries, &id);
             if format == AlertsFormat::Json {
-                println!("{r}");
+                outln!("{r}");
             } else {
                 print_report(&r);
             }
@@ -213,7 +216,7 @@ pub fn run(args: AuditArgs) -> i32 {
             };
             match vigil_audit::search::search(&dir, &f, usize::MAX) {
                 Ok(entries) => {
-                    println!("{}", vigil_audit::search::by_project(&entries));
+                    outln!("{}", vigil_audit::search::by_project(&entries));
                     0
                 }
                 Err(e) => {
@@ -225,7 +228,7 @@ pub fn run(args: AuditArgs) -> i32 {
         AuditCommand::Consistency { old, new } => {
             match vigil_audit::verify::consistency(&dir, old, new) {
                 Ok(v) => {
-                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                    outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                     0
                 }
                 Err(e) => {
@@ -236,7 +239,7 @@ pub fn run(args: AuditArgs) -> i32 {
         }
         AuditCommand::Prove { seq } => match vigil_audit::verify::prove(&dir, seq) {
             Ok(v) => {
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                 0
             }
             Err(e) => {

@@ -2,7 +2,7 @@
 //! it would run for an alert, requests rendered, nothing sent. `vigil playbook list` and
 //! `vigil playbook approve ID`: a running daemon's runs.
 
-use super::{AlertsFormat, PlaybookArgs, PlaybookCommand, check_or_report};
+use super::{AlertsFormat, PlaybookArgs, PlaybookCommand, check_or_report, outln};
 use std::collections::BTreeMap;
 use vigil_vocab::playbook::{Rendered, Subject, render_step};
 
@@ -67,14 +67,14 @@ pub fn run(args: PlaybookArgs) -> i32 {
         .map(|s| render_step(s, &subject))
         .collect();
     if format == AlertsFormat::Json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"playbook": name, "dry_run": true, "rate_limit": plan.rate_limit, "steps": steps})
         );
         return 0;
     }
     let p = super::printable;
-    println!("playbook {} (dry run: nothing is sent)", p(&name));
+    outln!("playbook {} (dry run: nothing is sent)", p(&name));
     for (i, s) in steps.iter().enumerate() {
         let line = match s {
             Rendered::Notify { notifier, message } => format!(
@@ -114,10 +114,10 @@ pub fn run(args: PlaybookArgs) -> i32 {
                 }
             ),
         };
-        println!("  step {}: {}", i + 1, p(&line));
+        outln!("  step {}: {}", i + 1, p(&line));
     }
     if let Some((n, per)) = plan.rate_limit {
-        println!(
+        outln!(
             "  at most {n} runs per {}",
             vigil_vocab::template::duration(per)
         );
@@ -137,7 +137,7 @@ fn approve(id: &str, by: &str, server: &Option<String>) -> i32 {
     }
     match super::client::answer(req.send(), &url) {
         Ok(_) => {
-            println!("approved {id}");
+            outln!("approved {id}");
             0
         }
         Err(code) => code,
@@ -153,7 +153,7 @@ pub fn list(server: &Option<String>, format: AlertsFormat) -> i32 {
         Err(code) => return code,
     };
     if format == AlertsFormat::Json {
-        println!("{}", v["runs"]);
+        outln!("{}", v["runs"]);
         return 0;
     }
     let rows: Vec<[String; 6]> = v["runs"]
