@@ -91,9 +91,6 @@ impl Summary {
             }
         }
     }
-    pub fn total(&self) -> usize {
-        self.imported + self.partly + self.not_translated
-    }
 }
 
 impl std::fmt::Display for Summary {
@@ -264,7 +261,7 @@ fn render<T: Translation>(h: &Header, states: &[State<T>]) -> (String, Vec<Optio
                     one_line(&why),
                     st.item.name()
                 ));
-                out.push_str(&text::comment(st.item.original(), ""));
+                out.push_str(&text::comment(st.item.original()));
                 spans.push(None);
             }
         }

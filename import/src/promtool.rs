@@ -154,6 +154,11 @@ fn translate(
         if candidates.is_empty() {
             return Err(format!("no alerting rule `{alertname}` in the rule file"));
         }
+        if candidates.iter().any(|c| !c.translated) {
+            return Err(format!(
+                "the alerting rule `{alertname}` was not translated (see the rules' import)"
+            ));
+        }
         let exp = a
             .get("exp_alerts")
             .and_then(Value::as_sequence)

@@ -124,14 +124,14 @@ pub fn prom_duration(s: &str) -> Option<u128> {
     Some(total)
 }
 
-/// `text` as `#` comment lines, each prefixed by `indent`.
-pub fn comment(text: &str, indent: &str) -> String {
+/// `text` as `#` comment lines.
+pub fn comment(text: &str) -> String {
     let mut out = String::new();
     for line in text.trim_end().lines() {
         if line.trim().is_empty() {
-            out.push_str(&format!("{indent}#\n"));
+            out.push_str("#\n");
         } else {
-            out.push_str(&format!("{indent}#   {}\n", line.trim_end()));
+            out.push_str(&format!("#   {}\n", line.trim_end()));
         }
     }
     out

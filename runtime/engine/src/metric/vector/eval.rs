@@ -302,17 +302,21 @@ fn relabel(labels: &mut Labels, l: LabelId, dst: Sym, how: &super::VRelabel) -> 
             replacement,
             src,
         } => {
-            let from = labels.str(labels.get(l, *src)).to_string();
-            let caps = re.captures(&from)?;
+            let caps = re.captures(labels.str(labels.get(l, *src)))?;
             let mut out = String::new();
             caps.expand(replacement, &mut out);
             out
         }
-        super::VRelabel::Join { sep, srcs } => srcs
-            .iter()
-            .map(|s| labels.str(labels.get(l, *s)).to_string())
-            .collect::<Vec<_>>()
-            .join(sep),
+        super::VRelabel::Join { sep, srcs } => {
+            let mut out = String::new();
+            for (i, s) in srcs.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(sep);
+                }
+                out.push_str(labels.str(labels.get(l, *s)));
+            }
+            out
+        }
     };
     let mut pairs: Vec<(Sym, Sym)> = labels
         .pairs(l)

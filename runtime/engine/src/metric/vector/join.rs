@@ -26,7 +26,10 @@ pub fn aggregate(
             members.len() - 1
         });
         members[i].1.push(x);
-        members[i].2.push(l);
+        // Only topk/bottomk report the members' own labels.
+        if matches!(op, AggOp::Topk | AggOp::Bottomk) {
+            members[i].2.push(l);
+        }
     }
     for (k, mut xs, series) in members {
         if matches!(op, AggOp::Topk | AggOp::Bottomk) {
