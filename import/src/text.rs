@@ -38,6 +38,20 @@ pub fn is_ident(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// A Prometheus metric name as Vigil writes it: bare when it is words joined by single colons
+/// (`job:error_ratio`), else in backquotes (`` `:node_memory:sum` ``); `None` for a name
+/// Prometheus would not accept either.
+pub fn metric_name(name: &str) -> Option<String> {
+    if name.split(':').all(is_ident) {
+        return Some(name.to_string());
+    }
+    let prom = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+    prom.then(|| format!("`{name}`"))
+}
+
 /// `event.a.b` for a dotted field name; a segment that is not a word is backquoted
 /// (``event.`cs-uri-query` ``). `None` for an empty segment or one with a backquote.
 pub fn event_path(dotted: &str) -> Option<String> {

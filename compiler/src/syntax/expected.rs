@@ -81,7 +81,13 @@ pub(super) fn describe(err: &Error<Rule>) -> Option<String> {
         // pest does not export its token type; its Display is the literal (or `a..z` for ranges).
         .map(|t| t.to_string())
         .filter(|t| t != "BUILTIN_RULE" && !(t.chars().count() == 4 && t.contains("..")))
-        .filter(|t| !matches!(t.as_str(), " " | "\t" | "\r" | "\n" | "#" | "//" | "_"))
+        // A backquote opens a quoted name, which "an expression" or "a metric name" says.
+        .filter(|t| {
+            !matches!(
+                t.as_str(),
+                " " | "\t" | "\r" | "\n" | "#" | "//" | "_" | "`"
+            )
+        })
         .collect();
     let (punct, kws): (Vec<String>, Vec<String>) = tokens
         .into_iter()

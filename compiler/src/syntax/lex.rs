@@ -95,6 +95,14 @@ fn token_at(text: &str, mut i: usize, out: &[Token]) -> Option<(Kind, usize)> {
             i += 1;
         }
         Kind::Number
+    } else if c == b'`'
+        && let Some(n) = memchr::memchr(b'`', &b[i + 1..])
+        && n > 0
+        && !b[i + 1..i + 1 + n].contains(&b'\n')
+    {
+        // `` `:node_memory:sum` ``: a metric name in backquotes is one word.
+        i += n + 2;
+        Kind::Word
     } else if c.is_ascii_alphabetic() || c == b'_' {
         while i < b.len() {
             let d = b[i];

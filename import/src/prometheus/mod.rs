@@ -212,12 +212,9 @@ impl PromRule {
     }
 
     fn record_body(&self, expr: &str) -> Result<String, String> {
-        // Prometheus's metric names: letters, digits, `_` and `:` (Vigil's need a letter or
-        // `_` first and a word after each `:`).
-        let valid = self.vigil_name.split(':').all(text::is_ident);
-        if !valid {
+        let Some(name) = text::metric_name(&self.vigil_name) else {
             return Err(format!("the record name `{}`", self.vigil_name));
-        }
+        };
         let mut pairs = Vec::new();
         for (k, v) in &self.labels {
             if !text::is_ident(k) {
@@ -233,7 +230,7 @@ impl PromRule {
         } else {
             format!(" labels {{ {} }}", pairs.join(", "))
         };
-        Ok(format!("record {} = {expr}{labels}\n", self.vigil_name))
+        Ok(format!("record {name} = {expr}{labels}\n"))
     }
 
     /// The template of an annotation, and what it left out.

@@ -402,6 +402,7 @@ fn selector(vs: &VectorSelector) -> R<String> {
             }
         }
     };
+    let name = text::metric_name(&name).ok_or_else(|| format!("the metric name `{name}`"))?;
     if !vs.matchers.or_matchers.is_empty() {
         return Err("a selector with `or` matchers".into());
     }
@@ -453,6 +454,11 @@ mod tests {
             "(a == 1) and (b == 0) on [cluster, node]",
         );
         ok("a unless b", "a and not b");
+        // A name a bare Vigil word cannot spell is backquoted.
+        ok(
+            r#"count(node_namespace_pod:kube_pod_info:{node="n"}) + :mem:sum"#,
+            r#"count(`node_namespace_pod:kube_pod_info:`{node="n"}) by [] + `:mem:sum`"#,
+        );
         ok(
             "a * on (ns) group_left (node) b",
             "a * b on [ns] group_left [node]",

@@ -47,7 +47,7 @@ impl Lower<'_> {
             }
             R::calendar_decl => self.calendar(it),
             R::record_decl => DeclKind::Record {
-                name: self.ident(next(&mut it)),
+                name: self.metric_name(next(&mut it)),
                 expr: self.expr(next(&mut it)),
                 labels: it.next().map(|b| self.object(b)).unwrap_or_default(),
             },
@@ -78,7 +78,7 @@ impl Lower<'_> {
 
     /// `metric name: unit[(arg)] [labels [..]]`.
     fn metric(&mut self, mut it: Pairs<R>) -> DeclKind {
-        let name = self.ident(next(&mut it));
+        let name = self.metric_name(next(&mut it));
         let mut unit = next(&mut it).into_inner();
         let u = self.ident(next(&mut unit));
         let unit_arg = unit.next().map(|a| self.ident(a));

@@ -193,7 +193,7 @@ impl Lower<'_> {
     /// `name{label="v", ...}`.
     fn selector(&mut self, p: P, span: Span) -> Expr {
         let mut it = p.into_inner();
-        let name = next(&mut it).as_str().to_string();
+        let name = super::unquote_metric(next(&mut it).as_str());
         let matchers = it
             .next()
             .map(|m| {

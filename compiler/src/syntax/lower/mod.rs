@@ -38,6 +38,15 @@ impl Lower<'_> {
         }
     }
 
+    /// A metric name as Prometheus spells it: the backquotes of `` `:node_memory:sum` `` are
+    /// only how the file writes it.
+    fn metric_name(&self, p: P) -> Ident {
+        Ident {
+            name: unquote_metric(p.as_str()),
+            span: self.span(&p),
+        }
+    }
+
     // ------------------------------------------------------------ rules
 
     // ------------------------------------------------------------ routes, playbooks, tests
@@ -131,6 +140,12 @@ impl Lower<'_> {
     }
 
     // ------------------------------------------------------------ expressions
+}
+
+/// A metric name (or a reference beginning with one) without the backquotes it may be written
+/// in: `` `:node_memory:sum` `` is the metric `:node_memory:sum`.
+fn unquote_metric(s: &str) -> String {
+    s.replace('`', "")
 }
 
 fn next<'i>(it: &mut impl Iterator<Item = P<'i>>) -> P<'i> {
