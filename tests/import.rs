@@ -105,7 +105,7 @@ fn kube_prometheus_rules_import_and_check() {
     );
     // 139 alerting and 95 recording rules, each accounted for.
     assert_eq!(total, 234);
-    assert!(fully >= 0.83, "the share fell to {fully}");
+    assert!(fully >= 0.94, "the share fell to {fully}");
 }
 
 #[test]
@@ -380,6 +380,149 @@ fn imported_rules_and_tests_agree_with_promtool() {
     let (code, stdout, stderr) = vigil(&["test", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("3 passed, 0 failed"), "{stdout}");
+}
+
+/// PromQL's set operators on values and filtering comparisons (`or vector(0)`, `unless`, `and
+/// on`, `x - (y > 0)`, `a > b`, `x > 0.9 < 1`), as kube-prometheus writes them: promtool
+/// passes the test as written, and the imported rules pass the imported test.
+#[test]
+fn value_filters_agree_with_promtool() {
+    let Some(promtool) = common_peer() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let rules = work.path().join("filters.yml");
+    std::fs::write(
+        &rules,
+        r#"groups:
+  - name: filters
+    rules:
+      - record: errors_or_zero
+        expr: sum(errs) or vector(0)
+      - alert: NoErrors
+        expr: errors_or_zero == 0
+      - alert: NotReady
+        expr: (up unless ready) == 1
+      - alert: Either
+        expr: (up or ready) > 5
+      - alert: Spare
+        expr: ready - (up > 0) > 3
+      - alert: Compared
+        expr: (ready > up) == 7
+      - alert: Band
+        expr: ratio > 0.9 < 1
+      - alert: MatchedOn
+        expr: (load and on(host) up) > 10
+      - alert: FailedShare
+        expr: |
+          (rate(failed_total[5m]) or rate(failed_old_total[5m]))
+          /
+          ((rate(failed_total[5m]) or rate(failed_old_total[5m])) + rate(sent_total[5m]))
+          * 100 > 1
+"#,
+    )
+    .unwrap();
+    let test = work.path().join("filters_test.yml");
+    std::fs::write(
+        &test,
+        r#"rule_files:
+  - filters.yml
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'up{host="a"}'
+        values: '1x10'
+      - series: 'up{host="b"}'
+        values: '1x10'
+      - series: 'up{host="c"}'
+        values: '0x10'
+      - series: 'ready{host="a"}'
+        values: '5x10'
+      - series: 'ready{host="c"}'
+        values: '7x10'
+      - series: 'ready{host="d"}'
+        values: '9x10'
+      - series: 'ratio{host="a"}'
+        values: '0.95x10'
+      - series: 'ratio{host="b"}'
+        values: '1x10'
+      - series: 'load{host="a",core="0"}'
+        values: '11x10'
+      - series: 'load{host="e",core="0"}'
+        values: '50x10'
+      - series: 'errs{job="api"}'
+        values: '_ _ _ _ _ _ _ 3x3'
+      - series: 'failed_total{job="j"}'
+        values: '0+10x10'
+      - series: 'sent_total{job="j"}'
+        values: '0+90x10'
+    alert_rule_test:
+      - eval_time: 1m
+        alertname: NoErrors
+        exp_alerts:
+          - exp_labels: {}
+      - eval_time: 8m
+        alertname: NoErrors
+        exp_alerts: []
+      - eval_time: 1m
+        alertname: NotReady
+        exp_alerts:
+          - exp_labels: {host: b}
+      - eval_time: 1m
+        alertname: Either
+        exp_alerts:
+          - exp_labels: {host: d}
+      - eval_time: 1m
+        alertname: Spare
+        exp_alerts:
+          - exp_labels: {host: a}
+      - eval_time: 1m
+        alertname: Compared
+        exp_alerts:
+          - exp_labels: {host: c}
+      - eval_time: 1m
+        alertname: Band
+        exp_alerts:
+          - exp_labels: {host: a}
+      - eval_time: 1m
+        alertname: MatchedOn
+        exp_alerts:
+          - exp_labels: {host: a, core: "0"}
+      - eval_time: 6m
+        alertname: FailedShare
+        exp_alerts:
+          - exp_labels: {job: j}
+"#,
+    )
+    .unwrap();
+    let p = Command::new(&promtool)
+        .args(["test", "rules"])
+        .arg(&test)
+        .output()
+        .unwrap();
+    assert!(
+        p.status.success(),
+        "promtool does not pass the test: {}{}",
+        String::from_utf8_lossy(&p.stdout),
+        String::from_utf8_lossy(&p.stderr)
+    );
+    let out = work.path().join("out");
+    let o = out.to_str().unwrap();
+    let (code, _, err) = vigil(&["import", "prometheus", rules.to_str().unwrap(), "--out", o]);
+    assert_eq!(code, 0, "every rule imports fully: {err}");
+    let (code, _, err) = vigil(&[
+        "import",
+        "promtool-tests",
+        test.to_str().unwrap(),
+        "--out",
+        o,
+    ]);
+    assert!(err.contains("not translated 0"), "{err}");
+    assert!(code == 0 || code == 1, "{err}");
+    let (code, stdout, stderr) = vigil(&["test", o]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
 }
 
 fn common_peer() -> Option<String> {

@@ -151,6 +151,26 @@ pub enum SeriesExpr {
         rhs: Box<SeriesExpr>,
         matching: Option<LabelMatch>,
     },
+    /// A comparison between two vectors used as a value (PromQL's filtering comparison,
+    /// `x - (y > z)`): `lhs`'s series where it compares true with their match in `rhs`,
+    /// matched as arithmetic is, keeping `lhs`'s values.
+    Compare {
+        op: super::CmpOp,
+        lhs: Box<SeriesExpr>,
+        rhs: Box<SeriesExpr>,
+        matching: Option<LabelMatch>,
+    },
+    /// `present(x)`: 1 for every series of `inner`, whatever its value (PromQL fires an alert
+    /// for every series a bare expression yields).
+    Present(Box<SeriesExpr>),
+    /// A set operator on values (PromQL's `and`, `or`, `unless`): series are kept whole, with
+    /// their labels and values; `on`/`ignoring` say which labels must agree.
+    Set {
+        op: SetOp,
+        lhs: Box<SeriesExpr>,
+        rhs: Box<SeriesExpr>,
+        matching: Option<LabelMatch>,
+    },
     /// A number, the same for every label set.
     Scalar(f64),
     /// `histogram_quantile(q, x, w)` (`fraction` false; `value` is q) or
@@ -214,6 +234,27 @@ pub enum SeriesExpr {
     Score(Vec<(f64, String)>),
     /// `at_least(n, [r..])`: 1 when at least n of the rules fire.
     AtLeast(f64, Vec<String>),
+}
+
+/// PromQL's set operators on values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOp {
+    /// `a and b`: `a`'s series that have a match in `b`.
+    And,
+    /// `a or b`: all of `a`'s, and `b`'s that have no match in `a`.
+    Or,
+    /// `a and not b` (PromQL's `unless`): `a`'s series without a match in `b`.
+    Unless,
+}
+
+impl std::fmt::Display for SetOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SetOp::And => "and",
+            SetOp::Or => "or",
+            SetOp::Unless => "and not",
+        })
+    }
 }
 
 /// How [`SeriesExpr::Relabel`] makes the new value.
@@ -298,8 +339,11 @@ impl SeriesExpr {
             }
             SeriesExpr::Aggregate { inner, .. }
             | SeriesExpr::Filter { inner, .. }
-            | SeriesExpr::Relabel { inner, .. } => inner.reach(),
-            SeriesExpr::Arith { lhs, rhs, .. } => lhs.reach().max(rhs.reach()),
+            | SeriesExpr::Relabel { inner, .. }
+            | SeriesExpr::Present(inner) => inner.reach(),
+            SeriesExpr::Arith { lhs, rhs, .. }
+            | SeriesExpr::Compare { lhs, rhs, .. }
+            | SeriesExpr::Set { lhs, rhs, .. } => lhs.reach().max(rhs.reach()),
             SeriesExpr::Histogram { range, offset, .. } => range + offset,
             SeriesExpr::Trend { range, .. } | SeriesExpr::Absent { range, .. } => *range,
             SeriesExpr::Anomaly { range, season, .. } => range + season.unwrap_or(0.0),
@@ -319,8 +363,11 @@ impl SeriesExpr {
             | SeriesExpr::Absent { sel, .. } => out.push(sel),
             SeriesExpr::Aggregate { inner, .. }
             | SeriesExpr::Filter { inner, .. }
-            | SeriesExpr::Relabel { inner, .. } => inner.selectors(out),
-            SeriesExpr::Arith { lhs, rhs, .. } => {
+            | SeriesExpr::Relabel { inner, .. }
+            | SeriesExpr::Present(inner) => inner.selectors(out),
+            SeriesExpr::Arith { lhs, rhs, .. }
+            | SeriesExpr::Compare { lhs, rhs, .. }
+            | SeriesExpr::Set { lhs, rhs, .. } => {
                 lhs.selectors(out);
                 rhs.selectors(out);
             }
@@ -335,8 +382,11 @@ impl SeriesExpr {
             SeriesExpr::AtLeast(_, rs) => rs.iter().map(String::as_str).collect(),
             SeriesExpr::Aggregate { inner, .. }
             | SeriesExpr::Filter { inner, .. }
-            | SeriesExpr::Relabel { inner, .. } => inner.rules(),
-            SeriesExpr::Arith { lhs, rhs, .. } => {
+            | SeriesExpr::Relabel { inner, .. }
+            | SeriesExpr::Present(inner) => inner.rules(),
+            SeriesExpr::Arith { lhs, rhs, .. }
+            | SeriesExpr::Compare { lhs, rhs, .. }
+            | SeriesExpr::Set { lhs, rhs, .. } => {
                 let mut v = lhs.rules();
                 v.extend(rhs.rules());
                 v
@@ -423,6 +473,9 @@ impl std::fmt::Display for SeriesExpr {
             }
             SeriesExpr::Filter { inner, op, value } => write!(f, "({inner} {op} {value})"),
             SeriesExpr::Arith { op, lhs, rhs, .. } => write!(f, "({lhs} {op} {rhs})"),
+            SeriesExpr::Compare { op, lhs, rhs, .. } => write!(f, "({lhs} {op} {rhs})"),
+            SeriesExpr::Set { op, lhs, rhs, .. } => write!(f, "({lhs} {op} {rhs})"),
+            SeriesExpr::Present(inner) => write!(f, "present({inner})"),
             SeriesExpr::Scalar(v) => write!(f, "{v}"),
             SeriesExpr::Histogram {
                 fraction,

@@ -31,7 +31,7 @@ impl<'a> Lowerer<'a> {
             && !crate::typeck::is_duration_literal(pos[1]);
         let kind = functions::lookup(name).map(|b| b.kind);
         if kind != Some(FnKind::Scalar) && !scalar_min_max {
-            let t = if matches!(name, "absent" | "outside") {
+            let t = if matches!(name, "absent" | "outside" | "present") {
                 T::Bool
             } else {
                 T::Num

@@ -43,6 +43,11 @@ impl<'a> Lowerer<'a> {
                 let id = self.not(b);
                 Low::Node(id, T::Bool)
             }
+            // A comparison or set operator the checker read as a series of values (PromQL's
+            // filters) is computed by the metric engine as one series.
+            ExprKind::Binary { op, .. } if self.is_value_filter(e, *op) => {
+                self.series_leaf(sc, e, T::Num)?
+            }
             ExprKind::Binary { op, lhs, rhs, .. } => self.binary(sc, *op, lhs, rhs, span)?,
             ExprKind::In { .. } => self.in_test(sc, e)?,
             ExprKind::StrTest { .. } => self.str_test(sc, e)?,

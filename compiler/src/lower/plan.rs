@@ -25,6 +25,9 @@ impl<'a> Lowerer<'a> {
                 rhs,
                 matching,
             } => {
+                if self.is_value_filter(e, *op) {
+                    return self.leaf_rows(sc, e, false);
+                }
                 let matching = matching.as_ref().map(label_match);
                 let (kind, rhs) = match (op, &rhs.kind) {
                     (BinOp::Or, _) => (JoinKind::Outer, &**rhs),
@@ -85,6 +88,14 @@ impl<'a> Lowerer<'a> {
         })
     }
 
+    /// Whether `e` (a binary operation `op`) is a comparison or set operator the checker
+    /// typed as a series of numbers: a PromQL filter (`x - (y > 0)`, `a or b`), planned as
+    /// one series rather than joined into rows.
+    pub(super) fn is_value_filter(&self, e: &Expr, op: BinOp) -> bool {
+        (op.is_comparison() || matches!(op, BinOp::And | BinOp::Or))
+            && self.ck.units.contains_key(&e.span)
+    }
+
     /// The rows of a series leaf: the slot lowering gave it.
     fn leaf_rows(&mut self, sc: &Scope<'a>, e: &'a Expr, cond: bool) -> Result<Rows, LowerError> {
         let mut plan = self.plan(sc, e)?;
@@ -142,8 +153,31 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// `m > 50` inside an aggregate: the series of `m` that pass, against a constant (a
-    /// percentage scaled by the series' unit, as everywhere).
+    /// A comparison as a series of values: against a constant, the series that pass
+    /// (`m > 50`); between two series, the left one's where it holds with its match on the
+    /// right (`a > b on [x]`), matched as arithmetic is.
+    fn plan_compare(
+        &mut self,
+        sc: &Scope<'a>,
+        e: &'a Expr,
+        op: BinOp,
+        (lhs, rhs): (&'a Expr, &'a Expr),
+        matching: Option<&ast::Matching>,
+    ) -> Result<SeriesExpr, LowerError> {
+        let constant = self.constant(sc, lhs).is_ok() || self.constant(sc, rhs).is_ok();
+        if matching.is_none() && constant {
+            return self.plan_filter(sc, e, op, lhs, rhs);
+        }
+        Ok(SeriesExpr::Compare {
+            op: super::compare::cmp_op(op),
+            lhs: Box::new(self.plan(sc, lhs)?),
+            rhs: Box::new(self.plan(sc, rhs)?),
+            matching: matching.map(label_match),
+        })
+    }
+
+    /// `m > 50`: the series of `m` that pass, against a constant (a percentage scaled by the
+    /// series' unit, as everywhere).
     fn plan_filter(
         &mut self,
         sc: &Scope<'a>,
@@ -201,8 +235,21 @@ impl<'a> Lowerer<'a> {
                 rhs,
                 matching,
             } => {
-                if op.is_comparison() && matching.is_none() {
-                    return self.plan_filter(sc, e, *op, lhs, rhs);
+                if op.is_comparison() {
+                    return self.plan_compare(sc, e, *op, (lhs, rhs), matching.as_ref());
+                }
+                if matches!(op, BinOp::And | BinOp::Or) {
+                    let (set, rhs) = match (op, &rhs.kind) {
+                        (BinOp::And, ExprKind::Unary(UnOp::Not, x)) => (SetOp::Unless, &**x),
+                        (BinOp::And, _) => (SetOp::And, &**rhs),
+                        _ => (SetOp::Or, &**rhs),
+                    };
+                    return Ok(SeriesExpr::Set {
+                        op: set,
+                        lhs: Box::new(self.plan(sc, lhs)?),
+                        rhs: Box::new(self.plan(sc, rhs)?),
+                        matching: matching.as_ref().map(label_match),
+                    });
                 }
                 let op = match op {
                     BinOp::Add => Arith::Add,

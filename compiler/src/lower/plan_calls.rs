@@ -88,6 +88,10 @@ impl<'a> Lowerer<'a> {
                     how,
                 })
             }
+            "present" => match call.pos.first() {
+                Some(inner) => Ok(SeriesExpr::Present(Box::new(self.plan(sc, inner)?))),
+                None => err(call.span, "`present` takes a series"),
+            },
             "time" => Ok(SeriesExpr::Time),
             "score" => self.plan_score(sc, call.pos.first().copied(), call.span),
             "at_least" => self.plan_at_least(sc, &call),

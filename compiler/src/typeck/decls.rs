@@ -91,6 +91,7 @@ impl Checker<'_> {
             } => self.calendar_decl(tz, sessions, holidays.as_ref(), holidays_text.as_deref()),
             DeclKind::Record { name, expr, labels } => self.inside(fi, name, |ck| {
                 let v = ck.expr(&mut cx, expr);
+                let v = ck.as_value(v, expr);
                 if v.ty != Ty::Error && (!v.ty.is_numeric() || v.labels().is_none()) {
                     ck.mismatch(expr.span, "a series", &v.ty);
                 }

@@ -9,8 +9,9 @@ pub enum FnKind {
     Aggregate,
     /// Plain maths and helpers.
     Scalar,
-    /// `f(series, ...)` of a whole vector: its series with their labels rewritten.
-    Relabel,
+    /// `f(series, ...)` of a whole vector: its series with their labels rewritten, or read as
+    /// present.
+    Vector,
 }
 
 /// A built-in function.
@@ -68,8 +69,9 @@ builtins! {
     "topk" Aggregate 2..2 "topk(k, x) by [l]" "the k largest series of each group, with their own labels";
     "bottomk" Aggregate 2..2 "bottomk(k, x) by [l]" "the k smallest series of each group, with their own labels";
     "group" Aggregate 1..1 "group(x) by [l]" "1 for each group that has a series";
-    "label_replace" Relabel 5..5 "label_replace(x, dst, replacement, src, regex)" "x with label dst set from src where the regex matches (PromQL's)";
-    "label_join" Relabel 3..64 "label_join(x, dst, sep, src...)" "x with label dst set to the src labels' values joined by sep";
+    "label_replace" Vector 5..5 "label_replace(x, dst, replacement, src, regex)" "x with label dst set from src where the regex matches (PromQL's)";
+    "label_join" Vector 3..64 "label_join(x, dst, sep, src...)" "x with label dst set to the src labels' values joined by sep";
+    "present" Vector 1..1 "present(x)" "true for every series x has, whatever its value (PromQL's alert on a bare expression)";
     "abs" Scalar 1..1 "abs(x)" "absolute value";
     "clamp" Scalar 3..3 "clamp(x, lo, hi)" "x limited to [lo, hi]";
     "round" Scalar 1..2 "round(x[, to])" "x rounded to a multiple of to (default 1)";

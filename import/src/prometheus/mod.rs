@@ -257,6 +257,13 @@ impl PromRule {
         }
         let expr = promql::condition(src)?;
         let mut notes = Vec::new();
+        if expr.starts_with("present(") && self.annotations.values().any(|a| a.contains("$value")) {
+            notes.push(
+                "`$value` of a bare expression: `present(..)` holds for its series without \
+                 their values"
+                    .to_string(),
+            );
+        }
         let mut out = format!("rule {} {{\n", self.vigil_name);
         let mut labels = self.labels.clone();
         if self.vigil_name != self.name {

@@ -20,7 +20,9 @@ pub fn translate(src: &str) -> Result<String, String> {
 }
 
 /// An alerting rule's condition: as [`translate`], except that a constant (`1`, `vector(1)`),
-/// which Prometheus fires for always (a dead man's switch such as `Watchdog`), is `true`.
+/// which Prometheus fires for always (a dead man's switch such as `Watchdog`), is `true`, and
+/// an expression that is not a condition (`count(a) unless count(b)`, `min(x == 0)`), which
+/// fires for every series it yields, is `present(..)`.
 pub fn condition(src: &str) -> Result<String, String> {
     let expr = parser::parse(src).map_err(|e| format!("PromQL does not parse: {e}"))?;
     let mut e = &expr;
@@ -37,7 +39,24 @@ pub fn condition(src: &str) -> Result<String, String> {
     if constant {
         return Ok("true".into());
     }
-    Ok(Tr.expr(&expr)?.text)
+    let text = Tr.expr(&expr)?.text;
+    Ok(if is_condition(e) {
+        text
+    } else {
+        format!("present({text})")
+    })
+}
+
+/// A comparison, or a set operator between conditions: what Vigil reads as a condition with
+/// PromQL's meaning. Anything else is a series of values.
+fn is_condition(e: &Expr) -> bool {
+    match e {
+        Expr::Paren(p) => is_condition(&p.expr),
+        Expr::Binary(b) if b.op.is_comparison_operator() => true,
+        Expr::Binary(b) if b.op.is_set_operator() => is_condition(&b.lhs) && is_condition(&b.rhs),
+        Expr::Call(c) => matches!(c.func.name, "absent" | "absent_over_time"),
+        _ => false,
+    }
 }
 
 /// A translated operand and whether it needs brackets inside an operator.
@@ -269,7 +288,11 @@ impl Tr {
     fn binary(&self, b: &BinaryExpr) -> R<Out> {
         let op = b.op.to_string();
         let lhs = self.expr(&b.lhs)?.operand();
-        let rhs = self.expr(&b.rhs)?.operand();
+        // `x or vector(0)`: Vigil's value `or` reads a constant as a series without labels.
+        let rhs = match (op.as_str(), constant_vector(&b.rhs)) {
+            ("or", Some(v)) => number(v)?,
+            _ => self.expr(&b.rhs)?.operand(),
+        };
         let m = b.modifier.as_ref();
         if m.is_some_and(|m| m.return_bool) {
             return Err("a comparison with `bool` (Vigil keeps comparisons as filters)".into());
@@ -325,6 +348,15 @@ impl Tr {
     fn seconds(&self, e: Option<&Expr>, func: &str) -> R<f64> {
         let e = e.ok_or_else(|| format!("`{func}` without its arguments"))?;
         fold(e).ok_or_else(|| format!("a non-constant parameter of `{func}`"))
+    }
+}
+
+/// `c` of `vector(c)` (in brackets or not), for a constant `c`.
+fn constant_vector(e: &Expr) -> Option<f64> {
+    match e {
+        Expr::Paren(p) => constant_vector(&p.expr),
+        Expr::Call(c) if c.func.name == "vector" => c.args.args.first().and_then(|a| fold(a)),
+        _ => None,
     }
 }
 
@@ -402,6 +434,10 @@ fn selector(vs: &VectorSelector) -> R<String> {
             }
         }
     };
+    if name == "ALERTS" || name == "ALERTS_FOR_STATE" {
+        // Prometheus's own series of alert states; Vigil reads a rule's state by its name.
+        return Err(format!("`{name}` (alert states selected by label)"));
+    }
     let name = text::metric_name(&name).ok_or_else(|| format!("the metric name `{name}`"))?;
     if !vs.matchers.or_matchers.is_empty() {
         return Err("a selector with `or` matchers".into());
@@ -454,6 +490,16 @@ mod tests {
             "(a == 1) and (b == 0) on [cluster, node]",
         );
         ok("a unless b", "a and not b");
+        // Set operators and comparisons keep PromQL's meaning on values; `or vector(c)` is a
+        // value `or` with a constant.
+        ok(
+            "sum(rate(e[5m])) or vector(0)",
+            "sum(rate(e, 5m)) by [] or 0",
+        );
+        ok(
+            "x - (y > 0) unless on(a) z",
+            "(x - (y > 0)) and not z on [a]",
+        );
         // A name a bare Vigil word cannot spell is backquoted.
         ok(
             r#"count(node_namespace_pod:kube_pod_info:{node="n"}) + :mem:sum"#,
@@ -489,6 +535,7 @@ mod tests {
             ("rate(x[5m:1m])", "subquery"),
             ("count_values(\"v\", x)", "count_values"),
             ("x > bool 1", "bool"),
+            ("vector(1) + x", "vector"),
             ("x % 2", "%"),
             ("{job=\"a\"}", "metric name"),
         ] {

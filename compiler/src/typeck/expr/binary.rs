@@ -15,10 +15,26 @@ impl Checker<'_> {
         span: Span,
     ) -> Val {
         let l = self.expr(cx, lhs);
+        let set_op = matches!(op, BinOp::And | BinOp::Or);
+        let l = if set_op && cx.values {
+            self.as_value(l, lhs)
+        } else {
+            l
+        };
+        if set_op && is_value_series(&l) {
+            return self.value_set(cx, op, l, (lhs, rhs), matching);
+        }
         let r = self.expr(cx, rhs);
         if l.ty == Ty::Error || r.ty == Ty::Error {
             return Val::error();
         }
+        // An operand of arithmetic or of a comparison that is itself a comparison of series is
+        // PromQL's filter: the series where it holds, with their values.
+        let (l, r) = if matches!(op, BinOp::And | BinOp::Or) {
+            (l, r)
+        } else {
+            (self.as_value(l, lhs), self.as_value(r, rhs))
+        };
         let shape = self.join_labels(op, &l, &r, matching, lhs.span, rhs.span);
         let reads_rules = l.reads_rules || r.reads_rules;
         let condition = |konst| Val {
@@ -63,6 +79,100 @@ impl Checker<'_> {
                 }
                 None => Val::error(),
             },
+        }
+    }
+
+    /// A comparison of series where a number is wanted: PromQL's filtering comparison, the
+    /// series where it holds with the values of its series side (`x > 5`, `a > b`: `x`, `a`).
+    /// Anything else is returned as it is.
+    pub(crate) fn as_value(&mut self, v: Val, e: &Expr) -> Val {
+        let ExprKind::Binary { op, lhs, rhs, .. } = &e.kind else {
+            return v;
+        };
+        if v.ty != Ty::Bool
+            || !op.is_comparison()
+            || v.reads_rules
+            || !matches!(v.shape, Shape::Series(_))
+        {
+            return v;
+        }
+        let side = if super::windows::is_constant(lhs) {
+            rhs
+        } else {
+            lhs
+        };
+        let Some(&unit) = self.units.get(&side.span) else {
+            return v;
+        };
+        self.units.insert(e.span, unit);
+        Val {
+            ty: Ty::Num(unit),
+            konst: None,
+            ..v
+        }
+    }
+
+    /// `a and b`, `a and not b`, `a or b` where `a` is a series of numbers: PromQL's set
+    /// operators, which keep whole series (labels and values) from either side. The right
+    /// side is a series of numbers too (a comparison of series filters).
+    fn value_set(
+        &mut self,
+        cx: &mut Ctx,
+        op: BinOp,
+        l: Val,
+        (lhs, rhs): (&Expr, &Expr),
+        matching: Option<&Matching>,
+    ) -> Val {
+        let inner = match (op, &rhs.kind) {
+            (BinOp::And, ExprKind::Unary(UnOp::Not, x)) => &**x,
+            _ => rhs,
+        };
+        let values = std::mem::replace(&mut cx.values, true);
+        let r = self.expr(cx, inner);
+        cx.values = values;
+        if r.ty == Ty::Error {
+            return Val::error();
+        }
+        let r = self.as_value(r, inner);
+        // `sum(x) by [] or 0`: a constant is a series without labels (PromQL's `vector(0)`).
+        let constant = op == BinOp::Or && r.ty.is_numeric() && r.shape == Shape::Scalar;
+        if !is_value_series(&r) && !constant {
+            let word = if op == BinOp::Or { "or" } else { "and" };
+            self.err(
+                Diagnostic::new(
+                    Code::TypeMismatch,
+                    inner.span,
+                    format!("`{word}` on a series of numbers needs one on the right too, found {}", describe(&r)),
+                )
+                .label("not a series of numbers")
+                .with(lhs.span, "a series of numbers")
+                .help("compare the left side to make a condition (`x > 0 and y > 0`), or filter the right one (`x and (y > 0)`)"),
+            );
+            return Val::error();
+        }
+        if op == BinOp::Or && !l.ty.unit().compatible(r.ty.unit()) {
+            self.unit_error(rhs.span, op, l.ty.unit(), r.ty.unit(), lhs.span, inner.span);
+            return Val::error();
+        }
+        // Checks `on`/`ignoring` and refuses `group_*` (set operators match many-to-many).
+        let _ = self.join_labels(op, &l, &r, matching, lhs.span, inner.span);
+        let none = Labels::closed(Vec::<String>::new());
+        let shape = match (op, l.labels(), r.labels().unwrap_or(&none)) {
+            (BinOp::Or, Some(a), b) if a.known != b.known => {
+                Shape::Series(Labels::open(a.known.intersection(&b.known).cloned()))
+            }
+            (BinOp::Or, Some(a), b) => Shape::Series(Labels {
+                known: a.known.clone(),
+                open: a.open || b.open,
+            }),
+            _ => l.shape.clone(),
+        };
+        Val {
+            shape,
+            konst: None,
+            reads_rules: false,
+            stored: false,
+            ..l
         }
     }
 
@@ -528,4 +638,9 @@ fn fold_logic(op: BinOp, a: &Option<Konst>, b: &Option<Konst>) -> Option<Konst> 
         }
         _ => None,
     }
+}
+
+/// A series of numbers (not an anomaly score, which reads as a condition, nor rule states).
+fn is_value_series(v: &Val) -> bool {
+    v.ty.is_numeric() && !v.score && !v.reads_rules && matches!(v.shape, Shape::Series(_))
 }

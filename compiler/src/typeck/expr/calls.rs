@@ -66,10 +66,35 @@ impl Checker<'_> {
         if is_window_min_max || b.kind == FnKind::Scalar {
             return self.scalar_call(cx, name, &positional, span);
         }
-        if b.kind == FnKind::Relabel {
+        if name == "present" {
+            return self.present_call(cx, positional[0]);
+        }
+        if b.kind == FnKind::Vector {
             return self.relabel_call(cx, name, &positional);
         }
         self.window_call(cx, func, &positional, &named, span)
+    }
+
+    /// `present(x)`: true for each series of `x` (a series of numbers; comparisons and set
+    /// operators inside read as PromQL's filters), whatever its value.
+    fn present_call(&mut self, cx: &mut Ctx, arg: &Expr) -> Val {
+        let values = std::mem::replace(&mut cx.values, true);
+        let v = self.expr(cx, arg);
+        cx.values = values;
+        let v = self.as_value(v, arg);
+        if v.ty == Ty::Error {
+            return v;
+        }
+        if !v.ty.is_numeric() || !matches!(v.shape, Shape::Series(_)) || v.reads_rules {
+            self.mismatch(arg.span, "a series of numbers", &v.ty);
+            return Val::error();
+        }
+        Val {
+            ty: Ty::Bool,
+            konst: None,
+            score: false,
+            ..v
+        }
     }
 
     /// `label_replace(x, "dst", "$1", "src", "re")`, `label_join(x, "dst", ",", "a", "b")`: a

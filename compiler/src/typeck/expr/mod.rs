@@ -45,6 +45,9 @@ pub struct Ctx {
     pub saw_rule_ref: Option<Span>,
     /// Event aggregate function names used (template aliases: `{{ count }}`).
     pub agg_names: Vec<String>,
+    /// Reading values, not conditions (the right side of a set operator on values, inside
+    /// `present(..)`): a comparison of series is a filter there, as in PromQL.
+    pub values: bool,
 }
 
 impl Checker<'_> {

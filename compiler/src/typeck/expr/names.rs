@@ -221,7 +221,8 @@ impl<'a> Checker<'a> {
                     ..Ctx::default()
                 };
                 let mark = self.diags.len();
-                let mut v = self.expr(&mut cx, expr);
+                let v = self.expr(&mut cx, expr);
+                let mut v = self.as_value(v, expr);
                 self.diags.truncate(mark);
                 // Every declaration recording this name adds its static labels.
                 let package = &self.files[sym.file].package;

@@ -274,31 +274,10 @@ impl Checker<'_> {
             );
             return Val::error();
         }
-        let mut v = self.expr(cx, pos[0]);
-        // `count(m > 50) by [job]`: PromQL's filtering comparison, series against a constant;
-        // what passes keeps its value (the series side's unit).
-        if let (
-            Ty::Bool,
-            Shape::Series(_),
-            ExprKind::Binary {
-                op,
-                lhs,
-                rhs,
-                matching: None,
-            },
-        ) = (&v.ty, &v.shape, &pos[0].kind)
-            && op.is_comparison()
-        {
-            let unit = |ck: &Self, e: &Expr| ck.units.get(&e.span).copied();
-            let side = match (unit(self, lhs), unit(self, rhs)) {
-                (Some(u), _) if is_constant(rhs) => Some(u),
-                (_, Some(u)) if is_constant(lhs) => Some(u),
-                _ => None,
-            };
-            if let Some(u) = side {
-                v.ty = Ty::Num(u);
-            }
-        }
+        // `count(m > 50) by [job]`: PromQL's filtering comparison; what passes keeps its value
+        // (the series side's unit).
+        let v = self.expr(cx, pos[0]);
+        let v = self.as_value(v, pos[0]);
         if v.ty != Ty::Error && (!v.ty.is_numeric() || !matches!(v.shape, Shape::Series(_))) {
             self.err(
                 Diagnostic::new(
@@ -419,7 +398,7 @@ fn window_type(name: &str, unit: Unit) -> Ty {
 
 /// A number, duration, percentage or size written in place (what a filtering comparison
 /// compares a series with).
-fn is_constant(e: &Expr) -> bool {
+pub(super) fn is_constant(e: &Expr) -> bool {
     match &e.kind {
         ExprKind::Number(_) | ExprKind::Percent(_) | ExprKind::Duration(_) | ExprKind::Bytes(_) => {
             true

@@ -144,6 +144,7 @@ fn compile_series(
             SeriesExpr::RuleState(_)
                 | SeriesExpr::Trend { .. }
                 | SeriesExpr::Absent { .. }
+                | SeriesExpr::Present(_)
                 | SeriesExpr::Outside { .. }
                 | SeriesExpr::AtLeast(..)
                 | SeriesExpr::Anomaly { flag: true, .. }

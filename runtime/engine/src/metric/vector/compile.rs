@@ -131,6 +131,33 @@ impl Compile<'_> {
                     .as_ref()
                     .map(|m| LabelSel::matching(m, self.labels)),
             },
+            SeriesExpr::Compare {
+                op,
+                lhs,
+                rhs,
+                matching,
+            } => VExpr::Compare {
+                op: *op,
+                lhs: Box::new(self.expr(lhs)?),
+                rhs: Box::new(self.expr(rhs)?),
+                matching: matching
+                    .as_ref()
+                    .map(|m| LabelSel::matching(m, self.labels)),
+            },
+            SeriesExpr::Set {
+                op,
+                lhs,
+                rhs,
+                matching,
+            } => VExpr::Set {
+                op: *op,
+                lhs: Box::new(self.expr(lhs)?),
+                rhs: Box::new(self.expr(rhs)?),
+                matching: matching
+                    .as_ref()
+                    .map(|m| LabelSel::matching(m, self.labels)),
+            },
+            SeriesExpr::Present(inner) => VExpr::Present(Box::new(self.expr(inner)?)),
             SeriesExpr::Scalar(v) => VExpr::Scalar(*v),
             SeriesExpr::Histogram { .. } => self.histogram(e, reach)?,
             SeriesExpr::Trend { .. } | SeriesExpr::Anomaly { .. } | SeriesExpr::Outside { .. } => {

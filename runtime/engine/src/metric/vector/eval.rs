@@ -2,7 +2,7 @@
 //! possible), aggregation and arithmetic, histograms, rule states for composites.
 
 use super::histogram::{bucket_fraction, bucket_quantile};
-use super::join::{aggregate, arith};
+use super::join::{aggregate, arith, combine, set};
 use super::{AccSpec, LOOKBACK, VExpr, Vector, fires, union};
 use crate::labels::{LabelId, Labels, Sym};
 use crate::metric::incremental::Acc;
@@ -211,16 +211,52 @@ impl Eval<'_> {
                 }
             }
             VExpr::Filter { inner, op, value } => {
-                let start = out.len();
                 self.eval(inner, out);
-                let mut i = start;
-                while i < out.len() {
-                    if op.num(out[i].1, *value) {
-                        i += 1;
-                    } else {
-                        out.remove(i);
-                    }
+                out.retain(|&(_, x)| op.num(x, *value));
+            }
+            VExpr::Compare {
+                op,
+                lhs,
+                rhs,
+                matching,
+            } => {
+                let (mut a, mut b) = (Vector::new(), Vector::new());
+                self.eval(lhs, &mut a);
+                self.eval(rhs, &mut b);
+                let scalar_l = matches!(**lhs, VExpr::Scalar(_) | VExpr::Time);
+                let scalar_r = matches!(**rhs, VExpr::Scalar(_) | VExpr::Time);
+                // `time() > x` keeps `x`'s series and values, as PromQL's scalar comparisons do.
+                let (op, (a, sa), (b, sb)) = if scalar_l && !scalar_r {
+                    (op.flipped(), (&b, false), (&a, true))
+                } else {
+                    (*op, (&a, scalar_l), (&b, scalar_r))
+                };
+                combine(
+                    self.labels,
+                    |x, y| op.num(x, y).then_some(x),
+                    (a, sa),
+                    (b, sb),
+                    matching.as_ref(),
+                    out,
+                    self.match_conflicts,
+                );
+            }
+            VExpr::Present(inner) => {
+                self.eval(inner, out);
+                for x in out.iter_mut() {
+                    x.1 = 1.0;
                 }
+            }
+            VExpr::Set {
+                op,
+                lhs,
+                rhs,
+                matching,
+            } => {
+                let (mut a, mut b) = (Vector::new(), Vector::new());
+                self.eval(lhs, &mut a);
+                self.eval(rhs, &mut b);
+                set(self.labels, *op, &a, &b, matching.as_ref(), out);
             }
             VExpr::Arith {
                 op,

@@ -1,12 +1,12 @@
-//! Aggregation across series by label groups, and arithmetic between two vectors with
-//! PromQL's vector matching.
+//! Aggregation across series by label groups, arithmetic and filtering comparisons between
+//! two vectors with PromQL's vector matching, and PromQL's set operators.
 
 use super::{LabelSel, Vector};
 use crate::labels::{LabelId, Labels};
 use crate::metric::window;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use vigil_compiler::ir::Arith;
-use vigil_compiler::ir::series::AggOp;
+use vigil_compiler::ir::series::{AggOp, SetOp};
 
 /// Cross-series aggregation by label groups (first-seen group order).
 pub fn aggregate(
@@ -101,6 +101,29 @@ fn apply(op: Arith, a: f64, b: f64) -> f64 {
 pub fn arith(
     labels: &mut Labels,
     op: Arith,
+    a: (&Vector, bool),
+    b: (&Vector, bool),
+    matching: Option<&LabelSel>,
+    out: &mut Vector,
+    conflicts: &mut u64,
+) {
+    combine(
+        labels,
+        |x, y| Some(apply(op, x, y)),
+        a,
+        b,
+        matching,
+        out,
+        conflicts,
+    );
+}
+
+/// Pairs the series of `a` and `b` as [`arith`] does (each side flagged when it is a scalar)
+/// and keeps `f(x, y)` where it is `Some`: arithmetic always is, a filtering comparison only
+/// where it holds.
+pub fn combine(
+    labels: &mut Labels,
+    f: impl Fn(f64, f64) -> Option<f64>,
     (a, scalar_l): (&Vector, bool),
     (b, scalar_r): (&Vector, bool),
     matching: Option<&LabelSel>,
@@ -109,12 +132,12 @@ pub fn arith(
 ) {
     if scalar_r {
         let y = b.first().map_or(f64::NAN, |x| x.1);
-        out.extend(a.iter().map(|&(l, x)| (l, apply(op, x, y))));
+        out.extend(a.iter().filter_map(|&(l, x)| Some((l, f(x, y)?))));
         return;
     }
     if scalar_l {
         let x = a.first().map_or(f64::NAN, |x| x.1);
-        out.extend(b.iter().map(|&(l, y)| (l, apply(op, x, y))));
+        out.extend(b.iter().filter_map(|&(l, y)| Some((l, f(x, y)?))));
         return;
     }
     let key = |labels: &mut Labels, l: LabelId| match matching {
@@ -143,7 +166,9 @@ pub fn arith(
                 }
                 for &j in bs {
                     let (lb, y) = b[j];
-                    out.push((m.result(labels, k, lb, l), apply(op, x, y)));
+                    if let Some(v) = f(x, y) {
+                        out.push((m.result(labels, k, lb, l), v));
+                    }
                 }
             }
             _ => {
@@ -153,11 +178,49 @@ pub fn arith(
                     continue;
                 }
                 let (lb, y) = b[bs[0]];
+                let Some(v) = f(x, y) else { continue };
                 let res = match matching {
                     Some(m) => m.result(labels, k, l, lb),
                     None => l,
                 };
-                out.push((res, apply(op, x, y)));
+                out.push((res, v));
+            }
+        }
+    }
+}
+
+/// PromQL's set operators: `and` keeps `a`'s series with a match in `b`, `unless` those without
+/// one, `or` all of `a`'s and `b`'s without a match in `a`; series keep their labels and
+/// values. A match is equal labels, or equal `on` labels (all but the `ignoring` ones).
+pub fn set(
+    labels: &mut Labels,
+    op: SetOp,
+    a: &Vector,
+    b: &Vector,
+    matching: Option<&LabelSel>,
+    out: &mut Vector,
+) {
+    let mut key = |l: LabelId| match matching {
+        Some(m) => m.key(labels, l),
+        None => l,
+    };
+    match op {
+        SetOp::And | SetOp::Unless => {
+            let keys: HashSet<LabelId> = b.iter().map(|&(l, _)| key(l)).collect();
+            let keep = op == SetOp::And;
+            for &(l, x) in a {
+                if keys.contains(&key(l)) == keep {
+                    out.push((l, x));
+                }
+            }
+        }
+        SetOp::Or => {
+            let keys: HashSet<LabelId> = a.iter().map(|&(l, _)| key(l)).collect();
+            out.extend_from_slice(a);
+            for &(l, y) in b {
+                if !keys.contains(&key(l)) {
+                    out.push((l, y));
+                }
             }
         }
     }

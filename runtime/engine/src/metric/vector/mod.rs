@@ -99,6 +99,23 @@ pub enum VExpr {
         rhs: Box<VExpr>,
         matching: Option<LabelSel>,
     },
+    /// `lhs`'s series where they compare true with their match in `rhs` (PromQL's
+    /// filtering comparison between vectors), with `lhs`'s values.
+    Compare {
+        op: vigil_compiler::ir::CmpOp,
+        lhs: Box<VExpr>,
+        rhs: Box<VExpr>,
+        matching: Option<LabelSel>,
+    },
+    /// 1 for every series of the inner vector (`present(x)`).
+    Present(Box<VExpr>),
+    /// PromQL's `and`, `or`, `unless` on whole series.
+    Set {
+        op: SetOp,
+        lhs: Box<VExpr>,
+        rhs: Box<VExpr>,
+        matching: Option<LabelSel>,
+    },
     /// `inner` with label `dst` rewritten (`label_replace`, `label_join`).
     Relabel {
         inner: Box<VExpr>,
