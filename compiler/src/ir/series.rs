@@ -160,6 +160,9 @@ pub enum SeriesExpr {
         rhs: Box<SeriesExpr>,
         matching: Option<LabelMatch>,
     },
+    /// `histogram_quantile(q, buckets)`: per label set without `le`, the q-quantile of the
+    /// buckets `inner` gives (their `le` bounds and values), as PromQL computes it.
+    BucketQuantile { q: f64, inner: Box<SeriesExpr> },
     /// `present(x)`: 1 for every series of `inner`, whatever its value (PromQL fires an alert
     /// for every series a bare expression yields).
     Present(Box<SeriesExpr>),
@@ -340,7 +343,8 @@ impl SeriesExpr {
             SeriesExpr::Aggregate { inner, .. }
             | SeriesExpr::Filter { inner, .. }
             | SeriesExpr::Relabel { inner, .. }
-            | SeriesExpr::Present(inner) => inner.reach(),
+            | SeriesExpr::Present(inner)
+            | SeriesExpr::BucketQuantile { inner, .. } => inner.reach(),
             SeriesExpr::Arith { lhs, rhs, .. }
             | SeriesExpr::Compare { lhs, rhs, .. }
             | SeriesExpr::Set { lhs, rhs, .. } => lhs.reach().max(rhs.reach()),
@@ -364,7 +368,8 @@ impl SeriesExpr {
             SeriesExpr::Aggregate { inner, .. }
             | SeriesExpr::Filter { inner, .. }
             | SeriesExpr::Relabel { inner, .. }
-            | SeriesExpr::Present(inner) => inner.selectors(out),
+            | SeriesExpr::Present(inner)
+            | SeriesExpr::BucketQuantile { inner, .. } => inner.selectors(out),
             SeriesExpr::Arith { lhs, rhs, .. }
             | SeriesExpr::Compare { lhs, rhs, .. }
             | SeriesExpr::Set { lhs, rhs, .. } => {
@@ -383,7 +388,8 @@ impl SeriesExpr {
             SeriesExpr::Aggregate { inner, .. }
             | SeriesExpr::Filter { inner, .. }
             | SeriesExpr::Relabel { inner, .. }
-            | SeriesExpr::Present(inner) => inner.rules(),
+            | SeriesExpr::Present(inner)
+            | SeriesExpr::BucketQuantile { inner, .. } => inner.rules(),
             SeriesExpr::Arith { lhs, rhs, .. }
             | SeriesExpr::Compare { lhs, rhs, .. }
             | SeriesExpr::Set { lhs, rhs, .. } => {
@@ -476,6 +482,9 @@ impl std::fmt::Display for SeriesExpr {
             SeriesExpr::Compare { op, lhs, rhs, .. } => write!(f, "({lhs} {op} {rhs})"),
             SeriesExpr::Set { op, lhs, rhs, .. } => write!(f, "({lhs} {op} {rhs})"),
             SeriesExpr::Present(inner) => write!(f, "present({inner})"),
+            SeriesExpr::BucketQuantile { q, inner } => {
+                write!(f, "histogram_quantile({q}, {inner})")
+            }
             SeriesExpr::Scalar(v) => write!(f, "{v}"),
             SeriesExpr::Histogram {
                 fraction,

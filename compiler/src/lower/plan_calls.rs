@@ -138,6 +138,12 @@ impl<'a> Lowerer<'a> {
             let Some(q) = pos.first() else {
                 return err(call.span, "histogram_quantile needs a quantile");
             };
+            if let (2, Some(buckets), None) = (pos.len(), pos.get(1), &group) {
+                return Ok(SeriesExpr::BucketQuantile {
+                    q: self.constant(sc, q)?,
+                    inner: Box::new(self.plan(sc, buckets)?),
+                });
+            }
             (self.constant(sc, q)?, pos.get(1), pos.get(2))
         };
         let (sel, _) = self.window_selector(sc, x.copied(), call.span)?;

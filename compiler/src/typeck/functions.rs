@@ -61,7 +61,7 @@ builtins! {
     "anomaly" Window 2..5 "anomaly(x, w, method m, season s, bands k)" "anomaly score; bare, it means above the method's bound";
     "holt_winters" Window 2..2 "holt_winters(x, period)" "Holt-Winters forecast band, for outside()";
     "outside" Window 2..2 "outside(x, forecast f)" "true when x leaves the forecast band";
-    "histogram_quantile" Window 3..3 "histogram_quantile(q, x, w)" "quantile from the x_bucket family, Prometheus interpolation";
+    "histogram_quantile" Window 2..3 "histogram_quantile(q, x, w)" "quantile from the x_bucket family, Prometheus interpolation (or of any series with `le`: histogram_quantile(q, buckets))";
     "histogram_fraction" Window 3..3 "histogram_fraction(le v, x, w)" "fraction of observations at or below v";
     "distinct" Aggregate 1..1 "distinct(event.f) by k over w" "number of distinct values (Sigma value_count)";
     "share" Aggregate 1..1 "share(event.f) by k over w" "how rare this value is in its group (0..1)";

@@ -192,10 +192,22 @@ impl Tr {
     }
 
     /// `histogram_quantile(q, sum by (le, ..) (rate(x_bucket[w])))` as
-    /// `histogram_quantile(q, x, w) by [..]`: Vigil sums the bucket rates per group itself.
+    /// `histogram_quantile(q, x, w) by [..]` (Vigil sums the bucket rates per group itself);
+    /// over anything else with `le`, PromQL's form `histogram_quantile(q, buckets)`.
     fn histogram_quantile(&self, args: &[Box<Expr>]) -> R<Out> {
         let q = self.constant(args.first().map(|b| b.as_ref()), "histogram_quantile")?;
-        let mut inner = arg(args, 1, "histogram_quantile")?;
+        let inner = arg(args, 1, "histogram_quantile")?;
+        match self.bucket_rates(&q, inner) {
+            Ok(out) => Ok(out),
+            Err(_) => Ok(Out::atom(format!(
+                "histogram_quantile({q}, {})",
+                self.expr(inner)?.text
+            ))),
+        }
+    }
+
+    /// `histogram_quantile(q, x, w) by [..]` when `inner` sums the rates of `x_bucket`.
+    fn bucket_rates(&self, q: &str, mut inner: &Expr) -> R<Out> {
         while let Expr::Paren(p) = inner {
             inner = &p.expr;
         }

@@ -27,6 +27,9 @@ impl Checker<'_> {
         if let Some(q) = q {
             self.quantile_arg(cx, q);
         }
+        if name == "histogram_quantile" && pos.len() == 1 {
+            return self.bucket_quantile(cx, pos[0]);
+        }
         if name == "histogram_fraction" && !named.iter().any(|(k, _)| k.name == "le") {
             self.err(
                 Diagnostic::new(
@@ -59,6 +62,42 @@ impl Checker<'_> {
             shape: series.shape,
             konst: None,
             score: name == "anomaly",
+            reads_rules: false,
+            stored: false,
+        }
+    }
+
+    /// `histogram_quantile(q, buckets)`: PromQL's form over any series of numbers with an
+    /// `le` label (bucket counts or rates however computed); the result loses `le`.
+    fn bucket_quantile(&mut self, cx: &mut Ctx, arg: &Expr) -> Val {
+        let v = self.expr(cx, arg);
+        let v = self.as_value(v, arg);
+        if v.ty == Ty::Error {
+            return v;
+        }
+        let Some(labels) = v.labels().filter(|_| v.ty.is_numeric()) else {
+            self.mismatch(arg.span, "a series of bucket values", &v.ty);
+            return Val::error();
+        };
+        if !labels.may_have("le") {
+            self.err(
+                Diagnostic::new(
+                    Code::ArgType,
+                    arg.span,
+                    "`histogram_quantile` reads buckets by their `le` label, which this series cannot have",
+                )
+                .label("no `le` label")
+                .help("keep `le` in the grouping: `sum(rate(x_bucket, 5m)) by [le, job]`, or write `histogram_quantile(q, x, w)`"),
+            );
+            return Val::error();
+        }
+        let mut labels = labels.clone();
+        labels.known.remove("le");
+        Val {
+            ty: Ty::Num(Unit::Number),
+            shape: Shape::Series(labels),
+            konst: None,
+            score: false,
             reads_rules: false,
             stored: false,
         }

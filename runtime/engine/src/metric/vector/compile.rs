@@ -158,6 +158,11 @@ impl Compile<'_> {
                     .map(|m| LabelSel::matching(m, self.labels)),
             },
             SeriesExpr::Present(inner) => VExpr::Present(Box::new(self.expr(inner)?)),
+            SeriesExpr::BucketQuantile { q, inner } => VExpr::BucketQuantile {
+                q: *q,
+                inner: Box::new(self.expr(inner)?),
+                le: self.labels.sym("le"),
+            },
             SeriesExpr::Scalar(v) => VExpr::Scalar(*v),
             SeriesExpr::Histogram { .. } => self.histogram(e, reach)?,
             SeriesExpr::Trend { .. } | SeriesExpr::Anomaly { .. } | SeriesExpr::Outside { .. } => {

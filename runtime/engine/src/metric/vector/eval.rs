@@ -184,6 +184,33 @@ impl Eval<'_> {
         }
     }
 
+    /// PromQL's `histogram_quantile(q, v)`: `v`'s series grouped by their labels without `le`,
+    /// each group's buckets (bound from `le`, value; equal bounds summed, as PromQL's
+    /// `coalesceBuckets`) to a quantile. A series without a readable `le` is left out.
+    fn buckets(&mut self, q: f64, v: &Vector, le: Sym, out: &mut Vector) {
+        let mut groups: HashMap<LabelId, Vec<(f64, f64)>> = HashMap::new();
+        let mut order = Vec::new();
+        for &(l, x) in v {
+            let bound = self.labels.get(l, le);
+            let Ok(bound) = vigil_ingest::float(self.labels.str(bound)) else {
+                continue;
+            };
+            let key = self.labels.project(l, &[le], false);
+            let g = groups.entry(key).or_insert_with(|| {
+                order.push(key);
+                Vec::new()
+            });
+            match g.iter_mut().find(|b| b.0 == bound) {
+                Some(b) => b.1 += x,
+                None => g.push((bound, x)),
+            }
+        }
+        for key in order {
+            let mut b = groups.remove(&key).unwrap_or_default();
+            out.push((key, bucket_quantile(q, &mut b)));
+        }
+    }
+
     pub fn eval(&mut self, e: &VExpr, out: &mut Vector) {
         out.clear();
         let t = self.t;
@@ -240,6 +267,11 @@ impl Eval<'_> {
                     out,
                     self.match_conflicts,
                 );
+            }
+            VExpr::BucketQuantile { q, inner, le } => {
+                let mut v = Vector::new();
+                self.eval(inner, &mut v);
+                self.buckets(*q, &v, *le, out);
             }
             VExpr::Present(inner) => {
                 self.eval(inner, out);

@@ -107,6 +107,12 @@ pub enum VExpr {
         rhs: Box<VExpr>,
         matching: Option<LabelSel>,
     },
+    /// `histogram_quantile(q, buckets)` over the inner vector's `le` buckets.
+    BucketQuantile {
+        q: f64,
+        inner: Box<VExpr>,
+        le: Sym,
+    },
     /// 1 for every series of the inner vector (`present(x)`).
     Present(Box<VExpr>),
     /// PromQL's `and`, `or`, `unless` on whole series.
