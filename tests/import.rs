@@ -383,7 +383,7 @@ fn imported_rules_and_tests_agree_with_promtool() {
 }
 
 /// PromQL's set operators on values and filtering comparisons (`or vector(0)`, `unless`, `and
-/// on`, `x - (y > 0)`, `a > b`, `x > 0.9 < 1`) and `histogram_quantile` over any buckets, as
+/// on`, `x - (y > 0)`, `a > b`, `x > 0.9 < 1`), `absent` of a filtered series and `histogram_quantile` over any buckets, as
 /// kube-prometheus writes them: promtool passes the test as written, and the imported rules
 /// pass the imported test.
 #[test]
@@ -414,6 +414,10 @@ fn value_filters_agree_with_promtool() {
         expr: ratio > 0.9 < 1
       - alert: MatchedOn
         expr: (load and on(host) up) > 10
+      - alert: HostCDown
+        expr: absent(up{host="c"} == 1)
+      - alert: HostADown
+        expr: absent(up{host="a"} == 1)
       - alert: SlowP90
         expr: histogram_quantile(0.9, max by (le) (rate(lat_bucket[5m]))) > 0.4
       - alert: SlowerP90
@@ -500,6 +504,13 @@ tests:
         alertname: MatchedOn
         exp_alerts:
           - exp_labels: {host: a, core: "0"}
+      - eval_time: 1m
+        alertname: HostCDown
+        exp_alerts:
+          - exp_labels: {}
+      - eval_time: 1m
+        alertname: HostADown
+        exp_alerts: []
       - eval_time: 6m
         alertname: SlowP90
         exp_alerts:

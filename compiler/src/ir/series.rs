@@ -160,6 +160,9 @@ pub enum SeriesExpr {
         rhs: Box<SeriesExpr>,
         matching: Option<LabelMatch>,
     },
+    /// `absent(expr)` of a computed series (`absent(up == 1)`): 1 without labels when `inner`
+    /// has no series, as PromQL's.
+    AbsentOf(Box<SeriesExpr>),
     /// `histogram_quantile(q, buckets)`: per label set without `le`, the q-quantile of the
     /// buckets `inner` gives (their `le` bounds and values), as PromQL computes it.
     BucketQuantile { q: f64, inner: Box<SeriesExpr> },
@@ -344,6 +347,7 @@ impl SeriesExpr {
             | SeriesExpr::Filter { inner, .. }
             | SeriesExpr::Relabel { inner, .. }
             | SeriesExpr::Present(inner)
+            | SeriesExpr::AbsentOf(inner)
             | SeriesExpr::BucketQuantile { inner, .. } => inner.reach(),
             SeriesExpr::Arith { lhs, rhs, .. }
             | SeriesExpr::Compare { lhs, rhs, .. }
@@ -369,6 +373,7 @@ impl SeriesExpr {
             | SeriesExpr::Filter { inner, .. }
             | SeriesExpr::Relabel { inner, .. }
             | SeriesExpr::Present(inner)
+            | SeriesExpr::AbsentOf(inner)
             | SeriesExpr::BucketQuantile { inner, .. } => inner.selectors(out),
             SeriesExpr::Arith { lhs, rhs, .. }
             | SeriesExpr::Compare { lhs, rhs, .. }
@@ -389,6 +394,7 @@ impl SeriesExpr {
             | SeriesExpr::Filter { inner, .. }
             | SeriesExpr::Relabel { inner, .. }
             | SeriesExpr::Present(inner)
+            | SeriesExpr::AbsentOf(inner)
             | SeriesExpr::BucketQuantile { inner, .. } => inner.rules(),
             SeriesExpr::Arith { lhs, rhs, .. }
             | SeriesExpr::Compare { lhs, rhs, .. }
@@ -482,6 +488,7 @@ impl std::fmt::Display for SeriesExpr {
             SeriesExpr::Compare { op, lhs, rhs, .. } => write!(f, "({lhs} {op} {rhs})"),
             SeriesExpr::Set { op, lhs, rhs, .. } => write!(f, "({lhs} {op} {rhs})"),
             SeriesExpr::Present(inner) => write!(f, "present({inner})"),
+            SeriesExpr::AbsentOf(inner) => write!(f, "absent({inner})"),
             SeriesExpr::BucketQuantile { q, inner } => {
                 write!(f, "histogram_quantile({q}, {inner})")
             }

@@ -95,6 +95,14 @@ impl<'a> Lowerer<'a> {
             "time" => Ok(SeriesExpr::Time),
             "score" => self.plan_score(sc, call.pos.first().copied(), call.span),
             "at_least" => self.plan_at_least(sc, &call),
+            "absent" if call.pos.len() == 1 => match self.plan(sc, call.pos[0])? {
+                SeriesExpr::Instant { sel, .. } => Ok(SeriesExpr::Absent {
+                    sel,
+                    range: 300.0,
+                    instant: true,
+                }),
+                inner => Ok(SeriesExpr::AbsentOf(Box::new(inner))),
+            },
             "absent" => {
                 let (sel, _) = self.window_selector(sc, call.pos.first().copied(), call.span)?;
                 let (range, instant) = match call.pos.get(1) {

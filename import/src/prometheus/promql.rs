@@ -150,7 +150,8 @@ impl Tr {
                 Some(Expr::VectorSelector(vs)) if vs.offset.is_none() => {
                     Ok(Out::atom(format!("absent({})", selector(vs)?)))
                 }
-                _ => Err("`absent` of an expression (Vigil's `absent` takes a selector)".into()),
+                Some(e) => Ok(Out::atom(format!("absent({})", self.expr(e)?.text))),
+                None => Err("`absent` without its argument".into()),
             },
             "histogram_quantile" => self.histogram_quantile(args),
             "abs" | "ln" | "log10" => {

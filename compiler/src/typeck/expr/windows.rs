@@ -30,6 +30,9 @@ impl Checker<'_> {
         if name == "histogram_quantile" && pos.len() == 1 {
             return self.bucket_quantile(cx, pos[0]);
         }
+        if name == "absent" && pos.len() == 1 {
+            return self.absent_of(cx, pos[0]);
+        }
         if name == "histogram_fraction" && !named.iter().any(|(k, _)| k.name == "le") {
             self.err(
                 Diagnostic::new(
@@ -62,6 +65,36 @@ impl Checker<'_> {
             shape: series.shape,
             konst: None,
             score: name == "anomaly",
+            reads_rules: false,
+            stored: false,
+        }
+    }
+
+    /// `absent(x)`: of a metric or recorded series, true (with the selector's labels) when it
+    /// has no sample in the lookback; of any other series of numbers (`absent(up == 1)`, a
+    /// comparison filtering), true without labels when it has no series, as PromQL's.
+    fn absent_of(&mut self, cx: &mut Ctx, arg: &Expr) -> Val {
+        let values = std::mem::replace(&mut cx.values, true);
+        let v = self.expr(cx, arg);
+        cx.values = values;
+        let v = self.as_value(v, arg);
+        if v.ty == Ty::Error {
+            return v;
+        }
+        if !v.ty.is_numeric() || !matches!(v.shape, Shape::Series(_)) {
+            self.mismatch(arg.span, "a series of numbers", &v.ty);
+            return Val::error();
+        }
+        let shape = if v.stored {
+            v.shape
+        } else {
+            Shape::Series(Labels::closed(Vec::<String>::new()))
+        };
+        Val {
+            ty: Ty::Bool,
+            shape,
+            konst: None,
+            score: false,
             reads_rules: false,
             stored: false,
         }

@@ -145,6 +145,7 @@ fn compile_series(
                 | SeriesExpr::Trend { .. }
                 | SeriesExpr::Absent { .. }
                 | SeriesExpr::Present(_)
+                | SeriesExpr::AbsentOf(_)
                 | SeriesExpr::Outside { .. }
                 | SeriesExpr::AtLeast(..)
                 | SeriesExpr::Anomaly { flag: true, .. }

@@ -158,6 +158,9 @@ impl Compile<'_> {
                     .map(|m| LabelSel::matching(m, self.labels)),
             },
             SeriesExpr::Present(inner) => VExpr::Present(Box::new(self.expr(inner)?)),
+            SeriesExpr::AbsentOf(inner) => {
+                VExpr::AbsentOf(Box::new(self.expr(inner)?), self.labels.intern(Vec::new()))
+            }
             SeriesExpr::BucketQuantile { q, inner } => VExpr::BucketQuantile {
                 q: *q,
                 inner: Box::new(self.expr(inner)?),

@@ -273,6 +273,13 @@ impl Eval<'_> {
                 self.eval(inner, &mut v);
                 self.buckets(*q, &v, *le, out);
             }
+            VExpr::AbsentOf(inner, none) => {
+                let mut v = Vector::new();
+                self.eval(inner, &mut v);
+                if v.is_empty() {
+                    out.push((*none, 1.0));
+                }
+            }
             VExpr::Present(inner) => {
                 self.eval(inner, out);
                 for x in out.iter_mut() {

@@ -113,6 +113,8 @@ pub enum VExpr {
         inner: Box<VExpr>,
         le: Sym,
     },
+    /// 1 without labels when the inner vector is empty (`absent(up == 1)`).
+    AbsentOf(Box<VExpr>, LabelId),
     /// 1 for every series of the inner vector (`present(x)`).
     Present(Box<VExpr>),
     /// PromQL's `and`, `or`, `unless` on whole series.
