@@ -166,6 +166,7 @@ fn slot_name(ir: &Ir, r: SlotRef) -> String {
                         s.push_str(k);
                     }
                     crate::ir::PathSeg::Index(i) => s.push_str(&format!("[{i}]")),
+                    crate::ir::PathSeg::Strings => s.push_str(".*"),
                 }
             }
             s

@@ -85,6 +85,10 @@ impl<'a> Frame<'a> {
         self.slots.resize(ir.layout.len(), SlotVal::missing());
         for (i, info) in ir.layout.slots.iter().enumerate() {
             if let SlotSource::Field(path) = &info.source {
+                if let [PathSeg::Strings] = path.as_slice() {
+                    self.slots[i] = strings(ir, info, event, &mut self.elems);
+                    continue;
+                }
                 let v = walk(event, path)
                     .map(|v| convert(ir, &ir.layout, i, v, &mut self.elems))
                     .unwrap_or(SlotVal::missing());
@@ -99,9 +103,54 @@ fn walk<'a>(mut v: &'a Value, path: &[PathSeg]) -> Option<&'a Value> {
         v = match seg {
             PathSeg::Key(k) => v.as_object()?.get(k)?,
             PathSeg::Index(i) => v.as_array()?.get(*i)?,
+            PathSeg::Strings => return None,
         };
     }
     Some(v)
+}
+
+/// `event.*`: every string value of `event` (in objects and arrays, however deep; keys are
+/// not values), in document order, as an array slot of its element layout (at most
+/// [`MAX_ARRAY`] strings, as any array).
+fn strings<'a>(
+    ir: &Ir,
+    info: &crate::ir::SlotInfo,
+    event: &'a Value,
+    elems: &mut Vec<SlotVal<'a>>,
+) -> SlotVal<'a> {
+    let mut found: Vec<&'a str> = Vec::new();
+    let mut stack = vec![event];
+    while let Some(v) = stack.pop() {
+        if found.len() >= MAX_ARRAY {
+            break;
+        }
+        match v {
+            Value::String(s) => found.push(s),
+            // Reversed onto the stack so they come off in document order.
+            Value::Array(items) => stack.extend(items.iter().rev()),
+            Value::Object(m) => stack.extend(m.values().rev()),
+            _ => {}
+        }
+    }
+    let Some(el) = &info.elem else {
+        return SlotVal::array(elems.len(), 0);
+    };
+    let k = el.len();
+    let start = elems.len();
+    elems.resize(start + found.len() * k, SlotVal::missing());
+    for (e, s) in found.iter().enumerate() {
+        for (j, slot) in el.slots.iter().enumerate() {
+            if matches!(&slot.source, SlotSource::Field(p) if p.is_empty()) {
+                let sym = if slot.needs_sym {
+                    ir.strings.lookup(s)
+                } else {
+                    crate::ir::NO_SYM
+                };
+                elems[start + e * k + j] = SlotVal::string(s, sym);
+            }
+        }
+    }
+    SlotVal::array(start, found.len() as u32)
 }
 
 /// One JSON value as slot `i` of `layout` (arrays go to the arena with their element layout).

@@ -271,6 +271,8 @@ pub enum SlotSource {
 pub enum PathSeg {
     Key(String),
     Index(usize),
+    /// `event.*`: every string value below, however deep, as one array.
+    Strings,
 }
 
 /// One slot of a frame layout.

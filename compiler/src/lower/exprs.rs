@@ -17,7 +17,11 @@ impl<'a> Lowerer<'a> {
             ExprKind::Ref { name, matchers } if matchers.is_empty() => self.name(sc, name, span)?,
             ExprKind::Ref { .. } => self.series_leaf(sc, e, T::Num)?,
             ExprKind::Field(path) => {
-                let segs = path.iter().map(|p| PathSeg::Key(p.name.clone())).collect();
+                let segs = if crate::syntax::ast::is_all_strings(path) {
+                    vec![PathSeg::Strings]
+                } else {
+                    path.iter().map(|p| PathSeg::Key(p.name.clone())).collect()
+                };
                 let id = self.ir.layout.slot(SlotSource::Field(segs));
                 self.dyn_slot(SlotRef { depth: 0, id })
             }

@@ -689,3 +689,8 @@ impl Expr {
         None
     }
 }
+
+/// Whether a field path is `event.*` (every string value of the event).
+pub fn is_all_strings(path: &[Ident]) -> bool {
+    matches!(path, [one] if one.name == "*")
+}

@@ -116,6 +116,11 @@ fn token_at(text: &str, mut i: usize, out: &[Token]) -> Option<(Kind, usize)> {
                     _ => break,
                 }
             }
+            // `event.*`: every string of the event, one word.
+            if d == b'.' && b.get(i + 1) == Some(&b'*') {
+                i += 2;
+                break;
+            }
             let joins = (d == b'.' || d == b':')
                 && b.get(i + 1)
                     .is_some_and(|n| n.is_ascii_alphabetic() || *n == b'_');

@@ -43,16 +43,9 @@ fn join(parts: &[String], op: &str) -> String {
 }
 
 /// Keywords (values without a field, `key` their modifiers, `|all` say): each is looked for
-/// in the fields the mapping names for keyword searches (a substring, unless a match
-/// modifier says otherwise).
+/// (a substring, unless a match modifier says otherwise) in the fields the mapping names for
+/// keyword searches, or, when it names none, in every string of the event (`event.*`).
 fn keywords(key: &str, v: &Value, fields: &Fields) -> Result<String, String> {
-    if fields.keyword_fields().is_empty() {
-        return Err(
-            "keywords (a search across the event: name the fields it reads with \
-                    `keywords:` in --mapping)"
-                .into(),
-        );
-    }
     let mods = key.trim_start_matches('|');
     let matcher = ["contains", "startswith", "endswith", "re"]
         .iter()
@@ -62,6 +55,19 @@ fn keywords(key: &str, v: &Value, fields: &Fields) -> Result<String, String> {
         (false, true) => mods.to_string(),
         (false, false) => format!("contains|{mods}"),
     };
+    if fields.keyword_fields().is_empty() {
+        // Each value looked for in any string: `|all` needs every value, each in some string.
+        let all = mods.split('|').any(|m| m == "all");
+        let one = |val: &Value| -> Result<String, String> {
+            let test = test_at("kw", &format!("|{mods}"), val, fields)?;
+            Ok(format!("any kw in event.* where {test}"))
+        };
+        let parts: Result<Vec<String>, String> = match v {
+            Value::Sequence(items) if all => items.iter().map(one).collect(),
+            v => Ok(vec![one(v)?]),
+        };
+        return Ok(join(&parts?, if all { "and" } else { "or" }));
+    }
     let parts: Result<Vec<String>, String> = fields
         .keyword_fields()
         .iter()
@@ -102,7 +108,14 @@ fn field_test(key: &str, v: &Value, fields: &Fields) -> Result<String, String> {
         return keywords(key, v, fields);
     }
     let path = fields.path(field)?;
-    let mods: Vec<&str> = parts.collect();
+    test_at(&path, &key[field.len()..], v, fields)
+}
+
+/// The test of the value(s) `v` with modifiers `mods` (`|contains|all`, or empty) on the
+/// field at `path`.
+fn test_at(path: &str, mods: &str, v: &Value, fields: &Fields) -> Result<String, String> {
+    let key = mods;
+    let mods: Vec<&str> = mods.split('|').filter(|m| !m.is_empty()).collect();
     let values = vals(v)?;
     let mut all = false;
     let mut matcher: Option<&str> = None;
@@ -596,10 +609,10 @@ mod tests {
             search_of("Field: null").unwrap(),
             "not (exists event.Field)"
         );
-        assert!(
-            search_of("- keyword1\n- keyword2")
-                .unwrap_err()
-                .contains("keywords")
+        // Without keyword fields in the mapping: every string of the event.
+        assert_eq!(
+            search_of("- keyword1\n- keyword2").unwrap(),
+            r#"any kw in event.* where kw contains any nocase ["keyword1", "keyword2"]"#
         );
         let v: Value = serde_norway::from_str("['mimi*katz', 'sekurlsa::']").unwrap();
         let general = BTreeMap::new();

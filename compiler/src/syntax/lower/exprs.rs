@@ -85,8 +85,11 @@ impl Lower<'_> {
                 kind: ExprKind::Field(
                     p.into_inner()
                         .map(|q| {
+                            let all = q.as_rule() == R::all_strings;
                             let mut id = self.ident(q);
-                            if let Some(inner) = id.name.strip_prefix('`') {
+                            if all {
+                                id.name = "*".into();
+                            } else if let Some(inner) = id.name.strip_prefix('`') {
                                 id.name = inner.trim_end_matches('`').to_string();
                             }
                             id

@@ -262,6 +262,9 @@ impl<'a> Checker<'a> {
             );
             return Val::error();
         }
+        if is_all_strings(path) {
+            return Val::scalar(Ty::List(Box::new(Ty::Str))).with_shape(Shape::Event);
+        }
         let ty = match (&cx.schema, path.first()) {
             (Some(schema), Some(first)) => self.schema_field(cx.file, schema, path, first),
             _ => Ty::Dynamic,
