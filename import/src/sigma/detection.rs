@@ -108,14 +108,13 @@ fn field_test(key: &str, v: &Value, fields: &Fields) -> Result<String, String> {
         return keywords(key, v, fields);
     }
     let path = fields.path(field)?;
-    test_at(&path, &key[field.len()..], v, fields)
+    test_at(&path, key, v, fields)
 }
 
-/// The test of the value(s) `v` with modifiers `mods` (`|contains|all`, or empty) on the
-/// field at `path`.
-fn test_at(path: &str, mods: &str, v: &Value, fields: &Fields) -> Result<String, String> {
-    let key = mods;
-    let mods: Vec<&str> = mods.split('|').filter(|m| !m.is_empty()).collect();
+/// The test of the value(s) `v` on the field at `path`, with the modifiers of `key`
+/// (`Field|contains|all`; the field name itself is not read here).
+fn test_at(path: &str, key: &str, v: &Value, fields: &Fields) -> Result<String, String> {
+    let mods: Vec<&str> = key.split('|').skip(1).collect();
     let values = vals(v)?;
     let mut all = false;
     let mut matcher: Option<&str> = None;
