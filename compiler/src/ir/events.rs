@@ -66,7 +66,7 @@ pub enum AggArg {
 pub struct SequencePlan {
     pub any_order: bool,
     pub keys: Vec<Key>,
-    /// Seconds.
+    /// Seconds; infinite without `within` (the engine bounds it at its largest time).
     pub within: f64,
     pub steps: Vec<StepPlan>,
     /// The `until` program.

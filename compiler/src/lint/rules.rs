@@ -1,6 +1,7 @@
 //! Rule lints: severity (V1006), `for` (V1007, V1023), constant conditions (V1008, V1009),
 //! duplicate ids (V1010), event-type indexing (V1013), summaries (V1018), labels (V1022),
-//! unused `let` (V1024), clauses without effect (V1027).
+//! unused `let` (V1024), clauses without effect (V1027), sequences without a time limit
+//! (V1032).
 
 use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
@@ -16,6 +17,18 @@ pub fn no_severity(ck: &mut Checker, rule: &Rule) {
             format!("rule `{}` has no severity", rule.name.name),
         )
         .label("no severity"),
+    );
+}
+
+/// A sequence with neither `within` nor `until`: nothing but eviction ends a partial match.
+pub fn sequence_without_within(ck: &mut Checker, span: Span) {
+    ck.diags.push(
+        Diagnostic::new(
+            Code::SequenceWithoutWithin,
+            span,
+            "this sequence has no time limit and no `until`",
+        )
+        .label("partial matches wait indefinitely"),
     );
 }
 

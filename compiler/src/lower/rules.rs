@@ -291,7 +291,10 @@ impl<'a> Lowerer<'a> {
         Ok(events::SequencePlan {
             any_order: seq.any_order,
             keys: self.keys(sc, &seq.by)?,
-            within: self.constant(sc, &seq.within)?,
+            within: match &seq.within {
+                Some(w) => self.constant(sc, w)?,
+                None => f64::INFINITY,
+            },
             steps,
             until,
         })

@@ -241,7 +241,8 @@ pub enum ClauseKind {
 pub struct Sequence {
     pub any_order: bool,
     pub by: Vec<Expr>,
-    pub within: Expr,
+    /// None: partial matches have no time limit.
+    pub within: Option<Expr>,
     pub steps: Vec<SeqStep>,
     pub until: Vec<Expr>,
 }

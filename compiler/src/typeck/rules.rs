@@ -483,7 +483,24 @@ impl Checker<'_> {
                 labels.known.insert(l.name.clone());
             }
         }
-        self.clause_duration(cx, &seq.within);
+        match &seq.within {
+            Some(w) => self.clause_duration(cx, w),
+            None => {
+                if let Some(m) = seq.steps.iter().find(|s| s.missing) {
+                    self.err(
+                        Diagnostic::new(
+                            Code::BadSequence,
+                            m.span,
+                            "a `missing` step needs the sequence's `within`",
+                        )
+                        .label("absent until when?")
+                        .help("say how long the sequence may take: `sequence by [..] within 5m { .. }`"),
+                    );
+                } else if seq.until.is_empty() {
+                    crate::lint::rules::sequence_without_within(self, span);
+                }
+            }
+        }
         let total: f64 = seq.steps.iter().map(|s| s.repeat.unwrap_or(1.0)).sum();
         if total < 2.0 {
             self.err(

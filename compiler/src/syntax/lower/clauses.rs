@@ -90,7 +90,7 @@ impl Lower<'_> {
         let mut seq = Sequence {
             any_order: false,
             by: vec![],
-            within: dummy(self.file),
+            within: None,
             steps: vec![],
             until: vec![],
         };
@@ -98,7 +98,7 @@ impl Lower<'_> {
             match q.as_rule() {
                 R::any_order => seq.any_order = true,
                 R::group_keys => seq.by = self.group_keys(q),
-                R::expr => seq.within = self.expr(q),
+                R::expr => seq.within = Some(self.expr(q)),
                 R::until_step => seq.until.push(self.expr(next(&mut q.into_inner().skip(1)))),
                 R::seq_step => {
                     let span = self.span(&q);

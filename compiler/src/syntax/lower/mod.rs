@@ -152,13 +152,6 @@ fn next<'i>(it: &mut impl Iterator<Item = P<'i>>) -> P<'i> {
     it.next().expect("grammar guarantees this child")
 }
 
-fn dummy(file: FileId) -> Expr {
-    Expr {
-        kind: ExprKind::Number(0.0),
-        span: Span::new(file, 0, 0),
-    }
-}
-
 fn severity(s: &str) -> Severity {
     Severity::parse(s).unwrap_or(Severity::Warning)
 }
