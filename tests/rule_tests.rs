@@ -119,6 +119,7 @@ fn records_with_labels_and_repeated_names_pass_on_both_backends() {
     all_pass_on_both_backends("tests/events/fields.rules");
     all_pass_on_both_backends("tests/events/keywords.rules");
     all_pass_on_both_backends("tests/events/open_sequences.rules");
+    all_pass_on_both_backends("tests/events/first_seen.rules");
 }
 
 #[test]

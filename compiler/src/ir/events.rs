@@ -14,6 +14,9 @@ pub enum EventFn {
     Distinct,
     /// Events with the current event's value / all events of the group, in the window.
     Share,
+    /// The event at hand is its key's first in the window (Elastic's `new_terms`): true
+    /// only for that event, never when an older one leaves the window.
+    FirstSeen,
 }
 
 impl EventFn {
@@ -26,6 +29,7 @@ impl EventFn {
             "max" => EventFn::Max,
             "distinct" => EventFn::Distinct,
             "share" => EventFn::Share,
+            "first_seen" => EventFn::FirstSeen,
             _ => return None,
         })
     }

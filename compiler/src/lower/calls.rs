@@ -24,7 +24,12 @@ impl<'a> Lowerer<'a> {
             .map(|a| &a.value)
             .collect();
         if over || grouped {
-            return self.series_leaf(sc, e, T::Num);
+            let t = if over && name == "first_seen" {
+                T::Bool
+            } else {
+                T::Num
+            };
+            return self.series_leaf(sc, e, t);
         }
         let scalar_min_max = matches!(name, "min" | "max")
             && pos.len() == 2

@@ -65,6 +65,7 @@ builtins! {
     "histogram_fraction" Window 3..3 "histogram_fraction(le v, x, w)" "fraction of observations at or below v";
     "distinct" Aggregate 1..1 "distinct(event.f) by k over w" "number of distinct values (Sigma value_count)";
     "share" Aggregate 1..1 "share(event.f) by k over w" "how rare this value is in its group (0..1)";
+    "first_seen" Aggregate 0..0 "first_seen() by k over w" "true for an event whose key had no event in the window before it (Elastic's new_terms)";
     "count_distinct" Aggregate 1..1 "count_distinct(x) by [l]" "number of distinct values across series";
     "topk" Aggregate 2..2 "topk(k, x) by [l]" "the k largest series of each group, with their own labels";
     "bottomk" Aggregate 2..2 "bottomk(k, x) by [l]" "the k smallest series of each group, with their own labels";
@@ -104,7 +105,16 @@ pub const SERIES_AGGREGATES: &[&str] = &[
 ];
 
 /// Event aggregate names (`count() by event.k over w`).
-pub const EVENT_AGGREGATES: &[&str] = &["count", "sum", "avg", "min", "max", "distinct", "share"];
+pub const EVENT_AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "distinct",
+    "share",
+    "first_seen",
+];
 
 pub fn lookup(name: &str) -> Option<&'static Builtin> {
     BUILTINS.iter().find(|b| b.name == name)

@@ -36,6 +36,8 @@ impl Checker<'_> {
         }
         let ty = if name == "share" {
             Ty::Num(Unit::Ratio)
+        } else if name == "first_seen" {
+            Ty::Bool
         } else {
             Ty::Num(unit)
         };
@@ -71,11 +73,11 @@ impl Checker<'_> {
                     format!("`{name}` cannot aggregate events"),
                 )
                 .label("not an event aggregate")
-                .help("event aggregates are count, sum, avg, min, max, distinct and share"),
+                .help("event aggregates are count, sum, avg, min, max, distinct, share and first_seen"),
             );
             return false;
         }
-        let want = usize::from(name != "count");
+        let want = usize::from(!matches!(name, "count" | "first_seen"));
         if pos.len() != want {
             self.err(
                 Diagnostic::new(

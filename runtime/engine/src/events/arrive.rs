@@ -36,6 +36,15 @@ impl Events {
         let key = self.key(ri, false, frame);
         match self.rules[ri].form {
             Form::Single => self.single(ri, cx, frame, key, t, event),
+            Form::Aggregate if self.rules[ri].instant => {
+                if self.push_key(ri, cx, frame, key, t) {
+                    self.set_aggregates(ri, frame, key, t);
+                    self.single(ri, cx, frame, key, t, event);
+                    for a in &self.rules[ri].aggs {
+                        frame.set(a.slot, SlotVal::missing());
+                    }
+                }
+            }
             Form::Aggregate => self.aggregate(ri, cx, frame, key, t),
             Form::Sequence => self.sequence(ri, cx, frame, key, t, event),
         }
@@ -78,17 +87,36 @@ impl Events {
     /// An aggregate rule: the event enters the key's windows, then the key's levels are
     /// evaluated.
     fn aggregate(&mut self, ri: usize, cx: &mut Cx, frame: &mut Frame, key: KeyId, t: i64) {
-        // A new key when the rule is full takes the slow road (a sweep, or refusal).
+        if !self.push_key(ri, cx, frame, key, t) {
+            return;
+        }
+        let throttle = self.throttle_key(ri, frame, key);
+        self.evaluate_key(ri, cx, frame, Keys { key, throttle }, t, true);
+    }
+
+    /// The event into key `key`'s windows; false when the key was refused (a new key when
+    /// the rule is full takes the slow road: a sweep, or refusal).
+    fn push_key(&mut self, ri: usize, cx: &mut Cx, frame: &Frame, key: KeyId, t: i64) -> bool {
         let rule = &self.rules[ri];
         if rule.state.len() >= self.max_keys
             && !rule.state.contains_key(&key)
             && !self.admit(ri, key)
         {
-            return;
+            return false;
         }
         self.push_windows(ri, cx, frame, key, t);
-        let throttle = self.throttle_key(ri, frame, key);
-        self.evaluate_key(ri, cx, frame, Keys { key, throttle }, t, true);
+        true
+    }
+
+    /// An instantaneous aggregate rule's values for the event at hand into `frame`.
+    fn set_aggregates(&mut self, ri: usize, frame: &mut Frame, key: KeyId, t: i64) {
+        let rule = &self.rules[ri];
+        let Some(ks) = rule.state.get(&key) else {
+            return;
+        };
+        for (a, w) in rule.aggs.iter().zip(&ks.windows) {
+            frame.set(a.slot, SlotVal::boolean(w.fresh_at(t)));
+        }
     }
 
     /// Adds the event to key `key`'s windows (creating the key), and queues the times it
@@ -121,6 +149,13 @@ impl Events {
         }
         for (a, w) in rule.aggs.iter().zip(ks.windows.iter_mut()) {
             w.evict(t, a.window);
+            if a.func == EventFn::FirstSeen {
+                // A fresh start learns for one window before it calls anything new.
+                let learning = *rule.learn_until.get_or_insert(t + a.window) > t;
+                let new = !learning && w.unseen(t, a.window);
+                w.push(t, f64::from(u8::from(new)), 0);
+                continue;
+            }
             let (num, hash) = match &a.arg {
                 None => (0.0, 0),
                 Some(AggArg::Program(p)) => match cx.rules.eval_num(*p, frame) {
@@ -312,6 +347,11 @@ impl Events {
                 }
                 _ => None,
             };
+            if a.func == EventFn::FirstSeen {
+                // True for the new event itself only, never at a timer.
+                frame.set(a.slot, SlotVal::boolean(with_event && w.fresh_at(t)));
+                continue;
+            }
             let v = w.value(a.func, current);
             frame.set(a.slot, v.map_or(SlotVal::missing(), SlotVal::number));
         }

@@ -97,6 +97,8 @@ fn rule_of(
         }
     }
     let mono = form == Form::Aggregate && monotone(ir, &meta.levels, &aggs);
+    // `first_seen()` alone: true only for the event at hand, so its alerts are instantaneous.
+    let instant = form == Form::Aggregate && aggs.iter().all(|a| a.func == EventFn::FirstSeen);
     Rule {
         id: meta.id.as_str().into(),
         index,
@@ -117,7 +119,9 @@ fn rule_of(
         static_labels: meta.labels.clone(),
         state: FxMap::default(),
         mono,
+        instant,
         swept: 0,
+        learn_until: None,
         last_full_sweep: i64::MIN,
         pool: Vec::new(),
         expiry,

@@ -140,8 +140,14 @@ struct Rule {
     /// the key's values are not negative), so keys whose alerts are inactive need no expiry
     /// work (their windows are trimmed by their next event or a sweep).
     mono: bool,
+    /// An aggregate rule that fires instantaneous alerts, as single-event rules do: its only
+    /// aggregates are `first_seen()`, true for the event at hand and never later.
+    instant: bool,
     /// Key count after the last sweep of idle keys.
     swept: usize,
+    /// `first_seen()`: until when the rule only learns keys (its first event plus the
+    /// window), so a fresh start does not call every key new.
+    learn_until: Option<i64>,
     /// When the key limit last forced a sweep.
     last_full_sweep: i64,
     /// Emptied windows of dropped keys, reused by new keys (no allocation per key in a

@@ -22,6 +22,9 @@ pub struct RuleSnapshot {
     pub keys: Vec<([u64; 2], KeyState)>,
     pub throttle: Option<throttle::Throttle>,
     pub expiry: Vec<ExpirySnapshot>,
+    /// `first_seen()`'s learning period (see `Rule::learn_until`).
+    #[serde(default)]
+    pub learn_until: Option<i64>,
 }
 
 impl Events {
@@ -39,6 +42,7 @@ impl Events {
                 books: r.books.clone(),
                 keys,
                 throttle: r.throttle.clone(),
+                learn_until: r.learn_until,
                 expiry: r
                     .expiry
                     .iter()
@@ -63,6 +67,7 @@ impl Events {
                 continue;
             };
             let r = &mut self.rules[ri];
+            r.learn_until = rs.learn_until;
             if rs.books.len() == r.books.len() {
                 r.books = rs.books.into_iter().map(|b| b.remap(set)).collect();
             }

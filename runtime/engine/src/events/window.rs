@@ -32,6 +32,9 @@ pub enum Window {
         counts: FxMap<u64, u32>,
         last: u64,
     },
+    /// `first_seen()`: the newest event's time and, if that event was its key's first in the
+    /// window, its time again (`i64::MIN`: none). No event list: a key costs two numbers.
+    Seen { last: i64, fresh: i64 },
 }
 
 impl Window {
@@ -43,6 +46,10 @@ impl Window {
                 counts: FxMap::default(),
                 last: 0,
             },
+            EventFn::FirstSeen => Window::Seen {
+                last: i64::MIN,
+                fresh: i64::MIN,
+            },
             _ => Window::Num {
                 q: VecDeque::new(),
                 sum: 0.0,
@@ -51,8 +58,23 @@ impl Window {
         }
     }
 
-    /// Adds an event at `t` (a number for numeric aggregates, a value hash for value ones).
-    /// Returns whether an event had to be dropped for the cap.
+    /// `first_seen()`: whether an event at `t` would be its key's first in the window `w`
+    /// (none in `(t - w, t)` before it).
+    pub fn unseen(&self, t: i64, w: i64) -> bool {
+        match self {
+            Window::Seen { last, .. } => *last == i64::MIN || *last <= t.saturating_sub(w),
+            _ => false,
+        }
+    }
+
+    /// `first_seen()`: whether the event at `t` was its key's first in the window.
+    pub fn fresh_at(&self, t: i64) -> bool {
+        matches!(self, Window::Seen { fresh, .. } if *fresh == t)
+    }
+
+    /// Adds an event at `t` (a number for numeric aggregates, a value hash for value ones;
+    /// for `first_seen`, 1 when the event is new). Returns whether an event had to be dropped
+    /// for the cap.
     pub fn push(&mut self, t: i64, num: f64, value: u64) -> bool {
         let dropped = self.len() >= MAX_WINDOW_EVENTS;
         if dropped {
@@ -68,6 +90,10 @@ impl Window {
                 q.push_back((t, value));
                 *counts.entry(value).or_insert(0) += 1;
                 *last = value;
+            }
+            Window::Seen { last, fresh } => {
+                *last = t;
+                *fresh = if num == 1.0 { t } else { i64::MIN };
             }
         }
         dropped
@@ -104,6 +130,7 @@ impl Window {
                     }
                 }
             }
+            Window::Seen { last, fresh } => (*last, *fresh) = (i64::MIN, i64::MIN),
         }
     }
 
@@ -120,6 +147,7 @@ impl Window {
                 counts.clear();
                 *last = 0;
             }
+            Window::Seen { last, fresh } => (*last, *fresh) = (i64::MIN, i64::MIN),
         }
     }
 
@@ -128,6 +156,7 @@ impl Window {
             Window::Count(q) => q.front().copied(),
             Window::Num { q, .. } => q.front().map(|e| e.0),
             Window::Values { q, .. } => q.front().map(|e| e.0),
+            Window::Seen { last, .. } => Some(*last).filter(|&l| l != i64::MIN),
         }
     }
 
@@ -136,6 +165,7 @@ impl Window {
             Window::Count(q) => q.len(),
             Window::Num { q, .. } => q.len(),
             Window::Values { q, .. } => q.len(),
+            Window::Seen { last, .. } => usize::from(*last != i64::MIN),
         }
     }
 
@@ -174,6 +204,7 @@ impl Window {
             Window::Count(q) => q.capacity() * 8,
             Window::Num { q, .. } => q.capacity() * 16,
             Window::Values { q, counts, .. } => q.capacity() * 16 + counts.capacity() * 16,
+            Window::Seen { .. } => 16,
         }
     }
 }
