@@ -43,6 +43,17 @@ rule noisy { severity info
   throttle 2 per 1m by event.host
   keep_firing 30s
   summary "x" }
+rule newcomer { severity info
+  on event where event.type == "proc"
+  when first_seen() by event.host over 20s
+  summary "x" }
+rule chain { severity info
+  on event where event.type == "job"
+  sequence {
+    start: event.state == "start" key event.host
+    done: event.state == "done" key event.host
+  }
+  summary "x" }
 "#;
 
 /// A deterministic stream of events touching every rule, `(ms, event)` in time order.
