@@ -92,6 +92,7 @@ fn eql_per_step_keys_partition_partial_matches_on_both_backends() {
 #[test]
 fn notification_expectations_pass_on_both_backends() {
     all_pass_on_both_backends("tests/routing/notifications.rules");
+    all_pass_on_both_backends("tests/routing/inhibit_unless.rules");
 }
 
 #[test]

@@ -92,6 +92,8 @@ pub struct InhibitPlan {
     pub source: Cond,
     /// Labels both must have equal (absent counts as equal to absent).
     pub equal: Vec<String>,
+    /// `inhibit TARGET unless SOURCE`: the target is muted while no such source fires.
+    pub unless: bool,
 }
 
 /// What a rule's alerts carry to routing.

@@ -56,13 +56,15 @@ pub fn routing(checked: &crate::Checked) -> Routing {
                 }
                 ast::DeclKind::Inhibit {
                     source,
+                    unless,
                     target,
                     equal,
                 } => out.inhibits.push(InhibitPlan {
                     // `inhibit A when B`: the syntax tree calls A `source` (written first);
-                    // A is what is muted, B what mutes it.
+                    // A is what is muted, B what mutes it (or, with `unless`, lets it through).
                     target: lower_cond(source),
                     source: lower_cond(target),
+                    unless: *unless,
                     equal: equal.iter().map(|l| l.name.clone()).collect(),
                 }),
                 ast::DeclKind::Calendar {

@@ -139,6 +139,8 @@ pub enum DeclKind {
     Route(RouteBody),
     Inhibit {
         source: LabelCond,
+        /// `unless`: the alerts are muted while none matching `target` fires.
+        unless: bool,
         target: LabelCond,
         equal: Vec<Ident>,
     },

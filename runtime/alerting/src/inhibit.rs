@@ -1,7 +1,9 @@
 //! Inhibition, as Alertmanager's inhibitor does it: an alert matching a rule's target is
 //! muted while some other firing alert matches its source and both have equal values of
 //! the rule's `equal` labels (an absent label equals an absent one). An alert matching both
-//! sides does not mute itself.
+//! sides does not mute itself. An `unless` rule is the converse (kube-prometheus's
+//! `InfoInhibitor` without the extra alert): its target is muted while no other such alert
+//! fires.
 
 use crate::alert::Alert;
 use std::collections::HashMap;
@@ -46,19 +48,42 @@ impl<'a> Index<'a> {
         Index { rules, sources }
     }
 
-    /// The fingerprint of an alert that inhibits `a`, if one does.
-    pub fn inhibited_by(&self, a: &Alert) -> Option<u64> {
+    /// What inhibits `a`, if anything does.
+    pub fn inhibited_by(&self, a: &Alert) -> Option<Inhibitor> {
         let me = a.fingerprint();
         for (i, r) in self.rules.iter().enumerate() {
-            if self.sources[i].is_empty() || !r.target.holds(&get(&a.labels)) {
+            if (self.sources[i].is_empty() && !r.unless) || !r.target.holds(&get(&a.labels)) {
                 continue;
             }
-            if let Some(fps) = self.sources[i].get(&key(r, &a.labels))
-                && let Some(fp) = fps.iter().find(|fp| **fp != me)
-            {
-                return Some(*fp);
+            let other = self.sources[i]
+                .get(&key(r, &a.labels))
+                .and_then(|fps| fps.iter().find(|fp| **fp != me));
+            match (other, r.unless) {
+                (Some(fp), false) => return Some(Inhibitor::Alert(*fp)),
+                (None, true) => return Some(Inhibitor::Absence(i)),
+                _ => {}
             }
         }
         None
+    }
+}
+
+/// Why an alert is inhibited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inhibitor {
+    /// This firing alert (its fingerprint) mutes it.
+    Alert(u64),
+    /// The `unless` rule at this position has no alert letting it through.
+    Absence(usize),
+}
+
+impl Inhibitor {
+    /// The inhibiting alert's fingerprint, as Alertmanager's API lists it (`unless` rules
+    /// name none).
+    pub fn fingerprint(self) -> Option<u64> {
+        match self {
+            Inhibitor::Alert(fp) => Some(fp),
+            Inhibitor::Absence(_) => None,
+        }
     }
 }

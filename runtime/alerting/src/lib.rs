@@ -357,8 +357,9 @@ impl Alerting {
             .filter(|a| !a.resolved_at(now))
             .map(|a| {
                 let silenced_by = self.state.silences.muting(a, now);
-                let inhibited_by: Vec<String> = index
-                    .inhibited_by(a)
+                let inhibitor = index.inhibited_by(a);
+                let inhibited_by: Vec<String> = inhibitor
+                    .and_then(inhibit::Inhibitor::fingerprint)
                     .map(|fp| format!("{fp:016x}"))
                     .into_iter()
                     .collect();
@@ -367,7 +368,7 @@ impl Alerting {
                     .flat_map(|(_, _, n)| n.iter().cloned())
                     .collect();
                 receivers.dedup();
-                let muted = !silenced_by.is_empty() || !inhibited_by.is_empty() || a.flapping;
+                let muted = !silenced_by.is_empty() || inhibitor.is_some() || a.flapping;
                 AlertView {
                     fingerprint: format!("{:016x}", a.fingerprint()),
                     alert: a.clone(),

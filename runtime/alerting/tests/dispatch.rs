@@ -40,6 +40,7 @@ fn routing() -> Routing {
             target: eq("severity", "warning"),
             source: eq("severity", "critical"),
             equal: vec!["host".into()],
+            unless: false,
         }],
         ..Routing::default()
     }
@@ -320,4 +321,60 @@ fn a_flapping_alert_is_held_until_it_settles() {
     let sent = run(&mut al, 101 * S, 400 * S);
     assert_eq!(sent.len(), 1);
     assert_eq!(names(&sent[0]), ["cpu{host=a} firing"]);
+}
+
+/// `inhibit A unless B`: an info alert goes out only beside a warning with the same
+/// `namespace`; one without is suppressed, with no inhibiting alert to name.
+#[test]
+fn unless_inhibitions_mute_until_their_companion_fires() {
+    let mut r = routing();
+    r.inhibits = vec![InhibitPlan {
+        target: eq("severity", "info"),
+        source: eq("severity", "warning"),
+        equal: vec!["namespace".into()],
+        unless: true,
+    }];
+    let mut al = Alerting::new(Arc::new(r), Settings::default());
+    al.put(
+        alert("restarts", &[("namespace", "a"), ("severity", "info")], 0),
+        0,
+    );
+    al.put(
+        alert("crash", &[("namespace", "a"), ("severity", "warning")], 0),
+        0,
+    );
+    al.put(
+        alert("restarts", &[("namespace", "b"), ("severity", "info")], 0),
+        0,
+    );
+    // (`names` shows `host` only: one `restarts` is sent, namespace a's.)
+    let sent = run(&mut al, 0, 30 * S);
+    let mut all: Vec<String> = sent.iter().flat_map(names).collect();
+    all.sort();
+    assert_eq!(all, ["crash{host=} firing", "restarts{host=} firing"]);
+    let views = al.alerts(30 * S);
+    let b = views
+        .iter()
+        .find(|v| v.alert.labels.get("namespace").map(String::as_str) == Some("b"))
+        .unwrap();
+    assert_eq!(b.state, "suppressed");
+    assert!(b.inhibited_by.is_empty());
+
+    // Its companion arrives: the info alert of `b` is sent at the next flush.
+    al.put(
+        alert(
+            "crash",
+            &[("namespace", "b"), ("severity", "warning")],
+            40 * S,
+        ),
+        40 * S,
+    );
+    let sent = run(&mut al, 31 * S, 400 * S);
+    let all: Vec<String> = sent.iter().flat_map(names).collect();
+    assert!(
+        all.contains(&"restarts{host=} firing".to_string()),
+        "{all:?}"
+    );
+    let views = al.alerts(400 * S);
+    assert!(views.iter().all(|v| v.state == "active"), "{views:?}");
 }

@@ -159,10 +159,13 @@ impl Lower<'_> {
     /// `inhibit source -> target [equal [..]]`.
     fn inhibit(&mut self, mut it: Pairs<R>) -> DeclKind {
         let source = self.label_cond(next(&mut it));
+        let mut it = it.peekable();
+        let unless = it.next_if(|p| p.as_rule() == R::unless_kw).is_some();
         let target = self.label_cond(next(&mut it));
         let equal = it.next().map(|l| self.label_list(l)).unwrap_or_default();
         DeclKind::Inhibit {
             source,
+            unless,
             target,
             equal,
         }
