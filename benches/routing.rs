@@ -59,6 +59,7 @@ fn routing() -> Routing {
             target: eq("severity", "warning"),
             source: eq("severity", "critical"),
             equal: vec!["host".into()],
+            unless: false,
         }],
         ..Routing::default()
     }
