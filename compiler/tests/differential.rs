@@ -84,6 +84,10 @@ fn bool_leaf() -> impl Strategy<Value = String> {
         Just(r#"event.arr contains "k""#.to_string()),
         Just(r#"event.arr[0] == "k""#.to_string()),
         Just("event.s in event.arr".to_string()),
+        // Array membership the index can key on (ECS's `"process" in event.event.category`).
+        Just(r#""k" in event.arr"#.to_string()),
+        Just(r#""q" in event.arr"#.to_string()),
+        Just(r#"("ü" in event.arr and event.s != "k")"#.to_string()),
     ]
 }
 
@@ -220,6 +224,62 @@ proptest! {
             interp.matching(&fi, &mut scratch, &mut indexed_interp);
             prop_assert_eq!(&indexed_interp, &b, "interp index\n{}\non {}", src, ev);
         }
+    }
+}
+
+/// Rules pinned by array membership (ECS's `"process" in event.event.category`) are keyed on
+/// the array: an event's distinct elements pick their filters, and both engines match what
+/// evaluating every filter matches (no element, one, several, repeats, non-strings).
+#[test]
+fn an_array_key_picks_the_filters_of_each_element() {
+    let mut src = String::from("package d\n");
+    let cats = ["process", "network", "file"];
+    for (i, c) in cats.iter().enumerate() {
+        src.push_str(&format!(
+            "rule r{i} {{\n  severity info\n  on event where \"{c}\" in event.category and event.n > {i}\n}}\n"
+        ));
+    }
+    src.push_str("rule any_host {\n  severity info\n  on event where event.host == \"h\"\n}\n");
+    let events = [
+        json!({"category": ["process"], "n": 5}),
+        json!({"category": ["network", "process"], "n": 5, "host": "h"}),
+        json!({"category": ["file", "file", "network"], "n": 5}),
+        json!({"category": [], "n": 5}),
+        json!({"category": "process", "n": 5}),
+        json!({"category": [1, "process", null], "n": 0}),
+        json!({"n": 5, "host": "h"}),
+    ];
+    for engine in [Engine::Interp, Engine::Jit] {
+        let rs = compile(&src, engine);
+        assert_eq!(
+            rs.index().indexed(),
+            3,
+            "the three membership rules are keyed"
+        );
+        let mut scratch = Scratch::default();
+        let (mut all, mut indexed) = (Vec::new(), Vec::new());
+        let mut seen = Vec::new();
+        for ev in &events {
+            let mut f = rs.frame();
+            f.fill_json(rs.ir(), ev);
+            rs.matching_all(&f, &mut all);
+            rs.matching(&f, &mut scratch, &mut indexed);
+            assert_eq!(indexed, all, "{engine:?} on {ev}");
+            seen.push(all.clone());
+        }
+        assert_eq!(
+            seen,
+            [
+                vec![0],
+                vec![0, 1, 3],
+                vec![1, 2],
+                vec![],
+                vec![],
+                vec![],
+                vec![3]
+            ],
+            "{engine:?}"
+        );
     }
 }
 

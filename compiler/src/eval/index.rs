@@ -6,6 +6,8 @@
 //! most filters pin becomes the index key, as Falco indexes by event type: an event's key value
 //! picks its candidate filters directly; filters that pin nothing are always candidates (the
 //! checker's V1020 lint names them). Required fields are checked before a candidate runs.
+//! An array field pinned by membership (`"process" in event.event.category`, ECS's way) can be
+//! the key too: each of the event's distinct elements picks its filters.
 
 use super::SlotVal;
 use crate::ir::{CmpKind, CmpOp, Ir, Kind, Node, NodeId, SlotRef};
@@ -15,6 +17,9 @@ use std::collections::HashMap;
 pub struct RuleIndex {
     /// The slot whose interned string picks candidates.
     pub key: Option<u32>,
+    /// When the key is an array field: its element's slot in the element layout, and that
+    /// layout's width (elements are `width` slots apart in the frame's arena).
+    elem: Option<(u32, u32)>,
     /// Filters by the key's interned id; the last entry is for strings no rule names.
     by_sym: Vec<Vec<u32>>,
     /// Filters that pin no value of the key (always candidates).
@@ -28,10 +33,17 @@ impl RuleIndex {
         let filters: Vec<(usize, NodeId)> = ir.filters().map(|(i, p)| (i, p.root)).collect();
         let mut pins: Vec<(u32, HashMap<u32, Vec<u32>>)> = Vec::new();
         let mut votes: HashMap<u32, usize> = HashMap::new();
+        // Per pinned slot: as a value (`None`) or as an array (its element slot). The first
+        // kind seen wins; a field pinned both ways (a schema-less field used as either) keeps
+        // it, the other pins are not used.
+        let mut kinds: HashMap<u32, Option<u32>> = HashMap::new();
         for &(_, root) in &filters {
             let mut p: HashMap<u32, Vec<u32>> = HashMap::new();
             for c in conjuncts(ir, root) {
-                if let Some((slot, syms)) = pinned(ir, c) {
+                if let Some((slot, syms, elem)) = pinned(ir, c) {
+                    if kinds.entry(slot).or_insert(elem).is_some() != elem.is_some() {
+                        continue;
+                    }
                     p.entry(slot).or_insert(syms);
                 }
             }
@@ -44,8 +56,14 @@ impl RuleIndex {
             .iter()
             .max_by_key(|(slot, n)| (**n, std::cmp::Reverse(**slot)))
             .map(|(s, _)| *s);
+        let elem = key.and_then(|k| {
+            let e = (*kinds.get(&k)?)?;
+            let width = ir.layout.slots.get(k as usize)?.elem.as_ref()?.len() as u32;
+            Some((e, width))
+        });
         let mut idx = RuleIndex {
             key,
+            elem,
             by_sym: vec![Vec::new(); ir.strings.len() + 1],
             unindexed: Vec::new(),
             required: vec![Vec::new(); ir.programs.len()],
@@ -78,6 +96,34 @@ impl RuleIndex {
         ((s as usize) < self.by_sym.len() - 1 && !self.by_sym[s as usize].is_empty()).then_some(s)
     }
 
+    /// The event's key values into `out` (distinct, in element order): none, one, or for an
+    /// array key each string element some filter pins.
+    pub fn keys_of(&self, slots: &[SlotVal], elems: &[SlotVal], out: &mut Vec<u32>) {
+        out.clear();
+        let Some((el, width)) = self.elem else {
+            out.extend(self.key_of(slots));
+            return;
+        };
+        let Some((start, n)) = self
+            .key
+            .and_then(|k| slots.get(k as usize))
+            .and_then(SlotVal::as_array)
+        else {
+            return;
+        };
+        for e in 0..n {
+            let at = start + e * width as usize + el as usize;
+            let Some(s) = elems.get(at).and_then(SlotVal::sym) else {
+                continue;
+            };
+            let pinned =
+                (s as usize) < self.by_sym.len() - 1 && !self.by_sym[s as usize].is_empty();
+            if pinned && !out.contains(&s) {
+                out.push(s);
+            }
+        }
+    }
+
     /// Filters pinned to key value `sym`, in program order.
     pub fn keyed(&self, sym: u32) -> &[u32] {
         self.by_sym.get(sym as usize).map_or(&[], Vec::as_slice)
@@ -97,11 +143,27 @@ impl RuleIndex {
         &self.unindexed
     }
 
-    /// Filters that may match an event, in program order, into `out` (cleared first).
-    pub fn candidates(&self, slots: &[SlotVal], out: &mut Vec<u32>) {
+    /// Filters that may match an event whose key values are `keys` (see
+    /// [`RuleIndex::keys_of`]), in program order, into `out` (cleared first).
+    pub fn candidates(&self, keys: &[u32], slots: &[SlotVal], out: &mut Vec<u32>) {
         out.clear();
-        let keyed: &[u32] = match self.key_of(slots) {
-            Some(s) => &self.by_sym[s as usize],
+        if keys.len() > 1 {
+            // Several elements of an array key: their lists and the unindexed ones, merged.
+            for &k in keys {
+                out.extend_from_slice(&self.by_sym[k as usize]);
+            }
+            out.extend_from_slice(&self.unindexed);
+            out.sort_unstable();
+            out.dedup();
+            out.retain(|&p| {
+                self.required[p as usize]
+                    .iter()
+                    .all(|s| slots.get(*s as usize).is_some_and(|v| v.is_present()))
+            });
+            return;
+        }
+        let keyed: &[u32] = match keys.first() {
+            Some(&s) => &self.by_sym[s as usize],
             None => &[],
         };
         // Merge two sorted lists, dropping candidates whose required fields are missing.
@@ -148,18 +210,49 @@ fn top(r: &SlotRef) -> Option<u32> {
     (r.depth == 0).then_some(r.id)
 }
 
-/// `slot == "x"` or `slot in ["x", "y"]`: the slot and the interned values.
-fn pinned(ir: &Ir, c: NodeId) -> Option<(u32, Vec<u32>)> {
+/// `slot == "x"` or `slot in ["x", "y"]`: the slot and the interned values; `"x" in arr` (an
+/// array field holding the string): also the element's slot in the array's element layout.
+fn pinned(ir: &Ir, c: NodeId) -> Option<(u32, Vec<u32>, Option<u32>)> {
     match ir.node(c) {
         Node::Cmp(CmpOp::Eq, CmpKind::Sym, a, b) => match (ir.node(*a), ir.node(*b)) {
-            (Node::Slot(r, _), Node::Str(s)) => Some((top(r)?, vec![*s])),
+            (Node::Slot(r, _), Node::Str(s)) => Some((top(r)?, vec![*s], None)),
             _ => None,
         },
         Node::InSyms {
             slot,
             set,
             negated: false,
-        } => Some((top(slot)?, ir.sets[*set as usize].clone())),
+        } => Some((top(slot)?, ir.sets[*set as usize].clone(), None)),
+        Node::Quant {
+            all: false,
+            slot,
+            body,
+            depth: 1,
+        } => {
+            let arr = top(slot)?;
+            let (el, s) = match ir.node(*body) {
+                Node::Cmp(CmpOp::Eq, CmpKind::Sym, a, b) => match (ir.node(*a), ir.node(*b)) {
+                    (Node::Slot(r, _), Node::Str(s)) | (Node::Str(s), Node::Slot(r, _))
+                        if r.depth == 1 =>
+                    {
+                        (r.id, *s)
+                    }
+                    _ => return None,
+                },
+                _ => return None,
+            };
+            // The element itself (not a field of it), interned at ingest.
+            let info = ir
+                .layout
+                .slots
+                .get(arr as usize)?
+                .elem
+                .as_ref()?
+                .slots
+                .get(el as usize)?;
+            let own = matches!(&info.source, crate::ir::SlotSource::Field(p) if p.is_empty());
+            (own && info.needs_sym).then_some((arr, vec![s], Some(el)))
+        }
         _ => None,
     }
 }

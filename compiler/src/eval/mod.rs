@@ -142,12 +142,14 @@ impl RuleSet {
         if frame.slots.len() != self.ir.layout.len() {
             return;
         }
+        self.index
+            .keys_of(&frame.slots, &frame.elems, &mut scratch.keys);
         if let Some(j) = &self.jit {
-            let key = self.index.key_of(&frame.slots);
-            j.matching(&self.ir, key, &frame.slots, &frame.elems, out);
+            j.matching(&self.ir, &scratch.keys, &frame.slots, &frame.elems, out);
             return;
         }
-        self.index.candidates(&frame.slots, &mut scratch.candidates);
+        self.index
+            .candidates(&scratch.keys, &frame.slots, &mut scratch.candidates);
         for &p in scratch.candidates.iter() {
             if self.eval_bool(p as usize, frame) {
                 out.push(p);
@@ -190,6 +192,8 @@ impl std::fmt::Debug for RuleSet {
 #[derive(Debug, Default)]
 pub struct Scratch {
     candidates: Vec<u32>,
+    /// The event's key values (several for an array key).
+    keys: Vec<u32>,
 }
 
 #[cfg(test)]

@@ -245,29 +245,38 @@ impl Compiled {
         unsafe { out.set_len(start + n) };
     }
 
-    /// Filters that hold, through the index's batches (keyed, then always-candidates), sorted.
+    /// Filters that hold, through the index's batches (those of the event's key values, then
+    /// the always-candidates), sorted.
     pub fn matching(
         &self,
         ir: &Ir,
-        key: Option<u32>,
+        keys: &[u32],
         slots: &[SlotVal],
         elems: &[SlotVal],
         out: &mut Vec<u32>,
     ) {
         out.clear();
-        if let Some(b) = key.and_then(|k| self.by_key.get(k as usize)).copied()
-            && b != u32::MAX
-        {
-            self.run_batch(ir, b as usize, slots, elems, out);
-            if self.merged {
-                return;
+        let mut ran = 0;
+        for &k in keys {
+            if let Some(b) = self.by_key.get(k as usize).copied()
+                && b != u32::MAX
+            {
+                self.run_batch(ir, b as usize, slots, elems, out);
+                ran += 1;
             }
         }
         let keyed = out.len();
-        if let Some(b) = self.always {
+        if !(self.merged && ran > 0)
+            && let Some(b) = self.always
+        {
             self.run_batch(ir, b, slots, elems, out);
         }
-        if keyed > 0 && out.len() > keyed {
+        // Several key values (an array key) can reach a filter twice (merged batches carry
+        // the always-candidates).
+        if ran > 1 {
+            out.sort_unstable();
+            out.dedup();
+        } else if keyed > 0 && out.len() > keyed {
             out.sort_unstable();
         }
     }

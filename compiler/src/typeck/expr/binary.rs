@@ -30,7 +30,7 @@ impl Checker<'_> {
         }
         // An operand of arithmetic or of a comparison that is itself a comparison of series is
         // PromQL's filter: the series where it holds, with their values.
-        let (l, r) = if matches!(op, BinOp::And | BinOp::Or) {
+        let (l, r) = if set_op {
             (l, r)
         } else {
             (self.as_value(l, lhs), self.as_value(r, rhs))
