@@ -73,7 +73,9 @@ pub fn constant_condition(ck: &mut Checker, v: &Val, span: Span) {
     }
 }
 
-/// V1013: an event filter whose top-level conjunction never pins `event.type`.
+/// V1013: an event filter whose top-level conjunction never pins `event.type` (or, ECS's
+/// way, a string in an array field: `"process" in event.event.category`, which the index can
+/// key on too).
 pub fn not_indexable(ck: &mut Checker, filter: &Expr, rule: &Rule) {
     if !pins_type(filter, ck, 0) {
         ck.diags.push(
@@ -104,6 +106,12 @@ fn pins_type(e: &Expr, ck: &Checker, depth: usize) -> bool {
             rhs,
             ..
         } => pins_type(lhs, ck, depth) && pins_type(rhs, ck, depth),
+        ExprKind::In {
+            negated: false,
+            lhs,
+            rhs,
+            ..
+        } if matches!(lhs.kind, ExprKind::Str(_)) => matches!(&rhs.kind, ExprKind::Field(_)),
         ExprKind::Binary {
             op: BinOp::Eq, lhs, ..
         }
