@@ -140,8 +140,7 @@ impl Eval<'_> {
         let t = self.t;
         let end = t - offset;
         // Rates of every bucket series, then summed per group (and `le`).
-        let mut groups: HashMap<LabelId, Vec<(f64, f64)>> = HashMap::new();
-        let mut order = Vec::new();
+        let mut groups = Buckets::default();
         for &s in self.store.selected(*sel) {
             self.window_of(s, end - range, end);
             let Some(rate) = window::apply(
@@ -164,17 +163,9 @@ impl Eval<'_> {
                 None => labels,
             };
             let key = self.labels.project(key, &[*le], false);
-            let e = groups.entry(key).or_insert_with(|| {
-                order.push(key);
-                Vec::new()
-            });
-            match e.iter_mut().find(|b| b.0 == bound) {
-                Some(b) => b.1 += rate,
-                None => e.push((bound, rate)),
-            }
+            groups.add(key, bound, rate);
         }
-        for key in order {
-            let mut b = groups.remove(&key).unwrap_or_default();
+        for (key, mut b) in groups.groups {
             let v = if *fraction {
                 bucket_fraction(*value, &mut b)
             } else {
@@ -188,25 +179,15 @@ impl Eval<'_> {
     /// each group's buckets (bound from `le`, value; equal bounds summed, as PromQL's
     /// `coalesceBuckets`) to a quantile. A series without a readable `le` is left out.
     fn buckets(&mut self, q: f64, v: &Vector, le: Sym, out: &mut Vector) {
-        let mut groups: HashMap<LabelId, Vec<(f64, f64)>> = HashMap::new();
-        let mut order = Vec::new();
+        let mut groups = Buckets::default();
         for &(l, x) in v {
             let bound = self.labels.get(l, le);
             let Ok(bound) = vigil_ingest::float(self.labels.str(bound)) else {
                 continue;
             };
-            let key = self.labels.project(l, &[le], false);
-            let g = groups.entry(key).or_insert_with(|| {
-                order.push(key);
-                Vec::new()
-            });
-            match g.iter_mut().find(|b| b.0 == bound) {
-                Some(b) => b.1 += x,
-                None => g.push((bound, x)),
-            }
+            groups.add(self.labels.project(l, &[le], false), bound, x);
         }
-        for key in order {
-            let mut b = groups.remove(&key).unwrap_or_default();
+        for (key, mut b) in groups.groups {
             out.push((key, bucket_quantile(q, &mut b)));
         }
     }
@@ -404,4 +385,26 @@ fn relabel(labels: &mut Labels, l: LabelId, dst: Sym, how: &super::VRelabel) -> 
         pairs.push((dst, v));
     }
     Some(labels.intern(pairs))
+}
+
+/// Histogram buckets per group, in first-seen group order: `(upper bound, value)`, equal
+/// bounds summed (PromQL's `coalesceBuckets`).
+#[derive(Default)]
+struct Buckets {
+    at: HashMap<LabelId, usize>,
+    groups: Vec<(LabelId, Vec<(f64, f64)>)>,
+}
+
+impl Buckets {
+    fn add(&mut self, key: LabelId, bound: f64, value: f64) {
+        let i = *self.at.entry(key).or_insert_with(|| {
+            self.groups.push((key, Vec::new()));
+            self.groups.len() - 1
+        });
+        let g = &mut self.groups[i].1;
+        match g.iter_mut().find(|b| b.0 == bound) {
+            Some(b) => b.1 += value,
+            None => g.push((bound, value)),
+        }
+    }
 }
