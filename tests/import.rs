@@ -525,18 +525,24 @@ tests:
 "#,
     )
     .unwrap();
-    let p = Command::new(&promtool)
+    promtool_and_vigil_pass(&promtool, &rules, &test, &work.path().join("out"));
+}
+
+/// `promtool test rules` passes `test` (which names `rules`) as written; then the rules and the
+/// test imported into `out` (every rule fully, every test group translated) pass `vigil test`.
+fn promtool_and_vigil_pass(promtool: &str, rules: &Path, test: &Path, out: &Path) {
+    let p = Command::new(promtool)
         .args(["test", "rules"])
-        .arg(&test)
+        .arg(test)
         .output()
         .unwrap();
     assert!(
         p.status.success(),
-        "promtool does not pass the test: {}{}",
+        "promtool does not pass {}: {}{}",
+        test.display(),
         String::from_utf8_lossy(&p.stdout),
         String::from_utf8_lossy(&p.stderr)
     );
-    let out = work.path().join("out");
     let o = out.to_str().unwrap();
     let (code, _, err) = vigil(&["import", "prometheus", rules.to_str().unwrap(), "--out", o]);
     assert_eq!(code, 0, "every rule imports fully: {err}");
@@ -1269,33 +1275,8 @@ tests:
     )
     .unwrap();
     let test = dir.path().join("relabel_test.yml");
-    let p = Command::new(&promtool)
-        .args(["test", "rules"])
-        .arg(&test)
-        .output()
-        .unwrap();
-    assert!(
-        p.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&p.stdout),
-        String::from_utf8_lossy(&p.stderr)
-    );
-    let out = dir.path().join("out");
-    let o = out.to_str().unwrap();
     let rules = dir.path().join("relabel.yml");
-    let (code, _, err) = vigil(&["import", "prometheus", rules.to_str().unwrap(), "--out", o]);
-    assert_eq!(code, 0, "{err}");
-    let (code, _, err) = vigil(&[
-        "import",
-        "promtool-tests",
-        test.to_str().unwrap(),
-        "--out",
-        o,
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let (code, stdout, stderr) = vigil(&["test", o]);
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
+    promtool_and_vigil_pass(&promtool, &rules, &test, &dir.path().join("out"));
 }
 
 /// Malformed inputs of every kind: each bad item gets a reason that names it, nothing panics

@@ -112,6 +112,24 @@ impl Checker<'_> {
         }
     }
 
+    /// The argument of a function over a series of values (`present`, `absent`,
+    /// `histogram_quantile(q, buckets)`), read as values (comparisons and set operators are
+    /// PromQL's filters there); `None` (reported) when it is not a series of numbers.
+    pub(crate) fn value_arg(&mut self, cx: &mut Ctx, arg: &Expr) -> Option<Val> {
+        let values = std::mem::replace(&mut cx.values, true);
+        let v = self.expr(cx, arg);
+        cx.values = values;
+        let v = self.as_value(v, arg);
+        if v.ty == Ty::Error {
+            return None;
+        }
+        if !is_value_series(&v) {
+            self.mismatch(arg.span, "a series of numbers", &v.ty);
+            return None;
+        }
+        Some(v)
+    }
+
     /// `a and b`, `a and not b`, `a or b` where `a` is a series of numbers: PromQL's set
     /// operators, which keep whole series (labels and values) from either side. The right
     /// side is a series of numbers too (a comparison of series filters).

@@ -78,17 +78,9 @@ impl Checker<'_> {
     /// `present(x)`: true for each series of `x` (a series of numbers; comparisons and set
     /// operators inside read as PromQL's filters), whatever its value.
     fn present_call(&mut self, cx: &mut Ctx, arg: &Expr) -> Val {
-        let values = std::mem::replace(&mut cx.values, true);
-        let v = self.expr(cx, arg);
-        cx.values = values;
-        let v = self.as_value(v, arg);
-        if v.ty == Ty::Error {
-            return v;
-        }
-        if !v.ty.is_numeric() || !matches!(v.shape, Shape::Series(_)) || v.reads_rules {
-            self.mismatch(arg.span, "a series of numbers", &v.ty);
+        let Some(v) = self.value_arg(cx, arg) else {
             return Val::error();
-        }
+        };
         Val {
             ty: Ty::Bool,
             konst: None,

@@ -74,17 +74,9 @@ impl Checker<'_> {
     /// has no sample in the lookback; of any other series of numbers (`absent(up == 1)`, a
     /// comparison filtering), true without labels when it has no series, as PromQL's.
     fn absent_of(&mut self, cx: &mut Ctx, arg: &Expr) -> Val {
-        let values = std::mem::replace(&mut cx.values, true);
-        let v = self.expr(cx, arg);
-        cx.values = values;
-        let v = self.as_value(v, arg);
-        if v.ty == Ty::Error {
-            return v;
-        }
-        if !v.ty.is_numeric() || !matches!(v.shape, Shape::Series(_)) {
-            self.mismatch(arg.span, "a series of numbers", &v.ty);
+        let Some(v) = self.value_arg(cx, arg) else {
             return Val::error();
-        }
+        };
         let shape = if v.stored {
             v.shape
         } else {
@@ -103,13 +95,10 @@ impl Checker<'_> {
     /// `histogram_quantile(q, buckets)`: PromQL's form over any series of numbers with an
     /// `le` label (bucket counts or rates however computed); the result loses `le`.
     fn bucket_quantile(&mut self, cx: &mut Ctx, arg: &Expr) -> Val {
-        let v = self.expr(cx, arg);
-        let v = self.as_value(v, arg);
-        if v.ty == Ty::Error {
-            return v;
-        }
-        let Some(labels) = v.labels().filter(|_| v.ty.is_numeric()) else {
-            self.mismatch(arg.span, "a series of bucket values", &v.ty);
+        let Some(v) = self.value_arg(cx, arg) else {
+            return Val::error();
+        };
+        let Some(labels) = v.labels() else {
             return Val::error();
         };
         if !labels.may_have("le") {

@@ -85,6 +85,21 @@ impl Compile<'_> {
             .ok_or_else(|| format!("rule `{r}` is not evaluated over series"))
     }
 
+    /// Both operands of a binary operation, and its matching.
+    #[allow(clippy::type_complexity)]
+    fn pair(
+        &mut self,
+        lhs: &SeriesExpr,
+        rhs: &SeriesExpr,
+        matching: Option<&LabelMatch>,
+    ) -> Result<(Box<VExpr>, Box<VExpr>, Option<LabelSel>), String> {
+        Ok((
+            Box::new(self.expr(lhs)?),
+            Box::new(self.expr(rhs)?),
+            matching.map(|m| LabelSel::matching(m, self.labels)),
+        ))
+    }
+
     pub fn expr(&mut self, e: &SeriesExpr) -> Result<VExpr, String> {
         let reach = e.reach();
         Ok(match e {
@@ -123,40 +138,43 @@ impl Compile<'_> {
                 lhs,
                 rhs,
                 matching,
-            } => VExpr::Arith {
-                op: *op,
-                lhs: Box::new(self.expr(lhs)?),
-                rhs: Box::new(self.expr(rhs)?),
-                matching: matching
-                    .as_ref()
-                    .map(|m| LabelSel::matching(m, self.labels)),
-            },
+            } => {
+                let (lhs, rhs, matching) = self.pair(lhs, rhs, matching.as_ref())?;
+                VExpr::Arith {
+                    op: *op,
+                    lhs,
+                    rhs,
+                    matching,
+                }
+            }
             SeriesExpr::Compare {
                 op,
                 lhs,
                 rhs,
                 matching,
-            } => VExpr::Compare {
-                op: *op,
-                lhs: Box::new(self.expr(lhs)?),
-                rhs: Box::new(self.expr(rhs)?),
-                matching: matching
-                    .as_ref()
-                    .map(|m| LabelSel::matching(m, self.labels)),
-            },
+            } => {
+                let (lhs, rhs, matching) = self.pair(lhs, rhs, matching.as_ref())?;
+                VExpr::Compare {
+                    op: *op,
+                    lhs,
+                    rhs,
+                    matching,
+                }
+            }
             SeriesExpr::Set {
                 op,
                 lhs,
                 rhs,
                 matching,
-            } => VExpr::Set {
-                op: *op,
-                lhs: Box::new(self.expr(lhs)?),
-                rhs: Box::new(self.expr(rhs)?),
-                matching: matching
-                    .as_ref()
-                    .map(|m| LabelSel::matching(m, self.labels)),
-            },
+            } => {
+                let (lhs, rhs, matching) = self.pair(lhs, rhs, matching.as_ref())?;
+                VExpr::Set {
+                    op: *op,
+                    lhs,
+                    rhs,
+                    matching,
+                }
+            }
             SeriesExpr::Present(inner) => VExpr::Present(Box::new(self.expr(inner)?)),
             SeriesExpr::AbsentOf(inner) => {
                 VExpr::AbsentOf(Box::new(self.expr(inner)?), self.labels.intern(Vec::new()))

@@ -192,6 +192,15 @@ impl Eval<'_> {
         }
     }
 
+    /// Both operands' vectors, each flagged when it is a scalar (a number or `time()`).
+    fn operands(&mut self, lhs: &VExpr, rhs: &VExpr) -> ((Vector, bool), (Vector, bool)) {
+        let (mut a, mut b) = (Vector::new(), Vector::new());
+        self.eval(lhs, &mut a);
+        self.eval(rhs, &mut b);
+        let scalar = |e: &VExpr| matches!(e, VExpr::Scalar(_) | VExpr::Time);
+        ((a, scalar(lhs)), (b, scalar(rhs)))
+    }
+
     pub fn eval(&mut self, e: &VExpr, out: &mut Vector) {
         out.clear();
         let t = self.t;
@@ -228,11 +237,7 @@ impl Eval<'_> {
                 rhs,
                 matching,
             } => {
-                let (mut a, mut b) = (Vector::new(), Vector::new());
-                self.eval(lhs, &mut a);
-                self.eval(rhs, &mut b);
-                let scalar_l = matches!(**lhs, VExpr::Scalar(_) | VExpr::Time);
-                let scalar_r = matches!(**rhs, VExpr::Scalar(_) | VExpr::Time);
+                let ((a, scalar_l), (b, scalar_r)) = self.operands(lhs, rhs);
                 // `time() > x` keeps `x`'s series and values, as PromQL's scalar comparisons do.
                 let (op, (a, sa), (b, sb)) = if scalar_l && !scalar_r {
                     (op.flipped(), (&b, false), (&a, true))
@@ -273,9 +278,7 @@ impl Eval<'_> {
                 rhs,
                 matching,
             } => {
-                let (mut a, mut b) = (Vector::new(), Vector::new());
-                self.eval(lhs, &mut a);
-                self.eval(rhs, &mut b);
+                let ((a, _), (b, _)) = self.operands(lhs, rhs);
                 set(self.labels, *op, &a, &b, matching.as_ref(), out);
             }
             VExpr::Arith {
@@ -284,11 +287,7 @@ impl Eval<'_> {
                 rhs,
                 matching,
             } => {
-                let (mut a, mut b) = (Vector::new(), Vector::new());
-                self.eval(lhs, &mut a);
-                self.eval(rhs, &mut b);
-                let scalar_l = matches!(**lhs, VExpr::Scalar(_) | VExpr::Time);
-                let scalar_r = matches!(**rhs, VExpr::Scalar(_) | VExpr::Time);
+                let ((a, scalar_l), (b, scalar_r)) = self.operands(lhs, rhs);
                 arith(
                     self.labels,
                     *op,
