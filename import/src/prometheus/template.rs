@@ -33,6 +33,10 @@ pub fn translate(src: &str, absent: &[String]) -> Translated {
             rest = rest.trim_start();
         }
         text.push_str(lit);
+        if let Some(t) = constant(action.trim()) {
+            text.push_str(&t);
+            continue;
+        }
         match placeholder(action.trim()) {
             Some(p)
                 if absent
@@ -44,6 +48,34 @@ pub fn translate(src: &str, absent: &[String]) -> Translated {
     }
     text.push_str(rest);
     Translated { text, dropped }
+}
+
+/// An action on a constant, rendered now as Prometheus would: `{{ "43200" | humanizeDuration }}`
+/// is `12h 0m 0s` (whole seconds; anything else is left to [`placeholder`]).
+fn constant(action: &str) -> Option<String> {
+    let (value, stage) = action.split_once('|')?;
+    let value = value.trim().strip_prefix('"')?.strip_suffix('"')?;
+    if stage.trim() != "humanizeDuration" {
+        return None;
+    }
+    let v: f64 = value.parse().ok()?;
+    (v.fract() == 0.0 && v.abs() >= 1.0 && v.abs() < 1e15).then(|| humanize_duration(v as i64))
+}
+
+/// Prometheus's `humanizeDuration` of whole seconds (`1d 2h 3m 4s`, `5m 0s`, `42s`).
+fn humanize_duration(secs: i64) -> String {
+    let sign = if secs < 0 { "-" } else { "" };
+    let d = secs.unsigned_abs();
+    let (days, hours, minutes, seconds) = (d / 86_400, d / 3_600 % 24, d / 60 % 60, d % 60);
+    if days != 0 {
+        format!("{sign}{days}d {hours}h {minutes}m {seconds}s")
+    } else if hours != 0 {
+        format!("{sign}{hours}h {minutes}m {seconds}s")
+    } else if minutes != 0 {
+        format!("{sign}{minutes}m {seconds}s")
+    } else {
+        format!("{sign}{seconds}s")
+    }
 }
 
 /// One action as a Vigil placeholder: a value and its filters.
@@ -121,7 +153,7 @@ fn value(word: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::translate;
+    use super::{humanize_duration, translate};
 
     #[test]
     fn labels_values_and_filters() {
@@ -139,6 +171,22 @@ mod tests {
             &[],
         );
         assert_eq!(t.text, "{{ value | sig(4) }} {{ value | round(0) }}");
+    }
+
+    #[test]
+    fn a_constant_duration_is_rendered_as_prometheus_does() {
+        let t = translate(r#"longer than {{ "43200" | humanizeDuration }}."#, &[]);
+        assert_eq!(t.text, "longer than 12h 0m 0s.");
+        assert!(t.dropped.is_empty());
+        assert_eq!(humanize_duration(90_061), "1d 1h 1m 1s");
+        assert_eq!(humanize_duration(300), "5m 0s");
+        assert_eq!(humanize_duration(-42), "-42s");
+        // Not whole seconds: left for the placeholder rules (reported).
+        assert!(
+            !translate(r#"{{ "0.5" | humanizeDuration }}"#, &[])
+                .dropped
+                .is_empty()
+        );
     }
 
     #[test]
