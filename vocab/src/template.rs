@@ -78,14 +78,35 @@ fn placeholder<'a>(inner: &str, lookup: &dyn Fn(&str) -> Option<Value<'a>>) -> O
             ("default", Some(Value::Str(s))) if s.is_empty() => {
                 Some(Value::Str(Cow::Owned(arg.unwrap_or("").to_string())))
             }
+            // Text around a value that may be missing: nothing at all without it (Go's
+            // `{{ with $labels.x }}on {{ . }}{{ end }}`).
+            ("prefix" | "suffix", None) => Some(Value::Str(Cow::Borrowed(""))),
+            ("prefix" | "suffix", Some(Value::Str(s))) if s.is_empty() => {
+                Some(Value::Str(Cow::Borrowed("")))
+            }
+            ("prefix", Some(x)) => Some(Value::Str(Cow::Owned(format!(
+                "{}{}",
+                arg.unwrap_or(""),
+                render_value(x)
+            )))),
+            ("suffix", Some(x)) => Some(Value::Str(Cow::Owned(format!(
+                "{}{}",
+                render_value(x),
+                arg.unwrap_or("")
+            )))),
             (_, None) => None,
             (f, Some(x)) => Some(filter(f, arg, x)),
         };
     }
-    v.map(|v| match v {
+    v.map(render_value)
+}
+
+/// A value as a placeholder writes it.
+fn render_value(v: Value<'_>) -> String {
+    match v {
         Value::Num(n) => number(n),
         Value::Str(s) => s.into_owned(),
-    })
+    }
 }
 
 fn filter<'a>(name: &str, arg: Option<&str>, v: Value<'a>) -> Value<'a> {
@@ -234,6 +255,22 @@ mod tests {
         ] {
             assert_eq!(significant(x, 4), want, "{x}");
         }
+    }
+
+    #[test]
+    fn prefix_and_suffix_vanish_with_their_value() {
+        let lookup = |n: &str| match n {
+            "cluster" => Some(Value::Str("k1".into())),
+            "empty" => Some(Value::Str("".into())),
+            "value" => Some(Value::Num(2.5)),
+            _ => None,
+        };
+        let t = r#"on{{ cluster | prefix(" cluster ") | suffix(",") }} done"#;
+        assert_eq!(render(t, &lookup), "on cluster k1, done");
+        let t = r#"on{{ zone | prefix(" zone ") | suffix(",") }} done"#;
+        assert_eq!(render(t, &lookup), "on done");
+        assert_eq!(render(r#"{{ empty | prefix("x") }}"#, &lookup), "");
+        assert_eq!(render(r#"{{ value | suffix("s") }}"#, &lookup), "2.5s");
     }
 
     #[test]

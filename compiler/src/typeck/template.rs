@@ -8,7 +8,7 @@ use crate::syntax::ast::StrLit;
 
 const FILTERS: &[&str] = &[
     "round", "humanize", "percent", "duration", "bytes", "upper", "lower", "title", "default",
-    "sig",
+    "sig", "prefix", "suffix",
 ];
 
 /// One `{{ ... }}`: the name it reads and where it is.

@@ -37,6 +37,26 @@ pub fn translate(src: &str, absent: &[String]) -> Translated {
             text.push_str(&t);
             continue;
         }
+        // `{{ with $labels.x -}} on {{ . }} {{- end }}`: text around a label that may be
+        // missing, as `{{ x | prefix(" on ") }}`.
+        if let Some(subject) = action.trim().strip_prefix("with ")
+            && let Some(name) = value(subject.trim()).filter(|n| n != "value")
+            && let Some((before, after, tail)) = with_body(rest)
+        {
+            rest = tail;
+            if absent.contains(&name) {
+                continue;
+            }
+            let mut p = name;
+            if !before.is_empty() || after.is_empty() {
+                p.push_str(&format!(" | prefix(\"{before}\")"));
+            }
+            if !after.is_empty() {
+                p.push_str(&format!(" | suffix(\"{after}\")"));
+            }
+            text.push_str(&format!("{{{{ {p} }}}}"));
+            continue;
+        }
         match placeholder(action.trim()) {
             Some(p)
                 if absent
@@ -48,6 +68,41 @@ pub fn translate(src: &str, absent: &[String]) -> Translated {
     }
     text.push_str(rest);
     Translated { text, dropped }
+}
+
+/// The body of a `with` block that only writes its subject between two texts: `LIT {{ . }} LIT
+/// {{ end }}` (trim markers applied), as `(before, after, rest after the block)`.
+fn with_body(rest: &str) -> Option<(String, String, &str)> {
+    let plain = |s: &str| !s.contains(['"', '|', '(', ')', '{', '}', '\\']);
+    let open = rest.find("{{")?;
+    let close = open + rest[open..].find("}}")?;
+    let dot = &rest[open + 2..close];
+    let mut before = &rest[..open];
+    if dot.starts_with('-') {
+        before = before.trim_end();
+    }
+    if dot.trim_matches('-').trim() != "." {
+        return None;
+    }
+    let mut tail = &rest[close + 2..];
+    if dot.ends_with('-') {
+        tail = tail.trim_start();
+    }
+    let open = tail.find("{{")?;
+    let close = open + tail[open..].find("}}")?;
+    let end = &tail[open + 2..close];
+    if end.trim_matches('-').trim() != "end" {
+        return None;
+    }
+    let mut after = &tail[..open];
+    if end.starts_with('-') {
+        after = after.trim_end();
+    }
+    let mut tail = &tail[close + 2..];
+    if end.ends_with('-') {
+        tail = tail.trim_start();
+    }
+    (plain(before) && plain(after)).then(|| (before.to_string(), after.to_string(), tail))
 }
 
 /// An action on a constant, rendered now as Prometheus would: `{{ "43200" | humanizeDuration }}`
@@ -187,6 +242,25 @@ mod tests {
                 .dropped
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_with_block_around_a_label_is_a_prefix() {
+        let src = "PV {{ $labels.pv }} {{ with $labels.cluster -}} on Cluster {{ . }} {{- end }} is full.";
+        let t = translate(src, &[]);
+        assert_eq!(
+            t.text,
+            r#"PV {{ pv }} {{ cluster | prefix("on Cluster ") }} is full."#
+        );
+        assert!(t.dropped.is_empty());
+        // A label the alert cannot carry: Prometheus writes nothing for the block.
+        let t = translate(src, &["cluster".to_string()]);
+        assert_eq!(t.text, "PV {{ pv }}  is full.");
+        let t = translate("{{ with $labels.x }}[{{ . }}]{{ end }}", &[]);
+        assert_eq!(t.text, r#"{{ x | prefix("[") | suffix("]") }}"#);
+        // Anything else in the block is still reported.
+        let t = translate("{{ with $labels.x }}{{ . | toUpper }}{{ end }}", &[]);
+        assert!(!t.dropped.is_empty());
     }
 
     #[test]
