@@ -383,7 +383,8 @@ fn imported_rules_and_tests_agree_with_promtool() {
 }
 
 /// PromQL's set operators on values and filtering comparisons (`or vector(0)`, `unless`, `and
-/// on`, `x - (y > 0)`, `a > b`, `x > 0.9 < 1`), `absent` of a filtered series and `histogram_quantile` over any buckets, as
+/// on`, `x - (y > 0)`, `a > b`, `x > 0.9 < 1`), `absent` of a filtered series, `histogram_quantile` over any buckets and
+/// `ALERTS{..}` (Vigil reads the previous evaluation's alerts: compared once settled), as
 /// kube-prometheus writes them: promtool passes the test as written, and the imported rules
 /// pass the imported test.
 #[test]
@@ -414,6 +415,14 @@ fn value_filters_agree_with_promtool() {
         expr: ratio > 0.9 < 1
       - alert: MatchedOn
         expr: (load and on(host) up) > 10
+      - alert: Noisy
+        expr: restarts > 3
+        labels: {severity: info}
+      - alert: Crash
+        expr: crashes > 0
+        labels: {severity: warning}
+      - alert: InfoAlone
+        expr: group by (namespace) (ALERTS{severity="info"} == 1) unless on (namespace) group by (namespace) (ALERTS{alertname!="InfoAlone", alertstate="firing", severity=~"warning|critical"} == 1)
       - alert: HostCDown
         expr: absent(up{host="c"} == 1)
       - alert: HostADown
@@ -466,6 +475,12 @@ tests:
         values: '0+10x10'
       - series: 'sent_total{job="j"}'
         values: '0+90x10'
+      - series: 'restarts{namespace="a"}'
+        values: '5x10'
+      - series: 'restarts{namespace="b"}'
+        values: '5x10'
+      - series: 'crashes{namespace="a"}'
+        values: '1x10'
       - series: 'lat_bucket{le="0.1"}'
         values: '0+10x10'
       - series: 'lat_bucket{le="0.5"}'
@@ -504,6 +519,10 @@ tests:
         alertname: MatchedOn
         exp_alerts:
           - exp_labels: {host: a, core: "0"}
+      - eval_time: 5m
+        alertname: InfoAlone
+        exp_alerts:
+          - exp_labels: {namespace: b}
       - eval_time: 1m
         alertname: HostCDown
         exp_alerts:

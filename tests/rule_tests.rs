@@ -117,6 +117,7 @@ fn records_with_labels_and_repeated_names_pass_on_both_backends() {
     all_pass_on_both_backends("tests/records/defaults.rules");
     all_pass_on_both_backends("tests/records/metric_names.rules");
     all_pass_on_both_backends("tests/records/value_filters.rules");
+    all_pass_on_both_backends("tests/records/alerts.rules");
     all_pass_on_both_backends("tests/events/fields.rules");
     all_pass_on_both_backends("tests/events/keywords.rules");
     all_pass_on_both_backends("tests/events/open_sequences.rules");

@@ -160,6 +160,10 @@ pub enum SeriesExpr {
         rhs: Box<SeriesExpr>,
         matching: Option<LabelMatch>,
     },
+    /// `ALERTS{..}`: every firing alert of the metric rules as of the start of the evaluation
+    /// (Prometheus's series), labelled with its labels, `alertname`, `alertstate="firing"` and
+    /// `severity`, value 1; the selector's matchers pick among them.
+    Alerts(Selector),
     /// `absent(expr)` of a computed series (`absent(up == 1)`): 1 without labels when `inner`
     /// has no series, as PromQL's.
     AbsentOf(Box<SeriesExpr>),
@@ -488,6 +492,7 @@ impl std::fmt::Display for SeriesExpr {
             SeriesExpr::Compare { op, lhs, rhs, .. } => write!(f, "({lhs} {op} {rhs})"),
             SeriesExpr::Set { op, lhs, rhs, .. } => write!(f, "({lhs} {op} {rhs})"),
             SeriesExpr::Present(inner) => write!(f, "present({inner})"),
+            SeriesExpr::Alerts(_) => f.write_str("ALERTS"),
             SeriesExpr::AbsentOf(inner) => write!(f, "absent({inner})"),
             SeriesExpr::BucketQuantile { q, inner } => {
                 write!(f, "histogram_quantile({q}, {inner})")

@@ -10,6 +10,9 @@ use crate::resolve::Namespace;
 use crate::source::Span;
 use crate::syntax::ast::{self, BinOp, DeclKind, Expr, ExprKind, UnOp};
 
+/// Prometheus's series of alert states, read as the rules' alerts (see [`SeriesExpr::Alerts`]).
+pub const ALERTS: &str = "ALERTS";
+
 impl<'a> Lowerer<'a> {
     /// How the series slots of condition `e` join into rows.
     pub(super) fn rows(&mut self, sc: &Scope<'a>, e: &'a Expr) -> Result<Rows, LowerError> {
@@ -282,6 +285,9 @@ impl<'a> Lowerer<'a> {
         name: &str,
         matchers: &[ast::Matcher],
     ) -> Result<SeriesExpr, LowerError> {
+        if name == ALERTS {
+            return Ok(SeriesExpr::Alerts(self.selector(name, matchers)));
+        }
         if !matchers.is_empty() {
             return Ok(SeriesExpr::Instant {
                 sel: self.selector(name, matchers),

@@ -447,9 +447,9 @@ fn selector(vs: &VectorSelector) -> R<String> {
             }
         }
     };
-    if name == "ALERTS" || name == "ALERTS_FOR_STATE" {
-        // Prometheus's own series of alert states; Vigil reads a rule's state by its name.
-        return Err(format!("`{name}` (alert states selected by label)"));
+    if name == "ALERTS_FOR_STATE" {
+        // When each pending alert became active: Vigil has no such series.
+        return Err(format!("`{name}`"));
     }
     let name = text::metric_name(&name).ok_or_else(|| format!("the metric name `{name}`"))?;
     if !vs.matchers.or_matchers.is_empty() {

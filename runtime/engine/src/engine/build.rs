@@ -20,6 +20,8 @@ use vigil_compiler::ir::{Ir, Node, SlotSource};
 
 /// What compiling the series side produces, before the engine is assembled.
 struct Compiled {
+    /// Some plan reads `ALERTS{..}`.
+    reads_alerts: bool,
     labels: Labels,
     store: Store,
     slots: Vec<Option<VExpr>>,
@@ -73,6 +75,7 @@ impl Engine {
             event_frame: None,
             raw: RawLayout::new(ir),
             firing: vec![Vec::new(); ir.rules.len()],
+            alerts: c.reads_alerts.then(Vec::new),
             cache: vec![None; n],
             pool: Vec::new(),
             accs: vec![Vec::new(); c.accs.len()],
@@ -128,6 +131,7 @@ fn compile_series(
     let mut spans: Vec<AccSpec> = Vec::new();
     let owner = slot_owners(ir);
     let intervals = slot_intervals(ir, config);
+    let mut reads_alerts = false;
     for (i, info) in ir.layout.slots.iter().enumerate() {
         let slot = i as u32;
         if info.source == SlotSource::Time {
@@ -161,8 +165,10 @@ fn compile_series(
             spans: &mut spans,
             interval: intervals.get(&slot).copied().unwrap_or(config.interval),
             calendars: &ir.routing.calendars,
+            reads_alerts: false,
         };
         slots[i] = Some(c.expr(&plan).map_err(BuildError)?);
+        reads_alerts |= c.reads_alerts;
     }
     let mut records = Vec::new();
     for rec in &ir.records {
@@ -177,8 +183,10 @@ fn compile_series(
             spans: &mut spans,
             interval: config.interval,
             calendars: &ir.routing.calendars,
+            reads_alerts: false,
         };
         let v = c.expr(plan).map_err(BuildError)?;
+        reads_alerts |= c.reads_alerts;
         let metric = labels.sym(name);
         let set = labels.intern_strs(rec.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         records.push((metric, v, 0, set));
@@ -194,6 +202,7 @@ fn compile_series(
             .unwrap_or(0);
     }
     Ok(Compiled {
+        reads_alerts,
         labels,
         store,
         slots,

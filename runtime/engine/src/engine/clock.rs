@@ -134,6 +134,7 @@ impl Engine {
             accs: &mut self.accs,
             acc_specs: &self.acc_specs,
             spans: &mut self.spans,
+            alerts: self.alerts.as_deref().unwrap_or_default(),
         }
         .eval(expr, v);
     }
@@ -154,11 +155,64 @@ impl Engine {
             self.frame.set(ts, SlotVal::number(t as f64 / 1000.0));
         }
         self.events.publish(&mut self.firing);
+        self.take_alerts();
         for ri in 0..self.metric.len() {
             if t % self.metric[ri].interval == 0 {
                 self.evaluate_rule(ri, t, out);
             }
         }
+    }
+
+    /// `ALERTS{..}`'s series (when some plan reads it): every firing alert of the metric rules,
+    /// its labels with `alertname` (the rule's name, or its own `alertname` label),
+    /// `alertstate="firing"` and `severity` (its level's), value 1.
+    fn take_alerts(&mut self) {
+        let Some(mut out) = self.alerts.take() else {
+            return;
+        };
+        out.clear();
+        let mut firing = Vec::new();
+        for rule in &self.metric {
+            let name = rule
+                .static_labels
+                .iter()
+                .find(|(k, _)| k == "alertname")
+                .map_or_else(
+                    || rule.id.rsplit('.').next().unwrap_or(&rule.id).to_string(),
+                    |(_, v)| v.clone(),
+                );
+            for (level, book) in rule.levels.iter().zip(&rule.books) {
+                firing.clear();
+                book.firing(&mut firing);
+                // The rule's own labels, then what Prometheus adds (a level's severity wins).
+                let ours = ["alertname", "alertstate"];
+                let mut extra: Vec<(String, String)> = rule
+                    .static_labels
+                    .iter()
+                    .filter(|(k, _)| {
+                        !ours.contains(&k.as_str()) && (k != "severity" || level.severity.is_none())
+                    })
+                    .cloned()
+                    .collect();
+                extra.push(("alertname".into(), name.clone()));
+                extra.push(("alertstate".into(), "firing".into()));
+                if let Some(s) = level.severity {
+                    extra.push(("severity".into(), s.word().into()));
+                }
+                for &l in &firing {
+                    let mut pairs: Vec<(&str, &str)> = Vec::new();
+                    let own = self.labels.to_map(l);
+                    for (k, v) in &own {
+                        if !extra.iter().any(|(e, _)| e == k) {
+                            pairs.push((k, v));
+                        }
+                    }
+                    pairs.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                    out.push((self.labels.intern_strs(pairs.into_iter()), 1.0));
+                }
+            }
+        }
+        self.alerts = Some(out);
     }
 
     /// Every `record` at `t`, written back as series.

@@ -107,6 +107,9 @@ pub struct Engine {
     metric: Vec<MetricRule>,
     /// Per rule: label sets with data (0) or firing (1), for composites.
     firing: Vec<Vec<(LabelId, f64)>>,
+    /// When some plan reads `ALERTS{..}`: the metric rules' firing alerts as series, taken
+    /// at the start of each evaluation (so every rule reads the same, whatever its order).
+    alerts: Option<Vec<(LabelId, f64)>>,
     config: Config,
     /// The next evaluation time, once the first sample fixed the start.
     next: Option<i64>,

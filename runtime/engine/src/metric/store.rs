@@ -303,7 +303,8 @@ impl Store {
         }
     }
 
-    fn matches(labels: &Labels, set: LabelId, s: &SelectorState) -> bool {
+    /// Whether label set `set` passes selector `s`'s matchers (its metric aside).
+    pub(crate) fn matches(labels: &Labels, set: LabelId, s: &SelectorState) -> bool {
         s.matchers.iter().all(|(name, t)| {
             let v = labels.get(set, *name);
             let text = || labels.str(v);

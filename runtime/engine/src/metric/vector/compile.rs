@@ -26,6 +26,8 @@ pub struct Compile<'a> {
     pub interval: i64,
     /// The rule set's calendars, for seasonal baselines (`season xnys`).
     pub calendars: &'a std::collections::BTreeMap<String, vigil_vocab::calendar::Calendar>,
+    /// Set when a plan reads `ALERTS{..}` (the engine then keeps the alerts as series).
+    pub reads_alerts: bool,
 }
 
 /// The window an accumulator slides over, and the functions it serves.
@@ -176,6 +178,10 @@ impl Compile<'_> {
                 }
             }
             SeriesExpr::Present(inner) => VExpr::Present(Box::new(self.expr(inner)?)),
+            SeriesExpr::Alerts(sel) => {
+                self.reads_alerts = true;
+                VExpr::Alerts(self.sel(sel, 0.0)?)
+            }
             SeriesExpr::AbsentOf(inner) => {
                 VExpr::AbsentOf(Box::new(self.expr(inner)?), self.labels.intern(Vec::new()))
             }

@@ -29,6 +29,8 @@ pub struct Eval<'a> {
     pub acc_specs: &'a [AccSpec],
     /// Per span spec, one span per selected series (by position).
     pub spans: &'a mut [Vec<Span>],
+    /// The rules' firing alerts as series, as of the start of this evaluation (`ALERTS`).
+    pub alerts: &'a [(LabelId, f64)],
 }
 
 impl Eval<'_> {
@@ -258,6 +260,14 @@ impl Eval<'_> {
                 let mut v = Vector::new();
                 self.eval(inner, &mut v);
                 self.buckets(*q, &v, *le, out);
+            }
+            VExpr::Alerts(sel) => {
+                let s = &self.store.selectors[*sel];
+                out.extend(
+                    self.alerts
+                        .iter()
+                        .filter(|(l, _)| Store::matches(self.labels, *l, s)),
+                );
             }
             VExpr::AbsentOf(inner, none) => {
                 let mut v = Vector::new();

@@ -113,6 +113,9 @@ pub enum VExpr {
         inner: Box<VExpr>,
         le: Sym,
     },
+    /// The rules' firing alerts as series (`ALERTS{..}`; the store selector holds the
+    /// matchers, never samples).
+    Alerts(usize),
     /// 1 without labels when the inner vector is empty (`absent(up == 1)`).
     AbsentOf(Box<VExpr>, LabelId),
     /// 1 for every series of the inner vector (`present(x)`).
