@@ -208,7 +208,7 @@ impl Engine {
                         }
                     }
                     pairs.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-                    out.push((self.labels.intern_strs(pairs.into_iter()), 1.0));
+                    out.push((self.labels.intern_strs(pairs), 1.0));
                 }
             }
         }
