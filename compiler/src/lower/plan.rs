@@ -157,64 +157,53 @@ impl<'a> Lowerer<'a> {
     }
 
     /// A comparison as a series of values: against a constant, the series that pass
-    /// (`m > 50`); between two series, the left one's where it holds with its match on the
-    /// right (`a > b on [x]`), matched as arithmetic is.
+    /// (`m > 50`, a percentage scaled by the series' unit, as everywhere); between two
+    /// series, the left one's where it holds with its match on the right (`a > b on [x]`),
+    /// matched as arithmetic is. Both sides are planned, never lowered: planning a series
+    /// registers nothing.
     fn plan_compare(
         &mut self,
         sc: &Scope<'a>,
-        e: &'a Expr,
         op: BinOp,
         (lhs, rhs): (&'a Expr, &'a Expr),
         matching: Option<&ast::Matching>,
     ) -> Result<SeriesExpr, LowerError> {
-        let constant = self.constant(sc, lhs).is_ok() || self.constant(sc, rhs).is_ok();
-        if matching.is_none() && constant {
-            return self.plan_filter(sc, e, op, lhs, rhs);
+        let cmp = super::compare::cmp_op(op);
+        let (l, r) = (self.plan(sc, lhs)?, self.plan(sc, rhs)?);
+        // A percentage against a percent series compares in its points (`cpu > 90%`).
+        let value = |this: &Self, k: f64, konst: &Expr, series: &Expr| match konst.kind {
+            ExprKind::Percent(p)
+                if this.ck.units.get(&series.span)
+                    == Some(&crate::typeck::types::Unit::Percent) =>
+            {
+                p
+            }
+            _ => k,
+        };
+        if matching.is_none() {
+            match (folded(&l), folded(&r)) {
+                (None, Some(k)) => {
+                    return Ok(SeriesExpr::Filter {
+                        value: value(self, k, rhs, lhs),
+                        inner: Box::new(l),
+                        op: cmp,
+                    });
+                }
+                (Some(k), None) => {
+                    return Ok(SeriesExpr::Filter {
+                        value: value(self, k, lhs, rhs),
+                        inner: Box::new(r),
+                        op: cmp.flipped(),
+                    });
+                }
+                _ => {}
+            }
         }
         Ok(SeriesExpr::Compare {
-            op: super::compare::cmp_op(op),
-            lhs: Box::new(self.plan(sc, lhs)?),
-            rhs: Box::new(self.plan(sc, rhs)?),
+            op: cmp,
+            lhs: Box::new(l),
+            rhs: Box::new(r),
             matching: matching.map(label_match),
-        })
-    }
-
-    /// `m > 50`: the series of `m` that pass, against a constant (a percentage scaled by the
-    /// series' unit, as everywhere).
-    fn plan_filter(
-        &mut self,
-        sc: &Scope<'a>,
-        e: &'a Expr,
-        op: BinOp,
-        lhs: &'a Expr,
-        rhs: &'a Expr,
-    ) -> Result<SeriesExpr, LowerError> {
-        let cmp = super::compare::cmp_op(op);
-        let constant =
-            |this: &mut Self, k: &'a Expr, series: &'a Expr| -> Result<f64, LowerError> {
-                let percent_series =
-                    this.ck.units.get(&series.span) == Some(&crate::typeck::types::Unit::Percent);
-                match (&k.kind, percent_series) {
-                    (ExprKind::Percent(p), true) => Ok(*p),
-                    _ => this.constant(sc, k),
-                }
-            };
-        let (series, k, op) = match (self.plan(sc, lhs), self.plan(sc, rhs)) {
-            (Ok(s), _) if self.constant(sc, rhs).is_ok() => (s, constant(self, rhs, lhs)?, cmp),
-            (_, Ok(s)) if self.constant(sc, lhs).is_ok() => {
-                (s, constant(self, lhs, rhs)?, cmp.flipped())
-            }
-            _ => {
-                return err(
-                    e.span,
-                    "a comparison inside an aggregate compares a series with a constant",
-                );
-            }
-        };
-        Ok(SeriesExpr::Filter {
-            inner: Box::new(series),
-            op,
-            value: k,
         })
     }
 
@@ -239,7 +228,7 @@ impl<'a> Lowerer<'a> {
                 matching,
             } => {
                 if op.is_comparison() {
-                    return self.plan_compare(sc, e, *op, (lhs, rhs), matching.as_ref());
+                    return self.plan_compare(sc, *op, (lhs, rhs), matching.as_ref());
                 }
                 if matches!(op, BinOp::And | BinOp::Or) {
                     let (set, rhs) = match (op, &rhs.kind) {
@@ -451,5 +440,29 @@ fn join(kind: JoinKind, arith: bool, matching: Option<LabelMatch>, l: Rows, r: R
             lhs: Box::new(l),
             rhs: Box::new(r),
         },
+    }
+}
+
+/// The value of a plan that is a constant (`5`, `-5`, `24 * 60`, a `const`), without lowering
+/// anything.
+fn folded(e: &SeriesExpr) -> Option<f64> {
+    match e {
+        SeriesExpr::Scalar(v) => Some(*v),
+        SeriesExpr::Arith {
+            op,
+            lhs,
+            rhs,
+            matching: None,
+        } => {
+            let (a, b) = (folded(lhs)?, folded(rhs)?);
+            Some(match op {
+                Arith::Add => a + b,
+                Arith::Sub => a - b,
+                Arith::Mul => a * b,
+                Arith::Div => a / b,
+                _ => return None,
+            })
+        }
+        _ => None,
     }
 }
