@@ -52,6 +52,9 @@ impl Engine {
         let metric = metric_rules(ir, &config, &mut c.labels, &read);
         let metric = in_dependency_order(metric, ir, &rule_index);
         let n = ir.layout.len();
+        let alerts = c
+            .reads_alerts
+            .then(|| super::AlertSeries::new(&metric, &mut c.labels));
         let empty = c.labels.intern(Vec::new());
         let horizon = horizon(&c.store, &metric, &config);
         let step = metric
@@ -75,7 +78,7 @@ impl Engine {
             event_frame: None,
             raw: RawLayout::new(ir),
             firing: vec![Vec::new(); ir.rules.len()],
-            alerts: c.reads_alerts.then(Vec::new),
+            alerts,
             cache: vec![None; n],
             pool: Vec::new(),
             accs: vec![Vec::new(); c.accs.len()],

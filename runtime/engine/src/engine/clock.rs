@@ -134,7 +134,7 @@ impl Engine {
             accs: &mut self.accs,
             acc_specs: &self.acc_specs,
             spans: &mut self.spans,
-            alerts: self.alerts.as_deref().unwrap_or_default(),
+            alerts: self.alerts.as_ref().map_or(&[], |a| a.now.as_slice()),
         }
         .eval(expr, v);
     }
@@ -164,55 +164,26 @@ impl Engine {
     }
 
     /// `ALERTS{..}`'s series (when some plan reads it): every firing alert of the metric rules,
-    /// its labels with `alertname` (the rule's name, or its own `alertname` label),
-    /// `alertstate="firing"` and `severity` (its level's), value 1.
+    /// its labels with what [`super::AlertSeries::extra`] adds, value 1.
     fn take_alerts(&mut self) {
-        let Some(mut out) = self.alerts.take() else {
+        let Some(mut a) = self.alerts.take() else {
             return;
         };
-        out.clear();
+        a.now.clear();
         let mut firing = Vec::new();
-        for rule in &self.metric {
-            let name = rule
-                .static_labels
-                .iter()
-                .find(|(k, _)| k == "alertname")
-                .map_or_else(
-                    || rule.id.rsplit('.').next().unwrap_or(&rule.id).to_string(),
-                    |(_, v)| v.clone(),
-                );
-            for (level, book) in rule.levels.iter().zip(&rule.books) {
+        for (rule, extra) in self.metric.iter().zip(&a.extra) {
+            for (book, extra) in rule.books.iter().zip(extra) {
                 firing.clear();
                 book.firing(&mut firing);
-                // The rule's own labels, then what Prometheus adds (a level's severity wins).
-                let ours = ["alertname", "alertstate"];
-                let mut extra: Vec<(String, String)> = rule
-                    .static_labels
-                    .iter()
-                    .filter(|(k, _)| {
-                        !ours.contains(&k.as_str()) && (k != "severity" || level.severity.is_none())
-                    })
-                    .cloned()
-                    .collect();
-                extra.push(("alertname".into(), name.clone()));
-                extra.push(("alertstate".into(), "firing".into()));
-                if let Some(s) = level.severity {
-                    extra.push(("severity".into(), s.word().into()));
-                }
                 for &l in &firing {
-                    let mut pairs: Vec<(&str, &str)> = Vec::new();
-                    let own = self.labels.to_map(l);
-                    for (k, v) in &own {
-                        if !extra.iter().any(|(e, _)| e == k) {
-                            pairs.push((k, v));
-                        }
-                    }
-                    pairs.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-                    out.push((self.labels.intern_strs(pairs), 1.0));
+                    // The added labels come last: they win over the alert's own.
+                    let mut pairs = self.labels.pairs(l).to_vec();
+                    pairs.extend_from_slice(extra);
+                    a.now.push((self.labels.intern(pairs), 1.0));
                 }
             }
         }
-        self.alerts = Some(out);
+        self.alerts = Some(a);
     }
 
     /// Every `record` at `t`, written back as series.

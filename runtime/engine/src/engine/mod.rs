@@ -63,6 +63,49 @@ struct LevelPlan {
     severity: Option<Severity>,
 }
 
+/// `ALERTS{..}`'s series, taken at the start of each evaluation (so every rule reads the same,
+/// whatever its order).
+struct AlertSeries {
+    /// Per metric rule and level: the labels its alerts get besides their own (the rule's
+    /// static labels, `alertname` (the rule's name, or its own `alertname` label),
+    /// `alertstate="firing"`, the level's `severity`), interned once.
+    extra: Vec<Vec<Vec<(Sym, Sym)>>>,
+    now: Vec<(LabelId, f64)>,
+}
+
+impl AlertSeries {
+    fn new(metric: &[MetricRule], labels: &mut Labels) -> AlertSeries {
+        let mut pair = |k: &str, v: &str| (labels.sym(k), labels.sym(v));
+        let extra = metric
+            .iter()
+            .map(|rule| {
+                let name = rule
+                    .static_labels
+                    .iter()
+                    .find(|(k, _)| k == "alertname")
+                    .map_or_else(|| rule.id.rsplit('.').next().unwrap_or(""), |(_, v)| v);
+                rule.levels
+                    .iter()
+                    .map(|level| {
+                        let mut e: Vec<(Sym, Sym)> =
+                            rule.static_labels.iter().map(|(k, v)| pair(k, v)).collect();
+                        e.push(pair("alertname", name));
+                        e.push(pair("alertstate", "firing"));
+                        if let Some(s) = level.severity {
+                            e.push(pair("severity", s.word()));
+                        }
+                        e
+                    })
+                    .collect()
+            })
+            .collect();
+        AlertSeries {
+            extra,
+            now: Vec::new(),
+        }
+    }
+}
+
 struct MetricRule {
     id: std::sync::Arc<str>,
     levels: Vec<LevelPlan>,
@@ -107,9 +150,8 @@ pub struct Engine {
     metric: Vec<MetricRule>,
     /// Per rule: label sets with data (0) or firing (1), for composites.
     firing: Vec<Vec<(LabelId, f64)>>,
-    /// When some plan reads `ALERTS{..}`: the metric rules' firing alerts as series, taken
-    /// at the start of each evaluation (so every rule reads the same, whatever its order).
-    alerts: Option<Vec<(LabelId, f64)>>,
+    /// When some plan reads `ALERTS{..}`: the metric rules' firing alerts as series.
+    alerts: Option<AlertSeries>,
     config: Config,
     /// The next evaluation time, once the first sample fixed the start.
     next: Option<i64>,
