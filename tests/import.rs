@@ -579,6 +579,15 @@ fn promtool_and_vigil_pass(promtool: &str, rules: &Path, test: &Path, out: &Path
     assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
 }
 
+/// The input lines `vigil eval` reports a match for (1-based).
+fn matched_lines(stdout: &str) -> Vec<u64> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["line"].as_u64())
+        .collect()
+}
+
 fn common_peer() -> Option<String> {
     if Command::new("promtool").arg("--version").output().is_ok() {
         return Some("promtool".into());
@@ -1008,12 +1017,7 @@ fn imported_sigma_rules_match_what_pysigma_matches() {
             "--input",
             dir.join("events.jsonl").to_str().unwrap(),
         ]);
-        let got: Vec<u64> = out
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter_map(|v| v["line"].as_u64())
-            .map(|n| n - 1)
-            .collect();
+        let got: Vec<u64> = matched_lines(&out).into_iter().map(|n| n - 1).collect();
         let want: Vec<u64> = r["matched"]
             .as_array()
             .unwrap()
@@ -1404,12 +1408,11 @@ fn sigma_keywords_search_the_mapped_fields() {
             "--input",
             all.to_str().unwrap(),
         ]);
-        let lines: Vec<u64> = stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter_map(|v| v["line"].as_u64())
-            .collect();
-        assert_eq!(lines, [1, 2, 4], "{engine}: {stdout}{stderr}");
+        assert_eq!(
+            matched_lines(&stdout),
+            [1, 2, 4],
+            "{engine}: {stdout}{stderr}"
+        );
     }
     let mapping = dir.path().join("m.yml");
     std::fs::write(
@@ -1449,10 +1452,5 @@ fn sigma_keywords_search_the_mapped_fields() {
         "--input",
         events.to_str().unwrap(),
     ]);
-    let lines: Vec<u64> = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|v| v["line"].as_u64())
-        .collect();
-    assert_eq!(lines, [1, 2], "{stdout}{stderr}");
+    assert_eq!(matched_lines(&stdout), [1, 2], "{stdout}{stderr}");
 }

@@ -112,14 +112,20 @@ impl Checker<'_> {
         }
     }
 
+    /// `e` read as values: comparisons and set operators inside it are PromQL's filters, and
+    /// so is `e` itself when it is a comparison of series.
+    fn value_of(&mut self, cx: &mut Ctx, e: &Expr) -> Val {
+        let values = std::mem::replace(&mut cx.values, true);
+        let v = self.expr(cx, e);
+        cx.values = values;
+        self.as_value(v, e)
+    }
+
     /// The argument of a function over a series of values (`present`, `absent`,
     /// `histogram_quantile(q, buckets)`), read as values (comparisons and set operators are
     /// PromQL's filters there); `None` (reported) when it is not a series of numbers.
     pub(crate) fn value_arg(&mut self, cx: &mut Ctx, arg: &Expr) -> Option<Val> {
-        let values = std::mem::replace(&mut cx.values, true);
-        let v = self.expr(cx, arg);
-        cx.values = values;
-        let v = self.as_value(v, arg);
+        let v = self.value_of(cx, arg);
         if v.ty == Ty::Error {
             return None;
         }
@@ -145,13 +151,10 @@ impl Checker<'_> {
             (BinOp::And, ExprKind::Unary(UnOp::Not, x)) => &**x,
             _ => rhs,
         };
-        let values = std::mem::replace(&mut cx.values, true);
-        let r = self.expr(cx, inner);
-        cx.values = values;
+        let r = self.value_of(cx, inner);
         if r.ty == Ty::Error {
             return Val::error();
         }
-        let r = self.as_value(r, inner);
         // `sum(x) by [] or 0`: a constant is a series without labels (PromQL's `vector(0)`).
         let constant = op == BinOp::Or && r.ty.is_numeric() && r.shape == Shape::Scalar;
         if !is_value_series(&r) && !constant {

@@ -37,13 +37,7 @@ impl Events {
         match self.rules[ri].form {
             Form::Single => self.single(ri, cx, frame, key, t, event),
             Form::Aggregate if self.rules[ri].instant => {
-                if self.push_key(ri, cx, frame, key, t) {
-                    self.set_aggregates(ri, frame, key, t);
-                    self.single(ri, cx, frame, key, t, event);
-                    for a in &self.rules[ri].aggs {
-                        frame.set(a.slot, SlotVal::missing());
-                    }
-                }
+                self.instant_aggregate(ri, cx, frame, key, t, event)
             }
             Form::Aggregate => self.aggregate(ri, cx, frame, key, t),
             Form::Sequence => self.sequence(ri, cx, frame, key, t, event),
@@ -108,14 +102,29 @@ impl Events {
         true
     }
 
-    /// An instantaneous aggregate rule's values for the event at hand into `frame`.
-    fn set_aggregates(&mut self, ri: usize, frame: &mut Frame, key: KeyId, t: i64) {
-        let rule = &self.rules[ri];
-        let Some(ks) = rule.state.get(&key) else {
+    /// A rule whose only aggregates are `first_seen()`: the event enters the key's windows,
+    /// and the levels fire on it as a single event's do (the aggregates hold for it alone).
+    fn instant_aggregate(
+        &mut self,
+        ri: usize,
+        cx: &mut Cx,
+        frame: &mut Frame,
+        key: KeyId,
+        t: i64,
+        event: &mut dyn FnMut() -> EventJson,
+    ) {
+        if !self.push_key(ri, cx, frame, key, t) {
             return;
-        };
-        for (a, w) in rule.aggs.iter().zip(&ks.windows) {
-            frame.set(a.slot, SlotVal::boolean(w.fresh_at(t)));
+        }
+        let rule = &self.rules[ri];
+        if let Some(ks) = rule.state.get(&key) {
+            for (a, w) in rule.aggs.iter().zip(&ks.windows) {
+                frame.set(a.slot, SlotVal::boolean(w.fresh_at(t)));
+            }
+        }
+        self.single(ri, cx, frame, key, t, event);
+        for a in &self.rules[ri].aggs {
+            frame.set(a.slot, SlotVal::missing());
         }
     }
 
