@@ -47,10 +47,29 @@ struct Elem {
 /// A key's first eight bytes (zero-padded), little-endian.
 #[inline]
 fn head(k: &[u8]) -> u64 {
-    let mut buf = [0u8; 8];
-    let n = k.len().min(8);
-    buf[..n].copy_from_slice(&k[..n]);
-    u64::from_le_bytes(buf)
+    // Byte by byte: a variable-length copy into a buffer would be a library call and a
+    // stalled reload for every key of every event.
+    k.iter()
+        .take(8)
+        .enumerate()
+        .fold(0, |h, (i, &c)| h | u64::from(c) << (8 * i))
+}
+
+/// [`head`] of the key at `b[start..start + len]`, read as one word when eight bytes follow its
+/// start (they almost always do: a key is followed by `":` and a value).
+#[inline]
+fn head_in(b: &[u8], start: usize, len: usize) -> u64 {
+    match b.get(start..start + 8) {
+        Some(w) => {
+            let x = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            if len >= 8 {
+                x
+            } else {
+                x & ((1u64 << (8 * len)) - 1)
+            }
+        }
+        None => head(&b[start..start + len]),
+    }
 }
 
 const TABLE: usize = 64;
@@ -62,10 +81,11 @@ fn bucket(len: usize, head: u64) -> usize {
 }
 
 impl Node {
-    /// The child named `k`.
+    /// The child named `k`, which starts at `start` in `b` (the line: its head is read in
+    /// place).
     #[inline]
-    fn find(&self, k: &str) -> Option<usize> {
-        let (len, h) = (k.len(), head(k.as_bytes()));
+    fn find(&self, k: &str, b: &[u8], start: usize) -> Option<usize> {
+        let (len, h) = (k.len(), head_in(b, start, k.len()));
         let is = |i: usize| {
             let (l, x) = self.heads[i];
             l == len && x == h && (len <= 8 || self.children[i].0 == k)
@@ -221,7 +241,12 @@ fn put<'a>(frame: &mut Frame<'a>, base: Base, slot: u32, v: SlotVal<'a>) {
 }
 
 impl<'a> Reader<'a> {
+    #[inline]
     fn ws(&mut self) {
+        // Most tokens follow no white space: one compare answers them.
+        if self.b.get(self.i).is_some_and(|&c| c > b' ') {
+            return;
+        }
         while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
             self.i += 1;
         }
@@ -416,7 +441,7 @@ impl<'a> Reader<'a> {
             let key_start = self.i;
             let child = match self.peek()? {
                 b'"' => match self.string() {
-                    Some(k) => node.find(k),
+                    Some(k) => node.find(k, self.b, self.i - 1 - k.len()),
                     None => {
                         // An escaped key might spell a field we read: let serde decide.
                         self.i = key_start;
@@ -517,8 +542,29 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The common number, a plain non-negative integer of at most 18 digits without a leading
+/// zero (ports, sizes, pids), in one pass; `None` for any other form (the full path decides).
+#[inline]
+fn small_integer(b: &[u8]) -> Option<f64> {
+    if b.is_empty() || b.len() > 18 || (b[0] == b'0' && b.len() > 1) {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n * 10 + u64::from(d);
+    }
+    Some(n as f64)
+}
+
 /// A JSON number as serde_json reads it (integers exactly where they fit, `-0` as -0.0).
 fn number(t: &str) -> Option<f64> {
+    if let Some(v) = small_integer(t.as_bytes()) {
+        return Some(v);
+    }
     if !vigil_ingest::fast_json::valid_json_number(t) {
         return None;
     }
@@ -551,6 +597,50 @@ mod tests {
         assert_eq!(ck.errors(), 0, "{:?}", ck.diagnostics);
         vigil_compiler::eval::RuleSet::from_checked(&ck, vigil_compiler::eval::Engine::Interp)
             .expect("compiles")
+    }
+
+    /// A key's head read in place (one word) equals the head its name was indexed by, for
+    /// every length, at the end of the text or not.
+    #[test]
+    fn heads_in_place_agree_with_indexed_heads() {
+        let text = br#"{"a":1,"abcdefgh":2,"abcdefghij":3,"xyz"#;
+        for start in 0..text.len() {
+            for len in 0..=text.len() - start {
+                let k = &text[start..start + len];
+                assert_eq!(head_in(text, start, len), head(k), "{start}+{len}");
+            }
+        }
+    }
+
+    /// The integer fast path reads what serde reads, and leaves every other form to the
+    /// full path.
+    #[test]
+    fn small_integers_read_as_serde_reads_them() {
+        for t in [
+            "0",
+            "7",
+            "42",
+            "65535",
+            "999999999999999999",
+            "9007199254740993",
+            "00",
+            "01",
+            "-0",
+            "-5",
+            "1.0",
+            "1e3",
+            "",
+            "12a",
+            "1234567890123456789",
+        ] {
+            let serde = serde_json::from_str::<serde_json::Value>(t)
+                .ok()
+                .and_then(|v| v.as_f64());
+            assert_eq!(number(t), serde, "{t}");
+            if let Some(v) = small_integer(t.as_bytes()) {
+                assert_eq!(Some(v), serde, "{t}");
+            }
+        }
     }
 
     #[test]
