@@ -138,8 +138,9 @@ pub struct Transition {
     pub rule: std::sync::Arc<str>,
     /// The level's severity, when the rule has one.
     pub severity: Option<Severity>,
-    /// The alert's identity: its label set (with `severity` when the rule has several levels).
-    pub labels: LabelSet,
+    /// The alert's identity: its label set (with `severity` when the rule has several levels),
+    /// shared: the engine builds a label set's map once and hands out copies of the handle.
+    pub labels: std::sync::Arc<LabelSet>,
     /// The state the alert moved to.
     pub state: AlertState,
     /// The value the condition reported (`{{ value }}`); NaN when there is none.

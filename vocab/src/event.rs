@@ -1,6 +1,8 @@
 //! An event as the JSON text it arrived as. Alerts of single-event rules and sequences carry
 //! their event; sharing the input's text costs one copy per event, where building a
-//! `serde_json::Value` tree cost more than evaluating every rule (issue "Hot path").
+//! `serde_json::Value` tree cost more than evaluating every rule (issue "Hot path"), and the
+//! copy goes into the previous event's buffer once nothing holds it any more
+//! ([`EventJson::refill`]), so a warm engine allocates nothing for it.
 
 use serde::{Serialize, Serializer};
 use std::sync::Arc;
@@ -8,16 +10,36 @@ use std::sync::Arc;
 /// A JSON object's text, shared. Equal when the JSON values are equal (key order and
 /// white space aside).
 #[derive(Debug, Clone)]
-pub struct EventJson(Arc<str>);
+pub struct EventJson(Arc<String>);
+
+/// Buffers up to this size are reused by [`EventJson::refill`]; a larger one is let go, so one
+/// huge event does not stay in memory.
+const REUSE_MAX: usize = 64 << 10;
 
 impl EventJson {
     /// Text the caller has checked is one JSON object (the direct reader validates it).
     pub fn from_text(text: &str) -> EventJson {
-        EventJson(Arc::from(text))
+        EventJson(Arc::new(text.to_string()))
+    }
+    /// [`EventJson::from_text`] into `spare`'s buffer when nothing else holds it any more (the
+    /// alerts of the event before were written and dropped), else into a new one that becomes
+    /// the spare.
+    pub fn refill(spare: &mut Option<EventJson>, text: &str) -> EventJson {
+        if let Some(e) = spare
+            && let Some(buf) = Arc::get_mut(&mut e.0)
+            && buf.capacity() <= REUSE_MAX
+        {
+            buf.clear();
+            buf.push_str(text);
+            return e.clone();
+        }
+        let e = EventJson::from_text(text);
+        *spare = Some(e.clone());
+        e
     }
     /// A parsed event's text (compact, keys in the value's order).
     pub fn from_value(v: &serde_json::Value) -> EventJson {
-        EventJson(Arc::from(v.to_string()))
+        EventJson(Arc::new(v.to_string()))
     }
     /// The JSON text.
     pub fn as_str(&self) -> &str {

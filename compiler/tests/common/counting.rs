@@ -3,20 +3,21 @@
 //! `unsafe` outside the JIT stays in one place.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
-/// Counts allocations made on this thread while `COUNTING` is set.
+/// Counts allocations made on this thread while `COUNTING` is set (per thread, so tests
+/// running side by side do not count each other's).
 struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
 thread_local! {
-    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
 }
 
 // SAFETY: delegates to the system allocator; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(|c| c.get()) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        if COUNTING.with(Cell::get) {
+            ALLOCS.with(|n| n.set(n.get() + 1));
         }
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
@@ -32,9 +33,9 @@ static GLOBAL: Counting = Counting;
 
 /// Runs `f`; returns how many allocations it made on this thread.
 pub fn allocations(f: impl FnOnce()) -> usize {
-    ALLOCS.store(0, Ordering::Relaxed);
+    ALLOCS.with(|n| n.set(0));
     COUNTING.with(|c| c.set(true));
     f();
     COUNTING.with(|c| c.set(false));
-    ALLOCS.load(Ordering::Relaxed)
+    ALLOCS.with(Cell::get)
 }

@@ -59,7 +59,7 @@ impl Alert {
             AlertState::Resolved => true,
             AlertState::Pending | AlertState::Inactive => return None,
         };
-        let mut labels = t.labels.clone();
+        let mut labels = (*t.labels).clone();
         let name = t.rule.rsplit('.').next().unwrap_or(&t.rule);
         labels
             .entry("alertname".into())
@@ -138,7 +138,7 @@ mod tests {
             ts: 60_000,
             rule: Arc::from("infra.high_cpu"),
             severity: Some(vigil_vocab::Severity::Warning),
-            labels: [("host".to_string(), "a".to_string())].into(),
+            labels: std::sync::Arc::new([("host".to_string(), "a".to_string())].into()),
             state,
             value: 93.5,
             flapping: false,

@@ -255,7 +255,7 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
                 ts: a.fired_at.or(a.active_at).unwrap_or_else(worker::now_ms),
                 rule: a.rule,
                 severity: a.severity,
-                labels: a.labels,
+                labels: a.labels.into(),
                 state: a.state,
                 value: a.value,
                 flapping: false,

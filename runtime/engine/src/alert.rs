@@ -4,7 +4,7 @@
 //! detection and `cooldown`. The state is plain data (serialisable) so the daemon can persist
 //! and restore it.
 
-use crate::labels::{LabelId, Labels};
+use crate::labels::{LabelId, Labels, Sym};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
@@ -406,20 +406,37 @@ pub struct Origin<'a> {
     pub severity: Option<Severity>,
     /// How many levels the rule has (with several, `severity` becomes a label).
     pub levels: usize,
+    /// The static labels and that severity as one interned set ([`Origin::extra`]).
+    pub extra: LabelId,
 }
 
 impl Origin<'_> {
+    /// What a level adds to its alerts' label sets, interned: the rule's static labels, then
+    /// its severity when the rule has several levels (winning over a static `severity`).
+    pub fn extra(
+        labels: &mut Labels,
+        static_labels: &[(String, String)],
+        severity: Option<Severity>,
+        levels: usize,
+    ) -> LabelId {
+        let mut pairs: Vec<(Sym, Sym)> = static_labels
+            .iter()
+            .map(|(k, v)| (labels.sym(k), labels.sym(v)))
+            .collect();
+        if let Some(s) = severity
+            && levels > 1
+        {
+            pairs.push((labels.sym("severity"), labels.sym(s.word())));
+        }
+        labels.intern(pairs)
+    }
+
     /// An alert's label set: its series or key labels, the rule's static labels, and its
     /// severity when the rule has several levels.
     pub fn labels(&self, labels: &Labels, id: LabelId) -> LabelSet {
         let mut m = labels.to_map(id);
-        for (k, v) in self.static_labels {
-            m.insert(k.clone(), v.clone());
-        }
-        if let Some(s) = self.severity
-            && self.levels > 1
-        {
-            m.insert("severity".into(), s.word().into());
+        for (k, v) in labels.pairs(self.extra) {
+            m.insert(labels.str(*k).to_string(), labels.str(*v).to_string());
         }
         m
     }
@@ -427,7 +444,7 @@ impl Origin<'_> {
     /// The transition to report for change `c` at `t`.
     pub fn transition(
         &self,
-        labels: &Labels,
+        labels: &mut Labels,
         t: i64,
         c: &Change,
         event: Option<vigil_vocab::EventJson>,
@@ -436,7 +453,7 @@ impl Origin<'_> {
             ts: t,
             rule: self.rule.clone(),
             severity: self.severity,
-            labels: self.labels(labels, c.labels),
+            labels: labels.shared_map(c.labels, self.extra),
             state: c.state,
             value: c.value,
             flapping: c.flapping,

@@ -26,7 +26,21 @@ pub struct Labels {
     by_set: Map<Box<[(Sym, Sym)]>, LabelId>,
     #[serde(skip)]
     scratch: Vec<(Sym, Sym)>,
+    /// Alert label maps as transitions carry them, by label set and the rule's additions
+    /// ([`Labels::shared_map`]), and the highest id among their keys (a rollback past it
+    /// forgets them).
+    #[serde(skip)]
+    maps: HashMap<
+        (LabelId, LabelId),
+        std::sync::Arc<vigil_vocab::LabelSet>,
+        foldhash::fast::FixedState,
+    >,
+    #[serde(skip)]
+    maps_top: LabelId,
 }
+
+/// Alert label maps kept for reuse; past this many, they are forgotten and built again.
+const MAX_MAPS: usize = 16_384;
 
 impl Labels {
     pub fn sym(&mut self, s: &str) -> Sym {
@@ -45,6 +59,10 @@ impl Labels {
     /// Forgets the strings and sets interned since `mark`; nothing may hold them (a sample's
     /// labels when the store refused it), so refused input leaves no state behind.
     pub fn rollback(&mut self, (strings, sets): (usize, usize)) {
+        if !self.maps.is_empty() && self.maps_top as usize >= sets {
+            self.maps.clear();
+            self.maps_top = 0;
+        }
         while self.sets.len() > sets {
             if let Some(k) = self.sets.pop() {
                 self.by_set.remove(&k);
@@ -173,6 +191,30 @@ impl Labels {
             .iter()
             .map(|(k, v)| (self.str(*k).to_string(), self.str(*v).to_string()))
             .collect()
+    }
+    /// [`Labels::to_map`] of set `id` with the pairs of set `extra` put over it (a rule's
+    /// static labels and severity), built once and shared: every transition of that alert
+    /// carries the same map, so reporting a change allocates nothing once warm.
+    pub fn shared_map(
+        &mut self,
+        id: LabelId,
+        extra: LabelId,
+    ) -> std::sync::Arc<vigil_vocab::LabelSet> {
+        if let Some(m) = self.maps.get(&(id, extra)) {
+            return m.clone();
+        }
+        if self.maps.len() >= MAX_MAPS {
+            self.maps.clear();
+            self.maps_top = 0;
+        }
+        let mut m = self.to_map(id);
+        for &(k, v) in self.pairs(extra) {
+            m.insert(self.str(k).to_string(), self.str(v).to_string());
+        }
+        let m = std::sync::Arc::new(m);
+        self.maps.insert((id, extra), m.clone());
+        self.maps_top = self.maps_top.max(id).max(extra);
+        m
     }
     /// Interns everything `other` holds here: returns how `other`'s symbols and label sets
     /// map to this table's (to restore state saved by another engine).

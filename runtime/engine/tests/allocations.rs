@@ -1,7 +1,9 @@
 //! The event hot path allocates nothing per event once warm: the direct reader fills the
 //! frame from the line's text (escaped strings into a reused arena, arrays into the frame's
 //! reused element arena), the rule index and the compiled filters run, and nothing is built
-//! for an event no rule fires on. (An alert that fires allocates its change record.)
+//! for an event no rule fires on. An alert that fires allocates nothing either once its label
+//! set has been seen: its label map is shared, and its event's text goes into the buffer of
+//! the event before, whose alerts the caller has written and dropped.
 
 use vigil_compiler::eval::{Engine as Backend, RuleSet};
 use vigil_engine::{Config, Engine};
@@ -95,5 +97,103 @@ fn reading_and_evaluating_an_event_allocates_nothing_once_warm() {
             .ingest_event_line(1_795_500_000_000, hit, s, &mut out)
             .expect("reads");
         assert_eq!(out.len(), 1, "{out:?}");
+    }
+}
+
+/// Rules that fire on most events: one without labels, one keyed by an event field (it fires
+/// and resolves in every round), one with static labels and two levels (severity becomes a
+/// label).
+const FIRING: &str = r#"
+package p
+rule any_network {
+  severity info
+  on event where "network" in event.event.category
+}
+rule by_host {
+  severity warning
+  on event where "network" in event.event.category
+  when count() by event.host over 1s >= 2
+}
+rule levels {
+  labels { team = "sec" }
+  on event where "network" in event.event.category
+  critical when event.destination.port == 3389
+  warning when event.destination.port == 22
+}
+"#;
+
+#[test]
+fn firing_alerts_allocate_nothing_once_warm() {
+    for backend in [Backend::Interp, Backend::Jit] {
+        let checked = vigil_compiler::check_source("p.rules", FIRING, None);
+        assert_eq!(checked.errors(), 0, "{:?}", checked.diagnostics);
+        let rules = RuleSet::from_checked(&checked, backend).expect("compiles");
+        let mut engine = Engine::new(rules, Config::default()).expect("runs");
+        let lines: Vec<String> = (0..32)
+            .map(|i| {
+                let port = if i % 2 == 0 { 3389 } else { 22 };
+                format!(
+                    r#"{{"ts":1,"event":{{"event":{{"category":["network"]}},"host":"h{}","destination":{{"port":{port}}},"note":"quote \" {i}"}}}}"#,
+                    i % 8
+                )
+            })
+            .collect();
+        let starts: Vec<usize> = lines
+            .iter()
+            .map(|l| {
+                vigil_ingest::fast_json::event_start(l)
+                    .expect("an event line")
+                    .1
+            })
+            .collect();
+        let mut out = Vec::new();
+        let mut fired = 0;
+        // As `vigil replay` and the daemon do: each event's changes are written, then dropped.
+        let mut feed = |engine: &mut Engine, round: i64| {
+            for (i, (l, &s)) in lines.iter().zip(&starts).enumerate() {
+                let ts = 1_795_428_000_000 + round * 100_000 + i as i64;
+                engine.ingest_event_line(ts, l, s, &mut out).expect("reads");
+                fired += out.len();
+                out.clear();
+            }
+        };
+        for round in 0..5 {
+            feed(&mut engine, round);
+        }
+        let allocated = counting::allocations(|| {
+            for round in 5..20 {
+                feed(&mut engine, round);
+            }
+        });
+        // Over 20 rounds, every event fires `any_network` and one level of `levels`; each of
+        // the 8 hosts fires `by_host` at its second event of a round and resolves as the next
+        // round begins.
+        assert_eq!(fired, 20 * 32 * 2 + 20 * 8 + 19 * 8, "{backend:?}");
+        assert_eq!(
+            allocated, 0,
+            "{backend:?}: allocated while firing alerts on events"
+        );
+        // The shared maps and buffers carry what they should.
+        let l = &lines[0];
+        engine
+            .ingest_event_line(1_795_500_000_000, l, starts[0], &mut out)
+            .expect("reads");
+        engine
+            .ingest_event_line(1_795_500_000_001, l, starts[0], &mut out)
+            .expect("reads");
+        let by_host = out.iter().find(|t| &*t.rule == "p.by_host").expect("fires");
+        assert_eq!(by_host.labels.get("host").map(String::as_str), Some("h0"));
+        let level = out.iter().find(|t| &*t.rule == "p.levels").expect("fires");
+        assert_eq!(level.labels.get("team").map(String::as_str), Some("sec"));
+        assert_eq!(
+            level.labels.get("severity").map(String::as_str),
+            Some("critical")
+        );
+        let event = out
+            .iter()
+            .find(|t| &*t.rule == "p.any_network")
+            .and_then(|t| t.event.as_ref())
+            .expect("carries its event");
+        assert_eq!(event.value()["note"], "quote \" 0");
     }
 }

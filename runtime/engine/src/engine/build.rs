@@ -104,6 +104,7 @@ impl Engine {
             counters: Counters::default(),
             tracer: Default::default(),
             unescaped: Default::default(),
+            spare_event: None,
             series_cache: super::SeriesCache::new(),
             observing: false,
             observed: Vec::new(),
@@ -321,8 +322,15 @@ fn metric_rules(
             .iter()
             .map(|l| level_plan(ir, meta, l, interval, labels))
             .collect();
+        let extras = levels
+            .iter()
+            .map(|l: &LevelPlan| {
+                crate::alert::Origin::extra(labels, &meta.labels, l.severity, levels.len())
+            })
+            .collect();
         metric.push(MetricRule {
             id: meta.id.as_str().into(),
+            extras,
             books: vec![Book::default(); levels.len()],
             levels,
             interval,

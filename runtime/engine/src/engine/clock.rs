@@ -3,7 +3,7 @@
 //! level's rows through its programs into its alert book).
 
 use super::{Engine, Observation, Values};
-use crate::alert::{Inputs, Origin};
+use crate::alert::Inputs;
 use crate::events::Cx;
 use crate::labels::LabelId;
 use crate::metric::rows::{self, Plan};
@@ -240,15 +240,11 @@ impl Engine {
                 rule.books[li].firing(&mut firing);
             }
             self.counters.evaluations += 1;
-            let origin = Origin {
-                rule: &rule.id,
-                static_labels: &rule.static_labels,
-                severity: rule.levels[li].severity,
-                levels: rule.levels.len(),
-            };
+            let origin = rule.origin(li);
+            let labels = &mut self.labels;
             let mut lines: Vec<Transition> = changes
                 .iter()
-                .map(|c| origin.transition(&self.labels, t, c, None))
+                .map(|c| origin.transition(labels, t, c, None))
                 .collect();
             // By label set, then state as written (the order the timeline has always had).
             lines.sort_by(|a, b| (&a.labels, a.state.word()).cmp(&(&b.labels, b.state.word())));

@@ -296,14 +296,17 @@ impl Engine {
                 out,
             };
             self.events.run_timers(&mut cx, ts - 1);
-            // Alerts share the event's text: one copy per event, however many rules fire.
+            // Alerts share the event's text: one copy per event, however many rules fire,
+            // into the last event's buffer when its alerts are gone.
+            let mut spare = self.spare_event.take();
             let mut shared: Option<EventJson> = None;
             let mut text = || {
                 shared
-                    .get_or_insert_with(|| EventJson::from_text(object))
+                    .get_or_insert_with(|| EventJson::refill(&mut spare, object))
                     .clone()
             };
             self.event_at(&mut frame, ts, &mut text, out);
+            self.spare_event = spare;
         }
         self.event_frame = Some(frame.recycle());
         self.unescaped = bump;

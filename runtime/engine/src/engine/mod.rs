@@ -112,12 +112,27 @@ struct MetricRule {
     interval: i64,
     delay: i64,
     static_labels: Vec<(String, String)>,
+    /// Per level, what it adds to its alerts' labels ([`Origin::extra`]).
+    extras: Vec<LabelId>,
     books: Vec<Book>,
     /// Index in `firing` (every rule has one, so composites can name event rules).
     index: usize,
     /// Some composite reads this rule's state.
     read: bool,
     stat: RuleStat,
+}
+
+impl MetricRule {
+    /// Whose alerts level `li`'s book holds.
+    fn origin(&self, li: usize) -> Origin<'_> {
+        Origin {
+            rule: &self.id,
+            static_labels: &self.static_labels,
+            severity: self.levels[li].severity,
+            levels: self.levels.len(),
+            extra: self.extras[li],
+        }
+    }
 }
 
 /// Counters for `--stats` and the daemon's metrics.
@@ -192,6 +207,9 @@ pub struct Engine {
     raw: crate::events::raw::RawLayout,
     /// The strings with escapes of the event being read, decoded (reset per event).
     unescaped: bumpalo::Bump,
+    /// The last alerting event's text buffer, refilled by the next one once its alerts are
+    /// dropped (see [`vigil_vocab::EventJson::refill`]).
+    spare_event: Option<vigil_vocab::EventJson>,
     /// Stored series' label sets by a 128-bit hash of the metric and label pairs as they
     /// arrive: a sample of a known series skips interning its strings and label set.
     pub(crate) series_cache: SeriesCache,
@@ -301,12 +319,7 @@ impl Engine {
             for (li, b) in r.books.iter().enumerate() {
                 for (l, a) in &b.alerts {
                     if a.state.is_active() {
-                        let origin = Origin {
-                            rule: &r.id,
-                            static_labels: &r.static_labels,
-                            severity: r.levels[li].severity,
-                            levels: r.levels.len(),
-                        };
+                        let origin = r.origin(li);
                         v.push(ActiveAlert {
                             rule: r.id.clone(),
                             labels: origin.labels(&self.labels, *l),

@@ -442,6 +442,7 @@ impl Events {
                     static_labels: &rule.static_labels,
                     severity: lvl.severity,
                     levels: rule.levels.len(),
+                    extra: rule.extras[li],
                 };
                 cx.out.push(origin.transition(cx.labels, t, c, None));
             }

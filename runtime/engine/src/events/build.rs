@@ -99,7 +99,12 @@ fn rule_of(
     let mono = form == Form::Aggregate && monotone(ir, &meta.levels, &aggs);
     // `first_seen()` alone: true only for the event at hand, so its alerts are instantaneous.
     let instant = form == Form::Aggregate && aggs.iter().all(|a| a.func == EventFn::FirstSeen);
+    let extras = levels
+        .iter()
+        .map(|l| crate::alert::Origin::extra(labels, &meta.labels, l.severity, levels.len()))
+        .collect();
     Rule {
+        extras,
         id: meta.id.as_str().into(),
         index,
         form,

@@ -134,6 +134,8 @@ struct Rule {
     throttle_keys: Vec<(Sym, u32)>,
     keep_firing: i64,
     static_labels: Vec<(String, String)>,
+    /// Per level, what it adds to its alerts' labels ([`crate::alert::Origin::extra`]).
+    extras: Vec<crate::labels::LabelId>,
     state: FxMap<KeyId, KeyState>,
     /// Every condition is `count()`, `distinct()` or `sum()` compared from above (`>= n`),
     /// joined by `and`/`or`: events leaving a window can only make it false (for `sum`, while
@@ -402,6 +404,7 @@ impl Rule {
             static_labels: &self.static_labels,
             severity: self.levels[li].severity,
             levels: self.levels.len(),
+            extra: self.extras[li],
         }
     }
 

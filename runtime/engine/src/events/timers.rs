@@ -100,6 +100,7 @@ impl Events {
                     static_labels: &rule.static_labels,
                     severity: rule.levels[li].severity,
                     levels: rule.levels.len(),
+                    extra: rule.extras[li],
                 };
                 cx.out.push(origin.transition(cx.labels, u, &c, None));
             }
