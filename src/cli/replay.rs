@@ -176,7 +176,7 @@ fn inputs(args: &ReplayArgs) -> Result<Vec<LineSource<Box<dyn BufRead>>>, i32> {
             Box::new(BufReader::new(std::io::stdin()))
         } else {
             match std::fs::File::open(path) {
-                Ok(f) => Box::new(BufReader::with_capacity(1 << 20, f)),
+                Ok(f) => Box::new(BufReader::with_capacity(1 << 16, f)),
                 Err(e) => {
                     eprintln!("error: cannot read {name}: {e}");
                     return Err(2);
