@@ -401,8 +401,6 @@ fn flip(a: &mut Alert, p: &Policy, t: i64) {
 pub struct Origin<'a> {
     /// `package.name`.
     pub rule: &'a std::sync::Arc<str>,
-    /// The rule's `labels { .. }`.
-    pub static_labels: &'a [(String, String)],
     pub severity: Option<Severity>,
     /// How many levels the rule has (with several, `severity` becomes a label).
     pub levels: usize,

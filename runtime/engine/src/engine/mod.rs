@@ -127,7 +127,6 @@ impl MetricRule {
     fn origin(&self, li: usize) -> Origin<'_> {
         Origin {
             rule: &self.id,
-            static_labels: &self.static_labels,
             severity: self.levels[li].severity,
             levels: self.levels.len(),
             extra: self.extras[li],

@@ -439,7 +439,6 @@ impl Events {
                 rule.dirty = true;
                 let origin = Origin {
                     rule: &rule.id,
-                    static_labels: &rule.static_labels,
                     severity: lvl.severity,
                     levels: rule.levels.len(),
                     extra: rule.extras[li],

@@ -121,7 +121,6 @@ fn rule_of(
         key_spec: 0,
         throttle_spec: 0,
         keep_firing,
-        static_labels: meta.labels.clone(),
         state: FxMap::default(),
         mono,
         instant,

@@ -133,8 +133,8 @@ struct Rule {
     throttle: Option<throttle::Throttle>,
     throttle_keys: Vec<(Sym, u32)>,
     keep_firing: i64,
-    static_labels: Vec<(String, String)>,
-    /// Per level, what it adds to its alerts' labels ([`crate::alert::Origin::extra`]).
+    /// Per level, what it adds to its alerts' labels: the rule's static labels and, with
+    /// several levels, its severity ([`crate::alert::Origin::extra`]).
     extras: Vec<crate::labels::LabelId>,
     state: FxMap<KeyId, KeyState>,
     /// Every condition is `count()`, `distinct()` or `sum()` compared from above (`>= n`),
@@ -401,7 +401,6 @@ impl Rule {
     fn origin(&self, li: usize) -> Origin<'_> {
         Origin {
             rule: &self.id,
-            static_labels: &self.static_labels,
             severity: self.levels[li].severity,
             levels: self.levels.len(),
             extra: self.extras[li],

@@ -97,7 +97,6 @@ impl Events {
                 };
                 let origin = Origin {
                     rule: &rule.id,
-                    static_labels: &rule.static_labels,
                     severity: rule.levels[li].severity,
                     levels: rule.levels.len(),
                     extra: rule.extras[li],
