@@ -8,7 +8,9 @@
 //!
 //! An accumulator rebuilds from the store when the window moves backwards, when samples it
 //! would have to remove were already pruned, when it meets a non-finite value, and every
-//! [`REBUILD_EVERY`] slides, so rounding drift stays bounded.
+//! [`REBUILD_EVERY`] slides, so rounding drift stays bounded. Regression sums keep times as
+//! integer milliseconds (exact), and move their time origin to the window's start every
+//! [`RECENTER_EVERY`] slides in O(1), so times never grow far from it.
 
 use crate::metric::store::Series;
 use std::collections::VecDeque;
@@ -16,8 +18,9 @@ use vigil_compiler::ir::series::WindowFn;
 
 /// Slides between full rebuilds.
 pub const REBUILD_EVERY: u32 = 256;
-/// Regression sums lose precision faster (times grow away from the origin): rebuilt sooner.
-pub const REBUILD_REGRESSION_EVERY: u32 = 32;
+/// Regression sums move their time origin to the window's start this often (the products of
+/// times and values lose digits as times grow away from the origin).
+pub const RECENTER_EVERY: u32 = 32;
 
 /// Count, sum, avg, variance, stddev and zscore of `n` values summed as `v - k` (`sy`, and
 /// `syy` of squares), the newest being `last`: the formulas both sliding forms (these
@@ -124,13 +127,15 @@ pub struct Acc {
     epoch: u32,
     slides: u32,
     n: f64,
-    /// Values are accumulated as `v - k`, times as `(t - t0) / 1000`.
+    /// Values are accumulated as `v - k`, times as `x = t - t0` in integer milliseconds, so
+    /// the sums of times and of their squares are exact.
     k: f64,
     t0: i64,
     sy: Sum,
     syy: Sum,
-    sx: Sum,
-    sxx: Sum,
+    sx: i128,
+    sxx: i128,
+    /// Sum of `x * (v - k)`, `x` in milliseconds.
     sxy: Sum,
     nonfinite: u32,
     mins: VecDeque<(i64, f64)>,
@@ -197,11 +202,36 @@ impl Acc {
             self.syy.add(sign * y * y);
         }
         if self.track.regression {
-            let x = (t - self.t0) as f64 / 1000.0;
-            self.sx.add(sign * x);
-            self.sxx.add(sign * x * x);
-            self.sxy.add(sign * x * y);
+            let x = i128::from(t - self.t0);
+            if sign > 0.0 {
+                self.sx += x;
+                self.sxx += x * x;
+            } else {
+                self.sx -= x;
+                self.sxx -= x * x;
+            }
+            self.sxy.add(sign * (t - self.t0) as f64 * y);
         }
+    }
+
+    /// Moves the time origin to `t1` without touching the samples: the time sums shift
+    /// exactly (integers), and `x * y`'s sum by `d * sy`, added as exact products.
+    fn recenter(&mut self, t1: i64) {
+        let d = t1 - self.t0;
+        if d == 0 {
+            return;
+        }
+        let (di, n) = (i128::from(d), self.n as i128);
+        self.sxx += n * di * di - 2 * di * self.sx;
+        self.sx -= n * di;
+        let df = d as f64;
+        for part in [self.sy.s, self.sy.c] {
+            let p = df * part;
+            let e = df.mul_add(part, -p);
+            self.sxy.add(-p);
+            self.sxy.add(-e);
+        }
+        self.t0 = t1;
     }
 
     fn push_minmax(&mut self, t: i64, v: f64) {
@@ -271,11 +301,13 @@ impl Acc {
             || self.start < s.base
             || self.nonfinite > 0
             || self.slides >= REBUILD_EVERY
-            || (self.track.regression && self.slides >= REBUILD_REGRESSION_EVERY)
             || self.n == 0.0
         {
             self.rebuild(s, lo, hi);
             return;
+        }
+        if self.track.regression && self.slides.is_multiple_of(RECENTER_EVERY) {
+            self.recenter(lo);
         }
         let len = s.samples.len() as u64;
         let mut end = self.end;
@@ -334,9 +366,10 @@ impl Acc {
                 if n < 2.0 {
                     return None;
                 }
-                let sx = self.sx.get();
-                let cov = self.sxy.get() - sx * sy / n;
-                let varx = self.sxx.get() - sx * sx / n;
+                // Seconds, as the functions are defined; `n * sxx - sx^2` is exact in integers.
+                let sx = self.sx as f64 / 1000.0;
+                let cov = self.sxy.get() / 1000.0 - sx * sy / n;
+                let varx = (self.n as i128 * self.sxx - self.sx * self.sx) as f64 / (n * 1e6);
                 // A constant series has slope 0 (PromQL's), not 0/0.
                 let flat = moments(WindowFn::Variance, n, (sy, syy, self.k), last) == Some(0.0);
                 let slope = if flat { 0.0 } else { cov / varx };
