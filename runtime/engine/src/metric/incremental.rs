@@ -26,6 +26,7 @@ pub const RECENTER_EVERY: u32 = 32;
 /// `syy` of squares), the newest being `last`: the formulas both sliding forms (these
 /// accumulators and `rollup`'s spans) share. NaN when a sum is not finite; `None` for other
 /// functions.
+#[inline]
 pub(crate) fn moments(
     f: WindowFn,
     n: f64,
@@ -355,13 +356,17 @@ impl Acc {
         if n <= 0.0 {
             return None;
         }
+        // Extremes first: they read no sums.
+        match f {
+            WindowFn::Min => return self.mins.front().map(|m| m.1),
+            WindowFn::Max => return self.maxs.front().map(|m| m.1),
+            _ => {}
+        }
         let (sy, syy) = (self.sy.get(), self.syy.get());
         if let Some(v) = moments(f, n, (sy, syy, self.k), last) {
             return Some(v);
         }
         Some(match f {
-            WindowFn::Min => self.mins.front()?.1,
-            WindowFn::Max => self.maxs.front()?.1,
             WindowFn::Slope | WindowFn::Predict => {
                 if n < 2.0 {
                     return None;
