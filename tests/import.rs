@@ -580,6 +580,20 @@ fn promtool_and_vigil_pass(promtool: &str, rules: &Path, test: &Path, out: &Path
 }
 
 /// The input lines `vigil eval` reports a match for (1-based).
+/// `vigil eval` of `rules` over `input` on `engine`: its output and errors.
+fn eval(rules: &Path, input: &Path, engine: &str) -> (String, String) {
+    let (_, stdout, stderr) = vigil(&[
+        "eval",
+        "--engine",
+        engine,
+        "--rules",
+        rules.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    (stdout, stderr)
+}
+
 fn matched_lines(stdout: &str) -> Vec<u64> {
     stdout
         .lines()
@@ -1399,15 +1413,7 @@ fn sigma_keywords_search_the_mapped_fields() {
     )
     .unwrap();
     for engine in ["jit", "interp"] {
-        let (_, stdout, stderr) = vigil(&[
-            "eval",
-            "--engine",
-            engine,
-            "--rules",
-            anywhere.to_str().unwrap(),
-            "--input",
-            all.to_str().unwrap(),
-        ]);
+        let (stdout, stderr) = eval(&anywhere, &all, engine);
         assert_eq!(
             matched_lines(&stdout),
             [1, 2, 4],
@@ -1445,12 +1451,6 @@ fn sigma_keywords_search_the_mapped_fields() {
         ),
     )
     .unwrap();
-    let (_, stdout, stderr) = vigil(&[
-        "eval",
-        "--rules",
-        r.to_str().unwrap(),
-        "--input",
-        events.to_str().unwrap(),
-    ]);
+    let (stdout, stderr) = eval(&r, &events, "jit");
     assert_eq!(matched_lines(&stdout), [1, 2], "{stdout}{stderr}");
 }

@@ -402,9 +402,8 @@ pub struct Origin<'a> {
     /// `package.name`.
     pub rule: &'a std::sync::Arc<str>,
     pub severity: Option<Severity>,
-    /// How many levels the rule has (with several, `severity` becomes a label).
-    pub levels: usize,
-    /// The static labels and that severity as one interned set ([`Origin::extra`]).
+    /// The rule's static labels and, when it has several levels, this one's severity, as one
+    /// interned set ([`Origin::extra`]).
     pub extra: LabelId,
 }
 

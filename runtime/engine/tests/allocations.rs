@@ -49,22 +49,32 @@ fn lines() -> Vec<String> {
         .collect()
 }
 
+/// An engine for `src`, which must check clean.
+fn engine(src: &str, backend: Backend) -> Engine {
+    let checked = vigil_compiler::check_source("p.rules", src, None);
+    assert_eq!(checked.errors(), 0, "{:?}", checked.diagnostics);
+    let rules = RuleSet::from_checked(&checked, backend).expect("compiles");
+    Engine::new(rules, Config::default()).expect("runs")
+}
+
+/// Where each event line's object starts.
+fn starts(lines: &[String]) -> Vec<usize> {
+    lines
+        .iter()
+        .map(|l| {
+            vigil_ingest::fast_json::event_start(l)
+                .expect("an event line")
+                .1
+        })
+        .collect()
+}
+
 #[test]
 fn reading_and_evaluating_an_event_allocates_nothing_once_warm() {
     for backend in [Backend::Interp, Backend::Jit] {
-        let checked = vigil_compiler::check_source("p.rules", RULES, None);
-        assert_eq!(checked.errors(), 0, "{:?}", checked.diagnostics);
-        let rules = RuleSet::from_checked(&checked, backend).expect("compiles");
-        let mut engine = Engine::new(rules, Config::default()).expect("runs");
+        let mut engine = engine(RULES, backend);
         let lines = lines();
-        let starts: Vec<usize> = lines
-            .iter()
-            .map(|l| {
-                vigil_ingest::fast_json::event_start(l)
-                    .expect("an event line")
-                    .1
-            })
-            .collect();
+        let starts = starts(&lines);
         let mut out = Vec::new();
         let feed = |engine: &mut Engine, out: &mut Vec<_>, round: i64| {
             for (i, (l, &s)) in lines.iter().zip(&starts).enumerate() {
@@ -125,10 +135,7 @@ rule levels {
 #[test]
 fn firing_alerts_allocate_nothing_once_warm() {
     for backend in [Backend::Interp, Backend::Jit] {
-        let checked = vigil_compiler::check_source("p.rules", FIRING, None);
-        assert_eq!(checked.errors(), 0, "{:?}", checked.diagnostics);
-        let rules = RuleSet::from_checked(&checked, backend).expect("compiles");
-        let mut engine = Engine::new(rules, Config::default()).expect("runs");
+        let mut engine = engine(FIRING, backend);
         let lines: Vec<String> = (0..32)
             .map(|i| {
                 let port = if i % 2 == 0 { 3389 } else { 22 };
@@ -138,17 +145,10 @@ fn firing_alerts_allocate_nothing_once_warm() {
                 )
             })
             .collect();
-        let starts: Vec<usize> = lines
-            .iter()
-            .map(|l| {
-                vigil_ingest::fast_json::event_start(l)
-                    .expect("an event line")
-                    .1
-            })
-            .collect();
+        let starts = starts(&lines);
         let mut out = Vec::new();
         let mut fired = 0;
-        // As `vigil replay` and the daemon do: each event's changes are written, then dropped.
+        // As `vigil replay` does: each event's changes are written, then dropped.
         let mut feed = |engine: &mut Engine, round: i64| {
             for (i, (l, &s)) in lines.iter().zip(&starts).enumerate() {
                 let ts = 1_795_428_000_000 + round * 100_000 + i as i64;

@@ -128,7 +128,6 @@ impl MetricRule {
         Origin {
             rule: &self.id,
             severity: self.levels[li].severity,
-            levels: self.levels.len(),
             extra: self.extras[li],
         }
     }

@@ -440,7 +440,6 @@ impl Events {
                 let origin = Origin {
                     rule: &rule.id,
                     severity: lvl.severity,
-                    levels: rule.levels.len(),
                     extra: rule.extras[li],
                 };
                 cx.out.push(origin.transition(cx.labels, t, c, None));

@@ -402,7 +402,6 @@ impl Rule {
         Origin {
             rule: &self.id,
             severity: self.levels[li].severity,
-            levels: self.levels.len(),
             extra: self.extras[li],
         }
     }

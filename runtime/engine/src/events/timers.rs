@@ -98,7 +98,6 @@ impl Events {
                 let origin = Origin {
                     rule: &rule.id,
                     severity: rule.levels[li].severity,
-                    levels: rule.levels.len(),
                     extra: rule.extras[li],
                 };
                 cx.out.push(origin.transition(cx.labels, u, &c, None));
