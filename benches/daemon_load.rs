@@ -95,6 +95,7 @@ fn main() {
         // measured throughput in requests of 100 events.
         let batches = bodies(data, 100);
         let stop = std::sync::atomic::AtomicBool::new(false);
+        let before = decision_buckets(&d.addr);
         let (p50, p99, sent, carried) = std::thread::scope(|s| {
             let load = s.spawn(|| paced(&d.addr, &batches, 100, rate / 2.0, &stop));
             let (p50, p99, sent) = latency(&d.addr, &lines, 1000.0, Duration::from_secs(5));
@@ -105,6 +106,22 @@ fn main() {
             "  {name:4} under load ({carried:.0} events/s in requests of 100): p50 {:.0} µs, p99 {:.0} µs over {sent} requests",
             p50 * 1e6,
             p99 * 1e6,
+        );
+        // The daemon's own view of the same run, every request of both senders: from a
+        // request's arrival to the engine's decision (`vigil_decision_seconds`).
+        let after = decision_buckets(&d.addr);
+        let run: Vec<(f64, f64)> = after
+            .iter()
+            .zip(&before)
+            .map(|(&(le, a), &(_, b))| (le, a - b))
+            .collect();
+        let total = run.last().map_or(0.0, |b| b.1);
+        let within = run.iter().find(|b| b.0 >= 0.001).map_or(0.0, |b| b.1);
+        println!(
+            "  {name:4} under load, arrival to decision in the daemon: p50 {:.0} µs, p99 {:.0} µs, {:.2}% within 1 ms, over {total:.0} requests",
+            bucket_quantile(&run, 0.5) * 1e6,
+            bucket_quantile(&run, 0.99) * 1e6,
+            100.0 * within / total.max(1.0),
         );
     }
     if only("remote_write") {
@@ -215,7 +232,9 @@ impl Daemon {
             ),
         )
         .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        // `VIGIL_BIN` runs another build (to compare two in the same session).
+        let bin = std::env::var("VIGIL_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_vigil").into());
+        let mut child = Command::new(bin)
             .args(["run", "--listen", "127.0.0.1:0", "--format", "json"])
             .arg("--config")
             .arg(&cfg)
@@ -379,6 +398,49 @@ fn latency(addr: &str, lines: &[Vec<u8>], rate: f64, dur: Duration) -> (f64, f64
     times.sort_by(f64::total_cmp);
     let q = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
     (q(0.5), q(0.99), times.len())
+}
+
+/// `vigil_decision_seconds`' cumulative buckets (upper bound, count), `+Inf` last.
+fn decision_buckets(addr: &str) -> Vec<(f64, f64)> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("vigil_decision_seconds_bucket{le=\""))
+        .filter_map(|l| {
+            let (le, rest) = l.split_once("\"}")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, rest.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The `q` quantile of cumulative buckets, interpolated within its bucket as Prometheus's
+/// `histogram_quantile` does (the highest finite bound when it falls in `+Inf`).
+fn bucket_quantile(buckets: &[(f64, f64)], q: f64) -> f64 {
+    let total = buckets.last().map_or(0.0, |b| b.1);
+    let rank = q * total;
+    let mut lower = (0.0, 0.0);
+    for &(le, count) in buckets {
+        if count >= rank {
+            if le.is_infinite() {
+                return lower.0;
+            }
+            let share = (rank - lower.1) / (count - lower.1).max(1.0);
+            return lower.0 + (le - lower.0) * share;
+        }
+        lower = (le, count);
+    }
+    lower.0
 }
 
 /// `requests` remote_write bodies of `series` series with `per` samples each, times near now.

@@ -111,6 +111,16 @@ fn ndjson_ingest_makes_an_alert_appear() {
         m.contains("vigil_ingest_refused_total{reason=\"parse\"} 2"),
         "{m}"
     );
+    // Every accepted request's time from arrival to decision, in buckets around 1 ms.
+    let decided = m
+        .lines()
+        .find_map(|l| l.strip_prefix("vigil_decision_seconds_count "))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(decided.is_some_and(|n| n >= 1), "{m}");
+    assert!(
+        m.contains("vigil_decision_seconds_bucket{le=\"0.001\"}"),
+        "{m}"
+    );
     assert!(m.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
 }
 

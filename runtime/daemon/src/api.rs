@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
 use vigil_compiler::eval::RuleSet;
@@ -65,7 +66,7 @@ impl AppState {
 /// Per-source token buckets (`limits.max_records_per_second`): a second's worth of records
 /// may arrive at once, then they refill at the rate.
 #[derive(Default)]
-pub struct Rates(Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>);
+pub struct Rates(Mutex<std::collections::HashMap<String, (f64, Instant)>>);
 
 impl Rates {
     /// Takes `n` records from `source`'s bucket, or says how many seconds until they fit.
@@ -76,7 +77,7 @@ impl Rates {
         let Ok(mut m) = self.0.lock() else {
             return Ok(());
         };
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         let cap = rate as f64;
         let (tokens, at) = m.entry(source.to_string()).or_insert((cap, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * cap).min(cap);
@@ -139,7 +140,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route".into()) })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(arrival))
         .with_state(state)
+}
+
+tokio::task_local! {
+    /// When the request being handled arrived, before its body was read.
+    static ARRIVED: Instant;
+}
+
+/// Marks each request's arrival for `vigil_decision_seconds`, body reading included.
+async fn arrival(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    ARRIVED.scope(Instant::now(), next.run(req)).await
 }
 
 pub(crate) fn error(status: StatusCode, message: String) -> Response {
@@ -336,10 +348,13 @@ async fn submit(
         };
         let records = std::mem::take(&mut checked.records);
         let now = checked.now;
+        // Requests over HTTP arrived when the router saw them; other sources arrive here.
+        let arrived = ARRIVED.try_with(|t| *t).unwrap_or_else(|_| Instant::now());
         match ask(s, |reply| Cmd::Ingest {
             log,
             records,
             now,
+            arrived,
             reply,
         })
         .await?

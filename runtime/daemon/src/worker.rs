@@ -25,6 +25,8 @@ pub enum Cmd {
         log: Body,
         records: std::collections::VecDeque<vigil_ingest::Record>,
         now: i64,
+        /// When the request arrived (`vigil_decision_seconds` ends at its answer).
+        arrived: Instant,
         reply: oneshot::Sender<Result<Applied, String>>,
     },
     Alerts {
@@ -208,6 +210,7 @@ impl Worker {
                 Cmd::Ingest {
                     mut records,
                     now,
+                    arrived,
                     reply,
                     ..
                 } => {
@@ -216,6 +219,9 @@ impl Worker {
                         let follow = !self.backfilling;
                         let a = self.core.apply_records(now, &mut records, follow, out);
                         self.metrics.evaluation.observe(t0.elapsed().as_secs_f64());
+                        self.metrics
+                            .decision
+                            .observe(arrived.elapsed().as_secs_f64());
                         a
                     });
                     let _ = reply.send(r);
