@@ -8,6 +8,7 @@
 //! JSON).
 //! Plain segment files rather than an embedded database: the log is only appended and read
 //! front to back, a checkpoint deletes whole segments, and a torn tail is found by the CRC.
+//! After a failed sync (or a failed write it cannot cut back) the log takes nothing more.
 
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
@@ -55,6 +56,10 @@ pub struct Wal {
     segment_bytes: u64,
     sync: bool,
     buf: Vec<u8>,
+    /// Why nothing more may be appended: a sync failed, or a failed write left part of an
+    /// entry that could not be cut off. Recovery stops reading a segment at its first damaged
+    /// entry, so an entry appended after such a failure could be acknowledged and then lost.
+    broken: Option<String>,
 }
 
 /// What reading the log found beyond its entries: damage cut off.
@@ -148,6 +153,7 @@ impl Wal {
                 segment_bytes,
                 sync,
                 buf: Vec::new(),
+                broken: None,
             },
             rec,
         ))
@@ -160,6 +166,9 @@ impl Wal {
         now: i64,
         body: &Body<S, B>,
     ) -> io::Result<Pos> {
+        if let Some(why) = &self.broken {
+            return Err(io::Error::other(why.clone()));
+        }
         let (kind, body) = match body {
             Body::Lines(s) => (0u8, s.as_ref().as_bytes()),
             Body::Ack(s) => (1u8, s.as_ref().as_bytes()),
@@ -182,7 +191,16 @@ impl Wal {
         self.buf.extend_from_slice(body);
         let crc = crc32fast::hash(&self.buf[HEADER..]);
         self.buf[4..8].copy_from_slice(&crc.to_le_bytes());
-        self.file.write_all(&self.buf)?;
+        if let Err(e) = self.file.write_all(&self.buf) {
+            // Whatever part of the entry was written goes, so later entries stay readable (a
+            // full disk refuses this entry and takes the next once there is room).
+            if let Err(cut) = self.file.set_len(self.len) {
+                self.broken = Some(format!(
+                    "a write failed ({e}) and its partial entry could not be cut off ({cut}); nothing more is logged until the daemon restarts"
+                ));
+            }
+            return Err(e);
+        }
         self.len += self.buf.len() as u64;
         if self.len >= self.segment_bytes {
             self.sync()?;
@@ -194,14 +212,28 @@ impl Wal {
     /// Makes every append so far durable (one `fdatasync` for a group of appends).
     pub fn sync(&mut self) -> io::Result<()> {
         if self.sync {
-            self.file.sync_data()?;
+            self.sync_now()?;
         }
         Ok(())
     }
 
+    /// `fdatasync`, once: after a failure the kernel may have dropped the pages it could not
+    /// write and a later sync would succeed without them, so the log refuses every append
+    /// until a restart recovers what is really on disk.
+    fn sync_now(&mut self) -> io::Result<()> {
+        if let Some(why) = &self.broken {
+            return Err(io::Error::other(why.clone()));
+        }
+        self.file.sync_data().inspect_err(|e| {
+            self.broken = Some(format!(
+                "a sync failed ({e}); nothing more is logged until the daemon restarts"
+            ));
+        })
+    }
+
     /// Starts a new segment (so a checkpoint can delete every earlier one whole).
     pub fn rotate(&mut self) -> io::Result<()> {
-        self.file.sync_data()?;
+        self.sync_now()?;
         self.segment += 1;
         self.file = OpenOptions::new()
             .create(true)
@@ -357,6 +389,41 @@ mod tests {
         drop(w);
         let (got, _) = read_all(dir.path(), Pos::default());
         assert_eq!(got, vec![lines(1, "first"), lines(3, "third")]);
+    }
+
+    /// A write that fails (`/dev/full`: no space) and cannot be cut back, or a sync that
+    /// fails, refuses every later append: recovery would stop at the damage and lose them.
+    #[test]
+    fn a_failed_write_or_sync_stops_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, _) = Wal::open(dir.path(), Pos::default(), 1 << 20, true, &mut |_| {}).unwrap();
+        w.append(1, &Body::<_, &[u8]>::Lines("kept")).unwrap();
+        w.sync().unwrap();
+        let Ok(full) = OpenOptions::new().append(true).open("/dev/full") else {
+            return; // not Linux
+        };
+        let good = std::mem::replace(&mut w.file, full);
+        let e = w.append(2, &Body::<_, &[u8]>::Lines("lost")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::StorageFull, "{e}");
+        w.file = good;
+        let e = w
+            .append(3, &Body::<_, &[u8]>::Lines("refused"))
+            .unwrap_err();
+        assert!(e.to_string().contains("until the daemon restarts"), "{e}");
+        assert!(w.sync().is_err() && w.rotate().is_err());
+        drop(w);
+        let (got, rec) = read_all(dir.path(), Pos::default());
+        assert_eq!((got, rec.cuts.len()), (vec![lines(1, "kept")], 0));
+        // A sync that fails (a device that cannot sync) stops it as well.
+        let (mut w, _) = Wal::open(dir.path(), Pos::default(), 1 << 20, true, &mut |_| {}).unwrap();
+        w.append(4, &Body::<_, &[u8]>::Lines("synced?")).unwrap();
+        let good = std::mem::replace(&mut w.file, File::open("/dev/full").unwrap());
+        assert!(w.sync().is_err());
+        w.file = good;
+        let e = w
+            .append(5, &Body::<_, &[u8]>::Lines("refused"))
+            .unwrap_err();
+        assert!(e.to_string().contains("a sync failed"), "{e}");
     }
 
     #[test]
