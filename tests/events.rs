@@ -253,6 +253,44 @@ rule pairs { severity high
     }
 }
 
+/// A rule whose keys pile up (no expiry timers: a monotone condition) is swept once its key
+/// count doubles, a few keys per event: no event pays for freeing thousands of keys (a stall
+/// of milliseconds in the daemon), and the lapsed keys are freed all the same.
+#[test]
+fn sweeps_free_lapsed_keys_a_few_per_event() {
+    let src = r#"package t
+rule per_ip { severity high
+  on event where event.type == "login"
+  when count() by event.src over 1m >= 100
+  summary "x" }
+"#;
+    for b in [Backend::Interp, Backend::Jit] {
+        let mut e = engine(src, b, Config::default());
+        let mut out = Vec::new();
+        for i in 0..2100i64 {
+            let ev = json!({"type": "login", "src": format!("old{i}")});
+            e.ingest_event(i, &ev, &mut out);
+        }
+        assert_eq!(e.events.memory().0, 2100, "nothing lapsed yet: all kept");
+        // Two minutes on, every old key has lapsed; new keys keep coming.
+        let (mut most, mut before) = (0usize, 2100usize);
+        for i in 0..2500i64 {
+            let ev = json!({"type": "login", "src": format!("new{i}")});
+            e.ingest_event(200_000 + i, &ev, &mut out);
+            let now = e.events.memory().0;
+            most = most.max((before + 1).saturating_sub(now));
+            before = now;
+        }
+        assert!(most <= 4, "{most} keys freed by one event");
+        // The 2,500 new keys, and at most a few of the 2,100 old ones.
+        assert!(
+            before <= 2510,
+            "{before} keys left: lapsed keys were not freed"
+        );
+        assert!(out.is_empty(), "{out:?}");
+    }
+}
+
 #[test]
 fn reading_event_text_directly_agrees_with_serde() {
     let events = stream();

@@ -3,11 +3,12 @@
 //! partial matches; every alert change is stepped through the level's book.
 
 use super::keys::{hash_of, key_of, label_of};
-use super::timers::{drop_key, sweep};
+use super::timers::{drop_key, sweep, tidy};
 use super::window::Window;
-use super::{Cx, Events, Form, KeyId, KeyState, Keys, Parts, sequence};
+use super::{Cx, Events, Form, KeyId, Keys, Parts, new_key, sequence};
 use crate::alert::{Change, Origin, Verdict};
 use crate::labels::LabelId;
+use std::collections::hash_map::Entry;
 use vigil_compiler::eval::{Frame, SlotVal};
 use vigil_compiler::ir::events::{AggArg, EventFn};
 use vigil_vocab::AlertState;
@@ -143,7 +144,10 @@ impl Events {
             ..
         } = self;
         let rule = &mut rules[ri];
-        let ks = rule.state.entry(key).or_insert_with(KeyState::new);
+        let ks = match rule.state.entry(key) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => v.insert(new_key(&mut rule.order, &mut rule.births, key)),
+        };
         ks.last = t;
         if !rule.mono && ks.label.is_none() {
             // Its condition may turn true as events leave: label it now, while the event is
@@ -195,8 +199,8 @@ impl Events {
                     *fifo_min = (*fifo_min).min(t + *w);
                 }
             }
-        } else if rule.state.len() > 2 * rule.swept.max(1024) {
-            sweep(rule, t);
+        } else {
+            tidy(rule, t);
         }
     }
 
@@ -235,9 +239,7 @@ impl Events {
         // Lapsed partial matches need no timer (the key's next event drops them, and
         // deadlines are on the heap); idle keys go in sweeps.
         let deadline = spec.next_deadline(&ks.seq).is_some();
-        if rule.state.len() > 2 * rule.swept.max(1024) {
-            sweep(rule, t);
-        }
+        tidy(rule, t);
         let fired = std::mem::take(&mut self.fired);
         if !fired.is_empty() || deadline {
             // Completions (now, or when a deadline passes) need the key's labels.
@@ -298,7 +300,8 @@ impl Events {
                 return false;
             }
         }
-        rule.state.insert(key, KeyState::new());
+        let ks = new_key(&mut rule.order, &mut rule.births, key);
+        rule.state.insert(key, ks);
         true
     }
 

@@ -113,6 +113,9 @@ pub struct KeyState {
     /// partial match of the key is empty.
     #[serde(default)]
     last: i64,
+    /// Its stamp in [`Rule::order`] (0 for keys restored from a snapshot).
+    #[serde(skip)]
+    born: u64,
 }
 
 struct Rule {
@@ -147,6 +150,14 @@ struct Rule {
     instant: bool,
     /// Key count after the last sweep of idle keys.
     swept: usize,
+    /// Keys in the order they were made, with their `born` stamps: sweeps that growth
+    /// triggers walk it a few keys per event ([`timers::tidy`]) instead of stalling an event
+    /// on every key at once. A stamp that is not its key's any more is a key dropped since.
+    order: std::collections::VecDeque<(KeyId, u64)>,
+    /// Entries of `order` the sweep under way has yet to look at (0: none under way).
+    sweep_left: usize,
+    /// Keys made so far (the newest key's stamp).
+    births: u64,
     /// `first_seen()`: until when the rule only learns keys (its first event plus the
     /// window), so a fresh start does not call every key new.
     learn_until: Option<i64>,
@@ -377,6 +388,7 @@ impl Events {
         let mut partials = 0;
         for r in &self.rules {
             keys += r.state.len();
+            bytes += r.order.len() * std::mem::size_of::<(KeyId, u64)>();
             for ks in r.state.values() {
                 bytes += std::mem::size_of::<KeyState>() + 16;
                 bytes += ks.windows.iter().map(Window::bytes).sum::<usize>();
@@ -425,5 +437,19 @@ impl KeyState {
             due: i64::MAX,
             ..KeyState::default()
         }
+    }
+}
+
+/// A new key's state, queued in its rule's `order` for sweeps (`births`: the rule's count).
+fn new_key(
+    order: &mut std::collections::VecDeque<(KeyId, u64)>,
+    births: &mut u64,
+    key: KeyId,
+) -> KeyState {
+    *births += 1;
+    order.push_back((key, *births));
+    KeyState {
+        born: *births,
+        ..KeyState::new()
     }
 }

@@ -91,6 +91,7 @@ impl Events {
                     self.timers.push(Reverse((ks.due, ri as u32, k)));
                 }
                 ks.windows.shrink_to_fit();
+                r.order.push_back((k, ks.born));
                 r.state.insert(k, ks);
                 r.dirty = true;
             }

@@ -206,39 +206,110 @@ impl Parts<'_> {
 
 /// Drops what has expired from every key of a rule at time `t` (a monotone rule's inactive
 /// keys and lapsed partial sequences get no expiry timers), and the keys left with nothing.
+/// All at once: for a rule at its key limit, which needs the room now.
 pub(super) fn sweep(rule: &mut Rule, t: i64) {
     let horizon = rule.horizon();
-    let aggs = &rule.aggs;
-    let books = &rule.books;
-    let seq = rule.seq.as_ref().map(|s| &s.0);
+    let Rule {
+        state,
+        aggs,
+        books,
+        seq,
+        pool,
+        ..
+    } = rule;
     let mut due = Vec::new();
-    let pool = &mut rule.pool;
-    rule.state.retain(|_, ks| {
-        let quiet = ks.due == i64::MAX
-            && ks.instant.iter().all(|&u| u == 0)
-            && !ks
-                .label
-                .is_some_and(|l| books.iter().any(|b| b.is_active(l)));
-        if quiet && ks.last.saturating_add(horizon) < t {
-            // Everything it held has expired: drop it without reading its windows.
-            reuse(pool, std::mem::take(&mut ks.windows));
-            return false;
-        }
-        for (a, w) in aggs.iter().zip(ks.windows.iter_mut()) {
-            w.evict(t, a.window);
-        }
-        if let Some(spec) = seq {
-            // Deadlines before `t` ran as timers already; this only drops lapsed matches.
-            spec.expire(&mut ks.seq, t, &mut due);
-        }
-        let idle =
-            quiet && ks.windows.iter().all(Window::is_empty) && sequence::Spec::is_empty(&ks.seq);
-        if idle {
-            reuse(pool, std::mem::take(&mut ks.windows));
-        }
-        !idle
-    });
+    let seq = seq.as_ref().map(|s| &s.0);
+    state.retain(|_, ks| !lapse(ks, aggs, books, seq, horizon, t, pool, &mut due));
     rule.swept = rule.state.len();
+}
+
+/// Keys looked at per call while a sweep is under way: a sweep of `n` entries ends within
+/// `n / 4` events of the rule, which make at most that many keys, so the map cannot double
+/// while one is under way.
+const SWEEP_STEP: usize = 4;
+
+/// The sweeps that keep a growing rule's memory bounded (once its key count doubled since the
+/// last one, or dropped keys left as many stale entries as there are keys), a few keys per
+/// event of the rule: the same work as sweeping every key at once, without one event paying
+/// for all of it (milliseconds for tens of thousands of keys).
+pub(super) fn tidy(rule: &mut Rule, t: i64) {
+    if rule.sweep_left == 0 {
+        let n = rule.state.len();
+        if n <= 2 * rule.swept.max(1024) && rule.order.len() <= 2 * n.max(1024) {
+            return;
+        }
+        rule.sweep_left = rule.order.len();
+    }
+    let horizon = rule.horizon();
+    let Rule {
+        state,
+        aggs,
+        books,
+        seq,
+        pool,
+        order,
+        sweep_left,
+        ..
+    } = rule;
+    let seq = seq.as_ref().map(|s| &s.0);
+    let mut due = Vec::new();
+    for _ in 0..SWEEP_STEP {
+        let Some((key, born)) = order.pop_front().filter(|_| *sweep_left > 0) else {
+            *sweep_left = 0;
+            break;
+        };
+        *sweep_left -= 1;
+        let Some(ks) = state.get_mut(&key).filter(|ks| ks.born == born) else {
+            continue;
+        };
+        if lapse(ks, aggs, books, seq, horizon, t, pool, &mut due) {
+            state.remove(&key);
+        } else {
+            order.push_back((key, born));
+        }
+    }
+    if rule.sweep_left == 0 {
+        rule.swept = rule.state.len();
+    }
+}
+
+/// Drops what has expired from a key at `t`; true when nothing is left of it (its windows
+/// go to the pool: the caller drops the key).
+#[allow(clippy::too_many_arguments)]
+fn lapse(
+    ks: &mut KeyState,
+    aggs: &[super::Agg],
+    books: &[crate::alert::Book],
+    seq: Option<&sequence::Spec>,
+    horizon: i64,
+    t: i64,
+    pool: &mut Vec<Vec<Window>>,
+    due: &mut Vec<i64>,
+) -> bool {
+    let quiet = ks.due == i64::MAX
+        && ks.instant.iter().all(|&u| u == 0)
+        && !ks
+            .label
+            .is_some_and(|l| books.iter().any(|b| b.is_active(l)));
+    if quiet && ks.last.saturating_add(horizon) < t {
+        // Everything it held has expired: drop it without reading its windows.
+        reuse(pool, std::mem::take(&mut ks.windows));
+        return true;
+    }
+    for (a, w) in aggs.iter().zip(ks.windows.iter_mut()) {
+        w.evict(t, a.window);
+    }
+    if let Some(spec) = seq {
+        // Deadlines before `t` ran as timers already; this only drops lapsed matches.
+        due.clear();
+        spec.expire(&mut ks.seq, t, due);
+    }
+    let idle =
+        quiet && ks.windows.iter().all(Window::is_empty) && sequence::Spec::is_empty(&ks.seq);
+    if idle {
+        reuse(pool, std::mem::take(&mut ks.windows));
+    }
+    idle
 }
 
 /// Drops a key, keeping its windows for the next new key.
