@@ -254,7 +254,10 @@ pub(super) fn tidy(rule: &mut Rule, t: i64) {
     let seq = seq.as_ref().map(|s| &s.0);
     let mut due = Vec::new();
     for _ in 0..SWEEP_STEP {
-        let Some((key, born)) = order.pop_front().filter(|_| *sweep_left > 0) else {
+        if *sweep_left == 0 {
+            break;
+        }
+        let Some((key, born)) = order.pop_front() else {
             *sweep_left = 0;
             break;
         };
