@@ -1324,7 +1324,12 @@ async fn metrics(State(s): State<Arc<AppState>>) -> Response {
 }
 
 async fn readyz(State(s): State<Arc<AppState>>) -> Response {
-    if s.ready.load(Ordering::Relaxed) {
+    if s.metrics.wal_broken.get() != 0 {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the write-ahead log failed: nothing more is accepted until the daemon restarts".into(),
+        )
+    } else if s.ready.load(Ordering::Relaxed) {
         "ready\n".into_response()
     } else {
         error(StatusCode::SERVICE_UNAVAILABLE, "recovering".into())

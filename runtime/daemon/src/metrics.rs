@@ -33,6 +33,8 @@ pub struct Metrics {
     /// waits for, less the network. Buckets are fine around 1 ms, the latency target.
     pub decision: Histogram,
     pub queue: Gauge,
+    /// 1 once the write-ahead log failed (it takes nothing more until a restart).
+    pub wal_broken: Gauge,
     pub wal_bytes: Gauge<u64, AtomicU64>,
     pub checkpoints: Counter,
     pub reloads: Family<Labels, Counter>,
@@ -79,6 +81,12 @@ impl Metrics {
             "Batches waiting for the engine",
             queue.clone(),
         );
+        let wal_broken = Gauge::default();
+        registry.register(
+            "wal_broken",
+            "1 once the write-ahead log failed: nothing more is accepted until the daemon restarts",
+            wal_broken.clone(),
+        );
         let wal_bytes = Gauge::<u64, AtomicU64>::default();
         registry.register(
             "wal_bytes",
@@ -106,6 +114,7 @@ impl Metrics {
             evaluation,
             decision,
             queue,
+            wal_broken,
             wal_bytes,
             checkpoints,
             reloads,

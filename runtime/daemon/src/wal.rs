@@ -209,6 +209,12 @@ impl Wal {
         Ok(self.position())
     }
 
+    /// Why the log takes nothing more (a failed sync, or a failed write it could not cut
+    /// back), if it does not.
+    pub fn broken(&self) -> Option<&str> {
+        self.broken.as_deref()
+    }
+
     /// Makes every append so far durable (one `fdatasync` for a group of appends).
     pub fn sync(&mut self) -> io::Result<()> {
         if self.sync {

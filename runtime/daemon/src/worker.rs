@@ -202,6 +202,10 @@ impl Worker {
             if any && logged.is_ok() {
                 logged = wal.sync().map_err(|e| format!("write-ahead log: {e}"));
             }
+            if wal.broken().is_some() {
+                // `/readyz` and `/metrics` say so from now on.
+                self.metrics.wal_broken.set(1);
+            }
         }
         let mut stop = None;
         let mut swapped = Vec::new();
