@@ -208,18 +208,8 @@ impl Parts<'_> {
 /// keys and lapsed partial sequences get no expiry timers), and the keys left with nothing.
 /// All at once: for a rule at its key limit, which needs the room now.
 pub(super) fn sweep(rule: &mut Rule, t: i64) {
-    let horizon = rule.horizon();
-    let Rule {
-        state,
-        aggs,
-        books,
-        seq,
-        pool,
-        ..
-    } = rule;
-    let mut due = Vec::new();
-    let seq = seq.as_ref().map(|s| &s.0);
-    state.retain(|_, ks| !lapse(ks, aggs, books, seq, horizon, t, pool, &mut due));
+    let (state, _, mut lapse) = Lapse::of(rule, t);
+    state.retain(|_, ks| !lapse.drops(ks));
     rule.swept = rule.state.len();
 }
 
@@ -240,19 +230,7 @@ pub(super) fn tidy(rule: &mut Rule, t: i64) {
         }
         rule.sweep_left = rule.order.len();
     }
-    let horizon = rule.horizon();
-    let Rule {
-        state,
-        aggs,
-        books,
-        seq,
-        pool,
-        order,
-        sweep_left,
-        ..
-    } = rule;
-    let seq = seq.as_ref().map(|s| &s.0);
-    let mut due = Vec::new();
+    let (state, (order, sweep_left), mut lapse) = Lapse::of(rule, t);
     for _ in 0..SWEEP_STEP {
         if *sweep_left == 0 {
             break;
@@ -265,7 +243,7 @@ pub(super) fn tidy(rule: &mut Rule, t: i64) {
         let Some(ks) = state.get_mut(&key).filter(|ks| ks.born == born) else {
             continue;
         };
-        if lapse(ks, aggs, books, seq, horizon, t, pool, &mut due) {
+        if lapse.drops(ks) {
             state.remove(&key);
         } else {
             order.push_back((key, born));
@@ -276,43 +254,82 @@ pub(super) fn tidy(rule: &mut Rule, t: i64) {
     }
 }
 
-/// Drops what has expired from a key at `t`; true when nothing is left of it (its windows
-/// go to the pool: the caller drops the key).
-#[allow(clippy::too_many_arguments)]
-fn lapse(
-    ks: &mut KeyState,
-    aggs: &[super::Agg],
-    books: &[crate::alert::Book],
-    seq: Option<&sequence::Spec>,
+/// What deciding whether a key has lapsed at `t` reads from its rule (borrowed beside the
+/// rule's keys, which the sweeps change).
+struct Lapse<'r> {
+    aggs: &'r [super::Agg],
+    books: &'r [crate::alert::Book],
+    seq: Option<&'r sequence::Spec>,
     horizon: i64,
     t: i64,
-    pool: &mut Vec<Vec<Window>>,
-    due: &mut Vec<i64>,
-) -> bool {
-    let quiet = ks.due == i64::MAX
-        && ks.instant.iter().all(|&u| u == 0)
-        && !ks
-            .label
-            .is_some_and(|l| books.iter().any(|b| b.is_active(l)));
-    if quiet && ks.last.saturating_add(horizon) < t {
-        // Everything it held has expired: drop it without reading its windows.
-        reuse(pool, std::mem::take(&mut ks.windows));
-        return true;
+    pool: &'r mut Vec<Vec<Window>>,
+    due: Vec<i64>,
+}
+
+/// A rule's key queue and the count left in the sweep under way.
+type Queue<'r> = (
+    &'r mut std::collections::VecDeque<(KeyId, u64)>,
+    &'r mut usize,
+);
+
+impl<'r> Lapse<'r> {
+    /// Splits `rule` into its keys, its sweep queue, and what lapsing reads.
+    fn of(
+        rule: &'r mut Rule,
+        t: i64,
+    ) -> (&'r mut super::FxMap<KeyId, KeyState>, Queue<'r>, Lapse<'r>) {
+        let horizon = rule.horizon();
+        let Rule {
+            state,
+            aggs,
+            books,
+            seq,
+            pool,
+            order,
+            sweep_left,
+            ..
+        } = rule;
+        let lapse = Lapse {
+            aggs,
+            books,
+            seq: seq.as_ref().map(|s| &s.0),
+            horizon,
+            t,
+            pool,
+            due: Vec::new(),
+        };
+        (state, (order, sweep_left), lapse)
     }
-    for (a, w) in aggs.iter().zip(ks.windows.iter_mut()) {
-        w.evict(t, a.window);
+
+    /// Drops what has expired from a key; true when nothing is left of it (its windows go to
+    /// the pool: the caller drops the key).
+    fn drops(&mut self, ks: &mut KeyState) -> bool {
+        let t = self.t;
+        let quiet = ks.due == i64::MAX
+            && ks.instant.iter().all(|&u| u == 0)
+            && !ks
+                .label
+                .is_some_and(|l| self.books.iter().any(|b| b.is_active(l)));
+        if quiet && ks.last.saturating_add(self.horizon) < t {
+            // Everything it held has expired: drop it without reading its windows.
+            reuse(self.pool, std::mem::take(&mut ks.windows));
+            return true;
+        }
+        for (a, w) in self.aggs.iter().zip(ks.windows.iter_mut()) {
+            w.evict(t, a.window);
+        }
+        if let Some(spec) = self.seq {
+            // Deadlines before `t` ran as timers already; this only drops lapsed matches.
+            self.due.clear();
+            spec.expire(&mut ks.seq, t, &mut self.due);
+        }
+        let idle =
+            quiet && ks.windows.iter().all(Window::is_empty) && sequence::Spec::is_empty(&ks.seq);
+        if idle {
+            reuse(self.pool, std::mem::take(&mut ks.windows));
+        }
+        idle
     }
-    if let Some(spec) = seq {
-        // Deadlines before `t` ran as timers already; this only drops lapsed matches.
-        due.clear();
-        spec.expire(&mut ks.seq, t, due);
-    }
-    let idle =
-        quiet && ks.windows.iter().all(Window::is_empty) && sequence::Spec::is_empty(&ks.seq);
-    if idle {
-        reuse(pool, std::mem::take(&mut ks.windows));
-    }
-    idle
 }
 
 /// Drops a key, keeping its windows for the next new key.
