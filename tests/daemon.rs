@@ -35,6 +35,20 @@ fn alerts_of(v: &serde_json::Value, rule: &str) -> Vec<serde_json::Value> {
         .unwrap_or_default()
 }
 
+/// Where a log segment's entries (`[len u32][crc u32][payload]`) end: at its end, or at the
+/// zeros of a segment prepared ahead.
+fn wal_end(data: &[u8]) -> u64 {
+    let mut off = 0;
+    while off + 8 <= data.len() {
+        let len = u32::from_le_bytes(data[off..off + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        off += 8 + len;
+    }
+    off.min(data.len()) as u64
+}
+
 fn gzip(b: &[u8]) -> Vec<u8> {
     use flate2::write::GzEncoder;
     let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -367,13 +381,16 @@ fn kill_9_loses_no_acknowledged_input() {
     let newest = std::fs::read_dir(&wal)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
         .max()
         .unwrap();
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
+    // After the last entry: over the zeros of a prepared segment, or at the end of a grown one.
+    let end = wal_end(&std::fs::read(&newest).unwrap());
+    let f = std::fs::OpenOptions::new()
+        .write(true)
         .open(&newest)
         .unwrap();
-    f.write_all(&[200, 0, 0, 0, 1, 2, 3]).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &[200, 0, 0, 0, 1, 2, 3], end).unwrap();
     drop(f);
 
     let d = Daemon::start(dir.path(), &[]);

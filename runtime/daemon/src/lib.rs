@@ -189,8 +189,11 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
         let (w, rec) = wal::Wal::open(
             &data_dir.join("wal"),
             from,
-            config.wal.segment_bytes,
-            config.wal.sync,
+            wal::Settings {
+                segment_bytes: config.wal.segment_bytes,
+                sync: config.wal.sync,
+                preallocate: config.wal.preallocate,
+            },
             &mut |e| {
                 // Transitions of replayed input were emitted before the restart.
                 match e.body {
