@@ -277,7 +277,11 @@ impl Wal {
             // prepared segments as soon as it can.
             match &self.spare {
                 None => self.prepare_spare(),
-                Some(s) if s.is_finished() && !self.ahead => self.rotate()?,
+                // The appends are durable whatever happens here: a failed move leaves the
+                // log in its segment (or stopped, if the new name cannot be made durable).
+                Some(s) if s.is_finished() && !self.ahead => {
+                    let _ = self.rotate();
+                }
                 Some(_) => {}
             }
         }
@@ -341,8 +345,19 @@ impl Wal {
         self.len = 0;
         self.ahead = ahead;
         // The new name is durable before anything written under it is answered.
-        sync_dir(&self.dir)?;
-        if self.settings.sync && self.settings.preallocate && !self.spare_failed {
+        if let Err(e) = sync_dir(&self.dir) {
+            self.broken = Some(format!(
+                "a new segment's name could not be synced ({e}); nothing more is logged until the daemon restarts"
+            ));
+            return Err(e);
+        }
+        // One preparing thread at a time: a second would write zeros over the first's file
+        // after it became the log.
+        if self.settings.sync
+            && self.settings.preallocate
+            && !self.spare_failed
+            && self.spare.is_none()
+        {
             self.prepare_spare();
         }
         Ok(())
@@ -365,12 +380,14 @@ impl Wal {
         Ok(())
     }
 
-    /// Bytes of the log's segments on disk (zeros prepared ahead included).
+    /// Bytes of the log's files on disk (zeros prepared ahead and the next segment included).
     pub fn bytes(&self) -> u64 {
         segments(&self.dir)
             .unwrap_or_default()
             .iter()
-            .filter_map(|s| fs::metadata(self.dir.join(name(*s))).ok())
+            .map(|s| name(*s))
+            .chain([SPARE.to_string()])
+            .filter_map(|n| fs::metadata(self.dir.join(n)).ok())
             .map(|m| m.len())
             .sum()
     }
@@ -633,6 +650,33 @@ mod tests {
         let (got, rec) = read_all(dir.path(), Pos::default());
         assert_eq!(got.len(), 5);
         assert_eq!((&got[4], rec.cuts.len()), (&lines(5, "fifth"), 0));
+    }
+
+    /// Rotating while the next segment is still being prepared takes an empty file and
+    /// leaves the one preparing thread at it: a second would write zeros into a file that
+    /// has become the log.
+    #[test]
+    fn one_segment_is_prepared_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, _) =
+            Wal::open(dir.path(), Pos::default(), synced(16 << 20), &mut |_| {}).unwrap();
+        w.append(1, &Body::<_, &[u8]>::Lines("one")).unwrap();
+        w.sync().unwrap();
+        let thread = |w: &Wal| w.spare.as_ref().map(|s| s.thread().id());
+        let first = thread(&w);
+        assert!(first.is_some());
+        for i in 2..5 {
+            w.rotate().unwrap();
+            w.append(i, &Body::<_, &[u8]>::Lines("more")).unwrap();
+            w.sync().unwrap();
+            if w.ahead {
+                break;
+            }
+            assert_eq!(thread(&w), first, "a second thread started");
+        }
+        drop(w);
+        let (got, rec) = read_all(dir.path(), Pos::default());
+        assert!(got.len() >= 2 && rec.cuts.is_empty());
     }
 
     /// A crash can leave a later unsynced block written and the one before it zeros, or part
