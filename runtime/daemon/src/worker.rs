@@ -172,44 +172,10 @@ impl Worker {
     /// when the daemon is to stop.
     fn turn(&mut self, turn: Vec<Cmd>, out: &mut Vec<Transition>) -> bool {
         let now = now_ms();
-        let mut logged: Result<(), String> = Ok(());
-        if let Some(wal) = &mut self.wal {
-            let mut any = false;
-            for c in &turn {
-                if let Cmd::Ingest { log, now, .. } = c {
-                    any = true;
-                    if let Err(e) = wal.append(*now, log) {
-                        logged = Err(format!("write-ahead log: {e}"));
-                        break;
-                    }
-                    continue;
-                }
-                let ack_json;
-                let entry: Body<&str, &[u8]> = match c {
-                    Cmd::Ack { id, ack, .. } => {
-                        ack_json = serde_json::json!({"id": id, "ack": ack}).to_string();
-                        Body::Ack(ack_json.as_str())
-                    }
-                    Cmd::Backfill { lines, .. } => Body::Backfill(lines.as_str()),
-                    _ => continue,
-                };
-                any = true;
-                if let Err(e) = wal.append(now, &entry) {
-                    logged = Err(format!("write-ahead log: {e}"));
-                    break;
-                }
-            }
-            if any && logged.is_ok() {
-                logged = wal.sync().map_err(|e| format!("write-ahead log: {e}"));
-            }
-            if wal.broken().is_some() {
-                // `/readyz` and `/metrics` say so from now on.
-                self.metrics.wal_broken.set(1);
-            }
-        }
+        let logged = self.log(&turn, now);
         let mut stop = None;
         let mut swapped = Vec::new();
-        for c in turn {
+        for (c, logged) in turn.into_iter().zip(logged) {
             match c {
                 Cmd::Ingest {
                     mut records,
@@ -218,7 +184,7 @@ impl Worker {
                     reply,
                     ..
                 } => {
-                    let r = logged.clone().map(|()| {
+                    let r = logged.map(|()| {
                         let t0 = Instant::now();
                         let follow = !self.backfilling;
                         let a = self.core.apply_records(now, &mut records, follow, out);
@@ -231,7 +197,7 @@ impl Worker {
                     let _ = reply.send(r);
                 }
                 Cmd::Ack { id, ack, reply } => {
-                    let _ = reply.send(logged.clone().map(|()| self.core.ack(&id, ack)));
+                    let _ = reply.send(logged.map(|()| self.core.ack(&id, ack)));
                 }
                 Cmd::Alerts { reply } => {
                     let _ = reply.send(self.core.alerts());
@@ -291,6 +257,49 @@ impl Worker {
             }
         }
         false
+    }
+
+    /// Logs the turn's inputs with one sync; each command's result (`Ok` for those that log
+    /// nothing). A request the log refuses (a full disk) fails alone: the entries written
+    /// before and after it are synced, applied and answered, so the log and the engine keep
+    /// the same inputs, and no client that was refused finds its input replayed after a
+    /// restart.
+    fn log(&mut self, turn: &[Cmd], now: i64) -> Vec<Result<(), String>> {
+        let mut results = vec![Ok(()); turn.len()];
+        let Some(wal) = &mut self.wal else {
+            return results;
+        };
+        let mut written = Vec::new();
+        for (i, c) in turn.iter().enumerate() {
+            let appended = match c {
+                Cmd::Ingest { log, now, .. } => wal.append(*now, log),
+                Cmd::Ack { id, ack, .. } => {
+                    let json = serde_json::json!({"id": id, "ack": ack}).to_string();
+                    wal.append(now, &Body::<_, &[u8]>::Ack(json.as_str()))
+                }
+                Cmd::Backfill { lines, .. } => {
+                    wal.append(now, &Body::<_, &[u8]>::Backfill(lines.as_str()))
+                }
+                _ => continue,
+            };
+            match appended {
+                Ok(_) => written.push(i),
+                Err(e) => results[i] = Err(format!("write-ahead log: {e}")),
+            }
+        }
+        if !written.is_empty()
+            && let Err(e) = wal.sync()
+        {
+            let why = format!("write-ahead log: {e}");
+            for i in written {
+                results[i] = Err(why.clone());
+            }
+        }
+        if wal.broken().is_some() {
+            // `/readyz` and `/metrics` say so from now on.
+            self.metrics.wal_broken.set(1);
+        }
+        results
     }
 
     fn emit(&mut self, out: &mut Vec<Transition>) {
@@ -415,5 +424,85 @@ impl Worker {
         }
         self.gauges();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wal::{self, Pos, Settings};
+    use std::collections::VecDeque;
+
+    fn worker(dir: &std::path::Path) -> Worker {
+        let src =
+            "package t\nrule r {\n  when count() over 10s >= 1\n  on event where event.x == 1\n}\n";
+        let checked = vigil_compiler::check_source("t.rules", src, None);
+        assert_eq!(checked.errors(), 0, "{:?}", checked.diagnostics);
+        let rules = Arc::new(
+            RuleSet::from_checked(&checked, vigil_compiler::eval::Engine::Interp).unwrap(),
+        );
+        let settings = Settings {
+            segment_bytes: 1 << 20,
+            sync: true,
+            preallocate: false,
+        };
+        let (log, _) = Wal::open(&dir.join("wal"), Pos::default(), settings, &mut |_| {}).unwrap();
+        Worker {
+            core: Core::new(rules, Config::default()).unwrap(),
+            wal: Some(log),
+            data_dir: dir.to_path_buf(),
+            config_for: Box::new(|_| Config::default()),
+            tick: Duration::from_secs(1),
+            checkpoint_every: Duration::from_secs(3600),
+            metrics: Arc::new(Metrics::new()),
+            sink: Box::new(|_| {}),
+            backfilling: false,
+        }
+    }
+
+    fn ingest(text: String) -> (Cmd, oneshot::Receiver<Result<Applied, String>>) {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Cmd::Ingest {
+            log: Body::Lines(text),
+            records: VecDeque::new(),
+            now: 1,
+            arrived: Instant::now(),
+            reply,
+        };
+        (cmd, rx)
+    }
+
+    /// A request the log refuses fails alone; the requests around it in its turn are logged,
+    /// applied and answered, and only they are in the log.
+    #[test]
+    fn a_refused_entry_fails_only_its_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = worker(dir.path());
+        let (a, mut ra) = ingest("a".into());
+        let (b, mut rb) = ingest("b".repeat(wal::MAX_ENTRY));
+        let (c, mut rc) = ingest("c".into());
+        assert!(!w.turn(vec![a, b, c], &mut Vec::new()));
+        assert!(matches!(ra.try_recv(), Ok(Ok(_))));
+        let refused = rb.try_recv().unwrap().unwrap_err();
+        assert!(refused.contains("too large"), "{refused}");
+        assert!(matches!(rc.try_recv(), Ok(Ok(_))));
+        drop(w);
+        let mut logged = Vec::new();
+        let settings = Settings {
+            segment_bytes: 1 << 20,
+            sync: false,
+            preallocate: false,
+        };
+        Wal::open(
+            &dir.path().join("wal"),
+            Pos::default(),
+            settings,
+            &mut |e| logged.push(e.body),
+        )
+        .unwrap();
+        assert_eq!(
+            logged,
+            vec![Body::Lines("a".into()), Body::Lines("c".into())]
+        );
     }
 }
