@@ -306,12 +306,16 @@ impl Wal {
         if !self.spare.as_ref().is_some_and(|s| s.is_finished()) {
             return false;
         }
-        let done = self.spare.take().and_then(|s| s.join().ok());
-        if matches!(done, Some(Ok(()))) {
-            return true;
-        }
+        let why = match self.spare.take().map(|s| s.join()) {
+            Some(Ok(Ok(()))) => return true,
+            Some(Ok(Err(e))) => e.to_string(),
+            _ => "its thread stopped".to_string(),
+        };
         self.spare_failed = true;
         let _ = fs::remove_file(self.dir.join(SPARE));
+        crate::log::error(&format!(
+            "write-ahead log: preparing the next segment failed ({why}); segments now grow as they are written"
+        ));
         false
     }
 
@@ -677,6 +681,30 @@ mod tests {
         drop(w);
         let (got, rec) = read_all(dir.path(), Pos::default());
         assert!(got.len() >= 2 && rec.cuts.is_empty());
+    }
+
+    /// When the next segment cannot be prepared (here its path is a folder), the log says so
+    /// once and goes on in segments that grow as they are written.
+    #[test]
+    fn a_failed_preparation_leaves_growing_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join(SPARE)).unwrap();
+        let (mut w, _) =
+            Wal::open(dir.path(), Pos::default(), synced(1 << 20), &mut |_| {}).unwrap();
+        w.append(0, &Body::<_, &[u8]>::Lines("grows")).unwrap();
+        w.sync().unwrap();
+        spare_ready(&w);
+        for i in 1..3 {
+            w.append(i, &Body::<_, &[u8]>::Lines("grows")).unwrap();
+            w.sync().unwrap();
+        }
+        assert!(w.spare_failed && !w.ahead && w.spare.is_none());
+        w.append(3, &Body::<_, &[u8]>::Lines("still logged"))
+            .unwrap();
+        w.sync().unwrap();
+        drop(w);
+        let (got, rec) = read_all(dir.path(), Pos::default());
+        assert_eq!((got.len(), rec.cuts.len()), (4, 0));
     }
 
     /// A crash can leave a later unsynced block written and the one before it zeros, or part
