@@ -14,7 +14,8 @@
 //! - resident memory per series (RSS after 100,000 series minus before, divided).
 //!
 //! Needs python3 (the generators) and, for the baseline, `prometheus`; a missing one is said
-//! and its part skipped.
+//! and its part skipped. `VIGIL_BIN=path` runs another build; `VIGIL_BENCH_WAL="preallocate =
+//! false"` adds settings to the daemons' `[wal]` section (to compare two in one session).
 
 #[path = "common/scenario.rs"]
 mod scenario;
@@ -228,7 +229,7 @@ impl Daemon {
         std::fs::write(
             &cfg,
             format!(
-                "lateness = \"0s\"\ncheckpoint_every = \"1h\"\n[host]\nenabled = false\n[wal]\nenabled = {wal}\n[limits]\nqueue = 64\nmax_series = 1000000\nmax_lines = 1000000\n"
+                "lateness = \"0s\"\ncheckpoint_every = \"1h\"\n[host]\nenabled = false\n[wal]\nenabled = {wal}\n{}\n[limits]\nqueue = 64\nmax_series = 1000000\nmax_lines = 1000000\n", std::env::var("VIGIL_BENCH_WAL").unwrap_or_default()
             ),
         )
         .unwrap();
