@@ -234,11 +234,15 @@ impl Events {
             joins: &self.joins,
             until,
         };
-        spec.event(&mut ks.seq, t, &hits, &mut self.fired);
+        spec.event(ks.seq.get_or_insert_default(), t, &hits, &mut self.fired);
         ks.last = t;
         // Lapsed partial matches need no timer (the key's next event drops them, and
         // deadlines are on the heap); idle keys go in sweeps.
-        let deadline = spec.next_deadline(&ks.seq).is_some();
+        let deadline = ks
+            .seq
+            .as_deref()
+            .and_then(|s| spec.next_deadline(s))
+            .is_some();
         tidy(rule, t);
         let fired = std::mem::take(&mut self.fired);
         if !fired.is_empty() || deadline {

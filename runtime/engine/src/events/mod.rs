@@ -96,7 +96,10 @@ struct Agg {
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct KeyState {
     windows: Vec<Window>,
-    seq: sequence::State,
+    /// Sequence rules' keys only (boxed: most keys are not in one, and a small entry makes the
+    /// key map cheaper to grow and to walk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seq: Option<Box<sequence::State>>,
     /// Per level (at most one per severity): until when an instantaneous alert stays firing
     /// (`keep_firing`), 0 if none.
     instant: [i64; MAX_LEVELS],
@@ -392,7 +395,7 @@ impl Events {
             for ks in r.state.values() {
                 bytes += std::mem::size_of::<KeyState>() + 16;
                 bytes += ks.windows.iter().map(Window::bytes).sum::<usize>();
-                partials += sequence::Spec::partials(&ks.seq);
+                partials += ks.seq.as_deref().map_or(0, sequence::Spec::partials);
             }
         }
         (keys, bytes, partials)

@@ -114,8 +114,8 @@ impl Events {
             Form::Sequence => {
                 self.fired.clear();
                 let mut fired = std::mem::take(&mut self.fired);
-                if let Some((spec, ..)) = &rule.seq {
-                    spec.expire(&mut ks.seq, t, &mut fired);
+                if let (Some((spec, ..)), Some(st)) = (&rule.seq, ks.seq.as_deref_mut()) {
+                    spec.expire(st, t, &mut fired);
                 }
                 // Deadlines are set only once the key has its label set.
                 if let Some(label) = ks.label {
@@ -166,7 +166,8 @@ impl Parts<'_> {
         let seq = rule
             .seq
             .as_ref()
-            .and_then(|(s, ..)| s.next_deadline(&ks.seq));
+            .zip(ks.seq.as_deref())
+            .and_then(|((s, ..), st)| s.next_deadline(st));
         let instant = ks.instant.iter().copied().filter(|&u| u > 0);
         let active = ks
             .label
@@ -186,7 +187,7 @@ impl Parts<'_> {
             .min();
         if next.is_none()
             && ks.windows.iter().all(Window::is_empty)
-            && sequence::Spec::is_empty(&ks.seq)
+            && ks.seq.as_deref().is_none_or(sequence::Spec::is_empty)
             && !active
         {
             return true;
@@ -318,13 +319,14 @@ impl<'r> Lapse<'r> {
         for (a, w) in self.aggs.iter().zip(ks.windows.iter_mut()) {
             w.evict(t, a.window);
         }
-        if let Some(spec) = self.seq {
+        if let (Some(spec), Some(st)) = (self.seq, ks.seq.as_deref_mut()) {
             // Deadlines before `t` ran as timers already; this only drops lapsed matches.
             self.due.clear();
-            spec.expire(&mut ks.seq, t, &mut self.due);
+            spec.expire(st, t, &mut self.due);
         }
-        let idle =
-            quiet && ks.windows.iter().all(Window::is_empty) && sequence::Spec::is_empty(&ks.seq);
+        let idle = quiet
+            && ks.windows.iter().all(Window::is_empty)
+            && ks.seq.as_deref().is_none_or(sequence::Spec::is_empty);
         if idle {
             reuse(self.pool, std::mem::take(&mut ks.windows));
         }
