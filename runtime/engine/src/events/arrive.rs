@@ -467,9 +467,9 @@ impl Events {
             let Some(ks) = self.rules[ri].state.get_mut(&f.keys.key) else {
                 return;
             };
-            if ks.instant[li] > f.t {
+            if ks.instant.get(li) > f.t {
                 // Still firing: the new event only extends it.
-                ks.instant[li] = f.t + keep;
+                ks.instant.set(li, f.t + keep);
                 return;
             }
         }
@@ -491,7 +491,7 @@ impl Events {
         if keep > 0 {
             rule.dirty = true;
             if let Some(ks) = rule.state.get_mut(&f.keys.key) {
-                ks.instant[li] = f.t + keep;
+                ks.instant.set(li, f.t + keep);
                 ks.label = Some(f.label);
             }
             self.reschedule(ri, f.keys.key, f.t);

@@ -92,6 +92,31 @@ struct Agg {
     window: i64,
 }
 
+/// Per level (at most one per severity): until when an instantaneous alert stays firing
+/// (`keep_firing`), 0 if none. Boxed, and only for keys that fired one, like sequence state.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+struct Instants(Option<Box<[i64; MAX_LEVELS]>>);
+
+impl Instants {
+    fn get(&self, level: usize) -> i64 {
+        self.0.as_ref().map_or(0, |a| a[level])
+    }
+
+    fn set(&mut self, level: usize, until: i64) {
+        self.0.get_or_insert_default()[level] = until;
+    }
+
+    /// Every level's time, in order (none when no level ever fired).
+    fn iter(&self) -> impl Iterator<Item = i64> + '_ {
+        self.0.iter().flat_map(|a| a.iter().copied())
+    }
+
+    fn is_none(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
 /// One key's state in one rule.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct KeyState {
@@ -100,9 +125,9 @@ pub struct KeyState {
     /// key map cheaper to grow and to walk).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     seq: Option<Box<sequence::State>>,
-    /// Per level (at most one per severity): until when an instantaneous alert stays firing
-    /// (`keep_firing`), 0 if none.
-    instant: [i64; MAX_LEVELS],
+    /// Per level: until when an instantaneous alert stays firing (`keep_firing`).
+    #[serde(default, skip_serializing_if = "Instants::is_none")]
+    instant: Instants,
     /// The earliest timer queued for this key (`i64::MAX`: none).
     due: i64,
     /// The key's label set, interned when the key first needs one (an alert, a deadline).
@@ -324,7 +349,7 @@ impl Events {
             }
             for ks in r.state.values() {
                 if let Some(l) = ks.label
-                    && ks.instant.iter().any(|&u| u > 0)
+                    && ks.instant.iter().any(|u| u > 0)
                 {
                     v.push(l);
                 }
@@ -367,7 +392,7 @@ impl Events {
             }
             for ks in r.state.values() {
                 let Some(k) = ks.label else { continue };
-                for (li, &u) in ks.instant.iter().enumerate() {
+                for (li, u) in ks.instant.iter().enumerate() {
                     if u > 0 {
                         out.push(crate::engine::ActiveAlert {
                             rule: r.id.clone(),
@@ -454,5 +479,29 @@ fn new_key(
     KeyState {
         born: *births,
         ..KeyState::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checkpoints written before sequence state and instantaneous alerts' times were boxed
+    /// (every key carried both) restore, and a key without them writes neither.
+    #[test]
+    fn key_state_reads_its_earlier_form() {
+        let old = r#"{"windows":[],"seq":{"waiting":[],"closing":[],"seen":[],"deadline":null},
+            "instant":[0,5000,0,0],"due":9223372036854775807,"label":null,"volatile":false,"last":7}"#;
+        let ks: KeyState = serde_json::from_str(old).unwrap();
+        assert!(ks.seq.is_some());
+        assert_eq!(ks.instant.iter().collect::<Vec<_>>(), [0, 5000, 0, 0]);
+        assert_eq!(ks.instant.get(1), 5000);
+        let plain = serde_json::to_value(KeyState::default()).unwrap();
+        assert!(
+            plain.get("seq").is_none() && plain.get("instant").is_none(),
+            "{plain}"
+        );
+        let back: KeyState = serde_json::from_value(plain).unwrap();
+        assert!(back.seq.is_none() && back.instant.is_none());
     }
 }

@@ -84,10 +84,10 @@ impl Events {
             return;
         };
         let label = ks.label.unwrap_or(self.empty);
-        for li in 0..ks.instant.len() {
-            let u = ks.instant[li];
+        for li in 0..super::MAX_LEVELS {
+            let u = ks.instant.get(li);
             if u > 0 && u <= t {
-                ks.instant[li] = 0;
+                ks.instant.set(li, 0);
                 rule.dirty = true;
                 let c = Change {
                     labels: label,
@@ -168,7 +168,7 @@ impl Parts<'_> {
             .as_ref()
             .zip(ks.seq.as_deref())
             .and_then(|((s, ..), st)| s.next_deadline(st));
-        let instant = ks.instant.iter().copied().filter(|&u| u > 0);
+        let instant = ks.instant.iter().filter(|&u| u > 0);
         let active = ks
             .label
             .is_some_and(|l| rule.books.iter().any(|b| b.is_active(l)));
@@ -307,7 +307,7 @@ impl<'r> Lapse<'r> {
     fn drops(&mut self, ks: &mut KeyState) -> bool {
         let t = self.t;
         let quiet = ks.due == i64::MAX
-            && ks.instant.iter().all(|&u| u == 0)
+            && ks.instant.iter().all(|u| u == 0)
             && !ks
                 .label
                 .is_some_and(|l| self.books.iter().any(|b| b.is_active(l)));
