@@ -8,7 +8,6 @@ use super::window::Window;
 use super::{Cx, Events, Form, KeyId, Keys, Parts, new_key, sequence};
 use crate::alert::{Change, Origin, Verdict};
 use crate::labels::LabelId;
-use std::collections::hash_map::Entry;
 use vigil_compiler::eval::{Frame, SlotVal};
 use vigil_compiler::ir::events::{AggArg, EventFn};
 use vigil_vocab::AlertState;
@@ -144,10 +143,10 @@ impl Events {
             ..
         } = self;
         let rule = &mut rules[ri];
-        let ks = match rule.state.entry(key) {
-            Entry::Occupied(o) => o.into_mut(),
-            Entry::Vacant(v) => v.insert(new_key(&mut rule.order, &mut rule.births, key)),
-        };
+        let (order, births) = (&mut rule.order, &mut rule.births);
+        let ks = rule
+            .state
+            .get_or_insert_with(key, || new_key(order, births, key));
         ks.last = t;
         if !rule.mono && ks.label.is_none() {
             // Its condition may turn true as events leave: label it now, while the event is

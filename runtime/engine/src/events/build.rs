@@ -121,7 +121,7 @@ fn rule_of(
         key_spec: 0,
         throttle_spec: 0,
         keep_firing,
-        state: FxMap::default(),
+        state: Default::default(),
         mono,
         instant,
         swept: 0,

@@ -23,6 +23,7 @@ macro_rules! parts {
 
 mod arrive;
 mod build;
+mod keymap;
 mod keys;
 pub mod raw;
 pub mod sequence;
@@ -167,7 +168,7 @@ struct Rule {
     /// Per level, what it adds to its alerts' labels: the rule's static labels and, with
     /// several levels, its severity ([`crate::alert::Origin::extra`]).
     extras: Vec<crate::labels::LabelId>,
-    state: FxMap<KeyId, KeyState>,
+    state: keymap::KeyMap<KeyState>,
     /// Every condition is `count()`, `distinct()` or `sum()` compared from above (`>= n`),
     /// joined by `and`/`or`: events leaving a window can only make it false (for `sum`, while
     /// the key's values are not negative), so keys whose alerts are inactive need no expiry

@@ -278,7 +278,11 @@ impl<'r> Lapse<'r> {
     fn of(
         rule: &'r mut Rule,
         t: i64,
-    ) -> (&'r mut super::FxMap<KeyId, KeyState>, Queue<'r>, Lapse<'r>) {
+    ) -> (
+        &'r mut super::keymap::KeyMap<KeyState>,
+        Queue<'r>,
+        Lapse<'r>,
+    ) {
         let horizon = rule.horizon();
         let Rule {
             state,
