@@ -420,6 +420,11 @@ impl Events {
             bytes += r.order.len() * std::mem::size_of::<(KeyId, u64)>();
             for ks in r.state.values() {
                 bytes += std::mem::size_of::<KeyState>() + 16;
+                bytes += ks
+                    .seq
+                    .as_ref()
+                    .map_or(0, |_| std::mem::size_of::<sequence::State>());
+                bytes += ks.instant.0.as_ref().map_or(0, |_| 8 * MAX_LEVELS);
                 bytes += ks.windows.iter().map(Window::bytes).sum::<usize>();
                 partials += ks.seq.as_deref().map_or(0, sequence::Spec::partials);
             }
