@@ -333,8 +333,9 @@ impl Wal {
         })
     }
 
-    /// Starts a new segment (so a checkpoint can delete every earlier one whole): the
-    /// prepared one when it is ready, else an empty file.
+    /// Starts a new segment (a full one, or to move to the prepared one): the prepared one
+    /// when it is ready, else an empty file. A checkpoint deletes whole segments before the
+    /// one it points into.
     pub fn rotate(&mut self) -> io::Result<()> {
         self.sync_now()?;
         let next = self.dir.join(name(self.segment + 1));

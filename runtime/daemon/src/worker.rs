@@ -399,16 +399,12 @@ impl Worker {
             .collect()
     }
 
-    /// Writes a checkpoint covering every entry logged so far, then deletes the log
-    /// segments it covers.
+    /// Writes a checkpoint covering every entry logged so far (each was applied in the turn
+    /// that logged it), then deletes the log segments before the one it points into. The
+    /// segment is not ended here: a checkpoint a minute would otherwise start (and prepare)
+    /// a segment a minute however little was logged.
     pub fn checkpoint(&mut self) -> Result<(), String> {
-        let pos = match &mut self.wal {
-            Some(w) => {
-                w.rotate().map_err(|e| format!("write-ahead log: {e}"))?;
-                w.position()
-            }
-            None => Default::default(),
-        };
+        let pos = self.wal.as_ref().map(Wal::position).unwrap_or_default();
         let cp = Checkpoint::new(
             pos,
             self.core.clock,
@@ -470,6 +466,46 @@ mod tests {
             reply,
         };
         (cmd, rx)
+    }
+
+    /// A checkpoint points into the segment being written rather than ending it (with one a
+    /// minute, every minute would start a segment): a restart replays only what came after.
+    #[test]
+    fn checkpoints_point_into_the_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = worker(dir.path());
+        for text in ["a", "b"] {
+            let (cmd, _rx) = ingest(text.into());
+            w.turn(vec![cmd], &mut Vec::new());
+            w.checkpoint().unwrap();
+        }
+        let (cmd, _rx) = ingest("c".into());
+        w.turn(vec![cmd], &mut Vec::new());
+        drop(w);
+        let logs = std::fs::read_dir(dir.path().join("wal"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "log")
+            })
+            .count();
+        assert_eq!(logs, 1);
+        let cp = crate::checkpoint::read(dir.path()).unwrap().unwrap();
+        assert!(cp.wal.offset > 0);
+        let mut replayed = Vec::new();
+        let settings = Settings {
+            segment_bytes: 1 << 20,
+            sync: false,
+            preallocate: false,
+        };
+        Wal::open(&dir.path().join("wal"), cp.wal, settings, &mut |e| {
+            replayed.push(e.body)
+        })
+        .unwrap();
+        assert_eq!(replayed, vec![Body::Lines("c".into())]);
     }
 
     /// A request the log refuses fails alone; the requests around it in its turn are logged,
