@@ -145,6 +145,19 @@ impl Wal {
             } else {
                 0
             };
+            if off > data.len() {
+                // The checkpoint covers more than the segment holds (unsynced appends lost to
+                // an OS crash, with `wal.sync` off): what it covers is in its snapshot.
+                rec.cuts.push((
+                    seg,
+                    data.len() as u64,
+                    format!(
+                        "{} bytes the checkpoint covers are missing",
+                        off - data.len()
+                    ),
+                ));
+                off = data.len();
+            }
             let good_end = loop {
                 if off == data.len() {
                     break off;
@@ -181,6 +194,12 @@ impl Wal {
             }
             ahead = !cut && good_end < data.len();
             last = (seg, good_end as u64);
+        }
+        if last.0 == from.segment && last.1 < from.offset {
+            // Never write below the checkpoint's position: a later restart would start
+            // reading in the middle of what was written there.
+            last = (from.segment + 1, 0);
+            ahead = false;
         }
         let (segment, len) = last;
         let path = dir.join(name(segment));
@@ -743,6 +762,40 @@ mod tests {
         assert_eq!(got, vec![lines(1, "grown"), lines(2, "kept")]);
         assert_eq!(rec.cuts[0].2, "data after zeros");
         assert_eq!(fs::metadata(&path).unwrap().len(), keep.offset);
+    }
+
+    /// A checkpoint's position past the end of its segment (appends an OS crash lost, with
+    /// syncing off) is reported, and the log goes on in the next segment, so nothing is
+    /// written where a restart from that checkpoint would start reading.
+    #[test]
+    fn a_checkpoint_past_the_segment_end_starts_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, _) =
+            Wal::open(dir.path(), Pos::default(), unsynced(1 << 20), &mut |_| {}).unwrap();
+        w.append(1, &Body::<_, &[u8]>::Lines("kept")).unwrap();
+        let kept = w.position();
+        w.append(2, &Body::<_, &[u8]>::Lines("in the checkpoint"))
+            .unwrap();
+        let checkpoint = w.position();
+        drop(w);
+        let path = dir.path().join(name(checkpoint.segment));
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(kept.offset)
+            .unwrap();
+        let (mut w, rec) = Wal::open(dir.path(), checkpoint, unsynced(1 << 20), &mut |_| {
+            panic!("nothing after the checkpoint")
+        })
+        .unwrap();
+        assert!(rec.cuts[0].2.contains("the checkpoint covers are missing"));
+        w.append(3, &Body::<_, &[u8]>::Lines("after")).unwrap();
+        assert_eq!(w.position().segment, checkpoint.segment + 1);
+        drop(w);
+        let (got, rec) = read_all(dir.path(), checkpoint);
+        assert_eq!(got, vec![lines(3, "after")]);
+        assert!(rec.cuts.iter().all(|c| c.0 == checkpoint.segment));
     }
 
     #[test]
