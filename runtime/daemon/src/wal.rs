@@ -291,24 +291,25 @@ impl Wal {
             return Ok(());
         }
         self.sync_now()?;
-        if self.settings.preallocate && !self.spare_failed {
-            // A log that is being written keeps its next segment prepared, and moves to
-            // prepared segments as soon as it can.
-            match &self.spare {
-                None => self.prepare_spare(),
-                // The appends are durable whatever happens here: a failed move leaves the
-                // log in its segment (or stopped, if the new name cannot be made durable).
-                Some(s) if s.is_finished() && !self.ahead => {
-                    let _ = self.rotate();
-                }
-                Some(_) => {}
-            }
+        // A log that is being written moves to prepared segments as soon as it can, and keeps
+        // its next segment prepared.
+        if !self.ahead && self.spare.as_ref().is_some_and(|s| s.is_finished()) {
+            // The appends are durable whatever happens here: a failed move leaves the log in
+            // its segment (or stopped, if the new name cannot be made durable).
+            let _ = self.rotate();
         }
+        self.prepare_spare();
         Ok(())
     }
 
-    /// Starts preparing the next segment on a thread.
+    /// Starts preparing the next segment on a thread, when segments are prepared and none is
+    /// under way: one thread at a time, as a second would write zeros over the first's file
+    /// after it became the log.
     fn prepare_spare(&mut self) {
+        let s = self.settings;
+        if !(s.sync && s.preallocate) || self.spare_failed || self.spare.is_some() {
+            return;
+        }
         let path = self.dir.join(SPARE);
         let bytes = self.settings.segment_bytes;
         let stop = self.stop_spare.clone();
@@ -375,15 +376,7 @@ impl Wal {
             ));
             return Err(e);
         }
-        // One preparing thread at a time: a second would write zeros over the first's file
-        // after it became the log.
-        if self.settings.sync
-            && self.settings.preallocate
-            && !self.spare_failed
-            && self.spare.is_none()
-        {
-            self.prepare_spare();
-        }
+        self.prepare_spare();
         Ok(())
     }
 
