@@ -35,20 +35,6 @@ fn alerts_of(v: &serde_json::Value, rule: &str) -> Vec<serde_json::Value> {
         .unwrap_or_default()
 }
 
-/// Where a log segment's entries (`[len u32][crc u32][payload]`) end: at its end, or at the
-/// zeros of a segment prepared ahead.
-fn wal_end(data: &[u8]) -> u64 {
-    let mut off = 0;
-    while off + 8 <= data.len() {
-        let len = u32::from_le_bytes(data[off..off + 4].try_into().unwrap()) as usize;
-        if len == 0 {
-            break;
-        }
-        off += 8 + len;
-    }
-    off.min(data.len()) as u64
-}
-
 fn gzip(b: &[u8]) -> Vec<u8> {
     use flate2::write::GzEncoder;
     let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -377,20 +363,23 @@ fn kill_9_loses_no_acknowledged_input() {
     let sent = sent + 25;
     d.kill9();
     // A crash in the middle of an append: half an entry at the end of the newest segment.
+    // After the last entry (over the zeros of a prepared segment, or at the end of a grown
+    // one), as the log itself finds it.
     let wal = dir.path().join("data/wal");
-    let newest = std::fs::read_dir(&wal)
+    let settings = vigil_daemon::wal::Settings {
+        segment_bytes: 64 << 20,
+        sync: false,
+        preallocate: false,
+    };
+    let end = vigil_daemon::wal::Wal::open(&wal, Default::default(), settings, &mut |_| {})
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .max()
-        .unwrap();
-    // After the last entry: over the zeros of a prepared segment, or at the end of a grown one.
-    let end = wal_end(&std::fs::read(&newest).unwrap());
+        .0
+        .position();
     let f = std::fs::OpenOptions::new()
         .write(true)
-        .open(&newest)
+        .open(wal.join(format!("{:016}.log", end.segment)))
         .unwrap();
-    std::os::unix::fs::FileExt::write_all_at(&f, &[200, 0, 0, 0, 1, 2, 3], end).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &[200, 0, 0, 0, 1, 2, 3], end.offset).unwrap();
     drop(f);
 
     let d = Daemon::start(dir.path(), &[]);
