@@ -116,6 +116,11 @@ impl Instants {
     fn is_none(&self) -> bool {
         self.0.is_none()
     }
+
+    /// Bytes held beside the key (for the memory report).
+    fn bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, |a| std::mem::size_of_val(&**a))
+    }
 }
 
 /// One key's state in one rule.
@@ -420,11 +425,8 @@ impl Events {
             bytes += r.order.len() * std::mem::size_of::<(KeyId, u64)>();
             for ks in r.state.values() {
                 bytes += std::mem::size_of::<KeyState>() + 16;
-                bytes += ks
-                    .seq
-                    .as_ref()
-                    .map_or(0, |_| std::mem::size_of::<sequence::State>());
-                bytes += ks.instant.0.as_ref().map_or(0, |_| 8 * MAX_LEVELS);
+                bytes += ks.seq.as_deref().map_or(0, std::mem::size_of_val);
+                bytes += ks.instant.bytes();
                 bytes += ks.windows.iter().map(Window::bytes).sum::<usize>();
                 partials += ks.seq.as_deref().map_or(0, sequence::Spec::partials);
             }
