@@ -508,6 +508,13 @@ mod tests {
         }
     }
 
+    /// The log in `dir`, opened from its start (what it reads is not looked at).
+    fn fresh(dir: &Path, settings: Settings) -> Wal {
+        Wal::open(dir, Pos::default(), settings, &mut |_| {})
+            .unwrap()
+            .0
+    }
+
     fn read_all(dir: &Path, from: Pos) -> (Vec<Entry>, Recovery) {
         let mut got = Vec::new();
         let (_, rec) = Wal::open(dir, from, unsynced(1 << 20), &mut |e| got.push(e)).unwrap();
@@ -517,7 +524,7 @@ mod tests {
     #[test]
     fn entries_survive_reopening_and_rotation() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut w, _) = Wal::open(dir.path(), Pos::default(), synced(64), &mut |_| {}).unwrap();
+        let mut w = fresh(dir.path(), synced(64));
         let want: Vec<Entry> = (0..20).map(|i| lines(i, &format!("line {i}"))).collect();
         for e in &want {
             w.append(e.now, &e.body).unwrap();
@@ -541,8 +548,7 @@ mod tests {
     #[test]
     fn a_torn_or_damaged_tail_is_cut_off() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut w, _) =
-            Wal::open(dir.path(), Pos::default(), unsynced(1 << 20), &mut |_| {}).unwrap();
+        let mut w = fresh(dir.path(), unsynced(1 << 20));
         w.append(1, &Body::<_, &[u8]>::Lines("first")).unwrap();
         let keep = w.position();
         w.append(2, &Body::<_, &[u8]>::Lines("second entry"))
@@ -580,8 +586,7 @@ mod tests {
     #[test]
     fn a_failed_write_or_sync_stops_the_log() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut w, _) =
-            Wal::open(dir.path(), Pos::default(), synced(1 << 20), &mut |_| {}).unwrap();
+        let mut w = fresh(dir.path(), synced(1 << 20));
         w.append(1, &Body::<_, &[u8]>::Lines("kept")).unwrap();
         w.sync().unwrap();
         // Linux's device whose writes fail with "no space left".
@@ -599,8 +604,7 @@ mod tests {
         let (got, rec) = read_all(dir.path(), Pos::default());
         assert_eq!((got, rec.cuts.len()), (vec![lines(1, "kept")], 0));
         // A sync that fails (a device that cannot sync) stops it as well.
-        let (mut w, _) =
-            Wal::open(dir.path(), Pos::default(), synced(1 << 20), &mut |_| {}).unwrap();
+        let mut w = fresh(dir.path(), synced(1 << 20));
         w.append(4, &Body::<_, &[u8]>::Lines("synced?")).unwrap();
         let good = std::mem::replace(&mut w.file, File::open("/dev/full").unwrap());
         assert!(w.sync().is_err());
@@ -626,7 +630,7 @@ mod tests {
     fn prepared_segments_end_at_their_zeros() {
         let dir = tempfile::tempdir().unwrap();
         let size = 3 << 20;
-        let (mut w, _) = Wal::open(dir.path(), Pos::default(), synced(size), &mut |_| {}).unwrap();
+        let mut w = fresh(dir.path(), synced(size));
         w.append(1, &Body::<_, &[u8]>::Lines("grown")).unwrap();
         w.sync().unwrap();
         assert!(!w.ahead);
@@ -652,7 +656,7 @@ mod tests {
         let (got, rec) = read_all(dir.path(), Pos::default());
         assert_eq!((&got, rec.cuts.len()), (&want, 0));
         assert_eq!(fs::metadata(&seg).unwrap().len(), size, "zeros kept");
-        let (mut w, _) = Wal::open(dir.path(), Pos::default(), synced(size), &mut |_| {}).unwrap();
+        let mut w = fresh(dir.path(), synced(size));
         assert!(w.ahead && w.position() == end);
         w.append(4, &Body::<_, &[u8]>::Lines("after a restart"))
             .unwrap();
@@ -675,8 +679,7 @@ mod tests {
     #[test]
     fn one_segment_is_prepared_at_a_time() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut w, _) =
-            Wal::open(dir.path(), Pos::default(), synced(16 << 20), &mut |_| {}).unwrap();
+        let mut w = fresh(dir.path(), synced(16 << 20));
         w.append(1, &Body::<_, &[u8]>::Lines("one")).unwrap();
         w.sync().unwrap();
         let thread = |w: &Wal| w.spare.as_ref().map(|s| s.thread().id());
@@ -702,8 +705,7 @@ mod tests {
     fn a_failed_preparation_leaves_growing_segments() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join(SPARE)).unwrap();
-        let (mut w, _) =
-            Wal::open(dir.path(), Pos::default(), synced(1 << 20), &mut |_| {}).unwrap();
+        let mut w = fresh(dir.path(), synced(1 << 20));
         w.append(0, &Body::<_, &[u8]>::Lines("grows")).unwrap();
         w.sync().unwrap();
         spare_ready(&w);
@@ -726,7 +728,7 @@ mod tests {
     fn damage_among_prepared_zeros_is_cut_off() {
         let dir = tempfile::tempdir().unwrap();
         let size = 1 << 20;
-        let (mut w, _) = Wal::open(dir.path(), Pos::default(), synced(size), &mut |_| {}).unwrap();
+        let mut w = fresh(dir.path(), synced(size));
         w.append(1, &Body::<_, &[u8]>::Lines("grown")).unwrap();
         w.sync().unwrap();
         spare_ready(&w);
@@ -763,8 +765,7 @@ mod tests {
     #[test]
     fn a_checkpoint_past_the_segment_end_starts_a_new_one() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut w, _) =
-            Wal::open(dir.path(), Pos::default(), unsynced(1 << 20), &mut |_| {}).unwrap();
+        let mut w = fresh(dir.path(), unsynced(1 << 20));
         w.append(1, &Body::<_, &[u8]>::Lines("kept")).unwrap();
         let kept = w.position();
         w.append(2, &Body::<_, &[u8]>::Lines("in the checkpoint"))
@@ -794,8 +795,7 @@ mod tests {
     #[test]
     fn reading_starts_at_a_position() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut w, _) =
-            Wal::open(dir.path(), Pos::default(), unsynced(1 << 20), &mut |_| {}).unwrap();
+        let mut w = fresh(dir.path(), unsynced(1 << 20));
         w.append(1, &Body::<_, &[u8]>::Lines("a")).unwrap();
         let at = w.position();
         w.append(2, &Body::<_, &[u8]>::Lines("b")).unwrap();
