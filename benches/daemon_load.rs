@@ -96,7 +96,10 @@ fn main() {
         // measured throughput in requests of 100 events.
         let batches = bodies(data, 100);
         let stop = std::sync::atomic::AtomicBool::new(false);
-        let before = decision_buckets(&d.addr);
+        let before = [
+            daemon_buckets(&d.addr, "decision"),
+            daemon_buckets(&d.addr, "answer"),
+        ];
         let (p50, p99, sent, carried) = std::thread::scope(|s| {
             let load = s.spawn(|| paced(&d.addr, &batches, 100, rate / 2.0, &stop));
             let (p50, p99, sent) = latency(&d.addr, &lines, 1000.0, Duration::from_secs(5));
@@ -109,21 +112,30 @@ fn main() {
             p99 * 1e6,
         );
         // The daemon's own view of the same run, every request of both senders: from a
-        // request's arrival to the engine's decision (`vigil_decision_seconds`).
-        let after = decision_buckets(&d.addr);
-        let run: Vec<(f64, f64)> = after
-            .iter()
-            .zip(&before)
-            .map(|(&(le, a), &(_, b))| (le, a - b))
-            .collect();
-        let total = run.last().map_or(0.0, |b| b.1);
-        let within = run.iter().find(|b| b.0 >= 0.001).map_or(0.0, |b| b.1);
-        println!(
-            "  {name:4} under load, arrival to decision in the daemon: p50 {:.0} µs, p99 {:.0} µs, {:.2}% within 1 ms, over {total:.0} requests",
-            bucket_quantile(&run, 0.5) * 1e6,
-            bucket_quantile(&run, 0.99) * 1e6,
-            100.0 * within / total.max(1.0),
-        );
+        // request's arrival to the engine's decision (`vigil_decision_seconds`), and to its
+        // answer once the log is synced (`vigil_answer_seconds`).
+        let after = [
+            daemon_buckets(&d.addr, "decision"),
+            daemon_buckets(&d.addr, "answer"),
+        ];
+        for ((what, after), before) in ["decision", "answer"].iter().zip(&after).zip(&before) {
+            let run: Vec<(f64, f64)> = after
+                .iter()
+                .zip(before)
+                .map(|(&(le, a), &(_, b))| (le, a - b))
+                .collect();
+            let total = run.last().map_or(0.0, |b| b.1);
+            if total == 0.0 {
+                continue;
+            }
+            let within = run.iter().find(|b| b.0 >= 0.001).map_or(0.0, |b| b.1);
+            println!(
+                "  {name:4} under load, arrival to {what} in the daemon: p50 {:.0} µs, p99 {:.0} µs, {:.2}% within 1 ms, over {total:.0} requests",
+                bucket_quantile(&run, 0.5) * 1e6,
+                bucket_quantile(&run, 0.99) * 1e6,
+                100.0 * within / total.max(1.0),
+            );
+        }
     }
     if only("remote_write") {
         println!("samples over remote_write (1,000 series x 100 samples per request, 2 senders)");
@@ -401,8 +413,8 @@ fn latency(addr: &str, lines: &[Vec<u8>], rate: f64, dur: Duration) -> (f64, f64
     (q(0.5), q(0.99), times.len())
 }
 
-/// `vigil_decision_seconds`' cumulative buckets (upper bound, count), `+Inf` last.
-fn decision_buckets(addr: &str) -> Vec<(f64, f64)> {
+/// `vigil_{name}_seconds`' cumulative buckets (upper bound, count), `+Inf` last.
+fn daemon_buckets(addr: &str, name: &str) -> Vec<(f64, f64)> {
     let mut stream = TcpStream::connect(addr).unwrap();
     write!(
         stream,
@@ -412,7 +424,7 @@ fn decision_buckets(addr: &str) -> Vec<(f64, f64)> {
     let mut text = String::new();
     stream.read_to_string(&mut text).unwrap();
     text.lines()
-        .filter_map(|l| l.strip_prefix("vigil_decision_seconds_bucket{le=\""))
+        .filter_map(|l| l.strip_prefix(&format!("vigil_{name}_seconds_bucket{{le=\"")))
         .filter_map(|l| {
             let (le, rest) = l.split_once("\"}")?;
             let le = if le == "+Inf" {

@@ -14,6 +14,10 @@
 //! blocks the file already has lets `fdatasync` write the data alone, where appending also
 //! commits the file's new size to the filesystem journal (on ext4, about a third of each
 //! sync). A zero header is therefore the end of a segment's entries, when only zeros follow.
+//!
+//! A sync can run on the log's syncing thread ([`Wal::start_sync`]) while its caller goes on:
+//! the engine applies the next requests during the disk's wait, and answers each group once a
+//! sync started after its writes has finished.
 
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
@@ -78,7 +82,8 @@ pub struct Settings {
 pub struct Wal {
     dir: PathBuf,
     segment: u64,
-    file: File,
+    /// Shared with the syncing thread.
+    file: Arc<File>,
     len: u64,
     settings: Settings,
     buf: Vec<u8>,
@@ -93,6 +98,49 @@ pub struct Wal {
     /// entry that could not be cut off. Recovery stops reading a segment at its first damaged
     /// entry, so an entry appended after such a failure could be acknowledged and then lost.
     broken: Option<String>,
+    /// The syncing thread, started by the first [`Wal::start_sync`].
+    syncer: Option<Syncer>,
+}
+
+/// A thread that syncs the files sent to it, one at a time, and sends back each result.
+struct Syncer {
+    files: Option<crossbeam_channel::Sender<Arc<File>>>,
+    done: crossbeam_channel::Receiver<io::Result<()>>,
+    /// A sync was started and its result not yet taken.
+    busy: bool,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Syncer {
+    fn spawn() -> io::Result<Syncer> {
+        let (files, todo) = crossbeam_channel::bounded::<Arc<File>>(1);
+        let (tell, done) = crossbeam_channel::bounded(1);
+        let thread = std::thread::Builder::new()
+            .name("vigil-wal-sync".into())
+            .spawn(move || {
+                for f in todo {
+                    if tell.send(f.sync_data()).is_err() {
+                        return;
+                    }
+                }
+            })?;
+        Ok(Syncer {
+            files: Some(files),
+            done,
+            busy: false,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Syncer {
+    /// Ends the thread once its sync under way (if any) is done.
+    fn drop(&mut self) {
+        self.files = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// What reading the log found beyond its entries: damage cut off.
@@ -215,7 +263,7 @@ impl Wal {
             Wal {
                 dir: dir.to_path_buf(),
                 segment,
-                file,
+                file: Arc::new(file),
                 len,
                 settings,
                 buf: Vec::new(),
@@ -224,6 +272,7 @@ impl Wal {
                 spare_failed: false,
                 stop_spare: Arc::new(AtomicBool::new(false)),
                 broken: None,
+                syncer: None,
             },
             rec,
         ))
@@ -290,16 +339,70 @@ impl Wal {
         if !self.settings.sync {
             return Ok(());
         }
+        self.finish_sync()?;
         self.sync_now()?;
-        // A log that is being written moves to prepared segments as soon as it can, and keeps
-        // its next segment prepared.
+        self.synced();
+        Ok(())
+    }
+
+    /// Starts making every append so far durable on the syncing thread, so the caller can go
+    /// on; [`Wal::syncing`] is ready when it is done and [`Wal::finish_sync`] takes the
+    /// result. A sync under way is finished first. Syncs here (and leaves nothing under way)
+    /// when the thread cannot be started.
+    pub fn start_sync(&mut self) -> io::Result<()> {
+        if !self.settings.sync {
+            return Ok(());
+        }
+        self.finish_sync()?;
+        if let Some(why) = &self.broken {
+            return Err(io::Error::other(why.clone()));
+        }
+        if self.syncer.is_none() {
+            self.syncer = Syncer::spawn().ok();
+        }
+        let file = self.file.clone();
+        match &mut self.syncer {
+            Some(s) if s.files.as_ref().is_some_and(|f| f.send(file).is_ok()) => {
+                s.busy = true;
+                Ok(())
+            }
+            _ => self.sync(),
+        }
+    }
+
+    /// The sync under way, if any: ready once it is done (to wait for it alongside other
+    /// work, with `crossbeam_channel::Select`).
+    pub fn syncing(&self) -> Option<&crossbeam_channel::Receiver<io::Result<()>>> {
+        self.syncer.as_ref().filter(|s| s.busy).map(|s| &s.done)
+    }
+
+    /// Waits for the sync under way, if any. A failure stops the log, as in [`Wal::sync`].
+    pub fn finish_sync(&mut self) -> io::Result<()> {
+        let Some(s) = self.syncer.as_mut().filter(|s| s.busy) else {
+            return Ok(());
+        };
+        s.busy = false;
+        let r = s
+            .done
+            .recv()
+            .unwrap_or_else(|_| Err(io::Error::other("the syncing thread stopped")));
+        if let Err(e) = r {
+            self.failed_sync(&e);
+            return Err(e);
+        }
+        self.synced();
+        Ok(())
+    }
+
+    /// After a sync: a log that is being written moves to prepared segments as soon as it
+    /// can, and keeps its next segment prepared.
+    fn synced(&mut self) {
         if !self.ahead && self.spare.as_ref().is_some_and(|s| s.is_finished()) {
             // The appends are durable whatever happens here: a failed move leaves the log in
             // its segment (or stopped, if the new name cannot be made durable).
             let _ = self.rotate();
         }
         self.prepare_spare();
-        Ok(())
     }
 
     /// Starts preparing the next segment on a thread, when segments are prepared and none is
@@ -346,11 +449,13 @@ impl Wal {
         if let Some(why) = &self.broken {
             return Err(io::Error::other(why.clone()));
         }
-        self.file.sync_data().inspect_err(|e| {
-            self.broken = Some(format!(
-                "a sync failed ({e}); nothing more is logged until the daemon restarts"
-            ));
-        })
+        self.file.sync_data().inspect_err(|e| self.failed_sync(e))
+    }
+
+    fn failed_sync(&mut self, e: &io::Error) {
+        self.broken = Some(format!(
+            "a sync failed ({e}); nothing more is logged until the daemon restarts"
+        ));
     }
 
     /// Starts a new segment (a full one, or to move to the prepared one): the prepared one
@@ -360,12 +465,14 @@ impl Wal {
         self.sync_now()?;
         let next = self.dir.join(name(self.segment + 1));
         let ahead = self.take_spare() && fs::rename(self.dir.join(SPARE), &next).is_ok();
-        self.file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .read(true)
-            .truncate(false)
-            .open(&next)?;
+        self.file = Arc::new(
+            OpenOptions::new()
+                .create(true)
+                .write(true)
+                .read(true)
+                .truncate(false)
+                .open(&next)?,
+        );
         self.segment += 1;
         self.len = 0;
         self.ahead = ahead;
@@ -591,7 +698,7 @@ mod tests {
         w.sync().unwrap();
         // Linux's device whose writes fail with "no space left".
         let full = OpenOptions::new().append(true).open("/dev/full").unwrap();
-        let good = std::mem::replace(&mut w.file, full);
+        let good = std::mem::replace(&mut w.file, Arc::new(full));
         let e = w.append(2, &Body::<_, &[u8]>::Lines("lost")).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::StorageFull, "{e}");
         w.file = good;
@@ -606,13 +713,54 @@ mod tests {
         // A sync that fails (a device that cannot sync) stops it as well.
         let mut w = fresh(dir.path(), synced(1 << 20));
         w.append(4, &Body::<_, &[u8]>::Lines("synced?")).unwrap();
-        let good = std::mem::replace(&mut w.file, File::open("/dev/full").unwrap());
+        let good = std::mem::replace(&mut w.file, Arc::new(File::open("/dev/full").unwrap()));
         assert!(w.sync().is_err());
         w.file = good;
         let e = w
             .append(5, &Body::<_, &[u8]>::Lines("refused"))
             .unwrap_err();
         assert!(e.to_string().contains("a sync failed"), "{e}");
+        // And one on the syncing thread: found when it is finished.
+        let mut w = fresh(dir.path(), synced(1 << 20));
+        w.append(6, &Body::<_, &[u8]>::Lines("synced?")).unwrap();
+        let good = std::mem::replace(&mut w.file, Arc::new(File::open("/dev/full").unwrap()));
+        w.start_sync().unwrap();
+        assert!(w.syncing().is_some());
+        assert!(w.finish_sync().is_err());
+        assert!(w.syncing().is_none());
+        w.file = good;
+        let e = w
+            .append(7, &Body::<_, &[u8]>::Lines("refused"))
+            .unwrap_err();
+        assert!(e.to_string().contains("a sync failed"), "{e}");
+        assert!(w.start_sync().is_err());
+    }
+
+    /// A sync started on the syncing thread makes the appends before it durable; appends
+    /// during it wait for the next one, and the log reads back whole.
+    #[test]
+    fn syncs_on_the_thread_cover_the_appends_before_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = fresh(dir.path(), synced(1 << 20));
+        let mut want = Vec::new();
+        for i in 0..50 {
+            let text = format!("line {i}");
+            w.append(i, &Body::<_, &[u8]>::Lines(text.as_str()))
+                .unwrap();
+            want.push(lines(i, &text));
+            if i % 3 == 0 {
+                w.start_sync().unwrap();
+            }
+            if i % 7 == 0 {
+                w.finish_sync().unwrap();
+                assert!(w.syncing().is_none());
+            }
+        }
+        // Dropped with a sync under way: the thread ends once it is done.
+        w.start_sync().unwrap();
+        drop(w);
+        let (got, rec) = read_all(dir.path(), Pos::default());
+        assert_eq!((got, rec.cuts.len()), (want, 0));
     }
 
     /// Waits (bounded) until the next segment is prepared.

@@ -1,14 +1,18 @@
 //! The engine's thread: the only owner of the core and the write-ahead log. Requests wait in
-//! a bounded queue; each turn takes every request waiting (up to a bound), logs them with one
-//! sync (group commit), applies them in order and answers, so throughput holds while every
-//! answered input is on disk. Between requests the wall clock moves the engine, and the state
-//! is checkpointed on a timer, after a reload and on shutdown.
+//! a bounded queue; each turn takes every request waiting (up to a bound), writes them to the
+//! log and applies them in order, which decides every rule on them. One sync covers a group
+//! of turns (group commit); it runs on the log's syncing thread while this one applies the
+//! next turn, and a turn's answers and transitions leave only once a sync started after its
+//! writes has finished. So decisions do not wait for the disk, throughput holds, and nothing
+//! is answered, notified or shown before its input is on disk. Between requests the wall
+//! clock moves the engine, and the state is checkpointed on a timer, after a reload and on
+//! shutdown.
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::core::{Ack, AlertView, Applied, Core};
 use crate::metrics::Metrics;
 use crate::wal::{Body, Wal};
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -96,6 +100,58 @@ pub struct RuleView {
 /// Where the transitions go (the console, and routing).
 pub type Sink = Box<dyn FnMut(&Transition) + Send>;
 
+/// Answers and transitions held until a sync covers the inputs they follow from: those
+/// behind the sync under way, and those of turns written since (the next sync's).
+#[derive(Default)]
+pub struct Held {
+    syncing: Group,
+    next: Group,
+}
+
+#[derive(Default)]
+struct Group {
+    answers: Vec<Answer>,
+    out: Vec<Transition>,
+    /// Entries were written for it (else it needs only the syncs before it).
+    wrote: bool,
+}
+
+impl Group {
+    fn is_empty(&self) -> bool {
+        self.answers.is_empty() && self.out.is_empty() && !self.wrote
+    }
+}
+
+/// An answer held until its turn is synced: no one sees the effect of an input before it is
+/// durable.
+enum Answer {
+    Ingest(
+        oneshot::Sender<Result<Applied, String>>,
+        Result<Applied, String>,
+        Instant,
+    ),
+    Ack(oneshot::Sender<Result<bool, String>>, Result<bool, String>),
+    /// A query's answer, computed in its place in the turn.
+    Other(Box<dyn FnOnce() + Send>),
+}
+
+impl Answer {
+    /// Sends it; an input's answer fails if the sync did (`synced`).
+    fn send(self, synced: &Result<(), String>, metrics: &Metrics) {
+        match self {
+            Answer::Ingest(reply, r, arrived) => {
+                let r = r.and_then(|a| synced.clone().map(|()| a));
+                metrics.answer.observe(arrived.elapsed().as_secs_f64());
+                let _ = reply.send(r);
+            }
+            Answer::Ack(reply, r) => {
+                let _ = reply.send(r.and_then(|a| synced.clone().map(|()| a)));
+            }
+            Answer::Other(send) => send(),
+        }
+    }
+}
+
 pub struct Worker {
     pub core: Core,
     pub wal: Option<Wal>,
@@ -108,6 +164,7 @@ pub struct Worker {
     pub sink: Sink,
     /// A backfill is playing: the wall clock does not move the engine.
     pub backfilling: bool,
+    pub held: Held,
 }
 
 /// Most requests taken in one turn.
@@ -121,21 +178,21 @@ pub fn now_ms() -> i64 {
 
 impl Worker {
     pub fn run(mut self, rx: Receiver<Cmd>) {
-        let mut out = Vec::new();
         let mut next_tick = Instant::now();
         let mut next_checkpoint = Instant::now() + self.checkpoint_every;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
             let mut turn = Vec::new();
-            match rx.recv_timeout(wait) {
-                Ok(c) => turn.push(c),
-                Err(RecvTimeoutError::Timeout) => {}
+            match self.next_cmd(&rx, wait) {
+                Ok(c) => turn.extend(c),
                 // Every sender is gone: the server stopped without asking; keep the state.
-                Err(RecvTimeoutError::Disconnected) => {
+                Err(()) => {
                     let _ = self.checkpoint();
                     return;
                 }
             }
+            // A finished sync's answers go before the new turn is worked.
+            self.pump(false);
             while turn.len() < TURN {
                 match rx.try_recv() {
                     Ok(c) => turn.push(c),
@@ -143,22 +200,26 @@ impl Worker {
                 }
             }
             self.metrics.queue.set(rx.len() as i64);
-            if self.turn(turn, &mut out) {
+            if !turn.is_empty() && self.turn(turn) {
                 return;
             }
             if Instant::now() >= next_tick {
                 // While a backfill plays, its recording is the clock.
                 if !self.backfilling {
                     let t0 = Instant::now();
+                    let mut out = Vec::new();
                     self.core.tick(now_ms(), &mut out);
                     self.metrics.evaluation.observe(t0.elapsed().as_secs_f64());
-                    self.emit(&mut out);
+                    // What the clock decided follows from inputs maybe not yet synced.
+                    self.held.next.out.append(&mut out);
                 }
                 // Sampled on the clock, not per batch: `/metrics` readers see them at most a
                 // tick old, and ingest does not pay for counting alerts.
                 self.gauges();
                 next_tick = Instant::now() + self.tick;
             }
+            // Starts the sync for this turn's writes, unless one is under way.
+            self.pump(false);
             if Instant::now() >= next_checkpoint {
                 if let Err(e) = self.checkpoint() {
                     crate::log::error(&format!("checkpoint failed: {e}"));
@@ -168,11 +229,93 @@ impl Worker {
         }
     }
 
-    /// One turn's requests: logged with one sync, then applied and answered in order. True
+    /// The next request, waiting up to `wait`; `None` when the wait ended first or the sync
+    /// under way finished (its answers are due). `Err` once every sender is gone.
+    fn next_cmd(&self, rx: &Receiver<Cmd>, wait: Duration) -> Result<Option<Cmd>, ()> {
+        let got = match self.wal.as_ref().and_then(Wal::syncing) {
+            None => rx.recv_timeout(wait),
+            Some(done) => {
+                let mut sel = crossbeam_channel::Select::new();
+                let cmd = sel.recv(rx);
+                sel.recv(done);
+                match sel.ready_timeout(wait) {
+                    Ok(i) if i == cmd => rx.try_recv().map_err(|e| match e {
+                        TryRecvError::Empty => RecvTimeoutError::Timeout,
+                        TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                    }),
+                    _ => Err(RecvTimeoutError::Timeout),
+                }
+            }
+        };
+        match got {
+            Ok(c) => Ok(Some(c)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(()),
+        }
+    }
+
+    /// Lets held answers and transitions go as syncs cover them: takes the sync under way if
+    /// it is done (with `wait`, waits for it), then starts one for the turns written since.
+    /// A group that wrote nothing needs no sync of its own, only those before it.
+    fn pump(&mut self, wait: bool) {
+        loop {
+            if let Some(wal) = &mut self.wal
+                && let Some(done) = wal.syncing()
+            {
+                if !wait && done.is_empty() {
+                    return;
+                }
+                let r = wal
+                    .finish_sync()
+                    .map_err(|e| format!("write-ahead log: {e}"));
+                let g = std::mem::take(&mut self.held.syncing);
+                self.release(g, r);
+            }
+            if self.held.next.is_empty() {
+                return;
+            }
+            let g = std::mem::take(&mut self.held.next);
+            let started = match &mut self.wal {
+                Some(wal) if g.wrote => wal
+                    .start_sync()
+                    .map_err(|e| format!("write-ahead log: {e}")),
+                _ => Ok(()),
+            };
+            if self.wal.as_ref().is_some_and(|w| w.syncing().is_some()) {
+                self.held.syncing = g;
+                if !wait {
+                    return;
+                }
+            } else {
+                self.release(g, started);
+            }
+        }
+    }
+
+    /// Sends a group's answers (an input's fails if its sync did) and its transitions.
+    fn release(&mut self, g: Group, synced: Result<(), String>) {
+        if self.wal.as_ref().is_some_and(|w| w.broken().is_some()) {
+            // `/readyz` and `/metrics` say so from now on.
+            self.metrics.wal_broken.set(1);
+        }
+        for a in g.answers {
+            a.send(&synced, &self.metrics);
+        }
+        let mut out = g.out;
+        self.emit(&mut out);
+    }
+
+    /// One turn's requests. Each input is written to the log, then applied, which decides
+    /// every rule on it; one sync covers the turn; only then do answers and transitions leave
+    /// the thread. So a decision does not wait for the disk, and nothing it caused (an answer,
+    /// a notification, a query showing its alert) is seen before its input is durable. True
     /// when the daemon is to stop.
-    fn turn(&mut self, turn: Vec<Cmd>, out: &mut Vec<Transition>) -> bool {
+    fn turn(&mut self, turn: Vec<Cmd>) -> bool {
         let now = now_ms();
-        let logged = self.log(&turn, now);
+        let (logged, wrote) = self.write(&turn, now);
+        let mut answers: Vec<Answer> = Vec::with_capacity(turn.len());
+        let mut out = Vec::new();
+        let out = &mut out;
         let mut stop = None;
         let mut swapped = Vec::new();
         for (c, logged) in turn.into_iter().zip(logged) {
@@ -194,19 +337,29 @@ impl Worker {
                             .observe(arrived.elapsed().as_secs_f64());
                         a
                     });
-                    let _ = reply.send(r);
+                    answers.push(Answer::Ingest(reply, r, arrived));
                 }
                 Cmd::Ack { id, ack, reply } => {
-                    let _ = reply.send(logged.map(|()| self.core.ack(&id, ack)));
+                    let r = logged.map(|()| self.core.ack(&id, ack));
+                    answers.push(Answer::Ack(reply, r));
                 }
                 Cmd::Alerts { reply } => {
-                    let _ = reply.send(self.core.alerts());
+                    let v = self.core.alerts();
+                    answers.push(Answer::Other(Box::new(move || {
+                        let _ = reply.send(v);
+                    })));
                 }
                 Cmd::Rules { reply } => {
-                    let _ = reply.send(self.rules());
+                    let v = self.rules();
+                    answers.push(Answer::Other(Box::new(move || {
+                        let _ = reply.send(v);
+                    })));
                 }
                 Cmd::History { rule, since, reply } => {
-                    let _ = reply.send(self.core.chart(&rule, since));
+                    let v = self.core.chart(&rule, since);
+                    answers.push(Answer::Other(Box::new(move || {
+                        let _ = reply.send(v);
+                    })));
                 }
                 Cmd::Swap { rules, reply } => {
                     // A checkpoint after the turn: every entry logged in it is applied first.
@@ -230,16 +383,32 @@ impl Worker {
                     }
                 }
                 Cmd::Clock { reply } => {
-                    let _ = reply.send(self.core.clock);
+                    let v = self.core.clock;
+                    answers.push(Answer::Other(Box::new(move || {
+                        let _ = reply.send(v);
+                    })));
                 }
                 Cmd::Series { reply } => {
-                    let _ = reply.send(self.core.engine().series_now());
+                    let v = self.core.engine().series_now();
+                    answers.push(Answer::Other(Box::new(move || {
+                        let _ = reply.send(v);
+                    })));
                 }
                 // Last in the turn, after everything logged with it is applied.
                 Cmd::Shutdown { reply } => stop = Some(reply),
             }
         }
+        let next = &mut self.held.next;
+        next.answers.append(&mut answers);
+        next.out.append(out);
+        next.wrote |= wrote;
+        if stop.is_none() && swapped.is_empty() {
+            return false;
+        }
+        // A checkpoint (which settles what is held first) after everything logged in the turn
+        // is applied.
         if let Some(reply) = stop {
+            self.pump(true);
             self.core.tick(now, out);
             self.emit(out);
             let r = self.checkpoint();
@@ -249,27 +418,26 @@ impl Worker {
             let _ = reply.send(r);
             return true;
         }
-        self.emit(out);
-        if !swapped.is_empty() {
-            let r = self.checkpoint();
-            for s in swapped {
-                let _ = s.send(r.clone());
-            }
+        let r = self.checkpoint();
+        for s in swapped {
+            let _ = s.send(r.clone());
         }
         false
     }
 
-    /// Logs the turn's inputs with one sync; each command's result (`Ok` for those that log
-    /// nothing). A request the log refuses (a full disk) fails alone: the entries written
-    /// before and after it are synced, applied and answered, so the log and the engine keep
-    /// the same inputs, and no client that was refused finds its input replayed after a
-    /// restart.
-    fn log(&mut self, turn: &[Cmd], now: i64) -> Vec<Result<(), String>> {
+    /// Writes the turn's inputs to the log (not yet synced): each command's result (`Ok` for
+    /// those that log nothing), and whether anything was written. A request the log refuses
+    /// (a full disk) fails alone: the entries written before and after it are applied, synced
+    /// and answered, so the log and the engine keep the same inputs, and no client that was
+    /// refused finds its input replayed after a restart. (After a failed sync, the inputs
+    /// written since are refused although applied: they are in the file, and a restart
+    /// replays them too.)
+    fn write(&mut self, turn: &[Cmd], now: i64) -> (Vec<Result<(), String>>, bool) {
         let mut results = vec![Ok(()); turn.len()];
+        let mut wrote = false;
         let Some(wal) = &mut self.wal else {
-            return results;
+            return (results, wrote);
         };
-        let mut written = Vec::new();
         for (i, c) in turn.iter().enumerate() {
             let appended = match c {
                 Cmd::Ingest { log, now, .. } => wal.append(*now, log),
@@ -283,23 +451,14 @@ impl Worker {
                 _ => continue,
             };
             match appended {
-                Ok(_) => written.push(i),
+                Ok(_) => wrote = true,
                 Err(e) => results[i] = Err(format!("write-ahead log: {e}")),
             }
         }
-        if !written.is_empty()
-            && let Err(e) = wal.sync()
-        {
-            let why = format!("write-ahead log: {e}");
-            for i in written {
-                results[i] = Err(why.clone());
-            }
-        }
         if wal.broken().is_some() {
-            // `/readyz` and `/metrics` say so from now on.
             self.metrics.wal_broken.set(1);
         }
-        results
+        (results, wrote)
     }
 
     fn emit(&mut self, out: &mut Vec<Transition>) {
@@ -400,10 +559,11 @@ impl Worker {
     }
 
     /// Writes a checkpoint covering every entry logged so far (each was applied in the turn
-    /// that logged it), then deletes the log segments before the one it points into. The
-    /// segment is not ended here: a checkpoint a minute would otherwise start (and prepare)
-    /// a segment a minute however little was logged.
+    /// that logged it, and is synced and answered first), then deletes the log segments
+    /// before the one it points into. The segment is not ended here: a checkpoint a minute
+    /// would otherwise start (and prepare) a segment a minute however little was logged.
     pub fn checkpoint(&mut self) -> Result<(), String> {
+        self.pump(true);
         let pos = self.wal.as_ref().map(Wal::position).unwrap_or_default();
         let cp = Checkpoint::new(
             pos,
@@ -453,14 +613,18 @@ mod tests {
             metrics: Arc::new(Metrics::new()),
             sink: Box::new(|_| {}),
             backfilling: false,
+            held: Held::default(),
         }
     }
 
     fn ingest(text: String) -> (Cmd, oneshot::Receiver<Result<Applied, String>>) {
         let (reply, rx) = oneshot::channel();
+        let records = vigil_ingest::parse_line(&text, vigil_ingest::Format::Auto)
+            .map(VecDeque::from)
+            .unwrap_or_default();
         let cmd = Cmd::Ingest {
             log: Body::Lines(text),
-            records: VecDeque::new(),
+            records,
             now: 1,
             arrived: Instant::now(),
             reply,
@@ -476,11 +640,11 @@ mod tests {
         let mut w = worker(dir.path());
         for text in ["a", "b"] {
             let (cmd, _rx) = ingest(text.into());
-            w.turn(vec![cmd], &mut Vec::new());
+            w.turn(vec![cmd]);
             w.checkpoint().unwrap();
         }
         let (cmd, _rx) = ingest("c".into());
-        w.turn(vec![cmd], &mut Vec::new());
+        w.turn(vec![cmd]);
         drop(w);
         let logs = std::fs::read_dir(dir.path().join("wal"))
             .unwrap()
@@ -517,7 +681,8 @@ mod tests {
         let (a, mut ra) = ingest("a".into());
         let (b, mut rb) = ingest("b".repeat(wal::MAX_ENTRY));
         let (c, mut rc) = ingest("c".into());
-        assert!(!w.turn(vec![a, b, c], &mut Vec::new()));
+        assert!(!w.turn(vec![a, b, c]));
+        w.pump(true);
         assert!(matches!(ra.try_recv(), Ok(Ok(_))));
         let refused = rb.try_recv().unwrap().unwrap_err();
         assert!(refused.contains("too large"), "{refused}");
@@ -540,5 +705,42 @@ mod tests {
             logged,
             vec![Body::Lines("a".into()), Body::Lines("c".into())]
         );
+    }
+
+    /// The engine decides on a turn's inputs before the log's sync; their answers, the
+    /// transitions they cause and the answers to queries after them wait for a sync started
+    /// after they were written.
+    #[test]
+    fn answers_and_transitions_wait_for_the_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = worker(dir.path());
+        let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = sent.clone();
+        w.sink = Box::new(move |_| {
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+        let (a, mut ra) = ingest(r#"{"ts":1000,"event":{"x":1}}"#.into());
+        let (reply, mut alerts) = oneshot::channel();
+        assert!(!w.turn(vec![a, Cmd::Alerts { reply }]));
+        w.pump(false);
+        // Decided: the engine holds the alert.
+        assert_eq!(w.core.alerts().len(), 1);
+        // Nothing has left: the sync is under way (or done and not yet taken).
+        assert!(w.wal.as_ref().unwrap().syncing().is_some());
+        assert!(ra.try_recv().is_err() && alerts.try_recv().is_err());
+        assert_eq!(sent.load(std::sync::atomic::Ordering::Relaxed), 0);
+        // A second turn written while the first syncs waits for a sync of its own.
+        let (b, mut rb) = ingest(r#"{"ts":1001,"event":{"x":2}}"#.into());
+        assert!(!w.turn(vec![b]));
+        let mut first = crossbeam_channel::Select::new();
+        first.recv(w.wal.as_ref().unwrap().syncing().unwrap());
+        first.ready();
+        w.pump(false);
+        assert!(matches!(ra.try_recv(), Ok(Ok(_))));
+        assert_eq!(alerts.try_recv().unwrap().len(), 1);
+        assert_eq!(sent.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert!(rb.try_recv().is_err());
+        w.pump(true);
+        assert!(matches!(rb.try_recv(), Ok(Ok(_))));
     }
 }
