@@ -315,7 +315,7 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
         metrics: metrics.clone(),
         sink,
         backfilling: config.demo.is_some(),
-        held: Default::default(),
+        pending: Default::default(),
     };
     // The engine and routing start once `listening on` is printed: it is stdout's first line.
     let (go, started) = std::sync::mpsc::channel::<()>();

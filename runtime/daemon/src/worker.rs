@@ -100,12 +100,24 @@ pub struct RuleView {
 /// Where the transitions go (the console, and routing).
 pub type Sink = Box<dyn FnMut(&Transition) + Send>;
 
-/// Answers and transitions held until a sync covers the inputs they follow from: those
-/// behind the sync under way, and those of turns written since (the next sync's).
+/// What the engine's thread started and has not finished: answers and transitions held until
+/// a sync covers the inputs they follow from (those behind the sync under way, and those of
+/// turns written since: the next sync's), and a checkpoint being written.
 #[derive(Default)]
-pub struct Held {
+pub struct Pending {
     syncing: Group,
     next: Group,
+    checkpoint: Option<Writing>,
+}
+
+/// A checkpoint written on a thread of its own: serialising, writing and syncing it (and
+/// freeing its copy of the state) take longer than taking the copy, and ingest waits for
+/// none of it. The log before `pos` is deleted once it is on disk.
+struct Writing {
+    pos: crate::wal::Pos,
+    done: Receiver<Result<(), String>>,
+    /// Reloads answered once it is on disk.
+    replies: Vec<oneshot::Sender<Result<(), String>>>,
 }
 
 #[derive(Default)]
@@ -164,7 +176,7 @@ pub struct Worker {
     pub sink: Sink,
     /// A backfill is playing: the wall clock does not move the engine.
     pub backfilling: bool,
-    pub held: Held,
+    pub pending: Pending,
 }
 
 /// Most requests taken in one turn.
@@ -211,7 +223,7 @@ impl Worker {
                     self.core.tick(now_ms(), &mut out);
                     self.metrics.evaluation.observe(t0.elapsed().as_secs_f64());
                     // What the clock decided follows from inputs maybe not yet synced.
-                    self.held.next.out.append(&mut out);
+                    self.pending.next.out.append(&mut out);
                 }
                 // Sampled on the clock, not per batch: `/metrics` readers see them at most a
                 // tick old, and ingest does not pay for counting alerts.
@@ -220,10 +232,10 @@ impl Worker {
             }
             // Starts the sync for this turn's writes, unless one is under way.
             self.pump(false);
+            self.checkpointed(false);
             if Instant::now() >= next_checkpoint {
-                if let Err(e) = self.checkpoint() {
-                    crate::log::error(&format!("checkpoint failed: {e}"));
-                }
+                // A failure is logged; the next is tried on the timer.
+                let _ = self.start_checkpoint(Vec::new());
                 next_checkpoint = Instant::now() + self.checkpoint_every;
             }
         }
@@ -268,13 +280,13 @@ impl Worker {
                 let r = wal
                     .finish_sync()
                     .map_err(|e| format!("write-ahead log: {e}"));
-                let g = std::mem::take(&mut self.held.syncing);
+                let g = std::mem::take(&mut self.pending.syncing);
                 self.release(g, r);
             }
-            if self.held.next.is_empty() {
+            if self.pending.next.is_empty() {
                 return;
             }
-            let g = std::mem::take(&mut self.held.next);
+            let g = std::mem::take(&mut self.pending.next);
             let started = match &mut self.wal {
                 Some(wal) if g.wrote => wal
                     .start_sync()
@@ -282,7 +294,7 @@ impl Worker {
                 _ => Ok(()),
             };
             if self.wal.as_ref().is_some_and(|w| w.syncing().is_some()) {
-                self.held.syncing = g;
+                self.pending.syncing = g;
                 if !wait {
                     return;
                 }
@@ -398,7 +410,7 @@ impl Worker {
                 Cmd::Shutdown { reply } => stop = Some(reply),
             }
         }
-        let next = &mut self.held.next;
+        let next = &mut self.pending.next;
         next.answers.append(&mut answers);
         next.out.append(out);
         next.wrote |= wrote;
@@ -418,10 +430,8 @@ impl Worker {
             let _ = reply.send(r);
             return true;
         }
-        let r = self.checkpoint();
-        for s in swapped {
-            let _ = s.send(r.clone());
-        }
+        // Answered once the checkpoint is on disk; the engine goes on meanwhile.
+        let _ = self.start_checkpoint(swapped);
         false
     }
 
@@ -558,11 +568,24 @@ impl Worker {
             .collect()
     }
 
-    /// Writes a checkpoint covering every entry logged so far (each was applied in the turn
-    /// that logged it, and is synced and answered first), then deletes the log segments
-    /// before the one it points into. The segment is not ended here: a checkpoint a minute
-    /// would otherwise start (and prepare) a segment a minute however little was logged.
+    /// Writes a checkpoint and waits for it (on shutdown, and when the server is gone).
     pub fn checkpoint(&mut self) -> Result<(), String> {
+        self.start_checkpoint(Vec::new())?;
+        self.checkpointed(true).unwrap_or(Ok(()))
+    }
+
+    /// Starts a checkpoint covering every entry logged so far: each was applied in the turn
+    /// that logged it, and is synced and answered first. The copy of the state is taken here;
+    /// a thread writes it, and [`Worker::checkpointed`] then deletes the log segments before
+    /// the one it points into. The segment is not ended: a checkpoint a minute would otherwise
+    /// start (and prepare) a segment a minute however little was logged. One at a time: a
+    /// checkpoint still being written is finished first. `Err` (logged, and sent to
+    /// `replies`) when no thread could be started to write it.
+    fn start_checkpoint(
+        &mut self,
+        replies: Vec<oneshot::Sender<Result<(), String>>>,
+    ) -> Result<(), String> {
+        self.checkpointed(true);
         self.pump(true);
         let pos = self.wal.as_ref().map(Wal::position).unwrap_or_default();
         let cp = Checkpoint::new(
@@ -571,15 +594,67 @@ impl Worker {
             self.core.snapshot(),
             self.core.acks.clone(),
         );
-        checkpoint::write(&self.data_dir, &cp).map_err(|e| format!("checkpoint: {e}"))?;
-        self.metrics.checkpoints.inc();
-        if let Some(w) = &mut self.wal {
-            w.drop_before(pos)
-                .map_err(|e| format!("write-ahead log: {e}"))?;
-            self.metrics.wal_bytes.set(w.bytes());
+        let dir = self.data_dir.clone();
+        let (tell, done) = crossbeam_channel::bounded(1);
+        let spawned = std::thread::Builder::new()
+            .name("vigil-checkpoint".into())
+            .spawn(move || {
+                let r = checkpoint::write(&dir, &cp)
+                    .map(drop)
+                    .map_err(|e| format!("checkpoint: {e}"));
+                drop(cp);
+                let _ = tell.send(r);
+            });
+        if let Err(e) = spawned {
+            // The next one is tried on the timer.
+            let why = format!("checkpoint: no thread to write it ({e})");
+            crate::log::error(&why);
+            for s in replies {
+                let _ = s.send(Err(why.clone()));
+            }
+            return Err(why);
+        }
+        self.pending.checkpoint = Some(Writing { pos, done, replies });
+        Ok(())
+    }
+
+    /// Finishes the checkpoint being written, if it is done (with `wait`, once it is): the
+    /// log before it is deleted and the reloads waiting for it answered. Its result, if one
+    /// was finished.
+    fn checkpointed(&mut self, wait: bool) -> Option<Result<(), String>> {
+        let w = self.pending.checkpoint.as_ref()?;
+        let stopped = || Err("checkpoint: its writing thread stopped".to_string());
+        let r = if wait {
+            w.done.recv().unwrap_or_else(|_| stopped())
+        } else {
+            match w.done.try_recv() {
+                Ok(r) => r,
+                Err(TryRecvError::Empty) => return None,
+                Err(TryRecvError::Disconnected) => stopped(),
+            }
+        };
+        let w = self.pending.checkpoint.take()?;
+        let r = r.and_then(|()| {
+            self.metrics.checkpoints.inc();
+            match &mut self.wal {
+                Some(log) => {
+                    let dropped = log
+                        .drop_before(w.pos)
+                        .map_err(|e| format!("write-ahead log: {e}"));
+                    self.metrics.wal_bytes.set(log.bytes());
+                    dropped
+                }
+                None => Ok(()),
+            }
+        });
+        if let Err(e) = &r {
+            crate::log::error(&format!("checkpoint failed: {e}"));
         }
         self.gauges();
-        Ok(())
+        for s in w.replies {
+            let _ = s.send(r.clone());
+        }
+        Some(r)
     }
 }
 
@@ -589,14 +664,15 @@ mod tests {
     use crate::wal::{self, Pos, Settings};
     use std::collections::VecDeque;
 
-    fn worker(dir: &std::path::Path) -> Worker {
+    fn rules() -> Arc<RuleSet> {
         let src =
             "package t\nrule r {\n  when count() over 10s >= 1\n  on event where event.x == 1\n}\n";
         let checked = vigil_compiler::check_source("t.rules", src, None);
         assert_eq!(checked.errors(), 0, "{:?}", checked.diagnostics);
-        let rules = Arc::new(
-            RuleSet::from_checked(&checked, vigil_compiler::eval::Engine::Interp).unwrap(),
-        );
+        Arc::new(RuleSet::from_checked(&checked, vigil_compiler::eval::Engine::Interp).unwrap())
+    }
+
+    fn worker(dir: &std::path::Path) -> Worker {
         let settings = Settings {
             segment_bytes: 1 << 20,
             sync: true,
@@ -604,7 +680,7 @@ mod tests {
         };
         let (log, _) = Wal::open(&dir.join("wal"), Pos::default(), settings, &mut |_| {}).unwrap();
         Worker {
-            core: Core::new(rules, Config::default()).unwrap(),
+            core: Core::new(rules(), Config::default()).unwrap(),
             wal: Some(log),
             data_dir: dir.to_path_buf(),
             config_for: Box::new(|_| Config::default()),
@@ -613,7 +689,7 @@ mod tests {
             metrics: Arc::new(Metrics::new()),
             sink: Box::new(|_| {}),
             backfilling: false,
-            held: Held::default(),
+            pending: Pending::default(),
         }
     }
 
@@ -742,5 +818,34 @@ mod tests {
         assert!(rb.try_recv().is_err());
         w.pump(true);
         assert!(matches!(rb.try_recv(), Ok(Ok(_))));
+    }
+
+    /// A reload's checkpoint is written on a thread: the engine's thread goes on, and the
+    /// reload is answered once the checkpoint is on disk and the log before it deleted.
+    #[test]
+    fn a_reload_is_answered_once_its_checkpoint_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = worker(dir.path());
+        let (a, _ra) = ingest(r#"{"ts":1000,"event":{"x":1}}"#.into());
+        assert!(!w.turn(vec![a]));
+        let (reply, mut reloaded) = oneshot::channel();
+        assert!(!w.turn(vec![Cmd::Swap {
+            rules: rules(),
+            reply
+        }]));
+        assert!(reloaded.try_recv().is_err());
+        assert!(w.pending.checkpoint.is_some());
+        // The engine takes requests while the checkpoint is written.
+        let (b, mut rb) = ingest(r#"{"ts":1001,"event":{"x":1}}"#.into());
+        assert!(!w.turn(vec![b]));
+        w.pump(true);
+        assert!(matches!(rb.try_recv(), Ok(Ok(_))));
+        assert_eq!(w.checkpointed(true), Some(Ok(())));
+        assert_eq!(reloaded.try_recv().unwrap(), Ok(()));
+        let cp = crate::checkpoint::read(dir.path()).unwrap().unwrap();
+        assert!(cp.wal.offset > 0);
+        // The alert the first event raised is in the checkpoint; the second came after it.
+        assert_eq!(cp.snapshot.events.rules[0].keys.len(), 1);
+        assert_eq!(w.core.alerts().len(), 1);
     }
 }

@@ -26,9 +26,10 @@ pub struct Snapshot {
     /// Event rules: windows, partial sequences, instantaneous alerts, throttles.
     #[serde(default)]
     pub events: crate::events::EventSnapshot,
-    /// Events accepted but still waiting for the watermark (`lateness`), in order.
+    /// Events accepted but still waiting for the watermark (`lateness`), in order; shared
+    /// with the engine's queue, as copying every waiting event was most of a snapshot's time.
     #[serde(default)]
-    pub buffered: Vec<(i64, serde_json::Value)>,
+    pub buffered: Vec<(i64, Arc<serde_json::Value>)>,
 }
 
 impl Engine {
@@ -68,7 +69,7 @@ impl Engine {
             buffered: {
                 let mut b: Vec<&Buffered> = self.buffered.iter().map(|r| &r.0).collect();
                 b.sort();
-                b.into_iter().map(|b| (b.ts, (*b.event).clone())).collect()
+                b.into_iter().map(|b| (b.ts, b.event.clone())).collect()
             },
         }
     }
@@ -110,7 +111,7 @@ impl Engine {
             self.buffered.push(std::cmp::Reverse(Buffered {
                 ts,
                 seq: self.arrivals,
-                event: Arc::new(event),
+                event,
             }));
         }
         self.next = snap.next;
