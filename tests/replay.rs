@@ -447,6 +447,9 @@ rule both { severity critical\n when hot and spike\n summary \"x\" }
     let mut got = Vec::new();
     feed(&mut first, 0, 12, &mut got);
     let json = serde_json::to_string(&first.snapshot()).expect("serialises");
+    // A reload moves the state instead of copying it: the same snapshot.
+    let taken = serde_json::to_string(&first.take_snapshot()).expect("serialises");
+    assert_eq!(taken, json);
     drop(first);
     let mut second = engine(src, Backend::Interp, minute_config());
     second.restore(serde_json::from_str(&json).expect("deserialises"));

@@ -86,11 +86,12 @@ impl Core {
     }
 
     /// The same state under other rules (a reload): what the new rules share with the old
-    /// ones by rule id keeps its state.
-    /// The history and stopwatch carry over; on an error `self` is unchanged.
+    /// ones by rule id keeps its state, moved out of `self` (which is then only to be
+    /// replaced by the result). The history and stopwatch carry over; on an error `self` is
+    /// unchanged.
     pub fn with_rules(&mut self, rules: Arc<RuleSet>, config: Config) -> Result<Core, String> {
         let mut next = Core::new(rules, config)?;
-        next.engine.restore(self.engine.snapshot());
+        next.engine.restore(self.engine.take_snapshot());
         next.clock = self.clock;
         next.acks = self.acks.clone();
         if let Some(w) = self.stopwatch.clone() {

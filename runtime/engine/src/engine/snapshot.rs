@@ -35,6 +35,30 @@ pub struct Snapshot {
 impl Engine {
     /// The state to persist.
     pub fn snapshot(&self) -> Snapshot {
+        self.snapshot_with(
+            self.labels.clone(),
+            self.store.series.clone(),
+            self.events.snapshot(),
+        )
+    }
+
+    /// The state to hand to the engine that replaces this one (a reload): the large parts
+    /// (label sets, series, event rules' keys) move instead of being copied, so the swap
+    /// neither copies them nor frees the copies. Leaves this engine without that state: it is
+    /// only to be dropped.
+    pub fn take_snapshot(&mut self) -> Snapshot {
+        let labels = std::mem::take(&mut self.labels);
+        let series = std::mem::take(&mut self.store.series);
+        let events = self.events.take_snapshot();
+        self.snapshot_with(labels, series, events)
+    }
+
+    fn snapshot_with(
+        &self,
+        labels: Labels,
+        series: Vec<crate::metric::store::Series>,
+        events: crate::events::EventSnapshot,
+    ) -> Snapshot {
         let ids: Vec<&str> = self
             .rules
             .ir()
@@ -43,8 +67,8 @@ impl Engine {
             .map(|r| r.id.as_str())
             .collect();
         Snapshot {
-            labels: self.labels.clone(),
-            series: self.store.series.clone(),
+            labels,
+            series,
             alerts: self
                 .metric
                 .iter()
@@ -65,7 +89,7 @@ impl Engine {
             next: self.next,
             evaluated: self.evaluated,
             newest: self.newest,
-            events: self.events.snapshot(),
+            events,
             buffered: {
                 let mut b: Vec<&Buffered> = self.buffered.iter().map(|r| &r.0).collect();
                 b.sort();

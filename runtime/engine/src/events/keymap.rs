@@ -81,6 +81,13 @@ impl<V> KeyMap<V> {
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.shards.iter().flat_map(|m| m.values())
     }
+
+    /// Every entry, moved out: the map is left empty.
+    pub fn take_all(&mut self) -> impl Iterator<Item = (KeyId, V)> + use<V> {
+        let shards = std::mem::replace(&mut self.shards, std::array::from_fn(|_| FxMap::default()));
+        self.len = 0;
+        shards.into_iter().flat_map(|m| m.into_iter())
+    }
 }
 
 #[cfg(test)]
