@@ -11,7 +11,10 @@
 //! - latency from sending an event to the answer, which the daemon gives once the engine has
 //!   applied it and decided every rule on it: p50/p99 of single-event requests at a steady
 //!   rate of half the measured throughput (in requests of one event each);
-//! - resident memory per series (RSS after 100,000 series minus before, divided).
+//! - resident memory per series (RSS after 100,000 series minus before, divided);
+//! - a reload of the flat events' rules holding the state of 500,000 events: how long the
+//!   reload takes, and the longest answer to single events sent meanwhile against the longest
+//!   without a reload (the engine's thread pauses for the swap and the checkpoint's copy).
 //!
 //! Needs python3 (the generators) and, for the baseline, `prometheus`; a missing one is said
 //! and its part skipped. `VIGIL_BIN=path` runs another build; `VIGIL_BENCH_WAL="preallocate =
@@ -36,7 +39,7 @@ fn main() {
         return;
     }
     // `cargo bench --bench daemon_load -- remote_write memory`: only those parts.
-    let parts = ["events", "latency", "remote_write", "memory"];
+    let parts = ["events", "latency", "reload", "remote_write", "memory"];
     let only = |part: &str| args.is_empty() || args.iter().any(|a| a == part);
     if let Some(a) = args.iter().find(|a| !parts.contains(&a.as_str())) {
         eprintln!("daemon_load: unknown part `{a}` (one of {parts:?})");
@@ -137,6 +140,9 @@ fn main() {
             );
         }
     }
+    if only("reload") {
+        reload(&flat, &root.join("benches/events.rules"), &dir);
+    }
     if only("remote_write") {
         println!("samples over remote_write (1,000 series x 100 samples per request, 2 senders)");
     }
@@ -202,6 +208,69 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Reloads (the same rules) with the state of `data`'s events, while single events are sent
+/// one after another: the reload's time and the longest answer meanwhile, against the longest
+/// over as long without a reload.
+fn reload(data: &Path, rules: &Path, dir: &Path) {
+    println!(
+        "a reload holding the state of the flat events (500,000), single events sent meanwhile"
+    );
+    let d = Daemon::start(dir, rules, true);
+    send_all(&d.addr, "/api/v1/ingest", &bodies(data, 1000), 2);
+    let lines = bodies(data, 1);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    // The longest answer over `dur`, with `during` run in its middle.
+    let longest = |during: &dyn Fn() -> Duration| {
+        stop.store(false, std::sync::atomic::Ordering::Relaxed);
+        std::thread::scope(|s| {
+            let probe = s.spawn(|| {
+                let mut conn = Conn::new(&d.addr);
+                let mut worst = Duration::ZERO;
+                for l in lines.iter().cycle() {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let t0 = Instant::now();
+                    let _ = conn.request("POST", "/api/v1/ingest", l);
+                    worst = worst.max(t0.elapsed());
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                worst
+            });
+            std::thread::sleep(Duration::from_millis(300));
+            let took = during();
+            std::thread::sleep(Duration::from_millis(300));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            (took, probe.join().unwrap_or_default())
+        })
+    };
+    for _ in 0..3 {
+        let (_, calm) = longest(&|| {
+            std::thread::sleep(Duration::from_millis(300));
+            Duration::ZERO
+        });
+        let (took, worst) = longest(&|| {
+            let t0 = Instant::now();
+            let mut s = TcpStream::connect(&d.addr).unwrap();
+            write!(
+                s,
+                "POST /api/v1/reload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer bench\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut answer = String::new();
+            let _ = s.read_to_string(&mut answer);
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            t0.elapsed()
+        });
+        println!(
+            "  reload answered in {:.0} ms; longest answer meanwhile {:.1} ms, without a reload {:.1} ms",
+            took.as_secs_f64() * 1e3,
+            worst.as_secs_f64() * 1e3,
+            calm.as_secs_f64() * 1e3,
+        );
+    }
+}
+
 /// Lines of `path` without their `ts` (the daemon stamps their arrival), `per` to a body.
 fn bodies(path: &Path, per: usize) -> Vec<Vec<u8>> {
     let f = BufReader::new(std::fs::File::open(path).unwrap());
@@ -248,6 +317,7 @@ impl Daemon {
         // `VIGIL_BIN` runs another build (to compare two in the same session).
         let bin = std::env::var("VIGIL_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_vigil").into());
         let mut child = Command::new(bin)
+            .env("VIGIL_API_TOKEN", "bench")
             .args(["run", "--listen", "127.0.0.1:0", "--format", "json"])
             .arg("--config")
             .arg(&cfg)
