@@ -8,9 +8,12 @@
 //! - samples over remote_write (1,000 series per request, 100 samples each) into `vigil run`
 //!   and, as the baseline, into Prometheus 2.42's own receiver
 //!   (`--web.enable-remote-write-receiver`); sustained samples/s;
-//! - latency from sending an event to the answer, which the daemon gives once the engine has
-//!   applied it and decided every rule on it: p50/p99 of single-event requests at a steady
-//!   rate of half the measured throughput (in requests of one event each);
+//! - latency (`lateness = 0s`, so each event is decided as it is applied): from sending an
+//!   event to its answer, which the daemon gives once the log's sync covers it, p50/p99 of
+//!   single-event requests at a steady rate of half the measured throughput, alone and while
+//!   another sender keeps half that load in requests of 100; and the daemon's own view of the
+//!   loaded run: from each request's arrival to the engine's decision on it
+//!   (`vigil_decision_seconds`, before the sync) and to its answer (`vigil_answer_seconds`);
 //! - resident memory per series (RSS after 100,000 series minus before, divided);
 //! - a reload of the flat events' rules holding the state of 500,000 events: how long the
 //!   reload takes, and the longest answer to single events sent meanwhile against the longest
@@ -82,7 +85,7 @@ fn main() {
     }
     if only("latency") {
         println!(
-            "latency from sending one event to its answer (engine decided), at half the rate above, WAL on"
+            "latency from sending one event to its answer (after the log's sync), at half the rate above, WAL on"
         );
     }
     for (name, rules, data, rate) in rates.iter().filter(|_| only("latency")) {

@@ -102,9 +102,15 @@ pub struct Wal {
     syncer: Option<Syncer>,
 }
 
-/// A thread that syncs the files sent to it, one at a time, and sends back each result.
+/// What runs on the syncing thread once a sync started by [`Wal::start_sync`] is done, given
+/// its result (the engine answers the requests it covers there, without waiting for its own
+/// thread to come back to them).
+pub type AfterSync = Box<dyn FnOnce(&io::Result<()>) + Send>;
+
+/// A thread that syncs the files sent to it, one at a time, runs what follows each, and sends
+/// back each result.
 struct Syncer {
-    files: Option<crossbeam_channel::Sender<Arc<File>>>,
+    files: Option<crossbeam_channel::Sender<(Arc<File>, AfterSync)>>,
     done: crossbeam_channel::Receiver<io::Result<()>>,
     /// A sync was started and its result not yet taken.
     busy: bool,
@@ -113,13 +119,15 @@ struct Syncer {
 
 impl Syncer {
     fn spawn() -> io::Result<Syncer> {
-        let (files, todo) = crossbeam_channel::bounded::<Arc<File>>(1);
+        let (files, todo) = crossbeam_channel::bounded::<(Arc<File>, AfterSync)>(1);
         let (tell, done) = crossbeam_channel::bounded(1);
         let thread = std::thread::Builder::new()
             .name("vigil-wal-sync".into())
             .spawn(move || {
-                for f in todo {
-                    if tell.send(f.sync_data()).is_err() {
+                for (f, after) in todo {
+                    let r = f.sync_data();
+                    after(&r);
+                    if tell.send(r).is_err() {
                         return;
                     }
                 }
@@ -346,28 +354,47 @@ impl Wal {
     }
 
     /// Starts making every append so far durable on the syncing thread, so the caller can go
-    /// on; [`Wal::syncing`] is ready when it is done and [`Wal::finish_sync`] takes the
-    /// result. A sync under way is finished first. Syncs here (and leaves nothing under way)
-    /// when the thread cannot be started.
-    pub fn start_sync(&mut self) -> io::Result<()> {
+    /// on; `after` runs there once it is done, [`Wal::syncing`] is then ready and
+    /// [`Wal::finish_sync`] takes the result. A sync under way is finished first. Syncs here
+    /// (and leaves nothing under way) when the thread cannot be started; `after` runs in any
+    /// case, with the error when the log takes nothing more.
+    pub fn start_sync(&mut self, after: AfterSync) -> io::Result<()> {
         if !self.settings.sync {
+            after(&Ok(()));
             return Ok(());
         }
-        self.finish_sync()?;
-        if let Some(why) = &self.broken {
-            return Err(io::Error::other(why.clone()));
+        let ready = self.finish_sync().and_then(|()| match &self.broken {
+            Some(why) => Err(io::Error::other(why.clone())),
+            None => Ok(()),
+        });
+        if let Err(e) = ready {
+            after(&Err(io::Error::new(e.kind(), e.to_string())));
+            return Err(e);
         }
         if self.syncer.is_none() {
             self.syncer = Syncer::spawn().ok();
         }
-        let file = self.file.clone();
-        match &mut self.syncer {
-            Some(s) if s.files.as_ref().is_some_and(|f| f.send(file).is_ok()) => {
-                s.busy = true;
-                Ok(())
-            }
-            _ => self.sync(),
-        }
+        let job = (self.file.clone(), after);
+        let unsent = match self.syncer.as_mut() {
+            Some(s) => match &s.files {
+                Some(files) => match files.send(job) {
+                    Ok(()) => {
+                        s.busy = true;
+                        return Ok(());
+                    }
+                    Err(e) => e.into_inner(),
+                },
+                None => job,
+            },
+            None => job,
+        };
+        let r = self.sync();
+        (unsent.1)(
+            &r.as_ref()
+                .map(|_| ())
+                .map_err(|e| io::Error::new(e.kind(), e.to_string())),
+        );
+        r
     }
 
     /// The sync under way, if any: ready once it is done (to wait for it alongside other
@@ -724,16 +751,25 @@ mod tests {
         let mut w = fresh(dir.path(), synced(1 << 20));
         w.append(6, &Body::<_, &[u8]>::Lines("synced?")).unwrap();
         let good = std::mem::replace(&mut w.file, Arc::new(File::open("/dev/full").unwrap()));
-        w.start_sync().unwrap();
+        let (tell, told) = std::sync::mpsc::channel();
+        w.start_sync(Box::new(move |r| tell.send(r.is_ok()).unwrap()))
+            .unwrap();
         assert!(w.syncing().is_some());
         assert!(w.finish_sync().is_err());
+        // What follows the sync ran, with its failure.
+        assert_eq!(told.try_recv(), Ok(false));
         assert!(w.syncing().is_none());
         w.file = good;
         let e = w
             .append(7, &Body::<_, &[u8]>::Lines("refused"))
             .unwrap_err();
         assert!(e.to_string().contains("a sync failed"), "{e}");
-        assert!(w.start_sync().is_err());
+        let (tell, told) = std::sync::mpsc::channel();
+        assert!(
+            w.start_sync(Box::new(move |r| tell.send(r.is_ok()).unwrap()))
+                .is_err()
+        );
+        assert_eq!(told.try_recv(), Ok(false));
     }
 
     /// A sync started on the syncing thread makes the appends before it durable; appends
@@ -749,7 +785,7 @@ mod tests {
                 .unwrap();
             want.push(lines(i, &text));
             if i % 3 == 0 {
-                w.start_sync().unwrap();
+                w.start_sync(Box::new(|r| assert!(r.is_ok()))).unwrap();
             }
             if i % 7 == 0 {
                 w.finish_sync().unwrap();
@@ -757,7 +793,7 @@ mod tests {
             }
         }
         // Dropped with a sync under way: the thread ends once it is done.
-        w.start_sync().unwrap();
+        w.start_sync(Box::new(|_| {})).unwrap();
         drop(w);
         let (got, rec) = read_all(dir.path(), Pos::default());
         assert_eq!((got, rec.cuts.len()), (want, 0));

@@ -233,7 +233,9 @@ impl Worker {
             // Starts the sync for this turn's writes, unless one is under way.
             self.pump(false);
             self.checkpointed(false);
-            if Instant::now() >= next_checkpoint {
+            // One still being written (a large state on a slow disk) is not waited for: the
+            // next starts once it is done.
+            if Instant::now() >= next_checkpoint && self.pending.checkpoint.is_none() {
                 // A failure is logged; the next is tried on the timer.
                 let _ = self.start_checkpoint(Vec::new());
                 next_checkpoint = Instant::now() + self.checkpoint_every;
@@ -268,7 +270,9 @@ impl Worker {
 
     /// Lets held answers and transitions go as syncs cover them: takes the sync under way if
     /// it is done (with `wait`, waits for it), then starts one for the turns written since.
-    /// A group that wrote nothing needs no sync of its own, only those before it.
+    /// The answers go from the syncing thread as soon as their sync is done (this thread may
+    /// be applying a large request by then); transitions go from here, in order. A group that
+    /// wrote nothing needs no sync of its own, only those before it.
     fn pump(&mut self, wait: bool) {
         loop {
             if let Some(wal) = &mut self.wal
@@ -277,41 +281,48 @@ impl Worker {
                 if !wait && done.is_empty() {
                     return;
                 }
-                let r = wal
-                    .finish_sync()
-                    .map_err(|e| format!("write-ahead log: {e}"));
+                let _ = wal.finish_sync();
                 let g = std::mem::take(&mut self.pending.syncing);
-                self.release(g, r);
+                self.release(g);
             }
             if self.pending.next.is_empty() {
                 return;
             }
-            let g = std::mem::take(&mut self.pending.next);
-            let started = match &mut self.wal {
-                Some(wal) if g.wrote => wal
-                    .start_sync()
-                    .map_err(|e| format!("write-ahead log: {e}")),
-                _ => Ok(()),
+            let mut g = std::mem::take(&mut self.pending.next);
+            let answers = std::mem::take(&mut g.answers);
+            let metrics = self.metrics.clone();
+            let answer = move |r: &std::io::Result<()>| {
+                let synced = match r {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(format!("write-ahead log: {e}")),
+                };
+                for a in answers {
+                    a.send(&synced, &metrics);
+                }
             };
+            match &mut self.wal {
+                Some(wal) if g.wrote => {
+                    // Answered by `answer` in any case, here when the sync failed to start.
+                    let _ = wal.start_sync(Box::new(answer));
+                }
+                _ => answer(&Ok(())),
+            }
             if self.wal.as_ref().is_some_and(|w| w.syncing().is_some()) {
                 self.pending.syncing = g;
                 if !wait {
                     return;
                 }
             } else {
-                self.release(g, started);
+                self.release(g);
             }
         }
     }
 
-    /// Sends a group's answers (an input's fails if its sync did) and its transitions.
-    fn release(&mut self, g: Group, synced: Result<(), String>) {
+    /// Sends a synced group's transitions (its answers are gone already).
+    fn release(&mut self, g: Group) {
         if self.wal.as_ref().is_some_and(|w| w.broken().is_some()) {
             // `/readyz` and `/metrics` say so from now on.
             self.metrics.wal_broken.set(1);
-        }
-        for a in g.answers {
-            a.send(&synced, &self.metrics);
         }
         let mut out = g.out;
         self.emit(&mut out);
@@ -783,9 +794,10 @@ mod tests {
         );
     }
 
-    /// The engine decides on a turn's inputs before the log's sync; their answers, the
-    /// transitions they cause and the answers to queries after them wait for a sync started
-    /// after they were written.
+    /// The engine decides on a turn's inputs before the log's sync. Their answers, and the
+    /// answers to queries after them, leave from the syncing thread once a sync started after
+    /// they were written is done; the transitions they cause leave from the engine's thread
+    /// after that.
     #[test]
     fn answers_and_transitions_wait_for_the_sync() {
         let dir = tempfile::tempdir().unwrap();
@@ -795,29 +807,28 @@ mod tests {
         w.sink = Box::new(move |_| {
             count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         });
+        let transitions = || sent.load(std::sync::atomic::Ordering::Relaxed);
         let (a, mut ra) = ingest(r#"{"ts":1000,"event":{"x":1}}"#.into());
         let (reply, mut alerts) = oneshot::channel();
         assert!(!w.turn(vec![a, Cmd::Alerts { reply }]));
-        w.pump(false);
-        // Decided: the engine holds the alert.
+        // Decided (the engine holds the alert), and nothing has left: no sync has started.
         assert_eq!(w.core.alerts().len(), 1);
-        // Nothing has left: the sync is under way (or done and not yet taken).
-        assert!(w.wal.as_ref().unwrap().syncing().is_some());
         assert!(ra.try_recv().is_err() && alerts.try_recv().is_err());
-        assert_eq!(sent.load(std::sync::atomic::Ordering::Relaxed), 0);
-        // A second turn written while the first syncs waits for a sync of its own.
+        assert_eq!(transitions(), 0);
+        w.pump(false);
+        assert!(w.wal.as_ref().unwrap().syncing().is_some());
+        assert_eq!(transitions(), 0);
+        // The syncing thread answers without this one.
+        assert!(matches!(ra.blocking_recv(), Ok(Ok(_))));
+        assert_eq!(alerts.blocking_recv().unwrap().len(), 1);
+        assert_eq!(transitions(), 0);
+        // A later turn is answered once its own sync is done.
         let (b, mut rb) = ingest(r#"{"ts":1001,"event":{"x":2}}"#.into());
         assert!(!w.turn(vec![b]));
-        let mut first = crossbeam_channel::Select::new();
-        first.recv(w.wal.as_ref().unwrap().syncing().unwrap());
-        first.ready();
-        w.pump(false);
-        assert!(matches!(ra.try_recv(), Ok(Ok(_))));
-        assert_eq!(alerts.try_recv().unwrap().len(), 1);
-        assert_eq!(sent.load(std::sync::atomic::Ordering::Relaxed), 1);
         assert!(rb.try_recv().is_err());
         w.pump(true);
         assert!(matches!(rb.try_recv(), Ok(Ok(_))));
+        assert_eq!(transitions(), 1);
     }
 
     /// A reload's checkpoint is written on a thread: the engine's thread goes on, and the
