@@ -3,8 +3,10 @@
 //! log and applies them in order, which decides every rule on them. One sync covers a group
 //! of turns (group commit); it runs on the log's syncing thread while this one applies the
 //! next turn, and a turn's answers and transitions leave only once a sync started after its
-//! writes has finished. So decisions do not wait for the disk, throughput holds, and nothing
-//! is answered, notified or shown before its input is on disk. Between requests the wall
+//! writes has finished (answers from the syncing thread as soon as it is done, transitions
+//! from this thread in order). So decisions do not wait for the disk, throughput holds, and
+//! nothing is answered, notified or shown before its input is on disk. Checkpoints are
+//! written on a thread of their own. Between requests the wall
 //! clock moves the engine, and the state is checkpointed on a timer, after a reload and on
 //! shutdown.
 
