@@ -5,7 +5,7 @@
 //! the clock they are given.
 //!
 //! Stages: `config` (vigil.toml) -> `api` (HTTP: `body` decoding, line checks, auth) ->
-//! `worker` (queue, `wal`, `core`, `checkpoint`) -> sink (the console) and `routing` (groups,
+//! `worker` (queue, `wal`, `core`, `checkpoint`) -> sink (`console`) and `routing` (groups,
 //! silences, the outbox, notifiers; `alertmanager` serves its API).
 
 #![forbid(unsafe_code)]
@@ -16,6 +16,7 @@ pub mod audit;
 pub mod body;
 pub mod checkpoint;
 pub mod config;
+pub mod console;
 pub mod core;
 pub mod demo;
 pub mod files;
@@ -277,6 +278,7 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
         )
         .map_err(DaemonError::State)?,
     );
+    let (sink, console) = console::spawn(sink, metrics.clone());
     let sink: Sink = {
         let routing = routing.clone();
         let playbooks = playbooks.clone();
@@ -384,6 +386,7 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
     };
     drop(state);
     let _ = engine_thread.join();
+    console.finish(Duration::from_secs(2));
     // After the engine's last changes.
     routing.save();
     if let Some(a) = &audit {

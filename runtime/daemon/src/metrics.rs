@@ -46,6 +46,8 @@ pub struct Metrics {
     pub engine: Family<Labels, Gauge<u64, AtomicU64>>,
     /// Notification attempts by notifier and result (`sent`, `retrying`, `failed`).
     pub notifications: Family<Labels, Counter>,
+    /// Alert changes not printed: stdout was not being read (see `console`).
+    pub console_dropped: Counter,
 }
 
 impl Metrics {
@@ -115,6 +117,12 @@ impl Metrics {
             "Notification attempts by notifier and result",
             notifications.clone(),
         );
+        let console_dropped = Counter::default();
+        registry.register(
+            "console_dropped",
+            "Alert changes not printed on the console because stdout was not being read",
+            console_dropped.clone(),
+        );
         Metrics {
             registry,
             lines,
@@ -131,6 +139,7 @@ impl Metrics {
             reloads,
             engine,
             notifications,
+            console_dropped,
         }
     }
 
