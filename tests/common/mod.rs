@@ -15,6 +15,9 @@ pub struct Daemon {
     pub addr: String,
     /// Lines the daemon printed on stdout after `listening on`.
     pub lines: mpsc::Receiver<String>,
+    /// Stdout, when it is not read past `listening on` ([`Daemon::start_unread`]): held
+    /// open, so the pipe fills.
+    pub unread: Option<BufReader<std::process::ChildStdout>>,
 }
 
 impl Daemon {
@@ -33,6 +36,16 @@ impl Daemon {
     }
 
     pub fn start_with(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Daemon {
+        Daemon::spawn(dir, env, args, true)
+    }
+
+    /// [`Daemon::start`] with stdout read up to `listening on` and never again.
+    pub fn start_unread(dir: &Path) -> Daemon {
+        let rules = dir.join("rules").display().to_string();
+        Daemon::spawn(dir, &[], &["--format", "json", "--rules", &rules], false)
+    }
+
+    fn spawn(dir: &Path, env: &[(&str, &str)], args: &[&str], read: bool) -> Daemon {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
         cmd.args(["run", "--listen", "127.0.0.1:0"])
             .args(args)
@@ -48,15 +61,23 @@ impl Daemon {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("vigil runs");
-        let stdout = child.stdout.take().expect("stdout");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
+        let unread = if read {
+            std::thread::spawn(move || {
+                for line in stdout.lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            });
+            None
+        } else {
+            let mut first = String::new();
+            stdout.read_line(&mut first).expect("stdout");
+            let _ = tx.send(first.trim_end().to_string());
+            Some(stdout)
+        };
         let first = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("the daemon printed its address");
@@ -68,6 +89,7 @@ impl Daemon {
             child,
             addr,
             lines: rx,
+            unread,
         }
     }
 

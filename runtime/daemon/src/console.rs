@@ -7,7 +7,6 @@
 use crate::metrics::Metrics;
 use crate::worker::Sink;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use vigil_engine::Transition;
@@ -39,12 +38,12 @@ pub fn spawn(mut print: Sink, metrics: Arc<Metrics>) -> (Sink, Console) {
             return (Box::new(|_| {}), Console { thread: None });
         }
     };
-    let dropping = AtomicBool::new(false);
+    let mut dropping = false;
     let sink: Sink = Box::new(move |t| match tx.try_send(t.clone()) {
-        Ok(()) => dropping.store(false, Ordering::Relaxed),
+        Ok(()) => dropping = false,
         Err(_) => {
             metrics.console_dropped.inc();
-            if !dropping.swap(true, Ordering::Relaxed) {
+            if !std::mem::replace(&mut dropping, true) {
                 crate::log::error(
                     "stdout is not being read: alert changes are dropped from the console (they still reach the API, routing and the audit log; vigil_console_dropped_total counts them)",
                 );

@@ -367,34 +367,31 @@ impl Wal {
             Some(why) => Err(io::Error::other(why.clone())),
             None => Ok(()),
         });
-        if let Err(e) = ready {
-            after(&Err(io::Error::new(e.kind(), e.to_string())));
-            return Err(e);
+        if ready.is_err() {
+            after(&ready);
+            return ready;
         }
         if self.syncer.is_none() {
             self.syncer = Syncer::spawn().ok();
         }
         let job = (self.file.clone(), after);
-        let unsent = match self.syncer.as_mut() {
-            Some(s) => match &s.files {
-                Some(files) => match files.send(job) {
-                    Ok(()) => {
-                        s.busy = true;
-                        return Ok(());
-                    }
-                    Err(e) => e.into_inner(),
-                },
-                None => job,
-            },
-            None => job,
+        let unsent = match self.syncer.as_ref().and_then(|s| s.files.as_ref()) {
+            Some(files) => files.send(job).err().map(|e| e.into_inner()),
+            None => Some(job),
         };
-        let r = self.sync();
-        (unsent.1)(
-            &r.as_ref()
-                .map(|_| ())
-                .map_err(|e| io::Error::new(e.kind(), e.to_string())),
-        );
-        r
+        match (unsent, &mut self.syncer) {
+            (None, Some(s)) => {
+                s.busy = true;
+                Ok(())
+            }
+            (unsent, _) => {
+                let r = self.sync();
+                if let Some((_, after)) = unsent {
+                    after(&r);
+                }
+                r
+            }
+        }
     }
 
     /// The sync under way, if any: ready once it is done (to wait for it alongside other

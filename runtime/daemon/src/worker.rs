@@ -338,9 +338,8 @@ impl Worker {
     fn turn(&mut self, turn: Vec<Cmd>) -> bool {
         let now = now_ms();
         let (logged, wrote) = self.write(&turn, now);
-        let mut answers: Vec<Answer> = Vec::with_capacity(turn.len());
-        let mut out = Vec::new();
-        let out = &mut out;
+        // Answers and transitions are held in the next sync's group as they are made.
+        self.pending.next.wrote |= wrote;
         let mut stop = None;
         let mut swapped = Vec::new();
         for (c, logged) in turn.into_iter().zip(logged) {
@@ -355,36 +354,53 @@ impl Worker {
                     let r = logged.map(|()| {
                         let t0 = Instant::now();
                         let follow = !self.backfilling;
-                        let a = self.core.apply_records(now, &mut records, follow, out);
+                        let a = self.core.apply_records(
+                            now,
+                            &mut records,
+                            follow,
+                            &mut self.pending.next.out,
+                        );
                         self.metrics.evaluation.observe(t0.elapsed().as_secs_f64());
                         self.metrics
                             .decision
                             .observe(arrived.elapsed().as_secs_f64());
                         a
                     });
-                    answers.push(Answer::Ingest(reply, r, arrived));
+                    self.pending
+                        .next
+                        .answers
+                        .push(Answer::Ingest(reply, r, arrived));
                 }
                 Cmd::Ack { id, ack, reply } => {
                     let r = logged.map(|()| self.core.ack(&id, ack));
-                    answers.push(Answer::Ack(reply, r));
+                    self.pending.next.answers.push(Answer::Ack(reply, r));
                 }
                 Cmd::Alerts { reply } => {
                     let v = self.core.alerts();
-                    answers.push(Answer::Other(Box::new(move || {
-                        let _ = reply.send(v);
-                    })));
+                    self.pending
+                        .next
+                        .answers
+                        .push(Answer::Other(Box::new(move || {
+                            let _ = reply.send(v);
+                        })));
                 }
                 Cmd::Rules { reply } => {
                     let v = self.rules();
-                    answers.push(Answer::Other(Box::new(move || {
-                        let _ = reply.send(v);
-                    })));
+                    self.pending
+                        .next
+                        .answers
+                        .push(Answer::Other(Box::new(move || {
+                            let _ = reply.send(v);
+                        })));
                 }
                 Cmd::History { rule, since, reply } => {
                     let v = self.core.chart(&rule, since);
-                    answers.push(Answer::Other(Box::new(move || {
-                        let _ = reply.send(v);
-                    })));
+                    self.pending
+                        .next
+                        .answers
+                        .push(Answer::Other(Box::new(move || {
+                            let _ = reply.send(v);
+                        })));
                 }
                 Cmd::Swap { rules, reply } => {
                     // A checkpoint after the turn: every entry logged in it is applied first.
@@ -403,30 +419,32 @@ impl Worker {
                     if logged.is_ok() {
                         self.backfilling = !done;
                         let t0 = Instant::now();
-                        self.core.backfill(&lines, out);
+                        self.core.backfill(&lines, &mut self.pending.next.out);
                         self.metrics.evaluation.observe(t0.elapsed().as_secs_f64());
                     }
                 }
                 Cmd::Clock { reply } => {
                     let v = self.core.clock;
-                    answers.push(Answer::Other(Box::new(move || {
-                        let _ = reply.send(v);
-                    })));
+                    self.pending
+                        .next
+                        .answers
+                        .push(Answer::Other(Box::new(move || {
+                            let _ = reply.send(v);
+                        })));
                 }
                 Cmd::Series { reply } => {
                     let v = self.core.engine().series_now();
-                    answers.push(Answer::Other(Box::new(move || {
-                        let _ = reply.send(v);
-                    })));
+                    self.pending
+                        .next
+                        .answers
+                        .push(Answer::Other(Box::new(move || {
+                            let _ = reply.send(v);
+                        })));
                 }
                 // Last in the turn, after everything logged with it is applied.
                 Cmd::Shutdown { reply } => stop = Some(reply),
             }
         }
-        let next = &mut self.pending.next;
-        next.answers.append(&mut answers);
-        next.out.append(out);
-        next.wrote |= wrote;
         if stop.is_none() && swapped.is_empty() {
             return false;
         }
@@ -434,8 +452,9 @@ impl Worker {
         // is applied.
         if let Some(reply) = stop {
             self.pump(true);
-            self.core.tick(now, out);
-            self.emit(out);
+            let mut out = Vec::new();
+            self.core.tick(now, &mut out);
+            self.emit(&mut out);
             let r = self.checkpoint();
             for s in swapped {
                 let _ = s.send(r.clone());

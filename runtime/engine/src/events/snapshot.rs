@@ -29,30 +29,34 @@ pub struct RuleSnapshot {
 
 impl Events {
     pub fn snapshot(&self) -> EventSnapshot {
-        self.snapshot_with(|r| r.state.iter().map(|(k, v)| (*k, v.clone())).collect())
+        self.snapshot_with(|r| {
+            r.state
+                .iter()
+                .map(|(k, v)| (halves(*k), v.clone()))
+                .collect()
+        })
     }
 
     /// [`Events::snapshot`] with the keys' state moved out rather than copied (see
     /// `Engine::take_snapshot`): the rules are left without keys.
     pub fn take_snapshot(&mut self) -> EventSnapshot {
-        let mut taken: Vec<Vec<(KeyId, KeyState)>> = self
+        let taken: Vec<Vec<_>> = self
             .rules
             .iter_mut()
-            .map(|r| r.state.take_all().collect())
+            .map(|r| r.state.take_all().map(|(k, v)| (halves(k), v)).collect())
             .collect();
-        taken.reverse();
-        self.snapshot_with(|_| taken.pop().unwrap_or_default())
+        let mut taken = taken.into_iter();
+        self.snapshot_with(|_| taken.next().unwrap_or_default())
     }
 
     /// The snapshot, each rule's keys given by `keys` (called once per rule, in order).
     fn snapshot_with(
         &self,
-        mut keys: impl FnMut(&super::Rule) -> Vec<(KeyId, KeyState)>,
+        mut keys: impl FnMut(&super::Rule) -> Vec<([u64; 2], KeyState)>,
     ) -> EventSnapshot {
         let mut rules = Vec::new();
         for r in &self.rules {
-            let mut keys: Vec<([u64; 2], KeyState)> =
-                keys(r).into_iter().map(|(k, v)| (halves(k), v)).collect();
+            let mut keys = keys(r);
             keys.sort_by_key(|k| k.0);
             rules.push(RuleSnapshot {
                 id: r.id.to_string(),
