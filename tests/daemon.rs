@@ -1349,8 +1349,9 @@ fn files_are_followed_through_rotation_and_restarts() {
 /// Editing a rules file reloads it (debounced); a broken edit keeps the old rules.
 /// A list read from a file (a threat feed kept outside the rules, here in its own folder)
 /// follows the file: a new version, written aside and renamed over it as feed downloaders do,
-/// is matched against after the reload, and a malformed one is refused with the reason while
-/// the previous contents keep matching.
+/// is matched against without recompiling the rules (their counts and pending alerts carry
+/// on), and a malformed or missing one is refused with the reason while the previous contents
+/// keep matching.
 #[test]
 fn a_list_file_is_followed_and_a_bad_one_keeps_the_previous_contents() {
     let dir = setup(
@@ -1363,7 +1364,7 @@ fn a_list_file_is_followed_and_a_bad_one_keeps_the_previous_contents() {
     std::fs::create_dir(&feeds).unwrap();
     let feed = feeds.join("blocked.txt");
     std::fs::write(&feed, "# feed v1\n203.0.113.0/24\n").unwrap();
-    let d = Daemon::start(dir.path(), &[]);
+    let d = Daemon::start(dir.path(), &[("VIGIL_API_TOKEN", "t0ken")]);
     let matches = |d: &Daemon| -> u64 {
         let (_, v) = d.get("/api/v1/rules");
         v["rules"][0]["count"].as_u64().unwrap()
@@ -1373,26 +1374,32 @@ fn a_list_file_is_followed_and_a_bad_one_keeps_the_previous_contents() {
     let (s, a) = d.ingest(&(connect("203.0.113.9") + &connect("198.51.100.7")));
     assert_eq!((s, a["events"].as_u64()), (200, Some(2)), "{a}");
     assert_eq!(matches(&d), 1);
+    let (_, v) = d.get("/api/v1/rules");
+    assert_eq!(v["lists"][0]["name"], "demo.blocked", "{v}");
+    assert_eq!(v["lists"][0]["entries"], 1, "{v}");
     // Version 2 adds a network: written aside, renamed over the feed.
     std::thread::sleep(Duration::from_millis(300));
     let tmp = feeds.join(".blocked.txt.tmp");
     std::fs::write(&tmp, "# feed v2\n203.0.113.0/24\n198.51.100.0/24\n").unwrap();
     std::fs::rename(&tmp, &feed).unwrap();
-    d.wait_for("/api/v1/rules", |v| {
-        v["reload"]["ok"] == true && v["reload"]["at"].is_string()
-    });
+    d.wait_for("/api/v1/rules", |v| v["lists"][0]["entries"] == 2);
     d.ingest(&connect("198.51.100.7"));
-    assert_eq!(matches(&d), 1, "counts start again at a reload; v2 matches");
+    assert_eq!(matches(&d), 2, "v2 matches; the rule was not recompiled");
     // A malformed version: refused, named, counted; v2 keeps matching.
     std::fs::write(&feed, "203.0.113.0/24\n198.51.100.0/33\n").unwrap();
     let v = d.wait_for("/api/v1/rules", |v| v["reload"]["failures"] == 1);
     let why = v["reload"]["diagnostics"].as_str().unwrap();
-    assert!(why.contains("198.51.100.0/33"), "{why}");
+    assert!(
+        why.contains("198.51.100.0/33") && why.contains("line 2"),
+        "{why}"
+    );
     d.ingest(&connect("198.51.100.8"));
-    assert_eq!(matches(&d), 2);
+    assert_eq!(matches(&d), 3);
     let (_, m) = d.req("GET", "/metrics", &[], b"");
     assert!(
-        m.contains("vigil_reloads_total{result=\"failed\"} 1"),
+        m.contains("vigil_list_reloads_total{result=\"failed\"} 1")
+            && m.contains("vigil_list_reloads_total{result=\"ok\"} 1")
+            && !m.contains("vigil_reloads_total{"),
         "{m}"
     );
     // A missing feed is refused the same way.
@@ -1400,6 +1407,55 @@ fn a_list_file_is_followed_and_a_bad_one_keeps_the_previous_contents() {
     let v = d.wait_for("/api/v1/rules", |v| v["reload"]["failures"] == 2);
     let why = v["reload"]["diagnostics"].as_str().unwrap();
     assert!(why.contains("V0120"), "{why}");
+    assert_eq!(v["lists"][0]["entries"], 2, "{v}");
+    // The feed restored; then a full reload builds the list from the file like the rest.
+    std::fs::write(&feed, "198.51.100.0/24\n").unwrap();
+    d.wait_for("/api/v1/rules", |v| v["lists"][0]["entries"] == 1);
+    let (s, _) = d.req(
+        "POST",
+        "/api/v1/reload",
+        &[("Authorization", "Bearer t0ken")],
+        b"",
+    );
+    assert_eq!(s, 200);
+    let (_, v) = d.get("/api/v1/rules");
+    assert_eq!(v["lists"][0]["entries"], 1, "{v}");
+    d.ingest(&(connect("198.51.100.9") + &connect("203.0.113.9")));
+    assert_eq!(matches(&d), 1, "a full reload starts the counts again");
+}
+
+/// A list file whose entries are compiled into a rule (spread into another list) reloads
+/// the rules when it changes.
+#[test]
+fn a_list_compiled_into_the_rules_reloads_them() {
+    let dir = setup(
+        "package demo\n\nlist admins = file(\"../admins.txt\")\n\
+         list everyone = [...admins, \"guest\"]\n\n\
+         rule known_user {\n  severity info\n  \
+         on event where event.user in everyone\n}\n",
+        FAST,
+    );
+    std::fs::write(dir.path().join("admins.txt"), "root\n").unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let user = |u: &str| format!("{{\"event\":{{\"user\":\"{u}\"}}}}\n");
+    d.ingest(&(user("root") + &user("alice")));
+    let count = |d: &Daemon| {
+        d.get("/api/v1/rules").1["rules"][0]["count"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(count(&d), 1);
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(dir.path().join("admins.txt"), "root\nalice\n").unwrap();
+    d.wait_for("/api/v1/rules", |v| v["reload"]["at"].is_string());
+    d.ingest(&user("alice"));
+    assert_eq!(
+        count(&d),
+        1,
+        "counts start again at a reload; alice matches"
+    );
+    let (_, m) = d.req("GET", "/metrics", &[], b"");
+    assert!(m.contains("vigil_reloads_total{result=\"ok\"} 1"), "{m}");
 }
 
 #[test]

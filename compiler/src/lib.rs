@@ -11,6 +11,7 @@ pub mod eval;
 pub mod fmt;
 pub mod ir;
 pub mod lint;
+pub mod list_file;
 pub mod lower;
 pub mod resolve;
 pub mod retention;

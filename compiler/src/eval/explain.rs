@@ -66,7 +66,9 @@ fn walk(ir: &Ir, env: &Env, id: NodeId, depth: usize, out: &mut Vec<Part>) {
                     format!("{}  ({})", slot_name(ir, *r), value(interp::slot(env, *r)))
                 }
                 Node::Exists(r) => format!("exists {}", slot_name(ir, *r)),
-                Node::InSyms { slot, negated, .. } | Node::Text { slot, negated, .. } => format!(
+                Node::InSyms { slot, negated, .. }
+                | Node::Text { slot, negated, .. }
+                | Node::InList { slot, negated, .. } => format!(
                     "{} {}  ({})",
                     slot_name(ir, *slot),
                     if *negated {

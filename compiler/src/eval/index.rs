@@ -266,9 +266,10 @@ fn required(ir: &Ir, c: NodeId) -> Vec<u32> {
     match ir.node(c) {
         Node::Cmp(_, _, a, b) => [direct(*a), direct(*b)].into_iter().flatten().collect(),
         Node::Slot(r, Kind::Bool) | Node::Exists(r) => top(r).into_iter().collect(),
-        Node::InSyms { slot, .. } | Node::Text { slot, .. } | Node::Cidr { slot, .. } => {
-            top(slot).into_iter().collect()
-        }
+        Node::InSyms { slot, .. }
+        | Node::Text { slot, .. }
+        | Node::Cidr { slot, .. }
+        | Node::InList { slot, .. } => top(slot).into_iter().collect(),
         Node::Quant { slot, .. } => top(slot).into_iter().collect(),
         Node::TextField { lhs, rhs, .. } => [top(lhs), top(rhs)].into_iter().flatten().collect(),
         Node::InNums { lhs, .. } => direct(*lhs).into_iter().collect(),

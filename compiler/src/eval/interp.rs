@@ -47,6 +47,7 @@ fn constant(ir: &Ir, id: NodeId) -> bool {
         | Node::Text { .. }
         | Node::TextField { .. }
         | Node::Cidr { .. }
+        | Node::InList { .. }
         | Node::Quant { .. } => false,
         n => n.children().into_iter().all(|c| constant(ir, c)),
     }
@@ -161,6 +162,12 @@ pub(super) fn truth(ir: &Ir, env: &Env, id: NodeId) -> bool {
             trie,
             negated,
         } => ops::cidr(ir, *trie, *negated, &slot(env, *r)),
+        Node::InList {
+            slot: r,
+            list,
+            test,
+            negated,
+        } => ops::in_list(ir, *list, *test, *negated, &slot(env, *r)),
         Node::Quant {
             all,
             slot: r,

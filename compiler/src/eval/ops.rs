@@ -4,6 +4,7 @@
 
 use super::SlotVal;
 use super::value::{TAG_BOOL, TAG_NUM, TAG_STR};
+use crate::ir::lists::ListTest;
 use crate::ir::tables::TextOp;
 use crate::ir::{CmpOp, Ir};
 
@@ -90,6 +91,18 @@ pub fn text(
 
 pub fn cidr(ir: &Ir, trie: u32, negated: bool, v: &SlotVal) -> bool {
     match v.as_str().and_then(|s| ir.cidrs[trie as usize].lookup(s)) {
+        Some(hit) => hit != negated,
+        None => false,
+    }
+}
+
+/// A string in a list read from a file, as its current contents hold it; anything but a
+/// string is false, as for [`in_syms`] and [`cidr`].
+pub fn in_list(ir: &Ir, list: u32, how: ListTest, negated: bool, v: &SlotVal) -> bool {
+    match v
+        .as_str()
+        .and_then(|s| ir.lists[list as usize].test(how, s))
+    {
         Some(hit) => hit != negated,
         None => false,
     }

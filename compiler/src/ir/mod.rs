@@ -11,6 +11,7 @@
 
 pub mod events;
 pub mod intern;
+pub mod lists;
 pub mod meta;
 pub mod routes;
 pub mod series;
@@ -218,6 +219,14 @@ pub enum Node {
         lhs: SlotRef,
         rhs: SlotRef,
     },
+    /// A string slot in a list read from a file ([`Ir::lists`]), whose contents can be
+    /// replaced while the rules run.
+    InList {
+        slot: SlotRef,
+        list: u32,
+        test: lists::ListTest,
+        negated: bool,
+    },
     /// An IP address in a CIDR prefix trie ([`Ir::cidrs`]).
     Cidr {
         slot: SlotRef,
@@ -382,6 +391,8 @@ pub struct Ir {
     pub sets: Vec<Vec<Sym>>,
     pub texts: Vec<tables::TextTest>,
     pub cidrs: Vec<tables::CidrTrie>,
+    /// Lists read from files that [`Node::InList`] tests at run time.
+    pub lists: Vec<lists::FileList>,
     pub programs: Vec<Program>,
     /// What the metric engine computes for each series slot.
     pub series: HashMap<u32, series::SeriesExpr>,
@@ -395,7 +406,8 @@ pub struct Ir {
     pub event_aggs: HashMap<u32, events::EventAgg>,
     /// The secrets the rules compare with, by [`Node::Env`] index.
     pub secrets: Vec<SecretRef>,
-    /// Files lists were read from (`list x = file("...")`): a change to one reloads the rules.
+    /// Files whose contents are compiled into the rules (lists read from files and used
+    /// other than by [`Node::InList`], calendars' holidays): a change to one reloads the rules.
     pub list_files: Vec<std::path::PathBuf>,
     /// Notifiers, inhibitions, the route tree and what each rule's alerts carry.
     pub routing: vigil_vocab::notify::Routing,
@@ -470,6 +482,11 @@ impl Ir {
             Node::InNums { lhs, values, .. } => 1 + self.cost(*lhs) + values.len() as u32,
             Node::Text { .. } | Node::TextField { .. } => 40,
             Node::Cidr { .. } => 30,
+            Node::InList { test, .. } => match test {
+                lists::ListTest::Exact => 6,
+                lists::ListTest::Nocase => 40,
+                lists::ListTest::Cidr => 30,
+            },
             Node::Quant { body, .. } => 20 + 8 * self.cost(*body),
             n => {
                 let extra = match n {

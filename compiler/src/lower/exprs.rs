@@ -347,7 +347,12 @@ impl<'a> Lowerer<'a> {
         let (file, expr) = match (self.overrides.get(&key), &decl.kind) {
             (Some(&(f, e)), _) => (f, e),
             (None, DeclKind::Const { value, .. }) => (sym.file, value),
-            (None, DeclKind::List { items, .. }) => (sym.file, items),
+            (None, DeclKind::List { items, file, .. }) => {
+                if file.is_some() {
+                    self.inlined_lists.insert(key.clone());
+                }
+                (sym.file, items)
+            }
             (None, DeclKind::Macro { body, .. }) => (sym.file, body),
             (None, DeclKind::Record { name, .. }) => {
                 // A recorded series is computed by the metric engine, shared by its readers.

@@ -2,6 +2,7 @@
 //! constant patterns, compiled into sets, tries and automata.
 
 use super::*;
+use crate::ir::lists::{FileList, ListTest};
 
 impl<'a> Lowerer<'a> {
     /// `x [not] in [nocase|cidr] xs`.
@@ -23,6 +24,9 @@ impl<'a> Lowerer<'a> {
             rhs: rhs.span,
         };
         let l = self.expr(sc, lhs)?;
+        if let Some(id) = self.in_file_list(sc, &l, rhs, *cidr, m) {
+            return Ok(Low::Node(id, T::Bool));
+        }
         let r = self.expr(sc, rhs)?;
         let items = match r {
             Low::List(items) => items,
@@ -56,6 +60,145 @@ impl<'a> Lowerer<'a> {
             return self.in_strings(sc, l, strs, m);
         }
         self.in_numbers(l, items, m)
+    }
+
+    /// `event.x in feed` where `feed` is read from a file: a lookup in the list's current
+    /// contents ([`Node::InList`]), so a new version of the file needs no recompile. `None`
+    /// for anything else (the list is then inlined like a literal one).
+    fn in_file_list(
+        &mut self,
+        sc: &Scope<'a>,
+        l: &Low,
+        rhs: &'a Expr,
+        cidr: bool,
+        m: Membership,
+    ) -> Option<NodeId> {
+        let Low::Node(n, T::Dyn) = *l else {
+            return None;
+        };
+        let Node::Slot(slot, _) = *self.ir.node(n) else {
+            return None;
+        };
+        let key = self.file_list(sc, rhs)?;
+        let test = if cidr {
+            ListTest::Cidr
+        } else if m.nocase {
+            ListTest::Nocase
+        } else {
+            ListTest::Exact
+        };
+        let list = match self.file_lists.iter().position(|k| *k == key) {
+            Some(i) => i,
+            None => {
+                let (path, typed_cidr) = self.list_file_of(&key)?;
+                let name = format!("{}.{}", key.0, key.2);
+                self.ir.lists.push(FileList::new(name, path, typed_cidr));
+                self.file_lists.push(key);
+                self.file_lists.len() - 1
+            }
+        };
+        self.ir.lists[list].use_as(test);
+        Some(self.ir.add(Node::InList {
+            slot,
+            list: list as u32,
+            test,
+            negated: m.negated,
+        }))
+    }
+
+    /// The list declaration `e` names, if it is read from a file and nothing amends it
+    /// (`override`, `extend`): those change what the file says, so they are inlined.
+    fn file_list(&self, sc: &Scope<'a>, e: &Expr) -> Option<SymKey> {
+        let ExprKind::Ref { name, matchers } = &e.kind else {
+            return None;
+        };
+        let head = name.split('.').next().unwrap_or(name);
+        if !matchers.is_empty()
+            || sc.binds.iter().any(|(v, _)| v == head)
+            || sc.lets.contains_key(name.as_str())
+        {
+            return None;
+        }
+        let ck = self.ck;
+        let key = ck
+            .syms
+            .resolve(&ck.files, sc.file, Namespace::Value, name)?;
+        if self.overrides.contains_key(&key) || self.extends.contains_key(&key) {
+            return None;
+        }
+        self.list_file_of(&key).map(|_| key)
+    }
+
+    /// A file list's path and whether it is declared `: cidr`; `None` if `key` is not a
+    /// list read from a file, or is typed other than `string`, `cidr` or `ip`.
+    fn list_file_of(&self, key: &SymKey) -> Option<(std::path::PathBuf, bool)> {
+        let sym = self.ck.syms.map.get(key)?;
+        let f = &self.ck.files[sym.file];
+        let DeclKind::List {
+            elem,
+            file: Some(_),
+            ..
+        } = &f.module.decls[sym.decl].kind
+        else {
+            return None;
+        };
+        let ty = elem.as_ref().map(|t| t.name.as_str());
+        if !matches!(ty, None | Some("string" | "cidr" | "ip")) {
+            return None;
+        }
+        Some((self.list_path(key)?, ty == Some("cidr")))
+    }
+
+    /// The file a list declaration is read from.
+    fn list_path(&self, key: &SymKey) -> Option<std::path::PathBuf> {
+        let sym = self.ck.syms.map.get(key)?;
+        let f = &self.ck.files[sym.file];
+        let (_, path) = f.list_paths.iter().find(|(d, _)| *d == sym.decl)?;
+        Some(path.clone())
+    }
+
+    /// Fills each file list's table from the entries the loader read, and sets
+    /// [`Ir::list_files`] to the files that reload the rules: lists inlined somewhere, and
+    /// calendars' holidays.
+    pub(super) fn fill_lists(&mut self) -> Result<(), LowerError> {
+        let ck = self.ck;
+        for (i, key) in self.file_lists.iter().enumerate() {
+            let sym = ck.syms.map[key];
+            let decl = &ck.files[sym.file].module.decls[sym.decl];
+            let DeclKind::List { items, .. } = &decl.kind else {
+                continue;
+            };
+            let entries: Vec<&str> = match &items.kind {
+                ExprKind::List(v) => v
+                    .iter()
+                    .filter_map(|e| match &e.kind {
+                        ExprKind::Str(s) => Some(s.as_str()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let list = &self.ir.lists[i];
+            let table = list
+                .build(entries.into_iter().enumerate().map(|(n, e)| (n + 1, e)))
+                .map_err(|message| LowerError {
+                    code: Code::ConstantRequired,
+                    message: format!("list `{}`: {message}", list.name),
+                    span: decl.span,
+                })?;
+            list.install(table);
+        }
+        let mut reload: Vec<std::path::PathBuf> = Vec::new();
+        for f in &ck.files {
+            let lists: Vec<&std::path::PathBuf> = f.list_paths.iter().map(|(_, p)| p).collect();
+            // Calendars' holidays.
+            reload.extend(f.list_files.iter().filter(|p| !lists.contains(p)).cloned());
+        }
+        reload.extend(self.inlined_lists.iter().filter_map(|k| self.list_path(k)));
+        reload.sort();
+        reload.dedup();
+        self.ir.list_files = reload;
+        Ok(())
     }
 
     /// Membership in an array field: any element equals the value.

@@ -69,11 +69,6 @@ impl crate::eval::RuleSet {
 /// Lowers every rule of a checked program without errors.
 pub fn lower(checked: &Checked) -> Result<Ir, LowerError> {
     let (mut ir, errors) = lower_all(checked);
-    ir.list_files = checked
-        .files
-        .iter()
-        .flat_map(|f| f.list_files.iter().cloned())
-        .collect();
     ir.routing = routing(checked);
     match errors.into_iter().next() {
         Some(e) => Err(e),
@@ -138,6 +133,7 @@ fn lower_all(checked: &Checked) -> (Ir, Vec<LowerError>) {
             errors.extend(r.err());
         }
     }
+    errors.extend(lw.fill_lists().err());
     (lw.ir, errors)
 }
 
@@ -215,6 +211,11 @@ struct Lowerer<'a> {
     /// The rule being lowered (`pkg.name`) and the event aggregate slots it has read so far.
     cur_rule: String,
     cur_aggs: Vec<u32>,
+    /// The list declaration behind each of `ir.lists`.
+    file_lists: Vec<SymKey>,
+    /// Lists read from files whose entries were inlined somewhere (their files reload the
+    /// rules when they change).
+    inlined_lists: HashSet<SymKey>,
 }
 
 /// One side of a comparison, with its unit (a percent literal on the other side scales by it).
@@ -293,6 +294,8 @@ impl<'a> Lowerer<'a> {
             metric_scale: HashMap::new(),
             cur_rule: String::new(),
             cur_aggs: Vec::new(),
+            file_lists: Vec::new(),
+            inlined_lists: HashSet::new(),
         };
         for (fi, f) in ck.files.iter().enumerate() {
             lw.file_nocase.push(

@@ -1,6 +1,7 @@
 //! Loads the files named on the command line and everything they import, parsing each once.
 
 use crate::diag::{Code, Diagnostic};
+use crate::list_file::read_text;
 use crate::source::{FileId, SourceMap, Span};
 use crate::syntax::{self, ast};
 use std::path::{Path, PathBuf};
@@ -29,9 +30,11 @@ pub struct LoadedFile {
     pub imports: Vec<(String, String, Span)>,
     /// Named on the command line (or a test), not only reached through an import.
     pub root: bool,
-    /// Files its `list name = file("...")` declarations were read from (what the daemon
-    /// watches to reload them).
+    /// Files its `list name = file("...")` declarations and calendars' holidays were read
+    /// from (what the daemon watches).
     pub list_files: Vec<PathBuf>,
+    /// Each `list name = file("...")`: the declaration's index and its file.
+    pub list_paths: Vec<(usize, PathBuf)>,
 }
 
 /// Everything loaded: sources, parsed files, and diagnostics from parsing and imports.
@@ -132,7 +135,8 @@ pub fn add_file(
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let mut list_files = read_list_files(&mut module, &base, &mut loaded.diags);
+    let list_paths = read_list_files(&mut module, &base, &mut loaded.diags);
+    let mut list_files: Vec<PathBuf> = list_paths.iter().map(|(_, p)| p.clone()).collect();
     list_files.extend(read_holidays_files(&mut module, &base, &mut loaded.diags));
     let import_decls: Vec<(ast::StrLit, Option<ast::Ident>)> = module
         .decls
@@ -150,6 +154,7 @@ pub fn add_file(
         imports: Vec::new(),
         root,
         list_files,
+        list_paths,
     });
     for (lit, alias) in import_decls {
         // A file given in memory (an importer checking its packages together) is found by
@@ -207,19 +212,17 @@ pub fn add_file(
     id
 }
 
-/// The largest list file read (a feed of a million addresses is about 20 MiB).
-pub const MAX_LIST_FILE: u64 = 64 << 20;
-
-/// Fills each `list name = file("path")` with the file's entries (one per line, trimmed; blank
-/// lines and lines starting with `#` skipped), as strings spanning the path: the checker then
-/// types them as it types a literal list (a bad CIDR prefix is reported there, by value).
+/// Fills each `list name = file("path")` with the file's entries
+/// ([`crate::list_file::entries`]), as strings spanning the path: the checker then types them
+/// as it types a literal list (a bad CIDR prefix is reported there, by value). Returns each
+/// declaration's index and file.
 fn read_list_files(
     module: &mut ast::Module,
     base: &Path,
     diags: &mut Vec<Diagnostic>,
-) -> Vec<PathBuf> {
+) -> Vec<(usize, PathBuf)> {
     let mut files = Vec::new();
-    for d in &mut module.decls {
+    for (index, d) in module.decls.iter_mut().enumerate() {
         let ast::DeclKind::List {
             items,
             file: Some(lit),
@@ -229,14 +232,11 @@ fn read_list_files(
             continue;
         };
         let path = base.join(&lit.value);
-        files.push(path.clone());
+        files.push((index, path.clone()));
         let why = match read_text(&path) {
             Ok(text) => {
-                let entries = text
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .map(|l| ast::Expr {
+                let entries = crate::list_file::entries(&text)
+                    .map(|(_, l)| ast::Expr {
                         kind: ast::ExprKind::Str(l.to_string()),
                         span: lit.span,
                     })
@@ -291,25 +291,6 @@ fn read_holidays_files(
         }
     }
     files
-}
-
-/// A file a declaration reads (a list, a calendar's holidays), at most `MAX_LIST_FILE` bytes
-/// of UTF-8 text; why not, in words.
-fn read_text(path: &Path) -> Result<String, String> {
-    use std::io::Read;
-    let mut buf = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_LIST_FILE + 1).read_to_end(&mut buf))
-        .map_err(|e| e.to_string())?;
-    if buf.len() as u64 > MAX_LIST_FILE {
-        return Err(format!("it is larger than {} MiB", MAX_LIST_FILE >> 20));
-    }
-    String::from_utf8(buf).map_err(|e| {
-        format!(
-            "it is not UTF-8 text (byte {})",
-            e.utf8_error().valid_up_to()
-        )
-    })
 }
 
 fn import_targets(spec: &str, base: &Path, std_root: Option<&Path>) -> Vec<PathBuf> {

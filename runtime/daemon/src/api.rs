@@ -43,10 +43,13 @@ pub struct AppState {
     pub reload: Mutex<ReloadStatus>,
     pub ready: AtomicBool,
     pub rates: Rates,
-    /// The running rules' list files (what the watcher follows), and a signal after each
-    /// successful reload (the new rules may read other list files).
-    pub lists: Mutex<Vec<std::path::PathBuf>>,
+    /// The running rules (for the list files the watcher follows and the lists it re-reads),
+    /// and a signal after each successful reload (the new rules may read other list files).
+    pub running: Mutex<Arc<RuleSet>>,
     pub reloaded: tokio::sync::Notify,
+    /// Held while rules or lists are reloaded, so a list re-read cannot land in rules that a
+    /// reload in progress is replacing.
+    pub reloading: tokio::sync::Mutex<()>,
     /// Routing, silences and notifications.
     pub routing: Arc<crate::routing::Routing>,
     /// The audit log (`audit.enabled`).
@@ -58,8 +61,20 @@ pub struct AppState {
 }
 
 impl AppState {
+    pub fn running(&self) -> Arc<RuleSet> {
+        match self.running.lock() {
+            Ok(r) => r.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+    /// Every file the running rules read besides themselves: those compiled in (a change
+    /// reloads the rules) and the lists looked up at run time (a change re-reads the list).
     pub fn list_files(&self) -> Vec<std::path::PathBuf> {
-        self.lists.lock().map(|l| l.clone()).unwrap_or_default()
+        let rules = self.running();
+        let ir = rules.ir();
+        let mut files = ir.list_files.clone();
+        files.extend(ir.lists.iter().map(|l| l.path.clone()));
+        files
     }
 }
 
@@ -1148,7 +1163,11 @@ async fn rules(State(s): State<Arc<AppState>>) -> Response {
             v
         })
         .collect();
-    Json(json!({ "rules": rules, "reload": reload })).into_response()
+    let running = s.running();
+    let lists: Vec<Value> = (running.ir().lists.iter())
+        .map(|l| json!({ "name": l.name, "path": l.path, "entries": l.entries() }))
+        .collect();
+    Json(json!({ "rules": rules, "reload": reload, "lists": lists })).into_response()
 }
 
 /// `GET /api/v1/rules/{id}/history[?since=RFC3339|seconds]`: one rule's recent condition
@@ -1257,6 +1276,7 @@ async fn approve_run(
 /// Loads the rules and swaps them in (state kept by rule id); the number of rules, or the
 /// diagnostics. Used by the API and SIGHUP.
 pub async fn reload_rules(s: &Arc<AppState>) -> Result<usize, String> {
+    let _one_at_a_time = s.reloading.lock().await;
     let loader = s.loader.clone();
     let loaded = tokio::task::spawn_blocking(move || loader())
         .await
@@ -1264,13 +1284,13 @@ pub async fn reload_rules(s: &Arc<AppState>) -> Result<usize, String> {
     let result = match loaded {
         Ok(rules) => {
             let n = rules.ir().rules.len();
-            let lists = rules.ir().list_files.clone();
             let routing = Arc::new(rules.ir().routing.clone());
             let rules = Arc::new(rules);
+            let running = rules.clone();
             match ask(s, |reply| Cmd::Swap { rules, reply }).await {
                 Ok(Ok(())) => {
-                    if let Ok(mut l) = s.lists.lock() {
-                        *l = lists;
+                    if let Ok(mut r) = s.running.lock() {
+                        *r = running;
                     }
                     s.playbooks.set_rules(routing.clone());
                     s.routing.set_rules(routing);
@@ -1310,6 +1330,59 @@ pub async fn reload_rules(s: &Arc<AppState>) -> Result<usize, String> {
         Err(d) => crate::log::error(&format!("reload failed; the old rules keep running:\n{d}")),
     }
     result
+}
+
+/// Re-reads the lists of the running rules read from `changed` files (each a folder and a
+/// name, as the watcher keys them): the new contents are in place for the next event, with
+/// no recompile and no state touched; a file that cannot be read or has a bad entry keeps
+/// the list's previous contents, and is reported as a failed reload is.
+pub async fn reload_lists(s: &Arc<AppState>, changed: &(dyn Fn(&std::path::Path) -> bool + Sync)) {
+    let _one_at_a_time = s.reloading.lock().await;
+    let rules = s.running();
+    let picked: Vec<usize> = (rules.ir().lists.iter().enumerate())
+        .filter(|(_, l)| changed(&l.path))
+        .map(|(i, _)| i)
+        .collect();
+    let read = rules.clone();
+    let results = tokio::task::spawn_blocking(move || {
+        let lists = &read.ir().lists;
+        picked
+            .into_iter()
+            .map(|i| (lists[i].name.clone(), lists[i].reload()))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    for (name, result) in results {
+        let word = if result.is_ok() { "ok" } else { "failed" };
+        let why = result
+            .as_ref()
+            .err()
+            .map(|e| format!("list `{name}`: {e}; its previous contents stay"));
+        if let Some(a) = &s.audit {
+            a.record(
+                now_ms(),
+                "reload",
+                json!({ "result": word, "list": name, "entries": result.as_ref().ok(),
+                        "diagnostics": why }),
+            );
+        }
+        s.metrics
+            .list_reloads
+            .get_or_create(&vec![("result", word.to_string())])
+            .inc();
+        if let Ok(mut st) = s.reload.lock() {
+            st.at = Some(rfc3339(now_ms()));
+            st.ok = result.is_ok();
+            st.diagnostics = why.clone();
+            st.failures += u64::from(result.is_err());
+        }
+        match (&result, why) {
+            (Ok(n), _) => crate::log::info(&format!("list `{name}` re-read: {n} entries")),
+            (Err(_), Some(why)) => crate::log::error(&why),
+            _ => {}
+        }
+    }
 }
 
 async fn metrics(State(s): State<Arc<AppState>>) -> Response {

@@ -42,6 +42,8 @@ pub struct Metrics {
     pub wal_bytes: Gauge<u64, AtomicU64>,
     pub checkpoints: Counter,
     pub reloads: Family<Labels, Counter>,
+    /// Lists re-read from their files without recompiling, by result.
+    pub list_reloads: Family<Labels, Counter>,
     /// The engine's counters (samples stored, too late, refused by a limit, ...).
     pub engine: Family<Labels, Gauge<u64, AtomicU64>>,
     /// Notification attempts by notifier and result (`sent`, `retrying`, `failed`).
@@ -109,6 +111,12 @@ impl Metrics {
         registry.register("checkpoints", "Checkpoints written", checkpoints.clone());
         let reloads = Family::<Labels, Counter>::default();
         registry.register("reloads", "Rule reloads by result", reloads.clone());
+        let list_reloads = Family::<Labels, Counter>::default();
+        registry.register(
+            "list_reloads",
+            "Lists re-read from their files (no recompile) by result",
+            list_reloads.clone(),
+        );
         let engine = Family::<Labels, Gauge<u64, AtomicU64>>::default();
         registry.register("engine", "Engine counters by name", engine.clone());
         let notifications = Family::<Labels, Counter>::default();
@@ -137,6 +145,7 @@ impl Metrics {
             wal_bytes,
             checkpoints,
             reloads,
+            list_reloads,
             engine,
             notifications,
             console_dropped,

@@ -1,11 +1,13 @@
 //! Reload on a change to a rules file or to a file a list is read from (`list x =
 //! file("...")`, threat feeds and allow-lists that other tools rewrite): the rule paths and the
 //! lists' folders are watched (`notify`), changes are debounced (an editor's save is several
-//! events; a `git checkout` or a feed download many), and the rules are reloaded as by
-//! `POST /api/v1/reload`: with errors (a missing or malformed list file too) the old rules and
-//! the lists' previous contents keep running, and the failure is reported and counted.
+//! events; a `git checkout` or a feed download many). A list the rules only test with `in`
+//! is re-read into the running rules (`reload_lists`: no recompile, state untouched); a
+//! rules file, or a file whose contents are compiled into the rules, reloads them as
+//! `POST /api/v1/reload` does. Either way a missing or malformed file keeps what was running
+//! (the rules, the list's previous contents), and the failure is reported and counted.
 
-use crate::api::{AppState, reload_rules};
+use crate::api::{AppState, reload_lists, reload_rules};
 use notify::{RecursiveMode, Watcher};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -24,8 +26,18 @@ pub struct Watching {
     rules: Vec<PathBuf>,
 }
 
-/// List files by folder and name: a feed replaced by a rename shows up under its folder.
-type Lists = Arc<Mutex<HashSet<(PathBuf, std::ffi::OsString)>>>;
+/// A file by its folder (resolved, so `a/../b` and `b` agree) and name: a feed replaced by a
+/// rename shows up under its folder.
+type Key = (PathBuf, std::ffi::OsString);
+
+/// The list files followed.
+type Lists = Arc<Mutex<HashSet<Key>>>;
+
+/// What changed: a rules file, or a list file.
+enum Change {
+    Rules,
+    List(Key),
+}
 
 /// Starts watching the configured rule paths and the current rules' list files.
 pub fn start(state: &Arc<AppState>) -> Result<Option<Arc<Mutex<Watching>>>, String> {
@@ -33,17 +45,21 @@ pub fn start(state: &Arc<AppState>) -> Result<Option<Arc<Mutex<Watching>>>, Stri
         return Ok(None);
     }
     let lists: Lists = Arc::default();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Change>();
     let seen = lists.clone();
     let watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-        if let Ok(ev) = ev
-            && (ev.kind.is_modify() || ev.kind.is_create() || ev.kind.is_remove())
-            && ev.paths.iter().any(|p| {
-                p.extension().is_some_and(|e| e == "rules")
-                    || key(p).is_some_and(|k| seen.lock().is_ok_and(|l| l.contains(&k)))
-            })
-        {
-            let _ = tx.send(());
+        let Ok(ev) = ev else { return };
+        if !(ev.kind.is_modify() || ev.kind.is_create() || ev.kind.is_remove()) {
+            return;
+        }
+        for p in &ev.paths {
+            if p.extension().is_some_and(|e| e == "rules") {
+                let _ = tx.send(Change::Rules);
+            } else if let Some(k) = key(p)
+                && seen.lock().is_ok_and(|l| l.contains(&k))
+            {
+                let _ = tx.send(Change::List(k));
+            }
         }
     })
     .map_err(|e| format!("cannot watch the rules: {e}"))?;
@@ -64,10 +80,30 @@ pub fn start(state: &Arc<AppState>) -> Result<Option<Arc<Mutex<Watching>>>, Stri
     follow_lists(&watching, &lists, &state.list_files());
     let reloads = state.clone();
     tokio::spawn(async move {
-        while rx.recv().await.is_some() {
+        while let Some(first) = rx.recv().await {
             // Wait until the changes stop.
-            while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
-            let _ = reload_rules(&reloads).await;
+            let mut changes = vec![first];
+            while let Ok(Some(c)) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {
+                changes.push(c);
+            }
+            let compiled: HashSet<_> = (reloads.running().ir().list_files.iter())
+                .filter_map(|f| key(f))
+                .collect();
+            let recompile = changes.iter().any(|c| match c {
+                Change::Rules => true,
+                Change::List(k) => compiled.contains(k),
+            });
+            if recompile {
+                let _ = reload_rules(&reloads).await;
+                continue;
+            }
+            let changed: HashSet<_> = (changes.into_iter())
+                .filter_map(|c| match c {
+                    Change::List(k) => Some(k),
+                    Change::Rules => None,
+                })
+                .collect();
+            reload_lists(&reloads, &|p| key(p).is_some_and(|k| changed.contains(&k))).await;
         }
     });
     // Rules reloaded by any means (a change, SIGHUP, the API) may read other list files.
@@ -105,8 +141,7 @@ fn follow_lists(watching: &Mutex<Watching>, lists: &Lists, files: &[PathBuf]) {
     }
 }
 
-/// A file's folder (resolved, so `a/../b` and `b` agree) and name.
-fn key(p: &Path) -> Option<(PathBuf, std::ffi::OsString)> {
+fn key(p: &Path) -> Option<Key> {
     let folder = p.parent()?.canonicalize().ok()?;
     Some((folder, p.file_name()?.to_os_string()))
 }

@@ -1,10 +1,11 @@
 //! `extern "C"` entry points generated code calls for what is not plain arithmetic: string
-//! operators, CIDR tries, large sets, dynamic comparisons, maths from libm. Each one
+//! operators, CIDR tries, large sets, lists read from files, dynamic comparisons, maths from libm. Each one
 //! rebuilds safe references from the pointers the generated code passes and calls the same
 //! function in [`crate::eval::ops`] the interpreter calls.
 
 use crate::eval::ops;
 use crate::eval::value::SlotVal;
+use crate::ir::lists::ListTest;
 use crate::ir::tables::TextOp;
 use crate::ir::{CmpOp, Ir};
 
@@ -33,6 +34,20 @@ pub unsafe extern "C" fn cidr(ir: *const Ir, trie: u32, negated: u32, slot: *con
     // SAFETY: valid per the contract.
     let (ir, slot) = unsafe { (&*ir, &*slot) };
     ops::cidr(ir, trie, negated != 0, slot) as u8
+}
+
+/// # Safety
+/// As [`text`].
+pub unsafe extern "C" fn in_list(
+    ir: *const Ir,
+    list: u32,
+    how: u32,
+    negated: u32,
+    slot: *const SlotVal,
+) -> u8 {
+    // SAFETY: valid per the contract.
+    let (ir, slot) = unsafe { (&*ir, &*slot) };
+    ops::in_list(ir, list, ListTest::from_code(how), negated != 0, slot) as u8
 }
 
 /// # Safety

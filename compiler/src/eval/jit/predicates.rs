@@ -52,6 +52,12 @@ impl Gen<'_, '_> {
                 trie,
                 negated,
             } => self.cidr(slot, trie, negated)?,
+            Node::InList {
+                slot,
+                list,
+                test,
+                negated,
+            } => self.in_list(slot, list, test.code(), negated)?,
             Node::Quant {
                 all,
                 slot,
@@ -154,6 +160,32 @@ impl Gen<'_, '_> {
                 &[irp, setv, neg, addr],
             )
         })
+    }
+
+    /// A string in a list read from a file: always through the helper, which reads the
+    /// list's current contents.
+    fn in_list(
+        &mut self,
+        slot: SlotRef,
+        list: u32,
+        how: u32,
+        negated: bool,
+    ) -> Result<Value, String> {
+        let addr = self.slot_addr(slot)?;
+        let (i32t, ptr) = (types::I32, self.ptr);
+        let args = [
+            self.ir_ptr,
+            self.b.ins().iconst(i32t, list as i64),
+            self.b.ins().iconst(i32t, how as i64),
+            self.b.ins().iconst(i32t, negated as i64),
+            addr,
+        ];
+        Ok(self.call(
+            helpers::in_list as *const u8,
+            &[ptr, i32t, i32t, i32t, ptr],
+            types::I8,
+            &args,
+        ))
     }
 
     /// A number among constants (IEEE equality, unrolled).

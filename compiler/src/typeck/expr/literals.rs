@@ -128,15 +128,7 @@ fn list_compatible(a: &Ty, b: &Ty, item: &Expr) -> bool {
 
 /// Whether `s` is an IPv4/IPv6 address or network with a valid prefix length.
 pub(crate) fn parse_cidr(s: &str) -> bool {
-    let (addr, prefix) = match s.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (s, None),
-    };
-    let Ok(ip) = addr.parse::<std::net::IpAddr>() else {
-        return false;
-    };
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    prefix.is_none_or(|p| p.parse::<u8>().is_ok_and(|n| n <= max))
+    crate::list_file::valid_cidr(s)
 }
 
 pub(crate) fn named_type(n: &str) -> Option<Ty> {
