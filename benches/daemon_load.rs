@@ -42,7 +42,14 @@ fn main() {
         return;
     }
     // `cargo bench --bench daemon_load -- remote_write memory`: only those parts.
-    let parts = ["events", "latency", "reload", "remote_write", "memory"];
+    let parts = [
+        "events",
+        "latency",
+        "reload",
+        "lists",
+        "remote_write",
+        "memory",
+    ];
     let only = |part: &str| args.is_empty() || args.iter().any(|a| a == part);
     if let Some(a) = args.iter().find(|a| !parts.contains(&a.as_str())) {
         eprintln!("daemon_load: unknown part `{a}` (one of {parts:?})");
@@ -145,6 +152,9 @@ fn main() {
     }
     if only("reload") {
         reload(&flat, &root.join("benches/events.rules"), &dir);
+    }
+    if only("lists") {
+        lists(&flat, &root.join("benches/events.rules"), &dir);
     }
     if only("remote_write") {
         println!("samples over remote_write (1,000 series x 100 samples per request, 2 senders)");
@@ -271,6 +281,105 @@ fn reload(data: &Path, rules: &Path, dir: &Path) {
             worst.as_secs_f64() * 1e3,
             calm.as_secs_f64() * 1e3,
         );
+    }
+}
+
+/// A list file of 100,000 user names rewritten under the state of the flat events: read
+/// into the running rules (tested only with `in`), against the same file compiled into the
+/// rules (also spread into another list), which reloads them.
+fn lists(data: &Path, rules: &Path, dir: &Path) {
+    println!(
+        "a list file of 100,000 entries rewritten under the state of the flat events (500,000)"
+    );
+    let lines = bodies(data, 1);
+    for compiled in [false, true] {
+        let pack = dir.join(format!("lists-{compiled}"));
+        let _ = std::fs::remove_dir_all(&pack);
+        std::fs::create_dir_all(&pack).unwrap();
+        std::fs::copy(rules, pack.join("events.rules")).unwrap();
+        let users = |v: u32| -> String { (0..100_000).map(|i| format!("user{v}-{i}\n")).collect() };
+        std::fs::write(pack.join("users.txt"), users(0)).unwrap();
+        let spread = if compiled {
+            "list everyone = [...bad_users, \"nobody\"]\n\
+             rule known {\n  severity info\n  on event where event.user in everyone\n}\n"
+        } else {
+            ""
+        };
+        std::fs::write(
+            pack.join("feeds.rules"),
+            format!(
+                "package feeds\n\nlist bad_users = file(\"users.txt\")\n{spread}\n\
+                 rule bad_user {{\n  severity high\n  on event where event.user in bad_users\n}}\n"
+            ),
+        )
+        .unwrap();
+        let d = Daemon::start(dir, &pack, true);
+        send_all(&d.addr, "/api/v1/ingest", &bodies(data, 1000), 2);
+        let rules_json = || {
+            let mut s = TcpStream::connect(&d.addr).unwrap();
+            write!(
+                s,
+                "GET /api/v1/rules HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut text = String::new();
+            let _ = s.read_to_string(&mut text);
+            text
+        };
+        for v in 1..=3 {
+            let before = rules_json();
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            let (took, worst, sent) = std::thread::scope(|s| {
+                let probe = s.spawn(|| {
+                    let mut conn = Conn::new(&d.addr);
+                    let (mut worst, mut sent) = (Duration::ZERO, 0);
+                    for l in lines.iter().cycle() {
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            break;
+                        }
+                        let t0 = Instant::now();
+                        let _ = conn.request("POST", "/api/v1/ingest", l);
+                        worst = worst.max(t0.elapsed());
+                        sent += 1;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    (worst, sent)
+                });
+                std::thread::sleep(Duration::from_millis(300));
+                let t0 = Instant::now();
+                std::fs::write(pack.join("users.txt"), users(v)).unwrap();
+                // Taken: the reload's time (or the list's) is new in the rules' answer.
+                let deadline = t0 + Duration::from_secs(60);
+                loop {
+                    let now = rules_json();
+                    let at = |t: &str| {
+                        t.split("\"at\":")
+                            .nth(1)
+                            .and_then(|r| r.get(..30))
+                            .map(str::to_string)
+                    };
+                    if at(&now) != at(&before) || Instant::now() > deadline {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let took = t0.elapsed();
+                std::thread::sleep(Duration::from_millis(300));
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                let (worst, sent) = probe.join().unwrap_or_default();
+                (took, worst, sent)
+            });
+            println!(
+                "  {}: in use {:.0} ms after the write (500 ms of it the debounce); longest answer meanwhile {:.1} ms over {sent} single events",
+                if compiled {
+                    "compiled in, rules reloaded"
+                } else {
+                    "tested with `in`, list re-read"
+                },
+                took.as_secs_f64() * 1e3,
+                worst.as_secs_f64() * 1e3,
+            );
+        }
     }
 }
 
