@@ -1,6 +1,7 @@
-//! Lists read from files and tested with `in` (exact, `nocase`, `cidr`) are looked up in
-//! tables a running rule set can replace: the same answers as the list written literally, on
-//! both engines, and a new version of the file takes effect without recompiling.
+//! Lists read from files that fields are tested against (`in`, `in nocase`, `in cidr`, string
+//! operators' patterns) are looked up in tables a running rule set can replace: the same
+//! answers as the list written literally, on both engines, and a new version of the file
+//! takes effect without recompiling.
 
 use serde_json::{Value, json};
 use std::path::Path;
@@ -20,6 +21,13 @@ const CONDITIONS: &[&str] = &[
     "event.ip not in cidr {nets}",
     "any t in event.tags where t in {users}",
     "event.type == \"login\" and event.user in {users}",
+    "event.user contains any {users}",
+    "event.user not endswith any nocase {users}",
+    "event.user startswith all {users}",
+    "event.user glob any {users}",
+    "event.tags contains any {users}",
+    "event.tags endswith any nocase {users}",
+    "any t in event.tags where t startswith any {users}",
 ];
 
 fn events() -> Vec<Value> {
@@ -35,6 +43,8 @@ fn events() -> Vec<Value> {
         json!({"ip": "::ffff:10.0.0.9"}),
         json!({"tags": ["x", "bob"], "user": "ROOT"}),
         json!({"tags": [], "user": null}),
+        json!({"user": "rootbob", "tags": ["xBOB", "ali"]}),
+        json!({"user": "superALICE", "tags": "bob"}),
     ]
 }
 

@@ -167,7 +167,12 @@ pub(super) fn truth(ir: &Ir, env: &Env, id: NodeId) -> bool {
             list,
             test,
             negated,
-        } => ops::in_list(ir, *list, *test, *negated, &slot(env, *r)),
+            elem,
+        } => {
+            let k = env.layouts[r.depth as usize].elem_width(r.id);
+            let v = slot(env, *r);
+            ops::in_list(ir, *list, *test, *negated, &v, env.elems, *elem, k)
+        }
         Node::Quant {
             all,
             slot: r,

@@ -4,7 +4,6 @@
 
 use super::SlotVal;
 use super::value::{TAG_BOOL, TAG_NUM, TAG_STR};
-use crate::ir::lists::ListTest;
 use crate::ir::tables::TextOp;
 use crate::ir::{CmpOp, Ir};
 
@@ -96,16 +95,34 @@ pub fn cidr(ir: &Ir, trie: u32, negated: bool, v: &SlotVal) -> bool {
     }
 }
 
-/// A string in a list read from a file, as its current contents hold it; anything but a
-/// string is false, as for [`in_syms`] and [`cidr`].
-pub fn in_list(ir: &Ir, list: u32, how: ListTest, negated: bool, v: &SlotVal) -> bool {
-    match v
-        .as_str()
-        .and_then(|s| ir.lists[list as usize].test(how, s))
-    {
-        Some(hit) => hit != negated,
-        None => false,
+/// A slot against a list read from a file, as its current contents hold it: a string is
+/// tested; an array's elements by a string operator (as [`text`] does, `elem_own` and `k`
+/// alike); anything else is false, as for [`in_syms`], [`cidr`] and [`text`].
+#[allow(clippy::too_many_arguments)]
+pub fn in_list(
+    ir: &Ir,
+    list: u32,
+    test: u32,
+    negated: bool,
+    v: &SlotVal,
+    elems: &[SlotVal],
+    elem_own: Option<u32>,
+    k: usize,
+) -> bool {
+    let l = &ir.lists[list as usize];
+    if let Some(s) = v.as_str() {
+        return l.test(test, s).is_some_and(|hit| hit != negated);
     }
+    if let (Some((start, n)), Some(own)) = (v.as_array(), elem_own) {
+        let Some(items) = element_range(elems, start, n, k) else {
+            return false;
+        };
+        let strings = items
+            .chunks_exact(k.max(1))
+            .filter_map(|e| e.get(own as usize).and_then(|s| s.as_str()));
+        return l.test_elements(test, strings) != negated;
+    }
+    false
 }
 
 pub fn in_syms(ir: &Ir, set: u32, negated: bool, v: &SlotVal) -> bool {

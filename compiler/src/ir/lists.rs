@@ -1,9 +1,10 @@
 //! Lists read from files (`list blocked: cidr = file("feeds/blocked.txt")`) that rules test
-//! membership in (`in`, `in nocase`, `in cidr`): looked up at run time in a table that can be
-//! replaced while the rules run, so a threat feed or an allow-list that another tool rewrites
-//! takes effect without recompiling the rules or touching their state. A list used any
-//! other way (spread into another list, a string operator's patterns, a quantifier) is
-//! inlined when the rules are compiled, and its file is in [`super::Ir::list_files`].
+//! a field against (`in`, `in nocase`, `in cidr`, or as a string operator's patterns:
+//! `endswith any bad_domains`): looked up at run time in tables that can be replaced while
+//! the rules run, so a threat feed or an allow-list that another tool rewrites takes effect
+//! without recompiling the rules or touching their state. A list used any other way (spread
+//! into another list, a quantifier's range) is inlined when the rules are compiled, and its
+//! file is in [`super::Ir::list_files`].
 
 use super::tables::{CidrTrie, TextOp, TextTest};
 use arc_swap::ArcSwap;
@@ -11,7 +12,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// How a rule tests a file list.
+/// How a rule tests a field against a file list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ListTest {
     /// `x in list`: the whole string, exactly.
@@ -20,20 +21,17 @@ pub enum ListTest {
     Nocase,
     /// `x in cidr list`: an address inside one of the networks.
     Cidr,
+    /// A string operator with the list as its patterns (`contains any`, `endswith all`,
+    /// `matches any`, ...); on an array field it tests the elements, as with literal patterns.
+    Text { op: TextOp, all: bool, nocase: bool },
 }
 
-impl ListTest {
-    /// The code the JIT passes for it.
-    pub fn code(self) -> u32 {
-        self as u32
-    }
-    pub fn from_code(c: u32) -> ListTest {
-        match c {
-            0 => ListTest::Exact,
-            1 => ListTest::Nocase,
-            _ => ListTest::Cidr,
-        }
-    }
+/// A test's table.
+#[derive(Debug)]
+enum Built {
+    Exact(HashSet<Box<str>>),
+    Text(TextTest),
+    Cidr(CidrTrie),
 }
 
 /// One list file the rules test at run time, with its current contents.
@@ -44,17 +42,16 @@ pub struct FileList {
     pub path: PathBuf,
     /// Declared `: cidr`: every entry must be a network or an address.
     pub cidr: bool,
-    /// The tests rules make of it; only their tables are built.
-    uses: HashSet<ListTest>,
+    /// The tests rules make of it (a node names one by its place here); only their tables
+    /// are built.
+    uses: Vec<ListTest>,
     table: ArcSwap<ListTable>,
 }
 
-/// A file list's contents, as the tests its rules make read them.
+/// A file list's contents, as the tests its rules make read them: one table per use.
 #[derive(Debug, Default)]
 pub struct ListTable {
-    exact: HashSet<Box<str>>,
-    nocase: Option<TextTest>,
-    trie: Option<CidrTrie>,
+    built: Vec<Built>,
     entries: usize,
 }
 
@@ -65,14 +62,20 @@ impl FileList {
             name,
             path,
             cidr,
-            uses: HashSet::new(),
+            uses: Vec::new(),
             table: ArcSwap::from_pointee(ListTable::default()),
         }
     }
 
-    /// Notes that a rule tests the list this way.
-    pub fn use_as(&mut self, how: ListTest) {
-        self.uses.insert(how);
+    /// Notes that a rule tests the list this way; the use's number.
+    pub fn use_as(&mut self, how: ListTest) -> u32 {
+        match self.uses.iter().position(|u| *u == how) {
+            Some(i) => i as u32,
+            None => {
+                self.uses.push(how);
+                self.uses.len() as u32 - 1
+            }
+        }
     }
 
     /// The tables for `entries` (each with its line number), or why they cannot be built:
@@ -92,21 +95,30 @@ impl FileList {
             ));
         }
         let strings = || entries.iter().map(|(_, e)| *e);
-        let mut t = ListTable {
+        let built = (self.uses.iter())
+            .map(|how| {
+                Ok(match *how {
+                    ListTest::Exact => Built::Exact(strings().map(Box::from).collect()),
+                    ListTest::Nocase => Built::Text(TextTest::new(
+                        TextOp::Equals,
+                        false,
+                        true,
+                        strings().map(str::to_string).collect(),
+                    )?),
+                    ListTest::Text { op, all, nocase } => Built::Text(TextTest::new(
+                        op,
+                        all,
+                        nocase,
+                        strings().map(str::to_string).collect(),
+                    )?),
+                    ListTest::Cidr => Built::Cidr(CidrTrie::new(strings())?),
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(ListTable {
+            built,
             entries: entries.len(),
-            ..ListTable::default()
-        };
-        if self.uses.contains(&ListTest::Exact) {
-            t.exact = strings().map(Box::from).collect();
-        }
-        if self.uses.contains(&ListTest::Nocase) {
-            let pats = strings().map(str::to_string).collect();
-            t.nocase = Some(TextTest::new(TextOp::Equals, false, true, pats)?);
-        }
-        if self.uses.contains(&ListTest::Cidr) {
-            t.trie = Some(CidrTrie::new(strings())?);
-        }
-        Ok(t)
+        })
     }
 
     /// Puts new contents in place: evaluations from now on read them.
@@ -125,19 +137,37 @@ impl FileList {
         Ok(n)
     }
 
+    /// How use `use_no` tests the list.
+    pub fn use_kind(&self, use_no: u32) -> Option<ListTest> {
+        self.uses.get(use_no as usize).copied()
+    }
+
     /// How many entries the current contents hold.
     pub fn entries(&self) -> usize {
         self.table.load().entries
     }
 
-    /// Whether `s` is in the list as `how` tests it; `None` when `s` is not an address and
-    /// `how` is [`ListTest::Cidr`] (so `not in cidr` is false for it too, as for a literal).
-    pub fn test(&self, how: ListTest, s: &str) -> Option<bool> {
+    /// Runs use `use_no` on a string: `None` when it does not apply (not an address, for
+    /// `in cidr`), so `not in cidr` is false for it too, as for a literal list.
+    pub fn test(&self, use_no: u32, s: &str) -> Option<bool> {
         let t = self.table.load();
-        match how {
-            ListTest::Exact => Some(t.exact.contains(s)),
-            ListTest::Nocase => Some(t.nocase.as_ref().is_some_and(|n| n.test(s))),
-            ListTest::Cidr => t.trie.as_ref().map_or(Some(false), |tr| tr.lookup(s)),
+        match t.built.get(use_no as usize)? {
+            Built::Exact(set) => Some(set.contains(s)),
+            Built::Text(test) => Some(test.test(s)),
+            Built::Cidr(trie) => trie.lookup(s),
+        }
+    }
+
+    /// Runs use `use_no` (a string operator) on an array's string elements.
+    pub fn test_elements<'a>(
+        &self,
+        use_no: u32,
+        elems: impl Iterator<Item = &'a str> + Clone,
+    ) -> bool {
+        let t = self.table.load();
+        match t.built.get(use_no as usize) {
+            Some(Built::Text(test)) => test.test_elements(elems),
+            _ => false,
         }
     }
 }

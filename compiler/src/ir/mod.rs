@@ -219,13 +219,16 @@ pub enum Node {
         lhs: SlotRef,
         rhs: SlotRef,
     },
-    /// A string slot in a list read from a file ([`Ir::lists`]), whose contents can be
-    /// replaced while the rules run.
+    /// A slot tested against a list read from a file ([`Ir::lists`]), whose contents can
+    /// be replaced while the rules run: use `test` of the list (membership, a CIDR, a string
+    /// operator). A string operator on an array slot tests the elements (`elem` as in
+    /// [`Node::Text`]).
     InList {
         slot: SlotRef,
         list: u32,
-        test: lists::ListTest,
+        test: u32,
         negated: bool,
+        elem: Option<u32>,
     },
     /// An IP address in a CIDR prefix trie ([`Ir::cidrs`]).
     Cidr {
@@ -482,10 +485,10 @@ impl Ir {
             Node::InNums { lhs, values, .. } => 1 + self.cost(*lhs) + values.len() as u32,
             Node::Text { .. } | Node::TextField { .. } => 40,
             Node::Cidr { .. } => 30,
-            Node::InList { test, .. } => match test {
-                lists::ListTest::Exact => 6,
-                lists::ListTest::Nocase => 40,
-                lists::ListTest::Cidr => 30,
+            Node::InList { list, test, .. } => match self.lists[*list as usize].use_kind(*test) {
+                Some(lists::ListTest::Exact) => 6,
+                Some(lists::ListTest::Cidr) => 30,
+                _ => 40,
             },
             Node::Quant { body, .. } => 20 + 8 * self.cost(*body),
             n => {

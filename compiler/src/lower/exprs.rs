@@ -135,6 +135,16 @@ impl<'a> Lowerer<'a> {
         };
         let nocase = *nocase || sc.nocase;
         let l = self.expr(sc, lhs)?;
+        let all = *quant == Some(Quant::All);
+        // Patterns from a file list: looked up at run time (no recompile when it changes).
+        let from_file = membership::FileListTest::Text {
+            op: text_op(*op),
+            all,
+            nocase,
+        };
+        if let Some(id) = self.file_list_test(sc, &l, rhs, from_file, *negated, true) {
+            return Ok(Low::Node(id, T::Bool));
+        }
         let r = self.expr(sc, rhs)?;
         let pats = match r {
             Low::Str(s) | Low::Regex(s) => vec![s],
@@ -171,7 +181,6 @@ impl<'a> Lowerer<'a> {
                 );
             }
         };
-        let all = *quant == Some(Quant::All);
         let path = sc.opened.clone();
         let test = TextSpec {
             op: text_op(*op),

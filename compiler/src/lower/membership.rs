@@ -2,6 +2,7 @@
 //! constant patterns, compiled into sets, tries and automata.
 
 use super::*;
+pub(super) use crate::ir::lists::ListTest as FileListTest;
 use crate::ir::lists::{FileList, ListTest};
 
 impl<'a> Lowerer<'a> {
@@ -73,13 +74,6 @@ impl<'a> Lowerer<'a> {
         cidr: bool,
         m: Membership,
     ) -> Option<NodeId> {
-        let Low::Node(n, T::Dyn) = *l else {
-            return None;
-        };
-        let Node::Slot(slot, _) = *self.ir.node(n) else {
-            return None;
-        };
-        let key = self.file_list(sc, rhs)?;
         let test = if cidr {
             ListTest::Cidr
         } else if m.nocase {
@@ -87,6 +81,28 @@ impl<'a> Lowerer<'a> {
         } else {
             ListTest::Exact
         };
+        self.file_list_test(sc, l, rhs, test, m.negated, false)
+    }
+
+    /// A field tested against the file list `rhs` names, if it names one (see
+    /// [`Lowerer::file_list`]) and the left side is a field; with `elements`, an array field's
+    /// elements are tested (string operators, as [`Node::Text`]).
+    pub(super) fn file_list_test(
+        &mut self,
+        sc: &Scope<'a>,
+        l: &Low,
+        rhs: &'a Expr,
+        test: ListTest,
+        negated: bool,
+        elements: bool,
+    ) -> Option<NodeId> {
+        let Low::Node(n, T::Dyn) = *l else {
+            return None;
+        };
+        let Node::Slot(slot, _) = *self.ir.node(n) else {
+            return None;
+        };
+        let key = self.file_list(sc, rhs)?;
         let list = match self.file_lists.iter().position(|k| *k == key) {
             Some(i) => i,
             None => {
@@ -97,12 +113,17 @@ impl<'a> Lowerer<'a> {
                 self.file_lists.len() - 1
             }
         };
-        self.ir.lists[list].use_as(test);
+        let test = self.ir.lists[list].use_as(test);
+        let elem = elements.then(|| {
+            let layout = self.ir.layout_for_mut(&sc.opened, slot.depth as usize);
+            layout.elem_mut(slot.id).slot(SlotSource::Field(Vec::new()))
+        });
         Some(self.ir.add(Node::InList {
             slot,
             list: list as u32,
             test,
-            negated: m.negated,
+            negated,
+            elem,
         }))
     }
 

@@ -5,7 +5,6 @@
 
 use crate::eval::ops;
 use crate::eval::value::SlotVal;
-use crate::ir::lists::ListTest;
 use crate::ir::tables::TextOp;
 use crate::ir::{CmpOp, Ir};
 
@@ -38,16 +37,22 @@ pub unsafe extern "C" fn cidr(ir: *const Ir, trie: u32, negated: u32, slot: *con
 
 /// # Safety
 /// As [`text`].
+#[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn in_list(
     ir: *const Ir,
     list: u32,
-    how: u32,
+    test: u32,
     negated: u32,
     slot: *const SlotVal,
+    elems: *const SlotVal,
+    elems_len: u64,
+    own: u32,
+    k: u32,
 ) -> u8 {
     // SAFETY: valid per the contract.
-    let (ir, slot) = unsafe { (&*ir, &*slot) };
-    ops::in_list(ir, list, ListTest::from_code(how), negated != 0, slot) as u8
+    let (ir, slot, elems) = unsafe { (&*ir, &*slot, arena(elems, elems_len)) };
+    let own = (own != u32::MAX).then_some(own);
+    ops::in_list(ir, list, test, negated != 0, slot, elems, own, k as usize) as u8
 }
 
 /// # Safety

@@ -57,7 +57,8 @@ impl Gen<'_, '_> {
                 list,
                 test,
                 negated,
-            } => self.in_list(slot, list, test.code(), negated)?,
+                elem,
+            } => self.in_list(slot, list, test, negated, elem)?,
             Node::Quant {
                 all,
                 slot,
@@ -162,27 +163,35 @@ impl Gen<'_, '_> {
         })
     }
 
-    /// A string in a list read from a file: always through the helper, which reads the
+    /// A slot against a list read from a file: always through the helper, which reads the
     /// list's current contents.
     fn in_list(
         &mut self,
         slot: SlotRef,
         list: u32,
-        how: u32,
+        test: u32,
         negated: bool,
+        elem: Option<u32>,
     ) -> Result<Value, String> {
         let addr = self.slot_addr(slot)?;
+        let k = self.frames[slot.depth as usize].1.elem_width(slot.id);
         let (i32t, ptr) = (types::I32, self.ptr);
         let args = [
             self.ir_ptr,
             self.b.ins().iconst(i32t, list as i64),
-            self.b.ins().iconst(i32t, how as i64),
+            self.b.ins().iconst(i32t, test as i64),
             self.b.ins().iconst(i32t, negated as i64),
             addr,
+            self.elems,
+            self.elems_len,
+            self.b
+                .ins()
+                .iconst(i32t, elem.map_or(u32::MAX, |e| e) as i64),
+            self.b.ins().iconst(i32t, k as i64),
         ];
         Ok(self.call(
             helpers::in_list as *const u8,
-            &[ptr, i32t, i32t, i32t, ptr],
+            &[ptr, i32t, i32t, i32t, ptr, ptr, types::I64, i32t, i32t],
             types::I8,
             &args,
         ))
