@@ -348,19 +348,21 @@ fn lists(data: &Path, rules: &Path, dir: &Path) {
                 std::thread::sleep(Duration::from_millis(300));
                 let t0 = Instant::now();
                 std::fs::write(pack.join("users.txt"), users(v)).unwrap();
-                // Taken: the reload's time (or the list's) is new in the rules' answer.
+                // Taken: the rules' reload time, or the list's last read, is new.
+                let stamp = |text: String| {
+                    let body = text
+                        .split_once("\r\n\r\n")
+                        .map_or("", |(_, b)| b)
+                        .to_string();
+                    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                    (
+                        v["reload"]["at"].clone(),
+                        v["lists"][0]["last_read"]["at"].clone(),
+                    )
+                };
+                let was = stamp(before.clone());
                 let deadline = t0 + Duration::from_secs(60);
-                loop {
-                    let now = rules_json();
-                    let at = |t: &str| {
-                        t.split("\"at\":")
-                            .nth(1)
-                            .and_then(|r| r.get(..30))
-                            .map(str::to_string)
-                    };
-                    if at(&now) != at(&before) || Instant::now() > deadline {
-                        break;
-                    }
+                while stamp(rules_json()) == was && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 let took = t0.elapsed();

@@ -1385,10 +1385,18 @@ fn a_list_file_is_followed_and_a_bad_one_keeps_the_previous_contents() {
     d.wait_for("/api/v1/rules", |v| v["lists"][0]["entries"] == 2);
     d.ingest(&connect("198.51.100.7"));
     assert_eq!(matches(&d), 2, "v2 matches; the rule was not recompiled");
+    let (_, v) = d.get("/api/v1/rules");
+    assert_eq!(v["lists"][0]["last_read"]["ok"], true, "{v}");
+    assert!(
+        v["reload"]["at"].is_null(),
+        "the rules were not reloaded: {v}"
+    );
     // A malformed version: refused, named, counted; v2 keeps matching.
     std::fs::write(&feed, "203.0.113.0/24\n198.51.100.0/33\n").unwrap();
-    let v = d.wait_for("/api/v1/rules", |v| v["reload"]["failures"] == 1);
-    let why = v["reload"]["diagnostics"].as_str().unwrap();
+    let v = d.wait_for("/api/v1/rules", |v| {
+        v["lists"][0]["last_read"]["failures"] == 1
+    });
+    let why = v["lists"][0]["last_read"]["error"].as_str().unwrap();
     assert!(
         why.contains("198.51.100.0/33") && why.contains("line 2"),
         "{why}"
@@ -1404,8 +1412,10 @@ fn a_list_file_is_followed_and_a_bad_one_keeps_the_previous_contents() {
     );
     // A missing feed is refused the same way.
     std::fs::remove_file(&feed).unwrap();
-    let v = d.wait_for("/api/v1/rules", |v| v["reload"]["failures"] == 2);
-    let why = v["reload"]["diagnostics"].as_str().unwrap();
+    let v = d.wait_for("/api/v1/rules", |v| {
+        v["lists"][0]["last_read"]["failures"] == 2
+    });
+    let why = v["lists"][0]["last_read"]["error"].as_str().unwrap();
     assert!(why.contains("V0120"), "{why}");
     assert_eq!(v["lists"][0]["entries"], 2, "{v}");
     // The feed restored; then a full reload builds the list from the file like the rest.
@@ -1420,6 +1430,10 @@ fn a_list_file_is_followed_and_a_bad_one_keeps_the_previous_contents() {
     assert_eq!(s, 200);
     let (_, v) = d.get("/api/v1/rules");
     assert_eq!(v["lists"][0]["entries"], 1, "{v}");
+    assert!(
+        v["lists"][0]["last_read"].is_null(),
+        "read with the rules: {v}"
+    );
     d.ingest(&(connect("198.51.100.9") + &connect("203.0.113.9")));
     assert_eq!(matches(&d), 1, "a full reload starts the counts again");
 }

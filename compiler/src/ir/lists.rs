@@ -78,8 +78,9 @@ impl FileList {
         }
     }
 
-    /// The tables for `entries` (each with its line number), or why they cannot be built:
-    /// an entry of a `cidr` list (or one tested `in cidr`) that is not a network.
+    /// The tables for `entries` (each with its line number, or 0 where none is known), or
+    /// why they cannot be built: an entry of a `cidr` list (or one tested `in cidr`) that is
+    /// not a network, a pattern a string operator cannot compile.
     pub fn build<'a>(
         &self,
         entries: impl IntoIterator<Item = (usize, &'a str)>,
@@ -90,9 +91,12 @@ impl FileList {
             && let Some((line, e)) =
                 (entries.iter()).find(|(_, e)| !crate::list_file::valid_cidr(e))
         {
-            return Err(format!(
-                "line {line}: `{e}` is not a network or address (V0207)"
-            ));
+            let at = if *line > 0 {
+                format!("line {line}: ")
+            } else {
+                String::new()
+            };
+            return Err(format!("{at}`{e}` is not a network or address (V0207)"));
         }
         let strings = || entries.iter().map(|(_, e)| *e);
         let built = (self.uses.iter())

@@ -201,7 +201,7 @@ impl<'a> Lowerer<'a> {
             };
             let list = &self.ir.lists[i];
             let table = list
-                .build(entries.into_iter().enumerate().map(|(n, e)| (n + 1, e)))
+                .build(entries.into_iter().map(|e| (0, e)))
                 .map_err(|message| LowerError {
                     code: Code::ConstantRequired,
                     message: format!("list `{}`: {message}", list.name),

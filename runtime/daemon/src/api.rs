@@ -50,6 +50,8 @@ pub struct AppState {
     /// Held while rules or lists are reloaded, so a list re-read cannot land in rules that a
     /// reload in progress is replacing.
     pub reloading: tokio::sync::Mutex<()>,
+    /// The last re-read of each list (by name) since the rules were loaded.
+    pub list_reads: Mutex<std::collections::HashMap<String, ListRead>>,
     /// Routing, silences and notifications.
     pub routing: Arc<crate::routing::Routing>,
     /// The audit log (`audit.enabled`).
@@ -118,6 +120,17 @@ pub struct ReloadStatus {
     pub at: Option<String>,
     pub ok: bool,
     pub diagnostics: Option<String>,
+    pub failures: u64,
+}
+
+/// A list's last re-read from its file, for `GET /api/v1/rules`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ListRead {
+    /// RFC 3339.
+    pub at: String,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub failures: u64,
 }
 
@@ -1164,8 +1177,12 @@ async fn rules(State(s): State<Arc<AppState>>) -> Response {
         })
         .collect();
     let running = s.running();
+    let reads = s.list_reads.lock().map(|r| r.clone()).unwrap_or_default();
     let lists: Vec<Value> = (running.ir().lists.iter())
-        .map(|l| json!({ "name": l.name, "path": l.path, "entries": l.entries() }))
+        .map(|l| {
+            json!({ "name": l.name, "path": l.path, "entries": l.entries(),
+                    "last_read": reads.get(&l.name) })
+        })
         .collect();
     Json(json!({ "rules": rules, "reload": reload, "lists": lists })).into_response()
 }
@@ -1292,6 +1309,10 @@ pub async fn reload_rules(s: &Arc<AppState>) -> Result<usize, String> {
                     if let Ok(mut r) = s.running.lock() {
                         *r = running;
                     }
+                    // The new rules read every list afresh.
+                    if let Ok(mut r) = s.list_reads.lock() {
+                        r.clear();
+                    }
                     s.playbooks.set_rules(routing.clone());
                     s.routing.set_rules(routing);
                     s.reloaded.notify_one();
@@ -1332,10 +1353,10 @@ pub async fn reload_rules(s: &Arc<AppState>) -> Result<usize, String> {
     result
 }
 
-/// Re-reads the lists of the running rules read from `changed` files (each a folder and a
-/// name, as the watcher keys them): the new contents are in place for the next event, with
-/// no recompile and no state touched; a file that cannot be read or has a bad entry keeps
-/// the list's previous contents, and is reported as a failed reload is.
+/// Re-reads the lists of the running rules whose files `changed` says changed: the new
+/// contents are in place for the next event, with no recompile and no state touched; a file
+/// that cannot be read or has a bad entry keeps the list's previous contents. Each outcome is
+/// logged, counted, audited and shown with the list in `GET /api/v1/rules`.
 pub async fn reload_lists(s: &Arc<AppState>, changed: &(dyn Fn(&std::path::Path) -> bool + Sync)) {
     let _one_at_a_time = s.reloading.lock().await;
     let rules = s.running();
@@ -1371,11 +1392,12 @@ pub async fn reload_lists(s: &Arc<AppState>, changed: &(dyn Fn(&std::path::Path)
             .list_reloads
             .get_or_create(&vec![("result", word.to_string())])
             .inc();
-        if let Ok(mut st) = s.reload.lock() {
-            st.at = Some(rfc3339(now_ms()));
-            st.ok = result.is_ok();
-            st.diagnostics = why.clone();
-            st.failures += u64::from(result.is_err());
+        if let Ok(mut reads) = s.list_reads.lock() {
+            let r = reads.entry(name.clone()).or_default();
+            r.at = rfc3339(now_ms());
+            r.ok = result.is_ok();
+            r.error = why.clone();
+            r.failures += u64::from(result.is_err());
         }
         match (&result, why) {
             (Ok(n), _) => crate::log::info(&format!("list `{name}` re-read: {n} entries")),

@@ -359,6 +359,7 @@ pub fn run(config: Config, loader: Loader, sink: Sink) -> Result<(), DaemonError
         running: Mutex::new(rules.clone()),
         reloaded: tokio::sync::Notify::new(),
         reloading: tokio::sync::Mutex::new(()),
+        list_reads: Mutex::default(),
         routing: routing.clone(),
         playbooks: playbooks.clone(),
         audit: audit.clone(),

@@ -1,8 +1,8 @@
 //! Reload on a change to a rules file or to a file a list is read from (`list x =
 //! file("...")`, threat feeds and allow-lists that other tools rewrite): the rule paths and the
 //! lists' folders are watched (`notify`), changes are debounced (an editor's save is several
-//! events; a `git checkout` or a feed download many). A list the rules only test with `in`
-//! is re-read into the running rules (`reload_lists`: no recompile, state untouched); a
+//! events; a `git checkout` or a feed download many). A list the rules only test fields
+//! against is re-read into the running rules (`reload_lists`: no recompile, state untouched); a
 //! rules file, or a file whose contents are compiled into the rules, reloads them as
 //! `POST /api/v1/reload` does. Either way a missing or malformed file keeps what was running
 //! (the rules, the list's previous contents), and the failure is reported and counted.
@@ -80,29 +80,31 @@ pub fn start(state: &Arc<AppState>) -> Result<Option<Arc<Mutex<Watching>>>, Stri
     follow_lists(&watching, &lists, &state.list_files());
     let reloads = state.clone();
     tokio::spawn(async move {
+        let (mut rules, mut changed) = (false, HashSet::new());
         while let Some(first) = rx.recv().await {
             // Wait until the changes stop.
-            let mut changes = vec![first];
-            while let Ok(Some(c)) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {
-                changes.push(c);
+            let mut next = Some(first);
+            while let Some(c) = next {
+                match c {
+                    Change::Rules => rules = true,
+                    Change::List(k) => {
+                        changed.insert(k);
+                    }
+                }
+                next = tokio::time::timeout(DEBOUNCE, rx.recv())
+                    .await
+                    .ok()
+                    .flatten();
             }
             let compiled: HashSet<_> = (reloads.running().ir().list_files.iter())
                 .filter_map(|f| key(f))
                 .collect();
-            let recompile = changes.iter().any(|c| match c {
-                Change::Rules => true,
-                Change::List(k) => compiled.contains(k),
-            });
-            if recompile {
+            if std::mem::take(&mut rules) || changed.iter().any(|k| compiled.contains(k)) {
+                changed.clear();
                 let _ = reload_rules(&reloads).await;
                 continue;
             }
-            let changed: HashSet<_> = (changes.into_iter())
-                .filter_map(|c| match c {
-                    Change::List(k) => Some(k),
-                    Change::Rules => None,
-                })
-                .collect();
+            let changed = std::mem::take(&mut changed);
             reload_lists(&reloads, &|p| key(p).is_some_and(|k| changed.contains(&k))).await;
         }
     });
