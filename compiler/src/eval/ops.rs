@@ -76,16 +76,24 @@ pub fn text(
     if let Some(s) = v.as_str() {
         return t.test(s) != negated;
     }
-    if let (Some((start, n)), Some(own)) = (v.as_array(), elem_own) {
-        let Some(items) = element_range(elems, start, n, k) else {
-            return false;
-        };
-        let strings = items
+    element_strings(v, elems, elem_own, k).is_some_and(|e| t.test_elements(e) != negated)
+}
+
+/// The string elements of an array slot (`elem_own` the element's own slot, `k` the element
+/// width); `None` for anything else, or with no element layout.
+fn element_strings<'f, 'a>(
+    v: &SlotVal,
+    elems: &'f [SlotVal<'a>],
+    elem_own: Option<u32>,
+    k: usize,
+) -> Option<impl Iterator<Item = &'a str> + Clone + 'f> {
+    let ((start, n), own) = (v.as_array()?, elem_own?);
+    let items = element_range(elems, start, n, k)?;
+    Some(
+        items
             .chunks_exact(k.max(1))
-            .filter_map(|e| e.get(own as usize).and_then(|s| s.as_str()));
-        return t.test_elements(strings) != negated;
-    }
-    false
+            .filter_map(move |e| e.get(own as usize).and_then(|s| s.as_str())),
+    )
 }
 
 pub fn cidr(ir: &Ir, trie: u32, negated: bool, v: &SlotVal) -> bool {
@@ -113,16 +121,7 @@ pub fn in_list(
     if let Some(s) = v.as_str() {
         return l.test(test, s).is_some_and(|hit| hit != negated);
     }
-    if let (Some((start, n)), Some(own)) = (v.as_array(), elem_own) {
-        let Some(items) = element_range(elems, start, n, k) else {
-            return false;
-        };
-        let strings = items
-            .chunks_exact(k.max(1))
-            .filter_map(|e| e.get(own as usize).and_then(|s| s.as_str()));
-        return l.test_elements(test, strings) != negated;
-    }
-    false
+    element_strings(v, elems, elem_own, k).is_some_and(|e| l.test_elements(test, e) != negated)
 }
 
 pub fn in_syms(ir: &Ir, set: u32, negated: bool, v: &SlotVal) -> bool {

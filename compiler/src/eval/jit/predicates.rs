@@ -173,21 +173,18 @@ impl Gen<'_, '_> {
         negated: bool,
         elem: Option<u32>,
     ) -> Result<Value, String> {
-        let addr = self.slot_addr(slot)?;
-        let k = self.frames[slot.depth as usize].1.elem_width(slot.id);
         let (i32t, ptr) = (types::I32, self.ptr);
+        let [addr, elems, len, own, k] = self.element_args(slot, elem)?;
         let args = [
             self.ir_ptr,
             self.b.ins().iconst(i32t, list as i64),
             self.b.ins().iconst(i32t, test as i64),
             self.b.ins().iconst(i32t, negated as i64),
             addr,
-            self.elems,
-            self.elems_len,
-            self.b
-                .ins()
-                .iconst(i32t, elem.map_or(u32::MAX, |e| e) as i64),
-            self.b.ins().iconst(i32t, k as i64),
+            elems,
+            len,
+            own,
+            k,
         ];
         Ok(self.call(
             helpers::in_list as *const u8,
@@ -195,6 +192,24 @@ impl Gen<'_, '_> {
             types::I8,
             &args,
         ))
+    }
+
+    /// What a helper testing a slot's string or array elements takes after its own
+    /// arguments: the slot's address, the element arena and its length, the element's own
+    /// slot (`u32::MAX` for none) and the element width.
+    fn element_args(&mut self, slot: SlotRef, elem: Option<u32>) -> Result<[Value; 5], String> {
+        let addr = self.slot_addr(slot)?;
+        let k = self.frames[slot.depth as usize].1.elem_width(slot.id);
+        let i32t = types::I32;
+        Ok([
+            addr,
+            self.elems,
+            self.elems_len,
+            self.b
+                .ins()
+                .iconst(i32t, elem.map_or(u32::MAX, |e| e) as i64),
+            self.b.ins().iconst(i32t, k as i64),
+        ])
     }
 
     /// A number among constants (IEEE equality, unrolled).
@@ -220,21 +235,17 @@ impl Gen<'_, '_> {
         negated: bool,
         elem: Option<u32>,
     ) -> Result<Value, String> {
-        let addr = self.slot_addr(slot)?;
-        let layout = self.frames[slot.depth as usize].1;
-        let k = layout.elem_width(slot.id);
         let (i32t, ptr) = (types::I32, self.ptr);
+        let [addr, elems, len, own, k] = self.element_args(slot, elem)?;
         let args = [
             self.ir_ptr,
             self.b.ins().iconst(i32t, test as i64),
             self.b.ins().iconst(i32t, negated as i64),
             addr,
-            self.elems,
-            self.elems_len,
-            self.b
-                .ins()
-                .iconst(i32t, elem.map_or(u32::MAX, |e| e) as i64),
-            self.b.ins().iconst(i32t, k as i64),
+            elems,
+            len,
+            own,
+            k,
         ];
         Ok(self.call(
             helpers::text as *const u8,
