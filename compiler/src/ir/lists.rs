@@ -22,7 +22,7 @@ pub enum ListTest {
     /// `x in cidr list`: an address inside one of the networks.
     Cidr,
     /// A string operator with the list as its patterns (`contains any`, `endswith all`,
-    /// `matches any`, ...); on an array field it tests the elements, as with literal patterns.
+    /// `glob any`, ...); on an array field it tests the elements, as with literal patterns.
     Text { op: TextOp, all: bool, nocase: bool },
 }
 
