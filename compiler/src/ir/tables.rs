@@ -4,7 +4,12 @@
 use aho_corasick::{AhoCorasick, Anchored, Input, MatchKind, StartKind};
 use memchr::memmem;
 use regex::{Regex, RegexSet};
+use std::collections::HashSet;
 use std::net::IpAddr;
+
+/// Past this many patterns, equality and `endswith` look strings up in hash sets instead of
+/// trying each pattern (a feed of a million entries is one lookup, not a million).
+const SCAN_AT_MOST: usize = 8;
 
 /// A string operator with its constant operand(s): `contains any [..]`, `matches /re/`,
 /// `in nocase [..]`, `glob`, `under`, ...
@@ -45,6 +50,11 @@ enum Matcher {
     RegexSet(RegexSet),
     Nocase(Vec<String>),
     Exact(Vec<String>),
+    /// Lower-cased patterns (`nocase_eq` is equality of lower-cased strings).
+    NocaseSet(HashSet<String>),
+    ExactSet(HashSet<String>),
+    /// Suffixes by byte length: a string's last `len` bytes looked up in each set.
+    SuffixSets(Vec<(usize, HashSet<Box<[u8]>>)>),
     All(Vec<Matcher>),
 }
 
@@ -110,6 +120,11 @@ fn build(op: TextOp, nocase: bool, pats: &[String]) -> Result<Matcher, String> {
             .map_err(|e| e.to_string())
     };
     match op {
+        TextOp::Equals if pats.len() > SCAN_AT_MOST => Ok(if nocase {
+            Matcher::NocaseSet(pats.iter().map(|p| lower(p)).collect())
+        } else {
+            Matcher::ExactSet(pats.iter().cloned().collect())
+        }),
         TextOp::Equals => Ok(if nocase {
             Matcher::Nocase(pats.to_vec())
         } else {
@@ -132,6 +147,17 @@ fn build(op: TextOp, nocase: bool, pats: &[String]) -> Result<Matcher, String> {
             .map(Matcher::AcPrefix)
             .map_err(|e| e.to_string()),
         TextOp::EndsWith if nocase => re(format!("(?i)(?:{})\\z", alt(&esc))),
+        TextOp::EndsWith if pats.len() > SCAN_AT_MOST => {
+            let mut by_len: std::collections::BTreeMap<usize, HashSet<Box<[u8]>>> =
+                Default::default();
+            for p in pats {
+                by_len
+                    .entry(p.len())
+                    .or_default()
+                    .insert(p.as_bytes().into());
+            }
+            Ok(Matcher::SuffixSets(by_len.into_iter().collect()))
+        }
         TextOp::EndsWith => Ok(Matcher::Suffixes(pats.to_vec())),
         TextOp::Matches if pats.len() == 1 => re(format!("{flags}{}", pats[0])),
         TextOp::Matches => RegexSet::new(pats.iter().map(|p| format!("{flags}{p}")))
@@ -161,9 +187,31 @@ impl Matcher {
             Matcher::RegexSet(r) => r.is_match(s),
             Matcher::Nocase(v) => v.iter().any(|p| nocase_eq(s, p)),
             Matcher::Exact(v) => v.iter().any(|p| s == p),
+            Matcher::NocaseSet(set) => LOWER.with_borrow_mut(|buf| {
+                buf.clear();
+                buf.extend(s.chars().flat_map(char::to_lowercase));
+                set.contains(buf.as_str())
+            }),
+            Matcher::ExactSet(set) => set.contains(s),
+            Matcher::SuffixSets(v) => {
+                let b = s.as_bytes();
+                v.iter()
+                    .take_while(|(len, _)| *len <= b.len())
+                    .any(|(len, set)| set.contains(&b[b.len() - len..]))
+            }
             Matcher::All(v) => v.iter().all(|m| m.test(s)),
         }
     }
+}
+
+thread_local! {
+    /// A string lower-cased for a [`Matcher::NocaseSet`] lookup, reused.
+    static LOWER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// `s` lower-cased as [`nocase_eq`] compares.
+fn lower(s: &str) -> String {
+    s.chars().flat_map(char::to_lowercase).collect()
 }
 
 /// Case-insensitive equality by Unicode lower-casing, without allocating.
@@ -283,6 +331,53 @@ impl CidrTrie {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hash-set lookups answer as trying each pattern does, Unicode case included.
+    #[test]
+    fn sets_answer_as_scans() {
+        let mut pats: Vec<String> = ["Straße", "İstanbul", "KELVIN", "ǅ", "", "a.b", "é", "Σ"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        pats.extend((0..20).map(|i| format!("x{i}.example.COM")));
+        let inputs = [
+            "strasse",
+            "straße",
+            "STRASSE",
+            "i̇stanbul",
+            "istanbul",
+            "kelvin",
+            "\u{212A}elvin",
+            "ǆ",
+            "ǅ",
+            "Ǆ",
+            "",
+            "a.b",
+            "xa.b",
+            "É",
+            "σ",
+            "ς",
+            "X3.example.com",
+            "x3.example.COM",
+            "sub.x19.example.COM",
+            "example.COM",
+            "\u{e9}",
+            "e\u{301}",
+        ];
+        for nocase in [false, true] {
+            for op in [TextOp::Equals, TextOp::EndsWith] {
+                let set = build(op, nocase, &pats).unwrap();
+                let scan: Vec<Matcher> = pats
+                    .iter()
+                    .map(|p| build(op, nocase, std::slice::from_ref(p)).unwrap())
+                    .collect();
+                for s in inputs {
+                    let want = scan.iter().any(|m| m.test(s));
+                    assert_eq!(set.test(s), want, "{op:?} nocase={nocase} {s:?}");
+                }
+            }
+        }
+    }
 
     fn t(op: TextOp, all: bool, nocase: bool, pats: &[&str]) -> TextTest {
         TextTest::new(

@@ -203,7 +203,7 @@ impl<'a> Lowerer<'a> {
             let table = list
                 .build(entries.into_iter().map(|e| (0, e)))
                 .map_err(|message| LowerError {
-                    code: Code::ConstantRequired,
+                    code: Code::CannotEvaluate,
                     message: format!("list `{}`: {message}", list.name),
                     span: decl.span,
                 })?;
