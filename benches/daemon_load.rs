@@ -231,31 +231,9 @@ fn reload(data: &Path, rules: &Path, dir: &Path) {
     let d = Daemon::start(dir, rules, true);
     send_all(&d.addr, "/api/v1/ingest", &bodies(data, 1000), 2);
     let lines = bodies(data, 1);
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    // The longest answer over `dur`, with `during` run in its middle.
     let longest = |during: &dyn Fn() -> Duration| {
-        stop.store(false, std::sync::atomic::Ordering::Relaxed);
-        std::thread::scope(|s| {
-            let probe = s.spawn(|| {
-                let mut conn = Conn::new(&d.addr);
-                let mut worst = Duration::ZERO;
-                for l in lines.iter().cycle() {
-                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        break;
-                    }
-                    let t0 = Instant::now();
-                    let _ = conn.request("POST", "/api/v1/ingest", l);
-                    worst = worst.max(t0.elapsed());
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                worst
-            });
-            std::thread::sleep(Duration::from_millis(300));
-            let took = during();
-            std::thread::sleep(Duration::from_millis(300));
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            (took, probe.join().unwrap_or_default())
-        })
+        let (took, worst, _) = probing(&d.addr, &lines, during);
+        (took, worst)
     };
     for _ in 0..3 {
         let (_, calm) = longest(&|| {
@@ -264,14 +242,10 @@ fn reload(data: &Path, rules: &Path, dir: &Path) {
         });
         let (took, worst) = longest(&|| {
             let t0 = Instant::now();
-            let mut s = TcpStream::connect(&d.addr).unwrap();
-            write!(
-                s,
-                "POST /api/v1/reload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer bench\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            )
-            .unwrap();
-            let mut answer = String::new();
-            let _ = s.read_to_string(&mut answer);
+            let answer = once(
+                &d.addr,
+                "POST /api/v1/reload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer bench\r\nContent-Length: 0",
+            );
             assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
             t0.elapsed()
         });
@@ -315,46 +289,16 @@ fn lists(data: &Path, rules: &Path, dir: &Path) {
         .unwrap();
         let d = Daemon::start(dir, &pack, true);
         send_all(&d.addr, "/api/v1/ingest", &bodies(data, 1000), 2);
-        let rules_json = || {
-            let mut s = TcpStream::connect(&d.addr).unwrap();
-            write!(
-                s,
-                "GET /api/v1/rules HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-            )
-            .unwrap();
-            let mut text = String::new();
-            let _ = s.read_to_string(&mut text);
-            text
-        };
+        let rules_json = || once(&d.addr, "GET /api/v1/rules HTTP/1.1\r\nHost: x");
         for v in 1..=3 {
             let before = rules_json();
-            let stop = std::sync::atomic::AtomicBool::new(false);
-            let (took, worst, sent) = std::thread::scope(|s| {
-                let probe = s.spawn(|| {
-                    let mut conn = Conn::new(&d.addr);
-                    let (mut worst, mut sent) = (Duration::ZERO, 0);
-                    for l in lines.iter().cycle() {
-                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                            break;
-                        }
-                        let t0 = Instant::now();
-                        let _ = conn.request("POST", "/api/v1/ingest", l);
-                        worst = worst.max(t0.elapsed());
-                        sent += 1;
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    (worst, sent)
-                });
-                std::thread::sleep(Duration::from_millis(300));
+            let (took, worst, sent) = probing(&d.addr, &lines, &|| {
                 let t0 = Instant::now();
                 std::fs::write(pack.join("users.txt"), users(v)).unwrap();
                 // Taken: the rules' reload time, or the list's last read, is new.
                 let stamp = |text: String| {
-                    let body = text
-                        .split_once("\r\n\r\n")
-                        .map_or("", |(_, b)| b)
-                        .to_string();
-                    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+                    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
                     (
                         v["reload"]["at"].clone(),
                         v["lists"][0]["last_read"]["at"].clone(),
@@ -365,11 +309,7 @@ fn lists(data: &Path, rules: &Path, dir: &Path) {
                 while stamp(rules_json()) == was && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(5));
                 }
-                let took = t0.elapsed();
-                std::thread::sleep(Duration::from_millis(300));
-                stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                let (worst, sent) = probe.join().unwrap_or_default();
-                (took, worst, sent)
+                t0.elapsed()
             });
             println!(
                 "  {}: in use {:.0} ms after the write (500 ms of it the debounce); longest answer meanwhile {:.1} ms over {sent} single events",
@@ -383,6 +323,50 @@ fn lists(data: &Path, rules: &Path, dir: &Path) {
             );
         }
     }
+}
+
+/// Runs `during` while single events (`lines`, cycled) are sent one at a time, 1 ms apart,
+/// starting 300 ms before it and ending 300 ms after: what it returned, the longest answer,
+/// and how many events were sent.
+fn probing(
+    addr: &str,
+    lines: &[Vec<u8>],
+    during: &dyn Fn() -> Duration,
+) -> (Duration, Duration, usize) {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let probe = s.spawn(|| {
+            let mut conn = Conn::new(addr);
+            let (mut worst, mut sent) = (Duration::ZERO, 0);
+            for l in lines.iter().cycle() {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let t0 = Instant::now();
+                let _ = conn.request("POST", "/api/v1/ingest", l);
+                worst = worst.max(t0.elapsed());
+                sent += 1;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            (worst, sent)
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let took = during();
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (worst, sent) = probe.join().unwrap_or_default();
+        (took, worst, sent)
+    })
+}
+
+/// One request (`head`: request line and headers, without the closing blank line) on a
+/// connection of its own; the whole answer, head and body.
+fn once(addr: &str, head: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "{head}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text
 }
 
 /// Lines of `path` without their `ts` (the daemon stamps their arrival), `per` to a body.
@@ -599,14 +583,7 @@ fn latency(addr: &str, lines: &[Vec<u8>], rate: f64, dur: Duration) -> (f64, f64
 
 /// `vigil_{name}_seconds`' cumulative buckets (upper bound, count), `+Inf` last.
 fn daemon_buckets(addr: &str, name: &str) -> Vec<(f64, f64)> {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
+    let text = once(addr, "GET /metrics HTTP/1.1\r\nHost: x");
     text.lines()
         .filter_map(|l| l.strip_prefix(&format!("vigil_{name}_seconds_bucket{{le=\"")))
         .filter_map(|l| {

@@ -17,12 +17,11 @@ use std::sync::Arc;
 pub enum ListTest {
     /// `x in list`: the whole string, exactly.
     Exact,
-    /// `x in nocase list`: the whole string, ignoring case as `nocase` does everywhere.
-    Nocase,
     /// `x in cidr list`: an address inside one of the networks.
     Cidr,
     /// A string operator with the list as its patterns (`contains any`, `endswith all`,
-    /// `glob any`, ...); on an array field it tests the elements, as with literal patterns.
+    /// `glob any`, ...; `in nocase` is `Equals` under `nocase`); on an array field it tests
+    /// the elements, as with literal patterns.
     Text { op: TextOp, all: bool, nocase: bool },
 }
 
@@ -103,12 +102,6 @@ impl FileList {
             .map(|how| {
                 Ok(match *how {
                     ListTest::Exact => Built::Exact(strings().map(Box::from).collect()),
-                    ListTest::Nocase => Built::Text(TextTest::new(
-                        TextOp::Equals,
-                        false,
-                        true,
-                        strings().map(str::to_string).collect(),
-                    )?),
                     ListTest::Text { op, all, nocase } => Built::Text(TextTest::new(
                         op,
                         all,

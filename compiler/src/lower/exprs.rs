@@ -137,7 +137,7 @@ impl<'a> Lowerer<'a> {
         let l = self.expr(sc, lhs)?;
         let all = *quant == Some(Quant::All);
         // Patterns from a file list: looked up at run time (no recompile when it changes).
-        let from_file = membership::FileListTest::Text {
+        let from_file = crate::ir::lists::ListTest::Text {
             op: text_op(*op),
             all,
             nocase,

@@ -2,7 +2,6 @@
 //! constant patterns, compiled into sets, tries and automata.
 
 use super::*;
-pub(super) use crate::ir::lists::ListTest as FileListTest;
 use crate::ir::lists::{FileList, ListTest};
 
 impl<'a> Lowerer<'a> {
@@ -77,7 +76,11 @@ impl<'a> Lowerer<'a> {
         let test = if cidr {
             ListTest::Cidr
         } else if m.nocase {
-            ListTest::Nocase
+            ListTest::Text {
+                op: TextOp::Equals,
+                all: false,
+                nocase: true,
+            }
         } else {
             ListTest::Exact
         };
@@ -209,12 +212,9 @@ impl<'a> Lowerer<'a> {
                 })?;
             list.install(table);
         }
-        let mut reload: Vec<std::path::PathBuf> = Vec::new();
-        for f in &ck.files {
-            let lists: Vec<&std::path::PathBuf> = f.list_paths.iter().map(|(_, p)| p).collect();
-            // Calendars' holidays.
-            reload.extend(f.list_files.iter().filter(|p| !lists.contains(p)).cloned());
-        }
+        let mut reload: Vec<std::path::PathBuf> = (ck.files.iter())
+            .flat_map(|f| f.holidays_files.iter().cloned())
+            .collect();
         reload.extend(self.inlined_lists.iter().filter_map(|k| self.list_path(k)));
         reload.sort();
         reload.dedup();

@@ -30,9 +30,8 @@ pub struct LoadedFile {
     pub imports: Vec<(String, String, Span)>,
     /// Named on the command line (or a test), not only reached through an import.
     pub root: bool,
-    /// Files its `list name = file("...")` declarations and calendars' holidays were read
-    /// from (what the daemon watches).
-    pub list_files: Vec<PathBuf>,
+    /// Files its calendars' holidays were read from (what the daemon watches).
+    pub holidays_files: Vec<PathBuf>,
     /// Each `list name = file("...")`: the declaration's index and its file.
     pub list_paths: Vec<(usize, PathBuf)>,
 }
@@ -136,8 +135,7 @@ pub fn add_file(
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let list_paths = read_list_files(&mut module, &base, &mut loaded.diags);
-    let mut list_files: Vec<PathBuf> = list_paths.iter().map(|(_, p)| p.clone()).collect();
-    list_files.extend(read_holidays_files(&mut module, &base, &mut loaded.diags));
+    let holidays_files = read_holidays_files(&mut module, &base, &mut loaded.diags);
     let import_decls: Vec<(ast::StrLit, Option<ast::Ident>)> = module
         .decls
         .iter()
@@ -153,7 +151,7 @@ pub fn add_file(
         package,
         imports: Vec::new(),
         root,
-        list_files,
+        holidays_files,
         list_paths,
     });
     for (lit, alias) in import_decls {

@@ -320,6 +320,18 @@ impl Worker {
         }
     }
 
+    /// A query's answer, computed in its place in the turn, held with the turn's answers
+    /// (so it shows nothing whose input is not yet on disk).
+    fn answer_query<T: Send + 'static>(&mut self, reply: oneshot::Sender<T>, v: T) {
+        let send = move || {
+            let _ = reply.send(v);
+        };
+        self.pending
+            .next
+            .answers
+            .push(Answer::Other(Box::new(send)));
+    }
+
     /// Sends a synced group's transitions (its answers are gone already).
     fn release(&mut self, g: Group) {
         if self.wal.as_ref().is_some_and(|w| w.broken().is_some()) {
@@ -377,30 +389,15 @@ impl Worker {
                 }
                 Cmd::Alerts { reply } => {
                     let v = self.core.alerts();
-                    self.pending
-                        .next
-                        .answers
-                        .push(Answer::Other(Box::new(move || {
-                            let _ = reply.send(v);
-                        })));
+                    self.answer_query(reply, v);
                 }
                 Cmd::Rules { reply } => {
                     let v = self.rules();
-                    self.pending
-                        .next
-                        .answers
-                        .push(Answer::Other(Box::new(move || {
-                            let _ = reply.send(v);
-                        })));
+                    self.answer_query(reply, v);
                 }
                 Cmd::History { rule, since, reply } => {
                     let v = self.core.chart(&rule, since);
-                    self.pending
-                        .next
-                        .answers
-                        .push(Answer::Other(Box::new(move || {
-                            let _ = reply.send(v);
-                        })));
+                    self.answer_query(reply, v);
                 }
                 Cmd::Swap { rules, reply } => {
                     // A checkpoint after the turn: every entry logged in it is applied first.
@@ -425,21 +422,11 @@ impl Worker {
                 }
                 Cmd::Clock { reply } => {
                     let v = self.core.clock;
-                    self.pending
-                        .next
-                        .answers
-                        .push(Answer::Other(Box::new(move || {
-                            let _ = reply.send(v);
-                        })));
+                    self.answer_query(reply, v);
                 }
                 Cmd::Series { reply } => {
                     let v = self.core.engine().series_now();
-                    self.pending
-                        .next
-                        .answers
-                        .push(Answer::Other(Box::new(move || {
-                            let _ = reply.send(v);
-                        })));
+                    self.answer_query(reply, v);
                 }
                 // Last in the turn, after everything logged with it is applied.
                 Cmd::Shutdown { reply } => stop = Some(reply),
