@@ -4,15 +4,8 @@
 //! read exactly) returns `None`, and the caller parses the line with serde instead. A property
 //! test checks both paths agree on generated lines.
 
-/// A sample borrowed from its line.
-#[derive(Debug, PartialEq)]
-pub struct Sample<'a> {
-    pub ts: TsText<'a>,
-    pub metric: &'a str,
-    pub labels: [(&'a str, &'a str); MAX_LABELS],
-    pub n_labels: usize,
-    pub value: f64,
-}
+use crate::Record;
+use crate::json::valid_metric;
 
 /// Lines with more labels take the serde path.
 pub const MAX_LABELS: usize = 12;
@@ -137,6 +130,54 @@ impl<'a> P<'a> {
         }
         self.i = i;
         Some(TsText::Ms(if neg { -v } else { v }))
+    }
+    /// A sample's numeric value, read as serde reads it: integers as i64 (beyond i64 the paths
+    /// differ: left to serde), `-0` as the float -0.0, other numbers as f64.
+    fn value(&mut self) -> Option<f64> {
+        let t = self.number()?;
+        let integral = !t.bytes().any(|c| matches!(c, b'.' | b'e' | b'E'));
+        Some(if integral {
+            let i = t.parse::<i64>().ok()?;
+            if i == 0 && t.starts_with('-') {
+                -0.0
+            } else {
+                i as f64
+            }
+        } else {
+            t.parse::<f64>().ok()?
+        })
+    }
+    /// A labels object of plain strings into `out`'s first entries (their buffers reused);
+    /// how many. A repeated name (serde keeps both, the engine the last) or more than
+    /// [`MAX_LABELS`] is left to serde.
+    fn labels(&mut self, out: &mut Vec<(String, String)>) -> Option<usize> {
+        self.eat(b'{')?;
+        self.ws();
+        if self.b.get(self.i) == Some(&b'}') {
+            self.i += 1;
+            return Some(0);
+        }
+        let mut n = 0;
+        loop {
+            let k = self.string()?;
+            self.eat(b':')?;
+            let v = self.string()?;
+            if n == MAX_LABELS || out[..n].iter().any(|(x, _)| x == k) {
+                return None;
+            }
+            if let Some((lk, lv)) = out.get_mut(n) {
+                lk.clear();
+                lk.push_str(k);
+                lv.clear();
+                lv.push_str(v);
+            } else {
+                out.push((k.to_string(), v.to_string()));
+            }
+            n += 1;
+            if self.member_end()? {
+                return Some(n);
+            }
+        }
     }
     /// The text of a JSON number.
     fn number(&mut self) -> Option<&'a str> {
@@ -276,59 +317,22 @@ fn container_end(b: &[u8], mut i: usize) -> Option<usize> {
     None
 }
 
-/// Parses the common sample shape, or `None` for anything else.
-pub fn sample(line: &str) -> Option<Sample<'_>> {
+/// Reads the common sample shape straight into `rec` (its strings keep their buffers) and
+/// gives its time, or `None` for anything else (`rec` may then be half-written: the caller
+/// overwrites it). Nothing is staged on the way: labels go from the line to the record's
+/// strings. An event line is declined at its first other key, before `rec` is touched.
+pub fn sample_into<'a>(line: &'a str, rec: &mut Record) -> Option<TsText<'a>> {
     let mut p = P::new(line);
     p.eat(b'{')?;
-    let (mut ts, mut metric, mut value) = (None, None, None);
-    let mut labels = [("", ""); MAX_LABELS];
-    let mut n_labels = 0;
-    let mut seen_labels = false;
+    let (mut ts, mut metric, mut value, mut n_labels) = (None, None, None, None);
     loop {
         let key = p.string()?;
         p.eat(b':')?;
         match key {
             "ts" if ts.is_none() => ts = Some(p.ts()?),
             "metric" if metric.is_none() => metric = Some(p.string()?),
-            "value" if value.is_none() => {
-                let t = p.number()?;
-                let integral = !t.bytes().any(|c| matches!(c, b'.' | b'e' | b'E'));
-                value = Some(if integral {
-                    // serde reads integers as i64/u64 (beyond i64 the paths differ: let serde),
-                    // and `-0` as the float -0.0.
-                    let i = t.parse::<i64>().ok()?;
-                    if i == 0 && t.starts_with('-') {
-                        -0.0
-                    } else {
-                        i as f64
-                    }
-                } else {
-                    t.parse::<f64>().ok()?
-                });
-            }
-            "labels" if !seen_labels => {
-                seen_labels = true;
-                p.eat(b'{')?;
-                p.ws();
-                if p.b.get(p.i) == Some(&b'}') {
-                    p.i += 1;
-                } else {
-                    loop {
-                        let k = p.string()?;
-                        p.eat(b':')?;
-                        let v = p.string()?;
-                        // A repeated label name: serde keeps both, the engine the last; rare.
-                        if labels[..n_labels].iter().any(|(x, _)| *x == k) {
-                            return None;
-                        }
-                        *labels.get_mut(n_labels)? = (k, v);
-                        n_labels += 1;
-                        if p.member_end()? {
-                            break;
-                        }
-                    }
-                }
-            }
+            "value" if value.is_none() => value = Some(p.value()?),
+            "labels" if n_labels.is_none() => n_labels = Some(p.labels(sample_of(rec)?.1)?),
             _ => return None,
         }
         if p.member_end()? {
@@ -336,16 +340,37 @@ pub fn sample(line: &str) -> Option<Sample<'_>> {
         }
     }
     p.ws();
+    let metric = metric.filter(|m| valid_metric(m))?;
     if p.i != p.b.len() {
         return None;
     }
-    Some(Sample {
-        ts: ts?,
-        metric: metric?,
-        labels,
-        n_labels,
-        value: value?,
-    })
+    let (m, labels, v) = sample_of(rec)?;
+    m.clear();
+    m.push_str(metric);
+    labels.truncate(n_labels.unwrap_or(0));
+    *v = value?;
+    ts
+}
+
+/// `rec` as a sample's metric, labels and value (made one, without buffers, if it is not).
+fn sample_of(rec: &mut Record) -> Option<(&mut String, &mut Vec<(String, String)>, &mut f64)> {
+    if !matches!(rec, Record::Sample { .. }) {
+        *rec = Record::Sample {
+            metric: String::new(),
+            labels: Vec::new(),
+            ts: 0,
+            value: 0.0,
+        };
+    }
+    match rec {
+        Record::Sample {
+            metric,
+            labels,
+            value,
+            ..
+        } => Some((metric, labels, value)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -336,6 +336,12 @@ mod fast_path {
         fn fast_json_agrees_with_serde(l in line()) {
             let fast = parse_line(&l, Format::Json);
             let slow = serde_only(l.trim());
+            // Where event lines stay text, samples still take the one-pass reader.
+            let mut cx = crate::Context { time: None, raw_events: true };
+            let (mut q, mut spare) = (std::collections::VecDeque::new(), Vec::new());
+            let raw = crate::parse_line_into(&l, Format::Json, &mut cx, &mut q, &mut spare)
+                .map(|()| Vec::from(q));
+            prop_assert_eq!(format!("{fast:?}"), format!("{raw:?}"), "{}", l);
             match (&fast, &slow) {
                 // Compared as text so NaN values compare equal.
                 (Ok(f), Ok(s)) => prop_assert_eq!(format!("{f:?}"), format!("{:?}", [s]), "{}", l),

@@ -3,7 +3,7 @@
 
 use crate::fast_json::{self, TsText};
 use crate::influx::{influx, split_outside_quotes};
-use crate::json::{json, valid_metric};
+use crate::json::json;
 use crate::prometheus::prometheus;
 use crate::{Format, Record};
 use serde_json::Value;
@@ -103,14 +103,12 @@ fn detect(l: &str, fmt: Format) -> Format {
 /// A JSON line into `rec`: the one-pass sample reader, else the event line kept as text
 /// (with `raw_events`), else serde.
 fn json_line(l: &str, cx: &Context, rec: &mut Record) -> Result<(), String> {
-    if let Some(fast) = (!cx.raw_events || !l.contains("\"event\""))
-        .then(|| fast_json::sample(l))
-        .flatten()
-        && valid_metric(fast.metric)
-    {
-        let ts = time_of(fast.ts)?;
-        let labels = fast.labels[..fast.n_labels].iter().copied();
-        fill_sample(rec, fast.metric, labels, ts, fast.value);
+    // An event line is declined at its first key other than a sample's.
+    if let Some(ts) = fast_json::sample_into(l, rec) {
+        let ts = time_of(ts)?;
+        if let Record::Sample { ts: t, .. } = rec {
+            *t = ts;
+        }
         return Ok(());
     }
     // `{"ts":..,"event":{..}}`, or `{"event":{..}}` taking the arrival time.
