@@ -669,7 +669,9 @@ fn influx_error(status: StatusCode, message: String) -> Response {
 }
 
 /// `POST /api/v1/write`: Prometheus remote_write 1.0 (snappy-compressed protobuf). 204 when
-/// something was taken; 400, which Prometheus does not retry, when nothing could be.
+/// every sample was taken; else 400, which Prometheus does not retry, naming what was not
+/// (as Prometheus's own receiver answers out-of-order samples), while what could be taken
+/// stays taken.
 async fn remote_write(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: Bytes) -> Response {
     if let Err(r) = authorize_ingest(&s, &headers) {
         return r;
@@ -694,20 +696,38 @@ async fn remote_write(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: B
     }
     let checked = Checked::of_series(now, &s.times, &s.config.limits, all);
     match submit(&s, checked, "remote_write").await {
-        Ok((checked, _))
-            if checked.accepted > 0 || (checked.refused.is_empty() && bad_series.is_empty()) =>
-        {
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Ok((checked, _)) => {
+        Ok((checked, applied)) => {
             let mut why: Vec<String> = bad_series
                 .iter()
                 .map(|b| format!("series {}: {}", b.series, b.reason))
                 .collect();
-            why.extend(checked.refused.iter().take(10).map(|r| r.1.clone()));
+            why.extend(checked.refused.iter().map(|r| r.1.clone()));
+            if applied.late > 0 {
+                why.push(format!(
+                    "{} samples are at or before an evaluation already made ({}s after their \
+                     time: lateness) and were not evaluated",
+                    applied.late,
+                    s.times.lateness / 1000
+                ));
+            }
+            if why.is_empty() {
+                return StatusCode::NO_CONTENT.into_response();
+            }
+            let shown = why.len().min(10);
+            let more = if why.len() > shown {
+                format!("; and {} more", why.len() - shown)
+            } else {
+                String::new()
+            };
+            let taken = applied.samples.saturating_sub(applied.late);
+            let head = if taken == 0 {
+                "nothing taken".to_string()
+            } else {
+                format!("{taken} samples taken, the others not")
+            };
             error(
                 StatusCode::BAD_REQUEST,
-                format!("nothing taken: {}", why.join("; ")),
+                format!("{head}: {}{more}", why[..shown].join("; ")),
             )
         }
         Err(r) => r,
@@ -806,7 +826,8 @@ impl Checked {
         let latest = now.saturating_add(times.max_future);
         for (i, mut r) in series.into_iter().enumerate() {
             if let Some((why, word)) = too_many_labels(&r, limits) {
-                c.refused.push((i + 1, why, word));
+                c.refused
+                    .push((i + 1, format!("series {}: {why}", i + 1), word));
                 continue;
             }
             if let Record::Series { points, .. } = &mut r {
