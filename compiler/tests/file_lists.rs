@@ -194,3 +194,61 @@ fn a_list_inlined_elsewhere_reloads_the_rules() {
     );
     assert_eq!(rs.ir().lists.len(), 2);
 }
+
+/// A threat feed of 150,000 domains under `nocase` (past what one case-insensitive regex can
+/// hold) loads and matches on both engines, arrays' elements included.
+#[test]
+fn a_large_nocase_feed_loads_and_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed: String = (0..150_000)
+        .map(|i| format!("Bad{i}.Example.NET\n"))
+        .collect();
+    write(dir.path(), "feed.txt", &feed);
+    let src = "package f\n\nlist feed = file(\"feed.txt\")\n\
+               rule ends {\n  severity info\n  on event where event.host endswith any nocase feed\n}\n\
+               rule has {\n  severity info\n  on event where event.url contains any nocase feed\n}\n\
+               rule tag {\n  severity info\n  on event where event.tags contains any nocase feed\n}\n";
+    write(dir.path(), "f.rules", src);
+    let checked = vigil_compiler::check_paths(&[dir.path().join("f.rules")], None).unwrap();
+    assert!(
+        !checked.diagnostics.iter().any(|d| d.is_error()),
+        "{:#?}",
+        checked.diagnostics
+    );
+    let cases = [
+        (
+            json!({"host": "www.bad149999.example.net"}),
+            [true, false, false],
+        ),
+        (
+            json!({"host": "BAD7.EXAMPLE.NET.evil"}),
+            [false, false, false],
+        ),
+        (
+            json!({"url": "http://bad42.example.net/x"}),
+            [false, true, false],
+        ),
+        (
+            json!({"url": "http://bad42.example.ne/x"}),
+            [false, false, false],
+        ),
+        (
+            json!({"tags": ["x", "bad3.example.NET"]}),
+            [false, false, true],
+        ),
+        (
+            json!({"tags": ["x.bad3.example.net"]}),
+            [false, false, false],
+        ),
+    ];
+    for engine in [Engine::Interp, Engine::Jit] {
+        let rs = RuleSet::from_checked(&checked, engine).unwrap();
+        let filters = filters(&rs);
+        for (e, want) in &cases {
+            let mut f = rs.frame();
+            f.fill_json(rs.ir(), e);
+            let got: Vec<bool> = filters.iter().map(|p| rs.eval_bool(*p, &f)).collect();
+            assert_eq!(got, want, "{engine:?} {e}");
+        }
+    }
+}

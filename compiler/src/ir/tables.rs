@@ -22,6 +22,8 @@ pub struct TextTest {
     /// The patterns as written, for array membership and display.
     pub patterns: Vec<String>,
     matcher: Matcher,
+    /// `contains any` over an array's elements is membership: over many patterns, a set.
+    members: Option<Matcher>,
 }
 
 /// The operator: the language's string operators, and `in`/`==` under `nocase` as
@@ -55,6 +57,9 @@ enum Matcher {
     ExactSet(HashSet<String>),
     /// Suffixes by byte length: a string's last `len` bytes looked up in each set.
     SuffixSets(Vec<(usize, HashSet<Box<[u8]>>)>),
+    /// `nocase` over ASCII patterns: the string folded by [`ascii_fold`], then the
+    /// case-sensitive matcher of the lower-cased patterns (no regex to outgrow).
+    AsciiFold(Box<Matcher>),
     All(Vec<Matcher>),
 }
 
@@ -73,12 +78,16 @@ impl TextTest {
         } else {
             build(op, nocase, &patterns)?
         };
+        let members = (op == TextOp::Contains && !all && patterns.len() > SCAN_AT_MOST)
+            .then(|| build(TextOp::Equals, nocase, &patterns))
+            .transpose()?;
         Ok(TextTest {
             op,
             all,
             nocase,
             patterns,
             matcher,
+            members,
         })
     }
 
@@ -91,6 +100,10 @@ impl TextTest {
     /// pattern; with `all`, every pattern is some element); every other operator holds when
     /// it holds for some element.
     pub fn test_elements<'a>(&self, elems: impl Iterator<Item = &'a str> + Clone) -> bool {
+        if let Some(set) = &self.members {
+            let mut elems = elems;
+            return elems.any(|e| set.test(e));
+        }
         if self.op == TextOp::Contains {
             let eq = |e: &str, p: &str| {
                 if self.nocase { nocase_eq(e, p) } else { e == p }
@@ -120,6 +133,12 @@ fn build(op: TextOp, nocase: bool, pats: &[String]) -> Result<Matcher, String> {
             .map_err(|e| e.to_string())
     };
     match op {
+        TextOp::Contains | TextOp::StartsWith | TextOp::EndsWith
+            if nocase && pats.len() > SCAN_AT_MOST && pats.iter().all(|p| p.is_ascii()) =>
+        {
+            let lower: Vec<String> = pats.iter().map(|p| p.to_ascii_lowercase()).collect();
+            Ok(Matcher::AsciiFold(Box::new(build(op, false, &lower)?)))
+        }
         TextOp::Equals if pats.len() > SCAN_AT_MOST => Ok(if nocase {
             Matcher::NocaseSet(pats.iter().map(|p| lower(p)).collect())
         } else {
@@ -199,8 +218,30 @@ impl Matcher {
                     .take_while(|(len, _)| *len <= b.len())
                     .any(|(len, set)| set.contains(&b[b.len() - len..]))
             }
+            Matcher::AsciiFold(m) => {
+                if s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+                    return m.test(s);
+                }
+                LOWER.with_borrow_mut(|buf| {
+                    buf.clear();
+                    buf.extend(s.chars().map(ascii_fold));
+                    m.test(buf)
+                })
+            }
             Matcher::All(v) => v.iter().all(|m| m.test(s)),
         }
+    }
+}
+
+/// A character as case-insensitive matching of ASCII patterns sees it: ASCII letters
+/// lower-cased, and the two other characters whose simple case folding reaches an ASCII
+/// letter (the Kelvin sign is `k`, the long s is `s`, as `(?i)` regexes match them); every
+/// other character matches no ASCII pattern character under any case, and stays as it is.
+fn ascii_fold(c: char) -> char {
+    match c {
+        '\u{212A}' => 'k',
+        '\u{17F}' => 's',
+        c => c.to_ascii_lowercase(),
     }
 }
 
@@ -379,6 +420,100 @@ mod tests {
         }
     }
 
+    /// The characters that a case-insensitive regex matches with an ASCII letter are those
+    /// letters' two cases and the two [`ascii_fold`] maps (checked against the regex crate
+    /// over every character).
+    #[test]
+    fn ascii_fold_is_regex_case_folding() {
+        let letter = Regex::new("(?i)^[a-z]$").unwrap();
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let mut b = [0; 4];
+            let folded = ascii_fold(c);
+            if letter.is_match(c.encode_utf8(&mut b)) {
+                assert!(folded.is_ascii_lowercase(), "{c:?}");
+                let one = Regex::new(&format!("(?i)^{folded}$")).unwrap();
+                assert!(one.is_match(c.encode_utf8(&mut b)), "{c:?} as {folded:?}");
+            } else {
+                assert!(!folded.is_ascii_alphabetic(), "{c:?}");
+            }
+        }
+    }
+
+    /// `nocase` over many ASCII patterns answers as the case-insensitive regex does, on
+    /// strings mixing cases, the Kelvin sign, the long s and other non-ASCII letters.
+    #[test]
+    fn ascii_fold_answers_as_the_regex() {
+        let pats: Vec<String> = [
+            "EVIL.example",
+            "kit",
+            "Ss",
+            "x-",
+            ".exe",
+            "\\Tmp\\",
+            "a",
+            "q.k",
+            "zz9",
+            "Sk",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let inputs = [
+            "evil.EXAMPLE.org",
+            "\u{212A}it",
+            "\u{17F}\u{17F}",
+            "\u{17F}S",
+            "ß",
+            "İ",
+            "c:\\tmp\\x.EXE",
+            "c:\\TMP\\",
+            "ǅ",
+            "",
+            "Q.\u{212A}",
+            "s\u{212A}",
+            "ZZ9",
+            "zz",
+            "é-X-",
+        ];
+        for op in [TextOp::Contains, TextOp::StartsWith, TextOp::EndsWith] {
+            let fold = build(op, true, &pats).unwrap();
+            assert!(matches!(fold, Matcher::AsciiFold(_)), "{op:?}");
+            let alt = pats
+                .iter()
+                .map(|p| regex::escape(p))
+                .collect::<Vec<_>>()
+                .join("|");
+            let re = Regex::new(&match op {
+                TextOp::Contains => format!("(?i)(?:{alt})"),
+                TextOp::StartsWith => format!("(?i)\\A(?:{alt})"),
+                _ => format!("(?i)(?:{alt})\\z"),
+            })
+            .unwrap();
+            for s in inputs {
+                for s in [s.to_string(), format!("{s}{s}"), format!("x{s}")] {
+                    assert_eq!(fold.test(&s), re.is_match(&s), "{op:?} {s:?}");
+                }
+            }
+        }
+    }
+
+    /// A feed past what one regex can hold compiles when its patterns are ASCII.
+    #[test]
+    fn large_ascii_nocase_feeds_compile() {
+        let pats: Vec<String> = (0..300_000)
+            .map(|i| format!("Host{i}.Example.COM"))
+            .collect();
+        for (op, hit) in [
+            (TextOp::Contains, "www.HOST299999.example.com/x"),
+            (TextOp::StartsWith, "HOST299999.example.com/x"),
+            (TextOp::EndsWith, "www.host299999.EXAMPLE.com"),
+        ] {
+            let m = TextTest::new(op, false, true, pats.clone()).unwrap();
+            assert!(m.test(hit), "{op:?}");
+            assert!(!m.test("host12.example.co"), "{op:?}");
+        }
+    }
+
     fn t(op: TextOp, all: bool, nocase: bool, pats: &[&str]) -> TextTest {
         TextTest::new(
             op,
@@ -417,6 +552,26 @@ mod tests {
         let all = t(TextOp::Contains, true, true, &["A", "b"]);
         assert!(all.test_elements(["a", "B"].into_iter()));
         assert!(!all.test_elements(["a"].into_iter()));
+        // Over many patterns membership is a set lookup, with the same answers.
+        let mut many = vec!["Root", "Straße", "\u{212A}"];
+        let more: Vec<String> = (0..20).map(|i| format!("u{i}")).collect();
+        many.extend(more.iter().map(String::as_str));
+        for nocase in [false, true] {
+            let set = t(TextOp::Contains, false, nocase, &many);
+            assert!(set.members.is_some());
+            for e in [
+                "root", "ROOT", "Root", "straße", "STRASSE", "k", "\u{212A}", "u19", "u2",
+            ] {
+                let want = many
+                    .iter()
+                    .any(|p| if nocase { nocase_eq(e, p) } else { e == *p });
+                assert_eq!(
+                    set.test_elements([e, "zz"].into_iter()),
+                    want,
+                    "{e} {nocase}"
+                );
+            }
+        }
     }
 
     #[test]
