@@ -802,6 +802,51 @@ fn remote_write_limits_name_what_they_refuse() {
     );
 }
 
+/// Samples of a series the series limit has no room for are named in the answers: ingest
+/// counts them in `over_limit`, remote_write answers 400 saying so.
+#[test]
+fn the_series_limit_is_named_in_the_answers() {
+    let dir = setup(RULES, &format!("{FAST}[limits]\nmax_series = 1\n"));
+    let d = Daemon::start(dir.path(), &[]);
+    let body = "{\"metric\":\"cpu\",\"labels\":{\"host\":\"a\"},\"value\":95}\n\
+                {\"metric\":\"cpu\",\"labels\":{\"host\":\"b\"},\"value\":95}\n";
+    let (s, b) = d.req("POST", "/api/v1/ingest", &[], body.as_bytes());
+    let answer: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(s, 200, "{answer}");
+    assert_eq!(
+        (&answer["samples"], &answer["over_limit"]),
+        (&2.into(), &1.into()),
+        "{answer}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 2000;
+    let (a, c): (&[(&str, &str)], &[(&str, &str)]) = (
+        &[("__name__", "cpu"), ("host", "a")],
+        &[("__name__", "cpu"), ("host", "c")],
+    );
+    let (s, b) = d.req(
+        "POST",
+        "/api/v1/write",
+        &[],
+        &write_body(&[(a, &[(now, 1.0)]), (c, &[(now, 1.0)])]),
+    );
+    assert_eq!(s, 400, "{b}");
+    assert!(
+        b.contains("1 samples taken, the others not: 1 samples are of new series no rule"),
+        "{b}"
+    );
+    let (s, b) = d.req(
+        "POST",
+        "/api/v1/write",
+        &[],
+        &write_body(&[(a, &[(now + 1, 2.0)])]),
+    );
+    assert_eq!(s, 204, "{b}");
+}
+
 #[test]
 fn influx_lines_are_taken() {
     let dir = setup(RULES, FAST);

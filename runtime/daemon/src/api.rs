@@ -297,6 +297,7 @@ async fn ingest(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: Bytes) 
                 "samples": applied.samples,
                 "events": applied.events,
                 "late": applied.late,
+                "over_limit": applied.over_limit,
                 "refused": refused,
             });
             (status, Json(answer)).into_response()
@@ -702,6 +703,13 @@ async fn remote_write(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: B
                 .map(|b| format!("series {}: {}", b.series, b.reason))
                 .collect();
             why.extend(checked.refused.iter().map(|r| r.1.clone()));
+            if applied.over_limit > 0 {
+                why.push(format!(
+                    "{} samples are of new series no rule reading them has room for \
+                     (limits.max_series: {})",
+                    applied.over_limit, s.config.limits.max_series
+                ));
+            }
             if applied.late > 0 {
                 why.push(format!(
                     "{} samples are at or before an evaluation already made ({}s after their \
@@ -719,7 +727,9 @@ async fn remote_write(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: B
             } else {
                 String::new()
             };
-            let taken = applied.samples.saturating_sub(applied.late);
+            let taken = applied
+                .samples
+                .saturating_sub(applied.late + applied.over_limit);
             let head = if taken == 0 {
                 "nothing taken".to_string()
             } else {

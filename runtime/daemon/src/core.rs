@@ -29,6 +29,8 @@ pub struct Applied {
     pub events: u64,
     /// Samples and events that arrived after the evaluation or watermark they belonged to.
     pub late: u64,
+    /// Samples of new series that every rule reading them had no room for (`max_series`).
+    pub over_limit: u64,
 }
 
 pub struct Core {
@@ -182,13 +184,14 @@ impl Core {
         if follow_wall {
             self.tick(now, out);
         }
-        let before = self.late();
+        let before = (self.late(), self.engine.counters.refused);
         let mut applied = Applied::default();
         while let Some(r) = recs.pop_front() {
             self.ingest(&r, &mut applied, out);
         }
         self.engine.advance(self.clock, out);
-        applied.late = self.late() - before;
+        applied.late = self.late() - before.0;
+        applied.over_limit = self.engine.counters.refused - before.1;
         self.observed();
         applied
     }
@@ -196,7 +199,7 @@ impl Core {
     /// Applies recorded lines in time order with the clock moved to just before each record,
     /// as `vigil replay` does (the demo source; the wall clock waits meanwhile).
     pub fn backfill(&mut self, lines: &str, out: &mut Vec<Transition>) -> Applied {
-        let before = self.late();
+        let before = (self.late(), self.engine.counters.refused);
         let mut applied = Applied::default();
         let mut recs = self.parse(None, lines);
         for r in recs.drain(..) {
@@ -208,7 +211,8 @@ impl Core {
             self.ingest(&r, &mut applied, out);
         }
         self.recs = recs;
-        applied.late = self.late() - before;
+        applied.late = self.late() - before.0;
+        applied.over_limit = self.engine.counters.refused - before.1;
         self.observed();
         applied
     }
