@@ -823,10 +823,8 @@ fn the_series_limit_is_named_in_the_answers() {
         .unwrap()
         .as_millis() as i64
         + 2000;
-    let (a, c): (&[(&str, &str)], &[(&str, &str)]) = (
-        &[("__name__", "cpu"), ("host", "a")],
-        &[("__name__", "cpu"), ("host", "c")],
-    );
+    let a: &[(&str, &str)] = &[("__name__", "cpu"), ("host", "a")];
+    let c: &[(&str, &str)] = &[("__name__", "cpu"), ("host", "c")];
     let (s, b) = d.req(
         "POST",
         "/api/v1/write",

@@ -352,8 +352,11 @@ pub fn sample_into<'a>(line: &'a str, rec: &mut Record) -> Option<TsText<'a>> {
     ts
 }
 
+/// A sample record's metric, labels and value, to write in place.
+type SampleParts<'r> = (&'r mut String, &'r mut Vec<(String, String)>, &'r mut f64);
+
 /// `rec` as a sample's metric, labels and value (made one, without buffers, if it is not).
-fn sample_of(rec: &mut Record) -> Option<(&mut String, &mut Vec<(String, String)>, &mut f64)> {
+fn sample_of(rec: &mut Record) -> Option<SampleParts<'_>> {
     if !matches!(rec, Record::Sample { .. }) {
         *rec = Record::Sample {
             metric: String::new(),
