@@ -246,7 +246,8 @@ fn ascii_fold(c: char) -> char {
 }
 
 thread_local! {
-    /// A string lower-cased for a [`Matcher::NocaseSet`] lookup, reused.
+    /// A string lower-cased for a [`Matcher::NocaseSet`] lookup or folded for a
+    /// [`Matcher::AsciiFold`] test, reused (neither holds the other).
     static LOWER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
