@@ -130,7 +130,7 @@ fn build(op: TextOp, nocase: bool, pats: &[String]) -> Result<Matcher, String> {
     let re = |s: String| {
         Regex::new(&s)
             .map(Matcher::Regex)
-            .map_err(|e| e.to_string())
+            .map_err(|e| too_big(e, op, nocase, pats.len()))
     };
     match op {
         TextOp::Contains | TextOp::StartsWith | TextOp::EndsWith
@@ -181,7 +181,7 @@ fn build(op: TextOp, nocase: bool, pats: &[String]) -> Result<Matcher, String> {
         TextOp::Matches if pats.len() == 1 => re(format!("{flags}{}", pats[0])),
         TextOp::Matches => RegexSet::new(pats.iter().map(|p| format!("{flags}{p}")))
             .map(Matcher::RegexSet)
-            .map_err(|e| e.to_string()),
+            .map_err(|e| too_big(e, op, nocase, pats.len())),
         TextOp::Glob => re(format!("(?s){flags}\\A(?:{})\\z", alt(&|p| glob(p)))),
         TextOp::Under => re(format!(
             "(?s){flags}\\A(?:{})",
@@ -191,6 +191,29 @@ fn build(op: TextOp, nocase: bool, pats: &[String]) -> Result<Matcher, String> {
             })
         )),
     }
+}
+
+/// A regex error as the rule's author can act on it: past the size limit, what made the regex
+/// that large and what does not have the limit.
+fn too_big(e: regex::Error, op: TextOp, nocase: bool, n: usize) -> String {
+    let regex::Error::CompiledTooBig(limit) = e else {
+        return e.to_string();
+    };
+    let op = format!("{op:?}").to_lowercase();
+    let how = if nocase && matches!(op.as_str(), "contains" | "startswith" | "endswith") {
+        " (a `nocase` list of ASCII strings has no such limit: this one has other characters)"
+    } else {
+        ""
+    };
+    let limit = limit >> 20;
+    let nocase = if nocase { " nocase" } else { "" };
+    if n == 1 {
+        return format!("`{op}{nocase}` compiles into a regex larger than its limit of {limit} MB");
+    }
+    format!(
+        "`{op} any{nocase}` over {n} patterns compiles into one regex larger than its limit of \
+         {limit} MB{how}; split the list"
+    )
 }
 
 impl Matcher {
@@ -496,6 +519,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A list too large for one regex says why and what to do.
+    #[test]
+    fn a_list_past_the_regex_limit_says_why() {
+        let pats: Vec<String> = (0..20_000).map(|i| format!("Hôte{i}.example")).collect();
+        let why = TextTest::new(TextOp::EndsWith, false, true, pats).unwrap_err();
+        assert_eq!(
+            why,
+            "`endswith any nocase` over 20000 patterns compiles into one regex larger than its \
+             limit of 10 MB (a `nocase` list of ASCII strings has no such limit: this one has \
+             other characters); split the list"
+        );
     }
 
     /// A feed past what one regex can hold compiles when its patterns are ASCII.
