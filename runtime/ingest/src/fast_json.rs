@@ -6,6 +6,7 @@
 
 use crate::Record;
 use crate::json::valid_metric;
+use crate::record::put_label;
 
 /// Lines with more labels take the serde path.
 pub const MAX_LABELS: usize = 12;
@@ -165,14 +166,7 @@ impl<'a> P<'a> {
             if n == MAX_LABELS || out[..n].iter().any(|(x, _)| x == k) {
                 return None;
             }
-            if let Some((lk, lv)) = out.get_mut(n) {
-                lk.clear();
-                lk.push_str(k);
-                lv.clear();
-                lv.push_str(v);
-            } else {
-                out.push((k.to_string(), v.to_string()));
-            }
+            put_label(out, n, k, v);
             n += 1;
             if self.member_end()? {
                 return Some(n);
@@ -332,7 +326,7 @@ pub fn sample_into<'a>(line: &'a str, rec: &mut Record) -> Option<TsText<'a>> {
             "ts" if ts.is_none() => ts = Some(p.ts()?),
             "metric" if metric.is_none() => metric = Some(p.string()?),
             "value" if value.is_none() => value = Some(p.value()?),
-            "labels" if n_labels.is_none() => n_labels = Some(p.labels(sample_of(rec)?.1)?),
+            "labels" if n_labels.is_none() => n_labels = Some(p.labels(rec.sample_parts()?.1)?),
             _ => return None,
         }
         if p.member_end()? {
@@ -344,36 +338,12 @@ pub fn sample_into<'a>(line: &'a str, rec: &mut Record) -> Option<TsText<'a>> {
     if p.i != p.b.len() {
         return None;
     }
-    let (m, labels, v) = sample_of(rec)?;
+    let (m, labels, _, v) = rec.sample_parts()?;
     m.clear();
     m.push_str(metric);
     labels.truncate(n_labels.unwrap_or(0));
     *v = value?;
     ts
-}
-
-/// A sample record's metric, labels and value, to write in place.
-type SampleParts<'r> = (&'r mut String, &'r mut Vec<(String, String)>, &'r mut f64);
-
-/// `rec` as a sample's metric, labels and value (made one, without buffers, if it is not).
-fn sample_of(rec: &mut Record) -> Option<SampleParts<'_>> {
-    if !matches!(rec, Record::Sample { .. }) {
-        *rec = Record::Sample {
-            metric: String::new(),
-            labels: Vec::new(),
-            ts: 0,
-            value: 0.0,
-        };
-    }
-    match rec {
-        Record::Sample {
-            metric,
-            labels,
-            value,
-            ..
-        } => Some((metric, labels, value)),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use crate::fast_json::{self, TsText};
 use crate::influx::{influx, split_outside_quotes};
 use crate::json::json;
 use crate::prometheus::prometheus;
+use crate::record::put_label;
 use crate::{Format, Record};
 use serde_json::Value;
 use std::collections::VecDeque;
@@ -106,7 +107,7 @@ fn json_line(l: &str, cx: &Context, rec: &mut Record) -> Result<(), String> {
     // An event line is declined at its first key other than a sample's.
     if let Some(ts) = fast_json::sample_into(l, rec) {
         let ts = time_of(ts)?;
-        if let Record::Sample { ts: t, .. } = rec {
+        if let Some((_, _, t, _)) = rec.sample_parts() {
             *t = ts;
         }
         return Ok(());
@@ -157,36 +158,14 @@ pub(crate) fn fill_sample<'a>(
     ts_v: i64,
     value_v: f64,
 ) {
-    if !matches!(rec, Record::Sample { .. }) {
-        *rec = Record::Sample {
-            metric: String::new(),
-            labels: Vec::new(),
-            ts: 0,
-            value: 0.0,
-        };
-    }
-    let Record::Sample {
-        metric: m,
-        labels,
-        ts,
-        value,
-    } = rec
-    else {
+    let Some((m, labels, ts, value)) = rec.sample_parts() else {
         return;
     };
     m.clear();
     m.push_str(metric);
     let mut n = 0;
     for (k, v) in pairs {
-        if n < labels.len() {
-            let (lk, lv) = &mut labels[n];
-            lk.clear();
-            lk.push_str(k);
-            lv.clear();
-            lv.push_str(v);
-        } else {
-            labels.push((k.to_string(), v.to_string()));
-        }
+        put_label(labels, n, k, v);
         n += 1;
     }
     labels.truncate(n);

@@ -53,7 +53,49 @@ pub(crate) fn json_value(v: f64) -> String {
     }
 }
 
+/// A sample record's metric, labels, time and value, to write in place.
+pub(crate) type SampleParts<'r> = (
+    &'r mut String,
+    &'r mut Vec<(String, String)>,
+    &'r mut i64,
+    &'r mut f64,
+);
+
+/// Writes label `n` of `labels`, reusing that entry's strings when it has one.
+pub(crate) fn put_label(labels: &mut Vec<(String, String)>, n: usize, k: &str, v: &str) {
+    if let Some((lk, lv)) = labels.get_mut(n) {
+        lk.clear();
+        lk.push_str(k);
+        lv.clear();
+        lv.push_str(v);
+    } else {
+        labels.push((k.to_string(), v.to_string()));
+    }
+}
+
 impl Record {
+    /// The record as a sample's parts to overwrite (made a sample, without buffers, if it is
+    /// not one), so a stream of samples parses into the same strings.
+    pub(crate) fn sample_parts(&mut self) -> Option<SampleParts<'_>> {
+        if !matches!(self, Record::Sample { .. }) {
+            *self = Record::Sample {
+                metric: String::new(),
+                labels: Vec::new(),
+                ts: 0,
+                value: 0.0,
+            };
+        }
+        match self {
+            Record::Sample {
+                metric,
+                labels,
+                ts,
+                value,
+            } => Some((metric, labels, ts, value)),
+            _ => None,
+        }
+    }
+
     /// The record as one line of the `vigil replay` JSON format (what the daemon logs for
     /// inputs that arrive in other formats). Non-finite values are written as strings.
     pub fn to_json_line(&self, out: &mut String) {
