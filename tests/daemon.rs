@@ -42,6 +42,14 @@ fn gzip(b: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// The wall clock, epoch ms (what the daemon dates samples without a time by).
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
 #[test]
 fn ndjson_ingest_makes_an_alert_appear() {
     let dir = setup(RULES, FAST);
@@ -332,11 +340,7 @@ fn kill_9_loses_no_acknowledged_input() {
     // Two seconds ahead: a sample at or before an evaluation already made is refused as too
     // late (counted, not stored), and evaluations follow the wall clock each second, so a
     // time taken here could be passed by one before the request arrives.
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-        + 2000;
+    let now_ms = wall_ms() + 2000;
     let series = |i: usize| vigil_ingest::remote_write::TimeSeries {
         labels: vec![
             vigil_ingest::remote_write::Label {
@@ -749,10 +753,7 @@ fn write_body(series: &[WriteSeries]) -> Vec<u8> {
 fn remote_write_limits_name_what_they_refuse() {
     let dir = setup(RULES, &format!("{FAST}[limits]\nmax_labels = 2\n"));
     let d = Daemon::start(dir.path(), &[]);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = wall_ms();
     let wide: &[(&str, &str)] = &[("__name__", "cpu"), ("a", "1"), ("b", "2"), ("c", "3")];
     let ok: &[(&str, &str)] = &[("__name__", "cpu"), ("host", "a")];
     let ahead = now + 3_600_000;
@@ -818,11 +819,7 @@ fn the_series_limit_is_named_in_the_answers() {
         (&2.into(), &1.into()),
         "{answer}"
     );
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-        + 2000;
+    let now = wall_ms() + 2000;
     let a: &[(&str, &str)] = &[("__name__", "cpu"), ("host", "a")];
     let c: &[(&str, &str)] = &[("__name__", "cpu"), ("host", "c")];
     let (s, b) = d.req(
@@ -849,10 +846,7 @@ fn the_series_limit_is_named_in_the_answers() {
 fn influx_lines_are_taken() {
     let dir = setup(RULES, FAST);
     let d = Daemon::start(dir.path(), &[]);
-    let now_s = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now_s = wall_ms() / 1000;
     let body = format!("cpu,host=inf1 value=97 {now_s}\ncpu,host=inf2 value=98,idle=2i\n");
     let (s, b) = d.req("POST", "/write?db=x&precision=s", &[], body.as_bytes());
     assert_eq!(s, 204, "{b}");
@@ -1121,10 +1115,7 @@ fn audit_events_and_falco_alerts_feed_event_rules() {
         "the alert carries its event: {printed:?}"
     );
     // Falco, as http_output posts it.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = wall_ms() as u64 / 1000;
     let alert = format!(
         "{{\"output\":\"A shell was spawned\",\"priority\":\"Notice\",\"rule\":\"Terminal shell in container\",\"time\":\"{}\",\"output_fields\":{{\"container.id\":\"abc\",\"proc.cmdline\":\"bash\"}},\"source\":\"syscall\",\"tags\":[\"container\",\"shell\"],\"hostname\":\"node1\"}}",
         vigil_time(now)
