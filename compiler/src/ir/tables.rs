@@ -199,8 +199,10 @@ fn too_big(e: regex::Error, op: TextOp, nocase: bool, n: usize) -> String {
     let regex::Error::CompiledTooBig(limit) = e else {
         return e.to_string();
     };
+    let foldable = matches!(op, TextOp::Contains | TextOp::StartsWith | TextOp::EndsWith);
+    // The variants are named as the language's keywords.
     let op = format!("{op:?}").to_lowercase();
-    let how = if nocase && matches!(op.as_str(), "contains" | "startswith" | "endswith") {
+    let how = if nocase && foldable {
         " (a `nocase` list of ASCII strings has no such limit: this one has other characters)"
     } else {
         ""
