@@ -11,7 +11,7 @@
 //! - latency (`lateness = 0s`, so each event is decided as it is applied): from sending an
 //!   event to its answer, which the daemon gives once the log's sync covers it, p50/p99 of
 //!   single-event requests at a steady rate of half the measured throughput, alone and while
-//!   another sender keeps half that load in requests of 100; and the daemon's own view of the
+//!   two other senders keep half that load in requests of 100; and the daemon's own view of the
 //!   loaded run: from each request's arrival to the engine's decision on it
 //!   (`vigil_decision_seconds`, before the sync) and to its answer (`vigil_answer_seconds`);
 //! - resident memory per series (RSS after 100,000 series minus before, divided);
@@ -105,7 +105,7 @@ fn main() {
             p99 * 1e6,
             (rate / 2.0).min(1.0 / 0.0001)
         );
-        // The same single events (1,000/s) while another sender keeps the daemon at half the
+        // The same single events (1,000/s) while two other senders keep the daemon at half the
         // measured throughput in requests of 100 events.
         let batches = bodies(data, 100);
         let stop = std::sync::atomic::AtomicBool::new(false);
@@ -113,11 +113,17 @@ fn main() {
             daemon_buckets(&d.addr, "decision"),
             daemon_buckets(&d.addr, "answer"),
         ];
+        // Two paced senders: one connection waits for each answer, so alone it could not
+        // carry half the throughput once answers take longer than the gap between requests.
         let (p50, p99, sent, carried) = std::thread::scope(|s| {
-            let load = s.spawn(|| paced(&d.addr, &batches, 100, rate / 2.0, &stop));
+            let (first, second) = batches.split_at(batches.len() / 2);
+            let (addr, stop) = (&d.addr, &stop);
+            let loads = [first, second]
+                .map(|part| s.spawn(move || paced(addr, part, 100, rate / 4.0, stop)));
             let (p50, p99, sent) = latency(&d.addr, &lines, 1000.0, Duration::from_secs(5));
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            (p50, p99, sent, load.join().unwrap_or(0.0))
+            let carried: f64 = loads.into_iter().map(|l| l.join().unwrap_or(0.0)).sum();
+            (p50, p99, sent, carried)
         });
         println!(
             "  {name:4} under load ({carried:.0} events/s in requests of 100): p50 {:.0} µs, p99 {:.0} µs over {sent} requests",

@@ -3,6 +3,8 @@
 //! different things to Vigil and to the tools around it (a known way to slip past detection).
 //! Every event Vigil parses in full goes through here and is refused instead.
 
+mod scan;
+
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
@@ -79,9 +81,18 @@ impl<'de> Visitor<'de> for StrictVisitor {
 }
 
 /// Checks that `text` is JSON whose objects give each key once, as [`parse`] does, without
-/// building the value (the daemon checks every line it accepts this way).
+/// building the value (the daemon checks every line it accepts this way). A one-pass scan
+/// decides; serde, the reference, explains a refusal (and has the last word).
 pub fn validate(text: &str) -> Result<(), serde_json::Error> {
+    if scan::valid(text) {
+        return Ok(());
+    }
     serde_json::from_str::<Valid>(text).map(|_| ())
+}
+
+/// The reference for [`validate`]: serde's reading of `text`.
+fn serde_valid(text: &str) -> bool {
+    serde_json::from_str::<Valid>(text).is_ok()
 }
 
 /// A value checked and dropped.
@@ -170,6 +181,7 @@ impl<'de> Visitor<'de> for ValidVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     /// `validate` accepts and refuses exactly what `parse` does.
     #[test]
@@ -186,6 +198,153 @@ mod tests {
             "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]",
         ] {
             assert_eq!(validate(text).is_ok(), parse(text).is_ok(), "{text}");
+        }
+    }
+
+    /// The scan and serde at the edges of what serde_json takes: nesting, number range,
+    /// leading zeros, surrogates, escaped keys, control characters, trailing text.
+    #[test]
+    fn the_scan_agrees_with_serde_at_the_edges() {
+        let nested = |n: usize, open: &str, close: &str| open.repeat(n) + &close.repeat(n);
+        let long = "9".repeat(400);
+        let mut cases: Vec<String> = [
+            "",
+            " ",
+            "1",
+            " 1 ",
+            "1 2",
+            "-",
+            "-0",
+            "-01",
+            "01",
+            "0.",
+            "0.1",
+            ".1",
+            "1e",
+            "1e+",
+            "1E-5",
+            "1.5e308",
+            "1.7976931348623157e308",
+            "1.7976931348623158e308",
+            "1.7976931348623159e308",
+            "1e309",
+            "-1e309",
+            "0e99999",
+            "1e-99999",
+            "123456789012345678901234567890",
+            "-9223372036854775809",
+            "18446744073709551616",
+            "tru",
+            "true",
+            "truex",
+            "nul",
+            "null",
+            "[1,]",
+            "[,1]",
+            "[1 2]",
+            "{}",
+            "{ }",
+            "[ ]",
+            "{\"a\":1,}",
+            "{\"a\" 1}",
+            "{1:1}",
+            "{\"a\":}",
+            "{\"a\":1,\"a\":1}",
+            "{\"a\":{\"a\":1},\"b\":{\"a\":2}}",
+            "[{\"k\":1},{\"k\":2}]",
+            r#"{"a\u0062":1,"ab":2}"#,
+            r#"{"a\/":1,"a/":2}"#,
+            r#"{"\u00e9":1,"é":2}"#,
+            r#""\ud800""#,
+            r#""\udc00""#,
+            r#""\ud800\udc00""#,
+            r#""\ud800\u0041""#,
+            r#""\ud800\ud800\udc00""#,
+            r#""\ud83d\ude00x""#,
+            r#""\uD83D\uDE00""#,
+            r#""\u12""#,
+            r#""\u12g4""#,
+            r#""\x""#,
+            r#""\""#,
+            "\"a\tb\"",
+            "\"a\u{1}b\"",
+            "\"a\u{7f}b\"",
+            r#""\/\b\f\n\r\t\"\\""#,
+            "\"é\"",
+            "[\"a\",{\"b\":[null,true,false]}]",
+            "{\"a\":1}x",
+            "{\"a\":1}}",
+            "[1]]",
+            "\t\r\n[1]\n",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        cases.push(long.clone());
+        cases.push(format!("{long}.5"));
+        cases.push(format!("{long}e2"));
+        cases.push(format!("0.{long}e-400"));
+        for n in [126, 127, 128, 129] {
+            cases.push(nested(n, "[", "]"));
+            cases.push(nested(n - 1, "[", "]").replacen("[]", "[{}]", 1));
+            cases.push(nested(n - 1, "{\"a\":", "}").replacen(":}", ":1}", 1));
+            cases.push(nested(n - 1, "[", "]").replacen("[]", "[1]", 1));
+        }
+        for text in &cases {
+            assert_eq!(scan::valid(text), serde_valid(text), "{text:?}");
+        }
+    }
+
+    fn json_ish() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            Just("true".to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|f| format!("{f:e}")),
+            "-?(0|[1-9][0-9]{0,25})(\\.[0-9]{1,5})?([eE][+-]?[0-9]{1,4})?",
+            any::<String>().prop_map(|s| serde_json::to_string(&s).unwrap()),
+            "\"([a-c]|\\\\u[dD][89abAB][0-9a-f]{2}|\\\\u[dD][c-fC-F][0-9]{2}|\\\\u00[0-7][0-9]|\\\\[nt\\\\/bfrx\"])*\"",
+        ];
+        leaf.prop_recursive(4, 24, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                prop::collection::vec(("[a-c]|a\\\\u0062|b", inner), 0..5).prop_map(|v| {
+                    let members: Vec<String> =
+                        v.iter().map(|(k, x)| format!("\"{k}\" : {x}")).collect();
+                    format!("{{ {} }}", members.join(","))
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// On generated values (repeated and escaped keys, surrogates, numbers of every
+        /// form) and on them broken by one edit, the scan accepts exactly what serde does.
+        #[test]
+        fn the_scan_accepts_exactly_what_serde_accepts(
+            text in json_ish(),
+            edit in 0usize..4,
+            at in any::<proptest::sample::Index>(),
+            byte in proptest::sample::select(b"{}[]\",:\\ 0-eE.+tnu\x01\x7fD".to_vec()),
+        ) {
+            let mut b = text.clone().into_bytes();
+            let i = at.index(b.len() + 1);
+            match edit {
+                0 => {}
+                1 => b.insert(i, byte),
+                2 if i < b.len() => { b.remove(i); }
+                _ => b.truncate(i),
+            }
+            if let Ok(t) = String::from_utf8(b) {
+                proptest::prop_assert_eq!(scan::valid(&t), serde_valid(&t), "{:?}", t);
+            }
+        }
+
+        /// Short texts over JSON's own alphabet, where most mistakes live.
+        #[test]
+        fn the_scan_agrees_on_short_texts(t in "[\\[\\]{}\",:0-9eE.+\\- \\\\ntfrulsaD]{0,16}") {
+            proptest::prop_assert_eq!(scan::valid(&t), serde_valid(&t), "{:?}", t);
         }
     }
 

@@ -1,0 +1,288 @@
+//! One pass over JSON text deciding what [`super::validate`] decides, without serde: the
+//! daemon checks every event line it accepts, and serde's visitor calls, one allocation per
+//! object for its keys, made that check cost more than the engine's own reading of the line.
+//! It only says yes or no; a no is explained by serde (see `validate`).
+
+use crate::fast_json::string_end;
+use std::borrow::Cow;
+
+/// serde_json's nesting limit: a container opened at this depth is refused.
+const DEPTH: usize = 128;
+
+/// Whether `text` is one JSON value whose objects give each key once, read as serde_json
+/// reads it (its number range and nesting limit included).
+pub fn valid(text: &str) -> bool {
+    Scan {
+        s: text,
+        b: text.as_bytes(),
+        i: 0,
+        open: [0; DEPTH],
+        firsts: [0; DEPTH],
+        depth: 0,
+        keys: Vec::with_capacity(32),
+    }
+    .run()
+    .is_some()
+}
+
+struct Scan<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    i: usize,
+    /// The containers open (`{` or `[`), `depth` of them, innermost last; for an object,
+    /// where its keys start in `keys`. Arrays: the nesting limit bounds them.
+    open: [u8; DEPTH],
+    firsts: [usize; DEPTH],
+    depth: usize,
+    /// The keys of the objects open, innermost last, decoded.
+    keys: Vec<Cow<'a, str>>,
+}
+
+impl<'a> Scan<'a> {
+    fn run(&mut self) -> Option<()> {
+        self.ws();
+        loop {
+            // A container opened: its first value (after its first key) is next.
+            if self.value()? {
+                continue;
+            }
+            // Closes what ends here; stops at the next value (after `,` or `:`).
+            loop {
+                self.ws();
+                let Some(inner) = self.depth.checked_sub(1).map(|d| self.open[d]) else {
+                    return (self.i == self.b.len()).then_some(());
+                };
+                match (inner, self.b.get(self.i)?) {
+                    (b'[', b',') => {
+                        self.i += 1;
+                        self.ws();
+                        break;
+                    }
+                    (b'{', b',') => {
+                        self.i += 1;
+                        self.ws();
+                        self.key()?;
+                        break;
+                    }
+                    (b'[', b']') | (b'{', b'}') => self.close(),
+                    _ => return None,
+                }
+            }
+        }
+    }
+
+    /// A value at `i`: a scalar is read; a container is opened (its first member's key
+    /// read: true), or read whole when empty.
+    fn value(&mut self) -> Option<bool> {
+        match *self.b.get(self.i)? {
+            c @ (b'{' | b'[') => {
+                if self.depth + 1 >= DEPTH {
+                    return None;
+                }
+                self.i += 1;
+                self.ws();
+                let end = if c == b'{' { b'}' } else { b']' };
+                if self.b.get(self.i) == Some(&end) {
+                    self.i += 1;
+                    return Some(false);
+                }
+                self.open[self.depth] = c;
+                self.firsts[self.depth] = self.keys.len();
+                self.depth += 1;
+                if c == b'{' {
+                    self.key()?;
+                }
+                return Some(true);
+            }
+            b'"' => self.string().map(drop),
+            b't' => self.word("true"),
+            b'f' => self.word("false"),
+            b'n' => self.word("null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+        .map(|()| false)
+    }
+
+    fn close(&mut self) {
+        self.depth -= 1;
+        self.keys.truncate(self.firsts[self.depth]);
+        self.i += 1;
+    }
+
+    /// A key, not yet given in its object, and its colon; `i` is then at the value.
+    fn key(&mut self) -> Option<()> {
+        if self.b.get(self.i) != Some(&b'"') {
+            return None;
+        }
+        let k = self.string()?;
+        let first = self.firsts[self.depth - 1];
+        if self.keys[first..].contains(&k) {
+            return None;
+        }
+        self.keys.push(k);
+        self.ws();
+        if self.b.get(self.i) != Some(&b':') {
+            return None;
+        }
+        self.i += 1;
+        self.ws();
+        Some(())
+    }
+
+    /// A string at `i` (its quote), decoded; escapes as serde_json allows them in text
+    /// (surrogates only in pairs), no raw control characters.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        let start = self.i + 1;
+        let mut i = start;
+        let mut decoded: Option<String> = None;
+        loop {
+            // Most strings in events are short: a byte loop first, the wide search after.
+            let mut e = i;
+            while e < i + 16
+                && self
+                    .b
+                    .get(e)
+                    .is_some_and(|&c| c != b'"' && c != b'\\' && c >= 0x20)
+            {
+                e += 1;
+            }
+            let e = if e < i + 16 {
+                e
+            } else {
+                string_end(self.b, e)?
+            };
+            if e >= self.b.len() {
+                return None;
+            }
+            match self.b[e] {
+                b'"' => {
+                    self.i = e + 1;
+                    return Some(match decoded {
+                        None => Cow::Borrowed(&self.s[start..e]),
+                        Some(mut d) => {
+                            d.push_str(&self.s[i..e]);
+                            Cow::Owned(d)
+                        }
+                    });
+                }
+                b'\\' => {
+                    let d = decoded.get_or_insert_with(String::new);
+                    d.push_str(&self.s[i..e]);
+                    i = self.escape(e + 1, d)?;
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// The escape after a backslash at `i - 1`, pushed to `out`; where the text goes on.
+    fn escape(&self, i: usize, out: &mut String) -> Option<usize> {
+        let c = match *self.b.get(i)? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let n = self.hex4(i + 1)?;
+                let (c, next) = match n {
+                    0xDC00..=0xDFFF => return None,
+                    0xD800..=0xDBFF => {
+                        if self.b.get(i + 5..i + 7)? != b"\\u" {
+                            return None;
+                        }
+                        let low = self.hex4(i + 7)?;
+                        if !(0xDC00..=0xDFFF).contains(&low) {
+                            return None;
+                        }
+                        let c =
+                            0x1_0000 + ((u32::from(n) - 0xD800) << 10) + (u32::from(low) - 0xDC00);
+                        (char::from_u32(c)?, i + 11)
+                    }
+                    n => (char::from_u32(u32::from(n))?, i + 5),
+                };
+                out.push(c);
+                return Some(next);
+            }
+            _ => return None,
+        };
+        out.push(c);
+        Some(i + 1)
+    }
+
+    fn hex4(&self, i: usize) -> Option<u16> {
+        let digits = self.b.get(i..i + 4)?;
+        digits.iter().try_fold(0u16, |n, &d| {
+            let v = (d as char).to_digit(16)?;
+            Some(n << 4 | v as u16)
+        })
+    }
+
+    fn word(&mut self, w: &str) -> Option<()> {
+        if !self.b[self.i..].starts_with(w.as_bytes()) {
+            return None;
+        }
+        self.i += w.len();
+        Some(())
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`. Without an exponent the
+    /// value fits an f64 unless it has hundreds of digits; the rest is left to serde_json,
+    /// whose range decides (it refuses what overflows).
+    fn number(&mut self) -> Option<()> {
+        let start = self.i;
+        let b = self.b;
+        let mut i = start + usize::from(b[start] == b'-');
+        let digits = |mut i: usize| {
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            i
+        };
+        match b.get(i)? {
+            b'0' => i += 1,
+            b'1'..=b'9' => i = digits(i),
+            _ => return None,
+        }
+        let int_end = i;
+        if b.get(i) == Some(&b'.') {
+            let end = digits(i + 1);
+            if end == i + 1 {
+                return None;
+            }
+            i = end;
+        }
+        let mut exponent = false;
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            let end = digits(i);
+            if end == i {
+                return None;
+            }
+            i = end;
+            exponent = true;
+        }
+        // `01`: serde_json refuses a digit after a leading zero.
+        if b.get(i).is_some_and(u8::is_ascii_digit) {
+            return None;
+        }
+        self.i = i;
+        if exponent || int_end - start > 300 {
+            return super::serde_valid(&self.s[start..i]).then_some(());
+        }
+        Some(())
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.b.get(self.i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+}
