@@ -138,16 +138,20 @@ fn ndjson_ingest_makes_an_alert_appear() {
 #[test]
 fn rules_show_their_evaluations_and_recent_values() {
     let rules = format!(
-        "{RULES}rule login {{\n  severity info\n  on event where event.kind == \"login\"\n}}\n"
+        "{RULES}rule login {{\n  severity info\n  on event where event.kind == \"login\"\n}}\n\
+         rule by_user {{\n  severity info\n  on event where event.kind == \"login\"\n  when count() by event.user over 1h >= 5\n}}\n"
     );
-    let dir = setup(&rules, &format!("{FAST}[limits]\nmax_series = 2\n"));
+    let dir = setup(
+        &rules,
+        &format!("{FAST}[limits]\nmax_series = 2\nmax_keys = 1\n"),
+    );
     let d = Daemon::start(dir.path(), &[]);
     let body = "{\"metric\":\"cpu\",\"labels\":{\"host\":\"a\"},\"value\":95}\n\
                 {\"metric\":\"cpu\",\"labels\":{\"host\":\"b\"},\"value\":10}\n\
                 {\"metric\":\"hit\",\"labels\":{\"n\":\"1\"},\"value\":1}\n\
                 {\"metric\":\"hit\",\"labels\":{\"n\":\"2\"},\"value\":1}\n\
                 {\"metric\":\"hit\",\"labels\":{\"n\":\"3\"},\"value\":1}\n\
-                {\"event\":{\"kind\":\"login\"}}\n{\"event\":{\"kind\":\"login\"}}\n\
+                {\"event\":{\"kind\":\"login\",\"user\":\"a\"}}\n{\"event\":{\"kind\":\"login\",\"user\":\"b\"}}\n\
                 {\"event\":{\"kind\":\"logout\"}}\n";
     let (status, answer) = d.ingest(body);
     assert_eq!(status, 200, "{answer}");
@@ -190,6 +194,14 @@ fn rules_show_their_evaluations_and_recent_values() {
             .contains("1 series refused"),
         "{total}"
     );
+    // An event rule's new keys past `limits.max_keys` are named too (the second user's).
+    let by_user = rule("demo.by_user");
+    assert_eq!(by_user["health"], "err", "{by_user}");
+    assert_eq!(
+        by_user["last_error"], "1 events of new keys refused by the key limit (limits.max_keys)",
+        "{by_user}"
+    );
+    assert_eq!(rule("demo.login")["health"], "ok");
     let login = rule("demo.login");
     assert_eq!(
         (login["kind"].as_str(), login["count"].as_u64()),

@@ -544,9 +544,19 @@ impl Worker {
                 _ => {}
             }
         }
-        let mut refused: std::collections::HashMap<String, u64> = Default::default();
+        // What the limits refused, by rule: metric rules' series, event rules' new keys.
+        let mut refused: std::collections::HashMap<String, String> = Default::default();
+        let mut series: std::collections::HashMap<String, u64> = Default::default();
         for (rule, n) in engine.refusals() {
-            *refused.entry(rule).or_default() += n;
+            *series.entry(rule).or_default() += n;
+        }
+        for (rule, n) in series {
+            let why = format!("{n} series refused by the series limit (limits.max_series)");
+            refused.insert(rule, why);
+        }
+        for (rule, n) in engine.events.refusals() {
+            let why = format!("{n} events of new keys refused by the key limit (limits.max_keys)");
+            refused.insert(rule, why);
         }
         let stats: std::collections::HashMap<_, _> = engine.rule_stats().into_iter().collect();
         engine
@@ -557,9 +567,7 @@ impl Worker {
             .map(|r| {
                 let (pending, firing) = counts.get(r.id.as_str()).copied().unwrap_or_default();
                 let stat = stats.get(r.id.as_str()).cloned().unwrap_or_default();
-                let last_error = refused
-                    .get(&r.id)
-                    .map(|n| format!("{n} series refused by the series limit (limits.max_series)"));
+                let last_error = refused.remove(&r.id);
                 let metric = r.kind == vigil_compiler::ir::meta::RuleKind::Metric;
                 RuleView {
                     id: r.id.clone(),
