@@ -311,11 +311,27 @@ fn container_end(b: &[u8], mut i: usize) -> Option<usize> {
     None
 }
 
-/// Reads the common sample shape straight into `rec` (its strings keep their buffers) and
-/// gives its time, or `None` for anything else (`rec` may then be half-written: the caller
-/// overwrites it). Nothing is staged on the way: labels go from the line to the record's
-/// strings. An event line is declined at its first other key, before `rec` is touched.
-pub fn sample_into<'a>(line: &'a str, rec: &mut Record) -> Option<TsText<'a>> {
+/// What the one-pass reader made of a line's start.
+pub enum Head<'a> {
+    /// A sample, written into the record, with its time.
+    Sample(TsText<'a>),
+    /// `{"ts": .., "event": {`: the time and where the event object starts, as
+    /// [`event_start`] gives them.
+    Event(TsText<'a>, usize),
+    /// Neither: other readers decide.
+    Other,
+}
+
+/// Reads the common sample shape straight into `rec` (its strings keep their buffers) with
+/// its time; `rec` may be half-written when it is not a sample (the caller overwrites it).
+/// Nothing is staged on the way: labels go from the line to the record's strings. An event
+/// line is declined at its first other key, before `rec` is touched, and a timed one is
+/// recognised there, so its start is read once.
+pub fn head_into<'a>(line: &'a str, rec: &mut Record) -> Head<'a> {
+    head(line, rec).unwrap_or(Head::Other)
+}
+
+fn head<'a>(line: &'a str, rec: &mut Record) -> Option<Head<'a>> {
     let mut p = P::new(line);
     p.eat(b'{')?;
     let (mut ts, mut metric, mut value, mut n_labels) = (None, None, None, None);
@@ -324,6 +340,12 @@ pub fn sample_into<'a>(line: &'a str, rec: &mut Record) -> Option<TsText<'a>> {
         p.eat(b':')?;
         match key {
             "ts" if ts.is_none() => ts = Some(p.ts()?),
+            // Only the time read before it: the shape `event_start` takes.
+            "event" if metric.is_none() && value.is_none() && n_labels.is_none() => {
+                let ts = ts?;
+                p.ws();
+                return (p.b.get(p.i) == Some(&b'{')).then_some(Head::Event(ts, p.i));
+            }
             "metric" if metric.is_none() => metric = Some(p.string()?),
             "value" if value.is_none() => value = Some(p.value()?),
             "labels" if n_labels.is_none() => n_labels = Some(p.labels(rec.sample_parts()?.1)?),
@@ -343,12 +365,44 @@ pub fn sample_into<'a>(line: &'a str, rec: &mut Record) -> Option<TsText<'a>> {
     m.push_str(metric);
     labels.truncate(n_labels.unwrap_or(0));
     *v = value?;
-    ts
+    ts.map(Head::Sample)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `head_into` finds a timed event line's start exactly where `event_start` does, and
+    /// only there.
+    #[test]
+    fn the_head_finds_what_event_start_finds() {
+        for line in [
+            r#"{"ts":1,"event":{"a":1}}"#,
+            r#"{ "ts" : "2026-01-01T00:00:00Z" , "event" : {}}"#,
+            r#"{"ts":-5,"event":{"a":1},"x":2}"#,
+            r#"{"event":{"a":1},"ts":1}"#,
+            r#"{"event":{"a":1}}"#,
+            r#"{"ts":1,"event":5}"#,
+            r#"{"ts":1,"ts":2,"event":{}}"#,
+            r#"{"ts":1.5,"event":{}}"#,
+            r#"{"ts":1,"metric":"m","event":{}}"#,
+            r#"{"ts":1,"metric":"up","value":1}"#,
+            r#"{"ts":1,"event" {}}"#,
+            r#"["ts",1]"#,
+        ] {
+            let mut rec = Record::Sample {
+                metric: String::new(),
+                labels: Vec::new(),
+                ts: 0,
+                value: 0.0,
+            };
+            let head = match head_into(line, &mut rec) {
+                Head::Event(ts, start) => Some((ts, start)),
+                _ => None,
+            };
+            assert_eq!(head, event_start(line), "{line}");
+        }
+    }
 
     #[test]
     fn the_string_scanner_finds_what_a_byte_loop_finds() {

@@ -104,18 +104,23 @@ fn detect(l: &str, fmt: Format) -> Format {
 /// A JSON line into `rec`: the one-pass sample reader, else the event line kept as text
 /// (with `raw_events`), else serde.
 fn json_line(l: &str, cx: &Context, rec: &mut Record) -> Result<(), String> {
-    // An event line is declined at its first key other than a sample's.
-    if let Some(ts) = fast_json::sample_into(l, rec) {
-        let ts = time_of(ts)?;
-        if let Some((_, _, t, _)) = rec.sample_parts() {
-            *t = ts;
+    // An event line is declined at its first key other than a sample's (`{"ts":..,"event":{`
+    // is recognised there).
+    let timed = match fast_json::head_into(l, rec) {
+        fast_json::Head::Sample(ts) => {
+            let ts = time_of(ts)?;
+            if let Some((_, _, t, _)) = rec.sample_parts() {
+                *t = ts;
+            }
+            return Ok(());
         }
-        return Ok(());
-    }
+        fast_json::Head::Event(ts, start) => Some((ts, start)),
+        fast_json::Head::Other => None,
+    };
     // `{"ts":..,"event":{..}}`, or `{"event":{..}}` taking the arrival time.
     let raw = if !cx.raw_events {
         None
-    } else if let Some((ts, start)) = fast_json::event_start(l) {
+    } else if let Some((ts, start)) = timed {
         Some((time_of(ts)?, start))
     } else {
         cx.time.zip(fast_json::untimed_event_start(l))
