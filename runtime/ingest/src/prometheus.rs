@@ -56,6 +56,9 @@ type Labels = Vec<(String, String)>;
 /// The label set after its `{`, up to and including the `}` that closes it; and the rest.
 fn prom_labels(s: &str) -> Result<(Labels, &str), String> {
     let mut out: Labels = Vec::new();
+    // Names seen, once there are many (a line of thousands of labels is checked in linear
+    // time; the daemon's label limit applies after parsing).
+    let mut many: std::collections::HashSet<String> = Default::default();
     let mut rest = s.trim_start();
     loop {
         if let Some(after) = rest.strip_prefix('}') {
@@ -66,7 +69,15 @@ fn prom_labels(s: &str) -> Result<(Labels, &str), String> {
         if !valid_label(name) {
             return Err(format!("invalid label name `{name}`"));
         }
-        if out.iter().any(|(n, _)| n == name) {
+        let repeated = if out.len() < 16 {
+            out.iter().any(|(n, _)| n == name)
+        } else {
+            if many.is_empty() {
+                many.extend(out.iter().map(|(n, _)| n.clone()));
+            }
+            !many.insert(name.to_string())
+        };
+        if repeated {
             return Err(format!("label `{name}` is given twice"));
         }
         rest = rest[eq + 1..].trim_start();
@@ -131,6 +142,25 @@ mod tests {
                 ("q".into(), "say \"hi\"".into())
             ]
         );
+    }
+
+    /// Past sixteen labels names are checked in a set: a repeat is still found wherever it
+    /// is, and a line of many labels reads in one pass.
+    #[test]
+    fn many_labels_are_checked_for_repeats() {
+        let labels = |n: usize| (0..n).map(|i| format!("l{i}=\"v\"")).collect::<Vec<_>>();
+        let many = labels(50_000);
+        let r = prometheus(&format!("up{{{}}} 1 1000", many.join(",")), None).unwrap();
+        assert!(matches!(r, Record::Sample { labels, .. } if labels.len() == 50_000));
+        for (n, repeat) in [(16, "l3"), (17, "l0"), (17, "l16"), (40, "l20")] {
+            let mut l = labels(n);
+            l.push(format!("{repeat}=\"w\""));
+            let err = prometheus(&format!("up{{{}}} 1 1000", l.join(",")), None).unwrap_err();
+            assert!(
+                err.contains(&format!("label `{repeat}` is given twice")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

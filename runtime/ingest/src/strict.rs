@@ -163,15 +163,26 @@ impl<'de> Visitor<'de> for ValidVisitor {
         Ok(Valid)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Valid, A::Error> {
-        let mut keys: Vec<Key<'de>> = Vec::new();
-        while let Some(k) = map.next_key::<Key<'de>>()? {
-            if keys.iter().any(|have| have.0 == k.0) {
+        // A list while the object is small, a set past `FEW_KEYS` (as the scan does).
+        let mut keys: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+        let mut many: std::collections::HashSet<std::borrow::Cow<'de, str>> = Default::default();
+        while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+            let repeated = if many.is_empty() && keys.len() < scan::FEW_KEYS {
+                keys.contains(&k)
+            } else {
+                many.extend(keys.drain(..));
+                many.contains(&k)
+            };
+            if repeated {
                 return Err(de::Error::custom(format_args!(
-                    "key `{}` given twice in one object (readers disagree on which counts)",
-                    k.0
+                    "key `{k}` given twice in one object (readers disagree on which counts)"
                 )));
             }
-            keys.push(k);
+            if many.is_empty() {
+                keys.push(k);
+            } else {
+                many.insert(k);
+            }
             map.next_value::<Valid>()?;
         }
         Ok(Valid)
@@ -290,9 +301,42 @@ mod tests {
             cases.push(nested(n - 1, "{\"a\":", "}").replacen(":}", ":1}", 1));
             cases.push(nested(n - 1, "[", "]").replacen("[]", "[1]", 1));
         }
+        // Objects around the size where keys move to a set, a key repeated at each place,
+        // with objects inside them that grow past it too.
+        let object = |n: usize, repeat: Option<(usize, usize)>, inner: &str| {
+            let mut members: Vec<String> = (0..n).map(|i| format!("\"k{i}\":{inner}")).collect();
+            if let Some((at, of)) = repeat {
+                members.insert(at, format!("\"k{of}\":0"));
+            }
+            format!("{{{}}}", members.join(","))
+        };
+        for n in [15, 16, 17, 18, 40] {
+            let inner = object(20, None, "1");
+            cases.push(object(n, None, &inner));
+            for at in [0, n / 2, n] {
+                for of in [0, n - 1] {
+                    cases.push(object(n, Some((at, of)), "1"));
+                    cases.push(object(n, None, &object(n, Some((at, of)), "1")));
+                }
+            }
+        }
         for text in &cases {
             assert_eq!(scan::valid(text), serde_valid(text), "{text:?}");
         }
+    }
+
+    /// A line of one object with a hundred thousand keys is read in one pass, not compared
+    /// key by key (which took seconds): accepted, and refused for a key repeated at its end,
+    /// with serde's explanation.
+    #[test]
+    fn an_object_of_many_keys_is_checked_in_linear_time() {
+        let members: Vec<String> = (0..100_000).map(|i| format!("\"k{i}\":1")).collect();
+        let text = format!("{{\"event\":{{{}}}}}", members.join(","));
+        assert!(validate(&text).is_ok());
+        let repeated = format!("{},\"k99\":2}}}}", &text[..text.len() - 2]);
+        let e = validate(&repeated).unwrap_err();
+        assert!(e.to_string().starts_with("key `k99` given twice"), "{e}");
+        assert!(parse(&repeated).is_err());
     }
 
     fn json_ish() -> impl Strategy<Value = String> {

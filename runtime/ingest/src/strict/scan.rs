@@ -6,6 +6,12 @@
 
 use crate::fast_json::string_end;
 use std::borrow::Cow;
+use std::collections::HashSet;
+
+/// Past this many keys an object's keys are checked in a hash set, not one by one: a line of
+/// a hundred thousand keys would otherwise take seconds (the keys are the sender's choice,
+/// hence std's seeded hasher).
+pub(super) const FEW_KEYS: usize = 16;
 
 /// serde_json's nesting limit: a container opened at this depth is refused.
 const DEPTH: usize = 128;
@@ -21,6 +27,7 @@ pub fn valid(text: &str) -> bool {
         firsts: [0; DEPTH],
         depth: 0,
         keys: Vec::with_capacity(32),
+        many: Vec::new(),
     }
     .run()
     .is_some()
@@ -37,6 +44,8 @@ struct Scan<'a> {
     depth: usize,
     /// The keys of the objects open, innermost last, decoded.
     keys: Vec<Cow<'a, str>>,
+    /// Open objects past [`FEW_KEYS`] keys, by depth, with their keys (moved out of `keys`).
+    many: Vec<(usize, HashSet<Cow<'a, str>>)>,
 }
 
 impl<'a> Scan<'a> {
@@ -107,6 +116,9 @@ impl<'a> Scan<'a> {
 
     fn close(&mut self) {
         self.depth -= 1;
+        if self.many.last().is_some_and(|(d, _)| *d == self.depth) {
+            self.many.pop();
+        }
         self.keys.truncate(self.firsts[self.depth]);
         self.i += 1;
     }
@@ -117,11 +129,25 @@ impl<'a> Scan<'a> {
             return None;
         }
         let k = self.string()?;
-        let first = self.firsts[self.depth - 1];
-        if self.keys[first..].contains(&k) {
-            return None;
+        let depth = self.depth - 1;
+        let first = self.firsts[depth];
+        match self.many.last_mut() {
+            Some((d, set)) if *d == depth => {
+                if !set.insert(k) {
+                    return None;
+                }
+            }
+            _ => {
+                if self.keys[first..].contains(&k) {
+                    return None;
+                }
+                self.keys.push(k);
+                if self.keys.len() - first > FEW_KEYS {
+                    let set = self.keys.drain(first..).collect();
+                    self.many.push((depth, set));
+                }
+            }
         }
-        self.keys.push(k);
         self.ws();
         if self.b.get(self.i) != Some(&b':') {
             return None;
