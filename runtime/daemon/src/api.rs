@@ -640,8 +640,10 @@ async fn json_events(
             .map(|(line, why, _)| json!({ "line": line, "reason": why })),
     );
     if let Some(a) = &s.audit {
+        let refused_lines: std::collections::HashSet<usize> =
+            checked.refused.iter().map(|(line, _, _)| *line).collect();
         for (no, ts, event) in app_events {
-            if !checked.refused.iter().any(|(line, _, _)| *line == no) {
+            if !refused_lines.contains(&no) {
                 a.record(ts, "app", event);
             }
         }

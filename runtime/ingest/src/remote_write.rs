@@ -109,20 +109,21 @@ pub fn to_series(req: WriteRequest, out: &mut Vec<crate::Record>) -> Vec<Refused
             });
             continue;
         };
-        // Label names are few: a quadratic scan beats sorting a copy.
+        // JSON lines of the same samples read their labels sorted by name: so do these.
+        // Sorted, a repeated name sits next to itself (found in O(n log n) however many
+        // labels a request gives; the label limit is applied later).
+        labels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let dup = labels
             .iter()
-            .enumerate()
-            .find(|(j, (k, _))| k == "__name__" || labels[..*j].iter().any(|(p, _)| p == k));
-        if let Some((_, (d, _))) = dup {
+            .find(|(k, _)| k == "__name__")
+            .or_else(|| labels.windows(2).find(|w| w[0].0 == w[1].0).map(|w| &w[0]));
+        if let Some((d, _)) = dup {
             refused.push(Refused {
                 series: i + 1,
                 reason: format!("label `{d}` given twice"),
             });
             continue;
         }
-        // JSON lines of the same samples read their labels sorted by name: so do these.
-        labels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let points = ts.samples.iter().map(|s| (s.timestamp, s.value)).collect();
         out.push(crate::Record::Series {
             metric,
@@ -278,6 +279,42 @@ mod tests {
         );
         assert!(matches!(&recs[2], Record::Stale { ts: 3000, .. }));
         assert!(matches!(&recs[3], Record::Sample { value, .. } if value.is_nan()));
+    }
+
+    /// A repeated label name (or a second `__name__`) refuses its series, however many
+    /// labels it has; the others are taken.
+    #[test]
+    fn repeated_label_names_refuse_their_series() {
+        let names: Vec<String> = (0..50_000).map(|i| format!("l{i}")).collect();
+        let many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+        let with = |extra: (&'static str, &'static str)| {
+            let mut l = many.clone();
+            l.insert(l.len() / 2, extra);
+            series("m", &l, &[(1, 1.0)])
+        };
+        let req = WriteRequest {
+            timeseries: vec![
+                series("m", &many, &[(1, 1.0)]),
+                with(("l7", "w")),
+                with(("__name__", "n")),
+                series("m", &[("a", "1"), ("b", "2"), ("a", "3")], &[(1, 1.0)]),
+            ],
+        };
+        let mut out = Vec::new();
+        let refused = to_series(req, &mut out);
+        let got: Vec<(usize, &str)> = refused
+            .iter()
+            .map(|r| (r.series, r.reason.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (2, "label `l7` given twice"),
+                (3, "label `__name__` given twice"),
+                (4, "label `a` given twice")
+            ]
+        );
+        assert!(matches!(&out[..], [Record::Series { labels, .. }] if labels.len() == 50_000));
     }
 
     #[test]
