@@ -225,26 +225,31 @@ pub fn cef(message: &str) -> Option<Value> {
 fn cef_extension(s: &str) -> Map<String, Value> {
     let mut out = Map::new();
     let b = s.as_bytes();
-    // Positions of unescaped `=` whose key (the word before) is a plain identifier.
+    // Positions of unescaped `=` whose key (the word before) is a plain identifier. The last
+    // space and the last byte no key may hold are tracked as the scan goes, so a message of
+    // many `=` and no spaces is not re-read from its start at each one.
+    let key_byte = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-');
     let mut keys = Vec::new();
+    let (mut last_space, mut last_bad): (Option<usize>, Option<usize>) = (None, None);
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' {
-            i += 2;
-            continue;
-        }
-        if b[i] == b'=' {
-            let kstart = s[..i].rfind(' ').map_or(0, |p| p + 1);
-            let key = &s[kstart..i];
-            if !key.is_empty()
-                && key
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
-            {
+        let escaped = b[i] == b'\\';
+        let step = if escaped { 2 } else { 1 };
+        if !escaped && b[i] == b'=' {
+            let kstart = last_space.map_or(0, |p| p + 1);
+            if kstart < i && last_bad.is_none_or(|p| p < kstart) {
                 keys.push((kstart, i));
             }
         }
-        i += 1;
+        for (j, &c) in b.iter().enumerate().skip(i).take(step) {
+            if c == b' ' {
+                last_space = Some(j);
+            }
+            if !key_byte(c) {
+                last_bad = Some(j);
+            }
+        }
+        i += step;
     }
     for (n, &(kstart, eq)) in keys.iter().enumerate() {
         let end = keys.get(n + 1).map_or(s.len(), |&(next, _)| next);
@@ -338,7 +343,53 @@ mod tests {
         assert!(cef("CEF:0|too|few").is_none());
     }
 
+    /// The extension's keys as they were found before the scan tracked its last space: by
+    /// searching back from each `=` (quadratic on a message of many `=` and no spaces).
+    fn keys_by_searching_back(s: &str) -> Vec<String> {
+        let b = s.as_bytes();
+        let mut keys = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'\\' {
+                i += 2;
+                continue;
+            }
+            if b[i] == b'=' {
+                let kstart = s[..i].rfind(' ').map_or(0, |p| p + 1);
+                let key = &s[kstart..i];
+                if !key.is_empty()
+                    && key
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+                {
+                    keys.push(key.to_string());
+                }
+            }
+            i += 1;
+        }
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// Forty thousand `=` without a space: read in one pass (it took seconds).
+    #[test]
+    fn an_extension_of_many_equals_signs_reads_in_one_pass() {
+        // Only the first `a` is a key: the words after it hold an `=`, so they are its value.
+        let s = "a=".repeat(40_000);
+        let m = cef_extension(&s);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m["a"].as_str().map(str::len), Some(s.len() - 2));
+    }
+
     proptest! {
+        /// The extension has the keys the search back from each `=` found.
+        #[test]
+        fn extension_keys_are_those_found_by_searching_back(s in "[a= \\\\._é-]{0,40}") {
+            let got: Vec<String> = cef_extension(&s).keys().cloned().collect();
+            prop_assert_eq!(got, keys_by_searching_back(&s), "{:?}", s);
+        }
+
         /// Any text: an event or an error, never a panic.
         #[test]
         fn never_panics(s in "\\PC{0,200}", pri in 0u32..200) {
