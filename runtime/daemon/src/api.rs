@@ -895,9 +895,12 @@ fn check_lines(
     };
     // Events stay text (the engine reads them straight from it); each is checked whole
     // without building its tree, refusing what a full parse would.
+    // Event lines are checked in full as they are read (one pass also finds an untimed
+    // line's event).
     let mut cx = Context {
         time: Some(now),
         raw_events: true,
+        checked: true,
     };
     let mut recs = VecDeque::new();
     let mut spare: Vec<Record> = Vec::new();
@@ -927,12 +930,6 @@ fn check_lines(
         recs.clear();
         if let Err(why) = parse_line_into(line, Format::Auto, &mut cx, &mut recs, &mut spare) {
             c.refused.push((no, why, "parse"));
-            continue;
-        }
-        if recs.iter().any(|r| matches!(r, Record::Raw { .. }))
-            && let Err(e) = vigil_ingest::strict::validate(line)
-        {
-            c.refused.push((no, format!("invalid JSON: {e}"), "parse"));
             continue;
         }
         if let Some((why, word)) = recs.iter().find_map(|r| over_limit(r, now, times, limits)) {

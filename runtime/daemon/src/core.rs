@@ -57,6 +57,7 @@ impl Core {
             cx: Context {
                 time: None,
                 raw_events: true,
+                checked: false,
             },
             recs: VecDeque::new(),
             spare: Vec::new(),
@@ -512,6 +513,7 @@ rule failed {
             let mut cx = Context {
                 time: Some(*now),
                 raw_events: true,
+                checked: false,
             };
             let mut recs = VecDeque::new();
             for line in text.split('\n') {

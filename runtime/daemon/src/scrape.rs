@@ -118,6 +118,7 @@ impl Target {
                 let mut cx = Context {
                     time: Some(start),
                     raw_events: false,
+                    checked: false,
                 };
                 let mut recs = std::collections::VecDeque::new();
                 for line in body.lines() {

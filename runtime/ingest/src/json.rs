@@ -314,8 +314,8 @@ mod fast_path {
         ) {
             let event = serde_json::Value::Object(event.into_iter().collect());
             let l = format!("{{{ws}\"event\"{ws}:{ws}{event}{ws}{tail}}}");
-            let read = |raw_events: bool| {
-                let mut cx = crate::Context { time: Some(7), raw_events };
+            let read = |raw_events: bool, checked: bool| {
+                let mut cx = crate::Context { time: Some(7), raw_events, checked };
                 let (mut q, mut spare) = (std::collections::VecDeque::new(), Vec::new());
                 crate::parse_line_into(&l, Format::Json, &mut cx, &mut q, &mut spare)
                     .map(|()| {
@@ -324,7 +324,9 @@ mod fast_path {
                         serde_json::from_str::<serde_json::Value>(&out).ok()
                     })
             };
-            prop_assert_eq!(read(true), read(false), "{}", l);
+            prop_assert_eq!(read(true, false), read(false, false), "{}", l);
+            // The daemon's way: checked as it is read.
+            prop_assert_eq!(read(true, true), read(false, false), "{}", l);
         }
     }
 
@@ -337,7 +339,7 @@ mod fast_path {
             let fast = parse_line(&l, Format::Json);
             let slow = serde_only(l.trim());
             // Where event lines stay text, samples still take the one-pass reader.
-            let mut cx = crate::Context { time: None, raw_events: true };
+            let mut cx = crate::Context { time: None, raw_events: true, checked: false };
             let (mut q, mut spare) = (std::collections::VecDeque::new(), Vec::new());
             let raw = crate::parse_line_into(&l, Format::Json, &mut cx, &mut q, &mut spare)
                 .map(|()| Vec::from(q));

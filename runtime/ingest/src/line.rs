@@ -34,6 +34,10 @@ pub struct Context {
     pub time: Option<i64>,
     /// Keep the common event line's object as text ([`Record::Raw`]).
     pub raw_events: bool,
+    /// Check each event line kept as text in full, as [`crate::strict::validate`] does,
+    /// refusing it with serde's reason (`invalid JSON: ..`). The daemon checks every line it
+    /// accepts; here an untimed line's check also finds where its object starts.
+    pub checked: bool,
 }
 
 /// [`parse_line`] appending to `out`, reusing records from `spare` (their strings keep their
@@ -118,10 +122,22 @@ fn json_line(l: &str, cx: &Context, rec: &mut Record) -> Result<(), String> {
         fast_json::Head::Other => None,
     };
     // `{"ts":..,"event":{..}}`, or `{"event":{..}}` taking the arrival time.
+    let invalid = |e: serde_json::Error| format!("invalid JSON: {e}");
     let raw = if !cx.raw_events {
         None
     } else if let Some((ts, start)) = timed {
+        if cx.checked {
+            crate::strict::validate(l).map_err(invalid)?;
+        }
         Some((time_of(ts)?, start))
+    } else if cx.time.is_some() && cx.checked {
+        match crate::strict::untimed_event(l) {
+            Ok(start) => cx.time.zip(start),
+            // What the unchecked path answers: a line of this shape is refused as JSON, any
+            // other goes to serde below, which explains.
+            Err(e) if fast_json::untimed_event_start(l).is_some() => return Err(invalid(e)),
+            Err(_) => None,
+        }
     } else {
         cx.time.zip(fast_json::untimed_event_start(l))
     };

@@ -199,6 +199,7 @@ mod tests {
             let mut cx = Context {
                 time: None,
                 raw_events,
+                checked: false,
             };
             for l in lines {
                 let mut recs = std::collections::VecDeque::new();

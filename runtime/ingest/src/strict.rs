@@ -90,6 +90,18 @@ pub fn validate(text: &str) -> Result<(), serde_json::Error> {
     serde_json::from_str::<Valid>(text).map(|_| ())
 }
 
+/// [`validate`], and for the untimed event line `{"event":{..}}` where its object starts
+/// (what [`crate::fast_json::untimed_event_start`] finds), in one pass: the daemon checks
+/// every line it accepts, so it need not also skip through the object to find its end.
+pub fn untimed_event(text: &str) -> Result<Option<usize>, serde_json::Error> {
+    match scan::untimed_event(text) {
+        Some(found) => Ok(found),
+        None => {
+            serde_json::from_str::<Valid>(text).map(|_| crate::fast_json::untimed_event_start(text))
+        }
+    }
+}
+
 /// The reference for [`validate`]: serde's reading of `text`.
 fn serde_valid(text: &str) -> bool {
     serde_json::from_str::<Valid>(text).is_ok()
@@ -382,6 +394,38 @@ mod tests {
             }
             if let Ok(t) = String::from_utf8(b) {
                 proptest::prop_assert_eq!(scan::valid(&t), serde_valid(&t), "{:?}", t);
+            }
+        }
+
+        /// The untimed event line's object is found where the one-pass reader finds it, on
+        /// every line serde takes; the others are refused.
+        #[test]
+        fn the_scan_finds_the_untimed_event_where_the_reader_does(
+            x in json_ish(),
+            shape in 0usize..6,
+            edit in 0usize..3,
+            at in any::<proptest::sample::Index>(),
+            byte in proptest::sample::select(b"{}[]\",: ev".to_vec()),
+        ) {
+            let line = match shape {
+                0 => format!("{{\"event\":{x}}}"),
+                1 => format!(" {{ \"event\" : {{\"a\":{x}}} }} "),
+                2 => format!("{{\"event\":{{\"a\":{x}}},\"ts\":1}}"),
+                3 => format!("{{\"ev\\u0065nt\":{{\"a\":{x}}}}}"),
+                4 => format!("[{{\"event\":{{\"a\":{x}}}}}]"),
+                _ => format!("{{\"event\":{{\"a\":{x},\"event\":{{}}}}}}"),
+            };
+            let mut b = line.into_bytes();
+            let i = at.index(b.len() + 1);
+            match edit {
+                0 => {}
+                1 => b.insert(i, byte),
+                _ if i < b.len() => { b.remove(i); }
+                _ => {}
+            }
+            if let Ok(t) = String::from_utf8(b) {
+                let want = serde_valid(&t).then(|| crate::fast_json::untimed_event_start(&t));
+                proptest::prop_assert_eq!(untimed_event(&t).ok(), want, "{:?}", t);
             }
         }
 

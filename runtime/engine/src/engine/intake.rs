@@ -234,6 +234,7 @@ impl Engine {
         let mut cx = vigil_ingest::Context {
             time: Some(ts),
             raw_events: false,
+            checked: false,
         };
         let (mut records, mut spare) = (std::collections::VecDeque::new(), Vec::new());
         let parsed = vigil_ingest::parse_line_into(

@@ -19,7 +19,30 @@ const DEPTH: usize = 128;
 /// Whether `text` is one JSON value whose objects give each key once, read as serde_json
 /// reads it (its number range and nesting limit included).
 pub fn valid(text: &str) -> bool {
-    Scan {
+    scan(text).is_some()
+}
+
+/// [`valid`], and for `{"event":{..}}` alone (the key unescaped) where the event object
+/// starts: what `fast_json::untimed_event_start` finds, in the same pass. `None`: not valid.
+pub fn untimed_event(text: &str) -> Option<Option<usize>> {
+    let top = scan(text)?;
+    // One member at the outermost level: the value is an object.
+    let shape = top.members == 1 && top.event && text.as_bytes()[top.first_value] == b'{';
+    Some(shape.then_some(top.first_value))
+}
+
+/// What the scan saw of the outermost object.
+#[derive(Default)]
+struct Top {
+    members: usize,
+    /// Its first key is `event`, without escapes.
+    event: bool,
+    /// Where its first value starts.
+    first_value: usize,
+}
+
+fn scan(text: &str) -> Option<Top> {
+    let mut scan = Scan {
         s: text,
         b: text.as_bytes(),
         i: 0,
@@ -28,9 +51,10 @@ pub fn valid(text: &str) -> bool {
         depth: 0,
         keys: Vec::with_capacity(32),
         many: Vec::new(),
-    }
-    .run()
-    .is_some()
+        top: Top::default(),
+    };
+    scan.run()?;
+    Some(scan.top)
 }
 
 struct Scan<'a> {
@@ -46,6 +70,7 @@ struct Scan<'a> {
     keys: Vec<Cow<'a, str>>,
     /// Open objects past [`FEW_KEYS`] keys, by depth, with their keys (moved out of `keys`).
     many: Vec<(usize, HashSet<Cow<'a, str>>)>,
+    top: Top,
 }
 
 impl<'a> Scan<'a> {
@@ -104,7 +129,7 @@ impl<'a> Scan<'a> {
                 }
                 return Some(true);
             }
-            b'"' => self.string().map(drop),
+            b'"' => self.string(false).map(drop),
             b't' => self.word("true"),
             b'f' => self.word("false"),
             b'n' => self.word("null"),
@@ -128,8 +153,15 @@ impl<'a> Scan<'a> {
         if self.b.get(self.i) != Some(&b'"') {
             return None;
         }
-        let k = self.string()?;
+        let k = self.string(true)?;
         let depth = self.depth - 1;
+        let outermost = depth == 0;
+        if outermost {
+            self.top.members += 1;
+            if self.top.members == 1 {
+                self.top.event = matches!(k, Cow::Borrowed("event"));
+            }
+        }
         let first = self.firsts[depth];
         match self.many.last_mut() {
             Some((d, set)) if *d == depth => {
@@ -154,12 +186,16 @@ impl<'a> Scan<'a> {
         }
         self.i += 1;
         self.ws();
+        if outermost && self.top.members == 1 {
+            self.top.first_value = self.i;
+        }
         Some(())
     }
 
-    /// A string at `i` (its quote), decoded; escapes as serde_json allows them in text
-    /// (surrogates only in pairs), no raw control characters.
-    fn string(&mut self) -> Option<Cow<'a, str>> {
+    /// A string at `i` (its quote), decoded when `decode` (keys; a value is only checked, and
+    /// its raw text given); escapes as serde_json allows them in text (surrogates only in
+    /// pairs), no raw control characters.
+    fn string(&mut self, decode: bool) -> Option<Cow<'a, str>> {
         let start = self.i + 1;
         let mut i = start;
         let mut decoded: Option<String> = None;
@@ -193,18 +229,20 @@ impl<'a> Scan<'a> {
                         }
                     });
                 }
+                b'\\' if !decode => i = self.escape(e + 1, None)?,
                 b'\\' => {
                     let d = decoded.get_or_insert_with(String::new);
                     d.push_str(&self.s[i..e]);
-                    i = self.escape(e + 1, d)?;
+                    i = self.escape(e + 1, Some(d))?;
                 }
                 _ => return None,
             }
         }
     }
 
-    /// The escape after a backslash at `i - 1`, pushed to `out`; where the text goes on.
-    fn escape(&self, i: usize, out: &mut String) -> Option<usize> {
+    /// The escape after a backslash at `i - 1`, pushed to `out` if given; where the text goes
+    /// on.
+    fn escape(&self, i: usize, out: Option<&mut String>) -> Option<usize> {
         let c = match *self.b.get(i)? {
             b'"' => '"',
             b'\\' => '\\',
@@ -232,12 +270,16 @@ impl<'a> Scan<'a> {
                     }
                     n => (char::from_u32(u32::from(n))?, i + 5),
                 };
-                out.push(c);
+                if let Some(o) = out {
+                    o.push(c);
+                }
                 return Some(next);
             }
             _ => return None,
         };
-        out.push(c);
+        if let Some(o) = out {
+            o.push(c);
+        }
         Some(i + 1)
     }
 
