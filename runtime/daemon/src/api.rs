@@ -893,10 +893,9 @@ fn check_lines(
         accepted: 0,
         refused: Vec::new(),
     };
-    // Events stay text (the engine reads them straight from it); each is checked whole
-    // without building its tree, refusing what a full parse would.
-    // Event lines are checked in full as they are read (one pass also finds an untimed
-    // line's event).
+    // Events stay text (the engine reads them straight from it); each is checked whole as it
+    // is read, without building its tree, refusing what a full parse would (one pass also
+    // finds an untimed line's event).
     let mut cx = Context {
         time: Some(now),
         raw_events: true,

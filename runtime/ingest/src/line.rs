@@ -126,10 +126,11 @@ fn json_line(l: &str, cx: &Context, rec: &mut Record) -> Result<(), String> {
     let raw = if !cx.raw_events {
         None
     } else if let Some((ts, start)) = timed {
+        let ts = time_of(ts)?;
         if cx.checked {
             crate::strict::validate(l).map_err(invalid)?;
         }
-        Some((time_of(ts)?, start))
+        Some((ts, start))
     } else if cx.time.is_some() && cx.checked {
         match crate::strict::untimed_event(l) {
             Ok(start) => cx.time.zip(start),
