@@ -45,6 +45,50 @@ pub fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
         .map(|j| i + j)
 }
 
+/// The escape after a backslash at `i - 1`: the character it stands for and where the text
+/// goes on; `None` for what serde_json refuses in a string (an unknown escape, bad hex, a
+/// surrogate not in a pair). One decoder for every reader that meets escapes.
+pub fn unescape(b: &[u8], i: usize) -> Option<(char, usize)> {
+    let c = match *b.get(i)? {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'u' => {
+            let n = hex4(b, i + 1)?;
+            return match n {
+                0xDC00..=0xDFFF => None,
+                // A surrogate pair: `\uD83D\uDE00`.
+                0xD800..=0xDBFF => {
+                    if b.get(i + 5..i + 7)? != b"\\u" {
+                        return None;
+                    }
+                    let low = hex4(b, i + 7)?;
+                    if !(0xDC00..=0xDFFF).contains(&low) {
+                        return None;
+                    }
+                    let c = 0x1_0000 + ((n - 0xD800) << 10) + (low - 0xDC00);
+                    Some((char::from_u32(c)?, i + 11))
+                }
+                n => Some((char::from_u32(n)?, i + 5)),
+            };
+        }
+        _ => return None,
+    };
+    Some((c, i + 1))
+}
+
+/// Four hex digits at `i`.
+fn hex4(b: &[u8], i: usize) -> Option<u32> {
+    b.get(i..i + 4)?
+        .iter()
+        .try_fold(0u32, |n, &d| Some(n << 4 | (d as char).to_digit(16)?))
+}
+
 struct P<'a> {
     s: &'a str,
     b: &'a [u8],

@@ -297,46 +297,10 @@ impl<'a> Reader<'a> {
             if stop != b'\\' {
                 return None;
             }
-            let c = *self.b.get(i)?;
-            i += 1;
-            out.push(match c {
-                b'"' => '"',
-                b'\\' => '\\',
-                b'/' => '/',
-                b'b' => '\u{8}',
-                b'f' => '\u{c}',
-                b'n' => '\n',
-                b'r' => '\r',
-                b't' => '\t',
-                b'u' => {
-                    let hi = self.hex4(i)?;
-                    i += 4;
-                    let code = if (0xD800..0xDC00).contains(&hi) {
-                        // A surrogate pair: `\uD83D\uDE00`.
-                        if self.b.get(i..i + 2)? != b"\\u" {
-                            return None;
-                        }
-                        let lo = self.hex4(i + 2)?;
-                        if !(0xDC00..0xE000).contains(&lo) {
-                            return None;
-                        }
-                        i += 6;
-                        0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
-                    } else {
-                        hi
-                    };
-                    char::from_u32(code)?
-                }
-                _ => return None,
-            });
+            let (c, next) = vigil_ingest::fast_json::unescape(self.b, i)?;
+            out.push(c);
+            i = next;
         }
-    }
-    fn hex4(&self, i: usize) -> Option<u32> {
-        let h = self.s.get(i..i + 4)?;
-        if !h.bytes().all(|c| c.is_ascii_hexdigit()) {
-            return None;
-        }
-        u32::from_str_radix(h, 16).ok()
     }
     /// The text of a literal (`true`, `false`, `null`, a number): up to the next delimiter.
     fn scalar(&mut self) -> &'a str {

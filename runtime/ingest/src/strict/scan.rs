@@ -4,7 +4,7 @@
 //! part of their work per event (this pass takes about three quarters of its time). It says
 //! only yes or no; a no is explained by serde (see `validate`).
 
-use crate::fast_json::string_end;
+use crate::fast_json::{string_end, unescape};
 use std::borrow::Cow;
 use std::collections::HashSet;
 
@@ -229,66 +229,18 @@ impl<'a> Scan<'a> {
                         }
                     });
                 }
-                b'\\' if !decode => i = self.escape(e + 1, None)?,
                 b'\\' => {
-                    let d = decoded.get_or_insert_with(String::new);
-                    d.push_str(&self.s[i..e]);
-                    i = self.escape(e + 1, Some(d))?;
+                    let (c, next) = unescape(self.b, e + 1)?;
+                    if decode {
+                        let d = decoded.get_or_insert_with(String::new);
+                        d.push_str(&self.s[i..e]);
+                        d.push(c);
+                    }
+                    i = next;
                 }
                 _ => return None,
             }
         }
-    }
-
-    /// The escape after a backslash at `i - 1`, pushed to `out` if given; where the text goes
-    /// on.
-    fn escape(&self, i: usize, out: Option<&mut String>) -> Option<usize> {
-        let c = match *self.b.get(i)? {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            b'u' => {
-                let n = self.hex4(i + 1)?;
-                let (c, next) = match n {
-                    0xDC00..=0xDFFF => return None,
-                    0xD800..=0xDBFF => {
-                        if self.b.get(i + 5..i + 7)? != b"\\u" {
-                            return None;
-                        }
-                        let low = self.hex4(i + 7)?;
-                        if !(0xDC00..=0xDFFF).contains(&low) {
-                            return None;
-                        }
-                        let c =
-                            0x1_0000 + ((u32::from(n) - 0xD800) << 10) + (u32::from(low) - 0xDC00);
-                        (char::from_u32(c)?, i + 11)
-                    }
-                    n => (char::from_u32(u32::from(n))?, i + 5),
-                };
-                if let Some(o) = out {
-                    o.push(c);
-                }
-                return Some(next);
-            }
-            _ => return None,
-        };
-        if let Some(o) = out {
-            o.push(c);
-        }
-        Some(i + 1)
-    }
-
-    fn hex4(&self, i: usize) -> Option<u16> {
-        let digits = self.b.get(i..i + 4)?;
-        digits.iter().try_fold(0u16, |n, &d| {
-            let v = (d as char).to_digit(16)?;
-            Some(n << 4 | v as u16)
-        })
     }
 
     fn word(&mut self, w: &str) -> Option<()> {
