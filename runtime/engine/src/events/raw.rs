@@ -324,23 +324,13 @@ impl<'a> Reader<'a> {
                 self.i += 1;
                 loop {
                     let j = string_end(self.b, self.i)?;
-                    let stop = self.b[j];
-                    let rest = &self.b[j..];
-                    self.i = j + 1;
-                    match stop {
-                        b'"' => return Some(()),
-                        b'\\' => {}
-                        _ => return None,
-                    }
-                    match rest.get(1)? {
-                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 1,
-                        b'u' => {
-                            let hex = rest.get(2..6)?;
-                            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                                return None;
-                            }
-                            self.i += 5;
+                    match self.b[j] {
+                        b'"' => {
+                            self.i = j + 1;
+                            return Some(());
                         }
+                        // Checked as when read (a surrogate only in a pair), not decoded.
+                        b'\\' => self.i = vigil_ingest::fast_json::unescape(self.b, j + 1)?.1,
                         _ => return None,
                     }
                 }
@@ -665,6 +655,12 @@ mod tests {
             r#"{"type":"proc","u":"a\qb"}"#,
             r#"{"type":"proc","u":"a\u12g4"}"#,
             r#"{"type":"proc","u":"a\u00e9"}"#,
+            // Surrogates only in pairs, in fields read or skipped alike.
+            r#"{"type":"proc","u":"a\ud800"}"#,
+            r#"{"type":"proc","u":"\udc00"}"#,
+            r#"{"type":"proc","u":"\ud800\u0041"}"#,
+            r#"{"type":"\ud800proc"}"#,
+            r#"{"type":"proc","u":"\ud83d\ude00"}"#,
             r#"{"type":"proc","n":1e400}"#,
             r#"{"type":"proc","n":-1e308}"#,
         ]
