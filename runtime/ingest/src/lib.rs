@@ -14,6 +14,7 @@ pub mod lines;
 mod prometheus;
 mod record;
 pub mod remote_write;
+mod seen;
 pub mod strict;
 pub mod syslog;
 

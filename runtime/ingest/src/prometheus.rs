@@ -56,9 +56,8 @@ type Labels = Vec<(String, String)>;
 /// The label set after its `{`, up to and including the `}` that closes it; and the rest.
 fn prom_labels(s: &str) -> Result<(Labels, &str), String> {
     let mut out: Labels = Vec::new();
-    // Names seen, once there are many (a line of thousands of labels is checked in linear
-    // time; the daemon's label limit applies after parsing).
-    let mut many: std::collections::HashSet<String> = Default::default();
+    // The daemon's label limit applies after parsing: a line may name thousands.
+    let mut seen = crate::seen::Seen::new();
     let mut rest = s.trim_start();
     loop {
         if let Some(after) = rest.strip_prefix('}') {
@@ -69,15 +68,7 @@ fn prom_labels(s: &str) -> Result<(Labels, &str), String> {
         if !valid_label(name) {
             return Err(format!("invalid label name `{name}`"));
         }
-        let repeated = if out.len() < 16 {
-            out.iter().any(|(n, _)| n == name)
-        } else {
-            if many.is_empty() {
-                many.extend(out.iter().map(|(n, _)| n.clone()));
-            }
-            !many.insert(name.to_string())
-        };
-        if repeated {
+        if seen.repeat(name).is_some() {
             return Err(format!("label `{name}` is given twice"));
         }
         rest = rest[eq + 1..].trim_start();

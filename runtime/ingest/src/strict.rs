@@ -175,25 +175,12 @@ impl<'de> Visitor<'de> for ValidVisitor {
         Ok(Valid)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Valid, A::Error> {
-        // A list while the object is small, a set past `FEW_KEYS` (as the scan does).
-        let mut keys: Vec<std::borrow::Cow<'de, str>> = Vec::new();
-        let mut many: std::collections::HashSet<std::borrow::Cow<'de, str>> = Default::default();
+        let mut keys = crate::seen::Seen::new();
         while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
-            let repeated = if many.is_empty() && keys.len() < scan::FEW_KEYS {
-                keys.contains(&k)
-            } else {
-                many.extend(keys.drain(..));
-                many.contains(&k)
-            };
-            if repeated {
+            if let Some(k) = keys.repeat(k) {
                 return Err(de::Error::custom(format_args!(
                     "key `{k}` given twice in one object (readers disagree on which counts)"
                 )));
-            }
-            if many.is_empty() {
-                keys.push(k);
-            } else {
-                many.insert(k);
             }
             map.next_value::<Valid>()?;
         }

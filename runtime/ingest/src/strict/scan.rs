@@ -2,16 +2,15 @@
 //! daemon checks every event line it accepts, on the threads that answer requests, and with
 //! serde's visitor calls and a key list allocated per object that check was the largest single
 //! part of their work per event (this pass takes about three quarters of its time). It says
-//! only yes or no; a no is explained by serde (see `validate`).
+//! yes or no (and, for an untimed event line, where its event starts); a no is explained by
+//! serde (see `validate`).
 
 use crate::fast_json::{string_end, unescape};
+// Past this many keys an object's keys are checked in a hash set, as `crate::seen::Seen`
+// does; here one stack holds every open object's keys, so a line allocates once.
+use crate::seen::FEW as FEW_KEYS;
 use std::borrow::Cow;
 use std::collections::HashSet;
-
-/// Past this many keys an object's keys are checked in a hash set, not one by one: a line of
-/// a hundred thousand keys would otherwise take seconds (the keys are the sender's choice,
-/// hence std's seeded hasher).
-pub(super) const FEW_KEYS: usize = 16;
 
 /// serde_json's nesting limit: a container opened at this depth is refused.
 const DEPTH: usize = 128;
