@@ -353,29 +353,13 @@ fn kill_9_loses_no_acknowledged_input() {
     // late (counted, not stored), and evaluations follow the wall clock each second, so a
     // time taken here could be passed by one before the request arrives.
     let now_ms = wall_ms() + 2000;
-    let series = |i: usize| vigil_ingest::remote_write::TimeSeries {
-        labels: vec![
-            vigil_ingest::remote_write::Label {
-                name: "__name__".into(),
-                value: "hit".into(),
-            },
-            vigil_ingest::remote_write::Label {
-                name: "i".into(),
-                value: format!("rw{i}"),
-            },
-        ],
-        samples: vec![vigil_ingest::remote_write::Sample {
-            value: 1.0,
-            timestamp: now_ms,
-        }],
-    };
-    let req = vigil_ingest::remote_write::WriteRequest {
-        timeseries: (0..25).map(series).collect(),
-    };
-    let body = snap::raw::Encoder::new()
-        .compress_vec(&prost::Message::encode_to_vec(&req))
-        .unwrap();
-    let (s, b) = d.req("POST", "/api/v1/write", &[], &body);
+    let names: Vec<String> = (0..25).map(|i| format!("rw{i}")).collect();
+    let labels: Vec<[(&str, &str); 2]> = (names.iter())
+        .map(|n| [("__name__", "hit"), ("i", n.as_str())])
+        .collect();
+    let samples = [(now_ms, 1.0)];
+    let series: Vec<WriteSeries> = labels.iter().map(|l| (&l[..], &samples[..])).collect();
+    let (s, b) = remote_write(&d, &series);
     assert_eq!(s, 204, "{b}");
     for _ in 0..5 {
         batch(&d, 25);
@@ -727,14 +711,11 @@ fn bad_remote_write_bodies_are_refused() {
     assert_eq!(d.req("GET", "/healthz", &[], b"").0, 200);
 }
 
-/// Influx line protocol at `/write` and `/api/v2/write`: fields become samples, tags labels,
-/// `precision` is honoured, a line without a time takes the arrival time, a partial write
-/// keeps the good lines and answers 400 naming the bad ones.
 /// One series of a remote_write body: its labels (`__name__` among them) and samples.
 type WriteSeries<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
 
-/// A remote_write body of these series.
-fn write_body(series: &[WriteSeries]) -> Vec<u8> {
+/// Sends these series to `d` by remote_write: the status and the answer.
+fn remote_write(d: &Daemon, series: &[WriteSeries]) -> (u16, String) {
     use vigil_ingest::remote_write::{Label, Sample, TimeSeries, WriteRequest};
     let req = WriteRequest {
         timeseries: series
@@ -752,9 +733,10 @@ fn write_body(series: &[WriteSeries]) -> Vec<u8> {
             })
             .collect(),
     };
-    snap::raw::Encoder::new()
+    let body = snap::raw::Encoder::new()
         .compress_vec(&prost::Message::encode_to_vec(&req))
-        .unwrap()
+        .unwrap();
+    d.req("POST", "/api/v1/write", &[], &body)
 }
 
 /// remote_write's limits act per series and per sample: a series with too many labels is
@@ -769,11 +751,9 @@ fn remote_write_limits_name_what_they_refuse() {
     let wide: &[(&str, &str)] = &[("__name__", "cpu"), ("a", "1"), ("b", "2"), ("c", "3")];
     let ok: &[(&str, &str)] = &[("__name__", "cpu"), ("host", "a")];
     let ahead = now + 3_600_000;
-    let (s, b) = d.req(
-        "POST",
-        "/api/v1/write",
-        &[],
-        &write_body(&[(wide, &[(now, 95.0)]), (ok, &[(now, 95.0), (ahead, 1.0)])]),
+    let (s, b) = remote_write(
+        &d,
+        &[(wide, &[(now, 95.0)]), (ok, &[(now, 95.0), (ahead, 1.0)])],
     );
     assert_eq!(s, 400, "{b}");
     assert!(b.contains("1 samples taken, the others not"), "{b}");
@@ -785,23 +765,13 @@ fn remote_write_limits_name_what_they_refuse() {
             .any(|a| a["labels"]["host"] == "a")
     });
     // Evaluations have passed this time: the sample is counted as late, and the client told.
-    let (s, b) = d.req(
-        "POST",
-        "/api/v1/write",
-        &[],
-        &write_body(&[(ok, &[(now - 30_000, 1.0)])]),
-    );
+    let (s, b) = remote_write(&d, &[(ok, &[(now - 30_000, 1.0)])]);
     assert_eq!(s, 400, "{b}");
     assert!(
         b.contains("nothing taken: 1 samples are at or before an evaluation"),
         "{b}"
     );
-    let (s, b) = d.req(
-        "POST",
-        "/api/v1/write",
-        &[],
-        &write_body(&[(wide, &[(now, 1.0)])]),
-    );
+    let (s, b) = remote_write(&d, &[(wide, &[(now, 1.0)])]);
     assert_eq!(s, 400, "{b}");
     assert!(b.contains("nothing taken: series 1: 3 labels"), "{b}");
     let (_, m) = d.req("GET", "/metrics", &[], b"");
@@ -834,26 +804,19 @@ fn the_series_limit_is_named_in_the_answers() {
     let now = wall_ms() + 2000;
     let a: &[(&str, &str)] = &[("__name__", "cpu"), ("host", "a")];
     let c: &[(&str, &str)] = &[("__name__", "cpu"), ("host", "c")];
-    let (s, b) = d.req(
-        "POST",
-        "/api/v1/write",
-        &[],
-        &write_body(&[(a, &[(now, 1.0)]), (c, &[(now, 1.0)])]),
-    );
+    let (s, b) = remote_write(&d, &[(a, &[(now, 1.0)]), (c, &[(now, 1.0)])]);
     assert_eq!(s, 400, "{b}");
     assert!(
         b.contains("1 samples taken, the others not: 1 samples are of new series no rule"),
         "{b}"
     );
-    let (s, b) = d.req(
-        "POST",
-        "/api/v1/write",
-        &[],
-        &write_body(&[(a, &[(now + 1, 2.0)])]),
-    );
+    let (s, b) = remote_write(&d, &[(a, &[(now + 1, 2.0)])]);
     assert_eq!(s, 204, "{b}");
 }
 
+/// Influx line protocol at `/write` and `/api/v2/write`: fields become samples, tags labels,
+/// `precision` is honoured, a line without a time takes the arrival time, a partial write
+/// keeps the good lines and answers 400 naming the bad ones.
 #[test]
 fn influx_lines_are_taken() {
     let dir = setup(RULES, FAST);
