@@ -185,14 +185,13 @@ impl Core {
         if follow_wall {
             self.tick(now, out);
         }
-        let before = (self.late(), self.engine.counters.refused);
+        let before = self.not_taken();
         let mut applied = Applied::default();
         while let Some(r) = recs.pop_front() {
             self.ingest(&r, &mut applied, out);
         }
         self.engine.advance(self.clock, out);
-        applied.late = self.late() - before.0;
-        applied.over_limit = self.engine.counters.refused - before.1;
+        (applied.late, applied.over_limit) = self.not_taken_since(before);
         self.observed();
         applied
     }
@@ -200,7 +199,7 @@ impl Core {
     /// Applies recorded lines in time order with the clock moved to just before each record,
     /// as `vigil replay` does (the demo source; the wall clock waits meanwhile).
     pub fn backfill(&mut self, lines: &str, out: &mut Vec<Transition>) -> Applied {
-        let before = (self.late(), self.engine.counters.refused);
+        let before = self.not_taken();
         let mut applied = Applied::default();
         let mut recs = self.parse(None, lines);
         for r in recs.drain(..) {
@@ -212,14 +211,22 @@ impl Core {
             self.ingest(&r, &mut applied, out);
         }
         self.recs = recs;
-        applied.late = self.late() - before.0;
-        applied.over_limit = self.engine.counters.refused - before.1;
+        (applied.late, applied.over_limit) = self.not_taken_since(before);
         self.observed();
         applied
     }
 
-    fn late(&self) -> u64 {
-        self.engine.counters.too_late + self.engine.events.counters.too_late
+    /// The engine's counts of input it did not take: too late (samples and events), and
+    /// samples of new series over the series limit.
+    fn not_taken(&self) -> (u64, u64) {
+        let c = &self.engine.counters;
+        (c.too_late + self.engine.events.counters.too_late, c.refused)
+    }
+
+    /// What [`Core::not_taken`] counted since `before`: an answer's `late` and `over_limit`.
+    fn not_taken_since(&self, before: (u64, u64)) -> (u64, u64) {
+        let now = self.not_taken();
+        (now.0 - before.0, now.1 - before.1)
     }
 
     /// Records an acknowledgement of alert `id`; false when no such alert is active.
