@@ -192,22 +192,38 @@ proptest! {
                                 let _ = engine.ingest_event_line(ts, &line, start, &mut out);
                             }
                             other @ (vigil_ingest::Record::Stale { .. }
-                            | vigil_ingest::Record::Series { .. }) => {
+                            | vigil_ingest::Record::Series { .. }
+                            | vigil_ingest::Record::Keyed { .. }) => {
                                 engine.ingest_record(&other, &mut out);
                             }
                         }
                     }
                 }
-                // The replay reader keeps event objects as text.
-                let mut cx = vigil_ingest::Context { raw_events: true, ..Default::default() };
-                let (mut q, mut spare) = (std::collections::VecDeque::new(), Vec::new());
-                if vigil_ingest::parse_line_into(line, fmt, &mut cx, &mut q, &mut spare).is_ok() {
+                // The replay reader keeps event objects as text, and names series it has read
+                // by key (the second reading of a line).
+                let mut cx = vigil_ingest::Context {
+                    raw_events: true,
+                    series_keys: Some(Default::default()),
+                    ..Default::default()
+                };
+                for _ in 0..2 {
+                    let (mut q, mut spare) = (std::collections::VecDeque::new(), Vec::new());
+                    if vigil_ingest::parse_line_into(line, fmt, &mut cx, &mut q, &mut spare).is_err() {
+                        continue;
+                    }
                     for r in q {
-                        if let vigil_ingest::Record::Raw { ts, line, start } = r {
-                            let _ = engine.ingest_event_line(ts, &line, start, &mut out);
-                            let _ = engine.ingest_event_line(ts, &line, start + 1, &mut out);
-                            let _ = engine.ingest_event_line(ts, &line, line.len() + 7, &mut out);
-                            engine.ingest_event_text(ts, "[1, 2", &mut out);
+                        match r {
+                            vigil_ingest::Record::Raw { ts, line, start } => {
+                                let _ = engine.ingest_event_line(ts, &line, start, &mut out);
+                                let _ = engine.ingest_event_line(ts, &line, start + 1, &mut out);
+                                let _ = engine.ingest_event_line(ts, &line, line.len() + 7, &mut out);
+                                engine.ingest_event_text(ts, "[1, 2", &mut out);
+                            }
+                            vigil_ingest::Record::Keyed { key, ts, value, line } => {
+                                let _ = engine.ingest_keyed(key, &line, ts, value);
+                                let _ = engine.ingest_keyed((key.1, key.0), &line[1..], ts, value);
+                            }
+                            _ => {}
                         }
                     }
                 }

@@ -184,7 +184,11 @@ fn inputs(args: &ReplayArgs) -> Result<Vec<LineSource<Box<dyn BufRead>>>, i32> {
             }
         };
         let fmt = Format::of_path(&name);
-        sources.push(LineSource::new(name, reader, fmt, true).with_max_line(args.max_line_bytes));
+        sources.push(
+            LineSource::new(name, reader, fmt, true)
+                .with_max_line(args.max_line_bytes)
+                .with_series_keys(),
+        );
     }
     Ok(sources)
 }

@@ -900,6 +900,7 @@ fn check_lines(
         time: Some(now),
         raw_events: true,
         checked: true,
+        series_keys: None,
     };
     let mut recs = VecDeque::new();
     let mut spare: Vec<Record> = Vec::new();

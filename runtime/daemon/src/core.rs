@@ -58,6 +58,7 @@ impl Core {
                 time: None,
                 raw_events: true,
                 checked: false,
+                series_keys: None,
             },
             recs: VecDeque::new(),
             spare: Vec::new(),
@@ -521,6 +522,7 @@ rule failed {
                 time: Some(*now),
                 raw_events: true,
                 checked: false,
+                series_keys: None,
             };
             let mut recs = VecDeque::new();
             for line in text.split('\n') {

@@ -119,6 +119,7 @@ impl Target {
                     time: Some(start),
                     raw_events: false,
                     checked: false,
+                    series_keys: None,
                 };
                 let mut recs = std::collections::VecDeque::new();
                 for line in body.lines() {

@@ -257,6 +257,15 @@ impl Engine {
                 self.ingest_event(*ts, event, out);
                 Fed::Event
             }
+            Record::Keyed {
+                key,
+                ts,
+                value,
+                line,
+            } => match self.ingest_keyed(*key, line, *ts, *value) {
+                Ok(_) => Fed::Sample,
+                Err(why) => Fed::Malformed(why),
+            },
             Record::Raw { ts, line, start } => match self.ingest_event_line(*ts, line, *start, out)
             {
                 Ok(()) => Fed::Event,

@@ -51,6 +51,13 @@ pub fn encode<'a>(records: impl IntoIterator<Item = &'a Record>, out: &mut Vec<u
                 out.extend_from_slice(&ts.to_le_bytes());
                 text(&event.to_string(), out);
             }
+            // Written as the sample it names (its line read in full): the form is the same
+            // whichever way the line was read.
+            Record::Keyed { line, .. } => {
+                if let Ok(rs) = crate::parse_line(line, crate::Format::Json) {
+                    encode(&rs, out);
+                }
+            }
             Record::Raw { ts, line, start } => {
                 out.push(RAW);
                 out.extend_from_slice(&ts.to_le_bytes());

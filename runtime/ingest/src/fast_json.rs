@@ -7,6 +7,7 @@
 use crate::Record;
 use crate::json::valid_metric;
 use crate::record::put_label;
+use crate::series_keys::{SeriesKey, SeriesKeys};
 
 /// Lines with more labels take the serde path.
 pub const MAX_LABELS: usize = 12;
@@ -362,6 +363,9 @@ pub enum Head<'a> {
     /// `{"ts": .., "event": {`: the time and where the event object starts, as
     /// [`event_start`] gives them.
     Event(TsText<'a>, usize),
+    /// A sample of a series named by its key, written into the record as [`Record::Keyed`]
+    /// (only while reading with keys; [`head_into`] answers `Sample` for it).
+    Keyed(TsText<'a>, SeriesKey),
     /// Neither: other readers decide.
     Other,
 }
@@ -371,10 +375,90 @@ pub enum Head<'a> {
 /// Nothing is staged on the way: labels go from the line to the record's strings. An event
 /// line is declined at its first other key, before `rec` is touched, and a timed one is
 /// recognised there, so its start is read once.
-pub fn head_into<'a>(line: &'a str, rec: &mut Record) -> Head<'a> {
-    head(line, rec).unwrap_or(Head::Other)
+///
+/// With `keys`, a sample whose labels text was read in full and accepted before becomes a
+/// [`Record::Keyed`] without its labels being read; one that was not is read in full, and its
+/// key learnt.
+pub fn head_into<'a>(line: &'a str, rec: &mut Record, keys: Option<&mut SeriesKeys>) -> Head<'a> {
+    let Some(keys) = keys else {
+        return head(line, rec).unwrap_or(Head::Other);
+    };
+    match keyed(line, rec) {
+        Some(Head::Keyed(ts, key)) if keys.knows(key) => Head::Sample(ts),
+        Some(Head::Keyed(_, key)) => match head(line, rec) {
+            Some(h @ Head::Sample(_)) => {
+                keys.learn(key);
+                h
+            }
+            h => h.unwrap_or(Head::Other),
+        },
+        _ => head(line, rec).unwrap_or(Head::Other),
+    }
 }
 
+/// A sample line `{"ts": .., <series>, "value": ..}` (its time first, its value last) as
+/// [`Record::Keyed`], `<series>` unread: the key is of its text, whatever it holds. Whether
+/// that text was accepted before is the caller's question: if so, this line reads as that one
+/// did, since the one-pass reader reads its time and value alike and the text between them
+/// the same way whatever they are.
+fn keyed<'a>(line: &'a str, rec: &mut Record) -> Option<Head<'a>> {
+    let mut p = P::new(line);
+    p.eat(b'{')?;
+    if p.string()? != "ts" {
+        return None;
+    }
+    p.eat(b':')?;
+    let ts = p.ts()?;
+    let from = p.i;
+    // From the end: `, "value": <number> }`.
+    let b = p.b;
+    let mut end = b.len();
+    let trim = |mut e: usize| {
+        while e > from && matches!(b[e - 1], b' ' | b'\t' | b'\n' | b'\r') {
+            e -= 1;
+        }
+        e
+    };
+    end = trim(end);
+    if end <= from || b[end - 1] != b'}' {
+        return None;
+    }
+    end = trim(end - 1);
+    let mut num = end;
+    while num > from && matches!(b[num - 1], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
+        num -= 1;
+    }
+    let colon = trim(num);
+    if colon <= from || b[colon - 1] != b':' {
+        return None;
+    }
+    let name = trim(colon - 1);
+    let to = name.checked_sub(br#""value""#.len())?;
+    if to <= from || &b[to..name] != br#""value""# {
+        return None;
+    }
+    let comma = trim(to);
+    if comma <= from || b[comma - 1] != b',' {
+        return None;
+    }
+    let mut v = P {
+        i: num,
+        ..P::new(line)
+    };
+    let value = v.value()?;
+    if trim(v.i) != end {
+        return None;
+    }
+    let key = SeriesKeys::key(line.get(from..comma - 1)?);
+    let (k, _, val, l) = rec.keyed_parts()?;
+    *k = key;
+    *val = value;
+    l.clear();
+    l.push_str(line);
+    Some(Head::Keyed(ts, key))
+}
+
+/// One pass.
 fn head<'a>(line: &'a str, rec: &mut Record) -> Option<Head<'a>> {
     let mut p = P::new(line);
     p.eat(b'{')?;
@@ -440,7 +524,7 @@ mod tests {
                 ts: 0,
                 value: 0.0,
             };
-            let head = match head_into(line, &mut rec) {
+            let head = match head_into(line, &mut rec, None) {
                 Head::Event(ts, start) => Some((ts, start)),
                 _ => None,
             };

@@ -315,7 +315,7 @@ mod fast_path {
             let event = serde_json::Value::Object(event.into_iter().collect());
             let l = format!("{{{ws}\"event\"{ws}:{ws}{event}{ws}{tail}}}");
             let read = |raw_events: bool, checked: bool| {
-                let mut cx = crate::Context { time: Some(7), raw_events, checked };
+                let mut cx = crate::Context { time: Some(7), raw_events, checked, series_keys: None };
                 let (mut q, mut spare) = (std::collections::VecDeque::new(), Vec::new());
                 crate::parse_line_into(&l, Format::Json, &mut cx, &mut q, &mut spare)
                     .map(|()| {
@@ -339,7 +339,7 @@ mod fast_path {
             let fast = parse_line(&l, Format::Json);
             let slow = serde_only(l.trim());
             // Where event lines stay text, samples still take the one-pass reader.
-            let mut cx = crate::Context { time: None, raw_events: true, checked: false };
+            let mut cx = crate::Context { time: None, raw_events: true, checked: false, series_keys: None };
             let (mut q, mut spare) = (std::collections::VecDeque::new(), Vec::new());
             let raw = crate::parse_line_into(&l, Format::Json, &mut cx, &mut q, &mut spare)
                 .map(|()| Vec::from(q));

@@ -15,6 +15,7 @@ mod prometheus;
 mod record;
 pub mod remote_write;
 mod seen;
+pub mod series_keys;
 pub mod strict;
 pub mod syslog;
 

@@ -38,6 +38,8 @@ pub struct Context {
     /// refusing it with serde's reason (`invalid JSON: ..`). The daemon checks every line it
     /// accepts; here an untimed line's check also finds where its object starts.
     pub checked: bool,
+    /// Sample lines of series whose labels were read before skip them ([`Record::Keyed`]).
+    pub series_keys: Option<crate::series_keys::SeriesKeys>,
 }
 
 /// [`parse_line`] appending to `out`, reusing records from `spare` (their strings keep their
@@ -107,13 +109,13 @@ fn detect(l: &str, fmt: Format) -> Format {
 
 /// A JSON line into `rec`: the one-pass sample reader, else the event line kept as text
 /// (with `raw_events`), else serde.
-fn json_line(l: &str, cx: &Context, rec: &mut Record) -> Result<(), String> {
+fn json_line(l: &str, cx: &mut Context, rec: &mut Record) -> Result<(), String> {
     // An event line is declined at its first key other than a sample's (`{"ts":..,"event":{`
     // is recognised there).
-    let timed = match fast_json::head_into(l, rec) {
-        fast_json::Head::Sample(ts) => {
+    let timed = match fast_json::head_into(l, rec, cx.series_keys.as_mut()) {
+        fast_json::Head::Sample(ts) | fast_json::Head::Keyed(ts, _) => {
             let ts = time_of(ts)?;
-            if let Some((_, _, t, _)) = rec.sample_parts() {
+            if let Some(t) = rec.sample_ts() {
                 *t = ts;
             }
             return Ok(());

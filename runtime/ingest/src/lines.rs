@@ -125,6 +125,13 @@ impl<R: BufRead> LineSource<R> {
         self.queue.front().map(Record::ts)
     }
 
+    /// Sample lines of a series read before come as [`Record::Keyed`], their labels unread
+    /// (see [`crate::series_keys`]).
+    pub fn with_series_keys(mut self) -> Self {
+        self.cx.series_keys = Some(Default::default());
+        self
+    }
+
     /// Lines longer than `max` bytes are refused (and skipped without being held in memory).
     pub fn with_max_line(mut self, max: usize) -> Self {
         self.max_line = max;

@@ -37,6 +37,16 @@ pub enum Record {
         line: String,
         start: usize,
     },
+    /// A JSON sample line of a series whose labels text was read in full before (only with
+    /// [`crate::Context::series_keys`]): `key` names the series
+    /// ([`crate::series_keys::SeriesKeys::key`]), and the engine reads the labels from `line`
+    /// only when it does not know the key.
+    Keyed {
+        key: crate::series_keys::SeriesKey,
+        ts: i64,
+        value: f64,
+        line: String,
+    },
 }
 
 /// A sample value in a JSON line: the shortest number that reads back as the same f64, or
@@ -92,6 +102,43 @@ impl Record {
                 ts,
                 value,
             } => Some((metric, labels, ts, value)),
+            _ => None,
+        }
+    }
+
+    /// The record as a keyed sample's key, time, value and line to overwrite (made one, without
+    /// buffers, if it is not one).
+    pub(crate) fn keyed_parts(
+        &mut self,
+    ) -> Option<(
+        &mut crate::series_keys::SeriesKey,
+        &mut i64,
+        &mut f64,
+        &mut String,
+    )> {
+        if !matches!(self, Record::Keyed { .. }) {
+            *self = Record::Keyed {
+                key: (0, 0),
+                ts: 0,
+                value: 0.0,
+                line: String::new(),
+            };
+        }
+        match self {
+            Record::Keyed {
+                key,
+                ts,
+                value,
+                line,
+            } => Some((key, ts, value, line)),
+            _ => None,
+        }
+    }
+
+    /// A sample's time to set (a plain or keyed sample's; `None` for other records).
+    pub(crate) fn sample_ts(&mut self) -> Option<&mut i64> {
+        match self {
+            Record::Sample { ts, .. } | Record::Keyed { ts, .. } => Some(ts),
             _ => None,
         }
     }
@@ -157,6 +204,8 @@ impl Record {
                 Ok(())
             }
             Record::Event { ts, event } => writeln!(out, "{{\"ts\":{ts},\"event\":{event}}}"),
+            // The sample line as it came (its time is the line's own).
+            Record::Keyed { line, .. } => writeln!(out, "{}", line.trim()),
             Record::Raw { ts, line, start } => {
                 // The event object's text, as it came: from `start` to the end of the value.
                 let rest = line.get(*start..).unwrap_or("");
@@ -176,7 +225,8 @@ impl Record {
             Record::Sample { ts, .. }
             | Record::Stale { ts, .. }
             | Record::Event { ts, .. }
-            | Record::Raw { ts, .. } => *ts,
+            | Record::Raw { ts, .. }
+            | Record::Keyed { ts, .. } => *ts,
         }
     }
 }
@@ -200,6 +250,7 @@ mod tests {
                 time: None,
                 raw_events,
                 checked: false,
+                series_keys: None,
             };
             for l in lines {
                 let mut recs = std::collections::VecDeque::new();

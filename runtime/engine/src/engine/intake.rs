@@ -24,22 +24,79 @@ impl Engine {
         I: IntoIterator<Item = (&'s str, &'s str)>,
         I::IntoIter: Clone,
     {
+        self.ingest_named(metric, labels, ts, value).0
+    }
+
+    /// [`Engine::ingest_pairs`], with the series the sample went to: its metric and label set
+    /// when it was stored, `None` for a metric no rule reads.
+    fn ingest_named<'s, I>(
+        &mut self,
+        metric: &str,
+        labels: I,
+        ts: i64,
+        value: f64,
+    ) -> (Append, Option<Option<(Sym, LabelId)>>)
+    where
+        I: IntoIterator<Item = (&'s str, &'s str)>,
+        I::IntoIter: Clone,
+    {
         self.counters.samples += 1;
         // A metric no rule reads costs one lookup, never a hash of its labels.
         let Some(m) = self.labels.lookup(metric) else {
             self.counters.unread += 1;
-            return Append::Unread;
+            return (Append::Unread, Some(None));
         };
         let labels = labels.into_iter();
         let key = self.series_key(m, labels.clone());
-        if let Some(&set) = self.series_cache.map.get(&key) {
-            return self.ingest_interned(m, set, ts, value);
+        let (r, set) = if let Some(&set) = self.series_cache.map.get(&key) {
+            (self.ingest_interned(m, set, ts, value), set)
+        } else {
+            let mark = self.labels.mark();
+            let set = self.labels.intern_strs(labels);
+            let r = self.ingest_interned(m, set, ts, value);
+            self.remember(key, set, mark, r == Append::Stored);
+            (r, set)
+        };
+        (r, (r == Append::Stored).then_some(Some((m, set))))
+    }
+
+    /// A sample named by its series key ([`vigil_ingest::Record::Keyed`]): a known key skips
+    /// the labels; an unknown one has them read from `line` (which the reader accepted with
+    /// these labels before) and is remembered once a sample of it is stored. `Err` only if
+    /// the line cannot be read as a sample after all.
+    pub fn ingest_keyed(
+        &mut self,
+        key: vigil_ingest::series_keys::SeriesKey,
+        line: &str,
+        ts: i64,
+        value: f64,
+    ) -> Result<Append, String> {
+        match self.series_cache.keyed.get(&key) {
+            Some(&Some((m, set))) => {
+                self.counters.samples += 1;
+                return Ok(self.ingest_interned(m, set, ts, value));
+            }
+            Some(None) => {
+                self.counters.samples += 1;
+                self.counters.unread += 1;
+                return Ok(Append::Unread);
+            }
+            None => {}
         }
-        let mark = self.labels.mark();
-        let set = self.labels.intern_strs(labels);
-        let r = self.ingest_interned(m, set, ts, value);
-        self.remember(key, set, mark, r == Append::Stored);
-        r
+        let records = vigil_ingest::parse_line(line, vigil_ingest::Format::Json)?;
+        let Some(vigil_ingest::Record::Sample { metric, labels, .. }) = records.first() else {
+            return Err("not a sample line".into());
+        };
+        let pairs = labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let (r, named) = self.ingest_named(metric, pairs, ts, value);
+        if let Some(named) = named {
+            let cache = &mut self.series_cache.keyed;
+            if cache.len() >= super::SeriesCache::MAX {
+                cache.clear();
+            }
+            cache.insert(key, named);
+        }
+        Ok(r)
     }
 
     /// A label set just interned for a series not in the cache: cached when a sample of it
@@ -235,6 +292,7 @@ impl Engine {
             time: Some(ts),
             raw_events: false,
             checked: false,
+            series_keys: None,
         };
         let (mut records, mut spare) = (std::collections::VecDeque::new(), Vec::new());
         let parsed = vigil_ingest::parse_line_into(

@@ -222,6 +222,13 @@ pub struct Engine {
 #[derive(Default)]
 pub(crate) struct SeriesCache {
     pub map: std::collections::HashMap<(u64, u64), LabelId, foldhash::fast::FixedState>,
+    /// What a [`vigil_ingest::Record::Keyed`] sample's key stands for: a stored series'
+    /// metric and label set, or `None` for a metric no rule reads.
+    pub keyed: std::collections::HashMap<
+        vigil_ingest::series_keys::SeriesKey,
+        Option<(Sym, LabelId)>,
+        foldhash::fast::FixedState,
+    >,
     pub a: foldhash::fast::FixedState,
     pub b: foldhash::fast::FixedState,
 }
@@ -232,6 +239,7 @@ impl SeriesCache {
     pub fn new() -> SeriesCache {
         SeriesCache {
             map: Default::default(),
+            keyed: Default::default(),
             a: foldhash::fast::FixedState::with_seed(0x5EED_0001),
             b: foldhash::fast::FixedState::with_seed(0x5EED_0002),
         }

@@ -101,6 +101,7 @@ impl Engine {
     /// Restores persisted state into a freshly built engine (before any sample).
     pub fn restore(&mut self, mut snap: Snapshot) {
         self.series_cache.map.clear();
+        self.series_cache.keyed.clear();
         snap.labels.reindex();
         let (syms, sets) = self.labels.import(&snap.labels);
         let set = |l: LabelId| sets.get(l as usize).copied().unwrap_or(self.empty);
