@@ -260,24 +260,159 @@ mod fast_path {
                     .iter()
                     .map(|(k, v)| format!("{ws}{}{ws}:{ws}{}", json_str(k), json_str(v)))
                     .collect();
-                let mut fields = vec![
-                    format!("\"ts\"{ws}:{ws}{ts}"),
-                    format!("\"metric\":{}", json_str(&metric)),
-                    format!("\"labels\":{{{}}}", lab.join(",")),
-                    format!("\"value\":{value}"),
-                ];
-                fields.rotate_left(usize::from(order % 4));
-                if order & 0x10 != 0 {
-                    fields.swap(0, 1);
-                }
-                if order & 0x20 != 0 {
-                    fields.push("\"extra\":1".into());
-                }
-                if order & 0x40 != 0 {
-                    fields.pop();
-                }
-                format!("{ws}{{{}}}{ws}", fields.join(&format!(",{ws}")))
+                let series = Series {
+                    metric: json_str(&metric),
+                    labels: format!("{{{}}}", lab.join(",")),
+                    order,
+                    ws,
+                };
+                series.line(&ts, &value)
             })
+    }
+
+    /// A sample line's parts other than its time and value (the metric as JSON text, the
+    /// labels object's text), and how its members are ordered and spaced.
+    #[derive(Debug, Clone)]
+    struct Series {
+        metric: String,
+        labels: String,
+        order: u8,
+        ws: &'static str,
+    }
+
+    impl Series {
+        fn line(&self, ts: &str, value: &str) -> String {
+            let ws = self.ws;
+            let mut fields = vec![
+                format!("\"ts\"{ws}:{ws}{ts}"),
+                format!("\"metric\":{}", self.metric),
+                format!("\"labels\":{}", self.labels),
+                format!("\"value\"{ws}:{ws}{value}"),
+            ];
+            let order = self.order;
+            fields.rotate_left(usize::from(order % 4));
+            if order & 0x10 != 0 {
+                fields.swap(0, 1);
+            }
+            if order & 0x20 != 0 {
+                fields.push("\"extra\":1".into());
+            }
+            if order & 0x40 != 0 {
+                fields.pop();
+            }
+            format!("{ws}{{{}}}{ws}", fields.join(&format!(",{ws}")))
+        }
+    }
+
+    /// Series texts, valid and not: labels of every string, a label given twice, label values
+    /// that are not strings, members where the labels should be.
+    fn series() -> impl Strategy<Value = Series> {
+        let labels = prop_oneof![
+            prop::collection::vec((text(), text()), 0..4).prop_map(|l| {
+                let l: Vec<String> = l
+                    .iter()
+                    .map(|(k, v)| format!("{}:{}", json_str(k), json_str(v)))
+                    .collect();
+                format!("{{{}}}", l.join(","))
+            }),
+            prop::sample::select(vec![
+                r#"{"a":"x","a":"y"}"#,
+                r#"{"a":1}"#,
+                r#"{"a":["x"]}"#,
+                r#"{"a":{"b":"c"}}"#,
+                r#"{"a":"}"}"#,
+                r#"{"a":"x"}, "value": 5"#,
+                r#"{"a":"x"}, "ts": 5"#,
+                r#"{"a":"x"}, "event": {}"#,
+                r#"{"a":"x"}, "labels": {}"#,
+                r#"{"a":"x""#,
+                r#"{"a":"x"}}"#,
+            ])
+            .prop_map(String::from),
+        ];
+        (
+            text(),
+            labels,
+            any::<u8>(),
+            prop::sample::select(vec!["", " ", "\t"]),
+        )
+            .prop_map(|(metric, labels, order, ws)| Series {
+                metric: json_str(&metric),
+                labels,
+                order: order & 0x7f,
+                ws,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Reading by series key changes nothing: lines of a few series, each with several
+        /// times and values (so a series' text comes again, keyed once it was accepted), read
+        /// in turn with one context, give what each line gives read alone, once a keyed
+        /// record's labels are read from its line; a line refused one way is refused the other.
+        #[test]
+        fn series_keys_read_as_lines_read(
+            series in prop::collection::vec(series(), 1..4),
+            points in prop::collection::vec((number(), number()), 1..5),
+        ) {
+            let mut cx = crate::Context {
+                series_keys: Some(Default::default()),
+                ..Default::default()
+            };
+            for (ts, value) in &points {
+                for s in &series {
+                    let l = s.line(ts, value);
+                    let (mut q, mut spare) = (std::collections::VecDeque::new(), Vec::new());
+                    let read = crate::parse_line_into(&l, Format::Json, &mut cx, &mut q, &mut spare)
+                        .map(|()| {
+                            q.into_iter()
+                                .map(|r| match r {
+                                    Record::Keyed { ts, value, line, .. } => {
+                                        match parse_line(&line, Format::Json).as_deref() {
+                                            Ok([Record::Sample { metric, labels, .. }]) => {
+                                                Record::Sample {
+                                                    metric: metric.clone(),
+                                                    labels: labels.clone(),
+                                                    ts,
+                                                    value,
+                                                }
+                                            }
+                                            other => panic!("{line}: keyed, but reads {other:?}"),
+                                        }
+                                    }
+                                    r => r,
+                                })
+                                .collect::<Vec<_>>()
+                        });
+                    let alone = parse_line(&l, Format::Json);
+                    prop_assert_eq!(format!("{read:?}"), format!("{alone:?}"), "{}", l);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn repeated_series_come_keyed() {
+        let s = Series {
+            metric: "\"cpu\"".into(),
+            labels: r#"{"host":"a"}"#.into(),
+            order: 0,
+            ws: " ",
+        };
+        let mut cx = crate::Context {
+            series_keys: Some(Default::default()),
+            ..Default::default()
+        };
+        let kinds: Vec<bool> = ["1", "2", "3"]
+            .iter()
+            .map(|t| {
+                let (mut q, mut spare) = (std::collections::VecDeque::new(), Vec::new());
+                crate::parse_line_into(&s.line(t, t), Format::Json, &mut cx, &mut q, &mut spare)
+                    .expect("a sample");
+                matches!(q[0], Record::Keyed { .. })
+            })
+            .collect();
+        assert_eq!(kinds, [false, true, true]);
     }
 
     fn json_str(s: &str) -> String {
