@@ -376,9 +376,9 @@ pub enum Head<'a> {
 /// line is declined at its first other key, before `rec` is touched, and a timed one is
 /// recognised there, so its start is read once.
 ///
-/// With `keys`, a sample whose labels text was read in full and accepted before becomes a
-/// [`Record::Keyed`] without its labels being read; one that was not is read in full, and its
-/// key learnt.
+/// With `keys`, a sample whose series text (between its time and its value) was read in full
+/// and accepted before becomes a [`Record::Keyed`] without its labels being read; one that was
+/// not is read in full, and its key learnt.
 pub fn head_into<'a>(line: &'a str, rec: &mut Record, keys: Option<&mut SeriesKeys>) -> Head<'a> {
     let Some(keys) = keys else {
         return head(line, rec).unwrap_or(Head::Other);

@@ -38,7 +38,8 @@ pub struct Context {
     /// refusing it with serde's reason (`invalid JSON: ..`). The daemon checks every line it
     /// accepts; here an untimed line's check also finds where its object starts.
     pub checked: bool,
-    /// Sample lines of series whose labels were read before skip them ([`Record::Keyed`]).
+    /// With keys, sample lines of series read before come without their labels read
+    /// ([`Record::Keyed`]; see [`crate::series_keys`]).
     pub series_keys: Option<crate::series_keys::SeriesKeys>,
 }
 

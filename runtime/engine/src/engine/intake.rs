@@ -61,9 +61,9 @@ impl Engine {
     }
 
     /// A sample named by its series key ([`vigil_ingest::Record::Keyed`]): a known key skips
-    /// the labels; an unknown one has them read from `line` (which the reader accepted with
-    /// these labels before) and is remembered once a sample of it is stored. `Err` only if
-    /// the line cannot be read as a sample after all.
+    /// the labels; an unknown one (first met, or forgotten on restore) has them read from
+    /// `line`, whose series text the reader accepted before, and is remembered once a sample of
+    /// it is stored. `Err` only if the line cannot be read as a sample after all.
     pub fn ingest_keyed(
         &mut self,
         key: vigil_ingest::series_keys::SeriesKey,
