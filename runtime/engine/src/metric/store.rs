@@ -44,9 +44,10 @@ pub struct Series {
     /// instant reads stop at once instead of after the lookback).
     #[serde(default)]
     pub stale: Option<i64>,
-    /// Buckets for the long windows reading this series.
+    /// Buckets for the long windows reading this series (boxed: most series have none, and
+    /// inline they would make every series several cache lines that evaluation walks).
     #[serde(default)]
-    pub rollup: Option<Rollup>,
+    pub rollup: Option<Box<Rollup>>,
 }
 
 fn never() -> i64 {
@@ -66,7 +67,7 @@ impl Series {
         rollup: Option<&RollupSpec>,
     ) -> Series {
         Series {
-            rollup: rollup.map(Rollup::new),
+            rollup: rollup.map(|r| Box::new(Rollup::new(r))),
             metric,
             labels,
             samples: VecDeque::new(),
@@ -477,7 +478,7 @@ impl Store {
         // Buckets kept for other readers (another rule set) start afresh from the raw samples.
         let rollup = match (series.rollup, spec) {
             (Some(r), Some(spec)) if r.serves(&spec) => Some(r),
-            (_, spec) => spec.as_ref().map(Rollup::new),
+            (_, spec) => spec.as_ref().map(|r| Box::new(Rollup::new(r))),
         };
         self.push(Series {
             reach_ms: reach.unwrap_or(0).max(series.reach_ms),
@@ -494,7 +495,7 @@ impl Store {
                 s.samples.capacity() * 16
                     + std::mem::size_of::<Series>()
                     + 48
-                    + s.rollup.as_ref().map_or(0, Rollup::bytes)
+                    + s.rollup.as_deref().map_or(0, Rollup::bytes)
             })
             .sum()
     }
