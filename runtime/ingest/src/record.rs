@@ -37,10 +37,10 @@ pub enum Record {
         line: String,
         start: usize,
     },
-    /// A JSON sample line of a series whose labels text was read in full before (only with
-    /// [`crate::Context::series_keys`]): `key` names the series
-    /// ([`crate::series_keys::SeriesKeys::key`]), and the engine reads the labels from `line`
-    /// only when it does not know the key.
+    /// A JSON sample line of a series whose text (between its time and its value) was read in
+    /// full and accepted before (only with [`crate::Context::series_keys`]): `key` names the
+    /// series ([`crate::series_keys::SeriesKeys::key`]), and the engine reads the labels from
+    /// `line` only when it does not know the key.
     Keyed {
         key: crate::series_keys::SeriesKey,
         ts: i64,
@@ -273,6 +273,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A keyed sample is written back, as a JSON line and in binary, as the sample it names.
+    #[test]
+    fn keyed_samples_write_back_as_samples() {
+        let l = r#"{"ts": 5, "metric": "cpu", "labels": {"host": "a"}, "value": 1.5}"#;
+        let mut cx = Context {
+            series_keys: Some(Default::default()),
+            ..Context::default()
+        };
+        let mut recs = std::collections::VecDeque::new();
+        for _ in 0..2 {
+            parse_line_into(l, Format::Json, &mut cx, &mut recs, &mut Vec::new()).unwrap();
+        }
+        assert!(matches!(recs[0], Record::Sample { .. }), "{recs:?}");
+        assert!(matches!(recs[1], Record::Keyed { ts: 5, .. }), "{recs:?}");
+        let mut out = String::new();
+        recs[1].to_json_line(&mut out);
+        assert_eq!(
+            crate::parse_line(out.trim_end(), Format::Json).unwrap(),
+            [recs[0].clone()]
+        );
+        let mut bin = Vec::new();
+        crate::binary::encode([&recs[1]], &mut bin);
+        let mut back = std::collections::VecDeque::new();
+        crate::binary::decode(&bin, &mut back).unwrap();
+        assert_eq!(back, [recs[0].clone()]);
     }
 }
 

@@ -154,7 +154,11 @@ mod tests {
     /// two cache lines (as it did with its buckets inline, 528 bytes) costs replay time.
     #[test]
     fn a_series_record_stays_small() {
-        assert!(std::mem::size_of::<Series>() <= 128, "{}", std::mem::size_of::<Series>());
+        assert!(
+            std::mem::size_of::<Series>() <= 128,
+            "{}",
+            std::mem::size_of::<Series>()
+        );
     }
 
     #[test]
