@@ -402,6 +402,16 @@ pub fn head_into<'a>(line: &'a str, rec: &mut Record, keys: Option<&mut SeriesKe
 /// did, since the one-pass reader reads its time and value alike and the text between them
 /// the same way whatever they are.
 fn keyed<'a>(line: &'a str, rec: &mut Record) -> Option<Head<'a>> {
+    // A sample line ends in its number: an event line (`..}}`) is turned away unread.
+    let last = line
+        .trim_end()
+        .strip_suffix('}')?
+        .trim_end()
+        .bytes()
+        .last()?;
+    if !last.is_ascii_digit() {
+        return None;
+    }
     let mut p = P::new(line);
     p.eat(b'{')?;
     if p.string()? != "ts" {
