@@ -86,6 +86,45 @@ fn replay(keys: bool) -> (Vec<String>, String, Vec<String>) {
     (alerts, format!("{:?}", e.counters), bad)
 }
 
+/// [`replay`] by series key, the engine saved and restored into a new one every `every`
+/// records (the new engine knows no keys: each series' labels are read again from its line).
+fn replay_restored(every: usize) -> Vec<String> {
+    let text = input();
+    let source =
+        LineSource::new("in.jsonl", text.as_bytes(), Format::Json, true).with_series_keys();
+    let mut feed = Merge::new(vec![source]);
+    let mut e = engine();
+    let (mut out, mut alerts) = (Vec::new(), Vec::new());
+    let mut n = 0;
+    while let Some((i, ts)) = feed.earliest() {
+        e.advance(ts.saturating_sub(1), &mut out);
+        feed.ingest(&mut e, i, &mut out);
+        n += 1;
+        if n % every == 0 {
+            let snap = e.snapshot();
+            e = engine();
+            e.restore(snap);
+        }
+        alerts.extend(
+            out.drain(..)
+                .map(|t| serde_json::to_string(&t).expect("json")),
+        );
+    }
+    if let Some(t) = feed.last {
+        e.finish(t, &mut out);
+    }
+    alerts.extend(
+        out.drain(..)
+            .map(|t| serde_json::to_string(&t).expect("json")),
+    );
+    alerts
+}
+
+#[test]
+fn keys_are_read_again_after_a_restore() {
+    assert_eq!(replay_restored(97), replay(false).0);
+}
+
 #[test]
 fn reading_by_series_key_changes_nothing() {
     let (alerts, counters, bad) = replay(true);
