@@ -46,8 +46,9 @@ fn input() -> String {
             "{{\"ts\": {ts}, \"metric\":\"errs\", \"labels\": {{\"svc\":\"a\"}}, \"value\": {}.5}}\n",
             i % 3
         ));
-        // A metric no rule reads, a refused labels object (an hour ahead: fed, it would move
-        // the clock) and metric name (on every step, so their texts repeat), a repeated label, a series with a staleness marker, members in another order.
+        // On every step, so their texts repeat: a metric no rule reads, a refused labels
+        // object (an hour ahead: fed, it would move the clock), a refused metric name, a
+        // repeated label, a series with staleness markers, members in another order.
         text.push_str(&format!(
             "{{\"ts\": {ts}, \"metric\": \"mem\", \"labels\": {{\"host\": \"h0\"}}, \"value\": 1}}\n\
              {{\"ts\": {ahead}, \"metric\": \"cpu\", \"labels\": {{\"host\": [1]}}, \"value\": 99}}\n\
