@@ -281,13 +281,7 @@ pub fn valid_json_number(t: &str) -> bool {
 /// event object starts. The object itself is read by the engine, which also checks that only
 /// the closing `}` follows it; anything else takes the serde path.
 pub fn event_start(line: &str) -> Option<(TsText<'_>, usize)> {
-    let mut p = P::new(line);
-    p.eat(b'{')?;
-    if p.string()? != "ts" {
-        return None;
-    }
-    p.eat(b':')?;
-    let ts = p.ts()?;
+    let (mut p, ts) = time_first(line)?;
     p.eat(b',')?;
     if p.string()? != "event" {
         return None;
@@ -295,6 +289,18 @@ pub fn event_start(line: &str) -> Option<(TsText<'_>, usize)> {
     p.eat(b':')?;
     p.ws();
     (p.b.get(p.i) == Some(&b'{')).then_some((ts, p.i))
+}
+
+/// A line that opens `{"ts": <time>`: the time, and the reader just after it.
+fn time_first(line: &str) -> Option<(P<'_>, TsText<'_>)> {
+    let mut p = P::new(line);
+    p.eat(b'{')?;
+    if p.string()? != "ts" {
+        return None;
+    }
+    p.eat(b':')?;
+    let ts = p.ts()?;
+    Some((p, ts))
 }
 
 /// `{"event":{...}}` without a time (it takes the arrival time): where the event object
@@ -412,13 +418,7 @@ fn keyed<'a>(line: &'a str, rec: &mut Record) -> Option<Head<'a>> {
     if !last.is_ascii_digit() {
         return None;
     }
-    let mut p = P::new(line);
-    p.eat(b'{')?;
-    if p.string()? != "ts" {
-        return None;
-    }
-    p.eat(b':')?;
-    let ts = p.ts()?;
+    let (p, ts) = time_first(line)?;
     let from = p.i;
     // From the end: `, "value": <number> }`.
     let b = p.b;
