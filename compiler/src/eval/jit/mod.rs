@@ -37,6 +37,7 @@ use crate::eval::interp::MAX_DEPTH;
 use crate::eval::ops;
 use crate::ir::{Arith, CmpKind, CmpOp, Ir, Kind, Layout, Math, Node, NodeId, Program, SlotRef};
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// What a compiled function receives: the frame, the arena, the IR (for helpers), where a
 /// numeric result goes, and (for batches) where to append the ids of the programs that hold.
@@ -71,17 +72,29 @@ pub struct Compiled {
     /// Batch per interned key value (`u32::MAX`: none).
     by_key: Vec<u32>,
     always: Option<usize>,
-    all: Option<usize>,
     /// Keyed batches include the always-candidates.
     merged: bool,
+    /// Every filter, for the index-free baseline.
+    filters: Vec<u32>,
+    /// The baseline's batch, compiled on first use into a module of its own (`None`: it could
+    /// not be, and filters run one by one): only `vigil eval --no-index`, tests and benchmarks
+    /// use it, and compiling it with the rest took a third of every rule set's compile time.
+    baseline: OnceLock<Option<Baseline>>,
+}
+
+struct Baseline {
+    module: JITModule,
+    batch: Batch,
 }
 
 /// How many copies of always-candidate filters keyed batches may hold between them.
 const MERGE_BUDGET: usize = 512;
 
 // SAFETY: after `finalize_definitions` the module's code and data pages are immutable and the
-// module itself is only touched again by `Drop`, which has exclusive access. The function
-// pointers are plain code addresses; the code reads only what each call passes it.
+// module itself is only touched again by `Drop`, which has exclusive access; the baseline's
+// module likewise, once its `OnceLock` is set (it is built inside the lock, before any pointer
+// into it is read). The function pointers are plain code addresses; the code reads only what
+// each call passes it.
 unsafe impl Send for Compiled {}
 // SAFETY: as above: calls share nothing mutable (each call has its own stack and frame).
 unsafe impl Sync for Compiled {}
@@ -94,6 +107,12 @@ impl Drop for Compiled {
             // SAFETY: no function pointer into this module survives: `funcs` and `batches` were
             // cleared above and pointers are never handed out of `Compiled`.
             unsafe { m.free_memory() };
+        }
+        if let Some(Some(b)) = self.baseline.take() {
+            let Baseline { module, batch } = b;
+            drop(batch);
+            // SAFETY: as above: the batch, the only pointer into this module, is gone.
+            unsafe { module.free_memory() };
         }
     }
 }
@@ -110,6 +129,7 @@ impl std::fmt::Debug for Compiled {
 }
 
 /// What one generated function computes.
+#[derive(Clone, Copy)]
 enum Shape<'p> {
     Single(&'p Program),
     Batch(&'p [u32]),
@@ -120,59 +140,21 @@ impl Compiled {
     /// falls back to the interpreter) when the host is not supported or Cranelift refuses a
     /// function.
     pub fn new(ir: &Ir, index: &RuleIndex) -> Result<Compiled, String> {
-        let mut module = jit_module()?;
-        let ptr = module.target_config().pointer_type();
-        if ptr != types::I64 {
-            return Err("the JIT needs a 64-bit target".to_string());
-        }
-        let mut ctx = module.make_context();
-        let mut fctx = FunctionBuilderContext::new();
-        let mut define = |module: &mut JITModule, shape: Shape| -> Result<_, String> {
-            let mut sig = module.make_signature();
-            sig.params.push(AbiParam::new(ptr));
-            sig.returns.push(AbiParam::new(types::I64));
-            let id = module
-                .declare_anonymous_function(&sig)
-                .map_err(|e| e.to_string())?;
-            ctx.func.signature = sig;
-            ctx.func.name = UserFuncName::user(0, id.as_u32());
-            build(ir, shape, &mut ctx, &mut fctx, module.target_config())?;
-            module
-                .define_function(id, &mut ctx)
-                .map_err(|e| format!("cannot compile: {e:?}"))?;
-            module.clear_context(&mut ctx);
-            Ok(id)
-        };
-        let mut ids = Vec::with_capacity(ir.programs.len());
-        for p in &ir.programs {
-            ids.push(define(&mut module, Shape::Single(p))?);
-        }
         let BatchLists {
             lists,
             by_key,
             always,
-            all,
             merged,
         } = batch_lists(ir, index);
-        let mut batch_ids = Vec::with_capacity(lists.len());
-        for l in &lists {
-            batch_ids.push(define(&mut module, Shape::Batch(l))?);
-        }
-        module.finalize_definitions().map_err(|e| e.to_string())?;
-        let entry = |id| {
-            let code = module.get_finalized_function(id);
-            // SAFETY: every function was declared with the `Entry` signature (one pointer
-            // argument, an i8 result, the platform's C calling convention).
-            unsafe { std::mem::transmute::<*const u8, Entry>(code) }
-        };
-        let funcs = ids.into_iter().map(entry).collect();
+        let shapes: Vec<Shape> = (ir.programs.iter().map(Shape::Single))
+            .chain(lists.iter().map(|l| Shape::Batch(l)))
+            .collect();
+        let (module, mut funcs) = compile(ir, &shapes)?;
+        let batch_funcs = funcs.split_off(ir.programs.len());
         let batches = lists
             .into_iter()
-            .zip(batch_ids)
-            .map(|(progs, id)| Batch {
-                progs,
-                func: entry(id),
-            })
+            .zip(batch_funcs)
+            .map(|(progs, func)| Batch { progs, func })
             .collect();
         Ok(Compiled {
             module: Some(module),
@@ -180,8 +162,9 @@ impl Compiled {
             batches,
             by_key,
             always,
-            all,
             merged,
+            filters: ir.filters().map(|(i, _)| i as u32).collect(),
+            baseline: OnceLock::new(),
         })
     }
 
@@ -229,7 +212,18 @@ impl Compiled {
         elems: &[SlotVal],
         out: &mut Vec<u32>,
     ) {
-        let batch = &self.batches[b];
+        self.run(ir, &self.batches[b], slots, elems, out);
+    }
+
+    /// Runs `batch`, appending the programs that hold to `out`.
+    fn run(
+        &self,
+        ir: &Ir,
+        batch: &Batch,
+        slots: &[SlotVal],
+        elems: &[SlotVal],
+        out: &mut Vec<u32>,
+    ) {
         out.reserve(batch.progs.len());
         let mut num = 0.0;
         let start = out.len();
@@ -281,13 +275,69 @@ impl Compiled {
         }
     }
 
-    /// Every filter that holds, in one batch.
+    /// Every filter that holds: in one batch, compiled on the first call (`ir` must be the one
+    /// this was compiled from); one by one if that batch could not be compiled.
     pub fn matching_all(&self, ir: &Ir, slots: &[SlotVal], elems: &[SlotVal], out: &mut Vec<u32>) {
         out.clear();
-        if let Some(b) = self.all {
-            self.run_batch(ir, b, slots, elems, out);
+        let baseline = self.baseline.get_or_init(|| {
+            let (module, mut funcs) = compile(ir, &[Shape::Batch(&self.filters)]).ok()?;
+            let batch = Batch {
+                progs: self.filters.clone(),
+                func: funcs.pop()?,
+            };
+            Some(Baseline { module, batch })
+        });
+        match baseline {
+            Some(b) => self.run(ir, &b.batch, slots, elems, out),
+            None => {
+                let mut num = 0.0;
+                for &p in &self.filters {
+                    if self.call(ir, p as usize, slots, elems, &mut num) {
+                        out.push(p);
+                    }
+                }
+            }
         }
     }
+}
+
+/// `shapes` compiled into a new module: the module, and each shape's entry in order.
+fn compile(ir: &Ir, shapes: &[Shape]) -> Result<(JITModule, Vec<Entry>), String> {
+    let mut module = jit_module()?;
+    let ptr = module.target_config().pointer_type();
+    if ptr != types::I64 {
+        return Err("the JIT needs a 64-bit target".to_string());
+    }
+    let mut ctx = module.make_context();
+    let mut fctx = FunctionBuilderContext::new();
+    let mut ids = Vec::with_capacity(shapes.len());
+    for shape in shapes {
+        let mut sig = module.make_signature();
+        sig.params.push(AbiParam::new(ptr));
+        sig.returns.push(AbiParam::new(types::I64));
+        let id = module
+            .declare_anonymous_function(&sig)
+            .map_err(|e| e.to_string())?;
+        ctx.func.signature = sig;
+        ctx.func.name = UserFuncName::user(0, id.as_u32());
+        build(ir, *shape, &mut ctx, &mut fctx, module.target_config())?;
+        module
+            .define_function(id, &mut ctx)
+            .map_err(|e| format!("cannot compile: {e:?}"))?;
+        module.clear_context(&mut ctx);
+        ids.push(id);
+    }
+    module.finalize_definitions().map_err(|e| e.to_string())?;
+    let entries = ids
+        .into_iter()
+        .map(|id| {
+            let code = module.get_finalized_function(id);
+            // SAFETY: every function was declared with the `Entry` signature (one pointer
+            // argument, an i64 result, the platform's C calling convention).
+            unsafe { std::mem::transmute::<*const u8, Entry>(code) }
+        })
+        .collect();
+    Ok((module, entries))
 }
 
 /// A JIT module for this machine (the verifier on in debug builds and with
@@ -315,14 +365,13 @@ fn jit_module() -> Result<JITModule, String> {
     Ok(JITModule::new(builder))
 }
 
-/// Which filters each batch evaluates: one per key value of the rule index, the
-/// always-candidates, and every filter (the index-free baseline).
+/// Which filters each batch evaluates: one per key value of the rule index, and the
+/// always-candidates.
 struct BatchLists {
     lists: Vec<Vec<u32>>,
     /// Interned key value -> its batch (`u32::MAX`: none).
     by_key: Vec<u32>,
     always: Option<usize>,
-    all: Option<usize>,
     /// The always-candidates are merged into every key's batch.
     merged: bool,
 }
@@ -350,16 +399,10 @@ fn batch_lists(ir: &Ir, index: &RuleIndex) -> BatchLists {
         lists.push(index.always().to_vec());
         lists.len() - 1
     });
-    let filters: Vec<u32> = ir.filters().map(|(i, _)| i as u32).collect();
-    let all = (!filters.is_empty()).then(|| {
-        lists.push(filters);
-        lists.len() - 1
-    });
     BatchLists {
         lists,
         by_key,
         always,
-        all,
         merged,
     }
 }
