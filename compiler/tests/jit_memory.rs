@@ -24,7 +24,10 @@ fn dropping_a_jit_rule_set_frees_its_code() {
     // The index-free baseline compiles its batch on first use, into a module of its own.
     let mut out = Vec::new();
     rs.matching_all(&rs.frame(), &mut out);
-    assert!(live_code_bytes() - before > one, "the baseline's batch is compiled");
+    assert!(
+        live_code_bytes() - before > one,
+        "the baseline's batch is compiled"
+    );
     drop(rs);
     assert_eq!(
         live_code_bytes(),
