@@ -364,14 +364,12 @@ fn container_end(b: &[u8], mut i: usize) -> Option<usize> {
 
 /// What the one-pass reader made of a line's start.
 pub enum Head<'a> {
-    /// A sample, written into the record, with its time.
+    /// A sample, written into the record (as [`Record::Keyed`] when read by its key), with
+    /// its time.
     Sample(TsText<'a>),
     /// `{"ts": .., "event": {`: the time and where the event object starts, as
     /// [`event_start`] gives them.
     Event(TsText<'a>, usize),
-    /// A sample of a series named by its key, written into the record as [`Record::Keyed`]
-    /// (only while reading with keys; [`head_into`] answers `Sample` for it).
-    Keyed(TsText<'a>, SeriesKey),
     /// Neither: other readers decide.
     Other,
 }
@@ -389,25 +387,33 @@ pub fn head_into<'a>(line: &'a str, rec: &mut Record, keys: Option<&mut SeriesKe
     let Some(keys) = keys else {
         return head(line, rec).unwrap_or(Head::Other);
     };
-    match keyed(line, rec) {
-        Some(Head::Keyed(ts, key)) if keys.knows(key) => Head::Sample(ts),
-        Some(Head::Keyed(_, key)) => match head(line, rec) {
+    match keyed(line) {
+        Some((ts, key, value)) if keys.knows(key) => match rec.keyed_parts() {
+            Some((k, _, v, l)) => {
+                (*k, *v) = (key, value);
+                l.clear();
+                l.push_str(line);
+                Head::Sample(ts)
+            }
+            None => Head::Other,
+        },
+        Some((_, key, _)) => match head(line, rec) {
             Some(h @ Head::Sample(_)) => {
                 keys.learn(key);
                 h
             }
             h => h.unwrap_or(Head::Other),
         },
-        _ => head(line, rec).unwrap_or(Head::Other),
+        None => head(line, rec).unwrap_or(Head::Other),
     }
 }
 
-/// A sample line `{"ts": .., <series>, "value": ..}` (its time first, its value last) as
-/// [`Record::Keyed`], `<series>` unread: the key is of its text, whatever it holds. Whether
-/// that text was accepted before is the caller's question: if so, this line reads as that one
-/// did, since the one-pass reader reads its time and value alike and the text between them
-/// the same way whatever they are.
-fn keyed<'a>(line: &'a str, rec: &mut Record) -> Option<Head<'a>> {
+/// A sample line `{"ts": .., <series>, "value": ..}` (its time first, its value last): its
+/// time, the key of `<series>` (unread: the key is of its text, whatever it holds) and its
+/// value. Whether that text was accepted before is the caller's question: if so, this line
+/// reads as that one did, since the one-pass reader reads its time and value alike and the
+/// text between them the same way whatever they are.
+fn keyed(line: &str) -> Option<(TsText<'_>, SeriesKey, f64)> {
     // A sample line ends in its number: an event line (`..}}`) is turned away unread.
     let last = line
         .trim_end()
@@ -459,13 +465,7 @@ fn keyed<'a>(line: &'a str, rec: &mut Record) -> Option<Head<'a>> {
     if trim(v.i) != end {
         return None;
     }
-    let key = SeriesKeys::key(line.get(from..comma - 1)?);
-    let (k, _, val, l) = rec.keyed_parts()?;
-    *k = key;
-    *val = value;
-    l.clear();
-    l.push_str(line);
-    Some(Head::Keyed(ts, key))
+    Some((ts, SeriesKeys::key(line.get(from..comma - 1)?), value))
 }
 
 /// One pass.

@@ -114,7 +114,7 @@ fn json_line(l: &str, cx: &mut Context, rec: &mut Record) -> Result<(), String> 
     // An event line is declined at its first key other than a sample's (`{"ts":..,"event":{`
     // is recognised there).
     let timed = match fast_json::head_into(l, rec, cx.series_keys.as_mut()) {
-        fast_json::Head::Sample(ts) | fast_json::Head::Keyed(ts, _) => {
+        fast_json::Head::Sample(ts) => {
             let ts = time_of(ts)?;
             if let Some(t) = rec.sample_ts() {
                 *t = ts;
