@@ -12,6 +12,15 @@ use vigil_compiler::eval::Frame;
 use vigil_ingest::remote_write::STALE_NAN;
 use vigil_vocab::{EventJson, Transition};
 
+/// What a keyed sample's series is ([`super::SeriesCache::keyed`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Known {
+    /// Stored: its metric and label set.
+    Stored(Sym, LabelId),
+    /// Of a metric no rule reads.
+    NoRule,
+}
+
 impl Engine {
     /// Ingests one sample (`ts` in ms). Returns what happened to it.
     pub fn ingest(&mut self, metric: &str, labels: &[(&str, &str)], ts: i64, value: f64) -> Append {
@@ -27,15 +36,15 @@ impl Engine {
         self.ingest_named(metric, labels, ts, value).0
     }
 
-    /// [`Engine::ingest_pairs`], with the series the sample went to: its metric and label set
-    /// when it was stored, `None` for a metric no rule reads.
+    /// [`Engine::ingest_pairs`], with what the sample's series is when that holds for every
+    /// sample of it: stored (its metric and label set), or of a metric no rule reads.
     fn ingest_named<'s, I>(
         &mut self,
         metric: &str,
         labels: I,
         ts: i64,
         value: f64,
-    ) -> (Append, Option<Option<(Sym, LabelId)>>)
+    ) -> (Append, Option<Known>)
     where
         I: IntoIterator<Item = (&'s str, &'s str)>,
         I::IntoIter: Clone,
@@ -44,7 +53,7 @@ impl Engine {
         // A metric no rule reads costs one lookup, never a hash of its labels.
         let Some(m) = self.labels.lookup(metric) else {
             self.counters.unread += 1;
-            return (Append::Unread, Some(None));
+            return (Append::Unread, Some(Known::NoRule));
         };
         let labels = labels.into_iter();
         let key = self.series_key(m, labels.clone());
@@ -57,7 +66,7 @@ impl Engine {
             self.remember(key, set, mark, r == Append::Stored);
             (r, set)
         };
-        (r, (r == Append::Stored).then_some(Some((m, set))))
+        (r, (r == Append::Stored).then_some(Known::Stored(m, set)))
     }
 
     /// A sample named by its series key ([`vigil_ingest::Record::Keyed`]): a known key skips
@@ -72,11 +81,11 @@ impl Engine {
         value: f64,
     ) -> Result<Append, String> {
         match self.series_cache.keyed.get(&key) {
-            Some(&Some((m, set))) => {
+            Some(&Known::Stored(m, set)) => {
                 self.counters.samples += 1;
                 return Ok(self.ingest_interned(m, set, ts, value));
             }
-            Some(None) => {
+            Some(Known::NoRule) => {
                 self.counters.samples += 1;
                 self.counters.unread += 1;
                 return Ok(Append::Unread);
@@ -88,13 +97,13 @@ impl Engine {
             return Err("not a sample line".into());
         };
         let pairs = labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        let (r, named) = self.ingest_named(metric, pairs, ts, value);
-        if let Some(named) = named {
+        let (r, known) = self.ingest_named(metric, pairs, ts, value);
+        if let Some(known) = known {
             let cache = &mut self.series_cache.keyed;
             if cache.len() >= super::SeriesCache::MAX {
                 cache.clear();
             }
-            cache.insert(key, named);
+            cache.insert(key, known);
         }
         Ok(r)
     }

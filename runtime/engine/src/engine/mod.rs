@@ -222,11 +222,10 @@ pub struct Engine {
 #[derive(Default)]
 pub(crate) struct SeriesCache {
     pub map: std::collections::HashMap<(u64, u64), LabelId, foldhash::fast::FixedState>,
-    /// What a [`vigil_ingest::Record::Keyed`] sample's key stands for: a stored series'
-    /// metric and label set, or `None` for a metric no rule reads.
+    /// What a [`vigil_ingest::Record::Keyed`] sample's key stands for.
     pub keyed: std::collections::HashMap<
         vigil_ingest::series_keys::SeriesKey,
-        Option<(Sym, LabelId)>,
+        intake::Known,
         foldhash::fast::FixedState,
     >,
     pub a: foldhash::fast::FixedState,
