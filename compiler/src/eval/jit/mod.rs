@@ -74,8 +74,6 @@ pub struct Compiled {
     always: Option<usize>,
     /// Keyed batches include the always-candidates.
     merged: bool,
-    /// Every filter, for the index-free baseline.
-    filters: Vec<u32>,
     /// The baseline's batch, compiled on first use into a module of its own (`None`: it could
     /// not be, and filters run one by one): only `vigil eval --no-index`, tests and benchmarks
     /// use it, and compiling it with the rest took a third of every rule set's compile time.
@@ -163,7 +161,6 @@ impl Compiled {
             by_key,
             always,
             merged,
-            filters: ir.filters().map(|(i, _)| i as u32).collect(),
             baseline: OnceLock::new(),
         })
     }
@@ -280,20 +277,21 @@ impl Compiled {
     pub fn matching_all(&self, ir: &Ir, slots: &[SlotVal], elems: &[SlotVal], out: &mut Vec<u32>) {
         out.clear();
         let baseline = self.baseline.get_or_init(|| {
-            let (module, mut funcs) = compile(ir, &[Shape::Batch(&self.filters)]).ok()?;
-            let batch = Batch {
-                progs: self.filters.clone(),
-                func: funcs.pop()?,
-            };
-            Some(Baseline { module, batch })
+            let progs: Vec<u32> = ir.filters().map(|(i, _)| i as u32).collect();
+            let (module, mut funcs) = compile(ir, &[Shape::Batch(&progs)]).ok()?;
+            let func = funcs.pop()?;
+            Some(Baseline {
+                module,
+                batch: Batch { progs, func },
+            })
         });
         match baseline {
             Some(b) => self.run(ir, &b.batch, slots, elems, out),
             None => {
                 let mut num = 0.0;
-                for &p in &self.filters {
-                    if self.call(ir, p as usize, slots, elems, &mut num) {
-                        out.push(p);
+                for (p, _) in ir.filters() {
+                    if self.call(ir, p, slots, elems, &mut num) {
+                        out.push(p as u32);
                     }
                 }
             }
