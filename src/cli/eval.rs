@@ -73,7 +73,9 @@ pub fn run(args: EvalArgs) -> i32 {
             continue;
         }
         bump.reset();
-        let mut f = std::mem::take(&mut frame).recycle();
+        // The stored frame is all missing (recycled below), as the direct reader needs; its
+        // lifetime shortens to this line's for free.
+        let mut f = std::mem::take(&mut frame);
         // Timed only for --stats: two clock reads per event are not free on this hot path.
         let t = args.stats.then(Instant::now);
         // The fields the rules read, straight from the text (as `replay` reads them); serde
@@ -144,7 +146,7 @@ fn open_input(args: &EvalArgs) -> std::io::Result<Box<dyn BufRead>> {
     Ok(Box::new(BufReader::with_capacity(1 << 16, f)))
 }
 
-/// Fills `frame` from the line's event with the direct reader: the `{"ts": .., "event": {..}}`
+/// Fills `frame`, which must have every slot missing, from the line's event with the direct reader: the `{"ts": .., "event": {..}}`
 /// line `replay` reads, or a bare document without `ts`; false when serde must read it.
 fn direct<'a>(
     raw: &RawLayout,
@@ -154,7 +156,6 @@ fn direct<'a>(
     frame: &mut vigil_compiler::eval::Frame<'a>,
 ) -> bool {
     let line = line.trim();
-    frame.reset(ir);
     if let Some((_, start)) = vigil_ingest::fast_json::event_start(line) {
         let object = &line[start..];
         return raw

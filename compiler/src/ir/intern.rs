@@ -4,31 +4,148 @@
 //! time, whatever the events hold.
 
 use super::{NO_SYM, Sym};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 
 /// The interned strings of one rule set.
 #[derive(Debug, Default, Clone)]
 pub struct Interner {
-    ids: HashMap<Box<str>, Sym, BuildHasherDefault<FxHasher>>,
     strings: Vec<Box<str>>,
+    /// Open addressing by [`Print`], at most half full (a power of two long, or empty).
+    table: Vec<Entry>,
+}
+
+/// What a lookup compares before it compares text: the length, the first eight and the last
+/// eight bytes. Strings of up to 16 bytes are equal exactly when their prints are, so most
+/// event strings (names, types, addresses) are answered without a byte comparison or a
+/// library call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Print {
+    len: usize,
+    head: u64,
+    tail: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    print: Print,
+    /// [`NO_SYM`]: a free entry.
+    sym: Sym,
+}
+
+const FREE: Entry = Entry {
+    print: Print {
+        len: 0,
+        head: 0,
+        tail: 0,
+    },
+    sym: NO_SYM,
+};
+
+impl Print {
+    #[inline]
+    fn of(s: &str) -> Print {
+        let b = s.as_bytes();
+        let len = b.len();
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[i..i + 8]);
+            u64::from_le_bytes(w)
+        };
+        let (head, tail) = if len >= 8 {
+            (word(0), word(len - 8))
+        } else if len >= 4 {
+            // Two overlapping four-byte loads: the shared bytes land on the same bits.
+            let four =
+                |i: usize| u64::from(u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
+            (four(0) | four(len - 4) << (8 * (len - 4)), 0)
+        } else {
+            let h = b
+                .iter()
+                .enumerate()
+                .fold(0, |h, (i, &c)| h | u64::from(c) << (8 * i));
+            (h, 0)
+        };
+        Print { len, head, tail }
+    }
+
+    /// Where a probe starts: the print alone up to 16 bytes (it is the whole string), every
+    /// word of longer ones (strings alike at both ends, as lists of paths are, still spread).
+    #[inline]
+    fn hash(&self, s: &str) -> u64 {
+        let mut h = FxHasher::default();
+        h.add(self.head);
+        h.add(self.tail);
+        h.add(self.len as u64);
+        if self.len > 16 {
+            for c in s.as_bytes()[8..self.len - 8].chunks(8) {
+                let mut w = [0u8; 8];
+                w[..c.len()].copy_from_slice(c);
+                h.add(u64::from_le_bytes(w));
+            }
+        }
+        h.finish()
+    }
 }
 
 impl Interner {
     /// The id of `s`, assigned on first use (compile time only).
     pub fn intern(&mut self, s: &str) -> Sym {
-        if let Some(&id) = self.ids.get(s) {
-            return id;
+        let found = self.lookup(s);
+        if found != NO_SYM {
+            return found;
         }
         let id = self.strings.len() as Sym;
-        self.ids.insert(s.into(), id);
         self.strings.push(s.into());
+        if 2 * self.strings.len() > self.table.len() {
+            self.rebuild();
+        } else {
+            self.place(id);
+        }
         id
     }
+
     /// The id of `s` at ingest: [`NO_SYM`] when no rule mentions it.
+    #[inline]
     pub fn lookup(&self, s: &str) -> Sym {
-        self.ids.get(s).copied().unwrap_or(NO_SYM)
+        if self.table.is_empty() {
+            return NO_SYM;
+        }
+        let print = Print::of(s);
+        let mask = self.table.len() - 1;
+        let mut i = print.hash(s) as usize & mask;
+        loop {
+            let e = &self.table[i];
+            if e.sym == NO_SYM {
+                return NO_SYM;
+            }
+            if e.print == print && (print.len <= 16 || *self.strings[e.sym as usize] == *s) {
+                return e.sym;
+            }
+            i = (i + 1) & mask;
+        }
     }
+
+    /// The table at twice the strings' count (rounded up to a power of two), refilled.
+    fn rebuild(&mut self) {
+        let size = (2 * self.strings.len()).next_power_of_two().max(8);
+        self.table = vec![FREE; size];
+        for id in 0..self.strings.len() {
+            self.place(id as Sym);
+        }
+    }
+
+    /// Puts string `id` (not yet in the table, which has room) in its first free entry.
+    fn place(&mut self, id: Sym) {
+        let s = &self.strings[id as usize];
+        let print = Print::of(s);
+        let mask = self.table.len() - 1;
+        let mut i = print.hash(s) as usize & mask;
+        while self.table[i].sym != NO_SYM {
+            i = (i + 1) & mask;
+        }
+        self.table[i] = Entry { print, sym: id };
+    }
+
     pub fn resolve(&self, id: Sym) -> Option<&str> {
         self.strings.get(id as usize).map(|s| &**s)
     }
@@ -98,5 +215,54 @@ mod tests {
         assert_eq!(i.lookup("login"), a);
         assert_eq!(i.lookup("logout"), NO_SYM);
         assert_eq!(i.len(), 1);
+        assert_eq!(Interner::default().lookup(""), NO_SYM);
+    }
+
+    /// Strings alike in length and at both ends (paths in a list), and every length around
+    /// the print's eight and sixteen bytes.
+    #[test]
+    fn strings_alike_at_both_ends_stay_apart() {
+        let mut i = Interner::default();
+        let paths: Vec<String> = (0..500)
+            .map(|n| format!("C:\\Windows\\{n:04}\\system32\\x.exe"))
+            .collect();
+        let ids: Vec<Sym> = paths.iter().map(|p| i.intern(p)).collect();
+        for (p, id) in paths.iter().zip(&ids) {
+            assert_eq!(i.lookup(p), *id, "{p}");
+        }
+        assert_eq!(i.lookup("C:\\Windows\\9999\\system32\\x.exe"), NO_SYM);
+        let mut j = Interner::default();
+        let all: String = "abcdefghijklmnopqrstuvwxyz0123".into();
+        for n in 0..=all.len() {
+            j.intern(&all[..n]);
+        }
+        for n in 0..=all.len() {
+            assert_eq!(j.lookup(&all[..n]), n as Sym);
+            assert_eq!(j.lookup(&format!("{}!", &all[..n])), NO_SYM);
+        }
+    }
+
+    proptest::proptest! {
+        /// Lookup finds exactly the interned strings, and ids are given in first-use order.
+        #[test]
+        fn lookup_finds_what_was_interned(
+            known in proptest::collection::vec("[a-c\\u{e9}]{0,20}", 0..60),
+            probes in proptest::collection::vec("[a-c\\u{e9}]{0,20}", 0..60),
+        ) {
+            let mut i = Interner::default();
+            let mut first: Vec<&str> = Vec::new();
+            for s in &known {
+                let id = i.intern(s);
+                if !first.contains(&s.as_str()) {
+                    first.push(s);
+                }
+                proptest::prop_assert_eq!(i.resolve(id), Some(s.as_str()));
+            }
+            proptest::prop_assert_eq!(i.len(), first.len());
+            for s in known.iter().chain(&probes) {
+                let want = first.iter().position(|f| f == s).map_or(NO_SYM, |p| p as Sym);
+                proptest::prop_assert_eq!(i.lookup(s), want, "{:?}", s);
+            }
+        }
     }
 }

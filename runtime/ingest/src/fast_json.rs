@@ -90,6 +90,50 @@ fn hex4(b: &[u8], i: usize) -> Option<u32> {
         .try_fold(0u32, |n, &d| Some(n << 4 | (d as char).to_digit(16)?))
 }
 
+/// The integer of milliseconds at `i`, and where it ends. JSON's integer grammar read
+/// directly: `-?(0|[1-9][0-9]*)`, at most 18 digits (so no overflow); a fraction or exponent
+/// is left to serde.
+#[inline]
+fn integer_ms(b: &[u8], i: usize) -> Option<(i64, usize)> {
+    let neg = b.get(i) == Some(&b'-');
+    let start = i + usize::from(neg);
+    let mut i = start;
+    let mut v: i64 = 0;
+    while let Some(&d) = b.get(i)
+        && d.is_ascii_digit()
+    {
+        if i - start == 18 {
+            return None;
+        }
+        v = v * 10 + i64::from(d - b'0');
+        i += 1;
+    }
+    let digits = i - start;
+    if digits == 0
+        || (digits > 1 && b[start] == b'0')
+        || matches!(b.get(i), Some(b'.' | b'e' | b'E'))
+    {
+        return None;
+    }
+    Some((if neg { -v } else { v }, i))
+}
+
+/// `{"ts":<ms>,"event":{` without white space, as `vigil replay` and the daemon write event
+/// lines: the time and where the object starts, read by comparing bytes (what the general
+/// readers find on it). `None` for any other form: the general readers decide.
+#[inline]
+fn compact_event_start(b: &[u8]) -> Option<(i64, usize)> {
+    const OPEN: &[u8] = br#"{"ts":"#;
+    const EVENT: &[u8] = br#","event":{"#;
+    if !b.starts_with(OPEN) {
+        return None;
+    }
+    let (ms, end) = integer_ms(b, OPEN.len())?;
+    b[end..]
+        .starts_with(EVENT)
+        .then_some((ms, end + EVENT.len() - 1))
+}
+
 struct P<'a> {
     s: &'a str,
     b: &'a [u8],
@@ -152,30 +196,9 @@ impl<'a> P<'a> {
         if self.b.get(self.i) == Some(&b'"') {
             return Some(TsText::Text(self.string()?));
         }
-        // JSON's integer grammar read directly: `-?(0|[1-9][0-9]*)`, at most 18 digits (so
-        // no overflow); a fraction or exponent is left to serde.
-        let neg = self.b.get(self.i) == Some(&b'-');
-        let start = self.i + usize::from(neg);
-        let mut i = start;
-        let mut v: i64 = 0;
-        while let Some(&d) = self.b.get(i)
-            && d.is_ascii_digit()
-        {
-            if i - start == 18 {
-                return None;
-            }
-            v = v * 10 + i64::from(d - b'0');
-            i += 1;
-        }
-        let digits = i - start;
-        if digits == 0
-            || (digits > 1 && self.b[start] == b'0')
-            || matches!(self.b.get(i), Some(b'.' | b'e' | b'E'))
-        {
-            return None;
-        }
-        self.i = i;
-        Some(TsText::Ms(if neg { -v } else { v }))
+        let (ms, end) = integer_ms(self.b, self.i)?;
+        self.i = end;
+        Some(TsText::Ms(ms))
     }
     /// A sample's numeric value, read as serde reads it: integers as i64 (beyond i64 the paths
     /// differ: left to serde), `-0` as the float -0.0, other numbers as f64.
@@ -281,6 +304,14 @@ pub fn valid_json_number(t: &str) -> bool {
 /// event object starts. The object itself is read by the engine, which also checks that only
 /// the closing `}` follows it; anything else takes the serde path.
 pub fn event_start(line: &str) -> Option<(TsText<'_>, usize)> {
+    match compact_event_start(line.as_bytes()) {
+        Some((ms, start)) => Some((TsText::Ms(ms), start)),
+        None => spaced_event_start(line),
+    }
+}
+
+/// [`event_start`] in any spacing.
+fn spaced_event_start(line: &str) -> Option<(TsText<'_>, usize)> {
     let (mut p, ts) = time_first(line)?;
     p.eat(b',')?;
     if p.string()? != "event" {
@@ -470,6 +501,9 @@ fn keyed(line: &str) -> Option<(TsText<'_>, SeriesKey, f64)> {
 
 /// One pass.
 fn head<'a>(line: &'a str, rec: &mut Record) -> Option<Head<'a>> {
+    if let Some((ms, start)) = compact_event_start(line.as_bytes()) {
+        return Some(Head::Event(TsText::Ms(ms), start));
+    }
     let mut p = P::new(line);
     p.eat(b'{')?;
     let (mut ts, mut metric, mut value, mut n_labels) = (None, None, None, None);
@@ -539,6 +573,30 @@ mod tests {
                 _ => None,
             };
             assert_eq!(head, event_start(line), "{line}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The compact prefix reads what the general reader reads, and takes every compact
+        /// line the general reader takes.
+        #[test]
+        fn the_compact_start_reads_what_the_general_reader_reads(
+            ts in "-?[0-9]{0,20}(\\.[0-9]|e3)?",
+            tail in proptest::sample::select(vec![
+                r#","event":{}}"#, r#","event":{"a":1}}"#, r#","event" :{}}"#, r#", "event":{}}"#,
+                r#","event":5}"#, r#","events":{}}"#, r#","event":"#, r#","#, "", r#"}"#,
+            ]),
+            space in proptest::bool::ANY,
+        ) {
+            let line = format!("{{\"ts\":{}{ts}{tail}", if space { " " } else { "" });
+            let compact = compact_event_start(line.as_bytes())
+                .map(|(ms, start)| (TsText::Ms(ms), start));
+            let general = spaced_event_start(&line);
+            if compact.is_some() {
+                proptest::prop_assert_eq!(&compact, &general, "{}", line);
+            } else if !space && !tail.contains(' ') {
+                proptest::prop_assert_eq!(general, None, "{}", line);
+            }
         }
     }
 
