@@ -78,6 +78,27 @@ fn eval_unwraps_an_event_only_when_ts_says_so() {
     );
 }
 
+/// A Unicode space is not JSON white space: the direct reader refuses what serde refuses,
+/// around the line and inside the wrapper alike (it once trimmed them away and read the line).
+#[test]
+fn eval_reads_only_json_white_space_around_an_event() {
+    let dir = scratch("nbsp");
+    let rules = rules_file(&dir);
+    let input = "{\"ts\":1,\"event\":{\"type\":\"login\"}}\u{a0}\n\
+                 {\"ts\":1,\"event\":{\"type\":\"login\"} \u{a0}}\n\
+                 {\"type\":\"login\"}\u{2028}\n\
+                 \t{\"ts\":1,\"event\":{\"type\":\"login\"} }\r\n";
+    let (code, out, err) = vigil(
+        &["eval", "--rules", &rules, "--input", "-"],
+        input.as_bytes(),
+    );
+    assert_eq!(code, 1, "{err}");
+    for n in 1..=3 {
+        assert!(err.contains(&format!("-:{n}: skipped:")), "line {n}: {err}");
+    }
+    assert_eq!(out, "{\"line\":4,\"rules\":[\"login.any_login\"]}\n");
+}
+
 #[test]
 fn eval_skips_an_invalid_utf8_line_and_reads_on() {
     let dir = scratch("utf8");

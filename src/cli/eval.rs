@@ -69,7 +69,7 @@ pub fn run(args: EvalArgs) -> i32 {
             skip(&mut bad, "line is not valid UTF-8");
             continue;
         };
-        if line.trim().is_empty() {
+        if !line.starts_with('{') && line.trim().is_empty() {
             continue;
         }
         bump.reset();
@@ -146,8 +146,9 @@ fn open_input(args: &EvalArgs) -> std::io::Result<Box<dyn BufRead>> {
     Ok(Box::new(BufReader::with_capacity(1 << 16, f)))
 }
 
-/// Fills `frame`, which must have every slot missing, from the line's event with the direct reader: the `{"ts": .., "event": {..}}`
-/// line `replay` reads, or a bare document without `ts`; false when serde must read it.
+/// Fills `frame`, which must have every slot missing, from the line's event with the direct
+/// reader: the `{"ts": .., "event": {..}}` line `replay` reads, or a bare document without
+/// `ts`; false when serde must read it.
 fn direct<'a>(
     raw: &RawLayout,
     ir: &vigil_compiler::ir::Ir,
@@ -155,12 +156,14 @@ fn direct<'a>(
     bump: &'a bumpalo::Bump,
     frame: &mut vigil_compiler::eval::Frame<'a>,
 ) -> bool {
-    let line = line.trim();
-    if let Some((_, start)) = vigil_ingest::fast_json::event_start(line) {
+    use vigil_ingest::fast_json::{event_start, trim_ws};
+    // JSON's white space only: a line serde refuses is never taken here.
+    let line = trim_ws(line);
+    if let Some((_, start)) = event_start(line) {
         let object = &line[start..];
         return raw
             .fill_object(ir, object, bump, frame)
-            .is_some_and(|end| object[end..].trim() == "}");
+            .is_some_and(|end| trim_ws(&object[end..]) == "}");
     }
     // A bare document; one with a `ts` key somewhere may be a wrapper: serde decides.
     !line.contains("\"ts\"") && raw.fill(ir, line, bump, frame)

@@ -90,6 +90,19 @@ fn hex4(b: &[u8], i: usize) -> Option<u32> {
         .try_fold(0u32, |n, &d| Some(n << 4 | (d as char).to_digit(16)?))
 }
 
+/// `s` without JSON's white space (space, tab, line feed, carriage return) at either end.
+/// Not `str::trim`: that also takes Unicode spaces, which JSON does not allow between tokens,
+/// and it decodes characters to do so.
+#[inline]
+pub fn trim_ws(s: &str) -> &str {
+    let ws = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r');
+    let b = s.as_bytes();
+    let start = b.iter().position(|c| !ws(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !ws(c)).map_or(start, |e| e + 1);
+    // Both ends are next to ASCII bytes (or the text's ends): character boundaries.
+    s.get(start..end).unwrap_or_default()
+}
+
 /// The integer of milliseconds at `i`, and where it ends. JSON's integer grammar read
 /// directly: `-?(0|[1-9][0-9]*)`, at most 18 digits (so no overflow); a fraction or exponent
 /// is left to serde.
@@ -598,6 +611,16 @@ mod tests {
                 proptest::prop_assert_eq!(general, None, "{}", line);
             }
         }
+    }
+
+    #[test]
+    fn only_json_white_space_is_trimmed() {
+        assert_eq!(trim_ws(" \t{\"a\":1}\r\n"), "{\"a\":1}");
+        assert_eq!(trim_ws("\u{a0}{}\u{2028}"), "\u{a0}{}\u{2028}");
+        assert_eq!(trim_ws("\u{c}{}"), "\u{c}{}");
+        assert_eq!(trim_ws(" \n "), "");
+        assert_eq!(trim_ws(""), "");
+        assert_eq!(trim_ws(" é "), "é");
     }
 
     #[test]

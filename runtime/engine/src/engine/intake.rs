@@ -354,7 +354,7 @@ impl Engine {
         let read = self
             .raw
             .fill_object(self.rules.ir(), object, &bump, &mut frame)
-            .filter(|&end| object[end..].trim() == tail);
+            .filter(|&end| vigil_ingest::fast_json::trim_ws(&object[end..]) == tail);
         if let Some(end) = read {
             let object = &object[..end];
             self.start_at(ts);

@@ -192,7 +192,7 @@ impl RawLayout {
     pub fn fill<'a>(&self, ir: &Ir, text: &'a str, bump: &'a Bump, frame: &mut Frame<'a>) -> bool {
         frame.reset(ir);
         self.fill_object(ir, text, bump, frame)
-            .is_some_and(|end| text[end..].trim().is_empty())
+            .is_some_and(|end| vigil_ingest::fast_json::trim_ws(&text[end..]).is_empty())
     }
 
     /// Fills `frame`, which must have every slot missing (new, reset or recycled), from the
