@@ -24,9 +24,14 @@ fn dropping_a_jit_rule_set_frees_its_code() {
     // The index-free baseline compiles its batch on first use, into a module of its own.
     let mut out = Vec::new();
     rs.matching_all(&rs.frame(), &mut out);
+    let with_baseline = live_code_bytes() - before;
+    assert!(with_baseline > one, "the baseline's batch is compiled");
+    // Filters run in batches; each one's own function is compiled on the first call of one.
+    let filter = rs.ir().filters().next().map(|(p, _)| p).unwrap();
+    assert!(!rs.eval_bool(filter, &rs.frame()));
     assert!(
-        live_code_bytes() - before > one,
-        "the baseline's batch is compiled"
+        live_code_bytes() - before > with_baseline,
+        "the filters' own functions are compiled"
     );
     drop(rs);
     assert_eq!(

@@ -104,9 +104,10 @@ impl RuleSet {
             // A frame from another rule set: nothing it holds means anything here.
             return false;
         }
-        match &self.jit {
-            Some(j) => {
-                let r = j.call(&self.ir, p, &frame.slots, &frame.elems, out);
+        let native =
+            (self.jit.as_ref()).and_then(|j| j.call(&self.ir, p, &frame.slots, &frame.elems, out));
+        match native {
+            Some(r) => {
                 *out = ops::canonical(*out);
                 r
             }

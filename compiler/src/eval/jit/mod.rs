@@ -33,9 +33,11 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{Module, default_libcall_names};
 
 use crate::eval::index::RuleIndex;
-use crate::eval::interp::MAX_DEPTH;
+use crate::eval::interp::{self, MAX_DEPTH};
 use crate::eval::ops;
-use crate::ir::{Arith, CmpKind, CmpOp, Ir, Kind, Layout, Math, Node, NodeId, Program, SlotRef};
+use crate::ir::{
+    Arith, CmpKind, CmpOp, Ir, Kind, Layout, Math, Node, NodeId, Program, Role, SlotRef,
+};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -67,7 +69,8 @@ struct Batch {
 /// Dropping it frees the code memory (a hot reload replaces the rule set and must not leak).
 pub struct Compiled {
     module: Option<JITModule>,
-    funcs: Vec<Entry>,
+    /// Per program, its function; `None` for filters, which run in batches (see `singles`).
+    funcs: Vec<Option<Entry>>,
     batches: Vec<Batch>,
     /// Batch per interned key value (`u32::MAX`: none).
     by_key: Vec<u32>,
@@ -78,11 +81,22 @@ pub struct Compiled {
     /// not be, and filters run one by one): only `vigil eval --no-index`, tests and benchmarks
     /// use it, and compiling it with the rest took a third of every rule set's compile time.
     baseline: OnceLock<Option<Baseline>>,
+    /// Each filter's own function, compiled on the first call of one into a module of its
+    /// own (`None`: it could not be, and the interpreter runs them). Events reach filters
+    /// through batches: only tests and the baseline's fallback run a filter alone, and
+    /// compiling every filter twice took half of a rule set's compile time.
+    singles: OnceLock<Option<Singles>>,
 }
 
 struct Baseline {
     module: JITModule,
     batch: Batch,
+}
+
+struct Singles {
+    module: JITModule,
+    /// Per program: a filter's function.
+    funcs: Vec<Option<Entry>>,
 }
 
 /// How many copies of always-candidate filters keyed batches may hold between them.
@@ -112,6 +126,12 @@ impl Drop for Compiled {
             // SAFETY: as above: the batch, the only pointer into this module, is gone.
             unsafe { module.free_memory() };
         }
+        if let Some(Some(f)) = self.singles.take() {
+            let Singles { module, funcs } = f;
+            drop(funcs);
+            // SAFETY: as above: `funcs`, the only pointers into this module, are gone.
+            unsafe { module.free_memory() };
+        }
     }
 }
 
@@ -134,7 +154,7 @@ enum Shape<'p> {
 }
 
 impl Compiled {
-    /// Compiles every program, and the filter batches the index selects. Fails (and the caller
+    /// Compiles every program but the filters, and the filter batches the index selects. Fails (and the caller
     /// falls back to the interpreter) when the host is not supported or Cranelift refuses a
     /// function.
     pub fn new(ir: &Ir, index: &RuleIndex) -> Result<Compiled, String> {
@@ -144,11 +164,17 @@ impl Compiled {
             always,
             merged,
         } = batch_lists(ir, index);
-        let shapes: Vec<Shape> = (ir.programs.iter().map(Shape::Single))
+        let own = |p: &Program| p.role != Role::Filter;
+        let singles = ir.programs.iter().filter(|p| own(p)).count();
+        let shapes: Vec<Shape> = (ir.programs.iter().filter(|p| own(p)).map(Shape::Single))
             .chain(lists.iter().map(|l| Shape::Batch(l)))
             .collect();
-        let (module, mut funcs) = compile(ir, &shapes)?;
-        let batch_funcs = funcs.split_off(ir.programs.len());
+        let (module, mut compiled) = compile(ir, &shapes)?;
+        let batch_funcs = compiled.split_off(singles);
+        let mut compiled = compiled.into_iter();
+        let funcs = (ir.programs.iter())
+            .map(|p| own(p).then(|| compiled.next()).flatten())
+            .collect();
         let batches = lists
             .into_iter()
             .zip(batch_funcs)
@@ -162,6 +188,7 @@ impl Compiled {
             always,
             merged,
             baseline: OnceLock::new(),
+            singles: OnceLock::new(),
         })
     }
 
@@ -183,7 +210,9 @@ impl Compiled {
         }
     }
 
-    /// Runs program `p`. The caller checked `slots.len() == ir.layout.len()`.
+    /// Runs program `p` (`ir` must be the one this was compiled from); `None` when it has
+    /// no native code (a filter whose module could not be compiled): the caller interprets
+    /// it. The caller checked `slots.len() == ir.layout.len()`.
     pub fn call(
         &self,
         ir: &Ir,
@@ -191,13 +220,34 @@ impl Compiled {
         slots: &[SlotVal],
         elems: &[SlotVal],
         out: &mut f64,
-    ) -> bool {
+    ) -> Option<bool> {
         debug_assert_eq!(slots.len(), ir.layout.len());
+        let f = match self.funcs.get(p)? {
+            Some(f) => *f,
+            None => self.single(ir, p)?,
+        };
         let cx = Self::ctx(ir, slots, elems, out, std::ptr::null_mut());
         // SAFETY: the code was generated from `ir` for this layout, reads slots at verified
         // offsets of `slots` (whose length the caller checked) and elements within
         // `elems_len`, and writes only `out`.
-        unsafe { (self.funcs[p])(&cx) != 0 }
+        Some(unsafe { f(&cx) != 0 })
+    }
+
+    /// Filter `p`'s own function, every filter's compiled on the first call.
+    fn single(&self, ir: &Ir, p: usize) -> Option<Entry> {
+        let singles = self.singles.get_or_init(|| {
+            let filters: Vec<usize> = ir.filters().map(|(i, _)| i).collect();
+            let shapes: Vec<Shape> = (filters.iter())
+                .map(|&i| Shape::Single(&ir.programs[i]))
+                .collect();
+            let (module, compiled) = compile(ir, &shapes).ok()?;
+            let mut funcs = vec![None; ir.programs.len()];
+            for (i, f) in filters.into_iter().zip(compiled) {
+                funcs[i] = Some(f);
+            }
+            Some(Singles { module, funcs })
+        });
+        *singles.as_ref()?.funcs.get(p)?
     }
 
     /// Runs batch `b`, appending the programs that hold to `out`.
@@ -289,8 +339,11 @@ impl Compiled {
             Some(b) => self.run(ir, &b.batch, slots, elems, out),
             None => {
                 let mut num = 0.0;
-                for (p, _) in ir.filters() {
-                    if self.call(ir, p, slots, elems, &mut num) {
+                for (p, prog) in ir.filters() {
+                    let holds = self
+                        .call(ir, p, slots, elems, &mut num)
+                        .unwrap_or_else(|| interp::eval_bool(ir, prog.root, slots, elems));
+                    if holds {
                         out.push(p as u32);
                     }
                 }
