@@ -99,6 +99,87 @@ fn eval_reads_only_json_white_space_around_an_event() {
     assert_eq!(out, "{\"line\":4,\"rules\":[\"login.any_login\"]}\n");
 }
 
+/// `vigil eval` reads lines in place from its read buffer, a block at a time: lines across the
+/// buffer's end, a line longer than the buffer, refused lines inside a block (too long, not
+/// UTF-8), empty and CRLF lines, and a last line without a newline all read as alone.
+#[test]
+fn eval_reads_every_line_whatever_the_read_buffer_holds() {
+    let dir = scratch("blocks");
+    let rules = rules_file(&dir);
+    let (mut input, mut want, mut bad) = (Vec::new(), Vec::new(), Vec::new());
+    let mut seed = 7u64;
+    for n in 1..=700usize {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let pad = match n {
+            100 => 70_000,
+            200 => 100_000,
+            _ => (seed >> 33) as usize % 1500,
+        };
+        let login = n % 3 == 0 && n % 7 != 0;
+        let kind = if login { "login" } else { "other" };
+        match n {
+            150 => input.extend_from_slice(b"{\"type\":\"login\",\"x\":\"\xff\"}\n"),
+            151 => input.extend_from_slice(b"\n"),
+            _ => {
+                // No type at all: what the line before set must not show through.
+                let kind = if n % 7 == 0 {
+                    String::new()
+                } else {
+                    format!("\"type\":\"{kind}\",")
+                };
+                let event = format!("{{{kind}\"pad\":\"{}\"}}", "p".repeat(pad));
+                let line = match n % 2 {
+                    0 => format!("{{\"ts\":1,\"event\":{event}}}"),
+                    _ => event,
+                };
+                input.extend_from_slice(line.as_bytes());
+                input.extend_from_slice(if n % 5 == 0 { b"\r\n" } else { b"\n" });
+            }
+        }
+        match n {
+            150 | 200 => bad.push(n),
+            151 => {}
+            _ if login => want.push(n),
+            _ => {}
+        }
+    }
+    input.extend_from_slice(b"{\"type\":\"login\"}");
+    want.push(701);
+    let expected: String = want
+        .iter()
+        .map(|n| format!("{{\"line\":{n},\"rules\":[\"login.any_login\"]}}\n"))
+        .collect();
+    let file = dir.join("events.jsonl");
+    std::fs::write(&file, &input).expect("write input");
+    let file = file.display().to_string();
+    for source in ["-", file.as_str()] {
+        let args = [
+            "eval",
+            "--rules",
+            &rules,
+            "--input",
+            source,
+            "--max-line-bytes",
+            "80000",
+        ];
+        let (code, out, err) = vigil(&args, if source == "-" { &input } else { b"" });
+        assert_eq!(code, 1, "{err}");
+        assert_eq!(out, expected, "{source}");
+        let refused: Vec<usize> = err
+            .lines()
+            .filter_map(|l| l.split(':').nth(2)?.parse().ok())
+            .collect();
+        assert_eq!(refused, bad, "{source}: {err}");
+        assert!(err.contains("line is not valid UTF-8"), "{err}");
+        assert!(
+            err.contains("line of 100043 bytes is longer than the limit"),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn eval_skips_an_invalid_utf8_line_and_reads_on() {
     let dir = scratch("utf8");

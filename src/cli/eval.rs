@@ -4,10 +4,11 @@
 //! the CLI's throughput mode for the evaluators (`--stats`).
 
 use super::EvalArgs;
+use bumpalo::Bump;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::time::Instant;
-use vigil_compiler::eval::Scratch;
+use vigil_compiler::eval::{Frame, RuleSet, Scratch};
 use vigil_engine::events::raw::RawLayout;
 use vigil_ingest::lines::Line;
 
@@ -27,69 +28,167 @@ pub fn run(args: EvalArgs) -> i32 {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut frame = rules.frame();
-    let mut scratch = Scratch::default();
-    let mut hits = Vec::new();
-    let (mut events, mut bad, mut matched, mut eval_nanos) = (0u64, 0u64, 0u64, 0u128);
+    let mut pass = Pass {
+        rules: &rules,
+        raw: RawLayout::new(rules.ir()),
+        args: &args,
+        out: &mut out,
+        scratch: Scratch::default(),
+        hits: Vec::new(),
+        slow: rules.frame(),
+        counts: Counts::default(),
+        eval_nanos: 0,
+        line_no: 0,
+    };
     let started = Instant::now();
-    let mut buf = Vec::new();
-    let mut line_no = 0usize;
-    let raw = RawLayout::new(rules.ir());
+    let mut frame = rules.frame();
     let mut bump = bumpalo::Bump::new();
+    let mut buf = Vec::new();
+    let max = args.max_line_bytes;
     loop {
-        buf.clear();
-        let read = vigil_ingest::lines::read_line(&mut input, &mut buf, args.max_line_bytes);
-        line_no += 1;
-        let skip = |bad: &mut u64, why: &str| {
-            *bad += 1;
-            eprintln!(
-                "warning: {}:{line_no}: skipped: {why}",
-                args.input.display()
-            );
+        let chunk = match input.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return pass.failed(&e),
         };
-        match read {
-            Ok(Line::End) => break,
-            Ok(Line::Full) => {}
-            Ok(Line::TooLong(n)) => {
-                let max = args.max_line_bytes;
-                skip(
-                    &mut bad,
-                    &format!(
-                        "line of {n} bytes is longer than the limit of {max} bytes (--max-line-bytes)"
-                    ),
-                );
-                continue;
-            }
-            Err(e) => {
-                eprintln!("error: {}: line {line_no}: {e}", args.input.display());
-                return 2;
-            }
+        if chunk.is_empty() {
+            break;
         }
-        let Ok(line) = std::str::from_utf8(&buf) else {
-            skip(&mut bad, "line is not valid UTF-8");
-            continue;
-        };
-        if !line.starts_with('{') && line.trim().is_empty() {
-            continue;
-        }
+        let whole = memchr::memrchr(b'\n', chunk).map_or(0, |i| i + 1);
         bump.reset();
-        // The stored frame is all missing (recycled below), as the direct reader needs; its
-        // lifetime shortens to this line's for free.
-        let mut f = std::mem::take(&mut frame);
+        // The stored frame is all missing, as the direct reader needs; its lifetime shortens
+        // to the line's or block's for free.
+        if whole == 0 {
+            // A line running past the read buffer: copied out (up to the limit).
+            let mut f = std::mem::take(&mut frame);
+            buf.clear();
+            pass.line_no += 1;
+            match vigil_ingest::lines::read_line(&mut input, &mut buf, max) {
+                Ok(Line::End) => break,
+                Ok(Line::Full) => pass.bytes(&buf, &bump, &mut f),
+                Ok(Line::TooLong(n)) => pass.too_long(n),
+                Err(e) => return pass.failed(&e),
+            }
+            frame = f.recycle();
+        } else {
+            // The buffer's whole lines, read in place: one frame serves them all, and is
+            // cleared between lines of the slots each one set (recycled once per block).
+            let block = &chunk[..whole];
+            let mut f = std::mem::take(&mut frame);
+            match std::str::from_utf8(block) {
+                Ok(text) => {
+                    for line in lines(text) {
+                        pass.line_no += 1;
+                        match line.len() - 1 {
+                            n if n > max => pass.too_long(n),
+                            _ => pass.line(line, &bump, &mut f),
+                        }
+                        f.clear();
+                    }
+                }
+                Err(_) => {
+                    let mut start = 0;
+                    for end in memchr::memchr_iter(b'\n', block) {
+                        let line = &block[std::mem::replace(&mut start, end + 1)..=end];
+                        pass.line_no += 1;
+                        match line.len() - 1 {
+                            n if n > max => pass.too_long(n),
+                            _ => pass.bytes(line, &bump, &mut f),
+                        }
+                        f.clear();
+                    }
+                }
+            }
+            frame = f.recycle();
+            input.consume(whole);
+        }
+    }
+    if let Err(e) = pass.out.flush() {
+        super::output_failed(&e);
+    }
+    let (counts, eval_nanos) = (pass.counts, pass.eval_nanos);
+    let bad = counts.bad;
+    if args.stats {
+        report(&rules, counts, compile_time, started.elapsed(), eval_nanos);
+    }
+    if bad > 0 { 1 } else { 0 }
+}
+
+/// The lines of `text`, each with its newline (the newline ends the text).
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', text.as_bytes()).map(move |end| {
+        // Both ends are next to a newline: character boundaries.
+        let line = text.get(start..=end).unwrap_or_default();
+        start = end + 1;
+        line
+    })
+}
+
+/// What reading a line needs besides its text, its frame and the arena its strings decode
+/// into.
+struct Pass<'r, W: Write> {
+    rules: &'r RuleSet,
+    raw: RawLayout,
+    args: &'r EvalArgs,
+    out: W,
+    scratch: Scratch,
+    hits: Vec<u32>,
+    /// The frame of lines serde reads (their values live only while the line is read).
+    slow: Frame<'static>,
+    counts: Counts,
+    eval_nanos: u128,
+    line_no: usize,
+}
+
+impl<W: Write> Pass<'_, W> {
+    fn skip(&mut self, why: &str) {
+        self.counts.bad += 1;
+        eprintln!(
+            "warning: {}:{}: skipped: {why}",
+            self.args.input.display(),
+            self.line_no
+        );
+    }
+
+    fn too_long(&mut self, n: usize) {
+        let max = self.args.max_line_bytes;
+        self.skip(&format!(
+            "line of {n} bytes is longer than the limit of {max} bytes (--max-line-bytes)"
+        ));
+    }
+
+    /// A read error: reported, and the run ends (exit code 2).
+    fn failed(&self, e: &std::io::Error) -> i32 {
+        let line = self.line_no + 1;
+        eprintln!("error: {}: line {line}: {e}", self.args.input.display());
+        2
+    }
+
+    /// A line's bytes, which may not be UTF-8.
+    fn bytes<'a>(&mut self, line: &'a [u8], bump: &'a Bump, frame: &mut Frame<'a>) {
+        match std::str::from_utf8(line) {
+            Ok(line) => self.line(line, bump, frame),
+            Err(_) => self.skip("line is not valid UTF-8"),
+        }
+    }
+
+    /// One line, into `frame` (every slot missing; the caller clears what this sets).
+    fn line<'a>(&mut self, line: &'a str, bump: &'a Bump, frame: &mut Frame<'a>) {
+        if !line.starts_with('{') && line.trim().is_empty() {
+            return;
+        }
+        let ir = self.rules.ir();
         // Timed only for --stats: two clock reads per event are not free on this hot path.
-        let t = args.stats.then(Instant::now);
+        let t = self.args.stats.then(Instant::now);
         // The fields the rules read, straight from the text (as `replay` reads them); serde
         // for what the direct reader declines.
-        let direct = direct(&raw, rules.ir(), line, &bump, &mut f);
-        let value;
-        if !direct {
-            value = match event_of(line) {
+        if direct(&self.raw, ir, line, bump, frame) {
+            self.matching(frame);
+        } else {
+            let value = match event_of(line) {
                 Ok(v) => v,
-                Err(e) => {
-                    skip(&mut bad, &e);
-                    frame = f.recycle();
-                    continue;
-                }
+                Err(e) => return self.skip(&e),
             };
             // The `{"ts": .., "event": {..}}` wrapper only when `ts` says so (as `replay`
             // reads it): a bare ECS document has a top-level `event` object of its own.
@@ -97,50 +196,46 @@ pub fn run(args: EvalArgs) -> i32 {
                 (Some(_), Some(e)) if e.is_object() => e,
                 _ => &value,
             };
-            f.fill_json(rules.ir(), event);
+            let mut f = std::mem::take(&mut self.slow);
+            f.fill_json(ir, event);
+            self.matching(&f);
+            self.slow = f.recycle();
         }
-        events += 1;
-        if args.no_index {
-            rules.matching_all(&f, &mut hits);
-        } else {
-            rules.matching(&f, &mut scratch, &mut hits);
-        }
+        self.counts.events += 1;
         if let Some(t) = t {
-            eval_nanos += t.elapsed().as_nanos();
+            self.eval_nanos += t.elapsed().as_nanos();
         }
-        frame = f.recycle();
-        if !hits.is_empty() {
-            matched += 1;
-            if !args.quiet {
-                let names: Vec<&str> = hits
-                    .iter()
-                    .map(|p| rules.ir().programs[*p as usize].rule.as_str())
+        if !self.hits.is_empty() {
+            self.counts.matched += 1;
+            if !self.args.quiet {
+                let names: Vec<&str> = (self.hits.iter())
+                    .map(|p| ir.programs[*p as usize].rule.as_str())
                     .collect();
-                let line = serde_json::json!({"line": line_no, "rules": names});
-                if let Err(e) = writeln!(out, "{line}") {
+                let line = serde_json::json!({"line": self.line_no, "rules": names});
+                if let Err(e) = writeln!(self.out, "{line}") {
                     super::output_failed(&e);
                 }
             }
         }
     }
-    if let Err(e) = out.flush() {
-        super::output_failed(&e);
+
+    fn matching(&mut self, frame: &Frame) {
+        if self.args.no_index {
+            self.rules.matching_all(frame, &mut self.hits);
+        } else {
+            self.rules
+                .matching(frame, &mut self.scratch, &mut self.hits);
+        }
     }
-    if args.stats {
-        let counts = Counts {
-            events,
-            bad,
-            matched,
-        };
-        report(&rules, counts, compile_time, started.elapsed(), eval_nanos);
-    }
-    if bad > 0 { 1 } else { 0 }
 }
 
 /// The input: a file, or stdin for `-`.
 fn open_input(args: &EvalArgs) -> std::io::Result<Box<dyn BufRead>> {
     if args.input.as_os_str() == "-" {
-        return Ok(Box::new(BufReader::new(std::io::stdin())));
+        return Ok(Box::new(BufReader::with_capacity(
+            1 << 16,
+            std::io::stdin(),
+        )));
     }
     let f = std::fs::File::open(&args.input)?;
     Ok(Box::new(BufReader::with_capacity(1 << 16, f)))
@@ -163,7 +258,7 @@ fn direct<'a>(
         let object = &line[start..];
         return raw
             .fill_object(ir, object, bump, frame)
-            .is_some_and(|end| trim_ws(&object[end..]) == "}");
+            .is_some_and(|end| trim_ws(&object[end..]).as_bytes() == [b'}']);
     }
     // A bare document; one with a `ts` key somewhere may be a wrapper: serde decides.
     !line.contains("\"ts\"") && raw.fill(ir, line, bump, frame)
@@ -181,6 +276,7 @@ fn event_of(line: &str) -> Result<Value, String> {
 }
 
 /// What the run saw.
+#[derive(Default)]
 struct Counts {
     events: u64,
     bad: u64,

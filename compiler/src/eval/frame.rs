@@ -9,6 +9,9 @@ use serde_json::Value;
 /// so one event cannot make evaluation unbounded.
 pub const MAX_ARRAY: usize = 4096;
 
+/// [`Frame::set`]'s bit for slots from 63 on.
+const TOP: u64 = 1 << 63;
+
 /// `v`'s buffer, emptied, for values of another lifetime (collected in place: no allocation).
 fn relive<'b>(mut v: Vec<SlotVal<'_>>) -> Vec<SlotVal<'b>> {
     v.clear();
@@ -20,6 +23,9 @@ fn relive<'b>(mut v: Vec<SlotVal<'_>>) -> Vec<SlotVal<'b>> {
 pub struct Frame<'a> {
     pub(crate) slots: Vec<SlotVal<'a>>,
     pub(crate) elems: Vec<SlotVal<'a>>,
+    /// Slots set since the frame was last all missing: bit `i` for slot `i`, the top bit for
+    /// any slot from 63 on (then [`Frame::clear`] resets them all).
+    set: u64,
 }
 
 impl<'a> Frame<'a> {
@@ -28,6 +34,7 @@ impl<'a> Frame<'a> {
         Frame {
             slots: vec![SlotVal::missing(); ir.layout.len()],
             elems: Vec::new(),
+            set: 0,
         }
     }
 
@@ -41,7 +48,27 @@ impl<'a> Frame<'a> {
         Frame {
             slots,
             elems: relive(self.elems),
+            set: 0,
         }
+    }
+
+    /// Every slot missing again, no array elements, for another event of the same lifetime:
+    /// only the slots set since the frame was last all missing are written (an event sets a
+    /// few of a rule set's fields).
+    pub fn clear(&mut self) {
+        if self.set & TOP != 0 {
+            self.slots.fill(SlotVal::missing());
+        } else {
+            let mut set = self.set;
+            while set != 0 {
+                if let Some(s) = self.slots.get_mut(set.trailing_zeros() as usize) {
+                    *s = SlotVal::missing();
+                }
+                set &= set - 1;
+            }
+        }
+        self.set = 0;
+        self.elems.clear();
     }
 
     pub fn slots(&self) -> &[SlotVal<'a>] {
@@ -49,9 +76,11 @@ impl<'a> Frame<'a> {
     }
 
     /// Sets one slot (the metric engine's series values, rule states, the time).
+    #[inline]
     pub fn set(&mut self, slot: u32, v: SlotVal<'a>) {
         if let Some(s) = self.slots.get_mut(slot as usize) {
             *s = v;
+            self.set |= 1 << slot.min(63);
         }
     }
 
@@ -80,6 +109,7 @@ impl<'a> Frame<'a> {
         self.elems.clear();
         self.slots.clear();
         self.slots.resize(ir.layout.len(), SlotVal::missing());
+        self.set = 0;
     }
 
     /// Fills every field slot from a JSON event object; other slots become missing.
@@ -87,6 +117,8 @@ impl<'a> Frame<'a> {
         self.elems.clear();
         self.slots.clear();
         self.slots.resize(ir.layout.len(), SlotVal::missing());
+        // Any slot may be set below.
+        self.set = u64::MAX;
         for (i, info) in ir.layout.slots.iter().enumerate() {
             if let SlotSource::Field(path) = &info.source {
                 if let [PathSeg::Strings] = path.as_slice() {
@@ -200,5 +232,32 @@ fn convert<'a>(
             }
             SlotVal::array(start, n as u32)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `clear` resets exactly what was set, slots past 63 included, and the arena.
+    #[test]
+    fn clearing_resets_every_slot_set() {
+        let missing = |f: &Frame| f.slots.iter().all(|s| s.tag == SlotVal::MISSING.tag);
+        let mut f = Frame {
+            slots: vec![SlotVal::missing(); 70],
+            ..Frame::default()
+        };
+        for slots in [&[5u32][..], &[0, 62], &[63], &[2, 64, 69]] {
+            for &s in slots {
+                f.set(s, SlotVal::number(1.0));
+            }
+            f.grow_elems(3);
+            assert!(!missing(&f));
+            f.clear();
+            assert!(missing(&f), "after {slots:?}");
+            assert!(f.elems.is_empty());
+        }
+        f.set(70, SlotVal::number(1.0));
+        assert_eq!(f.slots.len(), 70, "a slot past the layout is not made");
     }
 }
