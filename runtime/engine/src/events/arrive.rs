@@ -233,7 +233,9 @@ impl Events {
             joins: &self.joins,
             until,
         };
-        spec.event(ks.seq.get_or_insert_default(), t, &hits, &mut self.fired);
+        let pool = &mut rule.seq_pool;
+        let st = ks.seq.get_or_insert_with(|| pool.pop().unwrap_or_default());
+        spec.event(st, t, &hits, &mut self.fired);
         ks.last = t;
         // Lapsed partial matches need no timer (the key's next event drops them, and
         // deadlines are on the heap); idle keys go in sweeps.

@@ -131,6 +131,7 @@ fn rule_of(
         learn_until: None,
         last_full_sweep: i64::MIN,
         pool: Vec::new(),
+        seq_pool: Vec::new(),
         expiry,
         dirty: false,
         refused: 0,

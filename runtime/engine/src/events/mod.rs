@@ -200,6 +200,8 @@ struct Rule {
     /// Emptied windows of dropped keys, reused by new keys (no allocation per key in a
     /// steady stream of short-lived keys).
     pool: Vec<Vec<Window>>,
+    /// Emptied sequence states of dropped keys, likewise.
+    seq_pool: Vec<Box<sequence::State>>,
     /// When keys must be looked at again because an event leaves a window (rules that are
     /// not monotone): per window length, `(time, key)` in time order, one per event.
     expiry: Vec<(i64, std::collections::VecDeque<(i64, KeyId)>)>,

@@ -264,6 +264,27 @@ impl Spec {
     }
 }
 
+impl State {
+    /// Empty again, keeping its buffers (for another key's use).
+    pub fn clear(&mut self) {
+        self.waiting.iter_mut().for_each(Vec::clear);
+        self.closing.clear();
+        self.seen.iter_mut().for_each(VecDeque::clear);
+        self.deadline = None;
+    }
+
+    /// Bytes its buffers hold.
+    pub fn bytes(&self) -> usize {
+        let partial = std::mem::size_of::<Partial>();
+        self.waiting
+            .iter()
+            .map(|w| w.capacity() * partial)
+            .sum::<usize>()
+            + self.closing.capacity() * std::mem::size_of::<(i64, Partial)>()
+            + self.seen.iter().map(|s| s.capacity() * 8).sum::<usize>()
+    }
+}
+
 /// Puts `p` in a stage: it replaces an older partial with its join value, or takes a new
 /// place (the oldest start is dropped past [`MAX_JOINS`]).
 fn hold(stage: &mut Vec<Partial>, p: Partial) {

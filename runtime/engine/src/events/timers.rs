@@ -264,6 +264,7 @@ struct Lapse<'r> {
     horizon: i64,
     t: i64,
     pool: &'r mut Vec<Vec<Window>>,
+    seq_pool: &'r mut Vec<Box<sequence::State>>,
     due: Vec<i64>,
 }
 
@@ -290,6 +291,7 @@ impl<'r> Lapse<'r> {
             books,
             seq,
             pool,
+            seq_pool,
             order,
             sweep_left,
             ..
@@ -301,6 +303,7 @@ impl<'r> Lapse<'r> {
             horizon,
             t,
             pool,
+            seq_pool,
             due: Vec::new(),
         };
         (state, (order, sweep_left), lapse)
@@ -317,7 +320,7 @@ impl<'r> Lapse<'r> {
                 .is_some_and(|l| self.books.iter().any(|b| b.is_active(l)));
         if quiet && ks.last.saturating_add(self.horizon) < t {
             // Everything it held has expired: drop it without reading its windows.
-            reuse(self.pool, std::mem::take(&mut ks.windows));
+            reuse(self.pool, self.seq_pool, ks);
             return true;
         }
         for (a, w) in self.aggs.iter().zip(ks.windows.iter_mut()) {
@@ -332,27 +335,68 @@ impl<'r> Lapse<'r> {
             && ks.windows.iter().all(Window::is_empty)
             && ks.seq.as_deref().is_none_or(sequence::Spec::is_empty);
         if idle {
-            reuse(self.pool, std::mem::take(&mut ks.windows));
+            reuse(self.pool, self.seq_pool, ks);
         }
         idle
     }
 }
 
-/// Drops a key, keeping its windows for the next new key.
+/// Drops a key, keeping its windows and sequence state for the next new key.
 pub(super) fn drop_key(rule: &mut Rule, key: KeyId) {
-    if let Some(ks) = rule.state.remove(&key) {
-        reuse(&mut rule.pool, ks.windows);
+    if let Some(mut ks) = rule.state.remove(&key) {
+        reuse(&mut rule.pool, &mut rule.seq_pool, &mut ks);
     }
 }
 
-/// Keeps emptied windows (with their buffers) for reuse: at most 4,096, none holding more
-/// than 4 KiB (a hot key's large buffer is freed, not kept).
-fn reuse(pool: &mut Vec<Vec<Window>>, mut windows: Vec<Window>) {
+/// Takes a dropped key's windows and sequence state, emptied (with their buffers), for reuse:
+/// at most 4,096 of each, none holding more than 4 KiB (a hot key's large buffers are freed,
+/// not kept).
+fn reuse(pool: &mut Vec<Vec<Window>>, seq_pool: &mut Vec<Box<sequence::State>>, ks: &mut KeyState) {
+    let mut windows = std::mem::take(&mut ks.windows);
     if !windows.is_empty()
         && pool.len() < 4096
         && windows.iter().map(Window::bytes).sum::<usize>() <= 4096
     {
         windows.iter_mut().for_each(Window::clear);
         pool.push(windows);
+    }
+    if let Some(mut st) = ks.seq.take()
+        && seq_pool.len() < 4096
+        && st.bytes() <= 4096
+    {
+        st.clear();
+        seq_pool.push(st);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_compiler::ir::events::EventFn;
+
+    /// A dropped key's windows and sequence state go to the pools empty: the next key starts
+    /// from nothing, not from the partial matches, closing steps and deadline of the last.
+    #[test]
+    fn a_dropped_key_is_pooled_empty() {
+        let st: sequence::State = serde_json::from_str(
+            r#"{"waiting":[[{"start":1,"join":null}],[]],"closing":[[9,{"start":2,"join":7}]],
+                "seen":[[3]],"deadline":5}"#,
+        )
+        .unwrap();
+        assert!(!sequence::Spec::is_empty(&st));
+        let mut window = Window::new(EventFn::Count);
+        window.push(1, 0.0, 0);
+        let mut ks = KeyState {
+            seq: Some(Box::new(st)),
+            windows: vec![window],
+            ..KeyState::new()
+        };
+        let (mut pool, mut seqs) = (Vec::new(), Vec::new());
+        reuse(&mut pool, &mut seqs, &mut ks);
+        assert!(ks.seq.is_none() && ks.windows.is_empty());
+        assert_eq!((pool.len(), seqs.len()), (1, 1));
+        assert!(sequence::Spec::is_empty(&seqs[0]));
+        assert_eq!(sequence::Spec::partials(&seqs[0]), 0);
+        assert!(pool[0].iter().all(Window::is_empty));
     }
 }
