@@ -51,6 +51,10 @@ pub type KeyId = u128;
 /// Maps keyed by ids and hashes we make ourselves: a cheap, deterministic hash is enough.
 pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<vigil_compiler::ir::intern::FxHasher>>;
 
+/// Emptied sequence states, boxed as keys hold them: a new key takes one without allocating.
+#[allow(clippy::vec_box)]
+type SeqPool = Vec<Box<sequence::State>>;
+
 /// A rule has at most one level per severity.
 const MAX_LEVELS: usize = 4;
 
@@ -201,7 +205,7 @@ struct Rule {
     /// steady stream of short-lived keys).
     pool: Vec<Vec<Window>>,
     /// Emptied sequence states of dropped keys, likewise.
-    seq_pool: Vec<Box<sequence::State>>,
+    seq_pool: SeqPool,
     /// When keys must be looked at again because an event leaves a window (rules that are
     /// not monotone): per window length, `(time, key)` in time order, one per event.
     expiry: Vec<(i64, std::collections::VecDeque<(i64, KeyId)>)>,

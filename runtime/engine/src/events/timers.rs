@@ -264,7 +264,7 @@ struct Lapse<'r> {
     horizon: i64,
     t: i64,
     pool: &'r mut Vec<Vec<Window>>,
-    seq_pool: &'r mut Vec<Box<sequence::State>>,
+    seq_pool: &'r mut super::SeqPool,
     due: Vec<i64>,
 }
 
@@ -351,7 +351,7 @@ pub(super) fn drop_key(rule: &mut Rule, key: KeyId) {
 /// Takes a dropped key's windows and sequence state, emptied (with their buffers), for reuse:
 /// at most 4,096 of each, none holding more than 4 KiB (a hot key's large buffers are freed,
 /// not kept).
-fn reuse(pool: &mut Vec<Vec<Window>>, seq_pool: &mut Vec<Box<sequence::State>>, ks: &mut KeyState) {
+fn reuse(pool: &mut Vec<Vec<Window>>, seq_pool: &mut super::SeqPool, ks: &mut KeyState) {
     let mut windows = std::mem::take(&mut ks.windows);
     if !windows.is_empty()
         && pool.len() < 4096
