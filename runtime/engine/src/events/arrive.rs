@@ -217,10 +217,7 @@ impl Events {
             return;
         };
         let exists = self.rules[ri].state.contains_key(&key);
-        if !exists && (until || !self.steps.iter().any(|&b| b)) {
-            return;
-        }
-        if !self.admit(ri, key) {
+        if !exists && (until || !self.steps.iter().any(|&b| b) || !self.admit(ri, key)) {
             return;
         }
         self.fired.clear();
