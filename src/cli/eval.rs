@@ -42,7 +42,7 @@ pub fn run(args: EvalArgs) -> i32 {
     };
     let started = Instant::now();
     let mut frame = rules.frame();
-    let mut bump = bumpalo::Bump::new();
+    let mut bump = Bump::new();
     let mut buf = Vec::new();
     let max = args.max_line_bytes;
     loop {

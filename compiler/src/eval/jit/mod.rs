@@ -104,8 +104,8 @@ const MERGE_BUDGET: usize = 512;
 
 // SAFETY: after `finalize_definitions` the module's code and data pages are immutable and the
 // module itself is only touched again by `Drop`, which has exclusive access; the baseline's
-// module likewise, once its `OnceLock` is set (it is built inside the lock, before any pointer
-// into it is read). The function pointers are plain code addresses; the code reads only what
+// and the filters' modules likewise, once their `OnceLock` is set (each is built inside its
+// lock, before any pointer into it is read). The function pointers are plain code addresses; the code reads only what
 // each call passes it.
 unsafe impl Send for Compiled {}
 // SAFETY: as above: calls share nothing mutable (each call has its own stack and frame).
@@ -154,9 +154,9 @@ enum Shape<'p> {
 }
 
 impl Compiled {
-    /// Compiles every program but the filters, and the filter batches the index selects. Fails (and the caller
-    /// falls back to the interpreter) when the host is not supported or Cranelift refuses a
-    /// function.
+    /// Compiles every program but the filters, and the filter batches the index selects.
+    /// Fails (and the caller falls back to the interpreter) when the host is not supported or
+    /// Cranelift refuses a function.
     pub fn new(ir: &Ir, index: &RuleIndex) -> Result<Compiled, String> {
         let BatchLists {
             lists,
