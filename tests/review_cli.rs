@@ -189,6 +189,18 @@ fn eval_reads_every_line_whatever_the_read_buffer_holds() {
     }
 }
 
+/// A read error ends the run (exit code 2) and names the line it was reading.
+#[test]
+fn eval_reports_a_read_error_at_its_line() {
+    let dir = scratch("read_error");
+    let rules = rules_file(&dir);
+    let folder = dir.display().to_string();
+    let (code, out, err) = vigil(&["eval", "--rules", &rules, "--input", &folder], b"");
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains(&format!("error: {folder}: line 1: ")), "{err}");
+}
+
 #[test]
 fn eval_skips_an_invalid_utf8_line_and_reads_on() {
     let dir = scratch("utf8");

@@ -62,12 +62,15 @@ pub fn run(args: EvalArgs) -> i32 {
             // A line running past the read buffer: copied out (up to the limit).
             let mut f = std::mem::take(&mut frame);
             buf.clear();
-            pass.line_no += 1;
-            match vigil_ingest::lines::read_line(&mut input, &mut buf, max) {
-                Ok(Line::End) => break,
-                Ok(Line::Full) => pass.bytes(&buf, &bump, &mut f),
-                Ok(Line::TooLong(n)) => pass.too_long(n),
+            let read = match vigil_ingest::lines::read_line(&mut input, &mut buf, max) {
+                Ok(read) => read,
                 Err(e) => return pass.failed(&e),
+            };
+            pass.line_no += 1;
+            match read {
+                Line::End => break,
+                Line::Full => pass.bytes(&buf, &bump, &mut f),
+                Line::TooLong(n) => pass.too_long(n),
             }
             frame = f.recycle();
         } else {
@@ -158,7 +161,8 @@ impl<W: Write> Pass<'_, W> {
         ));
     }
 
-    /// A read error: reported, and the run ends (exit code 2).
+    /// A read error in the line after the last one counted: reported, and the run ends (exit
+    /// code 2).
     fn failed(&self, e: &std::io::Error) -> i32 {
         let line = self.line_no + 1;
         eprintln!("error: {}: line {line}: {e}", self.args.input.display());
