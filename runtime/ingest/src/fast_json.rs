@@ -131,9 +131,10 @@ fn integer_ms(b: &[u8], i: usize) -> Option<(i64, usize)> {
     Some((if neg { -v } else { v }, i))
 }
 
-/// `{"ts":<ms>,"event":{` without white space, as `vigil replay` and the daemon write event
-/// lines: the time and where the object starts, read by comparing bytes (what the general
-/// readers find on it). `None` for any other form: the general readers decide.
+/// `{"ts":<ms>,"event":{` without white space, as `Record::to_json_line` writes event lines
+/// (the daemon's sources and log): the time and where the object starts, read by comparing
+/// bytes (what the general readers find on it). `None` for any other form: the general
+/// readers decide.
 #[inline]
 fn compact_event_start(b: &[u8]) -> Option<(i64, usize)> {
     const OPEN: &[u8] = br#"{"ts":"#;
