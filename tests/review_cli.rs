@@ -97,15 +97,19 @@ fn eval_reads_only_json_white_space_around_an_event() {
         assert!(err.contains(&format!("-:{n}: skipped:")), "line {n}: {err}");
     }
     assert_eq!(out, "{\"line\":4,\"rules\":[\"login.any_login\"]}\n");
-    // `replay` likewise, inside the wrapper.
-    let input = "{\"ts\":1,\"event\":{\"type\":\"login\"} \u{a0}}\n{\"ts\":2,\"event\":{\"type\":\"login\"}}\n";
+    // `replay` likewise, inside the wrapper and after it.
+    let input = "{\"ts\":1,\"event\":{\"type\":\"login\"} \u{a0}}\n\
+                 {\"ts\":2,\"event\":{\"type\":\"login\"}}\u{a0}\n\
+                 \t{\"ts\":3,\"event\":{\"type\":\"login\"}} \r\n";
     let (code, out, err) = replay(&rules, input.as_bytes(), &[]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("-:1: invalid JSON"), "{err}");
+    assert!(err.contains("-:2: invalid JSON"), "{err}");
     assert!(
-        !out.contains("\"ts\":1,") && out.contains("\"ts\":2,"),
+        !out.contains("\"ts\":1,") && !out.contains("\"ts\":2,"),
         "{out}"
     );
+    assert!(out.contains("\"ts\":3,"), "{out}");
 }
 
 /// `vigil eval` reads lines in place from its read buffer, a block at a time: lines across the

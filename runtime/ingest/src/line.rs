@@ -52,7 +52,9 @@ pub fn parse_line_into(
     out: &mut VecDeque<Record>,
     spare: &mut Vec<Record>,
 ) -> Result<(), String> {
-    let l = line.trim();
+    // JSON's (and the text formats') white space only: a Unicode space is part of the line,
+    // which the format's reader then refuses, as it refuses one between tokens.
+    let l = crate::fast_json::trim_ws(line);
     if let Some(t) = l.strip_prefix("# time:") {
         let t = t.trim();
         cx.time = Some(match t.parse::<i64>() {
