@@ -78,29 +78,19 @@ pub fn run(args: EvalArgs) -> i32 {
             // cleared between lines of the slots each one set (recycled once per block).
             let block = &chunk[..whole];
             let mut f = std::mem::take(&mut frame);
-            match std::str::from_utf8(block) {
-                Ok(text) => {
-                    for line in lines(text) {
-                        pass.line_no += 1;
-                        match line.len() - 1 {
-                            n if n > max => pass.too_long(n),
-                            _ => pass.line(line, &bump, &mut f),
-                        }
-                        f.clear();
-                    }
+            // Checked as UTF-8 once for the block; line by line only when it is not.
+            let text = std::str::from_utf8(block).ok();
+            let mut start = 0;
+            for end in memchr::memchr_iter(b'\n', block) {
+                let line = std::mem::replace(&mut start, end + 1)..=end;
+                pass.line_no += 1;
+                // Both ends of a line are next to a newline: character boundaries.
+                match (end - line.start(), text.and_then(|t| t.get(line.clone()))) {
+                    (n, _) if n > max => pass.too_long(n),
+                    (_, Some(text)) => pass.line(text, &bump, &mut f),
+                    (_, None) => pass.bytes(&block[line], &bump, &mut f),
                 }
-                Err(_) => {
-                    let mut start = 0;
-                    for end in memchr::memchr_iter(b'\n', block) {
-                        let line = &block[std::mem::replace(&mut start, end + 1)..=end];
-                        pass.line_no += 1;
-                        match line.len() - 1 {
-                            n if n > max => pass.too_long(n),
-                            _ => pass.bytes(line, &bump, &mut f),
-                        }
-                        f.clear();
-                    }
-                }
+                f.clear();
             }
             frame = f.recycle();
             input.consume(whole);
@@ -115,17 +105,6 @@ pub fn run(args: EvalArgs) -> i32 {
         report(&rules, counts, compile_time, started.elapsed(), eval_nanos);
     }
     if bad > 0 { 1 } else { 0 }
-}
-
-/// The lines of `text`, each with its newline (the newline ends the text).
-fn lines(text: &str) -> impl Iterator<Item = &str> {
-    let mut start = 0;
-    memchr::memchr_iter(b'\n', text.as_bytes()).map(move |end| {
-        // Both ends are next to a newline: character boundaries.
-        let line = text.get(start..=end).unwrap_or_default();
-        start = end + 1;
-        line
-    })
 }
 
 /// What reading a line needs besides its text, its frame and the arena its strings decode
