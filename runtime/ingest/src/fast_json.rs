@@ -460,12 +460,7 @@ pub fn head_into<'a>(line: &'a str, rec: &mut Record, keys: Option<&mut SeriesKe
 /// text between them the same way whatever they are.
 fn keyed(line: &str) -> Option<(TsText<'_>, SeriesKey, f64)> {
     // A sample line ends in its number: an event line (`..}}`) is turned away unread.
-    let last = line
-        .trim_end()
-        .strip_suffix('}')?
-        .trim_end()
-        .bytes()
-        .last()?;
+    let last = trim_ws(trim_ws(line).strip_suffix('}')?).bytes().last()?;
     if !last.is_ascii_digit() {
         return None;
     }

@@ -281,7 +281,9 @@ impl State {
             .map(|w| w.capacity() * partial)
             .sum::<usize>()
             + self.closing.capacity() * std::mem::size_of::<(i64, Partial)>()
-            + self.seen.iter().map(|s| s.capacity() * 8).sum::<usize>()
+            + (self.seen.iter())
+                .map(|s| s.capacity() * std::mem::size_of::<i64>())
+                .sum::<usize>()
     }
 }
 
