@@ -14,14 +14,22 @@
 
 use crate::labels::{LabelId, Labels};
 use crate::metric::vector::{LabelSel, Vector};
-use std::collections::HashMap;
+use foldhash::fast::RandomState;
+use smallvec::{SmallVec, smallvec};
 use vigil_compiler::ir::series::JoinKind;
+
+/// Hash maps keyed by label set ids (small integers; no untrusted keys to guard against).
+type HashMap<K, V> = std::collections::HashMap<K, V, RandomState>;
+
+/// A row's slot values: inline up to two (one per side of a join), so building rows does not
+/// allocate per row.
+pub type Vals = SmallVec<[(u32, f64); 2]>;
 
 #[derive(Debug, Clone)]
 pub struct Row {
     pub labels: LabelId,
     /// `(slot, value)` for the slots this row has.
-    pub vals: Vec<(u32, f64)>,
+    pub vals: Vals,
     /// How rows of the same labels combine after evaluation (`and`, `and not`).
     pub merge: Merge,
     /// `or` groups this row leads (its left side) and yields to (its right side).
@@ -37,7 +45,7 @@ pub enum Merge {
 }
 
 impl Row {
-    fn leaf(labels: LabelId, vals: Vec<(u32, f64)>) -> Row {
+    fn leaf(labels: LabelId, vals: Vals) -> Row {
         Row {
             labels,
             vals,
@@ -69,7 +77,7 @@ pub fn settle(rows: &[Row], out: &mut Vec<(LabelId, bool, f64)>) {
             *o = (o.0, false, f64::NAN);
         }
     }
-    let mut at: HashMap<LabelId, usize> = HashMap::new();
+    let mut at: HashMap<LabelId, usize> = HashMap::default();
     let mut merged: Vec<(LabelId, bool, f64)> = Vec::with_capacity(out.len());
     for (r, &o) in rows.iter().zip(out.iter()) {
         if r.merge == Merge::None {
@@ -139,14 +147,14 @@ fn build_in<'v>(
 ) -> Rows {
     match plan {
         Plan::Scalar => Rows {
-            rows: vec![Row::leaf(labels.intern(Vec::new()), Vec::new())],
+            rows: vec![Row::leaf(labels.intern(Vec::new()), Vals::new())],
             natural: true,
         },
         Plan::Leaf { slot, natural } => Rows {
             rows: leaf(*slot)
                 .map(|v| {
                     v.iter()
-                        .map(|&(l, x)| Row::leaf(l, vec![(*slot, x)]))
+                        .map(|&(l, x)| Row::leaf(l, smallvec![(*slot, x)]))
                         .collect()
                 })
                 .unwrap_or_default(),
@@ -237,9 +245,9 @@ fn index(
     matching: Option<&LabelSel>,
     labels: &mut Labels,
     rows: &Rows,
-) -> (Vec<LabelId>, HashMap<LabelId, Vec<usize>>) {
+) -> (Vec<LabelId>, HashMap<LabelId, SmallVec<[usize; 1]>>) {
     let mut keys = Vec::with_capacity(rows.rows.len());
-    let mut by: HashMap<LabelId, Vec<usize>> = HashMap::new();
+    let mut by: HashMap<LabelId, SmallVec<[usize; 1]>> = HashMap::default();
     for (i, r) in rows.rows.iter().enumerate() {
         let k = match matching {
             Some(m) => m.key(labels, r.labels),
@@ -307,7 +315,7 @@ fn set_op(
     let mut out = Vec::new();
     if kind == JoinKind::Outer {
         // One `or` group per key both sides have: the left rows lead it, the right rows yield.
-        let mut groups: HashMap<LabelId, u32> = HashMap::new();
+        let mut groups: HashMap<LabelId, u32> = HashMap::default();
         for (k, _) in lby.iter().filter(|(k, _)| rby.contains_key(k)) {
             groups.insert(*k, *next_group);
             *next_group += 1;
