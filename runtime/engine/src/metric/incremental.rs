@@ -94,6 +94,16 @@ pub fn supported(f: WindowFn) -> bool {
     )
 }
 
+/// `x` as the nearest `f64`, through `i64` when it fits: the same rounding, without the
+/// library call a 128-bit conversion is.
+#[inline]
+fn to_f64(x: i128) -> f64 {
+    match i64::try_from(x) {
+        Ok(v) => v as f64,
+        Err(_) => x as f64,
+    }
+}
+
 /// Compensated sum that also subtracts: each step's rounding error (Knuth's branch-free
 /// TwoSum) is accumulated separately.
 #[derive(Debug, Clone, Copy, Default)]
@@ -372,9 +382,9 @@ impl Acc {
                     return None;
                 }
                 // Seconds, as the functions are defined; `n * sxx - sx^2` is exact in integers.
-                let sx = self.sx as f64 / 1000.0;
+                let sx = to_f64(self.sx) / 1000.0;
                 let cov = self.sxy.get() / 1000.0 - sx * sy / n;
-                let varx = (self.n as i128 * self.sxx - self.sx * self.sx) as f64 / (n * 1e6);
+                let varx = to_f64(self.n as i128 * self.sxx - self.sx * self.sx) / (n * 1e6);
                 // A constant series has slope 0 (PromQL's), not 0/0.
                 let flat = moments(WindowFn::Variance, n, (sy, syy, self.k), last) == Some(0.0);
                 let slope = if flat { 0.0 } else { cov / varx };
@@ -400,6 +410,37 @@ impl Acc {
 mod tests {
     use super::*;
     use crate::metric::window;
+
+    /// The shortcut through `i64` rounds as the 128-bit conversion does, on both sides of
+    /// `i64`'s range and at halfway points.
+    #[test]
+    fn conversion_through_i64_rounds_alike() {
+        let mut st = 0x9E37_79B9_7F4A_7C15u64;
+        let edges = [
+            0i128,
+            1,
+            -1,
+            (1 << 53) + 1,
+            -(1 << 53) - 1,
+            (1 << 54) + 2,
+            (1 << 54) + 6,
+        ];
+        let wide = [
+            i128::from(i64::MAX),
+            i128::from(i64::MIN),
+            i128::from(i64::MAX) + 1,
+            i128::MAX,
+            i128::MIN,
+        ];
+        for x in edges.into_iter().chain(wide) {
+            assert_eq!(to_f64(x).to_bits(), (x as f64).to_bits(), "{x}");
+        }
+        for _ in 0..100_000 {
+            let x =
+                (i128::from(rng(&mut st)) << 64 | i128::from(rng(&mut st))) >> (rng(&mut st) % 127);
+            assert_eq!(to_f64(x).to_bits(), (x as f64).to_bits(), "{x}");
+        }
+    }
 
     fn rng(s: &mut u64) -> u64 {
         *s ^= *s << 13;
