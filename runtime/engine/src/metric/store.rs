@@ -226,7 +226,7 @@ pub struct Store {
     pub series: Vec<Series>,
     index: HashMap<(Sym, LabelId), SeriesId, foldhash::fast::RandomState>,
     pub selectors: Vec<SelectorState>,
-    by_metric: HashMap<Sym, Vec<usize>>,
+    by_metric: HashMap<Sym, Vec<usize>, foldhash::fast::RandomState>,
     /// Samples of series no rule reads, counted.
     pub unread: u64,
     /// Samples dropped while a window could still read them (more than [`MAX_SAMPLES`] in
