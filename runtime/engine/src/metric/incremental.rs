@@ -18,6 +18,10 @@ use vigil_compiler::ir::series::WindowFn;
 
 /// Slides between full rebuilds.
 pub const REBUILD_EVERY: u32 = 256;
+/// Windows of at most this many samples find their extremes by reading them: a few
+/// comparisons cost less than a deque's data-dependent pops, which the processor cannot
+/// predict. Longer windows keep monotonic deques (O(1) amortised whatever the length).
+pub const SCAN_MAX: u64 = 12;
 /// Regression sums move their time origin to the window's start this often (the products of
 /// times and values lose digits as times grow away from the origin).
 pub const RECENTER_EVERY: u32 = 32;
@@ -60,10 +64,11 @@ pub(crate) fn moments(
 }
 
 /// Keeps a deque of window minima candidates: a value that can never be the minimum again
-/// (an equal or smaller one came later) is dropped. A NaN is never the minimum while other
-/// values exist (PromQL's `min_over_time` skips NaN unless all are).
+/// (a smaller one came later) is dropped. Of equal values the earliest is the minimum, as
+/// PromQL's `min_over_time` keeps it (`0` before `-0` gives `0`). A NaN is never the minimum
+/// while other values exist (PromQL skips NaN unless all are).
 pub(crate) fn push_min(q: &mut VecDeque<(i64, f64)>, at: i64, v: f64) {
-    while q.back().is_some_and(|b| v <= b.1 || b.1.is_nan()) {
+    while q.back().is_some_and(|b| v < b.1 || b.1.is_nan()) {
         q.pop_back();
     }
     q.push_back((at, v));
@@ -71,7 +76,7 @@ pub(crate) fn push_min(q: &mut VecDeque<(i64, f64)>, at: i64, v: f64) {
 
 /// [`push_min`] for maxima.
 pub(crate) fn push_max(q: &mut VecDeque<(i64, f64)>, at: i64, v: f64) {
-    while q.back().is_some_and(|b| v >= b.1 || b.1.is_nan()) {
+    while q.back().is_some_and(|b| v > b.1 || b.1.is_nan()) {
         q.pop_back();
     }
     q.push_back((at, v));
@@ -149,6 +154,11 @@ pub struct Acc {
     /// Sum of `x * (v - k)`, `x` in milliseconds.
     sxy: Sum,
     nonfinite: u32,
+    /// Extremes read from the samples on every slide (the window held at most [`SCAN_MAX`]
+    /// samples at the last rebuild), instead of kept in the deques.
+    scan: bool,
+    least: f64,
+    most: f64,
     mins: VecDeque<(i64, f64)>,
     maxs: VecDeque<(i64, f64)>,
     track: Tracks,
@@ -274,9 +284,11 @@ impl Acc {
             self.k = if v.is_finite() { v } else { 0.0 };
             self.t0 = t;
         }
+        self.scan = track.minmax() && (b - a) as u64 <= SCAN_MAX;
+        let deques = track.minmax() && !self.scan;
         for &(t, v) in s.samples.range(a..b) {
             self.add(t, v, 1.0);
-            if track.minmax() {
+            if deques {
                 self.push_minmax(t, v);
             }
         }
@@ -286,6 +298,28 @@ impl Acc {
         self.start = s.base + a as u64;
         self.end = s.base + b as u64;
         self.epoch = s.epoch;
+        if self.scan {
+            self.extremes(s);
+        }
+    }
+
+    /// The window's extremes read from its samples, as `window::apply` finds them (the
+    /// earliest of equal values).
+    fn extremes(&mut self, s: &Series) {
+        let (a, b) = (self.start - s.base, self.end - s.base);
+        let mut values = s.samples.range(a as usize..b as usize).map(|x| x.1);
+        let first = values.next().unwrap_or(f64::NAN);
+        let (mut least, mut most) = (first, first);
+        for v in values {
+            if v < least {
+                least = v;
+            }
+            if v > most {
+                most = v;
+            }
+        }
+        self.least = least;
+        self.most = most;
     }
 
     /// The latest sample in the window.
@@ -321,6 +355,7 @@ impl Acc {
             self.recenter(lo);
         }
         let len = s.samples.len() as u64;
+        let deques = self.track.minmax() && !self.scan;
         let mut end = self.end;
         while end - s.base < len {
             let (t, v) = s.samples[(end - s.base) as usize];
@@ -328,7 +363,7 @@ impl Acc {
                 break;
             }
             self.add(t, v, 1.0);
-            if self.track.minmax() {
+            if deques {
                 self.push_minmax(t, v);
             }
             end += 1;
@@ -342,7 +377,7 @@ impl Acc {
             self.add(t, v, -1.0);
             start += 1;
         }
-        if self.track.minmax() {
+        if deques {
             while self.mins.front().is_some_and(|f| f.0 <= lo) {
                 self.mins.pop_front();
             }
@@ -354,8 +389,11 @@ impl Acc {
         self.hi = hi;
         self.start = start;
         self.end = end;
-        if self.nonfinite > 0 {
+        // A window grown past reading its extremes cheaply keeps deques from here on.
+        if self.nonfinite > 0 || (self.scan && end - start > SCAN_MAX) {
             self.rebuild(s, lo, hi);
+        } else if self.scan {
+            self.extremes(s);
         }
     }
 
@@ -368,6 +406,8 @@ impl Acc {
         }
         // Extremes first: they read no sums.
         match f {
+            WindowFn::Min if self.scan => return Some(self.least),
+            WindowFn::Max if self.scan => return Some(self.most),
             WindowFn::Min => return self.mins.front().map(|m| m.1),
             WindowFn::Max => return self.maxs.front().map(|m| m.1),
             _ => {}
@@ -480,8 +520,16 @@ mod tests {
                 // 0-3 samples per minute at irregular times.
                 for _ in 0..(rng(&mut seed) % 4) {
                     t += 1 + (rng(&mut seed) % 30_000) as i64;
+                    // Equal values (7, and zeros of both signs) test which of them an
+                    // extreme is: the earliest, as PromQL's.
                     let v = if rng(&mut seed).is_multiple_of(5) {
                         7.0
+                    } else if !big && rng(&mut seed).is_multiple_of(7) {
+                        if rng(&mut seed).is_multiple_of(2) {
+                            0.0
+                        } else {
+                            -0.0
+                        }
                     } else {
                         (rng(&mut seed) % 10_000) as f64 / 100.0 + if big { 1e6 } else { 0.0 }
                     };
@@ -510,6 +558,16 @@ mod tests {
                     let want = window::apply(*f, 1800.0, &window, end, range, &mut scratch);
                     match (got, want) {
                         (None, None) => {}
+                        // Extremes are read, not computed: exactly the fresh value, the
+                        // sign of a zero included (whether read from a deque or a scan).
+                        (Some(g), Some(w)) if matches!(f, WindowFn::Min | WindowFn::Max) => {
+                            assert_eq!(
+                                g.to_bits(),
+                                w.to_bits(),
+                                "case {case} step {step} {f:?}: sliding {g}, fresh {w} over {} samples",
+                                window.len()
+                            );
+                        }
                         (Some(g), Some(w)) => {
                             let scale = window.iter().map(|x| x.1.abs()).fold(1.0, f64::max);
                             let tol = match f {
