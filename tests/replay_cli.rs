@@ -91,6 +91,31 @@ fn bad_lines_are_reported_skipped_and_counted() {
     );
     assert!(err.contains("3 bad lines"), "{err}");
     assert!(err.contains("evaluation latency per tick: p50"), "{err}");
+    // Each metric rule's evaluation time, costliest first: its share, rows, time per row.
+    let costs: Vec<&str> = err
+        .lines()
+        .skip_while(|l| !l.starts_with("costliest metric rules"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert_eq!(costs.len(), 2, "{err}");
+    let mut ids: Vec<&str> = costs
+        .iter()
+        .filter_map(|l| l.trim().split(':').next())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["api.errors", "api.slow"], "{err}");
+    let shares: u32 = costs
+        .iter()
+        .filter_map(|l| l.split(": ").nth(1)?.split('%').next()?.parse::<u32>().ok())
+        .sum();
+    assert!((99..=101).contains(&shares), "shares add up to 100%: {err}");
+    assert!(
+        costs
+            .iter()
+            .all(|l| l.ends_with("ns/row") || l.ends_with("no rows")),
+        "{err}"
+    );
 }
 
 #[test]

@@ -54,6 +54,11 @@ pub fn run(args: ReplayArgs) -> i32 {
         },
     };
     let mut stats = Stats::new(args.stats);
+    if args.stats {
+        // Each metric rule's evaluations are timed, for the costliest rules' report.
+        let started = stats.started;
+        engine.set_stopwatch(Some(Box::new(move || started.elapsed().as_nanos() as u64)));
+    }
     let stdout = std::io::stdout();
     let terminal = std::io::IsTerminal::is_terminal(&stdout);
     let human = args.format.map_or(terminal, |f| f == TimelineFormat::Human);
@@ -450,6 +455,7 @@ fn report(engine: &Engine, stats: &Stats, bad: u64, secs: f64) {
         share(stats.tick_nanos),
         share(stats.emit_nanos)
     );
+    costliest(engine);
     if let Some(h) = &stats.latency
         && !h.is_empty()
     {
@@ -476,6 +482,33 @@ fn report(engine: &Engine, stats: &Stats, bad: u64, secs: f64) {
         ec.throttled,
         ec.timers
     );
+}
+
+/// The metric rules that took the most evaluation time (at most five, costliest first): each
+/// one's share of all rules' evaluation time, rows per evaluation and time per row, so a slow
+/// replay names the rules to look at.
+fn costliest(engine: &Engine) {
+    let mut rules: Vec<_> = engine
+        .rule_stats()
+        .into_iter()
+        .filter(|(_, s)| s.total_nanos > 0)
+        .collect();
+    let all: u64 = rules.iter().map(|(_, s)| s.total_nanos).sum();
+    if all == 0 {
+        return;
+    }
+    rules.sort_by(|a, b| b.1.total_nanos.cmp(&a.1.total_nanos).then(a.0.cmp(&b.0)));
+    eprintln!("costliest metric rules (share of rule evaluation time):");
+    for (id, s) in rules.iter().take(5) {
+        let share = 100.0 * s.total_nanos as f64 / all as f64;
+        let rows = s.total_rows as f64 / s.count.max(1) as f64;
+        match (s.total_rows > 0).then(|| s.total_nanos as f64 / s.total_rows as f64) {
+            Some(per_row) => {
+                eprintln!("  {id}: {share:.0}%, {rows:.0} rows/evaluation, {per_row:.0} ns/row")
+            }
+            None => eprintln!("  {id}: {share:.0}%, no rows"),
+        }
+    }
 }
 
 /// One JSON line per change, fields in a fixed order: ts, rule, state, labels, value.

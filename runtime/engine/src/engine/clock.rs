@@ -267,6 +267,8 @@ impl Engine {
         stat.nanos = nanos;
         stat.at = Some(t);
         stat.count += 1;
+        stat.total_nanos += nanos;
+        stat.total_rows += stat.rows as u64;
     }
 
     /// The first level's rows, just evaluated at `t`: counted, and observed when asked.

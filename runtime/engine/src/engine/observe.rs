@@ -21,6 +21,10 @@ pub struct RuleStat {
     /// Rows the last evaluation read, and of them those where the condition held.
     pub rows: usize,
     pub hits: usize,
+    /// Every evaluation's time and first-level rows added up (what a rule has cost so far,
+    /// for `vigil replay --stats`).
+    pub total_nanos: u64,
+    pub total_rows: u64,
 }
 
 /// One row of one evaluation while observing: the condition's value (the left side of its
