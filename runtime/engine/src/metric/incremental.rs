@@ -100,12 +100,18 @@ pub fn supported(f: WindowFn) -> bool {
 }
 
 /// `x` as the nearest `f64`, through `i64` when it fits: the same rounding, without the
-/// library call a 128-bit conversion is.
+/// library call a 128-bit conversion is (kept out of line, or the compiler makes the call
+/// anyway, ahead of the test).
 #[inline]
 fn to_f64(x: i128) -> f64 {
+    #[cold]
+    #[inline(never)]
+    fn wide(x: i128) -> f64 {
+        x as f64
+    }
     match i64::try_from(x) {
         Ok(v) => v as f64,
-        Err(_) => x as f64,
+        Err(_) => wide(x),
     }
 }
 
@@ -242,7 +248,7 @@ impl Acc {
         if d == 0 {
             return;
         }
-        let (di, n) = (i128::from(d), self.n as i128);
+        let (di, n) = (i128::from(d), i128::from(self.n as i64));
         self.sxx += n * di * di - 2 * di * self.sx;
         self.sx -= n * di;
         let df = d as f64;
@@ -424,7 +430,9 @@ impl Acc {
                 // Seconds, as the functions are defined; `n * sxx - sx^2` is exact in integers.
                 let sx = to_f64(self.sx) / 1000.0;
                 let cov = self.sxy.get() / 1000.0 - sx * sy / n;
-                let varx = to_f64(self.n as i128 * self.sxx - self.sx * self.sx) / (n * 1e6);
+                // `n` counts samples: exact as an `i64` (a float-to-`i128` cast is a library call).
+                let count = i128::from(self.n as i64);
+                let varx = to_f64(count * self.sxx - self.sx * self.sx) / (n * 1e6);
                 // A constant series has slope 0 (PromQL's), not 0/0.
                 let flat = moments(WindowFn::Variance, n, (sy, syy, self.k), last) == Some(0.0);
                 let slope = if flat { 0.0 } else { cov / varx };
