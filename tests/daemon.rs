@@ -178,6 +178,9 @@ fn rules_show_their_evaluations_and_recent_values() {
     );
     let took = hot["evaluation_seconds"].as_f64().unwrap();
     assert!((0.0..1.0).contains(&took), "{hot}");
+    // Every evaluation's time added up: at least the last one's.
+    let all = hot["evaluation_seconds_total"].as_f64().unwrap();
+    assert!(all >= took && all < 10.0, "{hot}");
     assert!(hot["count"].as_u64().unwrap() >= 1, "{hot}");
     assert_eq!(
         (hot["rows"].as_u64(), hot["hits"].as_u64()),
@@ -213,6 +216,7 @@ fn rules_show_their_evaluations_and_recent_values() {
         "{login}"
     );
     assert!(login.get("evaluation_seconds").is_none(), "{login}");
+    assert!(login.get("evaluation_seconds_total").is_none(), "{login}");
 
     let (s, chart) = d.get("/api/v1/rules/demo.cpu_hot/history");
     assert_eq!(s, 200, "{chart}");

@@ -91,6 +91,10 @@ pub struct RuleView {
     pub last_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evaluation_seconds: Option<f64>,
+    /// Metric rules: the time of every evaluation since the rules were loaded (what the rule
+    /// costs, to find the expensive ones).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evaluation_seconds_total: Option<f64>,
     /// Metric rules: evaluations; event rules: matching events (since the rules were loaded).
     pub count: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -587,6 +591,8 @@ impl Worker {
                     last_at: stat.at,
                     evaluation_seconds: (metric && stat.at.is_some())
                         .then_some(stat.nanos as f64 / 1e9),
+                    evaluation_seconds_total: (metric && stat.at.is_some())
+                        .then_some(stat.total_nanos as f64 / 1e9),
                     count: stat.count,
                     rows: metric.then_some(stat.rows),
                     hits: metric.then_some(stat.hits),
