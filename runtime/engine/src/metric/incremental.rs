@@ -13,6 +13,7 @@
 //! [`RECENTER_EVERY`] slides in O(1), so times never grow far from it.
 
 use crate::metric::store::Series;
+use crate::metric::window;
 use std::collections::VecDeque;
 use vigil_compiler::ir::series::WindowFn;
 
@@ -309,23 +310,10 @@ impl Acc {
         }
     }
 
-    /// The window's extremes read from its samples, as `window::apply` finds them (the
-    /// earliest of equal values).
+    /// The window's extremes read from its samples, as a fresh window finds them.
     fn extremes(&mut self, s: &Series) {
-        let (a, b) = (self.start - s.base, self.end - s.base);
-        let mut values = s.samples.range(a as usize..b as usize).map(|x| x.1);
-        let first = values.next().unwrap_or(f64::NAN);
-        let (mut least, mut most) = (first, first);
-        for v in values {
-            if v < least {
-                least = v;
-            }
-            if v > most {
-                most = v;
-            }
-        }
-        self.least = least;
-        self.most = most;
+        let (a, b) = ((self.start - s.base) as usize, (self.end - s.base) as usize);
+        (self.least, self.most) = window::extremes(s.samples.range(a..b).map(|x| x.1));
     }
 
     /// The latest sample in the window.
@@ -457,7 +445,6 @@ impl Acc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metric::window;
 
     /// The shortcut through `i64` rounds as the 128-bit conversion does, on both sides of
     /// `i64`'s range and at halfway points.

@@ -181,6 +181,20 @@ pub fn extrapolate(
     result
 }
 
+/// The smallest and largest of `values`, PromQL's way: of equal values the earliest (`0`
+/// before `-0` gives `0`), NaN skipped unless all are. Fresh windows and the sliding
+/// accumulators' short windows both read their extremes here.
+pub(crate) fn extremes(values: impl IntoIterator<Item = f64>) -> (f64, f64) {
+    values
+        .into_iter()
+        .fold((f64::NAN, f64::NAN), |(lo, hi), v| {
+            (
+                if v < lo || lo.is_nan() { v } else { lo },
+                if v > hi || hi.is_nan() { v } else { hi },
+            )
+        })
+}
+
 /// One window function. `end` is the window's end (evaluation time minus offset), `range`
 /// its length, both ms; `arg` the function's parameter (q, ahead seconds, alpha).
 pub fn apply(
@@ -198,14 +212,8 @@ pub fn apply(
     Some(match func {
         WindowFn::Avg => mean(s),
         WindowFn::Sum => sum(s),
-        WindowFn::Min => s.iter().fold(
-            f64::NAN,
-            |m, &(_, v)| if v < m || m.is_nan() { v } else { m },
-        ),
-        WindowFn::Max => s.iter().fold(
-            f64::NAN,
-            |m, &(_, v)| if v > m || m.is_nan() { v } else { m },
-        ),
+        WindowFn::Min => extremes(s.iter().map(|x| x.1)).0,
+        WindowFn::Max => extremes(s.iter().map(|x| x.1)).1,
         WindowFn::Count => s.len() as f64,
         WindowFn::Last => last.1,
         WindowFn::First => s[0].1,
