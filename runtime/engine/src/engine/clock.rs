@@ -25,14 +25,6 @@ impl Engine {
     pub fn advance(&mut self, now: i64, out: &mut Vec<Transition>) {
         let until = now.clamp(-MAX_TIME, MAX_TIME) - self.config.lateness;
         let ticking = !self.metric.is_empty() || !self.records.is_empty();
-        // Between records of one time (most calls), nothing is due: return before the loop.
-        if ticking
-            && self.next.is_some_and(|t| t > until)
-            && self.buffered.is_empty()
-            && self.events.next_timer().is_none_or(|t| t > until)
-        {
-            return;
-        }
         loop {
             let timer = self.events.next_timer().filter(|&t| t <= until);
             let event = self.buffered.peek().map(|b| b.0.ts).filter(|&t| t <= until);
