@@ -502,12 +502,12 @@ fn costliest(engine: &Engine) {
     for (id, s) in rules.iter().take(5) {
         let share = 100.0 * s.total_nanos as f64 / all as f64;
         let rows = s.total_rows as f64 / s.count.max(1) as f64;
-        match (s.total_rows > 0).then(|| s.total_nanos as f64 / s.total_rows as f64) {
-            Some(per_row) => {
-                eprintln!("  {id}: {share:.0}%, {rows:.0} rows/evaluation, {per_row:.0} ns/row")
-            }
-            None => eprintln!("  {id}: {share:.0}%, no rows"),
+        if s.total_rows == 0 {
+            eprintln!("  {id}: {share:.0}%, no rows");
+            continue;
         }
+        let per_row = s.total_nanos as f64 / s.total_rows as f64;
+        eprintln!("  {id}: {share:.0}%, {rows:.0} rows/evaluation, {per_row:.0} ns/row");
     }
 }
 

@@ -573,6 +573,7 @@ impl Worker {
                 let stat = stats.get(r.id.as_str()).cloned().unwrap_or_default();
                 let last_error = refused.remove(&r.id);
                 let metric = r.kind == vigil_compiler::ir::meta::RuleKind::Metric;
+                let evaluated = metric && stat.at.is_some();
                 RuleView {
                     id: r.id.clone(),
                     kind: r.kind.word(),
@@ -589,10 +590,8 @@ impl Worker {
                     health: if last_error.is_some() { "err" } else { "ok" },
                     last_error,
                     last_at: stat.at,
-                    evaluation_seconds: (metric && stat.at.is_some())
-                        .then_some(stat.nanos as f64 / 1e9),
-                    evaluation_seconds_total: (metric && stat.at.is_some())
-                        .then_some(stat.total_nanos as f64 / 1e9),
+                    evaluation_seconds: evaluated.then_some(stat.nanos as f64 / 1e9),
+                    evaluation_seconds_total: evaluated.then_some(stat.total_nanos as f64 / 1e9),
                     count: stat.count,
                     rows: metric.then_some(stat.rows),
                     hits: metric.then_some(stat.hits),
