@@ -348,21 +348,25 @@ pub(super) fn drop_key(rule: &mut Rule, key: KeyId) {
     }
 }
 
-/// Takes a dropped key's windows and sequence state, emptied (with their buffers), for reuse:
-/// at most 4,096 of each, none holding more than 4 KiB (a hot key's large buffers are freed,
-/// not kept).
+/// Pooled windows (per key) and sequence states kept, at most, each.
+const POOL_MAX: usize = 4096;
+/// A key's buffers larger than this are freed, not pooled (a hot key's would stay large).
+const POOLED_BYTES: usize = 4096;
+
+/// Takes a dropped key's windows and sequence state, emptied (with their buffers), for reuse,
+/// within [`POOL_MAX`] and [`POOLED_BYTES`].
 fn reuse(pool: &mut Vec<Vec<Window>>, seq_pool: &mut super::SeqPool, ks: &mut KeyState) {
     let mut windows = std::mem::take(&mut ks.windows);
     if !windows.is_empty()
-        && pool.len() < 4096
-        && windows.iter().map(Window::bytes).sum::<usize>() <= 4096
+        && pool.len() < POOL_MAX
+        && windows.iter().map(Window::bytes).sum::<usize>() <= POOLED_BYTES
     {
         windows.iter_mut().for_each(Window::clear);
         pool.push(windows);
     }
     if let Some(mut st) = ks.seq.take()
-        && seq_pool.len() < 4096
-        && st.bytes() <= 4096
+        && seq_pool.len() < POOL_MAX
+        && st.bytes() <= POOLED_BYTES
     {
         st.clear();
         seq_pool.push(st);
