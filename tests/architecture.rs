@@ -363,7 +363,7 @@ fn no_file_contains_what_its_place_forbids() {
 }
 
 #[test]
-fn every_crate_root_forbids_unsafe_but_the_compiler_which_denies_it() {
+fn every_crate_root_forbids_unsafe_but_the_compiler_and_hint_which_deny_it() {
     for lib in [
         "vocab/src/lib.rs",
         "runtime/engine/src/lib.rs",
@@ -377,17 +377,30 @@ fn every_crate_root_forbids_unsafe_but_the_compiler_which_denies_it() {
             "{lib} must forbid unsafe code"
         );
     }
-    let compiler = std::fs::read_to_string(root().join("compiler/src/lib.rs")).unwrap_or_default();
-    assert!(compiler.contains("#![deny(unsafe_code)]"));
-    let mut files = Vec::new();
-    rust_files(&root().join("compiler/src"), &mut files);
-    for f in files {
-        let r = rel(&f);
-        if code(&f).contains("allow(unsafe_code)") {
-            assert!(
-                r.starts_with("compiler/src/eval/jit/"),
-                "{r} allows unsafe code; only eval/jit/ may"
-            );
+    for (lib, dir, may) in [
+        (
+            "compiler/src/lib.rs",
+            "compiler/src",
+            "compiler/src/eval/jit/",
+        ),
+        (
+            "runtime/hint/src/lib.rs",
+            "runtime/hint/src",
+            "runtime/hint/src/lib.rs",
+        ),
+    ] {
+        let text = std::fs::read_to_string(root().join(lib)).unwrap_or_default();
+        assert!(
+            text.contains("#![deny(unsafe_code)]"),
+            "{lib} must deny unsafe code"
+        );
+        let mut files = Vec::new();
+        rust_files(&root().join(dir), &mut files);
+        for f in files {
+            let r = rel(&f);
+            if code(&f).contains("allow(unsafe_code)") {
+                assert!(r.starts_with(may), "{r} allows unsafe code; only {may} may");
+            }
         }
     }
 }

@@ -316,6 +316,16 @@ impl Acc {
         (self.least, self.most) = window::extremes(s.samples.range(a..b).map(|x| x.1));
     }
 
+    /// Asks the processor for the sample this window's next slide removes. That sample is as
+    /// old as the window is long, so it has usually left the cache; asked for a few series
+    /// ahead, its load overlaps their work.
+    #[inline]
+    pub fn prefetch(&self, s: &Series) {
+        if let Some(x) = s.samples.get(self.start.wrapping_sub(s.base) as usize) {
+            vigil_hint::prefetch(x);
+        }
+    }
+
     /// The latest sample in the window.
     pub fn last(&self, s: &Series) -> Option<f64> {
         if self.end > self.start && self.end > s.base {
@@ -535,6 +545,9 @@ mod tests {
                 let window: Vec<(i64, f64)> = s.range(end - range, end).collect();
                 shared.slide(&s, end - range, end);
                 for (f, acc) in funcs.iter().zip(&mut accs) {
+                    // Asked for whatever state the accumulator is in (samples it would drop
+                    // already pruned, none yet): a hint, it changes nothing below.
+                    acc.prefetch(&s);
                     acc.slide(&s, end - range, end);
                     let last = acc.last(&s).unwrap_or(f64::NAN);
                     let got = acc.value(*f, 1800.0, last, end);

@@ -12,6 +12,10 @@ use crate::metric::window;
 use std::collections::HashMap;
 use vigil_compiler::ir::series::WindowFn;
 
+/// How many series ahead a window asks for the sample its slide will drop (see
+/// [`Acc::prefetch`]): far enough for the load to arrive, near enough to stay cached.
+const PREFETCH_AHEAD: usize = 8;
+
 /// Evaluation context for one time.
 pub struct Eval<'a> {
     pub store: &'a Store,
@@ -73,7 +77,16 @@ impl Eval<'_> {
         };
         let t = self.t;
         let end = t - offset;
-        for (pos, &s) in self.store.selected(*sel).iter().enumerate() {
+        let selected = self.store.selected(*sel);
+        for (pos, &s) in selected.iter().enumerate() {
+            if let Some(a) = acc
+                && let (Some(&ahead), Some(next)) = (
+                    selected.get(pos + PREFETCH_AHEAD),
+                    self.accs[*a].get(pos + PREFETCH_AHEAD),
+                )
+            {
+                next.prefetch(&self.store.series[ahead as usize]);
+            }
             if let (Some(i), Some(r)) = (span, &self.store.series[s as usize].rollup) {
                 let list = &mut self.spans[*i];
                 if list.len() <= pos {
