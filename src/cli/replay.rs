@@ -493,19 +493,19 @@ fn costliest(engine: &Engine) {
         .into_iter()
         .filter(|(_, s)| s.total_nanos > 0)
         .collect();
-    let all: u64 = rules.iter().map(|(_, s)| s.total_nanos).sum();
-    if all == 0 {
+    if rules.is_empty() {
         return;
     }
+    let all: u64 = rules.iter().map(|(_, s)| s.total_nanos).sum();
     rules.sort_by(|a, b| b.1.total_nanos.cmp(&a.1.total_nanos).then(a.0.cmp(&b.0)));
     eprintln!("costliest metric rules (share of rule evaluation time):");
     for (id, s) in rules.iter().take(5) {
         let share = 100.0 * s.total_nanos as f64 / all as f64;
-        let rows = s.total_rows as f64 / s.count.max(1) as f64;
         if s.total_rows == 0 {
             eprintln!("  {id}: {share:.0}%, no rows");
             continue;
         }
+        let rows = s.total_rows as f64 / s.count.max(1) as f64;
         let per_row = s.total_nanos as f64 / s.total_rows as f64;
         eprintln!("  {id}: {share:.0}%, {rows:.0} rows/evaluation, {per_row:.0} ns/row");
     }
