@@ -10,6 +10,7 @@ pub mod index;
 pub mod interp;
 pub mod jit;
 pub mod ops;
+pub mod threshold;
 pub mod value;
 
 use crate::ir::{self, Ir, Kind};

@@ -9,6 +9,7 @@ use crate::labels::LabelId;
 use crate::metric::rows::{self, Plan};
 use crate::metric::vector::{Eval, VExpr, Vector};
 use crate::time::MAX_TIME;
+use vigil_compiler::eval::threshold::{RowValue, Threshold};
 use vigil_compiler::eval::{Frame, SlotVal};
 use vigil_vocab::Transition;
 
@@ -339,20 +340,33 @@ impl Engine {
             self.vector(slot, at, true);
             let vector = self.cache[slot as usize].take().unwrap_or_default();
             let boolean = self.slot_bool[slot as usize];
-            for &(l, x) in &vector {
-                let val = if boolean {
-                    SlotVal::boolean(x != 0.0)
-                } else {
-                    SlotVal::number(x)
-                };
-                self.frame.set(slot, val);
-                let (ok, v) = self.run(prog, value);
-                if self.tracer.now.is_some() {
-                    self.trace_row(prog, l, ok);
+            if let Some((th, row)) = self.threshold(prog, value, slot) {
+                // One comparison per row instead of a program call; the frame is left
+                // unset, as a trace (which reads it) takes the general loop.
+                out.extend(vector.iter().map(|&(l, x)| {
+                    let ok = th.holds(x);
+                    let v = match row {
+                        Some(row) if ok || self.observing => row.at(x),
+                        _ => f64::NAN,
+                    };
+                    (l, ok, v)
+                }));
+            } else {
+                for &(l, x) in &vector {
+                    let val = if boolean {
+                        SlotVal::boolean(x != 0.0)
+                    } else {
+                        SlotVal::number(x)
+                    };
+                    self.frame.set(slot, val);
+                    let (ok, v) = self.run(prog, value);
+                    if self.tracer.now.is_some() {
+                        self.trace_row(prog, l, ok);
+                    }
+                    out.push((l, ok, v));
                 }
-                out.push((l, ok, v));
+                self.frame.set(slot, SlotVal::missing());
             }
-            self.frame.set(slot, SlotVal::missing());
             self.counters.row_evaluations += vector.len() as u64;
             if cached {
                 self.cache[slot as usize] = Some(vector);
@@ -373,6 +387,29 @@ impl Engine {
         }
         rows::settle(&rows, out);
         self.counters.row_evaluations += rows.len() as u64;
+    }
+
+    /// Predicate `prog` over single slot `slot` and its value, when the predicate is a
+    /// threshold, its value (if any) needs no call either, and no trace reads the frame: rows
+    /// then need no program call.
+    fn threshold(
+        &self,
+        prog: usize,
+        value: Values,
+        slot: u32,
+    ) -> Option<(Threshold, Option<RowValue>)> {
+        let ir = self.rules.ir();
+        let th = Threshold::of(ir, prog).filter(|th| th.slot == slot)?;
+        if self.slot_bool[slot as usize] || self.tracer.now.is_some() {
+            return None;
+        }
+        let row = match value {
+            [None, None] => None,
+            // Such a value always has a number, so the alternative is never read.
+            [Some(p), _] => Some(RowValue::of(ir, p, slot)?),
+            [None, Some(_)] => return None,
+        };
+        Some((th, row))
     }
 
     /// Runs a predicate on the frame and, when it holds, the value program.
