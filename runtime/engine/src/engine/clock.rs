@@ -124,6 +124,11 @@ impl Engine {
 
     /// Evaluates a series plan at time `t` into `v`.
     fn eval_vector(&mut self, expr: &VExpr, t: i64, v: &mut Vector) {
+        self.evaluator(t).eval(expr, v);
+    }
+
+    /// The series evaluator at time `t`, over the engine's store and sliding state.
+    fn evaluator(&mut self, t: i64) -> Eval<'_> {
         Eval {
             store: &self.store,
             labels: &mut self.labels,
@@ -137,7 +142,6 @@ impl Engine {
             spans: &mut self.spans,
             alerts: self.alerts.as_ref().map_or(&[], |a| a.now.as_slice()),
         }
-        .eval(expr, v);
     }
 
     /// One evaluation at time `t` (ms): records, then rules in dependency order.
@@ -264,10 +268,11 @@ impl Engine {
         stat.total_rows += stat.rows as u64;
     }
 
-    /// The first level's rows, just evaluated at `t`: counted, and observed when asked.
-    fn note(&mut self, ri: usize, t: i64, rows: &[(LabelId, bool, f64)]) {
+    /// The first level's rows (`count` of them, the rows themselves when observing), just
+    /// evaluated at `t`: counted, and observed when asked.
+    fn note(&mut self, ri: usize, t: i64, count: usize, rows: &[(LabelId, bool, f64)]) {
         let rule = &mut self.metric[ri];
-        rule.stat.rows = rows.len();
+        rule.stat.rows = count;
         rule.stat.hits = self.buf.hits.len();
         if self.observing {
             let id = &rule.id;
@@ -291,20 +296,27 @@ impl Engine {
         let when_plan = level.when_rows.clone();
         let recover = level.recover.clone();
         let mut rows = std::mem::take(&mut self.buf.rows);
-        self.eval_rows(&when_plan, at, cached, when, value, &mut rows);
-        self.buf.hits.clear();
-        self.buf.present.clear();
-        for &(l, ok, v) in &rows {
-            self.buf.present.push(l);
-            if ok {
-                self.buf.hits.push((l, v));
+        rows.clear();
+        let count = match self.threshold_inputs(&when_plan, at, cached, when, value) {
+            Some(count) => count,
+            None => {
+                self.eval_rows(&when_plan, at, cached, when, value, &mut rows);
+                self.buf.hits.clear();
+                self.buf.present.clear();
+                for &(l, ok, v) in &rows {
+                    self.buf.present.push(l);
+                    if ok {
+                        self.buf.hits.push((l, v));
+                    }
+                }
+                rows.len()
             }
-        }
+        };
         self.buf.present.sort_unstable();
         self.buf.present.dedup();
         if li == 0 {
             let t = at + self.metric[ri].delay;
-            self.note(ri, t, &rows);
+            self.note(ri, t, count, &rows);
         }
         self.buf.recovered.clear();
         if let Some((rp, plan)) = recover {
@@ -318,6 +330,50 @@ impl Engine {
             self.buf.recovered.sort_unstable_by_key(|x| x.0);
         }
         self.buf.rows = rows;
+    }
+
+    /// A level whose condition is a threshold over one instant read or window function,
+    /// decided series by series as the read yields them, straight into `self.buf`'s hits and
+    /// present (unsorted): no vector, rows or program call in between. The number of rows, or
+    /// `None` for any other level, an observed one (its record needs every row), or a slot
+    /// another reader already computed this evaluation (its vector is reused).
+    fn threshold_inputs(
+        &mut self,
+        plan: &Plan,
+        at: i64,
+        cached: bool,
+        prog: usize,
+        value: Values,
+    ) -> Option<usize> {
+        let &Plan::Leaf { slot, .. } = plan else {
+            return None;
+        };
+        if self.observing || (cached && self.cache[slot as usize].is_some()) {
+            return None;
+        }
+        let (th, row) = self.threshold(prog, value, slot)?;
+        let slots = std::mem::take(&mut self.slots);
+        let mut hits = std::mem::take(&mut self.buf.hits);
+        let mut present = std::mem::take(&mut self.buf.present);
+        hits.clear();
+        present.clear();
+        let streamed = slots[slot as usize].as_ref().is_some_and(|e| {
+            self.evaluator(at).stream(e, &mut |l, x| {
+                present.push(l);
+                if th.holds(x) {
+                    hits.push((l, row.map_or(f64::NAN, |r| r.at(x))));
+                }
+            })
+        });
+        let count = present.len();
+        self.slots = slots;
+        self.buf.hits = hits;
+        self.buf.present = present;
+        if !streamed {
+            return None;
+        }
+        self.counters.row_evaluations += count as u64;
+        Some(count)
     }
 
     /// Evaluates predicate `prog` (and numeric `value`) for every row of `plan`: `(labels,

@@ -44,8 +44,20 @@ impl Eval<'_> {
             .extend(self.store.series[series as usize].range(from, to));
     }
 
+    /// Calls `row` with each row of `e` when `e` reads series directly (an instant read or a
+    /// window function), in the order [`Eval::eval`] would write them, and says whether it
+    /// did: a threshold over such a read is decided row by row without a vector in between.
+    pub fn stream(&mut self, e: &VExpr, row: &mut impl FnMut(LabelId, f64)) -> bool {
+        match e {
+            VExpr::Instant { sel, offset } => self.instant(*sel, *offset, row),
+            VExpr::Window { .. } => self.window(e, row),
+            _ => return false,
+        }
+        true
+    }
+
     /// The newest sample of each selected series within the lookback (none once stale).
-    fn instant(&mut self, sel: usize, offset: i64, out: &mut Vector) {
+    fn instant(&mut self, sel: usize, offset: i64, out: &mut impl FnMut(LabelId, f64)) {
         let t = self.t;
         let at = t - offset;
         for &s in self.store.selected(sel) {
@@ -54,14 +66,14 @@ impl Eval<'_> {
                 && ts > at - LOOKBACK
                 && series.stale.is_none_or(|m| m > at)
             {
-                out.push((series.labels, v));
+                out(series.labels, v);
             }
         }
     }
 
     /// A window function of each selected series: from its sliding accumulator when it has
     /// one, else over the samples in the window.
-    fn window(&mut self, e: &VExpr, out: &mut Vector) {
+    fn window(&mut self, e: &VExpr, out: &mut impl FnMut(LabelId, f64)) {
         let VExpr::Window {
             func,
             sel,
@@ -95,7 +107,7 @@ impl Eval<'_> {
                 // Off the grid (never at rule evaluation times) it falls through to raw samples.
                 if list[pos].slide(r, end - range, end) {
                     if let Some(v) = list[pos].value(r, *func, end, *range) {
-                        out.push((self.store.series[s as usize].labels, v));
+                        out(self.store.series[s as usize].labels, v);
                     }
                     continue;
                 }
@@ -112,7 +124,7 @@ impl Eval<'_> {
                 if !acc.needs_fresh() {
                     let last = acc.last(series).unwrap_or(f64::NAN);
                     if let Some(v) = acc.value(*func, *arg, last, end) {
-                        out.push((series.labels, v));
+                        out(series.labels, v);
                     }
                     continue;
                 }
@@ -127,13 +139,13 @@ impl Eval<'_> {
                 if let Some((pt, pv)) = past
                     && pt > end - range - LOOKBACK
                 {
-                    out.push((labels, last / pv - 1.0));
+                    out(labels, last / pv - 1.0);
                 }
                 continue;
             }
             self.window_of(s, end - range, end);
             if let Some(v) = window::apply(*func, *arg, self.scratch, end, *range, self.fscratch) {
-                out.push((labels, v));
+                out(labels, v);
             }
         }
     }
@@ -220,8 +232,10 @@ impl Eval<'_> {
         out.clear();
         let t = self.t;
         match e {
-            VExpr::Instant { sel, offset } => self.instant(*sel, *offset, out),
-            VExpr::Window { .. } => self.window(e, out),
+            VExpr::Instant { sel, offset } => {
+                self.instant(*sel, *offset, &mut |l, x| out.push((l, x)))
+            }
+            VExpr::Window { .. } => self.window(e, &mut |l, x| out.push((l, x))),
             VExpr::Scalar(v) => out.push((self.labels.intern(Vec::new()), *v)),
             VExpr::Time => out.push((self.labels.intern(Vec::new()), t as f64 / 1000.0)),
             VExpr::Agg {
