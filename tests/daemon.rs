@@ -1670,3 +1670,40 @@ fn a_console_nobody_reads_does_not_stop_the_engine() {
     assert!(dropped.is_some_and(|n| n > 0), "{dropped:?}");
     assert_eq!(d.ingest("{\"metric\":\"cpu\",\"value\":1}\n").0, 200);
 }
+
+/// A window that reads raw samples and reaches past a series' 65,536 of them sees only the
+/// newest: the samples dropped while still in its reach are counted on `/metrics`.
+#[test]
+fn samples_a_window_lost_to_the_cap_are_counted() {
+    let rules =
+        "package long\n\nrule tail {\n  severity info\n  when quantile(0.9, lat, 1h) > 1000\n}\n";
+    let toml = format!("{FAST}max_future = \"1h\"\n");
+    let dir = setup(rules, &toml);
+    let d = Daemon::start(dir.path(), &[]);
+    // 70,000 samples 1 ms apart, a minute ahead of the clock: all within the window's hour.
+    let start = wall_ms() + 60_000;
+    for chunk in 0..7 {
+        let body: String = (0..10_000)
+            .map(|i| {
+                let ts = start + chunk * 10_000 + i;
+                format!("{{\"ts\":{ts},\"metric\":\"lat\",\"value\":{i}}}\n")
+            })
+            .collect();
+        let (s, b) = d.ingest(&body);
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(b["accepted"], 10_000, "{b}");
+    }
+    let want = format!(
+        "vigil_engine{{counter=\"samples_truncated\"}} {}",
+        70_000 - 65_536
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, m) = d.req("GET", "/metrics", &[], b"");
+        if m.contains(&want) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no `{want}` in {m}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -517,10 +517,12 @@ impl Worker {
         }
         let c = &self.core.engine().counters;
         let e = &self.core.engine().events.counters;
+        let truncated = self.core.engine().store.truncated;
         for (name, v) in [
             ("samples", c.samples),
             ("samples_stored", c.stored),
             ("samples_unread", c.unread),
+            ("samples_truncated", truncated),
             ("samples_refused_by_limit", c.refused),
             ("samples_too_late", c.too_late),
             ("events", e.events),
